@@ -1,0 +1,46 @@
+# kubectl-opea: build, test and try the plugin.
+# `make help` lists the targets.
+
+GO          ?= go
+PREFIX      ?= $(shell $(GO) env GOPATH)
+BINDIR      := bin
+CLUSTER_DIR ?= .cluster
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+PKG         := github.com/opea-project/kubectl-opea
+LDFLAGS     := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=$(COMMIT)
+LOCAL       := $(GO) run ./test/cmd/opea-local-cluster
+
+.PHONY: help build install control-plane test lint cluster-up cluster-down clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## Build bin/kubectl-opea
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BINDIR)/kubectl-opea ./cmd/kubectl-opea
+
+install: build ## Install kubectl-opea and its completion shim into $(PREFIX)/bin
+	install -d $(PREFIX)/bin
+	install -m 0755 $(BINDIR)/kubectl-opea cmd/kubectl-opea/kubectl_complete-opea $(PREFIX)/bin/
+	@echo "Installed into $(PREFIX)/bin. With it on PATH, run: kubectl opea --help"
+
+control-plane: ## Build etcd, kube-apiserver and kube-controller-manager once (about 9 minutes the first time)
+	@$(LOCAL) build
+
+test: control-plane ## Run all tests: unit tests and tests against the local control plane
+	$(GO) test -count=1 -timeout 30m ./...
+
+lint: ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l cmd pkg test); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cd tools && $(GO) build -o ../$(BINDIR)/staticcheck honnef.co/go/tools/cmd/staticcheck
+	$(BINDIR)/staticcheck ./...
+
+cluster-up: control-plane ## Start the local control plane in the background; admin kubeconfig in $(CLUSTER_DIR)/kubeconfig
+	@$(LOCAL) up -dir $(CLUSTER_DIR)
+
+cluster-down: ## Stop the local control plane and remove $(CLUSTER_DIR)
+	@$(LOCAL) down -dir $(CLUSTER_DIR)
+
+clean: cluster-down ## Remove build output (the control-plane binary cache in .cache stays)
+	rm -rf $(BINDIR)

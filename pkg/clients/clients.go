@@ -1,0 +1,118 @@
+// Package clients turns the standard kubeconfig flags into the API clients
+// that kubectl-opea's commands use. Commands depend on the Getter interface
+// only, so a test can hand them fake clientsets or clients for a real API
+// server.
+package clients
+
+import (
+	"fmt"
+	"sync"
+
+	istioclient "istio.io/client-go/pkg/clientset/versioned"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Getter hands a command every client it may need. It extends
+// genericclioptions.RESTClientGetter, which already provides the REST config,
+// the discovery client, the REST mapper and the kubeconfig loader (for the
+// namespace named by -n or the current context).
+type Getter interface {
+	genericclioptions.RESTClientGetter
+	Kubernetes() (kubernetes.Interface, error)
+	Dynamic() (dynamic.Interface, error)
+	Istio() (istioclient.Interface, error)
+}
+
+// New returns a Getter that builds its clients lazily from the REST config of
+// g, typically the root command's *genericclioptions.ConfigFlags. Building is
+// lazy so that `--help`, `version` and flag errors never read a kubeconfig.
+func New(g genericclioptions.RESTClientGetter) Getter {
+	return &lazyGetter{RESTClientGetter: g}
+}
+
+type lazyGetter struct {
+	genericclioptions.RESTClientGetter
+
+	once    sync.Once
+	err     error
+	kube    kubernetes.Interface
+	dynamic dynamic.Interface
+	istio   istioclient.Interface
+}
+
+func (g *lazyGetter) build() error {
+	g.once.Do(func() {
+		var cfg *rest.Config
+		cfg, g.err = g.ToRESTConfig()
+		if g.err != nil {
+			return
+		}
+		if g.kube, g.err = kubernetes.NewForConfig(cfg); g.err != nil {
+			g.err = fmt.Errorf("building the Kubernetes client: %w", g.err)
+			return
+		}
+		if g.dynamic, g.err = dynamic.NewForConfig(cfg); g.err != nil {
+			g.err = fmt.Errorf("building the dynamic client: %w", g.err)
+			return
+		}
+		if g.istio, g.err = istioclient.NewForConfig(cfg); g.err != nil {
+			g.err = fmt.Errorf("building the Istio client: %w", g.err)
+		}
+	})
+	return g.err
+}
+
+func (g *lazyGetter) Kubernetes() (kubernetes.Interface, error) {
+	if err := g.build(); err != nil {
+		return nil, err
+	}
+	return g.kube, nil
+}
+
+func (g *lazyGetter) Dynamic() (dynamic.Interface, error) {
+	if err := g.build(); err != nil {
+		return nil, err
+	}
+	return g.dynamic, nil
+}
+
+func (g *lazyGetter) Istio() (istioclient.Interface, error) {
+	if err := g.build(); err != nil {
+		return nil, err
+	}
+	return g.istio, nil
+}
+
+// Fixed is a Getter whose clients are supplied rather than built. Tests use it
+// to run a command against fake clientsets; the embedded RESTClientGetter
+// still answers namespace and kubeconfig questions.
+type Fixed struct {
+	genericclioptions.RESTClientGetter
+	KubernetesClient kubernetes.Interface
+	DynamicClient    dynamic.Interface
+	IstioClient      istioclient.Interface
+}
+
+func (f *Fixed) Kubernetes() (kubernetes.Interface, error) {
+	if f.KubernetesClient == nil {
+		return nil, fmt.Errorf("no Kubernetes client configured")
+	}
+	return f.KubernetesClient, nil
+}
+
+func (f *Fixed) Dynamic() (dynamic.Interface, error) {
+	if f.DynamicClient == nil {
+		return nil, fmt.Errorf("no dynamic client configured")
+	}
+	return f.DynamicClient, nil
+}
+
+func (f *Fixed) Istio() (istioclient.Interface, error) {
+	if f.IstioClient == nil {
+		return nil, fmt.Errorf("no Istio client configured")
+	}
+	return f.IstioClient, nil
+}

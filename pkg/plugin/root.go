@@ -1,0 +1,126 @@
+// Package plugin holds the cobra commands of kubectl-opea and nothing else:
+// each command is an Options struct with Complete, Validate and Run that
+// writes only to its IOStreams.
+package plugin
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/opea-project/kubectl-opea/pkg/clients"
+)
+
+const rootLong = `kubectl opea puts an OPEA GenAI application (ChatQnA, CodeTrans, AudioQnA, ...)
+behind Istio: a TLS ingress gateway with a certificate clients can validate,
+routing to the application's entry Service, ambient-mode enrolment and STRICT
+mutual TLS between its pods.
+
+It works on the cluster your kubeconfig names, with the usual kubectl flags
+(--kubeconfig, --context, -n/--namespace, --as, ...).`
+
+const rootExample = `  # Show the version of the plugin
+  kubectl opea version
+
+  # Use another kubeconfig and context for any command
+  kubectl opea --kubeconfig ~/.kube/lab --context lab-admin version`
+
+// ClientsFunc turns the kubeconfig flags into the clients a command uses.
+// Production code uses clients.New; tests substitute fakes.
+type ClientsFunc func(genericclioptions.RESTClientGetter) clients.Getter
+
+// NewCmdOpea returns the root command with the clients built from the
+// kubeconfig flags.
+func NewCmdOpea(streams genericiooptions.IOStreams) *cobra.Command {
+	return NewCmdOpeaWithClients(streams, clients.New)
+}
+
+// NewCmdOpeaWithClients returns the root command, building clients with
+// newClients. It is the seam tests use to inject fake or real clients.
+func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients ClientsFunc) *cobra.Command {
+	configFlags := genericclioptions.NewConfigFlags(true)
+	getter := newClients(configFlags)
+
+	cmd := &cobra.Command{
+		Use:     "kubectl-opea",
+		Short:   "Secure OPEA GenAI applications with Istio",
+		Long:    rootLong,
+		Example: rootExample,
+		Annotations: map[string]string{
+			// Help and usage then read "kubectl opea ...", as a user types it.
+			cobra.CommandDisplayNameAnnotation: "kubectl opea",
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		// The root command does nothing by itself but show help.
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError(c, fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath()))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	cmd.SetIn(streams.In)
+	cmd.SetOut(streams.Out)
+	cmd.SetErr(streams.ErrOut)
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError(c, err)
+	})
+
+	configFlags.AddFlags(cmd.PersistentFlags())
+	registerKubeconfigCompletions(cmd, configFlags, getter)
+
+	cmd.AddCommand(NewCmdVersion(streams))
+	cmd.AddCommand(newCmdCompletion(streams))
+	return cmd
+}
+
+// ExitError carries the process exit code that an error stands for.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// Exit codes shared by every command.
+const (
+	// ExitFailure: the command ran and failed (the default for any error).
+	ExitFailure = 1
+	// ExitUsage: bad flags or arguments; nothing was attempted.
+	ExitUsage = 2
+)
+
+func usageError(cmd *cobra.Command, err error) error {
+	return &ExitError{
+		Code: ExitUsage,
+		Err:  fmt.Errorf("%w\nSee '%s --help' for usage", err, cmd.CommandPath()),
+	}
+}
+
+// ExitCode maps an error returned by a command to the process exit code.
+func ExitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var exitErr *ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.Code
+	}
+	return ExitFailure
+}
+
+// PrintError writes err the way kubectl does: "error: <message>".
+func PrintError(w io.Writer, err error) {
+	if err != nil {
+		fmt.Fprintf(w, "error: %v\n", err)
+	}
+}

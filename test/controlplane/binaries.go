@@ -1,0 +1,140 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// Binaries are the paths of the three control-plane programs and of the
+// kubectl that end-to-end tests run the plugin through.
+type Binaries struct {
+	Etcd                  string
+	KubeAPIServer         string
+	KubeControllerManager string
+	Kubectl               string
+}
+
+// binary names a program and the package the tools module builds it from.
+type binary struct {
+	name    string
+	pkg     string
+	expects string // how long a cold build takes on 2 cores, for the progress line
+}
+
+var binaries = []binary{
+	{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", expects: "about 6 minutes"},
+	{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", expects: "about 3 minutes"},
+	{name: "etcd", pkg: "go.etcd.io/etcd/server/v3", expects: "under a minute"},
+	{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", expects: "about 2 minutes"},
+}
+
+// BinDirEnv, when set, names a folder that already holds the four binaries;
+// nothing is built then.
+const BinDirEnv = "OPEA_CONTROL_PLANE_BIN_DIR"
+
+// RepoRoot is the root of the kubectl-opea source tree, found from this
+// file's own location so that it works from any package's test.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+func toolsDir() string { return filepath.Join(RepoRoot(), "test", "tools") }
+
+// CacheDir is where built binaries are kept, one folder per content of the
+// tools module's go.mod and go.sum, so a version bump builds afresh and
+// nothing else does.
+func CacheDir() (string, error) {
+	h := sha256.New()
+	for _, f := range []string{"go.mod", "go.sum"} {
+		data, err := os.ReadFile(filepath.Join(toolsDir(), f))
+		if err != nil {
+			return "", fmt.Errorf("reading the tools module: %w", err)
+		}
+		h.Write(data)
+	}
+	return filepath.Join(RepoRoot(), ".cache", "control-plane", hex.EncodeToString(h.Sum(nil))[:16]), nil
+}
+
+// EnsureBinaries returns the control-plane binaries, building any that are
+// missing from the tools module. Concurrent callers (test packages run in
+// parallel) wait on a file lock, so each binary is built once.
+func EnsureBinaries(ctx context.Context, progress io.Writer) (Binaries, error) {
+	if dir := os.Getenv(BinDirEnv); dir != "" {
+		b := binariesIn(dir)
+		for _, p := range []string{b.Etcd, b.KubeAPIServer, b.KubeControllerManager, b.Kubectl} {
+			if _, err := os.Stat(p); err != nil {
+				return Binaries{}, fmt.Errorf("%s=%s: %w", BinDirEnv, dir, err)
+			}
+		}
+		return b, nil
+	}
+	dir, err := CacheDir()
+	if err != nil {
+		return Binaries{}, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Binaries{}, err
+	}
+	unlock, err := lockFile(filepath.Join(dir, ".lock"))
+	if err != nil {
+		return Binaries{}, err
+	}
+	defer unlock()
+
+	for _, b := range binaries {
+		target := filepath.Join(dir, b.name)
+		if _, err := os.Stat(target); err == nil {
+			continue
+		}
+		fmt.Fprintf(progress, "building %s from %s (first run only; %s on 2 cores)...\n", b.name, b.pkg, b.expects)
+		start := time.Now()
+		tmp := target + ".tmp"
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, b.pkg)
+		cmd.Dir = toolsDir()
+		cmd.Stdout = progress
+		cmd.Stderr = progress
+		if err := cmd.Run(); err != nil {
+			_ = os.Remove(tmp)
+			return Binaries{}, fmt.Errorf("building %s: %w", b.name, err)
+		}
+		if err := os.Rename(tmp, target); err != nil {
+			return Binaries{}, err
+		}
+		fmt.Fprintf(progress, "built %s in %s\n", b.name, time.Since(start).Round(time.Second))
+	}
+	return binariesIn(dir), nil
+}
+
+func binariesIn(dir string) Binaries {
+	return Binaries{
+		Etcd:                  filepath.Join(dir, "etcd"),
+		KubeAPIServer:         filepath.Join(dir, "kube-apiserver"),
+		KubeControllerManager: filepath.Join(dir, "kube-controller-manager"),
+		Kubectl:               filepath.Join(dir, "kubectl"),
+	}
+}
+
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

@@ -1,0 +1,412 @@
+// Package controlplane runs a real Kubernetes control plane on loopback for
+// tests and demos: etcd, kube-apiserver and kube-controller-manager, built
+// from Go modules (see test/tools), with the Istio, Gateway API and
+// cert-manager CRDs installed. No kubelet or scheduler runs: pods stay
+// Pending unless a test helper writes their status.
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Controllers run by kube-controller-manager. Namespaces delete, ServiceAccounts
+// and their tokens appear, garbage collection cascades, and Deployments make
+// ReplicaSets and Pods. The node, daemonset and statefulset controllers stay
+// off: with no kubelet they would only rewrite statuses that tests set.
+var Controllers = []string{
+	"namespace-controller",
+	"serviceaccount-controller",
+	"serviceaccount-token-controller",
+	"garbage-collector-controller",
+	"root-ca-certificate-publisher-controller",
+	"deployment-controller",
+	"replicaset-controller",
+}
+
+// User is an extra identity the API server accepts by bearer token. Its
+// rights come only from RBAC objects a test creates (plus what every
+// authenticated user has).
+type User struct {
+	Name   string
+	Groups []string
+}
+
+// Options configure Start.
+type Options struct {
+	// Dir holds keys, logs, etcd data and the state file. Empty: a new
+	// temporary folder, removed by Stop.
+	Dir string
+	// Detached processes outlive this program (make cluster-up); otherwise
+	// they die with it.
+	Detached bool
+	// Users that UserConfig can hand out.
+	Users []User
+	// Progress receives one line per step; nil discards.
+	Progress io.Writer
+}
+
+// ControlPlane is a running control plane.
+type ControlPlane struct {
+	// Host is the API server URL, https://127.0.0.1:<port>.
+	Host string
+	// CAData is the PEM CA bundle that verifies the API server.
+	CAData []byte
+
+	dir        string
+	removeDir  bool
+	tokens     map[string]string // user name -> bearer token
+	procs      []*process
+	startedAt  time.Time
+	StartupLog []string // timings of each step, for the closing notes
+}
+
+// AdminUser is the name of the cluster administrator (group system:masters).
+const AdminUser = "admin"
+
+// Start runs etcd, kube-apiserver and kube-controller-manager on free
+// loopback ports, installs the CRDs and returns once they are served. On any
+// error everything started so far is stopped again.
+func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
+	progress := opts.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	bins, err := EnsureBinaries(ctx, progress)
+	if err != nil {
+		return nil, err
+	}
+	cp = &ControlPlane{dir: opts.Dir, tokens: map[string]string{}, startedAt: time.Now()}
+	if cp.dir == "" {
+		if cp.dir, err = os.MkdirTemp("", "opea-control-plane-"); err != nil {
+			return nil, err
+		}
+		cp.removeDir = true
+	} else if err := os.MkdirAll(cp.dir, 0o755); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("%w (logs in %s)", err, cp.dir)
+			if stopErr := cp.stopProcesses(); stopErr != nil {
+				err = errors.Join(err, stopErr)
+			}
+			// Keep the logs of a failed start in a folder we own only
+			// when the user chose it.
+			if cp.removeDir {
+				os.RemoveAll(cp.dir)
+			}
+		}
+	}()
+
+	pki, err := newPKI(cp.dir)
+	if err != nil {
+		return nil, err
+	}
+	cp.CAData = pki.caCertPEM
+	tokenFile, err := cp.writeTokens(opts.Users)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(ports[0])
+	cp.Host = "https://127.0.0.1:" + strconv.Itoa(ports[2])
+
+	step := func(what string, start time.Time) {
+		line := fmt.Sprintf("%s in %s", what, time.Since(start).Round(10*time.Millisecond))
+		cp.StartupLog = append(cp.StartupLog, line)
+		fmt.Fprintln(progress, line)
+	}
+
+	t := time.Now()
+	if err := cp.start(bins.Etcd, "etcd", []string{
+		"--data-dir=" + filepath.Join(cp.dir, "etcd-data"),
+		"--listen-client-urls=" + etcdURL,
+		"--advertise-client-urls=" + etcdURL,
+		"--listen-peer-urls=http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--initial-advertise-peer-urls=http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--initial-cluster=default=http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		"--unsafe-no-fsync",
+	}, opts.Detached); err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, &http.Client{Timeout: time.Second}, etcdURL+"/health", "etcd"); err != nil {
+		return nil, err
+	}
+	step("etcd ready", t)
+
+	t = time.Now()
+	if err := cp.start(bins.KubeAPIServer, "kube-apiserver", []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(ports[2]),
+		// The default reconciler refuses a loopback advertise address.
+		"--endpoint-reconciler-type=none",
+		"--tls-cert-file=" + pki.servingCert,
+		"--tls-private-key-file=" + pki.servingKey,
+		"--client-ca-file=" + pki.caCert,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + pki.serviceAcctPub,
+		"--service-account-signing-key-file=" + pki.serviceAcctKey,
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--authorization-mode=RBAC",
+		"--token-auth-file=" + tokenFile,
+		"--cert-dir=" + filepath.Join(cp.dir, "apiserver-certs"),
+	}, opts.Detached); err != nil {
+		return nil, err
+	}
+	admin := cp.AdminConfig()
+	httpClient, err := rest.HTTPClientFor(admin)
+	if err != nil {
+		return nil, err
+	}
+	httpClient.Timeout = 2 * time.Second
+	if err := waitHTTP(ctx, httpClient, cp.Host+"/readyz", "kube-apiserver"); err != nil {
+		return nil, err
+	}
+	step("kube-apiserver ready", t)
+
+	t = time.Now()
+	kubeconfig := filepath.Join(cp.dir, "admin.kubeconfig")
+	if err := cp.WriteKubeconfig(kubeconfig, AdminUser); err != nil {
+		return nil, err
+	}
+	if err := cp.start(bins.KubeControllerManager, "kube-controller-manager", []string{
+		"--kubeconfig=" + kubeconfig,
+		"--leader-elect=false",
+		"--service-account-private-key-file=" + pki.serviceAcctKey,
+		"--root-ca-file=" + pki.caCert,
+		"--controllers=" + strings.Join(Controllers, ","),
+		"--secure-port=0",
+	}, opts.Detached); err != nil {
+		return nil, err
+	}
+	if err := cp.saveState(); err != nil {
+		return nil, err
+	}
+
+	crds, err := LoadCRDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := InstallCRDs(ctx, admin, crds); err != nil {
+		return nil, err
+	}
+	step(fmt.Sprintf("%d CRDs served", len(crds)), t)
+
+	t = time.Now()
+	if err := waitDefaultServiceAccount(ctx, admin); err != nil {
+		return nil, err
+	}
+	step("kube-controller-manager ready", t)
+	cp.StartupLog = append(cp.StartupLog, fmt.Sprintf("control plane ready in %s", time.Since(cp.startedAt).Round(10*time.Millisecond)))
+	return cp, nil
+}
+
+func (cp *ControlPlane) start(bin, name string, args []string, detached bool) error {
+	p, err := startProcess(cp.dir, name, bin, args, detached)
+	if err != nil {
+		return err
+	}
+	cp.procs = append(cp.procs, p)
+	return nil
+}
+
+func (cp *ControlPlane) writeTokens(users []User) (string, error) {
+	var lines []string
+	all := append([]User{{Name: AdminUser, Groups: []string{"system:masters"}}}, users...)
+	for i, u := range all {
+		if _, dup := cp.tokens[u.Name]; dup {
+			return "", fmt.Errorf("user %q listed twice", u.Name)
+		}
+		token, err := randomToken()
+		if err != nil {
+			return "", err
+		}
+		cp.tokens[u.Name] = token
+		// token,user,uid,"group1,group2"
+		lines = append(lines, fmt.Sprintf("%s,%s,uid-%d,%q", token, u.Name, i, strings.Join(u.Groups, ",")))
+	}
+	path := filepath.Join(cp.dir, "tokens.csv")
+	return path, os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+}
+
+// AdminConfig returns a REST config for a cluster administrator.
+func (cp *ControlPlane) AdminConfig() *rest.Config {
+	cfg, _ := cp.UserConfig(AdminUser)
+	return cfg
+}
+
+// UserConfig returns a REST config that authenticates as the named user,
+// which must have been listed in Options.Users.
+func (cp *ControlPlane) UserConfig(name string) (*rest.Config, error) {
+	token, ok := cp.tokens[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown user %q: list it in Options.Users", name)
+	}
+	return &rest.Config{
+		Host:            cp.Host,
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{CAData: cp.CAData},
+		QPS:             100,
+		Burst:           200,
+	}, nil
+}
+
+// Dir is the folder of keys, logs and etcd data.
+func (cp *ControlPlane) Dir() string { return cp.dir }
+
+// WriteKubeconfig writes a kubeconfig for the named user whose one context,
+// "opea-local", is current.
+func (cp *ControlPlane) WriteKubeconfig(path, user string) error {
+	token, ok := cp.tokens[user]
+	if !ok {
+		return fmt.Errorf("unknown user %q", user)
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["opea-local"] = &clientcmdapi.Cluster{Server: cp.Host, CertificateAuthorityData: cp.CAData}
+	cfg.AuthInfos[user] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["opea-local"] = &clientcmdapi.Context{Cluster: "opea-local", AuthInfo: user, Namespace: "default"}
+	cfg.CurrentContext = "opea-local"
+	return clientcmd.WriteToFile(*cfg, path)
+}
+
+// Stop ends the controller manager, the API server and etcd, in that order,
+// and removes the temporary folder if Start made it.
+func (cp *ControlPlane) Stop() error {
+	err := cp.stopProcesses()
+	if cp.removeDir {
+		err = errors.Join(err, os.RemoveAll(cp.dir))
+	}
+	return err
+}
+
+func (cp *ControlPlane) stopProcesses() error {
+	var errs []error
+	for i := len(cp.procs) - 1; i >= 0; i-- {
+		errs = append(errs, cp.procs[i].stop(10*time.Second))
+	}
+	return errors.Join(errs...)
+}
+
+// state is what a detached control plane leaves on disk for Attach.
+type state struct {
+	Host      string            `json:"host"`
+	CAData    []byte            `json:"caData"`
+	Tokens    map[string]string `json:"tokens"`
+	Processes []*process        `json:"processes"`
+}
+
+const stateFile = "state.json"
+
+func (cp *ControlPlane) saveState() error {
+	data, err := json.MarshalIndent(state{Host: cp.Host, CAData: cp.CAData, Tokens: cp.tokens, Processes: cp.procs}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(cp.dir, stateFile), data, 0o600)
+}
+
+// Attach finds the control plane a detached Start left in dir. It returns an
+// error wrapping os.ErrNotExist when there is none.
+func Attach(dir string) (*ControlPlane, error) {
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var s state
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	return &ControlPlane{Host: s.Host, CAData: s.CAData, tokens: s.Tokens, procs: s.Processes, dir: dir}, nil
+}
+
+// Running reports whether any of the control plane's processes is alive.
+func (cp *ControlPlane) Running() bool {
+	for _, p := range cp.procs {
+		if !p.exited() {
+			return true
+		}
+	}
+	return false
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func waitHTTP(ctx context.Context, client *http.Client, url, what string) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var last string
+	err := poll(ctx, 100*time.Millisecond, func() (bool, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			last = err.Error()
+			return false, nil
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		return resp.StatusCode == http.StatusOK, nil
+	}, what+" at "+url)
+	if err != nil {
+		return fmt.Errorf("%w (last answer: %s)", err, last)
+	}
+	return nil
+}
+
+// waitDefaultServiceAccount waits for the ServiceAccount controller to create
+// default/default: proof that the controller manager works. Without it no Pod
+// can be created.
+func waitDefaultServiceAccount(ctx context.Context, cfg *rest.Config) error {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return poll(ctx, 100*time.Millisecond, func() (bool, error) {
+		_, err := kube.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	}, "the controller manager to create ServiceAccount default/default")
+}
