@@ -23,7 +23,10 @@ mutual TLS between its pods.
 It works on the cluster your kubeconfig names, with the usual kubectl flags
 (--kubeconfig, --context, -n/--namespace, --as, ...).`
 
-const rootExample = `  # Show the version of the plugin
+const rootExample = `  # Secure the ChatQnA application in namespace chatqna
+  kubectl opea secure -n chatqna --host chatqna.example.com
+
+  # Show the version of the plugin
   kubectl opea version
 
   # Use another kubeconfig and context for any command
@@ -77,6 +80,7 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	configFlags.AddFlags(cmd.PersistentFlags())
 	registerKubeconfigCompletions(cmd, configFlags, getter)
 
+	cmd.AddCommand(NewCmdSecure(getter, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(newCmdCompletion(streams))
 	return cmd

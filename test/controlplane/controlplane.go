@@ -59,6 +59,9 @@ type Options struct {
 	Detached bool
 	// Users that UserConfig can hand out.
 	Users []User
+	// SkipCRDs leaves the Istio, Gateway API and cert-manager CRDs out, for
+	// tests of what happens on a cluster without them (see InstallCRDs).
+	SkipCRDs bool
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
 }
@@ -169,7 +172,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		"--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file=" + pki.serviceAcctPub,
 		"--service-account-signing-key-file=" + pki.serviceAcctKey,
-		"--service-cluster-ip-range=10.0.0.0/24",
+		"--service-cluster-ip-range=10.0.0.0/16",
 		"--authorization-mode=RBAC",
 		"--token-auth-file=" + tokenFile,
 		"--cert-dir=" + filepath.Join(cp.dir, "apiserver-certs"),
@@ -206,14 +209,16 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		return nil, err
 	}
 
-	crds, err := LoadCRDs(ctx)
-	if err != nil {
-		return nil, err
+	if !opts.SkipCRDs {
+		crds, err := LoadCRDs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := InstallCRDs(ctx, admin, crds); err != nil {
+			return nil, err
+		}
+		step(fmt.Sprintf("%d CRDs served", len(crds)), t)
 	}
-	if err := InstallCRDs(ctx, admin, crds); err != nil {
-		return nil, err
-	}
-	step(fmt.Sprintf("%d CRDs served", len(crds)), t)
 
 	t = time.Now()
 	if err := waitDefaultServiceAccount(ctx, admin); err != nil {

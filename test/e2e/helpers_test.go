@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +22,8 @@ func adminKube(t *testing.T) kubernetes.Interface {
 	return kube
 }
 
+var namespaceCounter atomic.Int64
+
 // newNamespace creates a namespace named after the test and deletes it when
 // the test ends.
 func newNamespace(t *testing.T) string {
@@ -28,7 +32,7 @@ func newNamespace(t *testing.T) string {
 	if len(name) > 50 {
 		name = name[:50]
 	}
-	name = strings.Trim(name, "-") + "-" + time.Now().Format("150405")
+	name = fmt.Sprintf("%s-%d", strings.Trim(name, "-"), namespaceCounter.Add(1))
 	kube := adminKube(t)
 	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating namespace %s: %v", name, err)

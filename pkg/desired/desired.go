@@ -1,0 +1,247 @@
+// Package desired builds the objects `kubectl opea secure` wants in the
+// cluster, from the templates in manifests/ and the facts discovered about
+// the cluster. It also names and labels them, so that secure, verify and
+// unsecure agree on what "ours" means.
+package desired
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/template"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/opea-project/kubectl-opea/manifests"
+)
+
+const (
+	// ManagedByLabel marks every object secure creates.
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	// ManagedByValue is also secure's default server-side apply field manager.
+	ManagedByValue = "kubectl-opea"
+	// AppNamespaceLabel names the application namespace an object serves;
+	// objects in the gateway namespace carry it too.
+	AppNamespaceLabel = "opea.dev/app-namespace"
+	// DataplaneModeLabel enrols a namespace or pod in Istio's ambient mode.
+	DataplaneModeLabel = "istio.io/dataplane-mode"
+)
+
+// Labels are the labels of every object secure creates for the application
+// in appNamespace.
+func Labels(appNamespace string) map[string]string {
+	return map[string]string{ManagedByLabel: ManagedByValue, AppNamespaceLabel: appNamespace}
+}
+
+// Selector selects exactly the objects secure created for appNamespace.
+func Selector(appNamespace string) string {
+	return labels.SelectorFromSet(Labels(appNamespace)).String()
+}
+
+// Names are the names of the objects secure creates for one application.
+// Objects in the shared gateway namespace carry the application namespace in
+// their names, so that two applications never collide, and no Secret name
+// starts with "istio" (Istio reserves that prefix).
+type Names struct {
+	Gateway          string
+	VirtualService   string
+	SelfSignedIssuer string
+	CACertificate    string
+	CASecret         string
+	CAIssuer         string
+	Certificate      string
+	TLSSecret        string
+}
+
+// NamesFor returns the names for the application in appNamespace.
+func NamesFor(appNamespace string) Names {
+	prefix := "opea-" + appNamespace
+	return Names{
+		Gateway:          "opea-ingress",
+		VirtualService:   "opea-ingress",
+		SelfSignedIssuer: prefix + "-selfsigned",
+		CACertificate:    prefix + "-ca",
+		CASecret:         prefix + "-ca",
+		CAIssuer:         prefix + "-ca",
+		Certificate:      prefix + "-tls",
+		TLSSecret:        prefix + "-tls",
+	}
+}
+
+// CertificateSource says where the gateway's certificate comes from.
+type CertificateSource int
+
+const (
+	// OwnCA: a private CA chain made with cert-manager (the default).
+	OwnCA CertificateSource = iota
+	// ExistingIssuer: cert-manager with an Issuer or ClusterIssuer the user has.
+	ExistingIssuer
+	// ExistingSecret: a kubernetes.io/tls Secret the user has; no cert-manager.
+	ExistingSecret
+)
+
+// Params are everything the templates need.
+type Params struct {
+	AppNamespace      string
+	GatewayNamespace  string
+	GatewaySelector   map[string]string
+	Hosts             []string
+	Service           string
+	ServicePort       int32
+	HTTPSPort         int32
+	HTTPPort          int32
+	HTTPRedirect      bool
+	Enroll            bool
+	Certificates      CertificateSource
+	IssuerName        string // ExistingIssuer
+	IssuerKind        string // ExistingIssuer: Issuer or ClusterIssuer
+	TLSSecret         string // ExistingSecret
+	NetworkingVersion string // v1 or v1beta1
+	SecurityVersion   string // v1 or v1beta1
+}
+
+// templateData is what a template sees.
+type templateData struct {
+	Params
+	Names      Names
+	Labels     map[string]string
+	IssuerName string
+	IssuerKind string
+}
+
+// Objects renders the objects for p in the order they are applied: the
+// namespace label, mTLS, the certificate chain, then the Gateway and the
+// VirtualService that depend on it.
+func Objects(p Params) ([]*unstructured.Unstructured, error) {
+	if p.AppNamespace == "" || p.GatewayNamespace == "" || len(p.Hosts) == 0 || p.Service == "" {
+		return nil, errors.New("desired: application namespace, gateway namespace, hosts and service are required")
+	}
+	data := templateData{Params: p, Names: NamesFor(p.AppNamespace), Labels: Labels(p.AppNamespace)}
+	var files []string
+	if p.Enroll {
+		files = append(files, "namespace.yaml")
+	}
+	files = append(files, "peerauthentication.yaml")
+	switch p.Certificates {
+	case OwnCA:
+		data.IssuerName, data.IssuerKind = data.Names.CAIssuer, "Issuer"
+		files = append(files, "ca.yaml", "certificate.yaml")
+	case ExistingIssuer:
+		data.IssuerName, data.IssuerKind = p.IssuerName, p.IssuerKind
+		files = append(files, "certificate.yaml")
+	case ExistingSecret:
+		data.Names.TLSSecret = p.TLSSecret
+	}
+	files = append(files, "gateway.yaml", "virtualservice.yaml")
+
+	var objs []*unstructured.Unstructured
+	for _, f := range files {
+		rendered, err := render(f, data)
+		if err != nil {
+			return nil, err
+		}
+		more, err := Decode(rendered)
+		if err != nil {
+			return nil, fmt.Errorf("manifests/%s: %w", f, err)
+		}
+		objs = append(objs, more...)
+	}
+	return objs, nil
+}
+
+var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	// json quotes any value; JSON is valid YAML, so no value can break the
+	// document's structure.
+	"json": func(v interface{}) (string, error) {
+		b, err := json.Marshal(v)
+		return string(b), err
+	},
+}).Option("missingkey=error").ParseFS(manifests.FS, "*.yaml"))
+
+func render(name string, data templateData) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+		return nil, fmt.Errorf("rendering manifests/%s: %w", name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// Decode reads a stream of YAML or JSON documents into objects, skipping
+// empty documents. Integers stay int64, as the API machinery expects.
+func Decode(data []byte) ([]*unstructured.Unstructured, error) {
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	var objs []*unstructured.Unstructured
+	for {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		jsonDoc, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			return nil, err
+		}
+		if string(bytes.TrimSpace(jsonDoc)) == "null" {
+			continue
+		}
+		obj := &unstructured.Unstructured{}
+		if err := obj.UnmarshalJSON(jsonDoc); err != nil {
+			return nil, err
+		}
+		objs = append(objs, obj)
+	}
+}
+
+// DefaultHost is used when no --host is given, as in OPEA's manual procedure.
+const DefaultHost = "*.intel.com"
+
+// ValidateHosts checks that every host is a DNS name or a wildcard "*.name"
+// that a certificate can carry, and returns them without duplicates.
+func ValidateHosts(hosts []string) ([]string, error) {
+	var bad []string
+	var out []string
+	seen := map[string]bool{}
+	for _, h := range hosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		var errs []string
+		if strings.HasPrefix(h, "*") {
+			errs = validation.IsWildcardDNS1123Subdomain(h)
+		} else {
+			errs = validation.IsDNS1123Subdomain(h)
+		}
+		if len(errs) == 0 && !strings.Contains(h, ".") {
+			errs = []string{"must be a fully qualified name such as chatqna.example.com"}
+		}
+		if len(errs) > 0 {
+			bad = append(bad, fmt.Sprintf("%q: %s", h, strings.Join(errs, "; ")))
+			continue
+		}
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("invalid --host %s", strings.Join(bad, ", "))
+	}
+	return out, nil
+}
+
+// ExampleHost turns a wildcard host into a concrete name a client can use,
+// e.g. *.intel.com -> chatqna.intel.com for the chatqna application.
+func ExampleHost(host, appNamespace string) string {
+	if strings.HasPrefix(host, "*.") {
+		return appNamespace + host[1:]
+	}
+	return host
+}

@@ -1,0 +1,65 @@
+package discover
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+)
+
+// APIs records which versions of the APIs kubectl-opea writes are served.
+// An empty version means the API is not served at all.
+type APIs struct {
+	Networking  string // networking.istio.io: Gateway, VirtualService
+	Security    string // security.istio.io: PeerAuthentication
+	CertManager string // cert-manager.io: Issuer, Certificate
+}
+
+// apiNeeds lists, per group, the versions tried in order of preference and the
+// resources that must all be served in the chosen version.
+var apiNeeds = []struct {
+	group     string
+	versions  []string
+	resources []string
+	set       func(*APIs, string)
+}{
+	{"networking.istio.io", []string{"v1", "v1beta1"}, []string{"gateways", "virtualservices"}, func(a *APIs, v string) { a.Networking = v }},
+	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"peerauthentications"}, func(a *APIs, v string) { a.Security = v }},
+	{"cert-manager.io", []string{"v1"}, []string{"issuers", "certificates"}, func(a *APIs, v string) { a.CertManager = v }},
+}
+
+// ServedAPIs asks discovery (one aggregated request on current servers)
+// which versions of the Istio and cert-manager APIs are served.
+func ServedAPIs(disco discovery.DiscoveryInterface) (APIs, error) {
+	_, lists, err := disco.ServerGroupsAndResources()
+	if err != nil && len(lists) == 0 {
+		return APIs{}, fmt.Errorf("reading the served APIs: %w", err)
+	}
+	// A group whose discovery failed is simply treated as not served.
+	served := map[schema.GroupVersion]map[string]bool{}
+	for _, l := range lists {
+		gv, err := schema.ParseGroupVersion(l.GroupVersion)
+		if err != nil {
+			continue
+		}
+		served[gv] = map[string]bool{}
+		for _, r := range l.APIResources {
+			served[gv][r.Name] = true
+		}
+	}
+	var apis APIs
+	for _, need := range apiNeeds {
+	versions:
+		for _, v := range need.versions {
+			resources := served[schema.GroupVersion{Group: need.group, Version: v}]
+			for _, r := range need.resources {
+				if !resources[r] {
+					continue versions
+				}
+			}
+			need.set(&apis, v)
+			break
+		}
+	}
+	return apis, nil
+}

@@ -1,0 +1,276 @@
+// Package discover finds the facts about a cluster that every command needs
+// and that must never be hard-coded: the application's entry Service and
+// port, the Istio ingress gateway (namespace, pod labels, Service ports) and
+// the API versions the cluster serves.
+package discover
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/opea-project/kubectl-opea/pkg/problems"
+)
+
+// Entry is the application's entry Service: the one the ingress routes to.
+type Entry struct {
+	Service string
+	Port    int32
+}
+
+// EntryService finds the entry Service of the application in namespace.
+// With name empty it is the one Service named "<release>-nginx"; with port
+// zero it is the Service's only port, or the one named "nginx" or "http".
+func EntryService(ctx context.Context, kube kubernetes.Interface, namespace, name string, port int32) (Entry, error) {
+	var svc *corev1.Service
+	if name != "" {
+		s, err := kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return Entry{}, problems.New(
+				fmt.Sprintf("Service %s/%s does not exist", namespace, name),
+				fmt.Sprintf("list the Services with 'kubectl get services -n %s' and pass the entry one with --service", namespace))
+		}
+		if err != nil {
+			return Entry{}, err
+		}
+		svc = s
+	} else {
+		list, err := kube.CoreV1().Services(namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return Entry{}, err
+		}
+		var candidates []corev1.Service
+		var all []string
+		for _, s := range list.Items {
+			all = append(all, s.Name)
+			if strings.HasSuffix(s.Name, "-nginx") {
+				candidates = append(candidates, s)
+			}
+		}
+		switch len(candidates) {
+		case 0:
+			return Entry{}, problems.New(
+				fmt.Sprintf("no Service named <release>-nginx in namespace %s (Services: %s)", namespace, listOrNone(all)),
+				"pass the application's entry Service with --service NAME")
+		case 1:
+			svc = &candidates[0]
+		default:
+			var names []string
+			for _, c := range candidates {
+				names = append(names, c.Name)
+			}
+			return Entry{}, problems.New(
+				fmt.Sprintf("several *-nginx Services in namespace %s: %s", namespace, strings.Join(names, ", ")),
+				"choose one with --service NAME")
+		}
+	}
+	p, err := entryPort(svc, port)
+	if err != nil {
+		return Entry{}, err
+	}
+	return Entry{Service: svc.Name, Port: p}, nil
+}
+
+func entryPort(svc *corev1.Service, want int32) (int32, error) {
+	var ports []string
+	for _, p := range svc.Spec.Ports {
+		ports = append(ports, fmt.Sprintf("%d (%s)", p.Port, p.Name))
+		if want != 0 && p.Port == want {
+			return want, nil
+		}
+	}
+	if want != 0 {
+		return 0, problems.New(
+			fmt.Sprintf("Service %s/%s has no port %d (ports: %s)", svc.Namespace, svc.Name, want, listOrNone(ports)),
+			"pass one of its ports with --port")
+	}
+	if len(svc.Spec.Ports) == 1 {
+		return svc.Spec.Ports[0].Port, nil
+	}
+	for _, name := range []string{"nginx", "http"} {
+		for _, p := range svc.Spec.Ports {
+			if p.Name == name {
+				return p.Port, nil
+			}
+		}
+	}
+	return 0, problems.New(
+		fmt.Sprintf("Service %s/%s has ports %s and none is named nginx or http", svc.Namespace, svc.Name, listOrNone(ports)),
+		"choose the port with --port")
+}
+
+// Gateway is the Istio ingress gateway that will terminate TLS.
+type Gateway struct {
+	Namespace  string
+	Deployment string
+	// Selector selects the gateway pods; a Gateway object uses it.
+	Selector map[string]string
+	// Service exposes the gateway pods.
+	Service string
+	// HTTPSPort and HTTPPort are the pod ports the Service sends its 443
+	// and 80 traffic to; HTTPPort is 0 when the Service has no port 80.
+	HTTPSPort int32
+	HTTPPort  int32
+	// Address is the Service's load balancer IP or host name, if it has one.
+	Address string
+}
+
+// GatewayLabels are the pod labels by which an Istio ingress gateway is
+// recognised: the istio/gateway Helm chart sets istio=<release without
+// "istio-"> and app=<release>, istioctl install sets istio=ingressgateway.
+var GatewayLabels = []labels.Set{
+	{"istio": "ingress"},
+	{"istio": "ingressgateway"},
+	{"app": "istio-ingress"},
+}
+
+// IngressGateway finds the one Deployment of Istio ingress gateway pods (in
+// namespace, or in any namespace when it is empty), either by the selector
+// the user gave or by GatewayLabels, and the Service that exposes it.
+func IngressGateway(ctx context.Context, kube kubernetes.Interface, namespace string, selector map[string]string) (Gateway, error) {
+	deployments, err := kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return Gateway{}, err
+	}
+	where := "any namespace"
+	if namespace != "" {
+		where = "namespace " + namespace
+	}
+	var found []appsv1.Deployment
+	for _, d := range deployments.Items {
+		podLabels := labels.Set(d.Spec.Template.Labels)
+		if selector != nil {
+			if labels.SelectorFromSet(selector).Matches(podLabels) {
+				found = append(found, d)
+			}
+			continue
+		}
+		for _, l := range GatewayLabels {
+			if l.AsSelector().Matches(podLabels) {
+				found = append(found, d)
+				break
+			}
+		}
+	}
+	switch {
+	case len(found) == 0 && selector != nil:
+		return Gateway{}, problems.New(
+			fmt.Sprintf("no Deployment in %s has pods labelled %s", where, labels.Set(selector)),
+			"check the labels with 'kubectl get deployments -A --show-labels' and fix --gateway-selector")
+	case len(found) == 0:
+		return Gateway{}, problems.New(
+			fmt.Sprintf("no Istio ingress gateway found in %s (looked for Deployments whose pods carry %s)", where, gatewayLabelList()),
+			"install one (helm install istio-ingress istio/gateway -n istio-ingress --create-namespace), or pass --gateway-namespace and --gateway-selector")
+	case len(found) > 1:
+		var names []string
+		for _, d := range found {
+			names = append(names, fmt.Sprintf("%s/%s (%s)", d.Namespace, d.Name, labels.Set(d.Spec.Template.Labels)))
+		}
+		return Gateway{}, problems.New(
+			fmt.Sprintf("%d ingress gateways found: %s", len(found), strings.Join(names, "; ")),
+			"choose one with --gateway-namespace and, if needed, --gateway-selector")
+	}
+	d := found[0]
+	gw := Gateway{Namespace: d.Namespace, Deployment: d.Name, Selector: selector}
+	if gw.Selector == nil {
+		// The Deployment's own selector: immutable, and it matches exactly
+		// its pods, unlike labels that change with a chart version.
+		if d.Spec.Selector == nil || len(d.Spec.Selector.MatchLabels) == 0 || len(d.Spec.Selector.MatchExpressions) > 0 {
+			gw.Selector = d.Spec.Template.Labels
+		} else {
+			gw.Selector = d.Spec.Selector.MatchLabels
+		}
+	}
+	if err := gatewayService(ctx, kube, d, &gw); err != nil {
+		return Gateway{}, err
+	}
+	return gw, nil
+}
+
+// gatewayService finds the Service whose selector picks the gateway's pods
+// and the pod ports it sends 443 and 80 to.
+func gatewayService(ctx context.Context, kube kubernetes.Interface, d appsv1.Deployment, gw *Gateway) error {
+	services, err := kube.CoreV1().Services(d.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	podLabels := labels.Set(d.Spec.Template.Labels)
+	var seen []string
+	for _, s := range services.Items {
+		if len(s.Spec.Selector) == 0 || !labels.SelectorFromSet(s.Spec.Selector).Matches(podLabels) {
+			continue
+		}
+		seen = append(seen, s.Name)
+		var https, http int32
+		for _, p := range s.Spec.Ports {
+			target := targetPort(p, d.Spec.Template.Spec)
+			if target == 443 || (https == 0 && p.Port == 443) {
+				https = target
+			}
+			if p.Port == 80 {
+				http = target
+			}
+		}
+		if https != 0 {
+			gw.Service, gw.HTTPSPort, gw.HTTPPort = s.Name, https, http
+			if lb := s.Status.LoadBalancer.Ingress; len(lb) > 0 {
+				gw.Address = lb[0].IP
+				if gw.Address == "" {
+					gw.Address = lb[0].Hostname
+				}
+			}
+			return nil
+		}
+	}
+	if len(seen) == 0 {
+		return problems.New(
+			fmt.Sprintf("no Service in namespace %s selects the pods of ingress gateway %s", d.Namespace, d.Name),
+			fmt.Sprintf("expose it with a Service of ports 80 and 443 (kubectl expose deployment %s -n %s --port 443)", d.Name, d.Namespace))
+	}
+	sort.Strings(seen)
+	return problems.New(
+		fmt.Sprintf("gateway Service %s/%s has no port 443 or port targeting 443", d.Namespace, strings.Join(seen, ", ")),
+		"add a port 443 to the gateway Service so that clients can reach the HTTPS listener")
+}
+
+// targetPort resolves the pod port a Service port sends traffic to.
+func targetPort(p corev1.ServicePort, pod corev1.PodSpec) int32 {
+	switch {
+	case p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal != 0:
+		return p.TargetPort.IntVal
+	case p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "":
+		for _, c := range pod.Containers {
+			for _, cp := range c.Ports {
+				if cp.Name == p.TargetPort.StrVal {
+					return cp.ContainerPort
+				}
+			}
+		}
+		return 0
+	}
+	return p.Port
+}
+
+func gatewayLabelList() string {
+	var s []string
+	for _, l := range GatewayLabels {
+		s = append(s, l.String())
+	}
+	return strings.Join(s, " or ")
+}
+
+func listOrNone(items []string) string {
+	if len(items) == 0 {
+		return "none"
+	}
+	return strings.Join(items, ", ")
+}

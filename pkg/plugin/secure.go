@@ -1,0 +1,464 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/opea-project/kubectl-opea/pkg/apply"
+	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/problems"
+)
+
+const secureLong = `Put an OPEA application behind the Istio ingress gateway with TLS, and
+enforce STRICT mutual TLS between its pods.
+
+secure applies, with server-side apply (field manager kubectl-opea):
+  - the label istio.io/dataplane-mode=ambient on the namespace (--enroll)
+  - PeerAuthentication "default" with mtls.mode STRICT in the namespace
+  - in the namespace of the gateway pods: a private CA made with cert-manager
+    (self-signed Issuer, CA Certificate, CA Issuer) and the gateway's
+    Certificate for the hosts; or only the Certificate from --issuer; or
+    nothing, with --tls-secret
+  - a Gateway selecting the ingress gateway pods: HTTPS on 443 with that
+    certificate, HTTP on 80 redirecting to HTTPS (--http-redirect)
+  - a VirtualService routing the hosts to the application's entry Service
+
+Before writing anything it checks that the namespace, the entry Service, the
+ingress gateway and the Istio and cert-manager APIs exist, that you may make
+every change, and that no other tool owns what would change. Running it again
+changes nothing; running it with other hosts updates the objects in place.`
+
+const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
+  kubectl opea secure -n chatqna --host chatqna.example.com
+
+  # See what would be applied, without applying it
+  kubectl opea secure -n chatqna --host chatqna.example.com --dry-run=client -o yaml
+
+  # Use an existing ACME ClusterIssuer and wait for the certificate
+  kubectl opea secure -n chatqna --host chatqna.example.com \
+    --issuer letsencrypt --issuer-kind ClusterIssuer --wait
+
+  # Use a TLS Secret you already have in the gateway namespace (no cert-manager)
+  kubectl opea secure -n codetrans --host codetrans.example.com --tls-secret codetrans-tls`
+
+// Exit code of --wait when the certificate is not ready in time, as cmctl uses.
+const ExitTimeout = 124
+
+// SecureOptions holds the flags and state of `kubectl opea secure`.
+type SecureOptions struct {
+	Service          string
+	Port             int32
+	GatewayNamespace string
+	GatewaySelector  string
+	Hosts            []string
+	Enroll           bool
+	HTTPRedirect     bool
+	Issuer           string
+	IssuerKind       string
+	TLSSecret        string
+	DryRun           string
+	Output           string
+	FieldManager     string
+	ForceConflicts   bool
+	Wait             bool
+	Timeout          time.Duration
+
+	// Set by Complete.
+	namespace       string
+	selector        map[string]string
+	usedDefaultHost bool
+	clients         clients.Getter
+
+	genericiooptions.IOStreams
+}
+
+// NewCmdSecure returns the `secure` command.
+func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *cobra.Command {
+	o := &SecureOptions{IOStreams: streams, clients: getter}
+	cmd := &cobra.Command{
+		Use:     "secure",
+		Short:   "Put an OPEA application behind an Istio TLS gateway with STRICT mTLS",
+		Long:    secureLong,
+		Example: secureExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return usageError(cmd, err)
+			}
+			return o.Run(contextOf(cmd))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Service, "service", "", "Entry Service of the application (default: the one Service named <release>-nginx)")
+	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service (default: its only port, or the one named nginx or http)")
+	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the Istio ingress gateway pods (default: found by their labels)")
+	f.StringVar(&o.GatewaySelector, "gateway-selector", "", "Labels of the ingress gateway pods, e.g. istio=ingress (default: found)")
+	f.StringArrayVar(&o.Hosts, "host", nil, "Host name clients use; repeat for several; wildcards as *.example.com (default "+desired.DefaultHost+")")
+	f.BoolVar(&o.Enroll, "enroll", true, "Label the namespace istio.io/dataplane-mode=ambient")
+	f.BoolVar(&o.HTTPRedirect, "http-redirect", true, "Serve port 80 with a redirect to HTTPS")
+	f.StringVar(&o.Issuer, "issuer", "", "Existing cert-manager issuer for the gateway certificate, instead of a private CA")
+	f.StringVar(&o.IssuerKind, "issuer-kind", "Issuer", "Kind of --issuer: Issuer (in the gateway namespace) or ClusterIssuer")
+	f.StringVar(&o.TLSSecret, "tls-secret", "", "Existing kubernetes.io/tls Secret in the gateway namespace; cert-manager is then not used")
+	f.StringVar(&o.DryRun, "dry-run", "none", `"none" applies; "server" sends every change with dryRun and stores nothing; "client" prints what would be applied and sends nothing`)
+	f.StringVarP(&o.Output, "output", "o", "", "Print the objects instead of one line each: yaml or json")
+	f.StringVar(&o.FieldManager, "field-manager", desired.ManagedByValue, "Field manager of the server-side apply")
+	f.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields that another field manager owns")
+	f.BoolVar(&o.Wait, "wait", false, "Wait until the certificate is issued (exit code 124 when --timeout passes)")
+	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long --wait waits")
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("yaml", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("dry-run", fixedCompletions("none", "client", "server"))
+	_ = cmd.RegisterFlagCompletionFunc("issuer-kind", fixedCompletions("Issuer", "ClusterIssuer"))
+	return cmd
+}
+
+// Complete resolves the namespace and the defaults that depend on flags.
+func (o *SecureOptions) Complete(cmd *cobra.Command) error {
+	ns, _, err := o.clients.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+	}
+	o.namespace = ns
+	if len(o.Hosts) == 0 {
+		o.Hosts = []string{desired.DefaultHost}
+		o.usedDefaultHost = true
+	}
+	return nil
+}
+
+// Validate checks the flags on their own, before any API call.
+func (o *SecureOptions) Validate() error {
+	var errs []string
+	hosts, err := desired.ValidateHosts(o.Hosts)
+	if err != nil {
+		errs = append(errs, err.Error())
+	}
+	o.Hosts = hosts
+	switch o.DryRun {
+	case "none", "client", "server":
+	default:
+		errs = append(errs, fmt.Sprintf(`invalid --dry-run %q: use "none", "client" or "server"`, o.DryRun))
+	}
+	switch o.Output {
+	case "", "yaml", "json":
+	default:
+		errs = append(errs, fmt.Sprintf("unsupported output format %q: use yaml or json", o.Output))
+	}
+	if o.Issuer != "" && o.TLSSecret != "" {
+		errs = append(errs, "--issuer and --tls-secret exclude each other: a certificate comes from one of them")
+	}
+	if o.IssuerKind != "Issuer" && o.IssuerKind != "ClusterIssuer" {
+		errs = append(errs, fmt.Sprintf("invalid --issuer-kind %q: use Issuer or ClusterIssuer", o.IssuerKind))
+	}
+	if o.Wait && o.DryRun != "none" {
+		errs = append(errs, "--wait waits for a certificate to be issued and cannot be used with --dry-run")
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		errs = append(errs, fmt.Sprintf("invalid --port %d", o.Port))
+	}
+	if o.GatewaySelector != "" {
+		set, err := labels.ConvertSelectorToLabelsMap(o.GatewaySelector)
+		if err != nil || len(set) == 0 {
+			errs = append(errs, fmt.Sprintf("invalid --gateway-selector %q: use key=value[,key=value]", o.GatewaySelector))
+		}
+		o.selector = set
+	}
+	if o.FieldManager == "" {
+		errs = append(errs, "--field-manager must not be empty")
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// plan is everything secure found out before writing.
+type plan struct {
+	params  desired.Params
+	gateway discover.Gateway
+	objects []*unstructured.Unstructured
+}
+
+// Run checks every precondition, then applies.
+func (o *SecureOptions) Run(ctx context.Context) error {
+	if o.usedDefaultHost {
+		fmt.Fprintf(o.ErrOut, "No --host given: using %s, as OPEA's Istio guide does. Pass --host with your own name.\n", desired.DefaultHost)
+	}
+	p, err := o.plan(ctx)
+	if err != nil {
+		return err
+	}
+	if o.DryRun == "client" {
+		return o.print(p.objects, nil)
+	}
+
+	kube, err := o.clients.Kubernetes()
+	if err != nil {
+		return err
+	}
+	dyn, err := o.clients.Dynamic()
+	if err != nil {
+		return err
+	}
+	mapper, err := o.clients.ToRESTMapper()
+	if err != nil {
+		return err
+	}
+	applier := &apply.Applier{
+		Dynamic:      dyn,
+		Mapper:       mapper,
+		Access:       kube.AuthorizationV1().SelfSubjectAccessReviews(),
+		FieldManager: o.FieldManager,
+		Force:        o.ForceConflicts,
+		DryRun:       o.DryRun == "server",
+	}
+	if err := applier.Check(ctx, p.objects); err != nil {
+		return err
+	}
+	results, err := applier.Apply(ctx, p.objects)
+	if err != nil {
+		return err
+	}
+	if err := o.print(nil, results); err != nil {
+		return err
+	}
+	if o.Wait {
+		if err := o.waitForCertificate(ctx, kube, p); err != nil {
+			return err
+		}
+	}
+	if o.Output == "" && o.DryRun == "none" {
+		o.printNextSteps(p)
+	}
+	return nil
+}
+
+// plan reads the cluster and builds the desired objects. Every problem it
+// can find is reported at once.
+func (o *SecureOptions) plan(ctx context.Context) (*plan, error) {
+	kube, err := o.clients.Kubernetes()
+	if err != nil {
+		return nil, err
+	}
+	disco, err := o.clients.ToDiscoveryClient()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := disco.ServerVersion(); err != nil {
+		host := "the cluster"
+		if cfg, cfgErr := o.clients.ToRESTConfig(); cfgErr == nil {
+			host = cfg.Host
+		}
+		return nil, problems.New(
+			fmt.Sprintf("cannot reach %s: %v", host, err),
+			"check --kubeconfig and --context, then 'kubectl cluster-info'")
+	}
+
+	var found problems.List
+	note := func(err error) bool {
+		if err == nil {
+			return false
+		}
+		var p *problems.Problem
+		if errors.As(err, &p) {
+			found = append(found, p)
+			return true
+		}
+		found = append(found, problems.New(err.Error(), ""))
+		return true
+	}
+
+	params := desired.Params{
+		AppNamespace: o.namespace,
+		Hosts:        o.Hosts,
+		HTTPRedirect: o.HTTPRedirect,
+		Enroll:       o.Enroll,
+	}
+	nsOK := !note(o.checkNamespace(ctx, kube))
+	if nsOK {
+		entry, err := discover.EntryService(ctx, kube, o.namespace, o.Service, o.Port)
+		if !note(err) {
+			params.Service, params.ServicePort = entry.Service, entry.Port
+		}
+	}
+	gw, err := discover.IngressGateway(ctx, kube, o.GatewayNamespace, o.selector)
+	gwOK := !note(err)
+	if gwOK {
+		params.GatewayNamespace, params.GatewaySelector = gw.Namespace, gw.Selector
+		params.HTTPSPort, params.HTTPPort = gw.HTTPSPort, gw.HTTPPort
+		if o.HTTPRedirect && gw.HTTPPort == 0 {
+			fmt.Fprintf(o.ErrOut, "The gateway Service %s/%s has no port 80: no HTTP redirect is configured.\n", gw.Namespace, gw.Service)
+			params.HTTPRedirect = false
+		}
+	}
+
+	// The disk cache may predate a fresh Istio or cert-manager install.
+	disco.Invalidate()
+	apis, err := discover.ServedAPIs(disco)
+	if !note(err) {
+		params.NetworkingVersion, params.SecurityVersion = apis.Networking, apis.Security
+		if apis.Networking == "" || apis.Security == "" {
+			note(problems.New(
+				"the Istio APIs networking.istio.io and security.istio.io are not served (Istio's CRDs are not installed)",
+				"install Istio in ambient mode: istioctl install --set profile=ambient (or the istio/base Helm chart)"))
+		}
+		if o.TLSSecret == "" && apis.CertManager == "" {
+			note(problems.New(
+				"the cert-manager API cert-manager.io/v1 is not served (cert-manager is not installed)",
+				"install cert-manager (helm install cert-manager jetstack/cert-manager --set crds.enabled=true), or pass --tls-secret with an existing Secret"))
+		}
+	}
+
+	switch {
+	case o.TLSSecret != "":
+		params.Certificates, params.TLSSecret = desired.ExistingSecret, o.TLSSecret
+		if gwOK {
+			note(o.checkTLSSecret(ctx, kube, gw.Namespace))
+		}
+	case o.Issuer != "":
+		params.Certificates, params.IssuerName, params.IssuerKind = desired.ExistingIssuer, o.Issuer, o.IssuerKind
+		if gwOK && apis.CertManager != "" {
+			note(o.checkIssuer(ctx, gw.Namespace))
+		}
+	default:
+		params.Certificates = desired.OwnCA
+	}
+	if len(found) > 0 {
+		return nil, found
+	}
+	objs, err := desired.Objects(params)
+	if err != nil {
+		return nil, err
+	}
+	return &plan{params: params, gateway: gw, objects: objs}, nil
+}
+
+func (o *SecureOptions) checkNamespace(ctx context.Context, kube kubernetes.Interface) error {
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, o.namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return problems.New(
+			fmt.Sprintf("namespace %q does not exist", o.namespace),
+			"install the application first, or name its namespace with -n")
+	}
+	if err != nil {
+		return err
+	}
+	if !o.Enroll {
+		return nil
+	}
+	for _, key := range []string{"istio-injection", "istio.io/rev"} {
+		if v, ok := ns.Labels[key]; ok && (key != "istio-injection" || v == "enabled") {
+			return problems.New(
+				fmt.Sprintf("namespace %s uses Istio sidecar injection (%s=%s); ambient enrolment must not be mixed with it", o.namespace, key, v),
+				fmt.Sprintf("remove it (kubectl label namespace %s %s-) and restart the pods, or keep sidecars with --enroll=false", o.namespace, key))
+		}
+	}
+	return nil
+}
+
+func (o *SecureOptions) checkTLSSecret(ctx context.Context, kube kubernetes.Interface, gatewayNamespace string) error {
+	s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, o.TLSSecret, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return problems.New(
+			fmt.Sprintf("Secret %s/%s does not exist (Istio reads gateway credentials only from the gateway pods' namespace)", gatewayNamespace, o.TLSSecret),
+			fmt.Sprintf("kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", o.TLSSecret, gatewayNamespace))
+	}
+	if err != nil {
+		return err
+	}
+	if s.Type != corev1.SecretTypeTLS {
+		return problems.New(
+			fmt.Sprintf("Secret %s/%s has type %s, not kubernetes.io/tls", gatewayNamespace, o.TLSSecret, s.Type),
+			fmt.Sprintf("recreate it with kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", o.TLSSecret, gatewayNamespace))
+	}
+	return nil
+}
+
+var issuerGVRs = map[string]schema.GroupVersionResource{
+	"Issuer":        {Group: "cert-manager.io", Version: "v1", Resource: "issuers"},
+	"ClusterIssuer": {Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"},
+}
+
+func (o *SecureOptions) checkIssuer(ctx context.Context, gatewayNamespace string) error {
+	dyn, err := o.clients.Dynamic()
+	if err != nil {
+		return err
+	}
+	gvr := issuerGVRs[o.IssuerKind]
+	var getErr error
+	where := o.Issuer
+	if o.IssuerKind == "Issuer" {
+		_, getErr = dyn.Resource(gvr).Namespace(gatewayNamespace).Get(ctx, o.Issuer, metav1.GetOptions{})
+		where = gatewayNamespace + "/" + o.Issuer
+	} else {
+		_, getErr = dyn.Resource(gvr).Get(ctx, o.Issuer, metav1.GetOptions{})
+	}
+	if apierrors.IsNotFound(getErr) {
+		return problems.New(
+			fmt.Sprintf("%s %s does not exist", o.IssuerKind, where),
+			"create it first, or check --issuer and --issuer-kind (an Issuer must be in the gateway namespace)")
+	}
+	return getErr
+}
+
+func (o *SecureOptions) print(planned []*unstructured.Unstructured, results []apply.Result) error {
+	objs := planned
+	for _, r := range results {
+		objs = append(objs, r.Object)
+	}
+	switch o.Output {
+	case "yaml":
+		for i, obj := range objs {
+			data, err := yaml.Marshal(obj.Object)
+			if err != nil {
+				return err
+			}
+			if i > 0 {
+				fmt.Fprintln(o.Out, "---")
+			}
+			o.Out.Write(data)
+		}
+		return nil
+	case "json":
+		list := &unstructured.UnstructuredList{Object: map[string]interface{}{"apiVersion": "v1", "kind": "List"}}
+		for _, obj := range objs {
+			list.Items = append(list.Items, *obj)
+		}
+		data, err := json.MarshalIndent(list.UnstructuredContent(), "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.Out, "%s\n", data)
+		return err
+	}
+	for _, obj := range planned {
+		fmt.Fprintf(o.Out, "%s %s\n", apply.Ref(obj), apply.Planned)
+	}
+	suffix := ""
+	if o.DryRun == "server" {
+		suffix = " (server dry run)"
+	}
+	for _, r := range results {
+		fmt.Fprintf(o.Out, "%s %s%s\n", r.Ref, r.Action, suffix)
+	}
+	return nil
+}
