@@ -691,7 +691,9 @@ func TestSecureWaitsForTheCertificate(t *testing.T) {
 
 	names := desired.NamesFor(ns)
 	done := make(chan opeaResult)
-	go func() { done <- opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--wait", "--timeout", "60s") }()
+	go func() {
+		done <- opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--wait", "--timeout", "60s")
+	}()
 	time.Sleep(1500 * time.Millisecond)
 	simulateCertManagerIssuance(t, gatewayNamespace, names.Certificate, names.TLSSecret)
 	r := <-done
