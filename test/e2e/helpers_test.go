@@ -28,11 +28,22 @@ var namespaceCounter atomic.Int64
 // the test ends.
 func newNamespace(t *testing.T) string {
 	t.Helper()
+	return createNamespace(t, namespaceName(t))
+}
+
+// namespaceName returns a namespace name unique to this run, made from the
+// test's name.
+func namespaceName(t *testing.T) string {
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 50 {
 		name = name[:50]
 	}
-	name = fmt.Sprintf("%s-%d", strings.Trim(name, "-"), namespaceCounter.Add(1))
+	return fmt.Sprintf("%s-%d", strings.Trim(name, "-"), namespaceCounter.Add(1))
+}
+
+// createNamespace creates the namespace name and deletes it when the test ends.
+func createNamespace(t *testing.T, name string) string {
+	t.Helper()
 	kube := adminKube(t)
 	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating namespace %s: %v", name, err)

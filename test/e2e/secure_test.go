@@ -44,8 +44,14 @@ func adminDynamic(t *testing.T) dynamic.Interface {
 // and makes sure the shared ingress gateway exists.
 func newChatQnA(t *testing.T, release string) string {
 	t.Helper()
+	return newChatQnAIn(t, namespaceName(t), release)
+}
+
+// newChatQnAIn is newChatQnA in a namespace ns it creates.
+func newChatQnAIn(t *testing.T, ns, release string) string {
+	t.Helper()
 	ensureIngressGateway(t)
-	ns := newNamespace(t)
+	createNamespace(t, ns)
 	createChatQnAServices(t, adminKube(t), ns, release)
 	t.Cleanup(func() { deleteOurGatewayObjects(t, ns) })
 	return ns
@@ -107,7 +113,7 @@ func namespaceLabels(t *testing.T, ns string) map[string]string {
 }
 
 func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
-	ns := newChatQnA(t, "chatqna")
+	ns := newChatQnAIn(t, "chatqna", "chatqna")
 	r := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com")
 	if r.code != 0 {
 		t.Fatalf("secure: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)

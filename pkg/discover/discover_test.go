@@ -1,0 +1,226 @@
+package discover
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+)
+
+func service(ns, name string, selector map[string]string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       corev1.ServiceSpec{Selector: selector, Ports: ports},
+	}
+}
+
+func port(name string, number int32, target intstr.IntOrString) corev1.ServicePort {
+	return corev1.ServicePort{Name: name, Port: number, TargetPort: target}
+}
+
+func TestEntryService(t *testing.T) {
+	nginx := service("chatqna", "chatqna-nginx", nil, port("nginx", 80, intstr.FromInt32(80)))
+	backend := service("chatqna", "chatqna", nil, port("chatqna", 8888, intstr.FromInt32(8888)))
+	twoPorts := service("chatqna", "web", nil, port("metrics", 9090, intstr.FromInt32(9090)), port("http", 8080, intstr.FromInt32(8080)))
+	ambiguous := service("chatqna", "odd", nil, port("a", 1, intstr.FromInt32(1)), port("b", 2, intstr.FromInt32(2)))
+	for _, tc := range []struct {
+		name    string
+		objects []runtime.Object
+		service string
+		port    int32
+		want    Entry
+		wantErr string
+	}{
+		{name: "the one -nginx Service", objects: []runtime.Object{nginx, backend}, want: Entry{"chatqna-nginx", 80}},
+		{name: "none", objects: []runtime.Object{backend}, wantErr: "no Service named <release>-nginx in namespace chatqna (Services: chatqna)"},
+		{name: "empty namespace", wantErr: "(Services: none)"},
+		{name: "two", objects: []runtime.Object{nginx, service("chatqna", "codetrans-nginx", nil, port("nginx", 80, intstr.FromInt32(80)))}, wantErr: "several *-nginx Services in namespace chatqna: chatqna-nginx, codetrans-nginx"},
+		{name: "named", objects: []runtime.Object{nginx, backend}, service: "chatqna", want: Entry{"chatqna", 8888}},
+		{name: "named missing", objects: []runtime.Object{nginx}, service: "ui", wantErr: "Service chatqna/ui does not exist"},
+		{name: "port named http among several", objects: []runtime.Object{twoPorts}, service: "web", want: Entry{"web", 8080}},
+		{name: "explicit port", objects: []runtime.Object{twoPorts}, service: "web", port: 9090, want: Entry{"web", 9090}},
+		{name: "explicit port missing", objects: []runtime.Object{nginx}, port: 81, wantErr: "has no port 81 (ports: 80 (nginx))"},
+		{name: "ambiguous ports", objects: []runtime.Object{ambiguous}, service: "odd", wantErr: "none is named nginx or http"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kube := kubefake.NewClientset(tc.objects...)
+			got, err := EntryService(context.Background(), kube, "chatqna", tc.service, tc.port)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), "fix: ") {
+					t.Errorf("error %q says nothing about what to do", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func deployment(ns, name string, podLabels map[string]string, containerPorts ...corev1.ContainerPort) *appsv1.Deployment {
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: podLabels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "istio-proxy", Ports: containerPorts}}},
+			},
+		},
+	}
+}
+
+func TestIngressGateway(t *testing.T) {
+	chart := map[string]string{"app": "istio-ingress", "istio": "ingress"}
+	chartDeploy := deployment("istio-ingress", "istio-ingress", chart)
+	chartSvc := service("istio-ingress", "istio-ingress", chart,
+		port("status-port", 15021, intstr.FromInt32(15021)), port("http2", 80, intstr.FromInt32(80)), port("https", 443, intstr.FromInt32(443)))
+	chartSvc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.10"}}
+
+	legacy := map[string]string{"app": "istio-ingressgateway", "istio": "ingressgateway"}
+	legacyDeploy := deployment("istio-system", "istio-ingressgateway", legacy,
+		corev1.ContainerPort{Name: "https", ContainerPort: 8443}, corev1.ContainerPort{Name: "http2", ContainerPort: 8080})
+	legacySvc := service("istio-system", "istio-ingressgateway", legacy,
+		port("http2", 80, intstr.FromString("http2")), port("https", 443, intstr.FromString("https")))
+
+	for _, tc := range []struct {
+		name      string
+		objects   []runtime.Object
+		namespace string
+		selector  map[string]string
+		want      Gateway
+		wantErr   string
+	}{
+		{
+			name:    "helm chart gateway",
+			objects: []runtime.Object{chartDeploy, chartSvc},
+			want:    Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: chart, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10"},
+		},
+		{
+			name:    "istioctl gateway with named target ports",
+			objects: []runtime.Object{legacyDeploy, legacySvc},
+			want:    Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080},
+		},
+		{
+			name:    "two gateways",
+			objects: []runtime.Object{chartDeploy, chartSvc, legacyDeploy, legacySvc},
+			wantErr: "2 ingress gateways found: istio-ingress/istio-ingress (app=istio-ingress,istio=ingress); istio-system/istio-ingressgateway",
+		},
+		{
+			name:      "two gateways, one namespace chosen",
+			objects:   []runtime.Object{chartDeploy, chartSvc, legacyDeploy, legacySvc},
+			namespace: "istio-system",
+			want:      Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080},
+		},
+		{
+			name:     "selector given",
+			objects:  []runtime.Object{chartDeploy, chartSvc, legacyDeploy, legacySvc},
+			selector: map[string]string{"istio": "ingress"},
+			want:     Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: map[string]string{"istio": "ingress"}, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10"},
+		},
+		{
+			name:     "selector matching nothing",
+			objects:  []runtime.Object{chartDeploy, chartSvc},
+			selector: map[string]string{"istio": "eastwest"},
+			wantErr:  "no Deployment in any namespace has pods labelled istio=eastwest",
+		},
+		{
+			name:    "no gateway",
+			objects: []runtime.Object{deployment("chatqna", "chatqna-nginx", map[string]string{"app": "nginx"})},
+			wantErr: "no Istio ingress gateway found in any namespace (looked for Deployments whose pods carry istio=ingress or istio=ingressgateway or app=istio-ingress)",
+		},
+		{
+			name:    "no Service",
+			objects: []runtime.Object{chartDeploy},
+			wantErr: "no Service in namespace istio-ingress selects the pods of ingress gateway istio-ingress",
+		},
+		{
+			name:    "Service without 443",
+			objects: []runtime.Object{chartDeploy, service("istio-ingress", "istio-ingress", chart, port("http2", 80, intstr.FromInt32(80)))},
+			wantErr: "gateway Service istio-ingress/istio-ingress has no port 443",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := IngressGateway(context.Background(), kubefake.NewClientset(tc.objects...), tc.namespace, tc.selector)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				if !strings.Contains(err.Error(), "fix: ") {
+					t.Errorf("error %q says nothing about what to do", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("gateway (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestServedAPIs(t *testing.T) {
+	resources := func(gv string, names ...string) *metav1.APIResourceList {
+		l := &metav1.APIResourceList{GroupVersion: gv}
+		for _, n := range names {
+			l.APIResources = append(l.APIResources, metav1.APIResource{Name: n})
+		}
+		return l
+	}
+	for _, tc := range []struct {
+		name  string
+		lists []*metav1.APIResourceList
+		want  APIs
+	}{
+		{
+			name: "current Istio and cert-manager",
+			lists: []*metav1.APIResourceList{
+				resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
+				resources("networking.istio.io/v1beta1", "gateways", "virtualservices"),
+				resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
+				resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
+			},
+			want: APIs{Networking: "v1", Security: "v1", CertManager: "v1"},
+		},
+		{
+			name: "older Istio serves only v1beta1",
+			lists: []*metav1.APIResourceList{
+				resources("networking.istio.io/v1beta1", "gateways", "virtualservices"),
+				resources("security.istio.io/v1", "authorizationpolicies"),
+				resources("security.istio.io/v1beta1", "peerauthentications"),
+			},
+			want: APIs{Networking: "v1beta1", Security: "v1beta1"},
+		},
+		{name: "nothing installed", lists: []*metav1.APIResourceList{resources("v1", "pods")}, want: APIs{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kube := kubefake.NewClientset()
+			disco := kube.Discovery().(*fakediscovery.FakeDiscovery)
+			disco.Resources = tc.lists
+			got, err := ServedAPIs(disco)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

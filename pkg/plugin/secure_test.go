@@ -1,0 +1,52 @@
+package plugin
+
+import (
+	"strings"
+	"testing"
+)
+
+// Bad flags are refused before any API call: the kubeconfig here names a
+// server that does not exist, so reaching it would fail differently.
+func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
+	kubeconfig := writeKubeconfig(t)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--host", "bad_host.example.com"}, []string{`invalid --host "bad_host.example.com"`}},
+		{[]string{"--dry-run", "maybe"}, []string{`invalid --dry-run "maybe"`}},
+		{[]string{"-o", "table"}, []string{`unsupported output format "table"`}},
+		{[]string{"--issuer", "le", "--tls-secret", "s"}, []string{"--issuer and --tls-secret exclude each other"}},
+		{[]string{"--issuer-kind", "Vault"}, []string{`invalid --issuer-kind "Vault"`}},
+		{[]string{"--wait", "--dry-run=server"}, []string{"--wait waits for a certificate"}},
+		{[]string{"--gateway-selector", "istio"}, []string{`invalid --gateway-selector "istio"`}},
+		{[]string{"--port", "70000"}, []string{"invalid --port 70000"}},
+		// Several problems are reported together.
+		{[]string{"--host", "*", "--dry-run", "x", "-o", "xml"}, []string{`invalid --host "*"`, `invalid --dry-run "x"`, `unsupported output format "xml"`}},
+	} {
+		r := run(t, nil, append([]string{"--kubeconfig", kubeconfig, "secure", "-n", "chatqna"}, tc.args...)...)
+		if r.code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, r.code, ExitUsage, r.err)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(r.err, want) {
+				t.Errorf("%v: stderr lacks %q:\n%s", tc.args, want, r.err)
+			}
+		}
+	}
+}
+
+func TestSecureSaysWhenTheDefaultHostIsUsed(t *testing.T) {
+	kubeconfig := writeKubeconfig(t) // its server is unreachable: secure stops there
+	r := run(t, nil, "--kubeconfig", kubeconfig, "secure", "-n", "chatqna")
+	if !strings.Contains(r.err, "No --host given: using *.intel.com") {
+		t.Errorf("no notice of the default host:\n%s", r.err)
+	}
+	if r.code != ExitFailure || !strings.Contains(r.err, "cannot reach https://127.0.0.1:1") {
+		t.Errorf("exit %d, stderr:\n%s", r.code, r.err)
+	}
+	withHost := run(t, nil, "--kubeconfig", kubeconfig, "secure", "-n", "chatqna", "--host", "a.example.com")
+	if strings.Contains(withHost.err, "No --host given") {
+		t.Errorf("notice printed although --host was given:\n%s", withHost.err)
+	}
+}
