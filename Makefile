@@ -11,7 +11,7 @@ PKG         := github.com/opea-project/kubectl-opea
 LDFLAGS     := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=$(COMMIT)
 LOCAL       := $(GO) run ./test/cmd/opea-local-cluster
 
-.PHONY: help build install control-plane test lint cluster-up cluster-down clean
+.PHONY: help build install control-plane demo test bench lint cluster-up cluster-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -30,11 +30,17 @@ control-plane: ## Build etcd, kube-apiserver and kube-controller-manager once (a
 test: control-plane ## Run all tests: unit tests and tests against the local control plane
 	$(GO) test -count=1 -timeout 30m ./...
 
+bench: control-plane ## Benchmarks against the local control plane: secure vs the manual procedure's kubectl apply
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 10x -benchmem ./test/e2e/
+
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l cmd pkg test); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd tools && $(GO) build -o ../$(BINDIR)/staticcheck honnef.co/go/tools/cmd/staticcheck
 	$(BINDIR)/staticcheck ./...
+
+demo: build control-plane ## Show kubectl opea at work on the local control plane (no cluster needed)
+	@$(GO) run ./test/cmd/opea-demo -plugin $(BINDIR)/kubectl-opea
 
 cluster-up: control-plane ## Start the local control plane in the background; admin kubeconfig in $(CLUSTER_DIR)/kubeconfig
 	@$(LOCAL) up -dir $(CLUSTER_DIR)

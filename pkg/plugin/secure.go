@@ -423,7 +423,11 @@ func (o *SecureOptions) checkIssuer(ctx context.Context, gatewayNamespace string
 func (o *SecureOptions) print(planned []*unstructured.Unstructured, results []apply.Result) error {
 	objs := planned
 	for _, r := range results {
-		objs = append(objs, r.Object)
+		// As kubectl does by default, leave out managedFields: bookkeeping
+		// that makes the objects hard to read.
+		obj := r.Object.DeepCopy()
+		obj.SetManagedFields(nil)
+		objs = append(objs, obj)
 	}
 	switch o.Output {
 	case "yaml":

@@ -81,12 +81,14 @@ func (o *SecureOptions) printNextSteps(p *plan) {
 		address = "<GATEWAY-ADDRESS>"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nNext:\n  # check that everything is in place and effective\n  kubectl opea verify -n %s\n", o.namespace)
+	fmt.Fprintf(&b, "\nNext:\n  # list what secure manages for this application\n  kubectl get gateways.networking.istio.io,virtualservices.networking.istio.io,peerauthentications.security.istio.io -n %s -l %s\n",
+		o.namespace, desired.Selector(o.namespace))
 	switch p.params.Certificates {
 	case desired.OwnCA:
+		// cert-manager's CA issuer puts its CA into every Secret it signs.
 		names := desired.NamesFor(o.namespace)
-		fmt.Fprintf(&b, "  # give clients the application's CA (no curl -k)\n")
-		fmt.Fprintf(&b, "  kubectl get secret %s -n %s -o jsonpath='{.data.ca\\.crt}' | base64 -d > %s-ca.crt\n", names.CASecret, p.gateway.Namespace, o.namespace)
+		fmt.Fprintf(&b, "  # once the certificate is issued, give clients the application's CA (no curl -k)\n")
+		fmt.Fprintf(&b, "  kubectl get secret %s -n %s -o jsonpath='{.data.ca\\.crt}' | base64 -d > %s-ca.crt\n", names.TLSSecret, p.gateway.Namespace, o.namespace)
 		fmt.Fprintf(&b, "  curl --cacert %s-ca.crt --resolve %s:443:%s https://%s/\n", o.namespace, host, address, host)
 	default:
 		fmt.Fprintf(&b, "  # call the application through the gateway, validating its certificate\n")

@@ -2,13 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,34 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/opea-project/kubectl-opea/test/controlplane"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
-
-// selfSignedTLS returns a PEM certificate and key for hosts, valid for a day.
-func selfSignedTLS(t *testing.T, hosts ...string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: hosts[0]},
-		DNSNames:     hosts,
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
 
 // A cluster without Istio or cert-manager gets a clear error naming both,
 // and nothing is written; with Istio and --tls-secret, cert-manager is not
@@ -122,7 +89,10 @@ func TestSecureOnAClusterWithoutTheCRDs(t *testing.T) {
 		t.Error("the namespace was enrolled although secure failed")
 	}
 
-	certPEM, keyPEM := selfSignedTLS(t, "chatqna.example.com")
+	_, certPEM, keyPEM, err := fixtures.IssueTLS([]string{"chatqna.example.com"}, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := kube.CoreV1().Secrets(gatewayNamespace).Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "chatqna-tls"},
 		Type:       corev1.SecretTypeTLS,

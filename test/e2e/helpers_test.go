@@ -13,7 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-func adminKube(t *testing.T) kubernetes.Interface {
+func adminKube(t testing.TB) kubernetes.Interface {
 	t.Helper()
 	kube, err := kubernetes.NewForConfig(cluster.AdminConfig())
 	if err != nil {
@@ -26,14 +26,14 @@ var namespaceCounter atomic.Int64
 
 // newNamespace creates a namespace named after the test and deletes it when
 // the test ends.
-func newNamespace(t *testing.T) string {
+func newNamespace(t testing.TB) string {
 	t.Helper()
 	return createNamespace(t, namespaceName(t))
 }
 
 // namespaceName returns a namespace name unique to this run, made from the
 // test's name.
-func namespaceName(t *testing.T) string {
+func namespaceName(t testing.TB) string {
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 50 {
 		name = name[:50]
@@ -42,7 +42,7 @@ func namespaceName(t *testing.T) string {
 }
 
 // createNamespace creates the namespace name and deletes it when the test ends.
-func createNamespace(t *testing.T, name string) string {
+func createNamespace(t testing.TB, name string) string {
 	t.Helper()
 	kube := adminKube(t)
 	if _, err := kube.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
@@ -55,7 +55,7 @@ func createNamespace(t *testing.T, name string) string {
 }
 
 // eventually polls cond every 100ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, error)) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var lastErr error

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +18,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
 var (
@@ -31,7 +31,7 @@ var (
 	secureSucceeds = "serverside-applied"
 )
 
-func adminDynamic(t *testing.T) dynamic.Interface {
+func adminDynamic(t testing.TB) dynamic.Interface {
 	t.Helper()
 	dyn, err := dynamic.NewForConfig(cluster.AdminConfig())
 	if err != nil {
@@ -42,13 +42,13 @@ func adminDynamic(t *testing.T) dynamic.Interface {
 
 // newChatQnA creates a namespace holding a ChatQnA release named release,
 // and makes sure the shared ingress gateway exists.
-func newChatQnA(t *testing.T, release string) string {
+func newChatQnA(t testing.TB, release string) string {
 	t.Helper()
 	return newChatQnAIn(t, namespaceName(t), release)
 }
 
 // newChatQnAIn is newChatQnA in a namespace ns it creates.
-func newChatQnAIn(t *testing.T, ns, release string) string {
+func newChatQnAIn(t testing.TB, ns, release string) string {
 	t.Helper()
 	ensureIngressGateway(t)
 	createNamespace(t, ns)
@@ -59,7 +59,7 @@ func newChatQnAIn(t *testing.T, ns, release string) string {
 
 // deleteOurGatewayObjects removes what secure made for appNs in the shared
 // gateway namespace, which outlives the test's own namespace.
-func deleteOurGatewayObjects(t *testing.T, appNs string) {
+func deleteOurGatewayObjects(t testing.TB, appNs string) {
 	dyn := adminDynamic(t)
 	for _, gvr := range []schema.GroupVersionResource{issuerGVR, certificateGVR} {
 		_ = dyn.Resource(gvr).Namespace(gatewayNamespace).DeleteCollection(context.Background(), metav1.DeleteOptions{},
@@ -69,7 +69,7 @@ func deleteOurGatewayObjects(t *testing.T, appNs string) {
 
 // ourObjects lists every object labelled as secure's for appNs, in the app
 // and gateway namespaces, as "resource ns/name" -> resourceVersion.
-func ourObjects(t *testing.T, appNs string) map[string]string {
+func ourObjects(t testing.TB, appNs string) map[string]string {
 	t.Helper()
 	dyn := adminDynamic(t)
 	found := map[string]string{}
@@ -85,7 +85,7 @@ func ourObjects(t *testing.T, appNs string) map[string]string {
 	return found
 }
 
-func getObject(t *testing.T, gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
+func getObject(t testing.TB, gvr schema.GroupVersionResource, ns, name string) *unstructured.Unstructured {
 	t.Helper()
 	obj, err := adminDynamic(t).Resource(gvr).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
@@ -94,7 +94,7 @@ func getObject(t *testing.T, gvr schema.GroupVersionResource, ns, name string) *
 	return obj
 }
 
-func nested(t *testing.T, obj *unstructured.Unstructured, fields ...string) interface{} {
+func nested(t testing.TB, obj *unstructured.Unstructured, fields ...string) interface{} {
 	t.Helper()
 	v, found, err := unstructured.NestedFieldNoCopy(obj.Object, fields...)
 	if !found || err != nil {
@@ -103,7 +103,7 @@ func nested(t *testing.T, obj *unstructured.Unstructured, fields ...string) inte
 	return v
 }
 
-func namespaceLabels(t *testing.T, ns string) map[string]string {
+func namespaceLabels(t testing.TB, ns string) map[string]string {
 	t.Helper()
 	got, err := adminKube(t).CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
 	if err != nil {
@@ -132,7 +132,8 @@ func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 	if got := strings.Split(r.stdout, "\n")[:len(wantLines)]; !reflect.DeepEqual(got, wantLines) {
 		t.Errorf("secure output (-want +got):\n%s", cmp.Diff(wantLines, got))
 	}
-	for _, want := range []string{"kubectl opea verify -n " + ns, "curl --cacert " + ns + "-ca.crt", "https://chatqna.example.com/"} {
+	for _, want := range []string{"-l app.kubernetes.io/managed-by=kubectl-opea,opea.dev/app-namespace=" + ns, "get secret " + names.TLSSecret + " -n istio-ingress",
+		"curl --cacert " + ns + "-ca.crt", "https://chatqna.example.com/"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("secure does not tell the next step %q:\n%s", want, r.stdout)
 		}
@@ -275,8 +276,21 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 			t.Errorf("printed %s %s differs from the applied one at %s", p.GetKind(), p.GetName(), path)
 		}
 	}
+	asJSON := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--dry-run=client", "-o", "json")
+	list, err := desired.Decode([]byte(asJSON.stdout))
+	if err != nil || len(list) != 1 || list[0].GetKind() != "List" {
+		t.Fatalf("-o json is not one List: %v\n%s", err, asJSON.stdout)
+	}
+	if items, _, _ := unstructured.NestedSlice(list[0].Object, "items"); len(items) != len(printed) {
+		t.Errorf("-o json lists %d objects, -o yaml %d", len(items), len(printed))
+	}
 	if diff := cmp.Diff(before, ourObjects(t, ns)); diff != "" {
 		t.Errorf("--dry-run=client changed objects (-before +after):\n%s", diff)
+	}
+
+	applied := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "-o", "yaml")
+	if applied.code != 0 || strings.Contains(applied.stdout, "managedFields") || !strings.Contains(applied.stdout, "resourceVersion") {
+		t.Errorf("secure -o yaml should print the server's objects without managedFields:\n%s", applied.stdout)
 	}
 }
 
@@ -399,7 +413,7 @@ func TestSecondAppOnTheSameGatewayDoesNotCollide(t *testing.T) {
 
 // assertNothingWritten checks that no object of secure's exists for appNs and
 // that the namespace, if any, is not enrolled.
-func assertNothingWritten(t *testing.T, appNs string) {
+func assertNothingWritten(t testing.TB, appNs string) {
 	t.Helper()
 	if objs := ourObjects(t, appNs); len(objs) != 0 {
 		t.Errorf("objects were written: %v", objs)
@@ -652,36 +666,6 @@ func TestSecureListsEveryMissingPermission(t *testing.T) {
 	assertNothingWritten(t, ns)
 }
 
-// simulateCertManagerIssuance does what cert-manager would: it writes the
-// Certificate's Secret and marks the Certificate Ready. No cert-manager runs
-// in the local control plane. The Secret holds a placeholder, not a key.
-func simulateCertManagerIssuance(t *testing.T, ns, certificate, secret string) {
-	t.Helper()
-	ctx := context.Background()
-	dyn := adminDynamic(t)
-	_, err := adminKube(t).CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: secret, Annotations: map[string]string{"cert-manager.io/certificate-name": certificate}},
-		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{"tls.crt": []byte("simulated certificate"), "tls.key": []byte("simulated")},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Errorf("simulating issuance: %v", err)
-		return
-	}
-	cert, err := dyn.Resource(certificateGVR).Namespace(ns).Get(ctx, certificate, metav1.GetOptions{})
-	if err != nil {
-		t.Errorf("simulating issuance: %v", err)
-		return
-	}
-	_ = unstructured.SetNestedSlice(cert.Object, []interface{}{map[string]interface{}{
-		"type": "Ready", "status": "True", "reason": "Ready", "message": "Certificate is up to date and has not expired",
-		"lastTransitionTime": time.Now().UTC().Format(time.RFC3339),
-	}}, "status", "conditions")
-	if _, err := dyn.Resource(certificateGVR).Namespace(ns).UpdateStatus(ctx, cert, metav1.UpdateOptions{}); err != nil {
-		t.Errorf("simulating issuance: %v", err)
-	}
-}
-
 func TestSecureWaitsForTheCertificate(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
 	t.Cleanup(func() {
@@ -701,7 +685,9 @@ func TestSecureWaitsForTheCertificate(t *testing.T) {
 		done <- opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--wait", "--timeout", "60s")
 	}()
 	time.Sleep(1500 * time.Millisecond)
-	simulateCertManagerIssuance(t, gatewayNamespace, names.Certificate, names.TLSSecret)
+	if _, err := fixtures.SimulateCertManagerIssuance(context.Background(), adminKube(t), adminDynamic(t), gatewayNamespace, names.Certificate); err != nil {
+		t.Error(err)
+	}
 	r := <-done
 	if r.code != 0 || !strings.Contains(r.stdout, "certificate.cert-manager.io/"+names.Certificate+" ready") {
 		t.Errorf("--wait with issuance: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)

@@ -1,0 +1,127 @@
+// Command opea-demo shows kubectl opea at work on the project's own local
+// control plane, for anyone without a cluster at hand: `make demo`.
+//
+// It starts the control plane, creates what a cluster with ChatQnA and an
+// Istio ingress gateway holds, runs the plugin through kubectl, stands in for
+// cert-manager (printed as simulated), and stops everything again.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/test/controlplane"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
+)
+
+const (
+	appNamespace = "chatqna"
+	host         = "chatqna.example.com"
+)
+
+func main() {
+	plugin := flag.String("plugin", "bin/kubectl-opea", "the kubectl-opea binary to run")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *plugin); err != nil {
+		fmt.Fprintln(os.Stderr, "demo failed:", err)
+		os.Exit(1)
+	}
+}
+
+func step(format string, args ...interface{}) {
+	fmt.Printf("\n== "+format+"\n", args...)
+}
+
+func run(ctx context.Context, plugin string) (err error) {
+	start := time.Now()
+	pluginPath, err := filepath.Abs(plugin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(pluginPath); err != nil {
+		return fmt.Errorf("%w (run make build first)", err)
+	}
+
+	step("Starting the local control plane: etcd, kube-apiserver, kube-controller-manager, with the Istio, Gateway API and cert-manager CRDs")
+	cp, err := controlplane.Start(ctx, controlplane.Options{Progress: os.Stdout})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		step("Stopping the local control plane")
+		err = errors.Join(err, cp.Stop())
+		if err == nil {
+			fmt.Printf("Done in %s.\n", time.Since(start).Round(100*time.Millisecond))
+		}
+	}()
+	bins, err := controlplane.EnsureBinaries(ctx, os.Stdout)
+	if err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(cp.Dir(), "kubeconfig")
+	if err := cp.WriteKubeconfig(kubeconfig, controlplane.AdminUser); err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(cp.AdminConfig())
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(cp.AdminConfig())
+	if err != nil {
+		return err
+	}
+
+	step("Creating what the cluster would hold: ChatQnA's Services in namespace %s, an Istio ingress gateway (Deployment and LoadBalancer Service) in %s",
+		appNamespace, fixtures.GatewayNamespace)
+	if err := fixtures.CreateNamespace(ctx, kube, appNamespace); err != nil {
+		return err
+	}
+	if err := fixtures.CreateChatQnAServices(ctx, kube, appNamespace, "chatqna"); err != nil {
+		return err
+	}
+	if err := fixtures.CreateIngressGateway(ctx, kube, fixtures.GatewayNamespace, fixtures.GatewayName, fixtures.GatewayPodLabels()); err != nil {
+		return err
+	}
+
+	// kubectl finds the plugin on PATH, as after `make install` or krew.
+	env := append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+filepath.Dir(pluginPath)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	kubectl := func(args ...string) error {
+		fmt.Printf("$ kubectl %s\n", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, bins.Kubectl, args...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stdout
+		return cmd.Run()
+	}
+
+	step("Securing the application")
+	if err := kubectl("opea", "secure", "-n", appNamespace, "--host", host); err != nil {
+		return err
+	}
+
+	names := desired.NamesFor(appNamespace)
+	step("[simulated] cert-manager issues certificate %s/%s (no cert-manager runs on the local control plane: the demo writes its Secret and Ready condition)",
+		fixtures.GatewayNamespace, names.Certificate)
+	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, fixtures.GatewayNamespace, names.Certificate); err != nil {
+		return err
+	}
+
+	step("Running secure again: nothing changes, and --wait finds the certificate ready")
+	if err := kubectl("opea", "secure", "-n", appNamespace, "--host", host, "--wait", "--timeout", "30s"); err != nil {
+		return err
+	}
+	return nil
+}

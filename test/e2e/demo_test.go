@@ -1,0 +1,32 @@
+package e2e
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/opea-project/kubectl-opea/test/controlplane"
+)
+
+// make demo is the README's first command: it must run to the end on the
+// local control plane and show the plugin's work.
+func TestMakeDemoRunsToTheEnd(t *testing.T) {
+	cmd := exec.Command("make", "--no-print-directory", "demo")
+	cmd.Dir = controlplane.RepoRoot()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"$ kubectl opea secure -n chatqna --host chatqna.example.com\n",
+		"gateway.networking.istio.io/opea-ingress serverside-applied\n",
+		"== [simulated] cert-manager issues certificate istio-ingress/opea-chatqna-tls",
+		"gateway.networking.istio.io/opea-ingress unchanged\n",
+		"certificate.cert-manager.io/opea-chatqna-tls ready\n",
+		"== Stopping the local control plane",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("make demo output lacks %q:\n%s", want, out)
+		}
+	}
+}
