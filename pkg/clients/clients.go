@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 )
 
@@ -23,6 +24,9 @@ type Getter interface {
 	genericclioptions.RESTClientGetter
 	Kubernetes() (kubernetes.Interface, error)
 	Dynamic() (dynamic.Interface, error)
+	// Metadata lists objects as metadata only: labels and annotations of
+	// many pods without their specs.
+	Metadata() (metadata.Interface, error)
 	Istio() (istioclient.Interface, error)
 }
 
@@ -36,11 +40,12 @@ func New(g genericclioptions.RESTClientGetter) Getter {
 type lazyGetter struct {
 	genericclioptions.RESTClientGetter
 
-	once    sync.Once
-	err     error
-	kube    kubernetes.Interface
-	dynamic dynamic.Interface
-	istio   istioclient.Interface
+	once     sync.Once
+	err      error
+	kube     kubernetes.Interface
+	dynamic  dynamic.Interface
+	metadata metadata.Interface
+	istio    istioclient.Interface
 }
 
 func (g *lazyGetter) build() error {
@@ -56,6 +61,10 @@ func (g *lazyGetter) build() error {
 		}
 		if g.dynamic, g.err = dynamic.NewForConfig(cfg); g.err != nil {
 			g.err = fmt.Errorf("building the dynamic client: %w", g.err)
+			return
+		}
+		if g.metadata, g.err = metadata.NewForConfig(cfg); g.err != nil {
+			g.err = fmt.Errorf("building the metadata client: %w", g.err)
 			return
 		}
 		if g.istio, g.err = istioclient.NewForConfig(cfg); g.err != nil {
@@ -79,6 +88,13 @@ func (g *lazyGetter) Dynamic() (dynamic.Interface, error) {
 	return g.dynamic, nil
 }
 
+func (g *lazyGetter) Metadata() (metadata.Interface, error) {
+	if err := g.build(); err != nil {
+		return nil, err
+	}
+	return g.metadata, nil
+}
+
 func (g *lazyGetter) Istio() (istioclient.Interface, error) {
 	if err := g.build(); err != nil {
 		return nil, err
@@ -93,6 +109,7 @@ type Fixed struct {
 	genericclioptions.RESTClientGetter
 	KubernetesClient kubernetes.Interface
 	DynamicClient    dynamic.Interface
+	MetadataClient   metadata.Interface
 	IstioClient      istioclient.Interface
 }
 
@@ -108,6 +125,13 @@ func (f *Fixed) Dynamic() (dynamic.Interface, error) {
 		return nil, fmt.Errorf("no dynamic client configured")
 	}
 	return f.DynamicClient, nil
+}
+
+func (f *Fixed) Metadata() (metadata.Interface, error) {
+	if f.MetadataClient == nil {
+		return nil, fmt.Errorf("no metadata client configured")
+	}
+	return f.MetadataClient, nil
 }
 
 func (f *Fixed) Istio() (istioclient.Interface, error) {

@@ -26,6 +26,9 @@ It works on the cluster your kubeconfig names, with the usual kubectl flags
 const rootExample = `  # Secure the ChatQnA application in namespace chatqna
   kubectl opea secure -n chatqna --host chatqna.example.com
 
+  # Prove that it is secured, for CI
+  kubectl opea verify -n chatqna -o json
+
   # Show the version of the plugin
   kubectl opea version
 
@@ -81,6 +84,7 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	registerKubeconfigCompletions(cmd, configFlags, getter)
 
 	cmd.AddCommand(NewCmdSecure(getter, streams))
+	cmd.AddCommand(NewCmdVerify(getter, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(newCmdCompletion(streams))
 	return cmd

@@ -31,8 +31,8 @@ type binary struct {
 }
 
 var binaries = []binary{
-	{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", expects: "about 6 minutes"},
-	{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", expects: "about 3 minutes"},
+	{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", expects: "about 10 minutes"},
+	{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", expects: "about 5 minutes"},
 	{name: "etcd", pkg: "go.etcd.io/etcd/server/v3", expects: "under a minute"},
 	{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", expects: "about 2 minutes"},
 }
@@ -69,6 +69,9 @@ func CacheDir() (string, error) {
 // missing from the tools module. Concurrent callers (test packages run in
 // parallel) wait on a file lock, so each binary is built once.
 func EnsureBinaries(ctx context.Context, progress io.Writer) (Binaries, error) {
+	if progress == nil {
+		progress = io.Discard
+	}
 	if dir := os.Getenv(BinDirEnv); dir != "" {
 		b := binariesIn(dir)
 		for _, p := range []string{b.Etcd, b.KubeAPIServer, b.KubeControllerManager, b.Kubectl} {

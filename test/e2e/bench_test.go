@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/plugin"
@@ -95,13 +97,7 @@ func BenchmarkSecureRerun(b *testing.B) {
 // runs: kubectl apply -f of its three manifests, into a fresh namespace.
 func BenchmarkKubectlApplySeedManifests(b *testing.B) {
 	t := b
-	kubeconfig := kubeconfigFor(t, controlplane.AdminUser)
-	bins, err := controlplane.EnsureBinaries(context.Background(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
 	ensureIngressGateway(t)
-	seed := filepath.Join(controlplane.RepoRoot(), "test", "e2e", "testdata", "seed")
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		ns := namespaceName(t)
@@ -110,11 +106,40 @@ func BenchmarkKubectlApplySeedManifests(b *testing.B) {
 		_ = adminDynamic(t).Resource(certificateGVR).Namespace(gatewayNamespace).Delete(context.Background(), "istio-gateway", metav1.DeleteOptions{})
 		_ = adminDynamic(t).Resource(issuerGVR).Namespace(gatewayNamespace).Delete(context.Background(), "ca-issuer", metav1.DeleteOptions{})
 		b.StartTimer()
-		for _, f := range []string{"istio-gateway-and-virtual-service.yaml", "istio-gateway-ca-and-cert.yaml", "istio-mtls-strict.yaml"} {
-			cmd := exec.Command(bins.Kubectl, "--kubeconfig", kubeconfig, "apply", "-n", ns, "-f", filepath.Join(seed, f))
-			if out, err := cmd.CombinedOutput(); err != nil {
-				b.Fatalf("kubectl apply -f %s: %v\n%s", f, err, out)
-			}
+		applySeedManifests(b, ns, ns)
+	}
+}
+
+// kubectlApplySeed runs kubectl apply -f of one of the manual procedure's
+// manifests as the guide does: with namespace as the kube context's
+// namespace, and -n only where the guide passes it.
+func kubectlApplySeed(t testing.TB, contextNamespace, file string, extraArgs ...string) {
+	t.Helper()
+	bins, err := controlplane.EnsureBinaries(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(kubeconfigDir, "seed-"+contextNamespace)
+	if _, err := os.Stat(kubeconfig); err != nil {
+		cfg, err := clientcmd.LoadFromFile(kubeconfigFor(t, controlplane.AdminUser))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Contexts[cfg.CurrentContext].Namespace = contextNamespace
+		if err := clientcmd.WriteToFile(*cfg, kubeconfig); err != nil {
+			t.Fatal(err)
 		}
 	}
+	seed := filepath.Join(controlplane.RepoRoot(), "test", "e2e", "testdata", "seed", file)
+	args := append([]string{"--kubeconfig", kubeconfig, "apply", "-f", seed}, extraArgs...)
+	if out, err := exec.Command(bins.Kubectl, args...).CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply -f %s: %v\n%s", file, err, out)
+	}
+}
+
+// applySeedManifests applies the guide's three manifests, in its order.
+func applySeedManifests(t testing.TB, contextNamespace, appNamespace string) {
+	kubectlApplySeed(t, contextNamespace, "istio-gateway-and-virtual-service.yaml")
+	kubectlApplySeed(t, contextNamespace, "istio-gateway-ca-and-cert.yaml")
+	kubectlApplySeed(t, contextNamespace, "istio-mtls-strict.yaml", "-n", appNamespace)
 }

@@ -1,0 +1,305 @@
+package audit
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+const (
+	redirectionAnnotation = "ambient.istio.io/redirection"
+	sidecarStatus         = "sidecar.istio.io/status"
+)
+
+// Catalogue is every check verify runs, in report order. A new check is one
+// row here, one function, and one anchor in docs/checks.md.
+var Catalogue = []Check{
+	{"cluster.api-reachable", CategoryCluster, "Kubernetes API reachable", checkAPIReachable},
+	{"cluster.istio-apis", CategoryCluster, "Istio networking and security APIs served", checkIstioAPIs},
+	{"cluster.cert-manager-api", CategoryCluster, "cert-manager API served where a Certificate is used", checkCertManagerAPI},
+
+	{"ambient.istiod", CategoryAmbient, "istiod running", checkIstiod},
+	{"ambient.ztunnel", CategoryAmbient, "ztunnel ready on every node", func(v *view) Result { return checkDaemonSet(v.s.ZTunnel, "ztunnel", "app=ztunnel") }},
+	{"ambient.istio-cni", CategoryAmbient, "istio-cni ready on every node", func(v *view) Result { return checkDaemonSet(v.s.CNI, "istio-cni-node", "k8s-app=istio-cni-node") }},
+	{"ambient.cni-ambient-enabled", CategoryAmbient, "istio-cni has ambient mode enabled", checkCNIAmbient},
+
+	{"enrolment.namespace-label", CategoryEnrolment, "namespace enrolled in ambient mode", checkNamespaceLabel},
+	{"enrolment.no-sidecar-injection", CategoryEnrolment, "namespace not set up for sidecar injection", checkNoSidecarInjection},
+	{"enrolment.no-opt-out", CategoryEnrolment, "no pod opted out or running a sidecar", checkNoOptOut},
+	{"enrolment.pods-redirected", CategoryEnrolment, "every pod's traffic captured by ztunnel", checkPodsRedirected},
+
+	{"mtls.namespace-strict", CategoryMTLS, "effective mTLS mode STRICT for every workload", checkStrict},
+	{"mtls.no-permissive-ports", CategoryMTLS, "no port-level exception to STRICT", checkPortLevel},
+	{"mtls.ignored-policies", CategoryMTLS, "no PeerAuthentication that ambient ignores", checkIgnoredPolicies},
+	{"mtls.destinationrule-tls", CategoryMTLS, "no DestinationRule TLS settings on the namespace's hosts", checkDestinationRuleTLS},
+
+	{"ingress.gateway-found", CategoryIngress, "a Gateway routes to the application", checkGatewayFound},
+	{"ingress.selector-matches", CategoryIngress, "Gateway selector matches ingress gateway pods", checkSelectorMatches},
+	{"ingress.service-ports", CategoryIngress, "Gateway ports exposed by the gateway Service", checkServicePorts},
+	{"ingress.https-server", CategoryIngress, "HTTPS server terminates TLS with a credential", checkHTTPSServer},
+	{"ingress.http-redirect", CategoryIngress, "plain HTTP redirects to HTTPS", checkHTTPRedirect},
+	{"ingress.no-conflicts", CategoryIngress, "no other Gateway conflicts on the same pods", checkNoConflicts},
+
+	{"routing.gateway-ref", CategoryRouting, "VirtualService gateway references resolve", checkGatewayRefs},
+	{"routing.hosts-intersect", CategoryRouting, "VirtualService hosts match the Gateway's", checkHostsIntersect},
+	{"routing.destination-exists", CategoryRouting, "route destinations exist with their ports", checkDestinations},
+
+	{"certificate.secret-present", CategoryCertificate, "credential Secret in the gateway pods' namespace", checkSecretPresent},
+	{"certificate.secret-format", CategoryCertificate, "credential Secret in a form Istio reads", checkSecretFormat},
+	{"certificate.keypair", CategoryCertificate, "certificate and key parse and match", checkKeyPair},
+	{"certificate.sans", CategoryCertificate, "certificate covers every HTTPS host", checkSANs},
+	{"certificate.validity", CategoryCertificate, "certificate valid now and for long enough", checkValidity},
+	{"certificate.chain", CategoryCertificate, "certificate chains to the Secret's ca.crt", checkChain},
+	{"certificate.cert-manager-ready", CategoryCertificate, "cert-manager Certificate and issuer Ready", checkCertManagerReady},
+
+	{"probe.tls-handshake", CategoryProbe, "TLS handshake validates for every host", checkProbeHandshake},
+	{"probe.served-certificate", CategoryProbe, "gateway serves the Secret's certificate", checkProbeServedCert},
+	{"probe.https-route", CategoryProbe, "HTTPS request reaches the application", checkProbeRoute},
+	{"probe.http-redirect", CategoryProbe, "plain HTTP answers with a redirect to HTTPS", checkProbeRedirect},
+}
+
+// ---- Cluster
+
+func checkAPIReachable(v *view) Result {
+	return pass("Kubernetes %s", v.s.ServerVersion)
+}
+
+func checkIstioAPIs(v *view) Result {
+	a := v.s.APIs
+	if a.Networking == "" || a.Security == "" {
+		return fail("install Istio in ambient mode: istioctl install --set profile=ambient",
+			"networking.istio.io and security.istio.io are not both served (Istio's CRDs are missing)")
+	}
+	return pass("networking.istio.io/%s, security.istio.io/%s", a.Networking, a.Security)
+}
+
+func checkCertManagerAPI(v *view) Result {
+	needed := len(v.s.Certificates) > 0
+	for _, sec := range v.s.Secrets {
+		if sec.Annotations["cert-manager.io/certificate-name"] != "" {
+			needed = true
+		}
+	}
+	switch {
+	case v.s.APIs.CertManager != "":
+		return pass("cert-manager.io/%s", v.s.APIs.CertManager)
+	case needed:
+		return fail("install cert-manager: helm install cert-manager jetstack/cert-manager -n cert-manager --create-namespace --set crds.enabled=true",
+			"a credential Secret was written by cert-manager, but cert-manager.io/v1 is not served")
+	}
+	return skip("no Certificate is involved")
+}
+
+// ---- Ambient data plane
+
+func checkIstiod(v *view) Result {
+	if len(v.s.Istiod) == 0 {
+		return fail("install istiod with the ambient profile: istioctl install --set profile=ambient", "no istiod Deployment (label app=istiod) in any namespace")
+	}
+	for _, w := range v.s.Istiod {
+		if w.Ready > 0 {
+			return pass("%s/%s: %d/%d ready", w.Namespace, w.Name, w.Ready, w.Desired)
+		}
+	}
+	w := v.s.Istiod[0]
+	return fail(fmt.Sprintf("kubectl describe deployment %s -n %s", w.Name, w.Namespace), "istiod %s/%s has no ready replica", w.Namespace, w.Name)
+}
+
+func checkDaemonSet(ws []Workload, name, selector string) Result {
+	if len(ws) == 0 {
+		return fail("install it with the ambient profile: istioctl install --set profile=ambient", "no %s DaemonSet (label %s) in any namespace", name, selector)
+	}
+	for _, w := range ws {
+		if w.Desired == 0 || w.Ready != w.Desired {
+			return fail(fmt.Sprintf("kubectl rollout status daemonset %s -n %s", w.Name, w.Namespace),
+				"%s/%s: %d of %d pods ready", w.Namespace, w.Name, w.Ready, w.Desired)
+		}
+	}
+	return pass("%s/%s: %d/%d ready", ws[0].Namespace, ws[0].Name, ws[0].Ready, ws[0].Desired)
+}
+
+func checkCNIAmbient(v *view) Result {
+	if v.s.CNIConfig == nil {
+		return fail("install istio-cni with the ambient profile (helm install istio-cni istio/cni --set profile=ambient)", "ConfigMap istio-cni-config not found")
+	}
+	if v.s.CNIConfig["AMBIENT_ENABLED"] != "true" {
+		return fail("reinstall istio-cni with --set profile=ambient", "istio-cni-config has AMBIENT_ENABLED=%q", v.s.CNIConfig["AMBIENT_ENABLED"])
+	}
+	return pass("AMBIENT_ENABLED=true")
+}
+
+// ---- Enrolment
+
+func checkNamespaceLabel(v *view) Result {
+	if v.s.NamespaceLabels[desired.DataplaneModeLabel] != "ambient" {
+		return fail(fmt.Sprintf("kubectl label namespace %s %s=ambient", v.s.Namespace, desired.DataplaneModeLabel),
+			"namespace %s lacks %s=ambient: its pods are not in the mesh", v.s.Namespace, desired.DataplaneModeLabel)
+	}
+	return pass("%s=ambient", desired.DataplaneModeLabel)
+}
+
+func checkNoSidecarInjection(v *view) Result {
+	l := v.s.NamespaceLabels
+	if l["istio-injection"] == "enabled" {
+		return fail(fmt.Sprintf("kubectl label namespace %s istio-injection-", v.s.Namespace), "namespace %s has istio-injection=enabled", v.s.Namespace)
+	}
+	if rev, ok := l["istio.io/rev"]; ok {
+		return fail(fmt.Sprintf("kubectl label namespace %s istio.io/rev-", v.s.Namespace), "namespace %s has istio.io/rev=%s (sidecar injection)", v.s.Namespace, rev)
+	}
+	return pass("no istio-injection or istio.io/rev label")
+}
+
+func podNames(pods []Object) string {
+	var names []string
+	for _, p := range pods {
+		names = append(names, p.Name)
+	}
+	sort.Strings(names)
+	if len(names) > 10 {
+		names = append(names[:10], fmt.Sprintf("and %d more", len(names)-10))
+	}
+	return strings.Join(names, ", ")
+}
+
+func checkNoOptOut(v *view) Result {
+	var optedOut, sidecars []Object
+	for _, p := range v.s.Pods {
+		if p.Labels[desired.DataplaneModeLabel] == "none" {
+			optedOut = append(optedOut, p)
+		}
+		if p.Annotations[sidecarStatus] != "" {
+			sidecars = append(sidecars, p)
+		}
+	}
+	switch {
+	case len(optedOut) > 0:
+		return fail(fmt.Sprintf("remove the label from the pods' template (kubectl label pod -n %s %s %s-)", v.s.Namespace, optedOut[0].Name, desired.DataplaneModeLabel),
+			"pods opted out with %s=none: %s", desired.DataplaneModeLabel, podNames(optedOut))
+	case len(sidecars) > 0:
+		return fail("disable sidecar injection for these workloads and restart them", "pods run an Istio sidecar: %s", podNames(sidecars))
+	}
+	return pass("%d pods, none opted out", len(v.s.Pods))
+}
+
+func checkPodsRedirected(v *view) Result {
+	if len(v.s.Pods) == 0 {
+		return warn("deploy the application, then run verify again", "namespace %s has no pods", v.s.Namespace)
+	}
+	var pending, missing []Object
+	for _, p := range v.s.Pods {
+		if p.Labels[desired.DataplaneModeLabel] == "none" || p.Annotations[sidecarStatus] != "" {
+			continue // reported by enrolment.no-opt-out
+		}
+		switch p.Annotations[redirectionAnnotation] {
+		case "enabled":
+		case "pending":
+			pending = append(pending, p)
+		default:
+			missing = append(missing, p)
+		}
+	}
+	switch {
+	case len(pending) > 0:
+		return fail("check ztunnel on the pods' nodes: kubectl logs -n istio-system -l app=ztunnel",
+			"traffic of pods not yet captured (redirection pending, traffic blocked): %s", podNames(pending))
+	case len(missing) > 0:
+		return fail(fmt.Sprintf("label the namespace (kubectl label namespace %s %s=ambient); if it is, check istio-cni: kubectl logs -n istio-system -l k8s-app=istio-cni-node", v.s.Namespace, desired.DataplaneModeLabel),
+			"pods not captured by ztunnel (no %s=enabled): %s", redirectionAnnotation, podNames(missing))
+	}
+	return pass("%d pods captured", len(v.s.Pods))
+}
+
+// ---- mTLS
+
+func (v *view) rootNamespace() string {
+	if v.s.RootNamespace != "" {
+		return v.s.RootNamespace
+	}
+	return istio.DefaultRootNamespace
+}
+
+// workloads are the label sets mTLS is judged for: every pod, or the
+// namespace as a whole when it has none.
+func (v *view) workloads() []Object {
+	if len(v.s.Pods) == 0 {
+		return []Object{{Namespace: v.s.Namespace, Name: "(namespace)"}}
+	}
+	return v.s.Pods
+}
+
+func checkStrict(v *view) Result {
+	var weak []string
+	for _, p := range v.workloads() {
+		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
+		if eff.Mode != "STRICT" {
+			source := "no PeerAuthentication applies"
+			if eff.Source != "" {
+				source = "set by " + eff.Source
+			}
+			weak = append(weak, fmt.Sprintf("%s: %s (%s)", p.Name, eff.Mode, source))
+		}
+	}
+	if len(weak) > 0 {
+		sort.Strings(weak)
+		if len(weak) > 5 {
+			weak = append(weak[:5], fmt.Sprintf("and %d more", len(weak)-5))
+		}
+		return fail(fmt.Sprintf("kubectl opea secure -n %s (or apply a PeerAuthentication named default with mtls.mode STRICT)", v.s.Namespace),
+			"workloads accept plaintext: %s", strings.Join(weak, "; "))
+	}
+	return pass("STRICT for %d workloads", len(v.workloads()))
+}
+
+func checkPortLevel(v *view) Result {
+	var holes []string
+	for _, p := range v.workloads() {
+		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
+		for port, mode := range eff.PortModes {
+			if mode == "PERMISSIVE" || mode == "DISABLE" {
+				holes = append(holes, fmt.Sprintf("%s port %s %s (%s)", p.Name, port, mode, eff.Source))
+			}
+		}
+	}
+	if len(holes) > 0 {
+		sort.Strings(holes)
+		return fail("remove the portLevelMtls entries, or set them to STRICT", "plaintext allowed on: %s", strings.Join(holes, "; "))
+	}
+	return pass("no PERMISSIVE or DISABLE portLevelMtls")
+}
+
+func checkIgnoredPolicies(v *view) Result {
+	var ignored []string
+	for _, pa := range v.s.PeerAuthentications {
+		switch {
+		case pa.Namespace == v.s.Namespace && pa.Mode() == "DISABLE":
+			ignored = append(ignored, fmt.Sprintf("%s/%s (mode DISABLE is not supported in ambient)", pa.Namespace, pa.Name))
+		case pa.Namespace == v.rootNamespace() && len(pa.MatchLabels()) > 0:
+			ignored = append(ignored, fmt.Sprintf("%s/%s (selector policies in the root namespace are ignored)", pa.Namespace, pa.Name))
+		}
+	}
+	if len(ignored) > 0 {
+		sort.Strings(ignored)
+		return warn("delete these policies or rewrite them as namespace policies", "ambient ignores: %s", strings.Join(ignored, "; "))
+	}
+	return pass("none")
+}
+
+func checkDestinationRuleTLS(v *view) Result {
+	var rules []string
+	for _, dr := range v.s.DestinationRules {
+		if dr.TLSMode() == "" {
+			continue
+		}
+		if ns, _ := destinationService(dr.Namespace, dr.Host); ns == v.s.Namespace || strings.HasSuffix(dr.Host, "."+v.s.Namespace+".svc.cluster.local") {
+			rules = append(rules, fmt.Sprintf("%s/%s (host %s, tls.mode %s)", dr.Namespace, dr.Name, dr.Host, dr.TLSMode()))
+		}
+	}
+	if len(rules) > 0 {
+		return warn("remove trafficPolicy.tls from these DestinationRules: ambient encrypts with ztunnel, and client TLS settings break it (503 UF)",
+			"DestinationRules set TLS for the namespace's hosts: %s", strings.Join(rules, "; "))
+	}
+	return pass("none")
+}

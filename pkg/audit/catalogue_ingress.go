@@ -1,0 +1,264 @@
+package audit
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+const noGatewayHint = "run kubectl opea secure, or check the VirtualService's gateways"
+
+func (v *view) needGateways() (Result, bool) {
+	if len(v.gateways) == 0 {
+		return skip("no Gateway routes to the application"), false
+	}
+	return Result{}, true
+}
+
+// ---- Ingress gateway
+
+func checkGatewayFound(v *view) Result {
+	if len(v.routes) == 0 {
+		return fail(fmt.Sprintf("kubectl opea secure -n %s", v.s.Namespace),
+			"no VirtualService routes to a Service in namespace %s", v.s.Namespace)
+	}
+	if v.s.EntryService != "" {
+		found := false
+		for _, vs := range v.routes {
+			for _, h := range vs.HTTP {
+				for _, r := range h.Route {
+					if ns, name := destinationService(vs.Namespace, r.Destination.Host); ns == v.s.Namespace && name == v.s.EntryService {
+						found = true
+					}
+				}
+			}
+		}
+		if !found {
+			return fail(fmt.Sprintf("kubectl opea secure -n %s --service %s", v.s.Namespace, v.s.EntryService),
+				"no VirtualService routes to Service %s/%s", v.s.Namespace, v.s.EntryService)
+		}
+	}
+	var names []string
+	for _, gw := range v.gateways {
+		names = append(names, key(gw.Namespace, gw.Name))
+	}
+	var routes []string
+	for _, vs := range v.routes {
+		routes = append(routes, key(vs.Namespace, vs.Name))
+	}
+	if len(names) == 0 {
+		return pass("VirtualService %s (its Gateway is checked under Routing)", strings.Join(routes, ", "))
+	}
+	return pass("Gateway %s, VirtualService %s", strings.Join(names, ", "), strings.Join(routes, ", "))
+}
+
+func checkSelectorMatches(v *view) Result {
+	if r, ok := v.needGateways(); !ok {
+		return r
+	}
+	for _, gw := range v.gateways {
+		if len(v.gatewayPods(gw)) == 0 {
+			return fail("set the Gateway's selector to the ingress gateway pods' labels (kubectl get pods -A -l istio=ingress --show-labels)",
+				"Gateway %s selects %s, which matches no pod", key(gw.Namespace, gw.Name), labels.Set(gw.Selector))
+		}
+	}
+	gw := v.gateways[0]
+	return pass("%s matches %d pods in %s", labels.Set(gw.Selector), len(v.gatewayPods(gw)), strings.Join(v.gatewayPodNamespaces(gw), ", "))
+}
+
+func checkServicePorts(v *view) Result {
+	if r, ok := v.needGateways(); !ok {
+		return r
+	}
+	for _, gw := range v.gateways {
+		if len(v.gatewayPods(gw)) == 0 {
+			return skip("the Gateway matches no pod")
+		}
+		services := v.gatewayServices(gw)
+		targets := map[int32]bool{}
+		for _, svc := range services {
+			for _, p := range svc.Ports {
+				targets[p.Target] = true
+			}
+		}
+		for _, srv := range gw.Servers {
+			if !targets[srv.Port.Number] {
+				return fail("use a port number the gateway Service targets, or add it to the Service",
+					"Gateway %s listens on %d, which no Service of its pods targets", key(gw.Namespace, gw.Name), srv.Port.Number)
+			}
+		}
+	}
+	return pass("every server port is a target port of the gateway Service")
+}
+
+func checkHTTPSServer(v *view) Result {
+	if r, ok := v.needGateways(); !ok {
+		return r
+	}
+	for _, gw := range v.gateways {
+		for _, srv := range gw.Servers {
+			if srv.Port.Protocol != "HTTPS" {
+				continue
+			}
+			if srv.TLS == nil || (srv.TLS.Mode != "SIMPLE" && srv.TLS.Mode != "MUTUAL") || srv.TLS.CredentialName == "" {
+				return fail("set tls.mode SIMPLE and tls.credentialName on the HTTPS server (kubectl opea secure does)",
+					"Gateway %s port %d is HTTPS without tls.mode SIMPLE or MUTUAL and a credentialName", key(gw.Namespace, gw.Name), srv.Port.Number)
+			}
+		}
+	}
+	if len(v.httpsServers()) == 0 {
+		return fail(fmt.Sprintf("kubectl opea secure -n %s", v.s.Namespace), "no Gateway of the application terminates TLS")
+	}
+	s := v.httpsServers()[0]
+	return pass("%s port %d, %s, credential %s", key(s.gw.Namespace, s.gw.Name), s.server.Port.Number, s.server.TLS.Mode, s.server.TLS.CredentialName)
+}
+
+func checkHTTPRedirect(v *view) Result {
+	if r, ok := v.needGateways(); !ok {
+		return r
+	}
+	plain := 0
+	for _, gw := range v.gateways {
+		for _, srv := range gw.Servers {
+			if srv.Port.Protocol != "HTTP" {
+				continue
+			}
+			plain++
+			if srv.TLS == nil || !srv.TLS.HTTPSRedirect {
+				return warn("set tls.httpsRedirect: true on the HTTP server (kubectl opea secure does)",
+					"Gateway %s port %d serves the application in plaintext", key(gw.Namespace, gw.Name), srv.Port.Number)
+			}
+		}
+	}
+	if plain == 0 {
+		return pass("no plaintext listener")
+	}
+	return pass("HTTP redirects to HTTPS")
+}
+
+func checkNoConflicts(v *view) Result {
+	if r, ok := v.needGateways(); !ok {
+		return r
+	}
+	var conflicts []string
+	for _, gw := range v.gateways {
+		sel := labels.Set(gw.Selector).String()
+		for _, other := range v.s.Gateways {
+			if other.Namespace == gw.Namespace && other.Name == gw.Name {
+				continue
+			}
+			if labels.Set(other.Selector).String() != sel {
+				continue
+			}
+			for _, a := range gw.Servers {
+				for _, b := range other.Servers {
+					if a.Port.Number == b.Port.Number && istio.HostsIntersect(a.Hosts, b.Hosts) {
+						conflicts = append(conflicts, fmt.Sprintf("%s and %s both serve port %d for %s", key(gw.Namespace, gw.Name), key(other.Namespace, other.Name), a.Port.Number, strings.Join(a.Hosts, ",")))
+					}
+					if a.Port.Protocol == "HTTPS" && b.Port.Protocol == "HTTPS" && a.Port.Name != "" && a.Port.Name == b.Port.Name {
+						conflicts = append(conflicts, fmt.Sprintf("%s and %s both name an HTTPS port %q", key(gw.Namespace, gw.Name), key(other.Namespace, other.Name), a.Port.Name))
+					}
+				}
+			}
+		}
+	}
+	if len(conflicts) > 0 {
+		sort.Strings(conflicts)
+		return fail("give each Gateway on these pods its own hosts and unique HTTPS port names, or delete the extra Gateway",
+			"%s", strings.Join(conflicts, "; "))
+	}
+	return pass("no overlapping port and host, no duplicate HTTPS port name")
+}
+
+// ---- Routing
+
+func checkGatewayRefs(v *view) Result {
+	if len(v.routes) == 0 {
+		return skip("no VirtualService routes to the application")
+	}
+	for _, vs := range v.routes {
+		if len(vs.Gateways) == 0 {
+			return fail(fmt.Sprintf("add the Gateway as <namespace>/<name> to spec.gateways of VirtualService %s", key(vs.Namespace, vs.Name)),
+				"VirtualService %s is bound to no Gateway (only the mesh)", key(vs.Namespace, vs.Name))
+		}
+		for _, ref := range vs.Gateways {
+			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
+			if !ok || v.s.gateway(ns, name) != nil {
+				continue
+			}
+			hint := fmt.Sprintf("create Gateway %s/%s or fix the reference", ns, name)
+			for _, gw := range v.s.Gateways {
+				if gw.Name == name && gw.Namespace != ns {
+					hint = fmt.Sprintf("write the reference as %s/%s: a Gateway in another namespace needs the namespace prefix", gw.Namespace, gw.Name)
+				}
+			}
+			return fail(hint, "VirtualService %s refers to Gateway %q, which resolves to %s/%s: not found", key(vs.Namespace, vs.Name), ref, ns, name)
+		}
+	}
+	return pass("every reference resolves")
+}
+
+func checkHostsIntersect(v *view) Result {
+	if r, ok := v.needGateways(); !ok {
+		return r
+	}
+	for _, vs := range v.routes {
+		for _, ref := range vs.Gateways {
+			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
+			gw := v.s.gateway(ns, name)
+			if !ok || gw == nil {
+				continue
+			}
+			var gwHosts []string
+			for _, s := range gw.Servers {
+				gwHosts = append(gwHosts, s.Hosts...)
+			}
+			if !istio.HostsIntersect(vs.Hosts, gwHosts) {
+				return fail("use the Gateway's hosts in the VirtualService (kubectl opea secure sets both from --host)",
+					"VirtualService %s hosts %s match none of Gateway %s's hosts %s: requests get 404",
+					key(vs.Namespace, vs.Name), strings.Join(vs.Hosts, ","), key(ns, name), strings.Join(gwHosts, ","))
+			}
+		}
+	}
+	return pass("hosts intersect")
+}
+
+func checkDestinations(v *view) Result {
+	if len(v.routes) == 0 {
+		return skip("no VirtualService routes to the application")
+	}
+	for _, vs := range v.routes {
+		for _, h := range vs.HTTP {
+			for _, r := range h.Route {
+				ns, name := destinationService(vs.Namespace, r.Destination.Host)
+				if ns != v.s.Namespace {
+					continue
+				}
+				svc := v.s.service(ns, name)
+				if svc == nil {
+					return fail(fmt.Sprintf("create Service %s/%s or route to an existing one", ns, name),
+						"VirtualService %s routes to Service %s/%s, which does not exist", key(vs.Namespace, vs.Name), ns, name)
+				}
+				port := r.Destination.PortNumber()
+				if port == 0 {
+					if len(svc.Ports) != 1 {
+						return fail("set destination.port.number", "VirtualService %s routes to %s/%s without a port, and it has %d ports", key(vs.Namespace, vs.Name), ns, name, len(svc.Ports))
+					}
+					continue
+				}
+				found := false
+				for _, p := range svc.Ports {
+					found = found || p.Port == port
+				}
+				if !found {
+					return fail("use one of the Service's ports", "VirtualService %s routes to %s/%s port %d, which the Service lacks", key(vs.Namespace, vs.Name), ns, name, port)
+				}
+			}
+		}
+	}
+	return pass("every destination exists")
+}

@@ -1,0 +1,87 @@
+package audit
+
+import "fmt"
+
+// Status is the outcome of one check. The values are those of the JSON
+// output and are a contract.
+type Status string
+
+const (
+	Pass Status = "success"
+	Warn Status = "warning"
+	Fail Status = "error"
+	// Skip: the check does not apply, or a check it depends on failed.
+	Skip Status = "skipped"
+)
+
+// Result is what one check found.
+type Result struct {
+	Status Status
+	// Message says what was found: the reason for a failure, a detail for a pass.
+	Message string
+	// Hint is the one command or change that fixes a failure or warning.
+	Hint string
+}
+
+func pass(format string, args ...interface{}) Result {
+	return Result{Status: Pass, Message: fmt.Sprintf(format, args...)}
+}
+
+func fail(hint, format string, args ...interface{}) Result {
+	return Result{Status: Fail, Message: fmt.Sprintf(format, args...), Hint: hint}
+}
+
+func warn(hint, format string, args ...interface{}) Result {
+	return Result{Status: Warn, Message: fmt.Sprintf(format, args...), Hint: hint}
+}
+
+func skip(format string, args ...interface{}) Result {
+	return Result{Status: Skip, Message: fmt.Sprintf(format, args...)}
+}
+
+// Check is one row of the catalogue.
+type Check struct {
+	// ID is stable: scripts, docs anchors and --wait rely on it.
+	ID          string
+	Category    string
+	Description string
+	Run         func(*view) Result
+}
+
+// Categories in the order they are reported.
+const (
+	CategoryCluster     = "Cluster"
+	CategoryAmbient     = "Ambient data plane"
+	CategoryEnrolment   = "Enrolment"
+	CategoryMTLS        = "mTLS"
+	CategoryIngress     = "Ingress gateway"
+	CategoryRouting     = "Routing"
+	CategoryCertificate = "Certificate"
+	CategoryProbe       = "Live TLS probe"
+)
+
+// Outcome is one check's result, with the check.
+type Outcome struct {
+	Check
+	Result
+}
+
+// Run runs every check of the catalogue on s, in order.
+func Run(s *Snapshot) []Outcome {
+	v := newView(s)
+	out := make([]Outcome, 0, len(Catalogue))
+	for _, c := range Catalogue {
+		out = append(out, Outcome{Check: c, Result: c.Run(v)})
+	}
+	return out
+}
+
+// Failed reports whether any outcome is a failure.
+func Failed(outcomes []Outcome) bool {
+	for _, o := range outcomes {
+		if o.Status == Fail {
+			return true
+		}
+	}
+	return false
+}

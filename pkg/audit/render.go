@@ -1,0 +1,160 @@
+package audit
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// DocsURL is where each check's documentation lives; a check's anchor is its ID.
+const DocsURL = "https://github.com/opea-project/kubectl-opea/blob/main/docs/checks.md#"
+
+// Style says how to decorate the table: glyphs and colour belong on a
+// terminal only.
+type Style struct {
+	Glyphs bool
+	Colour bool
+}
+
+var (
+	glyphs = map[Status]string{Pass: "√", Warn: "‼", Fail: "×", Skip: "-"}
+	words  = map[Status]string{Pass: "[ok]  ", Warn: "[warn]", Fail: "[FAIL]", Skip: "[skip]"}
+	colour = map[Status]string{Pass: "\033[32m", Warn: "\033[33m", Fail: "\033[31m", Skip: "\033[90m"}
+)
+
+func (st Style) mark(s Status) string {
+	m := words[s]
+	if st.Glyphs {
+		m = glyphs[s]
+	}
+	if st.Colour {
+		m = colour[s] + m + "\033[0m"
+	}
+	return m
+}
+
+// Summary counts outcomes by status.
+type Summary struct {
+	Passed   int `json:"passed"`
+	Warnings int `json:"warnings"`
+	Failed   int `json:"failed"`
+	Skipped  int `json:"skipped"`
+}
+
+// Summarize counts outcomes.
+func Summarize(outcomes []Outcome) Summary {
+	var s Summary
+	for _, o := range outcomes {
+		switch o.Status {
+		case Pass:
+			s.Passed++
+		case Warn:
+			s.Warnings++
+		case Fail:
+			s.Failed++
+		case Skip:
+			s.Skipped++
+		}
+	}
+	return s
+}
+
+// Verdict is the report's last line.
+func Verdict(namespace string, outcomes []Outcome) string {
+	s := Summarize(outcomes)
+	counts := fmt.Sprintf("%d passed, %d warnings, %d failed, %d skipped", s.Passed, s.Warnings, s.Failed, s.Skipped)
+	if s.Failed > 0 {
+		return fmt.Sprintf("Verdict: %s is NOT secured as intended (%s)", namespace, counts)
+	}
+	return fmt.Sprintf("Verdict: %s is secured: TLS ingress and STRICT mTLS in place (%s)", namespace, counts)
+}
+
+// RenderTable writes every check, grouped by category; short writes only
+// the warnings and failures.
+func RenderTable(w io.Writer, namespace string, outcomes []Outcome, st Style, short bool) error {
+	var b strings.Builder
+	category := ""
+	for _, o := range outcomes {
+		if short && (o.Status == Pass || o.Status == Skip) {
+			continue
+		}
+		if o.Category != category {
+			if category != "" {
+				b.WriteString("\n")
+			}
+			category = o.Category
+			fmt.Fprintf(&b, "%s\n%s\n", category, strings.Repeat("-", len(category)))
+		}
+		fmt.Fprintf(&b, "%s %s", st.mark(o.Status), o.Description)
+		switch o.Status {
+		case Pass, Skip:
+			if o.Message != "" {
+				fmt.Fprintf(&b, " (%s)", o.Message)
+			}
+			b.WriteString("\n")
+		default:
+			fmt.Fprintf(&b, "  [%s]\n    %s\n", o.ID, o.Message)
+			if o.Hint != "" {
+				fmt.Fprintf(&b, "    fix: %s\n", o.Hint)
+			}
+			fmt.Fprintf(&b, "    see: %s%s\n", DocsURL, o.ID)
+		}
+	}
+	if category != "" {
+		b.WriteString("\n")
+	}
+	b.WriteString(Verdict(namespace, outcomes) + "\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Report is the JSON form of a verify run: a stable schema, documented in
+// docs/checks.md and docs/verify-output.schema.json.
+type Report struct {
+	Namespace  string           `json:"namespace"`
+	Success    bool             `json:"success"`
+	Summary    Summary          `json:"summary"`
+	Categories []ReportCategory `json:"categories"`
+	// Error is set when the audit could not run (exit code 2).
+	Error string `json:"error,omitempty"`
+}
+
+// ReportCategory is one category of checks.
+type ReportCategory struct {
+	CategoryName string        `json:"categoryName"`
+	Checks       []ReportCheck `json:"checks"`
+}
+
+// ReportCheck is one check's outcome.
+type ReportCheck struct {
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	Result      Status `json:"result"`
+	Message     string `json:"message,omitempty"`
+	Hint        string `json:"hint,omitempty"`
+	Docs        string `json:"docs"`
+}
+
+// NewReport builds the JSON report of outcomes.
+func NewReport(namespace string, outcomes []Outcome) Report {
+	r := Report{Namespace: namespace, Success: !Failed(outcomes), Summary: Summarize(outcomes), Categories: []ReportCategory{}}
+	for _, o := range outcomes {
+		if len(r.Categories) == 0 || r.Categories[len(r.Categories)-1].CategoryName != o.Category {
+			r.Categories = append(r.Categories, ReportCategory{CategoryName: o.Category})
+		}
+		c := &r.Categories[len(r.Categories)-1]
+		c.Checks = append(c.Checks, ReportCheck{ID: o.ID, Description: o.Description, Result: o.Status, Message: o.Message, Hint: o.Hint, Docs: DocsURL + o.ID})
+	}
+	return r
+}
+
+// RenderJSON writes r as indented JSON.
+func RenderJSON(w io.Writer, r Report) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", data)
+	return err
+}

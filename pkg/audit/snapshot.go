@@ -1,0 +1,143 @@
+// Package audit judges whether an OPEA application's TLS ingress and strict
+// mTLS are in place and effective. It reads the cluster once into a Snapshot,
+// then runs a catalogue of checks, each a pure function of the snapshot, and
+// renders their results.
+package audit
+
+import (
+	"crypto/x509"
+	"time"
+
+	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+// Snapshot is everything the checks look at, read in a bounded number of API
+// calls. Tests build snapshots by hand.
+type Snapshot struct {
+	// Namespace is the application namespace under audit.
+	Namespace string
+	// EntryService and EntryPort name the application's entry Service, as
+	// given by flags; empty means "the one <release>-nginx Service".
+	EntryService string
+	EntryPort    int32
+	Now          time.Time
+	MinValidity  time.Duration
+
+	ServerVersion string
+	APIs          discover.APIs
+	// NamespaceLabels are the application namespace's labels.
+	NamespaceLabels map[string]string
+	Pods            []Object
+
+	RootNamespace string
+	Istiod        []Workload
+	ZTunnel       []Workload
+	CNI           []Workload
+	// CNIConfig is the data of ConfigMap istio-cni-config, nil if absent.
+	CNIConfig map[string]string
+
+	PeerAuthentications []istio.PeerAuthentication
+	DestinationRules    []istio.DestinationRule
+	Gateways            []istio.Gateway
+	VirtualServices     []istio.VirtualService
+	Services            []Service
+	// GatewayPods are the pods each relevant Gateway's selector matches,
+	// keyed by the Gateway's "namespace/name".
+	GatewayPods map[string][]Object
+	// Secrets are the credential Secrets, keyed by "namespace/name", read
+	// in the gateway pods' namespaces and the Gateways' own namespaces.
+	Secrets      map[string]*Secret
+	Certificates []Certificate
+	// IssuerReady holds Ready of each issuer, keyed by "Issuer/ns/name" or
+	// "ClusterIssuer/name".
+	IssuerReady map[string]bool
+
+	// Probe is the live TLS probe's findings; nil when none ran.
+	Probe *ProbeReport
+}
+
+// Object is the metadata of one object.
+type Object struct {
+	Namespace   string
+	Name        string
+	Labels      map[string]string
+	Annotations map[string]string
+}
+
+// Workload is a Deployment or DaemonSet and its readiness.
+type Workload struct {
+	Namespace string
+	Name      string
+	Desired   int32
+	Ready     int32
+}
+
+// Service is a Kubernetes Service with its ports resolved to target ports.
+type Service struct {
+	Namespace string
+	Name      string
+	Selector  map[string]string
+	Ports     []ServicePort
+	// Address is the load balancer IP or host name, "" if none.
+	Address string
+}
+
+// ServicePort is one port of a Service.
+type ServicePort struct {
+	Name   string
+	Port   int32
+	Target int32 // 0 when the target is a named port that cannot be resolved here
+}
+
+// Secret is a credential Secret as the checks need it. Key material never
+// leaves this struct: only parsed facts are reported.
+type Secret struct {
+	Namespace string
+	Name      string
+	Type      string
+	Data      map[string][]byte
+	// Annotations tell whether cert-manager wrote it.
+	Annotations map[string]string
+}
+
+// Certificate is a cert-manager Certificate.
+type Certificate struct {
+	Namespace  string
+	Name       string
+	SecretName string
+	IssuerKind string
+	IssuerName string
+	Ready      bool
+	Message    string
+}
+
+// ProbeReport is what the live TLS probe saw.
+type ProbeReport struct {
+	// Address is host:port of the HTTPS listener probed.
+	Address string
+	// Guessed is true when the address came from the gateway Service, not
+	// from --probe-address: a failure to connect then only warns.
+	Guessed bool
+	Hosts   []HostProbe
+	// HTTPAddress is host:port of the plain HTTP listener, "" if unknown.
+	HTTPAddress string
+	// Redirect is the plain HTTP answer: status and Location.
+	RedirectStatus   int
+	RedirectLocation string
+	RedirectErr      string
+}
+
+// HostProbe is the probe of one host name (SNI).
+type HostProbe struct {
+	Host string
+	// ConnectErr is set when no TCP connection could be made.
+	ConnectErr string
+	// HandshakeErr is set when TLS failed, including certificate validation.
+	HandshakeErr string
+	// Served is the leaf certificate the gateway presented.
+	Served *x509.Certificate
+	// Status is the HTTP status of GET /, 0 if no answer.
+	Status    int
+	StatusErr string
+}

@@ -1,0 +1,147 @@
+package audit
+
+import (
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+// view is what the checks derive from a snapshot once: which routing objects
+// belong to the application.
+type view struct {
+	s *Snapshot
+	// routes are the VirtualServices with a destination in the app namespace.
+	routes []istio.VirtualService
+	// gateways are the existing Gateways those routes are bound to.
+	gateways []istio.Gateway
+}
+
+func newView(s *Snapshot) *view {
+	v := &view{s: s}
+	seen := map[string]bool{}
+	for _, vs := range s.VirtualServices {
+		if !routesInto(vs, s.Namespace) {
+			continue
+		}
+		v.routes = append(v.routes, vs)
+		for _, ref := range vs.Gateways {
+			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
+			if !ok || seen[ns+"/"+name] {
+				continue
+			}
+			if gw := s.gateway(ns, name); gw != nil {
+				seen[ns+"/"+name] = true
+				v.gateways = append(v.gateways, *gw)
+			}
+		}
+	}
+	sort.Slice(v.gateways, func(i, j int) bool { return key(v.gateways[i].Namespace, v.gateways[i].Name) < key(v.gateways[j].Namespace, v.gateways[j].Name) })
+	return v
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+func (s *Snapshot) gateway(ns, name string) *istio.Gateway {
+	for i := range s.Gateways {
+		if s.Gateways[i].Namespace == ns && s.Gateways[i].Name == name {
+			return &s.Gateways[i]
+		}
+	}
+	return nil
+}
+
+func (s *Snapshot) service(ns, name string) *Service {
+	for i := range s.Services {
+		if s.Services[i].Namespace == ns && s.Services[i].Name == name {
+			return &s.Services[i]
+		}
+	}
+	return nil
+}
+
+// routesInto reports whether vs sends HTTP traffic to a Service in namespace.
+func routesInto(vs istio.VirtualService, namespace string) bool {
+	for _, h := range vs.HTTP {
+		for _, r := range h.Route {
+			if ns, _ := destinationService(vs.Namespace, r.Destination.Host); ns == namespace {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// destinationService resolves a destination host to a Service's namespace
+// and name: "svc", "svc.ns", "svc.ns.svc" or "svc.ns.svc.cluster.local".
+// Other names (external hosts) resolve to no namespace.
+func destinationService(vsNamespace, host string) (namespace, name string) {
+	host = strings.TrimSuffix(host, ".cluster.local")
+	host = strings.TrimSuffix(host, ".svc")
+	parts := strings.Split(host, ".")
+	switch len(parts) {
+	case 1:
+		return vsNamespace, parts[0]
+	case 2:
+		return parts[1], parts[0]
+	}
+	return "", host
+}
+
+// gatewayPods are the pods gw selects.
+func (v *view) gatewayPods(gw istio.Gateway) []Object {
+	return v.s.GatewayPods[key(gw.Namespace, gw.Name)]
+}
+
+// gatewayPodNamespaces are the namespaces of the pods gw selects: where Istio
+// reads its credentials.
+func (v *view) gatewayPodNamespaces(gw istio.Gateway) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range v.gatewayPods(gw) {
+		if !seen[p.Namespace] {
+			seen[p.Namespace] = true
+			out = append(out, p.Namespace)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// gatewayServices are the Services that expose gw's pods.
+func (v *view) gatewayServices(gw istio.Gateway) []Service {
+	var out []Service
+	for _, svc := range v.s.Services {
+		if len(svc.Selector) == 0 {
+			continue
+		}
+		sel := labels.SelectorFromSet(svc.Selector)
+		for _, p := range v.gatewayPods(gw) {
+			if p.Namespace == svc.Namespace && sel.Matches(labels.Set(p.Labels)) {
+				out = append(out, svc)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// httpsServers are the servers of the app's Gateways that terminate TLS.
+type gatewayServer struct {
+	gw     istio.Gateway
+	server istio.Server
+}
+
+func (v *view) httpsServers() []gatewayServer {
+	var out []gatewayServer
+	for _, gw := range v.gateways {
+		for _, srv := range gw.Servers {
+			if srv.TLS != nil && srv.TLS.CredentialName != "" && (srv.Port.Protocol == "HTTPS" || srv.Port.Protocol == "TLS") {
+				out = append(out, gatewayServer{gw, srv})
+			}
+		}
+	}
+	return out
+}

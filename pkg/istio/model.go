@@ -1,0 +1,121 @@
+// Package istio holds the parts of Istio's semantics that kubectl-opea relies
+// on, over plain structs read from the API: which PeerAuthentication wins for
+// a workload, how a VirtualService names its Gateway, and how hosts match.
+// Nothing here calls the API.
+package istio
+
+// Gateway is a networking.istio.io Gateway.
+type Gateway struct {
+	Namespace string            `json:"-"`
+	Name      string            `json:"-"`
+	Labels    map[string]string `json:"-"`
+	Selector  map[string]string `json:"selector,omitempty"`
+	Servers   []Server          `json:"servers,omitempty"`
+}
+
+// Server is one server of a Gateway.
+type Server struct {
+	Port  Port       `json:"port"`
+	Hosts []string   `json:"hosts,omitempty"`
+	TLS   *ServerTLS `json:"tls,omitempty"`
+}
+
+// Port is a Gateway server port.
+type Port struct {
+	Number   int32  `json:"number"`
+	Name     string `json:"name,omitempty"`
+	Protocol string `json:"protocol,omitempty"`
+}
+
+// ServerTLS is a Gateway server's TLS settings.
+type ServerTLS struct {
+	Mode           string `json:"mode,omitempty"`
+	CredentialName string `json:"credentialName,omitempty"`
+	HTTPSRedirect  bool   `json:"httpsRedirect,omitempty"`
+}
+
+// VirtualService is a networking.istio.io VirtualService (HTTP routes only).
+type VirtualService struct {
+	Namespace string      `json:"-"`
+	Name      string      `json:"-"`
+	Hosts     []string    `json:"hosts,omitempty"`
+	Gateways  []string    `json:"gateways,omitempty"`
+	HTTP      []HTTPRoute `json:"http,omitempty"`
+}
+
+// HTTPRoute is one http entry of a VirtualService.
+type HTTPRoute struct {
+	Route []RouteDestination `json:"route,omitempty"`
+}
+
+// RouteDestination wraps a Destination.
+type RouteDestination struct {
+	Destination Destination `json:"destination"`
+}
+
+// Destination is where a route sends traffic.
+type Destination struct {
+	Host string `json:"host"`
+	Port *struct {
+		Number int32 `json:"number"`
+	} `json:"port,omitempty"`
+}
+
+// PortNumber is the destination port, 0 when unset.
+func (d Destination) PortNumber() int32 {
+	if d.Port == nil {
+		return 0
+	}
+	return d.Port.Number
+}
+
+// PeerAuthentication is a security.istio.io PeerAuthentication.
+type PeerAuthentication struct {
+	Namespace string `json:"-"`
+	Name      string `json:"-"`
+	Selector  *struct {
+		MatchLabels map[string]string `json:"matchLabels,omitempty"`
+	} `json:"selector,omitempty"`
+	MTLS *struct {
+		Mode string `json:"mode,omitempty"`
+	} `json:"mtls,omitempty"`
+	PortLevelMTLS map[string]struct {
+		Mode string `json:"mode,omitempty"`
+	} `json:"portLevelMtls,omitempty"`
+}
+
+// Mode is the policy's mtls.mode, "" when unset (inherit).
+func (p PeerAuthentication) Mode() string {
+	if p.MTLS == nil || p.MTLS.Mode == "UNSET" {
+		return ""
+	}
+	return p.MTLS.Mode
+}
+
+// MatchLabels is the workload selector, nil when the policy has none.
+func (p PeerAuthentication) MatchLabels() map[string]string {
+	if p.Selector == nil {
+		return nil
+	}
+	return p.Selector.MatchLabels
+}
+
+// DestinationRule is a networking.istio.io DestinationRule.
+type DestinationRule struct {
+	Namespace     string `json:"-"`
+	Name          string `json:"-"`
+	Host          string `json:"host"`
+	TrafficPolicy *struct {
+		TLS *struct {
+			Mode string `json:"mode,omitempty"`
+		} `json:"tls,omitempty"`
+	} `json:"trafficPolicy,omitempty"`
+}
+
+// TLSMode is trafficPolicy.tls.mode, "" when the rule sets no TLS.
+func (d DestinationRule) TLSMode() string {
+	if d.TrafficPolicy == nil || d.TrafficPolicy.TLS == nil {
+		return ""
+	}
+	return d.TrafficPolicy.TLS.Mode
+}

@@ -1,0 +1,429 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
+)
+
+var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
+
+// securedApp is a ChatQnA namespace that secure has secured, with every
+// controller effect simulated: Istio's ambient data plane ready, istio-cni's
+// capture of each pod, cert-manager's issued Secret and Ready conditions.
+type securedApp struct {
+	ns, host string
+	names    desired.Names
+}
+
+func newSecuredApp(t *testing.T) securedApp {
+	t.Helper()
+	ctx := context.Background()
+	ns := newChatQnA(t, "chatqna")
+	app := securedApp{ns: ns, host: ns + ".example.com", names: desired.NamesFor(ns)}
+	kube, dyn := adminKube(t), adminDynamic(t)
+	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.CreateAppPods(ctx, kube, ns, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, "secure", "-n", ns, "--host", app.host); r.code != 0 {
+		t.Fatalf("secure: %s", r.stderr)
+	}
+	t.Cleanup(func() {
+		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), app.names.TLSSecret, metav1.DeleteOptions{})
+	})
+	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, gatewayNamespace, app.names.Certificate); err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+// serve starts a stand-in for the gateway's listener with the certificate
+// and key the credential Secret holds now.
+func (a securedApp) serve(t *testing.T) []string {
+	t.Helper()
+	secret, err := adminKube(t).CoreV1().Secrets(gatewayNamespace).Get(context.Background(), a.names.TLSSecret, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return []string{"--probe-address", l.HTTPSAddress, "--probe-http-address", l.HTTPAddress}
+}
+
+// verifyJSON runs verify -o json and returns the report and exit code.
+func verifyJSON(t *testing.T, args ...string) (audit.Report, opeaResult) {
+	t.Helper()
+	r := opea(t, append([]string{"verify", "-o", "json"}, args...)...)
+	var report audit.Report
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+		t.Fatalf("verify -o json is not JSON: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	return report, r
+}
+
+func byStatus(report audit.Report, status audit.Status) []string {
+	var ids []string
+	for _, c := range report.Categories {
+		for _, check := range c.Checks {
+			if check.Result == status {
+				ids = append(ids, check.ID)
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+func describe(report audit.Report) string {
+	var b strings.Builder
+	for _, c := range report.Categories {
+		for _, check := range c.Checks {
+			if check.Result == audit.Fail || check.Result == audit.Warn {
+				fmt.Fprintf(&b, "  %s %s: %s\n", check.Result, check.ID, check.Message)
+			}
+		}
+	}
+	return b.String()
+}
+
+func TestVerifyPassesOnAHealthySetup(t *testing.T) {
+	app := newSecuredApp(t)
+	probe := app.serve(t)
+	report, r := verifyJSON(t, append([]string{"-n", app.ns}, probe...)...)
+	if r.code != 0 || !report.Success {
+		t.Fatalf("verify on a healthy setup: exit %d\n%s%s", r.code, describe(report), r.stderr)
+	}
+	if failed, warned := byStatus(report, audit.Fail), byStatus(report, audit.Warn); len(failed)+len(warned) > 0 {
+		t.Errorf("failed %v, warned %v\n%s", failed, warned, describe(report))
+	}
+	// Every check ran: none is skipped on a healthy, probed setup.
+	if skipped := byStatus(report, audit.Skip); len(skipped) > 0 {
+		t.Errorf("skipped on a healthy setup: %v", skipped)
+	}
+	if got := len(byStatus(report, audit.Pass)); got != len(audit.Catalogue) {
+		t.Errorf("%d checks passed, want all %d", got, len(audit.Catalogue))
+	}
+
+	table := opea(t, append([]string{"verify", "-n", app.ns}, probe...)...)
+	if table.code != 0 || !strings.Contains(table.stdout, "Verdict: "+app.ns+" is secured") || !strings.Contains(table.stdout, "[ok]   TLS handshake validates for every host") {
+		t.Errorf("table output: exit %d\n%s", table.code, table.stdout)
+	}
+	if strings.ContainsAny(table.stdout, "√×‼\033") {
+		t.Errorf("glyphs or colour written to a non-terminal:\n%s", table.stdout)
+	}
+}
+
+func TestVerifyNamesEachBrokenSetup(t *testing.T) {
+	ctx := context.Background()
+	kube, dyn := adminKube(t), adminDynamic(t)
+	patchSecret := func(t *testing.T, app securedApp, data map[string][]byte) {
+		t.Helper()
+		s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, app.names.TLSSecret, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range data {
+			s.Data[k] = v
+		}
+		if _, err := kube.CoreV1().Secrets(gatewayNamespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reissue := func(t *testing.T, app securedApp, hosts []string, validity time.Duration) {
+		t.Helper()
+		ca, cert, key, err := fixtures.IssueTLS(hosts, validity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patchSecret(t, app, map[string][]byte{"tls.crt": cert, "tls.key": key, "ca.crt": ca})
+	}
+	applyObject := func(t *testing.T, gvr schema.GroupVersionResource, obj map[string]interface{}) {
+		t.Helper()
+		u := &unstructured.Unstructured{Object: obj}
+		if _, err := dyn.Resource(gvr).Namespace(u.GetNamespace()).Apply(ctx, u.GetName(), u, metav1.ApplyOptions{FieldManager: "someone-else", Force: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	for _, tc := range []struct {
+		name    string
+		id      string
+		status  audit.Status // Fail unless set
+		probe   bool         // run the live probe against the stand-in listener
+		breakIt func(t *testing.T, app securedApp)
+	}{
+		{name: "namespace not enrolled", id: "enrolment.namespace-label", breakIt: func(t *testing.T, app securedApp) {
+			patch := []byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":null}}}`)
+			if _, err := kube.CoreV1().Namespaces().Patch(ctx, app.ns, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "pod opted out", id: "enrolment.no-opt-out", breakIt: func(t *testing.T, app securedApp) {
+			patch := []byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"none"}}}`)
+			if _, err := kube.CoreV1().Pods(app.ns).Patch(ctx, "chatqna-ui", "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "pod redirection pending", id: "enrolment.pods-redirected", breakIt: func(t *testing.T, app securedApp) {
+			patch := []byte(`{"metadata":{"annotations":{"ambient.istio.io/redirection":"pending"}}}`)
+			if _, err := kube.CoreV1().Pods(app.ns).Patch(ctx, "chatqna-backend", "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "no PeerAuthentication", id: "mtls.namespace-strict", breakIt: func(t *testing.T, app securedApp) {
+			if err := dyn.Resource(peerAuthGVR).Namespace(app.ns).Delete(ctx, "default", metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "PERMISSIVE namespace policy", id: "mtls.namespace-strict", breakIt: func(t *testing.T, app securedApp) {
+			applyObject(t, peerAuthGVR, map[string]interface{}{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+				"metadata": map[string]interface{}{"name": "default", "namespace": app.ns},
+				"spec":     map[string]interface{}{"mtls": map[string]interface{}{"mode": "PERMISSIVE"}}})
+		}},
+		{name: "port-level PERMISSIVE hole", id: "mtls.no-permissive-ports", breakIt: func(t *testing.T, app securedApp) {
+			applyObject(t, peerAuthGVR, map[string]interface{}{"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+				"metadata": map[string]interface{}{"name": "backend-metrics", "namespace": app.ns},
+				"spec": map[string]interface{}{
+					"selector":      map[string]interface{}{"matchLabels": map[string]interface{}{"app.kubernetes.io/name": "chatqna-backend"}},
+					"mtls":          map[string]interface{}{"mode": "STRICT"},
+					"portLevelMtls": map[string]interface{}{"9090": map[string]interface{}{"mode": "PERMISSIVE"}}}})
+		}},
+		{name: "Gateway selector matches no pod", id: "ingress.selector-matches", breakIt: func(t *testing.T, app securedApp) {
+			patch := []byte(`{"spec":{"selector":{"app":null,"istio":"eastwestgateway"}}}`)
+			if _, err := dyn.Resource(gatewayGVR).Namespace(app.ns).Patch(ctx, "opea-ingress", "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "Secret in the Gateway's namespace, not the pods'", id: "certificate.secret-present", breakIt: func(t *testing.T, app securedApp) {
+			s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, app.names.TLSSecret, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			moved := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: s.Name}, Type: s.Type, Data: s.Data}
+			if _, err := kube.CoreV1().Secrets(app.ns).Create(ctx, moved, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if err := kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, s.Name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "Secret with an empty key", id: "certificate.secret-format", breakIt: func(t *testing.T, app securedApp) {
+			patchSecret(t, app, map[string][]byte{"tls.key": {}})
+		}},
+		{name: "SANs do not cover the host", id: "certificate.sans", breakIt: func(t *testing.T, app securedApp) {
+			reissue(t, app, []string{"other.example.com"}, 90*24*time.Hour)
+		}},
+		{name: "expired certificate", id: "certificate.validity", breakIt: func(t *testing.T, app securedApp) {
+			reissue(t, app, []string{app.host}, -time.Hour)
+		}},
+		{name: "certificate expiring soon", id: "certificate.validity", status: audit.Warn, breakIt: func(t *testing.T, app securedApp) {
+			reissue(t, app, []string{app.host}, 5*24*time.Hour)
+		}},
+		{name: "cert-manager Certificate not Ready", id: "certificate.cert-manager-ready", breakIt: func(t *testing.T, app securedApp) {
+			cert := getObject(t, certificateGVR, gatewayNamespace, app.names.Certificate)
+			_ = unstructured.SetNestedSlice(cert.Object, []interface{}{map[string]interface{}{"type": "Ready", "status": "False", "reason": "Failed",
+				"message": "simulated: the issuer refused the request", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}, "status", "conditions")
+			if _, err := dyn.Resource(certificateGVR).Namespace(gatewayNamespace).UpdateStatus(ctx, cert, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "VirtualService gateway reference without namespace across namespaces", id: "routing.gateway-ref", breakIt: func(t *testing.T, app securedApp) {
+			other := newNamespace(t)
+			applyObject(t, virtualSvcGVR, map[string]interface{}{"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+				"metadata": map[string]interface{}{"name": "ui", "namespace": other},
+				"spec": map[string]interface{}{"hosts": []interface{}{app.host}, "gateways": []interface{}{"opea-ingress"},
+					"http": []interface{}{map[string]interface{}{"route": []interface{}{map[string]interface{}{"destination": map[string]interface{}{
+						"host": "chatqna-chatqna-ui." + app.ns + ".svc.cluster.local", "port": map[string]interface{}{"number": int64(5174)}}}}}}}})
+		}},
+		{name: "destination Service missing", id: "routing.destination-exists", breakIt: func(t *testing.T, app securedApp) {
+			if err := kube.CoreV1().Services(app.ns).Delete(ctx, "chatqna-nginx", metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "two conflicting Gateways", id: "ingress.no-conflicts", breakIt: func(t *testing.T, app securedApp) {
+			other := newNamespace(t)
+			applyObject(t, gatewayGVR, map[string]interface{}{"apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+				"metadata": map[string]interface{}{"name": "legacy", "namespace": other},
+				"spec": map[string]interface{}{"selector": map[string]interface{}{"app": "istio-ingress", "istio": "ingress"},
+					"servers": []interface{}{map[string]interface{}{"port": map[string]interface{}{"number": int64(443), "name": "https-legacy", "protocol": "HTTPS"},
+						"hosts": []interface{}{app.host}, "tls": map[string]interface{}{"mode": "SIMPLE", "credentialName": "legacy-tls"}}}}})
+		}},
+		{name: "DestinationRule with TLS", id: "mtls.destinationrule-tls", status: audit.Warn, breakIt: func(t *testing.T, app securedApp) {
+			applyObject(t, destinationRuleGVR, map[string]interface{}{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+				"metadata": map[string]interface{}{"name": "backend", "namespace": app.ns},
+				"spec": map[string]interface{}{"host": "chatqna." + app.ns + ".svc.cluster.local",
+					"trafficPolicy": map[string]interface{}{"tls": map[string]interface{}{"mode": "ISTIO_MUTUAL"}}}})
+		}},
+		{name: "probe served another certificate", id: "probe.served-certificate", probe: true, breakIt: func(t *testing.T, app securedApp) {
+			// The listener keeps serving the old certificate; the Secret
+			// now holds a new one from the same CA.
+			s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, app.names.TLSSecret, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ca, cert, key, err := fixtures.IssueTLS([]string{app.host}, 90*24*time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Data["tls.crt"], s.Data["tls.key"] = cert, key
+			s.Data["ca.crt"] = append(s.Data["ca.crt"], ca...)
+			if _, err := kube.CoreV1().Secrets(gatewayNamespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := newSecuredApp(t)
+			args := []string{"-n", app.ns}
+			if tc.probe {
+				args = append(args, app.serve(t)...)
+			}
+			tc.breakIt(t, app)
+			report, r := verifyJSON(t, args...)
+			want := tc.status
+			if want == "" {
+				want = audit.Fail
+			}
+			wantCode := 1
+			if want == audit.Warn {
+				wantCode = 0
+			}
+			if r.code != wantCode || report.Success != (wantCode == 0) {
+				t.Errorf("exit %d (success %v), want %d", r.code, report.Success, wantCode)
+			}
+			failed := byStatus(report, audit.Fail)
+			if want == audit.Fail {
+				if len(failed) != 1 || failed[0] != tc.id {
+					t.Errorf("failed checks %v, want exactly [%s]\n%s", failed, tc.id, describe(report))
+				}
+			} else {
+				if len(failed) != 0 {
+					t.Errorf("failed checks %v, want none\n%s", failed, describe(report))
+				}
+				warned := byStatus(report, audit.Warn)
+				found := false
+				for _, id := range warned {
+					found = found || id == tc.id
+				}
+				if !found {
+					t.Errorf("warnings %v lack %s\n%s", warned, tc.id, describe(report))
+				}
+			}
+			// The table and the short form give the same exit code.
+			for _, output := range []string{"table", "short"} {
+				if other := opea(t, append([]string{"verify", "-o", output}, args...)...); other.code != r.code {
+					t.Errorf("-o %s exits %d, -o json %d", output, other.code, r.code)
+				} else if want == audit.Fail && !strings.Contains(other.stdout, "["+tc.id+"]") {
+					t.Errorf("-o %s does not name %s:\n%s", output, tc.id, other.stdout)
+				}
+			}
+		})
+	}
+}
+
+// The manual procedure, applied exactly as OPEA's guide does it: verify names
+// what it leaves undone.
+func TestVerifyNamesTheDefectsOfTheManualProcedure(t *testing.T) {
+	ctx := context.Background()
+	kube := adminKube(t)
+	waitNamespaceGone(t, "chatqna")
+	newChatQnAIn(t, "chatqna", "chatqna")
+	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.CreateAppPods(ctx, kube, "chatqna", "chatqna-nginx", "chatqna-backend"); err != nil {
+		t.Fatal(err)
+	}
+	ctxNamespace := newNamespace(t) // the kube context's namespace, where the seed's objects land
+	t.Cleanup(func() {
+		_ = adminDynamic(t).Resource(certificateGVR).Namespace(gatewayNamespace).Delete(ctx, "istio-gateway", metav1.DeleteOptions{})
+		_ = adminDynamic(t).Resource(issuerGVR).Namespace(gatewayNamespace).Delete(ctx, "ca-issuer", metav1.DeleteOptions{})
+		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, "istio-gateway", metav1.DeleteOptions{})
+	})
+	applySeedManifests(t, ctxNamespace, "chatqna")
+	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), gatewayNamespace, "istio-gateway"); err != nil {
+		t.Fatal(err)
+	}
+
+	report, r := verifyJSON(t, "-n", "chatqna")
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	failed := byStatus(report, audit.Fail)
+	for _, want := range []string{"enrolment.namespace-label", "enrolment.pods-redirected"} {
+		found := false
+		for _, id := range failed {
+			found = found || id == want
+		}
+		if !found {
+			t.Errorf("verify does not name the defect %s; failed: %v\n%s", want, failed, describe(report))
+		}
+	}
+	if passed := byStatus(report, audit.Pass); !contains(passed, "mtls.namespace-strict") || !contains(passed, "routing.gateway-ref") || !contains(passed, "certificate.sans") {
+		t.Errorf("what the guide gets right should pass; passed: %v\n%s", passed, describe(report))
+	}
+	t.Logf("verify on the manual procedure:\n%s", describe(report))
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// waitNamespaceGone waits until an earlier test's namespace name is free.
+func waitNamespaceGone(t *testing.T, name string) {
+	t.Helper()
+	eventually(t, 60*time.Second, "namespace "+name+" to be deleted", func() (bool, error) {
+		_, err := adminKube(t).CoreV1().Namespaces().Get(context.Background(), name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), err
+	})
+}
+
+func TestVerifyCouldNotRunExitsTwo(t *testing.T) {
+	for _, output := range []string{"table", "short", "json"} {
+		missing := opea(t, "verify", "-o", output, "-n", "no-such-namespace")
+		if missing.code != 2 || !strings.Contains(missing.stderr, `namespace "no-such-namespace" does not exist`) {
+			t.Errorf("-o %s, missing namespace: exit %d, stderr %q", output, missing.code, missing.stderr)
+		}
+		unreachable := opea(t, "verify", "-o", output, "-n", "chatqna", "--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify")
+		if unreachable.code != 2 || !strings.Contains(unreachable.stderr, "cannot reach the cluster") {
+			t.Errorf("-o %s, unreachable: exit %d, stderr %q", output, unreachable.code, unreachable.stderr)
+		}
+		if output == "json" {
+			var report audit.Report
+			if err := json.Unmarshal([]byte(unreachable.stdout), &report); err != nil || report.Error == "" || report.Success {
+				t.Errorf("-o json when the audit cannot run: %v %q", err, unreachable.stdout)
+			}
+		}
+	}
+	if bad := opea(t, "verify", "-n", "x", "-o", "yaml"); bad.code != 2 {
+		t.Errorf("bad -o: exit %d", bad.code)
+	}
+}
