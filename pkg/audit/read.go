@@ -199,19 +199,27 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	}
 	var err error
 	if s.PeerAuthentications, err = listAll(ctx, dyn, schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "peerauthentications"},
-		func(p *istio.PeerAuthentication, u *unstructured.Unstructured) { p.Namespace, p.Name = u.GetNamespace(), u.GetName() }); err != nil {
+		func(p *istio.PeerAuthentication, u *unstructured.Unstructured) {
+			p.Namespace, p.Name = u.GetNamespace(), u.GetName()
+		}); err != nil {
 		return err
 	}
 	if s.DestinationRules, err = listAll(ctx, dyn, networking("destinationrules"),
-		func(d *istio.DestinationRule, u *unstructured.Unstructured) { d.Namespace, d.Name = u.GetNamespace(), u.GetName() }); err != nil {
+		func(d *istio.DestinationRule, u *unstructured.Unstructured) {
+			d.Namespace, d.Name = u.GetNamespace(), u.GetName()
+		}); err != nil {
 		return err
 	}
 	if s.Gateways, err = listAll(ctx, dyn, networking("gateways"),
-		func(g *istio.Gateway, u *unstructured.Unstructured) { g.Namespace, g.Name, g.Labels = u.GetNamespace(), u.GetName(), u.GetLabels() }); err != nil {
+		func(g *istio.Gateway, u *unstructured.Unstructured) {
+			g.Namespace, g.Name, g.Labels = u.GetNamespace(), u.GetName(), u.GetLabels()
+		}); err != nil {
 		return err
 	}
 	s.VirtualServices, err = listAll(ctx, dyn, networking("virtualservices"),
-		func(v *istio.VirtualService, u *unstructured.Unstructured) { v.Namespace, v.Name = u.GetNamespace(), u.GetName() })
+		func(v *istio.VirtualService, u *unstructured.Unstructured) {
+			v.Namespace, v.Name = u.GetNamespace(), u.GetName()
+		})
 	return err
 }
 

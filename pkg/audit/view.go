@@ -38,7 +38,9 @@ func newView(s *Snapshot) *view {
 			}
 		}
 	}
-	sort.Slice(v.gateways, func(i, j int) bool { return key(v.gateways[i].Namespace, v.gateways[i].Name) < key(v.gateways[j].Namespace, v.gateways[j].Name) })
+	sort.Slice(v.gateways, func(i, j int) bool {
+		return key(v.gateways[i].Namespace, v.gateways[i].Name) < key(v.gateways[j].Namespace, v.gateways[j].Name)
+	})
 	return v
 }
 
