@@ -310,6 +310,9 @@ func checkCertManagerReady(v *view) Result {
 // ---- Live TLS probe
 
 func checkProbeHandshake(v *view) Result {
+	if len(v.httpsServers()) == 0 {
+		return skip("no HTTPS server to probe")
+	}
 	p := v.s.Probe
 	if p == nil {
 		return warn("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443)",

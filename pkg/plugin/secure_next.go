@@ -81,8 +81,7 @@ func (o *SecureOptions) printNextSteps(p *plan) {
 		address = "<GATEWAY-ADDRESS>"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nNext:\n  # list what secure manages for this application\n  kubectl get gateways.networking.istio.io,virtualservices.networking.istio.io,peerauthentications.security.istio.io -n %s -l %s\n",
-		o.namespace, desired.Selector(o.namespace))
+	fmt.Fprintf(&b, "\nNext:\n  # check that everything is in place and effective\n  kubectl opea verify -n %s\n", o.namespace)
 	switch p.params.Certificates {
 	case desired.OwnCA:
 		// cert-manager's CA issuer puts its CA into every Secret it signs.

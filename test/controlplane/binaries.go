@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -25,17 +26,22 @@ type Binaries struct {
 
 // binary names a program and the package the tools module builds it from.
 type binary struct {
-	name    string
-	pkg     string
-	expects string // how long a cold build takes on 2 cores, for the progress line
+	name       string
+	pkg        string
+	kubernetes bool   // stamp the Kubernetes version in, as release builds do
+	expects    string // how long a cold build takes on 2 cores, for the progress line
 }
 
 var binaries = []binary{
-	{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", expects: "about 10 minutes"},
-	{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", expects: "about 5 minutes"},
+	{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", kubernetes: true, expects: "about 10 minutes"},
+	{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", kubernetes: true, expects: "about 5 minutes"},
 	{name: "etcd", pkg: "go.etcd.io/etcd/server/v3", expects: "under a minute"},
-	{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", expects: "about 2 minutes"},
+	{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", kubernetes: true, expects: "about 2 minutes"},
 }
+
+// buildRecipe changes whenever the way binaries are built changes, so that
+// cached binaries built the old way are not reused.
+const buildRecipe = "version-stamped-1"
 
 // BinDirEnv, when set, names a folder that already holds the four binaries;
 // nothing is built then.
@@ -55,6 +61,7 @@ func toolsDir() string { return filepath.Join(RepoRoot(), "test", "tools") }
 // nothing else does.
 func CacheDir() (string, error) {
 	h := sha256.New()
+	h.Write([]byte(buildRecipe))
 	for _, f := range []string{"go.mod", "go.sum"} {
 		data, err := os.ReadFile(filepath.Join(toolsDir(), f))
 		if err != nil {
@@ -102,7 +109,15 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (Binaries, error) {
 		fmt.Fprintf(progress, "building %s from %s (first run only; %s on 2 cores)...\n", b.name, b.pkg, b.expects)
 		start := time.Now()
 		tmp := target + ".tmp"
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", tmp, b.pkg)
+		args := []string{"build", "-o", tmp}
+		if b.kubernetes {
+			version, err := kubernetesVersion(ctx)
+			if err != nil {
+				return Binaries{}, err
+			}
+			args = append(args, "-ldflags", fmt.Sprintf("-X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitVersion=%s", version, version))
+		}
+		cmd := exec.CommandContext(ctx, "go", append(args, b.pkg)...)
 		cmd.Dir = toolsDir()
 		cmd.Stdout = progress
 		cmd.Stderr = progress
@@ -116,6 +131,17 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (Binaries, error) {
 		fmt.Fprintf(progress, "built %s in %s\n", b.name, time.Since(start).Round(time.Second))
 	}
 	return binariesIn(dir), nil
+}
+
+// kubernetesVersion is the k8s.io/kubernetes version the tools module pins.
+func kubernetesVersion(ctx context.Context) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Version}}", "k8s.io/kubernetes")
+	cmd.Dir = toolsDir()
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("reading the k8s.io/kubernetes version of the tools module: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 func binariesIn(dir string) Binaries {

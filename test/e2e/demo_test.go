@@ -21,6 +21,8 @@ func TestMakeDemoRunsToTheEnd(t *testing.T) {
 		"$ kubectl opea secure -n chatqna --host chatqna.example.com\n",
 		"gateway.networking.istio.io/opea-ingress serverside-applied\n",
 		"== [simulated] cert-manager issues certificate istio-ingress/opea-chatqna-tls",
+		"$ kubectl opea verify -n chatqna --probe-address 127.0.0.1:",
+		"Verdict: chatqna is secured",
 		"gateway.networking.istio.io/opea-ingress unchanged\n",
 		"certificate.cert-manager.io/opea-chatqna-tls ready\n",
 		"== Stopping the local control plane",

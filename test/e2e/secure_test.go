@@ -132,7 +132,7 @@ func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 	if got := strings.Split(r.stdout, "\n")[:len(wantLines)]; !reflect.DeepEqual(got, wantLines) {
 		t.Errorf("secure output (-want +got):\n%s", cmp.Diff(wantLines, got))
 	}
-	for _, want := range []string{"-l app.kubernetes.io/managed-by=kubectl-opea,opea.dev/app-namespace=" + ns, "get secret " + names.TLSSecret + " -n istio-ingress",
+	for _, want := range []string{"kubectl opea verify -n " + ns, "get secret " + names.TLSSecret + " -n istio-ingress",
 		"curl --cacert " + ns + "-ca.crt", "https://chatqna.example.com/"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("secure does not tell the next step %q:\n%s", want, r.stdout)

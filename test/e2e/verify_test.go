@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -15,8 +16,11 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
@@ -125,6 +129,17 @@ func TestVerifyPassesOnAHealthySetup(t *testing.T) {
 	}
 	if got := len(byStatus(report, audit.Pass)); got != len(audit.Catalogue) {
 		t.Errorf("%d checks passed, want all %d", got, len(audit.Catalogue))
+	}
+	schema, err := jsonschema.NewCompiler().Compile(filepath.Join(controlplane.RepoRoot(), "docs", "verify-output.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(doc); err != nil {
+		t.Errorf("verify -o json does not match docs/verify-output.schema.json: %v", err)
 	}
 
 	table := opea(t, append([]string{"verify", "-n", app.ns}, probe...)...)

@@ -2,8 +2,9 @@
 // control plane, for anyone without a cluster at hand: `make demo`.
 //
 // It starts the control plane, creates what a cluster with ChatQnA and an
-// Istio ingress gateway holds, runs the plugin through kubectl, stands in for
-// cert-manager (printed as simulated), and stops everything again.
+// Istio ingress gateway holds, runs secure and verify through kubectl,
+// stands in for the controllers that cannot run there (printed as
+// simulated), and stops everything again.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -97,6 +99,13 @@ func run(ctx context.Context, plugin string) (err error) {
 	if err := fixtures.CreateIngressGateway(ctx, kube, fixtures.GatewayNamespace, fixtures.GatewayName, fixtures.GatewayPodLabels()); err != nil {
 		return err
 	}
+	if err := fixtures.CreateAppPods(ctx, kube, appNamespace, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
+		return err
+	}
+	step("[simulated] Istio in ambient mode: istiod, ztunnel and istio-cni report ready (no Istio runs on the local control plane)")
+	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
+		return err
+	}
 
 	// kubectl finds the plugin on PATH, as after `make install` or krew.
 	env := append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+filepath.Dir(pluginPath)+string(os.PathListSeparator)+os.Getenv("PATH"))
@@ -119,7 +128,29 @@ func run(ctx context.Context, plugin string) (err error) {
 		return err
 	}
 
-	step("Running secure again: nothing changes, and --wait finds the certificate ready")
+	step("[simulated] istio-cni captures the pods of %s (sets ambient.istio.io/redirection=enabled, as it does once the namespace is enrolled)", appNamespace)
+	if err := fixtures.SimulateAmbientCapture(ctx, kube, appNamespace, "enabled"); err != nil {
+		return err
+	}
+
+	secret, err := kube.CoreV1().Secrets(fixtures.GatewayNamespace).Get(ctx, names.TLSSecret, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	listener, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
+	if err != nil {
+		return err
+	}
+	defer listener.Close()
+	step("[stand-in] the ingress gateway's listeners: HTTPS on %s serving the issued certificate, HTTP on %s redirecting to HTTPS",
+		listener.HTTPSAddress, listener.HTTPAddress)
+
+	step("Verifying: every check, including a live TLS probe that validates the certificate against the application's CA")
+	if err := kubectl("opea", "verify", "-n", appNamespace, "--probe-address", listener.HTTPSAddress, "--probe-http-address", listener.HTTPAddress); err != nil {
+		return err
+	}
+
+	step("Running secure again: nothing changes")
 	if err := kubectl("opea", "secure", "-n", appNamespace, "--host", host, "--wait", "--timeout", "30s"); err != nil {
 		return err
 	}

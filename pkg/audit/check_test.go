@@ -1,0 +1,351 @@
+package audit
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// issued is a CA and a leaf certificate for tests.
+type issued struct {
+	caPEM, certPEM, keyPEM []byte
+	leaf                   *x509.Certificate
+}
+
+func issue(t *testing.T, hosts []string, notBefore, notAfter time.Time) issued {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: notBefore.Add(-time.Hour),
+		NotAfter: notAfter.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: hosts[0]}, DNSNames: hosts,
+		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	return issued{
+		caPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		leaf:    leaf,
+	}
+}
+
+func strict(ns string) istio.PeerAuthentication {
+	pa := istio.PeerAuthentication{Namespace: ns, Name: "default"}
+	pa.MTLS = &struct {
+		Mode string `json:"mode,omitempty"`
+	}{Mode: "STRICT"}
+	return pa
+}
+
+// healthy is a hand-made snapshot of a secured ChatQnA, as secure leaves it
+// once the controllers have acted, with a successful probe.
+func healthy(t *testing.T) *Snapshot {
+	t.Helper()
+	cert := issue(t, []string{"chatqna.example.com"}, now.Add(-24*time.Hour), now.Add(90*24*time.Hour))
+	gwSelector := map[string]string{"app": "istio-ingress", "istio": "ingress"}
+	captured := map[string]string{redirectionAnnotation: "enabled"}
+	return &Snapshot{
+		Namespace: "chatqna", Now: now, MinValidity: 30 * 24 * time.Hour,
+		ServerVersion:   "v1.37.2",
+		APIs:            discover.APIs{Networking: "v1", Security: "v1", CertManager: "v1"},
+		NamespaceLabels: map[string]string{"istio.io/dataplane-mode": "ambient"},
+		Pods: []Object{
+			{Namespace: "chatqna", Name: "chatqna-nginx-1", Labels: map[string]string{"app.kubernetes.io/name": "nginx"}, Annotations: captured},
+			{Namespace: "chatqna", Name: "chatqna-1", Labels: map[string]string{"app.kubernetes.io/name": "chatqna"}, Annotations: captured},
+		},
+		RootNamespace:       "istio-system",
+		Istiod:              []Workload{{Namespace: "istio-system", Name: "istiod", Desired: 1, Ready: 1}},
+		ZTunnel:             []Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 3, Ready: 3}},
+		CNI:                 []Workload{{Namespace: "istio-system", Name: "istio-cni-node", Desired: 3, Ready: 3}},
+		CNIConfig:           map[string]string{"AMBIENT_ENABLED": "true"},
+		PeerAuthentications: []istio.PeerAuthentication{strict("chatqna")},
+		Gateways: []istio.Gateway{{
+			Namespace: "chatqna", Name: "opea-ingress", Selector: gwSelector,
+			Servers: []istio.Server{
+				{Port: istio.Port{Number: 443, Name: "https-chatqna", Protocol: "HTTPS"}, Hosts: []string{"chatqna.example.com"},
+					TLS: &istio.ServerTLS{Mode: "SIMPLE", CredentialName: "opea-chatqna-tls"}},
+				{Port: istio.Port{Number: 80, Name: "http-chatqna", Protocol: "HTTP"}, Hosts: []string{"chatqna.example.com"},
+					TLS: &istio.ServerTLS{HTTPSRedirect: true}},
+			},
+		}},
+		VirtualServices: []istio.VirtualService{{
+			Namespace: "chatqna", Name: "opea-ingress", Hosts: []string{"chatqna.example.com"}, Gateways: []string{"chatqna/opea-ingress"},
+			HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "chatqna-nginx.chatqna.svc.cluster.local",
+				Port: &struct {
+					Number int32 `json:"number"`
+				}{Number: 80}}}}}},
+		}},
+		Services: []Service{
+			{Namespace: "chatqna", Name: "chatqna-nginx", Ports: []ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
+			{Namespace: "istio-ingress", Name: "istio-ingress", Selector: gwSelector,
+				Ports: []ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "http2", Port: 80, Target: 80}, {Name: "https", Port: 443, Target: 443}}},
+		},
+		GatewayPods: map[string][]Object{"chatqna/opea-ingress": {{Namespace: "istio-ingress", Name: "istio-ingress-abc", Labels: gwSelector}}},
+		Secrets: map[string]*Secret{"istio-ingress/opea-chatqna-tls": {
+			Namespace: "istio-ingress", Name: "opea-chatqna-tls", Type: "kubernetes.io/tls",
+			Data:        map[string][]byte{"tls.crt": cert.certPEM, "tls.key": cert.keyPEM, "ca.crt": cert.caPEM},
+			Annotations: map[string]string{"cert-manager.io/certificate-name": "opea-chatqna-tls"},
+		}},
+		Certificates: []Certificate{{Namespace: "istio-ingress", Name: "opea-chatqna-tls", SecretName: "opea-chatqna-tls", IssuerKind: "Issuer", IssuerName: "opea-chatqna-ca", Ready: true}},
+		IssuerReady:  map[string]bool{"Issuer/istio-ingress/opea-chatqna-ca": true},
+		Probe: &ProbeReport{Address: "192.0.2.10:443", HTTPAddress: "192.0.2.10:80", RedirectStatus: 301, RedirectLocation: "https://chatqna.example.com/",
+			Hosts: []HostProbe{{Host: "chatqna.example.com", Served: cert.leaf, Status: 200}}},
+	}
+}
+
+func outcomesByID(s *Snapshot) map[string]Outcome {
+	out := map[string]Outcome{}
+	for _, o := range Run(s) {
+		out[o.ID] = o
+	}
+	return out
+}
+
+func TestHealthySnapshotPassesEveryCheck(t *testing.T) {
+	for _, o := range Run(healthy(t)) {
+		if o.Status != Pass {
+			t.Errorf("%s: %s %s", o.ID, o.Status, o.Message)
+		}
+	}
+}
+
+type brokenCase struct {
+	name    string
+	id      string
+	status  Status
+	want    string // in the message or the hint
+	breakIt func(t *testing.T, s *Snapshot)
+}
+
+// brokenCases each break one thing in a healthy snapshot; exactly the named
+// check must notice.
+var brokenCases = []brokenCase{
+	{"Istio APIs missing", "cluster.istio-apis", Fail, "not both served", func(t *testing.T, s *Snapshot) {
+		s.APIs.Security = ""
+	}},
+	{"cert-manager gone while its Secret is used", "cluster.cert-manager-api", Fail, "cert-manager.io/v1 is not served", func(t *testing.T, s *Snapshot) {
+		s.APIs.CertManager, s.Certificates = "", nil
+	}},
+	{"no istiod", "ambient.istiod", Fail, "no istiod Deployment", func(t *testing.T, s *Snapshot) { s.Istiod = nil }},
+	{"istiod not ready", "ambient.istiod", Fail, "no ready replica", func(t *testing.T, s *Snapshot) { s.Istiod[0].Ready = 0 }},
+	{"ztunnel not on every node", "ambient.ztunnel", Fail, "2 of 3 pods ready", func(t *testing.T, s *Snapshot) { s.ZTunnel[0].Ready = 2 }},
+	{"istio-cni scheduled nowhere", "ambient.istio-cni", Fail, "0 of 0 pods ready", func(t *testing.T, s *Snapshot) { s.CNI[0].Desired, s.CNI[0].Ready = 0, 0 }},
+	{"istio-cni without ambient", "ambient.cni-ambient-enabled", Fail, `AMBIENT_ENABLED=""`, func(t *testing.T, s *Snapshot) { s.CNIConfig = map[string]string{} }},
+	{"namespace not enrolled", "enrolment.namespace-label", Fail, "lacks istio.io/dataplane-mode=ambient", func(t *testing.T, s *Snapshot) {
+		s.NamespaceLabels = map[string]string{}
+	}},
+	{"revision label", "enrolment.no-sidecar-injection", Fail, "istio.io/rev=canary", func(t *testing.T, s *Snapshot) {
+		s.NamespaceLabels["istio.io/rev"] = "canary"
+	}},
+	{"pod opted out", "enrolment.no-opt-out", Fail, "chatqna-1", func(t *testing.T, s *Snapshot) {
+		s.Pods[1].Labels["istio.io/dataplane-mode"] = "none"
+	}},
+	{"sidecar pod", "enrolment.no-opt-out", Fail, "run an Istio sidecar: chatqna-1", func(t *testing.T, s *Snapshot) {
+		s.Pods[1].Annotations = map[string]string{sidecarStatus: "{}"}
+	}},
+	{"pod not captured", "enrolment.pods-redirected", Fail, "not captured by ztunnel", func(t *testing.T, s *Snapshot) {
+		s.Pods[0].Annotations = nil
+	}},
+	{"no pods", "enrolment.pods-redirected", Warn, "has no pods", func(t *testing.T, s *Snapshot) { s.Pods = nil }},
+	{"PERMISSIVE namespace policy", "mtls.namespace-strict", Fail, "PERMISSIVE (set by chatqna/default)", func(t *testing.T, s *Snapshot) {
+		s.PeerAuthentications[0].MTLS.Mode = "PERMISSIVE"
+	}},
+	{"no policy at all", "mtls.namespace-strict", Fail, "no PeerAuthentication applies", func(t *testing.T, s *Snapshot) {
+		s.PeerAuthentications = nil
+	}},
+	{"workload policy weakens one pod", "mtls.namespace-strict", Fail, "chatqna-1: PERMISSIVE (set by chatqna/legacy)", func(t *testing.T, s *Snapshot) {
+		pa := strict("chatqna")
+		pa.Name, pa.MTLS.Mode = "legacy", "PERMISSIVE"
+		pa.Selector = &struct {
+			MatchLabels map[string]string `json:"matchLabels,omitempty"`
+		}{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
+		s.PeerAuthentications = append(s.PeerAuthentications, pa)
+	}},
+	{"port-level hole", "mtls.no-permissive-ports", Fail, "chatqna-1 port 9090 PERMISSIVE", func(t *testing.T, s *Snapshot) {
+		pa := strict("chatqna")
+		pa.Name = "metrics"
+		pa.Selector = &struct {
+			MatchLabels map[string]string `json:"matchLabels,omitempty"`
+		}{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
+		pa.PortLevelMTLS = map[string]struct {
+			Mode string `json:"mode,omitempty"`
+		}{"9090": {Mode: "PERMISSIVE"}}
+		s.PeerAuthentications = append(s.PeerAuthentications, pa)
+	}},
+	{"root-namespace selector policy", "mtls.ignored-policies", Warn, "selector policies in the root namespace are ignored", func(t *testing.T, s *Snapshot) {
+		pa := strict("istio-system")
+		pa.Name = "gw"
+		pa.Selector = &struct {
+			MatchLabels map[string]string `json:"matchLabels,omitempty"`
+		}{MatchLabels: map[string]string{"app": "x"}}
+		s.PeerAuthentications = append(s.PeerAuthentications, pa)
+	}},
+	{"DISABLE selector policy", "mtls.ignored-policies", Warn, "mode DISABLE is not supported in ambient", func(t *testing.T, s *Snapshot) {
+		pa := strict("chatqna")
+		pa.Name, pa.MTLS.Mode = "off", "DISABLE"
+		pa.Selector = &struct {
+			MatchLabels map[string]string `json:"matchLabels,omitempty"`
+		}{MatchLabels: map[string]string{"app": "none-of-ours"}}
+		s.PeerAuthentications = append(s.PeerAuthentications, pa)
+	}},
+	{"DestinationRule with TLS", "mtls.destinationrule-tls", Warn, "tls.mode ISTIO_MUTUAL", func(t *testing.T, s *Snapshot) {
+		dr := istio.DestinationRule{Namespace: "chatqna", Name: "backend", Host: "chatqna"}
+		dr.TrafficPolicy = &struct {
+			TLS *struct {
+				Mode string `json:"mode,omitempty"`
+			} `json:"tls,omitempty"`
+		}{TLS: &struct {
+			Mode string `json:"mode,omitempty"`
+		}{Mode: "ISTIO_MUTUAL"}}
+		s.DestinationRules = append(s.DestinationRules, dr)
+	}},
+	{"no route", "ingress.gateway-found", Fail, "no VirtualService routes", func(t *testing.T, s *Snapshot) { s.VirtualServices = nil; s.Probe = nil }},
+	{"selector matches nothing", "ingress.selector-matches", Fail, "matches no pod", func(t *testing.T, s *Snapshot) { s.GatewayPods = nil }},
+	{"port not on the Service", "ingress.service-ports", Fail, "listens on 443", func(t *testing.T, s *Snapshot) {
+		s.Services[1].Ports = s.Services[1].Ports[:2]
+	}},
+	{"HTTPS without credential", "ingress.https-server", Fail, "without tls.mode SIMPLE or MUTUAL", func(t *testing.T, s *Snapshot) {
+		s.Gateways[0].Servers[0].TLS = &istio.ServerTLS{Mode: "PASSTHROUGH"}
+	}},
+	{"plaintext listener", "ingress.http-redirect", Warn, "port 80 serves the application in plaintext", func(t *testing.T, s *Snapshot) {
+		s.Gateways[0].Servers[1].TLS = nil
+	}},
+	{"conflicting Gateway", "ingress.no-conflicts", Fail, "both serve port 443", func(t *testing.T, s *Snapshot) {
+		other := s.Gateways[0]
+		other.Namespace, other.Name = "legacy", "gw"
+		other.Servers = []istio.Server{{Port: istio.Port{Number: 443, Name: "https-legacy", Protocol: "HTTPS"}, Hosts: []string{"*.example.com"}, TLS: &istio.ServerTLS{Mode: "SIMPLE", CredentialName: "x"}}}
+		s.Gateways = append(s.Gateways, other)
+	}},
+	{"duplicate HTTPS port name", "ingress.no-conflicts", Fail, `both name an HTTPS port "https-chatqna"`, func(t *testing.T, s *Snapshot) {
+		other := s.Gateways[0]
+		other.Namespace, other.Name = "codetrans", "gw"
+		other.Servers = []istio.Server{{Port: istio.Port{Number: 443, Name: "https-chatqna", Protocol: "HTTPS"}, Hosts: []string{"codetrans.example.com"}, TLS: &istio.ServerTLS{Mode: "SIMPLE", CredentialName: "x"}}}
+		s.Gateways = append(s.Gateways, other)
+	}},
+	{"bare gateway reference across namespaces", "routing.gateway-ref", Fail, "write the reference as chatqna/opea-ingress", func(t *testing.T, s *Snapshot) {
+		s.VirtualServices[0].Namespace = "routes"
+		s.VirtualServices[0].Gateways = []string{"opea-ingress"}
+		s.VirtualServices[0].HTTP[0].Route[0].Destination.Host = "chatqna-nginx.chatqna"
+	}},
+	{"hosts do not intersect", "routing.hosts-intersect", Fail, "requests get 404", func(t *testing.T, s *Snapshot) {
+		s.VirtualServices[0].Hosts = []string{"other.example.com"}
+	}},
+	{"destination Service missing", "routing.destination-exists", Fail, "does not exist", func(t *testing.T, s *Snapshot) {
+		s.Services = s.Services[1:]
+	}},
+	{"destination port missing", "routing.destination-exists", Fail, "port 8080, which the Service lacks", func(t *testing.T, s *Snapshot) {
+		s.VirtualServices[0].HTTP[0].Route[0].Destination.Port.Number = 8080
+	}},
+	{"Secret absent", "certificate.secret-present", Fail, "not found in istio-ingress", func(t *testing.T, s *Snapshot) {
+		s.Secrets = map[string]*Secret{}
+	}},
+	{"Secret in the Gateway's namespace", "certificate.secret-present", Fail, "is in the Gateway's namespace chatqna", func(t *testing.T, s *Snapshot) {
+		sec := s.Secrets["istio-ingress/opea-chatqna-tls"]
+		sec.Namespace = "chatqna"
+		s.Secrets = map[string]*Secret{"chatqna/opea-chatqna-tls": sec}
+	}},
+	{"empty key", "certificate.secret-format", Fail, "lacks a non-empty tls.crt and tls.key", func(t *testing.T, s *Snapshot) {
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = nil
+	}},
+	{"key of another certificate", "certificate.keypair", Fail, "the key does not match", func(t *testing.T, s *Snapshot) {
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
+	}},
+	{"SANs miss the host", "certificate.sans", Fail, "not for host chatqna.example.com", func(t *testing.T, s *Snapshot) {
+		c := issue(t, []string{"other.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.certPEM, "tls.key": c.keyPEM, "ca.crt": c.caPEM}
+		s.Probe.Hosts[0].Served = c.leaf
+	}},
+	{"expired", "certificate.validity", Fail, "expired on", func(t *testing.T, s *Snapshot) { s.Now = now.Add(100 * 24 * time.Hour) }},
+	{"expiring soon", "certificate.validity", Warn, "in less than 720h0m0s", func(t *testing.T, s *Snapshot) { s.Now = now.Add(80 * 24 * time.Hour) }},
+	{"ca.crt of another CA", "certificate.chain", Fail, "does not chain to its ca.crt", func(t *testing.T, s *Snapshot) {
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["ca.crt"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).caPEM
+	}},
+	{"Certificate not Ready", "certificate.cert-manager-ready", Fail, "is not Ready: rate limited", func(t *testing.T, s *Snapshot) {
+		s.Certificates[0].Ready, s.Certificates[0].Message = false, "rate limited"
+	}},
+	{"issuer not Ready", "certificate.cert-manager-ready", Fail, "Issuer/istio-ingress/opea-chatqna-ca of Certificate", func(t *testing.T, s *Snapshot) {
+		s.IssuerReady = map[string]bool{}
+	}},
+	{"no probe address", "probe.tls-handshake", Warn, "no address to probe", func(t *testing.T, s *Snapshot) { s.Probe = nil }},
+	{"guessed address unreachable", "probe.tls-handshake", Warn, "(the gateway Service's address)", func(t *testing.T, s *Snapshot) {
+		s.Probe.Guessed, s.Probe.Hosts[0] = true, HostProbe{Host: "chatqna.example.com", ConnectErr: "connection refused"}
+		s.Probe.HTTPAddress = ""
+	}},
+	{"given address unreachable", "probe.tls-handshake", Fail, "could not connect to 192.0.2.10:443", func(t *testing.T, s *Snapshot) {
+		s.Probe.Hosts[0] = HostProbe{Host: "chatqna.example.com", ConnectErr: "connection refused"}
+	}},
+	{"handshake fails validation", "probe.tls-handshake", Fail, "certificate signed by unknown authority", func(t *testing.T, s *Snapshot) {
+		s.Probe.Hosts[0] = HostProbe{Host: "chatqna.example.com", HandshakeErr: "x509: certificate signed by unknown authority"}
+	}},
+	{"served another certificate", "probe.served-certificate", Fail, "is not the one in istio-ingress/opea-chatqna-tls", func(t *testing.T, s *Snapshot) {
+		s.Probe.Hosts[0].Served = issue(t, []string{"chatqna.example.com"}, now.Add(-time.Hour), now.Add(time.Hour)).leaf
+	}},
+	{"404 after the handshake", "probe.https-route", Fail, "answered 404", func(t *testing.T, s *Snapshot) { s.Probe.Hosts[0].Status = 404 }},
+	{"no redirect", "probe.http-redirect", Fail, "answered 200", func(t *testing.T, s *Snapshot) {
+		s.Probe.RedirectStatus, s.Probe.RedirectLocation = 200, ""
+	}},
+}
+
+func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
+	for _, tc := range brokenCases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := healthy(t)
+			tc.breakIt(t, s)
+			outcomes := outcomesByID(s)
+			got := outcomes[tc.id]
+			if got.Status != tc.status || !strings.Contains(got.Message+" "+got.Hint, tc.want) {
+				t.Errorf("%s = %s %q, want %s containing %q", tc.id, got.Status, got.Message, tc.status, tc.want)
+			}
+			if got.Status != Pass && got.Hint == "" {
+				t.Errorf("%s %s without a hint", tc.id, got.Status)
+			}
+			for id, o := range outcomes {
+				if id != tc.id && (o.Status == Fail || o.Status == Warn) {
+					t.Errorf("%s also %s: %s", id, o.Status, o.Message)
+				}
+			}
+		})
+	}
+}
+
+// Every check of the catalogue has a unique ID and is exercised by a broken
+// case, except the API check: an unreachable API server stops the audit
+// before any check runs.
+func TestEveryCheckHasABrokenCase(t *testing.T) {
+	covered := map[string]bool{"cluster.api-reachable": true}
+	for _, tc := range brokenCases {
+		covered[tc.id] = true
+	}
+	seen := map[string]bool{}
+	for _, c := range Catalogue {
+		if seen[c.ID] {
+			t.Errorf("duplicate check ID %s", c.ID)
+		}
+		seen[c.ID] = true
+		if !covered[c.ID] {
+			t.Errorf("check %s has no broken case", c.ID)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"regexp"
+	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Every check links to docs/checks.md#<id>: each ID needs its anchor, and
+// the page documents no check that does not exist.
+func TestEveryCheckHasADocsAnchor(t *testing.T) {
+	page, err := os.ReadFile("../../docs/checks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`<a id="([^"]+)"></a>`).FindAllStringSubmatch(string(page), -1) {
+		anchors[m[1]] = true
+	}
+	for _, c := range Catalogue {
+		if !anchors[c.ID] {
+			t.Errorf("docs/checks.md has no anchor for %s", c.ID)
+		}
+		delete(anchors, c.ID)
+	}
+	for id := range anchors {
+		t.Errorf("docs/checks.md documents %s, which is no check", id)
+	}
+}
+
+// ValidateAgainstSchema checks data against docs/verify-output.schema.json.
+func validateAgainstSchema(t *testing.T, data []byte) {
+	t.Helper()
+	compiler := jsonschema.NewCompiler()
+	schema, err := compiler.Compile("../../docs/verify-output.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(doc); err != nil {
+		t.Errorf("verify -o json does not match the documented schema: %v\n%s", err, data)
+	}
+}
+
+func TestJSONReportMatchesTheSchema(t *testing.T) {
+	s := healthy(t)
+	brokenCases[0].breakIt(t, s)
+	var buf bytes.Buffer
+	if err := RenderJSON(&buf, NewReport("chatqna", Run(s))); err != nil {
+		t.Fatal(err)
+	}
+	validateAgainstSchema(t, buf.Bytes())
+	var report Report
+	if err := json.Unmarshal(buf.Bytes(), &report); err != nil || report.Success || report.Summary.Failed != 1 {
+		t.Errorf("report = %+v (%v)", report.Summary, err)
+	}
+
+	buf.Reset()
+	if err := RenderJSON(&buf, Report{Namespace: "chatqna", Categories: []ReportCategory{}, Error: "cannot reach the cluster"}); err != nil {
+		t.Fatal(err)
+	}
+	validateAgainstSchema(t, buf.Bytes())
+}
+
+func TestTableAndShortOutput(t *testing.T) {
+	s := healthy(t)
+	s.NamespaceLabels = map[string]string{}
+	outcomes := Run(s)
+	var table, short, glyphs bytes.Buffer
+	if err := RenderTable(&table, "chatqna", outcomes, Style{}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderTable(&short, "chatqna", outcomes, Style{}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderTable(&glyphs, "chatqna", outcomes, Style{Glyphs: true}, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Cluster\n-------\n[ok]   Kubernetes API reachable (Kubernetes v1.37.2)\n",
+		"[FAIL] namespace enrolled in ambient mode  [enrolment.namespace-label]\n    namespace chatqna lacks istio.io/dataplane-mode=ambient: its pods are not in the mesh\n    fix: kubectl label namespace chatqna istio.io/dataplane-mode=ambient\n    see: " + DocsURL + "enrolment.namespace-label\n",
+		"Verdict: chatqna is NOT secured as intended (34 passed, 0 warnings, 1 failed, 0 skipped)\n",
+	} {
+		if !bytes.Contains(table.Bytes(), []byte(want)) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	wantShort := "Enrolment\n---------\n[FAIL] namespace enrolled in ambient mode  [enrolment.namespace-label]\n" +
+		"    namespace chatqna lacks istio.io/dataplane-mode=ambient: its pods are not in the mesh\n" +
+		"    fix: kubectl label namespace chatqna istio.io/dataplane-mode=ambient\n" +
+		"    see: " + DocsURL + "enrolment.namespace-label\n\n" +
+		"Verdict: chatqna is NOT secured as intended (34 passed, 0 warnings, 1 failed, 0 skipped)\n"
+	if short.String() != wantShort {
+		t.Errorf("short output:\n%s\nwant:\n%s", short.String(), wantShort)
+	}
+	if !bytes.Contains(glyphs.Bytes(), []byte("× namespace enrolled")) || bytes.Contains(glyphs.Bytes(), []byte("\033[")) {
+		t.Errorf("glyph style without colour:\n%s", glyphs.String())
+	}
+}
