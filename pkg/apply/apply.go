@@ -45,7 +45,7 @@ type Result struct {
 	Object *unstructured.Unstructured
 }
 
-// Applier writes objects with server-side apply.
+// Applier writes objects with server-side apply, and removes them.
 type Applier struct {
 	Dynamic      dynamic.Interface
 	Mapper       meta.RESTMapper
@@ -103,11 +103,12 @@ func where(obj *unstructured.Unstructured) string {
 // Check verifies, without writing, that Apply of objs can succeed: that the
 // user holds every permission needed (all missing ones are reported
 // together) and, unless Force is set, that no other field manager owns a
-// field the apply would change. It reads each object once.
-func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) error {
+// field the apply would change. It reads each object once and returns what
+// it read, nil where an object does not exist yet.
+func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
 	ts, err := a.targets(objs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Every missing permission is collected before reporting, so the user
 	// can ask for all of them at once.
@@ -115,11 +116,11 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 	for _, t := range ts {
 		canGet, err := a.allowed(ctx, "get", t)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		canPatch, err := a.allowed(ctx, "patch", t)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if !canGet {
 			missing = append(missing, describeAccess("get", t))
@@ -131,13 +132,13 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 		// the right to read one, assume it does not.
 		if canGet {
 			if err := a.read(ctx, t); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if !canGet || t.existing == nil {
 			canCreate, err := a.allowed(ctx, "create", t)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if !canCreate {
 				missing = append(missing, describeAccess("create", t))
@@ -145,10 +146,14 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 		}
 	}
 	if len(missing) > 0 {
-		return permissionProblem(missing)
+		return nil, permissionProblem(missing)
+	}
+	existing := make([]*unstructured.Unstructured, len(ts))
+	for i, t := range ts {
+		existing[i] = t.existing
 	}
 	if a.Force {
-		return nil
+		return existing, nil
 	}
 	var conflicts problems.List
 	for _, t := range ts {
@@ -158,10 +163,13 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("checking %s: %w", where(t.obj), err)
+			return nil, fmt.Errorf("checking %s: %w", where(t.obj), err)
 		}
 	}
-	return conflicts.Err()
+	if len(conflicts) > 0 {
+		return nil, conflicts
+	}
+	return existing, nil
 }
 
 func (a *Applier) read(ctx context.Context, t *target) error {

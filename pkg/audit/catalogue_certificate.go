@@ -131,7 +131,8 @@ func checkSecretPresent(v *view) Result {
 		return skip("no HTTPS server")
 	}
 	found, missing := v.credentials()
-	for _, gs := range missing {
+	if len(missing) > 0 {
+		gs := missing[0]
 		name := gs.server.TLS.CredentialName
 		podNamespaces := v.gatewayPodNamespaces(gs.gw)
 		if len(podNamespaces) == 0 {

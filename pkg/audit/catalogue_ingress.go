@@ -10,8 +10,6 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-const noGatewayHint = "run kubectl opea secure, or check the VirtualService's gateways"
-
 func (v *view) needGateways() (Result, bool) {
 	if len(v.gateways) == 0 {
 		return skip("no Gateway routes to the application"), false

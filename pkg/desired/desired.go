@@ -33,7 +33,32 @@ const (
 	AppNamespaceLabel = "opea.dev/app-namespace"
 	// DataplaneModeLabel enrols a namespace or pod in Istio's ambient mode.
 	DataplaneModeLabel = "istio.io/dataplane-mode"
+	// AdoptedAnnotation marks an object that existed before secure took it
+	// over (with --force-conflicts, or by applying the same values):
+	// unsecure leaves such an object in place.
+	AdoptedAnnotation = "opea.dev/adopted"
 )
+
+// MarkAdopted annotates each desired object whose existing twin was not
+// created by secure, or was already marked adopted. existing runs parallel
+// to objs, nil where an object does not exist yet. The namespace is not
+// adopted: secure only sets one label on it.
+func MarkAdopted(objs, existing []*unstructured.Unstructured) {
+	for i, obj := range objs {
+		ex := existing[i]
+		if ex == nil || obj.GetKind() == "Namespace" {
+			continue
+		}
+		if ex.GetLabels()[ManagedByLabel] != ManagedByValue || ex.GetAnnotations()[AdoptedAnnotation] == "true" {
+			ann := obj.GetAnnotations()
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[AdoptedAnnotation] = "true"
+			obj.SetAnnotations(ann)
+		}
+	}
+}
 
 // Labels are the labels of every object secure creates for the application
 // in appNamespace.

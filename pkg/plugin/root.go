@@ -29,6 +29,9 @@ const rootExample = `  # Secure the ChatQnA application in namespace chatqna
   # Prove that it is secured, for CI
   kubectl opea verify -n chatqna -o json
 
+  # Take it back out, exactly
+  kubectl opea unsecure -n chatqna
+
   # Show the version of the plugin
   kubectl opea version
 
@@ -85,6 +88,7 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 
 	cmd.AddCommand(NewCmdSecure(getter, streams))
 	cmd.AddCommand(NewCmdVerify(getter, streams))
+	cmd.AddCommand(NewCmdUnsecure(getter, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(newCmdCompletion(streams))
 	return cmd

@@ -231,9 +231,11 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		Force:        o.ForceConflicts,
 		DryRun:       o.DryRun == "server",
 	}
-	if err := applier.Check(ctx, p.objects); err != nil {
+	existing, err := applier.Check(ctx, p.objects)
+	if err != nil {
 		return err
 	}
+	desired.MarkAdopted(p.objects, existing)
 	results, err := applier.Apply(ctx, p.objects)
 	if err != nil {
 		return err

@@ -41,7 +41,7 @@ var binaries = []binary{
 
 // buildRecipe changes whenever the way binaries are built changes, so that
 // cached binaries built the old way are not reused.
-const buildRecipe = "version-stamped-1"
+const buildRecipe = "version-stamped-2"
 
 // BinDirEnv, when set, names a folder that already holds the four binaries;
 // nothing is built then.
@@ -115,7 +115,7 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (Binaries, error) {
 			if err != nil {
 				return Binaries{}, err
 			}
-			args = append(args, "-ldflags", fmt.Sprintf("-X k8s.io/component-base/version.gitVersion=%s -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitVersion=%s", version, version))
+			args = append(args, "-ldflags", versionFlags(version))
 		}
 		cmd := exec.CommandContext(ctx, "go", append(args, b.pkg)...)
 		cmd.Dir = toolsDir()
@@ -131,6 +131,21 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (Binaries, error) {
 		fmt.Fprintf(progress, "built %s in %s\n", b.name, time.Since(start).Round(time.Second))
 	}
 	return binariesIn(dir), nil
+}
+
+// versionFlags stamps a Kubernetes version such as v1.37.2 into a binary
+// the way Kubernetes' release builds do: major, minor and full version
+// together (the API server derives its compatibility version from them).
+func versionFlags(version string) string {
+	parts := strings.SplitN(strings.TrimPrefix(version, "v"), ".", 3)
+	var flags []string
+	for _, pkg := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
+		flags = append(flags, "-X "+pkg+".gitVersion="+version)
+		if len(parts) >= 2 {
+			flags = append(flags, "-X "+pkg+".gitMajor="+parts[0], "-X "+pkg+".gitMinor="+parts[1])
+		}
+	}
+	return strings.Join(flags, " ")
 }
 
 // kubernetesVersion is the k8s.io/kubernetes version the tools module pins.

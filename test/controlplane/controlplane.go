@@ -87,7 +87,7 @@ const AdminUser = "admin"
 // Start runs etcd, kube-apiserver and kube-controller-manager on free
 // loopback ports, installs the CRDs and returns once they are served. On any
 // error everything started so far is stopped again.
-func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
+func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	progress := opts.Progress
 	if progress == nil {
 		progress = io.Discard
@@ -96,7 +96,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cp = &ControlPlane{dir: opts.Dir, tokens: map[string]string{}, startedAt: time.Now()}
+	cp := &ControlPlane{dir: opts.Dir, tokens: map[string]string{}, startedAt: time.Now()}
 	if cp.dir == "" {
 		if cp.dir, err = os.MkdirTemp("", "opea-control-plane-"); err != nil {
 			return nil, err
@@ -107,14 +107,15 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w (logs in %s)", err, cp.dir)
 			if stopErr := cp.stopProcesses(); stopErr != nil {
 				err = errors.Join(err, stopErr)
 			}
-			// Keep the logs of a failed start in a folder we own only
-			// when the user chose it.
+			// A temporary folder goes away: keep what its logs said.
 			if cp.removeDir {
+				err = fmt.Errorf("%w%s", err, logTails(cp.dir))
 				os.RemoveAll(cp.dir)
+			} else {
+				err = fmt.Errorf("%w (logs in %s)", err, cp.dir)
 			}
 		}
 	}()
@@ -355,6 +356,24 @@ func (cp *ControlPlane) Running() bool {
 		}
 	}
 	return false
+}
+
+// logTails returns the last lines of each process log in dir.
+func logTails(dir string) string {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	var b strings.Builder
+	for _, l := range logs {
+		data, err := os.ReadFile(l)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) > 10 {
+			lines = lines[len(lines)-10:]
+		}
+		fmt.Fprintf(&b, "\n--- last lines of %s:\n%s", filepath.Base(l), strings.Join(lines, "\n"))
+	}
+	return b.String()
 }
 
 func freePorts(n int) ([]int, error) {

@@ -112,4 +112,13 @@ func TestSecureOnAClusterWithoutTheCRDs(t *testing.T) {
 	if strings.Contains(r.stdout, "cert-manager") {
 		t.Errorf("--tls-secret applied cert-manager objects:\n%s", r.stdout)
 	}
+
+	// cert-manager's kinds cannot exist here: unsecure does not fail on them.
+	r = opeaWith(t, kubeconfig, "unsecure", "-n", "chatqna")
+	if r.code != 0 || !strings.Contains(r.stdout, "gateway.networking.istio.io/opea-ingress deleted") || !strings.Contains(r.stdout, "namespace/chatqna label istio.io/dataplane-mode removed") {
+		t.Errorf("unsecure without cert-manager: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if kept, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, "chatqna-tls", metav1.GetOptions{}); err != nil || kept == nil {
+		t.Errorf("unsecure deleted the user's --tls-secret Secret: %v", err)
+	}
 }

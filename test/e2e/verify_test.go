@@ -39,7 +39,7 @@ func newSecuredApp(t *testing.T) securedApp {
 	ctx := context.Background()
 	ns := newChatQnA(t, "chatqna")
 	app := securedApp{ns: ns, host: ns + ".example.com", names: desired.NamesFor(ns)}
-	kube, dyn := adminKube(t), adminDynamic(t)
+	kube := adminKube(t)
 	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
@@ -55,10 +55,16 @@ func newSecuredApp(t *testing.T) securedApp {
 	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, gatewayNamespace, app.names.Certificate); err != nil {
+	if _, err := simulateIssuanceFor(t, gatewayNamespace, app.names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	return app
+}
+
+// simulateIssuanceFor stands in for cert-manager issuing Certificate ns/name.
+func simulateIssuanceFor(t *testing.T, ns, name string) ([]byte, error) {
+	t.Helper()
+	return fixtures.SimulateCertManagerIssuance(context.Background(), adminKube(t), adminDynamic(t), ns, name)
 }
 
 // serve starts a stand-in for the gateway's listener with the certificate

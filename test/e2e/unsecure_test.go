@@ -1,0 +1,310 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+)
+
+// dumpNamespaces reads every object of every listable namespaced resource in
+// the namespaces, plus the Namespace objects themselves, without the fields
+// the server manages (status, resourceVersion, managedFields, generation).
+func dumpNamespaces(t *testing.T, namespaces ...string) map[string]map[string]interface{} {
+	t.Helper()
+	disco, err := discovery.NewDiscoveryClientForConfig(cluster.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists, err := disco.ServerPreferredNamespacedResources()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn := adminDynamic(t)
+	dump := map[string]map[string]interface{}{}
+	add := func(kind string, u *unstructured.Unstructured) {
+		obj := u.DeepCopy().Object
+		delete(obj, "status")
+		unstructured.RemoveNestedField(obj, "metadata", "resourceVersion")
+		unstructured.RemoveNestedField(obj, "metadata", "managedFields")
+		unstructured.RemoveNestedField(obj, "metadata", "generation")
+		dump[kind+" "+u.GetNamespace()+"/"+u.GetName()] = obj
+	}
+	for _, ns := range namespaces {
+		got, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(context.Background(), ns, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		add("namespaces", got)
+	}
+	for _, l := range lists {
+		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
+		for _, r := range l.APIResources {
+			if !contains(r.Verbs, "list") || r.Name == "events" || strings.Contains(r.Name, "/") {
+				continue
+			}
+			gvr := gv.WithResource(r.Name)
+			for _, ns := range namespaces {
+				items, err := dyn.Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{})
+				if err != nil {
+					t.Fatalf("listing %s: %v", gvr, err)
+				}
+				for i := range items.Items {
+					add(gvr.Resource+"."+gvr.Group, &items.Items[i])
+				}
+			}
+		}
+	}
+	return dump
+}
+
+func TestUnsecureRestoresTheClusterExactly(t *testing.T) {
+	ns := newChatQnA(t, "chatqna")
+	before := dumpNamespaces(t, ns, gatewayNamespace)
+	app := securedApp{ns: ns, host: ns + ".example.com", names: desired.NamesFor(ns)}
+	if r := opea(t, "secure", "-n", ns, "--host", app.host); r.code != 0 {
+		t.Fatalf("secure: %s", r.stderr)
+	}
+	// cert-manager's effect: the Secret it writes must go too.
+	if _, err := simulateIssuance(t, app); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(dumpNamespaces(t, ns, gatewayNamespace)) - len(before); got != objectsPerApp+1 {
+		t.Fatalf("secure added %d objects, want %d", got, objectsPerApp+1)
+	}
+
+	r := opea(t, "unsecure", "-n", ns)
+	if r.code != 0 {
+		t.Fatalf("unsecure: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"virtualservice.networking.istio.io/opea-ingress deleted\n",
+		"gateway.networking.istio.io/opea-ingress deleted\n",
+		"peerauthentication.security.istio.io/default deleted\n",
+		"certificate.cert-manager.io/" + app.names.Certificate + " deleted\n",
+		"issuer.cert-manager.io/" + app.names.CAIssuer + " deleted\n",
+		"secret/" + app.names.TLSSecret + " deleted\n",
+		"namespace/" + ns + " label istio.io/dataplane-mode removed\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("unsecure output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	after := dumpNamespaces(t, ns, gatewayNamespace)
+	if diff := cmp.Diff(before, after); diff != "" {
+		t.Errorf("secure then unsecure changed the namespaces (-before +after):\n%s", diff)
+	}
+
+	again := opea(t, "unsecure", "-n", ns)
+	if again.code != 0 || !strings.Contains(again.stdout, "Nothing to do") {
+		t.Errorf("second unsecure: exit %d\n%s%s", again.code, again.stdout, again.stderr)
+	}
+}
+
+func simulateIssuance(t *testing.T, app securedApp) ([]byte, error) {
+	t.Helper()
+	return simulateIssuanceFor(t, gatewayNamespace, app.names.Certificate)
+}
+
+func TestUnsecureLeavesWhatIsNotOurs(t *testing.T) {
+	ctx := context.Background()
+	ns := newChatQnA(t, "chatqna")
+	kube, dyn := adminKube(t), adminDynamic(t)
+	names := desired.NamesFor(ns)
+	// The namespace was enrolled by someone else before secure.
+	patch := []byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"ambient"}}}`)
+	if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json", patch, metav1.PatchOptions{FieldManager: "kubectl-label"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
+		t.Fatalf("secure: %s", r.stderr)
+	}
+	// Users replace our Gateway and PeerAuthentication with their own of
+	// the same names, and put a Secret of their own where cert-manager would.
+	for _, gvr := range []schema.GroupVersionResource{gatewayGVR, peerAuthGVR} {
+		name := map[string]string{"gateways": "opea-ingress", "peerauthentications": "default"}[gvr.Resource]
+		obj := getObject(t, gvr, ns, name)
+		if err := dyn.Resource(gvr).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		mine := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": obj.GetAPIVersion(), "kind": obj.GetKind(),
+			"metadata": map[string]interface{}{"name": name, "namespace": ns}, "spec": obj.Object["spec"]}}
+		if _, err := dyn.Resource(gvr).Namespace(ns).Create(ctx, mine, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := kube.CoreV1().Secrets(gatewayNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: names.TLSSecret},
+		Data: map[string][]byte{"note": []byte("mine")}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, names.TLSSecret, metav1.DeleteOptions{}) })
+
+	r := opea(t, "unsecure", "-n", ns)
+	if r.code != 0 {
+		t.Fatalf("unsecure: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"gateway.networking.istio.io/opea-ingress left alone: not created by kubectl opea",
+		"peerauthentication.security.istio.io/default left alone: not created by kubectl opea",
+		"secret/" + names.TLSSecret + " in namespace istio-ingress left alone: not written by cert-manager for certificate " + names.Certificate,
+		"namespace/" + ns + " label istio.io/dataplane-mode kept: also set by [kubectl-label]",
+		"virtualservice.networking.istio.io/opea-ingress deleted",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("unsecure output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	getObject(t, gatewayGVR, ns, "opea-ingress")
+	getObject(t, peerAuthGVR, ns, "default")
+	if _, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, names.TLSSecret, metav1.GetOptions{}); err != nil {
+		t.Errorf("the user's Secret is gone: %v", err)
+	}
+	if got := namespaceLabels(t, ns)["istio.io/dataplane-mode"]; got != "ambient" {
+		t.Errorf("the namespace label set before secure is gone")
+	}
+	if left := ourObjects(t, ns); len(left) != 0 {
+		t.Errorf("objects of ours remain: %v", left)
+	}
+}
+
+func TestUnsecureKeepsAnAdoptedPolicyAndHonoursKeepMTLS(t *testing.T) {
+	ns := newChatQnA(t, "chatqna")
+	pa := &unstructured.Unstructured{Object: map[string]interface{}{
+		"apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+		"metadata": map[string]interface{}{"name": "default", "namespace": ns},
+		"spec":     map[string]interface{}{"mtls": map[string]interface{}{"mode": "PERMISSIVE"}},
+	}}
+	if _, err := adminDynamic(t).Resource(peerAuthGVR).Namespace(ns).Apply(context.Background(), "default", pa, metav1.ApplyOptions{FieldManager: "platform-team"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--force-conflicts"); r.code != 0 {
+		t.Fatalf("secure: %s", r.stderr)
+	}
+	r := opea(t, "unsecure", "-n", ns, "--keep-mtls")
+	if r.code != 0 || !strings.Contains(r.stdout, "gateway.networking.istio.io/opea-ingress deleted") || strings.Contains(r.stdout, "peerauthentication") {
+		t.Errorf("--keep-mtls: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got := namespaceLabels(t, ns)["istio.io/dataplane-mode"]; got != "ambient" {
+		t.Errorf("--keep-mtls removed the enrolment")
+	}
+	r = opea(t, "unsecure", "-n", ns)
+	if r.code != 0 || !strings.Contains(r.stdout, "peerauthentication.security.istio.io/default kept: it existed before kubectl opea secure took it over") {
+		t.Errorf("unsecure: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	getObject(t, peerAuthGVR, ns, "default")
+}
+
+func TestUnsecureOneAppLeavesTheOtherSecured(t *testing.T) {
+	first := newSecuredApp(t)
+	second := newSecuredApp(t)
+	before := ourObjects(t, second.ns)
+	if r := opea(t, "unsecure", "-n", first.ns, "--wait"); r.code != 0 {
+		t.Fatalf("unsecure: %s", r.stderr)
+	}
+	if left := ourObjects(t, first.ns); len(left) != 0 {
+		t.Errorf("objects of the first app remain: %v", left)
+	}
+	if diff := cmp.Diff(before, ourObjects(t, second.ns)); diff != "" {
+		t.Errorf("the second app's objects changed (-before +after):\n%s", diff)
+	}
+	report, r := verifyJSON(t, "-n", second.ns)
+	if r.code != 0 {
+		t.Errorf("verify of the second app after unsecuring the first: exit %d\n%s", r.code, describe(report))
+	}
+}
+
+func TestUnsecureListsEveryMissingPermissionAndDeletesNothing(t *testing.T) {
+	ctx := context.Background()
+	ns := newChatQnA(t, "chatqna")
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
+		t.Fatalf("secure: %s", r.stderr)
+	}
+	before := ourObjects(t, ns)
+	kube := adminKube(t)
+	name := "opea-unsecure-" + ns
+	// Everything but deleting Gateways and Issuers.
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "secrets"}, Verbs: []string{"get", "list", "patch", "delete"}},
+		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices"}, Verbs: []string{"get", "list", "delete"}},
+		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"peerauthentications"}, Verbs: []string{"get", "list", "delete"}},
+		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"certificates"}, Verbs: []string{"get", "list", "delete"}},
+		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"issuers"}, Verbs: []string{"get", "list"}},
+	}}
+	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: limitedUser}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
+		_ = kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
+	})
+	var r opeaResult
+	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
+		r = opeaWith(t, kubeconfigFor(t, limitedUser), "unsecure", "-n", ns)
+		return strings.Contains(r.stderr, "you lack permissions"), nil
+	})
+	names := desired.NamesFor(ns)
+	for _, want := range []string{
+		fmt.Sprintf(`delete gateways.networking.istio.io "opea-ingress" in namespace %s`, ns),
+		fmt.Sprintf(`delete issuers.cert-manager.io %q in namespace istio-ingress`, names.SelfSignedIssuer),
+		fmt.Sprintf(`delete issuers.cert-manager.io %q in namespace istio-ingress`, names.CAIssuer),
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if r.code != 1 {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	if diff := cmp.Diff(before, ourObjects(t, ns)); diff != "" {
+		t.Errorf("objects changed although permissions were missing (-before +after):\n%s", diff)
+	}
+}
+
+// unsecureDryRuns: neither dry run deletes anything.
+func TestUnsecureDryRunsDeleteNothing(t *testing.T) {
+	ns := newChatQnA(t, "chatqna")
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
+		t.Fatalf("secure: %s", r.stderr)
+	}
+	before := ourObjects(t, ns)
+	for _, mode := range []string{"client", "server"} {
+		r := opea(t, "unsecure", "-n", ns, "--dry-run="+mode)
+		if r.code != 0 || !strings.Contains(r.stdout, "gateway.networking.istio.io/opea-ingress deleted (") {
+			t.Errorf("--dry-run=%s: exit %d\n%s%s", mode, r.code, r.stdout, r.stderr)
+		}
+	}
+	if diff := cmp.Diff(before, ourObjects(t, ns)); diff != "" {
+		t.Errorf("dry runs deleted objects (-before +after):\n%s", diff)
+	}
+	var keys []string
+	for k := range before {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if len(keys) != objectsPerApp {
+		t.Errorf("objects: %v", keys)
+	}
+	if _, err := adminKube(t).CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		t.Error("namespace gone")
+	}
+}
