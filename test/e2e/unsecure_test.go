@@ -151,7 +151,9 @@ func TestUnsecureLeavesWhatIsNotOurs(t *testing.T) {
 		Data: map[string][]byte{"note": []byte("mine")}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, names.TLSSecret, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, names.TLSSecret, metav1.DeleteOptions{})
+	})
 
 	r := opea(t, "unsecure", "-n", ns)
 	if r.code != 0 {
