@@ -25,6 +25,10 @@ func TestMakeDemoRunsToTheEnd(t *testing.T) {
 		"Verdict: chatqna is secured",
 		"gateway.networking.istio.io/opea-ingress unchanged\n",
 		"certificate.cert-manager.io/opea-chatqna-tls ready\n",
+		"$ kubectl opea unsecure -n chatqna --wait\n",
+		"secret/opea-chatqna-tls deleted\n",
+		"namespace/chatqna label istio.io/dataplane-mode removed\n",
+		"Nothing to do: no object of kubectl opea secure remains for namespace chatqna.\n",
 		"== Stopping the local control plane",
 	} {
 		if !strings.Contains(string(out), want) {

@@ -2,7 +2,7 @@
 // control plane, for anyone without a cluster at hand: `make demo`.
 //
 // It starts the control plane, creates what a cluster with ChatQnA and an
-// Istio ingress gateway holds, runs secure and verify through kubectl,
+// Istio ingress gateway holds, runs secure, verify and unsecure through kubectl,
 // stands in for the controllers that cannot run there (printed as
 // simulated), and stops everything again.
 package main
@@ -152,6 +152,14 @@ func run(ctx context.Context, plugin string) (err error) {
 
 	step("Running secure again: nothing changes")
 	if err := kubectl("opea", "secure", "-n", appNamespace, "--host", host, "--wait", "--timeout", "30s"); err != nil {
+		return err
+	}
+
+	step("Taking it back out: exactly what secure created, and the Secret cert-manager wrote for it")
+	if err := kubectl("opea", "unsecure", "-n", appNamespace, "--wait"); err != nil {
+		return err
+	}
+	if err := kubectl("opea", "unsecure", "-n", appNamespace); err != nil {
 		return err
 	}
 	return nil
