@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
@@ -52,6 +53,7 @@ func NewCmdOpea(streams genericiooptions.IOStreams) *cobra.Command {
 // newClients. It is the seam tests use to inject fake or real clients.
 func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients ClientsFunc) *cobra.Command {
 	configFlags := genericclioptions.NewConfigFlags(true)
+	configFlags.WrapConfigFn = raiseClientRateLimit
 	getter := newClients(configFlags)
 
 	cmd := &cobra.Command{
@@ -92,6 +94,17 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(newCmdCompletion(streams))
 	return cmd
+}
+
+// raiseClientRateLimit lifts client-go's default of 5 requests per second,
+// which would make a secure run wait seconds for nothing; the API server's
+// own priority and fairness still protects it. A kubeconfig that sets its
+// own limits keeps them.
+func raiseClientRateLimit(cfg *rest.Config) *rest.Config {
+	if cfg.QPS == 0 && cfg.Burst == 0 && cfg.RateLimiter == nil {
+		cfg.QPS, cfg.Burst = 50, 100
+	}
+	return cfg
 }
 
 // ExitError carries the process exit code that an error stands for.

@@ -32,13 +32,27 @@ func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
-// runSecureCounting runs secure in-process and returns how many API requests
-// it sent.
+// runSecureCounting runs a command in-process and returns how many API
+// requests it sent; it fails the benchmark when the command fails.
 func runSecureCounting(b testing.TB, kubeconfig, cacheDir string, args ...string) int64 {
+	return runCountingExpect(b, kubeconfig, cacheDir, true, args...)
+}
+
+// runCounting runs a command in-process and returns how many API requests it
+// sent, whatever its exit code (verify exits 1 when a check fails).
+func runCounting(b testing.TB, kubeconfig, cacheDir string, args ...string) int64 {
+	return runCountingExpect(b, kubeconfig, cacheDir, false, args...)
+}
+
+func runCountingExpect(b testing.TB, kubeconfig, cacheDir string, mustSucceed bool, args ...string) int64 {
 	var count atomic.Int64
 	withCounter := func(g genericclioptions.RESTClientGetter) clients.Getter {
 		flags := g.(*genericclioptions.ConfigFlags)
+		wrapped := flags.WrapConfigFn
 		flags.WrapConfigFn = func(cfg *rest.Config) *rest.Config {
+			if wrapped != nil {
+				cfg = wrapped(cfg)
+			}
 			cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return countingTransport{next: rt, count: &count} })
 			return cfg
 		}
@@ -47,8 +61,8 @@ func runSecureCounting(b testing.TB, kubeconfig, cacheDir string, args ...string
 	var out, errOut strings.Builder
 	cmd := plugin.NewCmdOpeaWithClients(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, withCounter)
 	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--cache-dir", cacheDir}, args...))
-	if err := cmd.ExecuteContext(context.Background()); err != nil {
-		b.Fatalf("secure: %v\n%s", err, errOut.String())
+	if err := cmd.ExecuteContext(context.Background()); err != nil && (mustSucceed || plugin.ExitCode(err) == plugin.ExitUsage) {
+		b.Fatalf("%v: %v\n%s", args, err, errOut.String())
 	}
 	return count.Load()
 }

@@ -34,7 +34,7 @@ func newNamespace(t testing.TB) string {
 // namespaceName returns a namespace name unique to this run, made from the
 // test's name.
 func namespaceName(t testing.TB) string {
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-", "=", "-").Replace(t.Name()))
 	if len(name) > 50 {
 		name = name[:50]
 	}

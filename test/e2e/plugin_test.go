@@ -29,7 +29,7 @@ var (
 // pluginPath builds kubectl-opea once per test run, with a version stamped in,
 // into a folder that also holds the completion shim and the tests' kubectl.
 // Put the folder first on PATH to run "kubectl opea".
-func pluginPath(t *testing.T) string {
+func pluginPath(t testing.TB) string {
 	t.Helper()
 	pluginOnce.Do(func() {
 		pluginDir, pluginErr = os.MkdirTemp("", "kubectl-opea-e2e-")

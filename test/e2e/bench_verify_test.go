@@ -1,0 +1,104 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/opea-project/kubectl-opea/test/controlplane"
+)
+
+// populate creates pods (captured by ztunnel, as istio-cni would mark them)
+// and Services in ns, ten at a time.
+func populate(b *testing.B, ns string, pods, services int) {
+	b.Helper()
+	ctx := context.Background()
+	kube := adminKube(b)
+	eventually(b, 30*time.Second, "ServiceAccount default", func() (bool, error) {
+		_, err := kube.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, err
+	})
+	var wg sync.WaitGroup
+	errs := make(chan error, pods+services)
+	work := make(chan int)
+	for w := 0; w < 10; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				var err error
+				if i < pods {
+					_, err = kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
+						ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("worker-%04d", i), Labels: map[string]string{"app.kubernetes.io/name": fmt.Sprintf("worker-%d", i%20)},
+							Annotations: map[string]string{"ambient.istio.io/redirection": "enabled"}},
+						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "opea/worker"}}},
+					}, metav1.CreateOptions{})
+				} else {
+					_, err = kube.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+						ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%04d", i-pods)},
+						Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+					}, metav1.CreateOptions{})
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for i := 0; i < pods+services; i++ {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkVerify audits a secured namespace holding 10 or 1,000 pods and
+// 200 Services. It reports the API requests verify sends (which must not
+// grow with the pods) and the peak RSS of the kubectl-opea process.
+func BenchmarkVerify(b *testing.B) {
+	for _, pods := range []int{10, 1000} {
+		b.Run(fmt.Sprintf("pods=%d", pods), func(b *testing.B) {
+			ns := namespaceName(b)
+			createNamespace(b, ns)
+			b.Cleanup(func() { deleteOurGatewayObjects(b, ns) })
+			ensureIngressGateway(b)
+			createChatQnAServices(b, adminKube(b), ns, "chatqna")
+			populate(b, ns, pods, 200)
+			kubeconfig := kubeconfigFor(b, controlplane.AdminUser)
+			cacheDir := b.TempDir()
+			runSecureCounting(b, kubeconfig, cacheDir, "secure", "-n", ns, "--host", ns+".example.com")
+			plugin := pluginPath(b)
+
+			b.ResetTimer()
+			var requests, maxRSS int64
+			for i := 0; i < b.N; i++ {
+				requests += runCounting(b, kubeconfig, cacheDir, "verify", "-n", ns, "-o", "json")
+				b.StopTimer()
+				cmd := exec.Command(plugin+"/kubectl-opea", "--kubeconfig", kubeconfig, "verify", "-n", ns, "-o", "json")
+				out, _ := cmd.Output()
+				if !strings.Contains(string(out), `"categories"`) {
+					b.Fatalf("verify printed no report:\n%s", out)
+				}
+				if rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss; rss > maxRSS {
+					maxRSS = rss
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
+			b.ReportMetric(float64(maxRSS)/1024, "peak-RSS-MiB")
+		})
+	}
+}
