@@ -281,7 +281,7 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 			return fmt.Errorf("listing Certificates in %s: %w", ns, err)
 		}
 		for _, u := range certs.Items {
-			ready, message := readyOf(&u)
+			ready, message := ReadyCondition(&u)
 			cert := Certificate{Namespace: u.GetNamespace(), Name: u.GetName(), Ready: ready, Message: message}
 			cert.SecretName, _, _ = unstructured.NestedString(u.Object, "spec", "secretName")
 			cert.IssuerName, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "name")
@@ -293,7 +293,7 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 			return fmt.Errorf("listing Issuers in %s: %w", ns, err)
 		}
 		for _, u := range issuers.Items {
-			ready, _ := readyOf(&u)
+			ready, _ := ReadyCondition(&u)
 			s.IssuerReady["Issuer/"+key(u.GetNamespace(), u.GetName())] = ready
 		}
 	}
@@ -302,14 +302,15 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 		return fmt.Errorf("listing ClusterIssuers: %w", err)
 	}
 	for _, u := range clusterIssuers.Items {
-		ready, _ := readyOf(&u)
+		ready, _ := ReadyCondition(&u)
 		s.IssuerReady["ClusterIssuer/"+u.GetName()] = ready
 	}
 	return nil
 }
 
-// readyOf reads a cert-manager Ready condition.
-func readyOf(u *unstructured.Unstructured) (bool, string) {
+// ReadyCondition reads the Ready condition cert-manager sets on Certificates
+// and issuers: whether it is True, and its message.
+func ReadyCondition(u *unstructured.Unstructured) (bool, string) {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
 		cond, _ := c.(map[string]interface{})

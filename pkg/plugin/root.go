@@ -107,6 +107,16 @@ func raiseClientRateLimit(cfg *rest.Config) *rest.Config {
 	return cfg
 }
 
+// namespaceOf is the namespace a command acts on: -n, else the kubeconfig
+// context's namespace, else "default", as kubectl does.
+func namespaceOf(getter clients.Getter) (string, error) {
+	ns, _, err := getter.ToRawKubeConfigLoader().Namespace()
+	if err != nil {
+		return "", fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+	}
+	return ns, nil
+}
+
 // ExitError carries the process exit code that an error stands for.
 type ExitError struct {
 	Code int

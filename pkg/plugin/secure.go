@@ -99,7 +99,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Example: secureExample,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(cmd); err != nil {
+			if err := o.Complete(); err != nil {
 				return err
 			}
 			if err := o.Validate(); err != nil {
@@ -132,10 +132,10 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 }
 
 // Complete resolves the namespace and the defaults that depend on flags.
-func (o *SecureOptions) Complete(cmd *cobra.Command) error {
-	ns, _, err := o.clients.ToRawKubeConfigLoader().Namespace()
+func (o *SecureOptions) Complete() error {
+	ns, err := namespaceOf(o.clients)
 	if err != nil {
-		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+		return err
 	}
 	o.namespace = ns
 	if len(o.Hosts) == 0 {

@@ -8,10 +8,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 )
 
@@ -37,7 +37,7 @@ func (o *SecureOptions) waitForCertificate(ctx context.Context, kube kubernetes.
 	for {
 		cert, err := dyn.Resource(certificateGVR).Namespace(ns).Get(ctx, names.Certificate, metav1.GetOptions{})
 		if err == nil {
-			ready, message := readyCondition(cert)
+			ready, message := audit.ReadyCondition(cert)
 			state = message
 			if ready {
 				secret, err := kube.CoreV1().Secrets(ns).Get(ctx, names.TLSSecret, metav1.GetOptions{})
@@ -58,18 +58,6 @@ func (o *SecureOptions) waitForCertificate(ctx context.Context, kube kubernetes.
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// readyCondition reads a cert-manager Ready condition.
-func readyCondition(obj *unstructured.Unstructured) (bool, string) {
-	conds, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
-	for _, c := range conds {
-		cond, _ := c.(map[string]interface{})
-		if cond["type"] == "Ready" {
-			return cond["status"] == "True", fmt.Sprintf("Ready=%v: %v", cond["status"], cond["message"])
-		}
-	}
-	return false, "no Ready condition yet"
 }
 
 // printNextSteps tells the user how to check the result and call the

@@ -63,9 +63,9 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 		Example: unsecureExample,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ns, _, err := o.clients.ToRawKubeConfigLoader().Namespace()
+			ns, err := namespaceOf(o.clients)
 			if err != nil {
-				return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+				return err
 			}
 			o.namespace = ns
 			if err := o.Validate(); err != nil {

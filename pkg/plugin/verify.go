@@ -91,9 +91,9 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 
 // Complete resolves the namespace.
 func (o *VerifyOptions) Complete() error {
-	ns, _, err := o.clients.ToRawKubeConfigLoader().Namespace()
+	ns, err := namespaceOf(o.clients)
 	if err != nil {
-		return fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+		return err
 	}
 	o.namespace = ns
 	return nil

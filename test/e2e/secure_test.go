@@ -590,37 +590,8 @@ func TestSecureReportsConflictWithAnotherFieldManager(t *testing.T) {
 
 func TestSecureListsEveryMissingPermission(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
-	ctx := context.Background()
-	kube := adminKube(t)
 	grant := func(rules []rbacv1.PolicyRule, namespace string) {
-		t.Helper()
-		subject := []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: limitedUser}}
-		name := "opea-secure-" + ns
-		if namespace == "" {
-			if _, err := kube.RbacV1().ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-				RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}, Subjects: subject}, metav1.CreateOptions{}); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				_ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
-				_ = kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
-			})
-			return
-		}
-		if _, err := kube.RbacV1().Roles(namespace).Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: rules}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := kube.RbacV1().RoleBindings(namespace).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name}, Subjects: subject}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = kube.RbacV1().RoleBindings(namespace).Delete(ctx, name, metav1.DeleteOptions{})
-			_ = kube.RbacV1().Roles(namespace).Delete(ctx, name, metav1.DeleteOptions{})
-		})
+		grantLimitedUser(t, "opea-secure-"+ns, namespace, rules)
 	}
 	write := []string{"get", "create", "patch"}
 	// Everything secure reads, and every write but two: patching the

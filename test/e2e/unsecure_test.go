@@ -230,34 +230,19 @@ func TestUnsecureOneAppLeavesTheOtherSecured(t *testing.T) {
 }
 
 func TestUnsecureListsEveryMissingPermissionAndDeletesNothing(t *testing.T) {
-	ctx := context.Background()
 	ns := newChatQnA(t, "chatqna")
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
 	before := ourObjects(t, ns)
-	kube := adminKube(t)
-	name := "opea-unsecure-" + ns
 	// Everything but deleting Gateways and Issuers.
-	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}, Rules: []rbacv1.PolicyRule{
+	grantLimitedUser(t, "opea-unsecure-"+ns, "", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "secrets"}, Verbs: []string{"get", "list", "patch", "delete"}},
 		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices"}, Verbs: []string{"get", "list", "delete"}},
 		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"security.istio.io"}, Resources: []string{"peerauthentications"}, Verbs: []string{"get", "list", "delete"}},
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"certificates"}, Verbs: []string{"get", "list", "delete"}},
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"issuers"}, Verbs: []string{"get", "list"}},
-	}}
-	if _, err := kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name},
-		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name},
-		Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: limitedUser}}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = kube.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{})
-		_ = kube.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{})
 	})
 	var r opeaResult
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
