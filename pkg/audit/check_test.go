@@ -308,6 +308,25 @@ var brokenCases = []brokenCase{
 	}},
 }
 
+// Istio also reads generic Secrets, with tls.crt/tls.key or cert/key: they
+// pass, and the type is named.
+func TestGenericSecretsPass(t *testing.T) {
+	for _, keys := range [][2]string{{"tls.crt", "tls.key"}, {"cert", "key"}} {
+		s := healthy(t)
+		sec := s.Secrets["istio-ingress/opea-chatqna-tls"]
+		sec.Type = "Opaque"
+		sec.Data = map[string][]byte{keys[0]: sec.Data["tls.crt"], keys[1]: sec.Data["tls.key"]}
+		for _, o := range Run(s) {
+			if o.Status != Pass {
+				t.Errorf("%v: %s %s %s", keys, o.ID, o.Status, o.Message)
+			}
+			if o.ID == "certificate.secret-format" && !strings.Contains(o.Message, "is of type Opaque; Istio reads its certificate and key") {
+				t.Errorf("%v: the type is not named: %s", keys, o.Message)
+			}
+		}
+	}
+}
+
 func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
 	for _, tc := range brokenCases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -166,6 +166,9 @@ func (o *SecureOptions) Validate() error {
 	if o.Issuer != "" && o.TLSSecret != "" {
 		errs = append(errs, "--issuer and --tls-secret exclude each other: a certificate comes from one of them")
 	}
+	if strings.HasPrefix(o.TLSSecret, "istio") {
+		errs = append(errs, fmt.Sprintf("--tls-secret %q starts with \"istio\", a prefix Istio reserves for its own Secrets: copy it to another name", o.TLSSecret))
+	}
 	if o.IssuerKind != "Issuer" && o.IssuerKind != "ClusterIssuer" {
 		errs = append(errs, fmt.Sprintf("invalid --issuer-kind %q: use Issuer or ClusterIssuer", o.IssuerKind))
 	}

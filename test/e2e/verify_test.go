@@ -448,3 +448,33 @@ func TestVerifyCouldNotRunExitsTwo(t *testing.T) {
 		t.Errorf("bad -o: exit %d", bad.code)
 	}
 }
+
+// --wait re-runs failing checks until they pass: here, until the certificate
+// is issued.
+func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
+	ctx := context.Background()
+	ns := newChatQnA(t, "chatqna")
+	names := desired.NamesFor(ns)
+	kube := adminKube(t)
+	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
+		t.Fatalf("secure: %s", r.stderr)
+	}
+	t.Cleanup(func() { _ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, names.TLSSecret, metav1.DeleteOptions{}) })
+	// No pods: nothing to capture; only the certificate is missing.
+	if r := opea(t, "verify", "-n", ns); r.code != 1 || !strings.Contains(r.stdout, "[certificate.secret-present]") {
+		t.Fatalf("before issuance: exit %d\n%s", r.code, r.stdout)
+	}
+	done := make(chan opeaResult)
+	go func() { done <- opea(t, "verify", "-n", ns, "--wait", "60s") }()
+	time.Sleep(3 * time.Second)
+	if _, err := simulateIssuanceFor(t, gatewayNamespace, names.Certificate); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.code != 0 || !strings.Contains(r.stderr, "Waiting for certificate.secret-present") {
+		t.Errorf("verify --wait: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
