@@ -462,7 +462,9 @@ func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
-	t.Cleanup(func() { _ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, names.TLSSecret, metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, names.TLSSecret, metav1.DeleteOptions{})
+	})
 	// No pods: nothing to capture; only the certificate is missing.
 	if r := opea(t, "verify", "-n", ns); r.code != 1 || !strings.Contains(r.stdout, "[certificate.secret-present]") {
 		t.Fatalf("before issuance: exit %d\n%s", r.code, r.stdout)
