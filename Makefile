@@ -5,13 +5,14 @@ GO          ?= go
 PREFIX      ?= $(shell $(GO) env GOPATH)
 BINDIR      := bin
 CLUSTER_DIR ?= .cluster
-VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# A semantic version, as krew requires: the newest v* tag, else v0.0.0-<commit>.
+VERSION     ?= $(shell git describe --tags --match 'v*' --dirty 2>/dev/null || echo v0.0.0-$$(git rev-parse --short HEAD 2>/dev/null || echo dev))
 COMMIT      ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 PKG         := github.com/opea-project/kubectl-opea
 LDFLAGS     := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=$(COMMIT)
 LOCAL       := $(GO) run ./test/cmd/opea-local-cluster
 
-.PHONY: help build install control-plane demo test bench lint cluster-up cluster-down clean
+.PHONY: help build install control-plane demo test bench dist docs lint cluster-up cluster-down clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,8 +34,16 @@ test: control-plane ## Run all tests: unit tests and tests against the local con
 bench: control-plane ## Benchmarks against the local control plane: secure vs the manual procedure's kubectl apply
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 10x -benchmem ./test/e2e/
 
+DIST        ?= dist
+
+dist: ## Release archives for linux, darwin, windows (amd64, arm64), sha256sums.txt and the krew manifest, in $(DIST)
+	$(GO) run ./krew/dist -version $(VERSION) -commit $(COMMIT) -out $(DIST)
+
+docs: ## Regenerate docs/commands from the commands' help (a test fails when they drift)
+	$(GO) test ./pkg/plugin -run TestCommandDocsAreUpToDate -update
+
 lint: ## gofmt, go vet and staticcheck
-	@out=$$(gofmt -l cmd pkg test); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg test krew manifests); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd tools && $(GO) build -o ../$(BINDIR)/staticcheck honnef.co/go/tools/cmd/staticcheck
 	$(BINDIR)/staticcheck ./...
@@ -49,4 +58,4 @@ cluster-down: ## Stop the local control plane and remove $(CLUSTER_DIR)
 	@$(LOCAL) down -dir $(CLUSTER_DIR)
 
 clean: cluster-down ## Remove build output (the control-plane binary cache in .cache stays)
-	rm -rf $(BINDIR)
+	rm -rf $(BINDIR) $(DIST)

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -177,7 +178,7 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 		}
 		if _, still := after.GetLabels()[desired.DataplaneModeLabel]; still {
 			_, others := apply.OwnsLabel(release, o.FieldManager, desired.DataplaneModeLabel)
-			fmt.Fprintf(o.Out, "namespace/%s label %s kept: also set by %v%s\n", o.namespace, desired.DataplaneModeLabel, others, suffix)
+			fmt.Fprintf(o.Out, "namespace/%s label %s kept: also set by %s%s\n", o.namespace, desired.DataplaneModeLabel, strings.Join(others, ", "), suffix)
 		} else {
 			fmt.Fprintf(o.Out, "namespace/%s label %s removed%s\n", o.namespace, desired.DataplaneModeLabel, suffix)
 		}

@@ -163,7 +163,7 @@ func TestUnsecureLeavesWhatIsNotOurs(t *testing.T) {
 		"gateway.networking.istio.io/opea-ingress left alone: not created by kubectl opea",
 		"peerauthentication.security.istio.io/default left alone: not created by kubectl opea",
 		"secret/" + names.TLSSecret + " in namespace istio-ingress left alone: not written by cert-manager for certificate " + names.Certificate,
-		"namespace/" + ns + " label istio.io/dataplane-mode kept: also set by [kubectl-label]",
+		"namespace/" + ns + " label istio.io/dataplane-mode kept: also set by kubectl-label",
 		"virtualservice.networking.istio.io/opea-ingress deleted",
 	} {
 		if !strings.Contains(r.stdout, want) {
