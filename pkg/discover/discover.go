@@ -138,6 +138,11 @@ var GatewayLabels = []labels.Set{
 // the user gave or by GatewayLabels, and the Service that exposes it.
 func IngressGateway(ctx context.Context, kube kubernetes.Interface, namespace string, selector map[string]string) (Gateway, error) {
 	deployments, err := kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) && namespace == "" {
+		return Gateway{}, problems.New(
+			"you may not list Deployments in every namespace to find the ingress gateway: "+err.Error(),
+			"pass --gateway-namespace (and --gateway-selector if needed) naming where the gateway pods run")
+	}
 	if err != nil {
 		return Gateway{}, err
 	}

@@ -2,17 +2,21 @@ package discover
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 )
 
 func service(ns, name string, selector map[string]string, ports ...corev1.ServicePort) *corev1.Service {
@@ -222,5 +226,16 @@ func TestServedAPIs(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestIngressGatewayWithoutClusterWideListRights(t *testing.T) {
+	kube := kubefake.NewClientset()
+	kube.PrependReactor("list", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "", errors.New("no"))
+	})
+	_, err := IngressGateway(context.Background(), kube, "", nil)
+	if err == nil || !strings.Contains(err.Error(), "fix: pass --gateway-namespace") {
+		t.Errorf("error = %v, want a hint to pass --gateway-namespace", err)
 	}
 }
