@@ -254,9 +254,13 @@ func conflictProblem(obj *unstructured.Unstructured, err error) *problems.Proble
 }
 
 // Apply writes every object with server-side apply, in order, and reports
-// for each whether the server changed it. Run Check first: Apply stops at
-// the first error.
-func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) ([]Result, error) {
+// for each whether the server changed it, by comparing with existing: what
+// Check read, parallel to objs. Run Check first: Apply stops at the first
+// error.
+func (a *Applier) Apply(ctx context.Context, objs, existing []*unstructured.Unstructured) ([]Result, error) {
+	if len(existing) != len(objs) {
+		return nil, fmt.Errorf("apply: %d objects but %d existing states", len(objs), len(existing))
+	}
 	ts, err := a.targets(objs)
 	if err != nil {
 		return nil, err
@@ -266,15 +270,12 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured) 
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
 	var results []Result
-	for _, t := range ts {
-		if err := a.read(ctx, t); err != nil {
-			return results, err
-		}
+	for i, t := range ts {
 		got, err := t.resource.Apply(ctx, t.obj.GetName(), t.obj, opts)
 		if err != nil {
 			return results, fmt.Errorf("applying %s: %w", where(t.obj), err)
 		}
-		results = append(results, Result{Ref: Ref(t.obj), Action: action(t.existing, got, a.DryRun), Object: got})
+		results = append(results, Result{Ref: Ref(t.obj), Action: action(existing[i], got, a.DryRun), Object: got})
 	}
 	return results, nil
 }

@@ -239,7 +239,7 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		return err
 	}
 	desired.MarkAdopted(p.objects, existing)
-	results, err := applier.Apply(ctx, p.objects)
+	results, err := applier.Apply(ctx, p.objects, existing)
 	if err != nil {
 		return err
 	}
