@@ -133,7 +133,7 @@ func kubectlApplySeed(t testing.TB, contextNamespace, file string, extraArgs ...
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := filepath.Join(kubeconfigDir, "seed-"+contextNamespace)
+	kubeconfig := filepath.Join(workDir, "kubeconfig-seed-"+contextNamespace)
 	if _, err := os.Stat(kubeconfig); err != nil {
 		cfg, err := clientcmd.LoadFromFile(kubeconfigFor(t, controlplane.AdminUser))
 		if err != nil {

@@ -51,21 +51,10 @@ func ensureIngressGateway(t testing.TB) {
 	}
 }
 
-var (
-	kubeconfigOnce sync.Once
-	kubeconfigDir  string
-)
-
 // kubeconfigFor writes (once) a kubeconfig for user on the shared cluster.
 func kubeconfigFor(t testing.TB, user string) string {
 	t.Helper()
-	kubeconfigOnce.Do(func() {
-		var err error
-		if kubeconfigDir, err = os.MkdirTemp("", "opea-e2e-kubeconfig-"); err != nil {
-			t.Fatal(err)
-		}
-	})
-	path := filepath.Join(kubeconfigDir, user)
+	path := filepath.Join(workDir, "kubeconfig-"+user)
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
@@ -93,7 +82,7 @@ func opeaWith(t testing.TB, kubeconfig string, args ...string) opeaResult {
 	var out, errOut bytes.Buffer
 	streams := genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}
 	cmd := plugin.NewCmdOpea(streams)
-	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--cache-dir", filepath.Join(kubeconfigDir, "cache")}, args...))
+	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--cache-dir", filepath.Join(workDir, "cache")}, args...))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	err := cmd.ExecuteContext(ctx)

@@ -15,6 +15,9 @@ import (
 // and each test works in namespaces of its own.
 var cluster *controlplane.ControlPlane
 
+// workDir holds the tests' kubeconfigs and discovery cache; removed at the end.
+var workDir string
+
 // limitedUser has no rights beyond what RBAC objects made by a test grant.
 const limitedUser = "limited"
 
@@ -24,6 +27,11 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	var err error
+	if workDir, err = os.MkdirTemp("", "opea-e2e-"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(workDir)
 	cluster, err = controlplane.Start(context.Background(), controlplane.Options{
 		Users:    []controlplane.User{{Name: limitedUser}},
 		Progress: os.Stderr,
