@@ -13,6 +13,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
 
+	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
 
@@ -115,6 +116,29 @@ func namespaceOf(getter clients.Getter) (string, error) {
 		return "", fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
 	}
 	return ns, nil
+}
+
+// newApplier builds the writer secure and unsecure share.
+func newApplier(getter clients.Getter, fieldManager string, serverDryRun bool) (*apply.Applier, error) {
+	kube, err := getter.Kubernetes()
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := getter.Dynamic()
+	if err != nil {
+		return nil, err
+	}
+	mapper, err := getter.ToRESTMapper()
+	if err != nil {
+		return nil, err
+	}
+	return &apply.Applier{
+		Dynamic:      dyn,
+		Mapper:       mapper,
+		Access:       kube.AuthorizationV1().SelfSubjectAccessReviews(),
+		FieldManager: fieldManager,
+		DryRun:       serverDryRun,
+	}, nil
 }
 
 // ExitError carries the process exit code that an error stands for.

@@ -214,26 +214,11 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		return o.print(p.objects, nil)
 	}
 
-	kube, err := o.clients.Kubernetes()
+	applier, err := newApplier(o.clients, o.FieldManager, o.DryRun == "server")
 	if err != nil {
 		return err
 	}
-	dyn, err := o.clients.Dynamic()
-	if err != nil {
-		return err
-	}
-	mapper, err := o.clients.ToRESTMapper()
-	if err != nil {
-		return err
-	}
-	applier := &apply.Applier{
-		Dynamic:      dyn,
-		Mapper:       mapper,
-		Access:       kube.AuthorizationV1().SelfSubjectAccessReviews(),
-		FieldManager: o.FieldManager,
-		Force:        o.ForceConflicts,
-		DryRun:       o.DryRun == "server",
-	}
+	applier.Force = o.ForceConflicts
 	existing, err := applier.Check(ctx, p.objects)
 	if err != nil {
 		return err
@@ -247,6 +232,10 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Wait {
+		kube, err := o.clients.Kubernetes()
+		if err != nil {
+			return err
+		}
 		if err := o.waitForCertificate(ctx, kube, p); err != nil {
 			return err
 		}

@@ -101,10 +101,6 @@ func (o *UnsecureOptions) Validate() error {
 
 // Run finds secure's objects, checks permissions, then removes them.
 func (o *UnsecureOptions) Run(ctx context.Context) error {
-	kube, err := o.clients.Kubernetes()
-	if err != nil {
-		return err
-	}
 	dyn, err := o.clients.Dynamic()
 	if err != nil {
 		return err
@@ -126,12 +122,10 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mapper, err := o.clients.ToRESTMapper()
+	applier, err := newApplier(o.clients, o.FieldManager, o.DryRun == "server")
 	if err != nil {
 		return err
 	}
-	applier := &apply.Applier{Dynamic: dyn, Mapper: mapper, Access: kube.AuthorizationV1().SelfSubjectAccessReviews(),
-		FieldManager: o.FieldManager, DryRun: o.DryRun == "server"}
 
 	suffix := map[string]string{"none": "", "server": " (server dry run)", "client": " (dry run)"}[o.DryRun]
 	for _, n := range found.Kept {
