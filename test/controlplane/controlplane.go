@@ -73,12 +73,10 @@ type ControlPlane struct {
 	// CAData is the PEM CA bundle that verifies the API server.
 	CAData []byte
 
-	dir        string
-	removeDir  bool
-	tokens     map[string]string // user name -> bearer token
-	procs      []*process
-	startedAt  time.Time
-	StartupLog []string // timings of each step, for the closing notes
+	dir       string
+	removeDir bool
+	tokens    map[string]string // user name -> bearer token
+	procs     []*process
 }
 
 // AdminUser is the name of the cluster administrator (group system:masters).
@@ -96,7 +94,8 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cp := &ControlPlane{dir: opts.Dir, tokens: map[string]string{}, startedAt: time.Now()}
+	startedAt := time.Now()
+	cp := &ControlPlane{dir: opts.Dir, tokens: map[string]string{}}
 	if cp.dir == "" {
 		if cp.dir, err = os.MkdirTemp("", "opea-control-plane-"); err != nil {
 			return nil, err
@@ -137,9 +136,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	cp.Host = "https://127.0.0.1:" + strconv.Itoa(ports[2])
 
 	step := func(what string, start time.Time) {
-		line := fmt.Sprintf("%s in %s", what, time.Since(start).Round(10*time.Millisecond))
-		cp.StartupLog = append(cp.StartupLog, line)
-		fmt.Fprintln(progress, line)
+		fmt.Fprintf(progress, "%s in %s\n", what, time.Since(start).Round(10*time.Millisecond))
 	}
 
 	t := time.Now()
@@ -226,7 +223,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	step("kube-controller-manager ready", t)
-	cp.StartupLog = append(cp.StartupLog, fmt.Sprintf("control plane ready in %s", time.Since(cp.startedAt).Round(10*time.Millisecond)))
+	step("control plane ready", startedAt)
 	return cp, nil
 }
 
