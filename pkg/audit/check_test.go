@@ -53,9 +53,7 @@ func issue(t *testing.T, hosts []string, notBefore, notAfter time.Time) issued {
 
 func strict(ns string) istio.PeerAuthentication {
 	pa := istio.PeerAuthentication{Namespace: ns, Name: "default"}
-	pa.MTLS = &struct {
-		Mode string `json:"mode,omitempty"`
-	}{Mode: "STRICT"}
+	pa.MTLS = &istio.MTLS{Mode: "STRICT"}
 	return pa
 }
 
@@ -93,9 +91,7 @@ func healthy(t *testing.T) *Snapshot {
 		VirtualServices: []istio.VirtualService{{
 			Namespace: "chatqna", Name: "opea-ingress", Hosts: []string{"chatqna.example.com"}, Gateways: []string{"chatqna/opea-ingress"},
 			HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "chatqna-nginx.chatqna.svc.cluster.local",
-				Port: &struct {
-					Number int32 `json:"number"`
-				}{Number: 80}}}}}},
+				Port: &istio.PortSelector{Number: 80}}}}}},
 		}},
 		Services: []Service{
 			{Namespace: "chatqna", Name: "chatqna-nginx", Ports: []ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
@@ -178,47 +174,31 @@ var brokenCases = []brokenCase{
 	{"workload policy weakens one pod", "mtls.namespace-strict", Fail, "chatqna-1: PERMISSIVE (set by chatqna/legacy)", func(t *testing.T, s *Snapshot) {
 		pa := strict("chatqna")
 		pa.Name, pa.MTLS.Mode = "legacy", "PERMISSIVE"
-		pa.Selector = &struct {
-			MatchLabels map[string]string `json:"matchLabels,omitempty"`
-		}{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
+		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
 	{"port-level hole", "mtls.no-permissive-ports", Fail, "chatqna-1 port 9090 PERMISSIVE", func(t *testing.T, s *Snapshot) {
 		pa := strict("chatqna")
 		pa.Name = "metrics"
-		pa.Selector = &struct {
-			MatchLabels map[string]string `json:"matchLabels,omitempty"`
-		}{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
-		pa.PortLevelMTLS = map[string]struct {
-			Mode string `json:"mode,omitempty"`
-		}{"9090": {Mode: "PERMISSIVE"}}
+		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
+		pa.PortLevelMTLS = map[string]istio.MTLS{"9090": {Mode: "PERMISSIVE"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
 	{"root-namespace selector policy", "mtls.ignored-policies", Warn, "selector policies in the root namespace are ignored", func(t *testing.T, s *Snapshot) {
 		pa := strict("istio-system")
 		pa.Name = "gw"
-		pa.Selector = &struct {
-			MatchLabels map[string]string `json:"matchLabels,omitempty"`
-		}{MatchLabels: map[string]string{"app": "x"}}
+		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app": "x"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
 	{"DISABLE selector policy", "mtls.ignored-policies", Warn, "mode DISABLE is not supported in ambient", func(t *testing.T, s *Snapshot) {
 		pa := strict("chatqna")
 		pa.Name, pa.MTLS.Mode = "off", "DISABLE"
-		pa.Selector = &struct {
-			MatchLabels map[string]string `json:"matchLabels,omitempty"`
-		}{MatchLabels: map[string]string{"app": "none-of-ours"}}
+		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app": "none-of-ours"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
 	{"DestinationRule with TLS", "mtls.destinationrule-tls", Warn, "tls.mode ISTIO_MUTUAL", func(t *testing.T, s *Snapshot) {
 		dr := istio.DestinationRule{Namespace: "chatqna", Name: "backend", Host: "chatqna"}
-		dr.TrafficPolicy = &struct {
-			TLS *struct {
-				Mode string `json:"mode,omitempty"`
-			} `json:"tls,omitempty"`
-		}{TLS: &struct {
-			Mode string `json:"mode,omitempty"`
-		}{Mode: "ISTIO_MUTUAL"}}
+		dr.TrafficPolicy = &istio.TrafficPolicy{TLS: &istio.ClientTLS{Mode: "ISTIO_MUTUAL"}}
 		s.DestinationRules = append(s.DestinationRules, dr)
 	}},
 	{"no route", "ingress.gateway-found", Fail, "no VirtualService routes", func(t *testing.T, s *Snapshot) { s.VirtualServices = nil; s.Probe = nil }},

@@ -55,10 +55,13 @@ type RouteDestination struct {
 
 // Destination is where a route sends traffic.
 type Destination struct {
-	Host string `json:"host"`
-	Port *struct {
-		Number int32 `json:"number"`
-	} `json:"port,omitempty"`
+	Host string        `json:"host"`
+	Port *PortSelector `json:"port,omitempty"`
+}
+
+// PortSelector names a destination port.
+type PortSelector struct {
+	Number int32 `json:"number"`
 }
 
 // PortNumber is the destination port, 0 when unset.
@@ -71,17 +74,21 @@ func (d Destination) PortNumber() int32 {
 
 // PeerAuthentication is a security.istio.io PeerAuthentication.
 type PeerAuthentication struct {
-	Namespace string `json:"-"`
-	Name      string `json:"-"`
-	Selector  *struct {
-		MatchLabels map[string]string `json:"matchLabels,omitempty"`
-	} `json:"selector,omitempty"`
-	MTLS *struct {
-		Mode string `json:"mode,omitempty"`
-	} `json:"mtls,omitempty"`
-	PortLevelMTLS map[string]struct {
-		Mode string `json:"mode,omitempty"`
-	} `json:"portLevelMtls,omitempty"`
+	Namespace     string            `json:"-"`
+	Name          string            `json:"-"`
+	Selector      *WorkloadSelector `json:"selector,omitempty"`
+	MTLS          *MTLS             `json:"mtls,omitempty"`
+	PortLevelMTLS map[string]MTLS   `json:"portLevelMtls,omitempty"`
+}
+
+// WorkloadSelector selects the pods a policy applies to.
+type WorkloadSelector struct {
+	MatchLabels map[string]string `json:"matchLabels,omitempty"`
+}
+
+// MTLS is a PeerAuthentication's mutual TLS mode, for all ports or one.
+type MTLS struct {
+	Mode string `json:"mode,omitempty"`
 }
 
 // Mode is the policy's mtls.mode, "" when unset (inherit).
@@ -102,14 +109,20 @@ func (p PeerAuthentication) MatchLabels() map[string]string {
 
 // DestinationRule is a networking.istio.io DestinationRule.
 type DestinationRule struct {
-	Namespace     string `json:"-"`
-	Name          string `json:"-"`
-	Host          string `json:"host"`
-	TrafficPolicy *struct {
-		TLS *struct {
-			Mode string `json:"mode,omitempty"`
-		} `json:"tls,omitempty"`
-	} `json:"trafficPolicy,omitempty"`
+	Namespace     string         `json:"-"`
+	Name          string         `json:"-"`
+	Host          string         `json:"host"`
+	TrafficPolicy *TrafficPolicy `json:"trafficPolicy,omitempty"`
+}
+
+// TrafficPolicy is the part of a DestinationRule's traffic policy read here.
+type TrafficPolicy struct {
+	TLS *ClientTLS `json:"tls,omitempty"`
+}
+
+// ClientTLS is the TLS a client-side proxy originates.
+type ClientTLS struct {
+	Mode string `json:"mode,omitempty"`
 }
 
 // TLSMode is trafficPolicy.tls.mode, "" when the rule sets no TLS.

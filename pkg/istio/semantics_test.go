@@ -5,23 +5,15 @@ import "testing"
 func pa(ns, name, mode string, selector map[string]string, ports map[string]string) PeerAuthentication {
 	p := PeerAuthentication{Namespace: ns, Name: name}
 	if mode != "" {
-		p.MTLS = &struct {
-			Mode string `json:"mode,omitempty"`
-		}{Mode: mode}
+		p.MTLS = &MTLS{Mode: mode}
 	}
 	if selector != nil {
-		p.Selector = &struct {
-			MatchLabels map[string]string `json:"matchLabels,omitempty"`
-		}{MatchLabels: selector}
+		p.Selector = &WorkloadSelector{MatchLabels: selector}
 	}
 	if ports != nil {
-		p.PortLevelMTLS = map[string]struct {
-			Mode string `json:"mode,omitempty"`
-		}{}
+		p.PortLevelMTLS = map[string]MTLS{}
 		for port, m := range ports {
-			p.PortLevelMTLS[port] = struct {
-				Mode string `json:"mode,omitempty"`
-			}{Mode: m}
+			p.PortLevelMTLS[port] = MTLS{Mode: m}
 		}
 	}
 	return p
