@@ -30,6 +30,17 @@ func port(name string, number int32, target intstr.IntOrString) corev1.ServicePo
 	return corev1.ServicePort{Name: name, Port: number, TargetPort: target}
 }
 
+// assertProblem checks that err says want and what to do about it.
+func assertProblem(t *testing.T, err error, want string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("error = %v, want one containing %q", err, want)
+	}
+	if !strings.Contains(err.Error(), "fix: ") {
+		t.Errorf("error %q says nothing about what to do", err)
+	}
+}
+
 func TestEntryService(t *testing.T) {
 	nginx := service("chatqna", "chatqna-nginx", nil, port("nginx", 80, intstr.FromInt32(80)))
 	backend := service("chatqna", "chatqna", nil, port("chatqna", 8888, intstr.FromInt32(8888)))
@@ -58,12 +69,7 @@ func TestEntryService(t *testing.T) {
 			kube := kubefake.NewClientset(tc.objects...)
 			got, err := EntryService(context.Background(), kube, "chatqna", tc.service, tc.port)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
-				}
-				if !strings.Contains(err.Error(), "fix: ") {
-					t.Errorf("error %q says nothing about what to do", err)
-				}
+				assertProblem(t, err, tc.wantErr)
 				return
 			}
 			if err != nil {
@@ -162,12 +168,7 @@ func TestIngressGateway(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := IngressGateway(context.Background(), kubefake.NewClientset(tc.objects...), tc.namespace, tc.selector)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
-				}
-				if !strings.Contains(err.Error(), "fix: ") {
-					t.Errorf("error %q says nothing about what to do", err)
-				}
+				assertProblem(t, err, tc.wantErr)
 				return
 			}
 			if err != nil {
@@ -235,7 +236,5 @@ func TestIngressGatewayWithoutClusterWideListRights(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "", errors.New("no"))
 	})
 	_, err := IngressGateway(context.Background(), kube, "", nil)
-	if err == nil || !strings.Contains(err.Error(), "fix: pass --gateway-namespace") {
-		t.Errorf("error = %v, want a hint to pass --gateway-namespace", err)
-	}
+	assertProblem(t, err, "fix: pass --gateway-namespace")
 }
