@@ -110,7 +110,7 @@ func checkIstiod(v *view) Result {
 
 func checkDaemonSet(ws []Workload, name, selector string) Result {
 	if len(ws) == 0 {
-		return fail("install it with the ambient profile: istioctl install --set profile=ambient", "no %s DaemonSet (label %s) in any namespace", name, selector)
+		return fail("install it with the ambient profile: istioctl install --set profile=ambient", "no %s DaemonSet (pods labelled %s) in any namespace", name, selector)
 	}
 	for _, w := range ws {
 		if w.Desired == 0 || w.Ready != w.Desired {
@@ -133,12 +133,28 @@ func checkCNIAmbient(v *view) Result {
 
 // ---- Enrolment
 
+// checkNamespaceLabel follows istio-cni's default enablement selectors: a
+// pod labelled istio.io/dataplane-mode=ambient is enrolled in any namespace;
+// other pods (not labelled none) when their namespace is labelled ambient.
 func checkNamespaceLabel(v *view) Result {
-	if v.s.NamespaceLabels[desired.DataplaneModeLabel] != "ambient" {
-		return fail(fmt.Sprintf("kubectl label namespace %s %s=ambient", v.s.Namespace, desired.DataplaneModeLabel),
-			"namespace %s lacks %s=ambient: its pods are not in the mesh", v.s.Namespace, desired.DataplaneModeLabel)
+	if v.s.NamespaceLabels[desired.DataplaneModeLabel] == "ambient" {
+		return pass("%s=ambient", desired.DataplaneModeLabel)
 	}
-	return pass("%s=ambient", desired.DataplaneModeLabel)
+	var unlabelled []Object
+	for _, p := range v.s.Pods {
+		if p.Labels[desired.DataplaneModeLabel] != "ambient" {
+			unlabelled = append(unlabelled, p)
+		}
+	}
+	if len(v.s.Pods) > 0 && len(unlabelled) == 0 {
+		return pass("namespace unlabelled, but every pod is labelled %s=ambient", desired.DataplaneModeLabel)
+	}
+	what := "its pods are not in the mesh"
+	if len(unlabelled) < len(v.s.Pods) {
+		what = "these pods are not in the mesh: " + podNames(unlabelled)
+	}
+	return fail(fmt.Sprintf("kubectl label namespace %s %s=ambient", v.s.Namespace, desired.DataplaneModeLabel),
+		"namespace %s lacks %s=ambient: %s", v.s.Namespace, desired.DataplaneModeLabel, what)
 }
 
 func checkNoSidecarInjection(v *view) Result {
@@ -206,7 +222,7 @@ func checkPodsRedirected(v *view) Result {
 		return fail("check ztunnel on the pods' nodes: kubectl logs -n istio-system -l app=ztunnel",
 			"traffic of pods not yet captured (redirection pending, traffic blocked): %s", podNames(pending))
 	case len(missing) > 0:
-		return fail(fmt.Sprintf("label the namespace (kubectl label namespace %s %s=ambient); if it is, check istio-cni: kubectl logs -n istio-system -l k8s-app=istio-cni-node", v.s.Namespace, desired.DataplaneModeLabel),
+		return fail(fmt.Sprintf("label the namespace (kubectl label namespace %s %s=ambient) or the pods; if they are, check istio-cni: kubectl logs -n istio-system -l k8s-app=istio-cni-node", v.s.Namespace, desired.DataplaneModeLabel),
 			"pods not captured by ztunnel (no %s=enabled): %s", redirectionAnnotation, podNames(missing))
 	}
 	return pass("%d pods captured", len(v.s.Pods))
@@ -273,18 +289,34 @@ func checkPortLevel(v *view) Result {
 func checkIgnoredPolicies(v *view) Result {
 	var ignored []string
 	for _, pa := range v.s.PeerAuthentications {
+		if pa.Namespace != v.s.Namespace && pa.Namespace != v.rootNamespace() {
+			continue
+		}
 		switch {
-		case pa.Namespace == v.s.Namespace && pa.Mode() == "DISABLE":
-			ignored = append(ignored, fmt.Sprintf("%s/%s (mode DISABLE is not supported in ambient)", pa.Namespace, pa.Name))
 		case pa.Namespace == v.rootNamespace() && len(pa.MatchLabels()) > 0:
 			ignored = append(ignored, fmt.Sprintf("%s/%s (selector policies in the root namespace are ignored)", pa.Namespace, pa.Name))
+		case len(pa.MatchLabels()) == 0 && v.olderNamespacePolicy(pa) != "":
+			ignored = append(ignored, fmt.Sprintf("%s/%s (ignored: istiod uses only the oldest namespace-wide policy, %s)", pa.Namespace, pa.Name, v.olderNamespacePolicy(pa)))
+		case pa.Namespace == v.s.Namespace && pa.Mode() == "DISABLE":
+			ignored = append(ignored, fmt.Sprintf("%s/%s (mode DISABLE acts as PERMISSIVE in ambient: plaintext and mTLS are both accepted)", pa.Namespace, pa.Name))
 		}
 	}
 	if len(ignored) > 0 {
 		sort.Strings(ignored)
-		return warn("delete these policies or rewrite them as namespace policies", "ambient ignores: %s", strings.Join(ignored, "; "))
+		return warn("delete these policies, or rewrite them as the one namespace policy (mode STRICT or PERMISSIVE)", "ambient does not apply as written: %s", strings.Join(ignored, "; "))
 	}
 	return pass("none")
+}
+
+// olderNamespacePolicy names the namespace-wide policy istiod prefers to pa
+// in pa's namespace, "" when pa is the oldest.
+func (v *view) olderNamespacePolicy(pa istio.PeerAuthentication) string {
+	for _, other := range v.s.PeerAuthentications {
+		if other.Namespace == pa.Namespace && len(other.MatchLabels()) == 0 && other.Name != pa.Name && istio.Older(other, pa) {
+			return key(other.Namespace, other.Name)
+		}
+	}
+	return ""
 }
 
 func checkDestinationRuleTLS(v *view) Result {

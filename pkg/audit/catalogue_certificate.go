@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/labels"
+
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -19,8 +21,11 @@ import (
 type credential struct {
 	gatewayServer
 	secret *Secret
-	// certPEM and keyPEM are the fields Istio would read, by its rules.
+	// certPEM and keyPEM are the fields Istio would read, by its rules;
+	// keys names them, and problem says why there are none.
 	certPEM, keyPEM []byte
+	keys            [2]string
+	problem         error
 	caPEM           []byte
 }
 
@@ -39,13 +44,8 @@ func (v *view) credentials() (found []credential, missing []gatewayServer) {
 			missing = append(missing, gs)
 			continue
 		}
-		c := credential{gatewayServer: gs, secret: sec}
-		switch {
-		case len(sec.Data["tls.crt"]) > 0 || len(sec.Data["tls.key"]) > 0:
-			c.certPEM, c.keyPEM, c.caPEM = sec.Data["tls.crt"], sec.Data["tls.key"], sec.Data["ca.crt"]
-		default:
-			c.certPEM, c.keyPEM, c.caPEM = sec.Data["cert"], sec.Data["key"], sec.Data["cacert"]
-		}
+		c := credential{gatewayServer: gs, secret: sec, caPEM: istio.CredentialCA(sec.Data)}
+		c.certPEM, c.keyPEM, c.keys, c.problem = istio.CredentialPair(sec.Data)
 		found = append(found, c)
 	}
 	return found, missing
@@ -150,8 +150,8 @@ func checkSecretPresent(v *view) Result {
 
 // formatProblem says why Istio could not read c's Secret, "" when it can.
 func formatProblem(c credential) string {
-	if len(c.certPEM) == 0 || len(c.keyPEM) == 0 {
-		return fmt.Sprintf("Secret %s lacks a non-empty tls.crt and tls.key (or cert and key)", secretRef(c.secret))
+	if c.problem != nil {
+		return fmt.Sprintf("Secret %s: %v", secretRef(c.secret), c.problem)
 	}
 	return ""
 }
@@ -168,7 +168,10 @@ func checkSecretFormat(v *view) Result {
 	}
 	c := creds[0]
 	if c.secret.Type != "kubernetes.io/tls" {
-		return pass("%s is of type %s; Istio reads its certificate and key", secretRef(c.secret), c.secret.Type)
+		return pass("%s is of type %s; Istio reads its certificate and key (%s, %s)", secretRef(c.secret), c.secret.Type, c.keys[0], c.keys[1])
+	}
+	if c.keys[0] != "tls.crt" {
+		return pass("%s: kubernetes.io/tls, read from %s and %s", secretRef(c.secret), c.keys[0], c.keys[1])
 	}
 	return pass("%s: kubernetes.io/tls", secretRef(c.secret))
 }
@@ -215,7 +218,13 @@ func checkSANs(v *view) Result {
 		return r
 	}
 	for _, p := range ps {
-		for _, host := range p.server.Hosts {
+		hosts := v.clientHosts(p.gatewayServer)
+		if len(hosts) == 0 {
+			// Hosts "*" and no concrete VirtualService host: any name the
+			// certificate holds is one clients can use.
+			continue
+		}
+		for _, host := range hosts {
 			if !istio.CertificateCovers(p.chain[0].DNSNames, host) {
 				return fail("reissue the certificate for the Gateway's hosts (kubectl opea secure puts the same --host in both)",
 					"the certificate in %s is for %s, not for host %s", secretRef(p.secret), strings.Join(p.chain[0].DNSNames, ","), host)
@@ -316,7 +325,7 @@ func checkProbeHandshake(v *view) Result {
 	}
 	p := v.s.Probe
 	if p == nil {
-		return warn("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443)",
+		return warn(fmt.Sprintf("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after %s)", v.portForwardHint()),
 			"no address to probe: the gateway Service has no load balancer address")
 	}
 	for _, h := range p.Hosts {
@@ -380,7 +389,7 @@ func checkProbeRoute(v *view) Result {
 	for _, h := range hosts {
 		switch {
 		case h.StatusErr != "":
-			return fail("check the gateway's logs: kubectl logs -n istio-ingress -l istio=ingress", "GET https://%s/ failed: %s", h.Host, h.StatusErr)
+			return fail("check the gateway's logs: "+v.gatewayLogsHint(), "GET https://%s/ failed: %s", h.Host, h.StatusErr)
 		case h.Status == 404:
 			return fail("check routing: the VirtualService's hosts and gateways must match the Gateway", "GET https://%s/ answered 404: no route", h.Host)
 		}
@@ -406,4 +415,29 @@ func checkProbeRedirect(v *view) Result {
 		}
 	}
 	return fail("set tls.httpsRedirect: true on the Gateway's HTTP server", "plain HTTP to %s answered %d (Location %q), not a redirect to https", p.HTTPAddress, p.RedirectStatus, p.RedirectLocation)
+}
+
+// portForwardHint is the kubectl port-forward that reaches the HTTPS
+// listener of the application's gateway through its Service.
+func (v *view) portForwardHint() string {
+	for _, gs := range v.httpsServers() {
+		for _, pod := range v.gatewayPods(gs.gw) {
+			for _, svc := range v.podServices(pod) {
+				if port, ok := forwarded(svc, pod, v.listenPort(pod, gs.server.Port.Number)); ok {
+					return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", svc.Namespace, svc.Name, port)
+				}
+			}
+		}
+	}
+	return "kubectl port-forward -n <gateway-namespace> svc/<gateway-service> 8443:443"
+}
+
+// gatewayLogsHint is the kubectl logs of the application's gateway pods.
+func (v *view) gatewayLogsHint() string {
+	for _, gw := range v.gateways {
+		if ns := v.gatewayPodNamespaces(gw); len(ns) > 0 {
+			return fmt.Sprintf("kubectl logs -n %s -l %s", ns[0], labels.Set(gw.Selector))
+		}
+	}
+	return "kubectl logs -n <gateway-namespace> -l <gateway selector>"
 }

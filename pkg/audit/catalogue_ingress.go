@@ -76,21 +76,26 @@ func checkServicePorts(v *view) Result {
 		if len(v.gatewayPods(gw)) == 0 {
 			return skip("the Gateway matches no pod")
 		}
-		services := v.gatewayServices(gw)
-		targets := map[int32]bool{}
-		for _, svc := range services {
-			for _, p := range svc.Ports {
-				targets[p.Target] = true
-			}
-		}
-		for _, srv := range gw.Servers {
-			if !targets[srv.Port.Number] {
-				return fail("use a port number the gateway Service targets, or add it to the Service",
-					"Gateway %s listens on %d, which no Service of its pods targets", key(gw.Namespace, gw.Name), srv.Port.Number)
+		for _, pod := range v.gatewayPods(gw) {
+			services := v.podServices(pod)
+			for _, srv := range gw.Servers {
+				// istiod translates a Service port to its targetPort and
+				// takes any other number as the pod port itself.
+				listen := v.listenPort(pod, srv.Port.Number)
+				reachable := false
+				for _, svc := range services {
+					_, ok := forwarded(svc, pod, listen)
+					reachable = reachable || ok
+				}
+				if !reachable {
+					return fail("use a port of the gateway Service (or the pod port it targets), or add it to the Service",
+						"Gateway %s listens on %d for server port %d, which no Service of pod %s forwards to",
+						key(gw.Namespace, gw.Name), listen, srv.Port.Number, key(pod.Namespace, pod.Name))
+				}
 			}
 		}
 	}
-	return pass("every server port is a target port of the gateway Service")
+	return pass("every server port reaches the gateway pods through their Service")
 }
 
 func checkHTTPSServer(v *view) Result {
@@ -142,34 +147,51 @@ func checkNoConflicts(v *view) Result {
 	if r, ok := v.needGateways(); !ok {
 		return r
 	}
-	var conflicts []string
+	ours := map[string]bool{}
 	for _, gw := range v.gateways {
-		sel := labels.Set(gw.Selector).String()
-		for _, other := range v.s.Gateways {
-			if other.Namespace == gw.Namespace && other.Name == gw.Name {
-				continue
+		ours[key(gw.Namespace, gw.Name)] = true
+	}
+	lost, won := map[string]bool{}, map[string]bool{}
+	for _, gw := range v.gateways {
+		for _, pod := range v.gatewayPods(gw) {
+			// Every Gateway on this pod, whoever it routes for.
+			var onPod []istio.Gateway
+			for _, other := range v.s.Gateways {
+				if istio.SelectsPod(other, pod.Labels) {
+					onPod = append(onPod, other)
+				}
 			}
-			if labels.Set(other.Selector).String() != sel {
-				continue
-			}
-			for _, a := range gw.Servers {
-				for _, b := range other.Servers {
-					if a.Port.Number == b.Port.Number && istio.HostsIntersect(a.Hosts, b.Hosts) {
-						conflicts = append(conflicts, fmt.Sprintf("%s and %s both serve port %d for %s", key(gw.Namespace, gw.Name), key(other.Namespace, other.Name), a.Port.Number, strings.Join(a.Hosts, ",")))
-					}
-					if a.Port.Protocol == "HTTPS" && b.Port.Protocol == "HTTPS" && a.Port.Name != "" && a.Port.Name == b.Port.Name {
-						conflicts = append(conflicts, fmt.Sprintf("%s and %s both name an HTTPS port %q", key(gw.Namespace, gw.Name), key(other.Namespace, other.Name), a.Port.Name))
-					}
+			resolve := func(n int32) int32 { return v.listenPort(pod, n) }
+			for _, d := range istio.DroppedServers(onPod, resolve) {
+				msg := fmt.Sprintf("istiod keeps %s and drops the port %d server of %s: both claim host %s on listener port %d",
+					key(d.Keeper.Namespace, d.Keeper.Name), d.Server.Port.Number, key(d.Gateway.Namespace, d.Gateway.Name), d.Host, d.Port)
+				switch {
+				case ours[key(d.Gateway.Namespace, d.Gateway.Name)]:
+					lost[msg] = true
+				case ours[key(d.Keeper.Namespace, d.Keeper.Name)]:
+					won[msg] = true
 				}
 			}
 		}
 	}
-	if len(conflicts) > 0 {
-		sort.Strings(conflicts)
-		return fail("give each Gateway on these pods its own hosts and unique HTTPS port names, or delete the extra Gateway",
-			"%s", strings.Join(conflicts, "; "))
+	if len(lost) > 0 {
+		return fail("give each Gateway on these pods its own hosts (kubectl opea secure --host), or delete the older Gateway",
+			"%s", strings.Join(sortedKeys(lost), "; "))
 	}
-	return pass("no overlapping port and host, no duplicate HTTPS port name")
+	if len(won) > 0 {
+		return warn("give the other Gateway its own hosts: its server is dropped",
+			"%s", strings.Join(sortedKeys(won), "; "))
+	}
+	return pass("no other Gateway on the same pods claims the same host and port")
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // ---- Routing
@@ -212,11 +234,17 @@ func checkHostsIntersect(v *view) Result {
 				continue
 			}
 			var gwHosts []string
-			for _, s := range gw.Servers {
-				gwHosts = append(gwHosts, s.Hosts...)
+			bound := false
+			for _, srv := range gw.Servers {
+				gwHosts = append(gwHosts, srv.Hosts...)
+				for _, h := range srv.Hosts {
+					for _, vh := range vs.Hosts {
+						bound = bound || istio.GatewayHostBinds(h, gw.Namespace, vh, vs.Namespace)
+					}
+				}
 			}
-			if !istio.HostsIntersect(vs.Hosts, gwHosts) {
-				return fail("use the Gateway's hosts in the VirtualService (kubectl opea secure sets both from --host)",
+			if !bound {
+				return fail("use the Gateway's hosts in the VirtualService (kubectl opea secure sets both from --host); a Gateway host <ns>/<host> admits only VirtualServices of <ns>",
 					"VirtualService %s hosts %s match none of Gateway %s's hosts %s: requests get 404",
 					key(vs.Namespace, vs.Name), strings.Join(vs.Hosts, ","), key(ns, name), strings.Join(gwHosts, ","))
 			}

@@ -190,10 +190,16 @@ var brokenCases = []brokenCase{
 		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app": "x"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
-	{"DISABLE selector policy", "mtls.ignored-policies", Warn, "mode DISABLE is not supported in ambient", func(t *testing.T, s *Snapshot) {
+	{"DISABLE selector policy", "mtls.ignored-policies", Warn, "mode DISABLE acts as PERMISSIVE in ambient", func(t *testing.T, s *Snapshot) {
 		pa := strict("chatqna")
 		pa.Name, pa.MTLS.Mode = "off", "DISABLE"
 		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app": "none-of-ours"}}
+		s.PeerAuthentications = append(s.PeerAuthentications, pa)
+	}},
+	{"younger namespace-wide policy", "mtls.ignored-policies", Warn, "chatqna/strict (ignored: istiod uses only the oldest namespace-wide policy, chatqna/default)", func(t *testing.T, s *Snapshot) {
+		pa := strict("chatqna")
+		pa.Name, pa.CreationTimestamp = "strict", now
+		s.PeerAuthentications[0].CreationTimestamp = now.Add(-time.Hour)
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
 	{"DestinationRule with TLS", "mtls.destinationrule-tls", Warn, "tls.mode ISTIO_MUTUAL", func(t *testing.T, s *Snapshot) {
@@ -212,16 +218,12 @@ var brokenCases = []brokenCase{
 	{"plaintext listener", "ingress.http-redirect", Warn, "port 80 serves the application in plaintext", func(t *testing.T, s *Snapshot) {
 		s.Gateways[0].Servers[1].TLS = nil
 	}},
-	{"conflicting Gateway", "ingress.no-conflicts", Fail, "both serve port 443", func(t *testing.T, s *Snapshot) {
+	{"an older Gateway claims the host", "ingress.no-conflicts", Fail, "istiod keeps legacy/gw and drops the port 443 server of chatqna/opea-ingress: both claim host chatqna.example.com on listener port 443", func(t *testing.T, s *Snapshot) {
 		other := s.Gateways[0]
-		other.Namespace, other.Name = "legacy", "gw"
-		other.Servers = []istio.Server{{Port: istio.Port{Number: 443, Name: "https-legacy", Protocol: "HTTPS"}, Hosts: []string{"*.example.com"}, TLS: &istio.ServerTLS{Mode: "SIMPLE", CredentialName: "x"}}}
-		s.Gateways = append(s.Gateways, other)
-	}},
-	{"duplicate HTTPS port name", "ingress.no-conflicts", Fail, `both name an HTTPS port "https-chatqna"`, func(t *testing.T, s *Snapshot) {
-		other := s.Gateways[0]
-		other.Namespace, other.Name = "codetrans", "gw"
-		other.Servers = []istio.Server{{Port: istio.Port{Number: 443, Name: "https-chatqna", Protocol: "HTTPS"}, Hosts: []string{"codetrans.example.com"}, TLS: &istio.ServerTLS{Mode: "SIMPLE", CredentialName: "x"}}}
+		s.Gateways[0].CreationTimestamp = now
+		other.Namespace, other.Name, other.CreationTimestamp = "legacy", "gw", now.Add(-time.Hour)
+		other.Selector = map[string]string{"istio": "ingress"} // another selector string, the same pods
+		other.Servers = []istio.Server{{Port: istio.Port{Number: 443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{"chatqna.example.com"}, TLS: &istio.ServerTLS{Mode: "SIMPLE", CredentialName: "x"}}}
 		s.Gateways = append(s.Gateways, other)
 	}},
 	{"bare gateway reference across namespaces", "routing.gateway-ref", Fail, "write the reference as chatqna/opea-ingress", func(t *testing.T, s *Snapshot) {
@@ -246,7 +248,7 @@ var brokenCases = []brokenCase{
 		sec.Namespace = "chatqna"
 		s.Secrets = map[string]*Secret{"chatqna/opea-chatqna-tls": sec}
 	}},
-	{"empty key", "certificate.secret-format", Fail, "lacks a non-empty tls.crt and tls.key", func(t *testing.T, s *Snapshot) {
+	{"empty key", "certificate.secret-format", Fail, `found keys "tls.crt" and "tls.key", but not both hold a value`, func(t *testing.T, s *Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = nil
 	}},
 	{"key of another certificate", "certificate.keypair", Fail, "the key does not match", func(t *testing.T, s *Snapshot) {

@@ -47,43 +47,68 @@ func Probe(ctx context.Context, s *Snapshot, o ProbeOptions) *ProbeReport {
 		roots = x509.NewCertPool()
 		roots.AppendCertsFromPEM(creds[0].caPEM)
 	}
-	seen := map[string]bool{}
-	for _, gs := range servers {
-		for _, h := range gs.server.Hosts {
-			host := desired.ExampleHost(h, s.Namespace)
-			if seen[host] {
-				continue
-			}
-			seen[host] = true
-			report.Hosts = append(report.Hosts, probeHost(ctx, report.Address, host, roots, o.Timeout))
-		}
+	hosts := v.probeHosts()
+	for _, host := range hosts {
+		report.Hosts = append(report.Hosts, probeHost(ctx, report.Address, host, roots, o.Timeout))
 	}
-	if report.HTTPAddress != "" {
-		probeRedirect(ctx, report, desired.ExampleHost(servers[0].server.Hosts[0], s.Namespace), o.Timeout)
+	if report.HTTPAddress != "" && len(hosts) > 0 {
+		probeRedirect(ctx, report, hosts[0], o.Timeout)
 	}
 	return report
 }
 
+// probeHosts are the names (SNI) to probe: each HTTPS server's client hosts,
+// a wildcard made concrete for the application; for a server of hosts "*"
+// without concrete VirtualService hosts, the names its certificate holds.
+func (v *view) probeHosts() []string {
+	creds, _ := v.credentials()
+	seen := map[string]bool{}
+	var out []string
+	for _, gs := range v.httpsServers() {
+		hosts := v.clientHosts(gs)
+		if len(hosts) == 0 {
+			for _, c := range creds {
+				if p, err := c.parse(); err == nil && c.gw.Namespace == gs.gw.Namespace && c.gw.Name == gs.gw.Name {
+					hosts = append(hosts, p.chain[0].DNSNames...)
+				}
+			}
+		}
+		for _, h := range hosts {
+			host := desired.ExampleHost(h, v.s.Namespace)
+			if !seen[host] {
+				seen[host] = true
+				out = append(out, host)
+			}
+		}
+	}
+	return out
+}
+
 // guessAddresses finds the load balancer address of the gateway Service and
-// its ports for the HTTPS and HTTP servers.
+// its ports for the HTTPS and HTTP servers: the Service port that forwards to
+// the port a server listens on.
 func (v *view) guessAddresses() (https, plain string) {
 	for _, gw := range v.gateways {
-		for _, svc := range v.gatewayServices(gw) {
+		pods := v.gatewayPods(gw)
+		if len(pods) == 0 {
+			continue
+		}
+		pod := pods[0]
+		for _, svc := range v.podServices(pod) {
 			if svc.Address == "" {
 				continue
 			}
 			for _, srv := range gw.Servers {
-				for _, p := range svc.Ports {
-					if p.Target != srv.Port.Number {
-						continue
-					}
-					addr := net.JoinHostPort(svc.Address, strconv.Itoa(int(p.Port)))
-					switch {
-					case srv.Port.Protocol == "HTTPS" && https == "":
-						https = addr
-					case srv.Port.Protocol == "HTTP" && plain == "":
-						plain = addr
-					}
+				port, ok := forwarded(svc, pod, v.listenPort(pod, srv.Port.Number))
+				if !ok {
+					continue
+				}
+				addr := net.JoinHostPort(svc.Address, strconv.Itoa(int(port)))
+				switch {
+				case srv.Port.Protocol == "HTTPS" && https == "":
+					https = addr
+				case srv.Port.Protocol == "HTTP" && plain == "":
+					plain = addr
 				}
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
+	"sigs.k8s.io/yaml"
 
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -55,6 +56,11 @@ func (e *NamespaceMissingError) Error() string {
 
 var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 
+// RunningPodsSelector is the field selector of the application's pods that
+// are not completed (Succeeded or Failed), as istio-cni tells them apart
+// (kube.CheckPodTerminal).
+const RunningPodsSelector = "status.phase!=Succeeded,status.phase!=Failed"
+
 // Read takes a snapshot of everything the checks need. The number of API
 // calls is fixed, plus a few per Gateway that routes to the application; it
 // does not grow with pods or Services.
@@ -87,7 +93,9 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 	}
 	s.NamespaceLabels = ns.Labels
 
-	pods, err := c.Metadata.Resource(podsGVR).Namespace(o.Namespace).List(ctx, metav1.ListOptions{})
+	// Completed pods are left out: istio-cni removes them from the mesh, and
+	// their redirection annotation with them.
+	pods, err := c.Metadata.Resource(podsGVR).Namespace(o.Namespace).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
 	if err != nil {
 		return nil, fmt.Errorf("listing pods: %w", err)
 	}
@@ -108,16 +116,15 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 		return nil, fmt.Errorf("listing Services: %w", err)
 	}
 	for _, svc := range services.Items {
-		out := Service{Namespace: svc.Namespace, Name: svc.Name, Selector: svc.Spec.Selector}
+		out := Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector}
 		for _, p := range svc.Spec.Ports {
-			target := p.Port
-			switch {
-			case p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal != 0:
-				target = p.TargetPort.IntVal
-			case p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "":
-				target = 0
+			sp := ServicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
+			if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
+				sp.TargetName = p.TargetPort.StrVal
+			} else {
+				sp.Target, _ = istio.FindTargetPort(p, nil)
 			}
-			out.Ports = append(out.Ports, ServicePort{Name: p.Name, Port: p.Port, Target: target})
+			out.Ports = append(out.Ports, sp)
 		}
 		if lb := svc.Status.LoadBalancer.Ingress; len(lb) > 0 {
 			out.Address = lb[0].IP
@@ -142,15 +149,18 @@ func readIstioInfrastructure(ctx context.Context, kube kubernetes.Interface, s *
 		}
 		s.Istiod = append(s.Istiod, Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas})
 	}
+	if err := readMeshConfig(ctx, kube, istiod.Items, s); err != nil {
+		return err
+	}
 	daemonSets, err := kube.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return fmt.Errorf("listing DaemonSets: %w", err)
 	}
 	for _, d := range daemonSets.Items {
 		switch {
-		case d.Labels["app"] == "ztunnel":
+		case daemonSetLabelled(d, "app", "ztunnel"):
 			s.ZTunnel = append(s.ZTunnel, daemonSetWorkload(d))
-		case d.Labels["k8s-app"] == "istio-cni-node":
+		case daemonSetLabelled(d, "k8s-app", "istio-cni-node"):
 			s.CNI = append(s.CNI, daemonSetWorkload(d))
 		}
 	}
@@ -163,6 +173,54 @@ func readIstioInfrastructure(ctx context.Context, kube kubernetes.Interface, s *
 		if s.CNIConfig == nil {
 			s.CNIConfig = map[string]string{}
 		}
+	}
+	return nil
+}
+
+// daemonSetLabelled reports whether d's pods carry key=value. Istio's charts
+// put app=ztunnel only on the pod selector and template (the DaemonSet object
+// has app.kubernetes.io/name=ztunnel, or no label at all before 1.23), while
+// k8s-app=istio-cni-node is on all three: look where both are.
+func daemonSetLabelled(d appsv1.DaemonSet, key, value string) bool {
+	if d.Spec.Selector != nil && d.Spec.Selector.MatchLabels[key] == value {
+		return true
+	}
+	return d.Spec.Template.Labels[key] == value || d.Labels[key] == value
+}
+
+// readMeshConfig reads meshConfig.rootNamespace from the ConfigMap of the
+// default revision's istiod (istio, or istio-<rev> for a revision), data key
+// mesh, in istiod's namespace: one call. Without it, Istio's default stays.
+func readMeshConfig(ctx context.Context, kube kubernetes.Interface, istiods []appsv1.Deployment, s *Snapshot) error {
+	if len(istiods) == 0 {
+		return nil
+	}
+	d := istiods[0]
+	for _, candidate := range istiods {
+		if rev := candidate.Labels["istio.io/rev"]; rev == "" || rev == "default" {
+			d = candidate
+			break
+		}
+	}
+	name := "istio"
+	if rev := d.Labels["istio.io/rev"]; rev != "" && rev != "default" {
+		name += "-" + rev
+	}
+	cm, err := kube.CoreV1().ConfigMaps(d.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading ConfigMap %s/%s: %w", d.Namespace, name, err)
+	}
+	var mesh struct {
+		RootNamespace string `json:"rootNamespace"`
+	}
+	if err := yaml.Unmarshal([]byte(cm.Data["mesh"]), &mesh); err != nil {
+		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", d.Namespace, name, err)
+	}
+	if mesh.RootNamespace != "" {
+		s.RootNamespace = mesh.RootNamespace
 	}
 	return nil
 }
@@ -200,7 +258,7 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	var err error
 	if s.PeerAuthentications, err = listAll(ctx, dyn, schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "peerauthentications"},
 		func(p *istio.PeerAuthentication, u *unstructured.Unstructured) {
-			p.Namespace, p.Name = u.GetNamespace(), u.GetName()
+			p.Namespace, p.Name, p.CreationTimestamp = u.GetNamespace(), u.GetName(), u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
@@ -213,6 +271,7 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	if s.Gateways, err = listAll(ctx, dyn, networking("gateways"),
 		func(g *istio.Gateway, u *unstructured.Unstructured) {
 			g.Namespace, g.Name, g.Labels = u.GetNamespace(), u.GetName(), u.GetLabels()
+			g.CreationTimestamp = u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
@@ -238,13 +297,18 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 		if len(gw.Selector) == 0 {
 			continue
 		}
-		pods, err := c.Metadata.Resource(podsGVR).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(gw.Selector).String()})
+		// Whole pods, not metadata: a named targetPort of the gateway
+		// Service resolves through their container ports.
+		pods, err := c.Kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(gw.Selector).String()})
 		if err != nil {
 			return fmt.Errorf("listing the pods of Gateway %s/%s: %w", gw.Namespace, gw.Name, err)
 		}
 		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				continue
+			}
 			s.GatewayPods[key(gw.Namespace, gw.Name)] = append(s.GatewayPods[key(gw.Namespace, gw.Name)],
-				Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
+				Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations, ContainerPorts: istio.ContainerPorts(p.Spec)})
 		}
 	}
 	for _, gs := range v.httpsServers() {
@@ -309,15 +373,21 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 }
 
 // ReadyCondition reads the Ready condition cert-manager sets on Certificates
-// and issuers: whether it is True, and its message.
+// and issuers: whether it is True, and its message. A condition written for
+// an older generation of the object (observedGeneration below
+// metadata.generation) says nothing about its current spec: it is not Ready.
 func ReadyCondition(u *unstructured.Unstructured) (bool, string) {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
 		cond, _ := c.(map[string]interface{})
-		if cond["type"] == "Ready" {
-			msg, _ := cond["message"].(string)
-			return cond["status"] == "True", strings.TrimSpace(msg)
+		if cond["type"] != "Ready" {
+			continue
 		}
+		msg, _ := cond["message"].(string)
+		if observed, found, _ := unstructured.NestedInt64(cond, "observedGeneration"); found && observed != u.GetGeneration() {
+			return false, fmt.Sprintf("the Ready condition is for generation %d, the object is at %d: cert-manager has not processed the change yet", observed, u.GetGeneration())
+		}
+		return cond["status"] == "True", strings.TrimSpace(msg)
 	}
 	return false, "no Ready condition"
 }

@@ -63,6 +63,9 @@ type Object struct {
 	Name        string
 	Labels      map[string]string
 	Annotations map[string]string
+	// ContainerPorts are the ports a gateway pod's containers declare, where
+	// a named targetPort resolves; nil for the application's pods.
+	ContainerPorts []istio.ContainerPort
 }
 
 // Workload is a Deployment or DaemonSet and its readiness.
@@ -73,10 +76,11 @@ type Workload struct {
 	Ready     int32
 }
 
-// Service is a Kubernetes Service with its ports resolved to target ports.
+// Service is a Kubernetes Service with its ports.
 type Service struct {
 	Namespace string
 	Name      string
+	Labels    map[string]string
 	Selector  map[string]string
 	Ports     []ServicePort
 	// Address is the load balancer IP or host name, "" if none.
@@ -85,9 +89,13 @@ type Service struct {
 
 // ServicePort is one port of a Service.
 type ServicePort struct {
-	Name   string
-	Port   int32
-	Target int32 // 0 when the target is a named port that cannot be resolved here
+	Name string
+	Port int32
+	// Target is a numeric targetPort; TargetName a named one, resolved per
+	// pod through its container ports (Target is then 0).
+	Target     int32
+	TargetName string
+	Protocol   string // "" means TCP
 }
 
 // Secret is a credential Secret as the checks need it. Key material never

@@ -4,7 +4,9 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -146,4 +148,102 @@ func (v *view) httpsServers() []gatewayServer {
 		}
 	}
 	return out
+}
+
+// core is p as the Kubernetes API has it.
+func (p ServicePort) core() corev1.ServicePort {
+	target := intstr.FromInt32(p.Target)
+	if p.TargetName != "" {
+		target = intstr.FromString(p.TargetName)
+	}
+	return corev1.ServicePort{Name: p.Name, Port: p.Port, TargetPort: target, Protocol: corev1.Protocol(p.Protocol)}
+}
+
+func (svc Service) corePorts() []corev1.ServicePort {
+	out := make([]corev1.ServicePort, 0, len(svc.Ports))
+	for _, p := range svc.Ports {
+		out = append(out, p.core())
+	}
+	return out
+}
+
+// podServices are the Services whose selector picks pod, in snapshot order.
+func (v *view) podServices(pod Object) []Service {
+	var out []Service
+	for _, svc := range v.s.Services {
+		if svc.Namespace == pod.Namespace && len(svc.Selector) > 0 && labels.SelectorFromSet(svc.Selector).Matches(labels.Set(pod.Labels)) {
+			out = append(out, svc)
+		}
+	}
+	return out
+}
+
+// translation is the Service targets istiod translates a gateway pod's
+// server ports through: those of its Services not opted out of it.
+func (v *view) translation(pod Object) []istio.ServiceTarget {
+	var out []istio.ServiceTarget
+	for _, svc := range v.podServices(pod) {
+		if _, off := svc.Labels[istio.DisablePortTranslationLabel]; !off {
+			out = append(out, istio.ServiceTargets(svc.corePorts(), pod.ContainerPorts)...)
+		}
+	}
+	return out
+}
+
+// listenPort is the port gateway pod listens on for a Gateway server port.
+func (v *view) listenPort(pod Object, number int32) int32 {
+	return istio.ResolveServerPort(v.translation(pod), number)
+}
+
+// forwarded reports the Service port of svc that sends traffic to port of
+// pod, if any.
+func forwarded(svc Service, pod Object, port int32) (int32, bool) {
+	for _, t := range istio.ServiceTargets(svc.corePorts(), pod.ContainerPorts) {
+		if t.TargetPort == port {
+			return t.Port, true
+		}
+	}
+	return 0, false
+}
+
+// clientHosts are the names clients use for gs: its hosts without namespace
+// prefix, where "*" stands for the hosts of the application's VirtualServices
+// it binds. Wildcards stay; an empty list means "any name".
+func (v *view) clientHosts(gs gatewayServer) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(h string) {
+		if h != "*" && !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	for _, h := range istio.SanitizeHosts(gs.server.Hosts, gs.gw.Namespace) {
+		ns, name, scoped := strings.Cut(h, "/")
+		if !scoped {
+			name = h
+		}
+		if name != "*" {
+			add(name)
+			continue
+		}
+		for _, vs := range v.routes {
+			if (!scoped || ns == vs.Namespace) && bindsTo(vs, gs.gw) {
+				for _, vh := range vs.Hosts {
+					add(vh)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// bindsTo reports whether vs names gw among its gateways.
+func bindsTo(vs istio.VirtualService, gw istio.Gateway) bool {
+	for _, ref := range vs.Gateways {
+		if ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref); ok && ns == gw.Namespace && name == gw.Name {
+			return true
+		}
+	}
+	return false
 }

@@ -73,8 +73,7 @@ func Selector(appNamespace string) string {
 
 // Names are the names of the objects secure creates for one application.
 // Objects in the shared gateway namespace carry the application namespace in
-// their names, so that two applications never collide, and no Secret name
-// starts with "istio" (Istio reserves that prefix).
+// their names, so that two applications never collide.
 type Names struct {
 	Gateway          string
 	VirtualService   string
@@ -109,7 +108,8 @@ const (
 	OwnCA CertificateSource = iota
 	// ExistingIssuer: cert-manager with an Issuer or ClusterIssuer the user has.
 	ExistingIssuer
-	// ExistingSecret: a kubernetes.io/tls Secret the user has; no cert-manager.
+	// ExistingSecret: a Secret the user has, of any type with a pair Istio
+	// reads (cert/key or tls.crt/tls.key); no cert-manager.
 	ExistingSecret
 )
 

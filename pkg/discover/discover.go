@@ -15,9 +15,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -114,6 +114,9 @@ type Gateway struct {
 	Deployment string
 	// Selector selects the gateway pods; a Gateway object uses it.
 	Selector map[string]string
+	// PodLabels are the labels of the gateway pods (their template's):
+	// which other Gateways apply to them.
+	PodLabels map[string]string
 	// Service exposes the gateway pods.
 	Service string
 	// HTTPSPort and HTTPPort are the pod ports the Service sends its 443
@@ -122,6 +125,10 @@ type Gateway struct {
 	HTTPPort  int32
 	// Address is the Service's load balancer IP or host name, if it has one.
 	Address string
+	// Targets are the Service ports of every Service that selects the
+	// gateway pods, resolved to pod ports: how istiod translates Gateway
+	// server ports (istio.ResolveServerPort).
+	Targets []istio.ServiceTarget
 }
 
 // GatewayLabels are the pod labels by which an Istio ingress gateway is
@@ -185,7 +192,7 @@ func IngressGateway(ctx context.Context, kube kubernetes.Interface, namespace st
 			"choose one with --gateway-namespace and, if needed, --gateway-selector")
 	}
 	d := found[0]
-	gw := Gateway{Namespace: d.Namespace, Deployment: d.Name, Selector: selector}
+	gw := Gateway{Namespace: d.Namespace, Deployment: d.Name, Selector: selector, PodLabels: d.Spec.Template.Labels}
 	if gw.Selector == nil {
 		// The Deployment's own selector: immutable, and it matches exactly
 		// its pods, unlike labels that change with a chart version.
@@ -209,23 +216,32 @@ func gatewayService(ctx context.Context, kube kubernetes.Interface, d appsv1.Dep
 		return err
 	}
 	podLabels := labels.Set(d.Spec.Template.Labels)
+	podPorts := istio.ContainerPorts(d.Spec.Template.Spec)
 	var seen []string
-	for _, s := range services.Items {
+	var chosen *corev1.Service
+	for i, s := range services.Items {
 		if len(s.Spec.Selector) == 0 || !labels.SelectorFromSet(s.Spec.Selector).Matches(podLabels) {
 			continue
 		}
 		seen = append(seen, s.Name)
+		targets := istio.ServiceTargets(s.Spec.Ports, podPorts)
+		if _, off := s.Labels[istio.DisablePortTranslationLabel]; !off {
+			gw.Targets = append(gw.Targets, targets...)
+		}
+		if chosen != nil {
+			continue
+		}
 		var https, http int32
-		for _, p := range s.Spec.Ports {
-			target := targetPort(p, d.Spec.Template.Spec)
-			if target == 443 || (https == 0 && p.Port == 443) {
-				https = target
+		for _, t := range targets {
+			if t.TargetPort == 443 || (https == 0 && t.Port == 443) {
+				https = t.TargetPort
 			}
-			if p.Port == 80 {
-				http = target
+			if t.Port == 80 {
+				http = t.TargetPort
 			}
 		}
 		if https != 0 {
+			chosen = &services.Items[i]
 			gw.Service, gw.HTTPSPort, gw.HTTPPort = s.Name, https, http
 			if lb := s.Status.LoadBalancer.Ingress; len(lb) > 0 {
 				gw.Address = lb[0].IP
@@ -233,8 +249,10 @@ func gatewayService(ctx context.Context, kube kubernetes.Interface, d appsv1.Dep
 					gw.Address = lb[0].Hostname
 				}
 			}
-			return nil
 		}
+	}
+	if chosen != nil {
+		return nil
 	}
 	if len(seen) == 0 {
 		return problems.New(
@@ -247,22 +265,25 @@ func gatewayService(ctx context.Context, kube kubernetes.Interface, d appsv1.Dep
 		"add a port 443 to the gateway Service so that clients can reach the HTTPS listener")
 }
 
-// targetPort resolves the pod port a Service port sends traffic to.
-func targetPort(p corev1.ServicePort, pod corev1.PodSpec) int32 {
-	switch {
-	case p.TargetPort.Type == intstr.Int && p.TargetPort.IntVal != 0:
-		return p.TargetPort.IntVal
-	case p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "":
-		for _, c := range pod.Containers {
-			for _, cp := range c.Ports {
-				if cp.Name == p.TargetPort.StrVal {
-					return cp.ContainerPort
-				}
-			}
-		}
-		return 0
+// ServerPort is the Gateway server port number that makes the gateway pods
+// listen on listener: the number itself, unless istiod would translate it
+// as the port of a Service to another pod port; then the Service port that
+// targets listener.
+func (g Gateway) ServerPort(listener int32) int32 {
+	if istio.ResolveServerPort(g.Targets, listener) == listener {
+		return listener
 	}
-	return p.Port
+	for _, t := range g.Targets {
+		if t.TargetPort == listener && istio.ResolveServerPort(g.Targets, t.Port) == listener {
+			return t.Port
+		}
+	}
+	return listener
+}
+
+// Listener is the port the gateway pods listen on for a Gateway server port.
+func (g Gateway) Listener(serverPort int32) int32 {
+	return istio.ResolveServerPort(g.Targets, serverPort)
 }
 
 func gatewayLabelList() string {

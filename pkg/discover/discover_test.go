@@ -17,6 +17,8 @@ import (
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 func service(ns, name string, selector map[string]string, ports ...corev1.ServicePort) *corev1.Service {
@@ -107,6 +109,12 @@ func TestIngressGateway(t *testing.T) {
 		corev1.ContainerPort{Name: "https", ContainerPort: 8443}, corev1.ContainerPort{Name: "http2", ContainerPort: 8080})
 	legacySvc := service("istio-system", "istio-ingressgateway", legacy,
 		port("http2", 80, intstr.FromString("http2")), port("https", 443, intstr.FromString("https")))
+	chartTargets := []istio.ServiceTarget{{Port: 15021, TargetPort: 15021}, {Port: 80, TargetPort: 80}, {Port: 443, TargetPort: 443}}
+	legacyTargets := []istio.ServiceTarget{{Port: 80, TargetPort: 8080}, {Port: 443, TargetPort: 8443}}
+	// A named targetPort resolves only through a container port of the same
+	// protocol, as istiod's FindPort does.
+	udpDeploy := deployment("istio-system", "istio-ingressgateway", legacy,
+		corev1.ContainerPort{Name: "https", ContainerPort: 9443, Protocol: corev1.ProtocolUDP}, corev1.ContainerPort{Name: "https", ContainerPort: 8443, Protocol: corev1.ProtocolTCP})
 
 	for _, tc := range []struct {
 		name      string
@@ -119,12 +127,12 @@ func TestIngressGateway(t *testing.T) {
 		{
 			name:    "helm chart gateway",
 			objects: []runtime.Object{chartDeploy, chartSvc},
-			want:    Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: chart, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10"},
+			want:    Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: chart, PodLabels: chart, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10", Targets: chartTargets},
 		},
 		{
 			name:    "istioctl gateway with named target ports",
 			objects: []runtime.Object{legacyDeploy, legacySvc},
-			want:    Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080},
+			want:    Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080, Targets: legacyTargets},
 		},
 		{
 			name:    "two gateways",
@@ -135,13 +143,18 @@ func TestIngressGateway(t *testing.T) {
 			name:      "two gateways, one namespace chosen",
 			objects:   []runtime.Object{chartDeploy, chartSvc, legacyDeploy, legacySvc},
 			namespace: "istio-system",
-			want:      Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080},
+			want:      Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080, Targets: legacyTargets},
 		},
 		{
 			name:     "selector given",
 			objects:  []runtime.Object{chartDeploy, chartSvc, legacyDeploy, legacySvc},
 			selector: map[string]string{"istio": "ingress"},
-			want:     Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: map[string]string{"istio": "ingress"}, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10"},
+			want:     Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: map[string]string{"istio": "ingress"}, PodLabels: chart, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10", Targets: chartTargets},
+		},
+		{
+			name:    "named target port of another protocol is skipped",
+			objects: []runtime.Object{udpDeploy, service("istio-system", "istio-ingressgateway", legacy, port("https", 443, intstr.FromString("https")))},
+			want:    Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, Targets: []istio.ServiceTarget{{Port: 443, TargetPort: 8443}}},
 		},
 		{
 			name:     "selector matching nothing",
@@ -237,4 +250,28 @@ func TestIngressGatewayWithoutClusterWideListRights(t *testing.T) {
 	})
 	_, err := IngressGateway(context.Background(), kube, "", nil)
 	assertProblem(t, err, "fix: pass --gateway-namespace")
+}
+
+// The Gateway server port secure writes must resolve, by istiod's rules, to
+// the pod port the Service's 443 targets.
+func TestGatewayServerPort(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		targets  []istio.ServiceTarget
+		listener int32
+		want     int32
+	}{
+		{"chart: same number", []istio.ServiceTarget{{Port: 443, TargetPort: 443}}, 443, 443},
+		{"legacy: the pod port is no Service port", []istio.ServiceTarget{{Port: 443, TargetPort: 8443}}, 8443, 8443},
+		{"the pod port is another Service port: the Service port", []istio.ServiceTarget{{Port: 443, TargetPort: 8443}, {Port: 8443, TargetPort: 9443}}, 8443, 443},
+		{"no HTTP port", nil, 0, 0},
+	} {
+		g := Gateway{Targets: tc.targets}
+		if got := g.ServerPort(tc.listener); got != tc.want {
+			t.Errorf("%s: ServerPort(%d) = %d, want %d", tc.name, tc.listener, got, tc.want)
+		}
+		if tc.listener != 0 && g.Listener(g.ServerPort(tc.listener)) != tc.listener {
+			t.Errorf("%s: server port %d does not listen on %d", tc.name, g.ServerPort(tc.listener), tc.listener)
+		}
+	}
 }

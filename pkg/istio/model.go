@@ -4,18 +4,24 @@
 // Nothing here calls the API.
 package istio
 
+import "time"
+
 // Gateway is a networking.istio.io Gateway.
 type Gateway struct {
 	Namespace string            `json:"-"`
 	Name      string            `json:"-"`
 	Labels    map[string]string `json:"-"`
-	Selector  map[string]string `json:"selector,omitempty"`
-	Servers   []Server          `json:"servers,omitempty"`
+	// CreationTimestamp orders Gateways on the same pods: istiod merges them
+	// oldest first, and the first of two servers with the same host wins.
+	CreationTimestamp time.Time         `json:"-"`
+	Selector          map[string]string `json:"selector,omitempty"`
+	Servers           []Server          `json:"servers,omitempty"`
 }
 
 // Server is one server of a Gateway.
 type Server struct {
 	Port  Port       `json:"port"`
+	Bind  string     `json:"bind,omitempty"`
 	Hosts []string   `json:"hosts,omitempty"`
 	TLS   *ServerTLS `json:"tls,omitempty"`
 }
@@ -74,11 +80,13 @@ func (d Destination) PortNumber() int32 {
 
 // PeerAuthentication is a security.istio.io PeerAuthentication.
 type PeerAuthentication struct {
-	Namespace     string            `json:"-"`
-	Name          string            `json:"-"`
-	Selector      *WorkloadSelector `json:"selector,omitempty"`
-	MTLS          *MTLS             `json:"mtls,omitempty"`
-	PortLevelMTLS map[string]MTLS   `json:"portLevelMtls,omitempty"`
+	Namespace string `json:"-"`
+	Name      string `json:"-"`
+	// CreationTimestamp decides between policies at one level: the oldest wins.
+	CreationTimestamp time.Time         `json:"-"`
+	Selector          *WorkloadSelector `json:"selector,omitempty"`
+	MTLS              *MTLS             `json:"mtls,omitempty"`
+	PortLevelMTLS     map[string]MTLS   `json:"portLevelMtls,omitempty"`
 }
 
 // WorkloadSelector selects the pods a policy applies to.

@@ -15,35 +15,52 @@ const DefaultRootNamespace = "istio-system"
 type Effective struct {
 	Mode   string
 	Source string
-	// PortModes are portLevelMtls overrides of the workload policy.
+	// PortModes are the portLevelMtls exceptions of the workload policy that
+	// take effect: ports that accept plaintext although Mode is STRICT.
 	PortModes map[string]string
 }
 
-// EffectiveMode combines PeerAuthentications by Istio's precedence for a
-// workload with podLabels in namespace: a workload-selector policy in the
-// namespace, then the namespace policy, then the mesh policy in rootNamespace,
-// then PERMISSIVE. A policy whose mode is unset inherits from the next level.
-// Selector policies in the root namespace are ignored, as ambient ignores them.
+// Older reports whether a takes precedence over b where several policies
+// compete at one level: istiod's ambient index keeps the oldest
+// (getOldestPeerAuthn). Equal creation times, common since they are in
+// seconds, are ordered by name, as istiod orders other configuration; its
+// ambient index itself then takes whichever its informer lists first.
+func Older(a, b PeerAuthentication) bool {
+	if !a.CreationTimestamp.Equal(b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(b.CreationTimestamp)
+	}
+	if a.Name != b.Name {
+		return a.Name < b.Name
+	}
+	return a.Namespace < b.Namespace
+}
+
+// EffectiveMode combines PeerAuthentications as istiod does for an ambient
+// workload with podLabels in namespace (convertedSelectorPeerAuthentications
+// in pilot/pkg/serviceregistry/ambient/authorization.go): at each level the
+// oldest policy counts: a workload-selector policy of the namespace matching
+// the pod, the namespace's policy without selector, the root namespace's
+// policy without selector. A policy whose mode is unset inherits from the
+// level above; without any, PERMISSIVE. Only STRICT is strict: DISABLE, which
+// ambient cannot honour, accepts plaintext as PERMISSIVE does. Selector
+// policies in the root namespace are not used.
 func EffectiveMode(pas []PeerAuthentication, rootNamespace, namespace string, podLabels map[string]string) Effective {
 	var workload, ns, mesh *PeerAuthentication
-	sorted := append([]PeerAuthentication(nil), pas...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
-	for i := range sorted {
-		pa := &sorted[i]
+	oldest := func(cur **PeerAuthentication, pa *PeerAuthentication) {
+		if *cur == nil || Older(*pa, **cur) {
+			*cur = pa
+		}
+	}
+	for i := range pas {
+		pa := &pas[i]
 		sel := pa.MatchLabels()
 		switch {
-		case pa.Namespace == namespace && len(sel) > 0:
-			if workload == nil && labels.SelectorFromSet(sel).Matches(labels.Set(podLabels)) {
-				workload = pa
-			}
-		case pa.Namespace == namespace && pa.Namespace != rootNamespace:
-			if ns == nil {
-				ns = pa
-			}
-		case pa.Namespace == rootNamespace && len(sel) == 0:
-			if mesh == nil {
-				mesh = pa
-			}
+		case len(sel) == 0 && pa.Namespace == rootNamespace:
+			oldest(&mesh, pa)
+		case len(sel) == 0 && pa.Namespace == namespace:
+			oldest(&ns, pa)
+		case pa.Namespace == namespace && pa.Namespace != rootNamespace && labels.SelectorFromSet(sel).Matches(labels.Set(podLabels)):
+			oldest(&workload, pa)
 		}
 	}
 	eff := Effective{Mode: "PERMISSIVE"}
@@ -52,26 +69,54 @@ func EffectiveMode(pas []PeerAuthentication, rootNamespace, namespace string, po
 			eff.Mode, eff.Source = pa.Mode(), pa.Namespace+"/"+pa.Name
 		}
 	}
-	if workload != nil && len(workload.PortLevelMTLS) > 0 {
-		eff.PortModes = map[string]string{}
-		for port, m := range workload.PortLevelMTLS {
-			eff.PortModes[port] = m.Mode
-		}
+	if workload != nil && eff.Mode == "STRICT" {
+		eff.PortModes = portExceptions(*workload)
 	}
 	return eff
 }
 
+// portExceptions are the non-STRICT ports of the workload policy w, under an
+// effective STRICT mode, that istiod turns into exceptions. With w's own mode
+// unset, DISABLE ports count only beside a PERMISSIVE one: otherwise istiod
+// sends the plain STRICT policy and ignores them.
+func portExceptions(w PeerAuthentication) map[string]string {
+	permissive := false
+	for _, m := range w.PortLevelMTLS {
+		permissive = permissive || m.Mode == "PERMISSIVE"
+	}
+	out := map[string]string{}
+	for port, m := range w.PortLevelMTLS {
+		if m.Mode == "PERMISSIVE" || (m.Mode == "DISABLE" && (w.Mode() == "STRICT" || permissive)) {
+			out[port] = m.Mode
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // ResolveGatewayRef returns the namespace and name a VirtualService in
-// vsNamespace means by a gateways entry: "<ns>/<name>", or a bare name in the
-// VirtualService's own namespace. "mesh" names no Gateway.
+// vsNamespace means by a gateways entry, as istiod's resolveGatewayName does:
+// "<ns>/<name>", "./<name>" (the VirtualService's namespace), a bare name in
+// the VirtualService's own namespace, or the legacy "<name>.<ns>[.svc...]".
+// "mesh" names no Gateway.
 func ResolveGatewayRef(vsNamespace, ref string) (namespace, name string, ok bool) {
 	if ref == "mesh" {
 		return "", "", false
 	}
-	if i := strings.IndexByte(ref, '/'); i >= 0 {
-		return ref[:i], ref[i+1:], true
+	if ns, name, found := strings.Cut(ref, "/"); found {
+		if ns == "." {
+			ns = vsNamespace
+		}
+		return ns, name, true
 	}
-	return vsNamespace, ref, true
+	name, rest, found := strings.Cut(ref, ".")
+	if !found {
+		return vsNamespace, ref, true
+	}
+	ns, _, _ := strings.Cut(rest, ".")
+	return ns, name, true
 }
 
 // stripNamespace removes the "<ns>/" prefix Gateway hosts may carry.
@@ -80,6 +125,22 @@ func stripNamespace(host string) string {
 		return host[i+1:]
 	}
 	return host
+}
+
+// GatewayHostBinds reports whether the host gwHost of a server of a Gateway
+// in gwNamespace admits the host vsHost of a VirtualService in vsNamespace,
+// as istiod's pickMatchingGatewayHosts does: "<ns>/host" binds only
+// VirtualServices of that namespace, "./host" those of the Gateway's, and
+// "*/host" or a bare host any.
+func GatewayHostBinds(gwHost, gwNamespace, vsHost, vsNamespace string) bool {
+	h := SanitizeHosts([]string{gwHost}, gwNamespace)[0]
+	if ns, name, found := strings.Cut(h, "/"); found {
+		if ns != vsNamespace {
+			return false
+		}
+		h = name
+	}
+	return HostMatches(h, vsHost)
 }
 
 // HostMatches reports whether the host pattern a (possibly a wildcard such
@@ -132,4 +193,51 @@ func CertificateCovers(sans []string, host string) bool {
 		}
 	}
 	return false
+}
+
+// Obstacle is a PeerAuthentication that keeps a STRICT namespace-wide policy
+// from making every workload of its namespace STRICT, and why.
+type Obstacle struct {
+	Policy PeerAuthentication
+	Reason string
+}
+
+// StrictObstacles finds the policies of ours' namespace that istiod would let
+// win over ours, a namespace-wide STRICT policy (existing or about to be
+// created): an older namespace-wide policy that is not STRICT (istiod keeps
+// only the oldest), and workload-selector policies that are not STRICT or
+// open ports to plaintext (they override the namespace policy for their pods).
+func StrictObstacles(pas []PeerAuthentication, ours PeerAuthentication) []Obstacle {
+	var out []Obstacle
+	for _, pa := range pas {
+		if pa.Namespace != ours.Namespace || pa.Name == ours.Name {
+			continue
+		}
+		mode := pa.Mode()
+		if mode == "" {
+			mode = "unset"
+		}
+		if len(pa.MatchLabels()) == 0 {
+			if Older(pa, ours) && pa.Mode() != "STRICT" {
+				out = append(out, Obstacle{pa, "is an older namespace-wide policy with mode " + mode + ": istiod uses only the oldest, so " + ours.Name + " would be ignored"})
+			}
+			continue
+		}
+		switch {
+		case pa.Mode() == "PERMISSIVE" || pa.Mode() == "DISABLE":
+			out = append(out, Obstacle{pa, "sets mode " + mode + " for the pods it selects, overriding the namespace's STRICT"})
+		case len(portExceptions(pa)) > 0:
+			out = append(out, Obstacle{pa, "opens ports " + portList(portExceptions(pa)) + " to plaintext for the pods it selects"})
+		}
+	}
+	return out
+}
+
+func portList(ports map[string]string) string {
+	var out []string
+	for p := range ports {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
 }

@@ -1,6 +1,17 @@
 package istio
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// created sets when p was created, hours after a fixed time.
+func created(p PeerAuthentication, hours int) PeerAuthentication {
+	p.CreationTimestamp = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(hours) * time.Hour)
+	return p
+}
 
 func pa(ns, name, mode string, selector map[string]string, ports map[string]string) PeerAuthentication {
 	p := PeerAuthentication{Namespace: ns, Name: name}
@@ -35,15 +46,44 @@ func TestEffectiveMode(t *testing.T) {
 		{"unset mode inherits", []PeerAuthentication{pa("chatqna", "default", "STRICT", nil, nil), pa("chatqna", "w", "", app, nil)}, "STRICT", "chatqna/default"},
 		{"other namespace's policy", []PeerAuthentication{pa("codetrans", "default", "STRICT", nil, nil)}, "PERMISSIVE", ""},
 		{"root-namespace selector policy ignored", []PeerAuthentication{pa("istio-system", "w", "STRICT", app, nil)}, "PERMISSIVE", ""},
+		// Competing policies at one level: istiod takes the oldest, not
+		// the first by name (getOldestPeerAuthn, convertedSelectorPeerAuthentications).
+		{"oldest namespace policy wins", []PeerAuthentication{created(pa("chatqna", "default", "STRICT", nil, nil), 5), created(pa("chatqna", "zz-legacy", "PERMISSIVE", nil, nil), 1)}, "PERMISSIVE", "chatqna/zz-legacy"},
+		{"oldest workload policy wins", []PeerAuthentication{created(pa("chatqna", "a", "PERMISSIVE", app, nil), 2), created(pa("chatqna", "b", "STRICT", app, nil), 1)}, "STRICT", "chatqna/b"},
+		{"oldest mesh policy wins", []PeerAuthentication{created(pa("istio-system", "a", "PERMISSIVE", nil, nil), 2), created(pa("istio-system", "b", "STRICT", nil, nil), 1)}, "STRICT", "istio-system/b"},
+		{"same second: by name", []PeerAuthentication{created(pa("chatqna", "b", "PERMISSIVE", nil, nil), 1), created(pa("chatqna", "a", "STRICT", nil, nil), 1)}, "STRICT", "chatqna/a"},
+		// DISABLE is not ignored: it is not STRICT, so plaintext is accepted.
+		{"DISABLE namespace policy overrides a STRICT mesh", []PeerAuthentication{pa("istio-system", "default", "STRICT", nil, nil), pa("chatqna", "default", "DISABLE", nil, nil)}, "DISABLE", "chatqna/default"},
+		{"DISABLE workload policy", []PeerAuthentication{pa("chatqna", "default", "STRICT", nil, nil), pa("chatqna", "w", "DISABLE", app, nil)}, "DISABLE", "chatqna/w"},
+		{"UNSET mesh policy: PERMISSIVE", []PeerAuthentication{pa("istio-system", "default", "UNSET", nil, nil)}, "PERMISSIVE", ""},
 	} {
 		got := EffectiveMode(tc.pas, "istio-system", "chatqna", app)
 		if got.Mode != tc.wantMode || got.Source != tc.wantSource {
 			t.Errorf("%s: got %s from %q, want %s from %q", tc.name, got.Mode, got.Source, tc.wantMode, tc.wantSource)
 		}
 	}
-	eff := EffectiveMode([]PeerAuthentication{pa("chatqna", "w", "STRICT", app, map[string]string{"9090": "PERMISSIVE"})}, "istio-system", "chatqna", app)
-	if eff.PortModes["9090"] != "PERMISSIVE" {
-		t.Errorf("port modes = %v", eff.PortModes)
+}
+
+// Port-level exceptions take effect as istiod's ambient conversion makes them.
+func TestEffectivePortExceptions(t *testing.T) {
+	app := map[string]string{"app": "chatqna"}
+	ns := pa("chatqna", "default", "STRICT", nil, nil)
+	for _, tc := range []struct {
+		name string
+		pas  []PeerAuthentication
+		want map[string]string
+	}{
+		{"STRICT workload, PERMISSIVE port", []PeerAuthentication{pa("chatqna", "w", "STRICT", app, map[string]string{"9090": "PERMISSIVE"})}, map[string]string{"9090": "PERMISSIVE"}},
+		{"STRICT workload, DISABLE port", []PeerAuthentication{pa("chatqna", "w", "STRICT", app, map[string]string{"9090": "DISABLE"})}, map[string]string{"9090": "DISABLE"}},
+		{"unset workload under STRICT namespace, PERMISSIVE port", []PeerAuthentication{ns, pa("chatqna", "w", "", app, map[string]string{"9090": "PERMISSIVE"})}, map[string]string{"9090": "PERMISSIVE"}},
+		{"unset workload under STRICT namespace, only DISABLE ports: ignored", []PeerAuthentication{ns, pa("chatqna", "w", "", app, map[string]string{"9090": "DISABLE"})}, nil},
+		{"unset workload, DISABLE beside PERMISSIVE", []PeerAuthentication{ns, pa("chatqna", "w", "", app, map[string]string{"9090": "DISABLE", "9091": "PERMISSIVE"})}, map[string]string{"9090": "DISABLE", "9091": "PERMISSIVE"}},
+		{"STRICT ports only", []PeerAuthentication{pa("chatqna", "w", "STRICT", app, map[string]string{"9090": "STRICT"})}, nil},
+	} {
+		got := EffectiveMode(tc.pas, "istio-system", "chatqna", app)
+		if diff := cmp.Diff(tc.want, got.PortModes); diff != "" {
+			t.Errorf("%s: port exceptions (-want +got):\n%s", tc.name, diff)
+		}
 	}
 }
 
@@ -51,14 +91,38 @@ func TestResolveGatewayRef(t *testing.T) {
 	for _, tc := range []struct{ ref, ns, name string }{
 		{"opea-gateway", "chatqna", "opea-gateway"},
 		{"istio-ingress/opea-gateway", "istio-ingress", "opea-gateway"},
+		// As istiod's resolveGatewayName: "./name" and the legacy FQDN forms.
+		{"./opea-gateway", "chatqna", "opea-gateway"},
+		{"opea-gateway.istio-ingress.svc.cluster.local", "istio-ingress", "opea-gateway"},
+		{"opea-gateway.istio-ingress", "istio-ingress", "opea-gateway"},
 	} {
 		ns, name, ok := ResolveGatewayRef("chatqna", tc.ref)
 		if !ok || ns != tc.ns || name != tc.name {
-			t.Errorf("ResolveGatewayRef(%q) = %s/%s %v", tc.ref, ns, name, ok)
+			t.Errorf("ResolveGatewayRef(%q) = %s/%s %v, want %s/%s", tc.ref, ns, name, ok, tc.ns, tc.name)
 		}
 	}
 	if _, _, ok := ResolveGatewayRef("chatqna", "mesh"); ok {
 		t.Error("mesh resolved to a Gateway")
+	}
+}
+
+func TestGatewayHostBinds(t *testing.T) {
+	for _, tc := range []struct {
+		gwHost, vsHost, vsNamespace string
+		want                        bool
+	}{
+		{"chatqna.example.com", "chatqna.example.com", "chatqna", true},
+		{"chatqna/chatqna.example.com", "chatqna.example.com", "chatqna", true},
+		{"codetrans/chatqna.example.com", "chatqna.example.com", "chatqna", false},
+		{"./chatqna.example.com", "chatqna.example.com", "gw-ns", true},
+		{"./chatqna.example.com", "chatqna.example.com", "chatqna", false},
+		{"*/chatqna.example.com", "chatqna.example.com", "chatqna", true},
+		{"chatqna/*", "anything.example.com", "chatqna", true},
+		{"*", "chatqna.example.com", "chatqna", true},
+	} {
+		if got := GatewayHostBinds(tc.gwHost, "gw-ns", tc.vsHost, tc.vsNamespace); got != tc.want {
+			t.Errorf("GatewayHostBinds(%q, gw-ns, %q, %s) = %v", tc.gwHost, tc.vsHost, tc.vsNamespace, got)
+		}
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -23,6 +22,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -118,7 +118,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.BoolVar(&o.HTTPRedirect, "http-redirect", true, "Serve port 80 with a redirect to HTTPS")
 	f.StringVar(&o.Issuer, "issuer", "", "Existing cert-manager issuer for the gateway certificate, instead of a private CA")
 	f.StringVar(&o.IssuerKind, "issuer-kind", "Issuer", "Kind of --issuer: Issuer (in the gateway namespace) or ClusterIssuer")
-	f.StringVar(&o.TLSSecret, "tls-secret", "", "Existing kubernetes.io/tls Secret in the gateway namespace; cert-manager is then not used")
+	f.StringVar(&o.TLSSecret, "tls-secret", "", "Existing Secret with tls.crt and tls.key (or cert and key) in the gateway namespace; cert-manager is then not used")
 	f.StringVar(&o.DryRun, "dry-run", "none", `"none" applies; "server" sends every change with dryRun and stores nothing; "client" prints what would be applied and sends nothing`)
 	f.StringVarP(&o.Output, "output", "o", "", "Print the objects instead of one line each: yaml or json")
 	f.StringVar(&o.FieldManager, "field-manager", desired.ManagedByValue, "Field manager of the server-side apply")
@@ -165,9 +165,6 @@ func (o *SecureOptions) Validate() error {
 	}
 	if o.Issuer != "" && o.TLSSecret != "" {
 		errs = append(errs, "--issuer and --tls-secret exclude each other: a certificate comes from one of them")
-	}
-	if strings.HasPrefix(o.TLSSecret, "istio") {
-		errs = append(errs, fmt.Sprintf("--tls-secret %q starts with \"istio\", a prefix Istio reserves for its own Secrets: copy it to another name", o.TLSSecret))
 	}
 	if o.IssuerKind != "Issuer" && o.IssuerKind != "ClusterIssuer" {
 		errs = append(errs, fmt.Sprintf("invalid --issuer-kind %q: use Issuer or ClusterIssuer", o.IssuerKind))
@@ -298,7 +295,8 @@ func (o *SecureOptions) plan(ctx context.Context) (*plan, error) {
 	gwOK := !note(err)
 	if gwOK {
 		params.GatewayNamespace, params.GatewaySelector = gw.Namespace, gw.Selector
-		params.HTTPSPort, params.HTTPPort = gw.HTTPSPort, gw.HTTPPort
+		// Server port numbers that istiod resolves to those pod ports.
+		params.HTTPSPort, params.HTTPPort = gw.ServerPort(gw.HTTPSPort), gw.ServerPort(gw.HTTPPort)
 		if o.HTTPRedirect && gw.HTTPPort == 0 {
 			fmt.Fprintf(o.ErrOut, "The gateway Service %s/%s has no port 80: no HTTP redirect is configured.\n", gw.Namespace, gw.Service)
 			params.HTTPRedirect = false
@@ -322,6 +320,12 @@ func (o *SecureOptions) plan(ctx context.Context) (*plan, error) {
 		}
 	}
 
+	if nsOK && apis.Security != "" {
+		for _, err := range o.checkPeerAuthentications(ctx, apis.Security) {
+			note(err)
+		}
+	}
+
 	switch {
 	case o.TLSSecret != "":
 		params.Certificates, params.TLSSecret = desired.ExistingSecret, o.TLSSecret
@@ -331,7 +335,9 @@ func (o *SecureOptions) plan(ctx context.Context) (*plan, error) {
 	case o.Issuer != "":
 		params.Certificates, params.IssuerName, params.IssuerKind = desired.ExistingIssuer, o.Issuer, o.IssuerKind
 		if gwOK && apis.CertManager != "" {
-			note(o.checkIssuer(ctx, gw.Namespace))
+			for _, err := range o.checkIssuer(ctx, gw.Namespace) {
+				note(err)
+			}
 		}
 	default:
 		params.Certificates = desired.OwnCA
@@ -343,7 +349,73 @@ func (o *SecureOptions) plan(ctx context.Context) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if problems := o.checkGatewayHosts(ctx, gw, params.NetworkingVersion, objs); len(problems) > 0 {
+		return nil, problems
+	}
 	return &plan{params: params, gateway: gw, objects: objs}, nil
+}
+
+// checkGatewayHosts refuses when istiod would drop a server of secure's
+// Gateway: another Gateway on the same gateway pods, older, already claims
+// one of its hosts on the same port (as with two applications secured with
+// the default host).
+func (o *SecureOptions) checkGatewayHosts(ctx context.Context, gw discover.Gateway, version string, objs []*unstructured.Unstructured) problems.List {
+	var ours istio.Gateway
+	found := false
+	for _, obj := range objs {
+		if obj.GetKind() == "Gateway" {
+			g, err := istio.DecodeGateway(obj)
+			if err != nil {
+				return problems.List{problems.New(err.Error(), "")}
+			}
+			ours, found = g, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	dyn, err := o.clients.Dynamic()
+	if err != nil {
+		return problems.List{problems.New(err.Error(), "")}
+	}
+	gvr := schema.GroupVersionResource{Group: "networking.istio.io", Version: version, Resource: "gateways"}
+	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		fmt.Fprintf(o.ErrOut, "Could not check for other Gateways serving the same hosts on the gateway pods (you may not list Gateways in every namespace): run kubectl opea verify afterwards.\n")
+		return nil
+	}
+	if err != nil {
+		return problems.List{problems.New(fmt.Sprintf("listing Gateways: %v", err), "")}
+	}
+	// Ours is created now, unless it exists: then its age counts.
+	ours.CreationTimestamp = time.Now()
+	onPods := []istio.Gateway{}
+	for i := range list.Items {
+		other, err := istio.DecodeGateway(&list.Items[i])
+		if err != nil {
+			continue // istiod rejects it as well
+		}
+		if other.Namespace == ours.Namespace && other.Name == ours.Name {
+			ours.CreationTimestamp = other.CreationTimestamp
+			continue
+		}
+		if istio.SelectsPod(other, gw.PodLabels) {
+			onPods = append(onPods, other)
+		}
+	}
+	var out problems.List
+	seen := map[string]bool{}
+	for _, d := range istio.DroppedServers(append(onPods, ours), gw.Listener) {
+		keeper := d.Keeper.Namespace + "/" + d.Keeper.Name
+		if d.Gateway.Namespace != ours.Namespace || d.Gateway.Name != ours.Name || seen[keeper] {
+			continue
+		}
+		seen[keeper] = true
+		out = append(out, problems.New(
+			fmt.Sprintf("Gateway %s already serves host %s on port %d of the same gateway pods: istiod would keep it and drop this application's server", keeper, d.Host, d.Server.Port.Number),
+			fmt.Sprintf("pass another --host for namespace %s (e.g. --host %s), or remove that host from Gateway %s", o.namespace, suggestHost(d.Host, o.namespace), keeper)))
+	}
+	return out
 }
 
 func (o *SecureOptions) checkNamespace(ctx context.Context, kube kubernetes.Interface) error {
@@ -369,6 +441,57 @@ func (o *SecureOptions) checkNamespace(ctx context.Context, kube kubernetes.Inte
 	return nil
 }
 
+// checkPeerAuthentications refuses when istiod would not make the namespace
+// STRICT with secure's PeerAuthentication "default": an older namespace-wide
+// policy wins over it, and workload policies override it for their pods.
+func (o *SecureOptions) checkPeerAuthentications(ctx context.Context, version string) []error {
+	dyn, err := o.clients.Dynamic()
+	if err != nil {
+		return []error{err}
+	}
+	gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "peerauthentications"}
+	list, err := dyn.Resource(gvr).Namespace(o.namespace).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		// Not a precondition: report it, without the error's text, which
+		// would read as a missing permission secure needs.
+		fmt.Fprintf(o.ErrOut, "Could not check for PeerAuthentications overriding STRICT in namespace %s (you may not list them): run kubectl opea verify afterwards.\n", o.namespace)
+		return nil
+	}
+	if err != nil {
+		return []error{err}
+	}
+	var pas []istio.PeerAuthentication
+	// Ours is created now, unless it exists: then its age counts.
+	ours := istio.PeerAuthentication{Namespace: o.namespace, Name: "default", CreationTimestamp: time.Now()}
+	for i := range list.Items {
+		pa, err := istio.DecodePeerAuthentication(&list.Items[i])
+		if err != nil {
+			return []error{fmt.Errorf("reading PeerAuthentication %s/%s: %w", o.namespace, list.Items[i].GetName(), err)}
+		}
+		if pa.Name == ours.Name {
+			ours.CreationTimestamp = pa.CreationTimestamp
+		}
+		pas = append(pas, pa)
+	}
+	var errs []error
+	for _, ob := range istio.StrictObstacles(pas, ours) {
+		errs = append(errs, problems.New(
+			fmt.Sprintf("PeerAuthentication %s/%s %s", ob.Policy.Namespace, ob.Policy.Name, ob.Reason),
+			fmt.Sprintf("delete it (kubectl delete peerauthentication %s -n %s) or make it STRICT (mtls.mode and every portLevelMtls entry), then run secure again", ob.Policy.Name, ob.Policy.Namespace)))
+	}
+	return errs
+}
+
+// suggestHost proposes a host of the application's own in the domain of a
+// taken one: chatqna.example.com for *.example.com or ui.example.com.
+func suggestHost(taken, namespace string) string {
+	taken = taken[strings.IndexByte(taken, '/')+1:]
+	if _, domain, ok := strings.Cut(taken, "."); ok && strings.Contains(domain, ".") {
+		return namespace + "." + domain
+	}
+	return namespace + ".example.com"
+}
+
 func (o *SecureOptions) checkTLSSecret(ctx context.Context, kube kubernetes.Interface, gatewayNamespace string) error {
 	s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, o.TLSSecret, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -379,9 +502,10 @@ func (o *SecureOptions) checkTLSSecret(ctx context.Context, kube kubernetes.Inte
 	if err != nil {
 		return err
 	}
-	if s.Type != corev1.SecretTypeTLS {
+	// istiod ignores the type: it reads cert/key, else tls.crt/tls.key.
+	if _, _, _, err := istio.CredentialPair(s.Data); err != nil {
 		return problems.New(
-			fmt.Sprintf("Secret %s/%s has type %s, not kubernetes.io/tls", gatewayNamespace, o.TLSSecret, s.Type),
+			fmt.Sprintf("Secret %s/%s holds no certificate and key Istio can read: %v", gatewayNamespace, o.TLSSecret, err),
 			fmt.Sprintf("recreate it with kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", o.TLSSecret, gatewayNamespace))
 	}
 	return nil
@@ -392,26 +516,70 @@ var issuerGVRs = map[string]schema.GroupVersionResource{
 	"ClusterIssuer": {Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"},
 }
 
-func (o *SecureOptions) checkIssuer(ctx context.Context, gatewayNamespace string) error {
+func (o *SecureOptions) checkIssuer(ctx context.Context, gatewayNamespace string) []error {
 	dyn, err := o.clients.Dynamic()
 	if err != nil {
-		return err
+		return []error{err}
 	}
 	gvr := issuerGVRs[o.IssuerKind]
+	var issuer *unstructured.Unstructured
 	var getErr error
 	where := o.Issuer
 	if o.IssuerKind == "Issuer" {
-		_, getErr = dyn.Resource(gvr).Namespace(gatewayNamespace).Get(ctx, o.Issuer, metav1.GetOptions{})
+		issuer, getErr = dyn.Resource(gvr).Namespace(gatewayNamespace).Get(ctx, o.Issuer, metav1.GetOptions{})
 		where = gatewayNamespace + "/" + o.Issuer
 	} else {
-		_, getErr = dyn.Resource(gvr).Get(ctx, o.Issuer, metav1.GetOptions{})
+		issuer, getErr = dyn.Resource(gvr).Get(ctx, o.Issuer, metav1.GetOptions{})
 	}
 	if apierrors.IsNotFound(getErr) {
-		return problems.New(
+		return []error{problems.New(
 			fmt.Sprintf("%s %s does not exist", o.IssuerKind, where),
-			"create it first, or check --issuer and --issuer-kind (an Issuer must be in the gateway namespace)")
+			"create it first, or check --issuer and --issuer-kind (an Issuer must be in the gateway namespace)")}
 	}
-	return getErr
+	if getErr != nil {
+		return []error{getErr}
+	}
+	return o.checkACME(issuer, o.IssuerKind+" "+where)
+}
+
+// checkACME refuses what an ACME issuer solving HTTP-01 challenges only
+// cannot do: issue a wildcard host, or pass a challenge on port 80 while the
+// Gateway redirects port 80 to HTTPS (istio/istio#33593).
+func (o *SecureOptions) checkACME(issuer *unstructured.Unstructured, name string) []error {
+	if _, isACME, _ := unstructured.NestedMap(issuer.Object, "spec", "acme"); !isACME {
+		return nil
+	}
+	solvers, _, _ := unstructured.NestedSlice(issuer.Object, "spec", "acme", "solvers")
+	http01, dns01 := false, false
+	for _, s := range solvers {
+		solver, _ := s.(map[string]interface{})
+		_, h := solver["http01"]
+		_, d := solver["dns01"]
+		http01, dns01 = http01 || h, dns01 || d
+	}
+	if !http01 {
+		return nil
+	}
+	if dns01 {
+		if o.HTTPRedirect {
+			fmt.Fprintf(o.ErrOut, "%s also solves HTTP-01 challenges: where it uses them, the port-80 redirect breaks them (istio/istio#33593); pass --http-redirect=false if so.\n", name)
+		}
+		return nil
+	}
+	var errs []error
+	for _, h := range o.Hosts {
+		if strings.HasPrefix(h, "*") {
+			errs = append(errs, problems.New(
+				fmt.Sprintf("%s solves only HTTP-01 challenges, which cannot issue the wildcard host %s", name, h),
+				"pass a concrete --host (e.g. --host "+desired.ExampleHost(h, o.namespace)+"), or use an issuer with a DNS-01 solver"))
+		}
+	}
+	if o.HTTPRedirect {
+		errs = append(errs, problems.New(
+			fmt.Sprintf("%s solves HTTP-01 challenges on port 80, which the Gateway's redirect to HTTPS breaks (istio/istio#33593)", name),
+			"pass --http-redirect=false, or use an issuer with a DNS-01 solver"))
+	}
+	return errs
 }
 
 func (o *SecureOptions) print(planned []*unstructured.Unstructured, results []apply.Result) error {

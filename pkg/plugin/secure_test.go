@@ -21,7 +21,6 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 		{[]string{"--wait", "--dry-run=server"}, []string{"--wait waits for a certificate"}},
 		{[]string{"--gateway-selector", "istio"}, []string{`invalid --gateway-selector "istio"`}},
 		{[]string{"--port", "70000"}, []string{"invalid --port 70000"}},
-		{[]string{"--tls-secret", "istio-gateway"}, []string{`--tls-secret "istio-gateway" starts with "istio"`}},
 		// Several problems are reported together.
 		{[]string{"--host", "*", "--dry-run", "x", "-o", "xml"}, []string{`invalid --host "*"`, `invalid --dry-run "x"`, `unsupported output format "xml"`}},
 	} {

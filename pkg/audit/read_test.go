@@ -1,0 +1,247 @@
+package audit
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+// cluster is what a fake cluster holds for Read.
+type cluster struct {
+	kube    []runtime.Object
+	dynamic []runtime.Object
+	pods    []runtime.Object // PartialObjectMetadata of the application's pods
+}
+
+func (c cluster) clients(t *testing.T) (Clients, *kubefake.Clientset, *metadatafake.FakeMetadataClient) {
+	t.Helper()
+	kube := kubefake.NewClientset(append([]runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna"}}}, c.kube...)...)
+	disco := kube.Discovery().(*fakediscovery.FakeDiscovery)
+	resources := func(gv string, names ...string) *metav1.APIResourceList {
+		l := &metav1.APIResourceList{GroupVersion: gv}
+		for _, n := range names {
+			l.APIResources = append(l.APIResources, metav1.APIResource{Name: n})
+		}
+		return l
+	}
+	disco.Resources = []*metav1.APIResourceList{
+		resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
+		resources("security.istio.io/v1", "peerauthentications"),
+		resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
+	}
+	listKinds := map[schema.GroupVersionResource]string{
+		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:          "GatewayList",
+		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:   "VirtualServiceList",
+		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:  "DestinationRuleList",
+		{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}: "PeerAuthenticationList",
+		certificatesGVR:   "CertificateList",
+		issuersGVR:        "IssuerList",
+		clusterIssuersGVR: "ClusterIssuerList",
+	}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
+	// The tracker would guess "gatewaies" from the kind: name the resources.
+	for _, obj := range c.dynamic {
+		u := obj.(*unstructured.Unstructured)
+		for gvr, list := range listKinds {
+			if list == u.GetKind()+"List" {
+				if err := dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	meta := metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme(), c.pods...)
+	return Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, kube, meta
+}
+
+func read(t *testing.T, c cluster) *Snapshot {
+	t.Helper()
+	clients, _, _ := c.clients(t)
+	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func unstructuredObject(apiVersion, kind, ns, name string, spec map[string]interface{}) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": apiVersion, "kind": kind, "spec": spec}}
+	u.SetNamespace(ns)
+	u.SetName(name)
+	return u
+}
+
+// A DaemonSet as Istio's charts write it: which labels sit where.
+func daemonSet(name string, objectLabels, selector, template map[string]string) *appsv1.DaemonSet {
+	return &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: name, Labels: objectLabels},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: template}},
+		},
+		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, NumberReady: 2},
+	}
+}
+
+// The ztunnel chart labels the DaemonSet object app.kubernetes.io/name
+// (nothing before 1.23); app=ztunnel is on its selector and pod template.
+func TestReadFindsIstioDaemonSetsAsTheChartsLabelThem(t *testing.T) {
+	ztunnel := map[string]string{"app": "ztunnel"}
+	cni := map[string]string{"k8s-app": "istio-cni-node"}
+	s := read(t, cluster{kube: []runtime.Object{
+		daemonSet("ztunnel", map[string]string{"app.kubernetes.io/name": "ztunnel"}, ztunnel, map[string]string{"app": "ztunnel", "app.kubernetes.io/name": "ztunnel"}),
+		daemonSet("istio-cni-node", map[string]string{"k8s-app": "istio-cni-node", "app.kubernetes.io/name": "istio-cni"}, cni, cni),
+		daemonSet("kube-proxy", map[string]string{"k8s-app": "kube-proxy"}, map[string]string{"k8s-app": "kube-proxy"}, map[string]string{"k8s-app": "kube-proxy"}),
+	}})
+	want := []Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 2, Ready: 2}}
+	if diff := cmp.Diff(want, s.ZTunnel); diff != "" {
+		t.Errorf("ztunnel (-want +got):\n%s", diff)
+	}
+	want[0].Name = "istio-cni-node"
+	if diff := cmp.Diff(want, s.CNI); diff != "" {
+		t.Errorf("istio-cni (-want +got):\n%s", diff)
+	}
+}
+
+// A named targetPort is kept as a name, and the gateway pods' container
+// ports are read, so that checks resolve it as istiod does.
+func TestReadKeepsNamedTargetPortsAndGatewayPodPorts(t *testing.T) {
+	gwLabels := map[string]string{"istio": "ingressgateway"}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "gw-1", Labels: gwLabels},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "istio-proxy", Ports: []corev1.ContainerPort{{Name: "https", ContainerPort: 8443, Protocol: corev1.ProtocolTCP}}}}},
+	}
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-ingressgateway"},
+		Spec: corev1.ServiceSpec{Selector: gwLabels, Ports: []corev1.ServicePort{
+			{Name: "https", Port: 443, TargetPort: intstr.FromString("https"), Protocol: corev1.ProtocolTCP},
+			{Name: "http2", Port: 80, TargetPort: intstr.FromInt32(8080)},
+		}},
+	}
+	gw := unstructuredObject("networking.istio.io/v1", "Gateway", "chatqna", "gw", map[string]interface{}{
+		"selector": map[string]interface{}{"istio": "ingressgateway"},
+		"servers":  []interface{}{map[string]interface{}{"port": map[string]interface{}{"number": int64(443), "name": "https", "protocol": "HTTPS"}, "hosts": []interface{}{"a.example.com"}}},
+	})
+	vs := unstructuredObject("networking.istio.io/v1", "VirtualService", "chatqna", "vs", map[string]interface{}{
+		"hosts": []interface{}{"a.example.com"}, "gateways": []interface{}{"gw"},
+		"http": []interface{}{map[string]interface{}{"route": []interface{}{map[string]interface{}{"destination": map[string]interface{}{"host": "chatqna-nginx"}}}}},
+	})
+	s := read(t, cluster{kube: []runtime.Object{pod, svc}, dynamic: []runtime.Object{gw, vs}})
+	got := s.service("istio-system", "istio-ingressgateway")
+	if got == nil {
+		t.Fatal("gateway Service not read")
+	}
+	wantPorts := []ServicePort{{Name: "https", Port: 443, TargetName: "https", Protocol: "TCP"}, {Name: "http2", Port: 80, Target: 8080}}
+	if diff := cmp.Diff(wantPorts, got.Ports); diff != "" {
+		t.Errorf("Service ports (-want +got):\n%s", diff)
+	}
+	pods := s.GatewayPods["chatqna/gw"]
+	if len(pods) != 1 {
+		t.Fatalf("gateway pods = %+v", pods)
+	}
+	if diff := cmp.Diff([]istio.ContainerPort{{Name: "https", Protocol: "TCP", Number: 8443}}, pods[0].ContainerPorts); diff != "" {
+		t.Errorf("container ports (-want +got):\n%s", diff)
+	}
+	if listen := newView(s).listenPort(pods[0], 443); listen != 8443 {
+		t.Errorf("server port 443 listens on %d, want 8443", listen)
+	}
+}
+
+// A Ready condition counts only for the generation it was observed at.
+func TestReadyConditionNeedsTheCurrentGeneration(t *testing.T) {
+	cert := func(generation, observed int64, status string) *unstructured.Unstructured {
+		cond := map[string]interface{}{"type": "Ready", "status": status, "message": "Certificate is up to date and has not expired"}
+		if observed != 0 {
+			cond["observedGeneration"] = observed
+		}
+		u := unstructuredObject("cert-manager.io/v1", "Certificate", "istio-ingress", "c", nil)
+		u.SetGeneration(generation)
+		u.Object["status"] = map[string]interface{}{"conditions": []interface{}{cond}}
+		return u
+	}
+	for _, tc := range []struct {
+		name        string
+		u           *unstructured.Unstructured
+		wantReady   bool
+		wantMessage string
+	}{
+		{"current", cert(2, 2, "True"), true, "Certificate is up to date"},
+		{"stale after a spec change", cert(3, 2, "True"), false, "the Ready condition is for generation 2, the object is at 3"},
+		{"no observedGeneration (older cert-manager)", cert(3, 0, "True"), true, "Certificate is up to date"},
+		{"current, not Ready", cert(2, 2, "False"), false, "Certificate is up to date"},
+	} {
+		ready, message := ReadyCondition(tc.u)
+		if ready != tc.wantReady || !strings.Contains(message, tc.wantMessage) {
+			t.Errorf("%s: ReadyCondition = %v %q", tc.name, ready, message)
+		}
+	}
+}
+
+// meshConfig.rootNamespace comes from istiod's ConfigMap, not always
+// istio-system.
+func TestReadRootNamespaceFromMeshConfig(t *testing.T) {
+	istiod := func(ns, rev string) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "istiod", Labels: map[string]string{"app": "istiod", "istio.io/rev": rev}}}
+	}
+	mesh := func(ns, name, data string) *corev1.ConfigMap {
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string]string{"mesh": data}}
+	}
+	for _, tc := range []struct {
+		name    string
+		objects []runtime.Object
+		want    string
+	}{
+		{"no istiod", nil, "istio-system"},
+		{"no ConfigMap", []runtime.Object{istiod("istio-system", "default")}, "istio-system"},
+		{"set", []runtime.Object{istiod("mesh-ctl", "default"), mesh("mesh-ctl", "istio", "defaultConfig:\n  discoveryAddress: istiod.mesh-ctl.svc:15012\nrootNamespace: mesh-ctl\n")}, "mesh-ctl"},
+		{"unset in the mesh config", []runtime.Object{istiod("mesh-ctl", "default"), mesh("mesh-ctl", "istio", "accessLogFile: /dev/stdout\n")}, "istio-system"},
+		{"a revision's ConfigMap", []runtime.Object{istiod("istio-system", "canary"), mesh("istio-system", "istio-canary", "rootNamespace: istio-config\n")}, "istio-config"},
+	} {
+		if got := read(t, cluster{kube: tc.objects}).RootNamespace; got != tc.want {
+			t.Errorf("%s: root namespace %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// Completed pods are listed out: istio-cni removes their redirection
+// annotation, which must not read as "not captured".
+func TestReadLeavesOutCompletedPods(t *testing.T) {
+	clients, _, meta := cluster{}.clients(t)
+	if _, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range meta.Actions() {
+		list, ok := a.(k8stesting.ListAction)
+		if !ok || a.GetResource().Resource != "pods" || a.GetNamespace() != "chatqna" {
+			continue
+		}
+		selector := list.GetListRestrictions().Fields
+		for _, phase := range []string{"Succeeded", "Failed"} {
+			if selector.Matches(fields.Set{"status.phase": phase}) {
+				t.Errorf("pods in phase %s are listed (field selector %q)", phase, selector)
+			}
+		}
+		if !selector.Matches(fields.Set{"status.phase": "Running"}) {
+			t.Errorf("running pods are not listed (field selector %q)", selector)
+		}
+		return
+	}
+	t.Error("the application's pods were not listed")
+}
