@@ -201,7 +201,14 @@ func checkGatewayRefs(v *view) Result {
 		return skip("no VirtualService routes to the application")
 	}
 	for _, vs := range v.routes {
-		if len(vs.Gateways) == 0 {
+		// "mesh" (or no entry at all) binds the routes to sidecars and
+		// waypoints only: no gateway serves them.
+		bound := false
+		for _, ref := range vs.Gateways {
+			_, _, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
+			bound = bound || ok
+		}
+		if !bound {
 			return fail(fmt.Sprintf("add the Gateway as <namespace>/<name> to spec.gateways of VirtualService %s", key(vs.Namespace, vs.Name)),
 				"VirtualService %s is bound to no Gateway (only the mesh)", key(vs.Namespace, vs.Name))
 		}
@@ -250,7 +257,38 @@ func checkHostsIntersect(v *view) Result {
 			}
 		}
 	}
+	// Every HTTPS server needs a route of its own: istiod gives a server
+	// only the VirtualServices whose hosts it binds, and answers 404 on a
+	// TLS connection that has none.
+	for _, gs := range v.httpsServers() {
+		if !v.serverHasRoute(gs) {
+			return fail("use the Gateway's hosts in the VirtualService (kubectl opea secure sets both from --host); a Gateway host <ns>/<host> admits only VirtualServices of <ns>",
+				"the HTTPS server on port %d of Gateway %s (hosts %s) admits none of the VirtualServices bound to it: requests get 404",
+				gs.server.Port.Number, key(gs.gw.Namespace, gs.gw.Name), strings.Join(gs.server.Hosts, ","))
+		}
+	}
 	return pass("hosts intersect")
+}
+
+// serverHasRoute reports whether a route of the application is bound to the
+// server's Gateway with a host the server admits.
+func (v *view) serverHasRoute(gs gatewayServer) bool {
+	for _, vs := range v.routes {
+		for _, ref := range vs.Gateways {
+			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
+			if !ok || ns != gs.gw.Namespace || name != gs.gw.Name {
+				continue
+			}
+			for _, h := range gs.server.Hosts {
+				for _, vh := range vs.Hosts {
+					if istio.GatewayHostBinds(h, gs.gw.Namespace, vh, vs.Namespace) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
 }
 
 func checkDestinations(v *view) Result {

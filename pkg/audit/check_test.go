@@ -234,6 +234,12 @@ var brokenCases = []brokenCase{
 	{"hosts do not intersect", "routing.hosts-intersect", Fail, "requests get 404", func(t *testing.T, s *Snapshot) {
 		s.VirtualServices[0].Hosts = []string{"other.example.com"}
 	}},
+	{"VirtualService bound to the mesh only", "routing.gateway-ref", Fail, "bound to no Gateway (only the mesh)", func(t *testing.T, s *Snapshot) {
+		s.VirtualServices[0].Gateways = []string{"mesh"}
+	}},
+	{"HTTPS host bound to another namespace", "routing.hosts-intersect", Fail, "the HTTPS server on port 443 of Gateway chatqna/opea-ingress (hosts elsewhere/chatqna.example.com) admits none", func(t *testing.T, s *Snapshot) {
+		s.Gateways[0].Servers[0].Hosts = []string{"elsewhere/chatqna.example.com"}
+	}},
 	{"destination Service missing", "routing.destination-exists", Fail, "does not exist", func(t *testing.T, s *Snapshot) {
 		s.Services = s.Services[1:]
 	}},
