@@ -25,7 +25,7 @@ install: build ## Install kubectl-opea and its completion shim into $(PREFIX)/bi
 	install -m 0755 $(BINDIR)/kubectl-opea cmd/kubectl-opea/kubectl_complete-opea $(PREFIX)/bin/
 	@echo "Installed into $(PREFIX)/bin. With it on PATH, run: kubectl opea --help"
 
-control-plane: ## Build etcd, kube-apiserver and kube-controller-manager once (about 9 minutes the first time)
+control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, istiod and istioctl once (about 30 minutes the first time)
 	@$(LOCAL) build
 
 test: control-plane ## Run all tests: unit tests and tests against the local control plane
@@ -45,6 +45,7 @@ docs: ## Regenerate docs/commands from the commands' help (a test fails when the
 lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l cmd pkg test krew manifests); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd test/istiotools && $(GO) vet ./render-chart
 	cd tools && $(GO) build -o ../$(BINDIR)/staticcheck honnef.co/go/tools/cmd/staticcheck
 	$(BINDIR)/staticcheck ./...
 

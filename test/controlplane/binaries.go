@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,16 +17,23 @@ import (
 	"time"
 )
 
-// Binaries are the paths of the three control-plane programs and of the
-// kubectl that end-to-end tests run the plugin through.
+// Binaries are the paths of the control-plane programs, of the kubectl that
+// end-to-end tests run the plugin through, and of Istio's own programs.
 type Binaries struct {
 	Etcd                  string
 	KubeAPIServer         string
 	KubeControllerManager string
 	Kubectl               string
+	// Istiod is pilot-discovery, the istiod control plane.
+	Istiod string
+	// Istioctl renders Istio's install manifests (istioctl manifest generate).
+	Istioctl string
+	// RenderChart renders the Helm charts embedded in Istio that istioctl
+	// has no component for, such as the gateway chart.
+	RenderChart string
 }
 
-// binary names a program and the package the tools module builds it from.
+// binary names a program and the package its tools module builds it from.
 type binary struct {
 	name       string
 	pkg        string
@@ -32,18 +41,38 @@ type binary struct {
 	expects    string // how long a cold build takes on 2 cores, for the progress line
 }
 
-var binaries = []binary{
-	{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", kubernetes: true, expects: "about 10 minutes"},
-	{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", kubernetes: true, expects: "about 5 minutes"},
-	{name: "etcd", pkg: "go.etcd.io/etcd/server/v3", expects: "under a minute"},
-	{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", kubernetes: true, expects: "about 2 minutes"},
+// toolModule is a Go module under test/ that exists only to build programs
+// the tests run, so that their dependencies stay out of the plugin's go.mod.
+type toolModule struct {
+	// dir is the module's folder, relative to the repository root.
+	dir string
+	// cache names its folder under .cache.
+	cache    string
+	binaries []binary
+}
+
+// The Kubernetes programs and Istio's live in two modules: Istio pins its own
+// Kubernetes libraries, which k8s.io/kubernetes' staging replaces would
+// otherwise override.
+var toolModules = []toolModule{
+	{dir: "test/tools", cache: "control-plane", binaries: []binary{
+		{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", kubernetes: true, expects: "about 10 minutes"},
+		{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", kubernetes: true, expects: "about 5 minutes"},
+		{name: "etcd", pkg: "go.etcd.io/etcd/server/v3", expects: "under a minute"},
+		{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", kubernetes: true, expects: "about 2 minutes"},
+	}},
+	{dir: "test/istiotools", cache: "istio", binaries: []binary{
+		{name: "pilot-discovery", pkg: "istio.io/istio/pilot/cmd/pilot-discovery", expects: "about 8 minutes"},
+		{name: "istioctl", pkg: "istio.io/istio/istioctl/cmd/istioctl", expects: "about 3 minutes"},
+		{name: "render-chart", pkg: "./render-chart", expects: "under a minute"},
+	}},
 }
 
 // buildRecipe changes whenever the way binaries are built changes, so that
 // cached binaries built the old way are not reused.
 const buildRecipe = "version-stamped-2"
 
-// BinDirEnv, when set, names a folder that already holds the four binaries;
+// BinDirEnv, when set, names a folder that already holds every binary;
 // nothing is built then.
 const BinDirEnv = "OPEA_CONTROL_PLANE_BIN_DIR"
 
@@ -54,55 +83,71 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-func toolsDir() string { return filepath.Join(RepoRoot(), "test", "tools") }
-
-// CacheDir is where built binaries are kept, one folder per content of the
-// tools module's go.mod and go.sum, so a version bump builds afresh and
-// nothing else does.
-func CacheDir() (string, error) {
+// cacheDir is where a module's binaries are kept, one folder per content of
+// its go.mod and go.sum (and, for Istio's, the render-chart source), so a
+// version bump builds afresh and nothing else does.
+func (m toolModule) cacheDir() (string, error) {
 	h := sha256.New()
 	h.Write([]byte(buildRecipe))
-	for _, f := range []string{"go.mod", "go.sum"} {
-		data, err := os.ReadFile(filepath.Join(toolsDir(), f))
+	for _, f := range []string{"go.mod", "go.sum", "render-chart/main.go"} {
+		data, err := os.ReadFile(filepath.Join(RepoRoot(), m.dir, f))
+		if errors.Is(err, fs.ErrNotExist) && f == "render-chart/main.go" {
+			continue
+		}
 		if err != nil {
-			return "", fmt.Errorf("reading the tools module: %w", err)
+			return "", fmt.Errorf("reading the tools module %s: %w", m.dir, err)
 		}
 		h.Write(data)
 	}
-	return filepath.Join(RepoRoot(), ".cache", "control-plane", hex.EncodeToString(h.Sum(nil))[:16]), nil
+	return filepath.Join(RepoRoot(), ".cache", m.cache, hex.EncodeToString(h.Sum(nil))[:16]), nil
 }
 
-// EnsureBinaries returns the control-plane binaries, building any that are
-// missing from the tools module. Concurrent callers (test packages run in
-// parallel) wait on a file lock, so each binary is built once.
+// EnsureBinaries returns the binaries, building any that are missing from
+// the tools modules. Concurrent callers (test packages run in parallel) wait
+// on a file lock, so each binary is built once.
 func EnsureBinaries(ctx context.Context, progress io.Writer) (Binaries, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
 	if dir := os.Getenv(BinDirEnv); dir != "" {
-		b := binariesIn(dir)
-		for _, p := range []string{b.Etcd, b.KubeAPIServer, b.KubeControllerManager, b.Kubectl} {
-			if _, err := os.Stat(p); err != nil {
-				return Binaries{}, fmt.Errorf("%s=%s: %w", BinDirEnv, dir, err)
+		paths := map[string]string{}
+		for _, m := range toolModules {
+			for _, b := range m.binaries {
+				paths[b.name] = filepath.Join(dir, b.name)
+				if _, err := os.Stat(paths[b.name]); err != nil {
+					return Binaries{}, fmt.Errorf("%s=%s: %w", BinDirEnv, dir, err)
+				}
 			}
 		}
-		return b, nil
+		return binariesFrom(paths), nil
 	}
-	dir, err := CacheDir()
+	paths := map[string]string{}
+	for _, m := range toolModules {
+		if err := m.ensure(ctx, progress, paths); err != nil {
+			return Binaries{}, err
+		}
+	}
+	return binariesFrom(paths), nil
+}
+
+// ensure builds the module's missing binaries and records every path.
+func (m toolModule) ensure(ctx context.Context, progress io.Writer, paths map[string]string) error {
+	dir, err := m.cacheDir()
 	if err != nil {
-		return Binaries{}, err
+		return err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return Binaries{}, err
+		return err
 	}
 	unlock, err := lockFile(filepath.Join(dir, ".lock"))
 	if err != nil {
-		return Binaries{}, err
+		return err
 	}
 	defer unlock()
 
-	for _, b := range binaries {
+	for _, b := range m.binaries {
 		target := filepath.Join(dir, b.name)
+		paths[b.name] = target
 		if _, err := os.Stat(target); err == nil {
 			continue
 		}
@@ -113,24 +158,24 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (Binaries, error) {
 		if b.kubernetes {
 			version, err := kubernetesVersion(ctx)
 			if err != nil {
-				return Binaries{}, err
+				return err
 			}
 			args = append(args, "-ldflags", versionFlags(version))
 		}
 		cmd := exec.CommandContext(ctx, "go", append(args, b.pkg)...)
-		cmd.Dir = toolsDir()
+		cmd.Dir = filepath.Join(RepoRoot(), m.dir)
 		cmd.Stdout = progress
 		cmd.Stderr = progress
 		if err := cmd.Run(); err != nil {
 			_ = os.Remove(tmp)
-			return Binaries{}, fmt.Errorf("building %s: %w", b.name, err)
+			return fmt.Errorf("building %s: %w", b.name, err)
 		}
 		if err := os.Rename(tmp, target); err != nil {
-			return Binaries{}, err
+			return err
 		}
 		fmt.Fprintf(progress, "built %s in %s\n", b.name, time.Since(start).Round(time.Second))
 	}
-	return binariesIn(dir), nil
+	return nil
 }
 
 // versionFlags stamps a Kubernetes version such as v1.37.2 into a binary
@@ -151,7 +196,7 @@ func versionFlags(version string) string {
 // kubernetesVersion is the k8s.io/kubernetes version the tools module pins.
 func kubernetesVersion(ctx context.Context) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Version}}", "k8s.io/kubernetes")
-	cmd.Dir = toolsDir()
+	cmd.Dir = filepath.Join(RepoRoot(), "test", "tools")
 	out, err := cmd.Output()
 	if err != nil {
 		return "", fmt.Errorf("reading the k8s.io/kubernetes version of the tools module: %w", err)
@@ -159,12 +204,15 @@ func kubernetesVersion(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func binariesIn(dir string) Binaries {
+func binariesFrom(paths map[string]string) Binaries {
 	return Binaries{
-		Etcd:                  filepath.Join(dir, "etcd"),
-		KubeAPIServer:         filepath.Join(dir, "kube-apiserver"),
-		KubeControllerManager: filepath.Join(dir, "kube-controller-manager"),
-		Kubectl:               filepath.Join(dir, "kubectl"),
+		Etcd:                  paths["etcd"],
+		KubeAPIServer:         paths["kube-apiserver"],
+		KubeControllerManager: paths["kube-controller-manager"],
+		Kubectl:               paths["kubectl"],
+		Istiod:                paths["pilot-discovery"],
+		Istioctl:              paths["istioctl"],
+		RenderChart:           paths["render-chart"],
 	}
 }
 

@@ -62,6 +62,11 @@ type Options struct {
 	// SkipCRDs leaves the Istio, Gateway API and cert-manager CRDs out, for
 	// tests of what happens on a cluster without them (see InstallCRDs).
 	SkipCRDs bool
+	// Istio installs what `istioctl manifest generate --set profile=ambient`
+	// renders (less CRDs and webhooks) and runs istiod against the API
+	// server. Istio's data plane (ztunnel, istio-cni, gateways) does not run:
+	// test helpers write the status its controllers would.
+	Istio bool
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
 }
@@ -72,6 +77,8 @@ type ControlPlane struct {
 	Host string
 	// CAData is the PEM CA bundle that verifies the API server.
 	CAData []byte
+	// Istio is the running istiod, nil unless Options.Istio.
+	Istio *Istiod
 
 	dir       string
 	removeDir bool
@@ -207,6 +214,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 
+	if opts.Istio && opts.SkipCRDs {
+		return nil, errors.New("Istio needs its CRDs: Options.Istio and Options.SkipCRDs exclude each other")
+	}
 	if !opts.SkipCRDs {
 		crds, err := LoadCRDs(ctx)
 		if err != nil {
@@ -223,12 +233,29 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	step("kube-controller-manager ready", t)
+
+	if opts.Istio {
+		t = time.Now()
+		if err := cp.installIstio(ctx, bins, opts.Detached); err != nil {
+			return nil, err
+		}
+		if err := cp.saveState(); err != nil {
+			return nil, err
+		}
+		step("istiod ready (xDS on "+cp.Istio.XDS+")", t)
+	}
 	step("control plane ready", startedAt)
 	return cp, nil
 }
 
 func (cp *ControlPlane) start(bin, name string, args []string, detached bool) error {
-	p, err := startProcess(cp.dir, name, bin, args, detached)
+	return cp.startWithEnv(bin, name, args, nil, detached)
+}
+
+// startWithEnv starts a program with env as its whole environment (nil: this
+// process's).
+func (cp *ControlPlane) startWithEnv(bin, name string, args, env []string, detached bool) error {
+	p, err := startProcess(cp.dir, name, bin, args, env, detached)
 	if err != nil {
 		return err
 	}
@@ -316,6 +343,7 @@ func (cp *ControlPlane) stopProcesses() error {
 // state is what a detached control plane leaves on disk for Attach.
 type state struct {
 	Host      string            `json:"host"`
+	Istio     *Istiod           `json:"istio,omitempty"`
 	CAData    []byte            `json:"caData"`
 	Tokens    map[string]string `json:"tokens"`
 	Processes []*process        `json:"processes"`
@@ -324,7 +352,7 @@ type state struct {
 const stateFile = "state.json"
 
 func (cp *ControlPlane) saveState() error {
-	data, err := json.MarshalIndent(state{Host: cp.Host, CAData: cp.CAData, Tokens: cp.tokens, Processes: cp.procs}, "", "  ")
+	data, err := json.MarshalIndent(state{Host: cp.Host, Istio: cp.Istio, CAData: cp.CAData, Tokens: cp.tokens, Processes: cp.procs}, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -342,7 +370,7 @@ func Attach(dir string) (*ControlPlane, error) {
 	if err := json.Unmarshal(data, &s); err != nil {
 		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, stateFile), err)
 	}
-	return &ControlPlane{Host: s.Host, CAData: s.CAData, tokens: s.Tokens, procs: s.Processes, dir: dir}, nil
+	return &ControlPlane{Host: s.Host, Istio: s.Istio, CAData: s.CAData, tokens: s.Tokens, procs: s.Processes, dir: dir}, nil
 }
 
 // Running reports whether any of the control plane's processes is alive.

@@ -27,7 +27,8 @@ type process struct {
 // Detached processes start a session of their own and outlive the caller
 // (cluster-up); the others die with the caller even if it crashes, so a
 // failed test leaves nothing running.
-func startProcess(dir, name, bin string, args []string, detached bool) (*process, error) {
+// env, when not nil, is the whole environment of the process.
+func startProcess(dir, name, bin string, args, env []string, detached bool) (*process, error) {
 	logFile, err := os.OpenFile(filepath.Join(dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -35,6 +36,10 @@ func startProcess(dir, name, bin string, args []string, detached bool) (*process
 	defer logFile.Close() // the child holds its own copy of the descriptor
 
 	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	// Programs that write files relative to their working folder (istiod
+	// does) write them next to their log.
+	cmd.Dir = dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	if detached {

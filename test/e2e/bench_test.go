@@ -83,7 +83,7 @@ func BenchmarkSecureFirstRun(b *testing.B) {
 		b.Cleanup(func() { deleteOurGatewayObjects(b, ns) })
 		createChatQnAServices(t, adminKube(t), ns, "chatqna")
 		b.StartTimer()
-		requests += runSecureCounting(b, kubeconfig, cacheDir, "secure", "-n", ns, "--host", "chatqna.example.com")
+		requests += runSecureCounting(b, kubeconfig, cacheDir, "secure", "-n", ns, "--host", ns+".example.com")
 	}
 	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 }
@@ -98,11 +98,11 @@ func BenchmarkSecureRerun(b *testing.B) {
 	createNamespace(b, ns)
 	b.Cleanup(func() { deleteOurGatewayObjects(b, ns) })
 	createChatQnAServices(t, adminKube(t), ns, "chatqna")
-	runSecureCounting(b, kubeconfig, cacheDir, "secure", "-n", ns, "--host", "chatqna.example.com")
+	runSecureCounting(b, kubeconfig, cacheDir, "secure", "-n", ns, "--host", ns+".example.com")
 	b.ResetTimer()
 	var requests int64
 	for i := 0; i < b.N; i++ {
-		requests += runSecureCounting(b, kubeconfig, cacheDir, "secure", "-n", ns, "--host", "chatqna.example.com")
+		requests += runSecureCounting(b, kubeconfig, cacheDir, "secure", "-n", ns, "--host", ns+".example.com")
 	}
 	b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 }

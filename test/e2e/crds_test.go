@@ -42,7 +42,7 @@ func TestSecureOnAClusterWithoutTheCRDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	createChatQnAServices(t, kube, "chatqna", "chatqna")
-	if err := createIngressGateway(kube, gatewayNamespace, gatewayName, gatewayPodLabels); err != nil {
+	if err := fixtures.InstallGatewayChart(ctx, bare.AdminConfig(), gatewayName, gatewayNamespace); err != nil {
 		t.Fatal(err)
 	}
 	enrolled := func() bool {

@@ -18,7 +18,7 @@ import (
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
-const (
+var (
 	gatewayNamespace = fixtures.GatewayNamespace
 	gatewayName      = fixtures.GatewayName
 )
@@ -32,19 +32,15 @@ func createChatQnAServices(t testing.TB, kube kubernetes.Interface, ns, release 
 	}
 }
 
-func createIngressGateway(kube kubernetes.Interface, ns, name string, podLabels map[string]string) error {
-	return fixtures.CreateIngressGateway(context.Background(), kube, ns, name, podLabels)
-}
-
 var gatewayOnce sync.Once
 
-// ensureIngressGateway creates, once per cluster, the Deployment and
-// LoadBalancer Service of an Istio ingress gateway in istio-ingress.
+// ensureIngressGateway installs, once per cluster, the ingress gateway of
+// OPEA's guide as Istio's gateway chart renders it, in istio-ingress.
 func ensureIngressGateway(t testing.TB) {
 	t.Helper()
 	var err error
 	gatewayOnce.Do(func() {
-		err = createIngressGateway(adminKube(t), gatewayNamespace, gatewayName, gatewayPodLabels)
+		err = fixtures.ChartGateway.Install(context.Background(), cluster.AdminConfig())
 	})
 	if err != nil {
 		t.Fatalf("creating the ingress gateway: %v", err)

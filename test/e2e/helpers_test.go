@@ -35,7 +35,13 @@ func newNamespace(t testing.TB) string {
 // namespaceName returns a namespace name unique to this run, made from the
 // test's name.
 func namespaceName(t testing.TB) string {
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-", "=", "-").Replace(t.Name()))
+	// A namespace name is a DNS label: every other character becomes '-'.
+	name := strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '-'
+	}, strings.ToLower(t.Name()))
 	if len(name) > 50 {
 		name = name[:50]
 	}

@@ -34,6 +34,7 @@ func runTests(m *testing.M) int {
 	defer os.RemoveAll(workDir)
 	cluster, err = controlplane.Start(context.Background(), controlplane.Options{
 		Users:    []controlplane.User{{Name: limitedUser}},
+		Istio:    true,
 		Progress: os.Stderr,
 	})
 	if err != nil {

@@ -114,7 +114,7 @@ func namespaceLabels(t testing.TB, ns string) map[string]string {
 
 func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 	ns := newChatQnAIn(t, "chatqna", "chatqna")
-	r := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com")
+	r := opea(t, "secure", "-n", ns, "--host", ns+".example.com")
 	if r.code != 0 {
 		t.Fatalf("secure: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -133,7 +133,7 @@ func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 		t.Errorf("secure output (-want +got):\n%s", cmp.Diff(wantLines, got))
 	}
 	for _, want := range []string{"kubectl opea verify -n " + ns, "get secret " + names.TLSSecret + " -n istio-ingress",
-		"curl --cacert " + ns + "-ca.crt", "https://chatqna.example.com/"} {
+		"curl --cacert " + ns + "-ca.crt", "https://" + ns + ".example.com/"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("secure does not tell the next step %q:\n%s", want, r.stdout)
 		}
@@ -165,7 +165,7 @@ func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 		t.Errorf("CA Issuer secret = %v", secret)
 	}
 	leaf := getObject(t, certificateGVR, gatewayNamespace, names.Certificate)
-	if diff := cmp.Diff([]interface{}{"chatqna.example.com"}, nested(t, leaf, "spec", "dnsNames")); diff != "" {
+	if diff := cmp.Diff([]interface{}{ns + ".example.com"}, nested(t, leaf, "spec", "dnsNames")); diff != "" {
 		t.Errorf("Certificate dnsNames (-want +got):\n%s", diff)
 	}
 	if ref := nested(t, leaf, "spec", "issuerRef", "name"); ref != names.CAIssuer {
@@ -187,12 +187,12 @@ func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 	wantServers := []interface{}{
 		map[string]interface{}{
 			"port":  map[string]interface{}{"number": int64(443), "name": "https-" + ns, "protocol": "HTTPS"},
-			"hosts": []interface{}{"chatqna.example.com"},
+			"hosts": []interface{}{ns + ".example.com"},
 			"tls":   map[string]interface{}{"mode": "SIMPLE", "credentialName": names.TLSSecret},
 		},
 		map[string]interface{}{
 			"port":  map[string]interface{}{"number": int64(80), "name": "http-" + ns, "protocol": "HTTP"},
-			"hosts": []interface{}{"chatqna.example.com"},
+			"hosts": []interface{}{ns + ".example.com"},
 			"tls":   map[string]interface{}{"httpsRedirect": true},
 		},
 	}
@@ -218,13 +218,13 @@ func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 
 func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
-	if r := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com"); r.code != 0 {
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("first secure: exit %d: %s", r.code, r.stderr)
 	}
 	before := ourObjects(t, ns)
 	nsBefore, _ := adminKube(t).CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
 
-	again := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com")
+	again := opea(t, "secure", "-n", ns, "--host", ns+".example.com")
 	if again.code != 0 {
 		t.Fatalf("second secure: exit %d: %s", again.code, again.stderr)
 	}
@@ -250,7 +250,7 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 		t.Errorf("--dry-run=server changed objects (-before +after):\n%s", diff)
 	}
 
-	client := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--dry-run=client", "-o", "yaml")
+	client := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--dry-run=client", "-o", "yaml")
 	if client.code != 0 {
 		t.Fatalf("--dry-run=client -o yaml: exit %d: %s", client.code, client.stderr)
 	}
@@ -276,7 +276,7 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 			t.Errorf("printed %s %s differs from the applied one at %s", p.GetKind(), p.GetName(), path)
 		}
 	}
-	asJSON := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--dry-run=client", "-o", "json")
+	asJSON := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--dry-run=client", "-o", "json")
 	list, err := desired.Decode([]byte(asJSON.stdout))
 	if err != nil || len(list) != 1 || list[0].GetKind() != "List" {
 		t.Fatalf("-o json is not one List: %v\n%s", err, asJSON.stdout)
@@ -288,7 +288,7 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 		t.Errorf("--dry-run=client changed objects (-before +after):\n%s", diff)
 	}
 
-	applied := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "-o", "yaml")
+	applied := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "-o", "yaml")
 	if applied.code != 0 || strings.Contains(applied.stdout, "managedFields") || !strings.Contains(applied.stdout, "resourceVersion") {
 		t.Errorf("secure -o yaml should print the server's objects without managedFields:\n%s", applied.stdout)
 	}
@@ -474,7 +474,7 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 			setup: func(t *testing.T, ns string) {
 				createChatQnAServices(t, kube, ns, "chatqna")
 				second := newNamespace(t)
-				if err := createIngressGateway(kube, second, "istio-ingressgateway", map[string]string{"istio": "ingressgateway"}); err != nil {
+				if err := fixtures.InstallGatewayChart(ctx, cluster.AdminConfig(), "istio-ingressgateway", second); err != nil {
 					t.Fatal(err)
 				}
 				t.Cleanup(func() {
@@ -563,7 +563,7 @@ func TestSecureReportsConflictWithAnotherFieldManager(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	r := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com")
+	r := opea(t, "secure", "-n", ns, "--host", ns+".example.com")
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)
 	}
@@ -579,7 +579,7 @@ func TestSecureReportsConflictWithAnotherFieldManager(t *testing.T) {
 		t.Errorf("objects were written despite the conflict: %v", objs)
 	}
 
-	forced := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--force-conflicts")
+	forced := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--force-conflicts")
 	if forced.code != 0 {
 		t.Fatalf("--force-conflicts: exit %d: %s", forced.code, forced.stderr)
 	}
@@ -614,7 +614,7 @@ func TestSecureListsEveryMissingPermission(t *testing.T) {
 	limited := kubeconfigFor(t, limitedUser)
 	var r opeaResult
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
-		r = opeaWith(t, limited, "secure", "-n", ns, "--host", "chatqna.example.com")
+		r = opeaWith(t, limited, "secure", "-n", ns, "--host", ns+".example.com")
 		return strings.Contains(r.stderr, "you lack permissions"), nil
 	})
 	if r.code != 1 {
@@ -642,7 +642,7 @@ func TestSecureWaitsForTheCertificate(t *testing.T) {
 	t.Cleanup(func() {
 		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), desired.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
 	})
-	timedOut := opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--wait", "--timeout", "2s")
+	timedOut := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--wait", "--timeout", "2s")
 	if timedOut.code != 124 {
 		t.Errorf("--wait with no issuance: exit %d, want 124\n%s", timedOut.code, timedOut.stderr)
 	}
@@ -653,7 +653,7 @@ func TestSecureWaitsForTheCertificate(t *testing.T) {
 	names := desired.NamesFor(ns)
 	done := make(chan opeaResult)
 	go func() {
-		done <- opea(t, "secure", "-n", ns, "--host", "chatqna.example.com", "--wait", "--timeout", "60s")
+		done <- opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--wait", "--timeout", "60s")
 	}()
 	time.Sleep(1500 * time.Millisecond)
 	if _, err := fixtures.SimulateCertManagerIssuance(context.Background(), adminKube(t), adminDynamic(t), gatewayNamespace, names.Certificate); err != nil {

@@ -40,7 +40,7 @@ func newSecuredApp(t *testing.T) securedApp {
 	ns := newChatQnA(t, "chatqna")
 	app := securedApp{ns: ns, host: ns + ".example.com", names: desired.NamesFor(ns)}
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
+	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	if err := fixtures.CreateAppPods(ctx, kube, ns, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
@@ -372,7 +372,7 @@ func TestVerifyNamesTheDefectsOfTheManualProcedure(t *testing.T) {
 	kube := adminKube(t)
 	waitNamespaceGone(t, "chatqna")
 	newChatQnAIn(t, "chatqna", "chatqna")
-	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
+	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	if err := fixtures.CreateAppPods(ctx, kube, "chatqna", "chatqna-nginx", "chatqna-backend"); err != nil {
@@ -456,7 +456,7 @@ func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
 	names := desired.NamesFor(ns)
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
+	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {

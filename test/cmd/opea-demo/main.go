@@ -59,8 +59,9 @@ func run(ctx context.Context, plugin string) (err error) {
 		return fmt.Errorf("%w (run make build first)", err)
 	}
 
-	step("Starting the local control plane: etcd, kube-apiserver, kube-controller-manager, with the Istio, Gateway API and cert-manager CRDs")
-	cp, err := controlplane.Start(ctx, controlplane.Options{Progress: os.Stdout})
+	step("Starting the local control plane: etcd, kube-apiserver, kube-controller-manager, with the Istio, Gateway API and cert-manager CRDs, " +
+		"Istio's ambient profile as istioctl renders it, and a running istiod")
+	cp, err := controlplane.Start(ctx, controlplane.Options{Istio: true, Progress: os.Stdout})
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func run(ctx context.Context, plugin string) (err error) {
 		return err
 	}
 
-	step("Creating what the cluster would hold: ChatQnA's Services in namespace %s, an Istio ingress gateway (Deployment and LoadBalancer Service) in %s",
+	step("Creating what the cluster would hold: ChatQnA's Services in namespace %s, and an Istio ingress gateway in %s rendered from Istio's gateway chart",
 		appNamespace, fixtures.GatewayNamespace)
 	if err := fixtures.CreateNamespace(ctx, kube, appNamespace); err != nil {
 		return err
@@ -96,14 +97,14 @@ func run(ctx context.Context, plugin string) (err error) {
 	if err := fixtures.CreateChatQnAServices(ctx, kube, appNamespace, "chatqna"); err != nil {
 		return err
 	}
-	if err := fixtures.CreateIngressGateway(ctx, kube, fixtures.GatewayNamespace, fixtures.GatewayName, fixtures.GatewayPodLabels()); err != nil {
+	if err := fixtures.ChartGateway.Install(ctx, cp.AdminConfig()); err != nil {
 		return err
 	}
 	if err := fixtures.CreateAppPods(ctx, kube, appNamespace, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
 		return err
 	}
-	step("[simulated] Istio in ambient mode: istiod, ztunnel and istio-cni report ready (no Istio runs on the local control plane)")
-	if err := fixtures.SimulateIstioAmbient(ctx, kube); err != nil {
+	step("[simulated] the kubelet and the DaemonSet controller report istiod's pod, ztunnel and istio-cni ready (istiod runs as a local process; no node runs here)")
+	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
 		return err
 	}
 

@@ -70,8 +70,8 @@ func up(ctx context.Context, dir string) error {
 		return err
 	}
 
-	fmt.Println("Starting the local control plane (etcd, kube-apiserver, kube-controller-manager)...")
-	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs, Detached: true, Progress: os.Stdout})
+	fmt.Println("Starting the local control plane (etcd, kube-apiserver, kube-controller-manager, Istio's ambient profile and istiod)...")
+	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs, Detached: true, Istio: true, Progress: os.Stdout})
 	if err != nil {
 		return err
 	}
@@ -79,6 +79,7 @@ func up(ctx context.Context, dir string) error {
 		return errors.Join(err, cp.Stop())
 	}
 	fmt.Printf("The local control plane is running at %s.\n", cp.Host)
+	fmt.Printf("istiod serves xDS on %s and its debug endpoints on http://%s/debug (log: %s).\n", cp.Istio.XDS, cp.Istio.Debug, filepath.Join(abs, "istiod.log"))
 	printUsage(kubeconfig)
 	return nil
 }

@@ -1,0 +1,459 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/template"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/test/controlplane"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
+	"github.com/opea-project/kubectl-opea/test/xds"
+)
+
+var updateDifferential = flag.Bool("update-differential", false, "rewrite docs/istiod-differential.md from the differential test")
+
+// A differential case is one setup a user may have, written as a user would
+// (the install itself is always Istio's rendering). verify audits it, istiod
+// renders it, and the two must agree on whether the app is served over TLS
+// (the ingress and routing categories) and whether STRICT mTLS is in force
+// (the mTLS category). want is what is true, so that a case both get wrong
+// does not pass unnoticed.
+type differentialCase struct {
+	name string
+	// layout is the gateway the setup uses.
+	layout fixtures.GatewayLayout
+	// objects are YAML documents, templated with {{.NS}} (the app
+	// namespace), {{.GatewayNS}} (the gateway pods' namespace), {{.Host}}
+	// and {{.Secret}} (the credential, created in {{.GatewayNS}}).
+	objects string
+	// older objects are applied a second before the others, so that their
+	// creationTimestamp (which has a resolution of one second) is older.
+	older string
+	// secretType is the credential Secret's type; kubernetes.io/tls unless set.
+	secretType corev1.SecretType
+	// servedTLS and strict are the truth: istiod serves the app on the
+	// HTTPS port with the credential, and enforces STRICT on its pods.
+	servedTLS, strict bool
+	// exception, when set, is why verify is right to disagree with what
+	// istiod renders; docs/checks.md must say the same.
+	exception string
+}
+
+// The parts most setups share.
+const (
+	healthyGateway = `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: app-gateway, namespace: "{{.NS}}"}
+spec:
+  selector: {{.Selector}}
+  servers:
+  - port: {number: {{.HTTPSPort}}, name: https, protocol: HTTPS}
+    hosts: ["{{.Host}}"]
+    tls: {mode: SIMPLE, credentialName: "{{.Secret}}"}
+  - port: {number: {{.HTTPPort}}, name: http, protocol: HTTP}
+    hosts: ["{{.Host}}"]
+    tls: {httpsRedirect: true}
+`
+	healthyRoute = `
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: app-route, namespace: "{{.NS}}"}
+spec:
+  hosts: ["{{.Host}}"]
+  gateways: ["{{.NS}}/app-gateway"]
+  http:
+  - route:
+    - destination: {host: chatqna-nginx, port: {number: 80}}
+`
+	strictNamespace = `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: "{{.NS}}"}
+spec: {mtls: {mode: STRICT}}
+`
+)
+
+func healthy(extra ...string) string {
+	return strings.Join(append([]string{healthyGateway, healthyRoute, strictNamespace}, extra...), "\n---\n")
+}
+
+var differentialCases = []differentialCase{
+	{name: "healthy, gateway chart layout", layout: fixtures.ChartGateway, objects: healthy(), servedTLS: true, strict: true},
+	{name: "healthy, istioctl ingressgateway, server port 443 (Service 443 -> 8443)", layout: fixtures.ClassicGateway, objects: healthy(), servedTLS: true, strict: true},
+	{name: "healthy, istioctl ingressgateway, server port 8443 (the target port)", layout: fixtures.ClassicGateway,
+		objects: strings.ReplaceAll(healthy(), "{{.HTTPSPort}}", "8443"), servedTLS: true, strict: true},
+	{name: "credential in a generic (Opaque) Secret", layout: fixtures.ChartGateway, objects: healthy(), secretType: corev1.SecretTypeOpaque, servedTLS: true, strict: true},
+	{name: "VirtualService gateway written ./name", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), `gateways: ["{{.NS}}/app-gateway"]`, `gateways: ["./app-gateway"]`, 1), servedTLS: true, strict: true},
+	{name: "VirtualService gateway written name.ns.svc.cluster.local", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), `gateways: ["{{.NS}}/app-gateway"]`, `gateways: ["app-gateway.{{.NS}}.svc.cluster.local"]`, 1), servedTLS: true, strict: true},
+	{name: "HTTPS server with hosts *", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), `hosts: ["{{.Host}}"]
+    tls: {mode: SIMPLE`, `hosts: ["*"]
+    tls: {mode: SIMPLE`, 1), servedTLS: true, strict: true},
+	{name: "mesh-wide STRICT only", layout: fixtures.ChartGateway, objects: strings.Join([]string{healthyGateway, healthyRoute, `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+`}, "\n---\n"), servedTLS: true, strict: true},
+	{name: "another Gateway on the same pods also names its HTTPS port https", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: other-app, namespace: "{{.NS}}"}
+spec:
+  selector: {{.Selector}}
+  servers:
+  - port: {number: {{.HTTPSPort}}, name: https, protocol: HTTPS}
+    hosts: ["other-{{.Host}}"]
+    tls: {mode: SIMPLE, credentialName: "{{.Secret}}"}
+`), servedTLS: true, strict: true},
+	{name: "another Gateway serves a wildcard that covers the host", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: wildcard, namespace: "{{.NS}}"}
+spec:
+  selector: {{.Selector}}
+  servers:
+  - port: {number: {{.HTTPSPort}}, name: https-wildcard, protocol: HTTPS}
+    hosts: ["*.{{.NS}}.example.com"]
+    tls: {mode: SIMPLE, credentialName: "{{.Secret}}"}
+`), servedTLS: true, strict: true},
+
+	// Broken setups.
+	{name: "VirtualService bound to no Gateway", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), `gateways: ["{{.NS}}/app-gateway"]`, `gateways: ["mesh"]`, 1), servedTLS: false, strict: true},
+	{name: "VirtualService gateway name without its namespace", layout: fixtures.ChartGateway, objects: strings.Join([]string{
+		strings.Replace(healthyGateway, `namespace: "{{.NS}}"`, `namespace: "{{.GatewayNS}}"`, 1),
+		strings.Replace(healthyRoute, `gateways: ["{{.NS}}/app-gateway"]`, `gateways: ["app-gateway"]`, 1), strictNamespace}, "\n---\n"),
+		servedTLS: false, strict: true},
+	{name: "VirtualService hosts do not match the Gateway's", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), `hosts: ["{{.Host}}"]
+  gateways`, `hosts: ["elsewhere.example.org"]
+  gateways`, 1), servedTLS: false, strict: true},
+	{name: "Gateway host bound to another namespace (other/host)", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), `hosts: ["{{.Host}}"]
+    tls: {mode: SIMPLE`, `hosts: ["other-namespace/{{.Host}}"]
+    tls: {mode: SIMPLE`, 1), servedTLS: false, strict: true},
+	{name: "Gateway selector matches no pod", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), "selector: {{.Selector}}", "selector: {istio: no-such-gateway}", 1), servedTLS: false, strict: true},
+	{name: "HTTPS server without TLS settings", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), `tls: {mode: SIMPLE, credentialName: "{{.Secret}}"}`, `tls: {mode: PASSTHROUGH}`, 1), servedTLS: false, strict: true},
+	{name: "route to a Service that does not exist", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), "host: chatqna-nginx,", "host: no-such-service,", 1), servedTLS: false, strict: true},
+	{name: "an older Gateway already serves the same host on the same pods", layout: fixtures.ChartGateway, older: `
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: zzz-older, namespace: "{{.GatewayNS}}"}
+spec:
+  selector: {{.Selector}}
+  servers:
+  - port: {number: {{.HTTPSPort}}, name: https-older, protocol: HTTPS}
+    hosts: ["{{.Host}}"]
+    tls: {mode: SIMPLE, credentialName: "{{.Secret}}-older"}
+`, objects: healthy(), servedTLS: false, strict: true},
+	{name: "no PeerAuthentication", layout: fixtures.ChartGateway, objects: strings.Join([]string{healthyGateway, healthyRoute}, "\n---\n"), servedTLS: true, strict: false},
+	{name: "namespace PeerAuthentication PERMISSIVE", layout: fixtures.ChartGateway,
+		objects: strings.Replace(healthy(), "mode: STRICT", "mode: PERMISSIVE", 1), servedTLS: true, strict: false},
+	{name: "an older namespace-wide PERMISSIVE policy next to default STRICT", layout: fixtures.ChartGateway, older: `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: zzz-older, namespace: "{{.NS}}"}
+spec: {mtls: {mode: PERMISSIVE}}
+`, objects: healthy(), servedTLS: true, strict: false},
+	{name: "namespace PeerAuthentication DISABLE under a mesh-wide STRICT", layout: fixtures.ChartGateway, objects: strings.Join([]string{healthyGateway, healthyRoute, `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+`, strings.Replace(strictNamespace, "STRICT", "DISABLE", 1)}, "\n---\n"), servedTLS: true, strict: false},
+	{name: "workload PeerAuthentication PERMISSIVE for the entry pods", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: nginx-permissive, namespace: "{{.NS}}"}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: chatqna-nginx}}
+  mtls: {mode: PERMISSIVE}
+`), servedTLS: true, strict: false},
+}
+
+type differentialData struct {
+	NS, GatewayNS, Host, Secret, Selector string
+	HTTPSPort, HTTPPort                   string
+}
+
+// differentialRow is one line of the published table.
+type differentialRow struct {
+	name                    string
+	verifyTLS, verifyStrict bool
+	istiodTLS, istiodStrict bool
+	exception               string
+	verifyFailedIDs         []string
+}
+
+// TestVerifyAgreesWithIstiod applies each setup, audits it with verify and
+// asks istiod what it renders, then compares. The table of verdicts is
+// published in docs/istiod-differential.md; the test fails when the file is
+// out of date (go test ./test/e2e -run TestVerifyAgreesWithIstiod -update-differential).
+func TestVerifyAgreesWithIstiod(t *testing.T) {
+	ctx := context.Background()
+	kube := adminKube(t)
+	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+		t.Fatal(err)
+	}
+	var rows []differentialRow
+	for _, layout := range fixtures.GatewayLayouts {
+		t.Run(layout.Name, func(t *testing.T) {
+			installLayout(t, layout)
+			proxy := gatewayProxy(t, layout)
+			for _, c := range differentialCases {
+				if c.layout.Name != layout.Name {
+					continue
+				}
+				t.Run(c.name, func(t *testing.T) {
+					rows = append(rows, runDifferentialCase(t, c, proxy))
+				})
+			}
+		})
+	}
+	if t.Failed() {
+		return
+	}
+	checkDifferentialTable(t, rows)
+}
+
+func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) differentialRow {
+	ctx := context.Background()
+	kube := adminKube(t)
+	ns := newChatQnAIn(t, namespaceName(t), "chatqna")
+	if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json",
+		[]byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"ambient"}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	pods := []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
+	if err := fixtures.CreateAppPods(ctx, kube, ns, pods...); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
+		t.Fatal(err)
+	}
+	host := ns + ".example.com"
+	data := differentialData{
+		NS: ns, GatewayNS: c.layout.Namespace, Host: host, Secret: "cred-" + ns,
+		Selector:  selectorYAML(c.layout.PodLabels),
+		HTTPSPort: "443", HTTPPort: "80",
+	}
+	createCredential(t, c.layout.Namespace, data.Secret, c.secretType, host, "*."+ns+".example.com")
+	if c.older != "" {
+		older := renderObjects(t, c.older, data)
+		if err := controlplane.ApplyManifests(ctx, cluster.AdminConfig(), older); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { deleteObjects(t, older) })
+		time.Sleep(1100 * time.Millisecond)
+	}
+	objs := renderObjects(t, c.objects, data)
+	if err := controlplane.ApplyManifests(ctx, cluster.AdminConfig(), objs); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { deleteObjects(t, objs) })
+
+	row := differentialRow{name: c.name, exception: c.exception}
+	report, r := verifyJSON(t, "-n", ns)
+	if r.code == 2 {
+		t.Fatalf("verify could not run: %s", r.stderr)
+	}
+	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryMTLS)
+	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0
+	row.verifyStrict = len(failedIn(report, audit.CategoryMTLS)) == 0
+
+	served := servesApp(c.layout, host, data.Secret, entryCluster(ns))
+	row.istiodTLS = observe(t, c.servedTLS, func(ctx context.Context) (bool, error) {
+		cfg, err := xds.Gateway(ctx, cluster.Istio.XDS, proxy)
+		if err != nil {
+			return false, err
+		}
+		return served(cfg) == nil, nil
+	})
+	row.istiodStrict = observe(t, c.strict, func(ctx context.Context) (bool, error) {
+		st, err := xds.Ambient(ctx, cluster.Istio.Debug)
+		if err != nil {
+			return false, err
+		}
+		return strictFor(ns, len(pods))(st) == nil, nil
+	})
+
+	if row.istiodTLS != c.servedTLS || row.istiodStrict != c.strict {
+		t.Errorf("istiod renders TLS served=%v strict=%v, the case says %v/%v: the case is wrong, or istiod changed",
+			row.istiodTLS, row.istiodStrict, c.servedTLS, c.strict)
+	}
+	agree := row.verifyTLS == row.istiodTLS && row.verifyStrict == row.istiodStrict
+	switch {
+	case !agree && c.exception == "":
+		t.Errorf("verify says TLS=%v strict=%v, istiod renders TLS=%v strict=%v (verify failed: %v)\n%s",
+			row.verifyTLS, row.verifyStrict, row.istiodTLS, row.istiodStrict, row.verifyFailedIDs, describe(report))
+	case agree && c.exception != "":
+		t.Errorf("the case is listed as an exception (%s) but verify and istiod agree", c.exception)
+	}
+	return row
+}
+
+// observe returns whether cond holds. When it is expected to hold, it polls
+// until it does (istiod pushes a change within moments); when it is expected
+// not to, it watches for a while that it does not become true.
+func observe(t *testing.T, expect bool, cond func(context.Context) (bool, error)) bool {
+	t.Helper()
+	window := 3 * time.Second
+	if expect {
+		window = 30 * time.Second
+	}
+	deadline := time.Now().Add(window)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ok, err := cond(ctx)
+		cancel()
+		if err == nil && ok {
+			return true
+		}
+		lastErr = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	if lastErr != nil {
+		t.Fatalf("asking istiod: %v", lastErr)
+	}
+	return false
+}
+
+func selectorYAML(labels map[string]string) string {
+	var parts []string
+	for k, v := range labels {
+		parts = append(parts, fmt.Sprintf("%s: %s", k, v))
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func renderObjects(t *testing.T, text string, data differentialData) []*unstructured.Unstructured {
+	t.Helper()
+	text = strings.ReplaceAll(text, "{{.HTTPSPort}}", data.HTTPSPort)
+	text = strings.ReplaceAll(text, "{{.HTTPPort}}", data.HTTPPort)
+	tmpl, err := template.New("objects").Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, data); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := controlplane.DecodeManifests(b.Bytes())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	return objs
+}
+
+func deleteObjects(t *testing.T, objs []*unstructured.Unstructured) {
+	dyn := adminDynamic(t)
+	for _, o := range objs {
+		gvr := map[string]string{"Gateway": "gateways", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications"}[o.GetKind()]
+		gv := o.GroupVersionKind().GroupVersion()
+		_ = dyn.Resource(gv.WithResource(gvr)).Namespace(o.GetNamespace()).Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
+	}
+}
+
+// createCredential writes a credential Secret for dnsNames into ns, as a user
+// (or cert-manager) would, and removes it when the test ends.
+func createCredential(t *testing.T, ns, name string, typ corev1.SecretType, dnsNames ...string) {
+	t.Helper()
+	ca, cert, key, err := fixtures.IssueTLS(dnsNames, 90*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if typ == "" {
+		typ = corev1.SecretTypeTLS
+	}
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Type:       typ,
+		Data:       map[string][]byte{"tls.crt": cert, "tls.key": key, "ca.crt": ca},
+	}
+	kube := adminKube(t)
+	if _, err := kube.CoreV1().Secrets(ns).Create(context.Background(), secret, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.CoreV1().Secrets(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) })
+}
+
+func failedIn(report audit.Report, categories ...string) []string {
+	var ids []string
+	for _, c := range report.Categories {
+		for _, cat := range categories {
+			if c.CategoryName != cat {
+				continue
+			}
+			for _, check := range c.Checks {
+				if check.Result == audit.Fail {
+					ids = append(ids, check.ID)
+				}
+			}
+		}
+	}
+	return ids
+}
+
+const differentialDoc = "docs/istiod-differential.md"
+
+// checkDifferentialTable compares the published table with this run's.
+func checkDifferentialTable(t *testing.T, rows []differentialRow) {
+	var b strings.Builder
+	b.WriteString(`# verify and istiod, side by side
+
+Generated by ` + "`go test ./test/e2e -run TestVerifyAgreesWithIstiod -update-differential`" + `; a test
+fails when this file and the code drift apart.
+
+Each row is a setup applied to the local control plane (Istio installed as
+` + "`istioctl manifest generate --set profile=ambient`" + ` and Istio's gateway charts
+render it), audited by ` + "`kubectl opea verify`" + ` and rendered by a running istiod.
+"TLS served" is, for verify, no failed check in the Ingress gateway and Routing
+categories; for istiod, a filter chain for the host's SNI on the gateway's HTTPS
+port with the credential, routing to the app's entry Service, and the port-80
+redirect. "STRICT" is, for verify, no failed check in the mTLS category; for
+istiod, a STRICT policy attached to every pod of the namespace in what it sends
+ztunnel.
+
+| setup | TLS served: verify | istiod | STRICT: verify | istiod | verify's failed checks |
+|---|---|---|---|---|---|
+`)
+	yes := map[bool]string{true: "yes", false: "no"}
+	for _, r := range rows {
+		failed := strings.Join(r.verifyFailedIDs, ", ")
+		if r.exception != "" {
+			failed += " (exception: " + r.exception + ")"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.name, yes[r.verifyTLS], yes[r.istiodTLS], yes[r.verifyStrict], yes[r.istiodStrict], failed)
+	}
+	path := filepath.Join(controlplane.RepoRoot(), differentialDoc)
+	if *updateDifferential {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	have, err := os.ReadFile(path)
+	if err != nil || string(have) != b.String() {
+		t.Errorf("%s is out of date: run go test ./test/e2e -run TestVerifyAgreesWithIstiod -update-differential\n--- want:\n%s", differentialDoc, b.String())
+	}
+}
