@@ -22,6 +22,7 @@ var Catalogue = []Check{
 	{"cluster.cert-manager-api", CategoryCluster, "cert-manager API served where a Certificate is used", checkCertManagerAPI},
 
 	{"ambient.istiod", CategoryAmbient, "istiod running", checkIstiod},
+	{"ambient.istiod-ambient-mode", CategoryAmbient, "istiod runs with ambient mode on", checkIstiodAmbient},
 	{"ambient.ztunnel", CategoryAmbient, "ztunnel ready on every node", func(v *view) Result { return checkDaemonSet(v.s.ZTunnel, "ztunnel", "app=ztunnel") }},
 	{"ambient.istio-cni", CategoryAmbient, "istio-cni ready on every node", func(v *view) Result { return checkDaemonSet(v.s.CNI, "istio-cni-node", "k8s-app=istio-cni-node") }},
 	{"ambient.cni-ambient-enabled", CategoryAmbient, "istio-cni has ambient mode enabled", checkCNIAmbient},
@@ -106,6 +107,32 @@ func checkIstiod(v *view) Result {
 	}
 	w := v.s.Istiod[0]
 	return fail(fmt.Sprintf("kubectl describe deployment %s -n %s", w.Name, w.Namespace), "istiod %s/%s has no ready replica", w.Namespace, w.Name)
+}
+
+// istiodSetting is istiod's environment variable name, "" when no istiod
+// sets it.
+func (v *view) istiodSetting(name string) string {
+	for _, w := range v.s.Istiod {
+		if value, ok := w.Env[name]; ok {
+			return value
+		}
+	}
+	return ""
+}
+
+// checkIstiodAmbient: without PILOT_ENABLE_AMBIENT istiod builds no
+// workload or authorization configuration for ztunnel, so nothing of the
+// namespace's enrolment or STRICT policy reaches the data plane.
+func checkIstiodAmbient(v *view) Result {
+	if len(v.s.Istiod) == 0 {
+		return skip("no istiod")
+	}
+	w := v.s.Istiod[0]
+	if value := v.istiodSetting("PILOT_ENABLE_AMBIENT"); value != "true" {
+		return fail("reinstall istiod with the ambient profile: istioctl install --set profile=ambient (or helm upgrade istiod istio/istiod -n istio-system --set profile=ambient)",
+			"istiod %s/%s runs with PILOT_ENABLE_AMBIENT=%q: it sends ztunnel no workloads and no policies", w.Namespace, w.Name, value)
+	}
+	return pass("%s/%s: PILOT_ENABLE_AMBIENT=true", w.Namespace, w.Name)
 }
 
 func checkDaemonSet(ws []Workload, name, selector string) Result {

@@ -59,6 +59,11 @@ func checkSelectorMatches(v *view) Result {
 		return r
 	}
 	for _, gw := range v.gateways {
+		if len(v.gatewayPods(gw)) == 0 && len(v.s.GatewayPods[key(gw.Namespace, gw.Name)]) > 0 {
+			return fail(fmt.Sprintf("create the Gateway in the gateway pods' namespace (%s): istiod runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE=true",
+				v.s.GatewayPods[key(gw.Namespace, gw.Name)][0].Namespace),
+				"Gateway %s selects only gateway pods of its own namespace, and none runs there", key(gw.Namespace, gw.Name))
+		}
 		if len(v.gatewayPods(gw)) == 0 {
 			return fail("set the Gateway's selector to the ingress gateway pods' labels (kubectl get pods -A -l istio=ingress --show-labels)",
 				"Gateway %s selects %s, which matches no pod", key(gw.Namespace, gw.Name), labels.Set(gw.Selector))

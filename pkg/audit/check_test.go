@@ -74,7 +74,7 @@ func healthy(t *testing.T) *Snapshot {
 			{Namespace: "chatqna", Name: "chatqna-1", Labels: map[string]string{"app.kubernetes.io/name": "chatqna"}, Annotations: captured},
 		},
 		RootNamespace:       "istio-system",
-		Istiod:              []Workload{{Namespace: "istio-system", Name: "istiod", Desired: 1, Ready: 1}},
+		Istiod:              []Workload{{Namespace: "istio-system", Name: "istiod", Desired: 1, Ready: 1, Env: map[string]string{"PILOT_ENABLE_AMBIENT": "true"}}},
 		ZTunnel:             []Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 3, Ready: 3}},
 		CNI:                 []Workload{{Namespace: "istio-system", Name: "istio-cni-node", Desired: 3, Ready: 3}},
 		CNIConfig:           map[string]string{"AMBIENT_ENABLED": "true"},
@@ -230,6 +230,12 @@ var brokenCases = []brokenCase{
 		s.VirtualServices[0].Namespace = "routes"
 		s.VirtualServices[0].Gateways = []string{"opea-ingress"}
 		s.VirtualServices[0].HTTP[0].Route[0].Destination.Host = "chatqna-nginx.chatqna"
+	}},
+	{"istiod without ambient mode", "ambient.istiod-ambient-mode", Fail, `PILOT_ENABLE_AMBIENT=""`, func(t *testing.T, s *Snapshot) {
+		s.Istiod[0].Env = map[string]string{}
+	}},
+	{"Gateway scoped to a namespace without gateway pods", "ingress.selector-matches", Fail, "selects only gateway pods of its own namespace", func(t *testing.T, s *Snapshot) {
+		s.Istiod[0].Env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] = "true"
 	}},
 	{"hosts do not intersect", "routing.hosts-intersect", Fail, "requests get 404", func(t *testing.T, s *Snapshot) {
 		s.VirtualServices[0].Hosts = []string{"other.example.com"}

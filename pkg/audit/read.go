@@ -147,7 +147,15 @@ func readIstioInfrastructure(ctx context.Context, kube kubernetes.Interface, s *
 		if d.Spec.Replicas != nil {
 			desired = *d.Spec.Replicas
 		}
-		s.Istiod = append(s.Istiod, Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas})
+		env := map[string]string{}
+		if cs := d.Spec.Template.Spec.Containers; len(cs) > 0 {
+			for _, e := range cs[0].Env {
+				if e.ValueFrom == nil {
+					env[e.Name] = e.Value
+				}
+			}
+		}
+		s.Istiod = append(s.Istiod, Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env})
 	}
 	if err := readMeshConfig(ctx, kube, istiod.Items, s); err != nil {
 		return err

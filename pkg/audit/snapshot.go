@@ -74,6 +74,9 @@ type Workload struct {
 	Name      string
 	Desired   int32
 	Ready     int32
+	// Env is the plain environment of the first container (istiod's
+	// settings live there), nil for DaemonSets.
+	Env map[string]string
 }
 
 // Service is a Kubernetes Service with its ports.

@@ -95,8 +95,24 @@ func destinationService(vsNamespace, host string) (namespace, name string) {
 }
 
 // gatewayPods are the pods gw selects.
+// With PILOT_SCOPE_GATEWAY_TO_NAMESPACE=true, istiod lets a Gateway select
+// only gateway pods of its own namespace.
 func (v *view) gatewayPods(gw istio.Gateway) []Object {
-	return v.s.GatewayPods[key(gw.Namespace, gw.Name)]
+	pods := v.s.GatewayPods[key(gw.Namespace, gw.Name)]
+	if !v.gatewaysScopedToNamespace() {
+		return pods
+	}
+	var own []Object
+	for _, p := range pods {
+		if p.Namespace == gw.Namespace {
+			own = append(own, p)
+		}
+	}
+	return own
+}
+
+func (v *view) gatewaysScopedToNamespace() bool {
+	return v.istiodSetting("PILOT_SCOPE_GATEWAY_TO_NAMESPACE") == "true"
 }
 
 // gatewayPodNamespaces are the namespaces of the pods gw selects: where Istio
@@ -111,24 +127,6 @@ func (v *view) gatewayPodNamespaces(gw istio.Gateway) []string {
 		}
 	}
 	sort.Strings(out)
-	return out
-}
-
-// gatewayServices are the Services that expose gw's pods.
-func (v *view) gatewayServices(gw istio.Gateway) []Service {
-	var out []Service
-	for _, svc := range v.s.Services {
-		if len(svc.Selector) == 0 {
-			continue
-		}
-		sel := labels.SelectorFromSet(svc.Selector)
-		for _, p := range v.gatewayPods(gw) {
-			if p.Namespace == svc.Namespace && sel.Matches(labels.Set(p.Labels)) {
-				out = append(out, svc)
-				break
-			}
-		}
-	}
 	return out
 }
 

@@ -215,7 +215,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}
 
 	if opts.Istio && opts.SkipCRDs {
-		return nil, errors.New("Istio needs its CRDs: Options.Istio and Options.SkipCRDs exclude each other")
+		return nil, errors.New("options Istio and SkipCRDs exclude each other: Istio needs its CRDs")
 	}
 	if !opts.SkipCRDs {
 		crds, err := LoadCRDs(ctx)

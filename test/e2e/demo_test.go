@@ -21,6 +21,9 @@ func TestMakeDemoRunsToTheEnd(t *testing.T) {
 		"$ kubectl opea secure -n chatqna --host chatqna.example.com\n",
 		"gateway.networking.istio.io/opea-ingress serverside-applied\n",
 		"== [simulated] cert-manager issues certificate istio-ingress/opea-chatqna-tls",
+		"istiod -> gateway istio-ingress: port 443, SNI chatqna.example.com, certificate kubernetes://opea-chatqna-tls, routed to outbound|80||chatqna-nginx.chatqna.svc.cluster.local\n",
+		"istiod -> gateway istio-ingress: port 80 redirects chatqna.example.com to HTTPS\n",
+		"istiod -> ztunnel: every pod of chatqna under istio-system/istio_converted_static_strict (STRICT mTLS)\n",
 		"$ kubectl opea verify -n chatqna --probe-address 127.0.0.1:",
 		"Verdict: chatqna is secured",
 		"gateway.networking.istio.io/opea-ingress unchanged\n",
@@ -29,6 +32,8 @@ func TestMakeDemoRunsToTheEnd(t *testing.T) {
 		"secret/opea-chatqna-tls deleted\n",
 		"namespace/chatqna label istio.io/dataplane-mode removed\n",
 		"Nothing to do: no object of kubectl opea secure remains for namespace chatqna.\n",
+		"istiod -> gateway istio-ingress: nothing for chatqna.example.com on port 443\n",
+		"istiod -> ztunnel: no STRICT policy on the pods of chatqna\n",
 		"== Stopping the local control plane",
 	} {
 		if !strings.Contains(string(out), want) {

@@ -49,6 +49,9 @@ type differentialCase struct {
 	// exception, when set, is why verify is right to disagree with what
 	// istiod renders; docs/checks.md must say the same.
 	exception string
+	// httpsListener is the port istiod is expected to listen on for HTTPS
+	// when it is not the layout's (a server port the Service lacks).
+	httpsListener uint32
 }
 
 // The parts most setups share.
@@ -132,6 +135,10 @@ spec:
     hosts: ["*.{{.NS}}.example.com"]
     tls: {mode: SIMPLE, credentialName: "{{.Secret}}"}
 `), servedTLS: true, strict: true},
+
+	{name: "HTTPS server on a port the gateway Service does not expose", layout: fixtures.ChartGateway,
+		objects: strings.ReplaceAll(healthy(), "{{.HTTPSPort}}", "9443"), httpsListener: 9443, servedTLS: true, strict: true,
+		exception: "istiod listens on 9443 as asked, but no Service port leads there: clients cannot reach it"},
 
 	// Broken setups.
 	{name: "VirtualService bound to no Gateway", layout: fixtures.ChartGateway,
@@ -280,7 +287,11 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0
 	row.verifyStrict = len(failedIn(report, audit.CategoryMTLS)) == 0
 
-	served := servesApp(c.layout, host, data.Secret, entryCluster(ns))
+	layout := c.layout
+	if c.httpsListener != 0 {
+		layout.HTTPSTarget = c.httpsListener
+	}
+	served := servesApp(layout, host, data.Secret, entryCluster(ns))
 	row.istiodTLS = observe(t, c.servedTLS, func(ctx context.Context) (bool, error) {
 		cfg, err := xds.Gateway(ctx, cluster.Istio.XDS, proxy)
 		if err != nil {
@@ -307,6 +318,8 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 			row.verifyTLS, row.verifyStrict, row.istiodTLS, row.istiodStrict, row.verifyFailedIDs, describe(report))
 	case agree && c.exception != "":
 		t.Errorf("the case is listed as an exception (%s) but verify and istiod agree", c.exception)
+	case c.exception != "" && !strings.Contains(checksDoc(t), c.exception):
+		t.Errorf("docs/checks.md does not explain the exception %q", c.exception)
 	}
 	return row
 }
@@ -415,6 +428,14 @@ func failedIn(report audit.Report, categories ...string) []string {
 }
 
 const differentialDoc = "docs/istiod-differential.md"
+
+func checksDoc(t *testing.T) string {
+	data, err := os.ReadFile(filepath.Join(controlplane.RepoRoot(), "docs", "checks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
 
 // checkDifferentialTable compares the published table with this run's.
 func checkDifferentialTable(t *testing.T, rows []differentialRow) {

@@ -1,10 +1,11 @@
 // Command opea-demo shows kubectl opea at work on the project's own local
 // control plane, for anyone without a cluster at hand: `make demo`.
 //
-// It starts the control plane, creates what a cluster with ChatQnA and an
-// Istio ingress gateway holds, runs secure, verify and unsecure through kubectl,
-// stands in for the controllers that cannot run there (printed as
-// simulated), and stops everything again.
+// It starts the control plane with Istio's ambient profile and a running
+// istiod, creates what a cluster with ChatQnA and an Istio ingress gateway
+// holds, runs secure, verify and unsecure through kubectl, shows what
+// istiod renders, stands in for the controllers that cannot run there
+// (printed as simulated), and stops everything again.
 package main
 
 import (
@@ -134,6 +135,11 @@ func run(ctx context.Context, plugin string) (err error) {
 		return err
 	}
 
+	step("Asking the running istiod what it made of it: the ingress gateway's xDS and what ztunnel is sent")
+	if err := istiodView(ctx, cp, kube, true); err != nil {
+		return err
+	}
+
 	secret, err := kube.CoreV1().Secrets(fixtures.GatewayNamespace).Get(ctx, names.TLSSecret, metav1.GetOptions{})
 	if err != nil {
 		return err
@@ -163,5 +169,6 @@ func run(ctx context.Context, plugin string) (err error) {
 	if err := kubectl("opea", "unsecure", "-n", appNamespace); err != nil {
 		return err
 	}
-	return nil
+	step("Asking istiod again: it renders nothing of it any more")
+	return istiodView(ctx, cp, kube, false)
 }
