@@ -49,6 +49,7 @@ var Catalogue = []Check{
 	{"routing.destination-exists", CategoryRouting, "route destinations exist with their ports", checkDestinations},
 
 	{"certificate.secret-present", CategoryCertificate, "credential Secret in the gateway pods' namespace", checkSecretPresent},
+	{"certificate.gateway-may-read", CategoryCertificate, "gateway ServiceAccount may read its credentials", checkGatewayMayRead},
 	{"certificate.secret-format", CategoryCertificate, "credential Secret in a form Istio reads", checkSecretFormat},
 	{"certificate.keypair", CategoryCertificate, "certificate and key parse and match", checkKeyPair},
 	{"certificate.sans", CategoryCertificate, "certificate covers every HTTPS host", checkSANs},

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
@@ -146,6 +147,56 @@ func checkSecretPresent(v *view) Result {
 			"Secret %s not found in %s", name, strings.Join(podNamespaces, ", "))
 	}
 	return pass("%s", secretRef(found[0].secret))
+}
+
+// checkGatewayMayRead: istiod hands a gateway its credentials only when
+// the gateway's ServiceAccount may list Secrets in its namespace (the Role
+// Istio's gateway charts create); without it the gateway has a listener
+// with no certificate and every handshake fails.
+func checkGatewayMayRead(v *view) Result {
+	if len(v.httpsServers()) == 0 {
+		return skip("no HTTPS server")
+	}
+	var allowed, denied, unknown []string
+	for k, ok := range v.gatewayServiceAccounts() {
+		switch {
+		case !ok:
+			unknown = append(unknown, k)
+		case v.s.SecretAccess[k]:
+			allowed = append(allowed, k)
+		default:
+			denied = append(denied, k)
+		}
+	}
+	sort.Strings(denied)
+	sort.Strings(unknown)
+	switch {
+	case len(allowed)+len(denied)+len(unknown) == 0:
+		return skip("the Gateway matches no pod")
+	case len(denied) > 0:
+		ns, sa, _ := strings.Cut(denied[0], "/")
+		return fail(fmt.Sprintf("kubectl create role %s-sds -n %s --verb=get,watch,list --resource=secrets && kubectl create rolebinding %s-sds -n %s --role=%s-sds --serviceaccount=%s:%s (the gateway chart does this with rbac.enabled=true)", sa, ns, sa, ns, sa, ns, sa),
+			"ServiceAccount %s may not list Secrets in its namespace: istiod will not send the gateway its certificate", strings.Join(denied, ", "))
+	case len(unknown) > 0:
+		return warn("run verify as a user who may create subjectaccessreviews (authorization.k8s.io), or check with: kubectl auth can-i list secrets -n <ns> --as system:serviceaccount:<ns>:<sa>",
+			"could not ask whether ServiceAccount %s may list Secrets (no right to create SubjectAccessReviews)", strings.Join(unknown, ", "))
+	}
+	sort.Strings(allowed)
+	return pass("%s may list Secrets in its namespace", strings.Join(allowed, ", "))
+}
+
+// gatewayServiceAccounts are the ServiceAccounts ("namespace/name") of the
+// pods serving the application's HTTPS servers, each with whether
+// SecretAccess holds an answer for it.
+func (v *view) gatewayServiceAccounts() map[string]bool {
+	out := map[string]bool{}
+	for _, gs := range v.httpsServers() {
+		for _, p := range v.gatewayPods(gs.gw) {
+			k := p.serviceAccountKey()
+			_, out[k] = v.s.SecretAccess[k]
+		}
+	}
+	return out
 }
 
 // formatProblem says why Istio could not read c's Secret, "" when it can.

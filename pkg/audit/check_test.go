@@ -98,7 +98,8 @@ func healthy(t *testing.T) *Snapshot {
 			{Namespace: "istio-ingress", Name: "istio-ingress", Selector: gwSelector,
 				Ports: []ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "http2", Port: 80, Target: 80}, {Name: "https", Port: 443, Target: 443}}},
 		},
-		GatewayPods: map[string][]Object{"chatqna/opea-ingress": {{Namespace: "istio-ingress", Name: "istio-ingress-abc", Labels: gwSelector}}},
+		GatewayPods:  map[string][]Object{"chatqna/opea-ingress": {{Namespace: "istio-ingress", Name: "istio-ingress-abc", Labels: gwSelector, ServiceAccount: "istio-ingress"}}},
+		SecretAccess: map[string]bool{"istio-ingress/istio-ingress": true},
 		Secrets: map[string]*Secret{"istio-ingress/opea-chatqna-tls": {
 			Namespace: "istio-ingress", Name: "opea-chatqna-tls", Type: "kubernetes.io/tls",
 			Data:        map[string][]byte{"tls.crt": cert.certPEM, "tls.key": cert.keyPEM, "ca.crt": cert.caPEM},
@@ -230,6 +231,12 @@ var brokenCases = []brokenCase{
 		s.VirtualServices[0].Namespace = "routes"
 		s.VirtualServices[0].Gateways = []string{"opea-ingress"}
 		s.VirtualServices[0].HTTP[0].Route[0].Destination.Host = "chatqna-nginx.chatqna"
+	}},
+	{"gateway ServiceAccount may not read Secrets", "certificate.gateway-may-read", Fail, "ServiceAccount istio-ingress/istio-ingress may not list Secrets in its namespace", func(t *testing.T, s *Snapshot) {
+		s.SecretAccess["istio-ingress/istio-ingress"] = false
+	}},
+	{"no right to ask about the gateway's Secret access", "certificate.gateway-may-read", Warn, "could not ask whether ServiceAccount istio-ingress/istio-ingress", func(t *testing.T, s *Snapshot) {
+		delete(s.SecretAccess, "istio-ingress/istio-ingress")
 	}},
 	{"istiod without ambient mode", "ambient.istiod-ambient-mode", Fail, `PILOT_ENABLE_AMBIENT=""`, func(t *testing.T, s *Snapshot) {
 		s.Istiod[0].Env = map[string]string{}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -316,8 +317,12 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 				continue
 			}
 			s.GatewayPods[key(gw.Namespace, gw.Name)] = append(s.GatewayPods[key(gw.Namespace, gw.Name)],
-				Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations, ContainerPorts: istio.ContainerPorts(p.Spec)})
+				Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations, ContainerPorts: istio.ContainerPorts(p.Spec),
+					ServiceAccount: p.Spec.ServiceAccountName})
 		}
+	}
+	if err := readSecretAccess(ctx, c.Kube, v, s); err != nil {
+		return err
 	}
 	for _, gs := range v.httpsServers() {
 		// Where Istio reads it, and the Gateway's own namespace, where
@@ -376,6 +381,40 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 	for _, u := range clusterIssuers.Items {
 		ready, _ := ReadyCondition(&u)
 		s.IssuerReady["ClusterIssuer/"+u.GetName()] = ready
+	}
+	return nil
+}
+
+// readSecretAccess asks the API server, for each ServiceAccount of the
+// pods that serve the application's HTTPS servers, the question istiod
+// asks before it hands a gateway its credential (CredentialsController.
+// Authorize): may this user list Secrets in its own namespace? Like istiod
+// it names the user only, no groups. One review per ServiceAccount.
+func readSecretAccess(ctx context.Context, kube kubernetes.Interface, v *view, s *Snapshot) error {
+	s.SecretAccess = map[string]bool{}
+	asked := map[string]bool{}
+	for _, gs := range v.httpsServers() {
+		for _, p := range v.gatewayPods(gs.gw) {
+			k := p.serviceAccountKey()
+			if asked[k] {
+				continue
+			}
+			asked[k] = true
+			ns, sa, _ := strings.Cut(k, "/")
+			review, err := kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+				Spec: authorizationv1.SubjectAccessReviewSpec{
+					User:               "system:serviceaccount:" + ns + ":" + sa,
+					ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "secrets"},
+				},
+			}, metav1.CreateOptions{})
+			if apierrors.IsForbidden(err) {
+				continue // reported by the check as unknown
+			}
+			if err != nil {
+				return fmt.Errorf("asking whether ServiceAccount %s may list Secrets: %w", k, err)
+			}
+			s.SecretAccess[k] = review.Status.Allowed
+		}
 	}
 	return nil
 }

@@ -49,6 +49,11 @@ type Snapshot struct {
 	// in the gateway pods' namespaces and the Gateways' own namespaces.
 	Secrets      map[string]*Secret
 	Certificates []Certificate
+	// SecretAccess says, per gateway ServiceAccount "namespace/name",
+	// whether it may list Secrets in its namespace: istiod serves a
+	// gateway credential only then. Missing: the question could not be
+	// asked (no right to create SubjectAccessReviews).
+	SecretAccess map[string]bool
 	// IssuerReady holds Ready of each issuer, keyed by "Issuer/ns/name" or
 	// "ClusterIssuer/name".
 	IssuerReady map[string]bool
@@ -66,6 +71,17 @@ type Object struct {
 	// ContainerPorts are the ports a gateway pod's containers declare, where
 	// a named targetPort resolves; nil for the application's pods.
 	ContainerPorts []istio.ContainerPort
+	// ServiceAccount is a gateway pod's; "" for the application's pods.
+	ServiceAccount string
+}
+
+// serviceAccountKey is "namespace/serviceaccount" of a pod; a pod that
+// names none runs as "default".
+func (o Object) serviceAccountKey() string {
+	if o.ServiceAccount == "" {
+		return key(o.Namespace, "default")
+	}
+	return key(o.Namespace, o.ServiceAccount)
 }
 
 // Workload is a Deployment or DaemonSet and its readiness.
