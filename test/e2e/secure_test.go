@@ -482,7 +482,7 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 				})
 			},
 			wantCode: 1,
-			want:     []string{"2 ingress gateways found", "istio-ingress/istio-ingress", "/istio-ingressgateway (istio=ingressgateway)", "fix: choose one with --gateway-namespace"},
+			want:     []string{"2 ingress gateways found", "istio-ingress/istio-ingress", "/istio-ingressgateway (", "istio=ingressgateway", "fix: choose one with --gateway-namespace"},
 		},
 		{
 			name:     "bad host",

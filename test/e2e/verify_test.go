@@ -291,6 +291,24 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				"spec": map[string]interface{}{"selector": map[string]interface{}{"app": "istio-ingress", "istio": "ingress"},
 					"servers": []interface{}{map[string]interface{}{"port": map[string]interface{}{"number": int64(443), "name": "https-legacy", "protocol": "HTTPS"},
 						"hosts": []interface{}{app.host}, "tls": map[string]interface{}{"mode": "SIMPLE", "credentialName": "legacy-tls"}}}}})
+			// istiod keeps the older Gateway's server: make ours the
+			// younger, as when it is applied again after the other one.
+			// creationTimestamp has a resolution of one second.
+			time.Sleep(1100 * time.Millisecond)
+			gateways := adminDynamic(t).Resource(gatewayGVR).Namespace(app.ns)
+			ours, err := gateways.Get(ctx, "opea-ingress", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := gateways.Delete(ctx, "opea-ingress", metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			ours = &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": ours.GetAPIVersion(), "kind": ours.GetKind(),
+				"metadata": map[string]interface{}{"name": ours.GetName(), "namespace": ours.GetNamespace(), "labels": toInterfaceMap(ours.GetLabels())},
+				"spec":     ours.Object["spec"]}}
+			if _, err := gateways.Create(ctx, ours, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}},
 		{name: "DestinationRule with TLS", id: "mtls.destinationrule-tls", status: audit.Warn, breakIt: func(t *testing.T, app securedApp) {
 			applyObject(t, destinationRuleGVR, map[string]interface{}{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
@@ -479,4 +497,12 @@ func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "Waiting for certificate.secret-present") {
 		t.Errorf("verify --wait: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
+}
+
+func toInterfaceMap(m map[string]string) map[string]interface{} {
+	out := map[string]interface{}{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
