@@ -133,7 +133,7 @@ spec:
   servers:
   - port: {number: {{.HTTPSPort}}, name: https-wildcard, protocol: HTTPS}
     hosts: ["*.{{.NS}}.example.com"]
-    tls: {mode: SIMPLE, credentialName: "{{.Secret}}"}
+    tls: {mode: SIMPLE, credentialName: "{{.Secret}}-wildcard"}
 `), servedTLS: true, strict: true},
 
 	{name: "HTTPS server on a port the gateway Service does not expose", layout: fixtures.ChartGateway,

@@ -74,6 +74,7 @@ func dumpNamespaces(t *testing.T, namespaces ...string) map[string]map[string]in
 
 func TestUnsecureRestoresTheClusterExactly(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
+	waitForNamespaceConfigMaps(t, ns)
 	before := dumpNamespaces(t, ns, gatewayNamespace)
 	app := securedApp{ns: ns, host: ns + ".example.com", names: desired.NamesFor(ns)}
 	if r := opea(t, "secure", "-n", ns, "--host", app.host); r.code != 0 {
@@ -83,8 +84,8 @@ func TestUnsecureRestoresTheClusterExactly(t *testing.T) {
 	if _, err := simulateIssuance(t, app); err != nil {
 		t.Fatal(err)
 	}
-	if got := len(dumpNamespaces(t, ns, gatewayNamespace)) - len(before); got != objectsPerApp+1 {
-		t.Fatalf("secure added %d objects, want %d", got, objectsPerApp+1)
+	if added := addedKeys(before, dumpNamespaces(t, ns, gatewayNamespace)); len(added) != objectsPerApp+1 {
+		t.Fatalf("secure added %d objects, want %d: %v", len(added), objectsPerApp+1, added)
 	}
 
 	r := opea(t, "unsecure", "-n", ns)
@@ -293,5 +294,38 @@ func TestUnsecureDryRunsDeleteNothing(t *testing.T) {
 	}
 	if _, err := adminKube(t).CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		t.Error("namespace gone")
+	}
+}
+
+// addedKeys are the objects of after that before lacks.
+func addedKeys(before, after map[string]map[string]interface{}) []string {
+	var added []string
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			added = append(added, k)
+		}
+	}
+	sort.Strings(added)
+	return added
+}
+
+// waitForNamespaceConfigMaps waits for the ConfigMaps that controllers put
+// into every new namespace, the kube-controller-manager's kube-root-ca.crt
+// and istiod's istio-ca-root-cert, so that a dump taken afterwards does not
+// race with them.
+func waitForNamespaceConfigMaps(t *testing.T, ns string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, name := range []string{"kube-root-ca.crt", "istio-ca-root-cert"} {
+		for {
+			_, err := adminKube(t).CoreV1().ConfigMaps(ns).Get(context.Background(), name, metav1.GetOptions{})
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ConfigMap %s/%s did not appear: %v", ns, name, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }

@@ -338,3 +338,22 @@ func TestStrictPoliciesFromAmbientz(t *testing.T) {
 		t.Error("Ambient on a bad address: no error")
 	}
 }
+
+// Envoy picks the filter chain of the exact server name before a wildcard
+// that also matches, whatever their order.
+func TestChainForPrefersTheExactServerName(t *testing.T) {
+	l := xds.Listener{Port: 443, FilterChains: []xds.FilterChain{
+		{ServerNames: []string{"*.example.com"}, SDSSecrets: []string{"kubernetes://wildcard"}},
+		{ServerNames: []string{"app.example.com"}, SDSSecrets: []string{"kubernetes://app"}},
+		{SDSSecrets: []string{"kubernetes://any"}},
+	}}
+	for sni, want := range map[string]string{
+		"app.example.com":   "kubernetes://app",
+		"other.example.com": "kubernetes://wildcard",
+		"example.org":       "kubernetes://any",
+	} {
+		if got := l.ChainFor(sni); got == nil || got.SDSSecrets[0] != want {
+			t.Errorf("ChainFor(%s) = %+v, want the chain of %s", sni, got, want)
+		}
+	}
+}

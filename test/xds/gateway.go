@@ -87,11 +87,12 @@ func (g *GatewayConfig) ListenerOnPort(port uint32) *Listener {
 	return nil
 }
 
-// ChainFor returns the filter chain a TLS client sending sni would hit:
-// the chain whose server names match it, else a chain without SNI match.
-// A plaintext connection (no SNI) passes "".
+// ChainFor returns the filter chain a TLS client sending sni would hit, as
+// Envoy picks it: an exact server name, else the longest matching wildcard,
+// else a chain without SNI match. A plaintext connection (no SNI) passes "".
 func (l *Listener) ChainFor(sni string) *FilterChain {
-	var fallback *FilterChain
+	var fallback, best *FilterChain
+	bestLen := -1
 	for i := range l.FilterChains {
 		fc := &l.FilterChains[i]
 		if len(fc.ServerNames) == 0 {
@@ -101,10 +102,17 @@ func (l *Listener) ChainFor(sni string) *FilterChain {
 			continue
 		}
 		for _, name := range fc.ServerNames {
-			if sni != "" && hostMatches(name, sni) {
+			switch {
+			case sni == "":
+			case strings.EqualFold(name, sni):
 				return fc
+			case hostMatches(name, sni) && len(name) > bestLen:
+				best, bestLen = fc, len(name)
 			}
 		}
+	}
+	if best != nil {
+		return best
 	}
 	return fallback
 }
