@@ -62,8 +62,8 @@ var toolModules = []toolModule{
 		{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", kubernetes: true, expects: "about 2 minutes"},
 	}},
 	{dir: "test/istiotools", cache: "istio", binaries: []binary{
-		{name: "pilot-discovery", pkg: "istio.io/istio/pilot/cmd/pilot-discovery", expects: "about 8 minutes"},
-		{name: "istioctl", pkg: "istio.io/istio/istioctl/cmd/istioctl", expects: "about 3 minutes"},
+		{name: "pilot-discovery", pkg: "istio.io/istio/pilot/cmd/pilot-discovery", expects: "about 4 minutes"},
+		{name: "istioctl", pkg: "istio.io/istio/istioctl/cmd/istioctl", expects: "about 2 minutes"},
 		{name: "render-chart", pkg: "./render-chart", expects: "under a minute"},
 	}},
 }
