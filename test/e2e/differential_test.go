@@ -254,6 +254,10 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 	if err := fixtures.CreateAppPods(ctx, kube, ns, pods...); err != nil {
 		t.Fatal(err)
 	}
+	// istiod knows a workload only once it has an address.
+	if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(pods)); err != nil {
+		t.Fatal(err)
+	}
 	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 		t.Fatal(err)
 	}

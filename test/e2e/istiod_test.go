@@ -198,6 +198,10 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			if err := fixtures.CreateAppPods(ctx, kube, ns, pods...); err != nil {
 				t.Fatal(err)
 			}
+			// istiod knows a workload only once it has an address.
+			if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(pods)); err != nil {
+				t.Fatal(err)
+			}
 			host := ns + ".example.com"
 			names := desired.NamesFor(ns)
 			if r := opea(t, "secure", "-n", ns, "--host", host, "--gateway-namespace", layout.Namespace); r.code != 0 {

@@ -104,7 +104,10 @@ func run(ctx context.Context, plugin string) (err error) {
 	if err := fixtures.CreateAppPods(ctx, kube, appNamespace, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
 		return err
 	}
-	step("[simulated] the kubelet and the DaemonSet controller report istiod's pod, ztunnel and istio-cni ready (istiod runs as a local process; no node runs here)")
+	step("[simulated] the kubelet reports ChatQnA's pods and istiod's pod running, the DaemonSet controller ztunnel and istio-cni ready (istiod runs as a local process; no node runs here)")
+	if err := fixtures.SimulateKubeletReady(ctx, kube, appNamespace, "", 3); err != nil {
+		return err
+	}
 	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
 		return err
 	}
