@@ -55,17 +55,11 @@ func installLayout(t *testing.T, layout fixtures.GatewayLayout) {
 // gatewayProxy is the layout's gateway pod as istiod knows it.
 func gatewayProxy(t *testing.T, layout fixtures.GatewayLayout) xds.Proxy {
 	t.Helper()
-	pods, err := adminKube(t).CoreV1().Pods(layout.Namespace).List(context.Background(), metav1.ListOptions{LabelSelector: layout.PodLabelSelector()})
+	proxy, err := layout.Proxy(context.Background(), adminKube(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil && p.Status.PodIP != "" {
-			return xds.Proxy{Namespace: p.Namespace, Name: p.Name, ServiceAccount: p.Spec.ServiceAccountName, IP: p.Status.PodIP, Labels: p.Labels}
-		}
-	}
-	t.Fatalf("no running gateway pod %s in %s", layout.PodLabelSelector(), layout.Namespace)
-	return xds.Proxy{}
+	return proxy
 }
 
 // istiodGateway asks istiod for the gateway's configuration until check

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -21,15 +20,10 @@ import (
 // a change within moments; the wait is bounded.
 func istiodView(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes.Interface, want bool) error {
 	layout := fixtures.ChartGateway
-	pods, err := kube.CoreV1().Pods(layout.Namespace).List(ctx, metav1.ListOptions{LabelSelector: layout.PodLabelSelector()})
+	proxy, err := layout.Proxy(ctx, kube)
 	if err != nil {
 		return err
 	}
-	if len(pods.Items) == 0 {
-		return fmt.Errorf("no gateway pod in %s", layout.Namespace)
-	}
-	p := pods.Items[0]
-	proxy := xds.Proxy{Namespace: p.Namespace, Name: p.Name, ServiceAccount: p.Spec.ServiceAccountName, IP: p.Status.PodIP, Labels: p.Labels}
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
