@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -163,6 +164,15 @@ func usageError(cmd *cobra.Command, err error) error {
 		Code: ExitUsage,
 		Err:  fmt.Errorf("%w\nSee '%s --help' for usage", err, cmd.CommandPath()),
 	}
+}
+
+// noArgs rejects positional arguments as a usage error: every command takes
+// its input from flags, and a stray word is most often a misplaced value.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageError(cmd, fmt.Errorf("%s takes no arguments, got %q (values go with flags, e.g. --host NAME)", cmd.CommandPath(), strings.Join(args, " ")))
+	}
+	return nil
 }
 
 // ExitCode maps an error returned by a command to the process exit code.

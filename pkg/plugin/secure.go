@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -97,7 +96,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Short:   "Put an OPEA application behind an Istio TLS gateway with STRICT mTLS",
 		Long:    secureLong,
 		Example: secureExample,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
 				return err
@@ -176,14 +175,17 @@ func (o *SecureOptions) Validate() error {
 		errs = append(errs, fmt.Sprintf("invalid --port %d", o.Port))
 	}
 	if o.GatewaySelector != "" {
-		set, err := labels.ConvertSelectorToLabelsMap(o.GatewaySelector)
-		if err != nil || len(set) == 0 {
-			errs = append(errs, fmt.Sprintf("invalid --gateway-selector %q: use key=value[,key=value]", o.GatewaySelector))
+		set, err := parseLabelSet(o.GatewaySelector)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("invalid --gateway-selector %q: %v", o.GatewaySelector, err))
 		}
 		o.selector = set
 	}
 	if o.FieldManager == "" {
 		errs = append(errs, "--field-manager must not be empty")
+	}
+	if o.Timeout <= 0 {
+		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))

@@ -21,6 +21,12 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 		{[]string{"--wait", "--dry-run=server"}, []string{"--wait waits for a certificate"}},
 		{[]string{"--gateway-selector", "istio"}, []string{`invalid --gateway-selector "istio"`}},
 		{[]string{"--port", "70000"}, []string{"invalid --port 70000"}},
+		{[]string{"--gateway-selector", "istio=ingress,istio=gw"}, []string{"label istio is given twice (ingress and gw)"}},
+		{[]string{"--gateway-selector", "istio=in gress"}, []string{`label value "in gress"`}},
+		{[]string{"--timeout", "0"}, []string{"invalid --timeout 0s"}},
+		{[]string{"--wait", "--timeout", "-1s"}, []string{"invalid --timeout -1s"}},
+		{[]string{"--field-manager", ""}, []string{"--field-manager must not be empty"}},
+		{[]string{"chatqna.example.com"}, []string{`kubectl opea secure takes no arguments, got "chatqna.example.com"`}},
 		// Several problems are reported together.
 		{[]string{"--host", "*", "--dry-run", "x", "-o", "xml"}, []string{`invalid --host "*"`, `invalid --dry-run "x"`, `unsupported output format "xml"`}},
 	} {
@@ -48,5 +54,24 @@ func TestSecureSaysWhenTheDefaultHostIsUsed(t *testing.T) {
 	withHost := run(t, nil, "--kubeconfig", kubeconfig, "secure", "-n", "chatqna", "--host", "a.example.com")
 	if strings.Contains(withHost.err, "No --host given") {
 		t.Errorf("notice printed although --host was given:\n%s", withHost.err)
+	}
+}
+
+func TestUnsecureAndVersionRejectBadInputBeforeContactingTheCluster(t *testing.T) {
+	kubeconfig := writeKubeconfig(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"unsecure", "-n", "chatqna", "--timeout", "0"}, "invalid --timeout 0s"},
+		{[]string{"unsecure", "-n", "chatqna", "--wait", "--timeout", "-5s"}, "invalid --timeout -5s"},
+		{[]string{"unsecure", "-n", "chatqna", "--field-manager", ""}, "--field-manager must not be empty"},
+		{[]string{"unsecure", "chatqna"}, `kubectl opea unsecure takes no arguments, got "chatqna"`},
+		{[]string{"version", "extra"}, `kubectl opea version takes no arguments, got "extra"`},
+	} {
+		r := run(t, nil, append([]string{"--kubeconfig", kubeconfig}, tc.args...)...)
+		if r.code != ExitUsage || !strings.Contains(r.err, tc.want) {
+			t.Errorf("%v: exit %d, want %d with %q; stderr:\n%s", tc.args, r.code, ExitUsage, tc.want, r.err)
+		}
 	}
 }

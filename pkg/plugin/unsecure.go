@@ -62,7 +62,7 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 		Short:   "Remove exactly what secure applied for an OPEA application",
 		Long:    unsecureLong,
 		Example: unsecureExample,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ns, err := namespaceOf(o.clients)
 			if err != nil {
@@ -95,6 +95,12 @@ func (o *UnsecureOptions) Validate() error {
 	}
 	if o.Wait && o.DryRun != "none" {
 		return fmt.Errorf("--wait cannot be used with --dry-run")
+	}
+	if o.Timeout <= 0 {
+		return fmt.Errorf("invalid --timeout %s: give a duration above zero, e.g. 2m", o.Timeout)
+	}
+	if o.FieldManager == "" {
+		return fmt.Errorf("--field-manager must not be empty")
 	}
 	return nil
 }

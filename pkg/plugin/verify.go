@@ -65,7 +65,7 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Short:   "Audit that an OPEA application's TLS ingress and STRICT mTLS are in place and effective",
 		Long:    verifyLong,
 		Example: verifyExample,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}

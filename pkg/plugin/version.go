@@ -31,7 +31,7 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 		Use:     "version",
 		Short:   "Print the version of kubectl-opea",
 		Example: versionExample,
-		Args:    cobra.NoArgs,
+		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
 				return usageError(cmd, err)
