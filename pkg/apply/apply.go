@@ -100,12 +100,30 @@ func where(obj *unstructured.Unstructured) string {
 	return Ref(obj) + " in namespace " + obj.GetNamespace()
 }
 
+// Conflict is a field another field manager owns that an apply would
+// change, as the server reported it.
+type Conflict struct {
+	// Field is the server's path of the field, e.g. .spec.mtls.mode or
+	// .metadata.labels.istio.io/dataplane-mode.
+	Field   string
+	Manager string
+}
+
+// Checked is what Check found out about one object.
+type Checked struct {
+	// Existing is the object as read, nil when it does not exist yet.
+	Existing *unstructured.Unstructured
+	// Conflicts are the fields a forced apply takes over from other
+	// managers; empty unless Force is set.
+	Conflicts []Conflict
+}
+
 // Check verifies, without writing, that Apply of objs can succeed: that the
 // user holds every permission needed (all missing ones are reported
 // together) and, unless Force is set, that no other field manager owns a
-// field the apply would change. It reads each object once and returns what
-// it read, nil where an object does not exist yet.
-func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) ([]*unstructured.Unstructured, error) {
+// field the apply would change. It reads each object once. The result runs
+// parallel to objs; with Force, it names the fields the apply takes over.
+func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) ([]Checked, error) {
 	ts, err := a.targets(objs)
 	if err != nil {
 		return nil, err
@@ -148,18 +166,20 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 	if len(missing) > 0 {
 		return nil, permissionProblem(missing)
 	}
-	existing := make([]*unstructured.Unstructured, len(ts))
-	for i, t := range ts {
-		existing[i] = t.existing
-	}
-	if a.Force {
-		return existing, nil
-	}
+	checked := make([]Checked, len(ts))
 	var conflicts problems.List
-	for _, t := range ts {
+	for i, t := range ts {
+		checked[i].Existing = t.existing
+		// A dry run of every apply: the server validates each object and
+		// runs admission before anything is written. Even when forcing, it
+		// applies without force first: what is taken over is recorded, so
+		// that it can be given back.
 		_, err := t.resource.Apply(ctx, t.obj.GetName(), t.obj, metav1.ApplyOptions{FieldManager: a.FieldManager, DryRun: []string{metav1.DryRunAll}})
 		if apierrors.IsConflict(err) {
-			conflicts = append(conflicts, conflictProblem(t.obj, err))
+			checked[i].Conflicts = conflictsOf(err)
+			if !a.Force {
+				conflicts = append(conflicts, conflictProblem(t.obj, checked[i].Conflicts, err))
+			}
 			continue
 		}
 		if err != nil {
@@ -169,7 +189,7 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 	if len(conflicts) > 0 {
 		return nil, conflicts
 	}
-	return existing, nil
+	return checked, nil
 }
 
 func (a *Applier) read(ctx context.Context, t *target) error {
@@ -222,44 +242,55 @@ func permissionProblem(missing []string) error {
 		"ask a cluster admin for a Role (or ClusterRole) granting them, or use --context/--as with an identity that has them")
 }
 
-// conflictProblem names the field managers that own what the apply would
-// change, read from the 409 the server returned.
-func conflictProblem(obj *unstructured.Unstructured, err error) *problems.Problem {
-	var owners []string
+// conflictsOf reads the fields and their managers from the 409 the server
+// returned for an apply.
+func conflictsOf(err error) []Conflict {
 	var status apierrors.APIStatus
-	if errors.As(err, &status) && status.Status().Details != nil {
-		seen := map[string]bool{}
-		for _, c := range status.Status().Details.Causes {
-			// Messages read: conflict with "manager" using group/version
-			owner := c.Message
-			if i := strings.Index(owner, `"`); i >= 0 {
-				if j := strings.Index(owner[i+1:], `"`); j >= 0 {
-					owner = owner[i+1 : i+1+j]
-				}
-			}
-			entry := fmt.Sprintf("%s owned by %q", c.Field, owner)
-			if !seen[entry] {
-				seen[entry] = true
-				owners = append(owners, entry)
+	if !errors.As(err, &status) || status.Status().Details == nil {
+		return nil
+	}
+	var out []Conflict
+	for _, c := range status.Status().Details.Causes {
+		// Messages read: conflict with "manager" using group/version
+		manager := c.Message
+		if i := strings.Index(manager, `"`); i >= 0 {
+			if j := strings.Index(manager[i+1:], `"`); j >= 0 {
+				manager = manager[i+1 : i+1+j]
 			}
 		}
-		sort.Strings(owners)
+		out = append(out, Conflict{Field: c.Field, Manager: manager})
 	}
+	return out
+}
+
+// conflictProblem names the field managers that own what the apply would
+// change.
+func conflictProblem(obj *unstructured.Unstructured, conflicts []Conflict, err error) *problems.Problem {
+	var owners []string
+	seen := map[string]bool{}
+	for _, c := range conflicts {
+		entry := fmt.Sprintf("%s owned by %q", c.Field, c.Manager)
+		if !seen[entry] {
+			seen[entry] = true
+			owners = append(owners, entry)
+		}
+	}
+	sort.Strings(owners)
 	if len(owners) == 0 {
 		owners = []string{err.Error()}
 	}
 	return problems.New(
 		fmt.Sprintf("%s exists and another field manager owns what would change: %s", where(obj), strings.Join(owners, ", ")),
-		"rerun with --force-conflicts to take those fields over, or change the object with the tool that owns them")
+		"rerun with --force-conflicts to take those fields over (unsecure gives them back), or change the object with the tool that owns them")
 }
 
 // Apply writes every object with server-side apply, in order, and reports
-// for each whether the server changed it, by comparing with existing: what
-// Check read, parallel to objs. Run Check first: Apply stops at the first
-// error.
-func (a *Applier) Apply(ctx context.Context, objs, existing []*unstructured.Unstructured) ([]Result, error) {
-	if len(existing) != len(objs) {
-		return nil, fmt.Errorf("apply: %d objects but %d existing states", len(objs), len(existing))
+// for each whether the server changed it, by comparing with what Check read,
+// parallel to objs. Run Check first: Apply stops at the first error and
+// returns the results of the objects applied before it.
+func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, checked []Checked) ([]Result, error) {
+	if len(checked) != len(objs) {
+		return nil, fmt.Errorf("apply: %d objects but %d checked states", len(objs), len(checked))
 	}
 	ts, err := a.targets(objs)
 	if err != nil {
@@ -275,7 +306,7 @@ func (a *Applier) Apply(ctx context.Context, objs, existing []*unstructured.Unst
 		if err != nil {
 			return results, fmt.Errorf("applying %s: %w", where(t.obj), err)
 		}
-		results = append(results, Result{Ref: Ref(t.obj), Action: action(existing[i], got, a.DryRun), Object: got})
+		results = append(results, Result{Ref: Ref(t.obj), Action: action(checked[i].Existing, got, a.DryRun), Object: got})
 	}
 	return results, nil
 }

@@ -4,30 +4,38 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // CheckRemove verifies, without writing, that the user may delete every
-// object of remove and patch (to release fields of) every object of
-// release. All missing permissions are reported together.
+// object of remove and patch (to release fields of, or give fields back in)
+// every object of release. All missing permissions are reported together,
+// in the order of the objects.
 func (a *Applier) CheckRemove(ctx context.Context, remove, release []*unstructured.Unstructured) error {
 	var missing []string
-	for verb, objs := range map[string][]*unstructured.Unstructured{"delete": remove, "patch": release} {
-		ts, err := a.targets(objs)
+	for _, step := range []struct {
+		verb string
+		objs []*unstructured.Unstructured
+	}{{"delete", remove}, {"patch", release}} {
+		ts, err := a.targets(step.objs)
 		if err != nil {
 			return err
 		}
 		for _, t := range ts {
-			ok, err := a.allowed(ctx, verb, t)
+			ok, err := a.allowed(ctx, step.verb, t)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				missing = append(missing, describeAccess(verb, t))
+				missing = append(missing, describeAccess(step.verb, t))
 			}
 		}
 	}
@@ -63,35 +71,52 @@ func (a *Applier) Delete(ctx context.Context, objs []*unstructured.Unstructured)
 	return results, nil
 }
 
-// WaitGone polls until every object is gone or timeout passes.
+// TimeoutError is WaitGone's error when objects outlive the timeout.
+type TimeoutError struct {
+	Timeout time.Duration
+	Object  string
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("timed out after %s waiting for %s to be deleted", e.Timeout, e.Object)
+}
+
+// WaitGone polls until every object is gone, timeout passes (a
+// *TimeoutError), or ctx ends.
 func (a *Applier) WaitGone(ctx context.Context, objs []*unstructured.Unstructured, timeout time.Duration) error {
 	ts, err := a.targets(objs)
 	if err != nil {
 		return err
 	}
-	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for _, t := range ts {
-		for {
+		err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			_, err := t.resource.Get(ctx, t.obj.GetName(), metav1.GetOptions{})
 			if apierrors.IsNotFound(err) {
-				break
+				return true, nil
 			}
-			if err != nil {
-				return err
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("timed out after %s waiting for %s to be deleted", timeout, where(t.obj))
-			}
-			time.Sleep(200 * time.Millisecond)
+			return false, err
+		})
+		if err != nil && ctx.Err() == context.DeadlineExceeded {
+			return &TimeoutError{Timeout: timeout, Object: where(t.obj)}
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// Release gives up every field the field manager owns in obj, by applying an
-// object that sets nothing: a field no other manager owns is removed, one
-// that another manager also set stays. It returns the object after.
+// Release gives up every field the applier's field manager owns in obj.
 func (a *Applier) Release(ctx context.Context, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	return a.ReleaseAs(ctx, obj, a.FieldManager)
+}
+
+// ReleaseAs gives up every field manager owns in obj, by applying as manager
+// an object that sets nothing: a field no other manager owns is removed, one
+// that another manager also set stays. It returns the object after.
+func (a *Applier) ReleaseAs(ctx context.Context, obj *unstructured.Unstructured, manager string) (*unstructured.Unstructured, error) {
 	ts, err := a.targets([]*unstructured.Unstructured{obj})
 	if err != nil {
 		return nil, err
@@ -101,7 +126,7 @@ func (a *Applier) Release(ctx context.Context, obj *unstructured.Unstructured) (
 	empty.SetKind(obj.GetKind())
 	empty.SetName(obj.GetName())
 	empty.SetNamespace(obj.GetNamespace())
-	opts := metav1.ApplyOptions{FieldManager: a.FieldManager}
+	opts := metav1.ApplyOptions{FieldManager: manager}
 	if a.DryRun {
 		opts.DryRun = []string{metav1.DryRunAll}
 	}
@@ -110,6 +135,80 @@ func (a *Applier) Release(ctx context.Context, obj *unstructured.Unstructured) (
 		return nil, fmt.Errorf("releasing fields of %s: %w", where(obj), err)
 	}
 	return got, nil
+}
+
+// GiveBack sets fields of obj back to values they held, as manager: a merge
+// patch, an update in manager's name, so the fields return to manager as
+// they were before another manager's forced apply took them.
+func (a *Applier) GiveBack(ctx context.Context, obj *unstructured.Unstructured, manager string, values []FieldValue) (*unstructured.Unstructured, error) {
+	ts, err := a.targets([]*unstructured.Unstructured{obj})
+	if err != nil {
+		return nil, err
+	}
+	patch := map[string]interface{}{}
+	for _, v := range values {
+		if err := unstructured.SetNestedField(patch, runtime.DeepCopyJSONValue(v.Value), v.Path...); err != nil {
+			return nil, fmt.Errorf("giving back %v of %s: %w", v.Path, where(obj), err)
+		}
+	}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return nil, err
+	}
+	opts := metav1.PatchOptions{FieldManager: manager}
+	if a.DryRun {
+		opts.DryRun = []string{metav1.DryRunAll}
+	}
+	got, err := ts[0].resource.Patch(ctx, obj.GetName(), types.MergePatchType, data, opts)
+	if err != nil {
+		return nil, fmt.Errorf("giving fields of %s back to %s: %w", where(obj), manager, err)
+	}
+	return got, nil
+}
+
+// FieldValue is a value at a path of an object; each path element is a
+// field name or a map key.
+type FieldValue struct {
+	Path  []string    `json:"path"`
+	Value interface{} `json:"value"`
+}
+
+// Owns reports whether manager's apply owns the field at path in obj (a map
+// path: each element a field name or map key).
+func Owns(obj *unstructured.Unstructured, manager string, path []string) bool {
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var set map[string]interface{}
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &set); err != nil {
+			continue
+		}
+		found := true
+		for _, p := range path {
+			next, ok := set["f:"+p].(map[string]interface{})
+			if !ok {
+				found = false
+				break
+			}
+			set = next
+		}
+		if found {
+			return true
+		}
+	}
+	return false
+}
+
+// Appliers lists the managers whose apply owns the field at path in obj.
+func Appliers(obj *unstructured.Unstructured, path []string) []string {
+	var out []string
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Operation == metav1.ManagedFieldsOperationApply && Owns(obj, mf.Manager, path) && !slices.Contains(out, mf.Manager) {
+			out = append(out, mf.Manager)
+		}
+	}
+	return out
 }
 
 // OwnsLabel reports whether manager's apply owns the label key of obj, and

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/opea-project/kubectl-opea/manifests"
+	"github.com/opea-project/kubectl-opea/pkg/apply"
 )
 
 const (
@@ -37,25 +38,61 @@ const (
 	AdoptedAnnotation = "opea.dev/adopted"
 )
 
+// TakeoversAnnotation records, on an object secure keeps after unsecure
+// (the namespace, an adopted object), the fields --force-conflicts took from
+// other field managers and the values they held: unsecure gives them back.
+const TakeoversAnnotation = "opea.dev/taken-over"
+
 // MarkAdopted annotates each desired object whose existing twin was not
-// created by secure, or was already marked adopted. existing runs parallel
-// to objs, nil where an object does not exist yet. The namespace is not
-// adopted: secure only sets one label on it.
-func MarkAdopted(objs, existing []*unstructured.Unstructured) {
+// created by secure, or was already marked adopted. checked runs parallel to
+// objs. The namespace is not adopted: secure only sets one label on it.
+func MarkAdopted(objs []*unstructured.Unstructured, checked []apply.Checked) {
 	for i, obj := range objs {
-		ex := existing[i]
+		ex := checked[i].Existing
 		if ex == nil || obj.GetKind() == "Namespace" {
 			continue
 		}
 		if ex.GetLabels()[ManagedByLabel] != ManagedByValue || ex.GetAnnotations()[AdoptedAnnotation] == "true" {
-			ann := obj.GetAnnotations()
-			if ann == nil {
-				ann = map[string]string{}
-			}
-			ann[AdoptedAnnotation] = "true"
-			obj.SetAnnotations(ann)
+			setAnnotation(obj, AdoptedAnnotation, "true")
 		}
 	}
+}
+
+// RecordTakeovers annotates the namespace and each adopted object with the
+// fields a forced apply takes from other managers (from checked, parallel
+// to objs), keeping what earlier runs recorded: the apply would otherwise
+// drop the annotation, and with it the values to give back. Run it after
+// MarkAdopted. Objects unsecure deletes need no record.
+func RecordTakeovers(objs []*unstructured.Unstructured, checked []apply.Checked) error {
+	for i, obj := range objs {
+		ex := checked[i].Existing
+		if ex == nil || (obj.GetKind() != "Namespace" && obj.GetAnnotations()[AdoptedAnnotation] != "true") {
+			continue
+		}
+		earlier, err := apply.DecodeTakeovers(ex.GetAnnotations()[TakeoversAnnotation])
+		if err != nil {
+			return fmt.Errorf("reading annotation %s of %s: %w", TakeoversAnnotation, apply.Ref(ex), err)
+		}
+		all := apply.MergeTakeovers(earlier, apply.Takeovers(obj, ex, checked[i].Conflicts))
+		if len(all) == 0 {
+			continue
+		}
+		value, err := apply.EncodeTakeovers(all)
+		if err != nil {
+			return err
+		}
+		setAnnotation(obj, TakeoversAnnotation, value)
+	}
+	return nil
+}
+
+func setAnnotation(obj *unstructured.Unstructured, key, value string) {
+	ann := obj.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[key] = value
+	obj.SetAnnotations(ann)
 }
 
 // Labels are the labels of every object secure creates for the application

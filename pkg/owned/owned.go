@@ -1,12 +1,16 @@
 // Package owned finds what `kubectl opea secure` created for an application:
-// the objects carrying its labels, the Secrets cert-manager wrote for its
-// Certificates, and the namespace label it applied. It also names what it
-// must leave alone: objects with the same names that are not secure's.
+// the objects carrying its labels (the Secrets cert-manager wrote for its
+// Certificates among them), the objects it adopted and keeps, and the
+// namespace label it applied. It also names what it must leave alone:
+// objects with the same names that are not secure's.
 package owned
 
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +21,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 // Note is an object left in place, and why.
@@ -28,16 +33,26 @@ type Note struct {
 // Found is what unsecure acts on.
 type Found struct {
 	// Remove lists secure's objects in the order they are deleted: routing
-	// first, then mTLS, then the certificate chain and its Secrets.
+	// first, then mTLS, then the certificate chain, and its Secrets last, so
+	// that cert-manager does not issue them again meanwhile.
 	Remove []*unstructured.Unstructured
-	// Namespace is the application namespace when secure's field manager
-	// owns its ambient label; releasing it removes the label unless another
-	// manager set it too.
+	// Keep are objects that existed before secure adopted them: they stay,
+	// with the fields secure took over given back and its own released.
+	Keep []*unstructured.Unstructured
+	// Namespace is the application namespace when a field manager of secure
+	// owns its ambient label, or secure recorded fields it took over there.
 	Namespace *unstructured.Unstructured
-	// Kept are secure's objects that existed before it and stay.
-	Kept []Note
+	// Managers are the field managers secure applied with: the one asked
+	// for, and those found owning secure's label on its objects (a secure
+	// run with --field-manager).
+	Managers []string
 	// LeftAlone are objects with secure's names that secure did not create.
 	LeftAlone []Note
+	// NamespaceMissing: the application namespace does not exist.
+	NamespaceMissing bool
+	// NamespaceObject is the application namespace as read, nil when it
+	// does not exist.
+	NamespaceObject *unstructured.Unstructured
 }
 
 // Options say what to look for.
@@ -56,121 +71,301 @@ var (
 	namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 )
 
+// finder reads, collecting every read it may not make instead of stopping
+// at the first, so that all of them are reported at once.
+type finder struct {
+	dyn     dynamic.Interface
+	o       Options
+	f       *Found
+	missing []string
+}
+
 // Find lists secure's objects for o.AppNamespace. Kinds whose API is not
 // served (cert-manager uninstalled, say) cannot exist and are skipped.
 func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
-	f := &Found{}
-	names := desired.NamesFor(o.AppNamespace)
-	ours := func(u *unstructured.Unstructured) bool {
-		l := u.GetLabels()
-		return l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == o.AppNamespace
-	}
-
+	r := &finder{dyn: dyn, o: o, f: &Found{Managers: []string{o.FieldManager}}}
 	ns, err := dyn.Resource(namespacesGVR).Get(ctx, o.AppNamespace, metav1.GetOptions{})
-	nsExists := err == nil
-	if err != nil && !apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
+		r.f.NamespaceMissing = true
+	case r.forbidden(err, "get namespaces "+quote(o.AppNamespace)):
+	case err != nil:
+		return nil, fmt.Errorf("reading namespace %s: %w", o.AppNamespace, err)
+	}
+	r.f.NamespaceObject = ns
+	if err := r.appObjects(ctx); err != nil {
 		return nil, err
 	}
-
-	type appKind struct {
-		gvr      schema.GroupVersionResource
-		ourName  string
-		isPolicy bool
-	}
-	var appKinds []appKind
-	if o.APIs.Networking != "" {
-		appKinds = append(appKinds,
-			appKind{gvr: schema.GroupVersionResource{Group: "networking.istio.io", Version: o.APIs.Networking, Resource: "virtualservices"}, ourName: names.VirtualService},
-			appKind{gvr: schema.GroupVersionResource{Group: "networking.istio.io", Version: o.APIs.Networking, Resource: "gateways"}, ourName: names.Gateway})
-	}
-	if o.APIs.Security != "" && !o.KeepMTLS {
-		appKinds = append(appKinds, appKind{gvr: schema.GroupVersionResource{Group: "security.istio.io", Version: o.APIs.Security, Resource: "peerauthentications"}, ourName: "default", isPolicy: true})
-	}
-	for _, k := range appKinds {
-		if !nsExists {
-			break
-		}
-		list, err := dyn.Resource(k.gvr).Namespace(o.AppNamespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("listing %s in %s: %w", k.gvr.Resource, o.AppNamespace, err)
-		}
-		for i := range list.Items {
-			u := &list.Items[i]
-			switch {
-			case ours(u) && u.GetAnnotations()[desired.AdoptedAnnotation] == "true":
-				f.Kept = append(f.Kept, Note{apply.Ref(u), "it existed before kubectl opea secure took it over"})
-			case ours(u):
-				f.Remove = append(f.Remove, u)
-			case u.GetName() == k.ourName:
-				f.LeftAlone = append(f.LeftAlone, Note{apply.Ref(u), "not created by kubectl opea (no " + desired.ManagedByLabel + "=" + desired.ManagedByValue + " label)"})
-			}
-		}
-	}
-
 	if o.APIs.CertManager != "" {
-		if err := f.findCertificates(ctx, dyn, o, names, ours); err != nil {
+		if err := r.certificates(ctx); err != nil {
 			return nil, err
 		}
 	}
-
-	if nsExists && !o.KeepMTLS {
-		if owned, _ := apply.OwnsLabel(ns, o.FieldManager, desired.DataplaneModeLabel); owned {
-			f.Namespace = ns
+	if len(r.missing) > 0 {
+		return nil, problems.New(
+			"you lack permissions to read what unsecure must find: "+strings.Join(r.missing, "; "),
+			"ask a cluster admin for them, or use --context/--as with an identity that has them; pass --gateway-namespace to search only the gateway pods' namespace")
+	}
+	r.findManagers()
+	if ns != nil && !o.KeepMTLS {
+		takeovers := ns.GetAnnotations()[desired.TakeoversAnnotation] != ""
+		for _, m := range r.f.Managers {
+			if apply.Owns(ns, m, labelPath(desired.DataplaneModeLabel)) || takeovers {
+				r.f.Namespace = ns
+			}
 		}
 	}
-	return f, nil
+	return r.f, nil
 }
 
-func (f *Found) findCertificates(ctx context.Context, dyn dynamic.Interface, o Options, names desired.Names, ours func(*unstructured.Unstructured) bool) error {
-	selector := metav1.ListOptions{LabelSelector: desired.Selector(o.AppNamespace)}
-	certGVR := schema.GroupVersionResource{Group: "cert-manager.io", Version: o.APIs.CertManager, Resource: "certificates"}
-	issuerGVR := schema.GroupVersionResource{Group: "cert-manager.io", Version: o.APIs.CertManager, Resource: "issuers"}
-	certs, err := dyn.Resource(certGVR).Namespace(o.GatewayNamespace).List(ctx, selector)
-	if err != nil {
-		return listError("Certificates", o.GatewayNamespace, err)
+// forbidden records a read the user may not make.
+func (r *finder) forbidden(err error, what string) bool {
+	if !apierrors.IsForbidden(err) {
+		return false
 	}
-	issuers, err := dyn.Resource(issuerGVR).Namespace(o.GatewayNamespace).List(ctx, selector)
-	if err != nil {
-		return listError("Issuers", o.GatewayNamespace, err)
+	r.missing = append(r.missing, what)
+	return true
+}
+
+func (r *finder) ours(u *unstructured.Unstructured) bool {
+	l := u.GetLabels()
+	return l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == r.o.AppNamespace
+}
+
+func adopted(u *unstructured.Unstructured) bool {
+	return u.GetAnnotations()[desired.AdoptedAnnotation] == "true"
+}
+
+// list lists gvr in namespace (empty: every namespace) with secure's labels,
+// or every object when all is set.
+func (r *finder) list(ctx context.Context, gvr schema.GroupVersionResource, namespace string, all bool) ([]unstructured.Unstructured, error) {
+	opts := metav1.ListOptions{}
+	if !all {
+		opts.LabelSelector = desired.Selector(r.o.AppNamespace)
 	}
-	var secrets []*unstructured.Unstructured
-	for i := range certs.Items {
-		cert := &certs.Items[i]
-		if !ours(cert) {
-			continue
-		}
-		f.Remove = append(f.Remove, cert)
-		secretName, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
-		if secretName == "" {
-			continue
-		}
-		secret, err := dyn.Resource(secretsGVR).Namespace(cert.GetNamespace()).Get(ctx, secretName, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) {
-			continue
-		}
+	list, err := r.dyn.Resource(gvr).Namespace(namespace).List(ctx, opts)
+	where := "in namespace " + namespace
+	if namespace == "" {
+		where = "in every namespace"
+	}
+	if r.forbidden(err, "list "+resourceName(gvr)+" "+where) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s %s: %w", resourceName(gvr), where, err)
+	}
+	return list.Items, nil
+}
+
+// appObjects finds the routing and mTLS objects in the application
+// namespace. Objects with secure's names but not its labels are listed too,
+// to say why they stay.
+func (r *finder) appObjects(ctx context.Context) error {
+	if r.f.NamespaceMissing {
+		return nil
+	}
+	names := desired.NamesFor(r.o.AppNamespace)
+	type appKind struct {
+		gvr     schema.GroupVersionResource
+		ourName string
+	}
+	var kinds []appKind
+	if v := r.o.APIs.Networking; v != "" {
+		kinds = append(kinds,
+			appKind{schema.GroupVersionResource{Group: "networking.istio.io", Version: v, Resource: "virtualservices"}, names.VirtualService},
+			appKind{schema.GroupVersionResource{Group: "networking.istio.io", Version: v, Resource: "gateways"}, names.Gateway})
+	}
+	if v := r.o.APIs.Security; v != "" && !r.o.KeepMTLS {
+		kinds = append(kinds, appKind{schema.GroupVersionResource{Group: "security.istio.io", Version: v, Resource: "peerauthentications"}, "default"})
+	}
+	for _, k := range kinds {
+		items, err := r.list(ctx, k.gvr, r.o.AppNamespace, true)
 		if err != nil {
-			return fmt.Errorf("reading Secret %s/%s: %w", cert.GetNamespace(), secretName, err)
+			return err
 		}
-		// Only the Secret cert-manager wrote for this Certificate.
-		if secret.GetAnnotations()["cert-manager.io/certificate-name"] == cert.GetName() {
-			secrets = append(secrets, secret)
-		} else {
-			f.LeftAlone = append(f.LeftAlone, Note{"secret/" + secretName + " in namespace " + cert.GetNamespace(),
-				"not written by cert-manager for certificate " + cert.GetName()})
+		for i := range items {
+			u := &items[i]
+			switch {
+			case r.ours(u) && adopted(u):
+				r.f.Keep = append(r.f.Keep, u)
+			case r.ours(u):
+				r.f.Remove = append(r.f.Remove, u)
+			case u.GetName() == k.ourName:
+				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "not created by kubectl opea (no " + desired.ManagedByLabel + "=" + desired.ManagedByValue + " label)"})
+			}
 		}
 	}
-	for i := range issuers.Items {
-		if ours(&issuers.Items[i]) {
-			f.Remove = append(f.Remove, &issuers.Items[i])
-		}
-	}
-	f.Remove = append(f.Remove, secrets...)
 	return nil
 }
 
-func listError(what, namespace string, err error) error {
-	if apierrors.IsForbidden(err) && namespace == "" {
-		return fmt.Errorf("listing %s in every namespace: %w\n  fix: pass --gateway-namespace with the namespace of the ingress gateway pods", what, err)
+// certificates finds secure's cert-manager objects and the Secrets written
+// for them, in the gateway namespace. Secrets are found by the labels
+// cert-manager copies from the Certificate, so that they are found after
+// their Certificate is gone (an interrupted unsecure); a Secret a
+// Certificate names is found through it too.
+func (r *finder) certificates(ctx context.Context) error {
+	gwns := r.o.GatewayNamespace
+	v := r.o.APIs.CertManager
+	certGVR := schema.GroupVersionResource{Group: "cert-manager.io", Version: v, Resource: "certificates"}
+	issuerGVR := schema.GroupVersionResource{Group: "cert-manager.io", Version: v, Resource: "issuers"}
+	certs, err := r.list(ctx, certGVR, gwns, false)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("listing %s: %w", what, err)
+	issuers, err := r.list(ctx, issuerGVR, gwns, false)
+	if err != nil {
+		return err
+	}
+	labelled, err := r.list(ctx, secretsGVR, gwns, false)
+	if err != nil {
+		return err
+	}
+
+	keptCerts := map[string]bool{} // namespace/name
+	var removeCerts []*unstructured.Unstructured
+	for i := range certs {
+		cert := &certs[i]
+		if !r.ours(cert) {
+			continue
+		}
+		if adopted(cert) {
+			r.f.Keep = append(r.f.Keep, cert)
+			keptCerts[cert.GetNamespace()+"/"+cert.GetName()] = true
+			continue
+		}
+		removeCerts = append(removeCerts, cert)
+	}
+	r.f.Remove = append(r.f.Remove, removeCerts...)
+	for i := range issuers {
+		issuer := &issuers[i]
+		switch {
+		case !r.ours(issuer):
+		case adopted(issuer):
+			r.f.Keep = append(r.f.Keep, issuer)
+		default:
+			r.f.Remove = append(r.f.Remove, issuer)
+		}
+	}
+
+	removing := map[string]bool{}
+	for _, cert := range removeCerts {
+		removing[cert.GetNamespace()+"/"+cert.GetName()] = true
+	}
+	var secrets []*unstructured.Unstructured
+	seen := map[string]bool{}
+	for i := range labelled {
+		s := &labelled[i]
+		seen[s.GetNamespace()+"/"+s.GetName()] = true
+		certName := s.GetAnnotations()[certificateNameAnnotation]
+		owner := s.GetNamespace() + "/" + certName
+		switch {
+		case !r.ours(s):
+			continue
+		case certName == "" || removing[owner]:
+		case keptCerts[owner]:
+			continue // the Secret of an adopted Certificate stays with it
+		default:
+			// Its Certificate is gone, or no longer secure's (an adopted one
+			// whose labels an earlier unsecure released): the Secret goes only
+			// in the first case.
+			_, err := r.dyn.Resource(certGVR).Namespace(s.GetNamespace()).Get(ctx, certName, metav1.GetOptions{})
+			switch {
+			case apierrors.IsNotFound(err):
+			case r.forbidden(err, fmt.Sprintf("get certificates.cert-manager.io %q in namespace %s", certName, s.GetNamespace())):
+				continue
+			case err != nil:
+				return fmt.Errorf("reading Certificate %s: %w", owner, err)
+			default:
+				continue
+			}
+		}
+		secrets = append(secrets, s)
+	}
+	// Secrets issued before Certificates labelled them.
+	for _, cert := range removeCerts {
+		secretName, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
+		if secretName == "" || seen[cert.GetNamespace()+"/"+secretName] {
+			continue
+		}
+		secret, err := r.dyn.Resource(secretsGVR).Namespace(cert.GetNamespace()).Get(ctx, secretName, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case r.forbidden(err, fmt.Sprintf("get secrets %q in namespace %s", secretName, cert.GetNamespace())):
+			continue
+		case err != nil:
+			return fmt.Errorf("reading Secret %s/%s: %w", cert.GetNamespace(), secretName, err)
+		}
+		// Only the Secret cert-manager wrote for this Certificate.
+		if secret.GetAnnotations()[certificateNameAnnotation] == cert.GetName() {
+			secrets = append(secrets, secret)
+		} else {
+			r.f.LeftAlone = append(r.f.LeftAlone, Note{"secret/" + secretName + " in namespace " + cert.GetNamespace(),
+				"not written by cert-manager for certificate " + cert.GetName()})
+		}
+	}
+	sort.Slice(secrets, func(i, j int) bool {
+		return secrets[i].GetNamespace()+"/"+secrets[i].GetName() < secrets[j].GetNamespace()+"/"+secrets[j].GetName()
+	})
+	r.f.Remove = append(r.f.Remove, secrets...)
+	return nil
 }
+
+// certificateNameAnnotation is how cert-manager names, on a Secret, the
+// Certificate it wrote the Secret for.
+const certificateNameAnnotation = "cert-manager.io/certificate-name"
+
+// findManagers adds the field managers whose apply owns secure's label on
+// the objects found: secure ran with --field-manager.
+func (r *finder) findManagers() {
+	path := labelPath(desired.ManagedByLabel)
+	for _, obj := range slices.Concat(r.f.Remove, r.f.Keep) {
+		for _, m := range apply.Appliers(obj, path) {
+			if !slices.Contains(r.f.Managers, m) {
+				r.f.Managers = append(r.f.Managers, m)
+			}
+		}
+	}
+}
+
+func labelPath(key string) []string { return []string{"metadata", "labels", key} }
+
+// CertificatesElsewhere lists the namespaces other than the gateway
+// namespace asked for that hold secure's cert-manager objects for the
+// application, when that namespace holds none: the user most likely named
+// the wrong one. It needs to list in every namespace; when the user may
+// not, it returns nil.
+func CertificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options, found *Found) []string {
+	if o.GatewayNamespace == "" || o.APIs.CertManager == "" {
+		return nil
+	}
+	for _, obj := range slices.Concat(found.Remove, found.Keep) {
+		if obj.GetNamespace() == o.GatewayNamespace {
+			return nil
+		}
+	}
+	var out []string
+	for _, resource := range []string{"certificates", "issuers"} {
+		gvr := schema.GroupVersionResource{Group: "cert-manager.io", Version: o.APIs.CertManager, Resource: resource}
+		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: desired.Selector(o.AppNamespace)})
+		if err != nil {
+			return nil
+		}
+		for _, item := range list.Items {
+			if ns := item.GetNamespace(); ns != o.GatewayNamespace && !slices.Contains(out, ns) {
+				out = append(out, ns)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func resourceName(gvr schema.GroupVersionResource) string {
+	if gvr.Group == "" {
+		return gvr.Resource
+	}
+	return gvr.Resource + "." + gvr.Group
+}
+
+func quote(s string) string { return fmt.Sprintf("%q", s) }

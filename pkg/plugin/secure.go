@@ -218,14 +218,24 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		return err
 	}
 	applier.Force = o.ForceConflicts
-	existing, err := applier.Check(ctx, p.objects)
+	checked, err := applier.Check(ctx, p.objects)
 	if err != nil {
 		return err
 	}
-	desired.MarkAdopted(p.objects, existing)
-	results, err := applier.Apply(ctx, p.objects, existing)
-	if err != nil {
+	desired.MarkAdopted(p.objects, checked)
+	if err := desired.RecordTakeovers(p.objects, checked); err != nil {
 		return err
+	}
+	results, err := applier.Apply(ctx, p.objects, checked)
+	if err != nil {
+		// Say what is in place already, and that a rerun completes it:
+		// every write is an idempotent apply.
+		if len(results) > 0 {
+			_ = o.print(nil, results)
+		}
+		return problems.New(
+			fmt.Sprintf("%v (%d of %d objects applied)", err, len(results), len(p.objects)),
+			"fix the cause, then run the same command again: it applies the rest and leaves the applied ones unchanged")
 	}
 	if err := o.print(nil, results); err != nil {
 		return err
@@ -343,6 +353,11 @@ func (o *SecureOptions) plan(ctx context.Context) (*plan, error) {
 		}
 	default:
 		params.Certificates = desired.OwnCA
+	}
+	if gwOK && o.TLSSecret == "" && apis.CertManager != "" {
+		for _, err := range o.checkSecretsInTheWay(ctx, kube, gw.Namespace, apis.CertManager, params.Certificates) {
+			note(err)
+		}
 	}
 	if len(found) > 0 {
 		return nil, found
@@ -492,6 +507,60 @@ func suggestHost(taken, namespace string) string {
 		return namespace + "." + domain
 	}
 	return namespace + ".example.com"
+}
+
+// checkSecretsInTheWay refuses when a Secret with the name of a Secret
+// cert-manager will write for secure exists and is not secure's: the
+// issuance would overwrite it, and unsecure would delete it. A Secret is
+// secure's when it carries secure's labels, or when cert-manager wrote it
+// for the Certificate of the same name that secure applies (adopted or its
+// own).
+func (o *SecureOptions) checkSecretsInTheWay(ctx context.Context, kube kubernetes.Interface, gatewayNamespace, certManagerVersion string, source desired.CertificateSource) []error {
+	names := desired.NamesFor(o.namespace)
+	wanted := []struct{ secret, certificate string }{{names.TLSSecret, names.Certificate}}
+	if source == desired.OwnCA {
+		wanted = append(wanted, struct{ secret, certificate string }{names.CASecret, names.CACertificate})
+	}
+	dyn, err := o.clients.Dynamic()
+	if err != nil {
+		return []error{err}
+	}
+	certGVR := schema.GroupVersionResource{Group: "cert-manager.io", Version: certManagerVersion, Resource: "certificates"}
+	var errs []error
+	for _, w := range wanted {
+		s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, w.secret, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if apierrors.IsForbidden(err) {
+			fmt.Fprintf(o.ErrOut, "Could not check that no Secret of yours is named %s in namespace %s (you may not read Secrets there): cert-manager would overwrite it.\n", w.secret, gatewayNamespace)
+			continue
+		}
+		if err != nil {
+			return []error{fmt.Errorf("reading Secret %s/%s: %w", gatewayNamespace, w.secret, err)}
+		}
+		l := s.Labels
+		if l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == o.namespace {
+			continue
+		}
+		if s.Annotations["cert-manager.io/certificate-name"] == w.certificate {
+			_, err := dyn.Resource(certGVR).Namespace(gatewayNamespace).Get(ctx, w.certificate, metav1.GetOptions{})
+			if err == nil {
+				continue // the Secret of the Certificate secure applies
+			}
+			if !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
+				return []error{fmt.Errorf("reading Certificate %s/%s: %w", gatewayNamespace, w.certificate, err)}
+			}
+		}
+		fix := fmt.Sprintf("move it out of the way (kubectl delete secret %s -n %s, if nothing needs it)", w.secret, gatewayNamespace)
+		if w.secret == names.TLSSecret {
+			fix = fmt.Sprintf("to serve it as it is, pass --tls-secret %s; otherwise %s", w.secret, fix)
+		}
+		errs = append(errs, problems.New(
+			fmt.Sprintf("Secret %s/%s exists and was not written for kubectl opea secure: cert-manager would overwrite it, and unsecure would delete it", gatewayNamespace, w.secret),
+			fix))
+	}
+	return errs
 }
 
 func (o *SecureOptions) checkTLSSecret(ctx context.Context, kube kubernetes.Interface, gatewayNamespace string) error {

@@ -161,7 +161,7 @@ func TestSecureRefusesAHostAnotherGatewayServes(t *testing.T) {
 // No Secret name prefix is reserved by istiod any more (pilot/pkg/xds/sds.go,
 // pilot/pkg/model/credentials): a --tls-secret named istio-* is accepted.
 func TestSecureAcceptsATLSSecretNamedIstio(t *testing.T) {
-	o := &SecureOptions{Hosts: []string{"chatqna.example.com"}, DryRun: "none", IssuerKind: "Issuer", FieldManager: "kubectl-opea", TLSSecret: "istio-gateway"}
+	o := &SecureOptions{Hosts: []string{"chatqna.example.com"}, DryRun: "none", IssuerKind: "Issuer", FieldManager: "kubectl-opea", TLSSecret: "istio-gateway", Timeout: time.Minute}
 	if err := o.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}

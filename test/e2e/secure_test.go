@@ -61,7 +61,7 @@ func newChatQnAIn(t testing.TB, ns, release string) string {
 // gateway namespace, which outlives the test's own namespace.
 func deleteOurGatewayObjects(t testing.TB, appNs string) {
 	dyn := adminDynamic(t)
-	for _, gvr := range []schema.GroupVersionResource{issuerGVR, certificateGVR} {
+	for _, gvr := range []schema.GroupVersionResource{issuerGVR, certificateGVR, {Version: "v1", Resource: "secrets"}} {
 		_ = dyn.Resource(gvr).Namespace(gatewayNamespace).DeleteCollection(context.Background(), metav1.DeleteOptions{},
 			metav1.ListOptions{LabelSelector: desired.Selector(appNs)})
 	}

@@ -205,10 +205,13 @@ func TestUnsecureKeepsAnAdoptedPolicyAndHonoursKeepMTLS(t *testing.T) {
 		t.Errorf("--keep-mtls removed the enrolment")
 	}
 	r = opea(t, "unsecure", "-n", ns)
-	if r.code != 0 || !strings.Contains(r.stdout, "peerauthentication.security.istio.io/default kept: it existed before kubectl opea secure took it over") {
+	if r.code != 0 || !strings.Contains(r.stdout, "peerauthentication.security.istio.io/default kept, secure's fields released: it existed before kubectl opea secure took it over") {
 		t.Errorf("unsecure: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	getObject(t, peerAuthGVR, ns, "default")
+	// The mode --force-conflicts took is the platform team's again.
+	if got := nested(t, getObject(t, peerAuthGVR, ns, "default"), "spec", "mtls", "mode"); got != "PERMISSIVE" {
+		t.Errorf("mode after unsecure: %v, want PERMISSIVE", got)
+	}
 }
 
 func TestUnsecureOneAppLeavesTheOtherSecured(t *testing.T) {

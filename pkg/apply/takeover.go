@@ -1,0 +1,115 @@
+package apply
+
+import (
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Takeover is a field a forced apply took from another field manager, with
+// the value it held then: enough to give it back.
+type Takeover struct {
+	Path    []string    `json:"path"`
+	Manager string      `json:"manager"`
+	Value   interface{} `json:"value"`
+}
+
+// Takeovers matches the conflicts the server reported for applying obj to
+// the fields obj sets, and reads what existing held there. A conflict on an
+// element of a list obj sets is matched to the whole list: that is what the
+// apply replaces.
+func Takeovers(obj, existing *unstructured.Unstructured, conflicts []Conflict) []Takeover {
+	if existing == nil {
+		return nil
+	}
+	leaves := leafPaths(obj.Object, nil)
+	var out []Takeover
+	for _, c := range conflicts {
+		path := matchField(leaves, c.Field)
+		if path == nil {
+			continue
+		}
+		value, found, err := unstructured.NestedFieldNoCopy(existing.Object, path...)
+		if err != nil || !found {
+			continue
+		}
+		out = append(out, Takeover{Path: path, Manager: c.Manager, Value: runtime.DeepCopyJSONValue(value)})
+	}
+	return MergeTakeovers(nil, out)
+}
+
+// MergeTakeovers adds the takeovers of later to those of earlier, keeping
+// the earlier record of a path: that one holds the value from before the
+// first forced apply. The result is sorted by path.
+func MergeTakeovers(earlier, later []Takeover) []Takeover {
+	out := append([]Takeover(nil), earlier...)
+	for _, t := range later {
+		if !slices.ContainsFunc(out, func(o Takeover) bool { return slices.Equal(o.Path, t.Path) }) {
+			out = append(out, t)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return slices.Compare(out[i].Path, out[j].Path) < 0 })
+	return out
+}
+
+// EncodeTakeovers writes takeovers as the JSON an annotation holds.
+func EncodeTakeovers(ts []Takeover) (string, error) {
+	b, err := json.Marshal(ts)
+	return string(b), err
+}
+
+// DecodeTakeovers reads what EncodeTakeovers wrote; an empty string is none.
+func DecodeTakeovers(s string) ([]Takeover, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var ts []Takeover
+	err := json.Unmarshal([]byte(s), &ts)
+	return ts, err
+}
+
+// leafPaths lists the paths of the values obj sets that are not maps, but
+// for apiVersion, kind and the object's name, which an apply cannot change.
+func leafPaths(m map[string]interface{}, prefix []string) [][]string {
+	var out [][]string
+	for k, v := range m {
+		path := append(slices.Clone(prefix), k)
+		if len(path) == 1 && (k == "apiVersion" || k == "kind") {
+			continue
+		}
+		if len(path) == 2 && path[0] == "metadata" && (k == "name" || k == "namespace") {
+			continue
+		}
+		if sub, ok := v.(map[string]interface{}); ok && len(sub) > 0 {
+			out = append(out, leafPaths(sub, path)...)
+			continue
+		}
+		out = append(out, path)
+	}
+	return out
+}
+
+// matchField finds the leaf the server's field path names: the same path
+// written out (".spec.mtls.mode"), else the longest leaf it lies under
+// (".spec.servers[...]" under ".spec.servers"). Map keys may hold dots, so
+// paths are compared as the server writes them.
+func matchField(leaves [][]string, field string) []string {
+	var best []string
+	bestLen := -1
+	for _, p := range leaves {
+		s := "." + strings.Join(p, ".")
+		if s == field {
+			return p
+		}
+		if strings.HasPrefix(field, s) && len(s) > bestLen {
+			if next := field[len(s)]; next == '[' || next == '.' {
+				best, bestLen = p, len(s)
+			}
+		}
+	}
+	return best
+}
