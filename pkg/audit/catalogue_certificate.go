@@ -276,7 +276,7 @@ func checkSANs(v *view) Result {
 			continue
 		}
 		for _, host := range hosts {
-			if !istio.CertificateCovers(p.chain[0].DNSNames, host) {
+			if !istio.CertificateCovers(p.chain[0].DNSNames, p.chain[0].IPAddresses, host) {
 				return fail("reissue the certificate for the Gateway's hosts (kubectl opea secure puts the same --host in both)",
 					"the certificate in %s is for %s, not for host %s", secretRef(p.secret), strings.Join(p.chain[0].DNSNames, ","), host)
 			}

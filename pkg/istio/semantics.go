@@ -1,6 +1,8 @@
 package istio
 
 import (
+	"net"
+	"slices"
 	"sort"
 	"strings"
 
@@ -143,21 +145,27 @@ func GatewayHostBinds(gwHost, gwNamespace, vsHost, vsNamespace string) bool {
 	return HostMatches(h, vsHost)
 }
 
-// HostMatches reports whether the host pattern a (possibly a wildcard such
-// as *.example.com or *) and b overlap, as Istio matches Gateway and
-// VirtualService hosts.
+// HostMatches reports whether the hosts a and b, either possibly a wildcard,
+// overlap, as istiod matches Gateway and VirtualService hosts (host.Name's
+// Matches): a host starting with "*" stands for every name ending in what
+// follows the "*" ("*" for every name, "*.example.com" for the names under
+// example.com, "*-qna.example.com" too); two wildcards overlap when one's
+// suffix ends with the other's; concrete hosts only when equal. Unlike
+// istiod, which compares hosts as written, case is ignored, and a "<ns>/"
+// prefix is dropped. The relation is symmetric.
 func HostMatches(a, b string) bool {
 	a, b = strings.ToLower(stripNamespace(a)), strings.ToLower(stripNamespace(b))
-	if a == "*" || b == "*" || a == b {
-		return true
+	aSuffix, aWild := strings.CutPrefix(a, "*")
+	bSuffix, bWild := strings.CutPrefix(b, "*")
+	switch {
+	case aWild && bWild:
+		return strings.HasSuffix(aSuffix, bSuffix) || strings.HasSuffix(bSuffix, aSuffix)
+	case aWild:
+		return strings.HasSuffix(b, aSuffix)
+	case bWild:
+		return strings.HasSuffix(a, bSuffix)
 	}
-	if strings.HasPrefix(a, "*.") && strings.HasSuffix(b, a[1:]) {
-		return true
-	}
-	if strings.HasPrefix(b, "*.") && strings.HasSuffix(a, b[1:]) {
-		return true
-	}
-	return false
+	return a == b
 }
 
 // HostsIntersect reports whether any host of a overlaps any host of b.
@@ -172,27 +180,92 @@ func HostsIntersect(a, b []string) bool {
 	return false
 }
 
-// CertificateCovers reports whether a certificate with the DNS SANs sans is
-// valid for the Gateway host: a concrete host as TLS clients check it, a
-// wildcard host only by the same wildcard SAN.
-func CertificateCovers(sans []string, host string) bool {
-	host = strings.ToLower(stripNamespace(host))
-	for _, san := range sans {
-		san = strings.ToLower(san)
-		if san == host {
-			return true
-		}
-		if strings.HasPrefix(host, "*.") {
-			continue
-		}
-		// A wildcard SAN covers exactly one left-most label.
-		if strings.HasPrefix(san, "*.") {
-			if i := strings.IndexByte(host, '.'); i > 0 && host[i:] == san[1:] {
+// CertificateCovers reports whether a certificate with the DNS SANs dnsNames
+// and the IP SANs ipAddresses is valid for the Gateway host as TLS clients
+// check it: once a "<ns>/" prefix is dropped, it agrees with crypto/x509's
+// VerifyHostname (RFC 6125) on every host.
+//   - An IP address, also in brackets, is covered only by an equal IP SAN.
+//   - A host name (non-empty labels of ASCII letters, digits, '_', and '-'
+//     but not first; a trailing dot ignored) is covered by a DNS SAN of that
+//     form with the same labels, its leftmost label possibly "*" standing for
+//     exactly one label.
+//   - Any other host, as a wildcard host "*.example.com", and any SAN not of
+//     that form, match only when equal.
+//
+// Case is ignored for ASCII letters only.
+func CertificateCovers(dnsNames []string, ipAddresses []net.IP, host string) bool {
+	host = stripNamespace(host)
+	candidate := host
+	if len(candidate) >= 3 && candidate[0] == '[' && candidate[len(candidate)-1] == ']' {
+		candidate = candidate[1 : len(candidate)-1]
+	}
+	if ip := net.ParseIP(candidate); ip != nil {
+		for _, san := range ipAddresses {
+			if ip.Equal(san) {
 				return true
 			}
 		}
+		return false
+	}
+	host = lowerASCII(host)
+	var hostLabels []string
+	if validCertName(strings.TrimSuffix(host, "."), false) {
+		hostLabels = strings.Split(strings.TrimSuffix(host, "."), ".")
+	}
+	for _, san := range dnsNames {
+		san = lowerASCII(san)
+		if hostLabels != nil && validCertName(san, true) {
+			if sanLabels := strings.Split(san, "."); len(sanLabels) == len(hostLabels) && (sanLabels[0] == "*" || sanLabels[0] == hostLabels[0]) &&
+				slices.Equal(sanLabels[1:], hostLabels[1:]) {
+				return true
+			}
+			continue
+		}
+		if host != "" && host != "." && san == host {
+			return true
+		}
 	}
 	return false
+}
+
+// validCertName reports whether name is a host name that TLS clients match
+// by labels: non-empty labels of ASCII letters, digits, '_' and '-' (not
+// first); in a SAN (san) the leftmost label may be a whole "*". Anything else
+// is only compared whole.
+func validCertName(name string, san bool) bool {
+	if name == "" || name == "*" {
+		return false
+	}
+	for i, label := range strings.Split(name, ".") {
+		if label == "" {
+			return false
+		}
+		if san && i == 0 && label == "*" {
+			continue
+		}
+		for j := 0; j < len(label); j++ {
+			c := label[j]
+			switch {
+			case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_':
+			case c == '-' && j != 0:
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// lowerASCII lower-cases only ASCII letters: TLS clients fold no other
+// characters (strings.ToLower would turn the Kelvin sign into "k").
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // Obstacle is a PeerAuthentication that keeps a STRICT namespace-wide policy

@@ -158,7 +158,7 @@ func TestCertificateCovers(t *testing.T) {
 		{[]string{"chatqna.example.com"}, "*.example.com", false},
 		{[]string{"other.example.com"}, "chatqna.example.com", false},
 	} {
-		if got := CertificateCovers(tc.sans, tc.host); got != tc.want {
+		if got := CertificateCovers(tc.sans, nil, tc.host); got != tc.want {
 			t.Errorf("CertificateCovers(%v, %q) = %v", tc.sans, tc.host, got)
 		}
 	}
