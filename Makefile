@@ -34,6 +34,16 @@ test: control-plane ## Run all tests: unit tests and tests against the local con
 bench: control-plane ## Benchmarks against the local control plane: secure vs the manual procedure's kubectl apply
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 10x -benchmem ./test/e2e/
 
+FUZZTIME    ?= 5s
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for a few seconds
+	@set -e; grep -r -o --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' pkg | sort | while IFS=: read -r file fn; do \
+		name=$${fn#func }; pkg=./$$(dirname $$file); \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $$pkg"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
 DIST        ?= dist
 
 dist: ## Release archives for linux, darwin, windows (amd64, arm64), sha256sums.txt and the krew manifest, in $(DIST)
