@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"sync"
 
-	istioclient "istio.io/client-go/pkg/clientset/versioned"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -16,7 +15,9 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// Getter hands a command every client it may need. It extends
+// Getter hands a command every client it may need. Istio's objects are
+// read with the dynamic client into the model of package istio: its typed
+// clientset would be most of the binary for the few fields the checks read. It extends
 // genericclioptions.RESTClientGetter, which already provides the REST config,
 // the discovery client, the REST mapper and the kubeconfig loader (for the
 // namespace named by -n or the current context).
@@ -27,7 +28,6 @@ type Getter interface {
 	// Metadata lists objects as metadata only: labels and annotations of
 	// many pods without their specs.
 	Metadata() (metadata.Interface, error)
-	Istio() (istioclient.Interface, error)
 }
 
 // New returns a Getter that builds its clients lazily from the REST config of
@@ -45,7 +45,6 @@ type lazyGetter struct {
 	kube     kubernetes.Interface
 	dynamic  dynamic.Interface
 	metadata metadata.Interface
-	istio    istioclient.Interface
 }
 
 func (g *lazyGetter) build() error {
@@ -65,10 +64,6 @@ func (g *lazyGetter) build() error {
 		}
 		if g.metadata, g.err = metadata.NewForConfig(cfg); g.err != nil {
 			g.err = fmt.Errorf("building the metadata client: %w", g.err)
-			return
-		}
-		if g.istio, g.err = istioclient.NewForConfig(cfg); g.err != nil {
-			g.err = fmt.Errorf("building the Istio client: %w", g.err)
 		}
 	})
 	return g.err
@@ -95,13 +90,6 @@ func (g *lazyGetter) Metadata() (metadata.Interface, error) {
 	return g.metadata, nil
 }
 
-func (g *lazyGetter) Istio() (istioclient.Interface, error) {
-	if err := g.build(); err != nil {
-		return nil, err
-	}
-	return g.istio, nil
-}
-
 // Fixed is a Getter whose clients are supplied rather than built. Tests use it
 // to run a command against fake clientsets; the embedded RESTClientGetter
 // still answers namespace and kubeconfig questions.
@@ -110,7 +98,6 @@ type Fixed struct {
 	KubernetesClient kubernetes.Interface
 	DynamicClient    dynamic.Interface
 	MetadataClient   metadata.Interface
-	IstioClient      istioclient.Interface
 }
 
 func (f *Fixed) Kubernetes() (kubernetes.Interface, error) {
@@ -132,11 +119,4 @@ func (f *Fixed) Metadata() (metadata.Interface, error) {
 		return nil, fmt.Errorf("no metadata client configured")
 	}
 	return f.MetadataClient, nil
-}
-
-func (f *Fixed) Istio() (istioclient.Interface, error) {
-	if f.IstioClient == nil {
-		return nil, fmt.Errorf("no Istio client configured")
-	}
-	return f.IstioClient, nil
 }
