@@ -12,7 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/opea-project/kubectl-opea/pkg/await"
 )
 
 // CheckRemove verifies, without writing, that the user may delete every
@@ -71,41 +72,25 @@ func (a *Applier) Delete(ctx context.Context, objs []*unstructured.Unstructured)
 	return results, nil
 }
 
-// TimeoutError is WaitGone's error when objects outlive the timeout.
-type TimeoutError struct {
-	Timeout time.Duration
-	Object  string
-}
-
-func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("timed out after %s waiting for %s to be deleted", e.Timeout, e.Object)
-}
-
-// WaitGone polls until every object is gone, timeout passes (a
-// *TimeoutError), or ctx ends.
+// WaitGone polls until every object is gone, timeout passes (an
+// *await.TimeoutError), or ctx ends.
 func (a *Applier) WaitGone(ctx context.Context, objs []*unstructured.Unstructured, timeout time.Duration) error {
 	ts, err := a.targets(objs)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for _, t := range ts {
-		err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	return await.Until(ctx, timeout, 200*time.Millisecond, fmt.Sprintf("%d deleted objects to be gone", len(ts)), func(ctx context.Context) (bool, string, error) {
+		for _, t := range ts {
 			_, err := t.resource.Get(ctx, t.obj.GetName(), metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				return true, nil
+			if err == nil {
+				return false, where(t.obj) + " still exists", nil
 			}
-			return false, err
-		})
-		if err != nil && ctx.Err() == context.DeadlineExceeded {
-			return &TimeoutError{Timeout: timeout, Object: where(t.obj)}
+			if !apierrors.IsNotFound(err) {
+				return false, "", err
+			}
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return true, "", nil
+	})
 }
 
 // Release gives up every field the applier's field manager owns in obj.

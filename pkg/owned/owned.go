@@ -84,6 +84,12 @@ type finder struct {
 // served (cert-manager uninstalled, say) cannot exist and are skipped.
 func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
 	r := &finder{dyn: dyn, o: o, f: &Found{Managers: []string{o.FieldManager}}}
+	if o.GatewayNamespace != "" {
+		if _, err := dyn.Resource(namespacesGVR).Get(ctx, o.GatewayNamespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			return nil, problems.New(fmt.Sprintf("--gateway-namespace %s: namespace %q does not exist", o.GatewayNamespace, o.GatewayNamespace),
+				"name the namespace of the ingress gateway pods, or leave --gateway-namespace out to search every namespace")
+		}
+	}
 	ns, err := dyn.Resource(namespacesGVR).Get(ctx, o.AppNamespace, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -107,6 +113,15 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 			"ask a cluster admin for them, or use --context/--as with an identity that has them; pass --gateway-namespace to search only the gateway pods' namespace")
 	}
 	r.findManagers()
+	if r.f.NamespaceMissing && r.f.Nothing() {
+		return nil, problems.New(fmt.Sprintf("namespace %q does not exist, and nothing of kubectl opea secure remains for it", o.AppNamespace),
+			"check -n (kubectl get namespaces)")
+	}
+	if elsewhere := certificatesElsewhere(ctx, dyn, o, r.f); len(elsewhere) > 0 {
+		return nil, problems.New(
+			fmt.Sprintf("secure's certificates for namespace %s are in namespace %s, not in --gateway-namespace %s", o.AppNamespace, strings.Join(elsewhere, ", "), o.GatewayNamespace),
+			fmt.Sprintf("kubectl opea unsecure -n %s --gateway-namespace %s (or leave --gateway-namespace out)", o.AppNamespace, elsewhere[0]))
+	}
 	if ns != nil && !o.KeepMTLS {
 		takeovers := ns.GetAnnotations()[desired.TakeoversAnnotation] != ""
 		for _, m := range r.f.Managers {
@@ -330,12 +345,12 @@ func (r *finder) findManagers() {
 
 func labelPath(key string) []string { return []string{"metadata", "labels", key} }
 
-// CertificatesElsewhere lists the namespaces other than the gateway
+// certificatesElsewhere lists the namespaces other than the gateway
 // namespace asked for that hold secure's cert-manager objects for the
 // application, when that namespace holds none: the user most likely named
 // the wrong one. It needs to list in every namespace; when the user may
 // not, it returns nil.
-func CertificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options, found *Found) []string {
+func certificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options, found *Found) []string {
 	if o.GatewayNamespace == "" || o.APIs.CertManager == "" {
 		return nil
 	}

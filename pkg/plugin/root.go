@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
+	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
 
@@ -157,6 +158,8 @@ const (
 	ExitFailure = 1
 	// ExitUsage: bad flags or arguments; nothing was attempted.
 	ExitUsage = 2
+	// ExitTimeout: a --wait ran out of time, as cmctl and timeout(1) use.
+	ExitTimeout = 124
 )
 
 func usageError(cmd *cobra.Command, err error) error {
@@ -183,6 +186,10 @@ func ExitCode(err error) int {
 	var exitErr *ExitError
 	if errors.As(err, &exitErr) {
 		return exitErr.Code
+	}
+	var timeout *await.TimeoutError
+	if errors.As(err, &timeout) {
+		return ExitTimeout
 	}
 	return ExitFailure
 }

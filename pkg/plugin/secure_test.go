@@ -3,6 +3,8 @@ package plugin
 import (
 	"strings"
 	"testing"
+
+	"k8s.io/cli-runtime/pkg/genericiooptions"
 )
 
 // Bad flags are refused before any API call: the kubeconfig here names a
@@ -14,7 +16,7 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--host", "bad_host.example.com"}, []string{`invalid --host "bad_host.example.com"`}},
-		{[]string{"--dry-run", "maybe"}, []string{`invalid --dry-run "maybe"`}},
+		{[]string{"--dry-run", "maybe"}, []string{`invalid argument "maybe" for "--dry-run" flag: use "none", "client" or "server"`}},
 		{[]string{"-o", "table"}, []string{`unsupported output format "table"`}},
 		{[]string{"--issuer", "le", "--tls-secret", "s"}, []string{"--issuer and --tls-secret exclude each other"}},
 		{[]string{"--issuer-kind", "Vault"}, []string{`invalid --issuer-kind "Vault"`}},
@@ -28,7 +30,7 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 		{[]string{"--field-manager", ""}, []string{"--field-manager must not be empty"}},
 		{[]string{"chatqna.example.com"}, []string{`kubectl opea secure takes no arguments, got "chatqna.example.com"`}},
 		// Several problems are reported together.
-		{[]string{"--host", "*", "--dry-run", "x", "-o", "xml"}, []string{`invalid --host "*"`, `invalid --dry-run "x"`, `unsupported output format "xml"`}},
+		{[]string{"--host", "*", "--port", "70000", "-o", "xml"}, []string{`invalid --host "*"`, "invalid --port 70000", `unsupported output format "xml"`}},
 	} {
 		r := run(t, nil, append([]string{"--kubeconfig", kubeconfig, "secure", "-n", "chatqna"}, tc.args...)...)
 		if r.code != ExitUsage {
@@ -75,3 +77,14 @@ func TestUnsecureAndVersionRejectBadInputBeforeContactingTheCluster(t *testing.T
 		}
 	}
 }
+
+// No Secret name prefix is reserved by istiod any more (pilot/pkg/xds/sds.go,
+// pilot/pkg/model/credentials): a --tls-secret named istio-* is accepted.
+func TestSecureAcceptsATLSSecretNamedIstio(t *testing.T) {
+	o := NewSecureOptions(nil, genericiooptions.IOStreams{})
+	o.Hosts, o.TLSSecret = []string{"chatqna.example.com"}, "istio-gateway"
+	if err := o.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+

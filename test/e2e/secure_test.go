@@ -254,9 +254,9 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 	if client.code != 0 {
 		t.Fatalf("--dry-run=client -o yaml: exit %d: %s", client.code, client.stderr)
 	}
-	printed, err := desired.Decode([]byte(client.stdout))
+	printed, err := listItems(client.stdout)
 	if err != nil {
-		t.Fatalf("--dry-run=client -o yaml does not parse: %v\n%s", err, client.stdout)
+		t.Fatalf("--dry-run=client -o yaml is not one List of objects: %v\n%s", err, client.stdout)
 	}
 	if len(printed) != objectsPerApp+1 {
 		t.Fatalf("--dry-run=client printed %d objects, want %d", len(printed), objectsPerApp+1)
@@ -292,6 +292,27 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 	if applied.code != 0 || strings.Contains(applied.stdout, "managedFields") || !strings.Contains(applied.stdout, "resourceVersion") {
 		t.Errorf("secure -o yaml should print the server's objects without managedFields:\n%s", applied.stdout)
 	}
+}
+
+// listItems reads the v1 List that -o yaml or json prints, as kubectl apply
+// does for several objects.
+func listItems(out string) ([]*unstructured.Unstructured, error) {
+	docs, err := desired.Decode([]byte(out))
+	if err != nil {
+		return nil, err
+	}
+	if len(docs) != 1 || !docs[0].IsList() {
+		return nil, fmt.Errorf("%d documents, want one List", len(docs))
+	}
+	list, err := docs[0].ToList()
+	if err != nil {
+		return nil, err
+	}
+	var items []*unstructured.Unstructured
+	for i := range list.Items {
+		items = append(items, &list.Items[i])
+	}
+	return items, nil
 }
 
 // firstDifference returns the path of the first value in want that got

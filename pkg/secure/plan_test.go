@@ -1,4 +1,4 @@
-package plugin
+package secure
 
 import (
 	"bytes"
@@ -12,10 +12,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/cli-runtime/pkg/genericiooptions"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
@@ -44,16 +44,16 @@ func peerAuthentication(name string, age time.Duration, mode string, selector ma
 	return object("security.istio.io/v1", "PeerAuthentication", "chatqna", name, age, spec)
 }
 
-// secureWith returns secure's options for namespace chatqna over a fake
-// dynamic client holding objs (keyed by resource: the fake would guess
-// "gatewaies" from the kind).
-func secureWith(t *testing.T, objs map[schema.GroupVersionResource][]*unstructured.Unstructured) (*SecureOptions, *bytes.Buffer) {
+// secureWith returns a planner for namespace chatqna over a fake dynamic
+// client holding objs (keyed by resource: the fake would guess "gatewaies"
+// from the kind).
+func secureWith(t *testing.T, objs map[schema.GroupVersionResource][]*unstructured.Unstructured) (*planner, *bytes.Buffer) {
 	t.Helper()
 	listKinds := map[schema.GroupVersionResource]string{
 		peerAuthenticationsGVR:      "PeerAuthenticationList",
 		gatewaysGVR:                 "GatewayList",
-		issuerGVRs["Issuer"]:        "IssuerList",
-		issuerGVRs["ClusterIssuer"]: "ClusterIssuerList",
+		certmanager.Issuers:        "IssuerList",
+		certmanager.ClusterIssuers: "ClusterIssuerList",
 	}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 	for gvr, list := range objs {
@@ -64,8 +64,7 @@ func secureWith(t *testing.T, objs map[schema.GroupVersionResource][]*unstructur
 		}
 	}
 	var errOut bytes.Buffer
-	o := &SecureOptions{namespace: "chatqna", clients: &clients.Fixed{DynamicClient: dyn}, IOStreams: genericiooptions.IOStreams{ErrOut: &errOut}}
-	return o, &errOut
+	return &planner{Request: Request{Namespace: "chatqna"}, clients: &clients.Fixed{DynamicClient: dyn}, notices: &errOut}, &errOut
 }
 
 // istiod keeps the oldest namespace-wide PeerAuthentication and lets
@@ -158,15 +157,6 @@ func TestSecureRefusesAHostAnotherGatewayServes(t *testing.T) {
 	}
 }
 
-// No Secret name prefix is reserved by istiod any more (pilot/pkg/xds/sds.go,
-// pilot/pkg/model/credentials): a --tls-secret named istio-* is accepted.
-func TestSecureAcceptsATLSSecretNamedIstio(t *testing.T) {
-	o := &SecureOptions{Hosts: []string{"chatqna.example.com"}, DryRun: "none", IssuerKind: "Issuer", FieldManager: "kubectl-opea", TLSSecret: "istio-gateway", Timeout: time.Minute}
-	if err := o.Validate(); err != nil {
-		t.Errorf("Validate: %v", err)
-	}
-}
-
 // istiod reads any Secret type holding cert/key or tls.crt/tls.key.
 func TestSecureAcceptsAGenericTLSSecret(t *testing.T) {
 	for _, tc := range []struct {
@@ -180,7 +170,7 @@ func TestSecureAcceptsAGenericTLSSecret(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.secret.Namespace, tc.secret.Name = "istio-ingress", "mine"
-			o := &SecureOptions{TLSSecret: "mine"}
+			o := &planner{Request: Request{TLSSecret: "mine"}}
 			err := o.checkTLSSecret(context.Background(), kubefake.NewClientset(tc.secret), "istio-ingress")
 			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("checkTLSSecret = %v, want %q", err, tc.want)

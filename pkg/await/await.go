@@ -1,0 +1,62 @@
+// Package await is the one way kubectl-opea waits for the cluster: poll a
+// condition until it holds, the timeout passes or the context ends. Every
+// command's --wait uses it, so every timeout is the same error (and the
+// same exit code, 124).
+package await
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+// TimeoutError says what was still awaited when the timeout passed.
+type TimeoutError struct {
+	After time.Duration
+	// What was awaited, e.g. "certificate istio-ingress/opea-chatqna-tls to be issued".
+	What string
+	// State is the last state seen, when the condition reported one.
+	State string
+}
+
+func (e *TimeoutError) Error() string {
+	if e.State == "" {
+		return fmt.Sprintf("timed out after %s waiting for %s", e.After, e.What)
+	}
+	return fmt.Sprintf("timed out after %s waiting for %s (%s)", e.After, e.What, e.State)
+}
+
+// Condition reports whether the awaited state is reached and, if not, the
+// state seen. An error stops the wait.
+type Condition func(ctx context.Context) (done bool, state string, err error)
+
+// Until checks cond at once and then every interval until it is done, it
+// fails, timeout passes (a *TimeoutError) or ctx ends (ctx's error).
+func Until(ctx context.Context, timeout, interval time.Duration, what string, cond Condition) error {
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var state string
+	err := wait.PollUntilContextCancel(waitCtx, interval, true, func(ctx context.Context) (bool, error) {
+		done, s, err := cond(ctx)
+		if s != "" {
+			state = s
+		}
+		// A request cut short by the deadline is the timeout, not a failure.
+		if err != nil && waitCtx.Err() != nil {
+			return false, nil
+		}
+		return done, err
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(waitCtx.Err(), context.DeadlineExceeded):
+		return &TimeoutError{After: timeout, What: what, State: state}
+	}
+	return err
+}

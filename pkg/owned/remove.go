@@ -1,0 +1,164 @@
+package owned
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/opea-project/kubectl-opea/pkg/apply"
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+)
+
+// Step is one thing Remove did to one object, for the command to print:
+// Ref names the object, What what happened ("deleted", ...).
+type Step struct {
+	Ref  string
+	What string
+}
+
+// Nothing reports whether nothing of secure's is left to act on.
+func (f *Found) Nothing() bool {
+	return len(f.Remove) == 0 && len(f.Keep) == 0 && f.Namespace == nil
+}
+
+// ToRelease are the objects Remove patches rather than deletes: the kept
+// ones and the namespace.
+func (f *Found) ToRelease() []*unstructured.Unstructured {
+	release := slices.Clone(f.Keep)
+	if f.Namespace != nil {
+		release = append(release, f.Namespace)
+	}
+	return release
+}
+
+// Plan lists what Remove would do, without doing it.
+func (f *Found) Plan() []Step {
+	var steps []Step
+	for _, obj := range f.Remove {
+		steps = append(steps, Step{apply.Ref(obj), "deleted"})
+	}
+	for _, obj := range f.Keep {
+		steps = append(steps, Step{apply.Ref(obj), keptWhy})
+	}
+	if f.Namespace != nil {
+		steps = append(steps, Step{apply.Ref(f.Namespace), "label " + desired.DataplaneModeLabel + " released"})
+	}
+	return steps
+}
+
+const keptWhy = "kept, secure's fields released: it existed before kubectl opea secure took it over"
+
+// Remove deletes what f lists for removal, gives back to their managers the
+// fields secure took over in the objects it keeps (and the namespace), and
+// releases every field secure's managers own there. It tells report each
+// step as it is done; on an error, what is left still carries secure's
+// labels, so a rerun finishes the job.
+func Remove(ctx context.Context, applier *apply.Applier, f *Found, report func(Step)) error {
+	results, err := applier.Delete(ctx, f.Remove)
+	for _, r := range results {
+		report(Step{r.Ref, string(r.Action)})
+	}
+	if err != nil {
+		return err
+	}
+	for _, obj := range f.Keep {
+		if _, err := giveBackAndRelease(ctx, applier, f, obj, report); err != nil {
+			return err
+		}
+		report(Step{apply.Ref(obj), keptWhy})
+	}
+	if ns := f.Namespace; ns != nil {
+		after, err := giveBackAndRelease(ctx, applier, f, ns, report)
+		if err != nil {
+			return err
+		}
+		report(Step{apply.Ref(ns), namespaceLabelOutcome(ns, after)})
+	}
+	return nil
+}
+
+// giveBackAndRelease returns to their managers the fields secure took over
+// in obj with --force-conflicts, then releases every field secure's
+// managers own there: what they alone set goes, what others set too stays.
+func giveBackAndRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *unstructured.Unstructured, report func(Step)) (*unstructured.Unstructured, error) {
+	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[desired.TakeoversAnnotation])
+	if err != nil {
+		return nil, fmt.Errorf("reading annotation %s of %s: %w", desired.TakeoversAnnotation, apply.Ref(obj), err)
+	}
+	byManager := map[string][]apply.FieldValue{}
+	var managers []string
+	for _, t := range takeovers {
+		// A field its owner set again since is theirs already.
+		if !slices.ContainsFunc(f.Managers, func(m string) bool { return apply.Owns(obj, m, t.Path) }) {
+			continue
+		}
+		if _, ok := byManager[t.Manager]; !ok {
+			managers = append(managers, t.Manager)
+		}
+		byManager[t.Manager] = append(byManager[t.Manager], apply.FieldValue{Path: t.Path, Value: t.Value})
+	}
+	after := obj
+	for _, m := range managers {
+		if after, err = applier.GiveBack(ctx, after, m, byManager[m]); err != nil {
+			return nil, err
+		}
+		for _, v := range byManager[m] {
+			report(Step{apply.Ref(obj), fmt.Sprintf("field %s given back to %s", strings.Join(v.Path, "."), m)})
+		}
+	}
+	for _, m := range f.Managers {
+		if !slices.Contains(appliers(after), m) {
+			continue
+		}
+		if after, err = applier.ReleaseAs(ctx, after, m); err != nil {
+			return nil, err
+		}
+	}
+	return after, nil
+}
+
+func appliers(obj *unstructured.Unstructured) []string {
+	var out []string
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Operation == metav1.ManagedFieldsOperationApply {
+			out = append(out, mf.Manager)
+		}
+	}
+	return out
+}
+
+// namespaceLabelOutcome says what became of the ambient label.
+func namespaceLabelOutcome(before, after *unstructured.Unstructured) string {
+	label := desired.DataplaneModeLabel
+	value, still := after.GetLabels()[label]
+	switch {
+	case !still:
+		return "label " + label + " removed"
+	case before.GetLabels()[label] != value:
+		return "label " + label + "=" + value + " restored"
+	}
+	_, setBy := apply.OwnsLabel(after, "", label)
+	return "label " + label + " kept: also set by " + strings.Join(setBy, ", ")
+}
+
+// OtherManagers are the field managers, not among secure's, whose apply
+// set the namespace's ambient label to what secure sets: after secure ran
+// with --field-manager and every labelled object is gone, only the user
+// knows whether one of them was secure.
+func (f *Found) OtherManagers() []string {
+	ns := f.NamespaceObject
+	if f.Namespace != nil || ns == nil || ns.GetLabels()[desired.DataplaneModeLabel] != "ambient" {
+		return nil
+	}
+	var out []string
+	for _, m := range apply.Appliers(ns, labelPath(desired.DataplaneModeLabel)) {
+		if !slices.Contains(f.Managers, m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}

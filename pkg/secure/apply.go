@@ -1,0 +1,83 @@
+package secure
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/opea-project/kubectl-opea/pkg/apply"
+	"github.com/opea-project/kubectl-opea/pkg/await"
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+)
+
+// PartialError is a write that failed after others succeeded: Applied
+// lists those, and a rerun applies the rest.
+type PartialError struct {
+	Applied []apply.Result
+	Total   int
+	Err     error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%v (%d of %d objects applied)", e.Err, len(e.Applied), e.Total)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// Apply checks that every object of the plan may be written (permissions,
+// field ownership, the server's validation and admission, all before the
+// first write), marks what it adopts and records what a forced apply takes
+// over, then applies them in order. A write failing part-way returns a
+// *PartialError.
+func Apply(ctx context.Context, applier *apply.Applier, plan *Plan) ([]apply.Result, error) {
+	checked, err := applier.Check(ctx, plan.Objects)
+	if err != nil {
+		return nil, err
+	}
+	desired.MarkAdopted(plan.Objects, checked)
+	if err := desired.RecordTakeovers(plan.Objects, checked); err != nil {
+		return nil, err
+	}
+	results, err := applier.Apply(ctx, plan.Objects, checked)
+	if err != nil {
+		return nil, &PartialError{Applied: results, Total: len(plan.Objects), Err: err}
+	}
+	return results, nil
+}
+
+// WaitForCertificate waits until cert-manager reports the gateway's
+// Certificate Ready and its Secret holds a certificate, or timeout passes
+// (an *await.TimeoutError). With an existing Secret there is nothing to
+// wait for.
+func WaitForCertificate(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, plan *Plan, timeout time.Duration) error {
+	if plan.Params.Certificates == desired.ExistingSecret {
+		return nil
+	}
+	names := desired.NamesFor(plan.Params.AppNamespace)
+	ns := plan.Gateway.Namespace
+	what := fmt.Sprintf("certificate %s/%s to be issued; see 'kubectl describe certificate %s -n %s'", ns, names.Certificate, names.Certificate, ns)
+	return await.Until(ctx, timeout, time.Second, what, func(ctx context.Context) (bool, string, error) {
+		cert, err := dyn.Resource(certmanager.Certificates).Namespace(ns).Get(ctx, names.Certificate, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return false, "not found yet", nil
+		}
+		if err != nil {
+			return false, "", err
+		}
+		ready, message := certmanager.Ready(cert)
+		if !ready {
+			return false, message, nil
+		}
+		secret, err := kube.CoreV1().Secrets(ns).Get(ctx, names.TLSSecret, metav1.GetOptions{})
+		if err == nil && len(secret.Data["tls.crt"]) > 0 {
+			return true, "", nil
+		}
+		return false, "Ready, but Secret " + names.TLSSecret + " holds no certificate yet", nil
+	})
+}

@@ -1,0 +1,466 @@
+// Package secure plans what `kubectl opea secure` applies: it reads the
+// cluster, checks every precondition (reporting all problems at once), and
+// builds the desired objects; then applies them, recording what it adopts
+// and takes over, and waits for the certificate. It prints nothing but
+// notices; the command prints the results.
+package secure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/problems"
+)
+
+// Request is what the user asked secure to do.
+type Request struct {
+	// Namespace is the application's namespace.
+	Namespace string
+	// Service and Port name the entry Service; empty and 0: found.
+	Service string
+	Port    int32
+	// GatewayNamespace and GatewaySelector name the ingress gateway pods;
+	// empty: found by their labels.
+	GatewayNamespace string
+	GatewaySelector  map[string]string
+	Hosts            []string
+	Enroll           bool
+	HTTPRedirect     bool
+	// Issuer and IssuerKind name an existing cert-manager issuer; TLSSecret
+	// an existing Secret. Both empty: a private CA made with cert-manager.
+	Issuer     string
+	IssuerKind string
+	TLSSecret  string
+}
+
+// Plan is everything secure found out before writing.
+type Plan struct {
+	Params  desired.Params
+	Gateway discover.Gateway
+	// Objects are the desired objects, in the order they are applied.
+	Objects []*unstructured.Unstructured
+}
+
+// NewPlan reads the cluster through c, checks every precondition of req,
+// and returns the objects to apply. Notes that do not stop it (a check it
+// may not make, a default it chose) go to notices.
+func NewPlan(ctx context.Context, c clients.Getter, req Request, notices io.Writer) (*Plan, error) {
+	p := &planner{Request: req, clients: c, notices: notices}
+	return p.plan(ctx)
+}
+
+// planner carries the request and the clients through the checks.
+type planner struct {
+	Request
+	clients clients.Getter
+	notices io.Writer
+}
+
+// plan reads the cluster and builds the desired objects. Every problem it
+// can find is reported at once.
+func (p *planner) plan(ctx context.Context) (*Plan, error) {
+	kube, err := p.clients.Kubernetes()
+	if err != nil {
+		return nil, err
+	}
+	disco, err := p.clients.ToDiscoveryClient()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := disco.ServerVersion(); err != nil {
+		host := "the cluster"
+		if cfg, cfgErr := p.clients.ToRESTConfig(); cfgErr == nil {
+			host = cfg.Host
+		}
+		return nil, problems.New(
+			fmt.Sprintf("cannot reach %s: %v", host, err),
+			"check --kubeconfig and --context, then 'kubectl cluster-info'")
+	}
+
+	var found problems.List
+	note := func(err error) bool {
+		if err == nil {
+			return false
+		}
+		var prob *problems.Problem
+		if errors.As(err, &prob) {
+			found = append(found, prob)
+			return true
+		}
+		found = append(found, problems.New(err.Error(), ""))
+		return true
+	}
+
+	params := desired.Params{
+		AppNamespace: p.Namespace,
+		Hosts:        p.Hosts,
+		HTTPRedirect: p.HTTPRedirect,
+		Enroll:       p.Enroll,
+	}
+	nsOK := !note(p.checkNamespace(ctx, kube))
+	if nsOK {
+		entry, err := discover.EntryService(ctx, kube, p.Namespace, p.Service, p.Port)
+		if !note(err) {
+			params.Service, params.ServicePort = entry.Service, entry.Port
+		}
+	}
+	gw, err := discover.IngressGateway(ctx, kube, p.GatewayNamespace, p.GatewaySelector)
+	gwOK := !note(err)
+	if gwOK {
+		params.GatewayNamespace, params.GatewaySelector = gw.Namespace, gw.Selector
+		// Server port numbers that istiod resolves to those pod ports.
+		params.HTTPSPort, params.HTTPPort = gw.ServerPort(gw.HTTPSPort), gw.ServerPort(gw.HTTPPort)
+		if p.HTTPRedirect && gw.HTTPPort == 0 {
+			fmt.Fprintf(p.notices, "The gateway Service %s/%s has no port 80: no HTTP redirect is configured.\n", gw.Namespace, gw.Service)
+			params.HTTPRedirect = false
+		}
+	}
+
+	// The disk cache may predate a fresh Istio or cert-manager install.
+	disco.Invalidate()
+	apis, err := discover.ServedAPIs(disco)
+	if !note(err) {
+		params.NetworkingVersion, params.SecurityVersion = apis.Networking, apis.Security
+		if apis.Networking == "" || apis.Security == "" {
+			note(problems.New(
+				"the Istio APIs networking.istio.io and security.istio.io are not served (Istio's CRDs are not installed)",
+				"install Istio in ambient mode: istioctl install --set profile=ambient (or the istio/base Helm chart)"))
+		}
+		if p.TLSSecret == "" && apis.CertManager == "" {
+			note(problems.New(
+				"the cert-manager API cert-manager.io/v1 is not served (cert-manager is not installed)",
+				"install cert-manager (helm install cert-manager jetstack/cert-manager --set crds.enabled=true), or pass --tls-secret with an existing Secret"))
+		}
+	}
+
+	if nsOK && apis.Security != "" {
+		for _, err := range p.checkPeerAuthentications(ctx, apis.Security) {
+			note(err)
+		}
+	}
+
+	switch {
+	case p.TLSSecret != "":
+		params.Certificates, params.TLSSecret = desired.ExistingSecret, p.TLSSecret
+		if gwOK {
+			note(p.checkTLSSecret(ctx, kube, gw.Namespace))
+		}
+	case p.Issuer != "":
+		params.Certificates, params.IssuerName, params.IssuerKind = desired.ExistingIssuer, p.Issuer, p.IssuerKind
+		if gwOK && apis.CertManager != "" {
+			for _, err := range p.checkIssuer(ctx, gw.Namespace) {
+				note(err)
+			}
+		}
+	default:
+		params.Certificates = desired.OwnCA
+	}
+	if gwOK && p.TLSSecret == "" && apis.CertManager != "" {
+		for _, err := range p.checkSecretsInTheWay(ctx, kube, gw.Namespace, params.Certificates) {
+			note(err)
+		}
+	}
+	if len(found) > 0 {
+		return nil, found
+	}
+	objs, err := desired.Objects(params)
+	if err != nil {
+		return nil, err
+	}
+	if problems := p.checkGatewayHosts(ctx, gw, params.NetworkingVersion, objs); len(problems) > 0 {
+		return nil, problems
+	}
+	return &Plan{Params: params, Gateway: gw, Objects: objs}, nil
+}
+
+// checkGatewayHosts refuses when istiod would drop a server of secure's
+// Gateway: another Gateway on the same gateway pods, older, already claims
+// one of its hosts on the same port (as with two applications secured with
+// the default host).
+func (p *planner) checkGatewayHosts(ctx context.Context, gw discover.Gateway, version string, objs []*unstructured.Unstructured) problems.List {
+	var ours istio.Gateway
+	found := false
+	for _, obj := range objs {
+		if obj.GetKind() == "Gateway" {
+			g, err := istio.DecodeGateway(obj)
+			if err != nil {
+				return problems.List{problems.New(err.Error(), "")}
+			}
+			ours, found = g, true
+		}
+	}
+	if !found {
+		return nil
+	}
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return problems.List{problems.New(err.Error(), "")}
+	}
+	gvr := schema.GroupVersionResource{Group: "networking.istio.io", Version: version, Resource: "gateways"}
+	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		fmt.Fprintf(p.notices, "Could not check for other Gateways serving the same hosts on the gateway pods (you may not list Gateways in every namespace): run kubectl opea verify afterwards.\n")
+		return nil
+	}
+	if err != nil {
+		return problems.List{problems.New(fmt.Sprintf("listing Gateways: %v", err), "")}
+	}
+	// Ours is created now, unless it exists: then its age counts.
+	ours.CreationTimestamp = time.Now()
+	onPods := []istio.Gateway{}
+	for i := range list.Items {
+		other, err := istio.DecodeGateway(&list.Items[i])
+		if err != nil {
+			continue // istiod rejects it as well
+		}
+		if other.Namespace == ours.Namespace && other.Name == ours.Name {
+			ours.CreationTimestamp = other.CreationTimestamp
+			continue
+		}
+		if istio.SelectsPod(other, gw.PodLabels) {
+			onPods = append(onPods, other)
+		}
+	}
+	var out problems.List
+	seen := map[string]bool{}
+	for _, d := range istio.DroppedServers(append(onPods, ours), gw.Listener) {
+		keeper := d.Keeper.Namespace + "/" + d.Keeper.Name
+		if d.Gateway.Namespace != ours.Namespace || d.Gateway.Name != ours.Name || seen[keeper] {
+			continue
+		}
+		seen[keeper] = true
+		out = append(out, problems.New(
+			fmt.Sprintf("Gateway %s already serves host %s on port %d of the same gateway pods: istiod would keep it and drop this application's server", keeper, d.Host, d.Server.Port.Number),
+			fmt.Sprintf("pass another --host for namespace %s (e.g. --host %s), or remove that host from Gateway %s", p.Namespace, suggestHost(d.Host, p.Namespace), keeper)))
+	}
+	return out
+}
+
+func (p *planner) checkNamespace(ctx context.Context, kube kubernetes.Interface) error {
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return problems.New(
+			fmt.Sprintf("namespace %q does not exist", p.Namespace),
+			"install the application first, or name its namespace with -n")
+	}
+	if err != nil {
+		return err
+	}
+	if !p.Enroll {
+		return nil
+	}
+	for _, key := range []string{"istio-injection", "istio.io/rev"} {
+		if v, ok := ns.Labels[key]; ok && (key != "istio-injection" || v == "enabled") {
+			return problems.New(
+				fmt.Sprintf("namespace %s uses Istio sidecar injection (%s=%s); ambient enrolment must not be mixed with it", p.Namespace, key, v),
+				fmt.Sprintf("remove it (kubectl label namespace %s %s-) and restart the pods, or keep sidecars with --enroll=false", p.Namespace, key))
+		}
+	}
+	return nil
+}
+
+// checkPeerAuthentications refuses when istiod would not make the namespace
+// STRICT with secure's PeerAuthentication "default": an older namespace-wide
+// policy wins over it, and workload policies override it for their pods.
+func (p *planner) checkPeerAuthentications(ctx context.Context, version string) []error {
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return []error{err}
+	}
+	gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "peerauthentications"}
+	list, err := dyn.Resource(gvr).Namespace(p.Namespace).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		// Not a precondition: report it, without the error's text, which
+		// would read as a missing permission secure needs.
+		fmt.Fprintf(p.notices, "Could not check for PeerAuthentications overriding STRICT in namespace %s (you may not list them): run kubectl opea verify afterwards.\n", p.Namespace)
+		return nil
+	}
+	if err != nil {
+		return []error{err}
+	}
+	var pas []istio.PeerAuthentication
+	// Ours is created now, unless it exists: then its age counts.
+	ours := istio.PeerAuthentication{Namespace: p.Namespace, Name: "default", CreationTimestamp: time.Now()}
+	for i := range list.Items {
+		pa, err := istio.DecodePeerAuthentication(&list.Items[i])
+		if err != nil {
+			return []error{fmt.Errorf("reading PeerAuthentication %s/%s: %w", p.Namespace, list.Items[i].GetName(), err)}
+		}
+		if pa.Name == ours.Name {
+			ours.CreationTimestamp = pa.CreationTimestamp
+		}
+		pas = append(pas, pa)
+	}
+	var errs []error
+	for _, ob := range istio.StrictObstacles(pas, ours) {
+		errs = append(errs, problems.New(
+			fmt.Sprintf("PeerAuthentication %s/%s %s", ob.Policy.Namespace, ob.Policy.Name, ob.Reason),
+			fmt.Sprintf("delete it (kubectl delete peerauthentication %s -n %s) or make it STRICT (mtls.mode and every portLevelMtls entry), then run secure again", ob.Policy.Name, ob.Policy.Namespace)))
+	}
+	return errs
+}
+
+// suggestHost proposes a host of the application's own in the domain of a
+// taken one: chatqna.example.com for *.example.com or ui.example.com.
+func suggestHost(taken, namespace string) string {
+	taken = taken[strings.IndexByte(taken, '/')+1:]
+	if _, domain, ok := strings.Cut(taken, "."); ok && strings.Contains(domain, ".") {
+		return namespace + "." + domain
+	}
+	return namespace + ".example.com"
+}
+
+// checkSecretsInTheWay refuses when a Secret with the name of a Secret
+// cert-manager will write for secure exists and is not secure's: the
+// issuance would overwrite it, and unsecure would delete it. A Secret is
+// secure's when it carries secure's labels, or when cert-manager wrote it
+// for the Certificate of the same name that secure applies (adopted or its
+// own).
+func (p *planner) checkSecretsInTheWay(ctx context.Context, kube kubernetes.Interface, gatewayNamespace string, source desired.CertificateSource) []error {
+	names := desired.NamesFor(p.Namespace)
+	wanted := []struct{ secret, certificate string }{{names.TLSSecret, names.Certificate}}
+	if source == desired.OwnCA {
+		wanted = append(wanted, struct{ secret, certificate string }{names.CASecret, names.CACertificate})
+	}
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for _, w := range wanted {
+		s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, w.secret, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if apierrors.IsForbidden(err) {
+			fmt.Fprintf(p.notices, "Could not check that no Secret of yours is named %s in namespace %s (you may not read Secrets there): cert-manager would overwrite it.\n", w.secret, gatewayNamespace)
+			continue
+		}
+		if err != nil {
+			return []error{fmt.Errorf("reading Secret %s/%s: %w", gatewayNamespace, w.secret, err)}
+		}
+		l := s.Labels
+		if l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == p.Namespace {
+			continue
+		}
+		if s.Annotations[certmanager.CertificateNameAnnotation] == w.certificate {
+			_, err := dyn.Resource(certmanager.Certificates).Namespace(gatewayNamespace).Get(ctx, w.certificate, metav1.GetOptions{})
+			if err == nil {
+				continue // the Secret of the Certificate secure applies
+			}
+			if !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
+				return []error{fmt.Errorf("reading Certificate %s/%s: %w", gatewayNamespace, w.certificate, err)}
+			}
+		}
+		fix := fmt.Sprintf("move it out of the way (kubectl delete secret %s -n %s, if nothing needs it)", w.secret, gatewayNamespace)
+		if w.secret == names.TLSSecret {
+			fix = fmt.Sprintf("to serve it as it is, pass --tls-secret %s; otherwise %s", w.secret, fix)
+		}
+		errs = append(errs, problems.New(
+			fmt.Sprintf("Secret %s/%s exists and was not written for kubectl opea secure: cert-manager would overwrite it, and unsecure would delete it", gatewayNamespace, w.secret),
+			fix))
+	}
+	return errs
+}
+
+func (p *planner) checkTLSSecret(ctx context.Context, kube kubernetes.Interface, gatewayNamespace string) error {
+	s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, p.TLSSecret, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return problems.New(
+			fmt.Sprintf("Secret %s/%s does not exist (Istio reads gateway credentials only from the gateway pods' namespace)", gatewayNamespace, p.TLSSecret),
+			fmt.Sprintf("kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", p.TLSSecret, gatewayNamespace))
+	}
+	if err != nil {
+		return err
+	}
+	// istiod ignores the type: it reads cert/key, else tls.crt/tls.key.
+	if _, _, _, err := istio.CredentialPair(s.Data); err != nil {
+		return problems.New(
+			fmt.Sprintf("Secret %s/%s holds no certificate and key Istio can read: %v", gatewayNamespace, p.TLSSecret, err),
+			fmt.Sprintf("recreate it with kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", p.TLSSecret, gatewayNamespace))
+	}
+	return nil
+}
+
+
+func (p *planner) checkIssuer(ctx context.Context, gatewayNamespace string) []error {
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return []error{err}
+	}
+	gvr, _ := certmanager.IssuerResource(p.IssuerKind)
+	var issuer *unstructured.Unstructured
+	var getErr error
+	where := p.Issuer
+	if p.IssuerKind == "Issuer" {
+		issuer, getErr = dyn.Resource(gvr).Namespace(gatewayNamespace).Get(ctx, p.Issuer, metav1.GetOptions{})
+		where = gatewayNamespace + "/" + p.Issuer
+	} else {
+		issuer, getErr = dyn.Resource(gvr).Get(ctx, p.Issuer, metav1.GetOptions{})
+	}
+	if apierrors.IsNotFound(getErr) {
+		return []error{problems.New(
+			fmt.Sprintf("%s %s does not exist", p.IssuerKind, where),
+			"create it first, or check --issuer and --issuer-kind (an Issuer must be in the gateway namespace)")}
+	}
+	if getErr != nil {
+		return []error{getErr}
+	}
+	return p.checkACME(issuer, p.IssuerKind+" "+where)
+}
+
+// checkACME refuses what an ACME issuer solving HTTP-01 challenges only
+// cannot do: issue a wildcard host, or pass a challenge on port 80 while the
+// Gateway redirects port 80 to HTTPS (istio/istio#33593).
+func (p *planner) checkACME(issuer *unstructured.Unstructured, name string) []error {
+	if _, isACME, _ := unstructured.NestedMap(issuer.Object, "spec", "acme"); !isACME {
+		return nil
+	}
+	solvers, _, _ := unstructured.NestedSlice(issuer.Object, "spec", "acme", "solvers")
+	http01, dns01 := false, false
+	for _, s := range solvers {
+		solver, _ := s.(map[string]interface{})
+		_, h := solver["http01"]
+		_, d := solver["dns01"]
+		http01, dns01 = http01 || h, dns01 || d
+	}
+	if !http01 {
+		return nil
+	}
+	if dns01 {
+		if p.HTTPRedirect {
+			fmt.Fprintf(p.notices, "%s also solves HTTP-01 challenges: where it uses them, the port-80 redirect breaks them (istio/istio#33593); pass --http-redirect=false if so.\n", name)
+		}
+		return nil
+	}
+	var errs []error
+	for _, h := range p.Hosts {
+		if strings.HasPrefix(h, "*") {
+			errs = append(errs, problems.New(
+				fmt.Sprintf("%s solves only HTTP-01 challenges, which cannot issue the wildcard host %s", name, h),
+				"pass a concrete --host (e.g. --host "+desired.ExampleHost(h, p.Namespace)+"), or use an issuer with a DNS-01 solver"))
+		}
+	}
+	if p.HTTPRedirect {
+		errs = append(errs, problems.New(
+			fmt.Sprintf("%s solves HTTP-01 challenges on port 80, which the Gateway's redirect to HTTPS breaks (istio/istio#33593)", name),
+			"pass --http-redirect=false, or use an issuer with a DNS-01 solver"))
+	}
+	return errs
+}
+
