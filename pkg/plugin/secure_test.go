@@ -87,4 +87,3 @@ func TestSecureAcceptsATLSSecretNamedIstio(t *testing.T) {
 		t.Errorf("Validate: %v", err)
 	}
 }
-

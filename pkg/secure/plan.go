@@ -397,7 +397,6 @@ func (p *planner) checkTLSSecret(ctx context.Context, kube kubernetes.Interface,
 	return nil
 }
 
-
 func (p *planner) checkIssuer(ctx context.Context, gatewayNamespace string) []error {
 	dyn, err := p.clients.Dynamic()
 	if err != nil {
@@ -463,4 +462,3 @@ func (p *planner) checkACME(issuer *unstructured.Unstructured, name string) []er
 	}
 	return errs
 }
-

@@ -50,8 +50,8 @@ func peerAuthentication(name string, age time.Duration, mode string, selector ma
 func secureWith(t *testing.T, objs map[schema.GroupVersionResource][]*unstructured.Unstructured) (*planner, *bytes.Buffer) {
 	t.Helper()
 	listKinds := map[schema.GroupVersionResource]string{
-		peerAuthenticationsGVR:      "PeerAuthenticationList",
-		gatewaysGVR:                 "GatewayList",
+		peerAuthenticationsGVR:     "PeerAuthenticationList",
+		gatewaysGVR:                "GatewayList",
 		certmanager.Issuers:        "IssuerList",
 		certmanager.ClusterIssuers: "ClusterIssuerList",
 	}
