@@ -147,7 +147,9 @@ func TestSecureRefusesASecretOfTheUsersInTheWay(t *testing.T) {
 		}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), secret, metav1.DeleteOptions{}) })
+		t.Cleanup(func() {
+			_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), secret, metav1.DeleteOptions{})
+		})
 	}
 	r := opea(t, "secure", "-n", ns, "--host", ns+".example.com")
 	if r.code != 1 {
