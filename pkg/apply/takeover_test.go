@@ -95,9 +95,9 @@ func TestMergeTakeoversKeepsTheFirstRecordAndRoundTrips(t *testing.T) {
 func TestOwnsAndAppliers(t *testing.T) {
 	o := obj(map[string]interface{}{"metadata": map[string]interface{}{"name": "n"}})
 	o.SetManagedFields([]metav1.ManagedFieldsEntry{
-		{Manager: "kubectl-opea", Operation: metav1.ManagedFieldsOperationApply, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:istio.io/dataplane-mode":{}}}}`)}},
-		{Manager: "gitops", Operation: metav1.ManagedFieldsOperationApply, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:istio.io/dataplane-mode":{},"f:team":{}}}}`)}},
-		{Manager: "kubectl-label", Operation: metav1.ManagedFieldsOperationUpdate, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{"f:labels":{"f:team":{}}}}`)}},
+		{Manager: "kubectl-opea", Operation: metav1.ManagedFieldsOperationApply, FieldsV1: fields(`{"f:metadata":{"f:labels":{"f:istio.io/dataplane-mode":{}}}}`)},
+		{Manager: "gitops", Operation: metav1.ManagedFieldsOperationApply, FieldsV1: fields(`{"f:metadata":{"f:labels":{"f:istio.io/dataplane-mode":{},"f:team":{}}}}`)},
+		{Manager: "kubectl-label", Operation: metav1.ManagedFieldsOperationUpdate, FieldsV1: fields(`{"f:metadata":{"f:labels":{"f:team":{}}}}`)},
 	})
 	label := []string{"metadata", "labels", "istio.io/dataplane-mode"}
 	team := []string{"metadata", "labels", "team"}
@@ -119,4 +119,10 @@ func TestOwnsAndAppliers(t *testing.T) {
 	if diff := cmp.Diff([]string{"kubectl-opea", "gitops"}, Appliers(o, label)); diff != "" {
 		t.Errorf("Appliers (-want +got):\n%s", diff)
 	}
+}
+
+func fields(raw string) *metav1.FieldsV1 {
+	f := &metav1.FieldsV1{}
+	f.SetRawString(raw)
+	return f
 }

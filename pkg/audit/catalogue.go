@@ -17,51 +17,77 @@ const (
 // Catalogue is every check verify runs, in report order. A new check is one
 // row here, one function, and one anchor in docs/checks.md.
 var Catalogue = []Check{
-	{"cluster.api-reachable", CategoryCluster, "Kubernetes API reachable", checkAPIReachable},
-	{"cluster.istio-apis", CategoryCluster, "Istio networking and security APIs served", checkIstioAPIs},
-	{"cluster.cert-manager-api", CategoryCluster, "cert-manager API served where a Certificate is used", checkCertManagerAPI},
+	{"cluster.api-reachable", CategoryCluster, "Kubernetes API reachable", nil, checkAPIReachable},
+	{"cluster.istio-apis", CategoryCluster, "Istio networking and security APIs served", nil, checkIstioAPIs},
+	{"cluster.cert-manager-api", CategoryCluster, "cert-manager API served where a Certificate is used", nil, checkCertManagerAPI},
 
-	{"ambient.istiod", CategoryAmbient, "istiod running", checkIstiod},
-	{"ambient.istiod-ambient-mode", CategoryAmbient, "istiod runs with ambient mode on", checkIstiodAmbient},
-	{"ambient.ztunnel", CategoryAmbient, "ztunnel ready on every node", func(v *view) Result { return checkDaemonSet(v.s.ZTunnel, "ztunnel", "app=ztunnel") }},
-	{"ambient.istio-cni", CategoryAmbient, "istio-cni ready on every node", func(v *view) Result { return checkDaemonSet(v.s.CNI, "istio-cni-node", "k8s-app=istio-cni-node") }},
-	{"ambient.cni-ambient-enabled", CategoryAmbient, "istio-cni has ambient mode enabled", checkCNIAmbient},
+	{"ambient.istiod", CategoryAmbient, "istiod running", needIstiod, checkIstiod},
+	{"ambient.istiod-ambient-mode", CategoryAmbient, "istiod runs with ambient mode on", needIstiod, checkIstiodAmbient},
+	{"ambient.ztunnel", CategoryAmbient, "ztunnel ready on every node", needDaemonSets, func(v *view) Result { return checkDaemonSet(v.s.ZTunnel, "ztunnel", "app=ztunnel") }},
+	{"ambient.istio-cni", CategoryAmbient, "istio-cni ready on every node", needDaemonSets, func(v *view) Result { return checkDaemonSet(v.s.CNI, "istio-cni-node", "k8s-app=istio-cni-node") }},
+	{"ambient.cni-ambient-enabled", CategoryAmbient, "istio-cni has ambient mode enabled", needCNIConfig, checkCNIAmbient},
 
-	{"enrolment.namespace-label", CategoryEnrolment, "namespace enrolled in ambient mode", checkNamespaceLabel},
-	{"enrolment.no-sidecar-injection", CategoryEnrolment, "namespace not set up for sidecar injection", checkNoSidecarInjection},
-	{"enrolment.no-opt-out", CategoryEnrolment, "no pod opted out or running a sidecar", checkNoOptOut},
-	{"enrolment.pods-redirected", CategoryEnrolment, "every pod's traffic captured by ztunnel", checkPodsRedirected},
+	{"enrolment.namespace-label", CategoryEnrolment, "namespace enrolled in ambient mode", needNamespacePods, checkNamespaceLabel},
+	{"enrolment.no-sidecar-injection", CategoryEnrolment, "namespace not set up for sidecar injection", needNamespace, checkNoSidecarInjection},
+	{"enrolment.no-opt-out", CategoryEnrolment, "no pod opted out or running a sidecar", needPods, checkNoOptOut},
+	{"enrolment.pods-redirected", CategoryEnrolment, "every pod's traffic captured by ztunnel", needPods, checkPodsRedirected},
 
-	{"mtls.namespace-strict", CategoryMTLS, "effective mTLS mode STRICT for every workload", checkStrict},
-	{"mtls.no-permissive-ports", CategoryMTLS, "no port-level exception to STRICT", checkPortLevel},
-	{"mtls.ignored-policies", CategoryMTLS, "no PeerAuthentication that ambient ignores", checkIgnoredPolicies},
-	{"mtls.destinationrule-tls", CategoryMTLS, "no DestinationRule TLS settings on the namespace's hosts", checkDestinationRuleTLS},
+	{"mtls.namespace-strict", CategoryMTLS, "effective mTLS mode STRICT for every workload", needWorkloadPolicies, checkStrict},
+	{"mtls.no-permissive-ports", CategoryMTLS, "no port-level exception to STRICT", needWorkloadPolicies, checkPortLevel},
+	{"mtls.ignored-policies", CategoryMTLS, "no PeerAuthentication that ambient ignores", needPolicies, checkIgnoredPolicies},
+	{"mtls.destinationrule-tls", CategoryMTLS, "no DestinationRule TLS settings on the namespace's hosts", needDestinationRules, checkDestinationRuleTLS},
 
-	{"ingress.gateway-found", CategoryIngress, "a Gateway routes to the application", checkGatewayFound},
-	{"ingress.selector-matches", CategoryIngress, "Gateway selector matches ingress gateway pods", checkSelectorMatches},
-	{"ingress.service-ports", CategoryIngress, "Gateway ports exposed by the gateway Service", checkServicePorts},
-	{"ingress.https-server", CategoryIngress, "HTTPS server terminates TLS with a credential", checkHTTPSServer},
-	{"ingress.http-redirect", CategoryIngress, "plain HTTP redirects to HTTPS", checkHTTPRedirect},
-	{"ingress.no-conflicts", CategoryIngress, "no other Gateway conflicts on the same pods", checkNoConflicts},
+	{"ingress.gateway-found", CategoryIngress, "a Gateway routes to the application", needRouting, checkGatewayFound},
+	{"ingress.selector-matches", CategoryIngress, "Gateway selector matches ingress gateway pods", needGatewayPods, checkSelectorMatches},
+	{"ingress.service-ports", CategoryIngress, "Gateway ports exposed by the gateway Service", needGatewayServices, checkServicePorts},
+	{"ingress.https-server", CategoryIngress, "HTTPS server terminates TLS with a credential", needRouting, checkHTTPSServer},
+	{"ingress.http-redirect", CategoryIngress, "plain HTTP redirects to HTTPS", needRouting, checkHTTPRedirect},
+	{"ingress.no-conflicts", CategoryIngress, "no other Gateway conflicts on the same pods", needGatewayServices, checkNoConflicts},
 
-	{"routing.gateway-ref", CategoryRouting, "VirtualService gateway references resolve", checkGatewayRefs},
-	{"routing.hosts-intersect", CategoryRouting, "VirtualService hosts match the Gateway's", checkHostsIntersect},
-	{"routing.destination-exists", CategoryRouting, "route destinations exist with their ports", checkDestinations},
+	{"routing.gateway-ref", CategoryRouting, "VirtualService gateway references resolve", needRouting, checkGatewayRefs},
+	{"routing.hosts-intersect", CategoryRouting, "VirtualService hosts match the Gateway's", needRouting, checkHostsIntersect},
+	{"routing.destination-exists", CategoryRouting, "route destinations exist with their ports", needDestinations, checkDestinations},
 
-	{"certificate.secret-present", CategoryCertificate, "credential Secret in the gateway pods' namespace", checkSecretPresent},
-	{"certificate.gateway-may-read", CategoryCertificate, "gateway ServiceAccount may read its credentials", checkGatewayMayRead},
-	{"certificate.secret-format", CategoryCertificate, "credential Secret in a form Istio reads", checkSecretFormat},
-	{"certificate.keypair", CategoryCertificate, "certificate and key parse and match", checkKeyPair},
-	{"certificate.sans", CategoryCertificate, "certificate covers every HTTPS host", checkSANs},
-	{"certificate.validity", CategoryCertificate, "certificate valid now and for long enough", checkValidity},
-	{"certificate.chain", CategoryCertificate, "certificate chains to the Secret's ca.crt", checkChain},
-	{"certificate.cert-manager-ready", CategoryCertificate, "cert-manager Certificate and issuer Ready", checkCertManagerReady},
+	{"certificate.secret-present", CategoryCertificate, "credential Secret in the gateway pods' namespace", needCredentials, checkSecretPresent},
+	{"certificate.gateway-may-read", CategoryCertificate, "gateway ServiceAccount may read its credentials", needSecretAccess, checkGatewayMayRead},
+	{"certificate.secret-format", CategoryCertificate, "credential Secret in a form Istio reads", needCredentials, checkSecretFormat},
+	{"certificate.keypair", CategoryCertificate, "certificate and key parse and match", needCredentials, checkKeyPair},
+	{"certificate.sans", CategoryCertificate, "certificate covers every HTTPS host", needCredentials, checkSANs},
+	{"certificate.validity", CategoryCertificate, "certificate valid now and for long enough", needCredentials, checkValidity},
+	{"certificate.chain", CategoryCertificate, "certificate chains to the Secret's ca.crt", needCredentials, checkChain},
+	{"certificate.cert-manager-ready", CategoryCertificate, "cert-manager Certificate and issuer Ready", needCertManager, checkCertManagerReady},
 
-	{"probe.tls-handshake", CategoryProbe, "TLS handshake validates for every host", checkProbeHandshake},
-	{"probe.served-certificate", CategoryProbe, "gateway serves the Secret's certificate", checkProbeServedCert},
-	{"probe.https-route", CategoryProbe, "HTTPS request reaches the application", checkProbeRoute},
-	{"probe.http-redirect", CategoryProbe, "plain HTTP answers with a redirect to HTTPS", checkProbeRedirect},
+	{"probe.tls-handshake", CategoryProbe, "TLS handshake validates for every host", needProbe, checkProbeHandshake},
+	{"probe.served-certificate", CategoryProbe, "gateway serves the Secret's certificate", needProbe, checkProbeServedCert},
+	{"probe.https-route", CategoryProbe, "HTTPS request reaches the application", needProbe, checkProbeRoute},
+	{"probe.http-redirect", CategoryProbe, "plain HTTP answers with a redirect to HTTPS", needProbe, checkProbeRedirect},
 }
+
+// What the checks read. Each list is whole: a check of the gateway's pods
+// also names the routing objects that lead to them.
+var (
+	needIstiod           = []Input{InputIstiod}
+	needDaemonSets       = []Input{InputDaemonSets}
+	needCNIConfig        = []Input{InputCNIConfig}
+	needNamespace        = []Input{InputNamespace}
+	needPods             = []Input{InputPods}
+	needNamespacePods    = []Input{InputNamespace, InputPods}
+	needPolicies         = []Input{InputPeerAuthentications, InputMeshConfig}
+	needWorkloadPolicies = []Input{InputPods, InputPeerAuthentications, InputMeshConfig}
+	needDestinationRules = []Input{InputDestinationRules}
+	needRouting          = []Input{InputVirtualServices, InputGateways}
+	needDestinations     = []Input{InputVirtualServices, InputGateways, InputServices}
+	// istiod's PILOT_SCOPE_GATEWAY_TO_NAMESPACE decides which pods serve a
+	// Gateway.
+	needGatewayPods     = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod}
+	needGatewayServices = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputServices}
+	needCredentials     = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets}
+	needSecretAccess    = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecretAccess}
+	needCertManager     = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputCertificates}
+	// The probe finds the gateway's address through its Service, and
+	// validates against the Secret's ca.crt.
+	needProbe = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputServices}
+)
 
 // ---- Cluster
 
@@ -85,10 +111,14 @@ func checkCertManagerAPI(v *view) Result {
 			needed = true
 		}
 	}
-	switch {
-	case v.s.APIs.CertManager != "":
+	if v.s.APIs.CertManager != "" {
 		return pass("cert-manager.io/%s", v.s.APIs.CertManager)
-	case needed:
+	}
+	// Whether it is needed is read from the credential Secrets.
+	if r, ok := v.missing(needCredentials...); !ok {
+		return r
+	}
+	if needed {
 		return fail("install cert-manager: helm install cert-manager jetstack/cert-manager -n cert-manager --create-namespace --set crds.enabled=true",
 			"a credential Secret was written by cert-manager, but cert-manager.io/v1 is not served")
 	}

@@ -178,8 +178,8 @@ func checkGatewayMayRead(v *view) Result {
 		return fail(fmt.Sprintf("kubectl create role %s-sds -n %s --verb=get,watch,list --resource=secrets && kubectl create rolebinding %s-sds -n %s --role=%s-sds --serviceaccount=%s:%s (the gateway chart does this with rbac.enabled=true)", sa, ns, sa, ns, sa, ns, sa),
 			"ServiceAccount %s may not list Secrets in its namespace: istiod will not send the gateway its certificate", strings.Join(denied, ", "))
 	case len(unknown) > 0:
-		return warn("run verify as a user who may create subjectaccessreviews (authorization.k8s.io), or check with: kubectl auth can-i list secrets -n <ns> --as system:serviceaccount:<ns>:<sa>",
-			"could not ask whether ServiceAccount %s may list Secrets (no right to create SubjectAccessReviews)", strings.Join(unknown, ", "))
+		return Result{Status: Unknown, Hint: PermissionHint,
+			Message: fmt.Sprintf("could not ask whether ServiceAccount %s may list Secrets: you may not %s", strings.Join(unknown, ", "), subjectAccessReview)}
 	}
 	sort.Strings(allowed)
 	return pass("%s may list Secrets in its namespace", strings.Join(allowed, ", "))
@@ -379,8 +379,11 @@ func checkProbeHandshake(v *view) Result {
 		return warn(fmt.Sprintf("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after %s)", v.portForwardHint()),
 			"no address to probe: the gateway Service has no load balancer address")
 	}
+	var late []string
 	for _, h := range p.Hosts {
 		switch {
+		case h.TimedOut && h.Served == nil:
+			late = append(late, h.Host)
 		case h.ConnectErr != "" && p.Guessed:
 			return warn("pass --probe-address HOST:PORT that reaches the gateway from here", "could not connect to %s (the gateway Service's address): %s", p.Address, h.ConnectErr)
 		case h.ConnectErr != "":
@@ -390,11 +393,41 @@ func checkProbeHandshake(v *view) Result {
 				"TLS handshake with %s for %s failed: %s", p.Address, h.Host, h.HandshakeErr)
 		}
 	}
+	if len(late) > 0 {
+		first := firstTimeout(p.Hosts)
+		msg := fmt.Sprintf("%s did not answer in time for %d of %d hosts (%s): %s", p.Address, len(late), len(p.Hosts), shortList(late, 5), first)
+		if p.Guessed {
+			return warn("pass --probe-address HOST:PORT that reaches the gateway from here, or raise --probe-timeout", "%s", msg)
+		}
+		return fail("check that the gateway pods are ready and listen there ("+v.gatewayLogsHint()+"), or raise --probe-timeout", "%s", msg)
+	}
 	var hosts []string
 	for _, h := range p.Hosts {
 		hosts = append(hosts, h.Host)
 	}
 	return pass("%s validated for %s", p.Address, strings.Join(hosts, ", "))
+}
+
+// firstTimeout is the error of the first host whose probe timed out before
+// the handshake completed.
+func firstTimeout(hosts []HostProbe) string {
+	for _, h := range hosts {
+		if h.TimedOut && h.Served == nil {
+			if h.ConnectErr != "" {
+				return h.ConnectErr
+			}
+			return h.HandshakeErr
+		}
+	}
+	return ""
+}
+
+// shortList joins names, the first n of them and how many more.
+func shortList(names []string, n int) string {
+	if len(names) > n {
+		names = append(names[:n:n], fmt.Sprintf("and %d more", len(names)-n))
+	}
+	return strings.Join(names, ", ")
 }
 
 func (v *view) probedHandshakes() ([]HostProbe, bool) {

@@ -24,20 +24,9 @@ func checkGatewayFound(v *view) Result {
 		return fail(fmt.Sprintf("kubectl opea secure -n %s", v.s.Namespace),
 			"no VirtualService routes to a Service in namespace %s", v.s.Namespace)
 	}
-	if v.s.EntryService != "" {
-		found := false
-		for _, vs := range v.routes {
-			for _, h := range vs.HTTP {
-				for _, r := range h.Route {
-					if ns, name := destinationService(vs.Namespace, r.Destination.Host); ns == v.s.Namespace && name == v.s.EntryService {
-						found = true
-					}
-				}
-			}
-		}
-		if !found {
-			return fail(fmt.Sprintf("kubectl opea secure -n %s --service %s", v.s.Namespace, v.s.EntryService),
-				"no VirtualService routes to Service %s/%s", v.s.Namespace, v.s.EntryService)
+	if v.s.EntryService != "" || v.s.EntryPort != 0 {
+		if r, ok := v.routesToEntry(); !ok {
+			return r
 		}
 	}
 	var names []string
@@ -52,6 +41,46 @@ func checkGatewayFound(v *view) Result {
 		return pass("VirtualService %s (its Gateway is checked under Routing)", strings.Join(routes, ", "))
 	}
 	return pass("Gateway %s, VirtualService %s", strings.Join(names, ", "), strings.Join(routes, ", "))
+}
+
+// routesToEntry reports whether a route of the application reaches the
+// entry Service and port that --service and --port name; a route without a
+// port reaches the Service's only port.
+func (v *view) routesToEntry() (Result, bool) {
+	for _, vs := range v.routes {
+		for _, h := range vs.HTTP {
+			for _, r := range h.Route {
+				ns, name := destinationService(vs.Namespace, r.Destination.Host)
+				if ns != v.s.Namespace || (v.s.EntryService != "" && name != v.s.EntryService) {
+					continue
+				}
+				port := r.Destination.PortNumber()
+				if v.s.EntryPort == 0 || port == v.s.EntryPort {
+					return Result{}, true
+				}
+				if port != 0 {
+					continue
+				}
+				if r, ok := v.missing(InputServices); !ok {
+					return r, false
+				}
+				if svc := v.s.service(ns, name); svc != nil && len(svc.Ports) == 1 && svc.Ports[0].Port == v.s.EntryPort {
+					return Result{}, true
+				}
+			}
+		}
+	}
+	target := "a Service in namespace " + v.s.Namespace
+	fix := fmt.Sprintf("kubectl opea secure -n %s", v.s.Namespace)
+	if v.s.EntryService != "" {
+		target = "Service " + key(v.s.Namespace, v.s.EntryService)
+		fix += " --service " + v.s.EntryService
+	}
+	if v.s.EntryPort != 0 {
+		target += fmt.Sprintf(" port %d", v.s.EntryPort)
+		fix += fmt.Sprintf(" --port %d", v.s.EntryPort)
+	}
+	return fail(fix, "no VirtualService routes to %s", target), false
 }
 
 func checkSelectorMatches(v *view) Result {

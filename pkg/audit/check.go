@@ -12,6 +12,9 @@ const (
 	Fail Status = "error"
 	// Skip: the check does not apply, or a check it depends on failed.
 	Skip Status = "skipped"
+	// Unknown: the check could not run, because something it needs could
+	// not be read for lack of permission.
+	Unknown Status = "unknown"
 )
 
 // Result is what one check found.
@@ -45,7 +48,10 @@ type Check struct {
 	ID          string
 	Category    string
 	Description string
-	Run         func(*view) Result
+	// Needs are the inputs the check reads: when one is unread, the check
+	// does not run and is Unknown, naming the refused requests.
+	Needs []Input
+	Run   func(*view) Result
 }
 
 // Categories in the order they are reported.
@@ -71,9 +77,23 @@ func Run(s *Snapshot) []Outcome {
 	v := newView(s)
 	out := make([]Outcome, 0, len(Catalogue))
 	for _, c := range Catalogue {
-		out = append(out, Outcome{Check: c, Result: c.Run(v)})
+		r, ok := v.missing(c.Needs...)
+		if ok {
+			r = c.Run(v)
+		}
+		out = append(out, Outcome{Check: c, Result: r})
 	}
 	return out
+}
+
+// Incomplete reports whether any check could not run for lack of permission.
+func Incomplete(outcomes []Outcome) bool {
+	for _, o := range outcomes {
+		if o.Status == Unknown {
+			return true
+		}
+	}
+	return false
 }
 
 // Failed reports whether any outcome is a failure.

@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,18 @@ type issued struct {
 	leaf                   *x509.Certificate
 }
 
-func issue(t *testing.T, hosts []string, notBefore, notAfter time.Time) issued {
+func issue(t testing.TB, hosts []string, notBefore, notAfter time.Time) issued {
 	t.Helper()
+	return issueSANs(t, hosts, nil, notBefore, notAfter)
+}
+
+// issueSANs issues a certificate with these DNS and IP SANs.
+func issueSANs(t testing.TB, hosts []string, ips []net.IP, notBefore, notAfter time.Time) issued {
+	t.Helper()
+	cn := "test"
+	if len(hosts) > 0 {
+		cn = hosts[0]
+	}
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: notBefore.Add(-time.Hour),
 		NotAfter: notAfter.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
@@ -35,7 +46,7 @@ func issue(t *testing.T, hosts []string, notBefore, notAfter time.Time) issued {
 	}
 	ca, _ := x509.ParseCertificate(caDER)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: hosts[0]}, DNSNames: hosts,
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn}, DNSNames: hosts, IPAddresses: ips,
 		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
 	if err != nil {
@@ -59,7 +70,7 @@ func strict(ns string) istio.PeerAuthentication {
 
 // healthy is a hand-made snapshot of a secured ChatQnA, as secure leaves it
 // once the controllers have acted, with a successful probe.
-func healthy(t *testing.T) *Snapshot {
+func healthy(t testing.TB) *Snapshot {
 	t.Helper()
 	cert := issue(t, []string{"chatqna.example.com"}, now.Add(-24*time.Hour), now.Add(90*24*time.Hour))
 	gwSelector := map[string]string{"app": "istio-ingress", "istio": "ingress"}
@@ -235,8 +246,18 @@ var brokenCases = []brokenCase{
 	{"gateway ServiceAccount may not read Secrets", "certificate.gateway-may-read", Fail, "ServiceAccount istio-ingress/istio-ingress may not list Secrets in its namespace", func(t *testing.T, s *Snapshot) {
 		s.SecretAccess["istio-ingress/istio-ingress"] = false
 	}},
-	{"no right to ask about the gateway's Secret access", "certificate.gateway-may-read", Warn, "could not ask whether ServiceAccount istio-ingress/istio-ingress", func(t *testing.T, s *Snapshot) {
+	{"no right to ask about the gateway's Secret access", "certificate.gateway-may-read", Unknown, "not run: you may not create subjectaccessreviews.authorization.k8s.io", func(t *testing.T, s *Snapshot) {
+		s.SecretAccess = map[string]bool{}
+		s.Unread = map[Input][]Access{InputSecretAccess: {subjectAccessReview}}
+	}},
+	{"no answer about the gateway's Secret access", "certificate.gateway-may-read", Unknown, "could not ask whether ServiceAccount istio-ingress/istio-ingress may list Secrets: you may not create subjectaccessreviews", func(t *testing.T, s *Snapshot) {
 		delete(s.SecretAccess, "istio-ingress/istio-ingress")
+	}},
+	{"route to another port of the entry Service", "ingress.gateway-found", Fail, "no VirtualService routes to Service chatqna/chatqna-nginx port 8080", func(t *testing.T, s *Snapshot) {
+		s.EntryService, s.EntryPort = "chatqna-nginx", 8080
+	}},
+	{"route to no Service on the entry port", "ingress.gateway-found", Fail, "kubectl opea secure -n chatqna --port 8080", func(t *testing.T, s *Snapshot) {
+		s.EntryPort = 8080
 	}},
 	{"istiod without ambient mode", "ambient.istiod-ambient-mode", Fail, `PILOT_ENABLE_AMBIENT=""`, func(t *testing.T, s *Snapshot) {
 		s.Istiod[0].Env = map[string]string{}
@@ -342,7 +363,7 @@ func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
 				t.Errorf("%s %s without a hint", tc.id, got.Status)
 			}
 			for id, o := range outcomes {
-				if id != tc.id && (o.Status == Fail || o.Status == Warn) {
+				if id != tc.id && (o.Status == Fail || o.Status == Warn || o.Status == Unknown) {
 					t.Errorf("%s also %s: %s", id, o.Status, o.Message)
 				}
 			}
@@ -366,6 +387,39 @@ func TestEveryCheckHasABrokenCase(t *testing.T) {
 		seen[c.ID] = true
 		if !covered[c.ID] {
 			t.Errorf("check %s has no broken case", c.ID)
+		}
+	}
+}
+
+// --service and --port name the entry the ingress must route to: a route
+// with that port, or without a port to a Service whose only port it is.
+func TestEntryPortPassesWhenTheRouteUsesIt(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		service  string
+		port     int32
+		noPort   bool
+		unread   bool
+		want     Status
+		contains string
+	}{
+		{name: "service and port", service: "chatqna-nginx", port: 80, want: Pass},
+		{name: "port of any Service", port: 80, want: Pass},
+		{name: "route without a port to a one-port Service", service: "chatqna-nginx", port: 80, noPort: true, want: Pass},
+		{name: "route without a port, another port", service: "chatqna-nginx", port: 8080, noPort: true, want: Fail, contains: "port 8080"},
+		{name: "route without a port, Services unread", service: "chatqna-nginx", port: 80, noPort: true, unread: true, want: Unknown, contains: "list services in every namespace"},
+	} {
+		s := healthy(t)
+		s.EntryService, s.EntryPort = tc.service, tc.port
+		if tc.noPort {
+			s.VirtualServices[0].HTTP[0].Route[0].Destination.Port = nil
+		}
+		if tc.unread {
+			s.Unread = map[Input][]Access{InputServices: {{Verb: "list", Resource: "services", AllNamespaces: true}}}
+		}
+		got := outcomesByID(s)["ingress.gateway-found"]
+		if got.Status != tc.want || !strings.Contains(got.Message, tc.contains) {
+			t.Errorf("%s: %s %q, want %s with %q", tc.name, got.Status, got.Message, tc.want, tc.contains)
 		}
 	}
 }

@@ -53,7 +53,7 @@ func TestJSONReportMatchesTheSchema(t *testing.T) {
 	s := healthy(t)
 	brokenCases[0].breakIt(t, s)
 	var buf bytes.Buffer
-	if err := RenderJSON(&buf, NewReport("chatqna", Run(s))); err != nil {
+	if err := RenderJSON(&buf, NewReport("chatqna", Run(s), s.Forbidden())); err != nil {
 		t.Fatal(err)
 	}
 	validateAgainstSchema(t, buf.Bytes())
@@ -74,13 +74,13 @@ func TestTableAndShortOutput(t *testing.T) {
 	s.NamespaceLabels = map[string]string{}
 	outcomes := Run(s)
 	var table, short, glyphs bytes.Buffer
-	if err := RenderTable(&table, "chatqna", outcomes, Style{}, false); err != nil {
+	if err := RenderTable(&table, "chatqna", outcomes, nil, Style{}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := RenderTable(&short, "chatqna", outcomes, Style{}, true); err != nil {
+	if err := RenderTable(&short, "chatqna", outcomes, nil, Style{}, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := RenderTable(&glyphs, "chatqna", outcomes, Style{Glyphs: true}, true); err != nil {
+	if err := RenderTable(&glyphs, "chatqna", outcomes, nil, Style{Glyphs: true}, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{

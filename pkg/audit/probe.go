@@ -4,9 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
@@ -17,16 +22,26 @@ import (
 type ProbeOptions struct {
 	Address     string // host:port of the HTTPS listener
 	HTTPAddress string // host:port of the plain HTTP listener
-	Timeout     time.Duration
+	// Timeout bounds each host's probe, and the whole probe: hosts still
+	// waiting for their turn when it has passed are reported timed out.
+	Timeout time.Duration
 }
+
+// probeWorkers is how many hosts are probed at once.
+const probeWorkers = 8
 
 // Probe connects to the gateway as a client would: for every HTTPS host of
 // the application, a TLS handshake with SNI that validates the certificate
 // (against the Secret's ca.crt, or the system roots), then GET /; and a plain
-// HTTP request that should be redirected. It returns nil when there is no
-// address to probe.
+// HTTP request that should be redirected. Hosts are probed concurrently, at
+// most probeWorkers at once, and all within one deadline of o.Timeout;
+// results are in the order of the hosts. It returns nil when there is no
+// address to probe, or when what it needs could not be read.
 func Probe(ctx context.Context, s *Snapshot, o ProbeOptions) *ProbeReport {
 	v := newView(s)
+	if _, ok := v.missing(needProbe...); !ok {
+		return nil
+	}
 	servers := v.httpsServers()
 	if len(servers) == 0 {
 		return nil
@@ -39,7 +54,7 @@ func Probe(ctx context.Context, s *Snapshot, o ProbeOptions) *ProbeReport {
 			return nil
 		}
 	}
-	if o.Timeout == 0 {
+	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
 	var roots *x509.CertPool // nil: the system roots
@@ -48,13 +63,64 @@ func Probe(ctx context.Context, s *Snapshot, o ProbeOptions) *ProbeReport {
 		roots.AppendCertsFromPEM(creds[0].caPEM)
 	}
 	hosts := v.probeHosts()
-	for _, host := range hosts {
-		report.Hosts = append(report.Hosts, probeHost(ctx, report.Address, host, roots, o.Timeout))
+	report.Hosts = make([]HostProbe, len(hosts))
+	var tasks []func(context.Context)
+	for i, host := range hosts {
+		tasks = append(tasks, func(ctx context.Context) {
+			report.Hosts[i] = probeHost(ctx, report.Address, host, roots, o.Timeout)
+		})
 	}
 	if report.HTTPAddress != "" && len(hosts) > 0 {
-		probeRedirect(ctx, report, hosts[0], o.Timeout)
+		tasks = append(tasks, func(ctx context.Context) { probeRedirect(ctx, report, hosts[0], o.Timeout) })
 	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	runBounded(ctx, probeWorkers, tasks)
 	return report
+}
+
+// runBounded runs tasks on at most workers goroutines and returns when all
+// have returned. Each task is handed ctx, done or not: it reports a task
+// whose turn came too late itself.
+func runBounded(ctx context.Context, workers int, tasks []func(context.Context)) {
+	next := make(chan func(context.Context))
+	var wg sync.WaitGroup
+	for w := 0; w < workers && w < len(tasks); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for task := range next {
+				task(ctx)
+			}
+		}()
+	}
+	for _, task := range tasks {
+		next <- task
+	}
+	close(next)
+	wg.Wait()
+}
+
+// probeTarget is how the probe names host: serverName goes into the TLS
+// ClientHello and the certificate check, urlHost into the request URL. For
+// an IP literal serverName is the bare address: crypto/tls then sends no
+// SNI and requires the certificate to carry it as an IP SAN, as any client
+// does.
+func probeTarget(host string) (serverName, urlHost string) {
+	bare := strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if ip := net.ParseIP(bare); ip != nil {
+		if ip.To4() == nil {
+			return bare, "[" + bare + "]"
+		}
+		return bare, bare
+	}
+	return host, host
+}
+
+// timedOut reports whether err is the end of the probe's time.
+func timedOut(ctx context.Context, err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || (errors.As(err, &netErr) && netErr.Timeout())
 }
 
 // probeHosts are the names (SNI) to probe: each HTTPS server's client hosts,
@@ -70,6 +136,9 @@ func (v *view) probeHosts() []string {
 			for _, c := range creds {
 				if p, err := c.parse(); err == nil && c.gw.Namespace == gs.gw.Namespace && c.gw.Name == gs.gw.Name {
 					hosts = append(hosts, p.chain[0].DNSNames...)
+					for _, ip := range p.chain[0].IPAddresses {
+						hosts = append(hosts, ip.String())
+					}
 				}
 			}
 		}
@@ -118,26 +187,37 @@ func (v *view) guessAddresses() (https, plain string) {
 
 func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, timeout time.Duration) HostProbe {
 	hp := HostProbe{Host: host}
-	dialer := &net.Dialer{Timeout: timeout}
+	if ctx.Err() != nil {
+		hp.TimedOut = true
+		hp.ConnectErr = fmt.Sprintf("not probed: the probe's deadline (--probe-timeout %s) passed before its turn", timeout)
+		return hp
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	serverName, urlHost := probeTarget(host)
+	dialer := &net.Dialer{}
 	conn, err := dialer.DialContext(ctx, "tcp", address)
 	if err != nil {
 		hp.ConnectErr = err.Error()
+		if hp.TimedOut = timedOut(ctx, err); hp.TimedOut {
+			hp.ConnectErr = fmt.Sprintf("no connection within %s", timeout)
+		}
 		return hp
 	}
-	cfg := &tls.Config{ServerName: host, RootCAs: roots, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{ServerName: serverName, RootCAs: roots, MinVersion: tls.VersionTLS12}
 	tlsConn := tls.Client(conn, cfg)
-	hsCtx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if err := tlsConn.HandshakeContext(hsCtx); err != nil {
+	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		hp.HandshakeErr = err.Error()
+		if hp.TimedOut = timedOut(ctx, err); hp.TimedOut {
+			hp.HandshakeErr = fmt.Sprintf("no TLS answer within %s: the listener accepted the connection but did not complete the handshake", timeout)
+		}
 		return hp
 	}
 	hp.Served = tlsConn.ConnectionState().PeerCertificates[0]
 	tlsConn.Close()
 
 	client := &http.Client{
-		Timeout: timeout,
 		Transport: &http.Transport{
 			TLSClientConfig: cfg,
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -147,7 +227,7 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+host+"/", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, (&url.URL{Scheme: "https", Host: urlHost, Path: "/"}).String(), nil)
 	if err != nil {
 		hp.StatusErr = err.Error()
 		return hp
@@ -155,6 +235,9 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 	resp, err := client.Do(req)
 	if err != nil {
 		hp.StatusErr = err.Error()
+		if hp.TimedOut = timedOut(ctx, err); hp.TimedOut {
+			hp.StatusErr = fmt.Sprintf("no HTTP answer within %s", timeout)
+		}
 		return hp
 	}
 	resp.Body.Close()
@@ -163,16 +246,22 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 }
 
 func probeRedirect(ctx context.Context, r *ProbeReport, host string, timeout time.Duration) {
-	dialer := &net.Dialer{Timeout: timeout}
+	if ctx.Err() != nil {
+		r.RedirectErr = fmt.Sprintf("not probed: the probe's deadline (--probe-timeout %s) passed before its turn", timeout)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_, urlHost := probeTarget(host)
+	dialer := &net.Dialer{}
 	client := &http.Client{
-		Timeout: timeout,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return dialer.DialContext(ctx, network, r.HTTPAddress)
 		}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, (&url.URL{Scheme: "http", Host: urlHost, Path: "/"}).String(), nil)
 	if err != nil {
 		r.RedirectErr = err.Error()
 		return
@@ -180,6 +269,9 @@ func probeRedirect(ctx context.Context, r *ProbeReport, host string, timeout tim
 	resp, err := client.Do(req)
 	if err != nil {
 		r.RedirectErr = err.Error()
+		if timedOut(ctx, err) {
+			r.RedirectErr = fmt.Sprintf("no HTTP answer within %s", timeout)
+		}
 		return
 	}
 	resp.Body.Close()

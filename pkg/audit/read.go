@@ -3,7 +3,6 @@ package audit
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -65,6 +64,10 @@ const RunningPodsSelector = "status.phase!=Succeeded,status.phase!=Failed"
 // Read takes a snapshot of everything the checks need. The number of API
 // calls is fixed, plus a few per Gateway that routes to the application; it
 // does not grow with pods or Services.
+//
+// A read the API server refuses (403) does not stop it: the input is
+// recorded in Snapshot.Unread with the refused request, and the checks
+// that need it are reported Unknown. Any other error stops it.
 func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 	s := &Snapshot{
 		Namespace:     o.Namespace,
@@ -86,23 +89,32 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 		return nil, err
 	}
 	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		return nil, &NamespaceMissingError{Namespace: o.Namespace}
-	}
-	if err != nil {
+	case apierrors.IsForbidden(err):
+		// Whether it exists is unknown too: the pods' list below is
+		// then empty.
+		s.deny(InputNamespace, Access{Verb: "get", Resource: "namespaces", Name: o.Namespace})
+	case err != nil:
 		return nil, err
+	default:
+		s.NamespaceLabels = ns.Labels
 	}
-	s.NamespaceLabels = ns.Labels
 
 	// Completed pods are left out: istio-cni removes them from the mesh, and
 	// their redirection annotation with them.
 	pods, err := c.Metadata.Resource(podsGVR).Namespace(o.Namespace).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
-	if err != nil {
+	switch {
+	case apierrors.IsForbidden(err):
+		s.deny(InputPods, Access{Verb: "list", Resource: "pods", Namespace: o.Namespace})
+	case err != nil:
 		return nil, fmt.Errorf("listing pods: %w", err)
-	}
-	for _, p := range pods.Items {
-		if p.DeletionTimestamp == nil {
-			s.Pods = append(s.Pods, Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
+	default:
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp == nil {
+				s.Pods = append(s.Pods, Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
+			}
 		}
 	}
 
@@ -112,9 +124,20 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 	if err := readIstioConfig(ctx, c.Dynamic, s); err != nil {
 		return nil, err
 	}
-	services, err := c.Kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err := readServices(ctx, c.Kube, s); err != nil {
+		return nil, err
+	}
+	return s, readGatewaySide(ctx, c, s)
+}
+
+func readServices(ctx context.Context, kube kubernetes.Interface, s *Snapshot) error {
+	services, err := kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		s.deny(InputServices, Access{Verb: "list", Resource: "services", AllNamespaces: true})
+		return nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("listing Services: %w", err)
+		return fmt.Errorf("listing Services: %w", err)
 	}
 	for _, svc := range services.Items {
 		out := Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector}
@@ -135,49 +158,61 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 		}
 		s.Services = append(s.Services, out)
 	}
-	return s, readGatewaySide(ctx, c, s)
+	return nil
 }
 
 func readIstioInfrastructure(ctx context.Context, kube kubernetes.Interface, s *Snapshot) error {
 	istiod, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
-	if err != nil {
+	switch {
+	case apierrors.IsForbidden(err):
+		s.deny(InputIstiod, Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true})
+		// The mesh config is found through istiod.
+		s.inherit(InputMeshConfig, InputIstiod)
+	case err != nil:
 		return fmt.Errorf("listing istiod: %w", err)
-	}
-	for _, d := range istiod.Items {
-		desired := int32(1)
-		if d.Spec.Replicas != nil {
-			desired = *d.Spec.Replicas
-		}
-		env := map[string]string{}
-		if cs := d.Spec.Template.Spec.Containers; len(cs) > 0 {
-			for _, e := range cs[0].Env {
-				if e.ValueFrom == nil {
-					env[e.Name] = e.Value
+	default:
+		for _, d := range istiod.Items {
+			desired := int32(1)
+			if d.Spec.Replicas != nil {
+				desired = *d.Spec.Replicas
+			}
+			env := map[string]string{}
+			if cs := d.Spec.Template.Spec.Containers; len(cs) > 0 {
+				for _, e := range cs[0].Env {
+					if e.ValueFrom == nil {
+						env[e.Name] = e.Value
+					}
 				}
 			}
+			s.Istiod = append(s.Istiod, Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env})
 		}
-		s.Istiod = append(s.Istiod, Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env})
-	}
-	if err := readMeshConfig(ctx, kube, istiod.Items, s); err != nil {
-		return err
+		if err := readMeshConfig(ctx, kube, istiod.Items, s); err != nil {
+			return err
+		}
 	}
 	daemonSets, err := kube.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{})
-	if err != nil {
+	switch {
+	case apierrors.IsForbidden(err):
+		s.deny(InputDaemonSets, Access{Verb: "list", Group: "apps", Resource: "daemonsets", AllNamespaces: true})
+	case err != nil:
 		return fmt.Errorf("listing DaemonSets: %w", err)
-	}
-	for _, d := range daemonSets.Items {
-		switch {
-		case daemonSetLabelled(d, "app", "ztunnel"):
-			s.ZTunnel = append(s.ZTunnel, daemonSetWorkload(d))
-		case daemonSetLabelled(d, "k8s-app", "istio-cni-node"):
-			s.CNI = append(s.CNI, daemonSetWorkload(d))
+	default:
+		for _, d := range daemonSets.Items {
+			switch {
+			case daemonSetLabelled(d, "app", "ztunnel"):
+				s.ZTunnel = append(s.ZTunnel, daemonSetWorkload(d))
+			case daemonSetLabelled(d, "k8s-app", "istio-cni-node"):
+				s.CNI = append(s.CNI, daemonSetWorkload(d))
+			}
 		}
 	}
 	configs, err := kube.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=istio-cni-config"})
-	if err != nil {
+	switch {
+	case apierrors.IsForbidden(err):
+		s.deny(InputCNIConfig, Access{Verb: "list", Resource: "configmaps", AllNamespaces: true})
+	case err != nil:
 		return fmt.Errorf("listing ConfigMap istio-cni-config: %w", err)
-	}
-	if len(configs.Items) > 0 {
+	case len(configs.Items) > 0:
 		s.CNIConfig = configs.Items[0].Data
 		if s.CNIConfig == nil {
 			s.CNIConfig = map[string]string{}
@@ -219,6 +254,10 @@ func readMeshConfig(ctx context.Context, kube kubernetes.Interface, istiods []ap
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
+	if apierrors.IsForbidden(err) {
+		s.deny(InputMeshConfig, Access{Verb: "get", Resource: "configmaps", Name: name, Namespace: d.Namespace})
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("reading ConfigMap %s/%s: %w", d.Namespace, name, err)
 	}
@@ -239,8 +278,14 @@ func daemonSetWorkload(d appsv1.DaemonSet) Workload {
 }
 
 // listAll lists a resource in every namespace and decodes each spec into T.
-func listAll[T any](ctx context.Context, dyn dynamic.Interface, gvr schema.GroupVersionResource, set func(*T, *unstructured.Unstructured)) ([]T, error) {
+// When the API server refuses the list, it records in as unread and
+// returns no items and no error.
+func listAll[T any](ctx context.Context, dyn dynamic.Interface, s *Snapshot, in Input, gvr schema.GroupVersionResource, set func(*T, *unstructured.Unstructured)) ([]T, error) {
 	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		s.deny(in, Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, AllNamespaces: true})
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", gvr.Resource, err)
 	}
@@ -265,26 +310,26 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 		return schema.GroupVersionResource{Group: "networking.istio.io", Version: s.APIs.Networking, Resource: r}
 	}
 	var err error
-	if s.PeerAuthentications, err = listAll(ctx, dyn, schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "peerauthentications"},
+	if s.PeerAuthentications, err = listAll(ctx, dyn, s, InputPeerAuthentications, schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "peerauthentications"},
 		func(p *istio.PeerAuthentication, u *unstructured.Unstructured) {
 			p.Namespace, p.Name, p.CreationTimestamp = u.GetNamespace(), u.GetName(), u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
-	if s.DestinationRules, err = listAll(ctx, dyn, networking("destinationrules"),
+	if s.DestinationRules, err = listAll(ctx, dyn, s, InputDestinationRules, networking("destinationrules"),
 		func(d *istio.DestinationRule, u *unstructured.Unstructured) {
 			d.Namespace, d.Name = u.GetNamespace(), u.GetName()
 		}); err != nil {
 		return err
 	}
-	if s.Gateways, err = listAll(ctx, dyn, networking("gateways"),
+	if s.Gateways, err = listAll(ctx, dyn, s, InputGateways, networking("gateways"),
 		func(g *istio.Gateway, u *unstructured.Unstructured) {
 			g.Namespace, g.Name, g.Labels = u.GetNamespace(), u.GetName(), u.GetLabels()
 			g.CreationTimestamp = u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
-	s.VirtualServices, err = listAll(ctx, dyn, networking("virtualservices"),
+	s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, networking("virtualservices"),
 		func(v *istio.VirtualService, u *unstructured.Unstructured) {
 			v.Namespace, v.Name = u.GetNamespace(), u.GetName()
 		})
@@ -299,9 +344,16 @@ var (
 
 // readGatewaySide reads, for each Gateway that routes to the application,
 // the pods it selects, its credential Secrets and cert-manager's view of them.
+// What cannot be known without the Gateways, VirtualServices and istiod
+// (which pods serve a Gateway) is not read, and is unread in their stead.
 func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
+	if s.inherit(InputGatewayPods, InputVirtualServices, InputGateways, InputIstiod) {
+		for _, in := range []Input{InputSecrets, InputSecretAccess, InputCertificates} {
+			s.inherit(in, InputGatewayPods)
+		}
+		return nil
+	}
 	v := newView(s)
-	secretNamespaces := map[string]bool{}
 	for _, gw := range v.gateways {
 		if len(gw.Selector) == 0 {
 			continue
@@ -309,6 +361,10 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 		// Whole pods, not metadata: a named targetPort of the gateway
 		// Service resolves through their container ports.
 		pods, err := c.Kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(gw.Selector).String()})
+		if apierrors.IsForbidden(err) {
+			s.deny(InputGatewayPods, Access{Verb: "list", Resource: "pods", AllNamespaces: true})
+			break // every other Gateway's list is refused alike
+		}
 		if err != nil {
 			return fmt.Errorf("listing the pods of Gateway %s/%s: %w", gw.Namespace, gw.Name, err)
 		}
@@ -321,41 +377,97 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 					ServiceAccount: p.Spec.ServiceAccountName})
 		}
 	}
+	if s.inherit(InputSecrets, InputGatewayPods) {
+		s.inherit(InputSecretAccess, InputGatewayPods)
+		s.inherit(InputCertificates, InputGatewayPods)
+		return nil
+	}
 	if err := readSecretAccess(ctx, c.Kube, v, s); err != nil {
 		return err
 	}
-	for _, gs := range v.httpsServers() {
-		// Where Istio reads it, and the Gateway's own namespace, where
-		// people often put it by mistake.
-		namespaces := append(v.gatewayPodNamespaces(gs.gw), gs.gw.Namespace)
-		for _, ns := range namespaces {
-			name := gs.server.TLS.CredentialName
-			if _, done := s.Secrets[key(ns, name)]; done {
-				continue
-			}
-			sec, err := c.Kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
-			}
-			s.Secrets[key(ns, name)] = &Secret{Namespace: ns, Name: name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
-			secretNamespaces[ns] = true
-		}
+	secretNamespaces, err := readSecrets(ctx, c.Kube, v, s)
+	if err != nil {
+		return err
 	}
-	if s.APIs.CertManager == "" || len(secretNamespaces) == 0 {
+	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(secretNamespaces) == 0 {
 		return nil
 	}
-	namespaces := make([]string, 0, len(secretNamespaces))
-	for ns := range secretNamespaces {
-		namespaces = append(namespaces, ns)
+	return readCertManager(ctx, c.Dynamic, secretNamespaces, s)
+}
+
+// readSecrets reads each HTTPS server's credential Secret where Istio reads
+// it, the gateway pods' namespaces, and only when it is missing there, in the
+// Gateway's own namespace, where people often put it by mistake. It returns
+// the namespaces where Secrets were found, sorted.
+func readSecrets(ctx context.Context, kube kubernetes.Interface, v *view, s *Snapshot) ([]string, error) {
+	found := map[string]bool{}
+	get := func(ns, name string) (bool, error) {
+		if sec, done := s.Secrets[key(ns, name)]; done {
+			return sec != nil, nil
+		}
+		sec, err := kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			return false, nil
+		case apierrors.IsForbidden(err):
+			s.deny(InputSecrets, Access{Verb: "get", Resource: "secrets", Name: name, Namespace: ns})
+			return false, nil
+		case err != nil:
+			return false, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
+		}
+		s.Secrets[key(ns, name)] = &Secret{Namespace: ns, Name: name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
+		found[ns] = true
+		return true, nil
 	}
-	sort.Strings(namespaces)
-	for _, ns := range namespaces {
-		certs, err := c.Dynamic.Resource(certificatesGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+	for _, gs := range v.httpsServers() {
+		name := gs.server.TLS.CredentialName
+		present, refused := false, len(s.Unread[InputSecrets])
+		for _, ns := range v.gatewayPodNamespaces(gs.gw) {
+			ok, err := get(ns, name)
+			if err != nil {
+				return nil, err
+			}
+			present = present || ok
+		}
+		if !present && refused == len(s.Unread[InputSecrets]) {
+			if _, err := get(gs.gw.Namespace, name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return sortedKeys(found), nil
+}
+
+// readCertManager reads the Certificates and Issuers of the namespaces
+// where credential Secrets were found, and the ClusterIssuers.
+func readCertManager(ctx context.Context, dyn dynamic.Interface, namespaces []string, s *Snapshot) error {
+	list := func(gvr schema.GroupVersionResource, ns string) (*unstructured.UnstructuredList, error) {
+		var (
+			l   *unstructured.UnstructuredList
+			err error
+		)
+		if ns == "" {
+			l, err = dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+		} else {
+			l, err = dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+		}
+		if apierrors.IsForbidden(err) {
+			s.deny(InputCertificates, Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, Namespace: ns})
+			return &unstructured.UnstructuredList{}, nil
+		}
 		if err != nil {
-			return fmt.Errorf("listing Certificates in %s: %w", ns, err)
+			where := ""
+			if ns != "" {
+				where = " in " + ns
+			}
+			return nil, fmt.Errorf("listing %s%s: %w", gvr.Resource, where, err)
+		}
+		return l, nil
+	}
+	for _, ns := range namespaces {
+		certs, err := list(certificatesGVR, ns)
+		if err != nil {
+			return err
 		}
 		for _, u := range certs.Items {
 			ready, message := ReadyCondition(&u)
@@ -365,18 +477,18 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 			cert.IssuerKind, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "kind")
 			s.Certificates = append(s.Certificates, cert)
 		}
-		issuers, err := c.Dynamic.Resource(issuersGVR).Namespace(ns).List(ctx, metav1.ListOptions{})
+		issuers, err := list(issuersGVR, ns)
 		if err != nil {
-			return fmt.Errorf("listing Issuers in %s: %w", ns, err)
+			return err
 		}
 		for _, u := range issuers.Items {
 			ready, _ := ReadyCondition(&u)
 			s.IssuerReady["Issuer/"+key(u.GetNamespace(), u.GetName())] = ready
 		}
 	}
-	clusterIssuers, err := c.Dynamic.Resource(clusterIssuersGVR).List(ctx, metav1.ListOptions{})
+	clusterIssuers, err := list(clusterIssuersGVR, "")
 	if err != nil {
-		return fmt.Errorf("listing ClusterIssuers: %w", err)
+		return err
 	}
 	for _, u := range clusterIssuers.Items {
 		ready, _ := ReadyCondition(&u)
@@ -408,7 +520,8 @@ func readSecretAccess(ctx context.Context, kube kubernetes.Interface, v *view, s
 				},
 			}, metav1.CreateOptions{})
 			if apierrors.IsForbidden(err) {
-				continue // reported by the check as unknown
+				s.deny(InputSecretAccess, subjectAccessReview)
+				return nil // every other review is refused alike
 			}
 			if err != nil {
 				return fmt.Errorf("asking whether ServiceAccount %s may list Secrets: %w", k, err)
@@ -418,6 +531,10 @@ func readSecretAccess(ctx context.Context, kube kubernetes.Interface, v *view, s
 	}
 	return nil
 }
+
+// subjectAccessReview is the request that asks whether a gateway may read
+// its credentials.
+var subjectAccessReview = Access{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}
 
 // ReadyCondition reads the Ready condition cert-manager sets on Certificates
 // and issuers: whether it is True, and its message. A condition written for

@@ -2,12 +2,15 @@ package audit
 
 import (
 	"context"
+	"errors"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -67,7 +70,10 @@ func (c cluster) clients(t *testing.T) (Clients, *kubefake.Clientset, *metadataf
 			}
 		}
 	}
-	meta := metadatafake.NewSimpleMetadataClient(metadatafake.NewTestScheme(), c.pods...)
+	metaScheme := metadatafake.NewTestScheme()
+	metaScheme.AddKnownTypeWithName(schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, &metav1.PartialObjectMetadata{})
+	metaScheme.AddKnownTypeWithName(schema.GroupVersionKind{Version: "v1", Kind: "PodList"}, &metav1.PartialObjectMetadataList{})
+	meta := metadatafake.NewSimpleMetadataClient(metaScheme, c.pods...)
 	return Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, kube, meta
 }
 
@@ -244,4 +250,131 @@ func TestReadLeavesOutCompletedPods(t *testing.T) {
 		return
 	}
 	t.Error("the application's pods were not listed")
+}
+
+// forbid makes a fake clientset refuse, as RBAC does, every request refused
+// says it may not make.
+func forbid(f *k8stesting.Fake, refused func(k8stesting.Action) bool) {
+	f.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if !refused(a) {
+			return false, nil, nil
+		}
+		return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), "", errors.New(`User "limited" cannot do this`))
+	})
+}
+
+// clusterWide is a request a Role in one namespace cannot grant: in every
+// namespace, or of a cluster-scoped resource. Discovery is open to every
+// user (the fake records it as resources version, group and resource).
+func clusterWide(a k8stesting.Action) bool {
+	switch a.GetResource().Resource {
+	case "version", "group", "resource":
+		return false
+	}
+	return a.GetNamespace() == ""
+}
+
+// A user who may read only in the application namespace: Read does not stop
+// at the first refusal, it records each refused request once, in a stable
+// order, and the checks whose inputs were read still run.
+func TestReadCollectsEveryForbiddenRead(t *testing.T) {
+	istiod := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}}}
+	pod := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "chatqna-1", Annotations: map[string]string{redirectionAnnotation: "enabled"}}}
+	clients, kube, meta := cluster{kube: []runtime.Object{istiod}, pods: []runtime.Object{pod}}.clients(t)
+	forbid(&kube.Fake, clusterWide)
+	forbid(&clients.Dynamic.(*dynamicfake.FakeDynamicClient).Fake, clusterWide)
+	forbid(&meta.Fake, clusterWide)
+
+	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatalf("Read stopped: %v", err)
+	}
+	all := func(verb, group, resource string) Access {
+		return Access{Verb: verb, Group: group, Resource: resource, AllNamespaces: true}
+	}
+	want := []Access{
+		all("list", "", "configmaps"),
+		all("list", "apps", "daemonsets"),
+		all("list", "apps", "deployments"),
+		all("list", "networking.istio.io", "destinationrules"),
+		all("list", "networking.istio.io", "gateways"),
+		{Verb: "get", Resource: "namespaces", Name: "chatqna"},
+		all("list", "security.istio.io", "peerauthentications"),
+		all("list", "", "services"),
+		all("list", "networking.istio.io", "virtualservices"),
+	}
+	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
+		t.Errorf("refused requests (-want +got):\n%s", diff)
+	}
+	var unread []string
+	for in := range s.Unread {
+		unread = append(unread, string(in))
+	}
+	sort.Strings(unread)
+	wantUnread := []string{"certificates", "daemonsets", "destinationrules", "gateway pods", "gateways", "istio-cni config", "istiod",
+		"mesh config", "namespace", "peerauthentications", "secret access", "secrets", "services", "virtualservices"}
+	if diff := cmp.Diff(wantUnread, unread); diff != "" {
+		t.Errorf("unread inputs (-want +got):\n%s", diff)
+	}
+	if len(s.Pods) != 1 {
+		t.Errorf("the application's pods were not read: %+v", s.Pods)
+	}
+
+	ran := map[string]Status{}
+	for _, o := range Run(s) {
+		if o.Status != Unknown {
+			ran[o.ID] = o.Status
+			continue
+		}
+		if !strings.HasPrefix(o.Message, "not run: you may not ") || o.Hint != PermissionHint {
+			t.Errorf("%s: unknown without naming the permission: %q (hint %q)", o.ID, o.Message, o.Hint)
+		}
+	}
+	wantRan := map[string]Status{"cluster.api-reachable": Pass, "cluster.istio-apis": Pass, "cluster.cert-manager-api": Pass,
+		"enrolment.no-opt-out": Pass, "enrolment.pods-redirected": Pass}
+	if diff := cmp.Diff(wantRan, ran); diff != "" {
+		t.Errorf("checks that ran (-want +got):\n%s", diff)
+	}
+}
+
+// A user who may read everything but Secrets, and may not ask about the
+// gateway's access to them: the ingress and routing checks run, the
+// certificate and probe checks are unknown. The Gateway's own namespace is
+// not searched for a Secret that could not be read where Istio reads it.
+func TestReadRunsWhatItCouldReadAroundRefusedSecrets(t *testing.T) {
+	gwLabels := map[string]string{"istio": "ingressgateway"}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "gw-1", Labels: gwLabels}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-ingressgateway"},
+		Spec: corev1.ServiceSpec{Selector: gwLabels, Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(443)}}}}
+	app := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "chatqna-nginx"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}
+	gw := unstructuredObject("networking.istio.io/v1", "Gateway", "chatqna", "gw", map[string]interface{}{
+		"selector": map[string]interface{}{"istio": "ingressgateway"},
+		"servers": []interface{}{map[string]interface{}{"port": map[string]interface{}{"number": int64(443), "name": "https", "protocol": "HTTPS"},
+			"hosts": []interface{}{"a.example.com"}, "tls": map[string]interface{}{"mode": "SIMPLE", "credentialName": "cred"}}},
+	})
+	vs := unstructuredObject("networking.istio.io/v1", "VirtualService", "chatqna", "vs", map[string]interface{}{
+		"hosts": []interface{}{"a.example.com"}, "gateways": []interface{}{"gw"},
+		"http": []interface{}{map[string]interface{}{"route": []interface{}{map[string]interface{}{"destination": map[string]interface{}{"host": "chatqna-nginx"}}}}},
+	})
+	clients, kube, _ := cluster{kube: []runtime.Object{pod, svc, app}, dynamic: []runtime.Object{gw, vs}}.clients(t)
+	forbid(&kube.Fake, func(a k8stesting.Action) bool {
+		r := a.GetResource().Resource
+		return r == "secrets" || r == "subjectaccessreviews"
+	})
+	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatalf("Read stopped: %v", err)
+	}
+	want := []Access{subjectAccessReview, {Verb: "get", Resource: "secrets", Name: "cred", Namespace: "istio-system"}}
+	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
+		t.Errorf("refused requests (-want +got):\n%s", diff)
+	}
+	for _, o := range Run(s) {
+		cert := strings.HasPrefix(o.ID, "certificate.") || strings.HasPrefix(o.ID, "probe.")
+		if cert != (o.Status == Unknown) {
+			t.Errorf("%s = %s %q", o.ID, o.Status, o.Message)
+		}
+	}
 }

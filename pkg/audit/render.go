@@ -18,9 +18,9 @@ type Style struct {
 }
 
 var (
-	glyphs = map[Status]string{Pass: "√", Warn: "‼", Fail: "×", Skip: "-"}
-	words  = map[Status]string{Pass: "[ok]  ", Warn: "[warn]", Fail: "[FAIL]", Skip: "[skip]"}
-	colour = map[Status]string{Pass: "\033[32m", Warn: "\033[33m", Fail: "\033[31m", Skip: "\033[90m"}
+	glyphs = map[Status]string{Pass: "√", Warn: "‼", Fail: "×", Skip: "-", Unknown: "?"}
+	words  = map[Status]string{Pass: "[ok]  ", Warn: "[warn]", Fail: "[FAIL]", Skip: "[skip]", Unknown: "[?]   "}
+	colour = map[Status]string{Pass: "\033[32m", Warn: "\033[33m", Fail: "\033[31m", Skip: "\033[90m", Unknown: "\033[35m"}
 )
 
 func (st Style) mark(s Status) string {
@@ -40,6 +40,8 @@ type Summary struct {
 	Warnings int `json:"warnings"`
 	Failed   int `json:"failed"`
 	Skipped  int `json:"skipped"`
+	// Unknown counts the checks that could not run for lack of permission.
+	Unknown int `json:"unknown"`
 }
 
 // Summarize counts outcomes.
@@ -55,6 +57,8 @@ func Summarize(outcomes []Outcome) Summary {
 			s.Failed++
 		case Skip:
 			s.Skipped++
+		case Unknown:
+			s.Unknown++
 		}
 	}
 	return s
@@ -64,19 +68,26 @@ func Summarize(outcomes []Outcome) Summary {
 func Verdict(namespace string, outcomes []Outcome) string {
 	s := Summarize(outcomes)
 	counts := fmt.Sprintf("%d passed, %d warnings, %d failed, %d skipped", s.Passed, s.Warnings, s.Failed, s.Skipped)
-	if s.Failed > 0 {
+	if s.Unknown > 0 {
+		counts += fmt.Sprintf(", %d unknown", s.Unknown)
+	}
+	switch {
+	case s.Failed > 0:
 		return fmt.Sprintf("Verdict: %s is NOT secured as intended (%s)", namespace, counts)
+	case s.Unknown > 0:
+		return fmt.Sprintf("Verdict: %s could NOT be fully verified: %d checks could not run for lack of permission (%s)", namespace, s.Unknown, counts)
 	}
 	return fmt.Sprintf("Verdict: %s is secured: TLS ingress and STRICT mTLS in place (%s)", namespace, counts)
 }
 
 // RenderTable writes every check, grouped by category; short writes only
-// the warnings and failures.
-func RenderTable(w io.Writer, namespace string, outcomes []Outcome, st Style, short bool) error {
+// the warnings and failures. Both end with the verdict and, when the API
+// server refused reads, one list of them all.
+func RenderTable(w io.Writer, namespace string, outcomes []Outcome, forbidden []Access, st Style, short bool) error {
 	var b strings.Builder
 	category := ""
 	for _, o := range outcomes {
-		if short && (o.Status == Pass || o.Status == Skip) {
+		if short && (o.Status == Pass || o.Status == Skip || o.Status == Unknown) {
 			continue
 		}
 		if o.Category != category {
@@ -88,7 +99,7 @@ func RenderTable(w io.Writer, namespace string, outcomes []Outcome, st Style, sh
 		}
 		fmt.Fprintf(&b, "%s %s", st.mark(o.Status), o.Description)
 		switch o.Status {
-		case Pass, Skip:
+		case Pass, Skip, Unknown:
 			if o.Message != "" {
 				fmt.Fprintf(&b, " (%s)", o.Message)
 			}
@@ -105,6 +116,13 @@ func RenderTable(w io.Writer, namespace string, outcomes []Outcome, st Style, sh
 		b.WriteString("\n")
 	}
 	b.WriteString(Verdict(namespace, outcomes) + "\n")
+	if len(forbidden) > 0 {
+		b.WriteString("\nyou lack permissions to read:\n")
+		for _, a := range forbidden {
+			fmt.Fprintf(&b, "  %s\n", a)
+		}
+		fmt.Fprintf(&b, "fix: %s\n", PermissionHint)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -116,6 +134,9 @@ type Report struct {
 	Success    bool             `json:"success"`
 	Summary    Summary          `json:"summary"`
 	Categories []ReportCategory `json:"categories"`
+	// MissingPermissions are the reads the API server refused: the checks
+	// that needed them are "unknown". Absent when there were none.
+	MissingPermissions []Access `json:"missingPermissions,omitempty"`
 	// Error is set when the audit could not run (exit code 2).
 	Error string `json:"error,omitempty"`
 }
@@ -136,9 +157,12 @@ type ReportCheck struct {
 	Docs        string `json:"docs"`
 }
 
-// NewReport builds the JSON report of outcomes.
-func NewReport(namespace string, outcomes []Outcome) Report {
-	r := Report{Namespace: namespace, Success: !Failed(outcomes), Summary: Summarize(outcomes), Categories: []ReportCategory{}}
+// NewReport builds the JSON report of outcomes and the reads the API server
+// refused. Success is what exit code 0 means: no check failed, and every
+// check ran.
+func NewReport(namespace string, outcomes []Outcome, forbidden []Access) Report {
+	r := Report{Namespace: namespace, Success: !Failed(outcomes) && !Incomplete(outcomes), Summary: Summarize(outcomes), Categories: []ReportCategory{},
+		MissingPermissions: forbidden}
 	for _, o := range outcomes {
 		if len(r.Categories) == 0 || r.Categories[len(r.Categories)-1].CategoryName != o.Category {
 			r.Categories = append(r.Categories, ReportCategory{CategoryName: o.Category})

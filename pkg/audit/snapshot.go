@@ -52,7 +52,7 @@ type Snapshot struct {
 	// SecretAccess says, per gateway ServiceAccount "namespace/name",
 	// whether it may list Secrets in its namespace: istiod serves a
 	// gateway credential only then. Missing: the question could not be
-	// asked (no right to create SubjectAccessReviews).
+	// asked (no right to create SubjectAccessReviews: Unread says so).
 	SecretAccess map[string]bool
 	// IssuerReady holds Ready of each issuer, keyed by "Issuer/ns/name" or
 	// "ClusterIssuer/name".
@@ -60,6 +60,11 @@ type Snapshot struct {
 
 	// Probe is the live TLS probe's findings; nil when none ran.
 	Probe *ProbeReport
+
+	// Unread are the inputs Read could not read for lack of permission,
+	// each with the requests the API server refused (for an input derived
+	// from another, that one's). The checks that need them are Unknown.
+	Unread map[Input][]Access
 }
 
 // Object is the metadata of one object.
@@ -162,6 +167,9 @@ type HostProbe struct {
 	ConnectErr string
 	// HandshakeErr is set when TLS failed, including certificate validation.
 	HandshakeErr string
+	// TimedOut is set when the host's probe ran out of time: no connection,
+	// no TLS or HTTP answer, or the probe's deadline passed before its turn.
+	TimedOut bool
 	// Served is the leaf certificate the gateway presented.
 	Served *x509.Certificate
 	// Status is the HTTP status of GET /, 0 if no answer.

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
@@ -27,9 +31,15 @@ certificate; and, when an address is known, a live TLS probe that validates the
 certificate as a client would. Each check passes (√), warns (‼) or fails (×);
 a failure says why, what to run, and links to docs/checks.md.
 
-Exit codes: 0 when nothing failed (warnings allowed), 1 when a check failed,
-2 when the audit could not run (bad flags, cluster unreachable, no namespace),
-whatever the output format.`
+A read the API server refuses does not stop verify: every check whose inputs
+were read still runs, each check that needed a refused read is reported as
+unknown (?), naming it, and the report ends with the list of the permissions
+you lack.
+
+Exit codes: 0 when nothing failed (warnings allowed) and every check ran,
+1 when a check failed, 2 when the audit could not run (bad flags, cluster
+unreachable, no namespace), 3 when no check failed but some could not run
+for lack of permission; whatever the output format.`
 
 const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -n chatqna
@@ -40,6 +50,10 @@ const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   # Probe the gateway through a port-forward
   kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443 8080:80 &
   kubectl opea verify -n chatqna --probe-address 127.0.0.1:8443 --probe-http-address 127.0.0.1:8080`
+
+// ExitIncomplete: verify ran, nothing failed, but some checks could not run
+// because the API server refused reads they need.
+const ExitIncomplete = 3
 
 // VerifyOptions holds the flags of `kubectl opea verify`.
 type VerifyOptions struct {
@@ -53,7 +67,10 @@ type VerifyOptions struct {
 	Wait             time.Duration
 
 	namespace string
-	clients   clients.Getter
+	// set are the flags given on the command line: a value given
+	// explicitly must make sense, even where the default means "none".
+	set     map[string]bool
+	clients clients.Getter
 	genericiooptions.IOStreams
 }
 
@@ -67,7 +84,7 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Example: verifyExample,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.Complete(); err != nil {
+			if err := o.Complete(cmd); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
 			if err := o.Validate(); err != nil {
@@ -79,27 +96,30 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f := cmd.Flags()
 	f.StringVarP(&o.Output, "output", "o", "table", "Output format: table, short (warnings and failures only) or json")
 	f.StringVar(&o.Service, "service", "", "Entry Service of the application that the ingress must route to (default: any Service in the namespace)")
-	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service")
+	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service that the routes must use (default: any)")
 	f.DurationVar(&o.MinValidity, "min-validity", 30*24*time.Hour, "Warn when the certificate expires sooner than this")
 	f.StringVar(&o.ProbeAddress, "probe-address", "", "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address)")
 	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", "", "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
-	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 5*time.Second, "Timeout of each probe connection")
+	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 5*time.Second, "Timeout of the live probe: each host's, and all hosts' together")
 	f.DurationVar(&o.Wait, "wait", 0, "Re-run failing checks until they pass or this long has passed (e.g. 5m)")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json"))
 	return cmd
 }
 
-// Complete resolves the namespace.
-func (o *VerifyOptions) Complete() error {
+// Complete resolves the namespace and notes which flags were given.
+func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 	ns, err := namespaceOf(o.clients)
 	if err != nil {
 		return err
 	}
 	o.namespace = ns
+	o.set = map[string]bool{}
+	cmd.Flags().Visit(func(f *pflag.Flag) { o.set[f.Name] = true })
 	return nil
 }
 
-// Validate checks the flags.
+// Validate checks the flags, all of them: it reports every problem at
+// once, before anything is read or probed.
 func (o *VerifyOptions) Validate() error {
 	var errs []string
 	switch o.Output {
@@ -107,14 +127,59 @@ func (o *VerifyOptions) Validate() error {
 	default:
 		errs = append(errs, fmt.Sprintf("unsupported output format %q: use table, short or json", o.Output))
 	}
-	if o.Wait < 0 || o.MinValidity < 0 || o.ProbeTimeout <= 0 {
-		errs = append(errs, "--wait and --min-validity must not be negative, --probe-timeout must be positive")
+	if msgs := validation.IsDNS1123Label(o.namespace); len(msgs) > 0 {
+		errs = append(errs, fmt.Sprintf("invalid namespace %q: %s", o.namespace, strings.Join(msgs, "; ")))
+	}
+	if o.set["service"] {
+		if msgs := validation.IsDNS1035Label(o.Service); len(msgs) > 0 {
+			errs = append(errs, fmt.Sprintf("invalid --service %q: %s", o.Service, strings.Join(msgs, "; ")))
+		}
+	}
+	if o.set["port"] && (o.Port < 1 || o.Port > 65535) {
+		errs = append(errs, fmt.Sprintf("invalid --port %d: a port is 1 to 65535", o.Port))
+	}
+	if o.set["wait"] && o.Wait <= 0 {
+		errs = append(errs, fmt.Sprintf("invalid --wait %s: it must be positive (leave it out not to wait)", o.Wait))
+	}
+	if o.ProbeTimeout <= 0 {
+		errs = append(errs, fmt.Sprintf("invalid --probe-timeout %s: it must be positive", o.ProbeTimeout))
+	}
+	if o.MinValidity < 0 {
+		errs = append(errs, fmt.Sprintf("invalid --min-validity %s: it must not be negative", o.MinValidity))
+	}
+	for _, flag := range []struct {
+		name, value string
+	}{{"probe-address", o.ProbeAddress}, {"probe-http-address", o.ProbeHTTPAddress}} {
+		if o.set[flag.name] {
+			if err := validateHostPort(flag.value); err != nil {
+				errs = append(errs, fmt.Sprintf("invalid --%s %q: %v", flag.name, flag.value, err))
+			}
+		}
 	}
 	if o.ProbeHTTPAddress != "" && o.ProbeAddress == "" {
 		errs = append(errs, "--probe-http-address needs --probe-address")
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
+	}
+	return nil
+}
+
+// validateHostPort accepts HOST:PORT, where HOST is an IP address or a DNS
+// name, [IPv6]:PORT, and PORT a number from 1 to 65535.
+func validateHostPort(address string) error {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return errors.New("want HOST:PORT, e.g. 127.0.0.1:8443 or [::1]:8443")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	if host == "" {
+		return errors.New("the host is missing")
+	}
+	if net.ParseIP(host) == nil && len(validation.IsDNS1123Subdomain(strings.ToLower(host))) > 0 {
+		return fmt.Errorf("host %q is neither an IP address nor a DNS name", host)
 	}
 	return nil
 }
@@ -127,14 +192,17 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		return o.couldNotRun(err)
 	}
 	deadline := time.Now().Add(o.Wait)
-	var outcomes []audit.Outcome
+	var (
+		outcomes  []audit.Outcome
+		forbidden []audit.Access
+	)
 	for {
 		snap, err := audit.Read(ctx, c, audit.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity})
 		if err != nil {
 			return o.couldNotRun(err)
 		}
 		snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
-		outcomes = audit.Run(snap)
+		outcomes, forbidden = audit.Run(snap), snap.Forbidden()
 		if !audit.Failed(outcomes) || time.Now().After(deadline) {
 			break
 		}
@@ -145,11 +213,15 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		case <-time.After(2 * time.Second):
 		}
 	}
-	if err := o.render(outcomes); err != nil {
+	if err := o.render(outcomes, forbidden); err != nil {
 		return err
 	}
-	if audit.Failed(outcomes) {
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d checks failed", audit.Summarize(outcomes).Failed)}
+	summary := audit.Summarize(outcomes)
+	switch {
+	case summary.Failed > 0:
+		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d checks failed", summary.Failed)}
+	case summary.Unknown > 0:
+		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%d checks could not run: you lack permissions to read what they need (listed in the report)", summary.Unknown)}
 	}
 	return nil
 }
@@ -199,11 +271,11 @@ func (o *VerifyOptions) couldNotRun(err error) error {
 	return &ExitError{Code: ExitUsage, Err: err}
 }
 
-func (o *VerifyOptions) render(outcomes []audit.Outcome) error {
+func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []audit.Access) error {
 	if o.Output == "json" {
-		return audit.RenderJSON(o.Out, audit.NewReport(o.namespace, outcomes))
+		return audit.RenderJSON(o.Out, audit.NewReport(o.namespace, outcomes, forbidden))
 	}
-	return audit.RenderTable(o.Out, o.namespace, outcomes, o.style(), o.Output == "short")
+	return audit.RenderTable(o.Out, o.namespace, outcomes, forbidden, o.style(), o.Output == "short")
 }
 
 // style puts glyphs and colour on a terminal only, and no colour when

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -465,6 +467,102 @@ func TestVerifyCouldNotRunExitsTwo(t *testing.T) {
 	if bad := opea(t, "verify", "-n", "x", "-o", "yaml"); bad.code != 2 {
 		t.Errorf("bad -o: exit %d", bad.code)
 	}
+	for _, args := range [][]string{{"--probe-address", "gateway"}, {"--probe-address", "127.0.0.1:99999"}, {"--wait", "0s"}, {"--probe-timeout", "-1s"}} {
+		if bad := opea(t, append([]string{"verify", "-n", "x"}, args...)...); bad.code != 2 || !strings.Contains(bad.stderr, "--help' for usage") {
+			t.Errorf("%v: exit %d, stderr %q", args, bad.code, bad.stderr)
+		}
+	}
+}
+
+// A user who may read only in the application's namespace: verify runs every
+// check whose inputs it could read, marks the others unknown naming what they
+// lacked, lists every refused read once at the end and exits 3; the API
+// server's refusals are not dumped.
+func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
+	app := newSecuredApp(t)
+	grantLimitedUser(t, "opea-verify-"+app.ns, app.ns, []rbacv1.PolicyRule{
+		{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
+	})
+	limited := kubeconfigFor(t, limitedUser)
+	podsRefused := audit.Access{Verb: "list", Resource: "pods", Namespace: app.ns}
+	var (
+		r      opeaResult
+		report audit.Report
+	)
+	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
+		r = opeaWith(t, limited, "verify", "-n", app.ns, "-o", "json")
+		report = audit.Report{}
+		if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+			return false, fmt.Errorf("%v: %s%s", err, r.stdout, r.stderr)
+		}
+		return len(report.MissingPermissions) > 0 && !contains(accessStrings(report.MissingPermissions), podsRefused.String()), nil
+	})
+	if r.code != 3 || report.Success {
+		t.Errorf("exit %d (success %v), want 3\n%s", r.code, report.Success, r.stderr)
+	}
+	wantMissing := []string{
+		"list configmaps in every namespace",
+		"list daemonsets.apps in every namespace",
+		"list deployments.apps in every namespace",
+		"list destinationrules.networking.istio.io in every namespace",
+		"list gateways.networking.istio.io in every namespace",
+		"list peerauthentications.security.istio.io in every namespace",
+		"list services in every namespace",
+		"list virtualservices.networking.istio.io in every namespace",
+	}
+	if diff := cmp.Diff(wantMissing, accessStrings(report.MissingPermissions)); diff != "" {
+		t.Errorf("missing permissions (-want +got):\n%s", diff)
+	}
+	// RBAC authorizes getting namespace X as a request in namespace X: the
+	// Role lets the user read its labels.
+	wantRan := []string{"cluster.api-reachable", "cluster.cert-manager-api", "cluster.istio-apis",
+		"enrolment.namespace-label", "enrolment.no-opt-out", "enrolment.no-sidecar-injection", "enrolment.pods-redirected"}
+	if diff := cmp.Diff(wantRan, byStatus(report, audit.Pass)); diff != "" {
+		t.Errorf("checks that ran and passed (-want +got):\n%s", diff)
+	}
+	if unknown := byStatus(report, audit.Unknown); len(unknown)+len(wantRan) != len(audit.Catalogue) {
+		t.Errorf("unknown %v: every other check should be\n%s", unknown, describe(report))
+	}
+	for _, c := range report.Categories {
+		for _, check := range c.Checks {
+			if check.Result == audit.Unknown && !strings.HasPrefix(check.Message, "not run: you may not ") {
+				t.Errorf("%s: %q does not name what it may not read", check.ID, check.Message)
+			}
+		}
+	}
+	schema, err := jsonschema.NewCompiler().Compile(filepath.Join(controlplane.RepoRoot(), "docs", "verify-output.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(doc); err != nil {
+		t.Errorf("verify -o json does not match docs/verify-output.schema.json: %v", err)
+	}
+
+	table := opeaWith(t, limited, "verify", "-n", app.ns)
+	wantEnd := "\nyou lack permissions to read:\n  " + strings.Join(wantMissing, "\n  ") + "\nfix: " + audit.PermissionHint + "\n"
+	if table.code != 3 || !strings.HasSuffix(table.stdout, wantEnd) {
+		t.Errorf("table: exit %d, the report does not end with the missing permissions:\n%s", table.code, table.stdout)
+	}
+	for _, out := range []opeaResult{r, table} {
+		if text := out.stdout + out.stderr; strings.Contains(text, "is forbidden") || strings.Contains(text, "cannot list resource") || strings.Contains(text, `User "limited"`) {
+			t.Errorf("the API server's error text is dumped:\n%s", text)
+		}
+	}
+	if want := "error: " + fmt.Sprint(report.Summary.Unknown) + " checks could not run"; !strings.HasPrefix(table.stderr, want) {
+		t.Errorf("stderr %q, want %q...", table.stderr, want)
+	}
+}
+
+func accessStrings(as []audit.Access) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
 }
 
 // --wait re-runs failing checks until they pass: here, until the certificate
