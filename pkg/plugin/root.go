@@ -158,6 +158,10 @@ const (
 	ExitFailure = 1
 	// ExitUsage: bad flags or arguments; nothing was attempted.
 	ExitUsage = 2
+	// ExitIncomplete: verify could not run, or not every check (the
+	// cluster unreachable, the namespace missing, reads refused), and
+	// nothing it ran failed.
+	ExitIncomplete = 3
 	// ExitTimeout: a --wait ran out of time, as cmctl and timeout(1) use.
 	ExitTimeout = 124
 )

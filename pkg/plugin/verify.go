@@ -17,6 +17,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
 
@@ -37,23 +38,20 @@ unknown (?), naming it, and the report ends with the list of the permissions
 you lack.
 
 Exit codes: 0 when nothing failed (warnings allowed) and every check ran,
-1 when a check failed, 2 when the audit could not run (bad flags, cluster
-unreachable, no namespace), 3 when no check failed but some could not run
-for lack of permission; whatever the output format.`
+1 when a check failed, 2 for bad flags, 3 when the audit could not run or
+not in full (cluster unreachable, no namespace, reads refused) and nothing
+failed, 124 when --wait timed out with checks still failing; whatever the
+output format.`
 
 const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -n chatqna
 
   # In CI: JSON, and wait up to 5 minutes for a certificate still being issued
-  kubectl opea verify -n chatqna -o json --wait 5m
+  kubectl opea verify -n chatqna -o json --wait --timeout 5m
 
   # Probe the gateway through a port-forward
   kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443 8080:80 &
   kubectl opea verify -n chatqna --probe-address 127.0.0.1:8443 --probe-http-address 127.0.0.1:8080`
-
-// ExitIncomplete: verify ran, nothing failed, but some checks could not run
-// because the API server refused reads they need.
-const ExitIncomplete = 3
 
 // VerifyOptions holds the flags of `kubectl opea verify`.
 type VerifyOptions struct {
@@ -64,7 +62,11 @@ type VerifyOptions struct {
 	ProbeAddress     string
 	ProbeHTTPAddress string
 	ProbeTimeout     time.Duration
-	Wait             time.Duration
+	Wait             bool
+	Timeout          time.Duration
+
+	// waitFor is the duration of the older form --wait=DURATION.
+	waitFor *time.Duration
 
 	namespace string
 	// set are the flags given on the command line: a value given
@@ -82,7 +84,7 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Short:   "Audit that an OPEA application's TLS ingress and STRICT mTLS are in place and effective",
 		Long:    verifyLong,
 		Example: verifyExample,
-		Args:    noArgs,
+		Args:    o.legacyWaitArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(cmd); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
@@ -101,7 +103,9 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.StringVar(&o.ProbeAddress, "probe-address", "", "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address)")
 	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", "", "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 5*time.Second, "Timeout of the live probe: each host's, and all hosts' together")
-	f.DurationVar(&o.Wait, "wait", 0, "Re-run failing checks until they pass or this long has passed (e.g. 5m)")
+	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass, or --timeout passes (exit code 124)")
+	f.Lookup("wait").NoOptDefVal = "true"
+	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long --wait waits")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json"))
 	return cmd
 }
@@ -115,7 +119,45 @@ func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 	o.namespace = ns
 	o.set = map[string]bool{}
 	cmd.Flags().Visit(func(f *pflag.Flag) { o.set[f.Name] = true })
+	if o.waitFor != nil {
+		fmt.Fprintf(o.ErrOut, "--wait DURATION is deprecated: use --wait --timeout %s\n", *o.waitFor)
+		if !o.set["timeout"] {
+			o.Timeout = *o.waitFor
+		}
+	}
 	return nil
+}
+
+// waitValue is --wait: a switch, with --timeout, as in secure and unsecure.
+// The older form --wait=DURATION still works.
+type waitValue struct{ o *VerifyOptions }
+
+func (v waitValue) String() string { return strconv.FormatBool(v.o.Wait) }
+func (v waitValue) Type() string   { return "" }
+
+func (v waitValue) Set(s string) error {
+	if b, err := strconv.ParseBool(s); err == nil {
+		v.o.Wait = b
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("use --wait with --timeout DURATION")
+	}
+	v.o.Wait, v.o.waitFor = true, &d
+	return nil
+}
+
+// legacyWaitArgs takes "--wait 5m", the older form, for --wait=5m: a bare
+// --wait took the flag, so the duration arrives as an argument.
+func (o *VerifyOptions) legacyWaitArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 1 && o.Wait && o.waitFor == nil {
+		if d, err := time.ParseDuration(args[0]); err == nil {
+			o.waitFor = &d
+			return nil
+		}
+	}
+	return noArgs(cmd, args)
 }
 
 // Validate checks the flags, all of them: it reports every problem at
@@ -138,8 +180,11 @@ func (o *VerifyOptions) Validate() error {
 	if o.set["port"] && (o.Port < 1 || o.Port > 65535) {
 		errs = append(errs, fmt.Sprintf("invalid --port %d: a port is 1 to 65535", o.Port))
 	}
-	if o.set["wait"] && o.Wait <= 0 {
-		errs = append(errs, fmt.Sprintf("invalid --wait %s: it must be positive (leave it out not to wait)", o.Wait))
+	if o.waitFor != nil && *o.waitFor <= 0 {
+		errs = append(errs, fmt.Sprintf("invalid --wait %s: it must be positive (leave it out not to wait)", *o.waitFor))
+	}
+	if o.Timeout <= 0 {
+		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))
 	}
 	if o.ProbeTimeout <= 0 {
 		errs = append(errs, fmt.Sprintf("invalid --probe-timeout %s: it must be positive", o.ProbeTimeout))
@@ -191,33 +236,39 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return o.couldNotRun(err)
 	}
-	deadline := time.Now().Add(o.Wait)
 	var (
 		outcomes  []audit.Outcome
 		forbidden []audit.Access
 	)
-	for {
+	audit1 := func(ctx context.Context) (bool, string, error) {
 		snap, err := audit.Read(ctx, c, audit.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity})
 		if err != nil {
-			return o.couldNotRun(err)
+			return false, "", err
 		}
 		snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
 		outcomes, forbidden = audit.Run(snap), snap.Forbidden()
-		if !audit.Failed(outcomes) || time.Now().After(deadline) {
-			break
+		failing := failingIDs(outcomes)
+		if len(failing) > 0 && o.Wait {
+			fmt.Fprintf(o.ErrOut, "Waiting for %s...\n", strings.Join(failing, ", "))
 		}
-		fmt.Fprintf(o.ErrOut, "Waiting for %s...\n", strings.Join(failingIDs(outcomes), ", "))
-		select {
-		case <-ctx.Done():
-			return o.couldNotRun(ctx.Err())
-		case <-time.After(2 * time.Second):
-		}
+		return len(failing) == 0, strings.Join(failing, ", ") + " failing", nil
+	}
+	if !o.Wait {
+		_, _, err = audit1(ctx)
+	} else {
+		err = await.Until(ctx, o.Timeout, 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1)
+	}
+	var timeout *await.TimeoutError
+	if err != nil && !errors.As(err, &timeout) {
+		return o.couldNotRun(err)
 	}
 	if err := o.render(outcomes, forbidden); err != nil {
 		return err
 	}
 	summary := audit.Summarize(outcomes)
 	switch {
+	case timeout != nil:
+		return timeout
 	case summary.Failed > 0:
 		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d checks failed", summary.Failed)}
 	case summary.Unknown > 0:
@@ -258,7 +309,7 @@ func failingIDs(outcomes []audit.Outcome) []string {
 	return ids
 }
 
-// couldNotRun reports an audit that could not run: exit code 2, and for
+// couldNotRun reports an audit that could not run: exit code 3, and for
 // -o json a document that says so.
 func (o *VerifyOptions) couldNotRun(err error) error {
 	var unreachable *audit.UnreachableError
@@ -268,7 +319,7 @@ func (o *VerifyOptions) couldNotRun(err error) error {
 	if o.Output == "json" {
 		_ = audit.RenderJSON(o.Out, audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: err.Error()})
 	}
-	return &ExitError{Code: ExitUsage, Err: err}
+	return &ExitError{Code: ExitIncomplete, Err: err}
 }
 
 func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []audit.Access) error {

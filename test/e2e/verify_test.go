@@ -447,14 +447,15 @@ func waitNamespaceGone(t *testing.T, name string) {
 	})
 }
 
-func TestVerifyCouldNotRunExitsTwo(t *testing.T) {
+// An audit that could not run exits 3; bad flags exit 2.
+func TestVerifyCouldNotRunExitsThree(t *testing.T) {
 	for _, output := range []string{"table", "short", "json"} {
 		missing := opea(t, "verify", "-o", output, "-n", "no-such-namespace")
-		if missing.code != 2 || !strings.Contains(missing.stderr, `namespace "no-such-namespace" does not exist`) {
+		if missing.code != 3 || !strings.Contains(missing.stderr, `namespace "no-such-namespace" does not exist`) {
 			t.Errorf("-o %s, missing namespace: exit %d, stderr %q", output, missing.code, missing.stderr)
 		}
 		unreachable := opea(t, "verify", "-o", output, "-n", "chatqna", "--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify")
-		if unreachable.code != 2 || !strings.Contains(unreachable.stderr, "cannot reach the cluster") {
+		if unreachable.code != 3 || !strings.Contains(unreachable.stderr, "cannot reach the cluster") {
 			t.Errorf("-o %s, unreachable: exit %d, stderr %q", output, unreachable.code, unreachable.stderr)
 		}
 		if output == "json" {
@@ -467,7 +468,7 @@ func TestVerifyCouldNotRunExitsTwo(t *testing.T) {
 	if bad := opea(t, "verify", "-n", "x", "-o", "yaml"); bad.code != 2 {
 		t.Errorf("bad -o: exit %d", bad.code)
 	}
-	for _, args := range [][]string{{"--probe-address", "gateway"}, {"--probe-address", "127.0.0.1:99999"}, {"--wait", "0s"}, {"--probe-timeout", "-1s"}} {
+	for _, args := range [][]string{{"--probe-address", "gateway"}, {"--probe-address", "127.0.0.1:99999"}, {"--wait", "0s"}, {"--wait", "--timeout", "0s"}, {"--probe-timeout", "-1s"}} {
 		if bad := opea(t, append([]string{"verify", "-n", "x"}, args...)...); bad.code != 2 || !strings.Contains(bad.stderr, "--help' for usage") {
 			t.Errorf("%v: exit %d, stderr %q", args, bad.code, bad.stderr)
 		}
@@ -585,15 +586,27 @@ func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
 	if r := opea(t, "verify", "-n", ns); r.code != 1 || !strings.Contains(r.stdout, "[certificate.secret-present]") {
 		t.Fatalf("before issuance: exit %d\n%s", r.code, r.stdout)
 	}
-	done := make(chan opeaResult)
+	// Not issued in time: exit 124, as every --wait, with the report.
+	if r := opea(t, "verify", "-n", ns, "--wait", "--timeout", "3s"); r.code != 124 ||
+		!strings.Contains(r.stdout, "[certificate.secret-present]") || !strings.Contains(r.stderr, "timed out after 3s") {
+		t.Errorf("verify --wait --timeout 3s: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	done := make(chan opeaResult, 2)
+	go func() { done <- opea(t, "verify", "-n", ns, "--wait", "--timeout", "60s") }()
+	// The older form still works, with a note.
 	go func() { done <- opea(t, "verify", "-n", ns, "--wait", "60s") }()
 	time.Sleep(3 * time.Second)
 	if _, err := simulateIssuanceFor(t, gatewayNamespace, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
-	r := <-done
-	if r.code != 0 || !strings.Contains(r.stderr, "Waiting for certificate.secret-present") {
-		t.Errorf("verify --wait: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	for range 2 {
+		r := <-done
+		if r.code != 0 || !strings.Contains(r.stderr, "Waiting for certificate.secret-present") {
+			t.Errorf("verify --wait: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+		}
+		if strings.Contains(r.stderr, "deprecated") != strings.Contains(r.stderr, "--wait --timeout 1m0s") {
+			t.Errorf("deprecation note: %s", r.stderr)
+		}
 	}
 }
 
