@@ -39,14 +39,13 @@ func Until(ctx context.Context, timeout, interval time.Duration, what string, co
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var state string
-	err := wait.PollUntilContextCancel(waitCtx, interval, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(waitCtx, interval, true, func(context.Context) (bool, error) {
+		// The condition's requests run under ctx, not the wait's deadline:
+		// a request cut short there would read as a failure, not the
+		// timeout it is. The deadline is checked between checks.
 		done, s, err := cond(ctx)
 		if s != "" {
 			state = s
-		}
-		// A request cut short by the deadline is the timeout, not a failure.
-		if err != nil && waitCtx.Err() != nil {
-			return false, nil
 		}
 		return done, err
 	})
