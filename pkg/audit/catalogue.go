@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -195,33 +194,29 @@ func checkCNIAmbient(v *view) Result {
 // pod labelled istio.io/dataplane-mode=ambient is enrolled in any namespace;
 // other pods (not labelled none) when their namespace is labelled ambient.
 func checkNamespaceLabel(v *view) Result {
-	if v.s.NamespaceLabels[desired.DataplaneModeLabel] == "ambient" {
-		return pass("%s=ambient", desired.DataplaneModeLabel)
+	if v.s.NamespaceLabels[istio.DataplaneModeLabel] == "ambient" {
+		return pass("%s=ambient", istio.DataplaneModeLabel)
 	}
 	var unlabelled []Object
 	for _, p := range v.s.Pods {
-		if p.Labels[desired.DataplaneModeLabel] != "ambient" {
+		if p.Labels[istio.DataplaneModeLabel] != "ambient" {
 			unlabelled = append(unlabelled, p)
 		}
 	}
 	if len(v.s.Pods) > 0 && len(unlabelled) == 0 {
-		return pass("namespace unlabelled, but every pod is labelled %s=ambient", desired.DataplaneModeLabel)
+		return pass("namespace unlabelled, but every pod is labelled %s=ambient", istio.DataplaneModeLabel)
 	}
 	what := "its pods are not in the mesh"
 	if len(unlabelled) < len(v.s.Pods) {
 		what = "these pods are not in the mesh: " + podNames(unlabelled)
 	}
-	return fail(fmt.Sprintf("kubectl label namespace %s %s=ambient", v.s.Namespace, desired.DataplaneModeLabel),
-		"namespace %s lacks %s=ambient: %s", v.s.Namespace, desired.DataplaneModeLabel, what)
+	return fail(fmt.Sprintf("kubectl label namespace %s %s=ambient", v.s.Namespace, istio.DataplaneModeLabel),
+		"namespace %s lacks %s=ambient: %s", v.s.Namespace, istio.DataplaneModeLabel, what)
 }
 
 func checkNoSidecarInjection(v *view) Result {
-	l := v.s.NamespaceLabels
-	if l["istio-injection"] == "enabled" {
-		return fail(fmt.Sprintf("kubectl label namespace %s istio-injection-", v.s.Namespace), "namespace %s has istio-injection=enabled", v.s.Namespace)
-	}
-	if rev, ok := l["istio.io/rev"]; ok {
-		return fail(fmt.Sprintf("kubectl label namespace %s istio.io/rev-", v.s.Namespace), "namespace %s has istio.io/rev=%s (sidecar injection)", v.s.Namespace, rev)
+	if key, value, on := istio.SidecarInjection(v.s.NamespaceLabels); on {
+		return fail(fmt.Sprintf("kubectl label namespace %s %s-", v.s.Namespace, key), "namespace %s has %s=%s (sidecar injection)", v.s.Namespace, key, value)
 	}
 	return pass("no istio-injection or istio.io/rev label")
 }
@@ -241,7 +236,7 @@ func podNames(pods []Object) string {
 func checkNoOptOut(v *view) Result {
 	var optedOut, sidecars []Object
 	for _, p := range v.s.Pods {
-		if p.Labels[desired.DataplaneModeLabel] == "none" {
+		if p.Labels[istio.DataplaneModeLabel] == "none" {
 			optedOut = append(optedOut, p)
 		}
 		if p.Annotations[sidecarStatus] != "" {
@@ -250,8 +245,8 @@ func checkNoOptOut(v *view) Result {
 	}
 	switch {
 	case len(optedOut) > 0:
-		return fail(fmt.Sprintf("remove the label from the pods' template (kubectl label pod -n %s %s %s-)", v.s.Namespace, optedOut[0].Name, desired.DataplaneModeLabel),
-			"pods opted out with %s=none: %s", desired.DataplaneModeLabel, podNames(optedOut))
+		return fail(fmt.Sprintf("remove the label from the pods' template (kubectl label pod -n %s %s %s-)", v.s.Namespace, optedOut[0].Name, istio.DataplaneModeLabel),
+			"pods opted out with %s=none: %s", istio.DataplaneModeLabel, podNames(optedOut))
 	case len(sidecars) > 0:
 		return fail("disable sidecar injection for these workloads and restart them", "pods run an Istio sidecar: %s", podNames(sidecars))
 	}
@@ -264,7 +259,7 @@ func checkPodsRedirected(v *view) Result {
 	}
 	var pending, missing []Object
 	for _, p := range v.s.Pods {
-		if p.Labels[desired.DataplaneModeLabel] == "none" || p.Annotations[sidecarStatus] != "" {
+		if p.Labels[istio.DataplaneModeLabel] == "none" || p.Annotations[sidecarStatus] != "" {
 			continue // reported by enrolment.no-opt-out
 		}
 		switch p.Annotations[redirectionAnnotation] {
@@ -280,7 +275,7 @@ func checkPodsRedirected(v *view) Result {
 		return fail("check ztunnel on the pods' nodes: kubectl logs -n istio-system -l app=ztunnel",
 			"traffic of pods not yet captured (redirection pending, traffic blocked): %s", podNames(pending))
 	case len(missing) > 0:
-		return fail(fmt.Sprintf("label the namespace (kubectl label namespace %s %s=ambient) or the pods; if they are, check istio-cni: kubectl logs -n istio-system -l k8s-app=istio-cni-node", v.s.Namespace, desired.DataplaneModeLabel),
+		return fail(fmt.Sprintf("label the namespace (kubectl label namespace %s %s=ambient) or the pods; if they are, check istio-cni: kubectl logs -n istio-system -l k8s-app=istio-cni-node", v.s.Namespace, istio.DataplaneModeLabel),
 			"pods not captured by ztunnel (no %s=enabled): %s", redirectionAnnotation, podNames(missing))
 	}
 	return pass("%d pods captured", len(v.s.Pods))

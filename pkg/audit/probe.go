@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // ProbeOptions say where the gateway listens. Empty addresses are guessed
@@ -143,7 +143,7 @@ func (v *view) probeHosts() []string {
 			}
 		}
 		for _, h := range hosts {
-			host := desired.ExampleHost(h, v.s.Namespace)
+			host := istio.ExampleHost(h, v.s.Namespace)
 			if !seen[host] {
 				seen[host] = true
 				out = append(out, host)

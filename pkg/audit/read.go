@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -150,12 +151,7 @@ func readServices(ctx context.Context, kube kubernetes.Interface, s *Snapshot) e
 			}
 			out.Ports = append(out.Ports, sp)
 		}
-		if lb := svc.Status.LoadBalancer.Ingress; len(lb) > 0 {
-			out.Address = lb[0].IP
-			if out.Address == "" {
-				out.Address = lb[0].Hostname
-			}
-		}
+		out.Address = istio.ServiceAddress(svc.Status)
 		s.Services = append(s.Services, out)
 	}
 	return nil
@@ -337,9 +333,6 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 }
 
 var (
-	certificatesGVR   = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "certificates"}
-	issuersGVR        = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "issuers"}
-	clusterIssuersGVR = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"}
 )
 
 // readGatewaySide reads, for each Gateway that routes to the application,
@@ -465,33 +458,33 @@ func readCertManager(ctx context.Context, dyn dynamic.Interface, namespaces []st
 		return l, nil
 	}
 	for _, ns := range namespaces {
-		certs, err := list(certificatesGVR, ns)
+		certs, err := list(certmanager.Certificates, ns)
 		if err != nil {
 			return err
 		}
 		for _, u := range certs.Items {
-			ready, message := ReadyCondition(&u)
+			ready, message := certmanager.Ready(&u)
 			cert := Certificate{Namespace: u.GetNamespace(), Name: u.GetName(), Ready: ready, Message: message}
 			cert.SecretName, _, _ = unstructured.NestedString(u.Object, "spec", "secretName")
 			cert.IssuerName, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "name")
 			cert.IssuerKind, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "kind")
 			s.Certificates = append(s.Certificates, cert)
 		}
-		issuers, err := list(issuersGVR, ns)
+		issuers, err := list(certmanager.Issuers, ns)
 		if err != nil {
 			return err
 		}
 		for _, u := range issuers.Items {
-			ready, _ := ReadyCondition(&u)
+			ready, _ := certmanager.Ready(&u)
 			s.IssuerReady["Issuer/"+key(u.GetNamespace(), u.GetName())] = ready
 		}
 	}
-	clusterIssuers, err := list(clusterIssuersGVR, "")
+	clusterIssuers, err := list(certmanager.ClusterIssuers, "")
 	if err != nil {
 		return err
 	}
 	for _, u := range clusterIssuers.Items {
-		ready, _ := ReadyCondition(&u)
+		ready, _ := certmanager.Ready(&u)
 		s.IssuerReady["ClusterIssuer/"+u.GetName()] = ready
 	}
 	return nil
@@ -536,22 +529,3 @@ func readSecretAccess(ctx context.Context, kube kubernetes.Interface, v *view, s
 // its credentials.
 var subjectAccessReview = Access{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}
 
-// ReadyCondition reads the Ready condition cert-manager sets on Certificates
-// and issuers: whether it is True, and its message. A condition written for
-// an older generation of the object (observedGeneration below
-// metadata.generation) says nothing about its current spec: it is not Ready.
-func ReadyCondition(u *unstructured.Unstructured) (bool, string) {
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	for _, c := range conds {
-		cond, _ := c.(map[string]interface{})
-		if cond["type"] != "Ready" {
-			continue
-		}
-		msg, _ := cond["message"].(string)
-		if observed, found, _ := unstructured.NestedInt64(cond, "observedGeneration"); found && observed != u.GetGeneration() {
-			return false, fmt.Sprintf("the Ready condition is for generation %d, the object is at %d: cert-manager has not processed the change yet", observed, u.GetGeneration())
-		}
-		return cond["status"] == "True", strings.TrimSpace(msg)
-	}
-	return false, "no Ready condition"
-}

@@ -23,6 +23,7 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -54,9 +55,9 @@ func (c cluster) clients(t *testing.T) (Clients, *kubefake.Clientset, *metadataf
 		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:   "VirtualServiceList",
 		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:  "DestinationRuleList",
 		{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}: "PeerAuthenticationList",
-		certificatesGVR:   "CertificateList",
-		issuersGVR:        "IssuerList",
-		clusterIssuersGVR: "ClusterIssuerList",
+		certmanager.Certificates:   "CertificateList",
+		certmanager.Issuers:        "IssuerList",
+		certmanager.ClusterIssuers: "ClusterIssuerList",
 	}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 	// The tracker would guess "gatewaies" from the kind: name the resources.
@@ -170,35 +171,6 @@ func TestReadKeepsNamedTargetPortsAndGatewayPodPorts(t *testing.T) {
 	}
 }
 
-// A Ready condition counts only for the generation it was observed at.
-func TestReadyConditionNeedsTheCurrentGeneration(t *testing.T) {
-	cert := func(generation, observed int64, status string) *unstructured.Unstructured {
-		cond := map[string]interface{}{"type": "Ready", "status": status, "message": "Certificate is up to date and has not expired"}
-		if observed != 0 {
-			cond["observedGeneration"] = observed
-		}
-		u := unstructuredObject("cert-manager.io/v1", "Certificate", "istio-ingress", "c", nil)
-		u.SetGeneration(generation)
-		u.Object["status"] = map[string]interface{}{"conditions": []interface{}{cond}}
-		return u
-	}
-	for _, tc := range []struct {
-		name        string
-		u           *unstructured.Unstructured
-		wantReady   bool
-		wantMessage string
-	}{
-		{"current", cert(2, 2, "True"), true, "Certificate is up to date"},
-		{"stale after a spec change", cert(3, 2, "True"), false, "the Ready condition is for generation 2, the object is at 3"},
-		{"no observedGeneration (older cert-manager)", cert(3, 0, "True"), true, "Certificate is up to date"},
-		{"current, not Ready", cert(2, 2, "False"), false, "Certificate is up to date"},
-	} {
-		ready, message := ReadyCondition(tc.u)
-		if ready != tc.wantReady || !strings.Contains(message, tc.wantMessage) {
-			t.Errorf("%s: ReadyCondition = %v %q", tc.name, ready, message)
-		}
-	}
-}
 
 // meshConfig.rootNamespace comes from istiod's ConfigMap, not always
 // istio-system.

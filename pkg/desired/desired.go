@@ -20,6 +20,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/manifests"
 	"github.com/opea-project/kubectl-opea/pkg/apply"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 const (
@@ -31,7 +32,7 @@ const (
 	// objects in the gateway namespace carry it too.
 	AppNamespaceLabel = "opea.dev/app-namespace"
 	// DataplaneModeLabel enrols a namespace or pod in Istio's ambient mode.
-	DataplaneModeLabel = "istio.io/dataplane-mode"
+	DataplaneModeLabel = istio.DataplaneModeLabel
 	// AdoptedAnnotation marks an object that existed before secure took it
 	// over (with --force-conflicts, or by applying the same values):
 	// unsecure leaves such an object in place.

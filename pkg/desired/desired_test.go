@@ -201,15 +201,6 @@ func TestValidateHosts(t *testing.T) {
 	}
 }
 
-func TestExampleHost(t *testing.T) {
-	if got := ExampleHost("*.intel.com", "chatqna"); got != "chatqna.intel.com" {
-		t.Errorf("ExampleHost(*.intel.com) = %q", got)
-	}
-	if got := ExampleHost("a.example.com", "chatqna"); got != "a.example.com" {
-		t.Errorf("ExampleHost(a.example.com) = %q", got)
-	}
-}
-
 func TestSelectorMatchesLabels(t *testing.T) {
 	if got, want := Selector("chatqna"), "app.kubernetes.io/managed-by=kubectl-opea,opea.dev/app-namespace=chatqna"; got != want {
 		t.Errorf("Selector = %q, want %q", got, want)

@@ -128,12 +128,3 @@ func isNumericLabel(l string) bool {
 	}
 	return true
 }
-
-// ExampleHost turns a wildcard host into a concrete name a client can use,
-// e.g. *.intel.com -> chatqna.intel.com for the chatqna application.
-func ExampleHost(host, appNamespace string) string {
-	if strings.HasPrefix(host, "*.") {
-		return appNamespace + host[1:]
-	}
-	return host
-}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // FuzzValidateHosts checks that whatever ValidateHosts accepts is a name the
@@ -118,7 +120,7 @@ func checkValidHost(t *testing.T, h string) {
 	// A certificate with the host as its only SAN verifies the concrete
 	// names it stands for, and not the parent domain.
 	cert := &x509.Certificate{DNSNames: []string{h}}
-	concrete := ExampleHost(h, "chatqna")
+	concrete := istio.ExampleHost(h, "chatqna")
 	if wildcard != (concrete != h) {
 		t.Errorf("ExampleHost(%q) = %q", h, concrete)
 	}

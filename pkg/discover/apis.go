@@ -1,6 +1,8 @@
 package discover
 
 import (
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -25,7 +27,7 @@ var apiNeeds = []struct {
 }{
 	{"networking.istio.io", []string{"v1", "v1beta1"}, []string{"gateways", "virtualservices"}, func(a *APIs, v string) { a.Networking = v }},
 	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"peerauthentications"}, func(a *APIs, v string) { a.Security = v }},
-	{"cert-manager.io", []string{"v1"}, []string{"issuers", "certificates"}, func(a *APIs, v string) { a.CertManager = v }},
+	{certmanager.Group, []string{certmanager.Version}, []string{"issuers", "certificates"}, func(a *APIs, v string) { a.CertManager = v }},
 }
 
 // ServedAPIs asks discovery (one aggregated request on current servers)

@@ -243,12 +243,7 @@ func gatewayService(ctx context.Context, kube kubernetes.Interface, d appsv1.Dep
 		if https != 0 {
 			chosen = &services.Items[i]
 			gw.Service, gw.HTTPSPort, gw.HTTPPort = s.Name, https, http
-			if lb := s.Status.LoadBalancer.Ingress; len(lb) > 0 {
-				gw.Address = lb[0].IP
-				if gw.Address == "" {
-					gw.Address = lb[0].Hostname
-				}
-			}
+			gw.Address = istio.ServiceAddress(s.Status)
 		}
 	}
 	if chosen != nil {

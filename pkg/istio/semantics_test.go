@@ -163,3 +163,29 @@ func TestCertificateCovers(t *testing.T) {
 		}
 	}
 }
+
+func TestExampleHost(t *testing.T) {
+	for host, want := range map[string]string{"*.intel.com": "chatqna.intel.com", "a.example.com": "a.example.com", "*": "*"} {
+		if got := ExampleHost(host, "chatqna"); got != want {
+			t.Errorf("ExampleHost(%q) = %q, want %q", host, got, want)
+		}
+	}
+}
+
+func TestSidecarInjection(t *testing.T) {
+	for _, tc := range []struct {
+		labels     map[string]string
+		key, value string
+		on         bool
+	}{
+		{labels: map[string]string{"istio-injection": "enabled"}, key: "istio-injection", value: "enabled", on: true},
+		{labels: map[string]string{"istio-injection": "disabled"}},
+		{labels: map[string]string{"istio.io/rev": "canary"}, key: "istio.io/rev", value: "canary", on: true},
+		{labels: map[string]string{"istio.io/dataplane-mode": "ambient"}},
+	} {
+		key, value, on := SidecarInjection(tc.labels)
+		if key != tc.key || value != tc.value || on != tc.on {
+			t.Errorf("SidecarInjection(%v) = %q %q %v", tc.labels, key, value, on)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
@@ -220,9 +221,7 @@ func (r *finder) appObjects(ctx context.Context) error {
 // Certificate names is found through it too.
 func (r *finder) certificates(ctx context.Context) error {
 	gwns := r.o.GatewayNamespace
-	v := r.o.APIs.CertManager
-	certGVR := schema.GroupVersionResource{Group: "cert-manager.io", Version: v, Resource: "certificates"}
-	issuerGVR := schema.GroupVersionResource{Group: "cert-manager.io", Version: v, Resource: "issuers"}
+	certGVR, issuerGVR := certmanager.Certificates, certmanager.Issuers
 	certs, err := r.list(ctx, certGVR, gwns, false)
 	if err != nil {
 		return err
@@ -271,7 +270,7 @@ func (r *finder) certificates(ctx context.Context) error {
 	for i := range labelled {
 		s := &labelled[i]
 		seen[s.GetNamespace()+"/"+s.GetName()] = true
-		certName := s.GetAnnotations()[certificateNameAnnotation]
+		certName := s.GetAnnotations()[certmanager.CertificateNameAnnotation]
 		owner := s.GetNamespace() + "/" + certName
 		switch {
 		case !r.ours(s):
@@ -312,7 +311,7 @@ func (r *finder) certificates(ctx context.Context) error {
 			return fmt.Errorf("reading Secret %s/%s: %w", cert.GetNamespace(), secretName, err)
 		}
 		// Only the Secret cert-manager wrote for this Certificate.
-		if secret.GetAnnotations()[certificateNameAnnotation] == cert.GetName() {
+		if secret.GetAnnotations()[certmanager.CertificateNameAnnotation] == cert.GetName() {
 			secrets = append(secrets, secret)
 		} else {
 			r.f.LeftAlone = append(r.f.LeftAlone, Note{"secret/" + secretName + " in namespace " + cert.GetNamespace(),
@@ -325,10 +324,6 @@ func (r *finder) certificates(ctx context.Context) error {
 	r.f.Remove = append(r.f.Remove, secrets...)
 	return nil
 }
-
-// certificateNameAnnotation is how cert-manager names, on a Secret, the
-// Certificate it wrote the Secret for.
-const certificateNameAnnotation = "cert-manager.io/certificate-name"
 
 // findManagers adds the field managers whose apply owns secure's label on
 // the objects found: secure ran with --field-manager.
@@ -360,8 +355,7 @@ func certificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options
 		}
 	}
 	var out []string
-	for _, resource := range []string{"certificates", "issuers"} {
-		gvr := schema.GroupVersionResource{Group: "cert-manager.io", Version: o.APIs.CertManager, Resource: resource}
+	for _, gvr := range []schema.GroupVersionResource{certmanager.Certificates, certmanager.Issuers} {
 		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: desired.Selector(o.AppNamespace)})
 		if err != nil {
 			return nil

@@ -5,13 +5,14 @@ import (
 	"strings"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/secure"
 )
 
 // printNextSteps tells the user how to check the result and call the
 // application with a client that validates the certificate.
 func (o *SecureOptions) printNextSteps(p *secure.Plan) {
-	host := desired.ExampleHost(p.Params.Hosts[0], o.namespace)
+	host := istio.ExampleHost(p.Params.Hosts[0], o.namespace)
 	address := p.Gateway.Address
 	if address == "" {
 		address = "<GATEWAY-ADDRESS>"

@@ -264,12 +264,10 @@ func (p *planner) checkNamespace(ctx context.Context, kube kubernetes.Interface)
 	if !p.Enroll {
 		return nil
 	}
-	for _, key := range []string{"istio-injection", "istio.io/rev"} {
-		if v, ok := ns.Labels[key]; ok && (key != "istio-injection" || v == "enabled") {
-			return problems.New(
-				fmt.Sprintf("namespace %s uses Istio sidecar injection (%s=%s); ambient enrolment must not be mixed with it", p.Namespace, key, v),
-				fmt.Sprintf("remove it (kubectl label namespace %s %s-) and restart the pods, or keep sidecars with --enroll=false", p.Namespace, key))
-		}
+	if key, v, on := istio.SidecarInjection(ns.Labels); on {
+		return problems.New(
+			fmt.Sprintf("namespace %s uses Istio sidecar injection (%s=%s); ambient enrolment must not be mixed with it", p.Namespace, key, v),
+			fmt.Sprintf("remove it (kubectl label namespace %s %s-) and restart the pods, or keep sidecars with --enroll=false", p.Namespace, key))
 	}
 	return nil
 }
@@ -452,7 +450,7 @@ func (p *planner) checkACME(issuer *unstructured.Unstructured, name string) []er
 		if strings.HasPrefix(h, "*") {
 			errs = append(errs, problems.New(
 				fmt.Sprintf("%s solves only HTTP-01 challenges, which cannot issue the wildcard host %s", name, h),
-				"pass a concrete --host (e.g. --host "+desired.ExampleHost(h, p.Namespace)+"), or use an issuer with a DNS-01 solver"))
+				"pass a concrete --host (e.g. --host "+istio.ExampleHost(h, p.Namespace)+"), or use an issuer with a DNS-01 solver"))
 		}
 	}
 	if p.HTTPRedirect {
