@@ -21,8 +21,8 @@ import (
 	"k8s.io/client-go/metadata"
 	"sigs.k8s.io/yaml"
 
-	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -332,9 +332,6 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	return err
 }
 
-var (
-)
-
 // readGatewaySide reads, for each Gateway that routes to the application,
 // the pods it selects, its credential Secrets and cert-manager's view of them.
 // What cannot be known without the Gateways, VirtualServices and istiod
@@ -528,4 +525,3 @@ func readSecretAccess(ctx context.Context, kube kubernetes.Interface, v *view, s
 // subjectAccessReview is the request that asks whether a gateway may read
 // its credentials.
 var subjectAccessReview = Access{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}
-

@@ -171,7 +171,6 @@ func TestReadKeepsNamedTargetPortsAndGatewayPodPorts(t *testing.T) {
 	}
 }
 
-
 // meshConfig.rootNamespace comes from istiod's ConfigMap, not always
 // istio-system.
 func TestReadRootNamespaceFromMeshConfig(t *testing.T) {

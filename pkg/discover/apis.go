@@ -1,12 +1,12 @@
 package discover
 
 import (
-	"github.com/opea-project/kubectl-opea/pkg/certmanager"
-
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
+
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 )
 
 // APIs records which versions of the APIs kubectl-opea writes are served.
