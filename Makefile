@@ -28,8 +28,9 @@ install: build ## Install kubectl-opea and its completion shim into $(PREFIX)/bi
 control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, istiod and istioctl once (about 16 minutes the first time)
 	@$(LOCAL) build
 
-test: control-plane ## Run all tests: unit tests and tests against the local control plane
+test: control-plane ## Run all tests: unit tests, tests against the local control plane, a short fuzz run
 	$(GO) test -count=1 -timeout 30m ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
 
 bench: control-plane ## Benchmarks against the local control plane: secure vs the manual procedure's kubectl apply
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 10x -benchmem ./test/e2e/
