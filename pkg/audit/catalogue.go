@@ -16,50 +16,50 @@ const (
 // Catalogue is every check verify runs, in report order. A new check is one
 // row here, one function, and one anchor in docs/checks.md.
 var Catalogue = []Check{
-	{"cluster.api-reachable", CategoryCluster, "Kubernetes API reachable", nil, checkAPIReachable},
-	{"cluster.istio-apis", CategoryCluster, "Istio networking and security APIs served", nil, checkIstioAPIs},
-	{"cluster.cert-manager-api", CategoryCluster, "cert-manager API served where a Certificate is used", nil, checkCertManagerAPI},
+	{"cluster.api-reachable", CategoryCluster, "Kubernetes API reachable", nil, nil, checkAPIReachable},
+	{"cluster.istio-apis", CategoryCluster, "Istio networking and security APIs served", nil, nil, checkIstioAPIs},
+	{"cluster.cert-manager-api", CategoryCluster, "cert-manager API served where a Certificate is used", nil, nil, checkCertManagerAPI},
 
-	{"ambient.istiod", CategoryAmbient, "istiod running", needIstiod, checkIstiod},
-	{"ambient.istiod-ambient-mode", CategoryAmbient, "istiod runs with ambient mode on", needIstiod, checkIstiodAmbient},
-	{"ambient.ztunnel", CategoryAmbient, "ztunnel ready on every node", needDaemonSets, func(v *view) Result { return checkDaemonSet(v.s.ZTunnel, "ztunnel", "app=ztunnel") }},
-	{"ambient.istio-cni", CategoryAmbient, "istio-cni ready on every node", needDaemonSets, func(v *view) Result { return checkDaemonSet(v.s.CNI, "istio-cni-node", "k8s-app=istio-cni-node") }},
-	{"ambient.cni-ambient-enabled", CategoryAmbient, "istio-cni has ambient mode enabled", needCNIConfig, checkCNIAmbient},
+	{"ambient.istiod", CategoryAmbient, "istiod running", needIstiod, nil, checkIstiod},
+	{"ambient.istiod-ambient-mode", CategoryAmbient, "istiod runs with ambient mode on", needIstiod, requireIstiod, checkIstiodAmbient},
+	{"ambient.ztunnel", CategoryAmbient, "ztunnel ready on every node", needDaemonSets, nil, func(v *checkView) Result { return checkDaemonSet(v.s.ZTunnel, "ztunnel", "app=ztunnel") }},
+	{"ambient.istio-cni", CategoryAmbient, "istio-cni ready on every node", needDaemonSets, nil, func(v *checkView) Result { return checkDaemonSet(v.s.CNI, "istio-cni-node", "k8s-app=istio-cni-node") }},
+	{"ambient.cni-ambient-enabled", CategoryAmbient, "istio-cni has ambient mode enabled", needCNIConfig, nil, checkCNIAmbient},
 
-	{"enrolment.namespace-label", CategoryEnrolment, "namespace enrolled in ambient mode", needNamespacePods, checkNamespaceLabel},
-	{"enrolment.no-sidecar-injection", CategoryEnrolment, "namespace not set up for sidecar injection", needNamespace, checkNoSidecarInjection},
-	{"enrolment.no-opt-out", CategoryEnrolment, "no pod opted out or running a sidecar", needPods, checkNoOptOut},
-	{"enrolment.pods-redirected", CategoryEnrolment, "every pod's traffic captured by ztunnel", needPods, checkPodsRedirected},
+	{"enrolment.namespace-label", CategoryEnrolment, "namespace enrolled in ambient mode", needNamespacePods, nil, checkNamespaceLabel},
+	{"enrolment.no-sidecar-injection", CategoryEnrolment, "namespace not set up for sidecar injection", needNamespace, nil, checkNoSidecarInjection},
+	{"enrolment.no-opt-out", CategoryEnrolment, "no pod opted out or running a sidecar", needPods, nil, checkNoOptOut},
+	{"enrolment.pods-redirected", CategoryEnrolment, "every pod's traffic captured by ztunnel", needPods, nil, checkPodsRedirected},
 
-	{"mtls.namespace-strict", CategoryMTLS, "effective mTLS mode STRICT for every workload", needWorkloadPolicies, checkStrict},
-	{"mtls.no-permissive-ports", CategoryMTLS, "no port-level exception to STRICT", needWorkloadPolicies, checkPortLevel},
-	{"mtls.ignored-policies", CategoryMTLS, "no PeerAuthentication that ambient ignores", needPolicies, checkIgnoredPolicies},
-	{"mtls.destinationrule-tls", CategoryMTLS, "no DestinationRule TLS settings on the namespace's hosts", needDestinationRules, checkDestinationRuleTLS},
+	{"mtls.namespace-strict", CategoryMTLS, "effective mTLS mode STRICT for every workload", needWorkloadPolicies, nil, checkStrict},
+	{"mtls.no-permissive-ports", CategoryMTLS, "no port-level exception to STRICT", needWorkloadPolicies, nil, checkPortLevel},
+	{"mtls.ignored-policies", CategoryMTLS, "no PeerAuthentication that ambient ignores", needPolicies, nil, checkIgnoredPolicies},
+	{"mtls.destinationrule-tls", CategoryMTLS, "no DestinationRule TLS settings on the namespace's hosts", needDestinationRules, nil, checkDestinationRuleTLS},
 
-	{"ingress.gateway-found", CategoryIngress, "a Gateway routes to the application", needRouting, checkGatewayFound},
-	{"ingress.selector-matches", CategoryIngress, "Gateway selector matches ingress gateway pods", needGatewayPods, checkSelectorMatches},
-	{"ingress.service-ports", CategoryIngress, "Gateway ports exposed by the gateway Service", needGatewayServices, checkServicePorts},
-	{"ingress.https-server", CategoryIngress, "HTTPS server terminates TLS with a credential", needRouting, checkHTTPSServer},
-	{"ingress.http-redirect", CategoryIngress, "plain HTTP redirects to HTTPS", needRouting, checkHTTPRedirect},
-	{"ingress.no-conflicts", CategoryIngress, "no other Gateway conflicts on the same pods", needGatewayServices, checkNoConflicts},
+	{"ingress.gateway-found", CategoryIngress, "a Gateway routes to the application", needRouting, nil, checkGatewayFound},
+	{"ingress.selector-matches", CategoryIngress, "Gateway selector matches ingress gateway pods", needGatewayPods, requireGateways, checkSelectorMatches},
+	{"ingress.service-ports", CategoryIngress, "Gateway ports exposed by the gateway Service", needGatewayServices, requireGateways, checkServicePorts},
+	{"ingress.https-server", CategoryIngress, "HTTPS server terminates TLS with a credential", needRouting, requireGateways, checkHTTPSServer},
+	{"ingress.http-redirect", CategoryIngress, "plain HTTP redirects to HTTPS", needRouting, requireGateways, checkHTTPRedirect},
+	{"ingress.no-conflicts", CategoryIngress, "no other Gateway conflicts on the same pods", needGatewayServices, requireGateways, checkNoConflicts},
 
-	{"routing.gateway-ref", CategoryRouting, "VirtualService gateway references resolve", needRouting, checkGatewayRefs},
-	{"routing.hosts-intersect", CategoryRouting, "VirtualService hosts match the Gateway's", needRouting, checkHostsIntersect},
-	{"routing.destination-exists", CategoryRouting, "route destinations exist with their ports", needDestinations, checkDestinations},
+	{"routing.gateway-ref", CategoryRouting, "VirtualService gateway references resolve", needRouting, requireRoutes, checkGatewayRefs},
+	{"routing.hosts-intersect", CategoryRouting, "VirtualService hosts match the Gateway's", needRouting, requireGateways, checkHostsIntersect},
+	{"routing.destination-exists", CategoryRouting, "route destinations exist with their ports", needDestinations, requireRoutes, checkDestinations},
 
-	{"certificate.secret-present", CategoryCertificate, "credential Secret in the gateway pods' namespace", needCredentials, checkSecretPresent},
-	{"certificate.gateway-may-read", CategoryCertificate, "gateway ServiceAccount may read its credentials", needSecretAccess, checkGatewayMayRead},
-	{"certificate.secret-format", CategoryCertificate, "credential Secret in a form Istio reads", needCredentials, checkSecretFormat},
-	{"certificate.keypair", CategoryCertificate, "certificate and key parse and match", needCredentials, checkKeyPair},
-	{"certificate.sans", CategoryCertificate, "certificate covers every HTTPS host", needCredentials, checkSANs},
-	{"certificate.validity", CategoryCertificate, "certificate valid now and for long enough", needCredentials, checkValidity},
-	{"certificate.chain", CategoryCertificate, "certificate chains to the Secret's ca.crt", needCredentials, checkChain},
-	{"certificate.cert-manager-ready", CategoryCertificate, "cert-manager Certificate and issuer Ready", needCertManager, checkCertManagerReady},
+	{"certificate.secret-present", CategoryCertificate, "credential Secret in the gateway pods' namespace", needCredentials, requireHTTPS, checkSecretPresent},
+	{"certificate.gateway-may-read", CategoryCertificate, "gateway ServiceAccount may read its credentials", needSecretAccess, requireHTTPS, checkGatewayMayRead},
+	{"certificate.secret-format", CategoryCertificate, "credential Secret in a form Istio reads", needCredentials, requireCredentials, checkSecretFormat},
+	{"certificate.keypair", CategoryCertificate, "certificate and key parse and match", needCredentials, requireReadable, checkKeyPair},
+	{"certificate.sans", CategoryCertificate, "certificate covers every HTTPS host", needCredentials, requireParsed, checkSANs},
+	{"certificate.validity", CategoryCertificate, "certificate valid now and for long enough", needCredentials, requireParsed, checkValidity},
+	{"certificate.chain", CategoryCertificate, "certificate chains to the Secret's ca.crt", needCredentials, requireParsed, checkChain},
+	{"certificate.cert-manager-ready", CategoryCertificate, "cert-manager Certificate and issuer Ready", needCertManager, requireCertManager, checkCertManagerReady},
 
-	{"probe.tls-handshake", CategoryProbe, "TLS handshake validates for every host", needProbe, checkProbeHandshake},
-	{"probe.served-certificate", CategoryProbe, "gateway serves the Secret's certificate", needProbe, checkProbeServedCert},
-	{"probe.https-route", CategoryProbe, "HTTPS request reaches the application", needProbe, checkProbeRoute},
-	{"probe.http-redirect", CategoryProbe, "plain HTTP answers with a redirect to HTTPS", needProbe, checkProbeRedirect},
+	{"probe.tls-handshake", CategoryProbe, "TLS handshake validates for every host", needProbe, requireProbeHTTPS, checkProbeHandshake},
+	{"probe.served-certificate", CategoryProbe, "gateway serves the Secret's certificate", needProbe, requireServedCert, checkProbeServedCert},
+	{"probe.https-route", CategoryProbe, "HTTPS request reaches the application", needProbe, requireHandshakes, checkProbeRoute},
+	{"probe.http-redirect", CategoryProbe, "plain HTTP answers with a redirect to HTTPS", needProbe, requireHTTPProbe, checkProbeRedirect},
 }
 
 // What the checks read. Each list is whole: a check of the gateway's pods
@@ -88,13 +88,30 @@ var (
 	needProbe = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputServices}
 )
 
+// What the checks assume of what they read. Each list is whole and in
+// order: a check of the certificate first requires the Secret that holds it.
+var (
+	requireIstiod      = []Requirement{istiodFound}
+	requireRoutes      = []Requirement{virtualServicesRoute}
+	requireGateways    = []Requirement{gatewaysRoute}
+	requireHTTPS       = []Requirement{httpsServer}
+	requireCredentials = []Requirement{httpsServer, credentialsPresent}
+	requireReadable    = []Requirement{httpsServer, credentialsPresent, credentialsReadable}
+	requireParsed      = []Requirement{httpsServer, credentialsPresent, credentialsReadable, credentialsUsable}
+	requireCertManager = []Requirement{httpsServer, credentialsPresent, certManagerManaged}
+	requireProbeHTTPS  = []Requirement{httpsServerToProbe}
+	requireHandshakes  = []Requirement{handshakesSucceeded}
+	requireServedCert  = []Requirement{handshakesSucceeded, secretCertificateUsable}
+	requireHTTPProbe   = []Requirement{httpProbeAddress}
+)
+
 // ---- Cluster
 
-func checkAPIReachable(v *view) Result {
+func checkAPIReachable(v *checkView) Result {
 	return pass("Kubernetes %s", v.s.ServerVersion)
 }
 
-func checkIstioAPIs(v *view) Result {
+func checkIstioAPIs(v *checkView) Result {
 	a := v.s.APIs
 	if a.Networking == "" || a.Security == "" {
 		return fail("install Istio in ambient mode: istioctl install --set profile=ambient",
@@ -103,7 +120,7 @@ func checkIstioAPIs(v *view) Result {
 	return pass("networking.istio.io/%s, security.istio.io/%s", a.Networking, a.Security)
 }
 
-func checkCertManagerAPI(v *view) Result {
+func checkCertManagerAPI(v *checkView) Result {
 	needed := len(v.s.Certificates) > 0
 	for _, sec := range v.s.Secrets {
 		if sec.Annotations["cert-manager.io/certificate-name"] != "" {
@@ -126,7 +143,7 @@ func checkCertManagerAPI(v *view) Result {
 
 // ---- Ambient data plane
 
-func checkIstiod(v *view) Result {
+func checkIstiod(v *checkView) Result {
 	if len(v.s.Istiod) == 0 {
 		return fail("install istiod with the ambient profile: istioctl install --set profile=ambient", "no istiod Deployment (label app=istiod) in any namespace")
 	}
@@ -153,10 +170,7 @@ func (v *view) istiodSetting(name string) string {
 // checkIstiodAmbient: without PILOT_ENABLE_AMBIENT istiod builds no
 // workload or authorization configuration for ztunnel, so nothing of the
 // namespace's enrolment or STRICT policy reaches the data plane.
-func checkIstiodAmbient(v *view) Result {
-	if len(v.s.Istiod) == 0 {
-		return skip("no istiod")
-	}
+func checkIstiodAmbient(v *checkView) Result {
 	w := v.s.Istiod[0]
 	if value := v.istiodSetting("PILOT_ENABLE_AMBIENT"); value != "true" {
 		return fail("reinstall istiod with the ambient profile: istioctl install --set profile=ambient (or helm upgrade istiod istio/istiod -n istio-system --set profile=ambient)",
@@ -178,7 +192,7 @@ func checkDaemonSet(ws []Workload, name, selector string) Result {
 	return pass("%s/%s: %d/%d ready", ws[0].Namespace, ws[0].Name, ws[0].Ready, ws[0].Desired)
 }
 
-func checkCNIAmbient(v *view) Result {
+func checkCNIAmbient(v *checkView) Result {
 	if v.s.CNIConfig == nil {
 		return fail("install istio-cni with the ambient profile (helm install istio-cni istio/cni --set profile=ambient)", "ConfigMap istio-cni-config not found")
 	}
@@ -193,7 +207,7 @@ func checkCNIAmbient(v *view) Result {
 // checkNamespaceLabel follows istio-cni's default enablement selectors: a
 // pod labelled istio.io/dataplane-mode=ambient is enrolled in any namespace;
 // other pods (not labelled none) when their namespace is labelled ambient.
-func checkNamespaceLabel(v *view) Result {
+func checkNamespaceLabel(v *checkView) Result {
 	if v.s.NamespaceLabels[istio.DataplaneModeLabel] == "ambient" {
 		return pass("%s=ambient", istio.DataplaneModeLabel)
 	}
@@ -214,7 +228,7 @@ func checkNamespaceLabel(v *view) Result {
 		"namespace %s lacks %s=ambient: %s", v.s.Namespace, istio.DataplaneModeLabel, what)
 }
 
-func checkNoSidecarInjection(v *view) Result {
+func checkNoSidecarInjection(v *checkView) Result {
 	if key, value, on := istio.SidecarInjection(v.s.NamespaceLabels); on {
 		return fail(fmt.Sprintf("kubectl label namespace %s %s-", v.s.Namespace, key), "namespace %s has %s=%s (sidecar injection)", v.s.Namespace, key, value)
 	}
@@ -233,7 +247,7 @@ func podNames(pods []Object) string {
 	return strings.Join(names, ", ")
 }
 
-func checkNoOptOut(v *view) Result {
+func checkNoOptOut(v *checkView) Result {
 	var optedOut, sidecars []Object
 	for _, p := range v.s.Pods {
 		if p.Labels[istio.DataplaneModeLabel] == "none" {
@@ -253,7 +267,7 @@ func checkNoOptOut(v *view) Result {
 	return pass("%d pods, none opted out", len(v.s.Pods))
 }
 
-func checkPodsRedirected(v *view) Result {
+func checkPodsRedirected(v *checkView) Result {
 	if len(v.s.Pods) == 0 {
 		return warn("deploy the application, then run verify again", "namespace %s has no pods", v.s.Namespace)
 	}
@@ -299,7 +313,7 @@ func (v *view) workloads() []Object {
 	return v.s.Pods
 }
 
-func checkStrict(v *view) Result {
+func checkStrict(v *checkView) Result {
 	var weak []string
 	for _, p := range v.workloads() {
 		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
@@ -322,7 +336,7 @@ func checkStrict(v *view) Result {
 	return pass("STRICT for %d workloads", len(v.workloads()))
 }
 
-func checkPortLevel(v *view) Result {
+func checkPortLevel(v *checkView) Result {
 	var holes []string
 	for _, p := range v.workloads() {
 		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
@@ -339,7 +353,7 @@ func checkPortLevel(v *view) Result {
 	return pass("no PERMISSIVE or DISABLE portLevelMtls")
 }
 
-func checkIgnoredPolicies(v *view) Result {
+func checkIgnoredPolicies(v *checkView) Result {
 	var ignored []string
 	for _, pa := range v.s.PeerAuthentications {
 		if pa.Namespace != v.s.Namespace && pa.Namespace != v.rootNamespace() {
@@ -372,7 +386,7 @@ func (v *view) olderNamespacePolicy(pa istio.PeerAuthentication) string {
 	return ""
 }
 
-func checkDestinationRuleTLS(v *view) Result {
+func checkDestinationRuleTLS(v *checkView) Result {
 	var rules []string
 	for _, dr := range v.s.DestinationRules {
 		if dr.TLSMode() == "" {

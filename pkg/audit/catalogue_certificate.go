@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -12,8 +11,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -52,16 +49,29 @@ func (v *view) credentials() (found []credential, missing []gatewayServer) {
 	return found, missing
 }
 
-func (v *view) needCredentials() ([]credential, Result, bool) {
-	if len(v.httpsServers()) == 0 {
-		return nil, skip("no HTTPS server"), false
-	}
-	found, missing := v.credentials()
-	if len(missing) > 0 || len(found) == 0 {
-		return nil, skip("the credential Secret is missing"), false
-	}
-	return found, Result{}, true
+// credentialLookup is what credentials found, kept for every check that
+// reads it.
+type credentialLookup struct {
+	found   []credential
+	missing []gatewayServer
 }
+
+// lookupCredentials looks the HTTPS servers' Secrets up once per view.
+func (v *checkView) lookupCredentials() *credentialLookup {
+	if v.lookup == nil {
+		found, missing := v.credentials()
+		v.lookup = &credentialLookup{found: found, missing: missing}
+	}
+	return v.lookup
+}
+
+// foundCredentials are the HTTPS servers' credentials found where Istio
+// reads them: with credentialsPresent, one for each server.
+func (v *checkView) foundCredentials() []credential { return v.lookupCredentials().found }
+
+// missingCredentials are the HTTPS servers whose Secret is not where Istio
+// reads it.
+func (v *checkView) missingCredentials() []gatewayServer { return v.lookupCredentials().missing }
 
 // parsed is a credential whose certificate and key parse.
 type parsed struct {
@@ -106,33 +116,48 @@ func (c credential) parse() (parsed, error) {
 	return p, nil
 }
 
-func (v *view) needParsed() ([]parsed, Result, bool) {
-	creds, r, ok := v.needCredentials()
-	if !ok {
-		return nil, r, false
+// credentialParsing is the found credentials parsed in order, up to the
+// first that is not usable.
+type credentialParsing struct {
+	parsed []parsed
+	// bad is the first credential that is not usable, nil when every one
+	// is: its Secret is not in a form Istio reads (unreadable), or its
+	// certificate or key does not parse (err), or else its key does not
+	// match the certificate.
+	bad        *credential
+	unreadable bool
+	err        error
+}
+
+// parseCredentials parses the found credentials once per view.
+func (v *checkView) parseCredentials() *credentialParsing {
+	if v.parsing != nil {
+		return v.parsing
 	}
-	var out []parsed
-	for _, c := range creds {
+	v.parsing = &credentialParsing{}
+	for _, c := range v.foundCredentials() {
 		if formatProblem(c) != "" {
-			return nil, skip("the credential Secret is not usable"), false
+			v.parsing.bad, v.parsing.unreadable = &c, true
+			break
 		}
 		p, err := c.parse()
 		if err != nil || !keyMatches(p) {
-			return nil, skip("the certificate or key is not usable"), false
+			v.parsing.bad, v.parsing.err = &c, err
+			break
 		}
-		out = append(out, p)
+		v.parsing.parsed = append(v.parsing.parsed, p)
 	}
-	return out, Result{}, true
+	return v.parsing
 }
+
+// parsedCredentials are the found credentials, parsed: with
+// credentialsUsable, every one.
+func (v *checkView) parsedCredentials() []parsed { return v.parseCredentials().parsed }
 
 func secretRef(s *Secret) string { return key(s.Namespace, s.Name) }
 
-func checkSecretPresent(v *view) Result {
-	if len(v.httpsServers()) == 0 {
-		return skip("no HTTPS server")
-	}
-	found, missing := v.credentials()
-	if len(missing) > 0 {
+func checkSecretPresent(v *checkView) Result {
+	if missing := v.missingCredentials(); len(missing) > 0 {
 		gs := missing[0]
 		name := gs.server.TLS.CredentialName
 		podNamespaces := v.gatewayPodNamespaces(gs.gw)
@@ -146,17 +171,14 @@ func checkSecretPresent(v *view) Result {
 		return fail(fmt.Sprintf("kubectl opea secure -n %s, or kubectl create secret tls %s -n %s --cert=... --key=...", v.s.Namespace, name, podNamespaces[0]),
 			"Secret %s not found in %s", name, strings.Join(podNamespaces, ", "))
 	}
-	return pass("%s", secretRef(found[0].secret))
+	return pass("%s", secretRef(v.foundCredentials()[0].secret))
 }
 
 // checkGatewayMayRead: istiod hands a gateway its credentials only when
 // the gateway's ServiceAccount may list Secrets in its namespace (the Role
 // Istio's gateway charts create); without it the gateway has a listener
 // with no certificate and every handshake fails.
-func checkGatewayMayRead(v *view) Result {
-	if len(v.httpsServers()) == 0 {
-		return skip("no HTTPS server")
-	}
+func checkGatewayMayRead(v *checkView) Result {
 	var allowed, denied, unknown []string
 	for k, ok := range v.gatewayServiceAccounts() {
 		switch {
@@ -207,11 +229,8 @@ func formatProblem(c credential) string {
 	return ""
 }
 
-func checkSecretFormat(v *view) Result {
-	creds, r, ok := v.needCredentials()
-	if !ok {
-		return r
-	}
+func checkSecretFormat(v *checkView) Result {
+	creds := v.foundCredentials()
 	for _, c := range creds {
 		if p := formatProblem(c); p != "" {
 			return fail(fmt.Sprintf("recreate it: kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", c.secret.Name, c.secret.Namespace), "%s", p)
@@ -243,31 +262,19 @@ func keyMatches(p parsed) bool {
 	return false
 }
 
-func checkKeyPair(v *view) Result {
-	creds, r, ok := v.needCredentials()
-	if !ok {
-		return r
+func checkKeyPair(v *checkView) Result {
+	p := v.parseCredentials()
+	switch {
+	case p.bad == nil:
+		return pass("they parse and match")
+	case p.err != nil:
+		return fail("reissue the certificate, or recreate the Secret from a valid PEM certificate and key", "Secret %s: %v", secretRef(p.bad.secret), p.err)
 	}
-	for _, c := range creds {
-		if formatProblem(c) != "" {
-			return skip("the credential Secret is not usable")
-		}
-		p, err := c.parse()
-		if err != nil {
-			return fail("reissue the certificate, or recreate the Secret from a valid PEM certificate and key", "Secret %s: %v", secretRef(c.secret), err)
-		}
-		if !keyMatches(p) {
-			return fail("recreate the Secret with the key that belongs to the certificate", "Secret %s: the key does not match the certificate", secretRef(c.secret))
-		}
-	}
-	return pass("they parse and match")
+	return fail("recreate the Secret with the key that belongs to the certificate", "Secret %s: the key does not match the certificate", secretRef(p.bad.secret))
 }
 
-func checkSANs(v *view) Result {
-	ps, r, ok := v.needParsed()
-	if !ok {
-		return r
-	}
+func checkSANs(v *checkView) Result {
+	ps := v.parsedCredentials()
 	for _, p := range ps {
 		hosts := v.clientHosts(p.gatewayServer)
 		if len(hosts) == 0 {
@@ -285,11 +292,8 @@ func checkSANs(v *view) Result {
 	return pass("%s", strings.Join(ps[0].chain[0].DNSNames, ", "))
 }
 
-func checkValidity(v *view) Result {
-	ps, r, ok := v.needParsed()
-	if !ok {
-		return r
-	}
+func checkValidity(v *checkView) Result {
+	ps := v.parsedCredentials()
 	for _, p := range ps {
 		leaf := p.chain[0]
 		switch {
@@ -305,11 +309,8 @@ func checkValidity(v *view) Result {
 	return pass("until %s", ps[0].chain[0].NotAfter.UTC().Format("2006-01-02"))
 }
 
-func checkChain(v *view) Result {
-	ps, r, ok := v.needParsed()
-	if !ok {
-		return r
-	}
+func checkChain(v *checkView) Result {
+	ps := v.parsedCredentials()
 	for _, p := range ps {
 		if len(p.caPEM) == 0 {
 			return pass("no ca.crt in %s to check against (a public CA is validated by the probe)", secretRef(p.secret))
@@ -337,18 +338,30 @@ func checkChain(v *view) Result {
 	return pass("chains to ca.crt")
 }
 
-func checkCertManagerReady(v *view) Result {
-	creds, r, ok := v.needCredentials()
-	if !ok {
-		return r
-	}
-	checked := 0
-	for _, c := range creds {
+// manages reports whether cert writes sec.
+func manages(cert Certificate, sec *Secret) bool {
+	return cert.Namespace == sec.Namespace && cert.SecretName == sec.Name
+}
+
+// certManagerManaged reports whether a Certificate writes a found
+// credential's Secret.
+func (v *checkView) certManagerManaged() bool {
+	for _, c := range v.foundCredentials() {
 		for _, cert := range v.s.Certificates {
-			if cert.Namespace != c.secret.Namespace || cert.SecretName != c.secret.Name {
+			if manages(cert, c.secret) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func checkCertManagerReady(v *checkView) Result {
+	for _, c := range v.foundCredentials() {
+		for _, cert := range v.s.Certificates {
+			if !manages(cert, c.secret) {
 				continue
 			}
-			checked++
 			ref := key(cert.Namespace, cert.Name)
 			if !cert.Ready {
 				return fail(fmt.Sprintf("kubectl describe certificate %s -n %s", cert.Name, cert.Namespace), "Certificate %s is not Ready: %s", ref, cert.Message)
@@ -362,166 +375,5 @@ func checkCertManagerReady(v *view) Result {
 			}
 		}
 	}
-	if checked == 0 {
-		return skip("the credential Secret is not managed by cert-manager")
-	}
 	return pass("Certificate and issuer Ready")
-}
-
-// ---- Live TLS probe
-
-func checkProbeHandshake(v *view) Result {
-	if len(v.httpsServers()) == 0 {
-		return skip("no HTTPS server to probe")
-	}
-	p := v.s.Probe
-	if p == nil {
-		return warn(fmt.Sprintf("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after %s)", v.portForwardHint()),
-			"no address to probe: the gateway Service has no load balancer address")
-	}
-	var late []string
-	for _, h := range p.Hosts {
-		switch {
-		case h.TimedOut && h.Served == nil:
-			late = append(late, h.Host)
-		case h.ConnectErr != "" && p.Guessed:
-			return warn("pass --probe-address HOST:PORT that reaches the gateway from here", "could not connect to %s (the gateway Service's address): %s", p.Address, h.ConnectErr)
-		case h.ConnectErr != "":
-			return fail("check --probe-address", "could not connect to %s: %s", p.Address, h.ConnectErr)
-		case h.HandshakeErr != "":
-			return fail("check that the gateway serves the Secret's certificate for this host, and that clients trust its CA",
-				"TLS handshake with %s for %s failed: %s", p.Address, h.Host, h.HandshakeErr)
-		}
-	}
-	if len(late) > 0 {
-		first := firstTimeout(p.Hosts)
-		msg := fmt.Sprintf("%s did not answer in time for %d of %d hosts (%s): %s", p.Address, len(late), len(p.Hosts), shortList(late, 5), first)
-		if p.Guessed {
-			return warn("pass --probe-address HOST:PORT that reaches the gateway from here, or raise --probe-timeout", "%s", msg)
-		}
-		return fail("check that the gateway pods are ready and listen there ("+v.gatewayLogsHint()+"), or raise --probe-timeout", "%s", msg)
-	}
-	var hosts []string
-	for _, h := range p.Hosts {
-		hosts = append(hosts, h.Host)
-	}
-	return pass("%s validated for %s", p.Address, strings.Join(hosts, ", "))
-}
-
-// firstTimeout is the error of the first host whose probe timed out before
-// the handshake completed.
-func firstTimeout(hosts []HostProbe) string {
-	for _, h := range hosts {
-		if h.TimedOut && h.Served == nil {
-			if h.ConnectErr != "" {
-				return h.ConnectErr
-			}
-			return h.HandshakeErr
-		}
-	}
-	return ""
-}
-
-// shortList joins names, the first n of them and how many more.
-func shortList(names []string, n int) string {
-	if len(names) > n {
-		names = append(names[:n:n], fmt.Sprintf("and %d more", len(names)-n))
-	}
-	return strings.Join(names, ", ")
-}
-
-func (v *view) probedHandshakes() ([]HostProbe, bool) {
-	p := v.s.Probe
-	if p == nil || len(p.Hosts) == 0 {
-		return nil, false
-	}
-	for _, h := range p.Hosts {
-		if h.ConnectErr != "" || h.HandshakeErr != "" || h.Served == nil {
-			return nil, false
-		}
-	}
-	return p.Hosts, true
-}
-
-func checkProbeServedCert(v *view) Result {
-	hosts, ok := v.probedHandshakes()
-	if !ok {
-		return skip("no successful handshake")
-	}
-	ps, _, ok := v.needParsed()
-	if !ok {
-		return skip("the Secret's certificate is not usable")
-	}
-	for _, h := range hosts {
-		matched := false
-		for _, p := range ps {
-			matched = matched || bytes.Equal(h.Served.Raw, p.chain[0].Raw)
-		}
-		if !matched {
-			return fail("wait for the gateway to load the new Secret, or check that no other Gateway claims this host",
-				"for %s the gateway serves a certificate (serial %s) that is not the one in %s", h.Host, h.Served.SerialNumber, secretRef(ps[0].secret))
-		}
-	}
-	return pass("the served certificate is the Secret's")
-}
-
-func checkProbeRoute(v *view) Result {
-	hosts, ok := v.probedHandshakes()
-	if !ok {
-		return skip("no successful handshake")
-	}
-	for _, h := range hosts {
-		switch {
-		case h.StatusErr != "":
-			return fail("check the gateway's logs: "+v.gatewayLogsHint(), "GET https://%s/ failed: %s", h.Host, h.StatusErr)
-		case h.Status == 404:
-			return fail("check routing: the VirtualService's hosts and gateways must match the Gateway", "GET https://%s/ answered 404: no route", h.Host)
-		}
-	}
-	return pass("GET / answered %d", hosts[0].Status)
-}
-
-func checkProbeRedirect(v *view) Result {
-	p := v.s.Probe
-	if p == nil || p.HTTPAddress == "" {
-		return skip("no plain HTTP address to probe")
-	}
-	if p.RedirectErr != "" {
-		if p.Guessed {
-			return warn("pass --probe-http-address HOST:PORT that reaches the gateway from here", "could not reach %s: %s", p.HTTPAddress, p.RedirectErr)
-		}
-		return fail("check --probe-http-address", "plain HTTP to %s failed: %s", p.HTTPAddress, p.RedirectErr)
-	}
-	switch p.RedirectStatus {
-	case 301, 302, 307, 308:
-		if strings.HasPrefix(p.RedirectLocation, "https://") {
-			return pass("%d to %s", p.RedirectStatus, p.RedirectLocation)
-		}
-	}
-	return fail("set tls.httpsRedirect: true on the Gateway's HTTP server", "plain HTTP to %s answered %d (Location %q), not a redirect to https", p.HTTPAddress, p.RedirectStatus, p.RedirectLocation)
-}
-
-// portForwardHint is the kubectl port-forward that reaches the HTTPS
-// listener of the application's gateway through its Service.
-func (v *view) portForwardHint() string {
-	for _, gs := range v.httpsServers() {
-		for _, pod := range v.gatewayPods(gs.gw) {
-			for _, svc := range v.podServices(pod) {
-				if port, ok := forwarded(svc, pod, v.listenPort(pod, gs.server.Port.Number)); ok {
-					return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", svc.Namespace, svc.Name, port)
-				}
-			}
-		}
-	}
-	return "kubectl port-forward -n <gateway-namespace> svc/<gateway-service> 8443:443"
-}
-
-// gatewayLogsHint is the kubectl logs of the application's gateway pods.
-func (v *view) gatewayLogsHint() string {
-	for _, gw := range v.gateways {
-		if ns := v.gatewayPodNamespaces(gw); len(ns) > 0 {
-			return fmt.Sprintf("kubectl logs -n %s -l %s", ns[0], labels.Set(gw.Selector))
-		}
-	}
-	return "kubectl logs -n <gateway-namespace> -l <gateway selector>"
 }

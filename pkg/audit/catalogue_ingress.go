@@ -10,16 +10,9 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-func (v *view) needGateways() (Result, bool) {
-	if len(v.gateways) == 0 {
-		return skip("no Gateway routes to the application"), false
-	}
-	return Result{}, true
-}
-
 // ---- Ingress gateway
 
-func checkGatewayFound(v *view) Result {
+func checkGatewayFound(v *checkView) Result {
 	if len(v.routes) == 0 {
 		return fail(fmt.Sprintf("kubectl opea secure -n %s", v.s.Namespace),
 			"no VirtualService routes to a Service in namespace %s", v.s.Namespace)
@@ -83,10 +76,7 @@ func (v *view) routesToEntry() (Result, bool) {
 	return fail(fix, "no VirtualService routes to %s", target), false
 }
 
-func checkSelectorMatches(v *view) Result {
-	if r, ok := v.needGateways(); !ok {
-		return r
-	}
+func checkSelectorMatches(v *checkView) Result {
 	for _, gw := range v.gateways {
 		if len(v.gatewayPods(gw)) == 0 && len(v.s.GatewayPods[key(gw.Namespace, gw.Name)]) > 0 {
 			return fail(fmt.Sprintf("create the Gateway in the gateway pods' namespace (%s): istiod runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE=true",
@@ -102,10 +92,7 @@ func checkSelectorMatches(v *view) Result {
 	return pass("%s matches %d pods in %s", labels.Set(gw.Selector), len(v.gatewayPods(gw)), strings.Join(v.gatewayPodNamespaces(gw), ", "))
 }
 
-func checkServicePorts(v *view) Result {
-	if r, ok := v.needGateways(); !ok {
-		return r
-	}
+func checkServicePorts(v *checkView) Result {
 	for _, gw := range v.gateways {
 		if len(v.gatewayPods(gw)) == 0 {
 			return skip("the Gateway matches no pod")
@@ -132,10 +119,7 @@ func checkServicePorts(v *view) Result {
 	return pass("every server port reaches the gateway pods through their Service")
 }
 
-func checkHTTPSServer(v *view) Result {
-	if r, ok := v.needGateways(); !ok {
-		return r
-	}
+func checkHTTPSServer(v *checkView) Result {
 	for _, gw := range v.gateways {
 		for _, srv := range gw.Servers {
 			if srv.Port.Protocol != "HTTPS" {
@@ -154,10 +138,7 @@ func checkHTTPSServer(v *view) Result {
 	return pass("%s port %d, %s, credential %s", key(s.gw.Namespace, s.gw.Name), s.server.Port.Number, s.server.TLS.Mode, s.server.TLS.CredentialName)
 }
 
-func checkHTTPRedirect(v *view) Result {
-	if r, ok := v.needGateways(); !ok {
-		return r
-	}
+func checkHTTPRedirect(v *checkView) Result {
 	plain := 0
 	for _, gw := range v.gateways {
 		for _, srv := range gw.Servers {
@@ -177,10 +158,7 @@ func checkHTTPRedirect(v *view) Result {
 	return pass("HTTP redirects to HTTPS")
 }
 
-func checkNoConflicts(v *view) Result {
-	if r, ok := v.needGateways(); !ok {
-		return r
-	}
+func checkNoConflicts(v *checkView) Result {
 	ours := map[string]bool{}
 	for _, gw := range v.gateways {
 		ours[key(gw.Namespace, gw.Name)] = true
@@ -230,10 +208,7 @@ func sortedKeys(m map[string]bool) []string {
 
 // ---- Routing
 
-func checkGatewayRefs(v *view) Result {
-	if len(v.routes) == 0 {
-		return skip("no VirtualService routes to the application")
-	}
+func checkGatewayRefs(v *checkView) Result {
 	for _, vs := range v.routes {
 		// "mesh" (or no entry at all) binds the routes to sidecars and
 		// waypoints only: no gateway serves them.
@@ -263,10 +238,7 @@ func checkGatewayRefs(v *view) Result {
 	return pass("every reference resolves")
 }
 
-func checkHostsIntersect(v *view) Result {
-	if r, ok := v.needGateways(); !ok {
-		return r
-	}
+func checkHostsIntersect(v *checkView) Result {
 	for _, vs := range v.routes {
 		for _, ref := range vs.Gateways {
 			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
@@ -325,10 +297,7 @@ func (v *view) serverHasRoute(gs gatewayServer) bool {
 	return false
 }
 
-func checkDestinations(v *view) Result {
-	if len(v.routes) == 0 {
-		return skip("no VirtualService routes to the application")
-	}
+func checkDestinations(v *checkView) Result {
 	for _, vs := range v.routes {
 		for _, h := range vs.HTTP {
 			for _, r := range h.Route {

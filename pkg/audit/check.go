@@ -51,7 +51,11 @@ type Check struct {
 	// Needs are the inputs the check reads: when one is unread, the check
 	// does not run and is Unknown, naming the refused requests.
 	Needs []Input
-	Run   func(*view) Result
+	// Requires are the check's preconditions, tested in order once its
+	// Needs are read: the first that does not hold skips the check with its
+	// reason, so Run may assume them all.
+	Requires []Requirement
+	Run      func(*checkView) Result
 }
 
 // Categories in the order they are reported.
@@ -74,10 +78,13 @@ type Outcome struct {
 
 // Run runs every check of the catalogue on s, in order.
 func Run(s *Snapshot) []Outcome {
-	v := newView(s)
+	v := &checkView{view: newView(s)}
 	out := make([]Outcome, 0, len(Catalogue))
 	for _, c := range Catalogue {
 		r, ok := v.missing(c.Needs...)
+		if ok {
+			r, ok = v.unmet(c.Requires)
+		}
 		if ok {
 			r = c.Run(v)
 		}

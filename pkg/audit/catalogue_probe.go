@@ -1,0 +1,152 @@
+package audit
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// ---- Live TLS probe
+
+func checkProbeHandshake(v *checkView) Result {
+	p := v.s.Probe
+	if p == nil {
+		return warn(fmt.Sprintf("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after %s)", v.portForwardHint()),
+			"no address to probe: the gateway Service has no load balancer address")
+	}
+	var late []string
+	for _, h := range p.Hosts {
+		switch {
+		case h.TimedOut && h.Served == nil:
+			late = append(late, h.Host)
+		case h.ConnectErr != "" && p.Guessed:
+			return warn("pass --probe-address HOST:PORT that reaches the gateway from here", "could not connect to %s (the gateway Service's address): %s", p.Address, h.ConnectErr)
+		case h.ConnectErr != "":
+			return fail("check --probe-address", "could not connect to %s: %s", p.Address, h.ConnectErr)
+		case h.HandshakeErr != "":
+			return fail("check that the gateway serves the Secret's certificate for this host, and that clients trust its CA",
+				"TLS handshake with %s for %s failed: %s", p.Address, h.Host, h.HandshakeErr)
+		}
+	}
+	if len(late) > 0 {
+		first := firstTimeout(p.Hosts)
+		msg := fmt.Sprintf("%s did not answer in time for %d of %d hosts (%s): %s", p.Address, len(late), len(p.Hosts), shortList(late, 5), first)
+		if p.Guessed {
+			return warn("pass --probe-address HOST:PORT that reaches the gateway from here, or raise --probe-timeout", "%s", msg)
+		}
+		return fail("check that the gateway pods are ready and listen there ("+v.gatewayLogsHint()+"), or raise --probe-timeout", "%s", msg)
+	}
+	var hosts []string
+	for _, h := range p.Hosts {
+		hosts = append(hosts, h.Host)
+	}
+	return pass("%s validated for %s", p.Address, strings.Join(hosts, ", "))
+}
+
+// firstTimeout is the error of the first host whose probe timed out before
+// the handshake completed.
+func firstTimeout(hosts []HostProbe) string {
+	for _, h := range hosts {
+		if h.TimedOut && h.Served == nil {
+			if h.ConnectErr != "" {
+				return h.ConnectErr
+			}
+			return h.HandshakeErr
+		}
+	}
+	return ""
+}
+
+// shortList joins names, the first n of them and how many more.
+func shortList(names []string, n int) string {
+	if len(names) > n {
+		names = append(names[:n:n], fmt.Sprintf("and %d more", len(names)-n))
+	}
+	return strings.Join(names, ", ")
+}
+
+// handshakesSucceed reports whether p has hosts, and every one of them
+// completed the TLS handshake.
+func handshakesSucceed(p *ProbeReport) bool {
+	if p == nil || len(p.Hosts) == 0 {
+		return false
+	}
+	for _, h := range p.Hosts {
+		if h.ConnectErr != "" || h.HandshakeErr != "" || h.Served == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func checkProbeServedCert(v *checkView) Result {
+	ps := v.parsedCredentials()
+	for _, h := range v.s.Probe.Hosts {
+		matched := false
+		for _, p := range ps {
+			matched = matched || bytes.Equal(h.Served.Raw, p.chain[0].Raw)
+		}
+		if !matched {
+			return fail("wait for the gateway to load the new Secret, or check that no other Gateway claims this host",
+				"for %s the gateway serves a certificate (serial %s) that is not the one in %s", h.Host, h.Served.SerialNumber, secretRef(ps[0].secret))
+		}
+	}
+	return pass("the served certificate is the Secret's")
+}
+
+func checkProbeRoute(v *checkView) Result {
+	hosts := v.s.Probe.Hosts
+	for _, h := range hosts {
+		switch {
+		case h.StatusErr != "":
+			return fail("check the gateway's logs: "+v.gatewayLogsHint(), "GET https://%s/ failed: %s", h.Host, h.StatusErr)
+		case h.Status == 404:
+			return fail("check routing: the VirtualService's hosts and gateways must match the Gateway", "GET https://%s/ answered 404: no route", h.Host)
+		}
+	}
+	return pass("GET / answered %d", hosts[0].Status)
+}
+
+func checkProbeRedirect(v *checkView) Result {
+	p := v.s.Probe
+	if p.RedirectErr != "" {
+		if p.Guessed {
+			return warn("pass --probe-http-address HOST:PORT that reaches the gateway from here", "could not reach %s: %s", p.HTTPAddress, p.RedirectErr)
+		}
+		return fail("check --probe-http-address", "plain HTTP to %s failed: %s", p.HTTPAddress, p.RedirectErr)
+	}
+	switch p.RedirectStatus {
+	case 301, 302, 307, 308:
+		if strings.HasPrefix(p.RedirectLocation, "https://") {
+			return pass("%d to %s", p.RedirectStatus, p.RedirectLocation)
+		}
+	}
+	return fail("set tls.httpsRedirect: true on the Gateway's HTTP server", "plain HTTP to %s answered %d (Location %q), not a redirect to https", p.HTTPAddress, p.RedirectStatus, p.RedirectLocation)
+}
+
+// portForwardHint is the kubectl port-forward that reaches the HTTPS
+// listener of the application's gateway through its Service.
+func (v *view) portForwardHint() string {
+	for _, gs := range v.httpsServers() {
+		for _, pod := range v.gatewayPods(gs.gw) {
+			for _, svc := range v.podServices(pod) {
+				if port, ok := forwarded(svc, pod, v.listenPort(pod, gs.server.Port.Number)); ok {
+					return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", svc.Namespace, svc.Name, port)
+				}
+			}
+		}
+	}
+	return "kubectl port-forward -n <gateway-namespace> svc/<gateway-service> 8443:443"
+}
+
+// gatewayLogsHint is the kubectl logs of the application's gateway pods.
+func (v *view) gatewayLogsHint() string {
+	for _, gw := range v.gateways {
+		if ns := v.gatewayPodNamespaces(gw); len(ns) > 0 {
+			return fmt.Sprintf("kubectl logs -n %s -l %s", ns[0], labels.Set(gw.Selector))
+		}
+	}
+	return "kubectl logs -n <gateway-namespace> -l <gateway selector>"
+}

@@ -1,0 +1,66 @@
+package audit
+
+// Requirement is a named precondition of a check: a state of what the check
+// reads that it assumes, such as a Gateway routing to the application or a
+// credential Secret that parses. Where it does not hold the check does not
+// apply: it is skipped with Reason and does not run.
+type Requirement struct {
+	Name   string
+	Reason string
+	holds  func(*checkView) bool
+}
+
+// checkView is the view the checks run on, with what the requirements
+// derive from it: computed once, on first use, for every check that reads it.
+type checkView struct {
+	*view
+	lookup  *credentialLookup
+	parsing *credentialParsing
+}
+
+// unmet is the skip result of the first of reqs that does not hold; ok is
+// true when all hold.
+func (v *checkView) unmet(reqs []Requirement) (r Result, ok bool) {
+	for _, req := range reqs {
+		if !req.holds(v) {
+			return Result{Status: Skip, Message: req.Reason}, false
+		}
+	}
+	return Result{}, true
+}
+
+// The preconditions of the catalogue's checks.
+var (
+	istiodFound = Requirement{"istiodFound", "no istiod",
+		func(v *checkView) bool { return len(v.s.Istiod) > 0 }}
+	virtualServicesRoute = Requirement{"virtualServicesRoute", "no VirtualService routes to the application",
+		func(v *checkView) bool { return len(v.routes) > 0 }}
+	gatewaysRoute = Requirement{"gatewaysRoute", "no Gateway routes to the application",
+		func(v *checkView) bool { return len(v.gateways) > 0 }}
+	httpsServer = Requirement{"httpsServer", "no HTTPS server",
+		func(v *checkView) bool { return len(v.httpsServers()) > 0 }}
+	// credentialsPresent: every HTTPS server's Secret is where Istio reads it.
+	credentialsPresent = Requirement{"credentialsPresent", "the credential Secret is missing",
+		func(v *checkView) bool { return len(v.missingCredentials()) == 0 && len(v.foundCredentials()) > 0 }}
+	// credentialsReadable: the first credential that is not usable, if any,
+	// is in a form Istio reads.
+	credentialsReadable = Requirement{"credentialsReadable", "the credential Secret is not usable",
+		func(v *checkView) bool { return !v.parseCredentials().unreadable }}
+	// credentialsUsable: every credential's certificate and key parse and
+	// match.
+	credentialsUsable = Requirement{"credentialsUsable", "the certificate or key is not usable",
+		func(v *checkView) bool { return v.parseCredentials().bad == nil }}
+	certManagerManaged = Requirement{"certManagerManaged", "the credential Secret is not managed by cert-manager",
+		func(v *checkView) bool { return v.certManagerManaged() }}
+
+	httpsServerToProbe = Requirement{"httpsServerToProbe", "no HTTPS server to probe",
+		func(v *checkView) bool { return len(v.httpsServers()) > 0 }}
+	handshakesSucceeded = Requirement{"handshakesSucceeded", "no successful handshake",
+		func(v *checkView) bool { return handshakesSucceed(v.s.Probe) }}
+	// secretCertificateUsable is credentialsPresent and credentialsUsable,
+	// as the probe names them.
+	secretCertificateUsable = Requirement{"secretCertificateUsable", "the Secret's certificate is not usable",
+		func(v *checkView) bool { return credentialsPresent.holds(v) && v.parseCredentials().bad == nil }}
+	httpProbeAddress = Requirement{"httpProbeAddress", "no plain HTTP address to probe",
+		func(v *checkView) bool { return v.s.Probe != nil && v.s.Probe.HTTPAddress != "" }}
+)

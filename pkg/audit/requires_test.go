@@ -1,0 +1,84 @@
+package audit
+
+import (
+	"maps"
+	"slices"
+	"testing"
+	"time"
+)
+
+// requirementBreaks each make one requirement of the catalogue fail in a
+// healthy snapshot, while those before it in every list that names it hold.
+var requirementBreaks = map[string]func(t *testing.T, s *Snapshot){
+	"istiodFound":          func(t *testing.T, s *Snapshot) { s.Istiod = nil },
+	"virtualServicesRoute": func(t *testing.T, s *Snapshot) { s.VirtualServices = nil },
+	"gatewaysRoute":        func(t *testing.T, s *Snapshot) { s.VirtualServices[0].Gateways = []string{"mesh"} },
+	"httpsServer":          func(t *testing.T, s *Snapshot) { s.Gateways[0].Servers = s.Gateways[0].Servers[1:] },
+	"httpsServerToProbe":   func(t *testing.T, s *Snapshot) { s.Gateways[0].Servers = s.Gateways[0].Servers[1:] },
+	"credentialsPresent":   func(t *testing.T, s *Snapshot) { s.Secrets = map[string]*Secret{} },
+	"credentialsReadable": func(t *testing.T, s *Snapshot) {
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = nil
+	},
+	"credentialsUsable": func(t *testing.T, s *Snapshot) {
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
+	},
+	"certManagerManaged": func(t *testing.T, s *Snapshot) { s.Certificates = nil },
+	"handshakesSucceeded": func(t *testing.T, s *Snapshot) {
+		s.Probe.Hosts[0] = HostProbe{Host: "chatqna.example.com", HandshakeErr: "x509: certificate signed by unknown authority"}
+	},
+	"secretCertificateUsable": func(t *testing.T, s *Snapshot) {
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
+	},
+	"httpProbeAddress": func(t *testing.T, s *Snapshot) { s.Probe.HTTPAddress = "" },
+}
+
+// Every requirement the catalogue names is exercised: where it does not
+// hold, exactly the checks that require it are skipped, with its reason.
+func TestEveryRequirementSkipsItsChecks(t *testing.T) {
+	requirements := map[string]Requirement{}
+	requiredBy := map[string][]string{}
+	for _, c := range Catalogue {
+		for _, req := range c.Requires {
+			if seen, ok := requirements[req.Name]; ok && seen.Reason != req.Reason {
+				t.Errorf("requirement %s has two reasons: %q and %q", req.Name, seen.Reason, req.Reason)
+			}
+			requirements[req.Name] = req
+			requiredBy[req.Name] = append(requiredBy[req.Name], c.ID)
+		}
+	}
+	reasons := map[string]string{}
+	for name, req := range requirements {
+		if other, ok := reasons[req.Reason]; ok {
+			t.Errorf("requirements %s and %s share the reason %q", name, other, req.Reason)
+		}
+		reasons[req.Reason] = name
+	}
+	for name := range requirementBreaks {
+		if _, ok := requirements[name]; !ok {
+			t.Errorf("requirementBreaks names %s, which no check requires", name)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(requirements)) {
+		req := requirements[name]
+		t.Run(name, func(t *testing.T) {
+			breakIt, ok := requirementBreaks[name]
+			if !ok {
+				t.Fatalf("requirement %s is not exercised: add it to requirementBreaks", name)
+			}
+			s := healthy(t)
+			breakIt(t, s)
+			var skipped []string
+			for _, o := range Run(s) {
+				if o.Status == Skip && o.Message == req.Reason {
+					skipped = append(skipped, o.ID)
+				}
+			}
+			want := requiredBy[name]
+			slices.Sort(skipped)
+			slices.Sort(want)
+			if !slices.Equal(skipped, want) {
+				t.Errorf("skipped with %q: %v, want the checks that require %s: %v", req.Reason, skipped, name, want)
+			}
+		})
+	}
+}
