@@ -317,10 +317,15 @@ func (p *planner) checkPeerAuthentications(ctx context.Context, version string) 
 // taken one: chatqna.example.com for *.example.com or ui.example.com.
 func suggestHost(taken, namespace string) string {
 	taken = taken[strings.IndexByte(taken, '/')+1:]
-	if _, domain, ok := strings.Cut(taken, "."); ok && strings.Contains(domain, ".") {
-		return namespace + "." + domain
+	domain := "example.com"
+	if _, d, ok := strings.Cut(taken, "."); ok && strings.Contains(d, ".") {
+		domain = d
 	}
-	return namespace + ".example.com"
+	host := namespace + "." + domain
+	if host == taken { // the application's own name is the one taken
+		host = namespace + "-2." + domain
+	}
+	return host
 }
 
 // checkSecretsInTheWay refuses when a Secret with the name of a Secret

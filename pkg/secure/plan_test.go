@@ -227,3 +227,17 @@ func TestSecureRefusesWhatHTTP01CannotDo(t *testing.T) {
 		})
 	}
 }
+
+func TestSuggestHostNeverSuggestsTheTakenOne(t *testing.T) {
+	for taken, want := range map[string]string{
+		"*.intel.com":                 "chatqna.intel.com",
+		"ui.example.com":              "chatqna.example.com",
+		"chatqna.example.com":         "chatqna-2.example.com",
+		"codetrans/chatqna.intel.com": "chatqna-2.intel.com",
+		"localhost.localdomain":       "chatqna.example.com",
+	} {
+		if got := suggestHost(taken, "chatqna"); got != want {
+			t.Errorf("suggestHost(%q) = %q, want %q", taken, got, want)
+		}
+	}
+}
