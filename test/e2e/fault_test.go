@@ -371,23 +371,23 @@ type faultCase struct {
 	where string
 }
 
-// exchange is a request and the response to it, as bursts of the trace.
-type exchange struct {
+// faultExchange is a request and the response to it, as bursts of the trace.
+type faultExchange struct {
 	request  faultproxy.Burst
 	response faultproxy.Burst // Len 0: none came
 }
 
-// exchanges splits a trace into requests and responses: with one client
+// faultExchanges splits a trace into requests and responses: with one client
 // that waits for each answer, every turn to client->server starts a request.
-func exchanges(trace []faultproxy.Chunk) []exchange {
-	var out []exchange
+func faultExchanges(trace []faultproxy.Chunk) []faultExchange {
+	var out []faultExchange
 	for _, b := range faultproxy.Bursts(trace) {
 		if b.Dir == faultproxy.ClientToServer {
-			out = append(out, exchange{request: b, response: faultproxy.Burst{Conn: b.Conn, Dir: faultproxy.ServerToClient, Start: b.Start + b.Len}})
+			out = append(out, faultExchange{request: b, response: faultproxy.Burst{Conn: b.Conn, Dir: faultproxy.ServerToClient, Start: b.Start + b.Len}})
 			continue
 		}
 		if len(out) == 0 {
-			out = append(out, exchange{request: faultproxy.Burst{Conn: b.Conn, Start: b.Start}, response: faultproxy.Burst{Conn: b.Conn, Dir: faultproxy.ServerToClient, Start: b.Start}})
+			out = append(out, faultExchange{request: faultproxy.Burst{Conn: b.Conn, Start: b.Start}, response: faultproxy.Burst{Conn: b.Conn, Dir: faultproxy.ServerToClient, Start: b.Start}})
 		}
 		last := &out[len(out)-1]
 		last.response.Len = b.Start + b.Len - last.response.Start
@@ -405,7 +405,7 @@ func planSweep(trace []faultproxy.Chunk) []faultCase {
 		{faultproxy.Plan{Fault: faultproxy.Reset, After: 0}, "the first byte"},
 		{faultproxy.Plan{Fault: faultproxy.Stall, After: 0}, "the first byte"},
 	}
-	for i, ex := range exchanges(trace) {
+	for i, ex := range faultExchanges(trace) {
 		in := []struct {
 			burst faultproxy.Burst
 			what  string
@@ -458,7 +458,7 @@ func (env *faultEnv) sweep(t *testing.T) {
 		plans[command] = planSweep(trace)
 		last := trace[len(trace)-1]
 		t.Logf("%s: %d bytes in %d exchanges over %d connection(s); %d faults planned",
-			command, last.Start+last.Len, len(exchanges(trace)), connections(trace), len(plans[command]))
+			command, last.Start+last.Len, len(faultExchanges(trace)), traceConnections(trace), len(plans[command]))
 		env.tally.add(func(c *faultTally) { c.planned[command] += len(plans[command]) })
 	}
 
@@ -499,7 +499,7 @@ func (env *faultEnv) sweep(t *testing.T) {
 	t.Logf("%d secure and %d unsecure faults in %s", len(plans["secure"]), len(plans["unsecure"]), time.Since(started).Round(time.Second))
 }
 
-func connections(trace []faultproxy.Chunk) int {
+func traceConnections(trace []faultproxy.Chunk) int {
 	n := 0
 	for _, c := range trace {
 		n = max(n, c.Conn)

@@ -175,14 +175,14 @@ func (d *stateDumper) dump(appNs string, others ...string) (stateDump, error) {
 			return
 		}
 		mu.Lock()
-		out[resource+" "+u.GetNamespace()+"/"+u.GetName()] = normalise(u)
+		out[resource+" "+u.GetNamespace()+"/"+u.GetName()] = normaliseForDump(u)
 		mu.Unlock()
 	}
 	nsObj, err := d.dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(ctx, appNs, metav1.GetOptions{})
 	if err != nil {
 		return nil, err
 	}
-	out["namespaces /"+appNs] = normalise(nsObj)
+	out["namespaces /"+appNs] = normaliseForDump(nsObj)
 
 	err = d.listAll(d.resources, metav1.ListOptions{}, add)
 	return out, err
@@ -239,7 +239,7 @@ func (d *stateDumper) snapshot(appNs string) (stateDump, map[string]string, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	out["namespaces /"+appNs] = normalise(nsObj)
+	out["namespaces /"+appNs] = normaliseForDump(nsObj)
 	add := func(resource string, u *unstructured.Unstructured) {
 		key := resource + " " + u.GetNamespace() + "/" + u.GetName()
 		mu.Lock()
@@ -248,7 +248,7 @@ func (d *stateDumper) snapshot(appNs string) (stateDump, map[string]string, erro
 			labelled[key] = u.GetResourceVersion()
 		}
 		if ns := u.GetNamespace(); ns != "" && (ns == appNs || ns == gatewayNamespace) {
-			out[key] = normalise(u)
+			out[key] = normaliseForDump(u)
 		}
 	}
 	var clusterScoped []schema.GroupVersionResource
@@ -274,8 +274,8 @@ func belongsToOther(u *unstructured.Unstructured, others []string) bool {
 	return false
 }
 
-// normalise keeps what a dump compares.
-func normalise(u *unstructured.Unstructured) map[string]interface{} {
+// normaliseForDump keeps what a dump compares.
+func normaliseForDump(u *unstructured.Unstructured) map[string]interface{} {
 	obj := map[string]interface{}{"kind": u.GetKind()}
 	for k, v := range u.Object {
 		switch k {
