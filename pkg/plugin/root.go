@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/await"
+	"github.com/opea-project/kubectl-opea/pkg/problems"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
 
@@ -87,6 +90,16 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError(c, err)
 	})
+	// Every command's kubeconfig flags are checked before it runs, so that a
+	// bad value is a usage error naming the flag.
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if t := configFlags.Timeout; t != nil && *t != "" {
+			if err := validateRequestTimeout(*t); err != nil {
+				return usageError(c, fmt.Errorf("invalid --request-timeout %q: %v", *t, err))
+			}
+		}
+		return nil
+	}
 
 	configFlags.AddFlags(cmd.PersistentFlags())
 	registerKubeconfigCompletions(cmd, configFlags, getter)
@@ -110,12 +123,27 @@ func raiseClientRateLimit(cfg *rest.Config) *rest.Config {
 	return cfg
 }
 
+// validateRequestTimeout accepts what client-go does for --request-timeout:
+// a whole number of seconds, or a duration such as 30s; zero means none.
+func validateRequestTimeout(s string) error {
+	if _, err := strconv.Atoi(s); err == nil {
+		return nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return errors.New("give seconds (30) or a duration (30s, 2m); 0 for none")
+	}
+	return nil
+}
+
 // namespaceOf is the namespace a command acts on: -n, else the kubeconfig
-// context's namespace, else "default", as kubectl does.
+// context's namespace, else "default", as kubectl does. Reading it is the
+// first use of the kubeconfig, so its problems are explained here.
 func namespaceOf(getter clients.Getter) (string, error) {
 	ns, _, err := getter.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
-		return "", fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
+		return "", problems.New("reading the kubeconfig: "+err.Error(),
+			"check --kubeconfig (or $KUBECONFIG) names an existing file and --context, --cluster and --user exist in it: kubectl config get-contexts")
 	}
 	return ns, nil
 }

@@ -87,7 +87,7 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Args:    o.legacyWaitArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(cmd); err != nil {
-				return &ExitError{Code: ExitUsage, Err: err}
+				return &ExitError{Code: ExitIncomplete, Err: err}
 			}
 			if err := o.Validate(); err != nil {
 				return usageError(cmd, err)

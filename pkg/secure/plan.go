@@ -119,8 +119,12 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			params.Service, params.ServicePort = entry.Service, entry.Port
 		}
 	}
-	gw, err := discover.IngressGateway(ctx, kube, p.GatewayNamespace, p.GatewaySelector)
-	gwOK := !note(err)
+	var gw discover.Gateway
+	gwOK := !note(p.checkGatewayNamespace(ctx, kube))
+	if gwOK {
+		gw, err = discover.IngressGateway(ctx, kube, p.GatewayNamespace, p.GatewaySelector)
+		gwOK = !note(err)
+	}
 	if gwOK {
 		params.GatewayNamespace, params.GatewaySelector = gw.Namespace, gw.Selector
 		// Server port numbers that istiod resolves to those pod ports.
@@ -249,6 +253,20 @@ func (p *planner) checkGatewayHosts(ctx context.Context, gw discover.Gateway, ve
 			fmt.Sprintf("pass another --host for namespace %s (e.g. --host %s), or remove that host from Gateway %s", p.Namespace, suggestHost(d.Host, p.Namespace), keeper)))
 	}
 	return out
+}
+
+// checkGatewayNamespace says so when --gateway-namespace names a namespace
+// that does not exist, rather than that it holds no gateway.
+func (p *planner) checkGatewayNamespace(ctx context.Context, kube kubernetes.Interface) error {
+	if p.GatewayNamespace == "" {
+		return nil
+	}
+	_, err := kube.CoreV1().Namespaces().Get(ctx, p.GatewayNamespace, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return problems.New(fmt.Sprintf("--gateway-namespace %s: namespace %q does not exist", p.GatewayNamespace, p.GatewayNamespace),
+			"name the namespace of the ingress gateway pods (kubectl get pods -A -l istio=ingressgateway), or leave --gateway-namespace out to find them")
+	}
+	return nil // unreadable: the gateway search says what it can
 }
 
 func (p *planner) checkNamespace(ctx context.Context, kube kubernetes.Interface) error {

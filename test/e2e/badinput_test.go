@@ -146,7 +146,7 @@ func TestBadInput(t *testing.T) {
 		{name: "unsecure --timeout -1s", args: unsecure("--timeout", "-1s"), code: 2, want: []string{"--timeout"}},
 		{name: "unsecure --wait --timeout 0", args: unsecure("--wait", "--timeout", "0"), code: 2, want: []string{"--timeout"}},
 		{name: "unsecure --wait --timeout -1s", args: unsecure("--wait", "--timeout", "-1s"), code: 2, want: []string{"--timeout"}},
-		{name: "verify --wait -1s", args: verify("--wait", "-1s"), code: 2, want: []string{"--wait"}},
+		{name: "verify --wait=-1s", args: verify("--wait=-1s"), code: 2, want: []string{"--wait"}},
 		{name: "verify --probe-timeout 0", args: verify("--probe-timeout", "0"), code: 2, want: []string{"--probe-timeout"}},
 		{name: "global --request-timeout not a duration", args: append([]string{"--request-timeout", "soon"}, secure()...), code: 2, want: []string{"soon"}},
 
