@@ -18,8 +18,8 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/await"
-	"github.com/opea-project/kubectl-opea/pkg/problems"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 const rootLong = `kubectl opea puts an OPEA GenAI application (ChatQnA, CodeTrans, AudioQnA, ...)
