@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
+
+	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 // Getter hands a command every client it may need. Istio's objects are
@@ -28,6 +30,13 @@ type Getter interface {
 	// Metadata lists objects as metadata only: labels and annotations of
 	// many pods without their specs.
 	Metadata() (metadata.Interface, error)
+}
+
+// KubeconfigProblem explains an error reading the kubeconfig: a missing
+// file, an unknown context, cluster or user.
+func KubeconfigProblem(err error) error {
+	return problems.New("reading the kubeconfig: "+err.Error(),
+		"check --kubeconfig (or $KUBECONFIG) names an existing file and --context, --cluster and --user exist in it: kubectl config get-contexts")
 }
 
 // New returns a Getter that builds its clients lazily from the REST config of
@@ -52,6 +61,7 @@ func (g *lazyGetter) build() error {
 		var cfg *rest.Config
 		cfg, g.err = g.ToRESTConfig()
 		if g.err != nil {
+			g.err = KubeconfigProblem(g.err)
 			return
 		}
 		if g.kube, g.err = kubernetes.NewForConfig(cfg); g.err != nil {

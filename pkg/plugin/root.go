@@ -19,7 +19,6 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
-	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 const rootLong = `kubectl opea puts an OPEA GenAI application (ChatQnA, CodeTrans, AudioQnA, ...)
@@ -142,8 +141,7 @@ func validateRequestTimeout(s string) error {
 func namespaceOf(getter clients.Getter) (string, error) {
 	ns, _, err := getter.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
-		return "", problems.New("reading the kubeconfig: "+err.Error(),
-			"check --kubeconfig (or $KUBECONFIG) names an existing file and --context, --cluster and --user exist in it: kubectl config get-contexts")
+		return "", clients.KubeconfigProblem(err)
 	}
 	return ns, nil
 }
