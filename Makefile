@@ -30,7 +30,7 @@ control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, 
 
 test: control-plane ## Run all tests: unit tests, tests against the local control plane, a short fuzz run
 	$(GO) test -count=1 -timeout 30m ./...
-	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=8s
 
 bench: control-plane ## Benchmarks against the local control plane: secure vs the manual procedure's kubectl apply
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 10x -benchmem ./test/e2e/
