@@ -17,8 +17,9 @@ import (
 type Snapshot struct {
 	// Namespace is the application namespace under audit.
 	Namespace string
-	// EntryService and EntryPort name the application's entry Service, as
-	// given by flags; empty means "the one <release>-nginx Service".
+	// EntryService and EntryPort name the application's entry Service and
+	// port, as given by --service and --port; empty and 0 mean any Service
+	// of the namespace, and any of its ports, that a route leads to.
 	EntryService string
 	EntryPort    int32
 	Now          time.Time
