@@ -206,6 +206,8 @@ func (r *finder) appObjects(ctx context.Context) error {
 				r.f.Keep = append(r.f.Keep, u)
 			case r.ours(u):
 				r.f.Remove = append(r.f.Remove, u)
+			case u.GetName() == k.ourName && u.GetLabels()[desired.ManagedByLabel] == desired.ManagedByValue:
+				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "created by kubectl opea for namespace " + quote(u.GetLabels()[desired.AppNamespaceLabel]) + ", not " + r.o.AppNamespace})
 			case u.GetName() == k.ourName:
 				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "not created by kubectl opea (no " + desired.ManagedByLabel + "=" + desired.ManagedByValue + " label)"})
 			}
@@ -350,7 +352,10 @@ func certificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options
 		return nil
 	}
 	for _, obj := range slices.Concat(found.Remove, found.Keep) {
-		if obj.GetNamespace() == o.GatewayNamespace {
+		// Only cert-manager's kinds and their Secrets say where secure put
+		// the certificates: the app namespace holds routing and mTLS too.
+		isCertificateKind := obj.GroupVersionKind().Group == certmanager.Group || obj.GetKind() == "Secret"
+		if isCertificateKind && obj.GetNamespace() == o.GatewayNamespace {
 			return nil
 		}
 	}

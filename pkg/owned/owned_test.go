@@ -309,8 +309,6 @@ func TestFind(t *testing.T) {
 		// wantErr is the What of the Problem Find returns, when it fails.
 		wantErr string
 		wantFix string
-		// skip names a known gap in Find that the case shows.
-		skip string
 	}{
 		{
 			name: "everything secure created is removed, routing first and Secrets last",
@@ -444,7 +442,7 @@ func TestFind(t *testing.T) {
 			name: "objects labelled for another application are left alone",
 			objs: objects(one(plain, gateways, gateway(ours("rag")))),
 			want: result{
-				LeftAlone:       []Note{{"gateway.networking.istio.io/opea-ingress", notBy}},
+				LeftAlone:       []Note{{"gateway.networking.istio.io/opea-ingress", `created by kubectl opea for namespace "rag", not chatqna`}},
 				NamespaceObject: app,
 				Managers:        secureManager,
 			},
@@ -572,8 +570,6 @@ func TestFind(t *testing.T) {
 			gatewayNS: app,
 			wantErr:   "secure's certificates for namespace chatqna are in namespace istio-system, not in --gateway-namespace chatqna",
 			wantFix:   "kubectl opea unsecure -n chatqna --gateway-namespace istio-system (or leave --gateway-namespace out)",
-			skip: "certificatesElsewhere counts secure's routing and mTLS objects in the application namespace as found " +
-				"in the gateway namespace: Find returns them and leaves the certificates in istio-system unreported",
 		},
 		{
 			name:      "--gateway-namespace without certificates is fine when none are anywhere",
@@ -619,9 +615,6 @@ func TestFind(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.skip != "" {
-				t.Skip(tc.skip)
-			}
 			client := newClient(tc.objs, tc.forbidden)
 			apis := allAPIs
 			if tc.apis != nil {
