@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -158,27 +159,36 @@ type FieldValue struct {
 	Value interface{} `json:"value"`
 }
 
-// Owns reports whether manager's apply owns the field at path in obj (a map
-// path: each element a field name or map key).
+// fieldSet reads a managed fields entry's set of fields; nil when it has
+// none or it does not parse.
+func fieldSet(mf metav1.ManagedFieldsEntry) map[string]interface{} {
+	if mf.FieldsV1 == nil {
+		return nil
+	}
+	var set map[string]interface{}
+	if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &set); err != nil {
+		return nil
+	}
+	return set
+}
+
+// holds reports whether a field set holds the field at path (a map path:
+// each element a field name or map key).
+func holds(set map[string]interface{}, path []string) bool {
+	for _, p := range path {
+		next, ok := set["f:"+p].(map[string]interface{})
+		if !ok {
+			return false
+		}
+		set = next
+	}
+	return set != nil
+}
+
+// Owns reports whether manager's apply owns the field at path in obj.
 func Owns(obj *unstructured.Unstructured, manager string, path []string) bool {
 	for _, mf := range obj.GetManagedFields() {
-		if mf.Manager != manager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
-			continue
-		}
-		var set map[string]interface{}
-		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &set); err != nil {
-			continue
-		}
-		found := true
-		for _, p := range path {
-			next, ok := set["f:"+p].(map[string]interface{})
-			if !ok {
-				found = false
-				break
-			}
-			set = next
-		}
-		if found {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && holds(fieldSet(mf), path) {
 			return true
 		}
 	}
@@ -189,29 +199,71 @@ func Owns(obj *unstructured.Unstructured, manager string, path []string) bool {
 func Appliers(obj *unstructured.Unstructured, path []string) []string {
 	var out []string
 	for _, mf := range obj.GetManagedFields() {
-		if mf.Operation == metav1.ManagedFieldsOperationApply && Owns(obj, mf.Manager, path) && !slices.Contains(out, mf.Manager) {
+		if mf.Operation == metav1.ManagedFieldsOperationApply && holds(fieldSet(mf), path) && !slices.Contains(out, mf.Manager) {
 			out = append(out, mf.Manager)
 		}
 	}
 	return out
 }
 
+// OwnsOnly reports whether every field manager's apply owns in obj lies at
+// or under one of paths: releasing as manager then removes nothing else.
+func OwnsOnly(obj *unstructured.Unstructured, manager string, paths [][]string) bool {
+	within := func(path []string) bool {
+		for _, p := range paths {
+			// A field under an allowed one, or a map on the way to one
+			// (the "." entry that says the map itself is set).
+			if len(path) >= len(p) && slices.Equal(path[:len(p)], p) {
+				return true
+			}
+		}
+		return false
+	}
+	onTheWay := func(path []string) bool {
+		for _, p := range paths {
+			if len(path) <= len(p) && slices.Equal(p[:len(path)], path) {
+				return true
+			}
+		}
+		return false
+	}
+	var walk func(set map[string]interface{}, path []string) bool
+	walk = func(set map[string]interface{}, path []string) bool {
+		for k, v := range set {
+			if k == "." {
+				if !onTheWay(path) {
+					return false
+				}
+				continue
+			}
+			name, isField := strings.CutPrefix(k, "f:")
+			if !isField {
+				return false // a list element: not one of secure's map paths
+			}
+			child := append(slices.Clone(path), name)
+			sub, _ := v.(map[string]interface{})
+			if within(child) {
+				continue
+			}
+			if len(sub) == 0 || !onTheWay(child) || !walk(sub, child) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply && !walk(fieldSet(mf), nil) {
+			return false
+		}
+	}
+	return true
+}
+
 // OwnsLabel reports whether manager's apply owns the label key of obj, and
 // which other managers also set it.
 func OwnsLabel(obj *unstructured.Unstructured, manager, key string) (owned bool, others []string) {
 	for _, mf := range obj.GetManagedFields() {
-		if mf.FieldsV1 == nil {
-			continue
-		}
-		var fields struct {
-			Metadata struct {
-				Labels map[string]json.RawMessage `json:"f:labels"`
-			} `json:"f:metadata"`
-		}
-		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &fields); err != nil {
-			continue
-		}
-		if _, ok := fields.Metadata.Labels["f:"+key]; !ok {
+		if !holds(fieldSet(mf), []string{"metadata", "labels", key}) {
 			continue
 		}
 		if mf.Manager == manager && mf.Operation == metav1.ManagedFieldsOperationApply {

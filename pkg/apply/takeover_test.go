@@ -126,3 +126,27 @@ func fields(raw string) *metav1.FieldsV1 {
 	f.SetRawString(raw)
 	return f
 }
+
+func TestOwnsOnly(t *testing.T) {
+	label := []string{"metadata", "labels", "istio.io/dataplane-mode"}
+	annotation := []string{"metadata", "annotations", "opea.dev/taken-over"}
+	for _, tc := range []struct {
+		name, fields string
+		want         bool
+	}{
+		{"the label alone", `{"f:metadata":{"f:labels":{"f:istio.io/dataplane-mode":{}}}}`, true},
+		{"the label and the annotation, maps marked set", `{"f:metadata":{".":{},"f:labels":{".":{},"f:istio.io/dataplane-mode":{}},"f:annotations":{"f:opea.dev/taken-over":{}}}}`, true},
+		{"another label too", `{"f:metadata":{"f:labels":{"f:istio.io/dataplane-mode":{},"f:team":{}}}}`, false},
+		{"a spec field", `{"f:metadata":{"f:labels":{"f:istio.io/dataplane-mode":{}}},"f:spec":{"f:finalizers":{}}}`, false},
+		{"a list element", `{"f:metadata":{"f:labels":{"f:istio.io/dataplane-mode":{}}},"f:spec":{"k:{\"name\":\"a\"}":{}}}`, false},
+	} {
+		o := obj(map[string]interface{}{"metadata": map[string]interface{}{"name": "n"}})
+		o.SetManagedFields([]metav1.ManagedFieldsEntry{
+			{Manager: "gitops", Operation: metav1.ManagedFieldsOperationApply, FieldsV1: fields(tc.fields)},
+			{Manager: "other", Operation: metav1.ManagedFieldsOperationApply, FieldsV1: fields(`{"f:spec":{}}`)},
+		})
+		if got := OwnsOnly(o, "gitops", [][]string{label, annotation}); got != tc.want {
+			t.Errorf("%s: OwnsOnly = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -126,7 +126,7 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 	if ns != nil && !o.KeepMTLS {
 		takeovers := ns.GetAnnotations()[desired.TakeoversAnnotation] != ""
 		for _, m := range r.f.Managers {
-			if apply.Owns(ns, m, labelPath(desired.DataplaneModeLabel)) || takeovers {
+			if (apply.Owns(ns, m, labelPath(desired.DataplaneModeLabel)) && r.f.mayRelease(ns, m)) || takeovers {
 				r.f.Namespace = ns
 			}
 		}
@@ -341,6 +341,25 @@ func (r *finder) findManagers() {
 }
 
 func labelPath(key string) []string { return []string{"metadata", "labels", key} }
+
+// namespaceFields are all that secure applies to the namespace.
+var namespaceFields = [][]string{labelPath(desired.DataplaneModeLabel), {"metadata", "annotations", desired.TakeoversAnnotation}}
+
+// mayRelease says whether unsecure may release obj's fields as manager m:
+// releasing removes every field m alone owns there. That is right for the
+// field manager asked for; for one found applying secure's labels (a secure
+// run with --field-manager, or a tool applying secure's output), only where
+// all it owns is secure's: on the namespace, secure's label and annotation
+// alone; on another object, the object it applied with secure's labels.
+func (f *Found) mayRelease(obj *unstructured.Unstructured, m string) bool {
+	if m == f.Managers[0] {
+		return true
+	}
+	if obj.GetKind() == "Namespace" {
+		return apply.OwnsOnly(obj, m, namespaceFields)
+	}
+	return apply.Owns(obj, m, labelPath(desired.ManagedByLabel))
+}
 
 // certificatesElsewhere lists the namespaces other than the gateway
 // namespace asked for that hold secure's cert-manager objects for the

@@ -458,6 +458,17 @@ func TestFind(t *testing.T) {
 			},
 		},
 		{
+			// A tool applying secure's output that manages the namespace
+			// too: releasing as it would remove its other labels.
+			name: "another field manager that owns more than secure's label on the namespace does not release it",
+			objs: objects(one(namespace(app, ambient("gitops", applyOp), label("team", "a"), managedLabel("gitops", applyOp, "team")), gateways), chain(gwNS, gitopsOwnsLabel)),
+			want: result{
+				Remove:          []string{caCertRef, tlsCertRef, caIssuerRef, selfIssuerRef, caSecretRef, tlsSecretRef},
+				NamespaceObject: app,
+				Managers:        []string{desired.ManagedByValue, "gitops"},
+			},
+		},
+		{
 			name: "a kept object's appliers count too",
 			objs: objects(one(namespace(app, ambient("gitops", applyOp)), gateways),
 				routing(map[string][]option{"gateway": {adoptedObject, managedLabel("gitops", applyOp, desired.ManagedByLabel)}})),

@@ -111,7 +111,7 @@ func giveBackAndRelease(ctx context.Context, applier *apply.Applier, f *Found, o
 		}
 	}
 	for _, m := range f.Managers {
-		if !slices.Contains(appliers(after), m) {
+		if !slices.Contains(appliers(after), m) || !f.mayRelease(after, m) {
 			continue
 		}
 		if after, err = applier.ReleaseAs(ctx, after, m); err != nil {
@@ -146,7 +146,8 @@ func namespaceLabelOutcome(before, after *unstructured.Unstructured) string {
 }
 
 // OtherManagers are the field managers, not among secure's, whose apply
-// set the namespace's ambient label to what secure sets: after secure ran
+// set the namespace's ambient label to what secure sets, and nothing but
+// secure's fields there: after secure ran
 // with --field-manager and every labelled object is gone, only the user
 // knows whether one of them was secure.
 func (f *Found) OtherManagers() []string {
@@ -156,7 +157,9 @@ func (f *Found) OtherManagers() []string {
 	}
 	var out []string
 	for _, m := range apply.Appliers(ns, labelPath(desired.DataplaneModeLabel)) {
-		if !slices.Contains(f.Managers, m) {
+		// Naming one that owns more than secure's fields there would have
+		// the user release those too.
+		if !slices.Contains(f.Managers, m) && apply.OwnsOnly(ns, m, namespaceFields) {
 			out = append(out, m)
 		}
 	}

@@ -103,6 +103,10 @@ func TestFoundOtherManagers(t *testing.T) {
 			want:  []string{"gitops", "argocd"},
 		},
 		{
+			name:  "one that owns more than secure's fields is not named",
+			found: Found{NamespaceObject: enrolledBy(gitops, managedLabel("gitops", applyOp, "team")), Managers: secureManager},
+		},
+		{
 			name:  "secure's managers are not others",
 			found: Found{NamespaceObject: enrolledBy(secure, gitops), Managers: []string{desired.ManagedByValue, "gitops"}},
 		},
