@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
@@ -52,10 +51,11 @@ type UnsecureOptions struct {
 	KeepMTLS         bool
 	GatewayNamespace string
 	DryRun           DryRunStrategy
-	PrintFlags       *genericclioptions.PrintFlags
-	FieldManager     string
-	Wait             bool
-	Timeout          time.Duration
+	// Output is "" (a line per step) or "name" (deleted objects' names).
+	Output       string
+	FieldManager string
+	Wait         bool
+	Timeout      time.Duration
 
 	namespace string
 	clients   clients.Getter
@@ -64,7 +64,7 @@ type UnsecureOptions struct {
 
 // NewCmdUnsecure returns the `unsecure` command.
 func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UnsecureOptions{IOStreams: streams, clients: getter, PrintFlags: genericclioptions.NewPrintFlags("").WithDefaultOutput("")}
+	o := &UnsecureOptions{IOStreams: streams, clients: getter}
 	cmd := &cobra.Command{
 		Use:     "unsecure",
 		Short:   "Remove exactly what secure applied for an OPEA application",
@@ -87,7 +87,7 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 	f.BoolVar(&o.KeepMTLS, "keep-mtls", false, "Keep the PeerAuthentication and the namespace's ambient label; remove only the ingress TLS")
 	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the ingress gateway pods, where the certificates are (default: search every namespace)")
 	addDryRunFlag(cmd, &o.DryRun, `"none" deletes; "server" sends every change with dryRun; "client" only lists what would go`)
-	f.StringVarP(o.PrintFlags.OutputFormat, "output", "o", "", "Output format: name (only the names of the deleted objects)")
+	f.StringVarP(&o.Output, "output", "o", "", "Output format: name (only the names of the deleted objects)")
 	f.StringVar(&o.FieldManager, "field-manager", desired.ManagedByValue, "Field manager secure applied with")
 	f.BoolVar(&o.Wait, "wait", false, "Wait until the deleted objects are gone (exit code 124 when --timeout passes)")
 	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "How long --wait waits")
@@ -97,8 +97,8 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 
 // Validate checks the flags.
 func (o *UnsecureOptions) Validate() error {
-	if f := *o.PrintFlags.OutputFormat; f != "" && f != "name" {
-		return fmt.Errorf("unsupported output format %q: use name", f)
+	if o.Output != "" && o.Output != "name" {
+		return fmt.Errorf("unsupported output format %q: use name", o.Output)
 	}
 	if o.Wait && o.DryRun != DryRunNone {
 		return fmt.Errorf("--wait cannot be used with --dry-run")
@@ -139,7 +139,7 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "Namespace %s does not exist: removing what kubectl opea secure left for it in the gateway namespace.\n", o.namespace)
 	}
 	notes := o.Out
-	if !humanOutput(o.PrintFlags) {
+	if o.Output == "name" {
 		notes = o.ErrOut // stdout holds only names
 	}
 	for _, n := range found.LeftAlone {
@@ -159,7 +159,7 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 		return err
 	}
 	report := func(s owned.Step) {
-		if humanOutput(o.PrintFlags) {
+		if o.Output == "" {
 			fmt.Fprintf(o.Out, "%s %s%s\n", s.Ref, s.What, o.DryRun.Suffix())
 		} else if s.What == string(apply.Deleted) {
 			fmt.Fprintln(o.Out, s.Ref)
