@@ -7,6 +7,7 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
 
 // APIs records which versions of the APIs kubectl-opea writes are served.
@@ -15,6 +16,7 @@ type APIs struct {
 	Networking  string // networking.istio.io: Gateway, VirtualService
 	Security    string // security.istio.io: PeerAuthentication
 	CertManager string // cert-manager.io: Issuer, Certificate
+	GatewayAPI  string // gateway.networking.k8s.io: GatewayClass, Gateway, HTTPRoute
 }
 
 // apiNeeds lists, per group, the versions tried in order of preference and the
@@ -28,10 +30,11 @@ var apiNeeds = []struct {
 	{"networking.istio.io", []string{"v1", "v1beta1"}, []string{"gateways", "virtualservices"}, func(a *APIs, v string) { a.Networking = v }},
 	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"peerauthentications"}, func(a *APIs, v string) { a.Security = v }},
 	{certmanager.Group, []string{certmanager.Version}, []string{"issuers", "certificates"}, func(a *APIs, v string) { a.CertManager = v }},
+	{gatewayapi.Group, gatewayapi.Versions, []string{"gatewayclasses", "gateways", "httproutes"}, func(a *APIs, v string) { a.GatewayAPI = v }},
 }
 
 // ServedAPIs asks discovery (one aggregated request on current servers)
-// which versions of the Istio and cert-manager APIs are served.
+// which versions of the Istio, cert-manager and Gateway APIs are served.
 func ServedAPIs(disco discovery.DiscoveryInterface) (APIs, error) {
 	_, lists, err := disco.ServerGroupsAndResources()
 	if err != nil && len(lists) == 0 {
