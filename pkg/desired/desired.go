@@ -111,8 +111,13 @@ func Selector(appNamespace string) string {
 // Objects in the shared gateway namespace carry the application namespace in
 // their names, so that two applications never collide.
 type Names struct {
-	Gateway          string
-	VirtualService   string
+	// Gateway is the Istio Gateway, or the Gateway API Gateway.
+	Gateway        string
+	VirtualService string
+	// HTTPRoute routes the HTTPS listeners to the application, and
+	// RedirectRoute answers the HTTP listeners with a redirect (Gateway API).
+	HTTPRoute        string
+	RedirectRoute    string
 	SelfSignedIssuer string
 	CACertificate    string
 	CASecret         string
@@ -127,6 +132,8 @@ func NamesFor(appNamespace string) Names {
 	return Names{
 		Gateway:          "opea-ingress",
 		VirtualService:   "opea-ingress",
+		HTTPRoute:        "opea-ingress",
+		RedirectRoute:    "opea-ingress-redirect",
 		SelfSignedIssuer: prefix + "-selfsigned",
 		CACertificate:    prefix + "-ca",
 		CASecret:         prefix + "-ca",
@@ -167,6 +174,43 @@ type Params struct {
 	TLSSecret         string // ExistingSecret
 	NetworkingVersion string // v1 or v1beta1
 	SecurityVersion   string // v1 or v1beta1
+	// GatewayAPIVersion (v1 or v1beta1) selects the Kubernetes Gateway API:
+	// a Gateway of GatewayClass and HTTPRoutes in the application namespace,
+	// for which Istio deploys a gateway there; the certificate is then in
+	// the application namespace too (GatewayNamespace = AppNamespace).
+	// Empty: an Istio Gateway and VirtualService for the ingress gateway
+	// pods found by GatewaySelector.
+	GatewayAPIVersion string
+	GatewayClass      string
+	// GatewayServiceType is the type of the Service Istio deploys for the
+	// Gateway API Gateway; empty: Istio's default, LoadBalancer.
+	GatewayServiceType string
+}
+
+// MaxGatewayAPIHosts is the most hosts the Gateway API mode takes: an
+// HTTPRoute holds at most 16 hostnames.
+const MaxGatewayAPIHosts = 16
+
+// Listener is one listener of secure's Gateway API Gateway.
+type Listener struct {
+	Name     string
+	Hostname string
+}
+
+// Listeners are the listeners of secure's Gateway API Gateway for hosts,
+// one per host because a listener has a single hostname: https, https-2,
+// ... on port 443 and http, http-2, ... on port 80, in the order of hosts.
+// The same hosts always get the same names.
+func Listeners(hosts []string) (https, http []Listener) {
+	for i, h := range hosts {
+		suffix := ""
+		if i > 0 {
+			suffix = fmt.Sprintf("-%d", i+1)
+		}
+		https = append(https, Listener{Name: "https" + suffix, Hostname: h})
+		http = append(http, Listener{Name: "http" + suffix, Hostname: h})
+	}
+	return https, http
 }
 
 // templateData is what a template sees.
@@ -176,14 +220,27 @@ type templateData struct {
 	Labels     map[string]string
 	IssuerName string
 	IssuerKind string
+	// HTTPSListeners and HTTPListeners are the Gateway API Gateway's;
+	// HTTPListeners is empty without HTTPRedirect.
+	HTTPSListeners []Listener
+	HTTPListeners  []Listener
 }
 
 // Objects renders the objects for p in the order they are applied: the
 // namespace label, mTLS, the certificate chain, then the Gateway and the
-// VirtualService that depend on it.
+// VirtualService or HTTPRoutes that depend on it.
 func Objects(p Params) ([]*unstructured.Unstructured, error) {
 	if p.AppNamespace == "" || p.GatewayNamespace == "" || len(p.Hosts) == 0 || p.Service == "" {
 		return nil, errors.New("desired: application namespace, gateway namespace, hosts and service are required")
+	}
+	if p.GatewayAPIVersion != "" {
+		// A Gateway's certificateRefs name Secrets in its own namespace.
+		if p.GatewayNamespace != p.AppNamespace || p.GatewayClass == "" {
+			return nil, errors.New("desired: the Gateway API mode needs a gateway class, and the gateway namespace to be the application namespace")
+		}
+		if len(p.Hosts) > MaxGatewayAPIHosts {
+			return nil, fmt.Errorf("desired: the Gateway API mode takes at most %d hosts", MaxGatewayAPIHosts)
+		}
 	}
 	data := templateData{Params: p, Names: NamesFor(p.AppNamespace), Labels: Labels(p.AppNamespace)}
 	var files []string
@@ -201,7 +258,15 @@ func Objects(p Params) ([]*unstructured.Unstructured, error) {
 	case ExistingSecret:
 		data.Names.TLSSecret = p.TLSSecret
 	}
-	files = append(files, "gateway.yaml", "virtualservice.yaml")
+	if p.GatewayAPIVersion != "" {
+		data.HTTPSListeners, data.HTTPListeners = Listeners(p.Hosts)
+		if !p.HTTPRedirect {
+			data.HTTPListeners = nil
+		}
+		files = append(files, "gatewayapi-gateway.yaml", "gatewayapi-httproutes.yaml")
+	} else {
+		files = append(files, "gateway.yaml", "virtualservice.yaml")
+	}
 
 	var objs []*unstructured.Unstructured
 	for _, f := range files {

@@ -11,8 +11,9 @@ import (
 )
 
 // FuzzObjects renders the objects for fuzzed hosts (one per line), namespace
-// and service names that pass the plugin's checks, and checks that every
-// object is well formed and carries exactly the requested hosts.
+// and service names that pass the plugin's checks, in either mode (bit 6 of
+// flags: the Gateway API), and checks that every object is well formed and
+// carries exactly the requested hosts.
 func FuzzObjects(f *testing.F) {
 	f.Add("chatqna.example.com", "chatqna", "istio-ingress", "chatqna-nginx", uint16(80), uint8(0))
 	f.Add("*.intel.com\nchatqna.example.com", "chatqna", "istio-system", "chatqna-nginx", uint16(8888), uint8(0xff))
@@ -20,6 +21,8 @@ func FuzzObjects(f *testing.F) {
 	f.Add("*.example.com", "codetrans", "codetrans", "codetrans-nginx", uint16(443), uint8(2))
 	f.Add(strings.Repeat("h", 63)+".example.com", strings.Repeat("n", 63), strings.Repeat("g", 63), strings.Repeat("s", 63), uint16(65535), uint8(0x16))
 	f.Add("x1.example.io\nx2.example.io\nx3.example.io", "0ns", "9-gw", "1-svc", uint16(8080), uint8(0x2d))
+	f.Add("chatqna.example.com", "chatqna", "istio-ingress", "chatqna-nginx", uint16(80), uint8(0x41))
+	f.Add("*.intel.com\nchatqna.example.com", "chatqna", "chatqna", "chatqna-nginx", uint16(8888), uint8(0xc5))
 	f.Fuzz(func(t *testing.T, hostLines, appNamespace, gatewayNamespace, service string, port uint16, flags uint8) {
 		// Names the plugin would reject are made valid, so that most
 		// inputs reach Objects.
@@ -56,6 +59,15 @@ func FuzzObjects(f *testing.F) {
 			p.IssuerName, p.IssuerKind = "letsencrypt", "ClusterIssuer"
 		case ExistingSecret:
 			p.TLSSecret = "my-tls"
+		}
+		if flags&0x40 != 0 {
+			// As secure plans it: everything in the application namespace.
+			p.GatewayAPIVersion, p.GatewayClass = versions[flags>>7&1], "istio"
+			p.GatewayNamespace, p.GatewaySelector, p.NetworkingVersion = appNamespace, nil, ""
+			p.GatewayServiceType = []string{"", "ClusterIP", "NodePort", "LoadBalancer"}[port%4]
+			if len(p.Hosts) > MaxGatewayAPIHosts {
+				p.Hosts = p.Hosts[:MaxGatewayAPIHosts]
+			}
 		}
 		objs, err := Objects(p)
 		if err != nil {
@@ -122,7 +134,14 @@ func checkObjects(t *testing.T, p Params, objs []*unstructured.Unstructured) {
 	case ExistingIssuer:
 		want = append(want, "Certificate "+p.GatewayNamespace+"/"+names.Certificate)
 	}
-	want = append(want, "Gateway "+p.AppNamespace+"/"+names.Gateway, "VirtualService "+p.AppNamespace+"/"+names.VirtualService)
+	if p.GatewayAPIVersion == "" {
+		want = append(want, "Gateway "+p.AppNamespace+"/"+names.Gateway, "VirtualService "+p.AppNamespace+"/"+names.VirtualService)
+	} else {
+		want = append(want, "Gateway "+p.AppNamespace+"/"+names.Gateway, "HTTPRoute "+p.AppNamespace+"/"+names.HTTPRoute)
+		if p.HTTPRedirect {
+			want = append(want, "HTTPRoute "+p.AppNamespace+"/"+names.RedirectRoute)
+		}
+	}
 	var got []string
 	for _, o := range objs {
 		got = append(got, o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName())
@@ -158,6 +177,13 @@ func checkObjects(t *testing.T, p Params, objs []*unstructured.Unstructured) {
 			}
 		}
 		switch {
+		case o.GetKind() == "Gateway" && p.GatewayAPIVersion != "":
+			checkListeners(t, ref, p, nested(t, o, "spec", "listeners").([]interface{}))
+		case o.GetKind() == "HTTPRoute":
+			checkHosts(t, ref, p.Hosts, nested(t, o, "spec", "hostnames"))
+			if got, want := len(nested(t, o, "spec", "parentRefs").([]interface{})), len(p.Hosts); got != want {
+				t.Errorf("%s: %d parentRefs, want one per host, %d", ref, got, want)
+			}
 		case o.GetKind() == "Gateway":
 			servers := nested(t, o, "spec", "servers").([]interface{})
 			wantServers := 1
@@ -175,6 +201,35 @@ func checkObjects(t *testing.T, p Params, objs []*unstructured.Unstructured) {
 		case o.GetKind() == "Certificate" && o.GetName() == names.Certificate:
 			checkHosts(t, ref, p.Hosts, nested(t, o, "spec", "dnsNames"))
 		}
+	}
+}
+
+// checkListeners checks that a Gateway API Gateway has one HTTPS listener
+// per host and, with the redirect, one HTTP listener per host, with names
+// valid as section names and unique.
+func checkListeners(t *testing.T, ref string, p Params, listeners []interface{}) {
+	t.Helper()
+	var https, http []interface{}
+	seen := map[string]bool{}
+	for _, l := range listeners {
+		m := l.(map[string]interface{})
+		name, _ := m["name"].(string)
+		if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 || seen[name] {
+			t.Errorf("%s: listener name %q invalid or repeated", ref, name)
+		}
+		seen[name] = true
+		switch m["protocol"] {
+		case "HTTPS":
+			https = append(https, m["hostname"])
+		case "HTTP":
+			http = append(http, m["hostname"])
+		}
+	}
+	checkHosts(t, ref+" HTTPS listeners", p.Hosts, https)
+	if p.HTTPRedirect {
+		checkHosts(t, ref+" HTTP listeners", p.Hosts, http)
+	} else if len(http) > 0 {
+		t.Errorf("%s: HTTP listeners %v without the redirect", ref, http)
 	}
 }
 
