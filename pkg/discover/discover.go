@@ -140,6 +140,14 @@ var GatewayLabels = []labels.Set{
 	{"app": "istio-ingress"},
 }
 
+// NoIngressGateway is IngressGateway's problem when no Deployment runs
+// gateway pods: a caller that knows another way to a gateway (the Gateway
+// API) can add it to the fix.
+type NoIngressGateway struct{ *problems.Problem }
+
+// Unwrap lets errors.As find the Problem.
+func (e *NoIngressGateway) Unwrap() error { return e.Problem }
+
 // IngressGateway finds the one Deployment of Istio ingress gateway pods (in
 // namespace, or in any namespace when it is empty), either by the selector
 // the user gave or by GatewayLabels, and the Service that exposes it.
@@ -175,13 +183,13 @@ func IngressGateway(ctx context.Context, kube kubernetes.Interface, namespace st
 	}
 	switch {
 	case len(found) == 0 && selector != nil:
-		return Gateway{}, problems.New(
+		return Gateway{}, &NoIngressGateway{problems.New(
 			fmt.Sprintf("no Deployment in %s has pods labelled %s", where, labels.Set(selector)),
-			"check the labels with 'kubectl get deployments -A --show-labels' and fix --gateway-selector")
+			"check the labels with 'kubectl get deployments -A --show-labels' and fix --gateway-selector")}
 	case len(found) == 0:
-		return Gateway{}, problems.New(
+		return Gateway{}, &NoIngressGateway{problems.New(
 			fmt.Sprintf("no Istio ingress gateway found in %s (looked for Deployments whose pods carry %s)", where, gatewayLabelList()),
-			"install one (helm install istio-ingress istio/gateway -n istio-ingress --create-namespace), or pass --gateway-namespace and --gateway-selector")
+			"install one (helm install istio-ingress istio/gateway -n istio-ingress --create-namespace), or pass --gateway-namespace and --gateway-selector")}
 	case len(found) > 1:
 		var names []string
 		for _, d := range found {

@@ -60,7 +60,7 @@ func WaitForCertificate(ctx context.Context, kube kubernetes.Interface, dyn dyna
 		return nil
 	}
 	names := desired.NamesFor(plan.Params.AppNamespace)
-	ns := plan.Gateway.Namespace
+	ns := plan.Params.GatewayNamespace
 	what := fmt.Sprintf("certificate %s/%s to be issued; see 'kubectl describe certificate %s -n %s'", ns, names.Certificate, names.Certificate, ns)
 	return await.Until(ctx, timeout, time.Second, what, func(ctx context.Context) (bool, string, error) {
 		cert, err := dyn.Resource(certmanager.Certificates).Namespace(ns).Get(ctx, names.Certificate, metav1.GetOptions{})

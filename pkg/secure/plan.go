@@ -23,6 +23,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
@@ -38,9 +39,16 @@ type Request struct {
 	// empty: found by their labels.
 	GatewayNamespace string
 	GatewaySelector  map[string]string
-	Hosts            []string
-	Enroll           bool
-	HTTPRedirect     bool
+	// GatewayAPI asks for a Kubernetes Gateway API Gateway of GatewayClass
+	// in the application namespace instead, for which Istio deploys the
+	// gateway pods there (GatewayNamespace and GatewaySelector unused), with
+	// a Service of GatewayServiceType (empty: Istio's default).
+	GatewayAPI         bool
+	GatewayClass       string
+	GatewayServiceType string
+	Hosts              []string
+	Enroll             bool
+	HTTPRedirect       bool
 	// Issuer and IssuerKind name an existing cert-manager issuer; TLSSecret
 	// an existing Secret. Both empty: a private CA made with cert-manager.
 	Issuer     string
@@ -50,7 +58,11 @@ type Request struct {
 
 // Plan is everything secure found out before writing.
 type Plan struct {
-	Params  desired.Params
+	// Params say what secure applies; Params.GatewayNamespace is where the
+	// certificate goes in either mode.
+	Params desired.Params
+	// Gateway is the classic ingress gateway found; zero with the Gateway
+	// API, where Istio deploys one for the application.
 	Gateway discover.Gateway
 	// Objects are the desired objects, in the order they are applied.
 	Objects []*unstructured.Unstructured
@@ -119,28 +131,57 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			params.Service, params.ServicePort = entry.Service, entry.Port
 		}
 	}
+
+	// The disk cache may predate a fresh Istio, Gateway API or cert-manager
+	// install.
+	disco.Invalidate()
+	apis, apisErr := discover.ServedAPIs(disco)
+
+	// certNS is where the certificate and its Secret go: the namespace of
+	// the gateway pods; "" when it is not known.
 	var gw discover.Gateway
-	gwOK := !note(p.checkGatewayNamespace(ctx, kube))
-	if gwOK {
-		gw, err = discover.IngressGateway(ctx, kube, p.GatewayNamespace, p.GatewaySelector)
-		gwOK = !note(err)
-	}
-	if gwOK {
-		params.GatewayNamespace, params.GatewaySelector = gw.Namespace, gw.Selector
-		// Server port numbers that istiod resolves to those pod ports.
-		params.HTTPSPort, params.HTTPPort = gw.ServerPort(gw.HTTPSPort), gw.ServerPort(gw.HTTPPort)
-		if p.HTTPRedirect && gw.HTTPPort == 0 {
-			fmt.Fprintf(p.notices, "The gateway Service %s/%s has no port 80: no HTTP redirect is configured.\n", gw.Namespace, gw.Service)
-			params.HTTPRedirect = false
+	certNS := ""
+	if p.GatewayAPI {
+		if nsOK {
+			certNS = p.Namespace
+		}
+		params.GatewayNamespace = p.Namespace
+		params.GatewayClass, params.GatewayServiceType = p.GatewayClass, p.GatewayServiceType
+		if apisErr == nil {
+			note(p.checkGatewayAPI(ctx, apis.GatewayAPI))
+		}
+	} else {
+		gwOK := !note(p.checkGatewayNamespace(ctx, kube))
+		if gwOK {
+			gw, err = discover.IngressGateway(ctx, kube, p.GatewayNamespace, p.GatewaySelector)
+			var none *discover.NoIngressGateway
+			if errors.As(err, &none) && apisErr == nil {
+				p.suggestGatewayAPI(ctx, apis.GatewayAPI, none.Problem)
+			}
+			gwOK = !note(err)
+		}
+		if gwOK {
+			certNS = gw.Namespace
+			params.GatewayNamespace, params.GatewaySelector = gw.Namespace, gw.Selector
+			// Server port numbers that istiod resolves to those pod ports.
+			params.HTTPSPort, params.HTTPPort = gw.ServerPort(gw.HTTPSPort), gw.ServerPort(gw.HTTPPort)
+			if p.HTTPRedirect && gw.HTTPPort == 0 {
+				fmt.Fprintf(p.notices, "The gateway Service %s/%s has no port 80: no HTTP redirect is configured.\n", gw.Namespace, gw.Service)
+				params.HTTPRedirect = false
+			}
 		}
 	}
 
-	// The disk cache may predate a fresh Istio or cert-manager install.
-	disco.Invalidate()
-	apis, err := discover.ServedAPIs(disco)
-	if !note(err) {
+	if !note(apisErr) {
 		params.NetworkingVersion, params.SecurityVersion = apis.Networking, apis.Security
-		if apis.Networking == "" || apis.Security == "" {
+		if p.GatewayAPI {
+			params.GatewayAPIVersion = apis.GatewayAPI
+			if apis.Security == "" {
+				note(problems.New(
+					"the Istio API security.istio.io is not served (Istio's CRDs are not installed)",
+					"install Istio in ambient mode: istioctl install --set profile=ambient (or the istio/base Helm chart)"))
+			}
+		} else if apis.Networking == "" || apis.Security == "" {
 			note(problems.New(
 				"the Istio APIs networking.istio.io and security.istio.io are not served (Istio's CRDs are not installed)",
 				"install Istio in ambient mode: istioctl install --set profile=ambient (or the istio/base Helm chart)"))
@@ -161,21 +202,21 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 	switch {
 	case p.TLSSecret != "":
 		params.Certificates, params.TLSSecret = desired.ExistingSecret, p.TLSSecret
-		if gwOK {
-			note(p.checkTLSSecret(ctx, kube, gw.Namespace))
+		if certNS != "" {
+			note(p.checkTLSSecret(ctx, kube, certNS))
 		}
 	case p.Issuer != "":
 		params.Certificates, params.IssuerName, params.IssuerKind = desired.ExistingIssuer, p.Issuer, p.IssuerKind
-		if gwOK && apis.CertManager != "" {
-			for _, err := range p.checkIssuer(ctx, gw.Namespace) {
+		if certNS != "" && apis.CertManager != "" {
+			for _, err := range p.checkIssuer(ctx, certNS) {
 				note(err)
 			}
 		}
 	default:
 		params.Certificates = desired.OwnCA
 	}
-	if gwOK && p.TLSSecret == "" && apis.CertManager != "" {
-		for _, err := range p.checkSecretsInTheWay(ctx, kube, gw.Namespace, params.Certificates) {
+	if certNS != "" && p.TLSSecret == "" && apis.CertManager != "" {
+		for _, err := range p.checkSecretsInTheWay(ctx, kube, certNS, params.Certificates) {
 			note(err)
 		}
 	}
@@ -186,8 +227,12 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if problems := p.checkGatewayHosts(ctx, gw, params.NetworkingVersion, objs); len(problems) > 0 {
-		return nil, problems
+	if !p.GatewayAPI {
+		// A Gateway API Gateway has gateway pods of its own: no other
+		// Gateway can take its hosts.
+		if problems := p.checkGatewayHosts(ctx, gw, params.NetworkingVersion, objs); len(problems) > 0 {
+			return nil, problems
+		}
 	}
 	return &Plan{Params: params, Gateway: gw, Objects: objs}, nil
 }
@@ -253,6 +298,73 @@ func (p *planner) checkGatewayHosts(ctx context.Context, gw discover.Gateway, ve
 			fmt.Sprintf("pass another --host for namespace %s (e.g. --host %s), or remove that host from Gateway %s", p.Namespace, suggestHost(d.Host, p.Namespace), keeper)))
 	}
 	return out
+}
+
+// GatewayAPIRelease is the Gateway API release the install hint names: the
+// one kubectl-opea is tested with.
+const GatewayAPIRelease = "v1.6.3"
+
+// checkGatewayAPI refuses when the Gateway API is not served (version
+// empty), or when the GatewayClass does not exist or no controller has
+// accepted it: Istio would deploy no gateway for the Gateway.
+func (p *planner) checkGatewayAPI(ctx context.Context, version string) error {
+	if version == "" {
+		return problems.New(
+			"the Kubernetes Gateway API gateway.networking.k8s.io (GatewayClass, Gateway and HTTPRoute, v1 or v1beta1) is not served: its CRDs are not installed",
+			fmt.Sprintf("kubectl apply --server-side -f https://github.com/kubernetes-sigs/gateway-api/releases/download/%s/standard-install.yaml, or leave out --gateway-api to use an Istio ingress gateway", GatewayAPIRelease))
+	}
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return err
+	}
+	u, err := dyn.Resource(gatewayapi.GatewayClasses(version)).Get(ctx, p.GatewayClass, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err) && p.GatewayClass == gatewayapi.IstioClass:
+		return problems.New(
+			`GatewayClass "istio" does not exist: istiod creates it when it handles the Gateway API`,
+			"check that istiod runs (kubectl get pods -n istio-system -l app=istiod) and that its PILOT_ENABLE_GATEWAY_API is not false; if it started before the Gateway API CRDs were installed, restart it (kubectl rollout restart deployment/istiod -n istio-system)")
+	case apierrors.IsNotFound(err):
+		return problems.New(
+			fmt.Sprintf("GatewayClass %q does not exist", p.GatewayClass),
+			"list the classes with 'kubectl get gatewayclasses' and pass one with --gateway-class (istio is Istio's own)")
+	case apierrors.IsForbidden(err):
+		fmt.Fprintf(p.notices, "Could not check that GatewayClass %s exists and is accepted (you may not read GatewayClasses): run kubectl opea verify afterwards.\n", p.GatewayClass)
+		return nil
+	case err != nil:
+		return fmt.Errorf("reading GatewayClass %s: %w", p.GatewayClass, err)
+	}
+	class, err := gatewayapi.DecodeGatewayClass(u)
+	if err != nil {
+		return fmt.Errorf("reading GatewayClass %s: %w", p.GatewayClass, err)
+	}
+	if why := gatewayapi.Unmet(class.Conditions, "Accepted", class.Generation); why != "" {
+		return problems.New(
+			fmt.Sprintf("GatewayClass %s (controllerName %s) is not accepted, so no controller would deploy a gateway for it: %s", class.Name, class.ControllerName, why),
+			"check that the controller runs: for Istio, istiod (kubectl get pods -n istio-system -l app=istiod) with PILOT_ENABLE_GATEWAY_API not false; or pass another --gateway-class (kubectl get gatewayclasses)")
+	}
+	return nil
+}
+
+// suggestGatewayAPI adds --gateway-api to the fix of a missing classic
+// ingress gateway when Istio's GatewayClass exists (version: the Gateway
+// API's served version, empty when it is not served): Istio can then deploy
+// a gateway for the application instead.
+func (p *planner) suggestGatewayAPI(ctx context.Context, version string, none *problems.Problem) {
+	if version == "" {
+		return
+	}
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return
+	}
+	if _, err := dyn.Resource(gatewayapi.GatewayClasses(version)).Get(ctx, gatewayapi.IstioClass, metav1.GetOptions{}); err != nil {
+		return
+	}
+	instead := ""
+	if p.GatewayNamespace != "" || p.GatewaySelector != nil {
+		instead = " instead of --gateway-namespace and --gateway-selector"
+	}
+	none.Fix = fmt.Sprintf("pass --gateway-api%s to have Istio deploy a gateway for this application in namespace %s (GatewayClass istio exists); or %s", instead, p.Namespace, none.Fix)
 }
 
 // checkGatewayNamespace says so when --gateway-namespace names a namespace
@@ -402,8 +514,12 @@ func (p *planner) checkSecretsInTheWay(ctx context.Context, kube kubernetes.Inte
 func (p *planner) checkTLSSecret(ctx context.Context, kube kubernetes.Interface, gatewayNamespace string) error {
 	s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, p.TLSSecret, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		why := "Istio reads gateway credentials only from the gateway pods' namespace"
+		if p.GatewayAPI {
+			why = "the Gateway's certificateRefs name a Secret in its own namespace, the application's"
+		}
 		return problems.New(
-			fmt.Sprintf("Secret %s/%s does not exist (Istio reads gateway credentials only from the gateway pods' namespace)", gatewayNamespace, p.TLSSecret),
+			fmt.Sprintf("Secret %s/%s does not exist (%s)", gatewayNamespace, p.TLSSecret, why),
 			fmt.Sprintf("kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", p.TLSSecret, gatewayNamespace))
 	}
 	if err != nil {
