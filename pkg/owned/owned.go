@@ -22,6 +22,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -174,7 +175,9 @@ func (r *finder) list(ctx context.Context, gvr schema.GroupVersionResource, name
 }
 
 // appObjects finds the routing and mTLS objects in the application
-// namespace. Objects with secure's names but not its labels are listed too,
+// namespace: Istio's Gateway and VirtualService, and the Gateway API's
+// Gateway and HTTPRoutes when that API is served (when it is not, none can
+// exist). Objects with secure's names but not its labels are listed too,
 // to say why they stay.
 func (r *finder) appObjects(ctx context.Context) error {
 	if r.f.NamespaceMissing {
@@ -182,17 +185,24 @@ func (r *finder) appObjects(ctx context.Context) error {
 	}
 	names := desired.NamesFor(r.o.AppNamespace)
 	type appKind struct {
-		gvr     schema.GroupVersionResource
-		ourName string
+		gvr      schema.GroupVersionResource
+		ourNames []string
 	}
 	var kinds []appKind
 	if v := r.o.APIs.Networking; v != "" {
 		kinds = append(kinds,
-			appKind{schema.GroupVersionResource{Group: "networking.istio.io", Version: v, Resource: "virtualservices"}, names.VirtualService},
-			appKind{schema.GroupVersionResource{Group: "networking.istio.io", Version: v, Resource: "gateways"}, names.Gateway})
+			appKind{schema.GroupVersionResource{Group: "networking.istio.io", Version: v, Resource: "virtualservices"}, []string{names.VirtualService}},
+			appKind{schema.GroupVersionResource{Group: "networking.istio.io", Version: v, Resource: "gateways"}, []string{names.Gateway}})
+	}
+	// Routes before their Gateway. Istio removes what it deployed for the
+	// Gateway (owned by it) once the Gateway is gone.
+	if v := r.o.APIs.GatewayAPI; v != "" {
+		kinds = append(kinds,
+			appKind{gatewayapi.HTTPRoutes(v), []string{names.HTTPRoute, names.RedirectRoute}},
+			appKind{gatewayapi.Gateways(v), []string{names.Gateway}})
 	}
 	if v := r.o.APIs.Security; v != "" && !r.o.KeepMTLS {
-		kinds = append(kinds, appKind{schema.GroupVersionResource{Group: "security.istio.io", Version: v, Resource: "peerauthentications"}, "default"})
+		kinds = append(kinds, appKind{schema.GroupVersionResource{Group: "security.istio.io", Version: v, Resource: "peerauthentications"}, []string{"default"}})
 	}
 	for _, k := range kinds {
 		items, err := r.list(ctx, k.gvr, r.o.AppNamespace, true)
@@ -206,9 +216,9 @@ func (r *finder) appObjects(ctx context.Context) error {
 				r.f.Keep = append(r.f.Keep, u)
 			case r.ours(u):
 				r.f.Remove = append(r.f.Remove, u)
-			case u.GetName() == k.ourName && u.GetLabels()[desired.ManagedByLabel] == desired.ManagedByValue:
+			case slices.Contains(k.ourNames, u.GetName()) && u.GetLabels()[desired.ManagedByLabel] == desired.ManagedByValue:
 				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "created by kubectl opea for namespace " + quote(u.GetLabels()[desired.AppNamespaceLabel]) + ", not " + r.o.AppNamespace})
-			case u.GetName() == k.ourName:
+			case slices.Contains(k.ourNames, u.GetName()):
 				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "not created by kubectl opea (no " + desired.ManagedByLabel + "=" + desired.ManagedByValue + " label)"})
 			}
 		}

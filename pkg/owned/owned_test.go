@@ -20,6 +20,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -38,8 +39,10 @@ var listKinds = map[schema.GroupVersionResource]string{
 	{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:          "GatewayList",
 	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:   "VirtualServiceList",
 	{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}: "PeerAuthenticationList",
-	certmanager.Certificates: "CertificateList",
-	certmanager.Issuers:      "IssuerList",
+	certmanager.Certificates:    "CertificateList",
+	certmanager.Issuers:         "IssuerList",
+	gatewayapi.Gateways("v1"):   "GatewayList",
+	gatewayapi.HTTPRoutes("v1"): "HTTPRouteList",
 }
 
 // option changes an object under construction.
