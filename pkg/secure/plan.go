@@ -198,6 +198,9 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			note(err)
 		}
 	}
+	if nsOK && apisErr == nil {
+		note(p.checkOtherMode(ctx, apis))
+	}
 
 	switch {
 	case p.TLSSecret != "":
@@ -343,6 +346,37 @@ func (p *planner) checkGatewayAPI(ctx context.Context, version string) error {
 			"check that the controller runs: for Istio, istiod (kubectl get pods -n istio-system -l app=istiod) with PILOT_ENABLE_GATEWAY_API not false; or pass another --gateway-class (kubectl get gatewayclasses)")
 	}
 	return nil
+}
+
+// checkOtherMode refuses to secure the application in one mode while
+// secure's Gateway of the other mode is in place: both ingresses would
+// serve the hosts, the older with whatever certificate it had.
+func (p *planner) checkOtherMode(ctx context.Context, apis discover.APIs) error {
+	other := schema.GroupVersionResource{Group: "networking.istio.io", Version: apis.Networking, Resource: "gateways"}
+	mode, flag := "an Istio ingress gateway", "without --gateway-api"
+	if !p.GatewayAPI {
+		other = gatewayapi.Gateways(apis.GatewayAPI)
+		mode, flag = "its own Gateway API gateway", "with --gateway-api"
+	}
+	if other.Version == "" {
+		return nil // not served: it cannot exist
+	}
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return err
+	}
+	name := desired.NamesFor(p.Namespace).Gateway
+	gw, err := dyn.Resource(other).Namespace(p.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil // absent, or unreadable: verify reports both ingresses
+	}
+	l := gw.GetLabels()
+	if l[desired.ManagedByLabel] != desired.ManagedByValue || l[desired.AppNamespaceLabel] != p.Namespace {
+		return nil
+	}
+	return problems.New(
+		fmt.Sprintf("namespace %s is secured through %s already (Gateway %s/%s of %s, applied by secure %s): both ingresses would serve the hosts", p.Namespace, mode, p.Namespace, name, other.Group, flag),
+		fmt.Sprintf("remove that ingress first (kubectl opea unsecure -n %s --keep-mtls), then run this command again", p.Namespace))
 }
 
 // suggestGatewayAPI adds --gateway-api to the fix of a missing classic

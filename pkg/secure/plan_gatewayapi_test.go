@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -372,5 +373,57 @@ func TestGatewayAPIPlanMatchesDesired(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, plan.Objects); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+}
+
+// Securing in one mode while secure's Gateway of the other is in place
+// would leave two ingresses serving the hosts.
+func TestPlanRefusesTheOtherModesGateway(t *testing.T) {
+	labelled := func(u *unstructured.Unstructured, app string) *unstructured.Unstructured {
+		u.SetLabels(desired.Labels(app))
+		return u
+	}
+	istioGateway := func(app string) map[schema.GroupVersionResource][]*unstructured.Unstructured {
+		return map[schema.GroupVersionResource][]*unstructured.Unstructured{
+			gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
+			gatewaysGVR:                     {labelled(gatewayObject("chatqna", "opea-ingress", time.Hour, map[string]interface{}{"istio": "ingress"}, 443, "chatqna.example.com"), app)},
+		}
+	}
+	apiGateway := func(app string) map[schema.GroupVersionResource][]*unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway"}}
+		u.SetNamespace("chatqna")
+		u.SetName("opea-ingress")
+		return map[schema.GroupVersionResource][]*unstructured.Unstructured{gatewayapi.Gateways("v1"): {labelled(u, app)}}
+	}
+	const (
+		classic = "namespace chatqna is secured through an Istio ingress gateway already (Gateway chatqna/opea-ingress of networking.istio.io, applied by secure without --gateway-api): both ingresses would serve the hosts\n" +
+			"  fix: remove that ingress first (kubectl opea unsecure -n chatqna --keep-mtls), then run this command again"
+		own = "namespace chatqna is secured through its own Gateway API gateway already (Gateway chatqna/opea-ingress of gateway.networking.k8s.io, applied by secure with --gateway-api)"
+	)
+	for _, tc := range []struct {
+		name       string
+		gatewayAPI bool
+		objs       map[schema.GroupVersionResource][]*unstructured.Unstructured
+		want       string
+	}{
+		{name: "--gateway-api over the classic ingress", gatewayAPI: true, objs: istioGateway("chatqna"), want: classic},
+		{name: "--gateway-api over another's Istio Gateway of that name", gatewayAPI: true, objs: istioGateway("rag")},
+		{name: "classic over the Gateway API ingress", objs: apiGateway("chatqna"), want: own},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, "v1", nil, tc.objs)
+			req := gatewayAPIRequest()
+			req.GatewayAPI = tc.gatewayAPI
+			_, _, err := c.plan(req)
+			if tc.want == "" {
+				if err != nil {
+					t.Errorf("plan: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("problems:\n%v\nlack %q", err, tc.want)
+			}
+		})
 	}
 }
