@@ -4,21 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 	"github.com/opea-project/kubectl-opea/pkg/secure"
 )
 
-const secureLong = `Put an OPEA application behind the Istio ingress gateway with TLS, and
+const secureLong = `Put an OPEA application behind an Istio ingress gateway with TLS, and
 enforce STRICT mutual TLS between its pods.
 
 secure applies, with server-side apply (field manager kubectl-opea):
@@ -28,17 +31,33 @@ secure applies, with server-side apply (field manager kubectl-opea):
     (self-signed Issuer, CA Certificate, CA Issuer) and the gateway's
     Certificate for the hosts; or only the Certificate from --issuer; or
     nothing, with --tls-secret
-  - a Gateway selecting the ingress gateway pods: HTTPS on 443 with that
-    certificate, HTTP on 80 redirecting to HTTPS (--http-redirect)
-  - a VirtualService routing the hosts to the application's entry Service
+  - the ingress, in one of two modes:
+    classic (the default): an Istio Gateway selecting the existing ingress
+    gateway pods, HTTPS on 443 with that certificate, HTTP on 80 redirecting
+    to HTTPS (--http-redirect), and a VirtualService routing the hosts to the
+    application's entry Service; the certificate goes to the gateway pods'
+    namespace;
+    --gateway-api: a Kubernetes Gateway API Gateway "opea-ingress" of
+    --gateway-class (istio) in the application namespace, an HTTPS listener
+    per host with that certificate and an HTTP one per host, an HTTPRoute to
+    the entry Service and one redirecting HTTP to HTTPS. Istio deploys the
+    gateway pods for it in the application namespace, so no shared ingress
+    gateway is needed; the certificate goes there too. istio.io recommends
+    the Gateway API for ambient mode.
 
 Before writing anything it checks that the namespace, the entry Service, the
-ingress gateway and the Istio and cert-manager APIs exist, that you may make
-every change, and that no other tool owns what would change. Running it again
-changes nothing; running it with other hosts updates the objects in place.`
+ingress gateway (or the Gateway API and an accepted GatewayClass) and the
+Istio and cert-manager APIs exist, that you may make every change, and that
+no other tool owns what would change. Running it again changes nothing;
+running it with other hosts updates the objects in place.`
 
 const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
   kubectl opea secure -n chatqna --host chatqna.example.com
+
+  # The same with the Kubernetes Gateway API: Istio deploys a gateway for
+  # ChatQnA in its namespace (a ClusterIP Service on a cluster without load
+  # balancers)
+  kubectl opea secure -n chatqna --host chatqna.example.com --gateway-api --gateway-service-type ClusterIP
 
   # See what would be applied, without applying it
   kubectl opea secure -n chatqna --host chatqna.example.com --dry-run=client -o yaml
@@ -56,18 +75,24 @@ type SecureOptions struct {
 	Port             int32
 	GatewayNamespace string
 	GatewaySelector  string
-	Hosts            []string
-	Enroll           bool
-	HTTPRedirect     bool
-	Issuer           string
-	IssuerKind       string
-	TLSSecret        string
-	DryRun           DryRunStrategy
-	PrintFlags       *genericclioptions.PrintFlags
-	FieldManager     string
-	ForceConflicts   bool
-	Wait             bool
-	Timeout          time.Duration
+	// GatewayAPI asks for a Gateway API Gateway of GatewayClass, whose
+	// Service Istio makes of GatewayServiceType, instead of the classic
+	// ingress gateway.
+	GatewayAPI         bool
+	GatewayClass       string
+	GatewayServiceType string
+	Hosts              []string
+	Enroll             bool
+	HTTPRedirect       bool
+	Issuer             string
+	IssuerKind         string
+	TLSSecret          string
+	DryRun             DryRunStrategy
+	PrintFlags         *genericclioptions.PrintFlags
+	FieldManager       string
+	ForceConflicts     bool
+	Wait               bool
+	Timeout            time.Duration
 
 	// Set by Complete.
 	namespace       string
@@ -110,12 +135,15 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service (default: its only port, or the one named nginx or http)")
 	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the Istio ingress gateway pods (default: found by their labels)")
 	f.StringVar(&o.GatewaySelector, "gateway-selector", "", "Labels of the ingress gateway pods, e.g. istio=ingress (default: found)")
+	f.BoolVar(&o.GatewayAPI, "gateway-api", false, "Use the Kubernetes Gateway API: a Gateway in the application namespace, for which Istio deploys the gateway pods there")
+	f.StringVar(&o.GatewayClass, "gateway-class", "", "GatewayClass of the Gateway, with --gateway-api (default "+gatewayapi.IstioClass+")")
+	f.StringVar(&o.GatewayServiceType, "gateway-service-type", "", "Type of the Service Istio deploys for the Gateway, with --gateway-api: ClusterIP, NodePort or LoadBalancer (default: Istio's, LoadBalancer)")
 	f.StringArrayVar(&o.Hosts, "host", nil, "Host name clients use; repeat for several; wildcards as *.example.com (default "+desired.DefaultHost+")")
 	f.BoolVar(&o.Enroll, "enroll", o.Enroll, "Label the namespace istio.io/dataplane-mode=ambient")
 	f.BoolVar(&o.HTTPRedirect, "http-redirect", o.HTTPRedirect, "Serve port 80 with a redirect to HTTPS")
 	f.StringVar(&o.Issuer, "issuer", "", "Existing cert-manager issuer for the gateway certificate, instead of a private CA")
-	f.StringVar(&o.IssuerKind, "issuer-kind", o.IssuerKind, "Kind of --issuer: Issuer (in the gateway namespace) or ClusterIssuer")
-	f.StringVar(&o.TLSSecret, "tls-secret", "", "Existing Secret with tls.crt and tls.key (or cert and key) in the gateway namespace; cert-manager is then not used")
+	f.StringVar(&o.IssuerKind, "issuer-kind", o.IssuerKind, "Kind of --issuer: Issuer (in the gateway namespace, the application's with --gateway-api) or ClusterIssuer")
+	f.StringVar(&o.TLSSecret, "tls-secret", "", "Existing Secret with tls.crt and tls.key (or cert and key) in the gateway namespace (the application's with --gateway-api); cert-manager is then not used")
 	addDryRunFlag(cmd, &o.DryRun, `"none" applies; "server" sends every change with dryRun and stores nothing; "client" prints what would be applied and sends nothing`)
 	o.PrintFlags.AddFlags(cmd)
 	f.StringVar(&o.FieldManager, "field-manager", o.FieldManager, "Field manager of the server-side apply")
@@ -123,6 +151,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.BoolVar(&o.Wait, "wait", false, "Wait until the certificate is issued (exit code 124 when --timeout passes)")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long --wait waits")
 	_ = cmd.RegisterFlagCompletionFunc("issuer-kind", fixedCompletions("Issuer", "ClusterIssuer"))
+	_ = cmd.RegisterFlagCompletionFunc("gateway-service-type", fixedCompletions(gatewayServiceTypes...))
 	return cmd
 }
 
@@ -137,8 +166,15 @@ func (o *SecureOptions) Complete() error {
 		o.Hosts = []string{desired.DefaultHost}
 		o.usedDefaultHost = true
 	}
+	if o.GatewayAPI && o.GatewayClass == "" {
+		o.GatewayClass = gatewayapi.IstioClass
+	}
 	return nil
 }
+
+// gatewayServiceTypes are the Service types istiod makes for a Gateway's
+// networking.istio.io/service-type annotation.
+var gatewayServiceTypes = []string{"ClusterIP", "NodePort", "LoadBalancer"}
 
 // Validate checks the flags on their own, before any API call.
 func (o *SecureOptions) Validate() error {
@@ -176,10 +212,40 @@ func (o *SecureOptions) Validate() error {
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))
 	}
+	errs = append(errs, o.validateGatewayAPI()...)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
 	return nil
+}
+
+// validateGatewayAPI checks the flags of the two modes: each mode's own
+// flags only in that mode.
+func (o *SecureOptions) validateGatewayAPI() []string {
+	var errs []string
+	if !o.GatewayAPI {
+		const why = " needs --gateway-api: it sets the Gateway API Gateway, which only --gateway-api creates"
+		if o.GatewayClass != "" {
+			errs = append(errs, "--gateway-class"+why)
+		}
+		if o.GatewayServiceType != "" {
+			errs = append(errs, "--gateway-service-type"+why)
+		}
+		return errs
+	}
+	if o.GatewayNamespace != "" || o.GatewaySelector != "" {
+		errs = append(errs, "--gateway-namespace and --gateway-selector name a classic Istio ingress gateway; with --gateway-api Istio deploys a gateway in the application namespace: leave them out")
+	}
+	if msgs := validation.IsDNS1123Subdomain(o.GatewayClass); len(msgs) > 0 {
+		errs = append(errs, fmt.Sprintf("invalid --gateway-class %q: %s", o.GatewayClass, strings.Join(msgs, "; ")))
+	}
+	if o.GatewayServiceType != "" && !slices.Contains(gatewayServiceTypes, o.GatewayServiceType) {
+		errs = append(errs, fmt.Sprintf("invalid --gateway-service-type %q: use ClusterIP, NodePort or LoadBalancer", o.GatewayServiceType))
+	}
+	if len(o.Hosts) > desired.MaxGatewayAPIHosts {
+		errs = append(errs, fmt.Sprintf("--gateway-api takes at most %d --host values (an HTTPRoute holds at most %d hostnames), got %d", desired.MaxGatewayAPIHosts, desired.MaxGatewayAPIHosts, len(o.Hosts)))
+	}
+	return errs
 }
 
 // Run checks every precondition, then applies.
@@ -190,6 +256,7 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 	plan, err := secure.NewPlan(ctx, o.clients, secure.Request{
 		Namespace: o.namespace, Service: o.Service, Port: o.Port,
 		GatewayNamespace: o.GatewayNamespace, GatewaySelector: o.selector,
+		GatewayAPI: o.GatewayAPI, GatewayClass: o.GatewayClass, GatewayServiceType: o.GatewayServiceType,
 		Hosts: o.Hosts, Enroll: o.Enroll, HTTPRedirect: o.HTTPRedirect,
 		Issuer: o.Issuer, IssuerKind: o.IssuerKind, TLSSecret: o.TLSSecret,
 	}, o.ErrOut)
@@ -232,7 +299,7 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", o.Timeout, plan.Gateway.Namespace, desired.NamesFor(o.namespace).Certificate)
+		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", o.Timeout, plan.Params.GatewayNamespace, desired.NamesFor(o.namespace).Certificate)
 		if err := secure.WaitForCertificate(ctx, kube, dyn, plan, o.Timeout); err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"errors"
+	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -21,20 +22,26 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
+
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
 
 // dynamicResources are the resources the commands read with the dynamic
-// client, by kind: the fake cannot guess "gateways" from "Gateway".
+// client, by kind (by group/kind for the Gateway API's kinds, whose names
+// Istio's take): the fake cannot guess "gateways" from "Gateway".
 var dynamicResources = map[string]schema.GroupVersionResource{
-	"Namespace":          {Version: "v1", Resource: "namespaces"},
-	"Secret":             {Version: "v1", Resource: "secrets"},
-	"Gateway":            {Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
-	"VirtualService":     {Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
-	"DestinationRule":    {Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
-	"PeerAuthentication": {Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
-	"Certificate":        {Group: "cert-manager.io", Version: "v1", Resource: "certificates"},
-	"Issuer":             {Group: "cert-manager.io", Version: "v1", Resource: "issuers"},
-	"ClusterIssuer":      {Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"},
+	"gateway.networking.k8s.io/GatewayClass": gatewayapi.GatewayClasses("v1"),
+	"gateway.networking.k8s.io/Gateway":      gatewayapi.Gateways("v1"),
+	"gateway.networking.k8s.io/HTTPRoute":    gatewayapi.HTTPRoutes("v1"),
+	"Namespace":                              {Version: "v1", Resource: "namespaces"},
+	"Secret":                                 {Version: "v1", Resource: "secrets"},
+	"Gateway":                                {Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
+	"VirtualService":                         {Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
+	"DestinationRule":                        {Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
+	"PeerAuthentication":                     {Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
+	"Certificate":                            {Group: "cert-manager.io", Version: "v1", Resource: "certificates"},
+	"Issuer":                                 {Group: "cert-manager.io", Version: "v1", Resource: "issuers"},
+	"ClusterIssuer":                          {Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"},
 }
 
 // fakeClusterWith is newFakeCluster holding objs besides: typed objects in
@@ -47,7 +54,7 @@ func fakeClusterWith(t *testing.T, objs ...runtime.Object) fakeCluster {
 	c := newFakeCluster()
 	listKinds := map[schema.GroupVersionResource]string{}
 	for kind, gvr := range dynamicResources {
-		listKinds[gvr] = kind + "List"
+		listKinds[gvr] = path.Base(kind) + "List"
 	}
 	c.dyn = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 	metaScheme := metadatafake.NewTestScheme()
@@ -58,7 +65,10 @@ func fakeClusterWith(t *testing.T, objs ...runtime.Object) fakeCluster {
 		var err error
 		switch o := obj.(type) {
 		case *unstructured.Unstructured:
-			gvr, ok := dynamicResources[o.GetKind()]
+			gvr, ok := dynamicResources[o.GroupVersionKind().Group+"/"+o.GetKind()]
+			if !ok {
+				gvr, ok = dynamicResources[o.GetKind()]
+			}
 			if !ok {
 				t.Fatalf("no resource for kind %q", o.GetKind())
 			}

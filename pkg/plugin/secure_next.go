@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/secure"
 )
@@ -13,24 +14,35 @@ import (
 // application with a client that validates the certificate.
 func (o *SecureOptions) printNextSteps(p *secure.Plan) {
 	host := istio.ExampleHost(p.Params.Hosts[0], o.namespace)
+	gatewayAPI := p.Params.GatewayAPIVersion != ""
 	address := p.Gateway.Address
 	if address == "" {
 		address = "<GATEWAY-ADDRESS>"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nNext:\n  # check that everything is in place and effective\n  kubectl opea verify -n %s\n", o.namespace)
+	// Istio gives the Gateway its address once it has deployed the gateway.
+	names := desired.NamesFor(o.namespace)
+	if gatewayAPI {
+		fmt.Fprintf(&b, "  # the gateway's address, once Istio has deployed it\n")
+		fmt.Fprintf(&b, "  kubectl get gateway.gateway.networking.k8s.io %s -n %s -o jsonpath='{.status.addresses[0].value}'\n", names.Gateway, o.namespace)
+	}
 	switch p.Params.Certificates {
 	case desired.OwnCA:
 		// cert-manager's CA issuer puts its CA into every Secret it signs.
-		names := desired.NamesFor(o.namespace)
 		fmt.Fprintf(&b, "  # once the certificate is issued, give clients the application's CA (no curl -k)\n")
-		fmt.Fprintf(&b, "  kubectl get secret %s -n %s -o jsonpath='{.data.ca\\.crt}' | base64 -d > %s-ca.crt\n", names.TLSSecret, p.Gateway.Namespace, o.namespace)
+		fmt.Fprintf(&b, "  kubectl get secret %s -n %s -o jsonpath='{.data.ca\\.crt}' | base64 -d > %s-ca.crt\n", names.TLSSecret, p.Params.GatewayNamespace, o.namespace)
 		fmt.Fprintf(&b, "  curl --cacert %s-ca.crt --resolve %s:443:%s https://%s/\n", o.namespace, host, address, host)
 	default:
 		fmt.Fprintf(&b, "  # call the application through the gateway, validating its certificate\n")
 		fmt.Fprintf(&b, "  curl --resolve %s:443:%s https://%s/\n", host, address, host)
 	}
-	if p.Gateway.Address == "" {
+	switch {
+	case gatewayAPI:
+		service := gatewayapi.DeployedName(gatewayapi.Gateway{Name: names.Gateway, ClassName: p.Params.GatewayClass})
+		fmt.Fprintf(&b, "  # without an address reachable from here, forward a local port to the gateway Service Istio deployed:\n")
+		fmt.Fprintf(&b, "  #   kubectl port-forward -n %s svc/%s 8443:443   and --resolve %s:8443:127.0.0.1\n", o.namespace, service, host)
+	case p.Gateway.Address == "":
 		fmt.Fprintf(&b, "  # the gateway Service %s/%s has no load balancer address: use its node port, or\n", p.Gateway.Namespace, p.Gateway.Service)
 		fmt.Fprintf(&b, "  #   kubectl port-forward -n %s svc/%s 8443:443   and --resolve %s:8443:127.0.0.1\n", p.Gateway.Namespace, p.Gateway.Service, host)
 	}

@@ -20,11 +20,13 @@ const unsecureLong = `Remove exactly what "kubectl opea secure" applied for an a
 nothing else.
 
 unsecure deletes the objects that carry secure's labels for the namespace
-(Gateway, VirtualService, PeerAuthentication, cert-manager Certificates and
-Issuers, and the Secrets cert-manager wrote for them, found by the labels it
-copies onto them even when their Certificate is gone). It releases the
-namespace's istio.io/dataplane-mode label: the label goes only if secure set
-it and nobody else did.
+(Istio's Gateway and VirtualService, or with secure --gateway-api the Gateway
+API Gateway and HTTPRoutes, whose deployed gateway Istio then removes;
+PeerAuthentication, cert-manager Certificates and Issuers, and the Secrets
+cert-manager wrote for them, found by the labels it copies onto them even
+when their Certificate is gone). It releases the namespace's
+istio.io/dataplane-mode label: the label goes only if secure set it and
+nobody else did.
 
 An object that existed before secure took it over stays: secure's own
 fields are released, and what --force-conflicts took from another field
@@ -85,7 +87,7 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.KeepMTLS, "keep-mtls", false, "Keep the PeerAuthentication and the namespace's ambient label; remove only the ingress TLS")
-	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the ingress gateway pods, where the certificates are (default: search every namespace)")
+	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the ingress gateway pods, where the certificates are (the application namespace after secure --gateway-api; default: search every namespace)")
 	addDryRunFlag(cmd, &o.DryRun, `"none" deletes; "server" sends every change with dryRun; "client" only lists what would go`)
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: name (only the names of the deleted objects)")
 	f.StringVar(&o.FieldManager, "field-manager", desired.ManagedByValue, "Field manager secure applied with")
