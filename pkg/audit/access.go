@@ -34,11 +34,19 @@ const (
 	InputDestinationRules    Input = "destinationrules"
 	InputGateways            Input = "gateways"
 	InputVirtualServices     Input = "virtualservices"
+	// InputGatewayClasses, InputGatewayAPIGateways, InputHTTPRoutes and
+	// InputReferenceGrants are the Gateway API's objects (GatewayClasses,
+	// and the rest in every namespace).
+	InputGatewayClasses     Input = "gatewayclasses"
+	InputGatewayAPIGateways Input = "gateways.gateway.networking.k8s.io"
+	InputHTTPRoutes         Input = "httproutes"
+	InputReferenceGrants    Input = "referencegrants"
 	// InputServices are the Services of every namespace.
 	InputServices Input = "services"
 	// InputGatewayPods are the pods each Gateway of the application selects.
 	InputGatewayPods Input = "gateway pods"
-	// InputSecrets are the credential Secrets.
+	// InputSecrets are the credential Secrets: of Istio's Gateways and of
+	// the Gateway API's HTTPS listeners.
 	InputSecrets Input = "secrets"
 	// InputSecretAccess is whether each gateway ServiceAccount may read its
 	// credentials.

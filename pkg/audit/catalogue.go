@@ -16,50 +16,63 @@ const (
 // Catalogue is every check verify runs, in report order. A new check is one
 // row here, one function, and one anchor in docs/checks.md.
 var Catalogue = []Check{
-	{"cluster.api-reachable", CategoryCluster, "Kubernetes API reachable", nil, nil, checkAPIReachable},
-	{"cluster.istio-apis", CategoryCluster, "Istio networking and security APIs served", nil, nil, checkIstioAPIs},
-	{"cluster.cert-manager-api", CategoryCluster, "cert-manager API served where a Certificate is used", nil, nil, checkCertManagerAPI},
+	{"cluster.api-reachable", CategoryCluster, AnyIngress, "Kubernetes API reachable", nil, nil, checkAPIReachable},
+	{"cluster.istio-apis", CategoryCluster, AnyIngress, "Istio networking and security APIs served", nil, nil, checkIstioAPIs},
+	{"cluster.cert-manager-api", CategoryCluster, AnyIngress, "cert-manager API served where a Certificate is used", nil, nil, checkCertManagerAPI},
 
-	{"ambient.istiod", CategoryAmbient, "istiod running", needIstiod, nil, checkIstiod},
-	{"ambient.istiod-ambient-mode", CategoryAmbient, "istiod runs with ambient mode on", needIstiod, requireIstiod, checkIstiodAmbient},
-	{"ambient.ztunnel", CategoryAmbient, "ztunnel ready on every node", needDaemonSets, nil, func(v *checkView) Result { return checkDaemonSet(v.s.ZTunnel, "ztunnel", "app=ztunnel") }},
-	{"ambient.istio-cni", CategoryAmbient, "istio-cni ready on every node", needDaemonSets, nil, func(v *checkView) Result { return checkDaemonSet(v.s.CNI, "istio-cni-node", "k8s-app=istio-cni-node") }},
-	{"ambient.cni-ambient-enabled", CategoryAmbient, "istio-cni has ambient mode enabled", needCNIConfig, nil, checkCNIAmbient},
+	{"ambient.istiod", CategoryAmbient, AnyIngress, "istiod running", needIstiod, nil, checkIstiod},
+	{"ambient.istiod-ambient-mode", CategoryAmbient, AnyIngress, "istiod runs with ambient mode on", needIstiod, requireIstiod, checkIstiodAmbient},
+	{"ambient.ztunnel", CategoryAmbient, AnyIngress, "ztunnel ready on every node", needDaemonSets, nil, func(v *checkView) Result { return checkDaemonSet(v.s.ZTunnel, "ztunnel", "app=ztunnel") }},
+	{"ambient.istio-cni", CategoryAmbient, AnyIngress, "istio-cni ready on every node", needDaemonSets, nil, func(v *checkView) Result { return checkDaemonSet(v.s.CNI, "istio-cni-node", "k8s-app=istio-cni-node") }},
+	{"ambient.cni-ambient-enabled", CategoryAmbient, AnyIngress, "istio-cni has ambient mode enabled", needCNIConfig, nil, checkCNIAmbient},
 
-	{"enrolment.namespace-label", CategoryEnrolment, "namespace enrolled in ambient mode", needNamespacePods, nil, checkNamespaceLabel},
-	{"enrolment.no-sidecar-injection", CategoryEnrolment, "namespace not set up for sidecar injection", needNamespace, nil, checkNoSidecarInjection},
-	{"enrolment.no-opt-out", CategoryEnrolment, "no pod opted out or running a sidecar", needPods, nil, checkNoOptOut},
-	{"enrolment.pods-redirected", CategoryEnrolment, "every pod's traffic captured by ztunnel", needPods, nil, checkPodsRedirected},
+	{"enrolment.namespace-label", CategoryEnrolment, AnyIngress, "namespace enrolled in ambient mode", needNamespacePods, nil, checkNamespaceLabel},
+	{"enrolment.no-sidecar-injection", CategoryEnrolment, AnyIngress, "namespace not set up for sidecar injection", needNamespace, nil, checkNoSidecarInjection},
+	{"enrolment.no-opt-out", CategoryEnrolment, AnyIngress, "no pod opted out or running a sidecar", needPods, nil, checkNoOptOut},
+	{"enrolment.pods-redirected", CategoryEnrolment, AnyIngress, "every pod's traffic captured by ztunnel", needPods, nil, checkPodsRedirected},
 
-	{"mtls.namespace-strict", CategoryMTLS, "effective mTLS mode STRICT for every workload", needWorkloadPolicies, nil, checkStrict},
-	{"mtls.no-permissive-ports", CategoryMTLS, "no port-level exception to STRICT", needWorkloadPolicies, nil, checkPortLevel},
-	{"mtls.ignored-policies", CategoryMTLS, "no PeerAuthentication that ambient ignores", needPolicies, nil, checkIgnoredPolicies},
-	{"mtls.destinationrule-tls", CategoryMTLS, "no DestinationRule TLS settings on the namespace's hosts", needDestinationRules, nil, checkDestinationRuleTLS},
+	{"mtls.namespace-strict", CategoryMTLS, AnyIngress, "effective mTLS mode STRICT for every workload", needWorkloadPolicies, nil, checkStrict},
+	{"mtls.no-permissive-ports", CategoryMTLS, AnyIngress, "no port-level exception to STRICT", needWorkloadPolicies, nil, checkPortLevel},
+	{"mtls.ignored-policies", CategoryMTLS, AnyIngress, "no PeerAuthentication that ambient ignores", needPolicies, nil, checkIgnoredPolicies},
+	{"mtls.destinationrule-tls", CategoryMTLS, AnyIngress, "no DestinationRule TLS settings on the namespace's hosts", needDestinationRules, nil, checkDestinationRuleTLS},
 
-	{"ingress.gateway-found", CategoryIngress, "a Gateway routes to the application", needRouting, nil, checkGatewayFound},
-	{"ingress.selector-matches", CategoryIngress, "Gateway selector matches ingress gateway pods", needGatewayPods, requireGateways, checkSelectorMatches},
-	{"ingress.service-ports", CategoryIngress, "Gateway ports exposed by the gateway Service", needGatewayServices, requireGateways, checkServicePorts},
-	{"ingress.https-server", CategoryIngress, "HTTPS server terminates TLS with a credential", needRouting, requireGateways, checkHTTPSServer},
-	{"ingress.http-redirect", CategoryIngress, "plain HTTP redirects to HTTPS", needRouting, requireGateways, checkHTTPRedirect},
-	{"ingress.no-conflicts", CategoryIngress, "no other Gateway conflicts on the same pods", needGatewayServices, requireGateways, checkNoConflicts},
+	// Which inputs it needs depends on the ingress it finds: it says itself.
+	{"ingress.gateway-found", CategoryIngress, AnyIngress, "a Gateway routes to the application", nil, nil, checkGatewayFound},
+	{"ingress.selector-matches", CategoryIngress, ClassicIngress, "Gateway selector matches ingress gateway pods", needGatewayPods, requireGateways, checkSelectorMatches},
+	{"ingress.service-ports", CategoryIngress, ClassicIngress, "Gateway ports exposed by the gateway Service", needGatewayServices, requireGateways, checkServicePorts},
+	{"ingress.https-server", CategoryIngress, ClassicIngress, "HTTPS server terminates TLS with a credential", needRouting, requireGateways, checkHTTPSServer},
+	{"ingress.http-redirect", CategoryIngress, ClassicIngress, "plain HTTP redirects to HTTPS", needRouting, requireGateways, checkHTTPRedirect},
+	{"ingress.no-conflicts", CategoryIngress, ClassicIngress, "no other Gateway conflicts on the same pods", needGatewayServices, requireGateways, checkNoConflicts},
 
-	{"routing.gateway-ref", CategoryRouting, "VirtualService gateway references resolve", needRouting, requireRoutes, checkGatewayRefs},
-	{"routing.hosts-intersect", CategoryRouting, "VirtualService hosts match the Gateway's", needRouting, requireGateways, checkHostsIntersect},
-	{"routing.destination-exists", CategoryRouting, "route destinations exist with their ports", needDestinations, requireRoutes, checkDestinations},
+	{"routing.gateway-ref", CategoryRouting, ClassicIngress, "VirtualService gateway references resolve", needRouting, requireRoutes, checkGatewayRefs},
+	{"routing.hosts-intersect", CategoryRouting, ClassicIngress, "VirtualService hosts match the Gateway's", needRouting, requireGateways, checkHostsIntersect},
+	{"routing.destination-exists", CategoryRouting, ClassicIngress, "route destinations exist with their ports", needDestinations, requireRoutes, checkDestinations},
 
-	{"certificate.secret-present", CategoryCertificate, "credential Secret in the gateway pods' namespace", needCredentials, requireHTTPS, checkSecretPresent},
-	{"certificate.gateway-may-read", CategoryCertificate, "gateway ServiceAccount may read its credentials", needSecretAccess, requireHTTPS, checkGatewayMayRead},
-	{"certificate.secret-format", CategoryCertificate, "credential Secret in a form Istio reads", needCredentials, requireCredentials, checkSecretFormat},
-	{"certificate.keypair", CategoryCertificate, "certificate and key parse and match", needCredentials, requireReadable, checkKeyPair},
-	{"certificate.sans", CategoryCertificate, "certificate covers every HTTPS host", needCredentials, requireParsed, checkSANs},
-	{"certificate.validity", CategoryCertificate, "certificate valid now and for long enough", needCredentials, requireParsed, checkValidity},
-	{"certificate.chain", CategoryCertificate, "certificate chains to the Secret's ca.crt", needCredentials, requireParsed, checkChain},
-	{"certificate.cert-manager-ready", CategoryCertificate, "cert-manager Certificate and issuer Ready", needCertManager, requireCertManager, checkCertManagerReady},
+	{"gatewayapi.class-accepted", CategoryGatewayAPI, GatewayAPIIngress, "GatewayClass exists and is Accepted", needAPIClasses, requireAPIGateways, checkClassAccepted},
+	{"gatewayapi.gateway-accepted", CategoryGatewayAPI, GatewayAPIIngress, "Gateway Accepted by its controller", needAPIClasses, requireAPIClass, checkAPIGatewayAccepted},
+	{"gatewayapi.gateway-programmed", CategoryGatewayAPI, GatewayAPIIngress, "Gateway Programmed: deployed with an address", needAPIClasses, requireAPIAccepted, checkAPIGatewayProgrammed},
+	{"gatewayapi.route-hostnames", CategoryGatewayAPI, GatewayAPIIngress, "HTTPRoute hostnames match the listeners'", needAPIIngress, requireAPIGateways, checkRouteHostnames},
+	{"gatewayapi.route-backend", CategoryGatewayAPI, GatewayAPIIngress, "HTTPRoute backends exist with their ports", needAPIBackends, nil, checkRouteBackends},
+	{"gatewayapi.route-accepted", CategoryGatewayAPI, GatewayAPIIngress, "HTTPRoute Accepted by each parent Gateway", needAPIClasses, requireAPIRouteAccepted, checkRouteAccepted},
+	{"gatewayapi.route-refs-resolved", CategoryGatewayAPI, GatewayAPIIngress, "HTTPRoute references resolved", needAPIBackends, requireAPIRouteRefs, checkRouteRefsResolved},
+	{"gatewayapi.https-listener", CategoryGatewayAPI, GatewayAPIIngress, "HTTPS listener terminates TLS with a certificate", needAPIIngress, requireAPIListeners, checkHTTPSListener},
+	{"gatewayapi.certificate-ref-granted", CategoryGatewayAPI, GatewayAPIIngress, "certificateRefs to other namespaces granted", needAPIGrants, requireAPIHTTPS, checkCertificateRefGranted},
+	{"gatewayapi.listener-refs-resolved", CategoryGatewayAPI, GatewayAPIIngress, "HTTPS listener's certificate resolved and programmed", needAPIListenerRefs, requireAPIGranted, checkListenerRefsResolved},
+	{"gatewayapi.http-redirect", CategoryGatewayAPI, GatewayAPIIngress, "plain HTTP redirects to HTTPS", needAPIIngress, requireAPIGateways, checkAPIHTTPRedirect},
 
-	{"probe.tls-handshake", CategoryProbe, "TLS handshake validates for every host", needProbe, requireProbeHTTPS, checkProbeHandshake},
-	{"probe.served-certificate", CategoryProbe, "gateway serves the Secret's certificate", needProbe, requireServedCert, checkProbeServedCert},
-	{"probe.https-route", CategoryProbe, "HTTPS request reaches the application", needProbe, requireHandshakes, checkProbeRoute},
-	{"probe.http-redirect", CategoryProbe, "plain HTTP answers with a redirect to HTTPS", needProbe, requireHTTPProbe, checkProbeRedirect},
+	{"certificate.secret-present", CategoryCertificate, AnyIngress, "credential Secret in the gateway pods' namespace", needCredentials, requireHTTPS, checkSecretPresent},
+	{"certificate.gateway-may-read", CategoryCertificate, AnyIngress, "gateway ServiceAccount may read its credentials", needSecretAccess, requireHTTPS, checkGatewayMayRead},
+	{"certificate.secret-format", CategoryCertificate, AnyIngress, "credential Secret in a form Istio reads", needCredentials, requireCredentials, checkSecretFormat},
+	{"certificate.keypair", CategoryCertificate, AnyIngress, "certificate and key parse and match", needCredentials, requireReadable, checkKeyPair},
+	{"certificate.sans", CategoryCertificate, AnyIngress, "certificate covers every HTTPS host", needCredentials, requireParsed, checkSANs},
+	{"certificate.validity", CategoryCertificate, AnyIngress, "certificate valid now and for long enough", needCredentials, requireParsed, checkValidity},
+	{"certificate.chain", CategoryCertificate, AnyIngress, "certificate chains to the Secret's ca.crt", needCredentials, requireParsed, checkChain},
+	{"certificate.cert-manager-ready", CategoryCertificate, AnyIngress, "cert-manager Certificate and issuer Ready", needCertManager, requireCertManager, checkCertManagerReady},
+
+	{"probe.tls-handshake", CategoryProbe, AnyIngress, "TLS handshake validates for every host", needProbe, requireProbeHTTPS, checkProbeHandshake},
+	{"probe.served-certificate", CategoryProbe, AnyIngress, "gateway serves the Secret's certificate", needProbe, requireServedCert, checkProbeServedCert},
+	{"probe.https-route", CategoryProbe, AnyIngress, "HTTPS request reaches the application", needProbe, requireHandshakes, checkProbeRoute},
+	{"probe.http-redirect", CategoryProbe, AnyIngress, "plain HTTP answers with a redirect to HTTPS", needProbe, requireHTTPProbe, checkProbeRedirect},
 }
 
 // What the checks read. Each list is whole: a check of the gateway's pods
@@ -83,6 +96,14 @@ var (
 	needCredentials     = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets}
 	needSecretAccess    = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecretAccess}
 	needCertManager     = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputCertificates}
+	// The Gateway API's objects; the routes come first: they say which
+	// Gateways are the application's.
+	needIngressFound    = []Input{InputVirtualServices, InputGateways, InputHTTPRoutes, InputGatewayAPIGateways}
+	needAPIIngress      = []Input{InputHTTPRoutes, InputGatewayAPIGateways}
+	needAPIClasses      = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputGatewayClasses}
+	needAPIBackends     = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputServices}
+	needAPIGrants       = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputReferenceGrants}
+	needAPIListenerRefs = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputReferenceGrants, InputSecrets}
 	// The probe finds the gateway's address through its Service, and
 	// validates against the Secret's ca.crt.
 	needProbe = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputServices}
@@ -91,18 +112,29 @@ var (
 // What the checks assume of what they read. Each list is whole and in
 // order: a check of the certificate first requires the Secret that holds it.
 var (
-	requireIstiod      = []Requirement{istiodFound}
-	requireRoutes      = []Requirement{virtualServicesRoute}
-	requireGateways    = []Requirement{gatewaysRoute}
-	requireHTTPS       = []Requirement{httpsServer}
-	requireCredentials = []Requirement{httpsServer, credentialsPresent}
-	requireReadable    = []Requirement{httpsServer, credentialsPresent, credentialsReadable}
-	requireParsed      = []Requirement{httpsServer, credentialsPresent, credentialsReadable, credentialsUsable}
-	requireCertManager = []Requirement{httpsServer, credentialsPresent, certManagerManaged}
+	requireIstiod   = []Requirement{istiodFound}
+	requireRoutes   = []Requirement{virtualServicesRoute}
+	requireGateways = []Requirement{gatewaysRoute}
+	// A Gateway API listener whose certificate does not resolve is
+	// gatewayapi.listener-refs-resolved's finding.
+	requireHTTPS       = []Requirement{httpsServer, listenerRefsResolved}
+	requireCredentials = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent}
+	requireReadable    = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent, credentialsReadable}
+	requireParsed      = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent, credentialsReadable, credentialsUsable}
+	requireCertManager = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent, certManagerManaged}
 	requireProbeHTTPS  = []Requirement{httpsServerToProbe}
 	requireHandshakes  = []Requirement{handshakesSucceeded}
 	requireServedCert  = []Requirement{handshakesSucceeded, secretCertificateUsable}
 	requireHTTPProbe   = []Requirement{httpProbeAddress}
+
+	requireAPIGateways      = []Requirement{apiGatewaysRoute}
+	requireAPIClass         = []Requirement{apiGatewaysRoute, apiClassAccepted}
+	requireAPIAccepted      = []Requirement{apiGatewaysRoute, apiClassAccepted, apiGatewayAccepted}
+	requireAPIRouteAccepted = []Requirement{apiClassAccepted, apiHostnamesMatch}
+	requireAPIRouteRefs     = []Requirement{apiClassAccepted, apiBackendsExist}
+	requireAPIListeners     = []Requirement{apiGatewaysRoute, apiRoutesAttach}
+	requireAPIHTTPS         = []Requirement{apiGatewaysRoute, apiRoutesAttach, apiHTTPSListener}
+	requireAPIGranted       = []Requirement{apiGatewaysRoute, apiRoutesAttach, apiHTTPSListener, apiRefsGranted}
 )
 
 // ---- Cluster
@@ -211,17 +243,18 @@ func checkNamespaceLabel(v *checkView) Result {
 	if v.s.NamespaceLabels[istio.DataplaneModeLabel] == "ambient" {
 		return pass("%s=ambient", istio.DataplaneModeLabel)
 	}
+	pods, _ := v.appPods()
 	var unlabelled []Object
-	for _, p := range v.s.Pods {
+	for _, p := range pods {
 		if p.Labels[istio.DataplaneModeLabel] != "ambient" {
 			unlabelled = append(unlabelled, p)
 		}
 	}
-	if len(v.s.Pods) > 0 && len(unlabelled) == 0 {
+	if len(pods) > 0 && len(unlabelled) == 0 {
 		return pass("namespace unlabelled, but every pod is labelled %s=ambient", istio.DataplaneModeLabel)
 	}
 	what := "its pods are not in the mesh"
-	if len(unlabelled) < len(v.s.Pods) {
+	if len(unlabelled) < len(pods) {
 		what = "these pods are not in the mesh: " + podNames(unlabelled)
 	}
 	return fail(fmt.Sprintf("kubectl label namespace %s %s=ambient", v.s.Namespace, istio.DataplaneModeLabel),
@@ -247,9 +280,18 @@ func podNames(pods []Object) string {
 	return strings.Join(names, ", ")
 }
 
+// leftOut says that pods Istio deploys for Gateways were not judged.
+func leftOut(gateways int) string {
+	if gateways == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d gateway pods left out: Istio deploys them outside ztunnel on purpose", gateways)
+}
+
 func checkNoOptOut(v *checkView) Result {
+	pods, gateways := v.appPods()
 	var optedOut, sidecars []Object
-	for _, p := range v.s.Pods {
+	for _, p := range pods {
 		if p.Labels[istio.DataplaneModeLabel] == "none" {
 			optedOut = append(optedOut, p)
 		}
@@ -264,15 +306,16 @@ func checkNoOptOut(v *checkView) Result {
 	case len(sidecars) > 0:
 		return fail("disable sidecar injection for these workloads and restart them", "pods run an Istio sidecar: %s", podNames(sidecars))
 	}
-	return pass("%d pods, none opted out", len(v.s.Pods))
+	return pass("%d pods, none opted out%s", len(pods), leftOut(gateways))
 }
 
 func checkPodsRedirected(v *checkView) Result {
-	if len(v.s.Pods) == 0 {
-		return warn("deploy the application, then run verify again", "namespace %s has no pods", v.s.Namespace)
+	pods, gateways := v.appPods()
+	if len(pods) == 0 {
+		return warn("deploy the application, then run verify again", "namespace %s has no pods%s", v.s.Namespace, leftOut(gateways))
 	}
 	var pending, missing []Object
-	for _, p := range v.s.Pods {
+	for _, p := range pods {
 		if p.Labels[istio.DataplaneModeLabel] == "none" || p.Annotations[sidecarStatus] != "" {
 			continue // reported by enrolment.no-opt-out
 		}
@@ -292,7 +335,7 @@ func checkPodsRedirected(v *checkView) Result {
 		return fail(fmt.Sprintf("label the namespace (kubectl label namespace %s %s=ambient) or the pods; if they are, check istio-cni: kubectl logs -n istio-system -l k8s-app=istio-cni-node", v.s.Namespace, istio.DataplaneModeLabel),
 			"pods not captured by ztunnel (no %s=enabled): %s", redirectionAnnotation, podNames(missing))
 	}
-	return pass("%d pods captured", len(v.s.Pods))
+	return pass("%d pods captured%s", len(pods), leftOut(gateways))
 }
 
 // ---- mTLS

@@ -15,9 +15,9 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-// credential is the Secret of one HTTPS server, found where Istio reads it.
+// credential is the Secret of one TLS listener, found where Istio reads it.
 type credential struct {
-	gatewayServer
+	tlsListener
 	secret *Secret
 	// certPEM and keyPEM are the fields Istio would read, by its rules;
 	// keys names them, and problem says why there are none.
@@ -27,22 +27,22 @@ type credential struct {
 	caPEM           []byte
 }
 
-// credentials finds each HTTPS server's Secret in the gateway pods'
-// namespaces. missing lists the servers whose Secret is absent there.
-func (v *view) credentials() (found []credential, missing []gatewayServer) {
-	for _, gs := range v.httpsServers() {
+// credentials finds each TLS listener's Secret where Istio reads it.
+// missing lists the listeners whose Secret is absent there.
+func (v *view) credentials() (found []credential, missing []tlsListener) {
+	for _, t := range v.tlsListeners() {
 		var sec *Secret
-		for _, ns := range v.gatewayPodNamespaces(gs.gw) {
-			if s := v.s.Secrets[key(ns, gs.server.TLS.CredentialName)]; s != nil {
+		for _, ns := range t.secretNamespaces {
+			if s := v.s.Secrets[key(ns, t.secretName)]; s != nil {
 				sec = s
 				break
 			}
 		}
 		if sec == nil {
-			missing = append(missing, gs)
+			missing = append(missing, t)
 			continue
 		}
-		c := credential{gatewayServer: gs, secret: sec, caPEM: istio.CredentialCA(sec.Data)}
+		c := credential{tlsListener: t, secret: sec, caPEM: istio.CredentialCA(sec.Data)}
 		c.certPEM, c.keyPEM, c.keys, c.problem = istio.CredentialPair(sec.Data)
 		found = append(found, c)
 	}
@@ -53,7 +53,7 @@ func (v *view) credentials() (found []credential, missing []gatewayServer) {
 // reads it.
 type credentialLookup struct {
 	found   []credential
-	missing []gatewayServer
+	missing []tlsListener
 }
 
 // lookupCredentials looks the HTTPS servers' Secrets up once per view.
@@ -69,9 +69,9 @@ func (v *checkView) lookupCredentials() *credentialLookup {
 // reads them: with credentialsPresent, one for each server.
 func (v *checkView) foundCredentials() []credential { return v.lookupCredentials().found }
 
-// missingCredentials are the HTTPS servers whose Secret is not where Istio
+// missingCredentials are the TLS listeners whose Secret is not where Istio
 // reads it.
-func (v *checkView) missingCredentials() []gatewayServer { return v.lookupCredentials().missing }
+func (v *checkView) missingCredentials() []tlsListener { return v.lookupCredentials().missing }
 
 // parsed is a credential whose certificate and key parse.
 type parsed struct {
@@ -156,9 +156,23 @@ func (v *checkView) parsedCredentials() []parsed { return v.parseCredentials().p
 
 func secretRef(s *Secret) string { return key(s.Namespace, s.Name) }
 
+// ref names c's Secret and, for a Gateway API listener, the listener:
+// several listeners may share a Secret, and their names say which to fix.
+func (c credential) ref() string {
+	if c.api != nil {
+		return secretRef(c.secret) + " of " + c.api.String()
+	}
+	return secretRef(c.secret)
+}
+
 func checkSecretPresent(v *checkView) Result {
 	if missing := v.missingCredentials(); len(missing) > 0 {
-		gs := missing[0]
+		if t := missing[0]; t.server == nil {
+			// Unreached while listenerRefsResolved holds, said for completeness.
+			return fail(fmt.Sprintf("kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", t.secretName, t.secretNamespaces[0]),
+				"Secret %s named by %s not found", key(t.secretNamespaces[0], t.secretName), t)
+		}
+		gs := *missing[0].server
 		name := gs.server.TLS.CredentialName
 		podNamespaces := v.gatewayPodNamespaces(gs.gw)
 		if len(podNamespaces) == 0 {
@@ -171,14 +185,26 @@ func checkSecretPresent(v *checkView) Result {
 		return fail(fmt.Sprintf("kubectl opea secure -n %s, or kubectl create secret tls %s -n %s --cert=... --key=...", v.s.Namespace, name, podNamespaces[0]),
 			"Secret %s not found in %s", name, strings.Join(podNamespaces, ", "))
 	}
-	return pass("%s", secretRef(v.foundCredentials()[0].secret))
+	return pass("%s", v.foundCredentials()[0].ref())
 }
 
 // checkGatewayMayRead: istiod hands a gateway its credentials only when
 // the gateway's ServiceAccount may list Secrets in its namespace (the Role
 // Istio's gateway charts create); without it the gateway has a listener
 // with no certificate and every handshake fails.
+//
+// istiod asks that question only of credentials named
+// kubernetes:// (an Istio Gateway's credentialName). A Gateway API
+// listener's certificateRef becomes kubernetes-gateway://<ns>/<name>, and
+// filterAuthorizedResources (pilot/pkg/xds/sds.go) sends it with no
+// SubjectAccessReview when the reference is verified: a Secret in the
+// Gateway's namespace, or one a ReferenceGrant allows
+// (MergedGateway.VerifiedCertificateReferences), which
+// gatewayapi.certificate-ref-granted judges.
 func checkGatewayMayRead(v *checkView) Result {
+	if len(v.httpsServers()) == 0 {
+		return pass("istiod sends a Gateway API listener the certificates it references (same namespace or ReferenceGrant) without a SubjectAccessReview")
+	}
 	var allowed, denied, unknown []string
 	for k, ok := range v.gatewayServiceAccounts() {
 		switch {
@@ -224,7 +250,7 @@ func (v *view) gatewayServiceAccounts() map[string]bool {
 // formatProblem says why Istio could not read c's Secret, "" when it can.
 func formatProblem(c credential) string {
 	if c.problem != nil {
-		return fmt.Sprintf("Secret %s: %v", secretRef(c.secret), c.problem)
+		return fmt.Sprintf("Secret %s: %v", c.ref(), c.problem)
 	}
 	return ""
 }
@@ -268,15 +294,15 @@ func checkKeyPair(v *checkView) Result {
 	case p.bad == nil:
 		return pass("they parse and match")
 	case p.err != nil:
-		return fail("reissue the certificate, or recreate the Secret from a valid PEM certificate and key", "Secret %s: %v", secretRef(p.bad.secret), p.err)
+		return fail("reissue the certificate, or recreate the Secret from a valid PEM certificate and key", "Secret %s: %v", p.bad.ref(), p.err)
 	}
-	return fail("recreate the Secret with the key that belongs to the certificate", "Secret %s: the key does not match the certificate", secretRef(p.bad.secret))
+	return fail("recreate the Secret with the key that belongs to the certificate", "Secret %s: the key does not match the certificate", p.bad.ref())
 }
 
 func checkSANs(v *checkView) Result {
 	ps := v.parsedCredentials()
 	for _, p := range ps {
-		hosts := v.clientHosts(p.gatewayServer)
+		hosts := v.listenerHosts(p.tlsListener)
 		if len(hosts) == 0 {
 			// Hosts "*" and no concrete VirtualService host: any name the
 			// certificate holds is one clients can use.
@@ -285,7 +311,7 @@ func checkSANs(v *checkView) Result {
 		for _, host := range hosts {
 			if !istio.CertificateCovers(p.chain[0].DNSNames, p.chain[0].IPAddresses, host) {
 				return fail("reissue the certificate for the Gateway's hosts (kubectl opea secure puts the same --host in both)",
-					"the certificate in %s is for %s, not for host %s", secretRef(p.secret), strings.Join(p.chain[0].DNSNames, ","), host)
+					"the certificate in %s is for %s, not for host %s", p.ref(), strings.Join(p.chain[0].DNSNames, ","), host)
 			}
 		}
 	}
@@ -298,12 +324,12 @@ func checkValidity(v *checkView) Result {
 		leaf := p.chain[0]
 		switch {
 		case v.s.Now.Before(leaf.NotBefore):
-			return fail("check the clocks, or reissue the certificate", "the certificate in %s is not valid before %s", secretRef(p.secret), leaf.NotBefore.UTC().Format("2006-01-02 15:04 MST"))
+			return fail("check the clocks, or reissue the certificate", "the certificate in %s is not valid before %s", p.ref(), leaf.NotBefore.UTC().Format("2006-01-02 15:04 MST"))
 		case v.s.Now.After(leaf.NotAfter):
-			return fail("renew the certificate (cmctl renew, or recreate the Secret)", "the certificate in %s expired on %s", secretRef(p.secret), leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
+			return fail("renew the certificate (cmctl renew, or recreate the Secret)", "the certificate in %s expired on %s", p.ref(), leaf.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
 		case leaf.NotAfter.Sub(v.s.Now) < v.s.MinValidity:
 			return warn("renew the certificate soon, or have cert-manager renew it earlier (spec.renewBefore)", "the certificate in %s expires on %s, in less than %s",
-				secretRef(p.secret), leaf.NotAfter.UTC().Format("2006-01-02"), v.s.MinValidity)
+				p.ref(), leaf.NotAfter.UTC().Format("2006-01-02"), v.s.MinValidity)
 		}
 	}
 	return pass("until %s", ps[0].chain[0].NotAfter.UTC().Format("2006-01-02"))
@@ -317,7 +343,7 @@ func checkChain(v *checkView) Result {
 		}
 		roots := x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(p.caPEM) {
-			return fail("put the issuing CA in PEM form into ca.crt", "ca.crt of %s holds no PEM certificate", secretRef(p.secret))
+			return fail("put the issuing CA in PEM form into ca.crt", "ca.crt of %s holds no PEM certificate", p.ref())
 		}
 		inter := x509.NewCertPool()
 		for _, c := range p.chain[1:] {
@@ -332,7 +358,7 @@ func checkChain(v *checkView) Result {
 			at = leaf.NotBefore
 		}
 		if _, err := p.chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
-			return fail("reissue the certificate from the CA in ca.crt, or correct ca.crt", "the certificate in %s does not chain to its ca.crt: %v", secretRef(p.secret), err)
+			return fail("reissue the certificate from the CA in ca.crt, or correct ca.crt", "the certificate in %s does not chain to its ca.crt: %v", p.ref(), err)
 		}
 	}
 	return pass("chains to ca.crt")

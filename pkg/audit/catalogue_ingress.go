@@ -13,33 +13,64 @@ import (
 // ---- Ingress gateway
 
 func checkGatewayFound(v *checkView) Result {
-	if len(v.routes) == 0 {
-		return fail(fmt.Sprintf("kubectl opea secure -n %s", v.s.Namespace),
-			"no VirtualService routes to a Service in namespace %s", v.s.Namespace)
+	if len(v.routes) == 0 && len(v.apiRoutes) == 0 {
+		if r, ok := v.missing(needIngressFound...); !ok {
+			return r
+		}
+		return fail(fmt.Sprintf("kubectl opea secure -n %s (an Istio Gateway), or kubectl opea secure -n %s --host <host> --gateway-api (a Gateway API Gateway)", v.s.Namespace, v.s.Namespace),
+			"no %s routes to a Service in namespace %s", v.routeKinds(), v.s.Namespace)
 	}
 	if v.s.EntryService != "" || v.s.EntryPort != 0 {
 		if r, ok := v.routesToEntry(); !ok {
 			return r
 		}
 	}
-	var names []string
-	for _, gw := range v.gateways {
-		names = append(names, key(gw.Namespace, gw.Name))
+	var found []string
+	if len(v.routes) > 0 {
+		var names []string
+		for _, gw := range v.gateways {
+			names = append(names, key(gw.Namespace, gw.Name))
+		}
+		var routes []string
+		for _, vs := range v.routes {
+			routes = append(routes, key(vs.Namespace, vs.Name))
+		}
+		if len(names) == 0 {
+			found = append(found, fmt.Sprintf("VirtualService %s (its Gateway is checked under Routing)", strings.Join(routes, ", ")))
+		} else {
+			found = append(found, fmt.Sprintf("Gateway %s, VirtualService %s", strings.Join(names, ", "), strings.Join(routes, ", ")))
+		}
 	}
-	var routes []string
-	for _, vs := range v.routes {
-		routes = append(routes, key(vs.Namespace, vs.Name))
+	if len(v.apiRoutes) > 0 {
+		if len(v.apiGateways) == 0 {
+			found = append(found, fmt.Sprintf("HTTPRoute %s (its Gateway is checked under %s)", routeNames(v.apiRoutes), CategoryGatewayAPI))
+		} else {
+			found = append(found, fmt.Sprintf("Gateway API Gateway %s, HTTPRoute %s", gatewayNames(v.apiGateways), routeNames(v.apiRoutes)))
+		}
 	}
-	if len(names) == 0 {
-		return pass("VirtualService %s (its Gateway is checked under Routing)", strings.Join(routes, ", "))
+	return pass("%s", strings.Join(found, "; "))
+}
+
+// routeKinds names the kinds of route verify looks for: HTTPRoutes too
+// when the Gateway API is served.
+func (v *view) routeKinds() string {
+	if v.s.APIs.GatewayAPI != "" {
+		return "VirtualService or HTTPRoute"
 	}
-	return pass("Gateway %s, VirtualService %s", strings.Join(names, ", "), strings.Join(routes, ", "))
+	return "VirtualService"
 }
 
 // routesToEntry reports whether a route of the application reaches the
 // entry Service and port that --service and --port name; a route without a
 // port reaches the Service's only port.
 func (v *view) routesToEntry() (Result, bool) {
+	for _, r := range v.apiRoutes {
+		for _, b := range r.ServiceBackends(v.s.Namespace) {
+			if (v.s.EntryService == "" || b.Name == v.s.EntryService) && (v.s.EntryPort == 0 || (b.Port != nil && *b.Port == v.s.EntryPort)) {
+				return Result{}, true
+			}
+		}
+	}
 	for _, vs := range v.routes {
 		for _, h := range vs.HTTP {
 			for _, r := range h.Route {
@@ -73,7 +104,7 @@ func (v *view) routesToEntry() (Result, bool) {
 		target += fmt.Sprintf(" port %d", v.s.EntryPort)
 		fix += fmt.Sprintf(" --port %d", v.s.EntryPort)
 	}
-	return fail(fix, "no VirtualService routes to %s", target), false
+	return fail(fix, "no %s routes to %s", v.routeKinds(), target), false
 }
 
 func checkSelectorMatches(v *checkView) Result {

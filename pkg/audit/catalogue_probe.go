@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
 
 // ---- Live TLS probe
@@ -13,8 +15,12 @@ import (
 func checkProbeHandshake(v *checkView) Result {
 	p := v.s.Probe
 	if p == nil {
+		what := "the gateway Service has no load balancer address"
+		if len(v.httpsServers()) == 0 {
+			what = "the Gateway has no address in its status"
+		}
 		return warn(fmt.Sprintf("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after %s)", v.portForwardHint()),
-			"no address to probe: the gateway Service has no load balancer address")
+			"no address to probe: %s", what)
 	}
 	var late []string
 	for _, h := range p.Hosts {
@@ -22,7 +28,7 @@ func checkProbeHandshake(v *checkView) Result {
 		case h.TimedOut && h.Served == nil:
 			late = append(late, h.Host)
 		case h.ConnectErr != "" && p.Guessed:
-			return warn("pass --probe-address HOST:PORT that reaches the gateway from here", "could not connect to %s (the gateway Service's address): %s", p.Address, h.ConnectErr)
+			return warn("pass --probe-address HOST:PORT that reaches the gateway from here", "could not connect to %s (%s): %s", p.Address, v.guessedFrom(), h.ConnectErr)
 		case h.ConnectErr != "":
 			return fail("check --probe-address", "could not connect to %s: %s", p.Address, h.ConnectErr)
 		case h.HandshakeErr != "":
@@ -103,7 +109,11 @@ func checkProbeRoute(v *checkView) Result {
 		case h.StatusErr != "":
 			return fail("check the gateway's logs: "+v.gatewayLogsHint(), "GET https://%s/ failed: %s", h.Host, h.StatusErr)
 		case h.Status == 404:
-			return fail("check routing: the VirtualService's hosts and gateways must match the Gateway", "GET https://%s/ answered 404: no route", h.Host)
+			hint := "check routing: the VirtualService's hosts and gateways must match the Gateway"
+			if len(v.httpsServers()) == 0 {
+				hint = "check routing: the HTTPRoute's parentRefs and hostnames must match the Gateway's HTTPS listener"
+			}
+			return fail(hint, "GET https://%s/ answered 404: no route", h.Host)
 		}
 	}
 	return pass("GET / answered %d", hosts[0].Status)
@@ -123,7 +133,11 @@ func checkProbeRedirect(v *checkView) Result {
 			return pass("%d to %s", p.RedirectStatus, p.RedirectLocation)
 		}
 	}
-	return fail("set tls.httpsRedirect: true on the Gateway's HTTP server", "plain HTTP to %s answered %d (Location %q), not a redirect to https", p.HTTPAddress, p.RedirectStatus, p.RedirectLocation)
+	hint := "set tls.httpsRedirect: true on the Gateway's HTTP server"
+	if len(v.httpsServers()) == 0 {
+		hint = "attach to the Gateway's HTTP listener an HTTPRoute whose RequestRedirect filter sets scheme https"
+	}
+	return fail(hint, "plain HTTP to %s answered %d (Location %q), not a redirect to https", p.HTTPAddress, p.RedirectStatus, p.RedirectLocation)
 }
 
 // portForwardHint is the kubectl port-forward that reaches the HTTPS
@@ -138,7 +152,18 @@ func (v *view) portForwardHint() string {
 			}
 		}
 	}
+	if ls := v.apiTLSListeners(); len(ls) > 0 {
+		return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", ls[0].gw.Namespace, gatewayapi.DeployedName(ls[0].gw), ls[0].listener.Port)
+	}
 	return "kubectl port-forward -n <gateway-namespace> svc/<gateway-service> 8443:443"
+}
+
+// guessedFrom says where a guessed probe address came from.
+func (v *view) guessedFrom() string {
+	if len(v.httpsServers()) == 0 {
+		return "the Gateway's status address"
+	}
+	return "the gateway Service's address"
 }
 
 // gatewayLogsHint is the kubectl logs of the application's gateway pods.
@@ -147,6 +172,10 @@ func (v *view) gatewayLogsHint() string {
 		if ns := v.gatewayPodNamespaces(gw); len(ns) > 0 {
 			return fmt.Sprintf("kubectl logs -n %s -l %s", ns[0], labels.Set(gw.Selector))
 		}
+	}
+	if len(v.apiGateways) > 0 {
+		gw := v.apiGateways[0]
+		return fmt.Sprintf("kubectl logs -n %s -l %s=%s", gw.Namespace, gatewayapi.GatewayNameLabel, gw.Name)
 	}
 	return "kubectl logs -n <gateway-namespace> -l <gateway selector>"
 }

@@ -42,11 +42,26 @@ func skip(format string, args ...interface{}) Result {
 	return Result{Status: Skip, Message: fmt.Sprintf(format, args...)}
 }
 
+// IngressKind is the kind of ingress a check judges.
+type IngressKind string
+
+const (
+	// AnyIngress: the check applies whatever the ingress.
+	AnyIngress IngressKind = ""
+	// ClassicIngress: an Istio Gateway and VirtualService.
+	ClassicIngress IngressKind = "istio"
+	// GatewayAPIIngress: a Gateway API Gateway and HTTPRoute.
+	GatewayAPIIngress IngressKind = "gateway-api"
+)
+
 // Check is one row of the catalogue.
 type Check struct {
 	// ID is stable: scripts, docs anchors and --wait rely on it.
-	ID          string
-	Category    string
+	ID       string
+	Category string
+	// Ingress is the kind of ingress the check judges: it runs, and is
+	// reported, only when that kind routes to the application.
+	Ingress     IngressKind
 	Description string
 	// Needs are the inputs the check reads: when one is unread, the check
 	// does not run and is Unknown, naming the refused requests.
@@ -66,6 +81,7 @@ const (
 	CategoryMTLS        = "mTLS"
 	CategoryIngress     = "Ingress gateway"
 	CategoryRouting     = "Routing"
+	CategoryGatewayAPI  = "Gateway API"
 	CategoryCertificate = "Certificate"
 	CategoryProbe       = "Live TLS probe"
 )
@@ -76,11 +92,16 @@ type Outcome struct {
 	Result
 }
 
-// Run runs every check of the catalogue on s, in order.
+// Run runs the checks of the catalogue that apply to the kinds of ingress
+// found in s, in order.
 func Run(s *Snapshot) []Outcome {
 	v := &checkView{view: newView(s)}
+	classic, api := v.ingressInUse()
 	out := make([]Outcome, 0, len(Catalogue))
 	for _, c := range Catalogue {
+		if (c.Ingress == ClassicIngress && !classic) || (c.Ingress == GatewayAPIIngress && !api) {
+			continue
+		}
 		r, ok := v.missing(c.Needs...)
 		if ok {
 			r, ok = v.unmet(c.Requires)

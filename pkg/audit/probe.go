@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -42,8 +43,7 @@ func Probe(ctx context.Context, s *Snapshot, o ProbeOptions) *ProbeReport {
 	if _, ok := v.missing(needProbe...); !ok {
 		return nil
 	}
-	servers := v.httpsServers()
-	if len(servers) == 0 {
+	if len(v.tlsListeners()) == 0 {
 		return nil
 	}
 	report := &ProbeReport{Address: o.Address, HTTPAddress: o.HTTPAddress}
@@ -123,18 +123,20 @@ func timedOut(ctx context.Context, err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil || (errors.As(err, &netErr) && netErr.Timeout())
 }
 
-// probeHosts are the names (SNI) to probe: each HTTPS server's client hosts,
-// a wildcard made concrete for the application; for a server of hosts "*"
-// without concrete VirtualService hosts, the names its certificate holds.
+// probeHosts are the names (SNI) to probe: each TLS listener's client hosts,
+// a wildcard made concrete for the application; for a listener of any host
+// (an Istio server of hosts "*" without concrete VirtualService hosts, a
+// Gateway API listener and routes without hostnames), the names its
+// certificate holds.
 func (v *view) probeHosts() []string {
 	creds, _ := v.credentials()
 	seen := map[string]bool{}
 	var out []string
-	for _, gs := range v.httpsServers() {
-		hosts := v.clientHosts(gs)
+	for _, t := range v.tlsListeners() {
+		hosts := v.listenerHosts(t)
 		if len(hosts) == 0 {
 			for _, c := range creds {
-				if p, err := c.parse(); err == nil && c.gw.Namespace == gs.gw.Namespace && c.gw.Name == gs.gw.Name {
+				if p, err := c.parse(); err == nil && c.sameGateway(t) {
 					hosts = append(hosts, p.chain[0].DNSNames...)
 					for _, ip := range p.chain[0].IPAddresses {
 						hosts = append(hosts, ip.String())
@@ -155,8 +157,46 @@ func (v *view) probeHosts() []string {
 
 // guessAddresses finds the load balancer address of the gateway Service and
 // its ports for the HTTPS and HTTP servers: the Service port that forwards to
-// the port a server listens on.
+// the port a server listens on. For a Gateway API Gateway, it is the address
+// istiod reported in its status, with the listeners' ports (the Service
+// Istio deploys for a Gateway exposes each listener port as is).
 func (v *view) guessAddresses() (https, plain string) {
+	if https, plain = v.guessClassicAddresses(); https != "" {
+		return https, plain
+	}
+	for _, l := range v.apiTLSListeners() {
+		if addr := l.gw.Address(); addr != "" {
+			https = net.JoinHostPort(addr, strconv.Itoa(int(l.listener.Port)))
+			plain = v.plainAddress(l.gw)
+			return https, plain
+		}
+	}
+	return "", ""
+}
+
+// plainAddress is the status address of gw with the port of its HTTP
+// listener that redirects, or else of its first HTTP listener; "" when it
+// has none.
+func (v *view) plainAddress(gw gatewayapi.Gateway) string {
+	var port int32
+	for _, p := range v.apiPlainListeners() {
+		if p.gw.Namespace != gw.Namespace || p.gw.Name != gw.Name {
+			continue
+		}
+		if port == 0 || len(p.redirects) > 0 {
+			port = p.listener.Port
+		}
+		if len(p.redirects) > 0 {
+			break
+		}
+	}
+	if port == 0 {
+		return ""
+	}
+	return net.JoinHostPort(gw.Address(), strconv.Itoa(int(port)))
+}
+
+func (v *view) guessClassicAddresses() (https, plain string) {
 	for _, gw := range v.gateways {
 		pods := v.gatewayPods(gw)
 		if len(pods) == 0 {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -64,7 +65,7 @@ const RunningPodsSelector = "status.phase!=Succeeded,status.phase!=Failed"
 
 // Read takes a snapshot of everything the checks need. The number of API
 // calls is fixed, plus a few per Gateway that routes to the application; it
-// does not grow with pods or Services.
+// does not grow with pods, Services or namespaces.
 //
 // A read the API server refuses (403) does not stop it: the input is
 // recorded in Snapshot.Unread with the refused request, and the checks
@@ -123,6 +124,9 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 		return nil, err
 	}
 	if err := readIstioConfig(ctx, c.Dynamic, s); err != nil {
+		return nil, err
+	}
+	if err := readGatewayAPI(ctx, c.Dynamic, s); err != nil {
 		return nil, err
 	}
 	if err := readServices(ctx, c.Kube, s); err != nil {
@@ -332,18 +336,104 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	return err
 }
 
+// listObjects lists a resource in every namespace (or a cluster-scoped
+// one) and decodes each item. When the API server refuses the list, it
+// records in as unread and returns no items and no error; a resource not
+// served is no items too.
+func listObjects[T any](ctx context.Context, dyn dynamic.Interface, s *Snapshot, in Input, gvr schema.GroupVersionResource, decode func(*unstructured.Unstructured) (T, error)) ([]T, error) {
+	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		s.deny(in, Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, AllNamespaces: true})
+		return nil, nil
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("listing %s: %w", gvr.Resource, err)
+	}
+	out := make([]T, 0, len(list.Items))
+	for i := range list.Items {
+		item, err := decode(&list.Items[i])
+		if err != nil {
+			return nil, fmt.Errorf("reading %s %s: %w", gvr.Resource, key(list.Items[i].GetNamespace(), list.Items[i].GetName()), err)
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+// readGatewayAPI reads the Gateway API's objects when the API is served:
+// one list each, in every namespace, whatever the number of namespaces.
+// ReferenceGrants are read in v1beta1, which a cluster may not serve: then
+// there are none.
+func readGatewayAPI(ctx context.Context, dyn dynamic.Interface, s *Snapshot) error {
+	version := s.APIs.GatewayAPI
+	if version == "" {
+		return nil
+	}
+	var err error
+	if s.GatewayClasses, err = listObjects(ctx, dyn, s, InputGatewayClasses, gatewayapi.GatewayClasses(version), gatewayapi.DecodeGatewayClass); err != nil {
+		return err
+	}
+	if s.GatewayAPIGateways, err = listObjects(ctx, dyn, s, InputGatewayAPIGateways, gatewayapi.Gateways(version), gatewayapi.DecodeGateway); err != nil {
+		return err
+	}
+	if s.HTTPRoutes, err = listObjects(ctx, dyn, s, InputHTTPRoutes, gatewayapi.HTTPRoutes(version), gatewayapi.DecodeHTTPRoute); err != nil {
+		return err
+	}
+	s.ReferenceGrants, err = listObjects(ctx, dyn, s, InputReferenceGrants, gatewayapi.ReferenceGrants, gatewayapi.DecodeReferenceGrant)
+	return err
+}
+
 // readGatewaySide reads, for each Gateway that routes to the application,
-// the pods it selects, its credential Secrets and cert-manager's view of them.
-// What cannot be known without the Gateways, VirtualServices and istiod
-// (which pods serve a Gateway) is not read, and is unread in their stead.
+// the pods it selects (for an Istio Gateway), its credential Secrets and
+// cert-manager's view of them.
 func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
+	v := newView(s)
+	secrets := &secretReader{kube: c.Kube, s: s, found: map[string]bool{}}
+	if err := readIstioGatewaySide(ctx, c, v, secrets); err != nil {
+		return err
+	}
+	if err := readListenerSecrets(ctx, v, secrets); err != nil {
+		return err
+	}
+	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(secrets.found) == 0 {
+		return nil
+	}
+	return readCertManager(ctx, c.Dynamic, sortedKeys(secrets.found), s)
+}
+
+// readListenerSecrets reads the Secrets the application's Gateway API
+// HTTPS listeners name, in the certificateRef's namespace: istiod reads
+// them there, whichever namespace the gateway pods run in. A Secret of
+// another namespace is read even without a ReferenceGrant, to say what
+// would be served once it is granted. Without the Gateways and routes
+// there are none to read: the checks that need those are unknown.
+func readListenerSecrets(ctx context.Context, v *view, r *secretReader) error {
+	for _, t := range v.tlsListeners() {
+		if t.api == nil {
+			continue
+		}
+		if _, err := r.get(ctx, t.secretNamespaces[0], t.secretName); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readIstioGatewaySide reads, for each Istio Gateway that routes to the
+// application, the pods it selects, whether their ServiceAccounts may read
+// Secrets, and their credential Secrets. What cannot be known without the
+// Gateways, VirtualServices and istiod (which pods serve a Gateway) is not
+// read, and is unread in their stead.
+func readIstioGatewaySide(ctx context.Context, c Clients, v *view, secrets *secretReader) error {
+	s := v.s
 	if s.inherit(InputGatewayPods, InputVirtualServices, InputGateways, InputIstiod) {
 		for _, in := range []Input{InputSecrets, InputSecretAccess, InputCertificates} {
 			s.inherit(in, InputGatewayPods)
 		}
 		return nil
 	}
-	v := newView(s)
 	for _, gw := range v.gateways {
 		if len(gw.Selector) == 0 {
 			continue
@@ -375,57 +465,60 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 	if err := readSecretAccess(ctx, c.Kube, v, s); err != nil {
 		return err
 	}
-	secretNamespaces, err := readSecrets(ctx, c.Kube, v, s)
-	if err != nil {
-		return err
+	return readSecrets(ctx, v, secrets)
+}
+
+// secretReader reads credential Secrets by name into the snapshot, each
+// once, and notes the namespaces where it found one.
+type secretReader struct {
+	kube  kubernetes.Interface
+	s     *Snapshot
+	found map[string]bool
+}
+
+// get reads Secret ns/name and reports whether it exists; a refused read
+// is recorded, and reported as absent.
+func (r *secretReader) get(ctx context.Context, ns, name string) (bool, error) {
+	if sec, done := r.s.Secrets[key(ns, name)]; done {
+		return sec != nil, nil
 	}
-	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(secretNamespaces) == 0 {
-		return nil
+	sec, err := r.kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case apierrors.IsForbidden(err):
+		r.s.deny(InputSecrets, Access{Verb: "get", Resource: "secrets", Name: name, Namespace: ns})
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
 	}
-	return readCertManager(ctx, c.Dynamic, secretNamespaces, s)
+	r.s.Secrets[key(ns, name)] = &Secret{Namespace: ns, Name: name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
+	r.found[ns] = true
+	return true, nil
 }
 
 // readSecrets reads each HTTPS server's credential Secret where Istio reads
 // it, the gateway pods' namespaces, and only when it is missing there, in the
-// Gateway's own namespace, where people often put it by mistake. It returns
-// the namespaces where Secrets were found, sorted.
-func readSecrets(ctx context.Context, kube kubernetes.Interface, v *view, s *Snapshot) ([]string, error) {
-	found := map[string]bool{}
-	get := func(ns, name string) (bool, error) {
-		if sec, done := s.Secrets[key(ns, name)]; done {
-			return sec != nil, nil
-		}
-		sec, err := kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-		switch {
-		case apierrors.IsNotFound(err):
-			return false, nil
-		case apierrors.IsForbidden(err):
-			s.deny(InputSecrets, Access{Verb: "get", Resource: "secrets", Name: name, Namespace: ns})
-			return false, nil
-		case err != nil:
-			return false, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
-		}
-		s.Secrets[key(ns, name)] = &Secret{Namespace: ns, Name: name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
-		found[ns] = true
-		return true, nil
-	}
+// Gateway's own namespace, where people often put it by mistake.
+func readSecrets(ctx context.Context, v *view, r *secretReader) error {
+	s := v.s
 	for _, gs := range v.httpsServers() {
 		name := gs.server.TLS.CredentialName
 		present, refused := false, len(s.Unread[InputSecrets])
 		for _, ns := range v.gatewayPodNamespaces(gs.gw) {
-			ok, err := get(ns, name)
+			ok, err := r.get(ctx, ns, name)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			present = present || ok
 		}
 		if !present && refused == len(s.Unread[InputSecrets]) {
-			if _, err := get(gs.gw.Namespace, name); err != nil {
-				return nil, err
+			if _, err := r.get(ctx, gs.gw.Namespace, name); err != nil {
+				return err
 			}
 		}
 	}
-	return sortedKeys(found), nil
+	return nil
 }
 
 // readCertManager reads the Certificates and Issuers of the namespaces

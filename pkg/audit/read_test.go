@@ -24,6 +24,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -32,6 +33,8 @@ type cluster struct {
 	kube    []runtime.Object
 	dynamic []runtime.Object
 	pods    []runtime.Object // PartialObjectMetadata of the application's pods
+	// gatewayAPI serves the Gateway API (v1, ReferenceGrants v1beta1).
+	gatewayAPI bool
 }
 
 func (c cluster) clients(t *testing.T) (Clients, *kubefake.Clientset, *metadatafake.FakeMetadataClient) {
@@ -59,12 +62,20 @@ func (c cluster) clients(t *testing.T) (Clients, *kubefake.Clientset, *metadataf
 		certmanager.Issuers:        "IssuerList",
 		certmanager.ClusterIssuers: "ClusterIssuerList",
 	}
+	if c.gatewayAPI {
+		disco.Resources = append(disco.Resources, resources("gateway.networking.k8s.io/v1", "gatewayclasses", "gateways", "httproutes"),
+			resources("gateway.networking.k8s.io/v1beta1", "referencegrants"))
+		listKinds[gatewayapi.GatewayClasses("v1")] = "GatewayClassList"
+		listKinds[gatewayapi.Gateways("v1")] = "GatewayList"
+		listKinds[gatewayapi.HTTPRoutes("v1")] = "HTTPRouteList"
+		listKinds[gatewayapi.ReferenceGrants] = "ReferenceGrantList"
+	}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 	// The tracker would guess "gatewaies" from the kind: name the resources.
 	for _, obj := range c.dynamic {
 		u := obj.(*unstructured.Unstructured)
 		for gvr, list := range listKinds {
-			if list == u.GetKind()+"List" {
+			if list == u.GetKind()+"List" && gvr.Group+"/"+gvr.Version == u.GetAPIVersion() {
 				if err := dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
 					t.Fatal(err)
 				}

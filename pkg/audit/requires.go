@@ -1,5 +1,7 @@
 package audit
 
+import "github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+
 // Requirement is a named precondition of a check: a state of what the check
 // reads that it assumes, such as a Gateway routing to the application or a
 // credential Secret that parses. Where it does not hold the check does not
@@ -38,7 +40,10 @@ var (
 	gatewaysRoute = Requirement{"gatewaysRoute", "no Gateway routes to the application",
 		func(v *checkView) bool { return len(v.gateways) > 0 }}
 	httpsServer = Requirement{"httpsServer", "no HTTPS server",
-		func(v *checkView) bool { return len(v.httpsServers()) > 0 }}
+		func(v *checkView) bool { return len(v.tlsListeners()) > 0 }}
+	// listenerRefsResolved holds trivially without Gateway API listeners.
+	listenerRefsResolved = Requirement{"listenerRefsResolved", "a Gateway API listener's certificate does not resolve",
+		func(v *checkView) bool { p, _ := v.listenerRefProblem(); return p == "" }}
 	// credentialsPresent: every HTTPS server's Secret is where Istio reads it.
 	credentialsPresent = Requirement{"credentialsPresent", "the credential Secret is missing",
 		func(v *checkView) bool { return len(v.missingCredentials()) == 0 && len(v.foundCredentials()) > 0 }}
@@ -54,7 +59,7 @@ var (
 		func(v *checkView) bool { return v.certManagerManaged() }}
 
 	httpsServerToProbe = Requirement{"httpsServerToProbe", "no HTTPS server to probe",
-		func(v *checkView) bool { return len(v.httpsServers()) > 0 }}
+		func(v *checkView) bool { return len(v.tlsListeners()) > 0 }}
 	handshakesSucceeded = Requirement{"handshakesSucceeded", "no successful handshake",
 		func(v *checkView) bool { return handshakesSucceed(v.s.Probe) }}
 	// secretCertificateUsable is credentialsPresent and credentialsUsable,
@@ -63,4 +68,29 @@ var (
 		func(v *checkView) bool { return credentialsPresent.holds(v) && v.parseCredentials().bad == nil }}
 	httpProbeAddress = Requirement{"httpProbeAddress", "no plain HTTP address to probe",
 		func(v *checkView) bool { return v.s.Probe != nil && v.s.Probe.HTTPAddress != "" }}
+
+	// The Gateway API's: each names the check whose finding it is.
+	apiGatewaysRoute = Requirement{"apiGatewaysRoute", "no Gateway API Gateway routes to the application",
+		func(v *checkView) bool { return len(v.apiGateways) > 0 }}
+	apiClassAccepted = Requirement{"apiClassAccepted", "the GatewayClass is missing or not Accepted",
+		func(v *checkView) bool { p, _ := v.classProblem(); return p == "" }}
+	apiGatewayAccepted = Requirement{"apiGatewayAccepted", "the Gateway is not Accepted",
+		func(v *checkView) bool {
+			for _, gw := range v.apiGateways {
+				if gatewayapi.Unmet(gw.Status.Conditions, "Accepted", gw.Generation) != "" {
+					return false
+				}
+			}
+			return true
+		}}
+	apiHostnamesMatch = Requirement{"apiHostnamesMatch", "the HTTPRoute's hostnames match no listener's",
+		func(v *checkView) bool { p, _ := v.hostnameProblem(); return p == "" }}
+	apiBackendsExist = Requirement{"apiBackendsExist", "a backend of the HTTPRoute is missing",
+		func(v *checkView) bool { p, _ := v.backendProblem(); return p == "" }}
+	apiRoutesAttach = Requirement{"apiRoutesAttach", "no HTTPRoute of the application attaches to a listener",
+		func(v *checkView) bool { return len(v.apiListeners) > 0 }}
+	apiHTTPSListener = Requirement{"apiHTTPSListener", "no HTTPS listener with a certificate carries the application's routes",
+		func(v *checkView) bool { return len(v.apiTLSListeners()) > 0 }}
+	apiRefsGranted = Requirement{"apiRefsGranted", "a certificateRef to another namespace is not granted",
+		func(v *checkView) bool { p, _ := v.grantProblem(); return p == "" }}
 )

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
 
 // requirementBreaks each make one requirement of the catalogue fail in a
@@ -30,6 +32,44 @@ var requirementBreaks = map[string]func(t *testing.T, s *Snapshot){
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
 	},
 	"httpProbeAddress": func(t *testing.T, s *Snapshot) { s.Probe.HTTPAddress = "" },
+
+	// The Gateway API's, on a healthy Gateway API snapshot.
+	"apiGatewaysRoute": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		s.HTTPRoutes[0].ParentRefs[0].Name = "gone"
+	},
+	"apiClassAccepted": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		s.GatewayClasses = nil
+	},
+	"apiGatewayAccepted": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		setCondition(s.GatewayAPIGateways[0].Status.Conditions, gatewayapi.Condition{Type: "Accepted", Status: "False", Reason: "InvalidParameters", ObservedGeneration: 2})
+	},
+	"apiHostnamesMatch": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		s.HTTPRoutes[0].Hostnames = []string{"other.example.com"}
+	},
+	"apiBackendsExist": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		s.Services = s.Services[1:]
+	},
+	"apiRoutesAttach": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		s.HTTPRoutes[0].ParentRefs[0].SectionName = "nope"
+	},
+	"apiHTTPSListener": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		s.GatewayAPIGateways[0].Listeners[0].Protocol = "TLS"
+	},
+	"apiRefsGranted": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		moveSecret(s)
+	},
+	"listenerRefsResolved": func(t *testing.T, s *Snapshot) {
+		*s = *healthyGatewayAPI(t)
+		s.Secrets = map[string]*Secret{}
+	},
 }
 
 // Every requirement the catalogue names is exercised: where it does not

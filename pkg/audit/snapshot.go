@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -43,11 +44,25 @@ type Snapshot struct {
 	Gateways            []istio.Gateway
 	VirtualServices     []istio.VirtualService
 	Services            []Service
+
+	// The Gateway API's objects, read when gateway.networking.k8s.io is
+	// served (APIs.GatewayAPI): every GatewayClass, and the Gateways,
+	// HTTPRoutes and ReferenceGrants of every namespace, with their status.
+	// GatewayAPIGateways are the Gateway API's Gateways; Gateways above are
+	// Istio's.
+	GatewayClasses     []gatewayapi.GatewayClass
+	GatewayAPIGateways []gatewayapi.Gateway
+	HTTPRoutes         []gatewayapi.HTTPRoute
+	ReferenceGrants    []gatewayapi.ReferenceGrant
+
 	// GatewayPods are the pods each relevant Gateway's selector matches,
 	// keyed by the Gateway's "namespace/name".
 	GatewayPods map[string][]Object
-	// Secrets are the credential Secrets, keyed by "namespace/name", read
-	// in the gateway pods' namespaces and the Gateways' own namespaces.
+	// Secrets are the credential Secrets, keyed by "namespace/name": for
+	// Istio's Gateways read in the gateway pods' namespaces and the
+	// Gateways' own namespaces; for the Gateway API's, the Secrets the
+	// application's HTTPS listeners name in their certificateRefs, in the
+	// ref's namespace (the Gateway's by default).
 	Secrets      map[string]*Secret
 	Certificates []Certificate
 	// SecretAccess says, per gateway ServiceAccount "namespace/name",

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -8,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -19,6 +21,14 @@ type view struct {
 	routes []istio.VirtualService
 	// gateways are the existing Gateways those routes are bound to.
 	gateways []istio.Gateway
+
+	// apiRoutes are the HTTPRoutes with a Service backendRef in the app
+	// namespace; apiGateways the existing Gateway API Gateways they name as
+	// parents; apiListeners the listeners of those a parentRef of theirs
+	// attaches to (by Gateway, section name and port).
+	apiRoutes    []gatewayapi.HTTPRoute
+	apiGateways  []gatewayapi.Gateway
+	apiListeners []apiListener
 }
 
 func newView(s *Snapshot) *view {
@@ -43,6 +53,7 @@ func newView(s *Snapshot) *view {
 	sort.Slice(v.gateways, func(i, j int) bool {
 		return key(v.gateways[i].Namespace, v.gateways[i].Name) < key(v.gateways[j].Namespace, v.gateways[j].Name)
 	})
+	v.findGatewayAPIIngress()
 	return v
 }
 
@@ -146,6 +157,61 @@ func (v *view) httpsServers() []gatewayServer {
 		}
 	}
 	return out
+}
+
+// tlsListener is where the application's gateway terminates TLS with a
+// credential Secret: an HTTPS server of an Istio Gateway, or one
+// certificateRef of a Gateway API HTTPS listener.
+type tlsListener struct {
+	// server is set for an Istio Gateway's server, api for a Gateway API
+	// listener.
+	server *gatewayServer
+	api    *apiListener
+	// secretName is the Secret's name, secretNamespaces where Istio reads
+	// it, in order: the gateway pods' namespaces for an Istio Gateway, the
+	// certificateRef's namespace for the Gateway API.
+	secretName       string
+	secretNamespaces []string
+}
+
+func (t tlsListener) String() string {
+	if t.api != nil {
+		return t.api.String()
+	}
+	return fmt.Sprintf("Gateway %s port %d", key(t.server.gw.Namespace, t.server.gw.Name), t.server.server.Port.Number)
+}
+
+// tlsListeners are the application's TLS listeners of both kinds.
+func (v *view) tlsListeners() []tlsListener {
+	var out []tlsListener
+	for _, gs := range v.httpsServers() {
+		out = append(out, tlsListener{server: &gs, secretName: gs.server.TLS.CredentialName, secretNamespaces: v.gatewayPodNamespaces(gs.gw)})
+	}
+	for _, l := range v.apiTLSListeners() {
+		for _, ref := range secretRefs(l.listener) {
+			out = append(out, tlsListener{api: &l, secretName: ref.Name, secretNamespaces: []string{ref.SecretNamespace(l.gw.Namespace)}})
+		}
+	}
+	return out
+}
+
+// sameGateway reports whether t and u belong to the same Gateway.
+func (t tlsListener) sameGateway(u tlsListener) bool {
+	switch {
+	case t.api != nil && u.api != nil:
+		return t.api.gw.Namespace == u.api.gw.Namespace && t.api.gw.Name == u.api.gw.Name
+	case t.server != nil && u.server != nil:
+		return t.server.gw.Namespace == u.server.gw.Namespace && t.server.gw.Name == u.server.gw.Name
+	}
+	return false
+}
+
+// listenerHosts are the names clients use for t; empty means any name.
+func (v *view) listenerHosts(t tlsListener) []string {
+	if t.api != nil {
+		return v.apiClientHosts(*t.api)
+	}
+	return v.clientHosts(*t.server)
 }
 
 // core is p as the Kubernetes API has it.

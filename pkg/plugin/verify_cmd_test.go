@@ -249,7 +249,7 @@ Ingress gateway
 ---------------
 [FAIL] a Gateway routes to the application  [ingress.gateway-found]
     no VirtualService routes to a Service in namespace chatqna
-    fix: kubectl opea secure -n chatqna
+    fix: kubectl opea secure -n chatqna (an Istio Gateway), or kubectl opea secure -n chatqna --host <host> --gateway-api (a Gateway API Gateway)
 ` + docs + `ingress.gateway-found
 
 Verdict: chatqna is NOT secured as intended (13 passed, 0 warnings, 4 failed, 20 skipped)

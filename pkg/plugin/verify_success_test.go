@@ -297,14 +297,21 @@ func securedOutcomes(cred gatewayCredential, probeAddress string) map[string]out
 }
 
 // expectedJSON is the -o json document of a run of verify -n chatqna whose
-// checks report outcomes, one for every check of the catalogue.
+// checks report outcomes, one for every check of the catalogue that judges
+// an Istio Gateway's ingress: the Gateway API's are not run.
 func expectedJSON(t *testing.T, outcomes map[string]outcome, success bool, summary audit.Summary) string {
 	t.Helper()
-	if len(outcomes) != len(audit.Catalogue) {
-		t.Fatalf("%d expected outcomes for %d checks", len(outcomes), len(audit.Catalogue))
+	var catalogue []audit.Check
+	for _, c := range audit.Catalogue {
+		if c.Ingress != audit.GatewayAPIIngress {
+			catalogue = append(catalogue, c)
+		}
+	}
+	if len(outcomes) != len(catalogue) {
+		t.Fatalf("%d expected outcomes for %d checks", len(outcomes), len(catalogue))
 	}
 	report := audit.Report{Namespace: "chatqna", Success: success, Summary: summary}
-	for _, c := range audit.Catalogue {
+	for _, c := range catalogue {
 		o, found := outcomes[c.ID]
 		if !found {
 			t.Fatalf("no expected outcome for %s", c.ID)

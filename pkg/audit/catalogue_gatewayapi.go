@@ -1,0 +1,410 @@
+package audit
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+)
+
+// ---- Gateway API
+//
+// istiod writes what it made of each object into its status; these checks
+// read it, and judge statically what verify can tell better (a missing
+// Secret or Service, hostnames that do not meet), so that a defect is named
+// once, by its cause. The reasons quoted come from istiod's gateway
+// controller (pilot/pkg/config/kube/gateway/conversion.go and conditions.go).
+
+// describeGateway is the kubectl command that shows gw's status.
+func describeGateway(gw gatewayapi.Gateway) string {
+	return fmt.Sprintf("kubectl describe gateways.gateway.networking.k8s.io %s -n %s", gw.Name, gw.Namespace)
+}
+
+func describeRoute(r gatewayapi.HTTPRoute) string {
+	return fmt.Sprintf("kubectl describe httproute %s -n %s", r.Name, r.Namespace)
+}
+
+// classProblem says why the GatewayClass of an application's Gateway is
+// not usable, with the fix; "" when every one is Accepted.
+func (v *view) classProblem() (problem, hint string) {
+	for _, gw := range v.apiGateways {
+		class := v.s.gatewayClass(gw.ClassName)
+		if class == nil {
+			return fmt.Sprintf("Gateway %s names GatewayClass %q, which does not exist", key(gw.Namespace, gw.Name), gw.ClassName),
+				fmt.Sprintf("use gatewayClassName: %s, the class istiod creates (its gateway controller must be on: PILOT_ENABLE_GATEWAY_API, the default)", gatewayapi.IstioClass)
+		}
+		if why := gatewayapi.Unmet(class.Conditions, "Accepted", class.Generation); why != "" {
+			return fmt.Sprintf("GatewayClass %s (controller %s): %s", class.Name, class.ControllerName, why),
+				fmt.Sprintf("kubectl describe gatewayclass %s; check that its controller (istiod for %s) runs", class.Name, gatewayapi.IstioClass)
+		}
+	}
+	return "", ""
+}
+
+func checkClassAccepted(v *checkView) Result {
+	if problem, hint := v.classProblem(); problem != "" {
+		return fail(hint, "%s", problem)
+	}
+	class := v.s.gatewayClass(v.apiGateways[0].ClassName)
+	return pass("%s, controller %s", class.Name, class.ControllerName)
+}
+
+func checkAPIGatewayAccepted(v *checkView) Result {
+	for _, gw := range v.apiGateways {
+		c := gatewayapi.FindCondition(gw.Status.Conditions, "Accepted")
+		if c != nil && c.Status == "False" && c.Reason == "ListenersNotValid" && c.Current(gw.Generation) {
+			// istiod rejects a Gateway none of whose listeners is valid;
+			// the listener checks below say which and why.
+			return skip("Gateway %s: none of its listeners is valid (see the listener checks)", key(gw.Namespace, gw.Name))
+		}
+		if why := gatewayapi.Unmet(gw.Status.Conditions, "Accepted", gw.Generation); why != "" {
+			return fail(describeGateway(gw), "Gateway %s: %s", key(gw.Namespace, gw.Name), why)
+		}
+	}
+	return pass("%s", gatewayNames(v.apiGateways))
+}
+
+func gatewayNames(gws []gatewayapi.Gateway) string {
+	var names []string
+	for _, gw := range gws {
+		names = append(names, key(gw.Namespace, gw.Name))
+	}
+	return strings.Join(names, ", ")
+}
+
+// checkAPIGatewayProgrammed: istiod sets Programmed once the Service it
+// deployed for the Gateway has an address with ready endpoints
+// (gatewaycommon.SetProgrammedCondition); until then it reports
+// AddressNotAssigned, and the Gateway serves nothing.
+func checkAPIGatewayProgrammed(v *checkView) Result {
+	for _, gw := range v.apiGateways {
+		why := gatewayapi.Unmet(gw.Status.Conditions, "Programmed", gw.Generation)
+		if why == "" {
+			continue
+		}
+		hint := describeGateway(gw)
+		if c := gatewayapi.FindCondition(gw.Status.Conditions, "Programmed"); c != nil && c.Reason == "AddressNotAssigned" {
+			hint = fmt.Sprintf("the gateway's pods are not ready or its Service has no endpoints: kubectl get deploy %s -n %s; on a cluster without load balancers, kubectl annotate gateways.gateway.networking.k8s.io %s -n %s %s=ClusterIP",
+				gatewayapi.DeployedName(gw), gw.Namespace, gw.Name, gw.Namespace, gatewayapi.ServiceTypeAnnotation)
+		}
+		return fail(hint, "Gateway %s: %s", key(gw.Namespace, gw.Name), why)
+	}
+	gw := v.apiGateways[0]
+	if gw.Address() == "" {
+		return pass("%s", gatewayNames(v.apiGateways))
+	}
+	return pass("%s at %s", gatewayNames(v.apiGateways), gw.Address())
+}
+
+// hostnameProblem says which route of the application serves no hostname
+// on the listeners it attaches to, or which HTTPS listener serves none of
+// the routes attached to it (istiod: NoMatchingListenerHostname; requests
+// get 404).
+func (v *view) hostnameProblem() (problem, hint string) {
+	hint = "use the listener's hostname in the HTTPRoute's hostnames (kubectl opea secure --host sets both)"
+	for _, r := range v.apiRoutes {
+		for _, ref := range r.ParentRefs {
+			gw := v.s.gatewayAPIGateway(ref.GatewayNamespace(r.Namespace), ref.Name)
+			if !ref.IsGateway() || gw == nil {
+				continue
+			}
+			var attached []string
+			matched := false
+			for _, l := range gw.Listeners {
+				if ref.AttachesTo(r.Namespace, *gw, l) {
+					attached = append(attached, listenerHostname(l))
+					matched = matched || len(gatewayapi.RouteHostnames(l.Hostname, r.Hostnames)) > 0
+				}
+			}
+			// A parentRef that names no listener is route-accepted's finding.
+			if len(attached) > 0 && !matched {
+				return fmt.Sprintf("HTTPRoute %s hostnames %s match none of Gateway %s's listener hostnames %s: requests get 404",
+					key(r.Namespace, r.Name), strings.Join(r.Hostnames, ","), key(gw.Namespace, gw.Name), strings.Join(attached, ",")), hint
+			}
+		}
+	}
+	for _, l := range v.apiTLSListeners() {
+		if len(v.apiClientHosts(l)) == 0 && l.listener.Hostname != "" {
+			return fmt.Sprintf("%s (hostname %s) serves none of the application's HTTPRoutes attached to it: requests get 404", l, l.listener.Hostname), hint
+		}
+	}
+	return "", ""
+}
+
+func listenerHostname(l gatewayapi.Listener) string {
+	if l.Hostname == "" {
+		return l.Name + ":*"
+	}
+	return l.Name + ":" + l.Hostname
+}
+
+func checkRouteHostnames(v *checkView) Result {
+	if problem, hint := v.hostnameProblem(); problem != "" {
+		return fail(hint, "%s", problem)
+	}
+	var hosts []string
+	for _, l := range v.apiTLSListeners() {
+		hosts = append(hosts, v.apiClientHosts(l)...)
+	}
+	if len(hosts) == 0 {
+		return pass("hostnames intersect")
+	}
+	return pass("%s", strings.Join(hosts, ", "))
+}
+
+// backendProblem says which Service backend of the application's routes
+// is missing, or lacks the port (istiod: ResolvedRefs False, BackendNotFound).
+func (v *view) backendProblem() (problem, hint string) {
+	for _, r := range v.apiRoutes {
+		for _, b := range r.ServiceBackends(v.s.Namespace) {
+			ns := b.ServiceNamespace(r.Namespace)
+			svc := v.s.service(ns, b.Name)
+			if svc == nil {
+				return fmt.Sprintf("HTTPRoute %s sends requests to Service %s, which does not exist", key(r.Namespace, r.Name), key(ns, b.Name)),
+					fmt.Sprintf("create Service %s, or name an existing one in the HTTPRoute's backendRefs", key(ns, b.Name))
+			}
+			if b.Port == nil {
+				return fmt.Sprintf("HTTPRoute %s sends requests to Service %s without a port", key(r.Namespace, r.Name), key(ns, b.Name)),
+					"set backendRefs[].port to a port of the Service (the Gateway API requires it for a Service)"
+			}
+			found := false
+			for _, p := range svc.Ports {
+				found = found || p.Port == *b.Port
+			}
+			if !found {
+				return fmt.Sprintf("HTTPRoute %s sends requests to Service %s port %d, which the Service lacks", key(r.Namespace, r.Name), key(ns, b.Name), *b.Port),
+					"use one of the Service's ports in backendRefs[].port"
+			}
+		}
+	}
+	return "", ""
+}
+
+func checkRouteBackends(v *checkView) Result {
+	if problem, hint := v.backendProblem(); problem != "" {
+		return fail(hint, "%s", problem)
+	}
+	return pass("every backend exists")
+}
+
+// routeParents calls f for each Gateway parentRef of the application's
+// routes, with the Gateway (nil when it does not exist) and the route's
+// status for it (nil when no controller wrote one), until f returns false.
+func (v *view) routeParents(f func(r gatewayapi.HTTPRoute, ref gatewayapi.ParentRef, gw *gatewayapi.Gateway, st *gatewayapi.RouteParentStatus) bool) {
+	for _, r := range v.apiRoutes {
+		for _, ref := range r.ParentRefs {
+			if !ref.IsGateway() {
+				continue
+			}
+			if !f(r, ref, v.s.gatewayAPIGateway(ref.GatewayNamespace(r.Namespace), ref.Name), r.ParentStatus(ref)) {
+				return
+			}
+		}
+	}
+}
+
+func parentName(r gatewayapi.HTTPRoute, ref gatewayapi.ParentRef) string {
+	name := key(ref.GatewayNamespace(r.Namespace), ref.Name)
+	if ref.SectionName != "" {
+		name += " listener " + ref.SectionName
+	}
+	if ref.Port != 0 {
+		name += fmt.Sprintf(" port %d", ref.Port)
+	}
+	return name
+}
+
+func checkRouteAccepted(v *checkView) Result {
+	var r Result
+	v.routeParents(func(route gatewayapi.HTTPRoute, ref gatewayapi.ParentRef, gw *gatewayapi.Gateway, st *gatewayapi.RouteParentStatus) bool {
+		switch {
+		case gw == nil:
+			r = fail(fmt.Sprintf("create Gateway %s, or fix parentRefs of HTTPRoute %s", key(ref.GatewayNamespace(route.Namespace), ref.Name), key(route.Namespace, route.Name)),
+				"HTTPRoute %s names Gateway %s as its parent, which does not exist", key(route.Namespace, route.Name), key(ref.GatewayNamespace(route.Namespace), ref.Name))
+		case st == nil:
+			r = fail("check that istiod runs and handles the Gateway's class ("+describeRoute(route)+")",
+				"HTTPRoute %s is not attached to Gateway %s: no controller wrote status", key(route.Namespace, route.Name), parentName(route, ref))
+		default:
+			why := gatewayapi.Unmet(st.Conditions, "Accepted", route.Generation)
+			if why == "" {
+				return true
+			}
+			hint := describeRoute(route)
+			if c := gatewayapi.FindCondition(st.Conditions, "Accepted"); c != nil {
+				switch c.Reason {
+				case "NoMatchingParent":
+					hint = fmt.Sprintf("name a listener of Gateway %s in parentRefs[].sectionName (and port), or leave them out (kubectl get gateways.gateway.networking.k8s.io %s -n %s -o yaml)", key(gw.Namespace, gw.Name), gw.Name, gw.Namespace)
+				case "NotAllowedByListeners":
+					hint = fmt.Sprintf("let the listener admit routes of namespace %s: allowedRoutes.namespaces.from All or Selector on Gateway %s", route.Namespace, key(gw.Namespace, gw.Name))
+				}
+			}
+			r = fail(hint, "HTTPRoute %s on Gateway %s: %s", key(route.Namespace, route.Name), parentName(route, ref), why)
+		}
+		return false
+	})
+	if r.Status != "" {
+		return r
+	}
+	return pass("%s", routeNames(v.apiRoutes))
+}
+
+func routeNames(rs []gatewayapi.HTTPRoute) string {
+	var names []string
+	for _, r := range rs {
+		names = append(names, key(r.Namespace, r.Name))
+	}
+	return strings.Join(names, ", ")
+}
+
+func checkRouteRefsResolved(v *checkView) Result {
+	var r Result
+	v.routeParents(func(route gatewayapi.HTTPRoute, ref gatewayapi.ParentRef, gw *gatewayapi.Gateway, st *gatewayapi.RouteParentStatus) bool {
+		if gw == nil || st == nil {
+			return true // route-accepted's finding
+		}
+		why := gatewayapi.Unmet(st.Conditions, "ResolvedRefs", route.Generation)
+		if why == "" {
+			return true
+		}
+		hint := describeRoute(route)
+		if c := gatewayapi.FindCondition(st.Conditions, "ResolvedRefs"); c != nil && c.Reason == "RefNotPermitted" {
+			hint = fmt.Sprintf("create a ReferenceGrant in the backend Service's namespace from HTTPRoute in namespace %s to Service", route.Namespace)
+		}
+		r = fail(hint, "HTTPRoute %s on Gateway %s: %s", key(route.Namespace, route.Name), parentName(route, ref), why)
+		return false
+	})
+	if r.Status != "" {
+		return r
+	}
+	return pass("every reference resolved")
+}
+
+func checkHTTPSListener(v *checkView) Result {
+	for _, l := range v.apiListeners {
+		if l.listener.Protocol != "HTTPS" {
+			continue
+		}
+		if !l.listener.Terminates() {
+			return fail("set tls.mode Terminate on the listener: an HTTPRoute needs TLS terminated at the gateway",
+				"%s is HTTPS in tls.mode %s: TLS is not terminated at the gateway", l, l.listener.TLS.Mode)
+		}
+		if len(secretRefs(l.listener)) == 0 {
+			return fail("name the Secret of the certificate in tls.certificateRefs (kubectl opea secure --gateway-api does)",
+				"%s has no certificateRef to a Secret", l)
+		}
+	}
+	ls := v.apiTLSListeners()
+	if len(ls) == 0 {
+		return fail(fmt.Sprintf("kubectl opea secure -n %s --host <host> --gateway-api", v.s.Namespace),
+			"no HTTPS listener of Gateway %s carries the application's HTTPRoutes: TLS is not terminated", gatewayNames(v.apiGateways))
+	}
+	l := ls[0]
+	ref := secretRefs(l.listener)[0]
+	return pass("%s, port %d, certificate %s", l, l.listener.Port, key(ref.SecretNamespace(l.gw.Namespace), ref.Name))
+}
+
+// grantProblem names a certificateRef to a Secret in another namespace
+// that no ReferenceGrant there allows: istiod then refuses the listener
+// (ResolvedRefs False, RefNotPermitted, in buildTLS).
+func (v *view) grantProblem() (problem, hint string) {
+	for _, l := range v.apiTLSListeners() {
+		for _, ref := range secretRefs(l.listener) {
+			ns := ref.SecretNamespace(l.gw.Namespace)
+			if ns == l.gw.Namespace || gatewayapi.ReferenceGranted(v.s.ReferenceGrants, ns, "Gateway", l.gw.Namespace, "Secret", ref.Name) {
+				continue
+			}
+			return fmt.Sprintf("%s refers to Secret %s in another namespace, and no ReferenceGrant in %s lets Gateways of %s refer to it", l, key(ns, ref.Name), ns, l.gw.Namespace),
+				fmt.Sprintf("create a ReferenceGrant in namespace %s with from: [{group: %s, kind: Gateway, namespace: %s}] and to: [{group: \"\", kind: Secret, name: %s}], or move the Secret into %s",
+					ns, gatewayapi.Group, l.gw.Namespace, ref.Name, l.gw.Namespace)
+		}
+	}
+	return "", ""
+}
+
+func checkCertificateRefGranted(v *checkView) Result {
+	if problem, hint := v.grantProblem(); problem != "" {
+		return fail(hint, "%s", problem)
+	}
+	for _, l := range v.apiTLSListeners() {
+		for _, ref := range secretRefs(l.listener) {
+			if ns := ref.SecretNamespace(l.gw.Namespace); ns != l.gw.Namespace {
+				return pass("Secret %s granted to Gateways of %s", key(ns, ref.Name), l.gw.Namespace)
+			}
+		}
+	}
+	return pass("every certificateRef is in its Gateway's namespace")
+}
+
+// listenerRefProblem says why the certificate of one of the application's
+// Gateway API HTTPS listeners does not resolve, as istiod judges it
+// (buildSecretReference: the Secret exists, holds a certificate and key it
+// reads, and they make a pair), then what istiod reported for the listener;
+// "" when all resolve.
+func (v *checkView) listenerRefProblem() (problem, hint string) {
+	for _, t := range v.missingCredentials() {
+		if t.api != nil {
+			ns := t.secretNamespaces[0]
+			return fmt.Sprintf("Secret %s named by %s not found", key(ns, t.secretName), t.api),
+				fmt.Sprintf("kubectl opea secure -n %s --host <host> --gateway-api, or kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", v.s.Namespace, t.secretName, ns)
+		}
+	}
+	for _, c := range v.foundCredentials() {
+		if c.api == nil {
+			continue
+		}
+		if p := formatProblem(c); p != "" {
+			return p, fmt.Sprintf("recreate it: kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", c.secret.Name, c.secret.Namespace)
+		}
+		p, err := c.parse()
+		if err == nil && !keyMatches(p) {
+			err = fmt.Errorf("the key does not match the certificate")
+		}
+		if err != nil {
+			return fmt.Sprintf("Secret %s: %v", c.ref(), err), "reissue the certificate, or recreate the Secret from a matching PEM certificate and key"
+		}
+	}
+	for _, l := range v.apiTLSListeners() {
+		st := l.gw.ListenerStatus(l.listener.Name)
+		if st == nil {
+			return fmt.Sprintf("%s has no status: its controller has not processed it", l), describeGateway(l.gw)
+		}
+		for _, t := range []string{"ResolvedRefs", "Programmed", "Accepted"} {
+			if why := gatewayapi.Unmet(st.Conditions, t, l.gw.Generation); why != "" {
+				return fmt.Sprintf("%s: %s", l, why), describeGateway(l.gw)
+			}
+		}
+	}
+	return "", ""
+}
+
+func checkListenerRefsResolved(v *checkView) Result {
+	if problem, hint := v.listenerRefProblem(); problem != "" {
+		return fail(hint, "%s", problem)
+	}
+	var names []string
+	for _, l := range v.apiTLSListeners() {
+		names = append(names, l.String())
+	}
+	return pass("%s", strings.Join(names, ", "))
+}
+
+// checkAPIHTTPRedirect follows ingress.http-redirect: an HTTP listener
+// that carries the application's routes serves it in plaintext.
+func checkAPIHTTPRedirect(v *checkView) Result {
+	plain := v.apiPlainListeners()
+	for _, p := range plain {
+		if len(p.served) > 0 {
+			return warn("attach the application's HTTPRoutes to the HTTPS listener only (parentRefs[].sectionName), and to the HTTP listener a route whose RequestRedirect filter sets scheme https (kubectl opea secure --gateway-api does)",
+				"%s (port %d) serves the application in plaintext: HTTPRoute %s", p.apiListener, p.listener.Port, routeNames(p.served))
+		}
+	}
+	for _, p := range plain {
+		if len(p.redirects) > 0 {
+			return pass("%s redirects to HTTPS (HTTPRoute %s)", p.apiListener, routeNames(p.redirects))
+		}
+	}
+	if len(plain) == 0 {
+		return pass("no plaintext listener")
+	}
+	return pass("no HTTP listener serves the application")
+}
