@@ -103,7 +103,7 @@ var (
 	needAPIClasses      = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputGatewayClasses}
 	needAPIBackends     = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputServices}
 	needAPIGrants       = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputReferenceGrants}
-	needAPIListenerRefs = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputReferenceGrants, InputSecrets}
+	needAPIListenerRefs = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputGatewayClasses, InputReferenceGrants, InputSecrets}
 	// The probe finds the gateway's address through its Service, and
 	// validates against the Secret's ca.crt.
 	needProbe = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputServices}
@@ -134,7 +134,9 @@ var (
 	requireAPIRouteRefs     = []Requirement{apiClassAccepted, apiBackendsExist}
 	requireAPIListeners     = []Requirement{apiGatewaysRoute, apiRoutesAttach}
 	requireAPIHTTPS         = []Requirement{apiGatewaysRoute, apiRoutesAttach, apiHTTPSListener}
-	requireAPIGranted       = []Requirement{apiGatewaysRoute, apiRoutesAttach, apiHTTPSListener, apiRefsGranted}
+	// A listener's status is written by its class's controller: without
+	// one, there is none to judge.
+	requireAPIGranted = []Requirement{apiGatewaysRoute, apiClassAccepted, apiRoutesAttach, apiHTTPSListener, apiRefsGranted}
 )
 
 // ---- Cluster

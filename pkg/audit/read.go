@@ -336,6 +336,9 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	return err
 }
 
+// clusterScoped are the resources listObjects lists that have no namespace.
+var clusterScoped = map[string]bool{"gatewayclasses": true}
+
 // listObjects lists a resource in every namespace (or a cluster-scoped
 // one) and decodes each item. When the API server refuses the list, it
 // records in as unread and returns no items and no error; a resource not
@@ -344,7 +347,8 @@ func listObjects[T any](ctx context.Context, dyn dynamic.Interface, s *Snapshot,
 	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
 	switch {
 	case apierrors.IsForbidden(err):
-		s.deny(in, Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, AllNamespaces: true})
+		// A cluster-scoped resource is listed, not listed in every namespace.
+		s.deny(in, Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, AllNamespaces: !clusterScoped[gvr.Resource]})
 		return nil, nil
 	case apierrors.IsNotFound(err):
 		return nil, nil

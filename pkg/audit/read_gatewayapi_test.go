@@ -143,7 +143,9 @@ func TestReadGatewayAPIForbidden(t *testing.T) {
 	all := func(resource string) Access {
 		return Access{Verb: "list", Group: gatewayapi.Group, Resource: resource, AllNamespaces: true}
 	}
-	want := []Access{all("gatewayclasses"), all("gateways"), all("httproutes"), all("referencegrants")}
+	// GatewayClasses have no namespace.
+	classes := Access{Verb: "list", Group: gatewayapi.Group, Resource: "gatewayclasses"}
+	want := []Access{classes, all("gateways"), all("httproutes"), all("referencegrants")}
 	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
 		t.Errorf("refused requests (-want +got):\n%s", diff)
 	}

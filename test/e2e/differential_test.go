@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -198,8 +199,8 @@ spec:
 }
 
 type differentialData struct {
-	NS, GatewayNS, Host, Secret, Selector string
-	HTTPSPort, HTTPPort                   string
+	NS, GatewayNS, CertNS, Host, Secret, Selector string
+	HTTPSPort, HTTPPort                           string
 }
 
 // differentialRow is one line of the published table.
@@ -236,6 +237,13 @@ func TestVerifyAgreesWithIstiod(t *testing.T) {
 			}
 		})
 	}
+	t.Run("gateway-api", func(t *testing.T) {
+		for _, c := range gatewayAPICases {
+			t.Run(c.name, func(t *testing.T) {
+				rows = append(rows, runGatewayAPIDifferentialCase(t, c))
+			})
+		}
+	})
 	if t.Failed() {
 		return
 	}
@@ -385,9 +393,14 @@ func renderObjects(t *testing.T, text string, data differentialData) []*unstruct
 func deleteObjects(t *testing.T, objs []*unstructured.Unstructured) {
 	dyn := adminDynamic(t)
 	for _, o := range objs {
-		gvr := map[string]string{"Gateway": "gateways", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications"}[o.GetKind()]
+		gvr := map[string]string{"Gateway": "gateways", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications",
+			"HTTPRoute": "httproutes", "ReferenceGrant": "referencegrants", "GatewayClass": "gatewayclasses"}[o.GetKind()]
 		gv := o.GroupVersionKind().GroupVersion()
-		_ = dyn.Resource(gv.WithResource(gvr)).Namespace(o.GetNamespace()).Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
+		var client dynamic.ResourceInterface = dyn.Resource(gv.WithResource(gvr))
+		if o.GetNamespace() != "" {
+			client = dyn.Resource(gv.WithResource(gvr)).Namespace(o.GetNamespace())
+		}
+		_ = client.Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
 	}
 }
 
@@ -458,6 +471,13 @@ port with the credential, routing to the app's entry Service, and the port-80
 redirect. "STRICT" is, for verify, no failed check in the mTLS category; for
 istiod, a STRICT policy attached to every pod of the namespace in what it sends
 ztunnel.
+
+The Gateway API rows are Gateways of class ` + "`istio`" + `, for which istiod deploys the
+gateway itself. For them "TLS served" is, for verify, no failed check in the
+Ingress gateway, Routing and Gateway API categories; for istiod, the status it
+writes (Gateway Accepted and Programmed with an address, the HTTPS listener
+ResolvedRefs and Programmed, the route Accepted and ResolvedRefs) and the
+configuration it renders for the gateway it deployed, as above.
 
 | setup | TLS served: verify | istiod | STRICT: verify | istiod | verify's failed checks |
 |---|---|---|---|---|---|
