@@ -26,10 +26,12 @@ effective, whoever set them up (kubectl opea secure, or manifests applied by han
 
 verify reads the cluster once, then runs its checks: the Istio and cert-manager
 APIs; the ambient data plane (istiod, ztunnel, istio-cni); the namespace's and
-pods' enrolment; the effective mTLS mode of every workload; the Gateway and
-VirtualService that route to the application; the credential Secret and its
-certificate; and, when an address is known, a live TLS probe that validates the
-certificate as a client would. Each check passes (√), warns (‼) or fails (×);
+pods' enrolment; the effective mTLS mode of every workload; the ingress that
+routes to the application, found whatever its kind (an Istio Gateway and
+VirtualService, or a Gateway API Gateway and HTTPRoute, judged by the status
+istiod writes on them); the credential Secret and its certificate; and, when
+an address is known, a live TLS probe that validates the certificate as a
+client would. Each check passes (√), warns (‼) or fails (×);
 a failure says why, what to run, and links to docs/checks.md.
 
 A read the API server refuses does not stop verify: every check whose inputs
@@ -100,7 +102,7 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.StringVar(&o.Service, "service", "", "Entry Service of the application that the ingress must route to (default: any Service in the namespace)")
 	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service that the routes must use (default: any)")
 	f.DurationVar(&o.MinValidity, "min-validity", 30*24*time.Hour, "Warn when the certificate expires sooner than this")
-	f.StringVar(&o.ProbeAddress, "probe-address", "", "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address)")
+	f.StringVar(&o.ProbeAddress, "probe-address", "", "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
 	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", "", "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 5*time.Second, "Timeout of the live probe: each host's, and all hosts' together")
 	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass, or --timeout passes (exit code 124)")

@@ -394,9 +394,16 @@ func (p *planner) suggestGatewayAPI(ctx context.Context, version string, none *p
 	if _, err := dyn.Resource(gatewayapi.GatewayClasses(version)).Get(ctx, gatewayapi.IstioClass, metav1.GetOptions{}); err != nil {
 		return
 	}
+	var given []string
+	if p.GatewayNamespace != "" {
+		given = append(given, "--gateway-namespace")
+	}
+	if p.GatewaySelector != nil {
+		given = append(given, "--gateway-selector")
+	}
 	instead := ""
-	if p.GatewayNamespace != "" || p.GatewaySelector != nil {
-		instead = " instead of --gateway-namespace and --gateway-selector"
+	if len(given) > 0 {
+		instead = " instead of " + strings.Join(given, " and ")
 	}
 	none.Fix = fmt.Sprintf("pass --gateway-api%s to have Istio deploy a gateway for this application in namespace %s (GatewayClass istio exists); or %s", instead, p.Namespace, none.Fix)
 }

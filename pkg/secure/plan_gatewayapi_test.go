@@ -314,7 +314,7 @@ func TestClassicPlanSuggestsTheGatewayAPI(t *testing.T) {
 			name: "--gateway-namespace names a namespace without a gateway", served: "v1", classes: []*unstructured.Unstructured{gatewayClass("istio")},
 			typed:  []runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-ingress"}}},
 			modify: func(r *Request) { r.GatewayNamespace = "istio-ingress" },
-			want:   "pass --gateway-api instead of --gateway-namespace and --gateway-selector to have Istio deploy",
+			want:   "pass --gateway-api instead of --gateway-namespace to have Istio deploy",
 		},
 		{
 			name: "a classic gateway exists", served: "v1", classes: []*unstructured.Unstructured{gatewayClass("istio")},

@@ -83,7 +83,7 @@ func TestMissingPermissionsComeInAStableOrder(t *testing.T) {
 	}
 	grantLimitedUser(t, "opea-order-"+ns, "", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "secrets"}, Verbs: []string{"get", "list"}},
-		{APIGroups: []string{"networking.istio.io", "security.istio.io", "cert-manager.io"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"networking.istio.io", "security.istio.io", "cert-manager.io", "gateway.networking.k8s.io"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
 	})
 	var first opeaResult
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {

@@ -488,7 +488,7 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 			},
 			args:     []string{"--gateway-namespace", "kube-public"},
 			wantCode: 1,
-			want:     []string{"no Istio ingress gateway found in namespace kube-public", "fix: install one"},
+			want:     []string{"no Istio ingress gateway found in namespace kube-public", "or install one", "fix: pass --gateway-api instead of --gateway-namespace to have"},
 		},
 		{
 			name: "two gateways",
