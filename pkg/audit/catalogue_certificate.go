@@ -182,6 +182,10 @@ func checkSecretPresent(v *checkView) Result {
 			return fail(fmt.Sprintf("create the Secret in %s (Istio reads gateway credentials only from the gateway pods' namespace)", podNamespaces[0]),
 				"Secret %s is in the Gateway's namespace %s, not in the gateway pods' namespace %s", name, gs.gw.Namespace, strings.Join(podNamespaces, ", "))
 		}
+		if cert := v.s.issuing(podNamespaces[0], name); cert != nil {
+			return fail(fmt.Sprintf("kubectl describe certificate %s -n %s; kubectl opea verify --wait waits for it", cert.Name, cert.Namespace),
+				"Secret %s not found in %s: cert-manager Certificate %s has not written it yet", name, strings.Join(podNamespaces, ", "), key(cert.Namespace, cert.Name))
+		}
 		return fail(fmt.Sprintf("kubectl opea secure -n %s, or kubectl create secret tls %s -n %s --cert=... --key=...", v.s.Namespace, name, podNamespaces[0]),
 			"Secret %s not found in %s", name, strings.Join(podNamespaces, ", "))
 	}

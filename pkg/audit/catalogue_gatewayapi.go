@@ -84,8 +84,13 @@ func checkAPIGatewayProgrammed(v *checkView) Result {
 		}
 		hint := describeGateway(gw)
 		if c := gatewayapi.FindCondition(gw.Status.Conditions, "Programmed"); c != nil && c.Reason == "AddressNotAssigned" {
-			hint = fmt.Sprintf("the gateway's pods are not ready or its Service has no endpoints: kubectl get deploy %s -n %s; on a cluster without load balancers, kubectl annotate gateways.gateway.networking.k8s.io %s -n %s %s=ClusterIP",
-				gatewayapi.DeployedName(gw), gw.Namespace, gw.Name, gw.Namespace, gatewayapi.ServiceTypeAnnotation)
+			hint = fmt.Sprintf("the gateway's pods are not ready or its Service has no endpoints: kubectl get deploy %s -n %s", gatewayapi.DeployedName(gw), gw.Namespace)
+			// A LoadBalancer Service (Istio's default) waits for an
+			// address a cluster without load balancers never gives.
+			if gw.Annotations[gatewayapi.ServiceTypeAnnotation] == "" {
+				hint += fmt.Sprintf("; on a cluster without load balancers, kubectl annotate gateways.gateway.networking.k8s.io %s -n %s %s=ClusterIP",
+					gw.Name, gw.Namespace, gatewayapi.ServiceTypeAnnotation)
+			}
 		}
 		return fail(hint, "Gateway %s: %s", key(gw.Namespace, gw.Name), why)
 	}
@@ -344,8 +349,12 @@ func (v *checkView) listenerRefProblem() (problem, hint string) {
 	for _, t := range v.missingCredentials() {
 		if t.api != nil {
 			ns := t.secretNamespaces[0]
-			return fmt.Sprintf("Secret %s named by %s not found", key(ns, t.secretName), t.api),
-				fmt.Sprintf("kubectl opea secure -n %s --host <host> --gateway-api, or kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", v.s.Namespace, t.secretName, ns)
+			problem := fmt.Sprintf("Secret %s named by %s not found", key(ns, t.secretName), t.api)
+			if cert := v.s.issuing(ns, t.secretName); cert != nil {
+				return problem + fmt.Sprintf(": cert-manager Certificate %s has not written it yet", key(cert.Namespace, cert.Name)),
+					fmt.Sprintf("kubectl describe certificate %s -n %s; kubectl opea verify --wait waits for it", cert.Name, cert.Namespace)
+			}
+			return problem, fmt.Sprintf("kubectl opea secure -n %s --host <host> --gateway-api, or kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", v.s.Namespace, t.secretName, ns)
 		}
 	}
 	for _, c := range v.foundCredentials() {

@@ -263,8 +263,14 @@ var apiBrokenCases = []brokenCase{
 		setCondition(ls.Conditions, gatewayapi.Condition{Type: "Accepted", Status: "False", Reason: "NoValidCACertificate", Message: msg, ObservedGeneration: 2})
 		setCondition(ls.Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "Invalid", Message: "Bad TLS configuration", ObservedGeneration: 2})
 	}},
-	{"certificateRef to a missing Secret", "gatewayapi.listener-refs-resolved", Fail, "Secret chatqna/opea-chatqna-tls named by Gateway chatqna/opea-ingress listener https-chatqna not found", func(t *testing.T, s *Snapshot) {
+	{"certificateRef to a Secret cert-manager has not written yet", "gatewayapi.listener-refs-resolved", Fail, "Certificate chatqna/opea-chatqna-tls has not written it yet kubectl describe certificate opea-chatqna-tls -n chatqna", func(t *testing.T, s *Snapshot) {
 		s.Secrets = map[string]*Secret{}
+		setCondition(s.GatewayAPIGateways[0].Status.Listeners[0].Conditions, gatewayapi.Condition{Type: "ResolvedRefs", Status: "False", Reason: "InvalidCertificateRef",
+			Message: "invalid certificate reference /Secret/opea-chatqna-tls, secret chatqna/opea-chatqna-tls not found", ObservedGeneration: 2})
+	}},
+	{"certificateRef to a missing Secret", "gatewayapi.listener-refs-resolved", Fail, "Secret chatqna/opea-chatqna-tls named by Gateway chatqna/opea-ingress listener https-chatqna not found kubectl opea secure", func(t *testing.T, s *Snapshot) {
+		s.Secrets = map[string]*Secret{}
+		s.Certificates = nil
 		setCondition(s.GatewayAPIGateways[0].Status.Listeners[0].Conditions, gatewayapi.Condition{Type: "ResolvedRefs", Status: "False", Reason: "InvalidCertificateRef",
 			Message: "invalid certificate reference /Secret/opea-chatqna-tls, secret chatqna/opea-chatqna-tls not found", ObservedGeneration: 2})
 		setCondition(s.GatewayAPIGateways[0].Status.Listeners[0].Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "Invalid",

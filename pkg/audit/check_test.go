@@ -280,7 +280,11 @@ var brokenCases = []brokenCase{
 	{"destination port missing", "routing.destination-exists", Fail, "port 8080, which the Service lacks", func(t *testing.T, s *Snapshot) {
 		s.VirtualServices[0].HTTP[0].Route[0].Destination.Port.Number = 8080
 	}},
-	{"Secret absent", "certificate.secret-present", Fail, "not found in istio-ingress", func(t *testing.T, s *Snapshot) {
+	{"Secret absent", "certificate.secret-present", Fail, "not found in istio-ingress kubectl opea secure", func(t *testing.T, s *Snapshot) {
+		s.Secrets = map[string]*Secret{}
+		s.Certificates = nil
+	}},
+	{"Secret not written yet by its Certificate", "certificate.secret-present", Fail, "Certificate istio-ingress/opea-chatqna-tls has not written it yet kubectl describe certificate", func(t *testing.T, s *Snapshot) {
 		s.Secrets = map[string]*Secret{}
 	}},
 	{"Secret in the Gateway's namespace", "certificate.secret-present", Fail, "is in the Gateway's namespace chatqna", func(t *testing.T, s *Snapshot) {

@@ -394,17 +394,17 @@ func readGatewayAPI(ctx context.Context, dyn dynamic.Interface, s *Snapshot) err
 // cert-manager's view of them.
 func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 	v := newView(s)
-	secrets := &secretReader{kube: c.Kube, s: s, found: map[string]bool{}}
+	secrets := &secretReader{kube: c.Kube, s: s, searched: map[string]bool{}}
 	if err := readIstioGatewaySide(ctx, c, v, secrets); err != nil {
 		return err
 	}
 	if err := readListenerSecrets(ctx, v, secrets); err != nil {
 		return err
 	}
-	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(secrets.found) == 0 {
+	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(secrets.searched) == 0 {
 		return nil
 	}
-	return readCertManager(ctx, c.Dynamic, sortedKeys(secrets.found), s)
+	return readCertManager(ctx, c.Dynamic, sortedKeys(secrets.searched), s)
 }
 
 // readListenerSecrets reads the Secrets the application's Gateway API
@@ -475,9 +475,12 @@ func readIstioGatewaySide(ctx context.Context, c Clients, v *view, secrets *secr
 // secretReader reads credential Secrets by name into the snapshot, each
 // once, and notes the namespaces where it found one.
 type secretReader struct {
-	kube  kubernetes.Interface
-	s     *Snapshot
-	found map[string]bool
+	kube kubernetes.Interface
+	s    *Snapshot
+	// searched are the namespaces a Secret was looked for in: where
+	// cert-manager's Certificates for them are read, so that a Secret not
+	// yet written can be told from one nobody will write.
+	searched map[string]bool
 }
 
 // get reads Secret ns/name and reports whether it exists; a refused read
@@ -489,6 +492,7 @@ func (r *secretReader) get(ctx context.Context, ns, name string) (bool, error) {
 	sec, err := r.kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
+		r.searched[ns] = true
 		return false, nil
 	case apierrors.IsForbidden(err):
 		r.s.deny(InputSecrets, Access{Verb: "get", Resource: "secrets", Name: name, Namespace: ns})
@@ -497,7 +501,7 @@ func (r *secretReader) get(ctx context.Context, ns, name string) (bool, error) {
 		return false, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
 	}
 	r.s.Secrets[key(ns, name)] = &Secret{Namespace: ns, Name: name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
-	r.found[ns] = true
+	r.searched[ns] = true
 	return true, nil
 }
 
@@ -526,7 +530,7 @@ func readSecrets(ctx context.Context, v *view, r *secretReader) error {
 }
 
 // readCertManager reads the Certificates and Issuers of the namespaces
-// where credential Secrets were found, and the ClusterIssuers.
+// where credential Secrets were looked for, and the ClusterIssuers.
 func readCertManager(ctx context.Context, dyn dynamic.Interface, namespaces []string, s *Snapshot) error {
 	list := func(gvr schema.GroupVersionResource, ns string) (*unstructured.UnstructuredList, error) {
 		var (

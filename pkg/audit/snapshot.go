@@ -192,3 +192,14 @@ type HostProbe struct {
 	Status    int
 	StatusErr string
 }
+
+// issuing is the cert-manager Certificate that writes Secret ns/name, or
+// nil: a Secret not found yet may only be waiting for it.
+func (s *Snapshot) issuing(ns, name string) *Certificate {
+	for i := range s.Certificates {
+		if c := &s.Certificates[i]; c.Namespace == ns && c.SecretName == name {
+			return c
+		}
+	}
+	return nil
+}
