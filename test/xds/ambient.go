@@ -79,6 +79,8 @@ type Policy struct {
 	Scope string `json:"scope"`
 	// Action is "ALLOW" (the proto default, shown empty) or "DENY".
 	Action string `json:"action"`
+	// Groups are the policy's rules as ztunnel receives them.
+	Groups []Group `json:"groups"`
 }
 
 // Key is how workloads refer to the policy.
