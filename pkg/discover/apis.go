@@ -17,6 +17,9 @@ type APIs struct {
 	Security    string // security.istio.io: PeerAuthentication
 	CertManager string // cert-manager.io: Issuer, Certificate
 	GatewayAPI  string // gateway.networking.k8s.io: GatewayClass, Gateway, HTTPRoute
+	// AuthorizationPolicies is the security.istio.io version serving
+	// AuthorizationPolicy (secure --lockdown); empty: not served.
+	AuthorizationPolicies string
 }
 
 // apiNeeds lists, per group, the versions tried in order of preference and the
@@ -29,6 +32,7 @@ var apiNeeds = []struct {
 }{
 	{"networking.istio.io", []string{"v1", "v1beta1"}, []string{"gateways", "virtualservices"}, func(a *APIs, v string) { a.Networking = v }},
 	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"peerauthentications"}, func(a *APIs, v string) { a.Security = v }},
+	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"authorizationpolicies"}, func(a *APIs, v string) { a.AuthorizationPolicies = v }},
 	{certmanager.Group, []string{certmanager.Version}, []string{"issuers", "certificates"}, func(a *APIs, v string) { a.CertManager = v }},
 	{gatewayapi.Group, gatewayapi.Versions, []string{"gatewayclasses", "gateways", "httproutes"}, func(a *APIs, v string) { a.GatewayAPI = v }},
 }

@@ -25,6 +25,10 @@ import (
 type Entry struct {
 	Service string
 	Port    int32
+	// Selector is the Service's pod selector: the entry workload.
+	Selector map[string]string
+	// ServicePort is Port as the Service declares it, with its targetPort.
+	ServicePort corev1.ServicePort
 }
 
 // EntryService finds the entry Service of the application in namespace.
@@ -77,33 +81,33 @@ func EntryService(ctx context.Context, kube kubernetes.Interface, namespace, nam
 	if err != nil {
 		return Entry{}, err
 	}
-	return Entry{Service: svc.Name, Port: p}, nil
+	return Entry{Service: svc.Name, Port: p.Port, Selector: svc.Spec.Selector, ServicePort: p}, nil
 }
 
-func entryPort(svc *corev1.Service, want int32) (int32, error) {
+func entryPort(svc *corev1.Service, want int32) (corev1.ServicePort, error) {
 	var ports []string
 	for _, p := range svc.Spec.Ports {
 		ports = append(ports, fmt.Sprintf("%d (%s)", p.Port, p.Name))
 		if want != 0 && p.Port == want {
-			return want, nil
+			return p, nil
 		}
 	}
 	if want != 0 {
-		return 0, problems.New(
+		return corev1.ServicePort{}, problems.New(
 			fmt.Sprintf("Service %s/%s has no port %d (ports: %s)", svc.Namespace, svc.Name, want, listOrNone(ports)),
 			"pass one of its ports with --port")
 	}
 	if len(svc.Spec.Ports) == 1 {
-		return svc.Spec.Ports[0].Port, nil
+		return svc.Spec.Ports[0], nil
 	}
 	for _, name := range []string{"nginx", "http"} {
 		for _, p := range svc.Spec.Ports {
 			if p.Name == name {
-				return p.Port, nil
+				return p, nil
 			}
 		}
 	}
-	return 0, problems.New(
+	return corev1.ServicePort{}, problems.New(
 		fmt.Sprintf("Service %s/%s has ports %s and none is named nginx or http", svc.Namespace, svc.Name, listOrNone(ports)),
 		"choose the port with --port")
 }
@@ -125,6 +129,9 @@ type Gateway struct {
 	HTTPPort  int32
 	// Address is the Service's load balancer IP or host name, if it has one.
 	Address string
+	// ServiceAccount is the service account the gateway pods run as: their
+	// identity, which a lockdown admits to the entry workload.
+	ServiceAccount string
 	// Targets are the Service ports of every Service that selects the
 	// gateway pods, resolved to pod ports: how istiod translates Gateway
 	// server ports (istio.ResolveServerPort).
@@ -200,7 +207,8 @@ func IngressGateway(ctx context.Context, kube kubernetes.Interface, namespace st
 			"choose one with --gateway-namespace and, if needed, --gateway-selector")
 	}
 	d := found[0]
-	gw := Gateway{Namespace: d.Namespace, Deployment: d.Name, Selector: selector, PodLabels: d.Spec.Template.Labels}
+	gw := Gateway{Namespace: d.Namespace, Deployment: d.Name, Selector: selector, PodLabels: d.Spec.Template.Labels,
+		ServiceAccount: ServiceAccountOf(d.Spec.Template.Spec)}
 	if gw.Selector == nil {
 		// The Deployment's own selector: immutable, and it matches exactly
 		// its pods, unlike labels that change with a chart version.
@@ -287,6 +295,15 @@ func (g Gateway) ServerPort(listener int32) int32 {
 // Listener is the port the gateway pods listen on for a Gateway server port.
 func (g Gateway) Listener(serverPort int32) int32 {
 	return istio.ResolveServerPort(g.Targets, serverPort)
+}
+
+// ServiceAccountOf is the service account pods of spec run as: the API
+// server sets "default" when none is named.
+func ServiceAccountOf(spec corev1.PodSpec) string {
+	if spec.ServiceAccountName == "" {
+		return "default"
+	}
+	return spec.ServiceAccountName
 }
 
 func gatewayLabelList() string {

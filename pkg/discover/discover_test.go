@@ -56,14 +56,14 @@ func TestEntryService(t *testing.T) {
 		want    Entry
 		wantErr string
 	}{
-		{name: "the one -nginx Service", objects: []runtime.Object{nginx, backend}, want: Entry{"chatqna-nginx", 80}},
+		{name: "the one -nginx Service", objects: []runtime.Object{nginx, backend}, want: Entry{Service: "chatqna-nginx", Port: 80}},
 		{name: "none", objects: []runtime.Object{backend}, wantErr: "no Service named <release>-nginx in namespace chatqna (Services: chatqna)"},
 		{name: "empty namespace", wantErr: "(Services: none)"},
 		{name: "two", objects: []runtime.Object{nginx, service("chatqna", "codetrans-nginx", nil, port("nginx", 80, intstr.FromInt32(80)))}, wantErr: "several *-nginx Services in namespace chatqna: chatqna-nginx, codetrans-nginx"},
-		{name: "named", objects: []runtime.Object{nginx, backend}, service: "chatqna", want: Entry{"chatqna", 8888}},
+		{name: "named", objects: []runtime.Object{nginx, backend}, service: "chatqna", want: Entry{Service: "chatqna", Port: 8888}},
 		{name: "named missing", objects: []runtime.Object{nginx}, service: "ui", wantErr: "Service chatqna/ui does not exist"},
-		{name: "port named http among several", objects: []runtime.Object{twoPorts}, service: "web", want: Entry{"web", 8080}},
-		{name: "explicit port", objects: []runtime.Object{twoPorts}, service: "web", port: 9090, want: Entry{"web", 9090}},
+		{name: "port named http among several", objects: []runtime.Object{twoPorts}, service: "web", want: Entry{Service: "web", Port: 8080}},
+		{name: "explicit port", objects: []runtime.Object{twoPorts}, service: "web", port: 9090, want: Entry{Service: "web", Port: 9090}},
 		{name: "explicit port missing", objects: []runtime.Object{nginx}, port: 81, wantErr: "has no port 81 (ports: 80 (nginx))"},
 		{name: "ambiguous ports", objects: []runtime.Object{ambiguous}, service: "odd", wantErr: "none is named nginx or http"},
 	} {
@@ -77,10 +77,24 @@ func TestEntryService(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got != tc.want {
+			if got.Service != tc.want.Service || got.Port != tc.want.Port {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// A lockdown admits the gateway to the entry workload: the Service's
+// selector and the port as declared, targetPort included.
+func TestEntryServiceSelectorAndTargetPort(t *testing.T) {
+	nginx := service("chatqna", "chatqna-nginx", map[string]string{"app": "nginx"}, port("nginx", 80, intstr.FromString("http")))
+	got, err := EntryService(context.Background(), kubefake.NewClientset(nginx), "chatqna", "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Entry{Service: "chatqna-nginx", Port: 80, Selector: map[string]string{"app": "nginx"}, ServicePort: port("nginx", 80, intstr.FromString("http"))}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("entry (-want +got):\n%s", diff)
 	}
 }
 
@@ -100,6 +114,7 @@ func deployment(ns, name string, podLabels map[string]string, containerPorts ...
 func TestIngressGateway(t *testing.T) {
 	chart := map[string]string{"app": "istio-ingress", "istio": "ingress"}
 	chartDeploy := deployment("istio-ingress", "istio-ingress", chart)
+	chartDeploy.Spec.Template.Spec.ServiceAccountName = "istio-ingress"
 	chartSvc := service("istio-ingress", "istio-ingress", chart,
 		port("status-port", 15021, intstr.FromInt32(15021)), port("http2", 80, intstr.FromInt32(80)), port("https", 443, intstr.FromInt32(443)))
 	chartSvc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.0.2.10"}}
@@ -127,12 +142,12 @@ func TestIngressGateway(t *testing.T) {
 		{
 			name:    "helm chart gateway",
 			objects: []runtime.Object{chartDeploy, chartSvc},
-			want:    Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: chart, PodLabels: chart, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10", Targets: chartTargets},
+			want:    Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: chart, PodLabels: chart, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10", Targets: chartTargets, ServiceAccount: "istio-ingress"},
 		},
 		{
 			name:    "istioctl gateway with named target ports",
 			objects: []runtime.Object{legacyDeploy, legacySvc},
-			want:    Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080, Targets: legacyTargets},
+			want:    Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080, Targets: legacyTargets, ServiceAccount: "default"},
 		},
 		{
 			name:    "two gateways",
@@ -143,18 +158,18 @@ func TestIngressGateway(t *testing.T) {
 			name:      "two gateways, one namespace chosen",
 			objects:   []runtime.Object{chartDeploy, chartSvc, legacyDeploy, legacySvc},
 			namespace: "istio-system",
-			want:      Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080, Targets: legacyTargets},
+			want:      Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, HTTPPort: 8080, Targets: legacyTargets, ServiceAccount: "default"},
 		},
 		{
 			name:     "selector given",
 			objects:  []runtime.Object{chartDeploy, chartSvc, legacyDeploy, legacySvc},
 			selector: map[string]string{"istio": "ingress"},
-			want:     Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: map[string]string{"istio": "ingress"}, PodLabels: chart, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10", Targets: chartTargets},
+			want:     Gateway{Namespace: "istio-ingress", Deployment: "istio-ingress", Selector: map[string]string{"istio": "ingress"}, PodLabels: chart, Service: "istio-ingress", HTTPSPort: 443, HTTPPort: 80, Address: "192.0.2.10", Targets: chartTargets, ServiceAccount: "istio-ingress"},
 		},
 		{
 			name:    "named target port of another protocol is skipped",
 			objects: []runtime.Object{udpDeploy, service("istio-system", "istio-ingressgateway", legacy, port("https", 443, intstr.FromString("https")))},
-			want:    Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, Targets: []istio.ServiceTarget{{Port: 443, TargetPort: 8443}}},
+			want:    Gateway{Namespace: "istio-system", Deployment: "istio-ingressgateway", Selector: legacy, PodLabels: legacy, Service: "istio-ingressgateway", HTTPSPort: 8443, Targets: []istio.ServiceTarget{{Port: 443, TargetPort: 8443}}, ServiceAccount: "default"},
 		},
 		{
 			name:     "selector matching nothing",
@@ -215,7 +230,7 @@ func TestServedAPIs(t *testing.T) {
 				resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
 				resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
 			},
-			want: APIs{Networking: "v1", Security: "v1", CertManager: "v1"},
+			want: APIs{Networking: "v1", Security: "v1", CertManager: "v1", AuthorizationPolicies: "v1"},
 		},
 		{
 			name: "older Istio serves only v1beta1",
@@ -224,7 +239,7 @@ func TestServedAPIs(t *testing.T) {
 				resources("security.istio.io/v1", "authorizationpolicies"),
 				resources("security.istio.io/v1beta1", "peerauthentications"),
 			},
-			want: APIs{Networking: "v1beta1", Security: "v1beta1"},
+			want: APIs{Networking: "v1beta1", Security: "v1beta1", AuthorizationPolicies: "v1"},
 		},
 		{name: "nothing installed", lists: []*metav1.APIResourceList{resources("v1", "pods")}, want: APIs{}},
 	} {
