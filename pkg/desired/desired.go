@@ -11,6 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
 	"text/template"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -124,6 +128,11 @@ type Names struct {
 	CAIssuer         string
 	Certificate      string
 	TLSSecret        string
+	// DenyByDefault, AllowApp and AllowIngress are the AuthorizationPolicies
+	// of secure --lockdown.
+	DenyByDefault string
+	AllowApp      string
+	AllowIngress  string
 }
 
 // NamesFor returns the names for the application in appNamespace.
@@ -140,6 +149,9 @@ func NamesFor(appNamespace string) Names {
 		CAIssuer:         prefix + "-ca",
 		Certificate:      prefix + "-tls",
 		TLSSecret:        prefix + "-tls",
+		DenyByDefault:    "opea-deny-by-default",
+		AllowApp:         "opea-allow-app",
+		AllowIngress:     "opea-allow-ingress",
 	}
 }
 
@@ -185,6 +197,46 @@ type Params struct {
 	// GatewayServiceType is the type of the Service Istio deploys for the
 	// Gateway API Gateway; empty: Istio's default, LoadBalancer.
 	GatewayServiceType string
+	// Lockdown, when set, adds the AuthorizationPolicies that admit only
+	// the application's own workloads and the ingress gateway.
+	Lockdown *Lockdown
+}
+
+// Lockdown is what secure --lockdown's AuthorizationPolicies admit. Only
+// L4 attributes (principals, ports): ztunnel enforces nothing else, and
+// drops an ALLOW rule with HTTP attributes, which then admits nobody.
+type Lockdown struct {
+	// Version is the security.istio.io version serving AuthorizationPolicy.
+	Version     string
+	TrustDomain string
+	// ServiceAccounts are those the application's pods run as: each is
+	// admitted to every workload of the namespace.
+	ServiceAccounts []string
+	// AllowPrincipals are other callers admitted, as full principals.
+	AllowPrincipals []string
+	// EntrySelector selects the entry workload (the entry Service's
+	// selector), which GatewayPrincipal may reach on EntryPorts: the pod
+	// ports the entry Service port targets, where ztunnel sees the traffic.
+	EntrySelector    map[string]string
+	EntryPorts       []int32
+	GatewayPrincipal string
+}
+
+// AllowPrincipalsAnnotation records on the AllowApp policy the principals
+// --allow-principal admitted, so that a later secure without --lockdown
+// keeps admitting them.
+const AllowPrincipalsAnnotation = "opea.dev/allow-principals"
+
+// AppPrincipals are the principals the AllowApp policy admits: the
+// application's service accounts' and the extra callers', sorted, each once.
+func (l Lockdown) AppPrincipals(appNamespace string) []string {
+	var out []string
+	for _, sa := range l.ServiceAccounts {
+		out = append(out, istio.Principal(l.TrustDomain, appNamespace, sa))
+	}
+	out = append(out, l.AllowPrincipals...)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // MaxGatewayAPIHosts is the most hosts the Gateway API mode takes: an
@@ -224,11 +276,17 @@ type templateData struct {
 	// HTTPListeners is empty without HTTPRedirect.
 	HTTPSListeners []Listener
 	HTTPListeners  []Listener
+	// AppPrincipals, EntryPorts and AllowPrincipals are the lockdown's, as
+	// the policies hold them.
+	AppPrincipals   []string
+	EntryPorts      []string
+	AllowPrincipals string
 }
 
 // Objects renders the objects for p in the order they are applied: the
 // namespace label, mTLS, the certificate chain, then the Gateway and the
-// VirtualService or HTTPRoutes that depend on it.
+// VirtualService or HTTPRoutes that depend on it, and last the lockdown's
+// AuthorizationPolicies, once the ingress they admit is in place.
 func Objects(p Params) ([]*unstructured.Unstructured, error) {
 	if p.AppNamespace == "" || p.GatewayNamespace == "" || len(p.Hosts) == 0 || p.Service == "" {
 		return nil, errors.New("desired: application namespace, gateway namespace, hosts and service are required")
@@ -266,6 +324,20 @@ func Objects(p Params) ([]*unstructured.Unstructured, error) {
 		files = append(files, "gatewayapi-gateway.yaml", "gatewayapi-httproutes.yaml")
 	} else {
 		files = append(files, "gateway.yaml", "virtualservice.yaml")
+	}
+	if l := p.Lockdown; l != nil {
+		if l.Version == "" || l.TrustDomain == "" || len(l.EntrySelector) == 0 || len(l.EntryPorts) == 0 || l.GatewayPrincipal == "" {
+			return nil, errors.New("desired: the lockdown needs a version, a trust domain, the entry workload's selector and ports, and the gateway's principal")
+		}
+		if len(l.ServiceAccounts) == 0 {
+			return nil, errors.New("desired: the lockdown needs the application's service accounts")
+		}
+		data.AppPrincipals = l.AppPrincipals(p.AppNamespace)
+		for _, port := range l.EntryPorts {
+			data.EntryPorts = append(data.EntryPorts, strconv.Itoa(int(port)))
+		}
+		data.AllowPrincipals = strings.Join(l.AllowPrincipals, ",")
+		files = append(files, "authorizationpolicies.yaml")
 	}
 
 	var objs []*unstructured.Unstructured

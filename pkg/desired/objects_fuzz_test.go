@@ -2,6 +2,8 @@ package desired
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,8 +14,8 @@ import (
 
 // FuzzObjects renders the objects for fuzzed hosts (one per line), namespace
 // and service names that pass the plugin's checks, in either mode (bit 6 of
-// flags: the Gateway API), and checks that every object is well formed and
-// carries exactly the requested hosts.
+// flags: the Gateway API), with the lockdown for even ports, and checks
+// that every object is well formed and carries exactly the requested hosts.
 func FuzzObjects(f *testing.F) {
 	f.Add("chatqna.example.com", "chatqna", "istio-ingress", "chatqna-nginx", uint16(80), uint8(0))
 	f.Add("*.intel.com\nchatqna.example.com", "chatqna", "istio-system", "chatqna-nginx", uint16(8888), uint8(0xff))
@@ -68,6 +70,11 @@ func FuzzObjects(f *testing.F) {
 			if len(p.Hosts) > MaxGatewayAPIHosts {
 				p.Hosts = p.Hosts[:MaxGatewayAPIHosts]
 			}
+		}
+		if port%2 == 0 {
+			p.Lockdown = &Lockdown{Version: versions[flags>>5&1], TrustDomain: "cluster.local",
+				ServiceAccounts: []string{service, "default", service}, AllowPrincipals: []string{"cluster.local/ns/" + gatewayNamespace + "/sa/prometheus"},
+				EntrySelector: map[string]string{"app": service}, EntryPorts: []int32{int32(port)}, GatewayPrincipal: "cluster.local/ns/" + gatewayNamespace + "/sa/gw"}
 		}
 		objs, err := Objects(p)
 		if err != nil {
@@ -142,6 +149,10 @@ func checkObjects(t *testing.T, p Params, objs []*unstructured.Unstructured) {
 			want = append(want, "HTTPRoute "+p.AppNamespace+"/"+names.RedirectRoute)
 		}
 	}
+	if p.Lockdown != nil {
+		want = append(want, "AuthorizationPolicy "+p.AppNamespace+"/"+names.AllowIngress,
+			"AuthorizationPolicy "+p.AppNamespace+"/"+names.AllowApp, "AuthorizationPolicy "+p.AppNamespace+"/"+names.DenyByDefault)
+	}
 	var got []string
 	for _, o := range objs {
 		got = append(got, o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName())
@@ -200,6 +211,19 @@ func checkObjects(t *testing.T, p Params, objs []*unstructured.Unstructured) {
 			checkHosts(t, ref, p.Hosts, nested(t, o, "spec", "hosts"))
 		case o.GetKind() == "Certificate" && o.GetName() == names.Certificate:
 			checkHosts(t, ref, p.Hosts, nested(t, o, "spec", "dnsNames"))
+		case o.GetKind() == "AuthorizationPolicy" && o.GetName() == names.AllowApp:
+			rule := nested(t, o, "spec", "rules").([]interface{})[0].(map[string]interface{})
+			source := rule["from"].([]interface{})[0].(map[string]interface{})["source"].(map[string]interface{})
+			want := map[string]bool{}
+			for _, sa := range p.Lockdown.ServiceAccounts {
+				want["cluster.local/ns/"+p.AppNamespace+"/sa/"+sa] = true
+			}
+			for _, extra := range p.Lockdown.AllowPrincipals {
+				want[extra] = true
+			}
+			principals := slices.Sorted(maps.Keys(want))
+			// checkHosts compares any list of strings, in order.
+			checkHosts(t, ref+" principals", principals, source["principals"])
 		}
 	}
 }
