@@ -174,20 +174,31 @@ func (r *finder) list(ctx context.Context, gvr schema.GroupVersionResource, name
 	return list.Items, nil
 }
 
-// appObjects finds the routing and mTLS objects in the application
-// namespace: Istio's Gateway and VirtualService, and the Gateway API's
-// Gateway and HTTPRoutes when that API is served (when it is not, none can
-// exist). Objects with secure's names but not its labels are listed too,
-// to say why they stay.
+// appKind is a kind of secure's objects in the application namespace, with
+// the names secure gives them.
+type appKind struct {
+	gvr      schema.GroupVersionResource
+	ourNames []string
+}
+
+// lockdownKind is the kind of the lockdown's AuthorizationPolicies, in
+// version.
+func lockdownKind(names desired.Names, version string) appKind {
+	return appKind{schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "authorizationpolicies"},
+		[]string{names.DenyByDefault, names.AllowApp, names.AllowIngress}}
+}
+
+// appObjects finds the routing, authorization and mTLS objects in the
+// application namespace: Istio's Gateway and VirtualService, and the
+// Gateway API's Gateway and HTTPRoutes when that API is served (when it is
+// not, none can exist), the lockdown's AuthorizationPolicies and the
+// PeerAuthentication. Objects with secure's names but not its labels are
+// listed too, to say why they stay.
 func (r *finder) appObjects(ctx context.Context) error {
 	if r.f.NamespaceMissing {
 		return nil
 	}
 	names := desired.NamesFor(r.o.AppNamespace)
-	type appKind struct {
-		gvr      schema.GroupVersionResource
-		ourNames []string
-	}
 	var kinds []appKind
 	if v := r.o.APIs.Networking; v != "" {
 		kinds = append(kinds,
@@ -201,13 +212,27 @@ func (r *finder) appObjects(ctx context.Context) error {
 			appKind{gatewayapi.HTTPRoutes(v), []string{names.HTTPRoute, names.RedirectRoute}},
 			appKind{gatewayapi.Gateways(v), []string{names.Gateway}})
 	}
+	// The lockdown is part of what --keep-mtls keeps: who may talk to the
+	// application, not how clients reach it.
+	if v := r.o.APIs.AuthorizationPolicies; v != "" && !r.o.KeepMTLS {
+		kinds = append(kinds, lockdownKind(names, v))
+	}
 	if v := r.o.APIs.Security; v != "" && !r.o.KeepMTLS {
 		kinds = append(kinds, appKind{schema.GroupVersionResource{Group: "security.istio.io", Version: v, Resource: "peerauthentications"}, []string{"default"}})
 	}
+	return r.collect(ctx, kinds)
+}
+
+// collect sorts the objects of kinds in the application namespace into
+// those to remove, to keep and to leave alone.
+func (r *finder) collect(ctx context.Context, kinds []appKind) error {
 	for _, k := range kinds {
 		items, err := r.list(ctx, k.gvr, r.o.AppNamespace, true)
 		if err != nil {
 			return err
+		}
+		if k.gvr.Resource == "authorizationpolicies" {
+			sortLockdown(items, k.ourNames)
 		}
 		for i := range items {
 			u := &items[i]
@@ -224,6 +249,40 @@ func (r *finder) appObjects(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// sortLockdown puts the lockdown's policies in the order of names
+// (allow-nothing, the application's, the gateway's): the reverse of the
+// order secure applies them, so that while they go the ingress gateway is
+// never refused. Others keep their order, after them.
+func sortLockdown(items []unstructured.Unstructured, names []string) {
+	rank := func(u unstructured.Unstructured) int {
+		if i := slices.Index(names, u.GetName()); i >= 0 {
+			return i
+		}
+		return len(names)
+	}
+	slices.SortStableFunc(items, func(a, b unstructured.Unstructured) int { return rank(a) - rank(b) })
+}
+
+// FindLockdown finds secure's lockdown AuthorizationPolicies for
+// o.AppNamespace, in o.APIs.AuthorizationPolicies's version, for secure
+// --lockdown=false: those secure made are removed, those it adopted are
+// kept with its fields released, as unsecure does.
+func FindLockdown(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
+	r := &finder{dyn: dyn, o: o, f: &Found{Managers: []string{o.FieldManager}}}
+	if v := o.APIs.AuthorizationPolicies; v != "" {
+		if err := r.collect(ctx, []appKind{lockdownKind(desired.NamesFor(o.AppNamespace), v)}); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.missing) > 0 {
+		return nil, problems.New(
+			"you lack permissions to read what --lockdown=false must find: "+strings.Join(r.missing, "; "),
+			"ask a cluster admin for them, or use --context/--as with an identity that has them")
+	}
+	r.findManagers()
+	return r.f, nil
 }
 
 // certificates finds secure's cert-manager objects and the Secrets written

@@ -39,11 +39,14 @@ var listKinds = map[schema.GroupVersionResource]string{
 	{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:          "GatewayList",
 	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:   "VirtualServiceList",
 	{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}: "PeerAuthenticationList",
+	authorizationPoliciesGVR:    "AuthorizationPolicyList",
 	certmanager.Certificates:    "CertificateList",
 	certmanager.Issuers:         "IssuerList",
 	gatewayapi.Gateways("v1"):   "GatewayList",
 	gatewayapi.HTTPRoutes("v1"): "HTTPRouteList",
 }
+
+var authorizationPoliciesGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}
 
 // option changes an object under construction.
 type option func(*unstructured.Unstructured)
