@@ -22,7 +22,7 @@ const (
 	InputPods Input = "pods"
 	// InputIstiod is istiod's Deployments and settings.
 	InputIstiod Input = "istiod"
-	// InputMeshConfig is the mesh config's root namespace.
+	// InputMeshConfig is the mesh config's root namespace and trust domain.
 	InputMeshConfig Input = "mesh config"
 	// InputDaemonSets are ztunnel and istio-cni.
 	InputDaemonSets Input = "daemonsets"
@@ -53,6 +53,12 @@ const (
 	InputSecretAccess Input = "secret access"
 	// InputCertificates are cert-manager's Certificates and issuers.
 	InputCertificates Input = "certificates"
+	// InputAuthorizationPolicies are the AuthorizationPolicies of every
+	// namespace.
+	InputAuthorizationPolicies Input = "authorizationpolicies"
+	// InputRBAC are the Roles and RoleBindings of the application
+	// namespace, and every ClusterRole and ClusterRoleBinding.
+	InputRBAC Input = "rbac"
 )
 
 // Access is one request the API server refused.

@@ -78,6 +78,7 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 		MinValidity:   o.MinValidity,
 		Now:           time.Now(),
 		RootNamespace: istio.DefaultRootNamespace,
+		TrustDomain:   istio.DefaultTrustDomain,
 		GatewayPods:   map[string][]Object{},
 		Secrets:       map[string]*Secret{},
 		IssuerReady:   map[string]bool{},
@@ -132,6 +133,9 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 	if err := readServices(ctx, c.Kube, s); err != nil {
 		return nil, err
 	}
+	if err := readRBAC(ctx, c.Kube, s); err != nil {
+		return nil, err
+	}
 	return s, readGatewaySide(ctx, c, s)
 }
 
@@ -145,7 +149,7 @@ func readServices(ctx context.Context, kube kubernetes.Interface, s *Snapshot) e
 		return fmt.Errorf("listing Services: %w", err)
 	}
 	for _, svc := range services.Items {
-		out := Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector}
+		out := Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector, Type: string(svc.Spec.Type)}
 		for _, p := range svc.Spec.Ports {
 			sp := ServicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
 			if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
@@ -232,7 +236,7 @@ func daemonSetLabelled(d appsv1.DaemonSet, key, value string) bool {
 	return d.Spec.Template.Labels[key] == value || d.Labels[key] == value
 }
 
-// readMeshConfig reads meshConfig.rootNamespace from the ConfigMap of the
+// readMeshConfig reads meshConfig.rootNamespace and trustDomain from the ConfigMap of the
 // default revision's istiod (istio, or istio-<rev> for a revision), data key
 // mesh, in istiod's namespace: one call. Without it, Istio's default stays.
 func readMeshConfig(ctx context.Context, kube kubernetes.Interface, istiods []appsv1.Deployment, s *Snapshot) error {
@@ -270,7 +274,8 @@ func readMeshConfig(ctx context.Context, kube kubernetes.Interface, istiods []ap
 	if mesh.RootNamespace != "" {
 		s.RootNamespace = mesh.RootNamespace
 	}
-	return nil
+	s.TrustDomain, err = istio.TrustDomain(cm.Data["mesh"])
+	return err
 }
 
 func daemonSetWorkload(d appsv1.DaemonSet) Workload {
@@ -329,11 +334,57 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 		}); err != nil {
 		return err
 	}
-	s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, networking("virtualservices"),
+	if s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, networking("virtualservices"),
 		func(v *istio.VirtualService, u *unstructured.Unstructured) {
 			v.Namespace, v.Name = u.GetNamespace(), u.GetName()
-		})
+		}); err != nil {
+		return err
+	}
+	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, InputAuthorizationPolicies,
+		schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "authorizationpolicies"}, istio.DecodeAuthorizationPolicy)
 	return err
+}
+
+// readRBAC reads what says who may port-forward to the application's pods:
+// the Roles and RoleBindings of its namespace, and every ClusterRole and
+// ClusterRoleBinding. Four lists, whatever the number of objects.
+func readRBAC(ctx context.Context, kube kubernetes.Interface, s *Snapshot) error {
+	rbac := kube.RbacV1()
+	refused := func(err error, resource, ns string) (bool, error) {
+		if apierrors.IsForbidden(err) {
+			s.deny(InputRBAC, Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource, Namespace: ns})
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("listing %s: %w", resource, err)
+		}
+		return false, nil
+	}
+	roles, err := rbac.Roles(s.Namespace).List(ctx, metav1.ListOptions{})
+	if no, err := refused(err, "roles", s.Namespace); err != nil {
+		return err
+	} else if !no {
+		s.Roles = roles.Items
+	}
+	bindings, err := rbac.RoleBindings(s.Namespace).List(ctx, metav1.ListOptions{})
+	if no, err := refused(err, "rolebindings", s.Namespace); err != nil {
+		return err
+	} else if !no {
+		s.RoleBindings = bindings.Items
+	}
+	clusterRoles, err := rbac.ClusterRoles().List(ctx, metav1.ListOptions{})
+	if no, err := refused(err, "clusterroles", ""); err != nil {
+		return err
+	} else if !no {
+		s.ClusterRoles = clusterRoles.Items
+	}
+	clusterBindings, err := rbac.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	if no, err := refused(err, "clusterrolebindings", ""); err != nil {
+		return err
+	} else if !no {
+		s.ClusterRoleBindings = clusterBindings.Items
+	}
+	return nil
 }
 
 // clusterScoped are the resources listObjects lists that have no namespace.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -50,14 +51,15 @@ func (c cluster) clients(t *testing.T) (Clients, *kubefake.Clientset, *metadataf
 	}
 	disco.Resources = []*metav1.APIResourceList{
 		resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
-		resources("security.istio.io/v1", "peerauthentications"),
+		resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
 		resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
 	}
 	listKinds := map[schema.GroupVersionResource]string{
-		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:          "GatewayList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:   "VirtualServiceList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:  "DestinationRuleList",
-		{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}: "PeerAuthenticationList",
+		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:            "GatewayList",
+		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:     "VirtualServiceList",
+		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:    "DestinationRuleList",
+		{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}:   "PeerAuthenticationList",
+		{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}: "AuthorizationPolicyList",
 		certmanager.Certificates:   "CertificateList",
 		certmanager.Issuers:        "IssuerList",
 		certmanager.ClusterIssuers: "ClusterIssuerList",
@@ -206,6 +208,56 @@ func TestReadRootNamespaceFromMeshConfig(t *testing.T) {
 			t.Errorf("%s: root namespace %q, want %q", tc.name, got, tc.want)
 		}
 	}
+	if got := read(t, cluster{kube: []runtime.Object{istiod("istio-system", "")}}).TrustDomain; got != "cluster.local" {
+		t.Errorf("trust domain %q without a mesh config", got)
+	}
+	objects := []runtime.Object{istiod("istio-system", ""), mesh("istio-system", "istio", "trustDomain: example.org\n")}
+	if got := read(t, cluster{kube: objects}).TrustDomain; got != "example.org" {
+		t.Errorf("trust domain %q, want example.org", got)
+	}
+}
+
+// Read takes the AuthorizationPolicies with their status, the Service
+// types, and the RBAC of the namespace and the cluster, one list each; a
+// refused RBAC list leaves only the port-forward check unknown.
+func TestReadAuthorizationInputs(t *testing.T) {
+	ap := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", "allow-gw", map[string]interface{}{
+		"rules": []interface{}{map[string]interface{}{"from": []interface{}{map[string]interface{}{"source": map[string]interface{}{"namespaces": []interface{}{"istio-ingress"}}}}}},
+	})
+	ap.SetGeneration(2)
+	ap.Object["status"] = map[string]interface{}{"conditions": []interface{}{map[string]interface{}{
+		"type": "ZtunnelAccepted", "status": "True", "reason": "Accepted", "message": "attached to ztunnel", "observedGeneration": int64(2)}}}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "chatqna-nginx"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "dev"},
+		RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "edit"}, Subjects: []rbacv1.Subject{{Kind: "User", Name: "alice"}}}
+	other := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "elsewhere", Name: "dev"}}
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit"}}
+	s := read(t, cluster{kube: []runtime.Object{svc, binding, other, role}, dynamic: []runtime.Object{ap}})
+	if len(s.AuthorizationPolicies) != 1 {
+		t.Fatalf("policies %+v", s.AuthorizationPolicies)
+	}
+	p := s.AuthorizationPolicies[0]
+	if c := p.Condition(istio.ZtunnelAccepted); c == nil || c.ObservedGeneration != 2 || p.Generation != 2 || p.Rules[0].From[0].Source.Namespaces[0] != "istio-ingress" {
+		t.Errorf("policy %+v", p)
+	}
+	if len(s.RoleBindings) != 1 || len(s.ClusterRoles) != 1 || s.Services[0].Type != "NodePort" {
+		t.Errorf("role bindings %d, cluster roles %d, Service type %q", len(s.RoleBindings), len(s.ClusterRoles), s.Services[0].Type)
+	}
+
+	clients, kube, _ := cluster{}.clients(t)
+	forbid(&kube.Fake, func(a k8stesting.Action) bool { return a.GetResource().Group == "rbac.authorization.k8s.io" })
+	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Access{{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"}, {Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
+		{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Namespace: "chatqna"}, {Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "roles", Namespace: "chatqna"}}
+	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
+		t.Errorf("refused requests (-want +got):\n%s", diff)
+	}
+	if o := outcomesByID(s)["authorization.port-forward"]; o.Status != Unknown {
+		t.Errorf("port-forward = %s %q", o.Status, o.Message)
+	}
 }
 
 // Completed pods are listed out: istio-cni removes their redirection
@@ -275,7 +327,13 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 	all := func(verb, group, resource string) Access {
 		return Access{Verb: verb, Group: group, Resource: resource, AllNamespaces: true}
 	}
+	rbac := func(resource string) Access {
+		return Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource}
+	}
 	want := []Access{
+		all("list", "security.istio.io", "authorizationpolicies"),
+		rbac("clusterrolebindings"),
+		rbac("clusterroles"),
 		all("list", "", "configmaps"),
 		all("list", "apps", "daemonsets"),
 		all("list", "apps", "deployments"),
@@ -294,8 +352,8 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 		unread = append(unread, string(in))
 	}
 	sort.Strings(unread)
-	wantUnread := []string{"certificates", "daemonsets", "destinationrules", "gateway pods", "gateways", "istio-cni config", "istiod",
-		"mesh config", "namespace", "peerauthentications", "secret access", "secrets", "services", "virtualservices"}
+	wantUnread := []string{"authorizationpolicies", "certificates", "daemonsets", "destinationrules", "gateway pods", "gateways", "istio-cni config", "istiod",
+		"mesh config", "namespace", "peerauthentications", "rbac", "secret access", "secrets", "services", "virtualservices"}
 	if diff := cmp.Diff(wantUnread, unread); diff != "" {
 		t.Errorf("unread inputs (-want +got):\n%s", diff)
 	}

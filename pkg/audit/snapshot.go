@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -33,9 +35,12 @@ type Snapshot struct {
 	Pods            []Object
 
 	RootNamespace string
-	Istiod        []Workload
-	ZTunnel       []Workload
-	CNI           []Workload
+	// TrustDomain is meshConfig.trustDomain: the first part of every
+	// principal AuthorizationPolicies name.
+	TrustDomain string
+	Istiod      []Workload
+	ZTunnel     []Workload
+	CNI         []Workload
 	// CNIConfig is the data of ConfigMap istio-cni-config, nil if absent.
 	CNIConfig map[string]string
 
@@ -44,6 +49,9 @@ type Snapshot struct {
 	Gateways            []istio.Gateway
 	VirtualServices     []istio.VirtualService
 	Services            []Service
+	// AuthorizationPolicies are those of every namespace, with the
+	// conditions istiod writes on them.
+	AuthorizationPolicies []istio.AuthorizationPolicy
 
 	// The Gateway API's objects, read when gateway.networking.k8s.io is
 	// served (APIs.GatewayAPI): every GatewayClass, and the Gateways,
@@ -73,6 +81,14 @@ type Snapshot struct {
 	// IssuerReady holds Ready of each issuer, keyed by "Issuer/ns/name" or
 	// "ClusterIssuer/name".
 	IssuerReady map[string]bool
+
+	// The RBAC objects that say who may port-forward to the application's
+	// pods: the Roles and RoleBindings of its namespace, and every
+	// ClusterRole and ClusterRoleBinding.
+	Roles               []rbacv1.Role
+	RoleBindings        []rbacv1.RoleBinding
+	ClusterRoles        []rbacv1.ClusterRole
+	ClusterRoleBindings []rbacv1.ClusterRoleBinding
 
 	// Probe is the live TLS probe's findings; nil when none ran.
 	Probe *ProbeReport
@@ -122,7 +138,9 @@ type Service struct {
 	Name      string
 	Labels    map[string]string
 	Selector  map[string]string
-	Ports     []ServicePort
+	// Type is the Service's spec.type; "" is ClusterIP.
+	Type  string
+	Ports []ServicePort
 	// Address is the load balancer IP or host name, "" if none.
 	Address string
 }
