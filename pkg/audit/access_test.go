@@ -11,7 +11,7 @@ import (
 
 var allInputs = []Input{InputNamespace, InputPods, InputIstiod, InputMeshConfig, InputDaemonSets, InputCNIConfig,
 	InputPeerAuthentications, InputDestinationRules, InputGateways, InputVirtualServices, InputServices,
-	InputGatewayPods, InputSecrets, InputSecretAccess, InputCertificates}
+	InputGatewayPods, InputSecrets, InputSecretAccess, InputCertificates, InputAuthorizationPolicies, InputRBAC}
 
 // Each input left unread makes exactly the checks that need it unknown,
 // naming the refused request; every other check runs as before.

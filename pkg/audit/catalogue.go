@@ -73,6 +73,13 @@ var Catalogue = []Check{
 	{"probe.served-certificate", CategoryProbe, AnyIngress, "gateway serves the Secret's certificate", needProbe, requireServedCert, checkProbeServedCert},
 	{"probe.https-route", CategoryProbe, AnyIngress, "HTTPS request reaches the application", needProbe, requireHandshakes, checkProbeRoute},
 	{"probe.http-redirect", CategoryProbe, AnyIngress, "plain HTTP answers with a redirect to HTTPS", needProbe, requireHTTPProbe, checkProbeRedirect},
+
+	{"authorization.ingress-admitted", CategoryAuthorization, AnyIngress, "AuthorizationPolicies admit the ingress gateway to the entry pods", needIngressAdmitted, requireEntryAndGateway, checkIngressAdmitted},
+	{"authorization.ztunnel-accepted", CategoryAuthorization, AnyIngress, "ztunnel enforces the namespace's AuthorizationPolicies as written", needZtunnelAccepted, nil, checkZtunnelAccepted},
+	{"authorization.waypoint-ingress", CategoryAuthorization, AnyIngress, "ingress traffic goes through the entry Service's waypoint", needWaypointIngress, requireEntry, checkWaypointIngress},
+	{"authorization.port-forward", CategoryAuthorization, AnyIngress, "no one but cluster admins may port-forward to the pods", needRBAC, nil, checkPortForward},
+	{"authorization.no-bypass-service", CategoryAuthorization, AnyIngress, "no NodePort or LoadBalancer Service around the ingress gateway", needBypass, nil, checkNoBypassService},
+	{"authorization.lockdown-intact", CategoryAuthorization, AnyIngress, "secure's lockdown policies intact, where in place", needAuthorizationPolicies, nil, checkLockdownIntact},
 }
 
 // What the checks read. Each list is whole: a check of the gateway's pods
@@ -107,6 +114,17 @@ var (
 	// The probe finds the gateway's address through its Service, and
 	// validates against the Secret's ca.crt.
 	needProbe = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputServices}
+	// The gateway's principal comes from its pods (an Istio Gateway) or
+	// its Gateway (the Gateway API), the trust domain and root namespace
+	// from the mesh config; the entry pods from the routes and Services.
+	needIngressAdmitted = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputHTTPRoutes, InputGatewayAPIGateways,
+		InputServices, InputPods, InputMeshConfig, InputAuthorizationPolicies}
+	// istiod's settings say whether it writes ZtunnelAccepted.
+	needZtunnelAccepted       = []Input{InputAuthorizationPolicies, InputIstiod}
+	needWaypointIngress       = []Input{InputVirtualServices, InputGateways, InputHTTPRoutes, InputGatewayAPIGateways, InputServices, InputNamespace}
+	needRBAC                  = []Input{InputRBAC}
+	needBypass                = []Input{InputServices, InputPods}
+	needAuthorizationPolicies = []Input{InputAuthorizationPolicies}
 )
 
 // What the checks assume of what they read. Each list is whole and in
@@ -137,6 +155,9 @@ var (
 	// A listener's status is written by its class's controller: without
 	// one, there is none to judge.
 	requireAPIGranted = []Requirement{apiGatewaysRoute, apiClassAccepted, apiRoutesAttach, apiHTTPSListener, apiRefsGranted}
+
+	requireEntry           = []Requirement{entryRouted}
+	requireEntryAndGateway = []Requirement{entryRouted, gatewayIdentified}
 )
 
 // ---- Cluster

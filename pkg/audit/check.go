@@ -84,6 +84,9 @@ const (
 	CategoryGatewayAPI  = "Gateway API"
 	CategoryCertificate = "Certificate"
 	CategoryProbe       = "Live TLS probe"
+	// CategoryAuthorization judges who may reach the application, not
+	// only that what reaches it is encrypted.
+	CategoryAuthorization = "Authorization"
 )
 
 // Outcome is one check's result, with the check.

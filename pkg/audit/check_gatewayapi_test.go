@@ -35,7 +35,7 @@ func healthyGatewayAPI(t testing.TB) *Snapshot {
 	s.APIs.GatewayAPI = "v1"
 	s.Gateways, s.VirtualServices, s.GatewayPods, s.SecretAccess = nil, nil, nil, nil
 	s.Services = []Service{
-		{Namespace: "chatqna", Name: "chatqna-nginx", Ports: []ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
+		{Namespace: "chatqna", Name: "chatqna-nginx", Selector: map[string]string{"app.kubernetes.io/name": "nginx"}, Ports: []ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
 		{Namespace: "chatqna", Name: "opea-ingress-istio", Selector: map[string]string{gatewayapi.GatewayNameLabel: "opea-ingress"},
 			Ports: []ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "https", Port: 443, Target: 443}, {Name: "http", Port: 80, Target: 80}}},
 	}

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -85,6 +88,7 @@ func healthy(t testing.TB) *Snapshot {
 			{Namespace: "chatqna", Name: "chatqna-1", Labels: map[string]string{"app.kubernetes.io/name": "chatqna"}, Annotations: captured},
 		},
 		RootNamespace:       "istio-system",
+		TrustDomain:         "cluster.local",
 		Istiod:              []Workload{{Namespace: "istio-system", Name: "istiod", Desired: 1, Ready: 1, Env: map[string]string{"PILOT_ENABLE_AMBIENT": "true"}}},
 		ZTunnel:             []Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 3, Ready: 3}},
 		CNI:                 []Workload{{Namespace: "istio-system", Name: "istio-cni-node", Desired: 3, Ready: 3}},
@@ -105,7 +109,7 @@ func healthy(t testing.TB) *Snapshot {
 				Port: &istio.PortSelector{Number: 80}}}}}},
 		}},
 		Services: []Service{
-			{Namespace: "chatqna", Name: "chatqna-nginx", Ports: []ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
+			{Namespace: "chatqna", Name: "chatqna-nginx", Selector: map[string]string{"app.kubernetes.io/name": "nginx"}, Ports: []ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
 			{Namespace: "istio-ingress", Name: "istio-ingress", Selector: gwSelector,
 				Ports: []ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "http2", Port: 80, Target: 80}, {Name: "https", Port: 443, Target: 443}}},
 		},
@@ -120,6 +124,12 @@ func healthy(t testing.TB) *Snapshot {
 		IssuerReady:  map[string]bool{"Issuer/istio-ingress/opea-chatqna-ca": true},
 		Probe: &ProbeReport{Address: "192.0.2.10:443", HTTPAddress: "192.0.2.10:80", RedirectStatus: 301, RedirectLocation: "https://chatqna.example.com/",
 			Hosts: []HostProbe{{Host: "chatqna.example.com", Served: cert.leaf, Status: 200}}},
+		// As a cluster comes: only its admins may port-forward.
+		ClusterRoles: []rbacv1.ClusterRole{{ObjectMeta: metav1.ObjectMeta{Name: "cluster-admin"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}}},
+		ClusterRoleBindings: []rbacv1.ClusterRoleBinding{{ObjectMeta: metav1.ObjectMeta{Name: "cluster-admin"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
+			Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: "system:masters"}}}},
 	}
 }
 
@@ -354,7 +364,7 @@ func TestGenericSecretsPass(t *testing.T) {
 }
 
 func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
-	for _, tc := range brokenCases {
+	for _, tc := range append(brokenCases, authorizationBrokenCases...) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := healthy(t)
 			tc.breakIt(t, s)
@@ -380,7 +390,7 @@ func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
 // before any check runs.
 func TestEveryCheckHasABrokenCase(t *testing.T) {
 	covered := map[string]bool{"cluster.api-reachable": true}
-	for _, tc := range append(brokenCases, apiBrokenCases...) {
+	for _, tc := range append(append(brokenCases, apiBrokenCases...), authorizationBrokenCases...) {
 		covered[tc.id] = true
 	}
 	seen := map[string]bool{}

@@ -91,6 +91,12 @@ var (
 		func(v *checkView) bool { return len(v.apiListeners) > 0 }}
 	apiHTTPSListener = Requirement{"apiHTTPSListener", "no HTTPS listener with a certificate carries the application's routes",
 		func(v *checkView) bool { return len(v.apiTLSListeners()) > 0 }}
+	// The Authorization checks judge the Services the routes lead to, and
+	// the gateway pods that send to them.
+	entryRouted = Requirement{"entryRouted", "the ingress routes to no Service of the namespace",
+		func(v *checkView) bool { return len(v.entryTargets()) > 0 }}
+	gatewayIdentified = Requirement{"gatewayIdentified", "no gateway pod serves the application's Gateways",
+		func(v *checkView) bool { return len(v.gatewayCallers()) > 0 }}
 	apiRefsGranted = Requirement{"apiRefsGranted", "a certificateRef to another namespace is not granted",
 		func(v *checkView) bool { p, _ := v.grantProblem(); return p == "" }}
 )

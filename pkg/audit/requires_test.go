@@ -31,7 +31,9 @@ var requirementBreaks = map[string]func(t *testing.T, s *Snapshot){
 	"secretCertificateUsable": func(t *testing.T, s *Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
 	},
-	"httpProbeAddress": func(t *testing.T, s *Snapshot) { s.Probe.HTTPAddress = "" },
+	"httpProbeAddress":  func(t *testing.T, s *Snapshot) { s.Probe.HTTPAddress = "" },
+	"entryRouted":       func(t *testing.T, s *Snapshot) { s.Services = s.Services[1:] },
+	"gatewayIdentified": func(t *testing.T, s *Snapshot) { s.GatewayPods = nil },
 
 	// The Gateway API's, on a healthy Gateway API snapshot.
 	"apiGatewaysRoute": func(t *testing.T, s *Snapshot) {

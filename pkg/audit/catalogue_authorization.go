@@ -1,0 +1,549 @@
+package audit
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+// ---- Authorization
+
+const (
+	// useWaypointLabel on a Service or its namespace sends the Service's
+	// traffic through a waypoint; ingressUseWaypointLabel makes ingress
+	// gateways send theirs there too (GetUseWaypoint and
+	// ingressUseWaypointFromLabels in pilot/pkg/serviceregistry/ambient).
+	useWaypointLabel          = "istio.io/use-waypoint"
+	useWaypointNamespaceLabel = "istio.io/use-waypoint-namespace"
+	ingressUseWaypointLabel   = "istio.io/ingress-use-waypoint"
+
+	// The labels and names of the AuthorizationPolicies that
+	// kubectl opea secure --lockdown writes in the application namespace.
+	managedByLabel     = "app.kubernetes.io/managed-by"
+	managedByValue     = "kubectl-opea"
+	appNamespaceLabel  = "opea.dev/app-namespace"
+	lockdownDenyAll    = "opea-deny-by-default"
+	lockdownAllowApp   = "opea-allow-app"
+	lockdownAllowEntry = "opea-allow-ingress"
+)
+
+// entryTarget is a Service port of the namespace that the application's
+// ingress routes to.
+type entryTarget struct {
+	svc  Service
+	port ServicePort
+}
+
+// entryTargets are the Service ports the application's routes lead to (as
+// --service and --port narrow them), once each. A route to a Service or
+// port that does not exist is the routing checks' finding.
+func (v *view) entryTargets() []entryTarget {
+	seen := map[string]bool{}
+	var out []entryTarget
+	add := func(name string, port int32) {
+		svc := v.s.service(v.s.Namespace, name)
+		if svc == nil || (v.s.EntryService != "" && name != v.s.EntryService) {
+			return
+		}
+		if port == 0 && len(svc.Ports) == 1 {
+			port = svc.Ports[0].Port
+		}
+		for _, p := range svc.Ports {
+			k := fmt.Sprintf("%s:%d", name, p.Port)
+			if p.Port == port && (v.s.EntryPort == 0 || port == v.s.EntryPort) && !seen[k] {
+				seen[k] = true
+				out = append(out, entryTarget{*svc, p})
+			}
+		}
+	}
+	for _, vs := range v.routes {
+		for _, h := range vs.HTTP {
+			for _, r := range h.Route {
+				if ns, name := destinationService(vs.Namespace, r.Destination.Host); ns == v.s.Namespace {
+					add(name, r.Destination.PortNumber())
+				}
+			}
+		}
+	}
+	for _, r := range v.apiRoutes {
+		for _, b := range r.ServiceBackends(v.s.Namespace) {
+			port := int32(0)
+			if b.Port != nil {
+				port = *b.Port
+			}
+			add(b.Name, port)
+		}
+	}
+	return out
+}
+
+// entryPods are the application's pods svc selects. Without any (not yet
+// running), the selector stands for them: every pod it will pick carries
+// those labels.
+func (v *view) entryPods(svc Service) []Object {
+	if len(svc.Selector) == 0 {
+		return nil
+	}
+	pods, _ := v.appPods()
+	var out []Object
+	for _, p := range pods {
+		if labels.SelectorFromSet(svc.Selector).Matches(labels.Set(p.Labels)) {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, Object{Namespace: svc.Namespace, Name: "pods of Service " + svc.Name, Labels: svc.Selector})
+	}
+	return out
+}
+
+func (v *view) trustDomain() string {
+	if v.s.TrustDomain != "" {
+		return v.s.TrustDomain
+	}
+	return istio.DefaultTrustDomain
+}
+
+// gatewayCallers are the ingress gateways of the application as ztunnel
+// sees them at its pods, once each: for an Istio Gateway the ServiceAccount
+// of each gateway pod; for a Gateway API Gateway the ServiceAccount Istio
+// deploys it with, named as its Deployment.
+func (v *view) gatewayCallers() []istio.Caller {
+	seen := map[string]bool{}
+	var out []istio.Caller
+	add := func(ns, sa string) {
+		c := istio.Caller{Principal: istio.Principal(v.trustDomain(), ns, sa), Namespace: ns, ServiceAccount: sa}
+		if !seen[c.Principal] {
+			seen[c.Principal] = true
+			out = append(out, c)
+		}
+	}
+	for _, gw := range v.gateways {
+		for _, p := range v.gatewayPods(gw) {
+			ns, sa, _ := strings.Cut(p.serviceAccountKey(), "/")
+			add(ns, sa)
+		}
+	}
+	for _, gw := range v.apiGateways {
+		add(gw.Namespace, gatewayapi.DeployedName(gw))
+	}
+	return out
+}
+
+// policyNames lists policies as namespace/name.
+func policyNames(ps []istio.AuthorizationPolicy) string {
+	names := make([]string, 0, len(ps))
+	for _, p := range ps {
+		names = append(names, key(p.Namespace, p.Name))
+	}
+	return strings.Join(names, ", ")
+}
+
+func portText(p int32) string {
+	if p == 0 {
+		return "its named target port"
+	}
+	return fmt.Sprintf("port %d", p)
+}
+
+// checkIngressAdmitted evaluates, for each entry pod and gateway, the
+// policies ztunnel applies to the pod, in ztunnel's order (istio.Evaluate).
+// The port is the Service port's target port: ztunnel authorizes the
+// connection to the pod.
+func checkIngressAdmitted(v *checkView) Result {
+	var admitted, undecided []string
+	applied := false
+	for _, t := range v.entryTargets() {
+		for _, pod := range v.entryPods(t.svc) {
+			for _, c := range v.gatewayCallers() {
+				c.Port = t.port.Target
+				d := istio.Evaluate(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
+				applied = applied || len(d.Applied) > 0
+				switch d.Admitted {
+				case istio.No:
+					return ingressRefused(v, d, pod, c)
+				case istio.Undecided:
+					undecided = append(undecided, fmt.Sprintf("%s at %s %s (%s)", c.Principal, pod.Name, portText(c.Port), policyNames(d.Applied)))
+				case istio.Yes:
+					if d.Allow != nil {
+						admitted = append(admitted, key(d.Allow.Namespace, d.Allow.Name))
+					}
+				}
+			}
+		}
+	}
+	switch {
+	case len(undecided) > 0:
+		sort.Strings(undecided)
+		return warn("admit the gateway by its principal and the pods' port number, not by IP address or a named port",
+			"whether ztunnel admits the ingress gateway depends on its IP address or the pods' port, which verify cannot tell: %s", strings.Join(undecided, "; "))
+	case !applied:
+		return pass("no AuthorizationPolicy applies to the entry pods: every caller admitted")
+	case len(admitted) == 0:
+		return pass("no ALLOW policy applies to the entry pods and no DENY matches the ingress gateway")
+	}
+	sort.Strings(admitted)
+	return pass("the ingress gateway is admitted by %s", strings.Join(compact(admitted), ", "))
+}
+
+// ingressRefused says which policy shuts gateway c out of pod.
+func ingressRefused(v *checkView, d istio.Decision, pod Object, c istio.Caller) Result {
+	where := fmt.Sprintf("%s %s", pod.Name, portText(c.Port))
+	if d.Deny != nil {
+		return fail(fmt.Sprintf("narrow DENY policy %s so that it does not match the gateway (kubectl get authorizationpolicy %s -n %s -o yaml)", key(d.Deny.Namespace, d.Deny.Name), d.Deny.Name, d.Deny.Namespace),
+			"DENY policy %s refuses the ingress gateway (%s) at %s: every request through the gateway is reset", key(d.Deny.Namespace, d.Deny.Name), c.Principal, where)
+	}
+	var dropped []string
+	for _, p := range d.Allows {
+		if f := p.HTTPFields(); len(f) > 0 {
+			dropped = append(dropped, fmt.Sprintf("%s (%s)", key(p.Namespace, p.Name), strings.Join(f, ", ")))
+		}
+	}
+	note := ""
+	if len(dropped) > 0 {
+		note = "; ztunnel drops their rules with HTTP fields: " + strings.Join(dropped, "; ")
+	}
+	port := ""
+	if c.Port != 0 {
+		port = fmt.Sprintf(`, to: [{operation: {ports: ["%d"]}}]`, c.Port)
+	}
+	return fail(fmt.Sprintf(`add a rule admitting the gateway to an ALLOW policy of namespace %s: {from: [{source: {principals: ["%s"]}}]%s}`, v.s.Namespace, c.Principal, port),
+		"ALLOW policies %s apply to %s and none admits the ingress gateway's principal %s on %s%s", policyNames(d.Allows), pod.Name, c.Principal, portText(c.Port), note)
+}
+
+// compact drops adjacent duplicates of a sorted list.
+func compact(sorted []string) []string {
+	var out []string
+	for _, s := range sorted {
+		if len(out) == 0 || out[len(out)-1] != s {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// appPolicies are the AuthorizationPolicies of the application namespace.
+func (v *view) appPolicies() []istio.AuthorizationPolicy {
+	var out []istio.AuthorizationPolicy
+	for _, p := range v.s.AuthorizationPolicies {
+		if p.Namespace == v.s.Namespace {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// istiodWritesPolicyStatus reports whether a running istiod writes
+// ZtunnelAccepted: only in ambient mode, with AMBIENT_ENABLE_STATUS on (its
+// default there; pilot/pkg/features/ambient.go).
+func (v *view) istiodWritesPolicyStatus() bool {
+	ready := false
+	for _, w := range v.s.Istiod {
+		ready = ready || w.Ready > 0
+	}
+	return ready && v.istiodSetting("PILOT_ENABLE_AMBIENT") == "true" && v.istiodSetting("AMBIENT_ENABLE_STATUS") != "false"
+}
+
+// checkZtunnelAccepted judges each policy of the namespace as istiod
+// converts it for ztunnel (convertAuthorizationPolicy in
+// pilot/pkg/serviceregistry/ambient/authorization.go), then by the
+// ZtunnelAccepted condition istiod writes. A CUSTOM or AUDIT action is not
+// converted (False, UnsupportedValue); HTTP fields are left out, the
+// policy accepted with a warning (True, UnsupportedValue): an ALLOW rule
+// with them never matches, a DENY rule is enforced without them.
+func checkZtunnelAccepted(v *checkView) Result {
+	var fails, warns []string
+	judged, aside := 0, 0
+	for _, p := range v.appPolicies() {
+		name := key(p.Namespace, p.Name)
+		if p.Targeted() || p.DryRun() {
+			aside++ // a waypoint's (WaypointAccepted), or never enforced
+			continue
+		}
+		judged++
+		fields := strings.Join(p.HTTPFields(), ", ")
+		switch action := p.EffectiveAction(); {
+		case action == "CUSTOM":
+			fails = append(fails, name+": ztunnel does not enforce action CUSTOM: nothing is checked")
+			continue
+		case action == "AUDIT":
+			warns = append(warns, name+": ztunnel does not enforce action AUDIT")
+			continue
+		case action == "ALLOW" && fields != "":
+			fails = append(fails, fmt.Sprintf("%s: ztunnel drops its ALLOW rules with HTTP fields (%s): what they admit is refused", name, fields))
+			continue
+		case action == "DENY" && fields != "":
+			warns = append(warns, fmt.Sprintf("%s: ztunnel enforces this DENY without its HTTP fields (%s): it denies more than written", name, fields))
+			continue
+		}
+		if !v.istiodWritesPolicyStatus() {
+			continue
+		}
+		c := p.Condition(istio.ZtunnelAccepted)
+		switch {
+		case c == nil:
+			warns = append(warns, name+": istiod has not written ZtunnelAccepted yet")
+		case c.ObservedGeneration < p.Generation:
+			warns = append(warns, fmt.Sprintf("%s: ZtunnelAccepted is for generation %d, the policy is at %d: istiod has not caught up", name, c.ObservedGeneration, p.Generation))
+		case c.Status != "True":
+			fails = append(fails, fmt.Sprintf("%s: ZtunnelAccepted is False (%s: %s)", name, c.Reason, c.Message))
+		case c.Reason != "Accepted":
+			warns = append(warns, fmt.Sprintf("%s: ZtunnelAccepted %s: %s", name, c.Reason, c.Message))
+		}
+	}
+	const hint = "bind policies with HTTP fields or CUSTOM to a waypoint (targetRefs) and keep ztunnel's to principals, namespaces and ports; kubectl describe authorizationpolicy <name> -n "
+	switch {
+	case len(fails) > 0:
+		return fail(hint+v.s.Namespace, "%s", strings.Join(append(fails, warns...), "; "))
+	case len(warns) > 0:
+		return warn(hint+v.s.Namespace, "%s", strings.Join(warns, "; "))
+	case judged == 0 && aside == 0:
+		return pass("no AuthorizationPolicy in namespace %s", v.s.Namespace)
+	}
+	msg := fmt.Sprintf("%d policies accepted by ztunnel as written", judged)
+	if aside > 0 {
+		msg += fmt.Sprintf("; %d bound to waypoints or dry run left out", aside)
+	}
+	return pass("%s", msg)
+}
+
+// serviceWaypoint is the waypoint svc's traffic goes through, "" for none:
+// the Service's label, else its namespace's; "none" opts out
+// (GetUseWaypoint, fetchWaypointForTarget).
+func serviceWaypoint(svc Service, nsLabels map[string]string) string {
+	for _, l := range []map[string]string{svc.Labels, nsLabels} {
+		if name, ok := l[useWaypointLabel]; ok {
+			if name == "none" {
+				return ""
+			}
+			ns := svc.Namespace
+			if override, ok := l[useWaypointNamespaceLabel]; ok {
+				ns = override
+			}
+			return key(ns, name)
+		}
+	}
+	return ""
+}
+
+// ingressUsesWaypoint is ingressUseWaypointFromLabels: the Service's label,
+// else its namespace's, true as strconv.ParseBool reads it.
+func ingressUsesWaypoint(svc Service, nsLabels map[string]string) bool {
+	value, ok := svc.Labels[ingressUseWaypointLabel]
+	if !ok {
+		value = nsLabels[ingressUseWaypointLabel]
+	}
+	on, err := strconv.ParseBool(value)
+	return err == nil && on
+}
+
+func checkWaypointIngress(v *checkView) Result {
+	seen := map[string]bool{}
+	var skipping, using []string
+	fix := ""
+	for _, t := range v.entryTargets() {
+		if seen[t.svc.Name] {
+			continue
+		}
+		seen[t.svc.Name] = true
+		wp := serviceWaypoint(t.svc, v.s.NamespaceLabels)
+		switch {
+		case wp == "":
+		case ingressUsesWaypoint(t.svc, v.s.NamespaceLabels):
+			using = append(using, fmt.Sprintf("%s through %s", t.svc.Name, wp))
+		default:
+			skipping = append(skipping, fmt.Sprintf("Service %s uses waypoint %s", key(t.svc.Namespace, t.svc.Name), wp))
+			if fix == "" {
+				fix = fmt.Sprintf("kubectl label service %s -n %s %s=true (or label the namespace)", t.svc.Name, t.svc.Namespace, ingressUseWaypointLabel)
+			}
+		}
+	}
+	if len(skipping) > 0 {
+		return warn(fix, "%s, but without %s=true the ingress gateway sends to the pods directly: the waypoint's L7 policies do not apply to ingress traffic", strings.Join(skipping, "; "), ingressUseWaypointLabel)
+	}
+	if len(using) > 0 {
+		return pass("ingress traffic goes through the waypoint: %s", strings.Join(using, "; "))
+	}
+	return pass("no waypoint")
+}
+
+// portForwardVerbs are the verbs on pods/portforward that open a
+// port-forward: create; before Kubernetes 1.35 get too, which a websocket
+// port-forward needed (AuthorizePodWebsocketUpgradeCreatePermission, beta
+// and on from 1.35, checks create).
+func portForwardVerbs(serverVersion string) []string {
+	var major, minor int
+	if _, err := fmt.Sscanf(strings.TrimPrefix(serverVersion, "v"), "%d.%d", &major, &minor); err == nil && major == 1 && minor < 35 {
+		return []string{"create", "get"}
+	}
+	return []string{"create"}
+}
+
+func contains(values []string, wanted ...string) bool {
+	for _, v := range values {
+		for _, a := range wanted {
+			if v == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// grantsPortForward reports whether a rule lets its subjects port-forward
+// to pods, as RBAC matches it (pkg/apis/rbac/v1/evaluation_helpers.go):
+// resource "*", "pods/portforward" or "*/portforward". A rule limited by
+// resourceNames still grants it for those pods.
+func grantsPortForward(rules []rbacv1.PolicyRule, verbs []string) bool {
+	for _, r := range rules {
+		if contains(r.APIGroups, "", "*") && contains(r.Resources, "*", "pods/portforward", "*/portforward") && contains(r.Verbs, append(verbs, "*")...) {
+			return true
+		}
+	}
+	return false
+}
+
+func subjectName(s rbacv1.Subject) string {
+	if s.Kind == rbacv1.ServiceAccountKind {
+		return "ServiceAccount " + key(s.Namespace, s.Name)
+	}
+	return s.Kind + " " + s.Name
+}
+
+// clusterAdmin is the ClusterRole whose subjects administer the cluster:
+// they may do anything anyway, and are not listed.
+const clusterAdmin = "cluster-admin"
+
+func checkPortForward(v *checkView) Result {
+	verbs := portForwardVerbs(v.s.ServerVersion)
+	clusterRoles := map[string][]rbacv1.PolicyRule{}
+	for _, r := range v.s.ClusterRoles {
+		clusterRoles[r.Name] = r.Rules
+	}
+	roles := map[string][]rbacv1.PolicyRule{}
+	for _, r := range v.s.Roles {
+		roles[r.Name] = r.Rules
+	}
+	admins := map[string]bool{}
+	may := map[string][]string{}
+	bound := func(subjects []rbacv1.Subject, via string, rules []rbacv1.PolicyRule) {
+		if !grantsPortForward(rules, verbs) {
+			return
+		}
+		for _, s := range subjects {
+			may[subjectName(s)] = append(may[subjectName(s)], via)
+		}
+	}
+	for _, b := range v.s.ClusterRoleBindings {
+		if b.RoleRef.Kind != "ClusterRole" {
+			continue
+		}
+		if b.RoleRef.Name == clusterAdmin {
+			for _, s := range b.Subjects {
+				admins[subjectName(s)] = true
+			}
+			continue
+		}
+		bound(b.Subjects, fmt.Sprintf("ClusterRoleBinding %s, ClusterRole %s", b.Name, b.RoleRef.Name), clusterRoles[b.RoleRef.Name])
+	}
+	for _, b := range v.s.RoleBindings {
+		rules := roles[b.RoleRef.Name]
+		if b.RoleRef.Kind == "ClusterRole" {
+			rules = clusterRoles[b.RoleRef.Name]
+		}
+		bound(b.Subjects, fmt.Sprintf("RoleBinding %s, %s %s", b.Name, b.RoleRef.Kind, b.RoleRef.Name), rules)
+	}
+	var who []string
+	for s, via := range may {
+		if !admins[s] {
+			who = append(who, fmt.Sprintf("%s (%s)", s, strings.Join(via, "; ")))
+		}
+	}
+	if len(who) == 0 {
+		return pass("no one but the cluster's admins (subjects bound to ClusterRole %s, left out) may port-forward to the pods of %s", clusterAdmin, v.s.Namespace)
+	}
+	sort.Strings(who)
+	if len(who) > 10 {
+		who = append(who[:10], fmt.Sprintf("and %d more", len(who)-10))
+	}
+	return warn(fmt.Sprintf("grant %s on pods/portforward only to those who must reach the pods directly (kubectl auth can-i create pods/portforward -n %s --as <user>)", strings.Join(verbs, " or "), v.s.Namespace),
+		"may port-forward to the pods of %s, reaching them without ztunnel's authorization: %s", v.s.Namespace, strings.Join(who, "; "))
+}
+
+func checkNoBypassService(v *checkView) Result {
+	pods, _ := v.appPods()
+	var bypass []string
+	hint := ""
+	for _, svc := range v.s.Services {
+		if svc.Namespace != v.s.Namespace || (svc.Type != "NodePort" && svc.Type != "LoadBalancer") || len(svc.Selector) == 0 {
+			continue
+		}
+		// The Service Istio deploys for a Gateway API Gateway is the ingress.
+		if svc.Labels[gatewayapi.GatewayNameLabel] != "" || svc.Labels[gatewayapi.ManagedLabel] != "" {
+			continue
+		}
+		for _, p := range pods {
+			if labels.SelectorFromSet(svc.Selector).Matches(labels.Set(p.Labels)) {
+				bypass = append(bypass, fmt.Sprintf("%s (%s)", key(svc.Namespace, svc.Name), svc.Type))
+				if hint == "" {
+					hint = fmt.Sprintf(`kubectl patch service %s -n %s -p '{"spec":{"type":"ClusterIP"}}'`, svc.Name, svc.Namespace)
+				}
+				break
+			}
+		}
+	}
+	if len(bypass) > 0 {
+		return warn(hint, "Services expose the application's pods on every node, around the ingress gateway and its TLS (only STRICT mTLS refuses their plaintext): %s", strings.Join(bypass, ", "))
+	}
+	return pass("no NodePort or LoadBalancer Service selects the application's pods")
+}
+
+// checkLockdownIntact judges the policies kubectl opea secure --lockdown
+// writes, when it wrote any: all three in place and as written. Whether
+// the gateway is still admitted is authorization.ingress-admitted's.
+func checkLockdownIntact(v *checkView) Result {
+	found := map[string]istio.AuthorizationPolicy{}
+	for _, p := range v.appPolicies() {
+		if p.Labels[managedByLabel] == managedByValue && p.Labels[appNamespaceLabel] == v.s.Namespace {
+			found[p.Name] = p
+		}
+	}
+	lockdown := []string{lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry}
+	some := false
+	for _, name := range lockdown {
+		_, ok := found[name]
+		some = some || ok
+	}
+	if !some {
+		return pass("not locked down: no AuthorizationPolicy of kubectl opea secure --lockdown")
+	}
+	var problems []string
+	for _, name := range lockdown {
+		p, ok := found[name]
+		if !ok {
+			problems = append(problems, name+" is missing")
+			continue
+		}
+		allow := p.EffectiveAction() == "ALLOW" && !p.Targeted() && !p.DryRun()
+		switch {
+		case name == lockdownDenyAll && (!allow || p.Selector != nil || len(p.Rules) > 0):
+			problems = append(problems, name+" is no longer a namespace-wide ALLOW of nothing: the namespace is not denied by default")
+		case name == lockdownAllowApp && (!allow || p.Selector != nil || len(p.Rules) == 0):
+			problems = append(problems, name+" is no longer a namespace-wide ALLOW of the application's own callers")
+		case name == lockdownAllowEntry && (!allow || p.Selector == nil || len(p.Rules) == 0):
+			problems = append(problems, name+" is no longer an ALLOW for the entry pods")
+		}
+	}
+	if len(problems) > 0 {
+		return fail(fmt.Sprintf("kubectl opea secure -n %s --lockdown writes them again", v.s.Namespace), "the lockdown of namespace %s is not intact: %s", v.s.Namespace, strings.Join(problems, "; "))
+	}
+	return pass("%s, %s and %s in place", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry)
+}

@@ -1,0 +1,204 @@
+package audit
+
+import (
+	"strings"
+	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+// accepted is an AuthorizationPolicy of namespace ns as istiod leaves it
+// once it has attached it to ztunnel.
+func accepted(ns, name string, p istio.AuthorizationPolicy) istio.AuthorizationPolicy {
+	p.Namespace, p.Name, p.Generation = ns, name, 1
+	p.Conditions = []istio.Condition{{Type: istio.ZtunnelAccepted, Status: "True", Reason: "Accepted", Message: "attached to ztunnel", ObservedGeneration: 1}}
+	return p
+}
+
+func fromNamespaces(ns ...string) istio.AuthorizationRule {
+	return istio.AuthorizationRule{From: []istio.RuleFrom{{Source: istio.Source{Namespaces: ns}}}}
+}
+
+// lockdown is what kubectl opea secure --lockdown writes for the healthy
+// snapshot's application.
+func lockdown() []istio.AuthorizationPolicy {
+	labelled := func(p istio.AuthorizationPolicy) istio.AuthorizationPolicy {
+		p.Labels = map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"}
+		return p
+	}
+	return []istio.AuthorizationPolicy{
+		labelled(accepted("chatqna", lockdownDenyAll, istio.AuthorizationPolicy{})),
+		labelled(accepted("chatqna", lockdownAllowApp, istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{
+			Principals: []string{"cluster.local/ns/chatqna/sa/default"}}}}}}})),
+		labelled(accepted("chatqna", lockdownAllowEntry, istio.AuthorizationPolicy{
+			Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "nginx"}},
+			Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{Principals: []string{"cluster.local/ns/istio-ingress/sa/istio-ingress"}}}},
+				To: []istio.RuleTo{{Operation: istio.Operation{Ports: []string{"80"}}}}}}})),
+	}
+}
+
+var authorizationBrokenCases = []brokenCase{
+	{"an ALLOW of the namespace's own callers shuts out the gateway", "authorization.ingress-admitted", Fail,
+		"ALLOW policies chatqna/same-namespace apply to chatqna-nginx-1 and none admits the ingress gateway's principal cluster.local/ns/istio-ingress/sa/istio-ingress on port 80",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("chatqna", "same-namespace", istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{fromNamespaces("chatqna")}})}
+		}},
+	{"a mesh-wide DENY of the gateway's namespace", "authorization.ingress-admitted", Fail, "DENY policy istio-system/no-ingress refuses the ingress gateway",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-system", "no-ingress", istio.AuthorizationPolicy{Action: "DENY", Rules: []istio.AuthorizationRule{fromNamespaces("istio-ingress")}})}
+		}},
+	{"an ALLOW with HTTP fields", "authorization.ztunnel-accepted", Fail, "chatqna/get-only: ztunnel drops its ALLOW rules with HTTP fields (methods)",
+		func(t *testing.T, s *Snapshot) {
+			p := accepted("chatqna", "get-only", istio.AuthorizationPolicy{Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}},
+				Rules: []istio.AuthorizationRule{{To: []istio.RuleTo{{Operation: istio.Operation{Methods: []string{"GET"}}}}}}})
+			p.Conditions[0].Reason, p.Conditions[0].Message = "UnsupportedValue", "ztunnel does not support HTTP attributes (found: methods)."
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{p}
+		}},
+	{"a policy istiod has not seen", "authorization.ztunnel-accepted", Warn, "chatqna/new: istiod has not written ZtunnelAccepted yet",
+		func(t *testing.T, s *Snapshot) {
+			p := accepted("chatqna", "new", istio.AuthorizationPolicy{Action: "DENY", Rules: []istio.AuthorizationRule{fromNamespaces("legacy")}})
+			p.Conditions = nil
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{p}
+		}},
+	{"the namespace's waypoint without ingress", "authorization.waypoint-ingress", Warn, "Service chatqna/chatqna-nginx uses waypoint chatqna/waypoint, but without istio.io/ingress-use-waypoint=true",
+		func(t *testing.T, s *Snapshot) { s.NamespaceLabels[useWaypointLabel] = "waypoint" }},
+	{"a developer may port-forward", "authorization.port-forward", Warn, "User alice (RoleBinding dev, ClusterRole edit)",
+		func(t *testing.T, s *Snapshot) {
+			s.ClusterRoles = append(s.ClusterRoles, rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit"},
+				Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"create"}}}})
+			s.RoleBindings = []rbacv1.RoleBinding{{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "dev"},
+				RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "edit"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "alice"}}}}
+		}},
+	{"the entry Service is a NodePort", "authorization.no-bypass-service", Warn, "chatqna/chatqna-nginx (NodePort)",
+		func(t *testing.T, s *Snapshot) { s.Services[0].Type = "NodePort" }},
+	{"a lockdown policy deleted", "authorization.lockdown-intact", Fail, "opea-allow-app is missing",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = append(lockdown()[:1], lockdown()[2])
+		}},
+	{"the deny-by-default policy given a rule", "authorization.lockdown-intact", Fail, "opea-deny-by-default is no longer a namespace-wide ALLOW of nothing",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = lockdown()
+			s.AuthorizationPolicies[0].Rules = []istio.AuthorizationRule{{}}
+		}},
+}
+
+// A locked-down namespace passes every check, the gateway admitted by
+// secure's policy.
+func TestLockdownPasses(t *testing.T) {
+	s := healthy(t)
+	s.AuthorizationPolicies = lockdown()
+	for _, o := range Run(s) {
+		if o.Status != Pass {
+			t.Errorf("%s: %s %s", o.ID, o.Status, o.Message)
+		}
+	}
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Message != "the ingress gateway is admitted by chatqna/opea-allow-ingress" {
+		t.Errorf("ingress-admitted says %q", o.Message)
+	}
+	// The Gateway API's gateway is admitted by its own principal.
+	s = healthyGatewayAPI(t)
+	s.AuthorizationPolicies = lockdown()
+	s.AuthorizationPolicies[2].Rules[0].From[0].Source.Principals = []string{"cluster.local/ns/chatqna/sa/opea-ingress-istio"}
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Pass {
+		t.Errorf("Gateway API: %s %q", o.Status, o.Message)
+	}
+	s.AuthorizationPolicies = lockdown()
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Fail || !strings.Contains(o.Message, "cluster.local/ns/chatqna/sa/opea-ingress-istio") {
+		t.Errorf("Gateway API, the classic gateway admitted: %s %q", o.Status, o.Message)
+	}
+}
+
+func TestIngressAdmittedUsesTheTrustDomainAndTargetPort(t *testing.T) {
+	s := healthy(t)
+	s.TrustDomain = "example.org"
+	s.Services[0].Ports[0].Target = 8080
+	s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("chatqna", "gw", istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{{
+		From: []istio.RuleFrom{{Source: istio.Source{Principals: []string{"example.org/ns/istio-ingress/sa/istio-ingress"}}}},
+		To:   []istio.RuleTo{{Operation: istio.Operation{Ports: []string{"8080"}}}}}}})}
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Pass {
+		t.Errorf("%s %q", o.Status, o.Message)
+	}
+	// A named target port cannot be told: a rule on ports is undecided.
+	s.Services[0].Ports[0].Target, s.Services[0].Ports[0].TargetName = 0, "http"
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Warn || !strings.Contains(o.Message, "its named target port") {
+		t.Errorf("named port: %s %q", o.Status, o.Message)
+	}
+	// No policy: every caller.
+	s.AuthorizationPolicies = nil
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Pass || !strings.Contains(o.Message, "every caller admitted") {
+		t.Errorf("no policy: %s %q", o.Status, o.Message)
+	}
+}
+
+// ZtunnelAccepted is judged for the policy's current generation, and as
+// istiod writes it; a policy bound to a waypoint is not ztunnel's.
+func TestZtunnelAccepted(t *testing.T) {
+	deny := accepted("chatqna", "d", istio.AuthorizationPolicy{Action: "DENY", Rules: []istio.AuthorizationRule{fromNamespaces("legacy")}})
+	for _, tc := range []struct {
+		name   string
+		change func(p *istio.AuthorizationPolicy, s *Snapshot)
+		want   Status
+		says   string
+	}{
+		{"accepted", func(p *istio.AuthorizationPolicy, s *Snapshot) {}, Pass, "1 policies accepted by ztunnel as written"},
+		{"an older generation", func(p *istio.AuthorizationPolicy, s *Snapshot) { p.Generation = 2 }, Warn, "is for generation 1, the policy is at 2"},
+		{"refused", func(p *istio.AuthorizationPolicy, s *Snapshot) {
+			p.Conditions[0].Status, p.Conditions[0].Reason, p.Conditions[0].Message = "False", "UnsupportedValue", "not supported"
+		}, Fail, "ZtunnelAccepted is False (UnsupportedValue: not supported)"},
+		{"CUSTOM", func(p *istio.AuthorizationPolicy, s *Snapshot) { p.Action = "CUSTOM" }, Fail, "ztunnel does not enforce action CUSTOM"},
+		{"DENY with HTTP fields", func(p *istio.AuthorizationPolicy, s *Snapshot) {
+			p.Rules[0].To = []istio.RuleTo{{Operation: istio.Operation{Paths: []string{"/admin"}}}}
+		}, Warn, "ztunnel enforces this DENY without its HTTP fields (paths)"},
+		{"bound to a waypoint", func(p *istio.AuthorizationPolicy, s *Snapshot) {
+			p.TargetRefs, p.Conditions = []istio.PolicyTargetReference{{Kind: "Service", Name: "chatqna-nginx"}}, nil
+		}, Pass, "1 bound to waypoints or dry run left out"},
+		{"istiod writes no status", func(p *istio.AuthorizationPolicy, s *Snapshot) {
+			p.Conditions = nil
+			s.Istiod[0].Env["AMBIENT_ENABLE_STATUS"] = "false"
+		}, Pass, "1 policies accepted"},
+	} {
+		s := healthy(t)
+		p := deny
+		p.Conditions = append([]istio.Condition(nil), deny.Conditions...)
+		p.Rules = []istio.AuthorizationRule{fromNamespaces("legacy")}
+		tc.change(&p, s)
+		s.AuthorizationPolicies = []istio.AuthorizationPolicy{p}
+		if o := outcomesByID(s)["authorization.ztunnel-accepted"]; o.Status != tc.want || !strings.Contains(o.Message, tc.says) {
+			t.Errorf("%s: %s %q", tc.name, o.Status, o.Message)
+		}
+	}
+}
+
+func TestPortForwardLeavesOutClusterAdmins(t *testing.T) {
+	s := healthy(t)
+	if o := outcomesByID(s)["authorization.port-forward"]; !strings.Contains(o.Message, "no one but the cluster's admins (subjects bound to ClusterRole cluster-admin, left out)") {
+		t.Errorf("%q", o.Message)
+	}
+	// "pods/*" grants no subresource in RBAC; "*/portforward" does.
+	for resource, want := range map[string]Status{"pods/*": Pass, "*/portforward": Warn, "*": Warn, "pods": Pass} {
+		s := healthy(t)
+		s.Roles = []rbacv1.Role{{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "r"},
+			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{resource}, Verbs: []string{"*"}}}}}
+		s.RoleBindings = []rbacv1.RoleBinding{{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "r"},
+			RoleRef: rbacv1.RoleRef{Kind: "Role", Name: "r"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: "ci", Name: "deployer"}}}}
+		if o := outcomesByID(s)["authorization.port-forward"]; o.Status != want {
+			t.Errorf("%s: %s %q", resource, o.Status, o.Message)
+		}
+	}
+	// Before 1.35 a websocket port-forward needed only get.
+	s.ServerVersion = "v1.34.2"
+	s.ClusterRoles = append(s.ClusterRoles, rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "view-pf"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"get"}}}})
+	s.ClusterRoleBindings = append(s.ClusterRoleBindings, rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "view-pf"},
+		RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "view-pf"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: "devs"}}})
+	if o := outcomesByID(s)["authorization.port-forward"]; o.Status != Warn || !strings.Contains(o.Message, "Group devs") {
+		t.Errorf("v1.34: %s %q", o.Status, o.Message)
+	}
+	s.ServerVersion = "v1.35.0"
+	if o := outcomesByID(s)["authorization.port-forward"]; o.Status != Pass {
+		t.Errorf("v1.35: %s %q", o.Status, o.Message)
+	}
+}
