@@ -60,14 +60,15 @@ func newFakeCluster() fakeCluster {
 	}
 	disco.Resources = []*metav1.APIResourceList{
 		resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
-		resources("security.istio.io/v1", "peerauthentications"),
+		resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
 		resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
 	}
 	listKinds := map[schema.GroupVersionResource]string{
-		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:          "GatewayList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:   "VirtualServiceList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:  "DestinationRuleList",
-		{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}: "PeerAuthenticationList",
+		{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}: "AuthorizationPolicyList",
+		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:            "GatewayList",
+		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:     "VirtualServiceList",
+		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:    "DestinationRuleList",
+		{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}:   "PeerAuthenticationList",
 	}
 	metaScheme := metadatafake.NewTestScheme()
 	metaScheme.AddKnownTypeWithName(schema.GroupVersionKind{Version: "v1", Kind: "PodList"}, &metav1.PartialObjectMetadataList{})
@@ -165,6 +166,9 @@ func TestVerifyListsMissingPermissionsAndExitsThree(t *testing.T) {
 		t.Errorf("exit %d, want %d\n%s%s", table.code, ExitIncomplete, table.out, table.err)
 	}
 	wantEnd := "\nyou lack permissions to read:\n" +
+		"  list authorizationpolicies.security.istio.io in every namespace\n" +
+		"  list clusterrolebindings.rbac.authorization.k8s.io\n" +
+		"  list clusterroles.rbac.authorization.k8s.io\n" +
 		"  list configmaps in every namespace\n" +
 		"  list daemonsets.apps in every namespace\n" +
 		"  list deployments.apps in every namespace\n" +
@@ -193,7 +197,7 @@ func TestVerifyListsMissingPermissionsAndExitsThree(t *testing.T) {
 	if err := json.Unmarshal([]byte(js.out), &report); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, js.out)
 	}
-	if js.code != ExitIncomplete || report.Success || report.Summary.Unknown == 0 || len(report.MissingPermissions) != 9 {
+	if js.code != ExitIncomplete || report.Success || report.Summary.Unknown == 0 || len(report.MissingPermissions) != 12 {
 		t.Errorf("-o json: exit %d, success %v, summary %+v, %d missing permissions", js.code, report.Success, report.Summary, len(report.MissingPermissions))
 	}
 }
