@@ -14,6 +14,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/owned"
 )
 
 // PartialError is a write that failed after others succeeded: Applied
@@ -32,13 +33,21 @@ func (e *PartialError) Unwrap() error { return e.Err }
 
 // Apply checks that every object of the plan may be written (permissions,
 // field ownership, the server's validation and admission, all before the
-// first write), marks what it adopts and records what a forced apply takes
-// over, then applies them in order. A write failing part-way returns a
-// *PartialError.
-func Apply(ctx context.Context, applier *apply.Applier, plan *Plan) ([]apply.Result, error) {
+// first write) and that the lockdown's policies plan.Unlock lists may be
+// removed, marks what it adopts and records what a forced apply takes
+// over, then applies them in order, and last removes those policies as
+// unsecure does, telling report each step. A write failing part-way
+// returns a *PartialError.
+func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(owned.Step)) ([]apply.Result, error) {
 	checked, err := applier.Check(ctx, plan.Objects)
 	if err != nil {
 		return nil, err
+	}
+	unlock := plan.Unlock
+	if unlock != nil {
+		if err := applier.CheckRemove(ctx, unlock.Remove, unlock.ToRelease()); err != nil {
+			return nil, err
+		}
 	}
 	desired.MarkAdopted(plan.Objects, checked)
 	if err := desired.RecordTakeovers(plan.Objects, checked); err != nil {
@@ -47,6 +56,12 @@ func Apply(ctx context.Context, applier *apply.Applier, plan *Plan) ([]apply.Res
 	results, err := applier.Apply(ctx, plan.Objects, checked)
 	if err != nil {
 		return nil, &PartialError{Applied: results, Total: len(plan.Objects), Err: err}
+	}
+	// Removed last: until everything else is in place, the lockdown stays.
+	if unlock != nil {
+		if err := owned.Remove(ctx, applier, unlock, report); err != nil {
+			return nil, &PartialError{Applied: results, Total: len(plan.Objects), Err: err}
+		}
 	}
 	return results, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/owned"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -54,7 +55,28 @@ type Request struct {
 	Issuer     string
 	IssuerKind string
 	TLSSecret  string
+	// Lockdown says what becomes of the deny-by-default AuthorizationPolicies;
+	// AllowPrincipals are the callers admitted besides the application's own
+	// workloads, with LockdownOn.
+	Lockdown        LockdownChoice
+	AllowPrincipals []string
+	// FieldManager is the one secure applies with: with LockdownOff it
+	// releases adopted policies. Empty: kubectl-opea.
+	FieldManager string
 }
+
+// LockdownChoice is what --lockdown asks for.
+type LockdownChoice int
+
+const (
+	// LockdownAsIs (--lockdown not given) keeps a lockdown an earlier
+	// secure --lockdown made, rendered anew, and makes none otherwise.
+	LockdownAsIs LockdownChoice = iota
+	// LockdownOn (--lockdown) makes or updates the lockdown.
+	LockdownOn
+	// LockdownOff (--lockdown=false) removes secure's lockdown.
+	LockdownOff
+)
 
 // Plan is everything secure found out before writing.
 type Plan struct {
@@ -66,6 +88,10 @@ type Plan struct {
 	Gateway discover.Gateway
 	// Objects are the desired objects, in the order they are applied.
 	Objects []*unstructured.Unstructured
+	// Unlock holds the lockdown's policies that --lockdown=false removes
+	// after applying Objects (adopted ones are kept, secure's fields
+	// released); nil otherwise.
+	Unlock *owned.Found
 }
 
 // NewPlan reads the cluster through c, checks every precondition of req,
@@ -125,9 +151,11 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 		Enroll:       p.Enroll,
 	}
 	nsOK := !note(p.checkNamespace(ctx, kube))
+	var entry discover.Entry
+	entryOK := false
 	if nsOK {
-		entry, err := discover.EntryService(ctx, kube, p.Namespace, p.Service, p.Port)
-		if !note(err) {
+		entry, err = discover.EntryService(ctx, kube, p.Namespace, p.Service, p.Port)
+		if entryOK = !note(err); entryOK {
 			params.Service, params.ServicePort = entry.Service, entry.Port
 		}
 	}
@@ -140,6 +168,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 	// certNS is where the certificate and its Secret go: the namespace of
 	// the gateway pods; "" when it is not known.
 	var gw discover.Gateway
+	gwOK := false
 	certNS := ""
 	if p.GatewayAPI {
 		if nsOK {
@@ -151,7 +180,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			note(p.checkGatewayAPI(ctx, apis.GatewayAPI))
 		}
 	} else {
-		gwOK := !note(p.checkGatewayNamespace(ctx, kube))
+		gwOK = !note(p.checkGatewayNamespace(ctx, kube))
 		if gwOK {
 			gw, err = discover.IngressGateway(ctx, kube, p.GatewayNamespace, p.GatewaySelector)
 			var none *discover.NoIngressGateway
@@ -202,6 +231,20 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 		note(p.checkOtherMode(ctx, apis))
 	}
 
+	var unlock *owned.Found
+	if nsOK && apisErr == nil {
+		on, found, err := p.lockdownState(ctx, apis)
+		note(err)
+		unlock = found
+		if on && (gwOK || p.GatewayAPI) && entryOK {
+			lockdown, errs := p.lockdown(ctx, kube, apis.AuthorizationPolicies, entry, gw)
+			for _, err := range errs {
+				note(err)
+			}
+			params.Lockdown = lockdown
+		}
+	}
+
 	switch {
 	case p.TLSSecret != "":
 		params.Certificates, params.TLSSecret = desired.ExistingSecret, p.TLSSecret
@@ -237,7 +280,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			return nil, problems
 		}
 	}
-	return &Plan{Params: params, Gateway: gw, Objects: objs}, nil
+	return &Plan{Params: params, Gateway: gw, Objects: objs, Unlock: unlock}, nil
 }
 
 // checkGatewayHosts refuses when istiod would drop a server of secure's

@@ -75,9 +75,10 @@ func newFakeCluster(t *testing.T, gatewayAPI string, typed []runtime.Object, obj
 		disco.Resources = append(disco.Resources, served(gatewayapi.Group+"/"+gatewayAPI, "gatewayclasses", "gateways", "httproutes"))
 	}
 	listKinds := map[schema.GroupVersionResource]string{
-		peerAuthenticationsGVR: "PeerAuthenticationList",
-		gatewaysGVR:            "GatewayList",
-		certmanager.Issuers:    "IssuerList",
+		peerAuthenticationsGVR:   "PeerAuthenticationList",
+		gatewaysGVR:              "GatewayList",
+		certmanager.Issuers:      "IssuerList",
+		authorizationPoliciesGVR: "AuthorizationPolicyList",
 	}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 	for gvr, list := range objs {

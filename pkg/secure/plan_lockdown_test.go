@@ -1,0 +1,306 @@
+package secure
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	fakediscovery "k8s.io/client-go/discovery/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/problems"
+)
+
+var authorizationPoliciesGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}
+
+// servePolicies makes c serve AuthorizationPolicy in security.istio.io/v1.
+func (c fakeCluster) servePolicies() fakeCluster {
+	disco := c.kube.Discovery().(*fakediscovery.FakeDiscovery)
+	for _, l := range disco.Resources {
+		if l.GroupVersion == "security.istio.io/v1" {
+			l.APIResources = append(l.APIResources, metav1.APIResource{Name: "authorizationpolicies"})
+		}
+	}
+	return c
+}
+
+func pod(name, serviceAccount string, labels map[string]string, ports ...corev1.ContainerPort) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: name, Labels: labels},
+		Spec:       corev1.PodSpec{ServiceAccountName: serviceAccount, Containers: []corev1.Container{{Name: "main", Ports: ports}}},
+	}
+}
+
+// chatqnaPods are an application's pods: the entry (nginx, whose port
+// "http" is 8080), two more, and one of a gateway Istio deployed.
+func chatqnaPods() []runtime.Object {
+	return []runtime.Object{
+		pod("nginx-1", "chatqna-nginx", map[string]string{"app": "nginx"}, corev1.ContainerPort{Name: "http", ContainerPort: 8080}),
+		pod("ui-1", "chatqna-ui", map[string]string{"app": "ui"}),
+		pod("backend-1", "", map[string]string{"app": "backend"}),
+		pod("backend-2", "", map[string]string{"app": "backend"}),
+		pod("opea-ingress-istio-1", "opea-ingress-istio", map[string]string{gatewayapi.GatewayNameLabel: "opea-ingress"}),
+	}
+}
+
+// entry is the entry Service "entry" selecting app=nginx, port 80 to
+// targetPort.
+func entry(target intstr.IntOrString) *corev1.Service {
+	return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "entry"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "nginx"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: target}}}}
+}
+
+func meshConfig(mesh string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio"}, Data: map[string]string{"mesh": mesh}}
+}
+
+// classicGateway is an ingress gateway running as service account
+// istio-ingress in namespace istio-ingress.
+func classicGateway() []runtime.Object {
+	podLabels := map[string]string{"istio": "ingress"}
+	return []runtime.Object{
+		&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-ingress", Name: "istio-ingress"},
+			Spec: appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: podLabels}, Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels}, Spec: corev1.PodSpec{ServiceAccountName: "istio-ingress"}}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-ingress", Name: "istio-ingress"},
+			Spec: corev1.ServiceSpec{Selector: podLabels, Ports: []corev1.ServicePort{{Name: "https", Port: 443}, {Name: "http2", Port: 80}}}},
+	}
+}
+
+func lockdownRequest(gatewayAPI bool) Request {
+	req := gatewayAPIRequest()
+	req.Service, req.Lockdown = "entry", LockdownOn
+	if !gatewayAPI {
+		req.GatewayAPI, req.GatewayClass = false, ""
+	}
+	return req
+}
+
+// lockdownPolicy is secure's policy name as a cluster holds it.
+func lockdownPolicy(name string, annotations map[string]string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy"}}
+	u.SetNamespace("chatqna")
+	u.SetName(name)
+	u.SetLabels(desired.Labels("chatqna"))
+	u.SetAnnotations(annotations)
+	return u
+}
+
+func TestLockdownPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		gatewayAPI bool
+		typed      []runtime.Object
+		modify     func(*Request)
+		want       desired.Lockdown
+		notice     string
+	}{
+		{
+			name:  "classic: the gateway's service account in its namespace, the trust domain of the mesh config, a named targetPort resolved",
+			typed: append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromString("http")), meshConfig("trustDomain: corp.example\n")),
+			modify: func(r *Request) {
+				r.AllowPrincipals = []string{"corp.example/ns/monitoring/sa/prometheus"}
+			},
+			want: desired.Lockdown{Version: "v1", TrustDomain: "corp.example",
+				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"}, AllowPrincipals: []string{"corp.example/ns/monitoring/sa/prometheus"},
+				EntrySelector: map[string]string{"app": "nginx"}, EntryPorts: []int32{8080},
+				GatewayPrincipal: "corp.example/ns/istio-ingress/sa/istio-ingress"},
+		},
+		{
+			name:       "Gateway API: the service account Istio makes for the Gateway; Istio's default trust domain; a numeric targetPort as it is",
+			gatewayAPI: true,
+			typed:      append(chatqnaPods(), entry(intstr.FromInt32(8081))),
+			want: desired.Lockdown{Version: "v1", TrustDomain: "cluster.local",
+				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"},
+				EntrySelector:   map[string]string{"app": "nginx"}, EntryPorts: []int32{8081},
+				GatewayPrincipal: "cluster.local/ns/chatqna/sa/opea-ingress-istio"},
+			notice: "No ConfigMap istio-system/istio (Istio's mesh config): using Istio's default trust domain cluster.local",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, "v1", tc.typed, classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))).servePolicies()
+			req := lockdownRequest(tc.gatewayAPI)
+			if tc.modify != nil {
+				tc.modify(&req)
+			}
+			plan, notices, err := c.plan(req)
+			if err != nil {
+				t.Fatalf("plan: %v", err)
+			}
+			if plan.Params.Lockdown == nil {
+				t.Fatal("no lockdown in the plan")
+			}
+			if diff := cmp.Diff(tc.want, *plan.Params.Lockdown); diff != "" {
+				t.Errorf("lockdown (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(notices, tc.notice) {
+				t.Errorf("notices %q lack %q", notices, tc.notice)
+			}
+			var policies []string
+			for _, o := range plan.Objects {
+				if o.GetKind() == "AuthorizationPolicy" {
+					policies = append(policies, o.GetName())
+				}
+			}
+			if diff := cmp.Diff([]string{"opea-allow-ingress", "opea-allow-app", "opea-deny-by-default"}, policies); diff != "" {
+				t.Errorf("policies (-want +got):\n%s", diff)
+			}
+			if plan.Unlock != nil {
+				t.Errorf("removal planned: %+v", plan.Unlock)
+			}
+		})
+	}
+}
+
+func TestLockdownPlanRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		typed     []runtime.Object
+		unserved  bool
+		forbidden []string // resources the user may not read
+		want      []string
+	}{
+		{
+			name:  "no pods",
+			typed: []runtime.Object{entry(intstr.FromInt32(8080))},
+			want: []string{"namespace chatqna has no pods of the application: the lockdown admits the service accounts its pods run as, and would admit none\n" +
+				"  fix: install or start the application first (kubectl get pods -n chatqna), then run secure again; or leave out --lockdown"},
+		},
+		{
+			name:  "only a gateway's pods",
+			typed: []runtime.Object{entry(intstr.FromInt32(8080)), chatqnaPods()[4]},
+			want:  []string{"namespace chatqna has no pods of the application"},
+		},
+		{
+			name:     "AuthorizationPolicy not served",
+			typed:    append(chatqnaPods(), entry(intstr.FromInt32(8080))),
+			unserved: true,
+			want: []string{"--lockdown: the Istio API security.istio.io does not serve AuthorizationPolicy (v1 or v1beta1): Istio's CRDs are not installed\n" +
+				"  fix: install Istio in ambient mode with its CRDs (istioctl install --set profile=ambient, or the istio/base Helm chart), or leave out --lockdown"},
+		},
+		{
+			name:  "a named targetPort no selected pod declares",
+			typed: append(chatqnaPods(), entry(intstr.FromString("web"))),
+			want: []string{`Service chatqna/entry port 80 targets the port named "web", and none of the 1 pods it selects (app=nginx) declares a container port of that name: the lockdown cannot name the port the ingress gateway may reach` +
+				"\n  fix: start the entry pods (kubectl get pods -n chatqna -l app=nginx), or give the Service port a numeric targetPort"},
+		},
+		{
+			name:  "a named targetPort and no entry pod",
+			typed: append(chatqnaPods()[1:], entry(intstr.FromString("http"))),
+			want:  []string{`targets the port named "http", and it selects no pod (app=nginx) to resolve it in`},
+		},
+		{
+			name:      "reads refused, listed together",
+			typed:     append(chatqnaPods(), entry(intstr.FromInt32(8080))),
+			forbidden: []string{"pods", "configmaps"},
+			want: []string{`you lack permissions it needs: get configmaps "istio" in namespace istio-system; list pods in namespace chatqna` +
+				"\n  fix: ask a cluster admin for a Role (or ClusterRole) granting them"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, "v1", tc.typed, classes("v1", gatewayClass("istio", accepted("True", "Accepted", ""))))
+			if !tc.unserved {
+				c = c.servePolicies()
+			}
+			for _, resource := range tc.forbidden {
+				c.kube.PrependReactor("*", resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), "", errors.New("RBAC"))
+				})
+			}
+			_, _, err := c.plan(lockdownRequest(true))
+			var list problems.List
+			if !errors.As(err, &list) {
+				t.Fatalf("plan: %v; want problems", err)
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("problems:\n%s\nlack %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// Without --lockdown, a lockdown an earlier run made stays, with the
+// callers it admitted; --lockdown=false plans its removal.
+func TestLockdownFlagNotGivenOrFalse(t *testing.T) {
+	existing := map[schema.GroupVersionResource][]*unstructured.Unstructured{
+		gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
+		authorizationPoliciesGVR: {
+			lockdownPolicy("opea-allow-ingress", nil),
+			lockdownPolicy("opea-allow-app", map[string]string{desired.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}),
+			lockdownPolicy("opea-deny-by-default", nil),
+		},
+	}
+	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)))
+	t.Run("not given, policies in place: kept and rendered anew", func(t *testing.T) {
+		c := newFakeCluster(t, "v1", typed, existing).servePolicies()
+		req := lockdownRequest(true)
+		req.Lockdown = LockdownAsIs
+		plan, notices, err := c.plan(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Params.Lockdown == nil || plan.Unlock != nil {
+			t.Fatalf("lockdown %+v, unlock %+v", plan.Params.Lockdown, plan.Unlock)
+		}
+		if diff := cmp.Diff([]string{"cluster.local/ns/monitoring/sa/prometheus"}, plan.Params.Lockdown.AllowPrincipals); diff != "" {
+			t.Errorf("extra callers (-want +got):\n%s", diff)
+		}
+		if !strings.Contains(notices, "Keeping the lockdown an earlier secure --lockdown made in namespace chatqna (--lockdown=false removes it).") {
+			t.Errorf("notices %q", notices)
+		}
+	})
+	t.Run("not given, no policies: no lockdown", func(t *testing.T) {
+		c := newFakeCluster(t, "v1", typed, classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))).servePolicies()
+		req := lockdownRequest(true)
+		req.Lockdown = LockdownAsIs
+		plan, _, err := c.plan(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Params.Lockdown != nil || plan.Unlock != nil {
+			t.Errorf("lockdown %+v, unlock %+v", plan.Params.Lockdown, plan.Unlock)
+		}
+	})
+	t.Run("--lockdown=false: removal planned, allow-nothing first", func(t *testing.T) {
+		c := newFakeCluster(t, "v1", typed, existing).servePolicies()
+		req := lockdownRequest(true)
+		req.Lockdown = LockdownOff
+		plan, _, err := c.plan(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.Params.Lockdown != nil || plan.Unlock == nil {
+			t.Fatalf("lockdown %+v, unlock %+v", plan.Params.Lockdown, plan.Unlock)
+		}
+		var steps []string
+		for _, s := range plan.Unlock.Plan() {
+			steps = append(steps, s.Ref+" "+s.What)
+		}
+		want := []string{
+			"authorizationpolicy.security.istio.io/opea-deny-by-default deleted",
+			"authorizationpolicy.security.istio.io/opea-allow-app deleted",
+			"authorizationpolicy.security.istio.io/opea-allow-ingress deleted",
+		}
+		if diff := cmp.Diff(want, steps); diff != "" {
+			t.Errorf("removal (-want +got):\n%s", diff)
+		}
+		for _, o := range plan.Objects {
+			if o.GetKind() == "AuthorizationPolicy" {
+				t.Errorf("%s applied with --lockdown=false", o.GetName())
+			}
+		}
+	})
+}
