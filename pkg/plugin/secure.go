@@ -17,6 +17,8 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/owned"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 	"github.com/opea-project/kubectl-opea/pkg/secure"
 )
@@ -44,6 +46,11 @@ secure applies, with server-side apply (field manager kubectl-opea):
     gateway pods for it in the application namespace, so no shared ingress
     gateway is needed; the certificate goes there too. istio.io recommends
     the Gateway API for ambient mode.
+  - with --lockdown, deny by default: AuthorizationPolicies that admit to
+    the application's pods only its own workloads (the service accounts its
+    pods run as), the callers named with --allow-principal, and the ingress
+    gateway to the entry workload's port. They stay on later runs without
+    --lockdown; --lockdown=false removes them.
 
 Before writing anything it checks that the namespace, the entry Service, the
 ingress gateway (or the Gateway API and an accepted GatewayClass) and the
@@ -67,7 +74,15 @@ const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
     --issuer letsencrypt --issuer-kind ClusterIssuer --wait
 
   # Use a TLS Secret you already have in the gateway namespace (no cert-manager)
-  kubectl opea secure -n codetrans --host codetrans.example.com --tls-secret codetrans-tls`
+  kubectl opea secure -n codetrans --host codetrans.example.com --tls-secret codetrans-tls
+
+  # Deny by default: only ChatQnA's own workloads, the ingress gateway and
+  # a Prometheus in namespace monitoring may call ChatQnA's pods
+  kubectl opea secure -n chatqna --host chatqna.example.com --lockdown \
+    --allow-principal cluster.local/ns/monitoring/sa/prometheus
+
+  # Remove the lockdown again, keeping the rest
+  kubectl opea secure -n chatqna --host chatqna.example.com --lockdown=false`
 
 // SecureOptions holds the flags and state of `kubectl opea secure`.
 type SecureOptions struct {
@@ -93,6 +108,11 @@ type SecureOptions struct {
 	ForceConflicts     bool
 	Wait               bool
 	Timeout            time.Duration
+	// Lockdown is --lockdown; LockdownGiven says whether it was given at
+	// all: without it, a lockdown in place stays.
+	Lockdown        bool
+	LockdownGiven   bool
+	AllowPrincipals []string
 
 	// Set by Complete.
 	namespace       string
@@ -121,6 +141,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Example: secureExample,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.LockdownGiven = cmd.Flags().Changed("lockdown")
 			if err := o.Complete(); err != nil {
 				return err
 			}
@@ -150,6 +171,8 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields that another field manager owns")
 	f.BoolVar(&o.Wait, "wait", false, "Wait until the certificate is issued (exit code 124 when --timeout passes)")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long --wait waits")
+	f.BoolVar(&o.Lockdown, "lockdown", false, "Deny by default: AuthorizationPolicies admitting to the application's pods only its own workloads, --allow-principal callers and the ingress gateway (not given: a lockdown in place stays; false: removes it)")
+	f.StringArrayVar(&o.AllowPrincipals, "allow-principal", nil, "With --lockdown, also admit this caller, as <trust domain>/ns/<namespace>/sa/<service account>; repeat for several")
 	_ = cmd.RegisterFlagCompletionFunc("issuer-kind", fixedCompletions("Issuer", "ClusterIssuer"))
 	_ = cmd.RegisterFlagCompletionFunc("gateway-service-type", fixedCompletions(gatewayServiceTypes...))
 	return cmd
@@ -170,6 +193,18 @@ func (o *SecureOptions) Complete() error {
 		o.GatewayClass = gatewayapi.IstioClass
 	}
 	return nil
+}
+
+// printSteps prints what removing the lockdown did, as unsecure does: on
+// stdout with the other lines, on stderr when stdout holds -o output.
+func (o *SecureOptions) printSteps(steps []owned.Step) {
+	out := o.Out
+	if !humanOutput(o.PrintFlags) {
+		out = o.ErrOut
+	}
+	for _, s := range steps {
+		fmt.Fprintf(out, "%s %s%s\n", s.Ref, s.What, o.DryRun.Suffix())
+	}
 }
 
 // gatewayServiceTypes are the Service types istiod makes for a Gateway's
@@ -213,6 +248,7 @@ func (o *SecureOptions) Validate() error {
 		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))
 	}
 	errs = append(errs, o.validateGatewayAPI()...)
+	errs = append(errs, o.validateLockdown()...)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
@@ -248,6 +284,35 @@ func (o *SecureOptions) validateGatewayAPI() []string {
 	return errs
 }
 
+// validateLockdown checks --allow-principal: only with --lockdown, each a
+// full principal.
+func (o *SecureOptions) validateLockdown() []string {
+	if len(o.AllowPrincipals) == 0 {
+		return nil
+	}
+	if !o.Lockdown {
+		return []string{"--allow-principal needs --lockdown: it admits a caller to a namespace the lockdown closes"}
+	}
+	var errs []string
+	for _, p := range o.AllowPrincipals {
+		if _, _, _, err := istio.ParsePrincipal(p); err != nil {
+			errs = append(errs, "invalid --allow-principal "+err.Error())
+		}
+	}
+	return errs
+}
+
+// lockdown is what --lockdown asks of the plan.
+func (o *SecureOptions) lockdown() secure.LockdownChoice {
+	switch {
+	case !o.LockdownGiven:
+		return secure.LockdownAsIs
+	case o.Lockdown:
+		return secure.LockdownOn
+	}
+	return secure.LockdownOff
+}
+
 // Run checks every precondition, then applies.
 func (o *SecureOptions) Run(ctx context.Context) error {
 	if o.usedDefaultHost {
@@ -259,6 +324,7 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		GatewayAPI: o.GatewayAPI, GatewayClass: o.GatewayClass, GatewayServiceType: o.GatewayServiceType,
 		Hosts: o.Hosts, Enroll: o.Enroll, HTTPRedirect: o.HTTPRedirect,
 		Issuer: o.Issuer, IssuerKind: o.IssuerKind, TLSSecret: o.TLSSecret,
+		Lockdown: o.lockdown(), AllowPrincipals: o.AllowPrincipals, FieldManager: o.FieldManager,
 	}, o.ErrOut)
 	if err != nil {
 		return err
@@ -268,7 +334,13 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		for i, obj := range plan.Objects {
 			results[i] = apply.Result{Ref: apply.Ref(obj), Action: apply.Applied, Object: obj}
 		}
-		return printResults(o.Out, o.PrintFlags, results, o.DryRun)
+		if err := printResults(o.Out, o.PrintFlags, results, o.DryRun); err != nil {
+			return err
+		}
+		if plan.Unlock != nil {
+			o.printSteps(plan.Unlock.Plan())
+		}
+		return nil
 	}
 
 	applier, err := newApplier(o.clients, o.FieldManager, o.DryRun == DryRunServer)
@@ -276,12 +348,14 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		return err
 	}
 	applier.Force = o.ForceConflicts
-	results, err := secure.Apply(ctx, applier, plan)
+	var steps []owned.Step
+	results, err := secure.Apply(ctx, applier, plan, func(s owned.Step) { steps = append(steps, s) })
 	var partial *secure.PartialError
 	if errors.As(err, &partial) {
 		// Say what is in place already, and that a rerun completes it:
 		// every write is an idempotent apply.
 		_ = printResults(o.Out, o.PrintFlags, partial.Applied, o.DryRun)
+		o.printSteps(steps)
 		return problems.New(err.Error(), "fix the cause, then run the same command again: it applies the rest and leaves the applied ones unchanged")
 	}
 	if err != nil {
@@ -290,6 +364,7 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 	if err := printResults(o.Out, o.PrintFlags, results, o.DryRun); err != nil {
 		return err
 	}
+	o.printSteps(steps)
 	if o.Wait {
 		kube, err := o.clients.Kubernetes()
 		if err != nil {

@@ -39,6 +39,7 @@ var dynamicResources = map[string]schema.GroupVersionResource{
 	"VirtualService":                         {Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
 	"DestinationRule":                        {Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
 	"PeerAuthentication":                     {Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
+	"AuthorizationPolicy":                    {Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"},
 	"Certificate":                            {Group: "cert-manager.io", Version: "v1", Resource: "certificates"},
 	"Issuer":                                 {Group: "cert-manager.io", Version: "v1", Resource: "issuers"},
 	"ClusterIssuer":                          {Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"},

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
@@ -45,6 +46,17 @@ func (o *SecureOptions) printNextSteps(p *secure.Plan) {
 	case p.Gateway.Address == "":
 		fmt.Fprintf(&b, "  # the gateway Service %s/%s has no load balancer address: use its node port, or\n", p.Gateway.Namespace, p.Gateway.Service)
 		fmt.Fprintf(&b, "  #   kubectl port-forward -n %s svc/%s 8443:443   and --resolve %s:8443:127.0.0.1\n", p.Gateway.Namespace, p.Gateway.Service, host)
+	}
+	if l := p.Params.Lockdown; l != nil {
+		// --lockdown restates the callers: those admitted so far are given again.
+		var flags []string
+		for _, caller := range append(slices.Clone(l.AllowPrincipals), istio.Principal(l.TrustDomain, "monitoring", "prometheus")) {
+			flags = append(flags, "--allow-principal "+caller)
+		}
+		fmt.Fprintf(&b, "  # only the application's own workloads, the ingress gateway and --allow-principal callers may call its pods;\n")
+		fmt.Fprintf(&b, "  # to admit another caller (e.g. a Prometheus), run secure again with the same flags and\n")
+		fmt.Fprintf(&b, "  #   --lockdown %s\n", strings.Join(flags, " "))
+		fmt.Fprintf(&b, "  # then check again with kubectl opea verify -n %s (--lockdown=false removes the lockdown)\n", o.namespace)
 	}
 	fmt.Fprint(o.Out, b.String())
 }

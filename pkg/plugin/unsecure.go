@@ -22,7 +22,8 @@ nothing else.
 unsecure deletes the objects that carry secure's labels for the namespace
 (Istio's Gateway and VirtualService, or with secure --gateway-api the Gateway
 API Gateway and HTTPRoutes, whose deployed gateway Istio then removes;
-PeerAuthentication, cert-manager Certificates and Issuers, and the Secrets
+the AuthorizationPolicies of secure --lockdown; PeerAuthentication,
+cert-manager Certificates and Issuers, and the Secrets
 cert-manager wrote for them, found by the labels it copies onto them even
 when their Certificate is gone). It releases the namespace's
 istio.io/dataplane-mode label: the label goes only if secure set it and
@@ -42,7 +43,7 @@ nothing to do.`
 const unsecureExample = `  # Take ChatQnA back out of the TLS gateway and STRICT mTLS
   kubectl opea unsecure -n chatqna
 
-  # Remove only the ingress TLS, keep STRICT mTLS and the mesh enrolment
+  # Remove only the ingress TLS, keep STRICT mTLS, the lockdown and the mesh enrolment
   kubectl opea unsecure -n chatqna --keep-mtls
 
   # See what would go
@@ -86,7 +87,7 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.KeepMTLS, "keep-mtls", false, "Keep the PeerAuthentication and the namespace's ambient label; remove only the ingress TLS")
+	f.BoolVar(&o.KeepMTLS, "keep-mtls", false, "Keep the PeerAuthentication, the lockdown's AuthorizationPolicies and the namespace's ambient label; remove only the ingress TLS")
 	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the ingress gateway pods, where the certificates are (the application namespace after secure --gateway-api; default: search every namespace)")
 	addDryRunFlag(cmd, &o.DryRun, `"none" deletes; "server" sends every change with dryRun; "client" only lists what would go`)
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: name (only the names of the deleted objects)")
