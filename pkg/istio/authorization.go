@@ -129,10 +129,25 @@ func DecodeAuthorizationPolicy(u *unstructured.Unstructured) (AuthorizationPolic
 		cond.Status, _, _ = unstructured.NestedString(m, "status")
 		cond.Reason, _, _ = unstructured.NestedString(m, "reason")
 		cond.Message, _, _ = unstructured.NestedString(m, "message")
-		cond.ObservedGeneration, _, _ = unstructured.NestedInt64(m, "observedGeneration")
+		cond.ObservedGeneration = observedGeneration(m["observedGeneration"])
 		p.Conditions = append(p.Conditions, cond)
 	}
 	return p, nil
+}
+
+// observedGeneration reads a condition's observedGeneration. Istio's CRDs
+// declare it int-or-string, and istiod writes a string ("1").
+func observedGeneration(v interface{}) int64 {
+	switch g := v.(type) {
+	case int64:
+		return g
+	case float64:
+		return int64(g)
+	case string:
+		n, _ := strconv.ParseInt(g, 10, 64)
+		return n
+	}
+	return 0
 }
 
 // Condition returns the condition of type t, nil when istiod wrote none.

@@ -153,12 +153,14 @@ spec:
 	}
 }
 
+// istiod writes observedGeneration as a string (the CRD declares it
+// int-or-string).
 func TestDecodeKeepsStatus(t *testing.T) {
 	p := policy(t, `metadata: {name: p, generation: 3}
 spec: {action: DENY}
 status:
   conditions:
-  - {type: ZtunnelAccepted, status: "True", reason: Accepted, message: attached to ztunnel, observedGeneration: 2}`)
+  - {type: ZtunnelAccepted, status: "True", reason: Accepted, message: attached to ztunnel, observedGeneration: "2"}`)
 	c := p.Condition(ZtunnelAccepted)
 	if c == nil || c.Status != "True" || c.Reason != "Accepted" || c.ObservedGeneration != 2 || p.Generation != 3 {
 		t.Errorf("condition %+v, generation %d", c, p.Generation)

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -164,6 +165,15 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 	}
 	if deployed == c.undeployed {
 		t.Errorf("istiod deployed a gateway: %v, the case says %v", deployed, !c.undeployed)
+	}
+	if deployed {
+		// verify reads the status istiod writes once it has seen the
+		// gateway's endpoints; a setup's listener or route defects do
+		// not keep the Gateway from being Programmed.
+		eventually(t, 30*time.Second, "istiod to mark the Gateway Programmed", func() (bool, error) {
+			gw, err := gatewayStatus(t, ns, "app-gateway")
+			return err == nil && gatewayapi.IsTrue(gw.Status.Conditions, "Programmed", gw.Generation), err
+		})
 	}
 
 	row := differentialRow{name: c.name}

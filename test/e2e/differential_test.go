@@ -53,6 +53,8 @@ type differentialCase struct {
 	// httpsListener is the port istiod is expected to listen on for HTTPS
 	// when it is not the layout's (a server port the Service lacks).
 	httpsListener uint32
+	// failedID, when set, is a check verify must fail (and exit 1).
+	failedID string
 }
 
 // The parts most setups share.
@@ -173,6 +175,57 @@ spec:
     hosts: ["{{.Host}}"]
     tls: {mode: SIMPLE, credentialName: "{{.Secret}}-older"}
 `, objects: healthy(), servedTLS: false, strict: true},
+	{name: "AuthorizationPolicy ALLOW admitting only the app's namespace", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: same-namespace-only, namespace: "{{.NS}}"}
+spec:
+  rules:
+  - from: [{source: {namespaces: ["{{.NS}}"]}}]
+`), servedTLS: false, strict: true, failedID: ingressAdmittedID},
+	{name: "AuthorizationPolicy ALLOW with methods [GET] and no waypoint", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: get-only, namespace: "{{.NS}}"}
+spec:
+  rules:
+  - from: [{source: {principals: ["{{.GatewayPrincipal}}"]}}]
+    to: [{operation: {methods: ["GET"]}}]
+`), servedTLS: false, strict: true, failedID: ingressAdmittedID},
+	{name: "AuthorizationPolicy DENY with only paths", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-admin, namespace: "{{.NS}}"}
+spec:
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/admin"]}}]
+`), servedTLS: false, strict: true, failedID: ingressAdmittedID},
+	{name: "AuthorizationPolicy with action CUSTOM", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ext-authz, namespace: "{{.NS}}"}
+spec:
+  action: CUSTOM
+  provider: {name: my-ext-authz}
+  rules:
+  - to: [{operation: {ports: ["80"]}}]
+`), servedTLS: true, strict: true, failedID: "authorization.ztunnel-accepted"},
+	{name: "lockdown policies naming a gateway service account that was renamed", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-by-default, namespace: "{{.NS}}"}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-ingress, namespace: "{{.NS}}"}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: chatqna-nginx}}
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/{{.GatewayNS}}/sa/renamed-gateway"]}}]
+    to: [{operation: {ports: ["80"]}}]
+`), servedTLS: false, strict: true, failedID: ingressAdmittedID},
 	{name: "no PeerAuthentication", layout: fixtures.ChartGateway, objects: strings.Join([]string{healthyGateway, healthyRoute}, "\n---\n"), servedTLS: true, strict: false},
 	{name: "namespace PeerAuthentication PERMISSIVE", layout: fixtures.ChartGateway,
 		objects: strings.Replace(healthy(), "mode: STRICT", "mode: PERMISSIVE", 1), servedTLS: true, strict: false},
@@ -200,7 +253,9 @@ spec:
 
 type differentialData struct {
 	NS, GatewayNS, CertNS, Host, Secret, Selector string
-	HTTPSPort, HTTPPort                           string
+	// GatewayPrincipal is the ingress gateway pods' SPIFFE principal.
+	GatewayPrincipal    string
+	HTTPSPort, HTTPPort string
 }
 
 // differentialRow is one line of the published table.
@@ -274,6 +329,7 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 		NS: ns, GatewayNS: c.layout.Namespace, Host: host, Secret: "cred-" + ns,
 		Selector:  selectorYAML(c.layout.PodLabels),
 		HTTPSPort: "443", HTTPPort: "80",
+		GatewayPrincipal: principal(proxy.Namespace, proxy.ServiceAccount),
 	}
 	createCredential(t, c.layout.Namespace, data.Secret, c.secretType, host, "*."+ns+".example.com")
 	if c.older != "" {
@@ -295,8 +351,11 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 	if r.code == 2 {
 		t.Fatalf("verify could not run: %s", r.stderr)
 	}
-	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryMTLS)
-	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0
+	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryAuthorization, audit.CategoryMTLS)
+	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0 && !contains(row.verifyFailedIDs, ingressAdmittedID)
+	if c.failedID != "" && (r.code != 1 || !contains(row.verifyFailedIDs, c.failedID)) {
+		t.Errorf("verify exits %d failing %v, want exit 1 failing %s\n%s", r.code, row.verifyFailedIDs, c.failedID, describe(report))
+	}
 	row.verifyStrict = len(failedIn(report, audit.CategoryMTLS)) == 0
 
 	layout := c.layout
@@ -309,7 +368,15 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 		if err != nil {
 			return false, err
 		}
-		return served(cfg) == nil, nil
+		if served(cfg) != nil {
+			return false, nil
+		}
+		// The gateway's requests reach the app only if ztunnel admits them.
+		st, err := xds.Ambient(ctx, cluster.Istio.Debug)
+		if err != nil {
+			return false, err
+		}
+		return gatewayAdmitted(st, ns, proxy) == nil, nil
 	})
 	row.istiodStrict = observe(t, c.strict, func(ctx context.Context) (bool, error) {
 		st, err := xds.Ambient(ctx, cluster.Istio.Debug)
@@ -394,7 +461,8 @@ func deleteObjects(t *testing.T, objs []*unstructured.Unstructured) {
 	dyn := adminDynamic(t)
 	for _, o := range objs {
 		gvr := map[string]string{"Gateway": "gateways", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications",
-			"HTTPRoute": "httproutes", "ReferenceGrant": "referencegrants", "GatewayClass": "gatewayclasses"}[o.GetKind()]
+			"HTTPRoute": "httproutes", "ReferenceGrant": "referencegrants", "GatewayClass": "gatewayclasses",
+			"AuthorizationPolicy": "authorizationpolicies"}[o.GetKind()]
 		gv := o.GroupVersionKind().GroupVersion()
 		var client dynamic.ResourceInterface = dyn.Resource(gv.WithResource(gvr))
 		if o.GetNamespace() != "" {
@@ -466,11 +534,14 @@ Each row is a setup applied to the local control plane (Istio installed as
 ` + "`istioctl manifest generate --set profile=ambient`" + ` and Istio's gateway charts
 render it), audited by ` + "`kubectl opea verify`" + ` and rendered by a running istiod.
 "TLS served" is, for verify, no failed check in the Ingress gateway and Routing
-categories; for istiod, a filter chain for the host's SNI on the gateway's HTTPS
-port with the credential, routing to the app's entry Service, and the port-80
-redirect. "STRICT" is, for verify, no failed check in the mTLS category; for
-istiod, a STRICT policy attached to every pod of the namespace in what it sends
-ztunnel.
+categories and no failed authorization.ingress-admitted; for istiod, a filter
+chain for the host's SNI on the gateway's HTTPS port with the credential,
+routing to the app's entry Service, and the port-80 redirect, and, in what it
+sends ztunnel, the authorization of the entry pods admitting the gateway's
+principal on the entry port. "STRICT" is, for verify, no failed check in the
+mTLS category; for istiod, a STRICT policy attached to every pod of the
+namespace in what it sends ztunnel. The AuthorizationPolicy rows list every
+check verify fails; the ztunnel checks that only warn are not listed.
 
 The Gateway API rows are Gateways of class ` + "`istio`" + `, for which istiod deploys the
 gateway itself. For them "TLS served" is, for verify, no failed check in the
@@ -501,4 +572,32 @@ configuration it renders for the gateway it deployed, as above.
 	if err != nil || string(have) != b.String() {
 		t.Errorf("%s is out of date: run go test ./test/e2e -run TestVerifyAgreesWithIstiod -update-differential\n--- want:\n%s", differentialDoc, b.String())
 	}
+}
+
+// ingressAdmittedID is verify's check that ztunnel lets the ingress
+// gateway reach the entry workload.
+const ingressAdmittedID = "authorization.ingress-admitted"
+
+// principal is the SPIFFE principal of a service account, in the default
+// trust domain the local control plane's mesh uses.
+func principal(ns, sa string) string {
+	if sa == "" {
+		sa = "default"
+	}
+	return "cluster.local/ns/" + ns + "/sa/" + sa
+}
+
+// gatewayAdmitted is nil when the authorization istiod sends ztunnel for
+// the entry pod chatqna-nginx of ns admits the gateway proxy's principal on
+// the entry port, 80.
+func gatewayAdmitted(st *xds.AmbientState, ns string, proxy xds.Proxy) error {
+	w := st.Workload(ns, "chatqna-nginx")
+	if w == nil {
+		return fmt.Errorf("istiod knows no workload chatqna-nginx in %s", ns)
+	}
+	caller := xds.Caller{Principal: principal(proxy.Namespace, proxy.ServiceAccount), Namespace: proxy.Namespace, Port: 80}
+	if !st.Admits(*w, caller) {
+		return fmt.Errorf("ztunnel would refuse %s on port 80 of %s/chatqna-nginx", caller.Principal, ns)
+	}
+	return nil
 }

@@ -514,6 +514,9 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 		t.Errorf("exit %d (success %v), want 3\n%s", r.code, report.Success, r.stderr)
 	}
 	wantMissing := []string{
+		"list authorizationpolicies.security.istio.io in every namespace",
+		"list clusterrolebindings.rbac.authorization.k8s.io",
+		"list clusterroles.rbac.authorization.k8s.io",
 		"list configmaps in every namespace",
 		"list daemonsets.apps in every namespace",
 		"list deployments.apps in every namespace",
