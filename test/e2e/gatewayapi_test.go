@@ -160,7 +160,7 @@ func waitStatusServes(t *testing.T, ns, gateway string, routes ...string) {
 func ourGatewayAPIObjects(t *testing.T, ns string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, gvr := range []schema.GroupVersionResource{apiGatewayGVR, httpRouteGVR, certificateGVR, issuerGVR, peerAuthGVR} {
+	for _, gvr := range []schema.GroupVersionResource{apiGatewayGVR, httpRouteGVR, certificateGVR, issuerGVR, peerAuthGVR, authorizationPolicyGVR} {
 		list, err := adminDynamic(t).Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: desired.Selector(ns)})
 		if err != nil {
 			t.Fatal(err)
@@ -194,7 +194,7 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 
 	host := ns + ".example.com"
 	names := desired.NamesFor(ns)
-	secure := []string{"secure", "-n", ns, "--host", host, "--gateway-api", "--gateway-service-type", "ClusterIP"}
+	secure := []string{"secure", "-n", ns, "--host", host, "--gateway-api", "--gateway-service-type", "ClusterIP", "--lockdown"}
 	// A server-side dry run prints what would be applied and writes nothing.
 	dry := opea(t, append(secure, "--dry-run=server", "-o", "yaml")...)
 	if dry.code != 0 {
@@ -231,6 +231,19 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	proxy := gatewayProxy(t, layout)
 	istiodGateway(t, proxy, servesAppOver(layout, host, gatewayCredential(ns, names.TLSSecret), entryCluster(ns)))
 	istiodAmbient(t, strictForPods(ns, pods))
+	// With --lockdown, ztunnel admits the gateway Istio deployed, by its
+	// own service account, to the entry workload only.
+	gateway := xds.Caller{Principal: principal(ns, layout.Service), Namespace: ns, Port: 80}
+	istiodAmbient(t, func(st *xds.AmbientState) error {
+		entry, backend := st.Workload(ns, "chatqna-nginx"), st.Workload(ns, "chatqna-backend")
+		if entry == nil || backend == nil {
+			return fmt.Errorf("istiod does not know the app's workloads yet")
+		}
+		if !st.Admits(*entry, gateway) || st.Admits(*backend, gateway) {
+			return fmt.Errorf("ztunnel admits %s to the entry workload: %v, to the backend: %v; want only the entry", gateway.Principal, st.Admits(*entry, gateway), st.Admits(*backend, gateway))
+		}
+		return nil
+	})
 
 	secret, err := kube.CoreV1().Secrets(ns).Get(ctx, names.TLSSecret, metav1.GetOptions{})
 	if err != nil {
@@ -249,7 +262,7 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 		t.Errorf("verify warns on a healthy Gateway API install: %v\n%s", warned, describe(report))
 	}
 	passed := byStatus(report, audit.Pass)
-	for _, id := range []string{"ingress.gateway-found", "enrolment.no-opt-out", "enrolment.pods-redirected", "certificate.sans", "probe.tls-handshake"} {
+	for _, id := range []string{"ingress.gateway-found", "enrolment.no-opt-out", "enrolment.pods-redirected", "certificate.sans", "probe.tls-handshake", "authorization.ingress-admitted", "authorization.lockdown-intact"} {
 		if !contains(passed, id) {
 			t.Errorf("verify did not pass %s on a healthy Gateway API install; passed: %v", id, passed)
 		}

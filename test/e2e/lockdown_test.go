@@ -207,6 +207,14 @@ spec:
 	if r := opea(t, "secure", "-n", ns, "--host", host, "--lockdown"); r.code != 0 {
 		t.Fatalf("secure --lockdown again: exit %d\n%s", r.code, r.stderr)
 	}
+	// One of the lockdown's policies deleted by hand: verify says so.
+	if err := adminDynamic(t).Resource(authorizationPolicyGVR).Namespace(ns).Delete(ctx, "opea-allow-app", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	report, r = verifyJSON(t, "-n", ns)
+	if failed := byStatus(report, audit.Fail); r.code != 1 || !contains(failed, "authorization.lockdown-intact") {
+		t.Errorf("verify without opea-allow-app: exit %d, failed %v, want 1 and authorization.lockdown-intact", r.code, failed)
+	}
 	if r := opea(t, "unsecure", "-n", ns); r.code != 0 {
 		t.Fatalf("unsecure: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
