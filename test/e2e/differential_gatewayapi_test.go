@@ -125,16 +125,7 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 		[]byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"ambient"}}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pods := []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
-	if err := fixtures.CreateAppPods(ctx, kube, ns, pods...); err != nil {
-		t.Fatal(err)
-	}
-	if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(pods)); err != nil {
-		t.Fatal(err)
-	}
-	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
-		t.Fatal(err)
-	}
+	pods := runCapturedAppPods(t, ns)
 	host := ns + ".example.com"
 	data := differentialData{NS: ns, Host: host, Secret: "cred-" + ns, CertNS: ns}
 	if c.certNamespace {

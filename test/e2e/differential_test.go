@@ -313,17 +313,7 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 		[]byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"ambient"}}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pods := []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
-	if err := fixtures.CreateAppPods(ctx, kube, ns, pods...); err != nil {
-		t.Fatal(err)
-	}
-	// istiod knows a workload only once it has an address.
-	if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(pods)); err != nil {
-		t.Fatal(err)
-	}
-	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
-		t.Fatal(err)
-	}
+	pods := runCapturedAppPods(t, ns)
 	host := ns + ".example.com"
 	data := differentialData{
 		NS: ns, GatewayNS: c.layout.Namespace, Host: host, Secret: "cred-" + ns,

@@ -179,16 +179,7 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
-	pods := []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
-	if err := fixtures.CreateAppPods(ctx, kube, ns, pods...); err != nil {
-		t.Fatal(err)
-	}
-	if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(pods)); err != nil {
-		t.Fatal(err)
-	}
-	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
-		t.Fatal(err)
-	}
+	pods := runCapturedAppPods(t, ns)
 	waitForNamespaceConfigMaps(t, ns)
 	before := dumpNamespaces(t, ns)
 
@@ -245,15 +236,7 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 		return nil
 	})
 
-	secret, err := kube.CoreV1().Secrets(ns).Get(ctx, names.TLSSecret, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	listener, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
+	listener := serveIssuedCertificate(t, ns, names.TLSSecret)
 	report, r := verifyJSON(t, "-n", ns, "--probe-address", listener.HTTPSAddress, "--probe-http-address", listener.HTTPAddress)
 	if r.code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", r.code, describe(report), r.stderr)

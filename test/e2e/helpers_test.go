@@ -12,6 +12,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
 func adminKube(t testing.TB) kubernetes.Interface {
@@ -109,4 +111,42 @@ func grantLimitedUser(t testing.TB, name, namespace string, rules []rbacv1.Polic
 		_ = kube.RbacV1().RoleBindings(namespace).Delete(ctx, name, metav1.DeleteOptions{})
 		_ = kube.RbacV1().Roles(namespace).Delete(ctx, name, metav1.DeleteOptions{})
 	})
+}
+
+// appPods are the ChatQnA pods the tests run in an app namespace.
+var appPods = []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
+
+// runCapturedAppPods creates appPods in ns and writes what the kubelet and
+// istio-cni would: the pods running with an address (istiod knows a
+// workload only then) and captured by ztunnel.
+func runCapturedAppPods(t *testing.T, ns string) []string {
+	t.Helper()
+	ctx, kube := context.Background(), adminKube(t)
+	if err := fixtures.CreateAppPods(ctx, kube, ns, appPods...); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(appPods)); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
+		t.Fatal(err)
+	}
+	return appPods
+}
+
+// serveIssuedCertificate serves the certificate of Secret ns/name on local
+// HTTPS and HTTP listeners standing in for the gateway's, closed when the
+// test ends.
+func serveIssuedCertificate(t *testing.T, ns, name string) *fixtures.Listener {
+	t.Helper()
+	secret, err := adminKube(t).CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = listener.Close() })
+	return listener
 }

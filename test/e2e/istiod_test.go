@@ -215,15 +215,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			istiodGateway(t, proxy, servesApp(layout, host, names.TLSSecret, entryCluster(ns)))
 			istiodAmbient(t, strictFor(ns, len(pods)))
 
-			secret, err := kube.CoreV1().Secrets(layout.Namespace).Get(ctx, names.TLSSecret, metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			listener, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer listener.Close()
+			listener := serveIssuedCertificate(t, layout.Namespace, names.TLSSecret)
 			report, r := verifyJSON(t, "-n", ns, "--probe-address", listener.HTTPSAddress, "--probe-http-address", listener.HTTPAddress)
 			if r.code != 0 {
 				t.Fatalf("verify: exit %d\n%s", r.code, describe(report))

@@ -78,16 +78,7 @@ func TestLockdownOnRealIstio(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
-	pods := []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
-	if err := fixtures.CreateAppPods(ctx, kube, ns, pods...); err != nil {
-		t.Fatal(err)
-	}
-	if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(pods)); err != nil {
-		t.Fatal(err)
-	}
-	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
-		t.Fatal(err)
-	}
+	runCapturedAppPods(t, ns)
 	// The user's own policy, which secure and unsecure must leave alone.
 	userPolicy, err := controlplane.DecodeManifests([]byte(`
 apiVersion: security.istio.io/v1
@@ -158,15 +149,7 @@ spec:
 	})
 	istiodGateway(t, proxy, servesApp(layout, host, names.TLSSecret, entryCluster(ns)))
 
-	secret, err := kube.CoreV1().Secrets(layout.Namespace).Get(ctx, names.TLSSecret, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	listener, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
+	listener := serveIssuedCertificate(t, layout.Namespace, names.TLSSecret)
 	report, r := verifyJSON(t, "-n", ns, "--probe-address", listener.HTTPSAddress, "--probe-http-address", listener.HTTPAddress)
 	if r.code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", r.code, describe(report), r.stderr)
