@@ -308,6 +308,9 @@ func leftOut(gateways int) string {
 	if gateways == 0 {
 		return ""
 	}
+	if gateways == 1 {
+		return "; 1 gateway pod left out: Istio deploys it outside ztunnel on purpose"
+	}
 	return fmt.Sprintf("; %d gateway pods left out: Istio deploys them outside ztunnel on purpose", gateways)
 }
 

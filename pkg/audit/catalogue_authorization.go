@@ -543,7 +543,8 @@ func checkLockdownIntact(v *checkView) Result {
 		}
 	}
 	if len(problems) > 0 {
-		return fail(fmt.Sprintf("kubectl opea secure -n %s --lockdown writes them again", v.s.Namespace), "the lockdown of namespace %s is not intact: %s", v.s.Namespace, strings.Join(problems, "; "))
+		return fail(fmt.Sprintf("run the kubectl opea secure command that set up namespace %s again, with --lockdown: its --host values and, for a Gateway API ingress, --gateway-api (a plain rerun keeps what is left, it does not restore it)", v.s.Namespace),
+			"the lockdown of namespace %s is not intact: %s", v.s.Namespace, strings.Join(problems, "; "))
 	}
 	return pass("%s, %s and %s in place", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry)
 }

@@ -359,7 +359,7 @@ func TestCertificateRefGrantedByReferenceGrant(t *testing.T) {
 func TestDeployedGatewayPodsAreNotEnrolmentFindings(t *testing.T) {
 	outcomes := outcomesByID(healthyGatewayAPI(t))
 	for _, id := range []string{"enrolment.no-opt-out", "enrolment.pods-redirected"} {
-		if o := outcomes[id]; o.Status != Pass || !strings.Contains(o.Message, "1 gateway pods left out: Istio deploys them outside ztunnel on purpose") {
+		if o := outcomes[id]; o.Status != Pass || !strings.Contains(o.Message, "1 gateway pod left out: Istio deploys it outside ztunnel on purpose") {
 			t.Errorf("%s = %s %q", id, o.Status, o.Message)
 		}
 	}

@@ -40,6 +40,9 @@ var ReferenceGrants = schema.GroupVersionResource{Group: Group, Version: "v1beta
 const (
 	// IstioClass is the GatewayClass for which istiod deploys a gateway.
 	IstioClass = "istio"
+	// IstioController is the controllerName of the GatewayClasses whose
+	// Gateways istiod deploys ingress gateways for.
+	IstioController = "istio.io/gateway-controller"
 	// GatewayNameLabel is set by Istio on the Deployment, Service and pods
 	// it deploys for a Gateway, naming the Gateway.
 	GatewayNameLabel = "gateway.networking.k8s.io/gateway-name"

@@ -91,6 +91,13 @@ func (p *planner) lockdown(ctx context.Context, kube kubernetes.Interface, versi
 		errs = append(errs, err)
 	}
 	l.TrustDomain = td
+	// A caller of another trust domain is admitted only if the mesh trusts
+	// that domain (trust domain aliases): most often it is a typo.
+	for _, caller := range p.AllowPrincipals {
+		if other, _, _, err := istio.ParsePrincipal(caller); err == nil && other != td {
+			fmt.Fprintf(p.notices, "--allow-principal %s is of trust domain %s, the mesh's is %s: it is admitted only if the mesh trusts %s too.\n", caller, other, td, other)
+		}
+	}
 
 	pods, err := kube.CoreV1().Pods(p.Namespace).List(ctx, metav1.ListOptions{})
 	switch {

@@ -383,6 +383,14 @@ func (p *planner) checkGatewayAPI(ctx context.Context, version string) error {
 	if err != nil {
 		return fmt.Errorf("reading GatewayClass %s: %w", p.GatewayClass, err)
 	}
+	// Istio deploys an ingress gateway, named as secure expects, only for a
+	// class of its gateway controller; istio-waypoint's controller deploys
+	// waypoints, and another vendor's class another proxy.
+	if class.ControllerName != gatewayapi.IstioController {
+		return problems.New(
+			fmt.Sprintf("GatewayClass %s is handled by controller %s, not Istio's gateway controller %s: secure sets up ingress through Istio's gateways only", class.Name, class.ControllerName, gatewayapi.IstioController),
+			"pass --gateway-class with a class of controllerName "+gatewayapi.IstioController+" (istio, the default); kubectl get gatewayclasses lists them")
+	}
 	if why := gatewayapi.Unmet(class.Conditions, "Accepted", class.Generation); why != "" {
 		return problems.New(
 			fmt.Sprintf("GatewayClass %s (controllerName %s) is not accepted, so no controller would deploy a gateway for it: %s", class.Name, class.ControllerName, why),

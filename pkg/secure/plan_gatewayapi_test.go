@@ -227,6 +227,20 @@ func TestGatewayAPIPlanRefuses(t *testing.T) {
 			},
 		},
 		{
+			name:   "a class of another controller (Istio's waypoints)",
+			served: "v1",
+			classes: []*unstructured.Unstructured{func() *unstructured.Unstructured {
+				u := gatewayClass("istio-waypoint", accepted("True", "Accepted", "Handled by Istio controller"))
+				_ = unstructured.SetNestedField(u.Object, "istio.io/mesh-controller", "spec", "controllerName")
+				return u
+			}()},
+			modify: func(r *Request) { r.GatewayClass = "istio-waypoint" },
+			want: []string{
+				"GatewayClass istio-waypoint is handled by controller istio.io/mesh-controller, not Istio's gateway controller istio.io/gateway-controller",
+				"pass --gateway-class with a class of controllerName istio.io/gateway-controller (istio, the default)",
+			},
+		},
+		{
 			name:    "a class nobody accepted",
 			served:  "v1",
 			classes: []*unstructured.Unstructured{gatewayClass("istio")},

@@ -127,6 +127,16 @@ func TestLockdownPlan(t *testing.T) {
 				GatewayPrincipal: "cluster.local/ns/chatqna/sa/opea-ingress-istio"},
 			notice: "No ConfigMap istio-system/istio (Istio's mesh config): using Istio's default trust domain cluster.local",
 		},
+		{
+			name:   "a caller of another trust domain than the mesh's is noted",
+			typed:  append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromInt32(8080)), meshConfig("trustDomain: corp.example\n")),
+			modify: func(r *Request) { r.AllowPrincipals = []string{"cluster.local/ns/monitoring/sa/prometheus"} },
+			want: desired.Lockdown{Version: "v1", TrustDomain: "corp.example",
+				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"}, AllowPrincipals: []string{"cluster.local/ns/monitoring/sa/prometheus"},
+				EntrySelector: map[string]string{"app": "nginx"}, EntryPorts: []int32{8080},
+				GatewayPrincipal: "corp.example/ns/istio-ingress/sa/istio-ingress"},
+			notice: "--allow-principal cluster.local/ns/monitoring/sa/prometheus is of trust domain cluster.local, the mesh's is corp.example",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newFakeCluster(t, "v1", tc.typed, classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))).servePolicies()
