@@ -270,19 +270,62 @@ func sortLockdown(items []unstructured.Unstructured, names []string) {
 // --lockdown=false: those secure made are removed, those it adopted are
 // kept with its fields released, as unsecure does.
 func FindLockdown(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
-	r := &finder{dyn: dyn, o: o, f: &Found{Managers: []string{o.FieldManager}}}
+	var kinds []appKind
 	if v := o.APIs.AuthorizationPolicies; v != "" {
-		if err := r.collect(ctx, []appKind{lockdownKind(desired.NamesFor(o.AppNamespace), v)}); err != nil {
+		kinds = append(kinds, lockdownKind(desired.NamesFor(o.AppNamespace), v))
+	}
+	return findKinds(ctx, dyn, o, "--lockdown=false", kinds)
+}
+
+// FindRedirectRoute finds secure's Gateway API redirect HTTPRoute for
+// o.AppNamespace, for a secure --gateway-api --http-redirect=false: the
+// Gateway then has no HTTP listener, and the route would be left
+// attached to none.
+func FindRedirectRoute(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
+	var kinds []appKind
+	name := desired.NamesFor(o.AppNamespace).RedirectRoute
+	if v := o.APIs.GatewayAPI; v != "" {
+		kinds = append(kinds, appKind{gatewayapi.HTTPRoutes(v), []string{name}})
+	}
+	f, err := findKinds(ctx, dyn, o, "--http-redirect=false", kinds)
+	if err != nil {
+		return nil, err
+	}
+	// The route to the application is secure's too, and stays.
+	other := func(u *unstructured.Unstructured) bool { return u.GetName() != name }
+	f.Remove = slices.DeleteFunc(f.Remove, other)
+	f.Keep = slices.DeleteFunc(f.Keep, other)
+	return f, nil
+}
+
+// findKinds finds secure's objects of kinds in the application namespace,
+// for the flag of secure (what) that no longer wants them.
+func findKinds(ctx context.Context, dyn dynamic.Interface, o Options, what string, kinds []appKind) (*Found, error) {
+	r := &finder{dyn: dyn, o: o, f: &Found{Managers: []string{o.FieldManager}}}
+	if len(kinds) > 0 {
+		if err := r.collect(ctx, kinds); err != nil {
 			return nil, err
 		}
 	}
 	if len(r.missing) > 0 {
 		return nil, problems.New(
-			"you lack permissions to read what --lockdown=false must find: "+strings.Join(r.missing, "; "),
+			"you lack permissions to read what "+what+" must find: "+strings.Join(r.missing, "; "),
 			"ask a cluster admin for them, or use --context/--as with an identity that has them")
 	}
 	r.findManagers()
 	return r.f, nil
+}
+
+// Merge adds what other found to f: other's objects are removed first.
+func (f *Found) Merge(other *Found) {
+	f.Remove = append(slices.Clone(other.Remove), f.Remove...)
+	f.Keep = append(f.Keep, other.Keep...)
+	f.LeftAlone = append(f.LeftAlone, other.LeftAlone...)
+	for _, m := range other.Managers {
+		if !slices.Contains(f.Managers, m) {
+			f.Managers = append(f.Managers, m)
+		}
+	}
 }
 
 // certificates finds secure's cert-manager objects and the Secrets written

@@ -33,11 +33,11 @@ func (e *PartialError) Unwrap() error { return e.Err }
 
 // Apply checks that every object of the plan may be written (permissions,
 // field ownership, the server's validation and admission, all before the
-// first write) and that the lockdown's policies plan.Unlock lists may be
-// removed, marks what it adopts and records what a forced apply takes
-// over, then applies them in order, and last removes those policies as
-// unsecure does, telling report each step. A write failing part-way
-// returns a *PartialError.
+// first write) and that the objects plan.Unlock lists may be removed,
+// marks what it adopts and records what a forced apply takes over, then
+// applies them in order, and last removes those objects as unsecure does,
+// telling report each step. A write failing part-way returns a
+// *PartialError.
 func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(owned.Step)) ([]apply.Result, error) {
 	checked, err := applier.Check(ctx, plan.Objects)
 	if err != nil {

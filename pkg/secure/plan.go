@@ -88,9 +88,11 @@ type Plan struct {
 	Gateway discover.Gateway
 	// Objects are the desired objects, in the order they are applied.
 	Objects []*unstructured.Unstructured
-	// Unlock holds the lockdown's policies that --lockdown=false removes
-	// after applying Objects (adopted ones are kept, secure's fields
-	// released); nil otherwise.
+	// Unlock holds what secure made earlier and this run no longer wants,
+	// removed after applying Objects (adopted ones are kept, secure's
+	// fields released): the lockdown's policies with --lockdown=false, the
+	// redirect HTTPRoute with --gateway-api --http-redirect=false; nil when
+	// there is none.
 	Unlock *owned.Found
 }
 
@@ -232,10 +234,22 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 	}
 
 	var unlock *owned.Found
+	if nsOK && apisErr == nil && p.GatewayAPI && !params.HTTPRedirect {
+		found, err := p.staleRedirectRoute(ctx, apis)
+		if !note(err) && found != nil && !found.Nothing() {
+			unlock = found
+		}
+	}
 	if nsOK && apisErr == nil {
 		on, found, err := p.lockdownState(ctx, apis)
 		note(err)
-		unlock = found
+		switch {
+		case found == nil:
+		case unlock == nil:
+			unlock = found
+		default:
+			unlock.Merge(found)
+		}
 		if on && (gwOK || p.GatewayAPI) && entryOK {
 			lockdown, errs := p.lockdown(ctx, kube, apis.AuthorizationPolicies, entry, gw)
 			for _, err := range errs {
@@ -690,4 +704,17 @@ func (p *planner) checkACME(issuer *unstructured.Unstructured, name string) []er
 			"pass --http-redirect=false, or use an issuer with a DNS-01 solver"))
 	}
 	return errs
+}
+
+// staleRedirectRoute finds the redirect HTTPRoute an earlier secure
+// --gateway-api made, which a run with --http-redirect=false removes.
+func (p *planner) staleRedirectRoute(ctx context.Context, apis discover.APIs) (*owned.Found, error) {
+	if apis.GatewayAPI == "" {
+		return nil, nil
+	}
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return nil, err
+	}
+	return owned.FindRedirectRoute(ctx, dyn, owned.Options{AppNamespace: p.Namespace, FieldManager: p.fieldManager(), APIs: apis})
 }

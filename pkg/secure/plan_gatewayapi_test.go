@@ -80,6 +80,9 @@ func newFakeCluster(t *testing.T, gatewayAPI string, typed []runtime.Object, obj
 		certmanager.Issuers:      "IssuerList",
 		authorizationPoliciesGVR: "AuthorizationPolicyList",
 	}
+	for _, v := range gatewayapi.Versions {
+		listKinds[gatewayapi.HTTPRoutes(v)] = "HTTPRouteList"
+	}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 	for gvr, list := range objs {
 		for _, u := range list {
@@ -388,6 +391,48 @@ func TestGatewayAPIPlanMatchesDesired(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, plan.Objects); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)
+	}
+}
+
+// --http-redirect=false on a later secure --gateway-api removes the
+// redirect HTTPRoute secure made; one secure did not make stays.
+func TestGatewayAPIPlanRemovesTheRedirectRouteNoLongerWanted(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		labels     map[string]string
+		wantRemove []string
+	}{
+		{"made by secure", desired.Labels("chatqna"), []string{"opea-ingress-redirect"}},
+		{"someone else's", map[string]string{"team": "web"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			route := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute"}}
+			route.SetNamespace("chatqna")
+			route.SetName("opea-ingress-redirect")
+			route.SetLabels(tc.labels)
+			// The route to the application is secure's too, and stays.
+			toApp := route.DeepCopy()
+			toApp.SetName("opea-ingress")
+			toApp.SetLabels(desired.Labels("chatqna"))
+			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
+			objs[gatewayapi.HTTPRoutes("v1")] = []*unstructured.Unstructured{route, toApp}
+			c := newFakeCluster(t, "v1", nil, objs)
+			req := gatewayAPIRequest()
+			req.HTTPRedirect = false
+			plan, _, err := c.plan(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var removed []string
+			if plan.Unlock != nil {
+				for _, u := range plan.Unlock.Remove {
+					removed = append(removed, u.GetName())
+				}
+			}
+			if diff := cmp.Diff(tc.wantRemove, removed); diff != "" {
+				t.Errorf("removed (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -272,6 +272,17 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 		t.Errorf("a second secure --gateway-api rewrote objects (-first +second):\n%s", diff)
 	}
 
+	// Without the redirect, the Gateway has no HTTP listener: the redirect
+	// route goes too, rather than stay attached to nothing.
+	if r := opea(t, append(secure, "--http-redirect=false")...); r.code != 0 {
+		t.Fatalf("secure --http-redirect=false: exit %d\n%s", r.code, r.stderr)
+	} else if !strings.Contains(r.stdout, "httproute.gateway.networking.k8s.io/opea-ingress-redirect deleted") {
+		t.Errorf("secure --http-redirect=false does not report the redirect route's removal:\n%s", r.stdout)
+	}
+	if _, err := routeStatus(t, ns, "opea-ingress-redirect"); !apierrors.IsNotFound(err) {
+		t.Errorf("the redirect route is still there after --http-redirect=false: %v", err)
+	}
+
 	r = opea(t, "unsecure", "-n", ns)
 	if r.code != 0 {
 		t.Fatalf("unsecure: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -279,7 +290,6 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	for _, want := range []string{
 		"gateway.gateway.networking.k8s.io/opea-ingress deleted\n",
 		"httproute.gateway.networking.k8s.io/opea-ingress deleted\n",
-		"httproute.gateway.networking.k8s.io/opea-ingress-redirect deleted\n",
 	} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("unsecure output lacks %q:\n%s", want, r.stdout)
