@@ -195,8 +195,10 @@ func (o *SecureOptions) Complete() error {
 	return nil
 }
 
-// printSteps prints what removing the lockdown did, as unsecure does: on
-// stdout with the other lines, on stderr when stdout holds -o output.
+// printSteps prints what removing the objects secure no longer wants did
+// (the lockdown with --lockdown=false, the redirect route with
+// --gateway-api --http-redirect=false), as unsecure does: on stdout with
+// the other lines, on stderr when stdout holds -o output.
 func (o *SecureOptions) printSteps(steps []owned.Step) {
 	out := o.Out
 	if !humanOutput(o.PrintFlags) {
