@@ -64,10 +64,18 @@ func Summarize(outcomes []Outcome) Summary {
 	return s
 }
 
+// Count is n and noun, in the plural unless n is 1.
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
 // Verdict is the report's last line.
 func Verdict(namespace string, outcomes []Outcome) string {
 	s := Summarize(outcomes)
-	counts := fmt.Sprintf("%d passed, %d warnings, %d failed, %d skipped", s.Passed, s.Warnings, s.Failed, s.Skipped)
+	counts := fmt.Sprintf("%d passed, %s, %d failed, %d skipped", s.Passed, Count(s.Warnings, "warning"), s.Failed, s.Skipped)
 	if s.Unknown > 0 {
 		counts += fmt.Sprintf(", %d unknown", s.Unknown)
 	}
@@ -75,7 +83,7 @@ func Verdict(namespace string, outcomes []Outcome) string {
 	case s.Failed > 0:
 		return fmt.Sprintf("Verdict: %s is NOT secured as intended (%s)", namespace, counts)
 	case s.Unknown > 0:
-		return fmt.Sprintf("Verdict: %s could NOT be fully verified: %d checks could not run for lack of permission (%s)", namespace, s.Unknown, counts)
+		return fmt.Sprintf("Verdict: %s could NOT be fully verified: %s could not run for lack of permission (%s)", namespace, Count(s.Unknown, "check"), counts)
 	}
 	return fmt.Sprintf("Verdict: %s is secured: TLS ingress and STRICT mTLS in place (%s)", namespace, counts)
 }

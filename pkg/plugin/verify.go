@@ -272,9 +272,9 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	case timeout != nil:
 		return timeout
 	case summary.Failed > 0:
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d checks failed", summary.Failed)}
+		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s failed", audit.Count(summary.Failed, "check"))}
 	case summary.Unknown > 0:
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%d checks could not run: you lack permissions to read what they need (listed in the report)", summary.Unknown)}
+		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%s could not run: you lack permissions to read what they need (listed in the report)", audit.Count(summary.Unknown, "check"))}
 	}
 	return nil
 }

@@ -179,7 +179,7 @@ func TestVerifyFailsWhereNothingIsSecured(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := fakeClusterWith(t, tc.objs...)
-			failed := fmt.Sprintf("error: %d checks failed\n", len(tc.failing))
+			failed := fmt.Sprintf("error: %s failed\n", audit.Count(len(tc.failing), "check"))
 
 			js := runOn(t, c, "verify", "-n", "chatqna", "-o", "json")
 			if js.code != ExitFailure || js.err != failed {

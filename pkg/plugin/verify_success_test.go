@@ -392,7 +392,7 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
     fix: ` + hint + `
 ` + docs + `probe.tls-handshake
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (39 passed, 1 warnings, 0 failed, 3 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (39 passed, 1 warning, 0 failed, 3 skipped)
 `}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
@@ -431,7 +431,7 @@ func TestVerifyWarnsOfACertificateExpiringSooner(t *testing.T) {
     fix: ` + hint + `
     see: ` + audit.DocsURL + `certificate.validity
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (42 passed, 1 warnings, 0 failed, 0 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (42 passed, 1 warning, 0 failed, 0 skipped)
 `}
 	if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 		t.Errorf("-o short (-want +got):\n%s", diff)
