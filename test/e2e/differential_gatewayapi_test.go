@@ -120,12 +120,7 @@ var gatewayAPICases = []gatewayAPICase{
 func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialRow {
 	ctx := context.Background()
 	kube := adminKube(t)
-	ns := newChatQnAIn(t, namespaceName(t), "chatqna")
-	if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json",
-		[]byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"ambient"}}}`), metav1.PatchOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	pods := runCapturedAppPods(t, ns)
+	ns, pods := newEnrolledChatQnA(t)
 	host := ns + ".example.com"
 	data := differentialData{NS: ns, Host: host, Secret: "cred-" + ns, CertNS: ns}
 	if c.certNamespace {

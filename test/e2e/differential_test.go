@@ -305,15 +305,22 @@ func TestVerifyAgreesWithIstiod(t *testing.T) {
 	checkDifferentialTable(t, rows)
 }
 
-func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) differentialRow {
-	ctx := context.Background()
-	kube := adminKube(t)
-	ns := newChatQnAIn(t, namespaceName(t), "chatqna")
-	if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json",
+// newEnrolledChatQnA is a ChatQnA namespace of the test's, enrolled in
+// ambient mode as a user would label it, with its pods running and
+// captured.
+func newEnrolledChatQnA(t *testing.T) (ns string, pods []string) {
+	t.Helper()
+	ns = newChatQnAIn(t, namespaceName(t), "chatqna")
+	if _, err := adminKube(t).CoreV1().Namespaces().Patch(context.Background(), ns, "application/merge-patch+json",
 		[]byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"ambient"}}}`), metav1.PatchOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	pods := runCapturedAppPods(t, ns)
+	return ns, runCapturedAppPods(t, ns)
+}
+
+func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) differentialRow {
+	ctx := context.Background()
+	ns, pods := newEnrolledChatQnA(t)
 	host := ns + ".example.com"
 	data := differentialData{
 		NS: ns, GatewayNS: c.layout.Namespace, Host: host, Secret: "cred-" + ns,

@@ -33,8 +33,10 @@ var (
 // gatewayAPIName is the Gateway secure --gateway-api creates.
 const gatewayAPIName = "opea-ingress"
 
-// servesAppOver is servesApp for any SDS resource name: istiod names a
-// Gateway API listener's credential kubernetes-gateway://<ns>/<secret>.
+// servesAppOver is the gateway configuration that works for host, with
+// the credential as istiod names it over SDS: kubernetes://<secret> for an
+// Istio Gateway's credentialName (servesApp), kubernetes-gateway://<ns>/<secret>
+// for a Gateway API listener's certificateRef.
 func servesAppOver(layout fixtures.GatewayLayout, host, sds, cluster string) func(*xds.GatewayConfig) error {
 	return func(cfg *xds.GatewayConfig) error {
 		secrets := cfg.SecretFor(layout.HTTPSTarget, host)

@@ -115,19 +115,7 @@ func istiodAmbient(t *testing.T, check func(*xds.AmbientState) error) {
 // chain for its SNI on the HTTPS port with the credential, a route to the
 // app's entry Service, and the plain HTTP port redirecting to HTTPS.
 func servesApp(layout fixtures.GatewayLayout, host, credential, cluster string) func(*xds.GatewayConfig) error {
-	return func(cfg *xds.GatewayConfig) error {
-		secrets := cfg.SecretFor(layout.HTTPSTarget, host)
-		if len(secrets) != 1 || secrets[0] != "kubernetes://"+credential {
-			return fmt.Errorf("port %d serves %s with secrets %v, want kubernetes://%s", layout.HTTPSTarget, host, secrets, credential)
-		}
-		if got := cfg.ClusterOn(layout.HTTPSTarget, host); got != cluster {
-			return fmt.Errorf("port %d routes %s to %q, want %q", layout.HTTPSTarget, host, got, cluster)
-		}
-		if !cfg.RedirectsToHTTPS(layout.HTTPTarget, host) {
-			return fmt.Errorf("port %d does not redirect %s to HTTPS", layout.HTTPTarget, host)
-		}
-		return nil
-	}
+	return servesAppOver(layout, host, "kubernetes://"+credential, cluster)
 }
 
 // servesNothingFor is the configuration after unsecure: host has neither a

@@ -1,6 +1,9 @@
 package xds
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // The authorization ztunnel receives (istio.security.Authorization, as
 // istiod's /debug/ambientz prints it): a policy's groups are OR-ed, a
@@ -66,22 +69,13 @@ func anyString(ms []StringMatch, s string) bool {
 	return false
 }
 
-func anyPort(ps []uint32, p uint32) bool {
-	for _, x := range ps {
-		if x == p {
-			return true
-		}
-	}
-	return false
-}
-
 func (m Match) holds(c Caller) bool {
 	return (len(m.Namespaces) == 0 || anyString(m.Namespaces, c.Namespace)) &&
 		!anyString(m.NotNamespaces, c.Namespace) &&
 		(len(m.Principals) == 0 || anyString(m.Principals, c.Principal)) &&
 		!anyString(m.NotPrincipals, c.Principal) &&
-		(len(m.DestinationPorts) == 0 || anyPort(m.DestinationPorts, c.Port)) &&
-		!anyPort(m.NotDestinationPorts, c.Port)
+		(len(m.DestinationPorts) == 0 || slices.Contains(m.DestinationPorts, c.Port)) &&
+		!slices.Contains(m.NotDestinationPorts, c.Port)
 }
 
 // Matches reports whether p's rules match the caller. A policy without
