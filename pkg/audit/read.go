@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"sigs.k8s.io/yaml"
 
@@ -29,7 +29,7 @@ import (
 
 // Clients are what Read needs.
 type Clients struct {
-	Kube      kubernetes.Interface
+	Kube      clients.Kube
 	Dynamic   dynamic.Interface
 	Metadata  metadata.Interface
 	Discovery discovery.DiscoveryInterface
@@ -139,7 +139,7 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 	return s, readGatewaySide(ctx, c, s)
 }
 
-func readServices(ctx context.Context, kube kubernetes.Interface, s *Snapshot) error {
+func readServices(ctx context.Context, kube clients.Kube, s *Snapshot) error {
 	services, err := kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) {
 		s.deny(InputServices, Access{Verb: "list", Resource: "services", AllNamespaces: true})
@@ -165,7 +165,7 @@ func readServices(ctx context.Context, kube kubernetes.Interface, s *Snapshot) e
 	return nil
 }
 
-func readIstioInfrastructure(ctx context.Context, kube kubernetes.Interface, s *Snapshot) error {
+func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *Snapshot) error {
 	istiod, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
 	switch {
 	case apierrors.IsForbidden(err):
@@ -239,7 +239,7 @@ func daemonSetLabelled(d appsv1.DaemonSet, key, value string) bool {
 // readMeshConfig reads meshConfig.rootNamespace and trustDomain from the ConfigMap of the
 // default revision's istiod (istio, or istio-<rev> for a revision), data key
 // mesh, in istiod's namespace: one call. Without it, Istio's default stays.
-func readMeshConfig(ctx context.Context, kube kubernetes.Interface, istiods []appsv1.Deployment, s *Snapshot) error {
+func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Deployment, s *Snapshot) error {
 	if len(istiods) == 0 {
 		return nil
 	}
@@ -348,7 +348,7 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 // readRBAC reads what says who may port-forward to the application's pods:
 // the Roles and RoleBindings of its namespace, and every ClusterRole and
 // ClusterRoleBinding. Four lists, whatever the number of objects.
-func readRBAC(ctx context.Context, kube kubernetes.Interface, s *Snapshot) error {
+func readRBAC(ctx context.Context, kube clients.Kube, s *Snapshot) error {
 	rbac := kube.RbacV1()
 	refused := func(err error, resource, ns string) (bool, error) {
 		if apierrors.IsForbidden(err) {
@@ -526,7 +526,7 @@ func readIstioGatewaySide(ctx context.Context, c Clients, v *view, secrets *secr
 // secretReader reads credential Secrets by name into the snapshot, each
 // once, and notes the namespaces where it found one.
 type secretReader struct {
-	kube kubernetes.Interface
+	kube clients.Kube
 	s    *Snapshot
 	// searched are the namespaces a Secret was looked for in: where
 	// cert-manager's Certificates for them are read, so that a Secret not
@@ -644,7 +644,7 @@ func readCertManager(ctx context.Context, dyn dynamic.Interface, namespaces []st
 // asks before it hands a gateway its credential (CredentialsController.
 // Authorize): may this user list Secrets in its own namespace? Like istiod
 // it names the user only, no groups. One review per ServiceAccount.
-func readSecretAccess(ctx context.Context, kube kubernetes.Interface, v *view, s *Snapshot) error {
+func readSecretAccess(ctx context.Context, kube clients.Kube, v *view, s *Snapshot) error {
 	s.SecretAccess = map[string]bool{}
 	asked := map[string]bool{}
 	for _, gs := range v.httpsServers() {

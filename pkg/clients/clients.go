@@ -10,7 +10,6 @@ import (
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
@@ -25,7 +24,7 @@ import (
 // namespace named by -n or the current context).
 type Getter interface {
 	genericclioptions.RESTClientGetter
-	Kubernetes() (kubernetes.Interface, error)
+	Kubernetes() (Kube, error)
 	Dynamic() (dynamic.Interface, error)
 	// Metadata lists objects as metadata only: labels and annotations of
 	// many pods without their specs.
@@ -51,7 +50,7 @@ type lazyGetter struct {
 
 	once     sync.Once
 	err      error
-	kube     kubernetes.Interface
+	kube     Kube
 	dynamic  dynamic.Interface
 	metadata metadata.Interface
 }
@@ -64,7 +63,7 @@ func (g *lazyGetter) build() error {
 			g.err = KubeconfigProblem(g.err)
 			return
 		}
-		if g.kube, g.err = kubernetes.NewForConfig(cfg); g.err != nil {
+		if g.kube, g.err = NewKube(cfg); g.err != nil {
 			g.err = fmt.Errorf("building the Kubernetes client: %w", g.err)
 			return
 		}
@@ -79,7 +78,7 @@ func (g *lazyGetter) build() error {
 	return g.err
 }
 
-func (g *lazyGetter) Kubernetes() (kubernetes.Interface, error) {
+func (g *lazyGetter) Kubernetes() (Kube, error) {
 	if err := g.build(); err != nil {
 		return nil, err
 	}
@@ -105,12 +104,12 @@ func (g *lazyGetter) Metadata() (metadata.Interface, error) {
 // still answers namespace and kubeconfig questions.
 type Fixed struct {
 	genericclioptions.RESTClientGetter
-	KubernetesClient kubernetes.Interface
+	KubernetesClient Kube
 	DynamicClient    dynamic.Interface
 	MetadataClient   metadata.Interface
 }
 
-func (f *Fixed) Kubernetes() (kubernetes.Interface, error) {
+func (f *Fixed) Kubernetes() (Kube, error) {
 	if f.KubernetesClient == nil {
 		return nil, fmt.Errorf("no Kubernetes client configured")
 	}

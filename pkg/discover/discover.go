@@ -10,12 +10,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
@@ -34,7 +34,7 @@ type Entry struct {
 // EntryService finds the entry Service of the application in namespace.
 // With name empty it is the one Service named "<release>-nginx"; with port
 // zero it is the Service's only port, or the one named "nginx" or "http".
-func EntryService(ctx context.Context, kube kubernetes.Interface, namespace, name string, port int32) (Entry, error) {
+func EntryService(ctx context.Context, kube clients.Kube, namespace, name string, port int32) (Entry, error) {
 	var svc *corev1.Service
 	if name != "" {
 		s, err := kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
@@ -158,7 +158,7 @@ func (e *NoIngressGateway) Unwrap() error { return e.Problem }
 // IngressGateway finds the one Deployment of Istio ingress gateway pods (in
 // namespace, or in any namespace when it is empty), either by the selector
 // the user gave or by GatewayLabels, and the Service that exposes it.
-func IngressGateway(ctx context.Context, kube kubernetes.Interface, namespace string, selector map[string]string) (Gateway, error) {
+func IngressGateway(ctx context.Context, kube clients.Kube, namespace string, selector map[string]string) (Gateway, error) {
 	deployments, err := kube.AppsV1().Deployments(namespace).List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) && namespace == "" {
 		return Gateway{}, problems.New(
@@ -226,7 +226,7 @@ func IngressGateway(ctx context.Context, kube kubernetes.Interface, namespace st
 
 // gatewayService finds the Service whose selector picks the gateway's pods
 // and the pod ports it sends 443 and 80 to.
-func gatewayService(ctx context.Context, kube kubernetes.Interface, d appsv1.Deployment, gw *Gateway) error {
+func gatewayService(ctx context.Context, kube clients.Kube, d appsv1.Deployment, gw *Gateway) error {
 	services, err := kube.CoreV1().Services(d.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/await"
@@ -70,7 +70,7 @@ func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(
 // Certificate Ready and its Secret holds a certificate, or timeout passes
 // (an *await.TimeoutError). With an existing Secret there is nothing to
 // wait for.
-func WaitForCertificate(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, plan *Plan, timeout time.Duration) error {
+func WaitForCertificate(ctx context.Context, kube clients.Kube, dyn dynamic.Interface, plan *Plan, timeout time.Duration) error {
 	if plan.Params.Certificates == desired.ExistingSecret {
 		return nil
 	}

@@ -7,12 +7,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
@@ -79,7 +79,7 @@ func (p *planner) fieldManager() string {
 // ports and the ingress gateway's identity (the classic gateway gw, or the
 // one Istio deploys for secure's Gateway API Gateway). Every read the user
 // may not make is reported in one problem.
-func (p *planner) lockdown(ctx context.Context, kube kubernetes.Interface, version string, entry discover.Entry, gw discover.Gateway) (*desired.Lockdown, []error) {
+func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version string, entry discover.Entry, gw discover.Gateway) (*desired.Lockdown, []error) {
 	l := &desired.Lockdown{Version: version, AllowPrincipals: p.AllowPrincipals, EntrySelector: entry.Selector}
 	var errs []error
 	var missing []string
@@ -150,7 +150,7 @@ func (p *planner) withoutLockdown() string {
 
 // trustDomain is the mesh's trust domain, from the mesh config in Istio's
 // root namespace; Istio's default when there is none.
-func (p *planner) trustDomain(ctx context.Context, kube kubernetes.Interface) (string, error) {
+func (p *planner) trustDomain(ctx context.Context, kube clients.Kube) (string, error) {
 	cm, err := kube.CoreV1().ConfigMaps(istio.RootNamespace).Get(ctx, istio.MeshConfigMap, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		fmt.Fprintf(p.notices, "No ConfigMap %s/%s (Istio's mesh config): using Istio's default trust domain %s in the lockdown's principals.\n", istio.RootNamespace, istio.MeshConfigMap, istio.DefaultTrustDomain)

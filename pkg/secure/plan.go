@@ -13,14 +13,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
-	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
@@ -475,7 +474,7 @@ func (p *planner) suggestGatewayAPI(ctx context.Context, version string, none *p
 
 // checkGatewayNamespace says so when --gateway-namespace names a namespace
 // that does not exist, rather than that it holds no gateway.
-func (p *planner) checkGatewayNamespace(ctx context.Context, kube kubernetes.Interface) error {
+func (p *planner) checkGatewayNamespace(ctx context.Context, kube clients.Kube) error {
 	if p.GatewayNamespace == "" {
 		return nil
 	}
@@ -487,7 +486,7 @@ func (p *planner) checkGatewayNamespace(ctx context.Context, kube kubernetes.Int
 	return nil // unreadable: the gateway search says what it can
 }
 
-func (p *planner) checkNamespace(ctx context.Context, kube kubernetes.Interface) error {
+func (p *planner) checkNamespace(ctx context.Context, kube clients.Kube) error {
 	ns, err := kube.CoreV1().Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return problems.New(
@@ -570,7 +569,7 @@ func suggestHost(taken, namespace string) string {
 // secure's when it carries secure's labels, or when cert-manager wrote it
 // for the Certificate of the same name that secure applies (adopted or its
 // own).
-func (p *planner) checkSecretsInTheWay(ctx context.Context, kube kubernetes.Interface, gatewayNamespace string, source desired.CertificateSource) []error {
+func (p *planner) checkSecretsInTheWay(ctx context.Context, kube clients.Kube, gatewayNamespace string, source desired.CertificateSource) []error {
 	names := desired.NamesFor(p.Namespace)
 	wanted := []struct{ secret, certificate string }{{names.TLSSecret, names.Certificate}}
 	if source == desired.OwnCA {
@@ -617,7 +616,7 @@ func (p *planner) checkSecretsInTheWay(ctx context.Context, kube kubernetes.Inte
 	return errs
 }
 
-func (p *planner) checkTLSSecret(ctx context.Context, kube kubernetes.Interface, gatewayNamespace string) error {
+func (p *planner) checkTLSSecret(ctx context.Context, kube clients.Kube, gatewayNamespace string) error {
 	s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, p.TLSSecret, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		why := "Istio reads gateway credentials only from the gateway pods' namespace"
