@@ -142,25 +142,41 @@ func accessList(as []Access) string {
 
 // deny records that in could not be read: the API server refused a.
 func (s *Snapshot) deny(in Input, a Access) {
-	if s.Unread == nil {
-		s.Unread = map[Input][]Access{}
-	}
-	s.Unread[in] = append(s.Unread[in], a)
+	// The shared inputs are read concurrently.
+	s.locked(func() {
+		if s.Unread == nil {
+			s.Unread = map[Input][]Access{}
+		}
+		s.Unread[in] = append(s.Unread[in], a)
+	})
 }
 
 // inherit marks in unread when one of from is, with the same requests, and
 // reports whether it did.
 func (s *Snapshot) inherit(in Input, from ...Input) bool {
+	var denied []Access
 	inherited := false
-	for _, f := range from {
-		if denied, ok := s.Unread[f]; ok {
-			for _, a := range denied {
-				s.deny(in, a)
+	s.locked(func() {
+		for _, f := range from {
+			if d, ok := s.Unread[f]; ok {
+				denied = append(denied, d...)
+				inherited = true
 			}
-			inherited = true
 		}
+	})
+	for _, a := range denied {
+		s.deny(in, a)
 	}
 	return inherited
+}
+
+// locked runs f holding s.lock, when there is one.
+func (s *Snapshot) locked(f func()) {
+	if s.lock != nil {
+		s.lock.Lock()
+		defer s.lock.Unlock()
+	}
+	f()
 }
 
 // Forbidden is every request the API server refused while reading the

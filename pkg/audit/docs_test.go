@@ -32,7 +32,7 @@ func TestEveryCheckHasADocsAnchor(t *testing.T) {
 	}
 }
 
-// ValidateAgainstSchema checks data against docs/verify-output.schema.json.
+// validateAgainstSchema checks data against docs/verify-output.schema.json.
 func validateAgainstSchema(t *testing.T, data []byte) {
 	t.Helper()
 	compiler := jsonschema.NewCompiler()

@@ -2,13 +2,16 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -21,7 +24,6 @@ import (
 	"k8s.io/client-go/metadata"
 	"sigs.k8s.io/yaml"
 
-	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -37,10 +39,17 @@ type Clients struct {
 
 // ReadOptions say what to audit.
 type ReadOptions struct {
-	Namespace    string
-	EntryService string
-	EntryPort    int32
-	MinValidity  time.Duration
+	// Namespace is the application namespace to audit; with
+	// AllNamespaces, it is ignored.
+	Namespace string
+	// AllNamespaces audits every namespace that holds an OPEA application
+	// (see AppNamespaces), narrowed by NamespaceSelector, a label selector
+	// on namespaces.
+	AllNamespaces     bool
+	NamespaceSelector string
+	EntryService      string
+	EntryPort         int32
+	MinValidity       time.Duration
 }
 
 // UnreachableError means the API server did not answer: the audit cannot run.
@@ -63,80 +72,302 @@ var podsGVR = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
 // (kube.CheckPodTerminal).
 const RunningPodsSelector = "status.phase!=Succeeded,status.phase!=Failed"
 
-// Read takes a snapshot of everything the checks need. The number of API
-// calls is fixed, plus a few per Gateway that routes to the application; it
-// does not grow with pods, Services or namespaces.
+// Read takes a snapshot of everything the checks of one namespace need. The
+// number of API calls is fixed, plus a few per Gateway that routes to the
+// application; it does not grow with pods, Services or namespaces.
 //
 // A read the API server refuses (403) does not stop it: the input is
 // recorded in Snapshot.Unread with the refused request, and the checks
 // that need it are reported Unknown. Any other error stops it.
 func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
+	o.AllNamespaces = false
+	r := &reader{c: c, o: o, cache: newReadCache()}
+	if err := r.readCluster(ctx); err != nil {
+		return nil, err
+	}
+	s, err := r.snapshotFor(ctx, o.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return s, r.readGatewaySide(ctx, s)
+}
+
+// ReadAll takes one snapshot per namespace holding an OPEA application, from
+// one read of the cluster: every input is listed once across all namespaces,
+// so the number of API calls does not grow with the namespaces either (only
+// where a list across namespaces is refused are the namespaces read one by
+// one). The snapshots are in the order of their namespaces' names.
+func ReadAll(ctx context.Context, c Clients, o ReadOptions) ([]*Snapshot, error) {
+	o.AllNamespaces = true
+	r := &reader{c: c, o: o, cache: newReadCache()}
+	if err := r.readCluster(ctx); err != nil {
+		return nil, err
+	}
+	var selector labels.Selector
+	if o.NamespaceSelector != "" {
+		var err error
+		if selector, err = labels.Parse(o.NamespaceSelector); err != nil {
+			return nil, fmt.Errorf("invalid --selector %q: %w", o.NamespaceSelector, err)
+		}
+	}
+	var snapshots []*Snapshot
+	for _, ns := range r.appNamespaces() {
+		s, err := r.snapshotFor(ctx, ns)
+		var missing *NamespaceMissingError
+		if errors.As(err, &missing) {
+			continue // deleted since it was found
+		}
+		if err != nil {
+			return nil, err
+		}
+		if selector != nil && r.namespaceLabels == nil && !selected(s, selector) {
+			continue
+		}
+		if err := r.readGatewaySide(ctx, s); err != nil {
+			return nil, err
+		}
+		snapshots = append(snapshots, s)
+	}
+	return snapshots, nil
+}
+
+// reader reads the inputs of one audit: those shared by every namespace into
+// base, once; in an audit of all namespaces, the namespaced ones (namespace
+// labels, pods, Roles and RoleBindings) across all namespaces too.
+type reader struct {
+	c     Clients
+	o     ReadOptions
+	base  *Snapshot
+	cache *readCache
+
+	// Read across all namespaces, by namespace; nil when not read that way
+	// (one namespace, or the list was refused): snapshotFor then reads the
+	// namespace's own.
+	namespaceLabels map[string]map[string]string
+	pods            map[string][]Object
+	roles           map[string][]rbacv1.Role
+	roleBindings    map[string][]rbacv1.RoleBinding
+}
+
+// readCluster reads the inputs every namespace shares. The lists are
+// independent of each other: they are sent concurrently.
+func (r *reader) readCluster(ctx context.Context) error {
 	s := &Snapshot{
-		Namespace:     o.Namespace,
-		EntryService:  o.EntryService,
-		EntryPort:     o.EntryPort,
-		MinValidity:   o.MinValidity,
+		Namespace:     r.o.Namespace,
+		EntryService:  r.o.EntryService,
+		EntryPort:     r.o.EntryPort,
+		MinValidity:   r.o.MinValidity,
 		Now:           time.Now(),
 		RootNamespace: istio.DefaultRootNamespace,
 		TrustDomain:   istio.DefaultTrustDomain,
-		GatewayPods:   map[string][]Object{},
-		Secrets:       map[string]*Secret{},
-		IssuerReady:   map[string]bool{},
+		lock:          &sync.Mutex{},
 	}
-	version, err := c.Discovery.ServerVersion()
+	r.base = s
+	version, err := r.c.Discovery.ServerVersion()
 	if err != nil {
-		return nil, &UnreachableError{Err: err}
+		return &UnreachableError{Err: err}
 	}
 	s.ServerVersion = version.GitVersion
-	if s.APIs, err = discover.ServedAPIs(c.Discovery); err != nil {
-		return nil, err
+	if s.APIs, err = discover.ServedAPIs(r.c.Discovery); err != nil {
+		return err
 	}
-	ns, err := c.Kube.CoreV1().Namespaces().Get(ctx, o.Namespace, metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		return nil, &NamespaceMissingError{Namespace: o.Namespace}
-	case apierrors.IsForbidden(err):
-		// Whether it exists is unknown too: the pods' list below is
-		// then empty.
-		s.deny(InputNamespace, Access{Verb: "get", Resource: "namespaces", Name: o.Namespace})
-	case err != nil:
-		return nil, err
-	default:
-		s.NamespaceLabels = ns.Labels
-	}
-
-	// Completed pods are left out: istio-cni removes them from the mesh, and
-	// their redirection annotation with them.
-	pods, err := c.Metadata.Resource(podsGVR).Namespace(o.Namespace).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
-	switch {
-	case apierrors.IsForbidden(err):
-		s.deny(InputPods, Access{Verb: "list", Resource: "pods", Namespace: o.Namespace})
-	case err != nil:
-		return nil, fmt.Errorf("listing pods: %w", err)
-	default:
-		for _, p := range pods.Items {
-			if p.DeletionTimestamp == nil {
-				s.Pods = append(s.Pods, Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
-			}
+	if !r.o.AllNamespaces {
+		// Before the rest, which is wasted on a namespace that does not exist.
+		if err := r.readNamespace(ctx, s, r.o.Namespace); err != nil {
+			return err
 		}
 	}
+	c := r.c
+	reads := []func() error{
+		func() error { return readIstioInfrastructure(ctx, c.Kube, s) },
+		func() error { return readIstioConfig(ctx, c.Dynamic, s) },
+		func() error { return readGatewayAPI(ctx, c.Dynamic, s) },
+		func() error { return readServices(ctx, c.Kube, s) },
+		func() error { return readClusterRBAC(ctx, c.Kube, s) },
+	}
+	if r.o.AllNamespaces {
+		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx),
+			func() error { return r.cache.prefetchSecrets(ctx, c.Kube) },
+			func() error { return r.cache.prefetchCertManager(ctx, c.Dynamic, s.APIs.CertManager) })
+	}
+	return concurrently(reads)
+}
 
-	if err := readIstioInfrastructure(ctx, c.Kube, s); err != nil {
+// concurrently runs reads at once and returns the first error.
+func concurrently(reads []func() error) error {
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i, read := range reads {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = read()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// readNamespace reads the labels of namespace ns into s.
+func (r *reader) readNamespace(ctx context.Context, s *Snapshot, ns string) error {
+	got, err := r.c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return &NamespaceMissingError{Namespace: ns}
+	case apierrors.IsForbidden(err):
+		// Whether it exists is unknown too: the pods' list is then empty.
+		s.deny(InputNamespace, Access{Verb: "get", Resource: "namespaces", Name: ns})
+	case err != nil:
+		return err
+	default:
+		s.NamespaceLabels = got.Labels
+	}
+	return nil
+}
+
+// snapshotFor is the snapshot of namespace ns: the shared inputs, and the
+// namespace's own, from the lists across namespaces when there are, else
+// read for ns alone.
+func (r *reader) snapshotFor(ctx context.Context, ns string) (*Snapshot, error) {
+	s := r.base.forNamespace(ns)
+	if r.o.AllNamespaces {
+		if r.namespaceLabels != nil {
+			labels, ok := r.namespaceLabels[ns]
+			if !ok {
+				return nil, &NamespaceMissingError{Namespace: ns}
+			}
+			s.NamespaceLabels = labels
+		} else if err := r.readNamespace(ctx, s, ns); err != nil {
+			return nil, err
+		}
+	}
+	if r.pods != nil {
+		s.Pods = r.pods[ns]
+	} else if err := readPods(ctx, r.c, s); err != nil {
 		return nil, err
 	}
-	if err := readIstioConfig(ctx, c.Dynamic, s); err != nil {
+	if r.roles != nil {
+		s.Roles, s.RoleBindings = r.roles[ns], r.roleBindings[ns]
+	} else if err := readNamespaceRBAC(ctx, r.c.Kube, s); err != nil {
 		return nil, err
 	}
-	if err := readGatewayAPI(ctx, c.Dynamic, s); err != nil {
-		return nil, err
+	return s, nil
+}
+
+// forNamespace copies the shared inputs for namespace ns: the lists are
+// shared, read only; what each namespace adds to is its own.
+func (s *Snapshot) forNamespace(ns string) *Snapshot {
+	out := *s
+	out.Namespace = ns
+	out.lock = nil
+	out.Unread = nil
+	for in, denied := range s.Unread {
+		for _, a := range denied {
+			out.deny(in, a)
+		}
 	}
-	if err := readServices(ctx, c.Kube, s); err != nil {
-		return nil, err
+	out.GatewayPods = map[string][]Object{}
+	out.Secrets = map[string]*Secret{}
+	out.IssuerReady = map[string]bool{}
+	return &out
+}
+
+// readPods reads the running pods of s's namespace, as metadata.
+func readPods(ctx context.Context, c Clients, s *Snapshot) error {
+	// Completed pods are left out: istio-cni removes them from the mesh, and
+	// their redirection annotation with them.
+	pods, err := c.Metadata.Resource(podsGVR).Namespace(s.Namespace).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
+	switch {
+	case apierrors.IsForbidden(err):
+		s.deny(InputPods, Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
+	case err != nil:
+		return fmt.Errorf("listing pods: %w", err)
+	default:
+		s.Pods = podObjects(pods.Items)[s.Namespace]
 	}
-	if err := readRBAC(ctx, c.Kube, s); err != nil {
-		return nil, err
+	return nil
+}
+
+// podObjects keeps the metadata the checks read of each pod not being
+// deleted, by namespace.
+func podObjects(items []metav1.PartialObjectMetadata) map[string][]Object {
+	out := map[string][]Object{}
+	for _, p := range items {
+		if p.DeletionTimestamp == nil {
+			out[p.Namespace] = append(out[p.Namespace], Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
+		}
 	}
-	return s, readGatewaySide(ctx, c, s)
+	return out
+}
+
+// listNamespaces lists every namespace (matching the selector) with its
+// labels. Refused, each application namespace is read alone.
+func (r *reader) listNamespaces(ctx context.Context) func() error {
+	return func() error {
+		list, err := r.c.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: r.o.NamespaceSelector})
+		switch {
+		case apierrors.IsForbidden(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("listing namespaces: %w", err)
+		}
+		r.namespaceLabels = map[string]map[string]string{}
+		for _, ns := range list.Items {
+			labels := ns.Labels
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			r.namespaceLabels[ns.Name] = labels
+		}
+		return nil
+	}
+}
+
+// listPods lists the running pods of every namespace, as metadata: one
+// request whatever their number. Refused, each application namespace's
+// are listed alone.
+func (r *reader) listPods(ctx context.Context) func() error {
+	return func() error {
+		pods, err := r.c.Metadata.Resource(podsGVR).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
+		switch {
+		case apierrors.IsForbidden(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("listing pods: %w", err)
+		}
+		r.pods = podObjects(pods.Items)
+		return nil
+	}
+}
+
+// listRoles lists the Roles and RoleBindings of every namespace. Either
+// refused, each application namespace's are listed alone.
+func (r *reader) listRoles(ctx context.Context) func() error {
+	return func() error {
+		rbac := r.c.Kube.RbacV1()
+		roles, err := rbac.Roles("").List(ctx, metav1.ListOptions{})
+		if apierrors.IsForbidden(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("listing roles: %w", err)
+		}
+		bindings, err := rbac.RoleBindings("").List(ctx, metav1.ListOptions{})
+		if apierrors.IsForbidden(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("listing rolebindings: %w", err)
+		}
+		r.roles, r.roleBindings = map[string][]rbacv1.Role{}, map[string][]rbacv1.RoleBinding{}
+		for _, role := range roles.Items {
+			r.roles[role.Namespace] = append(r.roles[role.Namespace], role)
+		}
+		for _, b := range bindings.Items {
+			r.roleBindings[b.Namespace] = append(r.roleBindings[b.Namespace], b)
+		}
+		return nil
+	}
 }
 
 func readServices(ctx context.Context, kube clients.Kube, s *Snapshot) error {
@@ -345,41 +576,50 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	return err
 }
 
-// readRBAC reads what says who may port-forward to the application's pods:
-// the Roles and RoleBindings of its namespace, and every ClusterRole and
-// ClusterRoleBinding. Four lists, whatever the number of objects.
-func readRBAC(ctx context.Context, kube clients.Kube, s *Snapshot) error {
-	rbac := kube.RbacV1()
-	refused := func(err error, resource, ns string) (bool, error) {
-		if apierrors.IsForbidden(err) {
-			s.deny(InputRBAC, Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource, Namespace: ns})
-			return true, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("listing %s: %w", resource, err)
-		}
-		return false, nil
+// refusedRBAC reports whether the API server refused a list of RBAC
+// objects, and records it in s.
+func refusedRBAC(s *Snapshot, err error, resource, ns string) (bool, error) {
+	if apierrors.IsForbidden(err) {
+		s.deny(InputRBAC, Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource, Namespace: ns})
+		return true, nil
 	}
+	if err != nil {
+		return false, fmt.Errorf("listing %s: %w", resource, err)
+	}
+	return false, nil
+}
+
+// readNamespaceRBAC reads the Roles and RoleBindings of the application's
+// namespace: with the ClusterRoles and ClusterRoleBindings, they say who
+// may port-forward to its pods.
+func readNamespaceRBAC(ctx context.Context, kube clients.Kube, s *Snapshot) error {
+	rbac := kube.RbacV1()
 	roles, err := rbac.Roles(s.Namespace).List(ctx, metav1.ListOptions{})
-	if no, err := refused(err, "roles", s.Namespace); err != nil {
+	if no, err := refusedRBAC(s, err, "roles", s.Namespace); err != nil {
 		return err
 	} else if !no {
 		s.Roles = roles.Items
 	}
 	bindings, err := rbac.RoleBindings(s.Namespace).List(ctx, metav1.ListOptions{})
-	if no, err := refused(err, "rolebindings", s.Namespace); err != nil {
+	if no, err := refusedRBAC(s, err, "rolebindings", s.Namespace); err != nil {
 		return err
 	} else if !no {
 		s.RoleBindings = bindings.Items
 	}
+	return nil
+}
+
+// readClusterRBAC reads every ClusterRole and ClusterRoleBinding.
+func readClusterRBAC(ctx context.Context, kube clients.Kube, s *Snapshot) error {
+	rbac := kube.RbacV1()
 	clusterRoles, err := rbac.ClusterRoles().List(ctx, metav1.ListOptions{})
-	if no, err := refused(err, "clusterroles", ""); err != nil {
+	if no, err := refusedRBAC(s, err, "clusterroles", ""); err != nil {
 		return err
 	} else if !no {
 		s.ClusterRoles = clusterRoles.Items
 	}
 	clusterBindings, err := rbac.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
-	if no, err := refused(err, "clusterrolebindings", ""); err != nil {
+	if no, err := refusedRBAC(s, err, "clusterrolebindings", ""); err != nil {
 		return err
 	} else if !no {
 		s.ClusterRoleBindings = clusterBindings.Items
@@ -443,10 +683,10 @@ func readGatewayAPI(ctx context.Context, dyn dynamic.Interface, s *Snapshot) err
 // readGatewaySide reads, for each Gateway that routes to the application,
 // the pods it selects (for an Istio Gateway), its credential Secrets and
 // cert-manager's view of them.
-func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
+func (r *reader) readGatewaySide(ctx context.Context, s *Snapshot) error {
 	v := newView(s)
-	secrets := &secretReader{kube: c.Kube, s: s, searched: map[string]bool{}}
-	if err := readIstioGatewaySide(ctx, c, v, secrets); err != nil {
+	secrets := &secretReader{kube: r.c.Kube, cache: r.cache, s: s, searched: map[string]bool{}}
+	if err := readIstioGatewaySide(ctx, r.c, r.cache, v, secrets); err != nil {
 		return err
 	}
 	if err := readListenerSecrets(ctx, v, secrets); err != nil {
@@ -455,7 +695,7 @@ func readGatewaySide(ctx context.Context, c Clients, s *Snapshot) error {
 	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(secrets.searched) == 0 {
 		return nil
 	}
-	return readCertManager(ctx, c.Dynamic, sortedKeys(secrets.searched), s)
+	return r.cache.readCertManager(ctx, r.c.Dynamic, sortedKeys(secrets.searched), s)
 }
 
 // readListenerSecrets reads the Secrets the application's Gateway API
@@ -481,7 +721,7 @@ func readListenerSecrets(ctx context.Context, v *view, r *secretReader) error {
 // Secrets, and their credential Secrets. What cannot be known without the
 // Gateways, VirtualServices and istiod (which pods serve a Gateway) is not
 // read, and is unread in their stead.
-func readIstioGatewaySide(ctx context.Context, c Clients, v *view, secrets *secretReader) error {
+func readIstioGatewaySide(ctx context.Context, c Clients, cache *readCache, v *view, secrets *secretReader) error {
 	s := v.s
 	if s.inherit(InputGatewayPods, InputVirtualServices, InputGateways, InputIstiod) {
 		for _, in := range []Input{InputSecrets, InputSecretAccess, InputCertificates} {
@@ -493,31 +733,22 @@ func readIstioGatewaySide(ctx context.Context, c Clients, v *view, secrets *secr
 		if len(gw.Selector) == 0 {
 			continue
 		}
-		// Whole pods, not metadata: a named targetPort of the gateway
-		// Service resolves through their container ports.
-		pods, err := c.Kube.CoreV1().Pods("").List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(gw.Selector).String()})
-		if apierrors.IsForbidden(err) {
-			s.deny(InputGatewayPods, Access{Verb: "list", Resource: "pods", AllNamespaces: true})
-			break // every other Gateway's list is refused alike
-		}
+		got, err := cache.podsOf(ctx, c.Kube, labels.SelectorFromSet(gw.Selector).String())
 		if err != nil {
 			return fmt.Errorf("listing the pods of Gateway %s/%s: %w", gw.Namespace, gw.Name, err)
 		}
-		for _, p := range pods.Items {
-			if p.DeletionTimestamp != nil {
-				continue
-			}
-			s.GatewayPods[key(gw.Namespace, gw.Name)] = append(s.GatewayPods[key(gw.Namespace, gw.Name)],
-				Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations, ContainerPorts: istio.ContainerPorts(p.Spec),
-					ServiceAccount: p.Spec.ServiceAccountName})
+		if got.refused {
+			s.deny(InputGatewayPods, Access{Verb: "list", Resource: "pods", AllNamespaces: true})
+			break // every other Gateway's list is refused alike
 		}
+		s.GatewayPods[key(gw.Namespace, gw.Name)] = append(s.GatewayPods[key(gw.Namespace, gw.Name)], got.pods...)
 	}
 	if s.inherit(InputSecrets, InputGatewayPods) {
 		s.inherit(InputSecretAccess, InputGatewayPods)
 		s.inherit(InputCertificates, InputGatewayPods)
 		return nil
 	}
-	if err := readSecretAccess(ctx, c.Kube, v, s); err != nil {
+	if err := readSecretAccess(ctx, c.Kube, cache, v, s); err != nil {
 		return err
 	}
 	return readSecrets(ctx, v, secrets)
@@ -526,8 +757,9 @@ func readIstioGatewaySide(ctx context.Context, c Clients, v *view, secrets *secr
 // secretReader reads credential Secrets by name into the snapshot, each
 // once, and notes the namespaces where it found one.
 type secretReader struct {
-	kube clients.Kube
-	s    *Snapshot
+	kube  clients.Kube
+	cache *readCache
+	s     *Snapshot
 	// searched are the namespaces a Secret was looked for in: where
 	// cert-manager's Certificates for them are read, so that a Secret not
 	// yet written can be told from one nobody will write.
@@ -540,19 +772,19 @@ func (r *secretReader) get(ctx context.Context, ns, name string) (bool, error) {
 	if sec, done := r.s.Secrets[key(ns, name)]; done {
 		return sec != nil, nil
 	}
-	sec, err := r.kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	got, err := r.cache.secret(ctx, r.kube, ns, name)
 	switch {
-	case apierrors.IsNotFound(err):
-		r.searched[ns] = true
-		return false, nil
-	case apierrors.IsForbidden(err):
+	case err != nil:
+		return false, err
+	case got.refused:
 		r.s.deny(InputSecrets, Access{Verb: "get", Resource: "secrets", Name: name, Namespace: ns})
 		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("reading Secret %s/%s: %w", ns, name, err)
 	}
-	r.s.Secrets[key(ns, name)] = &Secret{Namespace: ns, Name: name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
 	r.searched[ns] = true
+	if got.secret == nil {
+		return false, nil
+	}
+	r.s.Secrets[key(ns, name)] = got.secret
 	return true, nil
 }
 
@@ -580,71 +812,12 @@ func readSecrets(ctx context.Context, v *view, r *secretReader) error {
 	return nil
 }
 
-// readCertManager reads the Certificates and Issuers of the namespaces
-// where credential Secrets were looked for, and the ClusterIssuers.
-func readCertManager(ctx context.Context, dyn dynamic.Interface, namespaces []string, s *Snapshot) error {
-	list := func(gvr schema.GroupVersionResource, ns string) (*unstructured.UnstructuredList, error) {
-		var (
-			l   *unstructured.UnstructuredList
-			err error
-		)
-		if ns == "" {
-			l, err = dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
-		} else {
-			l, err = dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
-		}
-		if apierrors.IsForbidden(err) {
-			s.deny(InputCertificates, Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, Namespace: ns})
-			return &unstructured.UnstructuredList{}, nil
-		}
-		if err != nil {
-			where := ""
-			if ns != "" {
-				where = " in " + ns
-			}
-			return nil, fmt.Errorf("listing %s%s: %w", gvr.Resource, where, err)
-		}
-		return l, nil
-	}
-	for _, ns := range namespaces {
-		certs, err := list(certmanager.Certificates, ns)
-		if err != nil {
-			return err
-		}
-		for _, u := range certs.Items {
-			ready, message := certmanager.Ready(&u)
-			cert := Certificate{Namespace: u.GetNamespace(), Name: u.GetName(), Ready: ready, Message: message}
-			cert.SecretName, _, _ = unstructured.NestedString(u.Object, "spec", "secretName")
-			cert.IssuerName, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "name")
-			cert.IssuerKind, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "kind")
-			s.Certificates = append(s.Certificates, cert)
-		}
-		issuers, err := list(certmanager.Issuers, ns)
-		if err != nil {
-			return err
-		}
-		for _, u := range issuers.Items {
-			ready, _ := certmanager.Ready(&u)
-			s.IssuerReady["Issuer/"+key(u.GetNamespace(), u.GetName())] = ready
-		}
-	}
-	clusterIssuers, err := list(certmanager.ClusterIssuers, "")
-	if err != nil {
-		return err
-	}
-	for _, u := range clusterIssuers.Items {
-		ready, _ := certmanager.Ready(&u)
-		s.IssuerReady["ClusterIssuer/"+u.GetName()] = ready
-	}
-	return nil
-}
-
 // readSecretAccess asks the API server, for each ServiceAccount of the
 // pods that serve the application's HTTPS servers, the question istiod
 // asks before it hands a gateway its credential (CredentialsController.
 // Authorize): may this user list Secrets in its own namespace? Like istiod
 // it names the user only, no groups. One review per ServiceAccount.
-func readSecretAccess(ctx context.Context, kube clients.Kube, v *view, s *Snapshot) error {
+func readSecretAccess(ctx context.Context, kube clients.Kube, cache *readCache, v *view, s *Snapshot) error {
 	s.SecretAccess = map[string]bool{}
 	asked := map[string]bool{}
 	for _, gs := range v.httpsServers() {
@@ -654,24 +827,42 @@ func readSecretAccess(ctx context.Context, kube clients.Kube, v *view, s *Snapsh
 				continue
 			}
 			asked[k] = true
-			ns, sa, _ := strings.Cut(k, "/")
-			review, err := kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
-				Spec: authorizationv1.SubjectAccessReviewSpec{
-					User:               "system:serviceaccount:" + ns + ":" + sa,
-					ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "secrets"},
-				},
-			}, metav1.CreateOptions{})
-			if apierrors.IsForbidden(err) {
+			allowed, err := cache.mayListSecrets(ctx, kube, k)
+			if err != nil {
+				return err
+			}
+			if cache.accessRefused {
 				s.deny(InputSecretAccess, subjectAccessReview)
 				return nil // every other review is refused alike
 			}
-			if err != nil {
-				return fmt.Errorf("asking whether ServiceAccount %s may list Secrets: %w", k, err)
-			}
-			s.SecretAccess[k] = review.Status.Allowed
+			s.SecretAccess[k] = allowed
 		}
 	}
 	return nil
+}
+
+// mayListSecrets asks, once per ServiceAccount "namespace/name", whether
+// it may list Secrets in its namespace.
+func (c *readCache) mayListSecrets(ctx context.Context, kube clients.Kube, serviceAccount string) (bool, error) {
+	if allowed, ok := c.secretAccess[serviceAccount]; ok || c.accessRefused {
+		return allowed, nil
+	}
+	ns, sa, _ := strings.Cut(serviceAccount, "/")
+	review, err := kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			User:               "system:serviceaccount:" + ns + ":" + sa,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: ns, Verb: "list", Resource: "secrets"},
+		},
+	}, metav1.CreateOptions{})
+	if apierrors.IsForbidden(err) {
+		c.accessRefused = true
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("asking whether ServiceAccount %s may list Secrets: %w", serviceAccount, err)
+	}
+	c.secretAccess[serviceAccount] = review.Status.Allowed
+	return review.Status.Allowed, nil
 }
 
 // subjectAccessReview is the request that asks whether a gateway may read

@@ -93,36 +93,7 @@ func Verdict(namespace string, outcomes []Outcome) string {
 // server refused reads, one list of them all.
 func RenderTable(w io.Writer, namespace string, outcomes []Outcome, forbidden []Access, st Style, short bool) error {
 	var b strings.Builder
-	category := ""
-	for _, o := range outcomes {
-		if short && (o.Status == Pass || o.Status == Skip || o.Status == Unknown) {
-			continue
-		}
-		if o.Category != category {
-			if category != "" {
-				b.WriteString("\n")
-			}
-			category = o.Category
-			fmt.Fprintf(&b, "%s\n%s\n", category, strings.Repeat("-", len(category)))
-		}
-		fmt.Fprintf(&b, "%s %s", st.mark(o.Status), o.Description)
-		switch o.Status {
-		case Pass, Skip, Unknown:
-			if o.Message != "" {
-				fmt.Fprintf(&b, " (%s)", o.Message)
-			}
-			b.WriteString("\n")
-		default:
-			fmt.Fprintf(&b, "  [%s]\n    %s\n", o.ID, o.Message)
-			if o.Hint != "" {
-				fmt.Fprintf(&b, "    fix: %s\n", o.Hint)
-			}
-			fmt.Fprintf(&b, "    see: %s%s\n", DocsURL, o.ID)
-		}
-	}
-	if category != "" {
-		b.WriteString("\n")
-	}
+	writeOutcomes(&b, outcomes, st, short)
 	b.WriteString(Verdict(namespace, outcomes) + "\n")
 	if len(forbidden) > 0 {
 		b.WriteString("\nyou lack permissions to read:\n")
@@ -135,6 +106,41 @@ func RenderTable(w io.Writer, namespace string, outcomes []Outcome, forbidden []
 	return err
 }
 
+// writeOutcomes writes each outcome under its category's heading; short
+// writes only the warnings and failures.
+func writeOutcomes(b *strings.Builder, outcomes []Outcome, st Style, short bool) {
+	category := ""
+	for _, o := range outcomes {
+		if short && (o.Status == Pass || o.Status == Skip || o.Status == Unknown) {
+			continue
+		}
+		if o.Category != category {
+			if category != "" {
+				b.WriteString("\n")
+			}
+			category = o.Category
+			fmt.Fprintf(b, "%s\n%s\n", category, strings.Repeat("-", len(category)))
+		}
+		fmt.Fprintf(b, "%s %s", st.mark(o.Status), o.Description)
+		switch o.Status {
+		case Pass, Skip, Unknown:
+			if o.Message != "" {
+				fmt.Fprintf(b, " (%s)", o.Message)
+			}
+			b.WriteString("\n")
+		default:
+			fmt.Fprintf(b, "  [%s]\n    %s\n", o.ID, o.Message)
+			if o.Hint != "" {
+				fmt.Fprintf(b, "    fix: %s\n", o.Hint)
+			}
+			fmt.Fprintf(b, "    see: %s%s\n", DocsURL, o.ID)
+		}
+	}
+	if category != "" {
+		b.WriteString("\n")
+	}
+}
+
 // Report is the JSON form of a verify run: a stable schema, documented in
 // docs/checks.md and docs/verify-output.schema.json.
 type Report struct {
@@ -145,8 +151,15 @@ type Report struct {
 	// MissingPermissions are the reads the API server refused: the checks
 	// that needed them are "unknown". Absent when there were none.
 	MissingPermissions []Access `json:"missingPermissions,omitempty"`
-	// Error is set when the audit could not run (exit code 2).
+	// Error is set when the audit could not run (exit code 3).
 	Error string `json:"error,omitempty"`
+
+	// In an audit of all namespaces (FleetReport) only: the entry Service
+	// found, the namespace's verdict, and the refused reads of its own
+	// objects, when it is unreadable.
+	EntryService string   `json:"entryService,omitempty"`
+	Verdict      string   `json:"verdict,omitempty"`
+	Unreadable   []Access `json:"unreadable,omitempty"`
 }
 
 // ReportCategory is one category of checks.
@@ -181,8 +194,8 @@ func NewReport(namespace string, outcomes []Outcome, forbidden []Access) Report 
 	return r
 }
 
-// RenderJSON writes r as indented JSON.
-func RenderJSON(w io.Writer, r Report) error {
+// RenderJSON writes r, a Report or a FleetReport, as indented JSON.
+func RenderJSON(w io.Writer, r any) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

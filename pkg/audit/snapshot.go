@@ -6,6 +6,7 @@ package audit
 
 import (
 	"crypto/x509"
+	"sync"
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -97,6 +98,9 @@ type Snapshot struct {
 	// each with the requests the API server refused (for an input derived
 	// from another, that one's). The checks that need them are Unknown.
 	Unread map[Input][]Access
+	// lock guards Unread while the shared inputs are read concurrently;
+	// nil afterwards.
+	lock *sync.Mutex
 }
 
 // Object is the metadata of one object.

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
@@ -34,22 +35,36 @@ an address is known, a live TLS probe that validates the certificate as a
 client would. Each check passes (√), warns (‼) or fails (×);
 a failure says why, what to run, and links to docs/checks.md.
 
+With --all-namespaces (-A), verify audits every namespace that holds an OPEA
+application: one where kubectl opea secure wrote objects, one with a
+<release>-nginx Service of an OPEA release, or one an ingress (Istio Gateway
+or Gateway API) routes into; --selector (-l) narrows them by namespace labels.
+It reads the cluster once for all of them, prints one summary table (entry
+Service, verdict, counts, the failed checks' IDs) and then the failing
+namespaces' warnings and failures; -o short prints a line per namespace, and
+-o json one document with every namespace's report. A namespace you may not
+read is reported as such; the others are still audited.
+
 A read the API server refuses does not stop verify: every check whose inputs
 were read still runs, each check that needed a refused read is reported as
 unknown (?), naming it, and the report ends with the list of the permissions
 you lack.
 
 Exit codes: 0 when nothing failed (warnings allowed) and every check ran,
-1 when a check failed, 2 for bad flags, 3 when the audit could not run or
-not in full (cluster unreachable, no namespace, reads refused) and nothing
-failed, 124 when --wait timed out with checks still failing; whatever the
-output format.`
+1 when a check failed (with -A: in any namespace), 2 for bad flags, 3 when
+the audit could not run or not in full (cluster unreachable, no namespace,
+reads refused) and nothing failed, 124 when --wait timed out with checks
+still failing; whatever the output format.`
 
 const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -n chatqna
 
   # In CI: JSON, and wait up to 5 minutes for a certificate still being issued
   kubectl opea verify -n chatqna -o json --wait --timeout 5m
+
+  # Every OPEA application of the cluster, a line each; those of team rag only
+  kubectl opea verify -A -o short
+  kubectl opea verify -A -l team=rag
 
   # Probe the gateway through a port-forward
   kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443 8080:80 &
@@ -58,6 +73,9 @@ const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
 // VerifyOptions holds the flags of `kubectl opea verify`.
 type VerifyOptions struct {
 	Output           string
+	AllNamespaces    bool
+	Selector         string
+	Probe            bool
 	Service          string
 	Port             int32
 	MinValidity      time.Duration
@@ -98,7 +116,10 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.Output, "output", "o", "table", "Output format: table, short (warnings and failures only) or json")
+	f.StringVarP(&o.Output, "output", "o", "table", "Output format: table, short (warnings and failures only; with -A, a line per namespace) or json")
+	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Audit every namespace that holds an OPEA application, from one read of the cluster (-n is then ignored)")
+	f.StringVarP(&o.Selector, "selector", "l", "", "With -A, audit only the namespaces whose labels match this selector (e.g. team=rag,env!=dev)")
+	f.BoolVar(&o.Probe, "probe", true, "Run the live TLS probe when the gateway's address is known (--probe=false skips it); with -A, several gateways at once")
 	f.StringVar(&o.Service, "service", "", "Entry Service of the application that the ingress must route to (default: any Service in the namespace)")
 	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service that the routes must use (default: any)")
 	f.DurationVar(&o.MinValidity, "min-validity", 30*24*time.Hour, "Warn when the certificate expires sooner than this")
@@ -171,8 +192,13 @@ func (o *VerifyOptions) Validate() error {
 	default:
 		errs = append(errs, fmt.Sprintf("unsupported output format %q: use table, short or json", o.Output))
 	}
-	if msgs := validation.IsDNS1123Label(o.namespace); len(msgs) > 0 {
+	if o.AllNamespaces {
+		errs = append(errs, o.validateAllNamespaces()...)
+	} else if msgs := validation.IsDNS1123Label(o.namespace); len(msgs) > 0 {
 		errs = append(errs, fmt.Sprintf("invalid namespace %q: %s", o.namespace, strings.Join(msgs, "; ")))
+	}
+	if o.set["selector"] && !o.AllNamespaces {
+		errs = append(errs, "--selector chooses namespaces: use it with --all-namespaces (-A)")
 	}
 	if o.set["service"] {
 		if msgs := validation.IsDNS1035Label(o.Service); len(msgs) > 0 {
@@ -212,6 +238,20 @@ func (o *VerifyOptions) Validate() error {
 	return nil
 }
 
+// validateAllNamespaces checks the flags that go with --all-namespaces.
+func (o *VerifyOptions) validateAllNamespaces() []string {
+	var errs []string
+	if _, err := labels.Parse(o.Selector); err != nil {
+		errs = append(errs, fmt.Sprintf("invalid --selector %q: %v", o.Selector, err))
+	}
+	for _, flag := range []string{"probe-address", "probe-http-address"} {
+		if o.set[flag] {
+			errs = append(errs, fmt.Sprintf("--%s names one gateway: leave it out with --all-namespaces, where each namespace's gateway is probed at its own address", flag))
+		}
+	}
+	return errs
+}
+
 // validateHostPort accepts HOST:PORT, where HOST is an IP address or a DNS
 // name, [IPv6]:PORT, and PORT a number from 1 to 65535.
 func validateHostPort(address string) error {
@@ -238,6 +278,9 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return o.couldNotRun(err)
 	}
+	if o.AllNamespaces {
+		return o.runAll(ctx, c)
+	}
 	var (
 		outcomes  []audit.Outcome
 		forbidden []audit.Access
@@ -247,7 +290,9 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return false, "", err
 		}
-		snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
+		if o.Probe {
+			snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
+		}
 		outcomes, forbidden = audit.Run(snap), snap.Forbidden()
 		failing := failingIDs(outcomes)
 		if len(failing) > 0 && o.Wait {
@@ -318,7 +363,10 @@ func (o *VerifyOptions) couldNotRun(err error) error {
 	if errors.As(err, &unreachable) {
 		err = fmt.Errorf("%w\n  fix: check --kubeconfig and --context, then 'kubectl cluster-info'", err)
 	}
-	if o.Output == "json" {
+	switch {
+	case o.Output == "json" && o.AllNamespaces:
+		_ = audit.RenderJSON(o.Out, audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: err.Error()})
+	case o.Output == "json":
 		_ = audit.RenderJSON(o.Out, audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: err.Error()})
 	}
 	return &ExitError{Code: ExitIncomplete, Err: err}

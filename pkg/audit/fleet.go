@@ -1,0 +1,160 @@
+package audit
+
+import (
+	"sort"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+// entrySuffix ends the name of an OPEA application's entry Service: every
+// OPEA chart fronts its megaservice with <release>-nginx.
+const entrySuffix = "-nginx"
+
+// AppNamespaces are the namespaces of s's cluster-wide inputs that hold an
+// OPEA application, by name: those kubectl opea secure wrote objects for
+// (its labels on Gateways and HTTPRoutes); those with a <release>-nginx
+// Service that belongs to an OPEA release (it carries
+// app.kubernetes.io/instance=<release>, or Service <release>, the
+// megaservice, stands next to it); and those an ingress routes into (a
+// VirtualService bound to a Gateway, or an HTTPRoute attached to one, with
+// a destination there).
+func AppNamespaces(s *Snapshot) []string {
+	found := map[string]bool{}
+	managed := func(l map[string]string) {
+		if l[managedByLabel] == managedByValue && l[appNamespaceLabel] != "" {
+			found[l[appNamespaceLabel]] = true
+		}
+	}
+	for _, gw := range s.Gateways {
+		managed(gw.Labels)
+	}
+	for _, gw := range s.GatewayAPIGateways {
+		managed(gw.Labels)
+	}
+	for _, r := range s.HTTPRoutes {
+		managed(r.Labels)
+	}
+	for _, svc := range s.Services {
+		if s.isOPEAEntry(svc) {
+			found[svc.Namespace] = true
+		}
+	}
+	for _, vs := range s.VirtualServices {
+		if !boundToAGateway(vs) {
+			continue
+		}
+		for _, h := range vs.HTTP {
+			for _, r := range h.Route {
+				if ns, _ := destinationService(vs.Namespace, r.Destination.Host); ns != "" {
+					found[ns] = true
+				}
+			}
+		}
+	}
+	for _, r := range s.HTTPRoutes {
+		attached := false
+		for _, ref := range r.ParentRefs {
+			attached = attached || ref.IsGateway()
+		}
+		if !attached {
+			continue
+		}
+		for _, rule := range r.Rules {
+			for _, b := range rule.BackendRefs {
+				if b.IsService() {
+					found[b.ServiceNamespace(r.Namespace)] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(found))
+	for ns := range found {
+		out = append(out, ns)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// isOPEAEntry reports whether svc is an OPEA release's <release>-nginx.
+func (s *Snapshot) isOPEAEntry(svc Service) bool {
+	release, ok := strings.CutSuffix(svc.Name, entrySuffix)
+	if !ok || release == "" {
+		return false
+	}
+	return svc.Labels["app.kubernetes.io/instance"] == release || s.service(svc.Namespace, release) != nil
+}
+
+// boundToAGateway reports whether vs serves an ingress: it names a Gateway
+// other than the reserved "mesh" (the sidecars and waypoints).
+func boundToAGateway(vs istio.VirtualService) bool {
+	for _, g := range vs.Gateways {
+		if g != "mesh" {
+			return true
+		}
+	}
+	return false
+}
+
+// appNamespaces are the namespaces to audit: those holding an OPEA
+// application, among those the namespace selector matches when the
+// namespaces could be listed with it.
+func (r *reader) appNamespaces() []string {
+	all := AppNamespaces(r.base)
+	if r.namespaceLabels == nil {
+		return all
+	}
+	var out []string
+	for _, ns := range all {
+		if _, ok := r.namespaceLabels[ns]; ok {
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// selected reports whether s's namespace matches selector; a namespace
+// whose labels could not be read is kept, to be reported as such.
+func selected(s *Snapshot, selector labels.Selector) bool {
+	if _, refused := s.Unread[InputNamespace]; refused {
+		return true
+	}
+	return selector.Matches(labels.Set(s.NamespaceLabels))
+}
+
+// Entry names the application's entry Service in s: the Service of its
+// namespace the ingress routes to, else its <release>-nginx; "" when
+// neither is found.
+func Entry(s *Snapshot) string {
+	if s.EntryService != "" {
+		return s.EntryService
+	}
+	v := newView(s)
+	var routed []string
+	for _, vs := range v.routes {
+		for _, h := range vs.HTTP {
+			for _, r := range h.Route {
+				if ns, name := destinationService(vs.Namespace, r.Destination.Host); ns == s.Namespace {
+					routed = append(routed, name)
+				}
+			}
+		}
+	}
+	for _, r := range v.apiRoutes {
+		for _, b := range r.ServiceBackends(s.Namespace) {
+			routed = append(routed, b.Name)
+		}
+	}
+	if len(routed) > 0 {
+		sort.Strings(routed)
+		return routed[0]
+	}
+	for _, svc := range s.Services {
+		if svc.Namespace == s.Namespace && s.isOPEAEntry(svc) {
+			return svc.Name
+		}
+	}
+	return ""
+}
