@@ -29,15 +29,16 @@ const (
 	VerdictUnreadable = "unreadable"
 )
 
-// Verdict is secured when every check ran and none failed; failing when
-// one failed; unreadable when the namespace's own objects could not be
-// read; incomplete when other checks could not run.
+// Verdict is unreadable when the namespace's own objects could not be read
+// (what the checks say of it then rests on the cluster-wide inputs only);
+// else failing when a check failed; incomplete when a check could not run;
+// secured when every check ran and none failed.
 func (r NamespaceResult) Verdict() string {
 	switch {
-	case Failed(r.Outcomes):
-		return VerdictFailing
 	case len(r.Unreadable) > 0:
 		return VerdictUnreadable
+	case Failed(r.Outcomes):
+		return VerdictFailing
 	case Incomplete(r.Outcomes):
 		return VerdictIncomplete
 	}

@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/test/controlplane"
+)
+
+// fleetLabel marks the namespaces of one -A test, so that the audit sees
+// them and not the other tests' namespaces on the shared cluster.
+const fleetLabel = "opea-e2e-fleet"
+
+// labelForFleet puts ns in the fleet named by id.
+func labelForFleet(t *testing.T, ns, id string) {
+	t.Helper()
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%q}}}`, fleetLabel, id)
+	if _, err := adminKube(t).CoreV1().Namespaces().Patch(context.Background(), ns, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fleetJSON(t *testing.T, r opeaResult) audit.FleetReport {
+	t.Helper()
+	var report audit.FleetReport
+	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
+		t.Fatalf("verify -A -o json is not JSON: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	schema, err := jsonschema.NewCompiler().Compile(filepath.Join(controlplane.RepoRoot(), "docs", "verify-output.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(r.stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(doc); err != nil {
+		t.Errorf("verify -A -o json does not match docs/verify-output.schema.json: %v", err)
+	}
+	return report
+}
+
+func verdicts(report audit.FleetReport) map[string]string {
+	out := map[string]string{}
+	for _, r := range report.Namespaces {
+		out[r.Namespace] = r.Verdict
+	}
+	return out
+}
+
+func failedIDs(r audit.Report) []string {
+	var ids []string
+	for _, c := range r.Categories {
+		for _, check := range c.Checks {
+			if check.Result == audit.Fail {
+				ids = append(ids, check.ID)
+			}
+		}
+	}
+	return ids
+}
+
+// Three OPEA namespaces (secured, secured then broken, never secured) and
+// one without an application: verify -A finds exactly the three, judges
+// each, and exits 1; a user who may read two of them gets those two and a
+// line for the third.
+func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
+	ctx := context.Background()
+	fleet := "fleet-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[:20]
+	healthy := newSecuredApp(t)
+	broken := newSecuredApp(t)
+	if err := adminDynamic(t).Resource(peerAuthGVR).Namespace(broken.ns).Delete(ctx, "default", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	unsecured := newChatQnA(t, "chatqna")
+	other := createNamespace(t, namespaceName(t))
+	// An nginx of no OPEA release: no Service site, no instance label.
+	for _, name := range []string{"site-nginx", "web"} {
+		if _, err := adminKube(t).CoreV1().Services(other).Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ns := range []string{healthy.ns, broken.ns, unsecured, other} {
+		labelForFleet(t, ns, fleet)
+	}
+	selector := fleetLabel + "=" + fleet
+
+	r := opea(t, "verify", "-A", "-l", selector, "-o", "json")
+	report := fleetJSON(t, r)
+	want := map[string]string{healthy.ns: audit.VerdictSecured, broken.ns: audit.VerdictFailing, unsecured: audit.VerdictFailing}
+	if diff := cmp.Diff(want, verdicts(report)); diff != "" {
+		t.Fatalf("verdicts (-want +got):\n%s%s", diff, r.stderr)
+	}
+	if r.code != 1 || report.Success || report.Summary != (audit.FleetSummary{Namespaces: 3, Secured: 1, Failing: 2}) {
+		t.Errorf("exit %d, success %v, summary %+v; want 1, false, 1 secured and 2 failing", r.code, report.Success, report.Summary)
+	}
+	for _, ns := range report.Namespaces {
+		if ns.EntryService != "chatqna-nginx" {
+			t.Errorf("%s: entry Service %q, want chatqna-nginx", ns.Namespace, ns.EntryService)
+		}
+		switch ns.Namespace {
+		case broken.ns:
+			if ids := failedIDs(ns); !contains(ids, "mtls.namespace-strict") {
+				t.Errorf("%s (PeerAuthentication deleted): failed %v, want mtls.namespace-strict among them", ns.Namespace, ids)
+			}
+		case unsecured:
+			if ids := failedIDs(ns); !contains(ids, "ingress.gateway-found") {
+				t.Errorf("%s (never secured): failed %v, want ingress.gateway-found among them", ns.Namespace, ids)
+			}
+		}
+	}
+
+	table := opea(t, "verify", "-A", "-l", selector)
+	lines := strings.Split(table.stdout, "\n")
+	if table.code != 1 || !strings.HasPrefix(lines[0], "NAMESPACE ") || len(lines) < 4 {
+		t.Fatalf("table: exit %d\n%s", table.code, table.stdout)
+	}
+	for i, ns := range []string{healthy.ns, broken.ns, unsecured} {
+		if fields := strings.Fields(lines[1+i]); len(fields) < 3 || fields[0] != ns || fields[2] != want[ns] {
+			t.Errorf("table row %d is %q, want %s %s", i+1, lines[1+i], ns, want[ns])
+		}
+	}
+	if strings.Contains(table.stdout, other) {
+		t.Errorf("the namespace without an application %s is in the table:\n%s", other, table.stdout)
+	}
+	if !strings.Contains(table.stdout, "\n"+broken.ns+"\n") || !strings.Contains(table.stdout, "[mtls.namespace-strict]") {
+		t.Errorf("the table does not detail the failing namespace %s:\n%s", broken.ns, table.stdout)
+	}
+	short := opea(t, "verify", "-A", "-l", selector, "-o", "short")
+	if got := strings.Split(strings.TrimSpace(short.stdout), "\n"); short.code != 1 || len(got) != 3 || !strings.HasPrefix(got[0], healthy.ns+": secured") {
+		t.Errorf("-o short: exit %d\n%s", short.code, short.stdout)
+	}
+
+	// The limited user reads the cluster-wide inputs, and the namespaced ones
+	// (pods, Roles, RoleBindings) of two namespaces only.
+	grantLimitedUser(t, "opea-fleet-"+fleet, "", []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"namespaces", "services", "configmaps"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "daemonsets"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"networking.istio.io", "security.istio.io", "gateway.networking.k8s.io", "cert-manager.io"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
+		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles", "clusterrolebindings"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+	})
+	for _, ns := range []string{healthy.ns, broken.ns} {
+		grantLimitedUser(t, "opea-fleet-reader", ns, []rbacv1.PolicyRule{
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+			{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}, Verbs: []string{"list"}},
+		})
+	}
+	grantLimitedUser(t, "opea-fleet-secrets-"+fleet, gatewayNamespace, []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+	})
+	limited := kubeconfigFor(t, limitedUser)
+	var limitedReport audit.FleetReport
+	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
+		r = opeaWith(t, limited, "verify", "-A", "-l", selector, "-o", "json")
+		limitedReport = fleetJSON(t, r)
+		v := verdicts(limitedReport)
+		if v[broken.ns] != audit.VerdictFailing || v[unsecured] != audit.VerdictUnreadable {
+			return false, fmt.Errorf("verdicts %v\n%s", v, r.stderr)
+		}
+		return true, nil
+	})
+	if r.code != 1 || len(limitedReport.Namespaces) != 3 {
+		t.Errorf("limited user: exit %d, %d namespaces; want 1 and all 3\n%s", r.code, len(limitedReport.Namespaces), r.stderr)
+	}
+	for _, ns := range limitedReport.Namespaces {
+		if ns.Namespace == unsecured {
+			if got, want := accessStrings(ns.Unreadable), []string{"list pods in namespace " + unsecured}; !cmp.Equal(got, want) {
+				t.Errorf("%s: unreadable %v, want %v", unsecured, got, want)
+			}
+			continue
+		}
+		if ns.Verdict == audit.VerdictUnreadable {
+			t.Errorf("%s, which the user may read, is unreadable", ns.Namespace)
+		}
+	}
+	limitedTable := opeaWith(t, limited, "verify", "-A", "-l", selector)
+	if want := "  " + unsecured + ": you may not list pods in namespace " + unsecured; !strings.Contains(limitedTable.stdout, want) {
+		t.Errorf("the table does not say %q:\n%s", want, limitedTable.stdout)
+	}
+}
