@@ -19,7 +19,7 @@ import (
 
 // populate creates pods (captured by ztunnel, as istio-cni would mark them)
 // and Services in ns, ten at a time.
-func populate(b *testing.B, ns string, pods, services int) {
+func populate(b testing.TB, ns string, pods, services int) {
 	b.Helper()
 	ctx := context.Background()
 	kube := adminKube(b)

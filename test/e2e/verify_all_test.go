@@ -192,3 +192,34 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 		t.Errorf("the table does not say %q:\n%s", want, limitedTable.stdout)
 	}
 }
+
+// verify -A sends as many API requests for four secured namespaces as for
+// one, and as many with 200 pods in a namespace as with 3: its lists span
+// every namespace, and pods are read as metadata in one list.
+func TestVerifyAllRequestsDoNotGrowWithNamespacesOrPods(t *testing.T) {
+	fleet := "requests"
+	selector := fleetLabel + "=" + fleet
+	kubeconfig := kubeconfigFor(t, controlplane.AdminUser)
+	cacheDir := t.TempDir()
+	count := func() int64 { return runCounting(t, kubeconfig, cacheDir, "verify", "-A", "-l", selector, "-o", "json") }
+
+	first := newSecuredApp(t)
+	labelForFleet(t, first.ns, fleet)
+	one := count()
+	for i := 0; i < 3; i++ {
+		labelForFleet(t, newSecuredApp(t).ns, fleet)
+	}
+	four := count()
+	populate(t, first.ns, 200, 50)
+	morePods := count()
+	t.Logf("API requests of verify -A: 1 namespace %d, 4 namespaces %d, 4 namespaces with 200 more pods and 50 more Services %d", one, four, morePods)
+	if four != one || morePods != one {
+		t.Errorf("verify -A sent %d requests for 1 namespace, %d for 4, %d with 200 more pods: want the same number", one, four, morePods)
+	}
+	// The audit did see them: four namespaces, 203 pods in the first.
+	r := opea(t, "verify", "-A", "-l", selector, "-o", "json")
+	report := fleetJSON(t, r)
+	if report.Summary.Namespaces != 4 {
+		t.Errorf("%d namespaces audited, want 4", report.Summary.Namespaces)
+	}
+}
