@@ -201,7 +201,9 @@ func TestVerifyAllRequestsDoNotGrowWithNamespacesOrPods(t *testing.T) {
 	selector := fleetLabel + "=" + fleet
 	kubeconfig := kubeconfigFor(t, controlplane.AdminUser)
 	cacheDir := t.TempDir()
-	count := func() int64 { return runCounting(t, kubeconfig, cacheDir, "verify", "-A", "-l", selector, "-o", "json") }
+	count := func() int64 {
+		return runCounting(t, kubeconfig, cacheDir, "verify", "-A", "-l", selector, "-o", "json")
+	}
 
 	first := newSecuredApp(t)
 	labelForFleet(t, first.ns, fleet)
