@@ -32,8 +32,9 @@ test: control-plane ## Run all tests: unit tests, tests against the local contro
 	$(GO) test -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2000x
 
-bench: control-plane ## Benchmarks against the local control plane: secure vs the manual procedure's kubectl apply
+bench: control-plane build ## Benchmarks against the local control plane: secure vs the manual procedure's kubectl apply; verify vs istioctl analyze, --help time, archive size
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 10x -benchmem ./test/e2e/
+	$(GO) run ./test/cmd/opea-bench -plugin $(BINDIR)/kubectl-opea
 
 # A number of executions (2000x) rather than a duration: Go 1.26's fuzzing
 # coordinator can fail a target with "context deadline exceeded" when a
