@@ -95,15 +95,22 @@ func RenderTable(w io.Writer, namespace string, outcomes []Outcome, forbidden []
 	var b strings.Builder
 	writeOutcomes(&b, outcomes, st, short)
 	b.WriteString(Verdict(namespace, outcomes) + "\n")
-	if len(forbidden) > 0 {
-		b.WriteString("\nyou lack permissions to read:\n")
-		for _, a := range forbidden {
-			fmt.Fprintf(&b, "  %s\n", a)
-		}
-		fmt.Fprintf(&b, "fix: %s\n", PermissionHint)
-	}
+	writeForbidden(&b, forbidden)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeForbidden ends a report with the reads the API server refused, and
+// what to do about them; nothing when there were none.
+func writeForbidden(b *strings.Builder, forbidden []Access) {
+	if len(forbidden) == 0 {
+		return
+	}
+	b.WriteString("\nyou lack permissions to read:\n")
+	for _, a := range forbidden {
+		fmt.Fprintf(b, "  %s\n", a)
+	}
+	fmt.Fprintf(b, "fix: %s\n", PermissionHint)
 }
 
 // writeOutcomes writes each outcome under its category's heading; short

@@ -59,13 +59,7 @@ func RenderFleetTable(w io.Writer, results []NamespaceResult, st Style) error {
 		fmt.Fprintf(&b, "\ncould not read:\n%s\n", strings.Join(unread, "\n"))
 	}
 	b.WriteString("\n" + FleetVerdict(results) + "\n")
-	if forbidden := fleetForbidden(results); len(forbidden) > 0 {
-		b.WriteString("\nyou lack permissions to read:\n")
-		for _, a := range forbidden {
-			fmt.Fprintf(&b, "  %s\n", a)
-		}
-		fmt.Fprintf(&b, "fix: %s\n", PermissionHint)
-	}
+	writeForbidden(&b, fleetForbidden(results))
 	_, err := io.WriteString(w, b.String())
 	return err
 }

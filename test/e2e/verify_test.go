@@ -86,6 +86,23 @@ func (a securedApp) serve(t *testing.T) []string {
 }
 
 // verifyJSON runs verify -o json and returns the report and exit code.
+// matchesOutputSchema checks verify's JSON output against the schema
+// docs/verify-output.schema.json publishes.
+func matchesOutputSchema(t *testing.T, output string) {
+	t.Helper()
+	schema, err := jsonschema.NewCompiler().Compile(filepath.Join(controlplane.RepoRoot(), "docs", "verify-output.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(output))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Validate(doc); err != nil {
+		t.Errorf("verify -o json does not match docs/verify-output.schema.json: %v\n%s", err, output)
+	}
+}
+
 func verifyJSON(t *testing.T, args ...string) (audit.Report, opeaResult) {
 	t.Helper()
 	r := opea(t, append([]string{"verify", "-o", "json"}, args...)...)
@@ -138,17 +155,7 @@ func TestVerifyPassesOnAHealthySetup(t *testing.T) {
 	if got, want := len(byStatus(report, audit.Pass)), checksFor(audit.ClassicIngress); got != want {
 		t.Errorf("%d checks passed, want all %d that judge a classic ingress", got, want)
 	}
-	schema, err := jsonschema.NewCompiler().Compile(filepath.Join(controlplane.RepoRoot(), "docs", "verify-output.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(r.stdout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := schema.Validate(doc); err != nil {
-		t.Errorf("verify -o json does not match docs/verify-output.schema.json: %v", err)
-	}
+	matchesOutputSchema(t, r.stdout)
 
 	table := opea(t, append([]string{"verify", "-n", app.ns}, probe...)...)
 	if table.code != 0 || !strings.Contains(table.stdout, "Verdict: "+app.ns+" is secured") || !strings.Contains(table.stdout, "[ok]   TLS handshake validates for every host") {
@@ -550,17 +557,7 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 			}
 		}
 	}
-	schema, err := jsonschema.NewCompiler().Compile(filepath.Join(controlplane.RepoRoot(), "docs", "verify-output.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(strings.NewReader(r.stdout))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := schema.Validate(doc); err != nil {
-		t.Errorf("verify -o json does not match docs/verify-output.schema.json: %v", err)
-	}
+	matchesOutputSchema(t, r.stdout)
 
 	table := opeaWith(t, limited, "verify", "-n", app.ns)
 	wantEnd := "\nyou lack permissions to read:\n  " + strings.Join(wantMissing, "\n  ") + "\nfix: " + audit.PermissionHint + "\n"
