@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opea-project/kubectl-opea/pkg/clients"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -24,6 +23,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"sigs.k8s.io/yaml"
 
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -193,7 +193,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 	return concurrently(reads)
 }
 
-// concurrently runs reads at once and returns the first error.
+// concurrently runs reads at once and returns their errors, joined.
 func concurrently(reads []func() error) error {
 	errs := make([]error, len(reads))
 	var wg sync.WaitGroup

@@ -10,13 +10,13 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/opea-project/kubectl-opea/pkg/clients"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )

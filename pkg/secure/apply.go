@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/opea-project/kubectl-opea/pkg/clients"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -13,6 +12,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
 )

@@ -7,13 +7,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/opea-project/kubectl-opea/pkg/clients"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"

@@ -13,13 +13,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opea-project/kubectl-opea/pkg/clients"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
