@@ -69,3 +69,12 @@ func TestVerifyAllNamespacesUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// --wait with -A waits for every namespace, and times out as verify -n does.
+func TestVerifyAllNamespacesWaitTimesOut(t *testing.T) {
+	c := fakeClusterWith(t, chatQnANotSecured()...)
+	r := runOn(t, c, "verify", "-A", "-o", "short", "--wait", "--timeout", "1s")
+	if r.code != 124 || !strings.HasPrefix(r.out, "chatqna: failing: ") || !strings.Contains(r.err, "Waiting for chatqna...") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
+	}
+}
