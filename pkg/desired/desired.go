@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -355,18 +356,22 @@ func Objects(p Params) ([]*unstructured.Unstructured, error) {
 	return objs, nil
 }
 
-var templates = template.Must(template.New("").Funcs(template.FuncMap{
-	// json quotes any value; JSON is valid YAML, so no value can break the
-	// document's structure.
-	"json": func(v interface{}) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
-	},
-}).Option("missingkey=error").ParseFS(manifests.FS, "*.yaml"))
+// templates are parsed on first use, not at start-up: most runs of the
+// plugin (verify, --help) render none.
+var templates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("").Funcs(template.FuncMap{
+		// json quotes any value; JSON is valid YAML, so no value can break the
+		// document's structure.
+		"json": func(v interface{}) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+	}).Option("missingkey=error").ParseFS(manifests.FS, "*.yaml"))
+})
 
 func render(name string, data templateData) ([]byte, error) {
 	var buf bytes.Buffer
-	if err := templates.ExecuteTemplate(&buf, name, data); err != nil {
+	if err := templates().ExecuteTemplate(&buf, name, data); err != nil {
 		return nil, fmt.Errorf("rendering manifests/%s: %w", name, err)
 	}
 	return buf.Bytes(), nil
