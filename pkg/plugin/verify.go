@@ -229,6 +229,9 @@ func (o *VerifyOptions) Validate() error {
 			}
 		}
 	}
+	if !o.Probe && o.ProbeAddress != "" {
+		errs = append(errs, "--probe=false skips the probe --probe-address points: give one or the other")
+	}
 	if o.ProbeHTTPAddress != "" && o.ProbeAddress == "" {
 		errs = append(errs, "--probe-http-address needs --probe-address")
 	}
