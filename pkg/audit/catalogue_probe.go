@@ -14,6 +14,9 @@ import (
 
 func checkProbeHandshake(v *checkView) Result {
 	p := v.s.Probe
+	if p == nil && v.s.ProbeOff {
+		return skip("the live probe was turned off (--probe=false)")
+	}
 	if p == nil {
 		what := "the gateway Service has no load balancer address"
 		if len(v.httpsServers()) == 0 {

@@ -64,6 +64,9 @@ func AuditAll(ctx context.Context, c Clients, o ReadOptions, p ProbeOptions, pro
 	if err != nil {
 		return nil, err
 	}
+	for _, s := range snapshots {
+		s.ProbeOff = !probe
+	}
 	if probe {
 		tasks := make([]func(context.Context), len(snapshots))
 		for i, s := range snapshots {

@@ -93,6 +93,9 @@ type Snapshot struct {
 
 	// Probe is the live TLS probe's findings; nil when none ran.
 	Probe *ProbeReport
+	// ProbeOff says the probe was not asked for (--probe=false): its
+	// checks are skipped rather than warning that there was no address.
+	ProbeOff bool
 
 	// Unread are the inputs Read could not read for lack of permission,
 	// each with the requests the API server refused (for an input derived

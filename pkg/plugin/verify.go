@@ -293,6 +293,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return false, "", err
 		}
+		snap.ProbeOff = !o.Probe
 		if o.Probe {
 			snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
 		}
