@@ -4,8 +4,6 @@ import (
 	"sort"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/labels"
-
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -15,12 +13,12 @@ const entrySuffix = "-nginx"
 
 // AppNamespaces are the namespaces of s's cluster-wide inputs that hold an
 // OPEA application, by name: those kubectl opea secure wrote objects for
-// (its labels on Gateways and HTTPRoutes); those with a <release>-nginx
-// Service that belongs to an OPEA release (it carries
-// app.kubernetes.io/instance=<release>, or Service <release>, the
-// megaservice, stands next to it); and those an ingress routes into (a
-// VirtualService bound to a Gateway, or an HTTPRoute attached to one, with
-// a destination there).
+// (its labels on Gateways and HTTPRoutes); those with an OPEA release's entry
+// Service, <release>-nginx next to Service <release>, its megaservice; and
+// those an ingress leads to a <release>-nginx Service of (a VirtualService
+// bound to a Gateway, or an HTTPRoute attached to one), whatever the other
+// Services' names. Another application behind the same ingress, or an
+// nginx of another chart, is not one.
 func AppNamespaces(s *Snapshot) []string {
 	found := map[string]bool{}
 	managed := func(l map[string]string) {
@@ -48,7 +46,7 @@ func AppNamespaces(s *Snapshot) []string {
 		}
 		for _, h := range vs.HTTP {
 			for _, r := range h.Route {
-				if ns, _ := destinationService(vs.Namespace, r.Destination.Host); ns != "" {
+				if ns, name := destinationService(vs.Namespace, r.Destination.Host); ns != "" && isEntryName(name) {
 					found[ns] = true
 				}
 			}
@@ -64,7 +62,7 @@ func AppNamespaces(s *Snapshot) []string {
 		}
 		for _, rule := range r.Rules {
 			for _, b := range rule.BackendRefs {
-				if b.IsService() {
+				if b.IsService() && isEntryName(b.Name) {
 					found[b.ServiceNamespace(r.Namespace)] = true
 				}
 			}
@@ -78,13 +76,19 @@ func AppNamespaces(s *Snapshot) []string {
 	return out
 }
 
-// isOPEAEntry reports whether svc is an OPEA release's <release>-nginx.
+// isEntryName reports whether name is shaped as an OPEA entry Service's:
+// <release>-nginx.
+func isEntryName(name string) bool {
+	release, ok := strings.CutSuffix(name, entrySuffix)
+	return ok && release != ""
+}
+
+// isOPEAEntry reports whether svc is an OPEA release's <release>-nginx:
+// Service <release>, the megaservice, stands next to it. (An nginx chart's
+// release web makes web-nginx, but no Service web.)
 func (s *Snapshot) isOPEAEntry(svc Service) bool {
 	release, ok := strings.CutSuffix(svc.Name, entrySuffix)
-	if !ok || release == "" {
-		return false
-	}
-	return svc.Labels["app.kubernetes.io/instance"] == release || s.service(svc.Namespace, release) != nil
+	return ok && release != "" && s.service(svc.Namespace, release) != nil
 }
 
 // boundToAGateway reports whether vs serves an ingress: it names a Gateway
@@ -113,15 +117,6 @@ func (r *reader) appNamespaces() []string {
 		}
 	}
 	return out
-}
-
-// selected reports whether s's namespace matches selector; a namespace
-// whose labels could not be read is kept, to be reported as such.
-func selected(s *Snapshot, selector labels.Selector) bool {
-	if _, refused := s.Unread[InputNamespace]; refused {
-		return true
-	}
-	return selector.Matches(labels.Set(s.NamespaceLabels))
 }
 
 // Entry names the application's entry Service in s: the Service of its

@@ -16,9 +16,17 @@ type NamespaceResult struct {
 	Entry     string
 	Outcomes  []Outcome
 	Forbidden []Access
-	// Unreadable are the refused reads of the namespace's own objects
-	// (its labels, its pods): nothing of the application could be judged.
+	// Unreadable are the refused reads of the namespace's pods: what is
+	// judged of the application rests on the cluster-wide inputs only.
 	Unreadable []Access
+}
+
+// FleetResult is the audit of every namespace holding an OPEA application.
+type FleetResult struct {
+	Namespaces []NamespaceResult
+	// Unsearched are the refused reads that looking for the applications
+	// needed: one may be missing from Namespaces.
+	Unsearched []Access
 }
 
 // Verdict of one namespace.
@@ -29,16 +37,16 @@ const (
 	VerdictUnreadable = "unreadable"
 )
 
-// Verdict is unreadable when the namespace's own objects could not be read
-// (what the checks say of it then rests on the cluster-wide inputs only);
-// else failing when a check failed; incomplete when a check could not run;
-// secured when every check ran and none failed.
+// Verdict is failing when a check failed, even one judged from the
+// cluster-wide inputs only; else unreadable when the namespace's pods
+// could not be read; incomplete when another check could not run; secured
+// when every check ran and none failed.
 func (r NamespaceResult) Verdict() string {
 	switch {
-	case len(r.Unreadable) > 0:
-		return VerdictUnreadable
 	case Failed(r.Outcomes):
 		return VerdictFailing
+	case len(r.Unreadable) > 0:
+		return VerdictUnreadable
 	case Incomplete(r.Outcomes):
 		return VerdictIncomplete
 	}
@@ -59,11 +67,12 @@ func (r NamespaceResult) FailedIDs() []string {
 // AuditAll audits every namespace holding an OPEA application from one read
 // of the cluster (ReadAll). With probe, the gateways are probed as well,
 // several namespaces at once.
-func AuditAll(ctx context.Context, c Clients, o ReadOptions, p ProbeOptions, probe bool) ([]NamespaceResult, error) {
-	snapshots, err := ReadAll(ctx, c, o)
+func AuditAll(ctx context.Context, c Clients, o ReadOptions, p ProbeOptions, probe bool) (*FleetResult, error) {
+	fleet, err := ReadAll(ctx, c, o)
 	if err != nil {
 		return nil, err
 	}
+	snapshots := fleet.Snapshots
 	for _, s := range snapshots {
 		s.ProbeOff = !probe
 	}
@@ -74,12 +83,26 @@ func AuditAll(ctx context.Context, c Clients, o ReadOptions, p ProbeOptions, pro
 		}
 		runBounded(ctx, fleetProbeWorkers, tasks)
 	}
-	results := make([]NamespaceResult, len(snapshots))
+	result := &FleetResult{Namespaces: make([]NamespaceResult, len(snapshots)), Unsearched: fleet.Unsearched}
 	for i, s := range snapshots {
-		results[i] = NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: Run(s), Forbidden: s.Forbidden(),
-			Unreadable: sortedAccesses(append(append([]Access(nil), s.Unread[InputNamespace]...), s.Unread[InputPods]...))}
+		result.Namespaces[i] = NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: Run(s), Forbidden: s.Forbidden(),
+			Unreadable: sortedAccesses(s.Unread[InputPods])}
 	}
-	return results, nil
+	return result, nil
+}
+
+// Success is what exit code 0 means: every application was looked for,
+// and every namespace found is secured.
+func (f *FleetResult) Success() bool {
+	if len(f.Unsearched) > 0 {
+		return false
+	}
+	for _, r := range f.Namespaces {
+		if r.Verdict() != VerdictSecured {
+			return false
+		}
+	}
+	return true
 }
 
 // FleetFailing are the namespaces whose verdict is failing, joined for a

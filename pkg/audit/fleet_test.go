@@ -22,24 +22,29 @@ func TestAppNamespacesFindsEachKindOfApplication(t *testing.T) {
 		Gateways: []istio.Gateway{{Namespace: "istio-ingress", Name: "opea-secured",
 			Labels: map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "secured"}}},
 		Services: []Service{
-			{Namespace: "helm", Name: "codegen-nginx", Labels: map[string]string{"app.kubernetes.io/instance": "codegen"}},
-			{Namespace: "manifests", Name: "docsum-nginx"}, {Namespace: "manifests", Name: "docsum"},
-			{Namespace: "web", Name: "my-nginx"}, // no OPEA release beside it
-			{Namespace: "web", Name: "-nginx"},
+			{Namespace: "helm", Name: "codegen-nginx"}, {Namespace: "helm", Name: "codegen"},
+			// An nginx chart's release web: web-nginx, and no Service web.
+			{Namespace: "web", Name: "web-nginx", Labels: map[string]string{"app.kubernetes.io/instance": "web"}},
+			{Namespace: "web", Name: "-nginx"}, {Namespace: "web", Name: ""},
 		},
 		VirtualServices: []istio.VirtualService{
 			{Namespace: "istio-ingress", Name: "routed", Gateways: []string{"ingress"},
-				HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "ui.routed.svc.cluster.local"}}}}}},
+				HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "chatqna-nginx.routed.svc.cluster.local"}}}}}},
+			// Another application behind the same ingress, and an external host.
+			{Namespace: "istio-ingress", Name: "kiali", Gateways: []string{"ingress"},
+				HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "kiali.monitoring"}}, {Destination: istio.Destination{Host: "httpbin.org"}}}}}},
 			{Namespace: "internal", Name: "mesh-only", Gateways: []string{"mesh"},
-				HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "api"}}}}}},
+				HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "api-nginx"}}}}}},
 		},
 		HTTPRoutes: []gatewayapi.HTTPRoute{
 			{Namespace: "gwapi", Name: "r", ParentRefs: []gatewayapi.ParentRef{{Name: "gw"}},
 				Rules: []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "app-nginx"}}}}},
-			{Namespace: "unattached", Name: "r", Rules: []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "x"}}}}},
+			{Namespace: "unattached", Name: "r", Rules: []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "x-nginx"}}}}},
+			{Namespace: "grafana", Name: "r", ParentRefs: []gatewayapi.ParentRef{{Name: "gw"}},
+				Rules: []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "grafana"}}}}},
 		},
 	}
-	want := []string{"gwapi", "helm", "manifests", "routed", "secured"}
+	want := []string{"gwapi", "helm", "routed", "secured"}
 	if diff := cmp.Diff(want, AppNamespaces(s)); diff != "" {
 		t.Errorf("AppNamespaces (-want +got):\n%s", diff)
 	}
@@ -55,7 +60,8 @@ func fleet() cluster {
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: ns + "-pod", Annotations: map[string]string{redirectionAnnotation: "enabled"}}})
 	}
 	for _, ns := range []string{"a", "b"} {
-		kube = append(kube, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "chatqna-nginx", Labels: map[string]string{"app.kubernetes.io/instance": "chatqna"}}})
+		kube = append(kube, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "chatqna-nginx"}},
+			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "chatqna"}})
 	}
 	kube = append(kube, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "web", Name: "site-nginx"}})
 	return cluster{kube: kube, pods: pods}
@@ -73,14 +79,14 @@ func namespacesOf(snapshots []*Snapshot) []string {
 // pods are listed once, not once per namespace.
 func TestReadAllListsNamespacedInputsOnce(t *testing.T) {
 	clients, kube, meta := fleet().clients(t)
-	snapshots, err := ReadAll(context.Background(), clients, ReadOptions{AllNamespaces: true})
+	fleet, err := ReadAll(context.Background(), clients, ReadOptions{AllNamespaces: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"a", "b"}, namespacesOf(snapshots)); diff != "" {
+	if diff := cmp.Diff([]string{"a", "b"}, namespacesOf(fleet.Snapshots)); diff != "" {
 		t.Errorf("namespaces audited (-want +got):\n%s", diff)
 	}
-	for _, s := range snapshots {
+	for _, s := range fleet.Snapshots {
 		if len(s.Pods) != 1 || s.Pods[0].Namespace != s.Namespace {
 			t.Errorf("%s: pods %v, want its own one", s.Namespace, s.Pods)
 		}
@@ -112,11 +118,11 @@ func TestReadAllListsNamespacedInputsOnce(t *testing.T) {
 
 func TestReadAllNarrowsBySelector(t *testing.T) {
 	clients, _, _ := fleet().clients(t)
-	snapshots, err := ReadAll(context.Background(), clients, ReadOptions{AllNamespaces: true, NamespaceSelector: "team=b"})
+	fleet, err := ReadAll(context.Background(), clients, ReadOptions{AllNamespaces: true, NamespaceSelector: "team=b"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"b"}, namespacesOf(snapshots)); diff != "" {
+	if diff := cmp.Diff([]string{"b"}, namespacesOf(fleet.Snapshots)); diff != "" {
 		t.Errorf("namespaces audited (-want +got):\n%s", diff)
 	}
 }
@@ -139,28 +145,49 @@ func TestAuditAllReportsANamespaceItMayNotRead(t *testing.T) {
 	forbid(&clients.Dynamic.(*dynamicfake.FakeDynamicClient).Fake, notA)
 	forbid(&meta.Fake, notA)
 
-	results, err := AuditAll(context.Background(), clients, ReadOptions{AllNamespaces: true}, ProbeOptions{}, true)
+	fleet, err := AuditAll(context.Background(), clients, ReadOptions{AllNamespaces: true}, ProbeOptions{}, true)
 	if err != nil {
 		t.Fatalf("AuditAll stopped: %v", err)
 	}
-	verdicts := map[string]string{}
-	for _, r := range results {
-		verdicts[r.Namespace] = r.Verdict()
+	unreadable := map[string][]string{}
+	for _, r := range fleet.Namespaces {
+		for _, a := range r.Unreadable {
+			unreadable[r.Namespace] = append(unreadable[r.Namespace], a.String())
+		}
 	}
-	if verdicts["b"] != VerdictUnreadable {
-		t.Errorf("b: verdict %q, want %q", verdicts["b"], VerdictUnreadable)
-	}
-	if verdicts["a"] == VerdictUnreadable {
-		t.Errorf("a, which may be read, is unreadable")
+	if diff := cmp.Diff(map[string][]string{"b": {"list pods in namespace b"}}, unreadable); diff != "" {
+		t.Errorf("unreadable (-want +got):\n%s", diff)
 	}
 	var b bytes.Buffer
-	if err := RenderFleetTable(&b, results, Style{}); err != nil {
+	if err := RenderFleetTable(&b, fleet, Style{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"b: you may not get namespaces \"b\"; list pods in namespace b", "could NOT be fully verified"} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("the table does not say %q:\n%s", want, b.String())
-		}
+	if want := "could not read the pods of:\n  b: you may not list pods in namespace b\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("the table does not say %q:\n%s", want, b.String())
+	}
+}
+
+// A user who may not list Services everywhere may miss applications: the
+// audit says so, and is no success, even when it found none.
+func TestAuditAllSaysWhatItCouldNotSearch(t *testing.T) {
+	clients, kube, _ := fleet().clients(t)
+	forbid(&kube.Fake, func(a k8stesting.Action) bool { return a.GetResource().Resource == "services" })
+	fleet, err := AuditAll(context.Background(), clients, ReadOptions{AllNamespaces: true}, ProbeOptions{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fleet.Namespaces) != 0 || fleet.Success() {
+		t.Errorf("%d namespaces found, success %v: want none found, and no success", len(fleet.Namespaces), fleet.Success())
+	}
+	if got := accessList(fleet.Unsearched); got != "list services in every namespace" {
+		t.Errorf("unsearched: %q", got)
+	}
+	var b bytes.Buffer
+	if err := RenderFleetTable(&b, fleet, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(b.String(), "could not look for OPEA applications everywhere: you may not list services in every namespace\n") {
+		t.Errorf("table:\n%s", b.String())
 	}
 }
 
@@ -176,7 +203,7 @@ func TestFleetReportsValidateAgainstTheSchema(t *testing.T) {
 			Forbidden: []Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}}},
 	}
 	var b bytes.Buffer
-	report := NewFleetReport("team=rag", results)
+	report := NewFleetReport("team=rag", &FleetResult{Namespaces: results})
 	if err := RenderJSON(&b, report); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +212,7 @@ func TestFleetReportsValidateAgainstTheSchema(t *testing.T) {
 		t.Errorf("success %v, summary %+v", report.Success, report.Summary)
 	}
 	b.Reset()
-	if err := RenderFleetShort(&b, results); err != nil {
+	if err := RenderFleetShort(&b, &FleetResult{Namespaces: results}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")

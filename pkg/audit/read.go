@@ -92,12 +92,20 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 	return s, r.readGatewaySide(ctx, s)
 }
 
+// Fleet is ReadAll's answer: a snapshot per namespace holding an OPEA
+// application, and the refused reads that looking for them needed (an
+// application may then be missing from Snapshots).
+type Fleet struct {
+	Snapshots  []*Snapshot
+	Unsearched []Access
+}
+
 // ReadAll takes one snapshot per namespace holding an OPEA application, from
 // one read of the cluster: every input is listed once across all namespaces,
 // so the number of API calls does not grow with the namespaces either (only
 // where a list across namespaces is refused are the namespaces read one by
 // one). The snapshots are in the order of their namespaces' names.
-func ReadAll(ctx context.Context, c Clients, o ReadOptions) ([]*Snapshot, error) {
+func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 	o.AllNamespaces = true
 	r := &reader{c: c, o: o, cache: newReadCache()}
 	if err := r.readCluster(ctx); err != nil {
@@ -110,25 +118,60 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) ([]*Snapshot, error)
 			return nil, fmt.Errorf("invalid --selector %q: %w", o.NamespaceSelector, err)
 		}
 	}
-	var snapshots []*Snapshot
+	fleet := &Fleet{Unsearched: r.base.unsearched()}
+	var found []*Snapshot
 	for _, ns := range r.appNamespaces() {
 		s, err := r.snapshotFor(ctx, ns)
 		var missing *NamespaceMissingError
 		if errors.As(err, &missing) {
-			continue // deleted since it was found
+			continue // deleted since it was found, or no namespace at all
 		}
 		if err != nil {
 			return nil, err
 		}
-		if selector != nil && r.namespaceLabels == nil && !selected(s, selector) {
-			continue
+		if selector != nil && r.namespaceLabels == nil {
+			// The selector could not be sent with a list of namespaces:
+			// apply it here, to the labels read one namespace at a time.
+			if denied := s.Unread[InputNamespace]; len(denied) > 0 {
+				fleet.Unsearched = append(fleet.Unsearched, denied...)
+				continue
+			}
+			if !selector.Matches(labels.Set(s.NamespaceLabels)) {
+				continue
+			}
 		}
+		found = append(found, s)
+	}
+	// Several namespaces' credentials and certificates are listed at once,
+	// across namespaces; one namespace's are read by name.
+	if len(found) > 1 {
+		if err := concurrently([]func() error{
+			func() error { return r.cache.prefetchSecrets(ctx, c.Kube) },
+			func() error { return r.cache.prefetchCertManager(ctx, c.Dynamic, r.base.APIs.CertManager) },
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range found {
 		if err := r.readGatewaySide(ctx, s); err != nil {
 			return nil, err
 		}
-		snapshots = append(snapshots, s)
 	}
-	return snapshots, nil
+	fleet.Snapshots = found
+	fleet.Unsearched = sortedAccesses(fleet.Unsearched)
+	return fleet, nil
+}
+
+// findingInputs are the inputs AppNamespaces looks for applications in.
+var findingInputs = []Input{InputServices, InputGateways, InputVirtualServices, InputGatewayAPIGateways, InputHTTPRoutes}
+
+// unsearched are the refused reads of the inputs applications are found in.
+func (s *Snapshot) unsearched() []Access {
+	var denied []Access
+	for _, in := range findingInputs {
+		denied = append(denied, s.Unread[in]...)
+	}
+	return denied
 }
 
 // reader reads the inputs of one audit: those shared by every namespace into
@@ -186,9 +229,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		func() error { return readClusterRBAC(ctx, c.Kube, s) },
 	}
 	if r.o.AllNamespaces {
-		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx),
-			func() error { return r.cache.prefetchSecrets(ctx, c.Kube) },
-			func() error { return r.cache.prefetchCertManager(ctx, c.Dynamic, s.APIs.CertManager) })
+		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx))
 	}
 	return concurrently(reads)
 }

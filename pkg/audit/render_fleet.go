@@ -10,11 +10,15 @@ import (
 // RenderFleetTable writes the audit of many namespaces: one summary table,
 // then the warnings and failures of each failing namespace, what could not
 // be read, and the verdict. Without namespaces it writes nothing.
-func RenderFleetTable(w io.Writer, results []NamespaceResult, st Style) error {
-	if len(results) == 0 {
-		return nil
-	}
+func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
+	results := f.Namespaces
 	var b strings.Builder
+	if len(results) == 0 {
+		writeUnsearched(&b, f.Unsearched)
+		writeForbidden(&b, f.Unsearched)
+		_, err := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
+		return err
+	}
 	tw := tabwriter.NewWriter(&b, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tENTRY\tVERDICT\tPASSED\tWARNINGS\tFAILED\tUNKNOWN\tFAILED CHECKS")
 	for _, r := range results {
@@ -56,10 +60,11 @@ func RenderFleetTable(w io.Writer, results []NamespaceResult, st Style) error {
 		}
 	}
 	if len(unread) > 0 {
-		fmt.Fprintf(&b, "\ncould not read:\n%s\n", strings.Join(unread, "\n"))
+		fmt.Fprintf(&b, "\ncould not read the pods of:\n%s\n", strings.Join(unread, "\n"))
 	}
-	b.WriteString("\n" + FleetVerdict(results) + "\n")
-	writeForbidden(&b, fleetForbidden(results))
+	writeUnsearched(&b, f.Unsearched)
+	b.WriteString("\n" + FleetVerdict(f) + "\n")
+	writeForbidden(&b, f.forbidden())
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -87,19 +92,31 @@ func hasFindings(outcomes []Outcome) bool {
 	return false
 }
 
+// writeUnsearched says which refused reads kept applications from being
+// looked for everywhere.
+func writeUnsearched(b *strings.Builder, unsearched []Access) {
+	if len(unsearched) > 0 {
+		fmt.Fprintf(b, "\ncould not look for OPEA applications everywhere: you may not %s\n", accessList(unsearched))
+	}
+}
+
 // RenderFleetShort writes one line per namespace: its verdict and, when it
 // is not secured, why.
-func RenderFleetShort(w io.Writer, results []NamespaceResult) error {
+func RenderFleetShort(w io.Writer, f *FleetResult) error {
 	var b strings.Builder
-	for _, r := range results {
+	for _, r := range f.Namespaces {
 		s := Summarize(r.Outcomes)
 		switch r.Verdict() {
 		case VerdictFailing:
-			fmt.Fprintf(&b, "%s: failing: %s failed: %s\n", r.Namespace, Count(s.Failed, "check"), strings.Join(r.FailedIDs(), ", "))
+			fmt.Fprintf(&b, "%s: failing: %s failed: %s", r.Namespace, Count(s.Failed, "check"), strings.Join(r.FailedIDs(), ", "))
+			if len(r.Unreadable) > 0 {
+				fmt.Fprintf(&b, "; and you may not %s", accessList(r.Unreadable))
+			}
+			b.WriteString("\n")
 		case VerdictUnreadable:
 			fmt.Fprintf(&b, "%s: unreadable: you may not %s\n", r.Namespace, accessList(r.Unreadable))
 		case VerdictIncomplete:
-			fmt.Fprintf(&b, "%s: incomplete: %s could not run for lack of permission\n", r.Namespace, Count(s.Unknown, "check"))
+			fmt.Fprintf(&b, "%s: incomplete: %s could not run: you may not %s\n", r.Namespace, Count(s.Unknown, "check"), accessList(r.Forbidden))
 		default:
 			fmt.Fprintf(&b, "%s: secured (%d passed, %s)\n", r.Namespace, s.Passed, Count(s.Warnings, "warning"))
 		}
@@ -109,25 +126,29 @@ func RenderFleetShort(w io.Writer, results []NamespaceResult) error {
 }
 
 // FleetVerdict is the last line of an audit of many namespaces.
-func FleetVerdict(results []NamespaceResult) string {
+func FleetVerdict(f *FleetResult) string {
 	count := map[string]int{}
-	for _, r := range results {
+	for _, r := range f.Namespaces {
 		count[r.Verdict()]++
 	}
-	line := fmt.Sprintf("Verdict: %d of %s secured", count[VerdictSecured], Count(len(results), "OPEA namespace"))
+	line := fmt.Sprintf("Verdict: %d of %s secured", count[VerdictSecured], Count(len(f.Namespaces), "OPEA namespace"))
 	if n := count[VerdictFailing]; n > 0 {
-		line += fmt.Sprintf(", %d NOT secured (%s)", n, FleetFailing(results))
+		line += fmt.Sprintf(", %d NOT secured (%s)", n, FleetFailing(f.Namespaces))
 	}
 	if n := count[VerdictIncomplete] + count[VerdictUnreadable]; n > 0 {
 		line += fmt.Sprintf(", %d could NOT be fully verified", n)
 	}
+	if len(f.Unsearched) > 0 {
+		line += "; others may have been missed"
+	}
 	return line
 }
 
-// fleetForbidden is every refused read of every namespace, once each.
-func fleetForbidden(results []NamespaceResult) []Access {
-	var all []Access
-	for _, r := range results {
+// forbidden is every refused read, once each: of every namespace, and of
+// the search for them.
+func (f *FleetResult) forbidden() []Access {
+	all := append([]Access(nil), f.Unsearched...)
+	for _, r := range f.Namespaces {
 		all = append(all, r.Forbidden...)
 	}
 	return sortedAccesses(all)
@@ -139,13 +160,16 @@ type FleetReport struct {
 	// AllNamespaces tells this document from a one-namespace Report.
 	AllNamespaces bool   `json:"allNamespaces"`
 	Selector      string `json:"selector,omitempty"`
-	// Success is what exit code 0 means: no namespace failed, and every
-	// check of every namespace ran.
+	// Success is what exit code 0 means: every application was looked for,
+	// no namespace failed, and every check of every namespace ran.
 	Success    bool         `json:"success"`
 	Summary    FleetSummary `json:"summary"`
 	Namespaces []Report     `json:"namespaces"`
-	// MissingPermissions are the refused reads of every namespace, once
-	// each. Absent when there were none.
+	// Unsearched are the refused reads that looking for the applications
+	// needed: one may be missing from Namespaces. Absent when none.
+	Unsearched []Access `json:"unsearched,omitempty"`
+	// MissingPermissions are the refused reads of every namespace and of
+	// the search, once each. Absent when there were none.
 	MissingPermissions []Access `json:"missingPermissions,omitempty"`
 	// Error is set when the audit could not run (exit code 3).
 	Error string `json:"error,omitempty"`
@@ -161,12 +185,13 @@ type FleetSummary struct {
 }
 
 // NewFleetReport builds the JSON report of an audit of many namespaces.
-func NewFleetReport(selector string, results []NamespaceResult) FleetReport {
-	r := FleetReport{AllNamespaces: true, Selector: selector, Namespaces: []Report{}, MissingPermissions: fleetForbidden(results)}
+func NewFleetReport(selector string, f *FleetResult) FleetReport {
+	r := FleetReport{AllNamespaces: true, Selector: selector, Namespaces: []Report{}, Unsearched: f.Unsearched, MissingPermissions: f.forbidden(),
+		Success: f.Success()}
 	if len(r.MissingPermissions) == 0 {
 		r.MissingPermissions = nil
 	}
-	for _, res := range results {
+	for _, res := range f.Namespaces {
 		report := NewReport(res.Namespace, res.Outcomes, res.Forbidden)
 		report.EntryService, report.Verdict = res.Entry, res.Verdict()
 		report.Unreadable = res.Unreadable
@@ -186,6 +211,5 @@ func NewFleetReport(selector string, results []NamespaceResult) FleetReport {
 			r.Summary.Unreadable++
 		}
 	}
-	r.Success = r.Summary.Secured == r.Summary.Namespaces
 	return r
 }

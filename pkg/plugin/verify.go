@@ -36,14 +36,16 @@ client would. Each check passes (√), warns (‼) or fails (×);
 a failure says why, what to run, and links to docs/checks.md.
 
 With --all-namespaces (-A), verify audits every namespace that holds an OPEA
-application: one where kubectl opea secure wrote objects, one with a
-<release>-nginx Service of an OPEA release, or one an ingress (Istio Gateway
-or Gateway API) routes into; --selector (-l) narrows them by namespace labels.
-It reads the cluster once for all of them, prints one summary table (entry
-Service, verdict, counts, the failed checks' IDs) and then the failing
-namespaces' warnings and failures; -o short prints a line per namespace, and
--o json one document with every namespace's report. A namespace you may not
-read is reported as such; the others are still audited.
+application: one where kubectl opea secure wrote objects, one with an OPEA
+release's <release>-nginx Service beside its <release> megaservice, or one an
+ingress (Istio Gateway or Gateway API) leads to a <release>-nginx Service of;
+--selector (-l) narrows them by namespace labels. It reads the cluster once
+for all of them, prints one summary table (entry Service, verdict, counts,
+the failed checks' IDs) and then the failing namespaces' warnings and
+failures; -o short prints a line per namespace, and -o json one document with
+every namespace's report. A namespace whose pods you may not read is reported
+as such, and so is a search for applications that refused reads left
+incomplete; the others are still audited.
 
 A read the API server refuses does not stop verify: every check whose inputs
 were read still runs, each check that needed a refused read is reported as
@@ -52,9 +54,9 @@ you lack.
 
 Exit codes: 0 when nothing failed (warnings allowed) and every check ran,
 1 when a check failed (with -A: in any namespace), 2 for bad flags, 3 when
-the audit could not run or not in full (cluster unreachable, no namespace,
-reads refused) and nothing failed, 124 when --wait timed out with checks
-still failing; whatever the output format.`
+the audit could not run or not in full (cluster unreachable, namespace
+missing, reads refused) and nothing failed, 124 when --wait timed out with
+checks still failing; whatever the output format.`
 
 const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -n chatqna
@@ -250,6 +252,11 @@ func (o *VerifyOptions) validateAllNamespaces() []string {
 	for _, flag := range []string{"probe-address", "probe-http-address"} {
 		if o.set[flag] {
 			errs = append(errs, fmt.Sprintf("--%s names one gateway: leave it out with --all-namespaces, where each namespace's gateway is probed at its own address", flag))
+		}
+	}
+	for _, flag := range []string{"service", "port"} {
+		if o.set[flag] {
+			errs = append(errs, fmt.Sprintf("--%s names one application's entry: leave it out with --all-namespaces, where each namespace's is found by itself", flag))
 		}
 	}
 	return errs

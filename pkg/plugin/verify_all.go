@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
@@ -14,15 +15,15 @@ import (
 // the summary and returns an error whose exit code is the verdict: 1 when
 // a namespace failed, 3 when one could not be fully verified.
 func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
-	var results []audit.NamespaceResult
-	read := audit.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity}
+	var fleet *audit.FleetResult
+	read := audit.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity}
 	auditAll := func(ctx context.Context) (bool, string, error) {
 		var err error
-		results, err = audit.AuditAll(ctx, c, read, audit.ProbeOptions{Timeout: o.ProbeTimeout}, o.Probe)
+		fleet, err = audit.AuditAll(ctx, c, read, audit.ProbeOptions{Timeout: o.ProbeTimeout}, o.Probe)
 		if err != nil {
 			return false, "", err
 		}
-		failing := audit.FleetFailing(results)
+		failing := audit.FleetFailing(fleet.Namespaces)
 		if failing != "" && o.Wait {
 			fmt.Fprintf(o.ErrOut, "Waiting for %s...\n", failing)
 		}
@@ -38,11 +39,11 @@ func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
 	if err != nil && !errors.As(err, &timeout) {
 		return o.couldNotRun(err)
 	}
-	if err := o.renderAll(results); err != nil {
+	if err := o.renderAll(fleet); err != nil {
 		return err
 	}
 	var failing, incomplete int
-	for _, r := range results {
+	for _, r := range fleet.Namespaces {
 		switch r.Verdict() {
 		case audit.VerdictFailing:
 			failing++
@@ -50,32 +51,44 @@ func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
 			incomplete++
 		}
 	}
+	of := audit.Count(len(fleet.Namespaces), "OPEA namespace")
 	switch {
 	case timeout != nil:
 		return timeout
 	case failing > 0:
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d of %s failed: %s", failing, audit.Count(len(results), "OPEA namespace"), audit.FleetFailing(results))}
+		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d of %s failed: %s", failing, of, audit.FleetFailing(fleet.Namespaces))}
 	case incomplete > 0:
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%d of %s could not be fully verified: you lack permissions to read what they need (listed in the report)", incomplete, audit.Count(len(results), "OPEA namespace"))}
+		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%d of %s could not be fully verified: you lack permissions to read what they need (listed in the report)", incomplete, of)}
+	case len(fleet.Unsearched) > 0:
+		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("could not look for OPEA applications everywhere: you may not %s", accessList(fleet.Unsearched))}
 	}
 	return nil
 }
 
-func (o *VerifyOptions) renderAll(results []audit.NamespaceResult) error {
-	if len(results) == 0 && o.Output != "json" {
-		where := "in any namespace"
-		if o.Selector != "" {
-			where = "in the namespaces matching " + o.Selector
-		}
+func (o *VerifyOptions) renderAll(fleet *audit.FleetResult) error {
+	if len(fleet.Namespaces) == 0 && len(fleet.Unsearched) == 0 && o.Output != "json" {
 		// As kubectl's "No resources found": on stderr, and not an error.
-		fmt.Fprintf(o.ErrOut, "No OPEA application found %s: none holds a <release>-nginx Service, an ingress route into it, or objects of kubectl opea secure.\n", where)
+		if o.Selector != "" {
+			fmt.Fprintf(o.ErrOut, "No OPEA application found in the namespaces matching %s.\n", o.Selector)
+		} else {
+			fmt.Fprintln(o.ErrOut, "No OPEA application found: no namespace holds a <release>-nginx Service beside its <release> megaservice, an ingress route to one, or objects of kubectl opea secure.")
+		}
 		return nil
 	}
 	switch o.Output {
 	case "json":
-		return audit.RenderJSON(o.Out, audit.NewFleetReport(o.Selector, results))
+		return audit.RenderJSON(o.Out, audit.NewFleetReport(o.Selector, fleet))
 	case "short":
-		return audit.RenderFleetShort(o.Out, results)
+		return audit.RenderFleetShort(o.Out, fleet)
 	}
-	return audit.RenderFleetTable(o.Out, results, o.style())
+	return audit.RenderFleetTable(o.Out, fleet, o.style())
+}
+
+// accessList joins refused reads for a message.
+func accessList(as []audit.Access) string {
+	parts := make([]string, len(as))
+	for i, a := range as {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, "; ")
 }

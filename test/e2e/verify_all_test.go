@@ -133,7 +133,8 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 	}
 
 	// The limited user reads the cluster-wide inputs, and the namespaced ones
-	// (pods, Roles, RoleBindings) of two namespaces only.
+	// (pods, Roles, RoleBindings) of two namespaces only: not the healthy
+	// one's.
 	grantLimitedUser(t, "opea-fleet-"+fleet, "", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "services", "configmaps"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "daemonsets"}, Verbs: []string{"list"}},
@@ -141,7 +142,7 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 		{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"clusterroles", "clusterrolebindings"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
 	})
-	for _, ns := range []string{healthy.ns, broken.ns} {
+	for _, ns := range []string{broken.ns, unsecured} {
 		grantLimitedUser(t, "opea-fleet-reader", ns, []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
 			{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}, Verbs: []string{"list"}},
@@ -156,7 +157,7 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 		r = opeaWith(t, limited, "verify", "-A", "-l", selector, "-o", "json")
 		limitedReport = fleetJSON(t, r)
 		v := verdicts(limitedReport)
-		if v[broken.ns] != audit.VerdictFailing || v[unsecured] != audit.VerdictUnreadable {
+		if v[broken.ns] != audit.VerdictFailing || v[healthy.ns] != audit.VerdictUnreadable {
 			return false, fmt.Errorf("verdicts %v\n%s", v, r.stderr)
 		}
 		return true, nil
@@ -165,19 +166,27 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 		t.Errorf("limited user: exit %d, %d namespaces; want 1 and all 3\n%s", r.code, len(limitedReport.Namespaces), r.stderr)
 	}
 	for _, ns := range limitedReport.Namespaces {
-		if ns.Namespace == unsecured {
-			if got, want := accessStrings(ns.Unreadable), []string{"list pods in namespace " + unsecured}; !cmp.Equal(got, want) {
-				t.Errorf("%s: unreadable %v, want %v", unsecured, got, want)
+		if ns.Namespace == healthy.ns {
+			if got, want := accessStrings(ns.Unreadable), []string{"list pods in namespace " + healthy.ns}; !cmp.Equal(got, want) {
+				t.Errorf("%s: unreadable %v, want %v", healthy.ns, got, want)
 			}
 			continue
 		}
-		if ns.Verdict == audit.VerdictUnreadable {
-			t.Errorf("%s, which the user may read, is unreadable", ns.Namespace)
+		if ns.Verdict != want[ns.Namespace] {
+			t.Errorf("%s, which the user may read: verdict %q, want %q", ns.Namespace, ns.Verdict, want[ns.Namespace])
 		}
 	}
 	limitedTable := opeaWith(t, limited, "verify", "-A", "-l", selector)
-	if want := "  " + unsecured + ": you may not list pods in namespace " + unsecured; !strings.Contains(limitedTable.stdout, want) {
+	if want := "  " + healthy.ns + ": you may not list pods in namespace " + healthy.ns; !strings.Contains(limitedTable.stdout, want) {
 		t.Errorf("the table does not say %q:\n%s", want, limitedTable.stdout)
+	}
+
+	// A user who may read nothing finds no application, and must not be
+	// told that all is well.
+	nobody := opea(t, "--as", "opea-e2e-nobody", "verify", "-A", "-o", "json")
+	if nobodyReport := fleetJSON(t, nobody); nobody.code != 3 || nobodyReport.Success || len(nobodyReport.Unsearched) == 0 {
+		t.Errorf("a user who may read nothing: exit %d, success %v, unsearched %v; want 3, false and the refused lists\n%s",
+			nobody.code, nobodyReport.Success, nobodyReport.Unsearched, nobody.stderr)
 	}
 }
 
