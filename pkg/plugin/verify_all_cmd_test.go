@@ -59,6 +59,7 @@ func TestVerifyAllNamespacesUsageErrors(t *testing.T) {
 		{[]string{"-A", "-l", "team in (rag"}, `invalid --selector "team in (rag"`},
 		{[]string{"-A", "--probe-address", "127.0.0.1:8443"}, "--probe-address names one gateway: leave it out with --all-namespaces"},
 		{[]string{"--probe=false", "--probe-address", "127.0.0.1:8443"}, "--probe=false skips the probe --probe-address points"},
+		{[]string{"-A", "--service", "chatqna-nginx"}, "--service names one application's entry: leave it out with --all-namespaces"},
 	} {
 		c := fakeClusterWith(t, chatQnANotSecured()...)
 		r := runOn(t, c, append([]string{"verify"}, tc.args...)...)
