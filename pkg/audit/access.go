@@ -132,7 +132,9 @@ func sortedAccesses(as []Access) []Access {
 	return out
 }
 
-func accessList(as []Access) string {
+// AccessList joins refused requests for a message: "list pods in every
+// namespace; get secrets ...".
+func AccessList(as []Access) string {
 	parts := make([]string, len(as))
 	for i, a := range as {
 		parts[i] = a.String()
@@ -202,5 +204,5 @@ func (v *view) missing(inputs ...Input) (r Result, ok bool) {
 	if len(denied) == 0 {
 		return Result{}, true
 	}
-	return Result{Status: Unknown, Message: "not run: you may not " + accessList(sortedAccesses(denied)), Hint: PermissionHint}, false
+	return Result{Status: Unknown, Message: "not run: you may not " + AccessList(sortedAccesses(denied)), Hint: PermissionHint}, false
 }

@@ -179,7 +179,7 @@ func TestAuditAllSaysWhatItCouldNotSearch(t *testing.T) {
 	if len(fleet.Namespaces) != 0 || fleet.Success() {
 		t.Errorf("%d namespaces found, success %v: want none found, and no success", len(fleet.Namespaces), fleet.Success())
 	}
-	if got := accessList(fleet.Unsearched); got != "list services in every namespace" {
+	if got := AccessList(fleet.Unsearched); got != "list services in every namespace" {
 		t.Errorf("unsearched: %q", got)
 	}
 	var b bytes.Buffer

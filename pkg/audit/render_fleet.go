@@ -9,7 +9,8 @@ import (
 
 // RenderFleetTable writes the audit of many namespaces: one summary table,
 // then the warnings and failures of each failing namespace, what could not
-// be read, and the verdict. Without namespaces it writes nothing.
+// be read, and the verdict. Without namespaces it writes only what kept the
+// search from looking everywhere, if anything did.
 func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 	results := f.Namespaces
 	var b strings.Builder
@@ -56,7 +57,7 @@ func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 	var unread []string
 	for _, r := range results {
 		if len(r.Unreadable) > 0 {
-			unread = append(unread, fmt.Sprintf("  %s: you may not %s", r.Namespace, accessList(r.Unreadable)))
+			unread = append(unread, fmt.Sprintf("  %s: you may not %s", r.Namespace, AccessList(r.Unreadable)))
 		}
 	}
 	if len(unread) > 0 {
@@ -96,7 +97,7 @@ func hasFindings(outcomes []Outcome) bool {
 // looked for everywhere.
 func writeUnsearched(b *strings.Builder, unsearched []Access) {
 	if len(unsearched) > 0 {
-		fmt.Fprintf(b, "\ncould not look for OPEA applications everywhere: you may not %s\n", accessList(unsearched))
+		fmt.Fprintf(b, "\ncould not look for OPEA applications everywhere: you may not %s\n", AccessList(unsearched))
 	}
 }
 
@@ -110,13 +111,13 @@ func RenderFleetShort(w io.Writer, f *FleetResult) error {
 		case VerdictFailing:
 			fmt.Fprintf(&b, "%s: failing: %s failed: %s", r.Namespace, Count(s.Failed, "check"), strings.Join(r.FailedIDs(), ", "))
 			if len(r.Unreadable) > 0 {
-				fmt.Fprintf(&b, "; and you may not %s", accessList(r.Unreadable))
+				fmt.Fprintf(&b, "; and you may not %s", AccessList(r.Unreadable))
 			}
 			b.WriteString("\n")
 		case VerdictUnreadable:
-			fmt.Fprintf(&b, "%s: unreadable: you may not %s\n", r.Namespace, accessList(r.Unreadable))
+			fmt.Fprintf(&b, "%s: unreadable: you may not %s\n", r.Namespace, AccessList(r.Unreadable))
 		case VerdictIncomplete:
-			fmt.Fprintf(&b, "%s: incomplete: %s could not run: you may not %s\n", r.Namespace, Count(s.Unknown, "check"), accessList(r.Forbidden))
+			fmt.Fprintf(&b, "%s: incomplete: %s could not run: you may not %s\n", r.Namespace, Count(s.Unknown, "check"), AccessList(r.Forbidden))
 		default:
 			fmt.Fprintf(&b, "%s: secured (%d passed, %s)\n", r.Namespace, s.Passed, Count(s.Warnings, "warning"))
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
@@ -60,7 +59,7 @@ func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
 	case incomplete > 0:
 		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%d of %s could not be fully verified: you lack permissions to read what they need (listed in the report)", incomplete, of)}
 	case len(fleet.Unsearched) > 0:
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("could not look for OPEA applications everywhere: you may not %s", accessList(fleet.Unsearched))}
+		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("could not look for OPEA applications everywhere: you may not %s", audit.AccessList(fleet.Unsearched))}
 	}
 	return nil
 }
@@ -82,13 +81,4 @@ func (o *VerifyOptions) renderAll(fleet *audit.FleetResult) error {
 		return audit.RenderFleetShort(o.Out, fleet)
 	}
 	return audit.RenderFleetTable(o.Out, fleet, o.style())
-}
-
-// accessList joins refused reads for a message.
-func accessList(as []audit.Access) string {
-	parts := make([]string, len(as))
-	for i, a := range as {
-		parts[i] = a.String()
-	}
-	return strings.Join(parts, "; ")
 }
