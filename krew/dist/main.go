@@ -45,11 +45,38 @@ func main() {
 	commit := flag.String("commit", "unknown", "commit to stamp")
 	out := flag.String("out", "dist", "output folder")
 	manifest := flag.String("manifest", "krew/opea.yaml.tmpl", "krew manifest template")
+	only := flag.String("platforms", "", "comma-separated OS/ARCH to build, e.g. linux/amd64 (default: all six)")
 	flag.Parse()
+	if err := selectTargets(*only); err != nil {
+		fmt.Fprintln(os.Stderr, "dist:", err)
+		os.Exit(2)
+	}
 	if err := run(*version, *commit, *out, *manifest); err != nil {
 		fmt.Fprintln(os.Stderr, "dist:", err)
 		os.Exit(1)
 	}
+}
+
+// selectTargets keeps the targets named in only ("os/arch,..."); "" keeps
+// all. A benchmark measures one archive without building six.
+func selectTargets(only string) error {
+	if only == "" {
+		return nil
+	}
+	var kept [][2]string
+	for _, want := range strings.Split(only, ",") {
+		found := false
+		for _, t := range targets {
+			if t[0]+"/"+t[1] == strings.TrimSpace(want) {
+				kept, found = append(kept, t), true
+			}
+		}
+		if !found {
+			return fmt.Errorf("unknown platform %q: use OS/ARCH of linux, darwin, windows and amd64, arm64", want)
+		}
+	}
+	targets = kept
+	return nil
 }
 
 func run(version, commit, out, manifestTemplate string) error {

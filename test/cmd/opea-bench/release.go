@@ -1,8 +1,6 @@
 package main
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"context"
 	"fmt"
 	"os"
@@ -31,78 +29,33 @@ func timeHelp(ctx context.Context, plugin string, runs int) (time.Duration, erro
 	return time.Duration(median(walls)), nil
 }
 
-// releaseArchiveSize builds the linux/amd64 release archive as krew/dist
-// does (same flags, files and compression) and returns its size in bytes.
-// Only this one platform is built: the others are not measured.
+// releaseArchiveSize builds the linux/amd64 release archive with the
+// release's own program (krew/dist, as make dist runs it, for this one
+// platform) and returns its size in bytes.
 func releaseArchiveSize(ctx context.Context, work string) (int64, error) {
-	root := controlplane.RepoRoot()
-	bin := filepath.Join(work, "release", "kubectl-opea")
-	ldflags := "-s -w -X github.com/opea-project/kubectl-opea/pkg/buildinfo.Version=v0.0.0-bench" +
-		" -X github.com/opea-project/kubectl-opea/pkg/buildinfo.Commit=" + gitCommit(ctx, root)
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", bin, "./cmd/kubectl-opea")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building the linux/amd64 release binary: %w\n%s", err, out)
+	out := filepath.Join(work, "dist")
+	cmd := exec.CommandContext(ctx, "go", "run", "./krew/dist", "-platforms", "linux/amd64", "-version", "v0.0.0-bench", "-commit", gitCommit(ctx), "-out", out)
+	cmd.Dir = controlplane.RepoRoot()
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("building the linux/amd64 release archive: %w\n%s", err, output)
 	}
-	files := []struct {
-		name string
-		path string
-		mode int64
-	}{
-		{"LICENSE", filepath.Join(root, "LICENSE"), 0o644},
-		{"kubectl-opea", bin, 0o755},
-		{"kubectl_complete-opea", filepath.Join(root, "cmd", "kubectl-opea", "kubectl_complete-opea"), 0o755},
-	}
-	var size countingWriter
-	gz, err := gzip.NewWriterLevel(&size, gzip.BestCompression)
+	info, err := os.Stat(filepath.Join(out, "kubectl-opea_linux_amd64.tar.gz"))
 	if err != nil {
 		return 0, err
 	}
-	tw := tar.NewWriter(gz)
-	for _, f := range files {
-		data, err := os.ReadFile(f.path)
-		if err != nil {
-			return 0, err
-		}
-		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(data)), ModTime: archiveTime, Typeflag: tar.TypeReg, Format: tar.FormatUSTAR}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return 0, err
-		}
-		if _, err := tw.Write(data); err != nil {
-			return 0, err
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return 0, err
-	}
-	if err := gz.Close(); err != nil {
-		return 0, err
-	}
-	return int64(size), nil
-}
-
-// archiveTime is krew/dist's fixed modification time of every entry.
-var archiveTime = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-
-// countingWriter counts the bytes of an archive that need not be kept.
-type countingWriter int64
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	*c += countingWriter(len(p))
-	return len(p), nil
+	return info.Size(), nil
 }
 
 // gitCommit is the commit to stamp, as make dist does; its length, not its
 // value, is what matters to the size.
-func gitCommit(ctx context.Context, root string) string {
+func gitCommit(ctx context.Context) string {
 	cmd := exec.CommandContext(ctx, "git", "rev-parse", "HEAD")
-	cmd.Dir = root
-	out, err := cmd.Output()
+	cmd.Dir = controlplane.RepoRoot()
+	output, err := cmd.Output()
 	if err != nil {
 		return "unknown"
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(output))
 }
 
 // istioVersion is the istio.io/istio version test/istiotools pins, which
