@@ -35,7 +35,8 @@ func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
 		err = await.Until(ctx, o.Timeout, 2*time.Second, "every check of every OPEA namespace to pass", auditAll)
 	}
 	var timeout *await.TimeoutError
-	if err != nil && !errors.As(err, &timeout) {
+	if err != nil && (!errors.As(err, &timeout) || fleet == nil) {
+		// fleet is nil when the time ran out before one audit finished.
 		return o.couldNotRun(err)
 	}
 	if err := o.renderAll(fleet); err != nil {
