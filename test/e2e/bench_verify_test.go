@@ -7,11 +7,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/opea-project/kubectl-opea/test/controlplane"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
 // populate creates pods (captured by ztunnel, as istio-cni would mark them)
@@ -34,16 +33,9 @@ func populate(b testing.TB, ns string, pods, services int) {
 			for i := range work {
 				var err error
 				if i < pods {
-					_, err = kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-						ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("worker-%04d", i), Labels: map[string]string{"app.kubernetes.io/name": fmt.Sprintf("worker-%d", i%20)},
-							Annotations: map[string]string{"ambient.istio.io/redirection": "enabled"}},
-						Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "opea/worker"}}},
-					}, metav1.CreateOptions{})
+					_, err = kube.CoreV1().Pods(ns).Create(ctx, fixtures.WorkerPod(i), metav1.CreateOptions{})
 				} else {
-					_, err = kube.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-						ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%04d", i-pods)},
-						Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
-					}, metav1.CreateOptions{})
+					_, err = kube.CoreV1().Services(ns).Create(ctx, fixtures.FillerService(i-pods), metav1.CreateOptions{})
 				}
 				if err != nil {
 					errs <- err

@@ -10,10 +10,8 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -143,25 +141,15 @@ func (b *bench) createAppNamespace(ctx context.Context, ns string) error {
 	})
 }
 
-// createPod creates a worker pod that istio-cni would have marked as
-// captured by ztunnel. It stays Pending: no kubelet runs here.
+// createPod creates fixtures.WorkerPod(i) in ns.
 func (b *bench) createPod(ctx context.Context, ns string, i int) error {
-	_, err := b.kube.CoreV1().Pods(ns).Create(ctx, &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:        fmt.Sprintf("worker-%04d", i),
-			Labels:      map[string]string{"app.kubernetes.io/name": fmt.Sprintf("worker-%d", i%20)},
-			Annotations: map[string]string{"ambient.istio.io/redirection": "enabled"},
-		},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "opea/worker"}}},
-	}, metav1.CreateOptions{})
+	_, err := b.kube.CoreV1().Pods(ns).Create(ctx, fixtures.WorkerPod(i), metav1.CreateOptions{})
 	return err
 }
 
+// createService creates fixtures.FillerService(i) in ns.
 func (b *bench) createService(ctx context.Context, ns string, i int) error {
-	_, err := b.kube.CoreV1().Services(ns).Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("svc-%04d", i)},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
-	}, metav1.CreateOptions{})
+	_, err := b.kube.CoreV1().Services(ns).Create(ctx, fixtures.FillerService(i), metav1.CreateOptions{})
 	return err
 }
 
