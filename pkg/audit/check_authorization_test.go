@@ -50,6 +50,23 @@ var authorizationBrokenCases = []brokenCase{
 		func(t *testing.T, s *Snapshot) {
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-system", "no-ingress", istio.AuthorizationPolicy{Action: "DENY", Rules: []istio.AuthorizationRule{fromNamespaces("istio-ingress")}})}
 		}},
+	{"an ALLOW of mesh identities in the gateway's namespace", "authorization.gateway-admits-clients", Fail,
+		"ALLOW policies istio-ingress/mesh-only apply to the gateway itself and none admits a client without a mesh identity (GET / for chatqna.example.com on port 443 of gateway pod istio-ingress/",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "mesh-only", istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{fromNamespaces("istio-ingress")}})}
+		}},
+	{"a DENY of requests without a token on the gateway", "authorization.gateway-admits-clients", Fail,
+		"DENY policy istio-ingress/require-jwt matches GET / for chatqna.example.com on port 443",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "require-jwt", istio.AuthorizationPolicy{Action: "DENY",
+				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{NotRequestPrincipals: []string{"*"}}}}}}})}
+		}},
+	{"an ALLOW of the client's address on the gateway", "authorization.gateway-admits-clients", Warn,
+		"depends on their address, their headers or an external authorizer",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "office", istio.AuthorizationPolicy{
+				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{RemoteIPBlocks: []string{"192.0.2.0/24"}}}}}}})}
+		}},
 	{"an ALLOW with HTTP fields", "authorization.ztunnel-accepted", Fail, "chatqna/get-only: ztunnel drops its ALLOW rules with HTTP fields (methods)",
 		func(t *testing.T, s *Snapshot) {
 			p := accepted("chatqna", "get-only", istio.AuthorizationPolicy{Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}},

@@ -130,10 +130,11 @@ type Names struct {
 	Certificate      string
 	TLSSecret        string
 	// DenyByDefault, AllowApp and AllowIngress are the AuthorizationPolicies
-	// of secure --lockdown.
-	DenyByDefault string
-	AllowApp      string
-	AllowIngress  string
+	// of secure --lockdown; AllowGatewayClients too, with the Gateway API.
+	DenyByDefault       string
+	AllowApp            string
+	AllowIngress        string
+	AllowGatewayClients string
 }
 
 // NamesFor returns the names for the application in appNamespace.
@@ -153,6 +154,9 @@ func NamesFor(appNamespace string) Names {
 		DenyByDefault:    "opea-deny-by-default",
 		AllowApp:         "opea-allow-app",
 		AllowIngress:     "opea-allow-ingress",
+		// The gateway Istio deploys for the Gateway runs in the application
+		// namespace, where the namespace-wide policies would shut clients out.
+		AllowGatewayClients: "opea-allow-gateway-clients",
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -126,6 +127,11 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version strin
 	}
 
 	if p.GatewayAPI {
+		more, err := p.checkGatewayClients(ctx, version)
+		missing = append(missing, more...)
+		if err != nil {
+			errs = append(errs, err)
+		}
 		account := gatewayapi.DeployedName(gatewayapi.Gateway{Name: desired.NamesFor(p.Namespace).Gateway, ClassName: p.GatewayClass})
 		l.GatewayPrincipal = istio.Principal(td, p.Namespace, account)
 	} else {
@@ -216,4 +222,67 @@ func entryPorts(ns string, entry discover.Entry, pods []corev1.Pod) ([]int32, er
 	return nil, problems.New(
 		fmt.Sprintf("Service %s/%s port %d targets the port named %q, and %s: the lockdown cannot name the port the ingress gateway may reach", ns, entry.Service, sp.Port, sp.TargetPort.StrVal, why),
 		fmt.Sprintf("start the entry pods (kubectl get pods -n %s -l %s), or give the Service port a numeric targetPort", ns, labels.Set(entry.Selector)))
+}
+
+// checkGatewayClients refuses a Gateway API lockdown when a policy of the
+// user's would still make the gateway turn clients away: the lockdown
+// admits every client at its Gateway (AllowGatewayClients), but a DENY of
+// the namespace or the root namespace that matches a plain request, or a
+// mesh-wide policy, is evaluated there too. The policies are read from
+// both namespaces; a read that fails refuses, since what it would have
+// shown is unknown.
+func (p *planner) checkGatewayClients(ctx context.Context, version string) (missing []string, err error) {
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return nil, err
+	}
+	names := desired.NamesFor(p.Namespace)
+	gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "authorizationpolicies"}
+	policies := []istio.AuthorizationPolicy{{
+		Namespace: p.Namespace, Name: names.AllowGatewayClients, Action: "ALLOW", Rules: []istio.AuthorizationRule{{}},
+		TargetRefs: []istio.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: names.Gateway}},
+	}}
+	for _, ns := range []string{p.Namespace, istio.RootNamespace} {
+		list, err := dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+		switch {
+		case apierrors.IsForbidden(err):
+			missing = append(missing, "list authorizationpolicies.security.istio.io in namespace "+ns)
+			continue
+		case err != nil:
+			return missing, fmt.Errorf("could not check the AuthorizationPolicies of namespace %s that apply to the gateway: %w", ns, err)
+		}
+		for i := range list.Items {
+			ap, err := istio.DecodeAuthorizationPolicy(&list.Items[i])
+			if err != nil {
+				return missing, fmt.Errorf("reading AuthorizationPolicy %s/%s: %w", ns, list.Items[i].GetName(), err)
+			}
+			if l := list.Items[i].GetLabels(); l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == p.Namespace {
+				continue // secure's own, rendered anew
+			}
+			policies = append(policies, ap)
+		}
+	}
+	if len(missing) > 0 {
+		return missing, nil
+	}
+	proxy := istio.GatewayProxy{Namespace: p.Namespace, GatewayName: names.Gateway, Labels: map[string]string{
+		gatewayapi.GatewayNameLabel: names.Gateway, "gateway.networking.k8s.io/gateway-class-name": p.GatewayClass,
+		gatewayapi.ManagedLabel: "istio.io-gateway-controller",
+	}}
+	ports := []int32{443}
+	if p.HTTPRedirect {
+		ports = append(ports, 80)
+	}
+	for _, host := range p.Hosts {
+		for _, port := range ports {
+			req := istio.ClientRequest{Host: istio.ExampleHost(host, p.Namespace), Port: port, Method: "GET", Path: "/"}
+			d := istio.EvaluateAtGateway(policies, istio.RootNamespace, proxy, req)
+			if d.Admitted == istio.No && d.Deny != nil {
+				return nil, problems.New(
+					fmt.Sprintf("DENY policy %s/%s applies to the gateway Istio deploys for Gateway %s/%s and matches GET / for %s on port %d: with the lockdown, clients would still get 403", d.Deny.Namespace, d.Deny.Name, p.Namespace, names.Gateway, req.Host, port),
+					fmt.Sprintf("narrow that policy so that it leaves the application's clients alone (kubectl get authorizationpolicy %s -n %s -o yaml), or %s", d.Deny.Name, d.Deny.Namespace, p.withoutLockdown()))
+			}
+		}
+	}
+	return nil, nil
 }

@@ -163,7 +163,11 @@ func TestLockdownPlan(t *testing.T) {
 					policies = append(policies, o.GetName())
 				}
 			}
-			if diff := cmp.Diff([]string{"opea-allow-ingress", "opea-allow-app", "opea-deny-by-default"}, policies); diff != "" {
+			want := []string{"opea-allow-ingress", "opea-allow-app", "opea-deny-by-default"}
+			if tc.gatewayAPI {
+				want = append([]string{"opea-allow-gateway-clients"}, want...)
+			}
+			if diff := cmp.Diff(want, policies); diff != "" {
 				t.Errorf("policies (-want +got):\n%s", diff)
 			}
 			if plan.Unlock != nil {
@@ -313,4 +317,46 @@ func TestLockdownFlagNotGivenOrFalse(t *testing.T) {
 			}
 		}
 	})
+}
+
+// With the Gateway API, the lockdown admits every client at its Gateway;
+// a DENY of the user's that matches a plain request there, in the
+// namespace or mesh-wide, would still turn clients away: secure refuses,
+// naming it. One that leaves the application's hosts alone is fine.
+func TestLockdownRefusesADenyThatShutsTheGateway(t *testing.T) {
+	deny := func(ns, name, hosts string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON([]byte(`{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+			"metadata": {"namespace": "` + ns + `", "name": "` + name + `"},
+			"spec": {"action": "DENY", "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}], "to": [{"operation": {"hosts": [` + hosts + `]}}]}]}}`)); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)))
+	for _, tc := range []struct {
+		name       string
+		gatewayAPI bool
+		policy     *unstructured.Unstructured
+		want       string
+	}{
+		{name: "a DENY of requests without a token in the namespace", gatewayAPI: true, policy: deny("chatqna", "require-jwt", `"chatqna.example.com"`),
+			want: "DENY policy chatqna/require-jwt applies to the gateway Istio deploys for Gateway chatqna/opea-ingress and matches GET / for chatqna.example.com on port 443"},
+		{name: "a mesh-wide one", gatewayAPI: true, policy: deny("istio-system", "mesh-jwt", `"*"`),
+			want: "DENY policy istio-system/mesh-jwt applies to the gateway"},
+		{name: "one for other hosts", gatewayAPI: true, policy: deny("chatqna", "other", `"other.example.com"`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
+			objs[authorizationPoliciesGVR] = []*unstructured.Unstructured{tc.policy}
+			c := newFakeCluster(t, "v1", typed, objs).servePolicies()
+			_, _, err := c.plan(lockdownRequest(tc.gatewayAPI))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("plan: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("plan: %v; want %q", err, tc.want)
+			}
+		})
+	}
 }
