@@ -78,6 +78,7 @@ var Catalogue = []Check{
 	{"authorization.gateway-admits-clients", CategoryAuthorization, AnyIngress, "AuthorizationPolicies on the gateway itself admit clients", needGatewayAuthorization, requireGatewayIdentified, checkGatewayAdmitsClients},
 	{"authorization.ztunnel-accepted", CategoryAuthorization, AnyIngress, "ztunnel enforces the namespace's AuthorizationPolicies as written", needZtunnelAccepted, nil, checkZtunnelAccepted},
 	{"authorization.waypoint-ingress", CategoryAuthorization, AnyIngress, "ingress traffic goes through the entry Service's waypoint", needWaypointIngress, requireEntry, checkWaypointIngress},
+	{"authorization.waypoint-admitted", CategoryAuthorization, AnyIngress, "AuthorizationPolicies admit the waypoints the Services use", needWaypointAdmitted, nil, checkWaypointAdmitted},
 	{"authorization.port-forward", CategoryAuthorization, AnyIngress, "no one but cluster admins may port-forward to the pods", needRBAC, nil, checkPortForward},
 	{"authorization.no-bypass-service", CategoryAuthorization, AnyIngress, "no NodePort or LoadBalancer Service around the ingress gateway", needBypass, nil, checkNoBypassService},
 	{"authorization.lockdown-intact", CategoryAuthorization, AnyIngress, "secure's lockdown policies intact, where in place", needAuthorizationPolicies, nil, checkLockdownIntact},
@@ -127,6 +128,7 @@ var (
 	// istiod's settings say whether it writes ZtunnelAccepted.
 	needZtunnelAccepted       = []Input{InputAuthorizationPolicies, InputIstiod}
 	needWaypointIngress       = []Input{InputVirtualServices, InputGateways, InputHTTPRoutes, InputGatewayAPIGateways, InputServices, InputNamespace}
+	needWaypointAdmitted      = []Input{InputNamespace, InputServices, InputPods, InputGatewayAPIGateways, InputMeshConfig, InputAuthorizationPolicies}
 	needRBAC                  = []Input{InputRBAC}
 	needBypass                = []Input{InputServices, InputPods}
 	needAuthorizationPolicies = []Input{InputAuthorizationPolicies}
