@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -80,7 +81,8 @@ func (p *planner) fieldManager() string {
 // ports and the ingress gateway's identity (the classic gateway gw, or the
 // one Istio deploys for secure's Gateway API Gateway). Every read the user
 // may not make is reported in one problem.
-func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version string, entry discover.Entry, gw discover.Gateway) (*desired.Lockdown, []error) {
+func (p *planner) lockdown(ctx context.Context, kube clients.Kube, apis discover.APIs, entry discover.Entry, gw discover.Gateway) (*desired.Lockdown, []error) {
+	version := apis.AuthorizationPolicies
 	l := &desired.Lockdown{Version: version, AllowPrincipals: p.AllowPrincipals, EntrySelector: entry.Selector}
 	var errs []error
 	var missing []string
@@ -120,6 +122,12 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version strin
 			l.EntryPorts = ports
 		}
 	}
+	waypoints, more, err := p.waypointPrincipals(ctx, kube, apis.GatewayAPI, td)
+	missing = append(missing, more...)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	l.Waypoints = waypoints
 	if len(entry.Selector) == 0 {
 		errs = append(errs, problems.New(
 			fmt.Sprintf("Service %s/%s selects no pods by labels: the lockdown cannot name the entry workload the ingress gateway may reach", p.Namespace, entry.Service),
@@ -285,4 +293,65 @@ func (p *planner) checkGatewayClients(ctx context.Context, version string) (miss
 		}
 	}
 	return nil, nil
+}
+
+// waypointPrincipals are the principals of the waypoints the namespace's
+// Services use (their istio.io/use-waypoint label, or the namespace's):
+// every call to such a Service, the application's own and, with
+// istio.io/ingress-use-waypoint, the ingress gateway's, reaches the pods
+// from the waypoint, and istiod does not admit it by itself
+// (PILOT_AUTO_ALLOW_WAYPOINT_POLICY is off by default). The account is the
+// one the waypoint's Gateway names, read when the Gateway API is served.
+func (p *planner) waypointPrincipals(ctx context.Context, kube clients.Kube, gatewayAPI, trustDomain string) (principals, missing []string, err error) {
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		return nil, []string{"get namespaces " + p.Namespace}, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("could not check which waypoints namespace %s uses: %w", p.Namespace, err)
+	}
+	svcs, err := kube.CoreV1().Services(p.Namespace).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		return nil, []string{"list services in namespace " + p.Namespace}, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("could not check which waypoints the Services of namespace %s use: %w", p.Namespace, err)
+	}
+	seen := map[istio.Waypoint]bool{}
+	for _, svc := range svcs.Items {
+		wp, ok := istio.ServiceWaypoint(svc.Namespace, svc.Labels, ns.Labels)
+		if !ok || seen[wp] {
+			continue
+		}
+		seen[wp] = true
+		sa, err := p.waypointAccount(ctx, gatewayAPI, wp)
+		if err != nil {
+			return nil, nil, err
+		}
+		principals = append(principals, istio.Principal(trustDomain, wp.Namespace, sa))
+	}
+	slices.Sort(principals)
+	return principals, nil, nil
+}
+
+// waypointAccount is the ServiceAccount waypoint wp runs as: what its
+// Gateway names, or istiod's default when there is no Gateway (yet) or the
+// Gateway API is not served.
+func (p *planner) waypointAccount(ctx context.Context, gatewayAPI string, wp istio.Waypoint) (string, error) {
+	if gatewayAPI == "" {
+		return istio.WaypointServiceAccount(wp.Name, "", nil), nil
+	}
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return "", err
+	}
+	u, err := dyn.Resource(gatewayapi.Gateways(gatewayAPI)).Namespace(wp.Namespace).Get(ctx, wp.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return istio.WaypointServiceAccount(wp.Name, "", nil), nil
+	case err != nil:
+		return "", fmt.Errorf("could not read waypoint Gateway %s/%s, whose identity the lockdown must admit: %w", wp.Namespace, wp.Name, err)
+	}
+	class, _, _ := unstructured.NestedString(u.Object, "spec", "gatewayClassName")
+	return istio.WaypointServiceAccount(wp.Name, class, u.GetAnnotations()), nil
 }

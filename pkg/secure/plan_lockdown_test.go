@@ -2,6 +2,7 @@ package secure
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -356,6 +358,46 @@ func TestLockdownRefusesADenyThatShutsTheGateway(t *testing.T) {
 				t.Errorf("plan: %v", err)
 			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 				t.Errorf("plan: %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A Service that sends its traffic through a waypoint is reached from the
+// waypoint: the lockdown admits the waypoint's account, the one its
+// Gateway names, or istiod's default (the Gateway's name) without one.
+func TestLockdownAdmitsTheWaypointsServicesUse(t *testing.T) {
+	backend := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "backend", Labels: map[string]string{istio.UseWaypointLabel: "waypoint"}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "backend"}, Ports: []corev1.ServicePort{{Port: 8888}}}}
+	waypoint := &unstructured.Unstructured{}
+	if err := waypoint.UnmarshalJSON([]byte(`{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+		"metadata": {"namespace": "chatqna", "name": "waypoint", "annotations": {"gateway.istio.io/service-account": "wp"}},
+		"spec": {"gatewayClassName": "istio-waypoint"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)), backend)
+	for _, tc := range []struct {
+		name    string
+		gateway bool
+		want    string
+	}{
+		{name: "the account its Gateway names", gateway: true, want: "cluster.local/ns/chatqna/sa/wp"},
+		{name: "no Gateway: the waypoint's name", want: "cluster.local/ns/chatqna/sa/waypoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
+			if tc.gateway {
+				objs[gatewayapi.Gateways("v1")] = []*unstructured.Unstructured{waypoint}
+			}
+			plan, _, err := newFakeCluster(t, "v1", typed, objs).servePolicies().plan(lockdownRequest(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{tc.want}, plan.Params.Lockdown.Waypoints); diff != "" {
+				t.Errorf("waypoints (-want +got):\n%s", diff)
+			}
+			if !slices.Contains(plan.Params.Lockdown.AppPrincipals("chatqna"), tc.want) {
+				t.Errorf("opea-allow-app does not admit %s: %v", tc.want, plan.Params.Lockdown.AppPrincipals("chatqna"))
 			}
 		})
 	}
