@@ -252,7 +252,7 @@ Ingress gateway
     fix: kubectl opea secure -n chatqna (an Istio Gateway), or kubectl opea secure -n chatqna --host <host> --gateway-api (a Gateway API Gateway)
 ` + docs + `ingress.gateway-found
 
-Verdict: chatqna is NOT secured as intended (17 passed, 0 warnings, 4 failed, 22 skipped)
+Verdict: chatqna is NOT secured as intended (18 passed, 0 warnings, 4 failed, 23 skipped)
 `,
 		err:  "error: 4 checks failed\n",
 		code: ExitFailure,

@@ -250,7 +250,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			unlock.Merge(found)
 		}
 		if on && (gwOK || p.GatewayAPI) && entryOK {
-			lockdown, errs := p.lockdown(ctx, kube, apis.AuthorizationPolicies, entry, gw)
+			lockdown, errs := p.lockdown(ctx, kube, apis, entry, gw)
 			for _, err := range errs {
 				note(err)
 			}
