@@ -224,12 +224,14 @@ func entryPorts(ns string, entry discover.Entry, pods []corev1.Pod) ([]int32, er
 		return ports, nil
 	}
 	why := fmt.Sprintf("none of the %d pods it selects (%s) declares a container port of that name", selected, labels.Set(entry.Selector))
+	fix := fmt.Sprintf("name the port %q in the entry pods' containers (kubectl get pods -n %s -l %s -o yaml), or give the Service port a numeric targetPort", sp.TargetPort.StrVal, ns, labels.Set(entry.Selector))
 	if selected == 0 {
 		why = fmt.Sprintf("it selects no pod (%s) to resolve it in", labels.Set(entry.Selector))
+		fix = fmt.Sprintf("start the entry pods (kubectl get pods -n %s -l %s), or give the Service port a numeric targetPort", ns, labels.Set(entry.Selector))
 	}
 	return nil, problems.New(
 		fmt.Sprintf("Service %s/%s port %d targets the port named %q, and %s: the lockdown cannot name the port the ingress gateway may reach", ns, entry.Service, sp.Port, sp.TargetPort.StrVal, why),
-		fmt.Sprintf("start the entry pods (kubectl get pods -n %s -l %s), or give the Service port a numeric targetPort", ns, labels.Set(entry.Selector)))
+		fix)
 }
 
 // checkGatewayClients refuses a Gateway API lockdown when a policy of the

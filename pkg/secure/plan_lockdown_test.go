@@ -209,7 +209,7 @@ func TestLockdownPlanRefuses(t *testing.T) {
 			name:  "a named targetPort no selected pod declares",
 			typed: append(chatqnaPods(), entry(intstr.FromString("web"))),
 			want: []string{`Service chatqna/entry port 80 targets the port named "web", and none of the 1 pods it selects (app=nginx) declares a container port of that name: the lockdown cannot name the port the ingress gateway may reach` +
-				"\n  fix: start the entry pods (kubectl get pods -n chatqna -l app=nginx), or give the Service port a numeric targetPort"},
+				"\n  fix: name the port \"web\" in the entry pods' containers (kubectl get pods -n chatqna -l app=nginx -o yaml), or give the Service port a numeric targetPort"},
 		},
 		{
 			name:  "a named targetPort and no entry pod",
