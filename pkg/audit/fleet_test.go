@@ -301,3 +301,22 @@ func TestReadAllReadsOnlyTheSecretsGatewaysName(t *testing.T) {
 		}
 	}
 }
+
+// The suggestion for a mistyped namespace is the one most like it, and the
+// others are named too.
+func TestSuggestNamespace(t *testing.T) {
+	for _, tc := range []struct {
+		asked string
+		found []string
+		want  string
+	}{
+		{"chatqan", nil, ""},
+		{"default", []string{"chatqna"}, "did you mean -n chatqna? (the namespace holding an OPEA application)"},
+		{"chatqan", []string{"codegen", "chatqna", "rag"}, "did you mean -n chatqna? (namespaces holding an OPEA application: codegen, chatqna, rag)"},
+		{"ragg", []string{"codegen", "chatqna", "rag"}, "did you mean -n rag? (namespaces holding an OPEA application: codegen, chatqna, rag)"},
+	} {
+		if got := SuggestNamespace(tc.asked, tc.found); got != tc.want {
+			t.Errorf("SuggestNamespace(%q, %v) = %q, want %q", tc.asked, tc.found, got, tc.want)
+		}
+	}
+}

@@ -594,21 +594,31 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 		}); err != nil {
 		return err
 	}
-	if s.Gateways, err = listAll(ctx, dyn, s, InputGateways, networking("gateways"),
+	if err := readIstioRouting(ctx, dyn, s); err != nil {
+		return err
+	}
+	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, InputAuthorizationPolicies,
+		schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "authorizationpolicies"}, istio.DecodeAuthorizationPolicy)
+	return err
+}
+
+// readIstioRouting reads every Istio Gateway and VirtualService.
+func readIstioRouting(ctx context.Context, dyn dynamic.Interface, s *Snapshot) error {
+	networking := schema.GroupVersionResource{Group: "networking.istio.io", Version: s.APIs.Networking}
+	var err error
+	networking.Resource = "gateways"
+	if s.Gateways, err = listAll(ctx, dyn, s, InputGateways, networking,
 		func(g *istio.Gateway, u *unstructured.Unstructured) {
 			g.Namespace, g.Name, g.Labels = u.GetNamespace(), u.GetName(), u.GetLabels()
 			g.CreationTimestamp = u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
-	if s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, networking("virtualservices"),
+	networking.Resource = "virtualservices"
+	s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, networking,
 		func(v *istio.VirtualService, u *unstructured.Unstructured) {
 			v.Namespace, v.Name = u.GetNamespace(), u.GetName()
-		}); err != nil {
-		return err
-	}
-	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, InputAuthorizationPolicies,
-		schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "authorizationpolicies"}, istio.DecodeAuthorizationPolicy)
+		})
 	return err
 }
 

@@ -55,8 +55,10 @@ you lack.
 Exit codes: 0 when nothing failed (warnings allowed) and every check ran,
 1 when a check failed (with -A: in any namespace), 2 for bad flags, 3 when
 the audit could not run or not in full (cluster unreachable, namespace
-missing, reads refused) and nothing failed, 124 when --wait timed out with
-checks still failing; whatever the output format.`
+missing or holding no OPEA application, reads refused) and nothing failed,
+124 when --wait timed out with checks still failing; whatever the output
+format. A namespace that does not exist or holds no OPEA application is
+reported in one line, with the namespaces that hold one.`
 
 const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -n chatqna
@@ -300,6 +302,9 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return false, "", err
 		}
+		if audit.HoldsNoApplication(snap) {
+			return false, "", noApplication(o.namespace, audit.AppNamespaces(snap))
+		}
 		snap.ProbeOff = !o.Probe
 		if o.Probe {
 			snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
@@ -318,7 +323,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	}
 	var timeout *await.TimeoutError
 	if err != nil && !errors.As(err, &timeout) {
-		return o.couldNotRun(err)
+		return o.couldNotRun(namespaceMissing(ctx, c, err))
 	}
 	if err := o.render(outcomes, forbidden); err != nil {
 		return err
