@@ -98,6 +98,8 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 type Fleet struct {
 	Snapshots  []*Snapshot
 	Unsearched []Access
+	// Leftovers are secure's objects for namespaces that no longer exist.
+	Leftovers []Leftover
 }
 
 // ReadAll takes one snapshot per namespace holding an OPEA application, from
@@ -142,16 +144,20 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 		}
 		found = append(found, s)
 	}
-	// Several namespaces' certificates are listed at once, across
-	// namespaces; one namespace's are listed there.
-	if len(found) > 1 {
-		if err := r.cache.prefetchCertManager(ctx, c.Dynamic, r.base.APIs.CertManager); err != nil {
-			return nil, err
-		}
+	// Every namespace's certificates are listed at once, across namespaces:
+	// as many requests as listing one namespace's, and they show what
+	// secure left for namespaces since deleted.
+	if err := r.cache.prefetchCertManager(ctx, c.Dynamic, r.base.APIs.CertManager); err != nil {
+		return nil, err
 	}
 	if err := r.readGatewaySides(ctx, found); err != nil {
 		return nil, err
 	}
+	leftovers, err := r.leftovers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fleet.Leftovers = leftovers
 	fleet.Snapshots = found
 	fleet.Unsearched = sortedAccesses(fleet.Unsearched)
 	return fleet, nil

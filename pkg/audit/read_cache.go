@@ -38,6 +38,10 @@ type readCache struct {
 	certManager       map[string]cachedCertManager
 	certManagerListed bool
 	clusterIssuers    *cachedCertManager
+	// secureObjects are, when every namespace's Certificates and Issuers
+	// are listed, those kubectl opea secure made, by the application
+	// namespace they serve.
+	secureObjects map[string]*Leftover
 }
 
 type cachedPods struct {
@@ -169,8 +173,8 @@ func getSecret(ctx context.Context, kube clients.Kube, ns, name string) (cachedS
 }
 
 // prefetchCertManager lists the Certificates and Issuers of every
-// namespace, when cert-manager is served. Either refused, each namespace's
-// are listed alone.
+// namespace, when cert-manager is served, noting those secure made. Either
+// refused, each namespace's are listed alone.
 func (c *readCache) prefetchCertManager(ctx context.Context, dyn dynamic.Interface, served string) error {
 	if served == "" {
 		return nil
@@ -194,9 +198,11 @@ func (c *readCache) prefetchCertManager(ctx context.Context, dyn dynamic.Interfa
 		got := c.certManager[u.GetNamespace()]
 		got.certificates = append(got.certificates, certificateOf(u))
 		c.certManager[u.GetNamespace()] = got
+		c.noteSecureObject(u)
 	}
 	for i := range issuers.Items {
 		u := &issuers.Items[i]
+		c.noteSecureObject(u)
 		got := c.certManager[u.GetNamespace()]
 		if got.issuerReady == nil {
 			got.issuerReady = map[string]bool{}

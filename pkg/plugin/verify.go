@@ -42,7 +42,9 @@ ingress (Istio Gateway or Gateway API) leads to a <release>-nginx Service of;
 --selector (-l) narrows them by namespace labels. It reads the cluster once
 for all of them, prints one summary table (entry Service, verdict, counts,
 the failed checks' IDs) and then the failing namespaces' warnings and
-failures; -o short prints a line per namespace, and -o json one document with
+failures, and what kubectl opea secure left for namespaces since deleted
+(certificates cert-manager keeps renewing) with the unsecure that removes
+it; -o short prints a line per namespace, and -o json one document with
 every namespace's report. A namespace whose pods you may not read is reported
 as such, and so is a search for applications that refused reads left
 incomplete; the others are still audited.
