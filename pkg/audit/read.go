@@ -106,7 +106,9 @@ type Fleet struct {
 // one read of the cluster: every input is listed once across all namespaces,
 // so the number of API calls does not grow with the namespaces either (only
 // where a list across namespaces is refused are the namespaces read one by
-// one). The snapshots are in the order of their namespaces' names.
+// one), but for the credential Secrets, read by name (fetchSecrets). The
+// snapshots are in the order of their namespaces' names. It also finds what
+// secure left for namespaces since deleted (leftovers).
 func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 	o.AllNamespaces = true
 	r := &reader{c: c, o: o, cache: newReadCache()}
