@@ -128,6 +128,17 @@ func (v *view) gatewayCallers() []istio.Caller {
 	return out
 }
 
+// entryPort is the pod port ztunnel sees for Service port p at pod: a
+// named targetPort resolved through the pod's container ports when they
+// were read; 0 when unknown.
+func entryPort(p ServicePort, pod Object) int32 {
+	if p.TargetName == "" {
+		return p.Target
+	}
+	port, _ := istio.FindTargetPort(p.core(), pod.ContainerPorts)
+	return port
+}
+
 // waypointCaller is waypoint wp as ztunnel sees it at the pods behind it:
 // the ServiceAccount istiod deploys it with, from its Gateway when read.
 func (v *view) waypointCaller(wp istio.Waypoint) istio.Caller {
@@ -162,7 +173,7 @@ func checkWaypointAdmitted(v *checkView) Result {
 				continue
 			}
 			for _, port := range svc.Ports {
-				c.Port = port.Target
+				c.Port = entryPort(port, pod)
 				d := istio.Evaluate(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
 				if d.Admitted != istio.No {
 					continue
@@ -215,7 +226,7 @@ func checkIngressAdmitted(v *checkView) Result {
 		}
 		for _, pod := range v.entryPods(t.svc) {
 			for _, c := range callers {
-				c.Port = t.port.Target
+				c.Port = entryPort(t.port, pod)
 				d := istio.Evaluate(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
 				applied = applied || len(d.Applied) > 0
 				switch d.Admitted {
@@ -234,8 +245,8 @@ func checkIngressAdmitted(v *checkView) Result {
 	switch {
 	case len(undecided) > 0:
 		sort.Strings(undecided)
-		return warn("admit the gateway by its principal and the pods' port number, not by IP address or a named port",
-			"whether ztunnel admits the ingress gateway depends on its IP address or the pods' port, which verify cannot tell: %s", strings.Join(undecided, "; "))
+		return warn("admit the gateway by its principal, not by IP block; a named target port is resolved through the entry pods, which verify must be able to get",
+			"whether ztunnel admits the ingress gateway depends on its IP address, or on a named target port verify could not resolve: %s", strings.Join(undecided, "; "))
 	case !applied:
 		return pass("no AuthorizationPolicy applies to the entry pods: every caller admitted")
 	case len(admitted) == 0:

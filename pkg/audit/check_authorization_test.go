@@ -255,3 +255,23 @@ func TestIngressThroughAWaypointIsJudgedByTheWaypoint(t *testing.T) {
 		}
 	}
 }
+
+// A named targetPort is judged at the port it names in the entry pods, as
+// secure's lockdown resolved it; without the pods' ports it is undecided.
+func TestIngressAdmittedResolvesANamedTargetPort(t *testing.T) {
+	s := healthy(t)
+	s.AuthorizationPolicies = lockdown()
+	s.Services[0].Ports[0].Target, s.Services[0].Ports[0].TargetName = 0, "web"
+	s.Pods[0].ContainerPorts = []istio.ContainerPort{{Name: "web", Number: 80, Protocol: "TCP"}}
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Pass {
+		t.Errorf("resolved: %s %q", o.Status, o.Message)
+	}
+	s.Pods[0].ContainerPorts[0].Number = 8080
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Fail || !strings.Contains(o.Message, "on port 8080") {
+		t.Errorf("resolved to another port: %s %q", o.Status, o.Message)
+	}
+	s.Pods[0].ContainerPorts = nil
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Warn || !strings.Contains(o.Message, "a named target port verify could not resolve") {
+		t.Errorf("unresolved: %s %q", o.Status, o.Message)
+	}
+}

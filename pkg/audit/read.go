@@ -759,6 +759,9 @@ func (r *reader) readGatewaySides(ctx context.Context, snapshots []*Snapshot) er
 		if err != nil {
 			return err
 		}
+		if err := readNamedEntryPorts(ctx, r.c.Kube, v); err != nil {
+			return err
+		}
 		sides[i] = gatewaySide{v: v, istioSecrets: istioSecrets,
 			secrets: &secretReader{kube: r.c.Kube, cache: r.cache, s: s, searched: map[string]bool{}}}
 		named = append(named, sides[i].namedSecrets()...)
@@ -980,3 +983,31 @@ func (c *readCache) mayListSecrets(ctx context.Context, kube clients.Kube, servi
 // subjectAccessReview is the request that asks whether a gateway may read
 // its credentials.
 var subjectAccessReview = Access{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}
+
+// readNamedEntryPorts reads the container ports of one entry pod per entry
+// Service port whose targetPort is a name: pods are listed as metadata, and
+// ztunnel authorizes the port number the name resolves to in the pod. A pod
+// that may not be read leaves the port undecided, as before.
+func readNamedEntryPorts(ctx context.Context, kube clients.Kube, v *view) error {
+	for _, t := range v.entryTargets() {
+		if t.port.TargetName == "" {
+			continue
+		}
+		for i := range v.s.Pods {
+			pod := &v.s.Pods[i]
+			if len(t.svc.Selector) == 0 || pod.ContainerPorts != nil || !labels.SelectorFromSet(t.svc.Selector).Matches(labels.Set(pod.Labels)) {
+				continue
+			}
+			full, err := kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+			case err != nil:
+				return fmt.Errorf("reading pod %s/%s for the port its Service names: %w", pod.Namespace, pod.Name, err)
+			default:
+				pod.ContainerPorts = istio.ContainerPorts(full.Spec)
+			}
+			break
+		}
+	}
+	return nil
+}
