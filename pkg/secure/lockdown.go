@@ -43,13 +43,16 @@ func (p *planner) lockdownState(ctx context.Context, apis discover.APIs) (on boo
 		return false, nil, err
 	}
 	found, err := owned.FindLockdown(ctx, dyn, owned.Options{AppNamespace: p.Namespace, FieldManager: p.fieldManager(), APIs: apis})
-	var prob *problems.Problem
-	if errors.As(err, &prob) && p.Lockdown == LockdownAsIs {
-		fmt.Fprintf(p.notices, "Could not check for a lockdown an earlier secure --lockdown made in namespace %s (you may not list AuthorizationPolicies there): if there is one, it is left as it is.\n", p.Namespace)
-		return false, nil, nil
-	}
 	if err != nil {
-		return false, nil, err
+		// Unread is not absent: a plain rerun would leave the lockdown
+		// without the application's new service accounts.
+		what := fmt.Sprintf("for a lockdown an earlier secure --lockdown made in namespace %s", p.Namespace)
+		request := "list authorizationpolicies.security.istio.io in namespace " + p.Namespace
+		var refused *problems.Problem
+		if errors.As(err, &refused) { // the list was forbidden
+			return false, nil, notAllowedToCheck(what, request)
+		}
+		return false, nil, couldNotCheck(what, request, err)
 	}
 	if found.Nothing() {
 		return false, nil, nil
@@ -57,14 +60,35 @@ func (p *planner) lockdownState(ctx context.Context, apis discover.APIs) (on boo
 	if p.Lockdown == LockdownOff {
 		return false, found, nil
 	}
-	allowApp := desired.NamesFor(p.Namespace).AllowApp
-	for _, u := range slices.Concat(found.Remove, found.Keep) {
-		if v := u.GetAnnotations()[desired.AllowPrincipalsAnnotation]; u.GetName() == allowApp && v != "" {
-			p.AllowPrincipals = strings.Split(v, ",")
-		}
+	recorded, err := recordedPrincipals(p.Namespace, found)
+	if err != nil {
+		return false, nil, err
 	}
+	p.AllowPrincipals = recorded
 	fmt.Fprintf(p.notices, "Keeping the lockdown an earlier secure --lockdown made in namespace %s (--lockdown=false removes it).\n", p.Namespace)
 	return true, nil, nil
+}
+
+// recordedPrincipals are the extra callers an earlier secure --lockdown
+// recorded on its AllowApp policy, validated as --allow-principal is: the
+// annotation can be edited by anyone who may patch the policy, and a plain
+// rerun must not admit what the flag would have refused.
+func recordedPrincipals(namespace string, found *owned.Found) ([]string, error) {
+	allowApp := desired.NamesFor(namespace).AllowApp
+	for _, u := range slices.Concat(found.Remove, found.Keep) {
+		v, ok := u.GetAnnotations()[desired.AllowPrincipalsAnnotation]
+		if u.GetName() != allowApp || !ok {
+			continue
+		}
+		principals, err := istio.ParsePrincipalList(v)
+		if err != nil {
+			return nil, problems.New(
+				fmt.Sprintf("AuthorizationPolicy %s/%s: annotation %s=%q is not what secure --lockdown records: %v", namespace, allowApp, desired.AllowPrincipalsAnnotation, v, err),
+				fmt.Sprintf("run kubectl opea secure -n %s --lockdown with the --allow-principal callers you mean to admit (it rewrites the annotation), or remove the lockdown with --lockdown=false", namespace))
+		}
+		return principals, nil
+	}
+	return nil, nil
 }
 
 func (p *planner) fieldManager() string {
