@@ -399,7 +399,7 @@ func checkStrict(v *checkView) Result {
 		if len(weak) > 5 {
 			weak = append(weak[:5], fmt.Sprintf("and %d more", len(weak)-5))
 		}
-		return fail(fmt.Sprintf("kubectl opea secure -n %s (or apply a PeerAuthentication named default with mtls.mode STRICT)", v.s.Namespace),
+		return fail(v.secureCommand()+" (or apply a PeerAuthentication named default with mtls.mode STRICT)",
 			"workloads accept plaintext: %s", strings.Join(weak, "; "))
 	}
 	return pass("STRICT for %d workloads", len(v.workloads()))

@@ -265,16 +265,6 @@ func TestSecureDryRunClientPrintsWhatItWouldApply(t *testing.T) {
 				routing,
 		},
 		{
-			name: "no host given",
-			out: namespace + strict +
-				"issuer.cert-manager.io/opea-chatqna-selfsigned serverside-applied (dry run)\n" +
-				"certificate.cert-manager.io/opea-chatqna-ca serverside-applied (dry run)\n" +
-				"issuer.cert-manager.io/opea-chatqna-ca serverside-applied (dry run)\n" +
-				"certificate.cert-manager.io/opea-chatqna-tls serverside-applied (dry run)\n" +
-				routing,
-			errOut: "No --host given: using *.intel.com, as OPEA's Istio guide does. Pass --host with your own name.\n",
-		},
-		{
 			name: "an existing issuer",
 			more: []runtime.Object{unstructuredObject("cert-manager.io/v1", "Issuer", "istio-ingress", "corp-ca", nil,
 				map[string]interface{}{"spec": map[string]interface{}{"ca": map[string]interface{}{"secretName": "corp-ca"}}})},

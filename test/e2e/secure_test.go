@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -542,7 +543,11 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t)
 			tc.setup(t, ns)
-			r := opea(t, append([]string{"secure", "-n", ns}, tc.args...)...)
+			args := tc.args
+			if !slices.Contains(args, "--host") {
+				args = append(args, "--host", ns+".example.com")
+			}
+			r := opea(t, append([]string{"secure", "-n", ns}, args...)...)
 			if r.code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tc.wantCode, r.stdout, r.stderr)
 			}
@@ -556,7 +561,7 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 	}
 
 	t.Run("missing namespace", func(t *testing.T) {
-		r := opea(t, "secure", "-n", "no-such-namespace")
+		r := opea(t, "secure", "-n", "no-such-namespace", "--host", "chatqna.example.com")
 		if r.code != 1 || !strings.Contains(r.stderr, `namespace "no-such-namespace" does not exist`) {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
@@ -564,7 +569,7 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 	})
 
 	t.Run("unreachable cluster", func(t *testing.T) {
-		r := opea(t, "secure", "-n", "chatqna", "--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify")
+		r := opea(t, "secure", "-n", "chatqna", "--host", "chatqna.example.com", "--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify")
 		if r.code != 1 || !strings.Contains(r.stderr, "cannot reach https://127.0.0.1:1") || !strings.Contains(r.stderr, "kubectl cluster-info") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
