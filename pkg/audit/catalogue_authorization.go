@@ -2,6 +2,8 @@ package audit
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +34,9 @@ const (
 	lockdownDenyAll    = "opea-deny-by-default"
 	lockdownAllowApp   = "opea-allow-app"
 	lockdownAllowEntry = "opea-allow-ingress"
+	// allowPrincipalsAnnotation records on opea-allow-app the callers
+	// secure --lockdown admitted with --allow-principal.
+	allowPrincipalsAnnotation = "opea.dev/allow-principals"
 )
 
 // entryTarget is a Service port of the namespace that the application's
@@ -507,12 +512,15 @@ func checkNoBypassService(v *checkView) Result {
 }
 
 // checkLockdownIntact judges the policies kubectl opea secure --lockdown
-// writes, when it wrote any: all three in place and as written. Whether
-// the gateway is still admitted is authorization.ingress-admitted's.
+// writes, when it wrote any: all three in place and as written, and the
+// application's policy admitting exactly whom secure would admit: the
+// service accounts the application's pods run as and the extra callers it
+// recorded, each valid as --allow-principal requires. Whether the gateway
+// is still admitted is authorization.ingress-admitted's.
 func checkLockdownIntact(v *checkView) Result {
 	found := map[string]istio.AuthorizationPolicy{}
 	for _, p := range v.appPolicies() {
-		if p.Labels[managedByLabel] == managedByValue && p.Labels[appNamespaceLabel] == v.s.Namespace {
+		if v.madeBySecure(p.Labels) {
 			found[p.Name] = p
 		}
 	}
@@ -542,9 +550,100 @@ func checkLockdownIntact(v *checkView) Result {
 			problems = append(problems, name+" is no longer an ALLOW for the entry pods")
 		}
 	}
+	for _, name := range []string{lockdownAllowApp, lockdownAllowEntry} {
+		if p, ok := found[name]; ok {
+			if wild := wildcardPrincipals(p); len(wild) > 0 {
+				problems = append(problems, fmt.Sprintf("%s admits principals with a wildcard (%s): every identity they match may call the pods", name, strings.Join(wild, ", ")))
+			}
+		}
+	}
+	var recorded []string
+	if p, ok := found[lockdownAllowApp]; ok {
+		value := p.Annotations[allowPrincipalsAnnotation]
+		var err error
+		if recorded, err = istio.ParsePrincipalList(value); err != nil {
+			problems = append(problems, fmt.Sprintf("%s records callers --allow-principal would refuse (annotation %s=%q: %v): a plain kubectl opea secure refuses to render them", lockdownAllowApp, allowPrincipalsAnnotation, value, err))
+		}
+		if r, ok := v.missing(InputPods); !ok {
+			if len(problems) == 0 {
+				return r
+			}
+		} else {
+			problems = append(problems, v.unrenderedPrincipals(p, recorded)...)
+		}
+	}
 	if len(problems) > 0 {
-		return fail(fmt.Sprintf("run the kubectl opea secure command that set up namespace %s again, with --lockdown: its --host values and, for a Gateway API ingress, --gateway-api (a plain rerun keeps what is left, it does not restore it)", v.s.Namespace),
+		extra := []string{"--lockdown"}
+		for _, caller := range recorded {
+			extra = append(extra, "--allow-principal "+caller)
+		}
+		return fail(fmt.Sprintf("%s (the callers recorded on %s that are valid are given again; a plain rerun keeps what is left, it does not restore it)", v.secureCommand(extra...), lockdownAllowApp),
 			"the lockdown of namespace %s is not intact: %s", v.s.Namespace, strings.Join(problems, "; "))
 	}
-	return pass("%s, %s and %s in place", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry)
+	return pass("%s, %s and %s in place; %s admits the application's %d service accounts and %d recorded callers", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry,
+		lockdownAllowApp, len(v.s.AppServiceAccounts), len(recorded))
+}
+
+// wildcardPrincipals are the principals of p's rules that hold a wildcard,
+// which secure never writes: ztunnel matches them as prefixes or suffixes.
+func wildcardPrincipals(p istio.AuthorizationPolicy) []string {
+	var out []string
+	for _, r := range p.Rules {
+		for _, f := range r.From {
+			for _, principal := range f.Source.Principals {
+				if strings.Contains(principal, "*") {
+					out = append(out, principal)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// unrenderedPrincipals compares the rules of secure's opea-allow-app policy
+// p with what secure renders: one rule, one source, of principals only,
+// the application's service accounts' and the recorded callers', sorted.
+func (v *view) unrenderedPrincipals(p istio.AuthorizationPolicy, recorded []string) []string {
+	var want []string
+	for _, sa := range v.s.AppServiceAccounts {
+		want = append(want, istio.Principal(v.trustDomain(), v.s.Namespace, sa))
+	}
+	want = append(want, recorded...)
+	sort.Strings(want)
+	want = slices.Compact(want)
+	rendered := []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{Principals: want}}}}}
+	if reflect.DeepEqual(p.Rules, rendered) {
+		return nil
+	}
+	var got []string
+	principalsOnly := len(p.Rules) == 1 && len(p.Rules[0].From) == 1 && len(p.Rules[0].To) == 0 && len(p.Rules[0].When) == 0 &&
+		reflect.DeepEqual(p.Rules[0].From[0].Source, istio.Source{Principals: p.Rules[0].From[0].Source.Principals})
+	for _, r := range p.Rules {
+		for _, f := range r.From {
+			got = append(got, f.Source.Principals...)
+		}
+	}
+	var out []string
+	if extra := subtract(got, want); len(extra) > 0 {
+		out = append(out, fmt.Sprintf("%s admits %s, which neither the application's pods run as nor secure --lockdown recorded", lockdownAllowApp, strings.Join(extra, ", ")))
+	}
+	if lacking := subtract(want, got); len(lacking) > 0 {
+		out = append(out, fmt.Sprintf("%s does not admit %s, which the application's pods run as or secure --lockdown recorded: their calls are refused", lockdownAllowApp, strings.Join(lacking, ", ")))
+	}
+	if !principalsOnly {
+		out = append(out, lockdownAllowApp+" has other rules, sources or conditions than the one list of principals secure writes")
+	}
+	return out
+}
+
+// subtract lists the strings of a not in b, sorted, each once.
+func subtract(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -130,7 +130,7 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version strin
 	case err != nil:
 		errs = append(errs, fmt.Errorf("listing the pods of namespace %s: %w", p.Namespace, err))
 	default:
-		if l.ServiceAccounts = appServiceAccounts(pods.Items); len(l.ServiceAccounts) == 0 {
+		if l.ServiceAccounts = discover.AppServiceAccounts(pods.Items); len(l.ServiceAccounts) == 0 {
 			errs = append(errs, problems.New(
 				fmt.Sprintf("namespace %s has no pods of the application: the lockdown admits the service accounts its pods run as, and would admit none", p.Namespace),
 				fmt.Sprintf("install or start the application first (kubectl get pods -n %s), then run secure again; or %s", p.Namespace, p.withoutLockdown())))
@@ -190,21 +190,6 @@ func (p *planner) trustDomain(ctx context.Context, kube clients.Kube) (string, e
 			fmt.Sprintf("fix Istio's mesh config (kubectl edit configmap %s -n %s); istiod cannot read it either", istio.MeshConfigMap, istio.RootNamespace))
 	}
 	return td, nil
-}
-
-// appServiceAccounts are the service accounts the application's pods run
-// as, sorted, each once. Pods of a Gateway API gateway (one Istio deployed
-// for a Gateway, labelled with its name) are not the application's.
-func appServiceAccounts(pods []corev1.Pod) []string {
-	var out []string
-	for _, pod := range pods {
-		if _, gateway := pod.Labels[gatewayapi.GatewayNameLabel]; gateway {
-			continue
-		}
-		out = append(out, discover.ServiceAccountOf(pod.Spec))
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // entryPorts are the pod ports the entry Service port sends traffic to,
