@@ -135,6 +135,9 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 			fmt.Sprintf("secure's certificates for namespace %s are in namespace %s, not in --gateway-namespace %s", o.AppNamespace, strings.Join(elsewhere, ", "), o.GatewayNamespace),
 			fmt.Sprintf("kubectl opea unsecure -n %s --gateway-namespace %s (or leave --gateway-namespace out)", o.AppNamespace, elsewhere[0]))
 	}
+	if err := checkTakeoverRecords(append(slices.Clone(r.f.Keep), ns)); err != nil {
+		return nil, err
+	}
 	if ns != nil && !o.KeepMTLS {
 		takeovers := ns.GetAnnotations()[desired.TakeoversAnnotation] != ""
 		for _, m := range r.f.Managers {
@@ -149,6 +152,21 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 // retryFix is the fix of a read that failed for another reason than
 // permissions: a timeout, a server error.
 const retryFix = "check that the API server answers (kubectl get --raw /readyz), then run the command again; nothing was deleted"
+
+// checkTakeoverRecords refuses, before anything is removed, when the
+// record of taken-over fields on an object unsecure keeps (nil: none) is
+// not what secure writes: unsecure would give its values back.
+func checkTakeoverRecords(kept []*unstructured.Unstructured) error {
+	for _, obj := range kept {
+		if obj == nil {
+			continue
+		}
+		if _, err := apply.DecodeTakeovers(obj.GetAnnotations()[desired.TakeoversAnnotation]); err != nil {
+			return desired.BadTakeoversRecord(obj, err)
+		}
+	}
+	return nil
+}
 
 // forbidden records a read the user may not make.
 func (r *finder) forbidden(err error, what string) bool {

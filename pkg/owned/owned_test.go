@@ -525,6 +525,19 @@ func TestFind(t *testing.T) {
 			},
 		},
 		{
+			name: "a take-over record edited to give a field back as secure is refused before anything is removed",
+			objs: objects(one(namespace(app, ambient("kubectl-label", updateOp),
+				annotation(desired.TakeoversAnnotation, `[{"path":["metadata","name"],"manager":"kubectl-label","value":"other"}]`)), gateways)),
+			wantErr: "namespace/chatqna: annotation opea.dev/taken-over is not what kubectl opea secure records: entry 1: path metadata.name is no field an apply takes over",
+			wantFix: "restore it as secure wrote it, or remove it (kubectl annotate namespace/chatqna opea.dev/taken-over-) if the fields it recorded need not be given back",
+		},
+		{
+			name: "an adopted object's take-over record naming a manager the API server refuses",
+			objs: objects(one(enrolled, gateways), one(peerAuthentication(ours(app), adoptedObject,
+				annotation(desired.TakeoversAnnotation, `[{"path":["spec","mtls","mode"],"manager":"","value":"PERMISSIVE"}]`)))),
+			wantErr: `peerauthentication.security.istio.io/default: annotation opea.dev/taken-over is not what kubectl opea secure records: entry 1: manager "" is empty`,
+		},
+		{
 			name:     "--keep-mtls leaves out the PeerAuthentication and the namespace",
 			objs:     objects(one(enrolled, gateways), routing(nil), chain(gwNS, nil)),
 			keepMTLS: true,

@@ -246,6 +246,9 @@ func (o *SecureOptions) Validate() error {
 	}
 	if o.FieldManager == "" {
 		errs = append(errs, "--field-manager must not be empty")
+	} else if err := apply.ValidateFieldManager(o.FieldManager); err != nil {
+		// The API server refuses it; take-over records name it.
+		errs = append(errs, "invalid --field-manager "+err.Error())
 	}
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))

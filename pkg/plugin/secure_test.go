@@ -28,6 +28,8 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 		{[]string{"--timeout", "0"}, []string{"invalid --timeout 0s"}},
 		{[]string{"--wait", "--timeout", "-1s"}, []string{"invalid --timeout -1s"}},
 		{[]string{"--field-manager", ""}, []string{"--field-manager must not be empty"}},
+		{[]string{"--field-manager", strings.Repeat("m", 129)}, []string{"invalid --field-manager", "is 129 bytes long, more than the API server's 128"}},
+		{[]string{"--field-manager", "a\tb"}, []string{"invalid --field-manager", "unprintable character U+0009"}},
 		{[]string{"chatqna.example.com"}, []string{`kubectl opea secure takes no arguments, got "chatqna.example.com"`}},
 		// Several problems are reported together.
 		{[]string{"--host", "*", "--port", "70000", "-o", "xml"}, []string{`invalid --host "*"`, "invalid --port 70000", `unsupported output format "xml"`}},
