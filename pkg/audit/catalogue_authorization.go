@@ -573,11 +573,11 @@ func checkLockdownIntact(v *checkView) Result {
 		}
 	}
 	if len(problems) > 0 {
-		extra := []string{"--lockdown"}
+		extra := []string{"--lockdown", "--force-conflicts"}
 		for _, caller := range recorded {
 			extra = append(extra, "--allow-principal "+caller)
 		}
-		return fail(fmt.Sprintf("%s (the callers recorded on %s that are valid are given again; a plain rerun keeps what is left, it does not restore it)", v.secureCommand(extra...), lockdownAllowApp),
+		return fail(fmt.Sprintf("%s (the valid callers recorded on %s given again; --force-conflicts takes back what another tool edited; a plain rerun keeps what is left, it does not restore it)", v.secureCommand(extra...), lockdownAllowApp),
 			"the lockdown of namespace %s is not intact: %s", v.s.Namespace, strings.Join(problems, "; "))
 	}
 	return pass("%s, %s and %s in place; %s admits the application's %d service accounts and %d recorded callers", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry,

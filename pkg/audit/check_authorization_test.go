@@ -264,12 +264,12 @@ func TestLockdownFixNamesTheHostsAndValidCallers(t *testing.T) {
 	s.AuthorizationPolicies[1].Annotations = map[string]string{allowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}
 	// Not secure's Gateway: the user names the host.
 	o := outcomesByID(s)["authorization.lockdown-intact"]
-	if want := "kubectl opea secure -n chatqna --host <host> --lockdown --allow-principal cluster.local/ns/monitoring/sa/prometheus ("; o.Status != Fail || !strings.HasPrefix(o.Hint, want) {
+	if want := "kubectl opea secure -n chatqna --host <host> --lockdown --force-conflicts --allow-principal cluster.local/ns/monitoring/sa/prometheus ("; o.Status != Fail || !strings.HasPrefix(o.Hint, want) {
 		t.Errorf("%s %q, hint %q; want it to start %q", o.Status, o.Message, o.Hint, want)
 	}
 	s.Gateways[0].Labels = map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"}
 	o = outcomesByID(s)["authorization.lockdown-intact"]
-	if want := "kubectl opea secure -n chatqna --host chatqna.example.com --lockdown --allow-principal cluster.local/ns/monitoring/sa/prometheus ("; !strings.HasPrefix(o.Hint, want) {
+	if want := "kubectl opea secure -n chatqna --host chatqna.example.com --lockdown --force-conflicts --allow-principal cluster.local/ns/monitoring/sa/prometheus ("; !strings.HasPrefix(o.Hint, want) {
 		t.Errorf("hint %q; want it to start %q", o.Hint, want)
 	}
 }

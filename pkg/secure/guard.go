@@ -26,5 +26,5 @@ func couldNotCheck(what, request string, err error) *problems.Problem {
 func notAllowedToCheck(what, request string) *problems.Problem {
 	return problems.New(
 		fmt.Sprintf("could not check %s: you may not %s", what, request),
-		fmt.Sprintf("ask a cluster admin for %s (in a Role or ClusterRole), or use --context/--as with an identity that may; nothing was written", request))
+		fmt.Sprintf("ask a cluster admin for the permission to %s (in a Role or ClusterRole), or use --context/--as with an identity that has it; nothing was written", request))
 }

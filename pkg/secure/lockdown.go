@@ -60,7 +60,7 @@ func (p *planner) lockdownState(ctx context.Context, apis discover.APIs) (on boo
 	if p.Lockdown == LockdownOff {
 		return false, found, nil
 	}
-	recorded, err := recordedPrincipals(p.Namespace, found)
+	recorded, err := recordedPrincipals(p.Namespace, found, p.rerunWithLockdown())
 	if err != nil {
 		return false, nil, err
 	}
@@ -73,7 +73,7 @@ func (p *planner) lockdownState(ctx context.Context, apis discover.APIs) (on boo
 // recorded on its AllowApp policy, validated as --allow-principal is: the
 // annotation can be edited by anyone who may patch the policy, and a plain
 // rerun must not admit what the flag would have refused.
-func recordedPrincipals(namespace string, found *owned.Found) ([]string, error) {
+func recordedPrincipals(namespace string, found *owned.Found, rerun string) ([]string, error) {
 	allowApp := desired.NamesFor(namespace).AllowApp
 	for _, u := range slices.Concat(found.Remove, found.Keep) {
 		v, ok := u.GetAnnotations()[desired.AllowPrincipalsAnnotation]
@@ -84,11 +84,24 @@ func recordedPrincipals(namespace string, found *owned.Found) ([]string, error) 
 		if err != nil {
 			return nil, problems.New(
 				fmt.Sprintf("AuthorizationPolicy %s/%s: annotation %s=%q is not what secure --lockdown records: %v", namespace, allowApp, desired.AllowPrincipalsAnnotation, v, err),
-				fmt.Sprintf("run kubectl opea secure -n %s --lockdown with the --allow-principal callers you mean to admit (it rewrites the annotation), or remove the lockdown with --lockdown=false", namespace))
+				fmt.Sprintf("run %s --allow-principal <caller> for each caller you mean to admit (it rewrites the annotation; --force-conflicts takes it back from whoever edited it), or remove the lockdown with --lockdown=false", rerun))
 		}
 		return principals, nil
 	}
 	return nil, nil
+}
+
+// rerunWithLockdown is this secure command with --lockdown and
+// --force-conflicts, for a fix.
+func (p *planner) rerunWithLockdown() string {
+	args := []string{"kubectl opea secure -n " + p.Namespace}
+	for _, h := range p.Hosts {
+		args = append(args, "--host "+h)
+	}
+	if p.GatewayAPI {
+		args = append(args, "--gateway-api")
+	}
+	return strings.Join(append(args, "--lockdown", "--force-conflicts"), " ")
 }
 
 func (p *planner) fieldManager() string {

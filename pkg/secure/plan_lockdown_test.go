@@ -357,7 +357,7 @@ func TestLockdownRecordedPrincipalsAreValidated(t *testing.T) {
 			req.Lockdown = LockdownAsIs
 			plan, _, err := c.plan(req)
 			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "fix: run kubectl opea secure -n chatqna --lockdown with the --allow-principal callers") {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "fix: run kubectl opea secure -n chatqna --host chatqna.example.com --gateway-api --lockdown --force-conflicts --allow-principal <caller> for each caller you mean to admit") {
 					t.Fatalf("plan: %v\nwant a problem with %q and the fix", err, tc.wantErr)
 				}
 				// The flags replace the record, and --lockdown=false removes it.
