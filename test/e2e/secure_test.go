@@ -620,21 +620,27 @@ func TestSecureListsEveryMissingPermission(t *testing.T) {
 		grantLimitedUser(t, "opea-secure-"+ns, namespace, rules)
 	}
 	write := []string{"get", "create", "patch"}
-	// Everything secure reads, and every write but two: patching the
-	// Gateway in the app namespace and creating Certificates with the gateway.
+	// Everything secure reads (its preconditions fail closed: an unread one
+	// refuses), and every write but two: patching the Gateway in the app
+	// namespace and creating Certificates with the gateway.
 	grant([]rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "services"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list"}},
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{ns}, Verbs: []string{"patch"}},
+		// Any namespace's Gateway may claim the hosts on the gateway pods.
+		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways"}, Verbs: []string{"list"}},
 	}, "")
 	grant([]rbacv1.PolicyRule{
-		{APIGroups: []string{"security.istio.io"}, Resources: []string{"peerauthentications"}, Verbs: write},
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"peerauthentications"}, Verbs: append(write, "list")},
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"authorizationpolicies"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices"}, Verbs: write},
 		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways"}, Verbs: []string{"get", "create"}},
+		{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"gateways"}, Verbs: []string{"get"}},
 	}, ns)
 	grant([]rbacv1.PolicyRule{
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"issuers"}, Verbs: write},
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"certificates"}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
 	}, gatewayNamespace)
 
 	limited := kubeconfigFor(t, limitedUser)
