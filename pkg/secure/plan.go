@@ -299,7 +299,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 // checkGatewayHosts refuses when istiod would drop a server of secure's
 // Gateway: another Gateway on the same gateway pods, older, already claims
 // one of its hosts on the same port (as with two applications secured with
-// the default host).
+// the same wildcard host).
 func (p *planner) checkGatewayHosts(ctx context.Context, gw discover.Gateway, version string, objs []*unstructured.Unstructured) problems.List {
 	var ours istio.Gateway
 	found := false
