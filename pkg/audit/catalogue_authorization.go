@@ -580,7 +580,7 @@ func checkLockdownIntact(v *checkView) Result {
 		return fail(fmt.Sprintf("%s (the valid callers recorded on %s given again; --force-conflicts takes back what another tool edited; a plain rerun keeps what is left, it does not restore it)", v.secureCommand(extra...), lockdownAllowApp),
 			"the lockdown of namespace %s is not intact: %s", v.s.Namespace, strings.Join(problems, "; "))
 	}
-	return pass("%s, %s and %s in place; %s admits the application's %d service accounts and %d recorded callers", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry,
+	return pass("%s, %s and %s in place; %s admits the service accounts of the application's pods (%d) and the callers secure recorded (%d)", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry,
 		lockdownAllowApp, len(v.s.AppServiceAccounts), len(recorded))
 }
 

@@ -129,7 +129,7 @@ func TestLockdownPasses(t *testing.T) {
 	allowApp := &s.AuthorizationPolicies[1]
 	allowApp.Annotations = map[string]string{allowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}
 	allowApp.Rules[0].From[0].Source.Principals = []string{"cluster.local/ns/chatqna/sa/default", "cluster.local/ns/monitoring/sa/prometheus"}
-	if o := outcomesByID(s)["authorization.lockdown-intact"]; o.Status != Pass || !strings.Contains(o.Message, "admits the application's 1 service accounts and 1 recorded callers") {
+	if o := outcomesByID(s)["authorization.lockdown-intact"]; o.Status != Pass || !strings.Contains(o.Message, "admits the service accounts of the application's pods (1) and the callers secure recorded (1)") {
 		t.Errorf("with a recorded caller: %s %q", o.Status, o.Message)
 	}
 	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Message != "the ingress gateway is admitted by chatqna/opea-allow-ingress" {
