@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -176,4 +177,62 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 			t.Errorf("authorization.lockdown-intact after a plain secure: %s %s", status, message)
 		}
 	})
+}
+
+// The record of what --force-conflicts took over is read back as secure
+// writes it: edited to give back a field no apply takes over, it makes
+// unsecure and secure refuse before writing or removing anything; restored,
+// unsecure gives the label back.
+func TestEditedTakeoverRecordIsRefused(t *testing.T) {
+	ctx := context.Background()
+	ns := newChatQnA(t, "chatqna")
+	host := ns + ".example.com"
+	kube := adminKube(t)
+	if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, []byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"none"}}}`),
+		metav1.PatchOptions{FieldManager: "kubectl-label"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, "secure", "-n", ns, "--host", host, "--force-conflicts"); r.code != 0 {
+		t.Fatalf("secure --force-conflicts: exit %d\n%s", r.code, r.stderr)
+	}
+	t.Cleanup(func() {
+		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), desired.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
+	})
+	annotate := func(t *testing.T, record string) {
+		t.Helper()
+		body, err := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{"annotations": map[string]string{desired.TakeoversAnnotation: record}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, types.MergePatchType, body, metav1.PatchOptions{FieldManager: "kubectl-annotate"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := got.Annotations[desired.TakeoversAnnotation]
+	if !strings.Contains(original, `"manager":"kubectl-label"`) {
+		t.Fatalf("secure --force-conflicts recorded %q", original)
+	}
+
+	annotate(t, `[{"path":["metadata","name"],"manager":"kubectl-label","value":"elsewhere"}]`)
+	before := dumpNamespaces(t, ns, gatewayNamespace)
+	want := "namespace/" + ns + ": annotation " + desired.TakeoversAnnotation + " is not what kubectl opea secure records: entry 1: path metadata.name is no field an apply takes over"
+	for _, args := range [][]string{{"unsecure", "-n", ns}, {"secure", "-n", ns, "--host", host}} {
+		r := opea(t, args...)
+		if r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "fix: restore it as secure wrote it, or remove it") {
+			t.Errorf("%v: exit %d, want 1 with %q\nstdout:\n%s\nstderr:\n%s", args, r.code, want, r.stdout, r.stderr)
+		}
+		if diff := cmp.Diff(before, dumpNamespaces(t, ns, gatewayNamespace)); diff != "" {
+			t.Errorf("%v changed the namespaces despite the edited record (-before +after):\n%s", args, diff)
+		}
+	}
+
+	annotate(t, original)
+	r := opea(t, "unsecure", "-n", ns)
+	if r.code != 0 || !strings.Contains(r.stdout, "namespace/"+ns+" label istio.io/dataplane-mode=none restored") {
+		t.Errorf("unsecure with the record restored: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
