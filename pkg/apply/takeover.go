@@ -2,9 +2,12 @@ package apply
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -63,13 +66,88 @@ func EncodeTakeovers(ts []Takeover) (string, error) {
 }
 
 // DecodeTakeovers reads what EncodeTakeovers wrote; an empty string is none.
+// The record lives in an annotation anyone who may patch the object can
+// edit, and unsecure gives each value back as its manager: it is checked
+// as Takeovers builds it (ValidateTakeovers), and refused otherwise.
 func DecodeTakeovers(s string) ([]Takeover, error) {
 	if s == "" {
 		return nil, nil
 	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
 	var ts []Takeover
-	err := json.Unmarshal([]byte(s), &ts)
-	return ts, err
+	if err := dec.Decode(&ts); err != nil {
+		return nil, fmt.Errorf("not a JSON list of {path, manager, value}: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("not a JSON list of {path, manager, value}: text after the list")
+	}
+	if err := ValidateTakeovers(ts); err != nil {
+		return nil, err
+	}
+	return ts, nil
+}
+
+// ValidateTakeovers checks takeovers as Takeovers and MergeTakeovers make
+// them: each a path of non-empty keys that an apply can own (never the
+// object's kind, name, namespace, status or managed fields), a field
+// manager name the API server accepts (ValidateFieldManager), and a value;
+// each path once.
+func ValidateTakeovers(ts []Takeover) error {
+	var bad []string
+	for i, t := range ts {
+		if problem := takeoverProblem(t); problem != "" {
+			bad = append(bad, fmt.Sprintf("entry %d: %s", i+1, problem))
+		}
+		if slices.ContainsFunc(ts[:i], func(o Takeover) bool { return slices.Equal(o.Path, t.Path) }) {
+			bad = append(bad, fmt.Sprintf("entry %d: path %s recorded twice", i+1, strings.Join(t.Path, ".")))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+// takeoverProblem says what is wrong with one takeover, "" if nothing.
+func takeoverProblem(t Takeover) string {
+	if len(t.Path) == 0 || slices.Contains(t.Path, "") {
+		return fmt.Sprintf("path %q is empty or has an empty key", t.Path)
+	}
+	switch {
+	case len(t.Path) == 1 && slices.Contains([]string{"apiVersion", "kind", "metadata", "status"}, t.Path[0]),
+		t.Path[0] == "status",
+		t.Path[0] == "metadata" && slices.Contains([]string{"name", "namespace", "uid", "resourceVersion", "generation", "managedFields", "creationTimestamp", "deletionTimestamp"}, t.Path[1]):
+		return fmt.Sprintf("path %s is no field an apply takes over", strings.Join(t.Path, "."))
+	}
+	if err := ValidateFieldManager(t.Manager); err != nil {
+		return "manager " + err.Error()
+	}
+	if t.Value == nil {
+		return fmt.Sprintf("path %s has no value to give back", strings.Join(t.Path, "."))
+	}
+	return ""
+}
+
+// MaxFieldManagerLength is the API server's limit on a field manager's
+// name.
+const MaxFieldManagerLength = 128
+
+// ValidateFieldManager checks a field manager's name as the API server
+// does (at most 128 bytes, printable characters), and that it is given.
+func ValidateFieldManager(m string) error {
+	if m == "" {
+		return errors.New(`"" is empty`)
+	}
+	if len(m) > MaxFieldManagerLength {
+		return fmt.Errorf("%q is %d bytes long, more than the API server's %d", m, len(m), MaxFieldManagerLength)
+	}
+	for i, r := range m {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("%q has the unprintable character %U at byte %d", m, r, i)
+		}
+	}
+	return nil
 }
 
 // leafPaths lists the paths of the values obj sets that are not maps, but

@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -89,6 +90,39 @@ func TestMergeTakeoversKeepsTheFirstRecordAndRoundTrips(t *testing.T) {
 	}
 	if _, err := DecodeTakeovers("{not json"); err == nil {
 		t.Error("a damaged annotation must be an error, not nothing to give back")
+	}
+}
+
+// A take-over record is read back only as secure writes it: anyone who may
+// patch the object can edit the annotation, and unsecure gives each value
+// back as its manager.
+func TestDecodeTakeoversRefusesWhatSecureDoesNotWrite(t *testing.T) {
+	for _, tc := range []struct{ record, want string }{
+		{`{"path":["spec"],"manager":"m","value":1}`, "not a JSON list"},
+		{`[{"path":["spec","mtls","mode"],"manager":"m","value":"STRICT","extra":1}]`, `unknown field "extra"`},
+		{`[{"path":["spec","mtls","mode"],"manager":"m","value":"STRICT"}] []`, "text after the list"},
+		{`[{"path":[],"manager":"m","value":"x"}]`, "entry 1: path [] is empty"},
+		{`[{"path":["spec",""],"manager":"m","value":"x"}]`, "has an empty key"},
+		{`[{"path":["metadata","name"],"manager":"m","value":"x"}]`, "entry 1: path metadata.name is no field an apply takes over"},
+		{`[{"path":["status","conditions"],"manager":"m","value":[]}]`, "path status.conditions is no field"},
+		{`[{"path":["metadata","managedFields"],"manager":"m","value":[]}]`, "path metadata.managedFields is no field"},
+		{`[{"path":["spec","mtls","mode"],"manager":"","value":"STRICT"}]`, `entry 1: manager "" is empty`},
+		{`[{"path":["spec","mtls","mode"],"manager":"a\nb","value":"STRICT"}]`, "unprintable character U+000A"},
+		{`[{"path":["spec","mtls","mode"],"manager":"` + strings.Repeat("m", 129) + `","value":"STRICT"}]`, "is 129 bytes long, more than the API server's 128"},
+		{`[{"path":["spec","mtls","mode"],"manager":"m"}]`, "has no value to give back"},
+		{`[{"path":["spec","mtls","mode"],"manager":"m","value":"A"},{"path":["spec","mtls","mode"],"manager":"n","value":"B"}]`, "entry 2: path spec.mtls.mode recorded twice"},
+	} {
+		ts, err := DecodeTakeovers(tc.record)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeTakeovers(%s) = %v, %v; want an error with %q", tc.record, ts, err, tc.want)
+		}
+		if ts != nil {
+			t.Errorf("DecodeTakeovers(%s) returned %v with its error", tc.record, ts)
+		}
+	}
+	ok := `[{"path":["spec"],"manager":"argocd","value":{}},{"path":["metadata","labels","istio.io/dataplane-mode"],"manager":"kubectl-label","value":"none"}]`
+	if ts, err := DecodeTakeovers(ok); err != nil || len(ts) != 2 {
+		t.Errorf("DecodeTakeovers(%s) = %v, %v", ok, ts, err)
 	}
 }
 

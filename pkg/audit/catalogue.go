@@ -81,7 +81,7 @@ var Catalogue = []Check{
 	{"authorization.waypoint-admitted", CategoryAuthorization, AnyIngress, "AuthorizationPolicies admit the waypoints the Services use", needWaypointAdmitted, nil, checkWaypointAdmitted},
 	{"authorization.port-forward", CategoryAuthorization, AnyIngress, "no one but cluster admins may port-forward to the pods", needRBAC, nil, checkPortForward},
 	{"authorization.no-bypass-service", CategoryAuthorization, AnyIngress, "no NodePort or LoadBalancer Service around the ingress gateway", needBypass, nil, checkNoBypassService},
-	{"authorization.lockdown-intact", CategoryAuthorization, AnyIngress, "secure's lockdown policies intact, where in place", needAuthorizationPolicies, nil, checkLockdownIntact},
+	{"authorization.lockdown-intact", CategoryAuthorization, AnyIngress, "secure's lockdown policies intact, where in place", needLockdownIntact, nil, checkLockdownIntact},
 }
 
 // What the checks read. Each list is whole: a check of the gateway's pods
@@ -126,9 +126,13 @@ var (
 	needGatewayAuthorization = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputHTTPRoutes, InputGatewayAPIGateways,
 		InputServices, InputPods, InputMeshConfig, InputAuthorizationPolicies}
 	// istiod's settings say whether it writes ZtunnelAccepted.
-	needZtunnelAccepted       = []Input{InputAuthorizationPolicies, InputIstiod}
-	needWaypointIngress       = []Input{InputVirtualServices, InputGateways, InputHTTPRoutes, InputGatewayAPIGateways, InputServices, InputNamespace}
-	needWaypointAdmitted      = []Input{InputNamespace, InputServices, InputPods, InputGatewayAPIGateways, InputMeshConfig, InputAuthorizationPolicies}
+	needZtunnelAccepted  = []Input{InputAuthorizationPolicies, InputIstiod}
+	needWaypointIngress  = []Input{InputVirtualServices, InputGateways, InputHTTPRoutes, InputGatewayAPIGateways, InputServices, InputNamespace}
+	needWaypointAdmitted = []Input{InputNamespace, InputServices, InputPods, InputGatewayAPIGateways, InputMeshConfig, InputAuthorizationPolicies}
+	// What secure would render: the waypoints the Services use, the trust
+	// domain. (Without the pods' service accounts, the check judges what it
+	// can.)
+	needLockdownIntact        = []Input{InputAuthorizationPolicies, InputNamespace, InputServices, InputGatewayAPIGateways, InputMeshConfig}
 	needRBAC                  = []Input{InputRBAC}
 	needBypass                = []Input{InputServices, InputPods}
 	needAuthorizationPolicies = []Input{InputAuthorizationPolicies}
@@ -407,7 +411,7 @@ func checkStrict(v *checkView) Result {
 		if len(weak) > 5 {
 			weak = append(weak[:5], fmt.Sprintf("and %d more", len(weak)-5))
 		}
-		return fail(fmt.Sprintf("kubectl opea secure -n %s (or apply a PeerAuthentication named default with mtls.mode STRICT)", v.s.Namespace),
+		return fail(v.secureCommand()+" (or apply a PeerAuthentication named default with mtls.mode STRICT)",
 			"workloads accept plaintext: %s", strings.Join(weak, "; "))
 	}
 	return pass("STRICT for %d workloads", len(v.workloads()))

@@ -2,6 +2,8 @@ package audit
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -23,6 +25,9 @@ const (
 	lockdownDenyAll    = "opea-deny-by-default"
 	lockdownAllowApp   = "opea-allow-app"
 	lockdownAllowEntry = "opea-allow-ingress"
+	// allowPrincipalsAnnotation records on opea-allow-app the callers
+	// secure --lockdown admitted with --allow-principal.
+	allowPrincipalsAnnotation = "opea.dev/allow-principals"
 )
 
 // entryTarget is a Service port of the namespace that the application's
@@ -553,12 +558,15 @@ func checkNoBypassService(v *checkView) Result {
 }
 
 // checkLockdownIntact judges the policies kubectl opea secure --lockdown
-// writes, when it wrote any: all three in place and as written. Whether
-// the gateway is still admitted is authorization.ingress-admitted's.
+// writes, when it wrote any: all three in place and as written, and the
+// application's policy admitting exactly whom secure would admit: the
+// service accounts the application's pods run as and the extra callers it
+// recorded, each valid as --allow-principal requires. Whether the gateway
+// is still admitted is authorization.ingress-admitted's.
 func checkLockdownIntact(v *checkView) Result {
 	found := map[string]istio.AuthorizationPolicy{}
 	for _, p := range v.appPolicies() {
-		if p.Labels[managedByLabel] == managedByValue && p.Labels[appNamespaceLabel] == v.s.Namespace {
+		if v.madeBySecure(p.Labels) {
 			found[p.Name] = p
 		}
 	}
@@ -588,9 +596,125 @@ func checkLockdownIntact(v *checkView) Result {
 			problems = append(problems, name+" is no longer an ALLOW for the entry pods")
 		}
 	}
+	for _, name := range []string{lockdownAllowApp, lockdownAllowEntry} {
+		if p, ok := found[name]; ok {
+			if wild := wildcardPrincipals(p); len(wild) > 0 {
+				problems = append(problems, fmt.Sprintf("%s admits principals with a wildcard (%s): every identity they match may call the pods", name, strings.Join(wild, ", ")))
+			}
+		}
+	}
+	var recorded []string
+	if p, ok := found[lockdownAllowApp]; ok {
+		value := p.Annotations[allowPrincipalsAnnotation]
+		var err error
+		if recorded, err = istio.ParsePrincipalList(value); err != nil {
+			problems = append(problems, fmt.Sprintf("%s records callers --allow-principal would refuse (annotation %s=%q: %v): a plain kubectl opea secure refuses to render them", lockdownAllowApp, allowPrincipalsAnnotation, value, err))
+		}
+		if r, ok := v.missing(InputPods); !ok {
+			if len(problems) == 0 {
+				return r
+			}
+		} else {
+			problems = append(problems, v.unrenderedPrincipals(p, recorded)...)
+		}
+	}
 	if len(problems) > 0 {
-		return fail(fmt.Sprintf("run the kubectl opea secure command that set up namespace %s again, with --lockdown: its --host values and, for a Gateway API ingress, --gateway-api (a plain rerun keeps what is left, it does not restore it)", v.s.Namespace),
+		extra := []string{"--lockdown", "--force-conflicts"}
+		for _, caller := range recorded {
+			extra = append(extra, "--allow-principal "+caller)
+		}
+		return fail(fmt.Sprintf("%s (the valid callers recorded on %s given again; --force-conflicts takes back what another tool edited; a plain rerun keeps what is left, it does not restore it)", v.secureCommand(extra...), lockdownAllowApp),
 			"the lockdown of namespace %s is not intact: %s", v.s.Namespace, strings.Join(problems, "; "))
 	}
-	return pass("%s, %s and %s in place", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry)
+	return pass("%s, %s and %s in place; %s admits the service accounts of the application's pods (%d) and the callers secure recorded (%d)", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry,
+		lockdownAllowApp, len(v.s.AppServiceAccounts), len(recorded))
+}
+
+// wildcardPrincipals are the principals of p's rules that hold a wildcard,
+// which secure never writes: ztunnel matches them as prefixes or suffixes.
+func wildcardPrincipals(p istio.AuthorizationPolicy) []string {
+	var out []string
+	for _, r := range p.Rules {
+		for _, f := range r.From {
+			for _, principal := range f.Source.Principals {
+				if strings.Contains(principal, "*") {
+					out = append(out, principal)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// unrenderedPrincipals compares the rules of secure's opea-allow-app policy
+// p with what secure renders: one rule, one source, of principals only,
+// the application's service accounts' and the recorded callers', sorted.
+func (v *view) unrenderedPrincipals(p istio.AuthorizationPolicy, recorded []string) []string {
+	var want []string
+	for _, sa := range v.s.AppServiceAccounts {
+		want = append(want, istio.Principal(v.trustDomain(), v.s.Namespace, sa))
+	}
+	want = append(want, recorded...)
+	waypoints := v.waypointPrincipals()
+	want = append(want, waypoints...)
+	sort.Strings(want)
+	want = slices.Compact(want)
+	rendered := []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{Principals: want}}}}}
+	if reflect.DeepEqual(p.Rules, rendered) {
+		return nil
+	}
+	var got []string
+	principalsOnly := len(p.Rules) == 1 && len(p.Rules[0].From) == 1 && len(p.Rules[0].To) == 0 && len(p.Rules[0].When) == 0 &&
+		reflect.DeepEqual(p.Rules[0].From[0].Source, istio.Source{Principals: p.Rules[0].From[0].Source.Principals})
+	for _, r := range p.Rules {
+		for _, f := range r.From {
+			got = append(got, f.Source.Principals...)
+		}
+	}
+	var out []string
+	if extra := subtract(got, want); len(extra) > 0 {
+		why := "neither the application's pods run as nor secure --lockdown recorded"
+		if len(waypoints) > 0 {
+			why = "neither the application's pods run as, nor secure --lockdown recorded, nor is a waypoint the namespace's Services use"
+		}
+		out = append(out, fmt.Sprintf("%s admits %s, which %s", lockdownAllowApp, strings.Join(extra, ", "), why))
+	}
+	if lacking := subtract(want, got); len(lacking) > 0 {
+		why := "the application's pods run as or secure --lockdown recorded"
+		if len(waypoints) > 0 {
+			why = "the application's pods run as, secure --lockdown recorded, or is a waypoint the namespace's Services use"
+		}
+		out = append(out, fmt.Sprintf("%s does not admit %s, which %s: their calls are refused", lockdownAllowApp, strings.Join(lacking, ", "), why))
+	}
+	if !principalsOnly {
+		out = append(out, lockdownAllowApp+" has other rules, sources or conditions than the one list of principals secure writes")
+	}
+	return out
+}
+
+// waypointPrincipals are the principals of the waypoints the namespace's
+// Services use, as secure --lockdown admits them.
+func (v *view) waypointPrincipals() []string {
+	var out []string
+	for _, svc := range v.s.Services {
+		if svc.Namespace != v.s.Namespace {
+			continue
+		}
+		if wp, ok := istio.ServiceWaypoint(svc.Namespace, svc.Labels, v.s.NamespaceLabels); ok {
+			out = append(out, v.waypointCaller(wp).Principal)
+		}
+	}
+	return out
+}
+
+// subtract lists the strings of a not in b, sorted, each once.
+func subtract(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -186,7 +186,7 @@ func checkSecretPresent(v *checkView) Result {
 			return fail(fmt.Sprintf("kubectl describe certificate %s -n %s; kubectl opea verify --wait waits for it", cert.Name, cert.Namespace),
 				"Secret %s not found in %s: cert-manager Certificate %s has not written it yet", name, strings.Join(podNamespaces, ", "), key(cert.Namespace, cert.Name))
 		}
-		return fail(fmt.Sprintf("kubectl opea secure -n %s, or kubectl create secret tls %s -n %s --cert=... --key=...", v.s.Namespace, name, podNamespaces[0]),
+		return fail(fmt.Sprintf("%s, or kubectl create secret tls %s -n %s --cert=... --key=...", v.secureCommand(), name, podNamespaces[0]),
 			"Secret %s not found in %s", name, strings.Join(podNamespaces, ", "))
 	}
 	return pass("%s", v.foundCredentials()[0].ref())

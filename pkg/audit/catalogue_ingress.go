@@ -17,7 +17,7 @@ func checkGatewayFound(v *checkView) Result {
 		if r, ok := v.missing(needIngressFound...); !ok {
 			return r
 		}
-		return fail(fmt.Sprintf("kubectl opea secure -n %s (an Istio Gateway), or kubectl opea secure -n %s --host <host> --gateway-api (a Gateway API Gateway)", v.s.Namespace, v.s.Namespace),
+		return fail(fmt.Sprintf("kubectl opea secure -n %s --host <host> (an Istio Gateway), or kubectl opea secure -n %s --host <host> --gateway-api (a Gateway API Gateway)", v.s.Namespace, v.s.Namespace),
 			"no %s routes to a Service in namespace %s", v.routeKinds(), v.s.Namespace)
 	}
 	if v.s.EntryService != "" || v.s.EntryPort != 0 {
@@ -95,7 +95,7 @@ func (v *view) routesToEntry() (Result, bool) {
 		}
 	}
 	target := "a Service in namespace " + v.s.Namespace
-	fix := fmt.Sprintf("kubectl opea secure -n %s", v.s.Namespace)
+	fix := v.secureCommand()
 	if v.s.EntryService != "" {
 		target = "Service " + key(v.s.Namespace, v.s.EntryService)
 		fix += " --service " + v.s.EntryService
@@ -163,7 +163,7 @@ func checkHTTPSServer(v *checkView) Result {
 		}
 	}
 	if len(v.httpsServers()) == 0 {
-		return fail(fmt.Sprintf("kubectl opea secure -n %s", v.s.Namespace), "no Gateway of the application terminates TLS")
+		return fail(v.secureCommand(), "no Gateway of the application terminates TLS")
 	}
 	s := v.httpsServers()[0]
 	return pass("%s port %d, %s, credential %s", key(s.gw.Namespace, s.gw.Name), s.server.Port.Number, s.server.TLS.Mode, s.server.TLS.CredentialName)

@@ -68,10 +68,12 @@ var authorizationBrokenCases = []brokenCase{
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "office", istio.AuthorizationPolicy{
 				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{RemoteIPBlocks: []string{"192.0.2.0/24"}}}}}}})}
 		}},
-	{"the lockdown, and a waypoint a backend Service uses", "authorization.waypoint-admitted", Fail,
+	{"an ALLOW of the application's own callers, and a waypoint a backend Service uses", "authorization.waypoint-admitted", Fail,
 		"none admits waypoint chatqna/waypoint (cluster.local/ns/chatqna/sa/waypoint) on port 8888: every call to Service chatqna",
 		func(t *testing.T, s *Snapshot) {
-			s.AuthorizationPolicies = lockdown()
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("chatqna", "own-callers", istio.AuthorizationPolicy{
+				Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}},
+				Rules:    []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{Principals: []string{"cluster.local/ns/chatqna/sa/default"}}}}}}})}
 			s.Services = append(s.Services, Service{Namespace: "chatqna", Name: "chatqna", Labels: map[string]string{istio.UseWaypointLabel: "waypoint"},
 				Selector: map[string]string{"app.kubernetes.io/name": "chatqna"}, Ports: []ServicePort{{Name: "http", Port: 8888, Target: 8888}}})
 		}},
@@ -108,17 +110,54 @@ var authorizationBrokenCases = []brokenCase{
 			s.AuthorizationPolicies = lockdown()
 			s.AuthorizationPolicies[0].Rules = []istio.AuthorizationRule{{}}
 		}},
+	{"the recorded callers edited to every identity", "authorization.lockdown-intact", Fail,
+		`opea-allow-app records callers --allow-principal would refuse (annotation opea.dev/allow-principals="*,cluster.local/ns/monitoring/sa/prometheus": "*" is not of the form`,
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
+			allowApp := &s.AuthorizationPolicies[1]
+			allowApp.Annotations = map[string]string{allowPrincipalsAnnotation: "*,cluster.local/ns/monitoring/sa/prometheus"}
+			allowApp.Rules[0].From[0].Source.Principals = []string{"*", "cluster.local/ns/chatqna/sa/default", "cluster.local/ns/monitoring/sa/prometheus"}
+		}},
+	{"a wildcard principal", "authorization.lockdown-intact", Fail, "opea-allow-app admits principals with a wildcard (cluster.local/ns/*): every identity they match may call the pods",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
+			s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals = append(s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals, "cluster.local/ns/*")
+		}},
+	{"a caller secure would not render", "authorization.lockdown-intact", Fail,
+		"opea-allow-app admits cluster.local/ns/other/sa/intruder, which neither the application's pods run as nor secure --lockdown recorded",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
+			s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals = append(s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals, "cluster.local/ns/other/sa/intruder")
+		}},
+	{"a service account added since", "authorization.lockdown-intact", Fail,
+		"opea-allow-app does not admit cluster.local/ns/chatqna/sa/chatqna-ui, which the application's pods run as or secure --lockdown recorded",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"chatqna-ui", "default"}
+		}},
+	{"a namespace source beside the principals", "authorization.lockdown-intact", Fail,
+		"opea-allow-app has other rules, sources or conditions than the one list of principals secure writes",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
+			s.AuthorizationPolicies[1].Rules = append(s.AuthorizationPolicies[1].Rules, fromNamespaces("other"))
+		}},
 }
 
 // A locked-down namespace passes every check, the gateway admitted by
 // secure's policy.
 func TestLockdownPasses(t *testing.T) {
 	s := healthy(t)
-	s.AuthorizationPolicies = lockdown()
+	s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
 	for _, o := range Run(s) {
 		if o.Status != Pass {
 			t.Errorf("%s: %s %s", o.ID, o.Status, o.Message)
 		}
+	}
+	// With a caller recorded by --allow-principal, and admitted.
+	allowApp := &s.AuthorizationPolicies[1]
+	allowApp.Annotations = map[string]string{allowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}
+	allowApp.Rules[0].From[0].Source.Principals = []string{"cluster.local/ns/chatqna/sa/default", "cluster.local/ns/monitoring/sa/prometheus"}
+	if o := outcomesByID(s)["authorization.lockdown-intact"]; o.Status != Pass || !strings.Contains(o.Message, "admits the service accounts of the application's pods (1) and the callers secure recorded (1)") {
+		t.Errorf("with a recorded caller: %s %q", o.Status, o.Message)
 	}
 	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Message != "the ingress gateway is admitted by chatqna/opea-allow-ingress" {
 		t.Errorf("ingress-admitted says %q", o.Message)
@@ -133,6 +172,22 @@ func TestLockdownPasses(t *testing.T) {
 	s.AuthorizationPolicies = lockdown()
 	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Fail || !strings.Contains(o.Message, "cluster.local/ns/chatqna/sa/opea-ingress-istio") {
 		t.Errorf("Gateway API, the classic gateway admitted: %s %q", o.Status, o.Message)
+	}
+}
+
+// Without the service accounts of the application's pods, whether
+// opea-allow-app admits what secure would render is unknown; a wildcard is
+// a failure all the same.
+func TestLockdownIntactWithoutThePods(t *testing.T) {
+	s := healthy(t)
+	s.AuthorizationPolicies = lockdown()
+	s.deny(InputPods, Access{Verb: "list", Resource: "pods", Namespace: "chatqna"})
+	if o := outcomesByID(s)["authorization.lockdown-intact"]; o.Status != Unknown || o.Message != "not run: you may not list pods in namespace chatqna" {
+		t.Errorf("%s %q", o.Status, o.Message)
+	}
+	s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals = []string{"*"}
+	if o := outcomesByID(s)["authorization.lockdown-intact"]; o.Status != Fail || !strings.Contains(o.Message, "opea-allow-app admits principals with a wildcard (*)") {
+		t.Errorf("with a wildcard: %s %q", o.Status, o.Message)
 	}
 }
 
@@ -273,5 +328,23 @@ func TestIngressAdmittedResolvesANamedTargetPort(t *testing.T) {
 	s.Pods[0].ContainerPorts = nil
 	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Warn || !strings.Contains(o.Message, "a named target port verify could not resolve") {
 		t.Errorf("unresolved: %s %q", o.Status, o.Message)
+	}
+}
+
+// A fix names a secure command that runs: secure has no default host, so
+// it gives the hosts of secure's Gateway, or says that the user must.
+func TestLockdownFixNamesTheHostsAndValidCallers(t *testing.T) {
+	s := healthy(t)
+	s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
+	s.AuthorizationPolicies[1].Annotations = map[string]string{allowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}
+	// Not secure's Gateway: the user names the host.
+	o := outcomesByID(s)["authorization.lockdown-intact"]
+	if want := "kubectl opea secure -n chatqna --host <host> --lockdown --force-conflicts --allow-principal cluster.local/ns/monitoring/sa/prometheus ("; o.Status != Fail || !strings.HasPrefix(o.Hint, want) {
+		t.Errorf("%s %q, hint %q; want it to start %q", o.Status, o.Message, o.Hint, want)
+	}
+	s.Gateways[0].Labels = map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"}
+	o = outcomesByID(s)["authorization.lockdown-intact"]
+	if want := "kubectl opea secure -n chatqna --host chatqna.example.com --lockdown --force-conflicts --allow-principal cluster.local/ns/monitoring/sa/prometheus ("; !strings.HasPrefix(o.Hint, want) {
+		t.Errorf("hint %q; want it to start %q", o.Hint, want)
 	}
 }

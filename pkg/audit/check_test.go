@@ -266,7 +266,7 @@ var brokenCases = []brokenCase{
 	{"route to another port of the entry Service", "ingress.gateway-found", Fail, "no VirtualService routes to Service chatqna/chatqna-nginx port 8080", func(t *testing.T, s *Snapshot) {
 		s.EntryService, s.EntryPort = "chatqna-nginx", 8080
 	}},
-	{"route to no Service on the entry port", "ingress.gateway-found", Fail, "kubectl opea secure -n chatqna --port 8080", func(t *testing.T, s *Snapshot) {
+	{"route to no Service on the entry port", "ingress.gateway-found", Fail, "kubectl opea secure -n chatqna --host <host> --port 8080", func(t *testing.T, s *Snapshot) {
 		s.EntryPort = 8080
 	}},
 	{"istiod without ambient mode", "ambient.istiod-ambient-mode", Fail, `PILOT_ENABLE_AMBIENT=""`, func(t *testing.T, s *Snapshot) {

@@ -290,6 +290,11 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*Snapshot, error) 
 	} else if err := readPods(ctx, r.c, s); err != nil {
 		return nil, err
 	}
+	if s.lockedDown() {
+		if err := readAppServiceAccounts(ctx, r.c, s); err != nil {
+			return nil, err
+		}
+	}
 	if r.roles != nil {
 		s.Roles, s.RoleBindings = r.roles[ns], r.roleBindings[ns]
 	} else if err := readNamespaceRBAC(ctx, r.c.Kube, s); err != nil {
@@ -328,6 +333,36 @@ func readPods(ctx context.Context, c Clients, s *Snapshot) error {
 		return fmt.Errorf("listing pods: %w", err)
 	default:
 		s.Pods = podObjects(pods.Items)[s.Namespace]
+	}
+	return nil
+}
+
+// lockedDown reports whether kubectl opea secure --lockdown's policy
+// admitting the application's callers is in s's namespace.
+func (s *Snapshot) lockedDown() bool {
+	for _, p := range s.AuthorizationPolicies {
+		if p.Namespace == s.Namespace && p.Name == lockdownAllowApp &&
+			p.Labels[managedByLabel] == managedByValue && p.Labels[appNamespaceLabel] == s.Namespace {
+			return true
+		}
+	}
+	return false
+}
+
+// readAppServiceAccounts reads the service accounts the pods of s's
+// namespace run as, as secure --lockdown reads them (every pod, whole: the
+// metadata lists lack the spec). One request, made only where the lockdown
+// is, so that verify judges its principals against what secure would
+// render.
+func readAppServiceAccounts(ctx context.Context, c Clients, s *Snapshot) error {
+	pods, err := c.Kube.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		s.deny(InputPods, Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
+	case err != nil:
+		return fmt.Errorf("listing the pods of namespace %s: %w", s.Namespace, err)
+	default:
+		s.AppServiceAccounts = discover.AppServiceAccounts(pods.Items)
 	}
 	return nil
 }

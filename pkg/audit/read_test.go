@@ -418,3 +418,39 @@ func TestReadRunsWhatItCouldReadAroundRefusedSecrets(t *testing.T) {
 		}
 	}
 }
+
+// The service accounts of the application's pods, which secure's lockdown
+// must admit, are read (the pods whole, as secure reads them) only where
+// that lockdown is: one request more for a locked-down namespace, none
+// elsewhere.
+func TestReadAppServiceAccountsWhereLockedDown(t *testing.T) {
+	pod := func(name, sa string, labels map[string]string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: name, Labels: labels}, Spec: corev1.PodSpec{ServiceAccountName: sa}}
+	}
+	pods := []runtime.Object{
+		pod("ui", "chatqna-ui", nil), pod("backend", "", nil), pod("done", "batch", nil),
+		pod("gateway", "opea-ingress-istio", map[string]string{"gateway.networking.k8s.io/gateway-name": "opea-ingress"}),
+	}
+	allowApp := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", lockdownAllowApp, map[string]interface{}{})
+	allowApp.SetLabels(map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"})
+
+	s := read(t, cluster{kube: pods, dynamic: []runtime.Object{allowApp}})
+	if diff := cmp.Diff([]string{"batch", "chatqna-ui", "default"}, s.AppServiceAccounts); diff != "" {
+		t.Errorf("service accounts (-want +got):\n%s", diff)
+	}
+
+	notOurs := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", lockdownAllowApp, map[string]interface{}{})
+	clients, kube, _ := cluster{kube: pods, dynamic: []runtime.Object{notOurs}}.clients(t)
+	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.AppServiceAccounts != nil {
+		t.Errorf("service accounts read without secure's lockdown: %v", s.AppServiceAccounts)
+	}
+	for _, a := range kube.Actions() {
+		if a.GetVerb() == "list" && a.GetResource().Resource == "pods" && a.GetNamespace() == "chatqna" {
+			t.Errorf("the pods were listed whole without secure's lockdown")
+		}
+	}
+}

@@ -34,6 +34,11 @@ type Snapshot struct {
 	// NamespaceLabels are the application namespace's labels.
 	NamespaceLabels map[string]string
 	Pods            []Object
+	// AppServiceAccounts are the service accounts the application's pods
+	// run as (discover.AppServiceAccounts), read only where kubectl opea
+	// secure --lockdown's policies are: the principals its opea-allow-app
+	// must admit. nil: not read.
+	AppServiceAccounts []string
 
 	RootNamespace string
 	// TrustDomain is meshConfig.trustDomain: the first part of every

@@ -26,6 +26,7 @@ import (
 	"github.com/opea-project/kubectl-opea/manifests"
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 const (
@@ -77,7 +78,7 @@ func RecordTakeovers(objs []*unstructured.Unstructured, checked []apply.Checked)
 		}
 		earlier, err := apply.DecodeTakeovers(ex.GetAnnotations()[TakeoversAnnotation])
 		if err != nil {
-			return fmt.Errorf("reading annotation %s of %s: %w", TakeoversAnnotation, apply.Ref(ex), err)
+			return BadTakeoversRecord(ex, err)
 		}
 		all := apply.MergeTakeovers(earlier, apply.Takeovers(obj, ex, checked[i].Conflicts))
 		if len(all) == 0 {
@@ -90,6 +91,20 @@ func RecordTakeovers(objs []*unstructured.Unstructured, checked []apply.Checked)
 		setAnnotation(obj, TakeoversAnnotation, value)
 	}
 	return nil
+}
+
+// BadTakeoversRecord is the problem of an object whose TakeoversAnnotation
+// is not what secure records (err says why): secure and unsecure refuse to
+// merge it or give its values back, before writing anything.
+func BadTakeoversRecord(obj *unstructured.Unstructured, err error) error {
+	what := apply.Ref(obj)
+	where := ""
+	if ns := obj.GetNamespace(); ns != "" {
+		where = " -n " + ns
+	}
+	return problems.New(
+		fmt.Sprintf("%s: annotation %s is not what kubectl opea secure records: %v", what, TakeoversAnnotation, err),
+		fmt.Sprintf("restore it as secure wrote it, or remove it (kubectl annotate %s%s %s-) if the fields it recorded need not be given back", what, where, TakeoversAnnotation))
 }
 
 func setAnnotation(obj *unstructured.Unstructured, key, value string) {

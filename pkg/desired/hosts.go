@@ -8,9 +8,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-// DefaultHost is used when no --host is given, as in OPEA's manual procedure.
-const DefaultHost = "*.intel.com"
-
 // MaxLabelLength and MaxHostLength are DNS's limits (RFC 1035 2.3.4) on a
 // label and on a whole name.
 const (

@@ -13,7 +13,6 @@ func TestValidateHostsAccepts(t *testing.T) {
 		want []string
 	}{
 		{[]string{"chatqna.example.com"}, []string{"chatqna.example.com"}},
-		{[]string{DefaultHost}, []string{DefaultHost}},
 		{[]string{"*.example.com"}, []string{"*.example.com"}},
 		{[]string{"*.com"}, []string{"*.com"}},
 		{[]string{"  ChatQnA.Example.COM\t"}, []string{"chatqna.example.com"}},

@@ -1,7 +1,11 @@
 package discover
 
 import (
+	"errors"
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
@@ -22,14 +26,17 @@ type APIs struct {
 	AuthorizationPolicies string
 }
 
-// apiNeeds lists, per group, the versions tried in order of preference and the
-// resources that must all be served in the chosen version.
-var apiNeeds = []struct {
+// apiNeed is one API kubectl-opea uses.
+type apiNeed struct {
 	group     string
 	versions  []string
 	resources []string
 	set       func(*APIs, string)
-}{
+}
+
+// apiNeeds lists, per group, the versions tried in order of preference and the
+// resources that must all be served in the chosen version.
+var apiNeeds = []apiNeed{
 	{"networking.istio.io", []string{"v1", "v1beta1"}, []string{"gateways", "virtualservices"}, func(a *APIs, v string) { a.Networking = v }},
 	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"peerauthentications"}, func(a *APIs, v string) { a.Security = v }},
 	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"authorizationpolicies"}, func(a *APIs, v string) { a.AuthorizationPolicies = v }},
@@ -44,7 +51,11 @@ func ServedAPIs(disco discovery.DiscoveryInterface) (APIs, error) {
 	if err != nil && len(lists) == 0 {
 		return APIs{}, fmt.Errorf("reading the served APIs: %w", err)
 	}
-	// A group whose discovery failed is simply treated as not served.
+	// A group whose discovery failed may be served all the same: taking it
+	// for absent would pass every check that its objects do not exist.
+	if failed := failedNeededGroups(err); len(failed) > 0 {
+		return APIs{}, fmt.Errorf("could not check which versions of %s the API server serves: %w", strings.Join(failed, ", "), err)
+	}
 	served := map[schema.GroupVersion]map[string]bool{}
 	for _, l := range lists {
 		gv, err := schema.ParseGroupVersion(l.GroupVersion)
@@ -71,4 +82,22 @@ func ServedAPIs(disco discovery.DiscoveryInterface) (APIs, error) {
 		}
 	}
 	return apis, nil
+}
+
+// failedNeededGroups are the groups of apiNeeds whose discovery failed, as
+// err (from ServerGroupsAndResources) reports them, sorted.
+func failedNeededGroups(err error) []string {
+	var failed *discovery.ErrGroupDiscoveryFailed
+	if !errors.As(err, &failed) {
+		return nil
+	}
+	var out []string
+	for gv := range failed.Groups {
+		needed := slices.ContainsFunc(apiNeeds, func(n apiNeed) bool { return n.group == gv.Group })
+		if needed && !slices.Contains(out, gv.Group) {
+			out = append(out, gv.Group)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

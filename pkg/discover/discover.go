@@ -7,6 +7,7 @@ package discover
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
@@ -304,6 +306,22 @@ func ServiceAccountOf(spec corev1.PodSpec) string {
 		return "default"
 	}
 	return spec.ServiceAccountName
+}
+
+// AppServiceAccounts are the service accounts the application's pods run
+// as, sorted, each once: what secure --lockdown admits, and verify expects
+// it to. Pods of a Gateway API gateway (one Istio deployed for a Gateway,
+// labelled with its name) are not the application's.
+func AppServiceAccounts(pods []corev1.Pod) []string {
+	out := []string{}
+	for _, pod := range pods {
+		if _, gateway := pod.Labels[gatewayapi.GatewayNameLabel]; gateway {
+			continue
+		}
+		out = append(out, ServiceAccountOf(pod.Spec))
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func gatewayLabelList() string {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/discovery"
 	fakediscovery "k8s.io/client-go/discovery/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -255,6 +256,36 @@ func TestServedAPIs(t *testing.T) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// partialDiscovery answers as an API server whose discovery of some
+// groups failed: the lists it has, and an ErrGroupDiscoveryFailed.
+type partialDiscovery struct {
+	*fakediscovery.FakeDiscovery
+	failed map[schema.GroupVersion]error
+}
+
+func (d partialDiscovery) ServerGroupsAndResources() ([]*metav1.APIGroup, []*metav1.APIResourceList, error) {
+	return nil, d.Resources, &discovery.ErrGroupDiscoveryFailed{Groups: d.failed}
+}
+
+// A group whose discovery failed is unknown, not absent: a check that its
+// objects do not exist would pass unread.
+func TestServedAPIsRefusesWhenANeededGroupFailed(t *testing.T) {
+	disco := partialDiscovery{FakeDiscovery: kubefake.NewClientset().Discovery().(*fakediscovery.FakeDiscovery)}
+	disco.Resources = []*metav1.APIResourceList{{GroupVersion: "networking.istio.io/v1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "virtualservices"}}}}
+
+	disco.failed = map[schema.GroupVersion]error{{Group: "metrics.k8s.io", Version: "v1beta1"}: errors.New("503")}
+	got, err := ServedAPIs(disco)
+	if err != nil || got.Networking != "v1" {
+		t.Errorf("a group kubectl-opea does not use failed: got %+v, %v; want networking v1, no error", got, err)
+	}
+
+	disco.failed = map[schema.GroupVersion]error{{Group: "gateway.networking.k8s.io", Version: "v1"}: errors.New("the server is currently unable to handle the request")}
+	_, err = ServedAPIs(disco)
+	if err == nil || !strings.Contains(err.Error(), "could not check which versions of gateway.networking.k8s.io the API server serves") {
+		t.Errorf("the Gateway API's discovery failed: got %v, want could not check", err)
 	}
 }
 

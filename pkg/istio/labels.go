@@ -32,7 +32,7 @@ func ServiceAddress(status corev1.ServiceStatus) string {
 }
 
 // ExampleHost turns a wildcard host into a concrete name a client can use,
-// e.g. *.intel.com -> chatqna.intel.com for the chatqna application.
+// e.g. *.example.com -> chatqna.example.com for the chatqna application.
 func ExampleHost(host, appNamespace string) string {
 	if len(host) > 2 && host[:2] == "*." {
 		return appNamespace + host[1:]

@@ -1,7 +1,9 @@
 package istio
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -70,4 +72,34 @@ func ParsePrincipal(p string) (trustDomain, ns, sa string, err error) {
 		return "", "", "", fmt.Errorf("%q: service account %q: %s", p, sa, strings.Join(msgs, "; "))
 	}
 	return trustDomain, ns, sa, nil
+}
+
+// ParsePrincipalList reads principals recorded as one comma-separated
+// string (the opea.dev/allow-principals annotation of secure's lockdown),
+// each checked by ParsePrincipal as the --allow-principal flag that wrote
+// it was: a record edited in the cluster admits nobody the flag would not
+// have. Every bad entry is reported; repeats are kept once. An empty
+// string is no principal.
+func ParsePrincipalList(list string) ([]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var out, bad []string
+	for _, p := range strings.Split(list, ",") {
+		if p == "" {
+			bad = append(bad, "an empty entry")
+			continue
+		}
+		if _, _, _, err := ParsePrincipal(p); err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, errors.New(strings.Join(bad, "; "))
+	}
+	return out, nil
 }

@@ -87,9 +87,16 @@ type finder struct {
 func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
 	r := &finder{dyn: dyn, o: o, f: &Found{Managers: []string{o.FieldManager}}}
 	if o.GatewayNamespace != "" {
-		if _, err := dyn.Resource(namespacesGVR).Get(ctx, o.GatewayNamespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		_, err := dyn.Resource(namespacesGVR).Get(ctx, o.GatewayNamespace, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
 			return nil, problems.New(fmt.Sprintf("--gateway-namespace %s: namespace %q does not exist", o.GatewayNamespace, o.GatewayNamespace),
 				"name the namespace of the ingress gateway pods, or leave --gateway-namespace out to search every namespace")
+		case apierrors.IsForbidden(err):
+			// A user with Roles only may not get namespaces: the lists in
+			// it, which must succeed, are the check then.
+		case err != nil:
+			return nil, problems.New(fmt.Sprintf("could not check that --gateway-namespace %s exists: get namespaces %q: %v", o.GatewayNamespace, o.GatewayNamespace, err), retryFix)
 		}
 	}
 	ns, err := dyn.Resource(namespacesGVR).Get(ctx, o.AppNamespace, metav1.GetOptions{})
@@ -119,10 +126,17 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 		return nil, problems.New(fmt.Sprintf("namespace %q does not exist, and nothing of kubectl opea secure remains for it", o.AppNamespace),
 			"check -n (kubectl get namespaces)")
 	}
-	if elsewhere := certificatesElsewhere(ctx, dyn, o, r.f); len(elsewhere) > 0 {
+	elsewhere, err := certificatesElsewhere(ctx, dyn, o, r.f)
+	if err != nil {
+		return nil, err
+	}
+	if len(elsewhere) > 0 {
 		return nil, problems.New(
 			fmt.Sprintf("secure's certificates for namespace %s are in namespace %s, not in --gateway-namespace %s", o.AppNamespace, strings.Join(elsewhere, ", "), o.GatewayNamespace),
 			fmt.Sprintf("kubectl opea unsecure -n %s --gateway-namespace %s (or leave --gateway-namespace out)", o.AppNamespace, elsewhere[0]))
+	}
+	if err := checkTakeoverRecords(append(slices.Clone(r.f.Keep), ns)); err != nil {
+		return nil, err
 	}
 	if ns != nil && !o.KeepMTLS {
 		takeovers := ns.GetAnnotations()[desired.TakeoversAnnotation] != ""
@@ -133,6 +147,25 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 		}
 	}
 	return r.f, nil
+}
+
+// retryFix is the fix of a read that failed for another reason than
+// permissions: a timeout, a server error.
+const retryFix = "check that the API server answers (kubectl get --raw /readyz), then run the command again; nothing was deleted"
+
+// checkTakeoverRecords refuses, before anything is removed, when the
+// record of taken-over fields on an object unsecure keeps (nil: none) is
+// not what secure writes: unsecure would give its values back.
+func checkTakeoverRecords(kept []*unstructured.Unstructured) error {
+	for _, obj := range kept {
+		if obj == nil {
+			continue
+		}
+		if _, err := apply.DecodeTakeovers(obj.GetAnnotations()[desired.TakeoversAnnotation]); err != nil {
+			return desired.BadTakeoversRecord(obj, err)
+		}
+	}
+	return nil
 }
 
 // forbidden records a read the user may not make.
@@ -476,25 +509,31 @@ func (f *Found) mayRelease(obj *unstructured.Unstructured, m string) bool {
 // certificatesElsewhere lists the namespaces other than the gateway
 // namespace asked for that hold secure's cert-manager objects for the
 // application, when that namespace holds none: the user most likely named
-// the wrong one. It needs to list in every namespace; when the user may
-// not, it returns nil.
-func certificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options, found *Found) []string {
+// the wrong one, and unsecure would leave the certificates and their keys
+// behind. It needs to list in every namespace; a list that fails is an
+// error, not "nowhere else".
+func certificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options, found *Found) ([]string, error) {
 	if o.GatewayNamespace == "" || o.APIs.CertManager == "" {
-		return nil
+		return nil, nil
 	}
 	for _, obj := range slices.Concat(found.Remove, found.Keep) {
 		// Only cert-manager's kinds and their Secrets say where secure put
 		// the certificates: the app namespace holds routing and mTLS too.
 		isCertificateKind := obj.GroupVersionKind().Group == certmanager.Group || obj.GetKind() == "Secret"
 		if isCertificateKind && obj.GetNamespace() == o.GatewayNamespace {
-			return nil
+			return nil, nil
 		}
 	}
 	var out []string
 	for _, gvr := range []schema.GroupVersionResource{certmanager.Certificates, certmanager.Issuers} {
 		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: desired.Selector(o.AppNamespace)})
-		if err != nil {
-			return nil
+		switch {
+		case apierrors.IsForbidden(err):
+			return nil, problems.New(
+				fmt.Sprintf("could not check whether secure's certificates for namespace %s are in another namespace than --gateway-namespace %s, which holds none: you may not list %s in every namespace", o.AppNamespace, o.GatewayNamespace, resourceName(gvr)),
+				fmt.Sprintf("ask a cluster admin for list on %s in every namespace, or use --context/--as with an identity that may; nothing was deleted", resourceName(gvr)))
+		case err != nil:
+			return nil, problems.New(fmt.Sprintf("could not check whether secure's certificates for namespace %s are in another namespace than --gateway-namespace %s: list %s in every namespace: %v", o.AppNamespace, o.GatewayNamespace, resourceName(gvr), err), retryFix)
 		}
 		for _, item := range list.Items {
 			if ns := item.GetNamespace(); ns != o.GatewayNamespace && !slices.Contains(out, ns) {
@@ -503,7 +542,7 @@ func certificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options
 		}
 	}
 	sort.Strings(out)
-	return out
+	return out, nil
 }
 
 func resourceName(gvr schema.GroupVersionResource) string {

@@ -525,6 +525,19 @@ func TestFind(t *testing.T) {
 			},
 		},
 		{
+			name: "a take-over record edited to give a field back as secure is refused before anything is removed",
+			objs: objects(one(namespace(app, ambient("kubectl-label", updateOp),
+				annotation(desired.TakeoversAnnotation, `[{"path":["metadata","name"],"manager":"kubectl-label","value":"other"}]`)), gateways)),
+			wantErr: "namespace/chatqna: annotation opea.dev/taken-over is not what kubectl opea secure records: entry 1: path metadata.name is no field an apply takes over",
+			wantFix: "restore it as secure wrote it, or remove it (kubectl annotate namespace/chatqna opea.dev/taken-over-) if the fields it recorded need not be given back",
+		},
+		{
+			name: "an adopted object's take-over record naming a manager the API server refuses",
+			objs: objects(one(enrolled, gateways), one(peerAuthentication(ours(app), adoptedObject,
+				annotation(desired.TakeoversAnnotation, `[{"path":["spec","mtls","mode"],"manager":"","value":"PERMISSIVE"}]`)))),
+			wantErr: `peerauthentication.security.istio.io/default: annotation opea.dev/taken-over is not what kubectl opea secure records: entry 1: manager "" is empty`,
+		},
+		{
 			name:     "--keep-mtls leaves out the PeerAuthentication and the namespace",
 			objs:     objects(one(enrolled, gateways), routing(nil), chain(gwNS, nil)),
 			keepMTLS: true,
@@ -685,5 +698,58 @@ func TestFindStopsOnOtherErrors(t *testing.T) {
 	const want = "listing issuers.cert-manager.io in every namespace: etcd is down"
 	if err.Error() != want {
 		t.Errorf("Find:\n got %q\nwant %q", err.Error(), want)
+	}
+}
+
+// The check that the certificates are not in another namespace than
+// --gateway-namespace fails closed: a list that fails, refused or not, is
+// not "nowhere else". Nor is a failed read of the gateway namespace "it
+// exists".
+func TestFindRefusesWhatItCannotCheck(t *testing.T) {
+	everywhere := func(fail error) k8stesting.ReactionFunc {
+		return func(a k8stesting.Action) (bool, runtime.Object, error) {
+			if a.GetNamespace() != "" {
+				return false, nil, nil
+			}
+			return true, nil, fail
+		}
+	}
+	for _, tc := range []struct {
+		name         string
+		verb, res    string
+		reaction     k8stesting.ReactionFunc
+		wantWhat     string
+		wantFixStart string
+	}{
+		{name: "listing certificates everywhere refused", verb: "list", res: "certificates",
+			reaction:     everywhere(apierrors.NewForbidden(schema.GroupResource{Group: "cert-manager.io", Resource: "certificates"}, "", errors.New("RBAC"))),
+			wantWhat:     "could not check whether secure's certificates for namespace chatqna are in another namespace than --gateway-namespace ingress, which holds none: you may not list certificates.cert-manager.io in every namespace",
+			wantFixStart: "ask a cluster admin for list on certificates.cert-manager.io in every namespace"},
+		{name: "listing issuers everywhere fails", verb: "list", res: "issuers",
+			reaction:     everywhere(apierrors.NewServiceUnavailable("etcd is down")),
+			wantWhat:     "could not check whether secure's certificates for namespace chatqna are in another namespace than --gateway-namespace ingress: list issuers.cert-manager.io in every namespace: etcd is down",
+			wantFixStart: "check that the API server answers"},
+		{name: "reading the gateway namespace fails", verb: "get", res: "namespaces",
+			reaction: func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if a.(k8stesting.GetAction).GetName() != "ingress" {
+					return false, nil, nil
+				}
+				return true, nil, apierrors.NewInternalError(errors.New("injected"))
+			},
+			wantWhat:     `could not check that --gateway-namespace ingress exists: get namespaces "ingress": Internal error occurred: injected`,
+			wantFixStart: "check that the API server answers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client := newClient(objects(one(namespace(app), namespace(gwNS), namespace("ingress")), chain(gwNS, nil)), nil)
+			client.PrependReactor(tc.verb, tc.res, tc.reaction)
+			_, err := Find(context.Background(), client, Options{AppNamespace: app, GatewayNamespace: "ingress", FieldManager: desired.ManagedByValue, APIs: allAPIs})
+			var p *problems.Problem
+			if !errors.As(err, &p) {
+				t.Fatalf("Find: got %v, want a problem", err)
+			}
+			if p.What != tc.wantWhat || !strings.HasPrefix(p.Fix, tc.wantFixStart) {
+				t.Errorf("Find's problem:\n got %q\n fix %q\nwant %q\n fix %q...", p.What, p.Fix, tc.wantWhat, tc.wantFixStart)
+			}
+		})
 	}
 }

@@ -87,7 +87,7 @@ func Remove(ctx context.Context, applier *apply.Applier, f *Found, report func(S
 func giveBackAndRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *unstructured.Unstructured, report func(Step)) (*unstructured.Unstructured, error) {
 	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[desired.TakeoversAnnotation])
 	if err != nil {
-		return nil, fmt.Errorf("reading annotation %s of %s: %w", desired.TakeoversAnnotation, apply.Ref(obj), err)
+		return nil, desired.BadTakeoversRecord(obj, err)
 	}
 	byManager := map[string][]apply.FieldValue{}
 	var managers []string

@@ -115,10 +115,9 @@ type SecureOptions struct {
 	AllowPrincipals []string
 
 	// Set by Complete.
-	namespace       string
-	selector        map[string]string
-	usedDefaultHost bool
-	clients         clients.Getter
+	namespace string
+	selector  map[string]string
+	clients   clients.Getter
 
 	genericiooptions.IOStreams
 }
@@ -159,7 +158,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.BoolVar(&o.GatewayAPI, "gateway-api", false, "Use the Kubernetes Gateway API: a Gateway in the application namespace, for which Istio deploys the gateway pods there")
 	f.StringVar(&o.GatewayClass, "gateway-class", "", "GatewayClass of the Gateway, with --gateway-api (default "+gatewayapi.IstioClass+")")
 	f.StringVar(&o.GatewayServiceType, "gateway-service-type", "", "Type of the Service Istio deploys for the Gateway, with --gateway-api: ClusterIP, NodePort or LoadBalancer (default: Istio's, LoadBalancer)")
-	f.StringArrayVar(&o.Hosts, "host", nil, "Host name clients use; repeat for several; wildcards as *.example.com (default "+desired.DefaultHost+")")
+	f.StringArrayVar(&o.Hosts, "host", nil, "Host name clients use, in a domain you control (required); repeat for several; wildcards as *.example.com")
 	f.BoolVar(&o.Enroll, "enroll", o.Enroll, "Label the namespace istio.io/dataplane-mode=ambient")
 	f.BoolVar(&o.HTTPRedirect, "http-redirect", o.HTTPRedirect, "Serve port 80 with a redirect to HTTPS")
 	f.StringVar(&o.Issuer, "issuer", "", "Existing cert-manager issuer for the gateway certificate, instead of a private CA")
@@ -185,10 +184,6 @@ func (o *SecureOptions) Complete() error {
 		return err
 	}
 	o.namespace = ns
-	if len(o.Hosts) == 0 {
-		o.Hosts = []string{desired.DefaultHost}
-		o.usedDefaultHost = true
-	}
 	if o.GatewayAPI && o.GatewayClass == "" {
 		o.GatewayClass = gatewayapi.IstioClass
 	}
@@ -216,11 +211,17 @@ var gatewayServiceTypes = []string{"ClusterIP", "NodePort", "LoadBalancer"}
 // Validate checks the flags on their own, before any API call.
 func (o *SecureOptions) Validate() error {
 	var errs []string
-	hosts, err := desired.ValidateHosts(o.Hosts)
-	if err != nil {
-		errs = append(errs, err.Error())
+	if len(o.Hosts) == 0 {
+		// No default: the certificate is issued for the hosts, and only
+		// the user knows a name in a domain of theirs.
+		errs = append(errs, fmt.Sprintf("--host is required: the name clients use to reach the application, in a domain you control; e.g. kubectl opea secure -n %s --host %s.example.com", o.namespace, o.namespace))
+	} else {
+		hosts, err := desired.ValidateHosts(o.Hosts)
+		if err != nil {
+			errs = append(errs, err.Error())
+		}
+		o.Hosts = hosts
 	}
-	o.Hosts = hosts
 	if _, err := o.PrintFlags.ToPrinter(); err != nil {
 		errs = append(errs, outputFormatError(o.PrintFlags).Error())
 	}
@@ -245,6 +246,9 @@ func (o *SecureOptions) Validate() error {
 	}
 	if o.FieldManager == "" {
 		errs = append(errs, "--field-manager must not be empty")
+	} else if err := apply.ValidateFieldManager(o.FieldManager); err != nil {
+		// The API server refuses it; take-over records name it.
+		errs = append(errs, "invalid --field-manager "+err.Error())
 	}
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))
@@ -317,9 +321,6 @@ func (o *SecureOptions) lockdown() secure.LockdownChoice {
 
 // Run checks every precondition, then applies.
 func (o *SecureOptions) Run(ctx context.Context) error {
-	if o.usedDefaultHost {
-		fmt.Fprintf(o.ErrOut, "No --host given: using %s, as OPEA's Istio guide does. Pass --host with your own name.\n", desired.DefaultHost)
-	}
 	plan, err := secure.NewPlan(ctx, o.clients, secure.Request{
 		Namespace: o.namespace, Service: o.Service, Port: o.Port,
 		GatewayNamespace: o.GatewayNamespace, GatewaySelector: o.selector,

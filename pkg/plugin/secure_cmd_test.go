@@ -265,16 +265,6 @@ func TestSecureDryRunClientPrintsWhatItWouldApply(t *testing.T) {
 				routing,
 		},
 		{
-			name: "no host given",
-			out: namespace + strict +
-				"issuer.cert-manager.io/opea-chatqna-selfsigned serverside-applied (dry run)\n" +
-				"certificate.cert-manager.io/opea-chatqna-ca serverside-applied (dry run)\n" +
-				"issuer.cert-manager.io/opea-chatqna-ca serverside-applied (dry run)\n" +
-				"certificate.cert-manager.io/opea-chatqna-tls serverside-applied (dry run)\n" +
-				routing,
-			errOut: "No --host given: using *.intel.com, as OPEA's Istio guide does. Pass --host with your own name.\n",
-		},
-		{
 			name: "an existing issuer",
 			more: []runtime.Object{unstructuredObject("cert-manager.io/v1", "Issuer", "istio-ingress", "corp-ca", nil,
 				map[string]interface{}{"spec": map[string]interface{}{"ca": map[string]interface{}{"secretName": "corp-ca"}}})},
@@ -505,11 +495,11 @@ func TestSecureRefusesFailedPreconditions(t *testing.T) {
 				"  fix: remove it (kubectl label namespace chatqna istio-injection-) and restart the pods, or keep sidecars with --enroll=false",
 		},
 		{
-			name: "another application's Gateway serves the default host",
-			objs: chatQnA(gatewayOf("codetrans", "*.intel.com")),
-			args: []string{"--host", "*.intel.com"},
-			want: "Gateway codetrans/opea-ingress already serves host *.intel.com on port 443 of the same gateway pods: istiod would keep it and drop this application's server\n" +
-				"  fix: pass another --host for namespace chatqna (e.g. --host chatqna.intel.com), or remove that host from Gateway codetrans/opea-ingress",
+			name: "another application's Gateway serves the same wildcard host",
+			objs: chatQnA(gatewayOf("codetrans", "*.example.com")),
+			args: []string{"--host", "*.example.com"},
+			want: "Gateway codetrans/opea-ingress already serves host *.example.com on port 443 of the same gateway pods: istiod would keep it and drop this application's server\n" +
+				"  fix: pass another --host for namespace chatqna (e.g. --host chatqna.example.com), or remove that host from Gateway codetrans/opea-ingress",
 		},
 		{
 			name: "the cluster is unreachable",

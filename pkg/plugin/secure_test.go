@@ -28,6 +28,8 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 		{[]string{"--timeout", "0"}, []string{"invalid --timeout 0s"}},
 		{[]string{"--wait", "--timeout", "-1s"}, []string{"invalid --timeout -1s"}},
 		{[]string{"--field-manager", ""}, []string{"--field-manager must not be empty"}},
+		{[]string{"--field-manager", strings.Repeat("m", 129)}, []string{"invalid --field-manager", "is 129 bytes long, more than the API server's 128"}},
+		{[]string{"--field-manager", "a\tb"}, []string{"invalid --field-manager", "unprintable character U+0009"}},
 		{[]string{"chatqna.example.com"}, []string{`kubectl opea secure takes no arguments, got "chatqna.example.com"`}},
 		// Several problems are reported together.
 		{[]string{"--host", "*", "--port", "70000", "-o", "xml"}, []string{`invalid --host "*"`, "invalid --port 70000", `unsupported output format "xml"`}},
@@ -44,18 +46,29 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 	}
 }
 
-func TestSecureSaysWhenTheDefaultHostIsUsed(t *testing.T) {
-	kubeconfig := writeKubeconfig(t) // its server is unreachable: secure stops there
-	r := run(t, nil, "--kubeconfig", kubeconfig, "secure", "-n", "chatqna")
-	if !strings.Contains(r.err, "No --host given: using *.intel.com") {
-		t.Errorf("no notice of the default host:\n%s", r.err)
-	}
-	if r.code != ExitFailure || !strings.Contains(r.err, "cannot reach https://127.0.0.1:1") {
-		t.Errorf("exit %d, stderr:\n%s", r.code, r.err)
+// secure has no default host: it would issue a certificate for a domain
+// the user may not own. Without --host it is a usage error, with an example,
+// before any request.
+func TestSecureRequiresHost(t *testing.T) {
+	kubeconfig := writeKubeconfig(t) // its server is unreachable: a request would fail otherwise
+	for _, args := range [][]string{
+		{"secure", "-n", "chatqna"},
+		{"secure", "-n", "chatqna", "--lockdown"},
+		{"secure", "-n", "chatqna", "--gateway-api", "--dry-run=client", "-o", "yaml"},
+	} {
+		r := run(t, nil, append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		want := "error: --host is required: the name clients use to reach the application, in a domain you control; e.g. kubectl opea secure -n chatqna --host chatqna.example.com\n" +
+			"See 'kubectl opea secure --help' for usage\n"
+		if r.code != ExitUsage || r.err != want {
+			t.Errorf("%v: exit %d, want %d; stderr:\n%s\nwant:\n%s", args, r.code, ExitUsage, r.err, want)
+		}
+		if r.out != "" {
+			t.Errorf("%v: stdout %q", args, r.out)
+		}
 	}
 	withHost := run(t, nil, "--kubeconfig", kubeconfig, "secure", "-n", "chatqna", "--host", "a.example.com")
-	if strings.Contains(withHost.err, "No --host given") {
-		t.Errorf("notice printed although --host was given:\n%s", withHost.err)
+	if withHost.code != ExitFailure || !strings.Contains(withHost.err, "cannot reach https://127.0.0.1:1") {
+		t.Errorf("with --host: exit %d, stderr:\n%s", withHost.code, withHost.err)
 	}
 }
 

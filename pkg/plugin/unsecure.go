@@ -112,6 +112,9 @@ func (o *UnsecureOptions) Validate() error {
 	if o.FieldManager == "" {
 		return fmt.Errorf("--field-manager must not be empty")
 	}
+	if err := apply.ValidateFieldManager(o.FieldManager); err != nil {
+		return fmt.Errorf("invalid --field-manager %v", err)
+	}
 	return nil
 }
 

@@ -245,14 +245,14 @@ mTLS
 ----
 [FAIL] effective mTLS mode STRICT for every workload  [mtls.namespace-strict]
     workloads accept plaintext: chatqna-7d9f8b6c5-x2x4p: PERMISSIVE (no PeerAuthentication applies); chatqna-nginx-5f4b8c7d9-qk8zt: PERMISSIVE (no PeerAuthentication applies); chatqna-ui-6c8d9f7b5-m4n2k: PERMISSIVE (no PeerAuthentication applies)
-    fix: kubectl opea secure -n chatqna (or apply a PeerAuthentication named default with mtls.mode STRICT)
+    fix: kubectl opea secure -n chatqna --host <host> (or apply a PeerAuthentication named default with mtls.mode STRICT)
 ` + docs + `mtls.namespace-strict
 
 Ingress gateway
 ---------------
 [FAIL] a Gateway routes to the application  [ingress.gateway-found]
     no VirtualService routes to a Service in namespace chatqna
-    fix: kubectl opea secure -n chatqna (an Istio Gateway), or kubectl opea secure -n chatqna --host <host> --gateway-api (a Gateway API Gateway)
+    fix: kubectl opea secure -n chatqna --host <host> (an Istio Gateway), or kubectl opea secure -n chatqna --host <host> --gateway-api (a Gateway API Gateway)
 ` + docs + `ingress.gateway-found
 
 Verdict: chatqna is NOT secured as intended (18 passed, 0 warnings, 4 failed, 23 skipped)

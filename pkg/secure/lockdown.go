@@ -45,13 +45,16 @@ func (p *planner) lockdownState(ctx context.Context, apis discover.APIs) (on boo
 		return false, nil, err
 	}
 	found, err := owned.FindLockdown(ctx, dyn, owned.Options{AppNamespace: p.Namespace, FieldManager: p.fieldManager(), APIs: apis})
-	var prob *problems.Problem
-	if errors.As(err, &prob) && p.Lockdown == LockdownAsIs {
-		fmt.Fprintf(p.notices, "Could not check for a lockdown an earlier secure --lockdown made in namespace %s (you may not list AuthorizationPolicies there): if there is one, it is left as it is.\n", p.Namespace)
-		return false, nil, nil
-	}
 	if err != nil {
-		return false, nil, err
+		// Unread is not absent: a plain rerun would leave the lockdown
+		// without the application's new service accounts.
+		what := fmt.Sprintf("for a lockdown an earlier secure --lockdown made in namespace %s", p.Namespace)
+		request := "list authorizationpolicies.security.istio.io in namespace " + p.Namespace
+		var refused *problems.Problem
+		if errors.As(err, &refused) { // the list was forbidden
+			return false, nil, notAllowedToCheck(what, request)
+		}
+		return false, nil, couldNotCheck(what, request, err)
 	}
 	if found.Nothing() {
 		return false, nil, nil
@@ -59,14 +62,48 @@ func (p *planner) lockdownState(ctx context.Context, apis discover.APIs) (on boo
 	if p.Lockdown == LockdownOff {
 		return false, found, nil
 	}
-	allowApp := desired.NamesFor(p.Namespace).AllowApp
-	for _, u := range slices.Concat(found.Remove, found.Keep) {
-		if v := u.GetAnnotations()[desired.AllowPrincipalsAnnotation]; u.GetName() == allowApp && v != "" {
-			p.AllowPrincipals = strings.Split(v, ",")
-		}
+	recorded, err := recordedPrincipals(p.Namespace, found, p.rerunWithLockdown())
+	if err != nil {
+		return false, nil, err
 	}
+	p.AllowPrincipals = recorded
 	fmt.Fprintf(p.notices, "Keeping the lockdown an earlier secure --lockdown made in namespace %s (--lockdown=false removes it).\n", p.Namespace)
 	return true, nil, nil
+}
+
+// recordedPrincipals are the extra callers an earlier secure --lockdown
+// recorded on its AllowApp policy, validated as --allow-principal is: the
+// annotation can be edited by anyone who may patch the policy, and a plain
+// rerun must not admit what the flag would have refused.
+func recordedPrincipals(namespace string, found *owned.Found, rerun string) ([]string, error) {
+	allowApp := desired.NamesFor(namespace).AllowApp
+	for _, u := range slices.Concat(found.Remove, found.Keep) {
+		v, ok := u.GetAnnotations()[desired.AllowPrincipalsAnnotation]
+		if u.GetName() != allowApp || !ok {
+			continue
+		}
+		principals, err := istio.ParsePrincipalList(v)
+		if err != nil {
+			return nil, problems.New(
+				fmt.Sprintf("AuthorizationPolicy %s/%s: annotation %s=%q is not what secure --lockdown records: %v", namespace, allowApp, desired.AllowPrincipalsAnnotation, v, err),
+				fmt.Sprintf("run %s --allow-principal <caller> for each caller you mean to admit (it rewrites the annotation; --force-conflicts takes it back from whoever edited it), or remove the lockdown with --lockdown=false", rerun))
+		}
+		return principals, nil
+	}
+	return nil, nil
+}
+
+// rerunWithLockdown is this secure command with --lockdown and
+// --force-conflicts, for a fix.
+func (p *planner) rerunWithLockdown() string {
+	args := []string{"kubectl opea secure -n " + p.Namespace}
+	for _, h := range p.Hosts {
+		args = append(args, "--host "+h)
+	}
+	if p.GatewayAPI {
+		args = append(args, "--gateway-api")
+	}
+	return strings.Join(append(args, "--lockdown", "--force-conflicts"), " ")
 }
 
 func (p *planner) fieldManager() string {
@@ -109,7 +146,7 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, apis discover
 	case err != nil:
 		errs = append(errs, fmt.Errorf("listing the pods of namespace %s: %w", p.Namespace, err))
 	default:
-		if l.ServiceAccounts = appServiceAccounts(pods.Items); len(l.ServiceAccounts) == 0 {
+		if l.ServiceAccounts = discover.AppServiceAccounts(pods.Items); len(l.ServiceAccounts) == 0 {
 			errs = append(errs, problems.New(
 				fmt.Sprintf("namespace %s has no pods of the application: the lockdown admits the service accounts its pods run as, and would admit none", p.Namespace),
 				fmt.Sprintf("install or start the application first (kubectl get pods -n %s), then run secure again; or %s", p.Namespace, p.withoutLockdown())))
@@ -180,21 +217,6 @@ func (p *planner) trustDomain(ctx context.Context, kube clients.Kube) (string, e
 			fmt.Sprintf("fix Istio's mesh config (kubectl edit configmap %s -n %s); istiod cannot read it either", istio.MeshConfigMap, istio.RootNamespace))
 	}
 	return td, nil
-}
-
-// appServiceAccounts are the service accounts the application's pods run
-// as, sorted, each once. Pods of a Gateway API gateway (one Istio deployed
-// for a Gateway, labelled with its name) are not the application's.
-func appServiceAccounts(pods []corev1.Pod) []string {
-	var out []string
-	for _, pod := range pods {
-		if _, gateway := pod.Labels[gatewayapi.GatewayNameLabel]; gateway {
-			continue
-		}
-		out = append(out, discover.ServiceAccountOf(pod.Spec))
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
 }
 
 // entryPorts are the pod ports the entry Service port sends traffic to,

@@ -158,7 +158,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 	entryOK := false
 	if nsOK {
 		entry, err = discover.EntryService(ctx, kube, p.Namespace, p.Service, p.Port)
-		if entryOK = !note(err); entryOK {
+		if entryOK = !note(unreadAsProblem(err, "the application's entry Service", p.entryRequest())); entryOK {
 			params.Service, params.ServicePort = entry.Service, entry.Port
 		}
 	}
@@ -190,7 +190,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			if errors.As(err, &none) && apisErr == nil {
 				p.suggestGatewayAPI(ctx, apis.GatewayAPI, none.Problem)
 			}
-			gwOK = !note(err)
+			gwOK = !note(unreadAsProblem(err, "the ingress gateway", p.gatewayRequest()))
 		}
 		if gwOK {
 			certNS = gw.Namespace
@@ -301,7 +301,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 // checkGatewayHosts refuses when istiod would drop a server of secure's
 // Gateway: another Gateway on the same gateway pods, older, already claims
 // one of its hosts on the same port (as with two applications secured with
-// the default host).
+// the same wildcard host).
 func (p *planner) checkGatewayHosts(ctx context.Context, gw discover.Gateway, version string, objs []*unstructured.Unstructured) problems.List {
 	var ours istio.Gateway
 	found := false
@@ -322,13 +322,11 @@ func (p *planner) checkGatewayHosts(ctx context.Context, gw discover.Gateway, ve
 		return problems.List{problems.New(err.Error(), "")}
 	}
 	gvr := schema.GroupVersionResource{Group: "networking.istio.io", Version: version, Resource: "gateways"}
+	// A Gateway of any namespace may select the gateway pods.
 	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
-	if apierrors.IsForbidden(err) {
-		fmt.Fprintf(p.notices, "Could not check for other Gateways serving the same hosts on the gateway pods (you may not list Gateways in every namespace): run kubectl opea verify afterwards.\n")
-		return nil
-	}
 	if err != nil {
-		return problems.List{problems.New(fmt.Sprintf("listing Gateways: %v", err), "")}
+		return problems.List{couldNotCheck("that no other Gateway serves the same hosts on the gateway pods",
+			fmt.Sprintf("list %s in every namespace", gvr.GroupResource()), err)}
 	}
 	// Ours is created now, unless it exists: then its age counts.
 	ours.CreationTimestamp = time.Now()
@@ -388,11 +386,9 @@ func (p *planner) checkGatewayAPI(ctx context.Context, version string) error {
 		return problems.New(
 			fmt.Sprintf("GatewayClass %q does not exist", p.GatewayClass),
 			"list the classes with 'kubectl get gatewayclasses' and pass one with --gateway-class (istio is Istio's own)")
-	case apierrors.IsForbidden(err):
-		fmt.Fprintf(p.notices, "Could not check that GatewayClass %s exists and is accepted (you may not read GatewayClasses): run kubectl opea verify afterwards.\n", p.GatewayClass)
-		return nil
 	case err != nil:
-		return fmt.Errorf("reading GatewayClass %s: %w", p.GatewayClass, err)
+		return couldNotCheck(fmt.Sprintf("that GatewayClass %s exists and is accepted", p.GatewayClass),
+			fmt.Sprintf("get %s %q", gatewayapi.GatewayClasses(version).GroupResource(), p.GatewayClass), err)
 	}
 	class, err := gatewayapi.DecodeGatewayClass(u)
 	if err != nil {
@@ -433,8 +429,15 @@ func (p *planner) checkOtherMode(ctx context.Context, apis discover.APIs) error 
 	}
 	name := desired.NamesFor(p.Namespace).Gateway
 	gw, err := dyn.Resource(other).Namespace(p.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
-		return nil // absent, or unreadable: verify reports both ingresses
+		// Unread is not absent: going ahead could put a second ingress
+		// next to the first.
+		return couldNotCheck(
+			fmt.Sprintf("that namespace %s is not secured through %s already", p.Namespace, mode),
+			fmt.Sprintf("get %s %q in namespace %s", other.GroupResource(), name, p.Namespace), err)
 	}
 	l := gw.GetLabels()
 	if l[desired.ManagedByLabel] != desired.ManagedByValue || l[desired.AppNamespaceLabel] != p.Namespace {
@@ -474,6 +477,33 @@ func (p *planner) suggestGatewayAPI(ctx context.Context, version string, none *p
 	none.Fix = fmt.Sprintf("pass --gateway-api%s to have Istio deploy a gateway for this application in namespace %s (GatewayClass istio exists); or %s", instead, p.Namespace, none.Fix)
 }
 
+// unreadAsProblem turns an error a discovery read returned as it came from
+// the API server into the problem of a check that could not read; a
+// problem it found stays as it is.
+func unreadAsProblem(err error, what, request string) error {
+	var prob *problems.Problem
+	if err == nil || errors.As(err, &prob) {
+		return err
+	}
+	return couldNotCheck(what, request, err)
+}
+
+// entryRequest names the reads that find the entry Service.
+func (p *planner) entryRequest() string {
+	if p.Service != "" {
+		return fmt.Sprintf("get services %q in namespace %s", p.Service, p.Namespace)
+	}
+	return "list services in namespace " + p.Namespace
+}
+
+// gatewayRequest names the reads that find the classic ingress gateway.
+func (p *planner) gatewayRequest() string {
+	if p.GatewayNamespace != "" {
+		return "list deployments.apps and services in namespace " + p.GatewayNamespace
+	}
+	return "list deployments.apps in every namespace, and services in the gateway's"
+}
+
 // checkGatewayNamespace says so when --gateway-namespace names a namespace
 // that does not exist, rather than that it holds no gateway.
 func (p *planner) checkGatewayNamespace(ctx context.Context, kube clients.Kube) error {
@@ -481,11 +511,19 @@ func (p *planner) checkGatewayNamespace(ctx context.Context, kube clients.Kube) 
 		return nil
 	}
 	_, err := kube.CoreV1().Namespaces().Get(ctx, p.GatewayNamespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	switch {
+	case apierrors.IsNotFound(err):
 		return problems.New(fmt.Sprintf("--gateway-namespace %s: namespace %q does not exist", p.GatewayNamespace, p.GatewayNamespace),
 			"name the namespace of the ingress gateway pods (kubectl get pods -A -l istio=ingressgateway), or leave --gateway-namespace out to find them")
+	case apierrors.IsForbidden(err):
+		// A user with Roles only may not get namespaces: the gateway
+		// search in it, which must succeed, is the check then.
+		return nil
+	case err != nil:
+		return couldNotCheck(fmt.Sprintf("that --gateway-namespace %s exists", p.GatewayNamespace),
+			fmt.Sprintf("get namespaces %q", p.GatewayNamespace), err)
 	}
-	return nil // unreadable: the gateway search says what it can
+	return nil
 }
 
 func (p *planner) checkNamespace(ctx context.Context, kube clients.Kube) error {
@@ -495,7 +533,7 @@ func (p *planner) checkNamespace(ctx context.Context, kube clients.Kube) error {
 		return problems.New(fmt.Sprintf("namespace %q does not exist", p.Namespace), p.missingNamespaceFix(ctx))
 	}
 	if err != nil {
-		return err
+		return couldNotCheck(fmt.Sprintf("that namespace %s exists", p.Namespace), fmt.Sprintf("get namespaces %q", p.Namespace), err)
 	}
 	if !p.Enroll {
 		return nil
@@ -518,14 +556,9 @@ func (p *planner) checkPeerAuthentications(ctx context.Context, version string) 
 	}
 	gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "peerauthentications"}
 	list, err := dyn.Resource(gvr).Namespace(p.Namespace).List(ctx, metav1.ListOptions{})
-	if apierrors.IsForbidden(err) {
-		// Not a precondition: report it, without the error's text, which
-		// would read as a missing permission secure needs.
-		fmt.Fprintf(p.notices, "Could not check for PeerAuthentications overriding STRICT in namespace %s (you may not list them): run kubectl opea verify afterwards.\n", p.Namespace)
-		return nil
-	}
 	if err != nil {
-		return []error{err}
+		return []error{couldNotCheck(fmt.Sprintf("that no PeerAuthentication in namespace %s overrides STRICT", p.Namespace),
+			fmt.Sprintf("list %s in namespace %s", gvr.GroupResource(), p.Namespace), err)}
 	}
 	var pas []istio.PeerAuthentication
 	// Ours is created now, unless it exists: then its age counts.
@@ -586,12 +619,11 @@ func (p *planner) checkSecretsInTheWay(ctx context.Context, kube clients.Kube, g
 		if apierrors.IsNotFound(err) {
 			continue
 		}
-		if apierrors.IsForbidden(err) {
-			fmt.Fprintf(p.notices, "Could not check that no Secret of yours is named %s in namespace %s (you may not read Secrets there): cert-manager would overwrite it.\n", w.secret, gatewayNamespace)
-			continue
-		}
 		if err != nil {
-			return []error{fmt.Errorf("reading Secret %s/%s: %w", gatewayNamespace, w.secret, err)}
+			// cert-manager would overwrite a Secret of the user's.
+			errs = append(errs, couldNotCheck(fmt.Sprintf("that no Secret of yours is named %s in namespace %s", w.secret, gatewayNamespace),
+				fmt.Sprintf("get secrets %q in namespace %s", w.secret, gatewayNamespace), err))
+			continue
 		}
 		l := s.Labels
 		if l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == p.Namespace {
@@ -602,8 +634,10 @@ func (p *planner) checkSecretsInTheWay(ctx context.Context, kube clients.Kube, g
 			if err == nil {
 				continue // the Secret of the Certificate secure applies
 			}
-			if !apierrors.IsNotFound(err) && !apierrors.IsForbidden(err) {
-				return []error{fmt.Errorf("reading Certificate %s/%s: %w", gatewayNamespace, w.certificate, err)}
+			if !apierrors.IsNotFound(err) {
+				errs = append(errs, couldNotCheck(fmt.Sprintf("that Secret %s/%s was written for kubectl opea secure's Certificate", gatewayNamespace, w.secret),
+					fmt.Sprintf("get %s %q in namespace %s", certmanager.Certificates.GroupResource(), w.certificate, gatewayNamespace), err))
+				continue
 			}
 		}
 		fix := fmt.Sprintf("move it out of the way (kubectl delete secret %s -n %s, if nothing needs it)", w.secret, gatewayNamespace)
@@ -629,7 +663,8 @@ func (p *planner) checkTLSSecret(ctx context.Context, kube clients.Kube, gateway
 			fmt.Sprintf("kubectl create secret tls %s -n %s --cert=tls.crt --key=tls.key", p.TLSSecret, gatewayNamespace))
 	}
 	if err != nil {
-		return err
+		return couldNotCheck(fmt.Sprintf("that --tls-secret %s/%s exists and holds a certificate", gatewayNamespace, p.TLSSecret),
+			fmt.Sprintf("get secrets %q in namespace %s", p.TLSSecret, gatewayNamespace), err)
 	}
 	// istiod ignores the type: it reads cert/key, else tls.crt/tls.key.
 	if _, _, _, err := istio.CredentialPair(s.Data); err != nil {
@@ -661,7 +696,11 @@ func (p *planner) checkIssuer(ctx context.Context, gatewayNamespace string) []er
 			"create it first, or check --issuer and --issuer-kind (an Issuer must be in the gateway namespace)")}
 	}
 	if getErr != nil {
-		return []error{getErr}
+		request := fmt.Sprintf("get %s %q", gvr.GroupResource(), p.Issuer)
+		if p.IssuerKind == "Issuer" {
+			request += " in namespace " + gatewayNamespace
+		}
+		return []error{couldNotCheck(fmt.Sprintf("that %s %s exists", p.IssuerKind, where), request, getErr)}
 	}
 	return p.checkACME(issuer, p.IssuerKind+" "+where)
 }

@@ -402,3 +402,67 @@ func TestLockdownAdmitsTheWaypointsServicesUse(t *testing.T) {
 		})
 	}
 }
+
+// The callers recorded on opea-allow-app are re-admitted by a plain secure
+// only as --allow-principal would have admitted them: an annotation edited
+// to a wildcard, or to anything the flag refuses, makes secure refuse, with
+// the policy, the value and the fix. --lockdown with flags replaces the
+// record, and --lockdown=false does not read it.
+func TestLockdownRecordedPrincipalsAreValidated(t *testing.T) {
+	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)))
+	withRecord := func(value string) map[schema.GroupVersionResource][]*unstructured.Unstructured {
+		return map[schema.GroupVersionResource][]*unstructured.Unstructured{
+			gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
+			authorizationPoliciesGVR: {
+				lockdownPolicy("opea-allow-ingress", nil),
+				lockdownPolicy("opea-allow-app", map[string]string{desired.AllowPrincipalsAnnotation: value}),
+				lockdownPolicy("opea-deny-by-default", nil),
+			},
+		}
+	}
+	for _, tc := range []struct {
+		name, record string
+		want         []string // admitted, when secure goes ahead
+		wantErr      string
+	}{
+		{name: "one caller", record: "cluster.local/ns/monitoring/sa/prometheus", want: []string{"cluster.local/ns/monitoring/sa/prometheus"}},
+		{name: "a caller twice", record: "cluster.local/ns/monitoring/sa/prometheus,cluster.local/ns/monitoring/sa/prometheus", want: []string{"cluster.local/ns/monitoring/sa/prometheus"}},
+		{name: "empty", record: ""},
+		{name: "every mesh identity", record: "*,cluster.local/ns/monitoring/sa/prometheus",
+			wantErr: `AuthorizationPolicy chatqna/opea-allow-app: annotation opea.dev/allow-principals="*,cluster.local/ns/monitoring/sa/prometheus" is not what secure --lockdown records: "*" is not of the form`},
+		{name: "a namespace wildcard", record: "cluster.local/ns/monitoring/sa/*",
+			wantErr: `"cluster.local/ns/monitoring/sa/*" has a wildcard`},
+		{name: "a prefix wildcard", record: "*/ns/monitoring/sa/prometheus",
+			wantErr: `"*/ns/monitoring/sa/prometheus" has a wildcard`},
+		{name: "an empty entry", record: "cluster.local/ns/monitoring/sa/prometheus,,",
+			wantErr: "an empty entry"},
+		{name: "spaces", record: "cluster.local/ns/monitoring/sa/prometheus, cluster.local/ns/a/sa/b",
+			wantErr: `" cluster.local/ns/a/sa/b": trust domain " cluster.local"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newFakeCluster(t, "v1", typed, withRecord(tc.record)).servePolicies()
+			req := lockdownRequest(true)
+			req.Lockdown = LockdownAsIs
+			plan, _, err := c.plan(req)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "fix: run kubectl opea secure -n chatqna --host chatqna.example.com --gateway-api --lockdown --force-conflicts --allow-principal <caller> for each caller you mean to admit") {
+					t.Fatalf("plan: %v\nwant a problem with %q and the fix", err, tc.wantErr)
+				}
+				// The flags replace the record, and --lockdown=false removes it.
+				for _, choice := range []LockdownChoice{LockdownOn, LockdownOff} {
+					req.Lockdown = choice
+					if _, _, err := c.plan(req); err != nil {
+						t.Errorf("lockdown choice %d: %v", choice, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, plan.Params.Lockdown.AllowPrincipals); diff != "" {
+				t.Errorf("admitted (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -542,7 +543,11 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := newNamespace(t)
 			tc.setup(t, ns)
-			r := opea(t, append([]string{"secure", "-n", ns}, tc.args...)...)
+			args := tc.args
+			if !slices.Contains(args, "--host") {
+				args = append(args, "--host", ns+".example.com")
+			}
+			r := opea(t, append([]string{"secure", "-n", ns}, args...)...)
 			if r.code != tc.wantCode {
 				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", r.code, tc.wantCode, r.stdout, r.stderr)
 			}
@@ -556,7 +561,7 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 	}
 
 	t.Run("missing namespace", func(t *testing.T) {
-		r := opea(t, "secure", "-n", "no-such-namespace")
+		r := opea(t, "secure", "-n", "no-such-namespace", "--host", "chatqna.example.com")
 		if r.code != 1 || !strings.Contains(r.stderr, `namespace "no-such-namespace" does not exist`) {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
@@ -564,7 +569,7 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 	})
 
 	t.Run("unreachable cluster", func(t *testing.T) {
-		r := opea(t, "secure", "-n", "chatqna", "--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify")
+		r := opea(t, "secure", "-n", "chatqna", "--host", "chatqna.example.com", "--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify")
 		if r.code != 1 || !strings.Contains(r.stderr, "cannot reach https://127.0.0.1:1") || !strings.Contains(r.stderr, "kubectl cluster-info") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
@@ -615,21 +620,27 @@ func TestSecureListsEveryMissingPermission(t *testing.T) {
 		grantLimitedUser(t, "opea-secure-"+ns, namespace, rules)
 	}
 	write := []string{"get", "create", "patch"}
-	// Everything secure reads, and every write but two: patching the
-	// Gateway in the app namespace and creating Certificates with the gateway.
+	// Everything secure reads (its preconditions fail closed: an unread one
+	// refuses), and every write but two: patching the Gateway in the app
+	// namespace and creating Certificates with the gateway.
 	grant([]rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "services"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments"}, Verbs: []string{"list"}},
 		{APIGroups: []string{""}, Resources: []string{"namespaces"}, ResourceNames: []string{ns}, Verbs: []string{"patch"}},
+		// Any namespace's Gateway may claim the hosts on the gateway pods.
+		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways"}, Verbs: []string{"list"}},
 	}, "")
 	grant([]rbacv1.PolicyRule{
-		{APIGroups: []string{"security.istio.io"}, Resources: []string{"peerauthentications"}, Verbs: write},
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"peerauthentications"}, Verbs: append(write, "list")},
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"authorizationpolicies"}, Verbs: []string{"list"}},
 		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices"}, Verbs: write},
 		{APIGroups: []string{"networking.istio.io"}, Resources: []string{"gateways"}, Verbs: []string{"get", "create"}},
+		{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"gateways"}, Verbs: []string{"get"}},
 	}, ns)
 	grant([]rbacv1.PolicyRule{
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"issuers"}, Verbs: write},
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"certificates"}, Verbs: []string{"get", "patch"}},
+		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
 	}, gatewayNamespace)
 
 	limited := kubeconfigFor(t, limitedUser)
