@@ -22,6 +22,9 @@ type config struct {
 	clusters  map[string]*cluster.Cluster
 	// endpoints by EDS service name.
 	endpoints map[string]*endpoint.ClusterLoadAssignment
+	// certs are the certificates by SDS name, read when the
+	// configuration was fetched.
+	certs map[string]loadedCert
 }
 
 type listenerConfig struct {

@@ -26,8 +26,9 @@
 //     "kubernetes-gateway://<ns>/<name>" as named (istiod emits it only for
 //     references it verified: same namespace or a ReferenceGrant). The keys
 //     "cert"/"key" win over "tls.crt"/"tls.key" when both are non-empty.
-//     Secrets are read at each handshake, so a rotated Secret is served at
-//     once. With several certificates on a chain the choice is: those whose
+//     Secrets are read when Start or Refresh fetches the configuration: like
+//     Envoy, which serves what SDS last pushed, the emulator serves a
+//     rotated Secret only after a Refresh. With several certificates on a chain the choice is: those whose
 //     names cover the SNI (all when none does), then the first ECDSA one if
 //     the client offers an ECDSA signature scheme, else the first RSA one,
 //     else the first. TLS 1.2 and 1.3 as the chain's tls_params allow;

@@ -86,6 +86,7 @@ func (e *Emulator) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("gateway emulator: %w", err)
 	}
+	e.creds.loadCertificates(ctx, cfg)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -245,7 +246,7 @@ func (e *Emulator) serveConn(conn net.Conn, port uint32) {
 				chainErr = fmt.Errorf("filter chain %s of listener %s is plaintext, the client speaks TLS", chain.name, l.name)
 			default:
 				var c *tls.Config
-				c, chainErr = e.creds.tlsConfig(context.Background(), chain.tls, h)
+				c, chainErr = tlsConfig(cfg, chain.tls, h)
 				if chainErr == nil {
 					return c, nil
 				}

@@ -486,26 +486,33 @@ func TestNoHealthyUpstream(t *testing.T) {
 	}
 }
 
-// Refresh takes what istiod says now; a port that stays keeps its address.
+// Like Envoy, which serves what istiod last pushed, the emulator serves a
+// rotated Secret and new endpoints only after Refresh; a port that stays
+// keeps its address.
 func TestRefresh(t *testing.T) {
 	f, addr := startFakeADS(t)
 	healthyGateway(t, f, istioHTTPFilters(t))
 	store := newCredentialStore(t, true)
-	store.issue(t, gatewayNS, "cred", "tls.crt", "tls.key", appHost)
+	old := store.issue(t, gatewayNS, "cred", "tls.crt", "tls.key", appHost)
 	e := start(t, addr, store)
 	if err := e.Backend(entryHost, app); err != nil {
 		t.Fatal(err)
 	}
 	before := e.Addr(443)
 	f.set(xds.EndpointType, endpoints(entryCluster))
+	rotated := store.issue(t, gatewayNS, "cred", "tls.crt", "tls.key", appHost)
+	if r := mustGet(t, e, 443, "https", appHost, "/", store.roots); r.status != 200 || !bytes.Equal(r.served.Raw, old.Raw) {
+		t.Errorf("before Refresh: %d, the old certificate served: %v; want 200 with the old one", r.status, bytes.Equal(r.served.Raw, old.Raw))
+	}
 	if err := e.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if e.Addr(443) != before {
 		t.Errorf("port 443 moved from %s to %s", before, e.Addr(443))
 	}
-	if r := mustGet(t, e, 443, "https", appHost, "/", store.roots); r.status != 503 {
-		t.Errorf("after the endpoints went: %d, want 503", r.status)
+	r := mustGet(t, e, 443, "https", appHost, "/", store.roots)
+	if r.status != 503 || !bytes.Equal(r.served.Raw, rotated.Raw) {
+		t.Errorf("after Refresh: %d, the rotated certificate served: %v; want 503 (the endpoints went) with it", r.status, bytes.Equal(r.served.Raw, rotated.Raw))
 	}
 }
 

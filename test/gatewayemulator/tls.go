@@ -173,9 +173,45 @@ func certAndKey(s *corev1.Secret) (cert, key []byte, err error) {
 	return nil, nil, errors.New(`no non-empty "cert" and "key", nor "tls.crt" and "tls.key"`)
 }
 
+// loadCertificates reads every certificate the chains of cfg name, as
+// Envoy holds what SDS last pushed: a failure is kept, to fail the
+// handshakes that need it.
+func (c *credentials) loadCertificates(ctx context.Context, cfg *config) {
+	c.mu.Lock()
+	c.authorized = nil // ask again: RBAC may have changed
+	c.mu.Unlock()
+	cfg.certs = map[string]loadedCert{}
+	for _, l := range cfg.listeners {
+		for _, chain := range append(append([]*chainConfig(nil), l.chains...), l.fallback) {
+			for _, sds := range chain.tlsSecrets() {
+				if _, done := cfg.certs[sds]; !done {
+					cert, err := c.certificate(ctx, sds)
+					cfg.certs[sds] = loadedCert{cert: cert, err: err}
+				}
+			}
+		}
+	}
+}
+
+type loadedCert struct {
+	cert tls.Certificate
+	err  error
+}
+
+func (ch *chainConfig) tlsSecrets() []string {
+	if ch == nil || ch.tls == nil {
+		return nil
+	}
+	var names []string
+	for _, sds := range ch.tls.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+		names = append(names, sds.GetName())
+	}
+	return names
+}
+
 // tlsConfig is the server side of a chain's DownstreamTlsContext for a
-// client whose hello is h.
-func (c *credentials) tlsConfig(ctx context.Context, dtc *tlsv3.DownstreamTlsContext, h *tls.ClientHelloInfo) (*tls.Config, error) {
+// client whose hello is h, with the certificates loaded for cfg.
+func tlsConfig(cfg *config, dtc *tlsv3.DownstreamTlsContext, h *tls.ClientHelloInfo) (*tls.Config, error) {
 	common := dtc.GetCommonTlsContext()
 	if len(common.GetTlsCertificates()) > 0 {
 		return nil, errors.New("inline tls_certificates are not implemented (istiod sends gateways SDS names)")
@@ -185,21 +221,24 @@ func (c *credentials) tlsConfig(ctx context.Context, dtc *tlsv3.DownstreamTlsCon
 	}
 	var certs []tls.Certificate
 	for _, sds := range common.GetTlsCertificateSdsSecretConfigs() {
-		cert, err := c.certificate(ctx, sds.GetName())
-		if err != nil {
-			return nil, err
+		loaded, ok := cfg.certs[sds.GetName()]
+		if !ok {
+			return nil, fmt.Errorf("SDS %s was not loaded", sds.GetName())
 		}
-		certs = append(certs, cert)
+		if loaded.err != nil {
+			return nil, loaded.err
+		}
+		certs = append(certs, loaded.cert)
 	}
 	if len(certs) == 0 {
 		return nil, errors.New("the chain names no certificate")
 	}
 	chosen := chooseCertificate(certs, h)
-	cfg := &tls.Config{Certificates: []tls.Certificate{chosen}, NextProtos: []string{"http/1.1"}}
+	out := &tls.Config{Certificates: []tls.Certificate{chosen}, NextProtos: []string{"http/1.1"}}
 	params := common.GetTlsParams()
-	cfg.MinVersion = tlsVersion(params.GetTlsMinimumProtocolVersion(), tls.VersionTLS12)
-	cfg.MaxVersion = tlsVersion(params.GetTlsMaximumProtocolVersion(), tls.VersionTLS13)
-	return cfg, nil
+	out.MinVersion = tlsVersion(params.GetTlsMinimumProtocolVersion(), tls.VersionTLS12)
+	out.MaxVersion = tlsVersion(params.GetTlsMaximumProtocolVersion(), tls.VersionTLS13)
+	return out, nil
 }
 
 func tlsVersion(v tlsv3.TlsParameters_TlsProtocol, auto uint16) uint16 {
