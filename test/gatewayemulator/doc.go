@@ -45,7 +45,10 @@
 //     envoy.filters.http.grpc_stats (counters), istio.stats (type stats.PluginConfig, counters),
 //     istio.metadata_exchange (io.istio.http.peer_metadata.Config: peer
 //     metadata headers and filter state, which no rule here reads for a
-//     caller without a principal), envoy.filters.http.fault when neither its
+//     caller without a principal), istio.alpn
+//     (istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig: the ALPN
+//     of the upstream connection to the workload, which the emulator does
+//     not make), envoy.filters.http.fault when neither its
 //     own config nor the chosen route's per-filter config injects a delay or
 //     an abort, and envoy.filters.http.cors for a request without an Origin
 //     header or when no CORS policy applies.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -380,4 +381,26 @@ type notifyConn struct {
 func (c *notifyConn) Close() error {
 	c.once.Do(func() { close(c.closed) })
 	return c.Conn.Close()
+}
+
+// Client is an HTTP client that reaches the emulator's listener for port
+// (istiod's port number) whatever the URL's host, as a client whose DNS
+// points the host at the gateway: the URL's host is the SNI and the Host
+// header, and the certificate is validated against roots (nil: the
+// system's). It does not follow redirects.
+func (e *Emulator) Client(port uint32, roots *x509.CertPool) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				addr := e.Addr(port)
+				if addr == "" {
+					return nil, fmt.Errorf("istiod configured the gateway with no listener on port %d", port)
+				}
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }

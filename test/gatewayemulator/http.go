@@ -29,8 +29,10 @@ const (
 	istioStatsType = "type.googleapis.com/stats.PluginConfig"
 	// istio.metadata_exchange, wrapped in a TypedStruct by istiod.
 	peerMetadataType = "type.googleapis.com/io.istio.http.peer_metadata.Config"
-	typedStructUDPA  = "type.googleapis.com/udpa.type.v1.TypedStruct"
-	typedStructXDS   = "type.googleapis.com/xds.type.v3.TypedStruct"
+	// istio.alpn: sets the ALPN of the upstream (mTLS) connection.
+	alpnType        = "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig"
+	typedStructUDPA = "type.googleapis.com/udpa.type.v1.TypedStruct"
+	typedStructXDS  = "type.googleapis.com/xds.type.v3.TypedStruct"
 )
 
 // answer is a reply the gateway makes itself, without the app.
@@ -104,8 +106,9 @@ func (e *Emulator) handle(cfg *config, m *hcm.HttpConnectionManager, q *request)
 			if denied {
 				return decision{local: &answer{status: http.StatusForbidden, body: "RBAC: access denied"}}
 			}
-		case grpcStatsType, istioStatsType, peerMetadataType:
-			// Counters and peer metadata: nothing that changes the answer.
+		case grpcStatsType, istioStatsType, peerMetadataType, alpnType:
+			// Counters, peer metadata, the upstream connection's ALPN:
+			// nothing that changes the answer.
 		case faultType:
 			if why := faultInjects(f.GetTypedConfig(), vh, rt, f.GetName()); why != "" {
 				a := emulatorFailure("HTTP filter %s: %s", f.GetName(), why)

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -79,6 +78,8 @@ func istioHTTPFilters(t *testing.T, extra ...*hcm.HttpFilter) []*hcm.HttpFilter 
 	out = append(out, extra...)
 	return append(out,
 		httpFilter(t, "envoy.filters.http.grpc_stats", &grpcstats.FilterConfig{}),
+		// istio.alpn's config type is not in go-control-plane either.
+		&hcm.HttpFilter{Name: "istio.alpn", ConfigType: &hcm.HttpFilter_TypedConfig{TypedConfig: &anypb.Any{TypeUrl: "type.googleapis.com/istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig"}}},
 		httpFilter(t, "envoy.filters.http.fault", &fault.HTTPFault{}),
 		httpFilter(t, "envoy.filters.http.cors", &cors.Cors{}),
 		// istio.stats's config type is not in go-control-plane: only its
@@ -270,20 +271,10 @@ type reply struct {
 // certificate against roots.
 func get(t *testing.T, e *gatewayemulator.Emulator, port uint32, scheme, host, path string, roots *x509.CertPool, header ...string) (reply, error) {
 	t.Helper()
-	addr := e.Addr(port)
-	if addr == "" {
+	if e.Addr(port) == "" {
 		t.Fatalf("the emulator has no listener for port %d (ports %v)", port, e.Ports())
 	}
-	client := &http.Client{
-		Timeout: 5 * time.Second,
-		Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{ServerName: stripPortForSNI(host), RootCAs: roots},
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, addr)
-			},
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	client := e.Client(port, roots)
 	defer client.CloseIdleConnections()
 	req, err := http.NewRequest(http.MethodGet, scheme+"://"+host+path, nil)
 	if err != nil {
@@ -303,13 +294,6 @@ func get(t *testing.T, e *gatewayemulator.Emulator, port uint32, scheme, host, p
 		r.served = resp.TLS.PeerCertificates[0]
 	}
 	return r, nil
-}
-
-func stripPortForSNI(host string) string {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		return h
-	}
-	return host
 }
 
 func mustGet(t *testing.T, e *gatewayemulator.Emulator, port uint32, scheme, host, path string, roots *x509.CertPool, header ...string) reply {
