@@ -68,6 +68,12 @@ func decodeConfig(raw *xds.Raw) (*config, error) {
 		if err := a.UnmarshalTo(&l); err != nil {
 			return nil, fmt.Errorf("decoding a listener: %w", err)
 		}
+		if l.GetInternalListener() != nil {
+			// An internal listener (connect_originate, the HBONE tunnel
+			// to ambient workloads) takes the gateway's own upstream
+			// connections, never a client's.
+			continue
+		}
 		lc := decodeListener(&l)
 		if other, dup := cfg.listeners[lc.port]; dup {
 			return nil, fmt.Errorf("listeners %s and %s both listen on port %d: the emulator maps one listener per port", other.name, lc.name, lc.port)

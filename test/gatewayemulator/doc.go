@@ -80,7 +80,8 @@
 // file certificates.
 //
 // What it ignores, because it does not change the answer to the requests
-// tests make: listener filters (it always inspects), timeouts, retries,
+// tests make: internal listeners (connect_originate carries the gateway's
+// own upstream connections), listener filters (it always inspects), timeouts, retries,
 // header additions and removals, access logs, tracing, path normalisation,
 // cipher suites, the upstream transport (mTLS/HBONE to the workload: what
 // ztunnel admits is judged apart, from what istiod sends ztunnel), load

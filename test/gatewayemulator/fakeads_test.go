@@ -20,15 +20,27 @@ import (
 type fakeADS struct {
 	discovery.UnimplementedAggregatedDiscoveryServiceServer
 	mu        sync.Mutex
-	resources map[string][]proto.Message // by type URL
+	resources map[string][]*anypb.Any // by type URL
 	// asked records the names requested per type.
 	asked map[string][]string
 }
 
 func (f *fakeADS) set(typeURL string, msgs ...proto.Message) {
+	var anys []*anypb.Any
+	for _, m := range msgs {
+		a, err := anypb.New(m)
+		if err != nil {
+			panic(err)
+		}
+		anys = append(anys, a)
+	}
+	f.setAny(typeURL, anys)
+}
+
+func (f *fakeADS) setAny(typeURL string, anys []*anypb.Any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.resources[typeURL] = msgs
+	f.resources[typeURL] = anys
 }
 
 func (f *fakeADS) StreamAggregatedResources(stream discovery.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
@@ -44,16 +56,10 @@ func (f *fakeADS) StreamAggregatedResources(stream discovery.AggregatedDiscovery
 		f.mu.Lock()
 		f.asked[req.GetTypeUrl()] = req.GetResourceNames()
 		var out []*anypb.Any
-		for _, m := range f.resources[req.GetTypeUrl()] {
-			if !wanted(req, m) {
-				continue
+		for _, a := range f.resources[req.GetTypeUrl()] {
+			if wanted(req, a) {
+				out = append(out, a)
 			}
-			a, err := anypb.New(m)
-			if err != nil {
-				f.mu.Unlock()
-				return err
-			}
-			out = append(out, a)
 		}
 		f.mu.Unlock()
 		nonce++
@@ -64,9 +70,13 @@ func (f *fakeADS) StreamAggregatedResources(stream discovery.AggregatedDiscovery
 }
 
 // wanted: LDS and CDS are sent whole; RDS and EDS by name.
-func wanted(req *discovery.DiscoveryRequest, m proto.Message) bool {
+func wanted(req *discovery.DiscoveryRequest, a *anypb.Any) bool {
 	switch req.GetTypeUrl() {
 	case xds.RouteConfigType, xds.EndpointType:
+		m, err := a.UnmarshalNew()
+		if err != nil {
+			return false
+		}
 		name := resourceName(m)
 		for _, n := range req.GetResourceNames() {
 			if n == name {
@@ -93,7 +103,7 @@ func resourceName(m proto.Message) string {
 // startFakeADS serves f on a loopback port for the test's duration.
 func startFakeADS(t *testing.T) (*fakeADS, string) {
 	t.Helper()
-	f := &fakeADS{resources: map[string][]proto.Message{}, asked: map[string][]string{}}
+	f := &fakeADS{resources: map[string][]*anypb.Any{}, asked: map[string][]string{}}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -411,9 +411,13 @@ func redirect(rd *route.RedirectAction, q *request) (answer, error) {
 	switch p := rd.GetPathRewriteSpecifier().(type) {
 	case nil:
 	case *route.RedirectAction_PathRedirect:
-		path = p.PathRedirect
-		if before, after, found := strings.Cut(path, "?"); found {
-			path, query = before, after
+		// Envoy keeps the request's path when path_redirect is empty, as
+		// istiod writes it for a Gateway API RequestRedirect.
+		if p.PathRedirect != "" {
+			path = p.PathRedirect
+			if before, after, found := strings.Cut(path, "?"); found {
+				path, query = before, after
+			}
 		}
 	case *route.RedirectAction_PrefixRewrite:
 		return answer{}, refuse("a redirect's prefix_rewrite")

@@ -242,9 +242,14 @@ func (s *credentialStore) issue(t *testing.T, ns, name, certKey, keyKey string, 
 
 func start(t *testing.T, addr string, store *credentialStore) *gatewayemulator.Emulator {
 	t.Helper()
+	return startAs(t, addr, store, proxy)
+}
+
+func startAs(t *testing.T, addr string, store *credentialStore, p xds.Proxy) *gatewayemulator.Emulator {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := gatewayemulator.Start(ctx, gatewayemulator.Options{XDS: addr, Proxy: proxy, Kube: store.kube})
+	e, err := gatewayemulator.Start(ctx, gatewayemulator.Options{XDS: addr, Proxy: p, Kube: store.kube})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,6 +286,10 @@ func get(t *testing.T, e *gatewayemulator.Emulator, port uint32, scheme, host, p
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1] // SNI stays the URL's host
+			continue
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := client.Do(req)
