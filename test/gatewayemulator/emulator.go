@@ -40,7 +40,6 @@ type Emulator struct {
 	mu        sync.Mutex
 	cfg       *config
 	listeners map[uint32]net.Listener // by the port in istiod's configuration
-	servers   []*http.Server
 	backends  map[string]*backend
 	problems  []string
 	closed    bool

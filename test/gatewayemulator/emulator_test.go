@@ -113,6 +113,7 @@ var (
 		PrincipalName: &matcher.StringMatcher{MatchPattern: &matcher.StringMatcher_SafeRegex{SafeRegex: &matcher.RegexMatcher{Regex: ".*/ns/app/.*"}}},
 	}}}
 	// from.source.requestPrincipals: ["*"]
+	//lint:ignore SA1019 istiod writes request principals as this metadata matcher
 	requestPrincipal = &rbacv3.Principal{Identifier: &rbacv3.Principal_Metadata{Metadata: &matcher.MetadataMatcher{
 		Filter: "istio_authn",
 		Path:   []*matcher.MetadataMatcher_PathSegment{{Segment: &matcher.MetadataMatcher_PathSegment_Key{Key: "request.auth.principal"}}},

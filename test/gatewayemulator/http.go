@@ -166,7 +166,7 @@ func faultInjects(filter *anypb.Any, vh *route.VirtualHost, rt *route.Route, nam
 }
 
 func corsPolicyApplies(vh *route.VirtualHost, rt *route.Route, name string) bool {
-	//nolint:staticcheck // the deprecated cors fields still configure Envoy
+	//lint:ignore SA1019 the deprecated cors fields still configure Envoy
 	return perFilterConfig(vh, rt, name) != nil || vh.GetCors() != nil || rt.GetRoute().GetCors() != nil
 }
 

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 Envoy still honours the deprecated header matchers, and a model of Envoy must read whatever istiod sends.
+
 package gatewayemulator
 
 import (

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 Envoy still honours the deprecated RBAC metadata and source_ip matchers, and istiod writes metadata matchers for request principals.
+
 package gatewayemulator
 
 import (
