@@ -53,6 +53,14 @@ func TestHealthyGatewayServesTheApp(t *testing.T) {
 	if r.status != 301 || r.location != "https://app.example.com/v1/chatqna?x=1" {
 		t.Errorf("HTTP: %d Location %q, want a 301 to https", r.status, r.location)
 	}
+	// The transport must fit the chain: TLS on the plaintext port and
+	// plaintext on the TLS port find no chain that serves them.
+	if _, err := get(t, e, 443, "http", appHost, "/", nil); err == nil {
+		t.Error("plain HTTP on port 443 was answered")
+	}
+	if _, err := get(t, e, 80, "https", appHost, "/", store.roots); err == nil {
+		t.Error("TLS on port 80 was answered")
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if got, want := f.asked[xds.RouteConfigType], []string{"http.80", httpsRoute}; !slices.Equal(got, want) {
