@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/x509"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
+	"github.com/opea-project/kubectl-opea/test/gatewayemulator"
 	"github.com/opea-project/kubectl-opea/test/xds"
 )
 
@@ -174,20 +176,28 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 		t.Errorf("verify exits %d failing %v, want exit 1 failing %s\n%s", r.code, row.verifyFailedIDs, c.failedID, describe(report))
 	}
 
-	served := servesAppOver(layout, host, gatewayCredential(data.CertNS, data.Secret), entryCluster(ns))
+	// Served: istiod's status says so, and a client of the gateway it
+	// deployed gets the app's answer over TLS (certificate validated
+	// against the credential's CA) through the gateway emulator.
+	roots := x509.NewCertPool()
+	if !c.missingSecret {
+		roots = credentialRoots(t, data.CertNS, data.Secret)
+	}
+	var emulator *gatewayemulator.Emulator
 	row.istiodTLS = deployed && observe(t, c.servedTLS, func(ctx context.Context) (bool, error) {
 		if statusServes(t, ns, "app-gateway", "app-route") != nil {
 			return false, nil
 		}
-		proxy, err := layout.Proxy(ctx, kube)
-		if err != nil {
+		if emulator == nil {
+			proxy, err := layout.Proxy(ctx, kube)
+			if err != nil {
+				return false, err
+			}
+			emulator = emulateGateway(t, proxy, ns)
+		} else if err := emulator.Refresh(ctx); err != nil {
 			return false, err
 		}
-		cfg, err := xds.Gateway(ctx, cluster.Istio.XDS, proxy)
-		if err != nil {
-			return false, err
-		}
-		return served(cfg) == nil, nil
+		return servedThrough(emulator, layout, ns, host, roots) == nil, nil
 	})
 	row.istiodStrict = observe(t, true, func(ctx context.Context) (bool, error) {
 		st, err := xds.Ambient(ctx, cluster.Istio.Debug)

@@ -359,13 +359,16 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 	if c.httpsListener != 0 {
 		layout.HTTPSTarget = c.httpsListener
 	}
-	served := servesApp(layout, host, data.Secret, entryCluster(ns))
+	// Served: a client of the gateway, as istiod configures it, gets the
+	// app's answer over TLS with a certificate the credential's CA
+	// validates, and a redirect to https on the plain port.
+	emulator := emulateGateway(t, proxy, ns)
+	roots := credentialRoots(t, c.layout.Namespace, data.Secret)
 	row.istiodTLS = observe(t, c.servedTLS, func(ctx context.Context) (bool, error) {
-		cfg, err := xds.Gateway(ctx, cluster.Istio.XDS, proxy)
-		if err != nil {
+		if err := emulator.Refresh(ctx); err != nil {
 			return false, err
 		}
-		if served(cfg) != nil {
+		if servedThrough(emulator, layout, ns, host, roots) != nil {
 			return false, nil
 		}
 		// The gateway's requests reach the app only if ztunnel admits them.
@@ -531,11 +534,14 @@ Each row is a setup applied to the local control plane (Istio installed as
 ` + "`istioctl manifest generate --set profile=ambient`" + ` and Istio's gateway charts
 render it), audited by ` + "`kubectl opea verify`" + ` and rendered by a running istiod.
 "TLS served" is, for verify, no failed check in the Ingress gateway and Routing
-categories and no failed authorization.ingress-admitted; for istiod, a filter
-chain for the host's SNI on the gateway's HTTPS port with the credential,
-routing to the app's entry Service, and the port-80 redirect, and, in what it
-sends ztunnel, the authorization of the entry pods admitting the gateway's
-principal on the entry port. "STRICT" is, for verify, no failed check in the
+categories and no failed authorization.ingress-admitted; for istiod, what a
+client gets from the gateway emulator (test/gatewayemulator), which serves what
+istiod sends the gateway proxy (listeners, routes, clusters, endpoints, the
+credential its SDS would read): GET https://host/ on the gateway's HTTPS port
+validates the certificate against the credential's CA and gets the app's own
+answer, and GET http://host/ on the HTTP port is redirected to https; and, in
+what istiod sends ztunnel, the authorization of the entry pods admitting the
+gateway's principal on the entry port. "STRICT" is, for verify, no failed check in the
 mTLS category; for istiod, a STRICT policy attached to every pod of the
 namespace in what it sends ztunnel. The AuthorizationPolicy rows list every
 check verify fails; the ztunnel checks that only warn are not listed.
@@ -544,8 +550,9 @@ The Gateway API rows are Gateways of class ` + "`istio`" + `, for which istiod d
 gateway itself. For them "TLS served" is, for verify, no failed check in the
 Ingress gateway, Routing and Gateway API categories; for istiod, the status it
 writes (Gateway Accepted and Programmed with an address, the HTTPS listener
-ResolvedRefs and Programmed, the route Accepted and ResolvedRefs) and the
-configuration it renders for the gateway it deployed, as above.
+ResolvedRefs and Programmed, the route Accepted and ResolvedRefs) and what the
+gateway emulator, fed with the configuration of the gateway istiod deployed,
+answers, as above.
 
 | setup | TLS served: verify | istiod | STRICT: verify | istiod | verify's failed checks |
 |---|---|---|---|---|---|

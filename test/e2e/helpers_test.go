@@ -116,9 +116,10 @@ func grantLimitedUser(t testing.TB, name, namespace string, rules []rbacv1.Polic
 // appPods are the ChatQnA pods the tests run in an app namespace.
 var appPods = []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
 
-// runCapturedAppPods creates appPods in ns and writes what the kubelet and
-// istio-cni would: the pods running with an address (istiod knows a
-// workload only then) and captured by ztunnel.
+// runCapturedAppPods creates appPods in ns and writes what the kubelet,
+// istio-cni and the EndpointSlice controller would: the pods running with
+// an address (istiod knows a workload only then), captured by ztunnel, and
+// the entry Service's endpoints.
 func runCapturedAppPods(t *testing.T, ns string) []string {
 	t.Helper()
 	ctx, kube := context.Background(), adminKube(t)
@@ -131,22 +132,6 @@ func runCapturedAppPods(t *testing.T, ns string) []string {
 	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 		t.Fatal(err)
 	}
+	simulateEntryEndpoints(t, ns)
 	return appPods
-}
-
-// serveIssuedCertificate serves the certificate of Secret ns/name on local
-// HTTPS and HTTP listeners standing in for the gateway's, closed when the
-// test ends.
-func serveIssuedCertificate(t *testing.T, ns, name string) *fixtures.Listener {
-	t.Helper()
-	secret, err := adminKube(t).CoreV1().Secrets(ns).Get(context.Background(), name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	listener, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = listener.Close() })
-	return listener
 }

@@ -203,8 +203,13 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			istiodGateway(t, proxy, servesApp(layout, host, names.TLSSecret, entryCluster(ns)))
 			istiodAmbient(t, strictFor(ns, len(pods)))
 
-			listener := serveIssuedCertificate(t, layout.Namespace, names.TLSSecret)
-			report, r := verifyJSON(t, "-n", ns, "--probe-address", listener.HTTPSAddress, "--probe-http-address", listener.HTTPAddress)
+			// A client of the gateway gets the app's answer over TLS, and
+			// verify's live probe asks the same gateway.
+			simulateEntryEndpoints(t, ns)
+			gw := emulateGateway(t, proxy, ns)
+			roots := credentialRoots(t, layout.Namespace, names.TLSSecret)
+			waitGatewayServes(t, gw, func() error { return servedThrough(gw, layout, ns, host, roots) })
+			report, r := verifyJSON(t, append([]string{"-n", ns}, probeFlags(t, gw, layout)...)...)
 			if r.code != 0 {
 				t.Fatalf("verify: exit %d\n%s", r.code, describe(report))
 			}

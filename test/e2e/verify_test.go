@@ -69,20 +69,23 @@ func simulateIssuanceFor(t *testing.T, ns, name string) ([]byte, error) {
 	return fixtures.SimulateCertManagerIssuance(context.Background(), adminKube(t), adminDynamic(t), ns, name)
 }
 
-// serve starts a stand-in for the gateway's listener with the certificate
-// and key the credential Secret holds now.
+// serve starts the gateway emulator, fed by istiod, once it serves the app
+// with the certificate the credential Secret holds now, and returns the
+// flags that point verify's live probe at it. The pods run with addresses
+// and the entry Service has endpoints, as the kubelet and the EndpointSlice
+// controller would have it.
 func (a securedApp) serve(t *testing.T) []string {
 	t.Helper()
-	secret, err := adminKube(t).CoreV1().Secrets(gatewayNamespace).Get(context.Background(), a.names.TLSSecret, metav1.GetOptions{})
-	if err != nil {
+	ctx, kube := context.Background(), adminKube(t)
+	if err := fixtures.SimulateKubeletReady(ctx, kube, a.ns, "", 3); err != nil {
 		t.Fatal(err)
 	}
-	l, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return []string{"--probe-address", l.HTTPSAddress, "--probe-http-address", l.HTTPAddress}
+	simulateEntryEndpoints(t, a.ns)
+	layout := fixtures.ChartGateway
+	gw := emulateGateway(t, gatewayProxy(t, layout), a.ns)
+	roots := credentialRoots(t, gatewayNamespace, a.names.TLSSecret)
+	waitGatewayServes(t, gw, func() error { return servedThrough(gw, layout, a.ns, a.host, roots) })
+	return probeFlags(t, gw, layout)
 }
 
 // verifyJSON runs verify -o json and returns the report and exit code.
@@ -202,7 +205,7 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 		name    string
 		id      string
 		status  audit.Status // Fail unless set
-		probe   bool         // run the live probe against the stand-in listener
+		probe   bool         // run the live probe through the gateway emulator
 		breakIt func(t *testing.T, app securedApp)
 	}{
 		{name: "namespace not enrolled", id: "enrolment.namespace-label", breakIt: func(t *testing.T, app securedApp) {

@@ -15,7 +15,9 @@ import (
 	"sort"
 	"time"
 
+	cluster "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -27,6 +29,8 @@ import (
 const (
 	ListenerType    = "type.googleapis.com/envoy.config.listener.v3.Listener"
 	RouteConfigType = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+	ClusterType     = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+	EndpointType    = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
 )
 
 // DefaultIstioVersion is sent as ISTIO_VERSION when Proxy.IstioVersion is
@@ -119,10 +123,24 @@ func Gateway(ctx context.Context, addr string, p Proxy) (*GatewayConfig, error) 
 type Raw struct {
 	Listeners []*anypb.Any
 	Routes    []*anypb.Any
+	// Clusters and Endpoints are filled by FetchGatewayWithClusters only.
+	Clusters  []*anypb.Any
+	Endpoints []*anypb.Any
 }
 
-// FetchGateway is Gateway without the summary.
+// FetchGateway is Gateway without the summary: LDS and RDS.
 func FetchGateway(ctx context.Context, addr string, p Proxy) (*Raw, error) {
+	return fetchGateway(ctx, addr, p, false)
+}
+
+// FetchGatewayWithClusters is FetchGateway followed, on the same stream, by
+// CDS (kept: the clusters the routes name) and EDS for those of them whose
+// endpoints come over EDS: everything a gateway needs to answer a request.
+func FetchGatewayWithClusters(ctx context.Context, addr string, p Proxy) (*Raw, error) {
+	return fetchGateway(ctx, addr, p, true)
+}
+
+func fetchGateway(ctx context.Context, addr string, p Proxy, withClusters bool) (*Raw, error) {
 	node, err := p.node()
 	if err != nil {
 		return nil, err
@@ -163,7 +181,76 @@ func FetchGateway(ctx context.Context, addr string, p Proxy) (*Raw, error) {
 	if raw.Routes, err = s.fetch(RouteConfigType, names); err != nil {
 		return nil, err
 	}
-	return raw, nil
+	if !withClusters {
+		return raw, nil
+	}
+	return raw, fetchClusters(s, raw)
+}
+
+// fetchClusters asks for every cluster (istiod sends a gateway all of them,
+// whatever names are asked), keeps those the routes name, then asks EDS
+// for the service names of the EDS ones.
+func fetchClusters(s *adsStream, raw *Raw) error {
+	wanted, err := routedClusters(raw.Routes)
+	if err != nil {
+		return err
+	}
+	all, err := s.fetch(ClusterType, nil)
+	if err != nil {
+		return err
+	}
+	var edsNames []string
+	for _, a := range all {
+		var c cluster.Cluster
+		if err := a.UnmarshalTo(&c); err != nil {
+			return fmt.Errorf("xds: decoding cluster: %w", err)
+		}
+		if !wanted[c.GetName()] {
+			continue
+		}
+		raw.Clusters = append(raw.Clusters, a)
+		if c.GetType() == cluster.Cluster_EDS {
+			edsNames = append(edsNames, EDSServiceName(&c))
+		}
+	}
+	if len(edsNames) == 0 {
+		return nil
+	}
+	sort.Strings(edsNames)
+	raw.Endpoints, err = s.fetch(EndpointType, edsNames)
+	return err
+}
+
+// EDSServiceName is the name a cluster's endpoints are asked by over EDS:
+// its eds_cluster_config.service_name, else its own name.
+func EDSServiceName(c *cluster.Cluster) string {
+	if n := c.GetEdsClusterConfig().GetServiceName(); n != "" {
+		return n
+	}
+	return c.GetName()
+}
+
+// routedClusters are the clusters the route configurations send to,
+// directly or in a weighted split.
+func routedClusters(routes []*anypb.Any) (map[string]bool, error) {
+	set := map[string]bool{}
+	for _, a := range routes {
+		var rc route.RouteConfiguration
+		if err := a.UnmarshalTo(&rc); err != nil {
+			return nil, fmt.Errorf("xds: decoding route configuration: %w", err)
+		}
+		for _, vh := range rc.GetVirtualHosts() {
+			for _, r := range vh.GetRoutes() {
+				if c := r.GetRoute().GetCluster(); c != "" {
+					set[c] = true
+				}
+				for _, wc := range r.GetRoute().GetWeightedClusters().GetClusters() {
+					set[wc.GetName()] = true
+				}
+			}
+		}
+	}
+	return set, nil
 }
 
 // adsStream is one state-of-the-world ADS stream. The node goes with the

@@ -21,7 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
@@ -143,20 +142,23 @@ func run(ctx context.Context, plugin string) (err error) {
 		return err
 	}
 
-	secret, err := kube.CoreV1().Secrets(fixtures.GatewayNamespace).Get(ctx, names.TLSSecret, metav1.GetOptions{})
+	step("[simulated] the EndpointSlice controller writes the endpoints of %s/chatqna-nginx (istiod sends the gateway the endpoints of the Service it routes to)", appNamespace)
+	if err := fixtures.SimulateEndpointSliceFor(ctx, kube, appNamespace, "chatqna-nginx"); err != nil {
+		return err
+	}
+	gateway, err := emulateGateway(ctx, cp, kube, names.TLSSecret)
 	if err != nil {
 		return err
 	}
-	listener, err := fixtures.ServeGatewayListener(secret.Data["tls.crt"], secret.Data["tls.key"])
-	if err != nil {
-		return err
-	}
-	defer listener.Close()
-	step("[stand-in] the ingress gateway's listeners: HTTPS on %s serving the issued certificate, HTTP on %s redirecting to HTTPS",
-		listener.HTTPSAddress, listener.HTTPAddress)
+	defer gateway.Close()
+	layout := fixtures.ChartGateway
+	httpsAddr, httpAddr := gateway.Addr(layout.HTTPSTarget), gateway.Addr(layout.HTTPTarget)
+	step("[stand-in] the ingress gateway's Envoy: an emulator serving what istiod sends the gateway proxy, port %d on %s and port %d on %s, "+
+		"in front of a stand-in for chatqna-nginx; GET https://%s/ through it answers the app's %q",
+		layout.HTTPSTarget, httpsAddr, layout.HTTPTarget, httpAddr, host, strings.TrimSpace(appAnswer))
 
 	step("Verifying: every check, including a live TLS probe that validates the certificate against the application's CA")
-	if err := kubectl("opea", "verify", "-n", appNamespace, "--probe-address", listener.HTTPSAddress, "--probe-http-address", listener.HTTPAddress); err != nil {
+	if err := kubectl("opea", "verify", "-n", appNamespace, "--probe-address", httpsAddr, "--probe-http-address", httpAddr); err != nil {
 		return err
 	}
 

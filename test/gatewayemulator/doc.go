@@ -1,0 +1,95 @@
+// Package gatewayemulator stands in for an Istio ingress gateway's Envoy in
+// tests. It connects to a running istiod as the gateway proxy (as test/xds
+// does), takes the listeners, routes, clusters and endpoints istiod sends
+// (LDS, RDS, CDS, EDS), and serves on loopback what they say, so that a test
+// sees the answer a client of the real gateway would get: the certificate,
+// a redirect, a 403 from the gateway's RBAC, a 404 without a route, a 503
+// without endpoints, or the app's own answer.
+//
+// It is a model of the subset istiod emits for ingress gateways, and test
+// code only: the plugin binary must never import it.
+//
+// What it implements:
+//
+//   - One loopback listener (127.0.0.1, a free port) per LDS listener port;
+//     Addr(port) reports the mapping.
+//   - Filter chain choice as Envoy makes it, for the criteria destination
+//     port, server_names (exact, then the longest "*.suffix") and
+//     transport_protocol ("tls" or "raw_buffer"; the first byte of the
+//     connection tells, as the tls_inspector would), then the listener's
+//     default chain. A connection that matches no chain is closed.
+//   - TLS termination with the certificates the chain's SDS configs name,
+//     read from Kubernetes as istiod's SDS reads them (pilot/pkg/model/credentials,
+//     pilot/pkg/credentials/kube, pilot/pkg/xds/sds.go): "kubernetes://<name>"
+//     and "kubernetes://<ns>/<name>" only in the gateway's own namespace and
+//     only if its service account may list Secrets there (a
+//     SubjectAccessReview, as istiod asks); "kubernetes-gateway://<ns>/<name>"
+//     as named (istiod emits it only for references it verified: same
+//     namespace or a ReferenceGrant). The keys "cert"/"key" win over
+//     "tls.crt"/"tls.key" when both are non-empty. Secrets are read when
+//     Start or Refresh fetches the configuration: like Envoy, which serves
+//     what SDS last pushed, the emulator serves a rotated Secret only after a
+//     Refresh. With several certificates on a chain (credentialNames), the
+//     choice is: those whose names cover the SNI (all when none does), then
+//     the first ECDSA one if the client offers an ECDSA signature scheme,
+//     else the first that is not ECDSA, else the first. TLS 1.2 and 1.3 as
+//     the chain's tls_params allow; HTTP/1.1 only. A chain that requires a
+//     client certificate refuses the connection (the emulator validates no
+//     client certificate).
+//   - The HTTP connection manager (route configuration inline or by RDS
+//     name) and its http_filters, in order:
+//     envoy.filters.http.rbac is evaluated for the caller: DENY rules, then
+//     ALLOW rules, shadow rules ignored, LOG rules pass. A caller without a
+//     client certificate has no principal: authenticated and filter-state
+//     principals never match, and dynamic metadata such as a request
+//     principal is absent. A denial is "403 RBAC: access denied".
+//     Passed through, because they cannot change the answer to a request:
+//     envoy.filters.http.grpc_stats (counters); istio.stats (stats.PluginConfig,
+//     counters); istio.metadata_exchange (io.istio.http.peer_metadata.Config:
+//     peer metadata headers and filter state, which no rule reads for a
+//     caller without a principal); istio.alpn
+//     (istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig: the ALPN of
+//     the upstream connection to the workload, which the emulator does not
+//     make); envoy.filters.http.fault when neither its own config nor the
+//     route's per-filter config injects a delay or an abort;
+//     envoy.filters.http.cors for a request without an Origin header or when
+//     no CORS policy applies.
+//     envoy.filters.http.router carries out the route's action.
+//     Any other filter, or a case of the above it cannot decide, answers 500
+//     with a body naming the filter: never the app's answer.
+//   - Routing: the virtual host by the Host header (an exact domain, then the
+//     longest "*.suffix", then the longest "prefix*" such as istiod's
+//     "host:*", then "*"; case-insensitive; strip_any_host_port honoured),
+//     require_tls (a 301 to https for a plain request), route matches
+//     (prefix, path, safe_regex, path_separated_prefix, case_sensitive,
+//     headers, query_parameters), and the actions redirect (scheme, host,
+//     port, path, strip_query, response code), direct_response (status and
+//     inline body) and route to a cluster (one cluster, or a weighted split
+//     where one cluster alone has weight; prefix_rewrite and
+//     host_rewrite_literal applied). No virtual host or no route: 404.
+//   - Upstream: the cluster's endpoints from EDS (or its inline
+//     load_assignment); with at least one endpoint not marked unhealthy and a
+//     backend registered for the cluster (Backend), the request is forwarded
+//     to that loopback backend, which stands in for the app's entry Service;
+//     otherwise "503 no healthy upstream". A cluster istiod did not send
+//     answers 503 too.
+//
+// What it refuses (the request or the connection fails, never passes): HTTP
+// and network filters not listed above; RBAC conditions, matcher trees and
+// custom matchers; route matches on gRPC, runtime fractions, TLS context,
+// metadata or filter state; regex and template path rewrites, and prefix or
+// regex rewrites in redirects; weighted splits over several clusters;
+// filter chain match criteria other than those above; inline or file
+// certificates.
+//
+// What it ignores, because it does not change the answer to the requests
+// tests make: internal listeners (connect_originate carries the gateway's
+// own upstream connections); listener filters (it always inspects);
+// timeouts, retries, header additions and removals, access logs, tracing,
+// path normalisation, cipher suites; the upstream transport (mTLS or HBONE
+// to the workload: what ztunnel admits is judged apart, from what istiod
+// sends ztunnel); load balancing and outlier detection.
+//
+// The configuration is what istiod sent when Start (or Refresh) asked; a
+// test that changes the setup calls Refresh.
+package gatewayemulator

@@ -1,0 +1,200 @@
+//lint:file-ignore SA1019 Envoy still honours the deprecated RBAC metadata and source_ip matchers, and istiod writes metadata matchers for request principals.
+
+package gatewayemulator
+
+import (
+	"fmt"
+	"net"
+	"sort"
+
+	core "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	rbachttp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+)
+
+// rbacDenies evaluates an envoy.filters.http.rbac filter for the request:
+// the name of the policy that turns it away ("" for an ALLOW filter no
+// policy admits), and denied. Shadow rules only count statistics in Envoy
+// and are ignored; LOG rules never deny.
+func rbacDenies(f *rbachttp.RBAC, q *request) (policy string, denied bool, err error) {
+	rules := f.GetRules()
+	if rules == nil {
+		return "", false, nil
+	}
+	if f.GetMatcher() != nil {
+		return "", false, refuse("the RBAC filter's matcher tree")
+	}
+	matched, err := firstMatchingPolicy(rules, q)
+	if err != nil {
+		return "", false, err
+	}
+	switch rules.GetAction() {
+	case rbacv3.RBAC_ALLOW:
+		return "", matched == "", nil
+	case rbacv3.RBAC_DENY:
+		return matched, matched != "", nil
+	case rbacv3.RBAC_LOG:
+		return "", false, nil
+	}
+	return "", false, refuse("RBAC action %s", rules.GetAction())
+}
+
+// firstMatchingPolicy is the name of the first policy, in name order, that
+// matches the request; "" when none does. Every policy is evaluated, so
+// that a policy the emulator cannot evaluate fails the request even when
+// another one matches.
+func firstMatchingPolicy(rules *rbacv3.RBAC, q *request) (string, error) {
+	names := make([]string, 0, len(rules.GetPolicies()))
+	for name := range rules.GetPolicies() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	first := ""
+	for _, name := range names {
+		ok, err := policyMatches(rules.GetPolicies()[name], q)
+		if err != nil {
+			return "", fmt.Errorf("policy %s: %w", name, err)
+		}
+		if ok && first == "" {
+			first = name
+		}
+	}
+	return first, nil
+}
+
+func policyMatches(p *rbacv3.Policy, q *request) (bool, error) {
+	if p.GetCondition() != nil || p.GetCheckedCondition() != nil {
+		return false, refuse("an RBAC policy condition")
+	}
+	perm, err := anyPermission(p.GetPermissions(), q)
+	if err != nil || !perm {
+		return false, err
+	}
+	return anyPrincipal(p.GetPrincipals(), q)
+}
+
+func anyPermission(ps []*rbacv3.Permission, q *request) (bool, error) {
+	for _, p := range ps {
+		ok, err := permissionMatches(p, q)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+func anyPrincipal(ps []*rbacv3.Principal, q *request) (bool, error) {
+	for _, p := range ps {
+		ok, err := principalMatches(p, q)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+func permissionMatches(p *rbacv3.Permission, q *request) (bool, error) {
+	switch r := p.GetRule().(type) {
+	case *rbacv3.Permission_Any:
+		return r.Any, nil
+	case *rbacv3.Permission_AndRules:
+		for _, sub := range r.AndRules.GetRules() {
+			ok, err := permissionMatches(sub, q)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	case *rbacv3.Permission_OrRules:
+		return anyPermission(r.OrRules.GetRules(), q)
+	case *rbacv3.Permission_NotRule:
+		ok, err := permissionMatches(r.NotRule, q)
+		return !ok, err
+	case *rbacv3.Permission_Header:
+		return matchHeader(r.Header, q)
+	case *rbacv3.Permission_UrlPath:
+		return matchPath(r.UrlPath, q)
+	case *rbacv3.Permission_DestinationPort:
+		return r.DestinationPort == q.listenerPort, nil
+	case *rbacv3.Permission_DestinationPortRange:
+		port := int32(q.listenerPort)
+		return port >= r.DestinationPortRange.GetStart() && port < r.DestinationPortRange.GetEnd(), nil
+	case *rbacv3.Permission_DestinationIp:
+		return inCIDR(r.DestinationIp, q.localIP)
+	case *rbacv3.Permission_RequestedServerName:
+		return matchString(r.RequestedServerName, q.sni)
+	case *rbacv3.Permission_Metadata:
+		return matchAbsentMetadata(r.Metadata)
+	}
+	return false, refuse("RBAC permission %T", p.GetRule())
+}
+
+func principalMatches(p *rbacv3.Principal, q *request) (bool, error) {
+	switch id := p.GetIdentifier().(type) {
+	case *rbacv3.Principal_Any:
+		return id.Any, nil
+	case *rbacv3.Principal_AndIds:
+		for _, sub := range id.AndIds.GetIds() {
+			ok, err := principalMatches(sub, q)
+			if err != nil || !ok {
+				return false, err
+			}
+		}
+		return true, nil
+	case *rbacv3.Principal_OrIds:
+		return anyPrincipal(id.OrIds.GetIds(), q)
+	case *rbacv3.Principal_NotId:
+		ok, err := principalMatches(id.NotId, q)
+		return !ok, err
+	case *rbacv3.Principal_Authenticated_:
+		// Only a connection with a verified client certificate is
+		// authenticated; the emulator's callers never present one.
+		return false, nil
+	case *rbacv3.Principal_FilterState:
+		// Istio keeps the peer's principal in filter state
+		// (io.istio.peer_principal); an external caller has none, and an
+		// absent key matches nothing.
+		return false, nil
+	case *rbacv3.Principal_Metadata:
+		// Dynamic metadata such as istio_authn's request.auth.principal:
+		// absent for a caller without a (request) principal.
+		return matchAbsentMetadata(id.Metadata)
+	case *rbacv3.Principal_Header:
+		return matchHeader(id.Header, q)
+	case *rbacv3.Principal_UrlPath:
+		return matchPath(id.UrlPath, q)
+	case *rbacv3.Principal_DirectRemoteIp:
+		return inCIDR(id.DirectRemoteIp, q.remoteIP)
+	case *rbacv3.Principal_RemoteIp:
+		return inCIDR(id.RemoteIp, q.remoteIP)
+	case *rbacv3.Principal_SourceIp:
+		return inCIDR(id.SourceIp, q.remoteIP)
+	}
+	return false, refuse("RBAC principal %T", p.GetIdentifier())
+}
+
+// matchAbsentMetadata is a metadata matcher applied to a value that is not
+// there: only a present_match of false matches it, then invert applies
+// (Envoy's MetadataMatcher and ValueMatcher).
+func matchAbsentMetadata(m *matcher.MetadataMatcher) (bool, error) {
+	ok := false
+	switch v := m.GetValue().GetMatchPattern().(type) {
+	case *matcher.ValueMatcher_PresentMatch:
+		ok = !v.PresentMatch
+	case *matcher.ValueMatcher_NullMatch_, *matcher.ValueMatcher_StringMatch, *matcher.ValueMatcher_BoolMatch,
+		*matcher.ValueMatcher_DoubleMatch, *matcher.ValueMatcher_ListMatch, *matcher.ValueMatcher_OrMatch:
+	default:
+		return false, refuse("metadata value matcher %T", v)
+	}
+	return ok != m.GetInvert(), nil
+}
+
+func inCIDR(r *core.CidrRange, ip string) (bool, error) {
+	_, network, err := net.ParseCIDR(fmt.Sprintf("%s/%d", r.GetAddressPrefix(), r.GetPrefixLen().GetValue()))
+	if err != nil {
+		return false, refuse("CIDR range %s/%d (%v)", r.GetAddressPrefix(), r.GetPrefixLen().GetValue(), err)
+	}
+	addr := net.ParseIP(ip)
+	return addr != nil && network.Contains(addr), nil
+}
