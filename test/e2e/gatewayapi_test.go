@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
 )
@@ -241,36 +241,24 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	})
 
 	// The gateway istiod deployed in the app's namespace falls under the
-	// lockdown's namespace-wide policies: istiod gives its HTTP filter
-	// chains an RBAC ALLOW that only the app's mTLS principals match, so a
-	// client without a principal is turned away on both ports (issue 20,
-	// finding 1). This asserts what is true today; it changes with the fix.
+	// lockdown's namespace-wide policies too: istiod gives its HTTP filter
+	// chains an RBAC ALLOW that only the app's mTLS principals match. The
+	// lockdown's opea-allow-gateway-clients, bound to the Gateway, admits
+	// clients there: the gateway serves the app's answer over TLS and
+	// redirects plain HTTP (without it, both ports answered 403: issue 20,
+	// finding 1; TestRecordedGatewayAPILockdownTurnsClientsAway keeps the
+	// configuration istiod sent then).
 	emulator := emulateGateway(t, proxy, ns)
 	roots := credentialRoots(t, ns, names.TLSSecret)
-	denied := func(port uint32, scheme string, roots *x509.CertPool) error {
-		got, err := askGateway(emulator, port, scheme, host, roots)
-		if err != nil {
-			return err
-		}
-		if got.status != http.StatusForbidden || got.body != "RBAC: access denied" {
-			return fmt.Errorf("GET %s://%s/ answered %d %q, want the gateway's RBAC denial", scheme, host, got.status, got.body)
-		}
-		return nil
-	}
-	waitGatewayServes(t, emulator, func() error {
-		return errors.Join(denied(layout.HTTPSTarget, "https", roots), denied(layout.HTTPTarget, "http", nil))
-	})
-	// verify fails only the redirect check on the 403 of plain HTTP: its
-	// HTTPS route check fails only a 404 (issue 20, finding 7), so it
-	// passes the 403 of HTTPS.
+	waitGatewayServes(t, emulator, func() error { return servedThrough(emulator, layout, ns, host, roots) })
 	report, r := verifyJSON(t, append([]string{"-n", ns}, probeFlags(t, emulator, layout)...)...)
-	if failed := byStatus(report, audit.Fail); r.code != 1 || len(failed) != 1 || failed[0] != "probe.http-redirect" ||
-		!strings.Contains(describe(report), "answered 403") {
-		t.Fatalf("verify: exit %d, failed %v; want exit 1 failing only probe.http-redirect on a 403\n%s%s", r.code, failed, describe(report), r.stderr)
+	if r.code != 0 {
+		t.Fatalf("verify: exit %d, failed %v\n%s%s", r.code, byStatus(report, audit.Fail), describe(report), r.stderr)
 	}
-	if !contains(byStatus(report, audit.Pass), "probe.https-route") {
-		t.Errorf("verify no longer passes probe.https-route on the gateway's 403: update this test with issue 20's fix\n%s", describe(report))
+	if !contains(byStatus(report, audit.Pass), "authorization.gateway-admits-clients") {
+		t.Errorf("verify did not pass authorization.gateway-admits-clients\n%s", describe(report))
 	}
+
 	if warned := byStatus(report, audit.Warn); len(warned) > 0 {
 		t.Errorf("verify warns on the Gateway API install: %v\n%s", warned, describe(report))
 	}
@@ -301,6 +289,43 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	if diff := cmp.Diff(first, ourGatewayAPIObjects(t, ns)); diff != "" {
 		t.Errorf("a second secure --gateway-api rewrote objects (-first +second):\n%s", diff)
 	}
+
+	// Without the lockdown, a user's namespace-wide ALLOW of the
+	// namespace's own callers shuts the gateway: the emulator answers 403,
+	// and verify fails, naming the policy, on the policy and on the probe's
+	// answer. (With the lockdown, opea-allow-gateway-clients still admits
+	// clients: ALLOW policies admit what any of them matches.)
+	if r := opea(t, append(secure, "--lockdown=false")...); r.code != 0 {
+		t.Fatalf("secure --lockdown=false: exit %d\n%s", r.code, r.stderr)
+	}
+	shut := renderObjects(t, `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: own-namespace, namespace: "{{.NS}}"}
+spec:
+  rules: [{from: [{source: {namespaces: ["{{.NS}}"]}}]}]
+`, differentialData{NS: ns})
+	if err := controlplane.ApplyManifests(ctx, cluster.AdminConfig(), shut); err != nil {
+		t.Fatal(err)
+	}
+	waitGatewayServes(t, emulator, func() error {
+		got, err := askGateway(emulator, layout.HTTPSTarget, "https", host, roots)
+		if err != nil {
+			return err
+		}
+		if got.status != http.StatusForbidden || got.body != "RBAC: access denied" {
+			return fmt.Errorf("GET https://%s/ answered %d %q, want the gateway's RBAC denial", host, got.status, got.body)
+		}
+		return nil
+	})
+	shutReport, r := verifyJSON(t, append([]string{"-n", ns}, probeFlags(t, emulator, layout)...)...)
+	failed := byStatus(shutReport, audit.Fail)
+	if r.code != 1 || !contains(failed, "authorization.gateway-admits-clients") || !contains(failed, "probe.https-route") ||
+		!strings.Contains(describe(shutReport), ns+"/own-namespace") {
+		t.Errorf("verify with a namespace-wide ALLOW shutting the gateway: exit %d, failed %v\n%s", r.code, failed, describe(shutReport))
+	}
+	deleteObjects(t, shut)
+	waitGatewayServes(t, emulator, func() error { return servedThrough(emulator, layout, ns, host, roots) })
 
 	// Without the redirect, the Gateway has no HTTP listener: the redirect
 	// route goes too, rather than stay attached to nothing.
