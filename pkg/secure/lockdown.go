@@ -84,9 +84,10 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version strin
 	var errs []error
 	var missing []string
 	td, err := p.trustDomain(ctx, kube)
+	var forbidden *discover.Forbidden
 	switch {
-	case apierrors.IsForbidden(err):
-		missing = append(missing, fmt.Sprintf("get configmaps %q in namespace %s", istio.MeshConfigMap, istio.RootNamespace))
+	case errors.As(err, &forbidden):
+		missing = append(missing, forbidden.Permission)
 	case err != nil:
 		errs = append(errs, err)
 	}
@@ -148,24 +149,27 @@ func (p *planner) withoutLockdown() string {
 	return "remove the lockdown with --lockdown=false"
 }
 
-// trustDomain is the mesh's trust domain, from the mesh config in Istio's
-// root namespace; Istio's default when there is none.
+// trustDomain is the mesh's trust domain, from the mesh config of the
+// default revision's istiod, found as verify finds it
+// (discover.ReadMeshConfig); Istio's default when there is none.
 func (p *planner) trustDomain(ctx context.Context, kube clients.Kube) (string, error) {
-	cm, err := kube.CoreV1().ConfigMaps(istio.RootNamespace).Get(ctx, istio.MeshConfigMap, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		fmt.Fprintf(p.notices, "No ConfigMap %s/%s (Istio's mesh config): using Istio's default trust domain %s in the lockdown's principals.\n", istio.RootNamespace, istio.MeshConfigMap, istio.DefaultTrustDomain)
-		return istio.DefaultTrustDomain, nil
-	}
+	mesh, err := discover.ReadMeshConfig(ctx, kube)
 	if err != nil {
-		return istio.DefaultTrustDomain, err
+		var forbidden *discover.Forbidden
+		if errors.As(err, &forbidden) {
+			return istio.DefaultTrustDomain, err
+		}
+		return istio.DefaultTrustDomain, problems.New(err.Error(),
+			fmt.Sprintf("fix Istio's mesh config (kubectl edit configmap %s -n %s); istiod cannot read it either", mesh.Name, mesh.Namespace))
 	}
-	td, err := istio.TrustDomain(cm.Data[istio.MeshConfigKey])
-	if err != nil {
-		return istio.DefaultTrustDomain, problems.New(
-			fmt.Sprintf("ConfigMap %s/%s, key %s: %v", istio.RootNamespace, istio.MeshConfigMap, istio.MeshConfigKey, err),
-			fmt.Sprintf("fix Istio's mesh config (kubectl edit configmap %s -n %s); istiod cannot read it either", istio.MeshConfigMap, istio.RootNamespace))
+	if !mesh.Found {
+		where := "no istiod (kubectl get deployments -A -l " + discover.IstiodSelector + ")"
+		if mesh.Name != "" {
+			where = fmt.Sprintf("no ConfigMap %s/%s", mesh.Namespace, mesh.Name)
+		}
+		fmt.Fprintf(p.notices, "Istio's mesh config not found (%s): using Istio's default trust domain %s in the lockdown's principals.\n", where, istio.DefaultTrustDomain)
 	}
-	return td, nil
+	return mesh.TrustDomain, nil
 }
 
 // appServiceAccounts are the service accounts the application's pods run

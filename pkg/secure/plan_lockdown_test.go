@@ -62,7 +62,23 @@ func entry(target intstr.IntOrString) *corev1.Service {
 }
 
 func meshConfig(mesh string) *corev1.ConfigMap {
-	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio"}, Data: map[string]string{"mesh": mesh}}
+	return meshConfigIn("istio-system", "istio", mesh)
+}
+
+func meshConfigIn(ns, name, mesh string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string]string{"mesh": mesh}}
+}
+
+// istiod is an istiod Deployment in ns of revision rev ("" for the
+// default revision).
+func istiod(ns, rev string) *appsv1.Deployment {
+	labels := map[string]string{"app": "istiod"}
+	name := "istiod"
+	if rev != "" {
+		labels["istio.io/rev"] = rev
+		name += "-" + rev
+	}
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}}
 }
 
 // classicGateway is an ingress gateway running as service account
@@ -108,7 +124,7 @@ func TestLockdownPlan(t *testing.T) {
 	}{
 		{
 			name:  "classic: the gateway's service account in its namespace, the trust domain of the mesh config, a named targetPort resolved",
-			typed: append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromString("http")), meshConfig("trustDomain: corp.example\n")),
+			typed: append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromString("http")), istiod("istio-system", ""), meshConfig("trustDomain: corp.example\n")),
 			modify: func(r *Request) {
 				r.AllowPrincipals = []string{"corp.example/ns/monitoring/sa/prometheus"}
 			},
@@ -125,11 +141,33 @@ func TestLockdownPlan(t *testing.T) {
 				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"},
 				EntrySelector:   map[string]string{"app": "nginx"}, EntryPorts: []int32{8081},
 				GatewayPrincipal: "cluster.local/ns/chatqna/sa/opea-ingress-istio"},
-			notice: "No ConfigMap istio-system/istio (Istio's mesh config): using Istio's default trust domain cluster.local",
+			notice: "Istio's mesh config not found (no istiod (kubectl get deployments -A -l app=istiod)): using Istio's default trust domain cluster.local",
+		},
+		{
+			// verify reads the mesh config of a revisioned istiod in its
+			// namespace; the lockdown reads the same one (not istio-system/istio).
+			name:       "the trust domain of a revisioned istiod's mesh config, where verify reads it",
+			gatewayAPI: true,
+			typed: append(chatqnaPods(), entry(intstr.FromInt32(8081)), istiod("istio-control", "1-24"),
+				meshConfig("trustDomain: stale.example\n"), meshConfigIn("istio-control", "istio-1-24", "trustDomain: corp.example\n")),
+			want: desired.Lockdown{Version: "v1", TrustDomain: "corp.example",
+				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"},
+				EntrySelector:   map[string]string{"app": "nginx"}, EntryPorts: []int32{8081},
+				GatewayPrincipal: "corp.example/ns/chatqna/sa/opea-ingress-istio"},
+		},
+		{
+			name:       "an istiod whose ConfigMap is missing: the default trust domain, said",
+			gatewayAPI: true,
+			typed:      append(chatqnaPods(), entry(intstr.FromInt32(8081)), istiod("istio-system", "")),
+			want: desired.Lockdown{Version: "v1", TrustDomain: "cluster.local",
+				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"},
+				EntrySelector:   map[string]string{"app": "nginx"}, EntryPorts: []int32{8081},
+				GatewayPrincipal: "cluster.local/ns/chatqna/sa/opea-ingress-istio"},
+			notice: "Istio's mesh config not found (no ConfigMap istio-system/istio): using Istio's default trust domain cluster.local",
 		},
 		{
 			name:   "a caller of another trust domain than the mesh's is noted",
-			typed:  append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromInt32(8080)), meshConfig("trustDomain: corp.example\n")),
+			typed:  append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromInt32(8080)), istiod("istio-system", ""), meshConfig("trustDomain: corp.example\n")),
 			modify: func(r *Request) { r.AllowPrincipals = []string{"cluster.local/ns/monitoring/sa/prometheus"} },
 			want: desired.Lockdown{Version: "v1", TrustDomain: "corp.example",
 				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"}, AllowPrincipals: []string{"cluster.local/ns/monitoring/sa/prometheus"},
@@ -212,7 +250,7 @@ func TestLockdownPlanRefuses(t *testing.T) {
 		},
 		{
 			name:      "reads refused, listed together",
-			typed:     append(chatqnaPods(), entry(intstr.FromInt32(8080))),
+			typed:     append(chatqnaPods(), entry(intstr.FromInt32(8080)), istiod("istio-system", "")),
 			forbidden: []string{"pods", "configmaps"},
 			want: []string{`you lack permissions it needs: get configmaps "istio" in namespace istio-system; list pods in namespace chatqna` +
 				"\n  fix: ask a cluster admin for a Role (or ClusterRole) granting them"},
