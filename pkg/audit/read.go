@@ -823,8 +823,11 @@ func (r *secretReader) get(ctx context.Context, ns, name string) (bool, error) {
 // Gateway's own namespace, where people often put it by mistake.
 func readSecrets(ctx context.Context, v *view, r *secretReader) error {
 	s := v.s
-	for _, gs := range v.httpsServers() {
-		name := gs.server.TLS.CredentialName
+	for _, t := range v.tlsListeners() {
+		if t.server == nil {
+			continue
+		}
+		gs, name := *t.server, t.secretName
 		present, refused := false, len(s.Unread[InputSecrets])
 		for _, ns := range v.gatewayPodNamespaces(gs.gw) {
 			ok, err := r.get(ctx, ns, name)
