@@ -96,7 +96,7 @@ status:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if DeployedName(gw) != "opea-ingress-istio" || !gw.Listeners[0].Terminates() || gw.Listeners[1].Terminates() {
+	if DeploymentName(gw) != "opea-ingress-istio" || ServiceAccountName(gw) != "opea-ingress-istio" || !gw.Listeners[0].Terminates() || gw.Listeners[1].Terminates() {
 		t.Errorf("decoded %+v", gw)
 	}
 	if !IsTrue(gw.Status.Conditions, "Accepted", gw.Generation) || IsTrue(gw.Status.Conditions, "Programmed", gw.Generation) {

@@ -127,7 +127,7 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version strin
 	}
 
 	if p.GatewayAPI {
-		account := gatewayapi.DeployedName(gatewayapi.Gateway{Name: desired.NamesFor(p.Namespace).Gateway, ClassName: p.GatewayClass})
+		account := gatewayapi.ServiceAccountName(gatewayapi.Gateway{Name: desired.NamesFor(p.Namespace).Gateway, ClassName: p.GatewayClass})
 		l.GatewayPrincipal = istio.Principal(td, p.Namespace, account)
 	} else {
 		l.GatewayPrincipal = istio.Principal(td, gw.Namespace, gw.ServiceAccount)
