@@ -148,7 +148,7 @@ func TestGatewayAPIGatewayAndRoutes(t *testing.T) {
 	}
 	for _, l := range wantListeners[:2] {
 		for _, ref := range route.ParentRefs {
-			if ref.SectionName == l.Name && !ref.AttachesTo("chatqna", gw, l) {
+			if ref.SectionName == l.Name && !gatewayapi.Attach(route, ref, gw, l, nil).Attached() {
 				t.Errorf("parentRef %+v does not attach to listener %s", ref, l.Name)
 			}
 		}
