@@ -136,6 +136,79 @@ spec:
   rules:
   - backendRefs: [{name: chatqna-nginx, port: 80}]
 `
+	// unmanagedGateway is bound by a Hostname address to a gateway the
+	// user runs (Deployment, Service and ServiceAccount edge, edge-sa in
+	// {{.GatewayNS}}): istiod deploys nothing and configures those pods.
+	// Only the edge-sa account is admitted to the entry pods.
+	unmanagedGateway = `
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: edge-sa, namespace: "{{.GatewayNS}}"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: edge, namespace: "{{.GatewayNS}}"}
+spec:
+  selector: {matchLabels: {app: edge}}
+  template:
+    metadata: {labels: {app: edge, istio.io/dataplane-mode: none}}
+    spec:
+      serviceAccountName: edge-sa
+      containers: [{name: istio-proxy, image: auto}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: edge, namespace: "{{.GatewayNS}}"}
+spec:
+  type: ClusterIP
+  selector: {app: edge}
+  ports: [{name: https, port: 443}, {name: http, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: app-gateway, namespace: "{{.GatewayNS}}"}
+spec:
+  gatewayClassName: istio
+  addresses: [{type: Hostname, value: edge}]
+  listeners:
+  - name: https
+    hostname: "{{.Host}}"
+    port: 443
+    protocol: HTTPS
+    tls: {mode: Terminate, certificateRefs: [{name: "{{.Secret}}"}]}
+    allowedRoutes: {namespaces: {from: All}}
+  - name: http
+    hostname: "{{.Host}}"
+    port: 80
+    protocol: HTTP
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: app-route, namespace: "{{.NS}}"}
+spec:
+  parentRefs: [{name: app-gateway, namespace: "{{.GatewayNS}}", sectionName: https}]
+  hostnames: ["{{.Host}}"]
+  rules:
+  - backendRefs: [{name: chatqna-nginx, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: redirect, namespace: "{{.GatewayNS}}"}
+spec:
+  parentRefs: [{name: app-gateway, sectionName: http}]
+  hostnames: ["{{.Host}}"]
+  rules:
+  - filters: [{type: RequestRedirect, requestRedirect: {scheme: https, statusCode: 301}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: allow-gateway, namespace: "{{.NS}}"}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: chatqna-nginx}}
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/{{.GatewayNS}}/sa/edge-sa"]}}]
+    to: [{operation: {ports: ["80"]}}]
+`
 	otherControllersClass = `
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
@@ -184,9 +257,11 @@ type gatewayAPICase struct {
 	// sharedNamespace: the Gateway, its certificates (and one for another
 	// application's host, {{.Secret}}-other) live in a namespace of their own.
 	sharedNamespace bool
-	// deployment is the Deployment and Service istiod deploys, when not
-	// app-gateway-istio.
+	// deployment is the Deployment and Service istiod deploys (or the
+	// user's, for an unmanaged Gateway), when not app-gateway-istio, and
+	// podLabels its pods' labels, when not the gateway-name label.
 	deployment string
+	podLabels  map[string]string
 	// acceptedBy: the case's GatewayClass {{.NS}}-other is Accepted by
 	// its (absent) controller, whose status the test writes.
 	acceptedBy bool
@@ -217,6 +292,10 @@ var gatewayAPICases = []gatewayAPICase{
 		servedTLS: true},
 	{name: "Gateway API: name-override annotation, an ALLOW admitting the overridden name", deployment: "edge",
 		objects: annotated("gateway.istio.io/name-override: edge") + "\n---\n" + admitting("edge"), failedID: ingressAdmittedID},
+
+	{name: "Gateway API: unmanaged Gateway (a Hostname address) on the user's gateway, an ALLOW admitting its account", sharedNamespace: true,
+		deployment: "edge", podLabels: map[string]string{"app": "edge"},
+		objects: strings.Join([]string{unmanagedGateway, strictNamespace}, "\n---\n"), servedTLS: true},
 
 	{name: "Gateway API: only a GAMMA HTTPRoute (parentRef a Service), no Gateway", undeployed: true,
 		objects: strings.Join([]string{gammaRoute, strictNamespace}, "\n---\n"), failedID: "ingress.gateway-found"},
@@ -257,6 +336,9 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 	layout := fixtures.DeployedGateway(data.GatewayNS, "app-gateway")
 	if c.deployment != "" {
 		layout.Service = c.deployment
+	}
+	if c.podLabels != nil {
+		layout.PodLabels = c.podLabels
 	}
 	var deployed bool
 	if c.undeployed {

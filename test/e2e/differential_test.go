@@ -507,7 +507,7 @@ func renderObjects(t *testing.T, text string, data differentialData) []*unstruct
 func deleteObjects(t *testing.T, objs []*unstructured.Unstructured) {
 	dyn := adminDynamic(t)
 	for _, o := range objs {
-		gvr := map[string]string{"Gateway": "gateways", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications",
+		gvr := map[string]string{"Gateway": "gateways", "Deployment": "deployments", "Service": "services", "ServiceAccount": "serviceaccounts", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications",
 			"HTTPRoute": "httproutes", "ReferenceGrant": "referencegrants", "GatewayClass": "gatewayclasses",
 			"AuthorizationPolicy": "authorizationpolicies"}[o.GetKind()]
 		gv := o.GroupVersionKind().GroupVersion()
