@@ -76,5 +76,5 @@ cluster-up: control-plane ## Start the local control plane in the background; ad
 cluster-down: ## Stop the local control plane and remove $(CLUSTER_DIR)
 	@$(LOCAL) down -dir $(CLUSTER_DIR)
 
-clean: cluster-down ## Remove build output (the control-plane binary cache in .cache stays)
+clean: cluster-down ## Remove build output (the control-plane binaries cached in ~/.cache/kubectl-opea stay)
 	rm -rf $(BINDIR) $(DIST)

@@ -75,8 +75,10 @@ var Catalogue = []Check{
 	{"probe.http-redirect", CategoryProbe, AnyIngress, "plain HTTP answers with a redirect to HTTPS", needProbe, requireHTTPProbe, checkProbeRedirect},
 
 	{"authorization.ingress-admitted", CategoryAuthorization, AnyIngress, "AuthorizationPolicies admit the ingress gateway to the entry pods", needIngressAdmitted, requireEntryAndGateway, checkIngressAdmitted},
+	{"authorization.gateway-admits-clients", CategoryAuthorization, AnyIngress, "AuthorizationPolicies on the gateway itself admit clients", needGatewayAuthorization, requireGatewayIdentified, checkGatewayAdmitsClients},
 	{"authorization.ztunnel-accepted", CategoryAuthorization, AnyIngress, "ztunnel enforces the namespace's AuthorizationPolicies as written", needZtunnelAccepted, nil, checkZtunnelAccepted},
 	{"authorization.waypoint-ingress", CategoryAuthorization, AnyIngress, "ingress traffic goes through the entry Service's waypoint", needWaypointIngress, requireEntry, checkWaypointIngress},
+	{"authorization.waypoint-admitted", CategoryAuthorization, AnyIngress, "AuthorizationPolicies admit the waypoints the Services use", needWaypointAdmitted, nil, checkWaypointAdmitted},
 	{"authorization.port-forward", CategoryAuthorization, AnyIngress, "no one but cluster admins may port-forward to the pods", needRBAC, nil, checkPortForward},
 	{"authorization.no-bypass-service", CategoryAuthorization, AnyIngress, "no NodePort or LoadBalancer Service around the ingress gateway", needBypass, nil, checkNoBypassService},
 	{"authorization.lockdown-intact", CategoryAuthorization, AnyIngress, "secure's lockdown policies intact, where in place", needAuthorizationPolicies, nil, checkLockdownIntact},
@@ -119,9 +121,14 @@ var (
 	// from the mesh config; the entry pods from the routes and Services.
 	needIngressAdmitted = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputHTTPRoutes, InputGatewayAPIGateways,
 		InputServices, InputPods, InputMeshConfig, InputAuthorizationPolicies}
+	// The gateway's pods or Gateway, its listeners and hosts, and the
+	// policies of its namespace and the root namespace.
+	needGatewayAuthorization = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputHTTPRoutes, InputGatewayAPIGateways,
+		InputServices, InputPods, InputMeshConfig, InputAuthorizationPolicies}
 	// istiod's settings say whether it writes ZtunnelAccepted.
 	needZtunnelAccepted       = []Input{InputAuthorizationPolicies, InputIstiod}
 	needWaypointIngress       = []Input{InputVirtualServices, InputGateways, InputHTTPRoutes, InputGatewayAPIGateways, InputServices, InputNamespace}
+	needWaypointAdmitted      = []Input{InputNamespace, InputServices, InputPods, InputGatewayAPIGateways, InputMeshConfig, InputAuthorizationPolicies}
 	needRBAC                  = []Input{InputRBAC}
 	needBypass                = []Input{InputServices, InputPods}
 	needAuthorizationPolicies = []Input{InputAuthorizationPolicies}
@@ -156,8 +163,9 @@ var (
 	// one, there is none to judge.
 	requireAPIGranted = []Requirement{apiGatewaysRoute, apiClassAccepted, apiRoutesAttach, apiHTTPSListener, apiRefsGranted}
 
-	requireEntry           = []Requirement{entryRouted}
-	requireEntryAndGateway = []Requirement{entryRouted, gatewayIdentified}
+	requireEntry             = []Requirement{entryRouted}
+	requireEntryAndGateway   = []Requirement{entryRouted, gatewayIdentified}
+	requireGatewayIdentified = []Requirement{gatewayIdentified}
 )
 
 // ---- Cluster

@@ -3,7 +3,6 @@ package audit
 import (
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -16,14 +15,6 @@ import (
 // ---- Authorization
 
 const (
-	// useWaypointLabel on a Service or its namespace sends the Service's
-	// traffic through a waypoint; ingressUseWaypointLabel makes ingress
-	// gateways send theirs there too (GetUseWaypoint and
-	// ingressUseWaypointFromLabels in pilot/pkg/serviceregistry/ambient).
-	useWaypointLabel          = "istio.io/use-waypoint"
-	useWaypointNamespaceLabel = "istio.io/use-waypoint-namespace"
-	ingressUseWaypointLabel   = "istio.io/ingress-use-waypoint"
-
 	// The labels and names of the AuthorizationPolicies that
 	// kubectl opea secure --lockdown writes in the application namespace.
 	managedByLabel     = "app.kubernetes.io/managed-by"
@@ -140,6 +131,72 @@ func (v *view) gatewayCallers() []istio.Caller {
 	return out
 }
 
+// entryPort is the pod port ztunnel sees for Service port p at pod: a
+// named targetPort resolved through the pod's container ports when they
+// were read; 0 when unknown.
+func entryPort(p ServicePort, pod Object) int32 {
+	if p.TargetName == "" {
+		return p.Target
+	}
+	port, _ := istio.FindTargetPort(p.core(), pod.ContainerPorts)
+	return port
+}
+
+// waypointCaller is waypoint wp as ztunnel sees it at the pods behind it:
+// the ServiceAccount istiod deploys it with, from its Gateway when read.
+func (v *view) waypointCaller(wp istio.Waypoint) istio.Caller {
+	sa := istio.WaypointServiceAccount(wp.Name, "", nil)
+	if gw := v.s.gatewayAPIGateway(wp.Namespace, wp.Name); gw != nil {
+		sa = istio.WaypointServiceAccount(gw.Name, gw.ClassName, gw.Annotations)
+	}
+	return istio.Caller{Principal: istio.Principal(v.trustDomain(), wp.Namespace, sa), Namespace: wp.Namespace, ServiceAccount: sa}
+}
+
+// checkWaypointAdmitted evaluates, for each Service of the namespace whose
+// traffic goes through a waypoint, whether ztunnel at the pods it selects
+// admits the waypoint on the Service's target ports: every call to the
+// Service, from the application's own workloads too, arrives from the
+// waypoint, and istiod admits it only by a policy (its
+// PILOT_AUTO_ALLOW_WAYPOINT_POLICY is off by default).
+func checkWaypointAdmitted(v *checkView) Result {
+	pods, _ := v.appPods()
+	var using []string
+	for _, svc := range v.s.Services {
+		if svc.Namespace != v.s.Namespace || len(svc.Selector) == 0 {
+			continue
+		}
+		wp, ok := istio.ServiceWaypoint(svc.Namespace, svc.Labels, v.s.NamespaceLabels)
+		if !ok {
+			continue
+		}
+		c := v.waypointCaller(wp)
+		using = append(using, fmt.Sprintf("%s through %s", svc.Name, key(wp.Namespace, wp.Name)))
+		for _, pod := range pods {
+			if !labels.SelectorFromSet(svc.Selector).Matches(labels.Set(pod.Labels)) {
+				continue
+			}
+			for _, port := range svc.Ports {
+				c.Port = entryPort(port, pod)
+				d := istio.Evaluate(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
+				if d.Admitted != istio.No {
+					continue
+				}
+				if d.Deny != nil {
+					return fail(fmt.Sprintf("narrow DENY policy %s so that it does not match the waypoint", key(d.Deny.Namespace, d.Deny.Name)),
+						"DENY policy %s refuses waypoint %s (%s) at %s %s: every call to Service %s is reset", key(d.Deny.Namespace, d.Deny.Name), key(wp.Namespace, wp.Name), c.Principal, pod.Name, portText(c.Port), svc.Name)
+				}
+				return fail(fmt.Sprintf(`admit the waypoint in an ALLOW policy of namespace %s: {from: [{source: {principals: ["%s"]}}]} (kubectl opea secure --lockdown does, for the waypoints its namespace's Services use)`, v.s.Namespace, c.Principal),
+					"ALLOW policies %s apply to %s and none admits waypoint %s (%s) on %s: every call to Service %s, the application's own too, is reset", policyNames(d.Allows), pod.Name, key(wp.Namespace, wp.Name), c.Principal, portText(c.Port), svc.Name)
+			}
+		}
+	}
+	if len(using) == 0 {
+		return pass("no Service of the namespace uses a waypoint")
+	}
+	sort.Strings(using)
+	return pass("the pods admit their waypoints: %s", strings.Join(using, "; "))
+}
+
 // policyNames lists policies as namespace/name.
 func policyNames(ps []istio.AuthorizationPolicy) string {
 	names := make([]string, 0, len(ps))
@@ -164,9 +221,15 @@ func checkIngressAdmitted(v *checkView) Result {
 	var admitted, undecided []string
 	applied := false
 	for _, t := range v.entryTargets() {
+		callers := v.gatewayCallers()
+		// Ingress through the Service's waypoint reaches the pods from the
+		// waypoint: ztunnel there sees its identity, not the gateway's.
+		if wp, ok := istio.ServiceWaypoint(t.svc.Namespace, t.svc.Labels, v.s.NamespaceLabels); ok && istio.IngressUsesWaypoint(t.svc.Labels, v.s.NamespaceLabels) {
+			callers = []istio.Caller{v.waypointCaller(wp)}
+		}
 		for _, pod := range v.entryPods(t.svc) {
-			for _, c := range v.gatewayCallers() {
-				c.Port = t.port.Target
+			for _, c := range callers {
+				c.Port = entryPort(t.port, pod)
 				d := istio.Evaluate(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
 				applied = applied || len(d.Applied) > 0
 				switch d.Admitted {
@@ -188,8 +251,8 @@ func checkIngressAdmitted(v *checkView) Result {
 			"%s: verify cannot tell who calls the entry pods", strings.Join(v.unidentifiedGateways(), "; "))
 	case len(undecided) > 0:
 		sort.Strings(undecided)
-		return warn("admit the gateway by its principal and the pods' port number, not by IP address or a named port",
-			"whether ztunnel admits the ingress gateway depends on its IP address or the pods' port, which verify cannot tell: %s", strings.Join(undecided, "; "))
+		return warn("admit the gateway by its principal, not by IP block; a named target port is resolved through the entry pods, which verify must be able to get",
+			"whether ztunnel admits the ingress gateway depends on its IP address, or on a named target port verify could not resolve: %s", strings.Join(undecided, "; "))
 	case !applied:
 		return pass("no AuthorizationPolicy applies to the entry pods: every caller admitted")
 	case len(admitted) == 0:
@@ -321,34 +384,17 @@ func checkZtunnelAccepted(v *checkView) Result {
 	return pass("%s", msg)
 }
 
-// serviceWaypoint is the waypoint svc's traffic goes through, "" for none:
-// the Service's label, else its namespace's; "none" opts out
-// (GetUseWaypoint, fetchWaypointForTarget).
+// serviceWaypoint is the waypoint svc's traffic goes through, as
+// namespace/name, "" for none.
 func serviceWaypoint(svc Service, nsLabels map[string]string) string {
-	for _, l := range []map[string]string{svc.Labels, nsLabels} {
-		if name, ok := l[useWaypointLabel]; ok {
-			if name == "none" {
-				return ""
-			}
-			ns := svc.Namespace
-			if override, ok := l[useWaypointNamespaceLabel]; ok {
-				ns = override
-			}
-			return key(ns, name)
-		}
+	if wp, ok := istio.ServiceWaypoint(svc.Namespace, svc.Labels, nsLabels); ok {
+		return key(wp.Namespace, wp.Name)
 	}
 	return ""
 }
 
-// ingressUsesWaypoint is ingressUseWaypointFromLabels: the Service's label,
-// else its namespace's, true as strconv.ParseBool reads it.
 func ingressUsesWaypoint(svc Service, nsLabels map[string]string) bool {
-	value, ok := svc.Labels[ingressUseWaypointLabel]
-	if !ok {
-		value = nsLabels[ingressUseWaypointLabel]
-	}
-	on, err := strconv.ParseBool(value)
-	return err == nil && on
+	return istio.IngressUsesWaypoint(svc.Labels, nsLabels)
 }
 
 func checkWaypointIngress(v *checkView) Result {
@@ -368,12 +414,12 @@ func checkWaypointIngress(v *checkView) Result {
 		default:
 			skipping = append(skipping, fmt.Sprintf("Service %s uses waypoint %s", key(t.svc.Namespace, t.svc.Name), wp))
 			if fix == "" {
-				fix = fmt.Sprintf("kubectl label service %s -n %s %s=true (or label the namespace)", t.svc.Name, t.svc.Namespace, ingressUseWaypointLabel)
+				fix = fmt.Sprintf("kubectl label service %s -n %s %s=true (or label the namespace)", t.svc.Name, t.svc.Namespace, istio.IngressUseWaypointLabel)
 			}
 		}
 	}
 	if len(skipping) > 0 {
-		return warn(fix, "%s, but without %s=true the ingress gateway sends to the pods directly: the waypoint's L7 policies do not apply to ingress traffic", strings.Join(skipping, "; "), ingressUseWaypointLabel)
+		return warn(fix, "%s, but without %s=true the ingress gateway sends to the pods directly: the waypoint's L7 policies do not apply to ingress traffic", strings.Join(skipping, "; "), istio.IngressUseWaypointLabel)
 	}
 	if len(using) > 0 {
 		return pass("ingress traffic goes through the waypoint: %s", strings.Join(using, "; "))

@@ -98,7 +98,15 @@ func checkAPIGatewayProgrammed(v *checkView) Result {
 			}
 			// A LoadBalancer Service (Istio's default) waits for an
 			// address a cluster without load balancers never gives.
-			if gw.Managed() && gw.Annotations[gatewayapi.ServiceTypeAnnotation] == "" {
+			// secure's own Gateway is changed by secure, which would
+			// otherwise take back an annotation made by hand. An unmanaged
+			// Gateway's Service is the user's.
+			switch {
+			case !gw.Managed() || gw.Annotations[gatewayapi.ServiceTypeAnnotation] != "":
+			case gw.Labels[managedByLabel] == managedByValue:
+				hint += fmt.Sprintf("; on a cluster without load balancers, run kubectl opea secure -n %s --gateway-api again with its --host values and --gateway-service-type ClusterIP",
+					gw.Labels[appNamespaceLabel])
+			default:
 				hint += fmt.Sprintf("; on a cluster without load balancers, kubectl annotate gateways.gateway.networking.k8s.io %s -n %s %s=ClusterIP",
 					gw.Name, gw.Namespace, gatewayapi.ServiceTypeAnnotation)
 			}

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // ---- Live TLS probe
@@ -108,18 +109,65 @@ func checkProbeServedCert(v *checkView) Result {
 func checkProbeRoute(v *checkView) Result {
 	hosts := v.s.Probe.Hosts
 	for _, h := range hosts {
-		switch {
-		case h.StatusErr != "":
+		if h.StatusErr != "" {
 			return fail("check the gateway's logs: "+v.gatewayLogsHint(), "GET https://%s/ failed: %s", h.Host, h.StatusErr)
-		case h.Status == 404:
-			hint := "check routing: the VirtualService's hosts and gateways must match the Gateway"
-			if len(v.httpsServers()) == 0 {
-				hint = "check routing: the HTTPRoute's parentRefs and hostnames must match the Gateway's HTTPS listener"
-			}
-			return fail(hint, "GET https://%s/ answered 404: no route", h.Host)
+		}
+		if h.Status >= 400 {
+			return v.notTheApplication(h)
 		}
 	}
 	return pass("GET / answered %d", hosts[0].Status)
+}
+
+// notTheApplication fails an answer of the gateway that is not the
+// application's, with its likely cause: the gateway answers 404 without a
+// route, 403 when its own RBAC refuses, 401 when it wants a token, and 503
+// when it cannot reach the application (ztunnel at the entry pods refused
+// it, or no endpoint is ready).
+func (v *checkView) notTheApplication(h HostProbe) Result {
+	what := fmt.Sprintf("GET https://%s/ answered %d", h.Host, h.Status)
+	if h.Body != "" {
+		what += fmt.Sprintf(" (%q)", h.Body)
+	}
+	switch {
+	case h.Status == 404:
+		hint := "check routing: the VirtualService's hosts and gateways must match the Gateway"
+		if len(v.httpsServers()) == 0 {
+			hint = "check routing: the HTTPRoute's parentRefs and hostnames must match the Gateway's HTTPS listener"
+		}
+		return fail(hint, "%s: no route", what)
+	case h.Status == 403:
+		return fail("see authorization.gateway-admits-clients, and kubectl get authorizationpolicy -A", "%s: the gateway's own authorization refuses clients%s", what, v.gatewayPoliciesFor(h.Host))
+	case h.Status == 401:
+		return fail("send a valid token, or check the RequestAuthentication and CUSTOM AuthorizationPolicies on the gateway (kubectl get requestauthentication,authorizationpolicy -A)",
+			"%s: the gateway wants credentials verify does not send", what)
+	case h.Status == 503 && strings.Contains(h.Body, "no healthy upstream"):
+		return fail(fmt.Sprintf("check that the entry pods are ready (kubectl get endpointslices -n %s)", v.s.Namespace), "%s: the gateway has no ready endpoint of the application", what)
+	case h.Status >= 500:
+		return fail("see authorization.ingress-admitted (ztunnel at the entry pods resets a gateway it does not admit), and the gateway's logs: "+v.gatewayLogsHint(),
+			"%s: the gateway could not get the application's answer", what)
+	}
+	return fail("check the gateway's logs: "+v.gatewayLogsHint(), "%s: not the application's answer", what)
+}
+
+// gatewayPoliciesFor names the policies the gateway applies to a client's
+// request for host, as authorization.gateway-admits-clients judges them.
+func (v *checkView) gatewayPoliciesFor(host string) string {
+	for _, r := range v.clientRequests() {
+		if r.req.Host != host {
+			continue
+		}
+		d := istio.EvaluateAtGateway(v.s.AuthorizationPolicies, v.rootNamespace(), r.proxy, r.req)
+		switch {
+		case d.Deny != nil:
+			return fmt.Sprintf(": DENY policy %s matches", key(d.Deny.Namespace, d.Deny.Name))
+		case len(d.Allows) > 0 && d.Admitted == istio.No:
+			return fmt.Sprintf(": ALLOW policies %s apply to the gateway and none admits a client", policyNames(d.Allows))
+		case len(d.Custom) > 0:
+			return fmt.Sprintf(": CUSTOM policies %s hand requests to an external authorizer", policyNames(d.Custom))
+		}
+	}
+	return ""
 }
 
 func checkProbeRedirect(v *checkView) Result {

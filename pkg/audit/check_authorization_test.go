@@ -7,6 +7,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -50,6 +51,30 @@ var authorizationBrokenCases = []brokenCase{
 		func(t *testing.T, s *Snapshot) {
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-system", "no-ingress", istio.AuthorizationPolicy{Action: "DENY", Rules: []istio.AuthorizationRule{fromNamespaces("istio-ingress")}})}
 		}},
+	{"an ALLOW of mesh identities in the gateway's namespace", "authorization.gateway-admits-clients", Fail,
+		"ALLOW policies istio-ingress/mesh-only apply to the gateway itself and none admits a client without a mesh identity (GET / for chatqna.example.com on port 443 of gateway pod istio-ingress/",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "mesh-only", istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{fromNamespaces("istio-ingress")}})}
+		}},
+	{"a DENY of requests without a token on the gateway", "authorization.gateway-admits-clients", Fail,
+		"DENY policy istio-ingress/require-jwt matches GET / for chatqna.example.com on port 443",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "require-jwt", istio.AuthorizationPolicy{Action: "DENY",
+				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{NotRequestPrincipals: []string{"*"}}}}}}})}
+		}},
+	{"an ALLOW of the client's address on the gateway", "authorization.gateway-admits-clients", Warn,
+		"depends on their address, their headers or an external authorizer",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "office", istio.AuthorizationPolicy{
+				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{RemoteIPBlocks: []string{"192.0.2.0/24"}}}}}}})}
+		}},
+	{"the lockdown, and a waypoint a backend Service uses", "authorization.waypoint-admitted", Fail,
+		"none admits waypoint chatqna/waypoint (cluster.local/ns/chatqna/sa/waypoint) on port 8888: every call to Service chatqna",
+		func(t *testing.T, s *Snapshot) {
+			s.AuthorizationPolicies = lockdown()
+			s.Services = append(s.Services, Service{Namespace: "chatqna", Name: "chatqna", Labels: map[string]string{istio.UseWaypointLabel: "waypoint"},
+				Selector: map[string]string{"app.kubernetes.io/name": "chatqna"}, Ports: []ServicePort{{Name: "http", Port: 8888, Target: 8888}}})
+		}},
 	{"an ALLOW with HTTP fields", "authorization.ztunnel-accepted", Fail, "chatqna/get-only: ztunnel drops its ALLOW rules with HTTP fields (methods)",
 		func(t *testing.T, s *Snapshot) {
 			p := accepted("chatqna", "get-only", istio.AuthorizationPolicy{Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}},
@@ -64,7 +89,7 @@ var authorizationBrokenCases = []brokenCase{
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{p}
 		}},
 	{"the namespace's waypoint without ingress", "authorization.waypoint-ingress", Warn, "Service chatqna/chatqna-nginx uses waypoint chatqna/waypoint, but without istio.io/ingress-use-waypoint=true",
-		func(t *testing.T, s *Snapshot) { s.NamespaceLabels[useWaypointLabel] = "waypoint" }},
+		func(t *testing.T, s *Snapshot) { s.NamespaceLabels[istio.UseWaypointLabel] = "waypoint" }},
 	{"a developer may port-forward", "authorization.port-forward", Warn, "User alice (RoleBinding dev, ClusterRole edit)",
 		func(t *testing.T, s *Snapshot) {
 			s.ClusterRoles = append(s.ClusterRoles, rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit"},
@@ -200,5 +225,53 @@ func TestPortForwardLeavesOutClusterAdmins(t *testing.T) {
 	s.ServerVersion = "v1.35.0"
 	if o := outcomesByID(s)["authorization.port-forward"]; o.Status != Pass {
 		t.Errorf("v1.35: %s %q", o.Status, o.Message)
+	}
+}
+
+// With ingress through the entry Service's waypoint, ztunnel at the entry
+// pods sees the waypoint: the lockdown, which admits the gateway there,
+// does not admit it, and both the ingress and the waypoint checks say so;
+// once the waypoint is admitted (as secure --lockdown does, by the account
+// its Gateway names), both pass.
+func TestIngressThroughAWaypointIsJudgedByTheWaypoint(t *testing.T) {
+	s := healthy(t)
+	s.AuthorizationPolicies = lockdown()
+	s.NamespaceLabels[istio.UseWaypointLabel] = "waypoint"
+	s.NamespaceLabels[istio.IngressUseWaypointLabel] = "true"
+	s.GatewayAPIGateways = append(s.GatewayAPIGateways, gatewayapi.Gateway{Namespace: "chatqna", Name: "waypoint", ClassName: istio.WaypointClass,
+		Annotations: map[string]string{istio.GatewayServiceAccountAnnotation: "wp"}})
+	o := outcomesByID(s)
+	if got := o["authorization.ingress-admitted"]; got.Status != Fail || !strings.Contains(got.Message, "cluster.local/ns/chatqna/sa/wp on port 80") {
+		t.Errorf("ingress-admitted: %s %q", got.Status, got.Message)
+	}
+	if got := o["authorization.waypoint-admitted"]; got.Status != Fail || !strings.Contains(got.Message, "waypoint chatqna/waypoint (cluster.local/ns/chatqna/sa/wp)") {
+		t.Errorf("waypoint-admitted: %s %q", got.Status, got.Message)
+	}
+	s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals = append(s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals, "cluster.local/ns/chatqna/sa/wp")
+	o = outcomesByID(s)
+	for _, id := range []string{"authorization.ingress-admitted", "authorization.waypoint-admitted", "authorization.waypoint-ingress"} {
+		if o[id].Status != Pass {
+			t.Errorf("admitted: %s %s %q", id, o[id].Status, o[id].Message)
+		}
+	}
+}
+
+// A named targetPort is judged at the port it names in the entry pods, as
+// secure's lockdown resolved it; without the pods' ports it is undecided.
+func TestIngressAdmittedResolvesANamedTargetPort(t *testing.T) {
+	s := healthy(t)
+	s.AuthorizationPolicies = lockdown()
+	s.Services[0].Ports[0].Target, s.Services[0].Ports[0].TargetName = 0, "web"
+	s.Pods[0].ContainerPorts = []istio.ContainerPort{{Name: "web", Number: 80, Protocol: "TCP"}}
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Pass {
+		t.Errorf("resolved: %s %q", o.Status, o.Message)
+	}
+	s.Pods[0].ContainerPorts[0].Number = 8080
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Fail || !strings.Contains(o.Message, "on port 8080") {
+		t.Errorf("resolved to another port: %s %q", o.Status, o.Message)
+	}
+	s.Pods[0].ContainerPorts = nil
+	if o := outcomesByID(s)["authorization.ingress-admitted"]; o.Status != Warn || !strings.Contains(o.Message, "a named target port verify could not resolve") {
+		t.Errorf("unresolved: %s %q", o.Status, o.Message)
 	}
 }

@@ -212,6 +212,12 @@ var apiBrokenCases = []brokenCase{
 		setCondition(s.GatewayAPIGateways[0].Status.Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "AddressNotAssigned",
 			Message: "Failed to assign to any requested addresses: no instances found for hostname opea-ingress-istio.chatqna.svc.cluster.local", ObservedGeneration: 2})
 	}},
+	{"Programmed False on secure's Gateway: secure sets the Service type", "gatewayapi.gateway-programmed", Fail,
+		"run kubectl opea secure -n chatqna --gateway-api again with its --host values and --gateway-service-type ClusterIP", func(t *testing.T, s *Snapshot) {
+			s.GatewayAPIGateways[0].Labels = map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"}
+			setCondition(s.GatewayAPIGateways[0].Status.Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "AddressNotAssigned",
+				Message: "Failed to assign to any requested addresses", ObservedGeneration: 2})
+		}},
 	{"route hostname outside the listener's", "gatewayapi.route-hostnames", Fail, "hostnames other.example.com match none of Gateway chatqna/opea-ingress's listener hostnames https-chatqna:chatqna.example.com", func(t *testing.T, s *Snapshot) {
 		r := &s.HTTPRoutes[0]
 		r.Hostnames = []string{"other.example.com"}

@@ -1,9 +1,15 @@
 package audit
 
 import (
+	"context"
+	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
+	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -148,4 +154,88 @@ func Entry(s *Snapshot) string {
 		}
 	}
 	return ""
+}
+
+// FindAppNamespaces reads what AppNamespaces looks in, and nothing else
+// (Services, Istio Gateways and VirtualServices, Gateway API Gateways and
+// HTTPRoutes, in every namespace), and returns the namespaces holding an
+// OPEA application: for a command told a namespace that holds none, to
+// name those that do. A refused list leaves its applications out.
+func FindAppNamespaces(ctx context.Context, c Clients) ([]string, error) {
+	s := &Snapshot{lock: &sync.Mutex{}}
+	var err error
+	if s.APIs, err = discover.ServedAPIs(c.Discovery); err != nil {
+		return nil, err
+	}
+	reads := []func() error{func() error { return readServices(ctx, c.Kube, s) }}
+	if s.APIs.Networking != "" {
+		reads = append(reads, func() error { return readIstioRouting(ctx, c.Dynamic, s) })
+	}
+	if v := s.APIs.GatewayAPI; v != "" {
+		reads = append(reads, func() error {
+			var err error
+			if s.GatewayAPIGateways, err = listObjects(ctx, c.Dynamic, s, InputGatewayAPIGateways, gatewayapi.Gateways(v), gatewayapi.DecodeGateway); err != nil {
+				return err
+			}
+			s.HTTPRoutes, err = listObjects(ctx, c.Dynamic, s, InputHTTPRoutes, gatewayapi.HTTPRoutes(v), gatewayapi.DecodeHTTPRoute)
+			return err
+		})
+	}
+	if err := concurrently(reads); err != nil {
+		return nil, err
+	}
+	return AppNamespaces(s), nil
+}
+
+// HoldsNoApplication reports whether s's namespace holds nothing to audit:
+// no OPEA application as AppNamespaces finds them, no ingress route into
+// it, and no entry Service named. It is false when a read that finding
+// applications needs was refused: an application may then be there.
+func HoldsNoApplication(s *Snapshot) bool {
+	if s.EntryService != "" || len(s.unsearched()) > 0 {
+		return false
+	}
+	return !slices.Contains(AppNamespaces(s), s.Namespace) && Entry(s) == ""
+}
+
+// SuggestNamespace is the fix's opening for a namespace asked for that
+// holds no OPEA application: "did you mean -n <ns>?" with the namespace of
+// found most like asked, and the others when there are several; "" when
+// found is empty.
+func SuggestNamespace(asked string, found []string) string {
+	if len(found) == 0 {
+		return ""
+	}
+	best := found[0]
+	for _, ns := range found[1:] {
+		if editDistance(asked, ns) < editDistance(asked, best) {
+			best = ns
+		}
+	}
+	if len(found) == 1 {
+		return fmt.Sprintf("did you mean -n %s? (the namespace holding an OPEA application)", best)
+	}
+	return fmt.Sprintf("did you mean -n %s? (namespaces holding an OPEA application: %s)", best, strings.Join(found, ", "))
+}
+
+// editDistance is the Levenshtein distance between a and b: how many
+// letters to insert, delete or change to make one the other.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			change := prev[j-1]
+			if a[i-1] != b[j-1] {
+				change++
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, change)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }

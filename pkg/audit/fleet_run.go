@@ -27,6 +27,9 @@ type FleetResult struct {
 	// Unsearched are the refused reads that looking for the applications
 	// needed: one may be missing from Namespaces.
 	Unsearched []Access
+	// Leftovers are secure's objects for namespaces that no longer exist:
+	// a warning, which does not change the verdict.
+	Leftovers []Leftover
 }
 
 // Verdict of one namespace.
@@ -83,7 +86,7 @@ func AuditAll(ctx context.Context, c Clients, o ReadOptions, p ProbeOptions, pro
 		}
 		runBounded(ctx, fleetProbeWorkers, tasks)
 	}
-	result := &FleetResult{Namespaces: make([]NamespaceResult, len(snapshots)), Unsearched: fleet.Unsearched}
+	result := &FleetResult{Namespaces: make([]NamespaceResult, len(snapshots)), Unsearched: fleet.Unsearched, Leftovers: fleet.Leftovers}
 	for i, s := range snapshots {
 		result.Namespaces[i] = NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: Run(s), Forbidden: s.Forbidden(),
 			Unreadable: sortedAccesses(s.Unread[InputPods])}

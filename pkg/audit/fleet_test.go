@@ -3,10 +3,12 @@ package audit
 import (
 	"bytes"
 	"context"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -219,5 +221,102 @@ func TestFleetReportsValidateAgainstTheSchema(t *testing.T) {
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], s.Namespace+": secured") || !strings.HasPrefix(lines[1], "broken: failing: ") ||
 		lines[2] != "hidden: unreadable: you may not list pods in namespace hidden" {
 		t.Errorf("-o short:\n%s", b.String())
+	}
+}
+
+// securedFleet is a fake cluster of three ChatQnA namespaces behind one
+// ingress gateway in istio-ingress: a and c name credential Secret cred-a,
+// b names cred-b. Other TLS Secrets, which no Gateway names, are in
+// istio-ingress and kube-system.
+func securedFleet() cluster {
+	c := cluster{}
+	gwLabels := map[string]string{"istio": "ingressgateway"}
+	c.kube = append(c.kube,
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-ingress"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-ingress", Name: "gw-1", Labels: gwLabels}})
+	tlsSecret := func(ns, name string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Type: corev1.SecretTypeTLS,
+			Data: map[string][]byte{"tls.crt": []byte("cert"), "tls.key": []byte("key")}}
+	}
+	c.kube = append(c.kube, tlsSecret("istio-ingress", "cred-a"), tlsSecret("istio-ingress", "cred-b"),
+		tlsSecret("istio-ingress", "another-team"), tlsSecret("kube-system", "apiserver-key"))
+	for ns, credential := range map[string]string{"a": "cred-a", "b": "cred-b", "c": "cred-a"} {
+		c.kube = append(c.kube, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "chatqna-nginx"}},
+			&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "chatqna"}})
+		c.dynamic = append(c.dynamic,
+			unstructuredObject("networking.istio.io/v1", "Gateway", ns, "gw", map[string]interface{}{
+				"selector": map[string]interface{}{"istio": "ingressgateway"},
+				"servers": []interface{}{map[string]interface{}{"port": map[string]interface{}{"number": int64(443), "name": "https", "protocol": "HTTPS"},
+					"hosts": []interface{}{ns + ".example.com"}, "tls": map[string]interface{}{"mode": "SIMPLE", "credentialName": credential}}},
+			}),
+			unstructuredObject("networking.istio.io/v1", "VirtualService", ns, "vs", map[string]interface{}{
+				"hosts": []interface{}{ns + ".example.com"}, "gateways": []interface{}{"gw"},
+				"http": []interface{}{map[string]interface{}{"route": []interface{}{map[string]interface{}{"destination": map[string]interface{}{"host": "chatqna-nginx"}}}}},
+			}))
+	}
+	return c
+}
+
+// verify -A reads the credential Secrets the Gateways name, each once and
+// by name, and no other: no Secret is listed, in any namespace.
+func TestReadAllReadsOnlyTheSecretsGatewaysName(t *testing.T) {
+	clients, kube, _ := securedFleet().clients(t)
+	// The fake cannot create a SubjectAccessReview: answer as the API server.
+	kube.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		review := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
+		review.Status.Allowed = true
+		return true, review, nil
+	})
+	fleet, err := ReadAll(context.Background(), clients, ReadOptions{AllNamespaces: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, namespacesOf(fleet.Snapshots)); diff != "" {
+		t.Fatalf("namespaces audited (-want +got):\n%s", diff)
+	}
+	var reads []string
+	for _, a := range kube.Actions() {
+		if a.GetResource().Resource != "secrets" {
+			continue
+		}
+		read := a.GetVerb() + " " + a.GetNamespace()
+		if get, ok := a.(k8stesting.GetAction); ok {
+			read += "/" + get.GetName()
+		}
+		reads = append(reads, read)
+	}
+	sort.Strings(reads)
+	if diff := cmp.Diff([]string{"get istio-ingress/cred-a", "get istio-ingress/cred-b"}, reads); diff != "" {
+		t.Errorf("Secrets read (-want +got):\n%s", diff)
+	}
+	want := map[string]string{"a": "istio-ingress/cred-a", "b": "istio-ingress/cred-b", "c": "istio-ingress/cred-a"}
+	for _, s := range fleet.Snapshots {
+		var got []string
+		for k := range s.Secrets {
+			got = append(got, k)
+		}
+		if diff := cmp.Diff([]string{want[s.Namespace]}, got); diff != "" {
+			t.Errorf("%s: Secrets in the snapshot (-want +got):\n%s", s.Namespace, diff)
+		}
+	}
+}
+
+// The suggestion for a mistyped namespace is the one most like it, and the
+// others are named too.
+func TestSuggestNamespace(t *testing.T) {
+	for _, tc := range []struct {
+		asked string
+		found []string
+		want  string
+	}{
+		{"chatqan", nil, ""},
+		{"default", []string{"chatqna"}, "did you mean -n chatqna? (the namespace holding an OPEA application)"},
+		{"chatqan", []string{"codegen", "chatqna", "rag"}, "did you mean -n chatqna? (namespaces holding an OPEA application: codegen, chatqna, rag)"},
+		{"ragg", []string{"codegen", "chatqna", "rag"}, "did you mean -n rag? (namespaces holding an OPEA application: codegen, chatqna, rag)"},
+	} {
+		if got := SuggestNamespace(tc.asked, tc.found); got != tc.want {
+			t.Errorf("SuggestNamespace(%q, %v) = %q, want %q", tc.asked, tc.found, got, tc.want)
+		}
 	}
 }

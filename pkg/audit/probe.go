@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -280,9 +281,25 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 		}
 		return hp
 	}
+	hp.Status, hp.Body = resp.StatusCode, firstLine(resp.Body)
 	resp.Body.Close()
-	hp.Status = resp.StatusCode
 	return hp
+}
+
+// firstLine is the first line of what r holds in its first bytes, as a
+// gateway's own answers (403 "RBAC: access denied", 503 "no healthy
+// upstream") name their cause there; printable ASCII only, since it is
+// printed to a terminal.
+func firstLine(r io.Reader) string {
+	buf := make([]byte, 256)
+	n, _ := io.ReadFull(r, buf)
+	line, _, _ := strings.Cut(string(buf[:n]), "\n")
+	return strings.Map(func(c rune) rune {
+		if c < ' ' || c > '~' {
+			return -1
+		}
+		return c
+	}, strings.TrimSpace(line))
 }
 
 func probeRedirect(ctx context.Context, r *ProbeReport, host string, timeout time.Duration) {

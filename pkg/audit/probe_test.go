@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // hangingGateway accepts TCP connections and never answers: a gateway whose
@@ -257,5 +259,50 @@ func BenchmarkProbeHangingGateway(b *testing.B) {
 	withHosts(s, numberedHosts(12)...)
 	for b.Loop() {
 		Probe(context.Background(), s, ProbeOptions{Address: g.addr, HTTPAddress: g.addr, Timeout: 100 * time.Millisecond})
+	}
+}
+
+// A gateway that answers anything but the application fails
+// probe.https-route with the body's first line and the likely cause.
+func TestProbeFailsAnswersThatAreNotTheApplications(t *testing.T) {
+	c := issue(t, []string{"chatqna.example.com"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	cert, err := tls.X509KeyPair(c.certPEM, c.keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		status int
+		body   string
+		want   Status
+		says   string
+	}{
+		{200, "ChatQnA\n", Pass, "GET / answered 200"},
+		{302, "", Pass, "GET / answered 302"},
+		{403, "RBAC: access denied", Fail, `answered 403 ("RBAC: access denied"): the gateway's own authorization refuses clients: DENY policy istio-ingress/require-jwt matches`},
+		{401, "Jwt is missing", Fail, `answered 401 ("Jwt is missing"): the gateway wants credentials`},
+		{503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination\nmore", Fail,
+			`answered 503 ("upstream connect error or disconnect/reset before headers. reset reason: connection termination"): the gateway could not get the application's answer`},
+		{503, "no healthy upstream", Fail, "the gateway has no ready endpoint of the application"},
+		{500, "\x1b[31mboom\x1b[0m", Fail, `answered 500 ("[31mboom[0m"): the gateway could not get`},
+	} {
+		t.Run(fmt.Sprint(tc.status, " ", tc.body), func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+			srv.StartTLS()
+			defer srv.Close()
+			s := healthy(t)
+			useCertificate(s, c)
+			withHosts(s, "chatqna.example.com")
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "require-jwt", istio.AuthorizationPolicy{Action: "DENY",
+				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{NotRequestPrincipals: []string{"*"}}}}}}})}
+			s.Probe = Probe(context.Background(), s, ProbeOptions{Address: srv.Listener.Addr().String(), Timeout: 10 * time.Second})
+			o := outcomesByID(s)["probe.https-route"]
+			if o.Status != tc.want || !strings.Contains(o.Message, tc.says) {
+				t.Errorf("%s %q; want %s containing %q", o.Status, o.Message, tc.want, tc.says)
+			}
+		})
 	}
 }

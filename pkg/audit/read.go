@@ -88,7 +88,7 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, r.readGatewaySide(ctx, s)
+	return s, r.readGatewaySides(ctx, []*Snapshot{s})
 }
 
 // Fleet is ReadAll's answer: a snapshot per namespace holding an OPEA
@@ -97,13 +97,17 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 type Fleet struct {
 	Snapshots  []*Snapshot
 	Unsearched []Access
+	// Leftovers are secure's objects for namespaces that no longer exist.
+	Leftovers []Leftover
 }
 
 // ReadAll takes one snapshot per namespace holding an OPEA application, from
 // one read of the cluster: every input is listed once across all namespaces,
 // so the number of API calls does not grow with the namespaces either (only
 // where a list across namespaces is refused are the namespaces read one by
-// one). The snapshots are in the order of their namespaces' names.
+// one), but for the credential Secrets, read by name (fetchSecrets). The
+// snapshots are in the order of their namespaces' names. It also finds what
+// secure left for namespaces since deleted (leftovers).
 func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 	o.AllNamespaces = true
 	r := &reader{c: c, o: o, cache: newReadCache()}
@@ -141,21 +145,20 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 		}
 		found = append(found, s)
 	}
-	// Several namespaces' credentials and certificates are listed at once,
-	// across namespaces; one namespace's are read by name.
-	if len(found) > 1 {
-		if err := concurrently([]func() error{
-			func() error { return r.cache.prefetchSecrets(ctx, c.Kube) },
-			func() error { return r.cache.prefetchCertManager(ctx, c.Dynamic, r.base.APIs.CertManager) },
-		}); err != nil {
-			return nil, err
-		}
+	// Every namespace's certificates are listed at once, across namespaces:
+	// as many requests as listing one namespace's, and they show what
+	// secure left for namespaces since deleted.
+	if err := r.cache.prefetchCertManager(ctx, c.Dynamic, r.base.APIs.CertManager); err != nil {
+		return nil, err
 	}
-	for _, s := range found {
-		if err := r.readGatewaySide(ctx, s); err != nil {
-			return nil, err
-		}
+	if err := r.readGatewaySides(ctx, found); err != nil {
+		return nil, err
 	}
+	leftovers, err := r.leftovers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fleet.Leftovers = leftovers
 	fleet.Snapshots = found
 	fleet.Unsearched = sortedAccesses(fleet.Unsearched)
 	return fleet, nil
@@ -588,21 +591,31 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 		}); err != nil {
 		return err
 	}
-	if s.Gateways, err = listAll(ctx, dyn, s, InputGateways, networking("gateways"),
+	if err := readIstioRouting(ctx, dyn, s); err != nil {
+		return err
+	}
+	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, InputAuthorizationPolicies,
+		schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "authorizationpolicies"}, istio.DecodeAuthorizationPolicy)
+	return err
+}
+
+// readIstioRouting reads every Istio Gateway and VirtualService.
+func readIstioRouting(ctx context.Context, dyn dynamic.Interface, s *Snapshot) error {
+	networking := schema.GroupVersionResource{Group: "networking.istio.io", Version: s.APIs.Networking}
+	var err error
+	networking.Resource = "gateways"
+	if s.Gateways, err = listAll(ctx, dyn, s, InputGateways, networking,
 		func(g *istio.Gateway, u *unstructured.Unstructured) {
 			g.Namespace, g.Name, g.Labels = u.GetNamespace(), u.GetName(), u.GetLabels()
 			g.CreationTimestamp = u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
-	if s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, networking("virtualservices"),
+	networking.Resource = "virtualservices"
+	s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, networking,
 		func(v *istio.VirtualService, u *unstructured.Unstructured) {
 			v.Namespace, v.Name = u.GetNamespace(), u.GetName()
-		}); err != nil {
-		return err
-	}
-	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, InputAuthorizationPolicies,
-		schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "authorizationpolicies"}, istio.DecodeAuthorizationPolicy)
+		})
 	return err
 }
 
@@ -710,22 +723,85 @@ func readGatewayAPI(ctx context.Context, dyn dynamic.Interface, s *Snapshot) err
 	return err
 }
 
-// readGatewaySide reads, for each Gateway that routes to the application,
-// the pods it selects (for an Istio Gateway), its credential Secrets and
-// cert-manager's view of them.
-func (r *reader) readGatewaySide(ctx context.Context, s *Snapshot) error {
-	v := newView(s)
-	secrets := &secretReader{kube: r.c.Kube, cache: r.cache, s: s, searched: map[string]bool{}}
-	if err := readIstioGatewaySide(ctx, r.c, r.cache, v, secrets); err != nil {
+// gatewaySide is what is read of one snapshot's gateways: the view of its
+// routing, and the reader of its credentials.
+type gatewaySide struct {
+	v       *view
+	secrets *secretReader
+	// istioSecrets: the pods of its Istio Gateways were read, and with them
+	// where Istio reads their credentials.
+	istioSecrets bool
+}
+
+// readGatewaySides reads, for each snapshot's Gateways that route to its
+// application, the pods an Istio Gateway selects, the credential Secrets
+// they name and cert-manager's view of them. The pods come first: they say
+// where Istio reads an Istio Gateway's credentials. Then every Secret the
+// snapshots name is read at once (fetchSecrets), and each snapshot takes
+// its own from what was read.
+func (r *reader) readGatewaySides(ctx context.Context, snapshots []*Snapshot) error {
+	sides := make([]gatewaySide, len(snapshots))
+	var named []string
+	for i, s := range snapshots {
+		v := newView(s)
+		istioSecrets, err := readIstioGatewayPods(ctx, r.c, r.cache, v)
+		if err != nil {
+			return err
+		}
+		if err := readNamedEntryPorts(ctx, r.c.Kube, v); err != nil {
+			return err
+		}
+		sides[i] = gatewaySide{v: v, istioSecrets: istioSecrets,
+			secrets: &secretReader{kube: r.c.Kube, cache: r.cache, s: s, searched: map[string]bool{}}}
+		named = append(named, sides[i].namedSecrets()...)
+	}
+	if err := r.cache.fetchSecrets(ctx, r.c.Kube, named); err != nil {
 		return err
 	}
-	if err := readListenerSecrets(ctx, v, secrets); err != nil {
+	for _, side := range sides {
+		if err := r.readCredentials(ctx, side); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readCredentials reads the credential Secrets of one snapshot's Gateways,
+// and the Certificates and Issuers where it looked for them.
+func (r *reader) readCredentials(ctx context.Context, side gatewaySide) error {
+	s := side.v.s
+	if side.istioSecrets {
+		if err := readSecrets(ctx, side.v, side.secrets); err != nil {
+			return err
+		}
+	}
+	if err := readListenerSecrets(ctx, side.v, side.secrets); err != nil {
 		return err
 	}
-	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(secrets.searched) == 0 {
+	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(side.secrets.searched) == 0 {
 		return nil
 	}
-	return r.cache.readCertManager(ctx, r.c.Dynamic, sortedKeys(secrets.searched), s)
+	return r.cache.readCertManager(ctx, r.c.Dynamic, sortedKeys(side.secrets.searched), s)
+}
+
+// namedSecrets are the "namespace/name" of the Secrets the snapshot's
+// Gateways name where Istio reads them: those readSecrets and
+// readListenerSecrets read first. (A Secret missing there is then looked
+// for in the Istio Gateway's own namespace, one by one: a rare mistake.)
+// Nothing is named for Istio Gateways whose pods could not be read.
+func (side gatewaySide) namedSecrets() []string {
+	var out []string
+	for _, t := range side.v.tlsListeners() {
+		switch {
+		case t.api != nil:
+			out = append(out, key(t.secretNamespaces[0], t.secretName))
+		case side.istioSecrets:
+			for _, ns := range t.secretNamespaces {
+				out = append(out, key(ns, t.secretName))
+			}
+		}
+	}
+	return out
 }
 
 // readListenerSecrets reads the Secrets the application's Gateway API
@@ -746,18 +822,19 @@ func readListenerSecrets(ctx context.Context, v *view, r *secretReader) error {
 	return nil
 }
 
-// readIstioGatewaySide reads, for each Istio Gateway that routes to the
-// application, the pods it selects, whether their ServiceAccounts may read
-// Secrets, and their credential Secrets. What cannot be known without the
-// Gateways, VirtualServices and istiod (which pods serve a Gateway) is not
-// read, and is unread in their stead.
-func readIstioGatewaySide(ctx context.Context, c Clients, cache *readCache, v *view, secrets *secretReader) error {
+// readIstioGatewayPods reads, for each Istio Gateway that routes to the
+// application, the pods it selects and whether their ServiceAccounts may
+// read Secrets. What cannot be known without the Gateways,
+// VirtualServices and istiod (which pods serve a Gateway) is not read, and
+// is unread in their stead; so are the credential Secrets when the pods
+// are. It reports whether the Istio Gateways' credentials are to be read.
+func readIstioGatewayPods(ctx context.Context, c Clients, cache *readCache, v *view) (bool, error) {
 	s := v.s
 	if s.inherit(InputGatewayPods, InputVirtualServices, InputGateways, InputIstiod) {
 		for _, in := range []Input{InputSecrets, InputSecretAccess, InputCertificates} {
 			s.inherit(in, InputGatewayPods)
 		}
-		return nil
+		return false, nil
 	}
 	for _, gw := range v.gateways {
 		if len(gw.Selector) == 0 {
@@ -765,7 +842,7 @@ func readIstioGatewaySide(ctx context.Context, c Clients, cache *readCache, v *v
 		}
 		got, err := cache.podsOf(ctx, c.Kube, labels.SelectorFromSet(gw.Selector).String())
 		if err != nil {
-			return fmt.Errorf("listing the pods of Gateway %s/%s: %w", gw.Namespace, gw.Name, err)
+			return false, fmt.Errorf("listing the pods of Gateway %s/%s: %w", gw.Namespace, gw.Name, err)
 		}
 		if got.refused {
 			s.deny(InputGatewayPods, Access{Verb: "list", Resource: "pods", AllNamespaces: true})
@@ -776,12 +853,9 @@ func readIstioGatewaySide(ctx context.Context, c Clients, cache *readCache, v *v
 	if s.inherit(InputSecrets, InputGatewayPods) {
 		s.inherit(InputSecretAccess, InputGatewayPods)
 		s.inherit(InputCertificates, InputGatewayPods)
-		return nil
+		return false, nil
 	}
-	if err := readSecretAccess(ctx, c.Kube, cache, v, s); err != nil {
-		return err
-	}
-	return readSecrets(ctx, v, secrets)
+	return true, readSecretAccess(ctx, c.Kube, cache, v, s)
 }
 
 // secretReader reads credential Secrets by name into the snapshot, each
@@ -901,3 +975,31 @@ func (c *readCache) mayListSecrets(ctx context.Context, kube clients.Kube, servi
 // subjectAccessReview is the request that asks whether a gateway may read
 // its credentials.
 var subjectAccessReview = Access{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}
+
+// readNamedEntryPorts reads the container ports of one entry pod per entry
+// Service port whose targetPort is a name: pods are listed as metadata, and
+// ztunnel authorizes the port number the name resolves to in the pod. A pod
+// that may not be read leaves the port undecided, as before.
+func readNamedEntryPorts(ctx context.Context, kube clients.Kube, v *view) error {
+	for _, t := range v.entryTargets() {
+		if t.port.TargetName == "" {
+			continue
+		}
+		for i := range v.s.Pods {
+			pod := &v.s.Pods[i]
+			if len(t.svc.Selector) == 0 || pod.ContainerPorts != nil || !labels.SelectorFromSet(t.svc.Selector).Matches(labels.Set(pod.Labels)) {
+				continue
+			}
+			full, err := kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+			switch {
+			case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
+			case err != nil:
+				return fmt.Errorf("reading pod %s/%s for the port its Service names: %w", pod.Namespace, pod.Name, err)
+			default:
+				pod.ContainerPorts = istio.ContainerPorts(full.Spec)
+			}
+			break
+		}
+	}
+	return nil
+}

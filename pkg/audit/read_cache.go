@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,18 +19,16 @@ import (
 
 // readCache holds the gateway side's reads of one audit: namespaces that
 // share a gateway, its credentials' namespace or its ServiceAccount share
-// the requests too. In an audit of all namespaces, the credential Secrets
-// and cert-manager's objects are listed across namespaces up front, so that
-// their number does not grow with the namespaces. Its methods are called
-// from one goroutine, after the shared inputs are read.
+// the requests too. In an audit of all namespaces, cert-manager's objects
+// are listed across namespaces up front, so that their number does not grow
+// with the namespaces; credential Secrets are read by name, every one the
+// Gateways name at once (fetchSecrets). Its other methods are called from
+// one goroutine, after the shared inputs are read.
 type readCache struct {
 	// gatewayPods are the gateway pods by label selector.
 	gatewayPods map[string]cachedPods
 	// secrets are the credential Secrets read, by "namespace/name".
 	secrets map[string]cachedSecret
-	// tlsSecrets, when listed, are every kubernetes.io/tls Secret by
-	// "namespace/name": a name not there may still be another type's.
-	tlsSecrets map[string]*Secret
 	// secretAccess answers istiod's question per ServiceAccount
 	// "namespace/name"; accessRefused when the review itself is.
 	secretAccess  map[string]bool
@@ -38,6 +38,10 @@ type readCache struct {
 	certManager       map[string]cachedCertManager
 	certManagerListed bool
 	clusterIssuers    *cachedCertManager
+	// secureObjects are, when every namespace's Certificates and Issuers
+	// are listed, those kubectl opea secure made, by the application
+	// namespace they serve.
+	secureObjects map[string]*Leftover
 }
 
 type cachedPods struct {
@@ -100,33 +104,60 @@ func newSecret(sec *corev1.Secret) *Secret {
 	return &Secret{Namespace: sec.Namespace, Name: sec.Name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
 }
 
-// prefetchSecrets lists every kubernetes.io/tls Secret, the type
-// cert-manager and `kubectl create secret tls` write. Refused, each
-// credential is read by name instead.
-func (c *readCache) prefetchSecrets(ctx context.Context, kube clients.Kube) error {
-	list, err := kube.CoreV1().Secrets("").List(ctx, metav1.ListOptions{FieldSelector: "type=" + string(corev1.SecretTypeTLS)})
-	switch {
-	case apierrors.IsForbidden(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("listing TLS Secrets: %w", err)
+// secretWorkers is how many Secrets fetchSecrets reads at once.
+const secretWorkers = 8
+
+// fetchSecrets reads the Secrets named "namespace/name", each once, several
+// at once, into the cache. They are read by name, never listed: a list
+// returns every Secret of its namespace (or of the cluster), private keys
+// included, whether a Gateway names it or not, and needs the right to read
+// them all, where a GET needs only the right to read the named one (RBAC
+// resourceNames). Sent at once, the GETs take the time of one; their
+// number grows by one per credential a Gateway names, the only input that
+// grows with the applications, and no read of other Secrets buys it back.
+func (c *readCache) fetchSecrets(ctx context.Context, kube clients.Kube, names []string) error {
+	var todo []string
+	seen := map[string]bool{}
+	for _, k := range names {
+		if _, done := c.secrets[k]; !done && !seen[k] {
+			seen[k] = true
+			todo = append(todo, k)
+		}
 	}
-	c.tlsSecrets = map[string]*Secret{}
-	for i := range list.Items {
-		c.tlsSecrets[key(list.Items[i].Namespace, list.Items[i].Name)] = newSecret(&list.Items[i])
+	got := make([]cachedSecret, len(todo))
+	errs := make([]error, len(todo))
+	tasks := make([]func(context.Context), len(todo))
+	for i, k := range todo {
+		ns, name, _ := strings.Cut(k, "/")
+		tasks[i] = func(ctx context.Context) { got[i], errs[i] = getSecret(ctx, kube, ns, name) }
+	}
+	runBounded(ctx, secretWorkers, tasks)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, k := range todo {
+		c.secrets[k] = got[i]
 	}
 	return nil
 }
 
-// secret reads Secret ns/name.
+// secret reads Secret ns/name, unless it was read already.
 func (c *readCache) secret(ctx context.Context, kube clients.Kube, ns, name string) (cachedSecret, error) {
 	k := key(ns, name)
 	if got, ok := c.secrets[k]; ok {
 		return got, nil
 	}
-	if sec, ok := c.tlsSecrets[k]; ok {
-		return cachedSecret{secret: sec}, nil
+	got, err := getSecret(ctx, kube, ns, name)
+	if err != nil {
+		return got, err
 	}
+	c.secrets[k] = got
+	return got, nil
+}
+
+// getSecret reads Secret ns/name: absent and refused are answers, not
+// errors.
+func getSecret(ctx context.Context, kube clients.Kube, ns, name string) (cachedSecret, error) {
 	sec, err := kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	var got cachedSecret
 	switch {
@@ -138,13 +169,12 @@ func (c *readCache) secret(ctx context.Context, kube clients.Kube, ns, name stri
 	default:
 		got.secret = newSecret(sec)
 	}
-	c.secrets[k] = got
 	return got, nil
 }
 
 // prefetchCertManager lists the Certificates and Issuers of every
-// namespace, when cert-manager is served. Either refused, each namespace's
-// are listed alone.
+// namespace, when cert-manager is served, noting those secure made. Either
+// refused, each namespace's are listed alone.
 func (c *readCache) prefetchCertManager(ctx context.Context, dyn dynamic.Interface, served string) error {
 	if served == "" {
 		return nil
@@ -168,9 +198,11 @@ func (c *readCache) prefetchCertManager(ctx context.Context, dyn dynamic.Interfa
 		got := c.certManager[u.GetNamespace()]
 		got.certificates = append(got.certificates, certificateOf(u))
 		c.certManager[u.GetNamespace()] = got
+		c.noteSecureObject(u)
 	}
 	for i := range issuers.Items {
 		u := &issuers.Items[i]
+		c.noteSecureObject(u)
 		got := c.certManager[u.GetNamespace()]
 		if got.issuerReady == nil {
 			got.issuerReady = map[string]bool{}

@@ -16,6 +16,7 @@ func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 	var b strings.Builder
 	if len(results) == 0 {
 		writeUnsearched(&b, f.Unsearched)
+		writeLeftovers(&b, f.Leftovers)
 		writeForbidden(&b, f.Unsearched)
 		_, err := io.WriteString(w, strings.TrimPrefix(b.String(), "\n"))
 		return err
@@ -64,6 +65,7 @@ func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 		fmt.Fprintf(&b, "\ncould not read the pods of:\n%s\n", strings.Join(unread, "\n"))
 	}
 	writeUnsearched(&b, f.Unsearched)
+	writeLeftovers(&b, f.Leftovers)
 	b.WriteString("\n" + FleetVerdict(f) + "\n")
 	writeForbidden(&b, f.forbidden())
 	_, err := io.WriteString(w, b.String())
@@ -101,8 +103,25 @@ func writeUnsearched(b *strings.Builder, unsearched []Access) {
 	}
 }
 
+// writeLeftovers says what secure left for namespaces that no longer
+// exist, and the command that removes it.
+func writeLeftovers(b *strings.Builder, leftovers []Leftover) {
+	if len(leftovers) == 0 {
+		return
+	}
+	b.WriteString("\nkubectl opea secure left objects for namespaces that no longer exist (cert-manager keeps renewing their certificates):\n")
+	for _, lo := range leftovers {
+		fmt.Fprintf(b, "  %s: %s", lo.Namespace, strings.Join(lo.Objects, ", "))
+		if len(lo.Secrets) > 0 {
+			fmt.Fprintf(b, "; and the Secrets %s", strings.Join(lo.Secrets, ", "))
+		}
+		fmt.Fprintf(b, "\n    fix: %s\n", lo.Fix)
+	}
+}
+
 // RenderFleetShort writes one line per namespace: its verdict and, when it
-// is not secured, why.
+// is not secured, why; then one per namespace that no longer exists but
+// for what secure left for it.
 func RenderFleetShort(w io.Writer, f *FleetResult) error {
 	var b strings.Builder
 	for _, r := range f.Namespaces {
@@ -121,6 +140,9 @@ func RenderFleetShort(w io.Writer, f *FleetResult) error {
 		default:
 			fmt.Fprintf(&b, "%s: secured (%d passed, %s)\n", r.Namespace, s.Passed, Count(s.Warnings, "warning"))
 		}
+	}
+	for _, lo := range f.Leftovers {
+		fmt.Fprintf(&b, "%s: deleted, but kubectl opea secure's %s remain: %s\n", lo.Namespace, Count(len(lo.Objects), "object"), lo.Fix)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -172,6 +194,9 @@ type FleetReport struct {
 	// MissingPermissions are the refused reads of every namespace and of
 	// the search, once each. Absent when there were none.
 	MissingPermissions []Access `json:"missingPermissions,omitempty"`
+	// Leftovers are what kubectl opea secure left for namespaces that no
+	// longer exist. Absent when there are none.
+	Leftovers []Leftover `json:"leftovers,omitempty"`
 	// Error is set when the audit could not run (exit code 3).
 	Error string `json:"error,omitempty"`
 }
@@ -188,7 +213,7 @@ type FleetSummary struct {
 // NewFleetReport builds the JSON report of an audit of many namespaces.
 func NewFleetReport(selector string, f *FleetResult) FleetReport {
 	r := FleetReport{AllNamespaces: true, Selector: selector, Namespaces: []Report{}, Unsearched: f.Unsearched, MissingPermissions: f.forbidden(),
-		Success: f.Success()}
+		Success: f.Success(), Leftovers: f.Leftovers}
 	if len(r.MissingPermissions) == 0 {
 		r.MissingPermissions = nil
 	}

@@ -213,8 +213,10 @@ type HostProbe struct {
 	TimedOut bool
 	// Served is the leaf certificate the gateway presented.
 	Served *x509.Certificate
-	// Status is the HTTP status of GET /, 0 if no answer.
+	// Status is the HTTP status of GET /, 0 if no answer; Body the first
+	// line of its body, for an answer that is not the application's.
 	Status    int
+	Body      string
 	StatusErr string
 }
 

@@ -130,10 +130,11 @@ type Names struct {
 	Certificate      string
 	TLSSecret        string
 	// DenyByDefault, AllowApp and AllowIngress are the AuthorizationPolicies
-	// of secure --lockdown.
-	DenyByDefault string
-	AllowApp      string
-	AllowIngress  string
+	// of secure --lockdown; AllowGatewayClients too, with the Gateway API.
+	DenyByDefault       string
+	AllowApp            string
+	AllowIngress        string
+	AllowGatewayClients string
 }
 
 // NamesFor returns the names for the application in appNamespace.
@@ -153,6 +154,9 @@ func NamesFor(appNamespace string) Names {
 		DenyByDefault:    "opea-deny-by-default",
 		AllowApp:         "opea-allow-app",
 		AllowIngress:     "opea-allow-ingress",
+		// The gateway Istio deploys for the Gateway runs in the application
+		// namespace, where the namespace-wide policies would shut clients out.
+		AllowGatewayClients: "opea-allow-gateway-clients",
 	}
 }
 
@@ -215,6 +219,9 @@ type Lockdown struct {
 	ServiceAccounts []string
 	// AllowPrincipals are other callers admitted, as full principals.
 	AllowPrincipals []string
+	// Waypoints are the principals of the waypoints the namespace's
+	// Services use: every call through one reaches the pods from it.
+	Waypoints []string
 	// EntrySelector selects the entry workload (the entry Service's
 	// selector), which GatewayPrincipal may reach on EntryPorts: the pod
 	// ports the entry Service port targets, where ztunnel sees the traffic.
@@ -229,13 +236,15 @@ type Lockdown struct {
 const AllowPrincipalsAnnotation = "opea.dev/allow-principals"
 
 // AppPrincipals are the principals the AllowApp policy admits: the
-// application's service accounts' and the extra callers', sorted, each once.
+// application's service accounts', the extra callers' and the waypoints',
+// sorted, each once.
 func (l Lockdown) AppPrincipals(appNamespace string) []string {
 	var out []string
 	for _, sa := range l.ServiceAccounts {
 		out = append(out, istio.Principal(l.TrustDomain, appNamespace, sa))
 	}
 	out = append(out, l.AllowPrincipals...)
+	out = append(out, l.Waypoints...)
 	sort.Strings(out)
 	return slices.Compact(out)
 }

@@ -115,6 +115,15 @@ spec:
         - corp.example/ns/monitoring/sa/prometheus
 `,
 				"opea-deny-by-default": "spec: {}\n",
+				"opea-allow-gateway-clients": `spec:
+  action: ALLOW
+  rules:
+  - {}
+  targetRefs:
+  - group: gateway.networking.k8s.io
+    kind: Gateway
+    name: opea-ingress
+`,
 			},
 		},
 	} {
@@ -126,21 +135,24 @@ spec:
 			if err != nil {
 				t.Fatal(err)
 			}
-			// After everything else, the gateway admitted first and
-			// allow-nothing last.
-			var last []string
-			for _, o := range objs[len(objs)-3:] {
-				last = append(last, o.GetAPIVersion()+" "+o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName())
-			}
+			// After everything else, the gateway's clients and the gateway
+			// admitted first and allow-nothing last.
 			wantLast := []string{
 				"security.istio.io/v1 AuthorizationPolicy chatqna/opea-allow-ingress",
 				"security.istio.io/v1 AuthorizationPolicy chatqna/opea-allow-app",
 				"security.istio.io/v1 AuthorizationPolicy chatqna/opea-deny-by-default",
 			}
+			if p.GatewayAPIVersion != "" {
+				wantLast = append([]string{"security.istio.io/v1 AuthorizationPolicy chatqna/opea-allow-gateway-clients"}, wantLast...)
+			}
+			var last []string
+			for _, o := range objs[len(objs)-len(wantLast):] {
+				last = append(last, o.GetAPIVersion()+" "+o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName())
+			}
 			if diff := cmp.Diff(wantLast, last); diff != "" {
 				t.Errorf("last objects (-want +got):\n%s", diff)
 			}
-			for _, o := range objs[len(objs)-3:] {
+			for _, o := range objs[len(objs)-len(wantLast):] {
 				if diff := cmp.Diff(Labels("chatqna"), o.GetLabels()); diff != "" {
 					t.Errorf("%s labels (-want +got):\n%s", o.GetName(), diff)
 				}
@@ -154,7 +166,7 @@ spec:
 
 func TestLockdownNames(t *testing.T) {
 	n := NamesFor("chatqna")
-	if n.DenyByDefault != "opea-deny-by-default" || n.AllowApp != "opea-allow-app" || n.AllowIngress != "opea-allow-ingress" {
+	if n.DenyByDefault != "opea-deny-by-default" || n.AllowApp != "opea-allow-app" || n.AllowIngress != "opea-allow-ingress" || n.AllowGatewayClients != "opea-allow-gateway-clients" {
 		t.Errorf("names %+v", n)
 	}
 	p := baseParams()

@@ -149,6 +149,9 @@ func checkObjects(t *testing.T, p Params, objs []*unstructured.Unstructured) {
 			want = append(want, "HTTPRoute "+p.AppNamespace+"/"+names.RedirectRoute)
 		}
 	}
+	if p.Lockdown != nil && p.GatewayAPIVersion != "" {
+		want = append(want, "AuthorizationPolicy "+p.AppNamespace+"/"+names.AllowGatewayClients)
+	}
 	if p.Lockdown != nil {
 		want = append(want, "AuthorizationPolicy "+p.AppNamespace+"/"+names.AllowIngress,
 			"AuthorizationPolicy "+p.AppNamespace+"/"+names.AllowApp, "AuthorizationPolicy "+p.AppNamespace+"/"+names.DenyByDefault)

@@ -185,7 +185,7 @@ type appKind struct {
 // version.
 func lockdownKind(names desired.Names, version string) appKind {
 	return appKind{schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "authorizationpolicies"},
-		[]string{names.DenyByDefault, names.AllowApp, names.AllowIngress}}
+		[]string{names.DenyByDefault, names.AllowApp, names.AllowIngress, names.AllowGatewayClients}}
 }
 
 // appObjects finds the routing, authorization and mTLS objects in the

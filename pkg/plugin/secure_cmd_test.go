@@ -416,7 +416,7 @@ func TestSecureRefusesFailedPreconditions(t *testing.T) {
 			objs: chatQnA(),
 			args: []string{"-n", "chatqna-prod"},
 			want: `namespace "chatqna-prod" does not exist` + "\n" +
-				"  fix: install the application first, or name its namespace with -n",
+				"  fix: did you mean -n chatqna? (the namespace holding an OPEA application)",
 		},
 		{
 			name: "no entry Service",

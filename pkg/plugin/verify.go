@@ -42,7 +42,9 @@ ingress (Istio Gateway or Gateway API) leads to a <release>-nginx Service of;
 --selector (-l) narrows them by namespace labels. It reads the cluster once
 for all of them, prints one summary table (entry Service, verdict, counts,
 the failed checks' IDs) and then the failing namespaces' warnings and
-failures; -o short prints a line per namespace, and -o json one document with
+failures, and what kubectl opea secure left for namespaces since deleted
+(certificates cert-manager keeps renewing) with the unsecure that removes
+it; -o short prints a line per namespace, and -o json one document with
 every namespace's report. A namespace whose pods you may not read is reported
 as such, and so is a search for applications that refused reads left
 incomplete; the others are still audited.
@@ -55,8 +57,10 @@ you lack.
 Exit codes: 0 when nothing failed (warnings allowed) and every check ran,
 1 when a check failed (with -A: in any namespace), 2 for bad flags, 3 when
 the audit could not run or not in full (cluster unreachable, namespace
-missing, reads refused) and nothing failed, 124 when --wait timed out with
-checks still failing; whatever the output format.`
+missing or holding no OPEA application, reads refused) and nothing failed,
+124 when --wait timed out with checks still failing; whatever the output
+format. A namespace that does not exist or holds no OPEA application is
+reported in one line, with the namespaces that hold one.`
 
 const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -n chatqna
@@ -300,6 +304,9 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return false, "", err
 		}
+		if audit.HoldsNoApplication(snap) {
+			return false, "", noApplication(o.namespace, audit.AppNamespaces(snap))
+		}
 		snap.ProbeOff = !o.Probe
 		if o.Probe {
 			snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
@@ -318,7 +325,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	}
 	var timeout *await.TimeoutError
 	if err != nil && !errors.As(err, &timeout) {
-		return o.couldNotRun(err)
+		return o.couldNotRun(namespaceMissing(ctx, c, err))
 	}
 	if err := o.render(outcomes, forbidden); err != nil {
 		return err

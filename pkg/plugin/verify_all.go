@@ -73,7 +73,9 @@ func (o *VerifyOptions) renderAll(fleet *audit.FleetResult) error {
 		} else {
 			fmt.Fprintln(o.ErrOut, "No OPEA application found: no namespace holds a <release>-nginx Service beside its <release> megaservice, an ingress route to one, or objects of kubectl opea secure.")
 		}
-		return nil
+		if len(fleet.Leftovers) == 0 {
+			return nil
+		}
 	}
 	switch o.Output {
 	case "json":

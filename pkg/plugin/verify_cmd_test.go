@@ -72,7 +72,8 @@ func chatQnANotSecured() []runtime.Object {
 // When the audit cannot run, verify exits 3 whatever the output format;
 // -o json still prints a document, which says why.
 func TestVerifyCouldNotRunExitsThree(t *testing.T) {
-	const missing = `namespace "chatqna-prod" does not exist`
+	// The fix names the namespace that holds an OPEA application.
+	const missing = `namespace "chatqna-prod" does not exist` + "\n  fix: did you mean -n chatqna? (the namespace holding an OPEA application)"
 	unreachable := func(c fakeCluster) {
 		c.kube.PrependReactor("get", "version", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, nil, errors.New("Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused")
@@ -115,7 +116,8 @@ func TestVerifyCouldNotRunExitsThree(t *testing.T) {
 		{
 			name: "the namespace is missing, -o json",
 			args: []string{"-n", "chatqna-prod", "-o", "json"},
-			want: result{out: jsonReport("chatqna-prod", `namespace \"chatqna-prod\" does not exist`), err: "error: " + missing + "\n"},
+			want: result{out: jsonReport("chatqna-prod", `namespace \"chatqna-prod\" does not exist\n  fix: did you mean -n chatqna? (the namespace holding an OPEA application)`),
+				err: "error: " + missing + "\n"},
 		},
 		{
 			name:   "the cluster is unreachable",
@@ -165,7 +167,8 @@ func TestVerifyFailsWhereNothingIsSecured(t *testing.T) {
 			},
 		},
 		{
-			name: "only Istio's and cert-manager's CRDs installed",
+			name: "only Istio's and cert-manager's CRDs installed, and ChatQnA's Services",
+			objs: []runtime.Object{service("chatqna", 8888), service("chatqna-nginx", 80)},
 			failing: []string{
 				"Ambient data plane: ambient.istiod",
 				"Ambient data plane: ambient.ztunnel",
@@ -252,7 +255,7 @@ Ingress gateway
     fix: kubectl opea secure -n chatqna (an Istio Gateway), or kubectl opea secure -n chatqna --host <host> --gateway-api (a Gateway API Gateway)
 ` + docs + `ingress.gateway-found
 
-Verdict: chatqna is NOT secured as intended (17 passed, 0 warnings, 4 failed, 22 skipped)
+Verdict: chatqna is NOT secured as intended (18 passed, 0 warnings, 4 failed, 23 skipped)
 `,
 		err:  "error: 4 checks failed\n",
 		code: ExitFailure,

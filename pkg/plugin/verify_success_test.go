@@ -294,12 +294,14 @@ func securedOutcomes(cred gatewayCredential, probeAddress string) map[string]out
 		"probe.https-route":        ok("GET / answered 200"),
 		"probe.http-redirect":      ok("301 to https://chatqna.example.com/"),
 
-		"authorization.ingress-admitted":  ok("no AuthorizationPolicy applies to the entry pods: every caller admitted"),
-		"authorization.ztunnel-accepted":  ok("no AuthorizationPolicy in namespace chatqna"),
-		"authorization.waypoint-ingress":  ok("no waypoint"),
-		"authorization.port-forward":      ok("no one but the cluster's admins (subjects bound to ClusterRole cluster-admin, left out) may port-forward to the pods of chatqna"),
-		"authorization.no-bypass-service": ok("no NodePort or LoadBalancer Service selects the application's pods"),
-		"authorization.lockdown-intact":   ok("not locked down: no AuthorizationPolicy of kubectl opea secure --lockdown"),
+		"authorization.ingress-admitted":       ok("no AuthorizationPolicy applies to the entry pods: every caller admitted"),
+		"authorization.gateway-admits-clients": ok("no AuthorizationPolicy on the gateway refuses clients"),
+		"authorization.waypoint-admitted":      ok("no Service of the namespace uses a waypoint"),
+		"authorization.ztunnel-accepted":       ok("no AuthorizationPolicy in namespace chatqna"),
+		"authorization.waypoint-ingress":       ok("no waypoint"),
+		"authorization.port-forward":           ok("no one but the cluster's admins (subjects bound to ClusterRole cluster-admin, left out) may port-forward to the pods of chatqna"),
+		"authorization.no-bypass-service":      ok("no NodePort or LoadBalancer Service selects the application's pods"),
+		"authorization.lockdown-intact":        ok("not locked down: no AuthorizationPolicy of kubectl opea secure --lockdown"),
 	}
 }
 
@@ -367,17 +369,17 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 		probe := []string{"--probe-address", httpsAddress, "--probe-http-address", httpAddress, "--probe-timeout", "30s"}
 
 		short := runVerify(t, c, append(probe, "-o", "short")...)
-		want := result{out: "Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (43 passed, 0 warnings, 0 failed, 0 skipped)\n"}
+		want := result{out: "Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (45 passed, 0 warnings, 0 failed, 0 skipped)\n"}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
 		}
 
 		checkJSON(t, runVerify(t, c, append(probe, "-o", "json")...),
-			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, audit.Summary{Passed: 43}))
+			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, audit.Summary{Passed: 45}))
 
 		table := runVerify(t, c, probe...)
-		if table.code != 0 || table.err != "" || strings.Count(table.out, "[ok]   ") != 43 ||
-			!strings.HasSuffix(table.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (43 passed, 0 warnings, 0 failed, 0 skipped)\n") {
+		if table.code != 0 || table.err != "" || strings.Count(table.out, "[ok]   ") != 45 ||
+			!strings.HasSuffix(table.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (45 passed, 0 warnings, 0 failed, 0 skipped)\n") {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
 		}
 	})
@@ -392,7 +394,7 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
     fix: ` + hint + `
 ` + docs + `probe.tls-handshake
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (39 passed, 1 warning, 0 failed, 3 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 warning, 0 failed, 3 skipped)
 `}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
@@ -404,7 +406,7 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (39 passed, 1 
 		outcomes["probe.https-route"] = outcome{status: audit.Skip, message: "no successful handshake"}
 		outcomes["probe.http-redirect"] = outcome{status: audit.Skip, message: "no plain HTTP address to probe"}
 		checkJSON(t, runVerify(t, c, "-o", "json"),
-			expectedJSON(t, outcomes, true, audit.Summary{Passed: 39, Warnings: 1, Skipped: 3}))
+			expectedJSON(t, outcomes, true, audit.Summary{Passed: 41, Warnings: 1, Skipped: 3}))
 
 		if table := runVerify(t, c); table.code != 0 || table.err != "" {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
@@ -431,7 +433,7 @@ func TestVerifyWarnsOfACertificateExpiringSooner(t *testing.T) {
     fix: ` + hint + `
     see: ` + audit.DocsURL + `certificate.validity
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (42 passed, 1 warning, 0 failed, 0 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 warning, 0 failed, 0 skipped)
 `}
 	if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 		t.Errorf("-o short (-want +got):\n%s", diff)
@@ -440,5 +442,5 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (42 passed, 1 
 	outcomes := securedOutcomes(cred, httpsAddress)
 	outcomes["certificate.validity"] = outcome{status: audit.Warn, message: message, hint: hint}
 	checkJSON(t, runVerify(t, c, append(args, "-o", "json")...),
-		expectedJSON(t, outcomes, true, audit.Summary{Passed: 42, Warnings: 1}))
+		expectedJSON(t, outcomes, true, audit.Summary{Passed: 44, Warnings: 1}))
 }

@@ -10,7 +10,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -79,11 +81,13 @@ func (p *planner) fieldManager() string {
 // ports and the ingress gateway's identity (the classic gateway gw, or the
 // one Istio deploys for secure's Gateway API Gateway). Every read the user
 // may not make is reported in one problem.
-func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version string, entry discover.Entry, gw discover.Gateway) (*desired.Lockdown, []error) {
+func (p *planner) lockdown(ctx context.Context, kube clients.Kube, apis discover.APIs, entry discover.Entry, gw discover.Gateway) (*desired.Lockdown, []error) {
+	version := apis.AuthorizationPolicies
 	l := &desired.Lockdown{Version: version, AllowPrincipals: p.AllowPrincipals, EntrySelector: entry.Selector}
 	var errs []error
 	var missing []string
-	td, err := p.trustDomain(ctx, kube)
+	mesh, err := p.meshSettings(ctx, kube)
+	td := mesh.TrustDomain
 	var forbidden *discover.Forbidden
 	switch {
 	case errors.As(err, &forbidden):
@@ -120,6 +124,12 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version strin
 			l.EntryPorts = ports
 		}
 	}
+	waypoints, more, err := p.waypointPrincipals(ctx, kube, apis.GatewayAPI, td)
+	missing = append(missing, more...)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	l.Waypoints = waypoints
 	if len(entry.Selector) == 0 {
 		errs = append(errs, problems.New(
 			fmt.Sprintf("Service %s/%s selects no pods by labels: the lockdown cannot name the entry workload the ingress gateway may reach", p.Namespace, entry.Service),
@@ -127,6 +137,11 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, version strin
 	}
 
 	if p.GatewayAPI {
+		more, err := p.checkGatewayClients(ctx, version, mesh.RootNamespace)
+		missing = append(missing, more...)
+		if err != nil {
+			errs = append(errs, err)
+		}
 		account := gatewayapi.ServiceAccountName(gatewayapi.Gateway{Name: desired.NamesFor(p.Namespace).Gateway, ClassName: p.GatewayClass})
 		l.GatewayPrincipal = istio.Principal(td, p.Namespace, account)
 	} else {
@@ -149,17 +164,17 @@ func (p *planner) withoutLockdown() string {
 	return "remove the lockdown with --lockdown=false"
 }
 
-// trustDomain is the mesh's trust domain, from the mesh config of the
-// default revision's istiod, found as verify finds it
-// (discover.ReadMeshConfig); Istio's default when there is none.
-func (p *planner) trustDomain(ctx context.Context, kube clients.Kube) (string, error) {
+// meshSettings are the mesh's trust domain and root namespace, from the
+// mesh config of the default revision's istiod, found as verify finds it
+// (discover.ReadMeshConfig); Istio's defaults when there is none.
+func (p *planner) meshSettings(ctx context.Context, kube clients.Kube) (istio.MeshSettings, error) {
 	mesh, err := discover.ReadMeshConfig(ctx, kube)
 	if err != nil {
 		var forbidden *discover.Forbidden
 		if errors.As(err, &forbidden) {
-			return istio.DefaultTrustDomain, err
+			return istio.DefaultMeshSettings(), err
 		}
-		return istio.DefaultTrustDomain, problems.New(err.Error(),
+		return istio.DefaultMeshSettings(), problems.New(err.Error(),
 			fmt.Sprintf("fix Istio's mesh config (kubectl edit configmap %s -n %s); istiod cannot read it either", mesh.Name, mesh.Namespace))
 	}
 	if !mesh.Found {
@@ -169,7 +184,7 @@ func (p *planner) trustDomain(ctx context.Context, kube clients.Kube) (string, e
 		}
 		fmt.Fprintf(p.notices, "Istio's mesh config not found (%s): using Istio's default trust domain %s in the lockdown's principals.\n", where, istio.DefaultTrustDomain)
 	}
-	return mesh.TrustDomain, nil
+	return mesh.MeshSettings, nil
 }
 
 // appServiceAccounts are the service accounts the application's pods run
@@ -214,10 +229,136 @@ func entryPorts(ns string, entry discover.Entry, pods []corev1.Pod) ([]int32, er
 		return ports, nil
 	}
 	why := fmt.Sprintf("none of the %d pods it selects (%s) declares a container port of that name", selected, labels.Set(entry.Selector))
+	fix := fmt.Sprintf("name the port %q in the entry pods' containers (kubectl get pods -n %s -l %s -o yaml), or give the Service port a numeric targetPort", sp.TargetPort.StrVal, ns, labels.Set(entry.Selector))
 	if selected == 0 {
 		why = fmt.Sprintf("it selects no pod (%s) to resolve it in", labels.Set(entry.Selector))
+		fix = fmt.Sprintf("start the entry pods (kubectl get pods -n %s -l %s), or give the Service port a numeric targetPort", ns, labels.Set(entry.Selector))
 	}
 	return nil, problems.New(
 		fmt.Sprintf("Service %s/%s port %d targets the port named %q, and %s: the lockdown cannot name the port the ingress gateway may reach", ns, entry.Service, sp.Port, sp.TargetPort.StrVal, why),
-		fmt.Sprintf("start the entry pods (kubectl get pods -n %s -l %s), or give the Service port a numeric targetPort", ns, labels.Set(entry.Selector)))
+		fix)
+}
+
+// checkGatewayClients refuses a Gateway API lockdown when a policy of the
+// user's would still make the gateway turn clients away: the lockdown
+// admits every client at its Gateway (AllowGatewayClients), but a DENY of
+// the namespace or the root namespace that matches a plain request, or a
+// mesh-wide policy, is evaluated there too. The policies are read from
+// both namespaces (root is the mesh config's root namespace); a read that
+// fails refuses, since what it would have shown is unknown.
+func (p *planner) checkGatewayClients(ctx context.Context, version, root string) (missing []string, err error) {
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return nil, err
+	}
+	names := desired.NamesFor(p.Namespace)
+	gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "authorizationpolicies"}
+	policies := []istio.AuthorizationPolicy{{
+		Namespace: p.Namespace, Name: names.AllowGatewayClients, Action: "ALLOW", Rules: []istio.AuthorizationRule{{}},
+		TargetRefs: []istio.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: names.Gateway}},
+	}}
+	for _, ns := range []string{p.Namespace, root} {
+		list, err := dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
+		switch {
+		case apierrors.IsForbidden(err):
+			missing = append(missing, "list authorizationpolicies.security.istio.io in namespace "+ns)
+			continue
+		case err != nil:
+			return missing, fmt.Errorf("could not check the AuthorizationPolicies of namespace %s that apply to the gateway: %w", ns, err)
+		}
+		for i := range list.Items {
+			ap, err := istio.DecodeAuthorizationPolicy(&list.Items[i])
+			if err != nil {
+				return missing, fmt.Errorf("reading AuthorizationPolicy %s/%s: %w", ns, list.Items[i].GetName(), err)
+			}
+			if l := list.Items[i].GetLabels(); l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == p.Namespace {
+				continue // secure's own, rendered anew
+			}
+			policies = append(policies, ap)
+		}
+	}
+	if len(missing) > 0 {
+		return missing, nil
+	}
+	proxy := istio.GatewayProxy{Namespace: p.Namespace, GatewayName: names.Gateway, Labels: map[string]string{
+		gatewayapi.GatewayNameLabel: names.Gateway, "gateway.networking.k8s.io/gateway-class-name": p.GatewayClass,
+		gatewayapi.ManagedLabel: "istio.io-gateway-controller",
+	}}
+	ports := []int32{443}
+	if p.HTTPRedirect {
+		ports = append(ports, 80)
+	}
+	for _, host := range p.Hosts {
+		for _, port := range ports {
+			req := istio.ClientRequest{Host: istio.ExampleHost(host, p.Namespace), Port: port, Method: "GET", Path: "/"}
+			d := istio.EvaluateAtGateway(policies, root, proxy, req)
+			if d.Admitted == istio.No && d.Deny != nil {
+				return nil, problems.New(
+					fmt.Sprintf("DENY policy %s/%s applies to the gateway Istio deploys for Gateway %s/%s and matches GET / for %s on port %d: with the lockdown, clients would still get 403", d.Deny.Namespace, d.Deny.Name, p.Namespace, names.Gateway, req.Host, port),
+					fmt.Sprintf("narrow that policy so that it leaves the application's clients alone (kubectl get authorizationpolicy %s -n %s -o yaml), or %s", d.Deny.Name, d.Deny.Namespace, p.withoutLockdown()))
+			}
+		}
+	}
+	return nil, nil
+}
+
+// waypointPrincipals are the principals of the waypoints the namespace's
+// Services use (their istio.io/use-waypoint label, or the namespace's):
+// every call to such a Service, the application's own and, with
+// istio.io/ingress-use-waypoint, the ingress gateway's, reaches the pods
+// from the waypoint, and istiod does not admit it by itself
+// (PILOT_AUTO_ALLOW_WAYPOINT_POLICY is off by default). The account is the
+// one the waypoint's Gateway names, read when the Gateway API is served.
+func (p *planner) waypointPrincipals(ctx context.Context, kube clients.Kube, gatewayAPI, trustDomain string) (principals, missing []string, err error) {
+	ns, err := kube.CoreV1().Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		return nil, []string{"get namespaces " + p.Namespace}, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("could not check which waypoints namespace %s uses: %w", p.Namespace, err)
+	}
+	svcs, err := kube.CoreV1().Services(p.Namespace).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		return nil, []string{"list services in namespace " + p.Namespace}, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("could not check which waypoints the Services of namespace %s use: %w", p.Namespace, err)
+	}
+	seen := map[istio.Waypoint]bool{}
+	for _, svc := range svcs.Items {
+		wp, ok := istio.ServiceWaypoint(svc.Namespace, svc.Labels, ns.Labels)
+		if !ok || seen[wp] {
+			continue
+		}
+		seen[wp] = true
+		sa, err := p.waypointAccount(ctx, gatewayAPI, wp)
+		if err != nil {
+			return nil, nil, err
+		}
+		principals = append(principals, istio.Principal(trustDomain, wp.Namespace, sa))
+	}
+	slices.Sort(principals)
+	return principals, nil, nil
+}
+
+// waypointAccount is the ServiceAccount waypoint wp runs as: what its
+// Gateway names, or istiod's default when there is no Gateway (yet) or the
+// Gateway API is not served.
+func (p *planner) waypointAccount(ctx context.Context, gatewayAPI string, wp istio.Waypoint) (string, error) {
+	if gatewayAPI == "" {
+		return istio.WaypointServiceAccount(wp.Name, "", nil), nil
+	}
+	dyn, err := p.clients.Dynamic()
+	if err != nil {
+		return "", err
+	}
+	u, err := dyn.Resource(gatewayapi.Gateways(gatewayAPI)).Namespace(wp.Namespace).Get(ctx, wp.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return istio.WaypointServiceAccount(wp.Name, "", nil), nil
+	case err != nil:
+		return "", fmt.Errorf("could not read waypoint Gateway %s/%s, whose identity the lockdown must admit: %w", wp.Namespace, wp.Name, err)
+	}
+	class, _, _ := unstructured.NestedString(u.Object, "spec", "gatewayClassName")
+	return istio.WaypointServiceAccount(wp.Name, class, u.GetAnnotations()), nil
 }

@@ -108,6 +108,8 @@ type planner struct {
 	Request
 	clients clients.Getter
 	notices io.Writer
+	// namespaceMissing: the application namespace does not exist.
+	namespaceMissing bool
 }
 
 // plan reads the cluster and builds the desired objects. Every problem it
@@ -250,7 +252,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			unlock.Merge(found)
 		}
 		if on && (gwOK || p.GatewayAPI) && entryOK {
-			lockdown, errs := p.lockdown(ctx, kube, apis.AuthorizationPolicies, entry, gw)
+			lockdown, errs := p.lockdown(ctx, kube, apis, entry, gw)
 			for _, err := range errs {
 				note(err)
 			}
@@ -448,8 +450,8 @@ func (p *planner) checkOtherMode(ctx context.Context, apis discover.APIs) error 
 // API's served version, empty when it is not served): Istio can then deploy
 // a gateway for the application instead.
 func (p *planner) suggestGatewayAPI(ctx context.Context, version string, none *problems.Problem) {
-	if version == "" {
-		return
+	if version == "" || p.namespaceMissing {
+		return // no gateway is deployed into a namespace that does not exist
 	}
 	dyn, err := p.clients.Dynamic()
 	if err != nil {
@@ -489,9 +491,8 @@ func (p *planner) checkGatewayNamespace(ctx context.Context, kube clients.Kube) 
 func (p *planner) checkNamespace(ctx context.Context, kube clients.Kube) error {
 	ns, err := kube.CoreV1().Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return problems.New(
-			fmt.Sprintf("namespace %q does not exist", p.Namespace),
-			"install the application first, or name its namespace with -n")
+		p.namespaceMissing = true
+		return problems.New(fmt.Sprintf("namespace %q does not exist", p.Namespace), p.missingNamespaceFix(ctx))
 	}
 	if err != nil {
 		return err

@@ -82,7 +82,10 @@ func newFakeCluster(t *testing.T, gatewayAPI string, typed []runtime.Object, obj
 	}
 	for _, v := range gatewayapi.Versions {
 		listKinds[gatewayapi.HTTPRoutes(v)] = "HTTPRouteList"
+		listKinds[gatewayapi.Gateways(v)] = "GatewayList"
 	}
+	// Listed to name the namespaces holding an application.
+	listKinds[virtualServicesGVR] = "VirtualServiceList"
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 	for gvr, list := range objs {
 		for _, u := range list {

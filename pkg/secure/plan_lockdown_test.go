@@ -2,6 +2,7 @@ package secure
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -201,7 +203,11 @@ func TestLockdownPlan(t *testing.T) {
 					policies = append(policies, o.GetName())
 				}
 			}
-			if diff := cmp.Diff([]string{"opea-allow-ingress", "opea-allow-app", "opea-deny-by-default"}, policies); diff != "" {
+			want := []string{"opea-allow-ingress", "opea-allow-app", "opea-deny-by-default"}
+			if tc.gatewayAPI {
+				want = append([]string{"opea-allow-gateway-clients"}, want...)
+			}
+			if diff := cmp.Diff(want, policies); diff != "" {
 				t.Errorf("policies (-want +got):\n%s", diff)
 			}
 			if plan.Unlock != nil {
@@ -241,7 +247,7 @@ func TestLockdownPlanRefuses(t *testing.T) {
 			name:  "a named targetPort no selected pod declares",
 			typed: append(chatqnaPods(), entry(intstr.FromString("web"))),
 			want: []string{`Service chatqna/entry port 80 targets the port named "web", and none of the 1 pods it selects (app=nginx) declares a container port of that name: the lockdown cannot name the port the ingress gateway may reach` +
-				"\n  fix: start the entry pods (kubectl get pods -n chatqna -l app=nginx), or give the Service port a numeric targetPort"},
+				"\n  fix: name the port \"web\" in the entry pods' containers (kubectl get pods -n chatqna -l app=nginx -o yaml), or give the Service port a numeric targetPort"},
 		},
 		{
 			name:  "a named targetPort and no entry pod",
@@ -351,4 +357,86 @@ func TestLockdownFlagNotGivenOrFalse(t *testing.T) {
 			}
 		}
 	})
+}
+
+// With the Gateway API, the lockdown admits every client at its Gateway;
+// a DENY of the user's that matches a plain request there, in the
+// namespace or mesh-wide, would still turn clients away: secure refuses,
+// naming it. One that leaves the application's hosts alone is fine.
+func TestLockdownRefusesADenyThatShutsTheGateway(t *testing.T) {
+	deny := func(ns, name, hosts string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON([]byte(`{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy",
+			"metadata": {"namespace": "` + ns + `", "name": "` + name + `"},
+			"spec": {"action": "DENY", "rules": [{"from": [{"source": {"notRequestPrincipals": ["*"]}}], "to": [{"operation": {"hosts": [` + hosts + `]}}]}]}}`)); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)))
+	for _, tc := range []struct {
+		name       string
+		gatewayAPI bool
+		policy     *unstructured.Unstructured
+		want       string
+	}{
+		{name: "a DENY of requests without a token in the namespace", gatewayAPI: true, policy: deny("chatqna", "require-jwt", `"chatqna.example.com"`),
+			want: "DENY policy chatqna/require-jwt applies to the gateway Istio deploys for Gateway chatqna/opea-ingress and matches GET / for chatqna.example.com on port 443"},
+		{name: "a mesh-wide one", gatewayAPI: true, policy: deny("istio-system", "mesh-jwt", `"*"`),
+			want: "DENY policy istio-system/mesh-jwt applies to the gateway"},
+		{name: "one for other hosts", gatewayAPI: true, policy: deny("chatqna", "other", `"other.example.com"`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
+			objs[authorizationPoliciesGVR] = []*unstructured.Unstructured{tc.policy}
+			c := newFakeCluster(t, "v1", typed, objs).servePolicies()
+			_, _, err := c.plan(lockdownRequest(tc.gatewayAPI))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("plan: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("plan: %v; want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// A Service that sends its traffic through a waypoint is reached from the
+// waypoint: the lockdown admits the waypoint's account, the one its
+// Gateway names, or istiod's default (the Gateway's name) without one.
+func TestLockdownAdmitsTheWaypointsServicesUse(t *testing.T) {
+	backend := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "backend", Labels: map[string]string{istio.UseWaypointLabel: "waypoint"}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "backend"}, Ports: []corev1.ServicePort{{Port: 8888}}}}
+	waypoint := &unstructured.Unstructured{}
+	if err := waypoint.UnmarshalJSON([]byte(`{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+		"metadata": {"namespace": "chatqna", "name": "waypoint", "annotations": {"gateway.istio.io/service-account": "wp"}},
+		"spec": {"gatewayClassName": "istio-waypoint"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)), backend)
+	for _, tc := range []struct {
+		name    string
+		gateway bool
+		want    string
+	}{
+		{name: "the account its Gateway names", gateway: true, want: "cluster.local/ns/chatqna/sa/wp"},
+		{name: "no Gateway: the waypoint's name", want: "cluster.local/ns/chatqna/sa/waypoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
+			if tc.gateway {
+				objs[gatewayapi.Gateways("v1")] = []*unstructured.Unstructured{waypoint}
+			}
+			plan, _, err := newFakeCluster(t, "v1", typed, objs).servePolicies().plan(lockdownRequest(true))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]string{tc.want}, plan.Params.Lockdown.Waypoints); diff != "" {
+				t.Errorf("waypoints (-want +got):\n%s", diff)
+			}
+			if !slices.Contains(plan.Params.Lockdown.AppPrincipals("chatqna"), tc.want) {
+				t.Errorf("opea-allow-app does not admit %s: %v", tc.want, plan.Params.Lockdown.AppPrincipals("chatqna"))
+			}
+		})
+	}
 }

@@ -26,6 +26,7 @@ import (
 var (
 	peerAuthenticationsGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
 	gatewaysGVR            = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
+	virtualServicesGVR     = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 )
 
 // object is an Istio or cert-manager object as the API returns it.
@@ -53,6 +54,7 @@ func secureWith(t *testing.T, objs map[schema.GroupVersionResource][]*unstructur
 	listKinds := map[schema.GroupVersionResource]string{
 		peerAuthenticationsGVR:     "PeerAuthenticationList",
 		gatewaysGVR:                "GatewayList",
+		virtualServicesGVR:         "VirtualServiceList",
 		certmanager.Issuers:        "IssuerList",
 		certmanager.ClusterIssuers: "ClusterIssuerList",
 	}

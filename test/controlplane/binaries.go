@@ -46,7 +46,7 @@ type binary struct {
 type toolModule struct {
 	// dir is the module's folder, relative to the repository root.
 	dir string
-	// cache names its folder under .cache.
+	// cache names its folder in the binary cache.
 	cache    string
 	binaries []binary
 }
@@ -83,12 +83,16 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// cacheDir is where a module's binaries are kept, one folder per content of
-// its go.mod and go.sum (and, for Istio's, the render-chart source), so a
-// version bump builds afresh and nothing else does.
+// cacheDir is where a module's binaries are kept: in the user's cache
+// (binaryCacheRoot), one folder per content of its go.mod and go.sum (and,
+// for Istio's, the render-chart source) and per Go release, as Go keeps its
+// own build cache. A version bump builds afresh and nothing else does: a
+// second clone of the repository, or a CI run in a fresh checkout, reuses
+// the binaries instead of linking them again.
 func (m toolModule) cacheDir() (string, error) {
 	h := sha256.New()
 	h.Write([]byte(buildRecipe))
+	h.Write([]byte(runtime.Version()))
 	for _, f := range []string{"go.mod", "go.sum", "render-chart/main.go"} {
 		data, err := os.ReadFile(filepath.Join(RepoRoot(), m.dir, f))
 		if errors.Is(err, fs.ErrNotExist) && f == "render-chart/main.go" {
@@ -99,7 +103,24 @@ func (m toolModule) cacheDir() (string, error) {
 		}
 		h.Write(data)
 	}
-	return filepath.Join(RepoRoot(), ".cache", m.cache, hex.EncodeToString(h.Sum(nil))[:16]), nil
+	return filepath.Join(binaryCacheRoot(), m.cache, hex.EncodeToString(h.Sum(nil))[:16]), nil
+}
+
+// BinaryCacheEnv, when set, names the folder that holds the cached
+// binaries instead of the user's cache.
+const BinaryCacheEnv = "OPEA_BINARY_CACHE"
+
+// binaryCacheRoot is $OPEA_BINARY_CACHE, else kubectl-opea's folder in the
+// user's cache ($XDG_CACHE_HOME or ~/.cache on Linux), else .cache in the
+// repository when the user has no cache folder.
+func binaryCacheRoot() string {
+	if dir := os.Getenv(BinaryCacheEnv); dir != "" {
+		return dir
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "kubectl-opea")
+	}
+	return filepath.Join(RepoRoot(), ".cache")
 }
 
 // EnsureBinaries returns the binaries, building any that are missing from

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,8 +15,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/rest"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/plugin"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 )
 
@@ -191,8 +200,11 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 }
 
 // verify -A sends as many API requests for four secured namespaces as for
-// one, and as many with 200 pods in a namespace as with 3: its lists span
-// every namespace, and pods are read as metadata in one list.
+// one but for one GET per credential Secret, and as many with 200 pods in a
+// namespace as with 3: its lists span every namespace, and pods are read as
+// metadata in one list. Each secured namespace has its own credential
+// (opea-<ns>-tls), which verify reads by name and lists in no namespace:
+// three more namespaces, three more GETs.
 func TestVerifyAllRequestsDoNotGrowWithNamespacesOrPods(t *testing.T) {
 	fleet := "requests"
 	selector := fleetLabel + "=" + fleet
@@ -212,8 +224,9 @@ func TestVerifyAllRequestsDoNotGrowWithNamespacesOrPods(t *testing.T) {
 	populate(t, first.ns, 200, 50)
 	morePods := count()
 	t.Logf("API requests of verify -A: 1 namespace %d, 4 namespaces %d, 4 namespaces with 200 more pods and 50 more Services %d", one, four, morePods)
-	if four != one || morePods != one {
-		t.Errorf("verify -A sent %d requests for 1 namespace, %d for 4, %d with 200 more pods: want the same number", one, four, morePods)
+	if credentials := int64(3); four != one+credentials || morePods != four {
+		t.Errorf("verify -A sent %d requests for 1 namespace, %d for 4, %d with 200 more pods: want %d, %d and %d (one GET per further credential Secret)",
+			one, four, morePods, one, one+credentials, one+credentials)
 	}
 	// The audit did see them: four namespaces, 203 pods in the first.
 	r := opea(t, "verify", "-A", "-l", selector, "-o", "json")
@@ -221,4 +234,60 @@ func TestVerifyAllRequestsDoNotGrowWithNamespacesOrPods(t *testing.T) {
 	if report.Summary.Namespaces != 4 {
 		t.Errorf("%d namespaces audited, want 4", report.Summary.Namespaces)
 	}
+
+	// The Secrets it read are the four credentials, by name: no list of
+	// Secrets, in any namespace.
+	var want []string
+	for _, ns := range report.Namespaces {
+		want = append(want, "GET /api/v1/namespaces/"+gatewayNamespace+"/secrets/"+desired.NamesFor(ns.Namespace).TLSSecret)
+	}
+	got := secretRequests(t, kubeconfig, cacheDir, "verify", "-A", "-l", selector, "-o", "json")
+	sort.Strings(want)
+	sort.Strings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requests for Secrets (-want +got):\n%s", diff)
+	}
+}
+
+// secretRequests runs a command in-process and returns its requests for
+// Secrets, as "METHOD PATH".
+func secretRequests(t *testing.T, kubeconfig, cacheDir string, args ...string) []string {
+	t.Helper()
+	var (
+		mu   sync.Mutex
+		seen []string
+	)
+	record := func(r *http.Request) {
+		if path := r.URL.Path; strings.HasSuffix(path, "/secrets") || strings.Contains(path, "/secrets/") {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, r.Method+" "+path)
+		}
+	}
+	withRecorder := func(g genericclioptions.RESTClientGetter) clients.Getter {
+		flags := g.(*genericclioptions.ConfigFlags)
+		flags.WrapConfigFn = func(cfg *rest.Config) *rest.Config {
+			cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return recordingTransport{next: rt, record: record} })
+			return cfg
+		}
+		return clients.New(flags)
+	}
+	var out, errOut strings.Builder
+	cmd := plugin.NewCmdOpeaWithClients(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut}, withRecorder)
+	cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig, "--cache-dir", cacheDir}, args...))
+	if err := cmd.ExecuteContext(context.Background()); err != nil && plugin.ExitCode(err) != plugin.ExitFailure {
+		t.Fatalf("%v: %v\n%s", args, err, errOut.String())
+	}
+	return seen
+}
+
+// recordingTransport tells record of each request it sends.
+type recordingTransport struct {
+	next   http.RoundTripper
+	record func(*http.Request)
+}
+
+func (r recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.record(req)
+	return r.next.RoundTrip(req)
 }
