@@ -378,17 +378,28 @@ func TestLockdownRefusesADenyThatShutsTheGateway(t *testing.T) {
 		name       string
 		gatewayAPI bool
 		policy     *unstructured.Unstructured
-		want       string
+		// mesh, when set, is the mesh config istiod reads.
+		mesh string
+		want string
 	}{
 		{name: "a DENY of requests without a token in the namespace", gatewayAPI: true, policy: deny("chatqna", "require-jwt", `"chatqna.example.com"`),
 			want: "DENY policy chatqna/require-jwt applies to the gateway Istio deploys for Gateway chatqna/opea-ingress and matches GET / for chatqna.example.com on port 443"},
 		{name: "a mesh-wide one", gatewayAPI: true, policy: deny("istio-system", "mesh-jwt", `"*"`),
 			want: "DENY policy istio-system/mesh-jwt applies to the gateway"},
 		{name: "one for other hosts", gatewayAPI: true, policy: deny("chatqna", "other", `"other.example.com"`)},
+		// The root namespace is the one the mesh config names, found as
+		// verify finds it.
+		{name: "a mesh-wide one of the mesh config's root namespace", gatewayAPI: true, policy: deny("mesh-root", "mesh-jwt", `"*"`), mesh: "rootNamespace: mesh-root\n",
+			want: "DENY policy mesh-root/mesh-jwt applies to the gateway"},
+		{name: "one in istio-system when it is not the root namespace", gatewayAPI: true, policy: deny("istio-system", "not-mesh-wide", `"*"`), mesh: "rootNamespace: mesh-root\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
 			objs[authorizationPoliciesGVR] = []*unstructured.Unstructured{tc.policy}
+			typed := typed
+			if tc.mesh != "" {
+				typed = append(slices.Clone(typed), istiod("istio-system", ""), meshConfig(tc.mesh))
+			}
 			c := newFakeCluster(t, "v1", typed, objs).servePolicies()
 			_, _, err := c.plan(lockdownRequest(tc.gatewayAPI))
 			switch {
