@@ -441,6 +441,10 @@ func checkIgnoredPolicies(v *checkView) Result {
 			continue
 		}
 		switch {
+		case pa.Namespace == v.rootNamespace() && pa.Namespace != v.s.Namespace && len(pa.MatchLabels()) == 0 && pa.Selector != nil:
+			// istiod takes a root-namespace policy as mesh-wide only when it
+			// has no selector at all (fetchPeerAuthentications).
+			ignored = append(ignored, fmt.Sprintf("%s/%s (selector: {} in the root namespace is not mesh-wide: remove the selector)", pa.Namespace, pa.Name))
 		case pa.Namespace == v.rootNamespace() && len(pa.MatchLabels()) > 0:
 			ignored = append(ignored, fmt.Sprintf("%s/%s (selector policies in the root namespace are ignored)", pa.Namespace, pa.Name))
 		case len(pa.MatchLabels()) == 0 && v.olderNamespacePolicy(pa) != "":

@@ -110,7 +110,8 @@ func (v *view) trustDomain() string {
 // gatewayCallers are the ingress gateways of the application as ztunnel
 // sees them at its pods, once each: for an Istio Gateway the ServiceAccount
 // of each gateway pod; for a Gateway API Gateway the ServiceAccount Istio
-// deploys it with, named as its Deployment.
+// deploys it with (gatewayapi.ServiceAccountName). An unmanaged Gateway has
+// no gateway of Istio's making: unidentifiedGateways names it.
 func (v *view) gatewayCallers() []istio.Caller {
 	seen := map[string]bool{}
 	var out []istio.Caller
@@ -128,7 +129,9 @@ func (v *view) gatewayCallers() []istio.Caller {
 		}
 	}
 	for _, gw := range v.apiGateways {
-		add(gw.Namespace, gatewayapi.DeployedName(gw))
+		if gw.Managed() {
+			add(gw.Namespace, gatewayapi.ServiceAccountName(gw))
+		}
 	}
 	return out
 }
@@ -248,6 +251,9 @@ func checkIngressAdmitted(v *checkView) Result {
 		}
 	}
 	switch {
+	case len(v.unidentifiedGateways()) > 0:
+		return warn("check the AuthorizationPolicies of the entry pods against the service account of the proxies behind the Gateway's address",
+			"%s: verify cannot tell who calls the entry pods", strings.Join(v.unidentifiedGateways(), "; "))
 	case len(undecided) > 0:
 		sort.Strings(undecided)
 		return warn("admit the gateway by its principal, not by IP block; a named target port is resolved through the entry pods, which verify must be able to get",

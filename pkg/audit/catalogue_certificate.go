@@ -173,7 +173,7 @@ func checkSecretPresent(v *checkView) Result {
 				"Secret %s named by %s not found", key(t.secretNamespaces[0], t.secretName), t)
 		}
 		gs := *missing[0].server
-		name := gs.server.TLS.CredentialName
+		name := missing[0].secretName
 		podNamespaces := v.gatewayPodNamespaces(gs.gw)
 		if len(podNamespaces) == 0 {
 			return skip("the Gateway matches no pod, so Istio reads its credential nowhere")

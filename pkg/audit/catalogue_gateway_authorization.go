@@ -89,7 +89,7 @@ func (v *view) deployedGatewayProxy(gw gatewayapi.Gateway) istio.GatewayProxy {
 		gatewayapi.GatewayNameLabel:                    gw.Name,
 		"gateway.networking.k8s.io/gateway-class-name": gw.ClassName,
 		gatewayapi.ManagedLabel:                        "istio.io-gateway-controller",
-		"service.istio.io/canonical-name":              gatewayapi.DeployedName(gw),
+		"service.istio.io/canonical-name":              gatewayapi.DeploymentName(gw),
 	}
 	return proxy
 }

@@ -33,6 +33,14 @@ func (v *view) classProblem() (problem, hint string) {
 			return fmt.Sprintf("Gateway %s names GatewayClass %q, which does not exist", key(gw.Namespace, gw.Name), gw.ClassName),
 				fmt.Sprintf("use gatewayClassName: %s, the class istiod creates (its gateway controller must be on: PILOT_ENABLE_GATEWAY_API, the default)", gatewayapi.IstioClass)
 		}
+		// verify judges Istio's gateways: another controller's class is
+		// neither configured nor deployed by istiod, and nothing here says
+		// how its proxies are named or run.
+		if istiod := gatewayapi.IstioControllerName(v.istiodEnv()); class.ControllerName != istiod {
+			return fmt.Sprintf("Gateway %s is of GatewayClass %s, handled by controller %s, not Istio's gateway controller %s: verify judges only gateways istiod configures",
+					key(gw.Namespace, gw.Name), class.Name, class.ControllerName, istiod),
+				fmt.Sprintf("use gatewayClassName: %s (kubectl opea secure -n %s --host <host> --gateway-api), or check the Gateway with its own controller's tools", gatewayapi.IstioClass, v.s.Namespace)
+		}
 		if why := gatewayapi.Unmet(class.Conditions, "Accepted", class.Generation); why != "" {
 			return fmt.Sprintf("GatewayClass %s (controller %s): %s", class.Name, class.ControllerName, why),
 				fmt.Sprintf("kubectl describe gatewayclass %s; check that its controller (istiod for %s) runs", class.Name, gatewayapi.IstioClass)
@@ -84,13 +92,17 @@ func checkAPIGatewayProgrammed(v *checkView) Result {
 		}
 		hint := describeGateway(gw)
 		if c := gatewayapi.FindCondition(gw.Status.Conditions, "Programmed"); c != nil && c.Reason == "AddressNotAssigned" {
-			hint = fmt.Sprintf("the gateway's pods are not ready or its Service has no endpoints: kubectl get deploy %s -n %s", gatewayapi.DeployedName(gw), gw.Namespace)
+			hint = fmt.Sprintf("the gateway's pods are not ready or its Service has no endpoints: kubectl get deploy %s -n %s", gatewayapi.DeploymentName(gw), gw.Namespace)
+			if !gw.Managed() {
+				hint = fmt.Sprintf("the Gateway is bound by spec.addresses to %s, whose Service has no ready endpoints: istiod deploys no gateway for it", strings.Join(gw.AddressValues(), ", "))
+			}
 			// A LoadBalancer Service (Istio's default) waits for an
 			// address a cluster without load balancers never gives.
 			// secure's own Gateway is changed by secure, which would
-			// otherwise take back an annotation made by hand.
+			// otherwise take back an annotation made by hand. An unmanaged
+			// Gateway's Service is the user's.
 			switch {
-			case gw.Annotations[gatewayapi.ServiceTypeAnnotation] != "":
+			case !gw.Managed() || gw.Annotations[gatewayapi.ServiceTypeAnnotation] != "":
 			case gw.Labels[managedByLabel] == managedByValue:
 				hint += fmt.Sprintf("; on a cluster without load balancers, run kubectl opea secure -n %s --gateway-api again with its --host values and --gateway-service-type ClusterIP",
 					gw.Labels[appNamespaceLabel])
@@ -109,9 +121,11 @@ func checkAPIGatewayProgrammed(v *checkView) Result {
 }
 
 // hostnameProblem says which route of the application serves no hostname
-// on the listeners it attaches to, or which HTTPS listener serves none of
-// the routes attached to it (istiod: NoMatchingListenerHostname; requests
-// get 404).
+// on any listener its parentRef names, or which HTTPS listener serves none
+// of the routes attached to it (istiod: NoMatchingListenerHostname; requests
+// get 404). A parentRef without sectionName is judged on the listeners that
+// take it, as istiod judges it (gatewayapi.ParentDenial): another
+// application's listener of a shared Gateway is no finding.
 func (v *view) hostnameProblem() (problem, hint string) {
 	hint = "use the listener's hostname in the HTTPRoute's hostnames (kubectl opea secure --host sets both)"
 	for _, r := range v.apiRoutes {
@@ -120,18 +134,17 @@ func (v *view) hostnameProblem() (problem, hint string) {
 			if !ref.IsGateway() || gw == nil {
 				continue
 			}
-			var attached []string
-			matched := false
-			for _, l := range gw.Listeners {
-				if ref.AttachesTo(r.Namespace, *gw, l) {
-					attached = append(attached, listenerHostname(l))
-					matched = matched || len(gatewayapi.RouteHostnames(l.Hostname, r.Hostnames)) > 0
+			// A parentRef that names no listener, or that listeners do not
+			// admit, is route-accepted's finding.
+			if d := gatewayapi.ParentDenial(r, ref, *gw, v.namespaceLabels); d.Reason == gatewayapi.ReasonNoMatchingListenerHostname {
+				var named []string
+				for _, l := range gw.Listeners {
+					if gatewayapi.Attach(r, ref, *gw, l, v.namespaceLabels).Reason != gatewayapi.ReasonNoMatchingParent {
+						named = append(named, listenerHostname(l))
+					}
 				}
-			}
-			// A parentRef that names no listener is route-accepted's finding.
-			if len(attached) > 0 && !matched {
 				return fmt.Sprintf("HTTPRoute %s hostnames %s match none of Gateway %s's listener hostnames %s: requests get 404",
-					key(r.Namespace, r.Name), strings.Join(r.Hostnames, ","), key(gw.Namespace, gw.Name), strings.Join(attached, ",")), hint
+					key(r.Namespace, r.Name), strings.Join(r.Hostnames, ","), key(gw.Namespace, gw.Name), strings.Join(named, ",")), hint
 			}
 		}
 	}
@@ -423,4 +436,13 @@ func checkAPIHTTPRedirect(v *checkView) Result {
 		return pass("no plaintext listener")
 	}
 	return pass("no HTTP listener serves the application")
+}
+
+// istiodEnv is the environment of the default revision's istiod (the first
+// one read), which may rename its gateway controller.
+func (v *view) istiodEnv() map[string]string {
+	if len(v.s.Istiod) == 0 {
+		return nil
+	}
+	return v.s.Istiod[0].Env
 }

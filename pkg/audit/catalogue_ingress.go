@@ -156,9 +156,9 @@ func checkHTTPSServer(v *checkView) Result {
 			if srv.Port.Protocol != "HTTPS" {
 				continue
 			}
-			if srv.TLS == nil || (srv.TLS.Mode != "SIMPLE" && srv.TLS.Mode != "MUTUAL") || srv.TLS.CredentialName == "" {
-				return fail("set tls.mode SIMPLE and tls.credentialName on the HTTPS server (kubectl opea secure does)",
-					"Gateway %s port %d is HTTPS without tls.mode SIMPLE or MUTUAL and a credentialName", key(gw.Namespace, gw.Name), srv.Port.Number)
+			if srv.TLS == nil || (srv.TLS.Mode != "SIMPLE" && srv.TLS.Mode != "MUTUAL") || len(srv.TLS.Credentials()) == 0 {
+				return fail("set tls.mode SIMPLE and tls.credentialName (or credentialNames) on the HTTPS server (kubectl opea secure does)",
+					"Gateway %s port %d is HTTPS without tls.mode SIMPLE or MUTUAL and a credentialName or credentialNames", key(gw.Namespace, gw.Name), srv.Port.Number)
 			}
 		}
 	}
@@ -166,7 +166,7 @@ func checkHTTPSServer(v *checkView) Result {
 		return fail(v.secureCommand(), "no Gateway of the application terminates TLS")
 	}
 	s := v.httpsServers()[0]
-	return pass("%s port %d, %s, credential %s", key(s.gw.Namespace, s.gw.Name), s.server.Port.Number, s.server.TLS.Mode, s.server.TLS.CredentialName)
+	return pass("%s port %d, %s, credential %s", key(s.gw.Namespace, s.gw.Name), s.server.Port.Number, s.server.TLS.Mode, strings.Join(s.server.TLS.Credentials(), ", "))
 }
 
 func checkHTTPRedirect(v *checkView) Result {

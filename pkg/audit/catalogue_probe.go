@@ -203,8 +203,8 @@ func (v *view) portForwardHint() string {
 			}
 		}
 	}
-	if ls := v.apiTLSListeners(); len(ls) > 0 {
-		return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", ls[0].gw.Namespace, gatewayapi.DeployedName(ls[0].gw), ls[0].listener.Port)
+	if ls := v.apiTLSListeners(); len(ls) > 0 && ls[0].gw.Managed() {
+		return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", ls[0].gw.Namespace, gatewayapi.DeploymentName(ls[0].gw), ls[0].listener.Port)
 	}
 	return "kubectl port-forward -n <gateway-namespace> svc/<gateway-service> 8443:443"
 }

@@ -253,9 +253,10 @@ var apiBrokenCases = []brokenCase{
 		setCondition(s.HTTPRoutes[0].Status.Parents[0].Conditions, gatewayapi.Condition{Type: "ResolvedRefs", Status: "False", Reason: "RefNotPermitted",
 			Message: "backendRef chatqna-nginx/chatqna not accessible", ObservedGeneration: 1})
 	}},
-	{"no HTTPS listener", "gatewayapi.https-listener", Fail, "no HTTPS listener of Gateway chatqna/opea-ingress carries the application's HTTPRoutes", func(t *testing.T, s *Snapshot) {
-		// A TLS listener passes TLS through to the backend: nothing terminates it.
-		s.GatewayAPIGateways[0].Listeners[0].Protocol = "TLS"
+	{"no HTTPS listener", "gatewayapi.https-listener", Fail, "is HTTPS in tls.mode Passthrough: TLS is not terminated at the gateway", func(t *testing.T, s *Snapshot) {
+		// A Passthrough listener passes TLS through to the backend:
+		// nothing terminates it. (A TLS listener would take no HTTPRoute.)
+		s.GatewayAPIGateways[0].Listeners[0].TLS.Mode = "Passthrough"
 	}},
 	{"HTTPS listener without certificateRef", "gatewayapi.https-listener", Fail, "has no certificateRef to a Secret", func(t *testing.T, s *Snapshot) {
 		s.GatewayAPIGateways[0].Listeners[0].TLS.CertificateRefs = nil

@@ -59,11 +59,7 @@ func AppNamespaces(s *Snapshot) []string {
 		}
 	}
 	for _, r := range s.HTTPRoutes {
-		attached := false
-		for _, ref := range r.ParentRefs {
-			attached = attached || ref.IsGateway()
-		}
-		if !attached {
+		if !r.GatewayParent() {
 			continue
 		}
 		for _, rule := range r.Rules {

@@ -21,7 +21,6 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
-	"sigs.k8s.io/yaml"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
@@ -546,46 +545,36 @@ func daemonSetLabelled(d appsv1.DaemonSet, key, value string) bool {
 	return d.Spec.Template.Labels[key] == value || d.Labels[key] == value
 }
 
-// readMeshConfig reads meshConfig.rootNamespace and trustDomain from the ConfigMap of the
-// default revision's istiod (istio, or istio-<rev> for a revision), data key
-// mesh, in istiod's namespace: one call. Without it, Istio's default stays.
+// readMeshConfig reads meshConfig.rootNamespace and trustDomain from the
+// ConfigMap of the default revision's istiod, where istio.MeshConfigLocation
+// says (secure --lockdown finds it by the same rule): one call. Without it,
+// Istio's default stays.
 func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Deployment, s *Snapshot) error {
-	if len(istiods) == 0 {
+	refs := make([]istio.Istiod, 0, len(istiods))
+	for _, d := range istiods {
+		refs = append(refs, istio.Istiod{Namespace: d.Namespace, Labels: d.Labels})
+	}
+	ns, name, ok := istio.MeshConfigLocation(refs)
+	if !ok {
 		return nil
 	}
-	d := istiods[0]
-	for _, candidate := range istiods {
-		if rev := candidate.Labels["istio.io/rev"]; rev == "" || rev == "default" {
-			d = candidate
-			break
-		}
-	}
-	name := "istio"
-	if rev := d.Labels["istio.io/rev"]; rev != "" && rev != "default" {
-		name += "-" + rev
-	}
-	cm, err := kube.CoreV1().ConfigMaps(d.Namespace).Get(ctx, name, metav1.GetOptions{})
+	cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
 	}
 	if apierrors.IsForbidden(err) {
-		s.deny(InputMeshConfig, Access{Verb: "get", Resource: "configmaps", Name: name, Namespace: d.Namespace})
+		s.deny(InputMeshConfig, Access{Verb: "get", Resource: "configmaps", Name: name, Namespace: ns})
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading ConfigMap %s/%s: %w", d.Namespace, name, err)
+		return fmt.Errorf("reading ConfigMap %s/%s: %w", ns, name, err)
 	}
-	var mesh struct {
-		RootNamespace string `json:"rootNamespace"`
+	mesh, err := istio.ParseMeshSettings(cm.Data[istio.MeshConfigKey])
+	if err != nil {
+		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", ns, name, err)
 	}
-	if err := yaml.Unmarshal([]byte(cm.Data["mesh"]), &mesh); err != nil {
-		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", d.Namespace, name, err)
-	}
-	if mesh.RootNamespace != "" {
-		s.RootNamespace = mesh.RootNamespace
-	}
-	s.TrustDomain, err = istio.TrustDomain(cm.Data["mesh"])
-	return err
+	s.RootNamespace, s.TrustDomain = mesh.RootNamespace, mesh.TrustDomain
+	return nil
 }
 
 func daemonSetWorkload(d appsv1.DaemonSet) Workload {
@@ -943,8 +932,11 @@ func (r *secretReader) get(ctx context.Context, ns, name string) (bool, error) {
 // Gateway's own namespace, where people often put it by mistake.
 func readSecrets(ctx context.Context, v *view, r *secretReader) error {
 	s := v.s
-	for _, gs := range v.httpsServers() {
-		name := gs.server.TLS.CredentialName
+	for _, t := range v.tlsListeners() {
+		if t.server == nil {
+			continue
+		}
+		gs, name := *t.server, t.secretName
 		present, refused := false, len(s.Unread[InputSecrets])
 		for _, ns := range v.gatewayPodNamespaces(gs.gw) {
 			ok, err := r.get(ctx, ns, name)

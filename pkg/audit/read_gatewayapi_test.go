@@ -31,8 +31,10 @@ func gatewayAPICluster() cluster {
 	gw := withStatus(unstructuredObject("gateway.networking.k8s.io/v1", "Gateway", "gx", "opea-ingress", map[string]interface{}{
 		"gatewayClassName": "istio",
 		"listeners": []interface{}{
+			// Routes of other namespaces attach only where a listener admits them.
 			map[string]interface{}{"name": "https", "port": int64(443), "protocol": "HTTPS", "hostname": "chatqna.example.com",
-				"tls": map[string]interface{}{"certificateRefs": []interface{}{map[string]interface{}{"name": "chatqna-tls", "namespace": "certs"}}}},
+				"allowedRoutes": map[string]interface{}{"namespaces": map[string]interface{}{"from": "All"}},
+				"tls":           map[string]interface{}{"certificateRefs": []interface{}{map[string]interface{}{"name": "chatqna-tls", "namespace": "certs"}}}},
 			map[string]interface{}{"name": "http", "port": int64(80), "protocol": "HTTP"},
 		},
 	}), map[string]interface{}{

@@ -96,7 +96,7 @@ var (
 	entryRouted = Requirement{"entryRouted", "the ingress routes to no Service of the namespace",
 		func(v *checkView) bool { return len(v.entryTargets()) > 0 }}
 	gatewayIdentified = Requirement{"gatewayIdentified", "no gateway pod serves the application's Gateways",
-		func(v *checkView) bool { return len(v.gatewayCallers()) > 0 }}
+		func(v *checkView) bool { return len(v.gatewayCallers()) > 0 || len(v.unidentifiedGateways()) > 0 }}
 	apiRefsGranted = Requirement{"apiRefsGranted", "a certificateRef to another namespace is not granted",
 		func(v *checkView) bool { p, _ := v.grantProblem(); return p == "" }}
 )

@@ -62,7 +62,7 @@ var requirementBreaks = map[string]func(t *testing.T, s *Snapshot){
 	},
 	"apiHTTPSListener": func(t *testing.T, s *Snapshot) {
 		*s = *healthyGatewayAPI(t)
-		s.GatewayAPIGateways[0].Listeners[0].Protocol = "TLS"
+		s.GatewayAPIGateways[0].Listeners[0].TLS.Mode = "Passthrough"
 	},
 	"apiRefsGranted": func(t *testing.T, s *Snapshot) {
 		*s = *healthyGatewayAPI(t)

@@ -151,7 +151,7 @@ func (v *view) httpsServers() []gatewayServer {
 	var out []gatewayServer
 	for _, gw := range v.gateways {
 		for _, srv := range gw.Servers {
-			if srv.TLS != nil && srv.TLS.CredentialName != "" && (srv.Port.Protocol == "HTTPS" || srv.Port.Protocol == "TLS") {
+			if len(srv.TLS.Credentials()) > 0 && (srv.Port.Protocol == "HTTPS" || srv.Port.Protocol == "TLS") {
 				out = append(out, gatewayServer{gw, srv})
 			}
 		}
@@ -185,7 +185,10 @@ func (t tlsListener) String() string {
 func (v *view) tlsListeners() []tlsListener {
 	var out []tlsListener
 	for _, gs := range v.httpsServers() {
-		out = append(out, tlsListener{server: &gs, secretName: gs.server.TLS.CredentialName, secretNamespaces: v.gatewayPodNamespaces(gs.gw)})
+		// A server with credentialNames serves a certificate from each.
+		for _, name := range gs.server.TLS.Credentials() {
+			out = append(out, tlsListener{server: &gs, secretName: name, secretNamespaces: v.gatewayPodNamespaces(gs.gw)})
+		}
 	}
 	for _, l := range v.apiTLSListeners() {
 		for _, ref := range secretRefs(l.listener) {

@@ -3,6 +3,7 @@ package audit
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
@@ -18,12 +19,14 @@ func (l apiListener) String() string {
 }
 
 // findGatewayAPIIngress fills the view's Gateway API part: the routes into
-// the application namespace, their Gateways and the listeners they attach to.
+// the application namespace through a Gateway, their Gateways and the
+// listeners they attach to. A route whose parents are all Services (GAMMA)
+// routes inside the mesh and is no ingress.
 func (v *view) findGatewayAPIIngress() {
 	s := v.s
 	seen := map[string]bool{}
 	for _, r := range s.HTTPRoutes {
-		if len(r.ServiceBackends(s.Namespace)) == 0 {
+		if len(r.ServiceBackends(s.Namespace)) == 0 || !r.GatewayParent() {
 			continue
 		}
 		v.apiRoutes = append(v.apiRoutes, r)
@@ -68,19 +71,35 @@ func (s *Snapshot) gatewayClass(name string) *gatewayapi.GatewayClass {
 	return nil
 }
 
-// attachedRoutes are the application's routes with a parentRef naming
-// listener l of gw.
+// attachedRoutes are the application's routes that listener l of gw takes,
+// as istiod decides it (gatewayapi.Attach).
 func (v *view) attachedRoutes(gw gatewayapi.Gateway, l gatewayapi.Listener) []gatewayapi.HTTPRoute {
 	var out []gatewayapi.HTTPRoute
 	for _, r := range v.apiRoutes {
-		for _, ref := range r.ParentRefs {
-			if ref.AttachesTo(r.Namespace, gw, l) {
-				out = append(out, r)
-				break
-			}
+		if v.takes(gw, l, r) {
+			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// takes reports whether listener l of gw takes route r through one of its
+// parentRefs.
+func (v *view) takes(gw gatewayapi.Gateway, l gatewayapi.Listener, r gatewayapi.HTTPRoute) bool {
+	for _, ref := range r.ParentRefs {
+		if gatewayapi.Attach(r, ref, gw, l, v.namespaceLabels).Attached() {
+			return true
+		}
+	}
+	return false
+}
+
+// namespaceLabels knows the labels of the application namespace only.
+func (v *view) namespaceLabels(ns string) (map[string]string, bool) {
+	if ns != v.s.Namespace || v.s.NamespaceLabels == nil {
+		return nil, false
+	}
+	return v.s.NamespaceLabels, true
 }
 
 // secretRefs are the certificateRefs of l that name Secrets.
@@ -143,11 +162,8 @@ func (v *view) apiPlainListeners() []plainListener {
 			}
 			p := plainListener{apiListener: apiListener{gw, l}, served: v.attachedRoutes(gw, l)}
 			for _, r := range v.s.HTTPRoutes {
-				for _, ref := range r.ParentRefs {
-					if ref.AttachesTo(r.Namespace, gw, l) && r.Redirects() {
-						p.redirects = append(p.redirects, r)
-						break
-					}
+				if r.Redirects() && v.takes(gw, l, r) {
+					p.redirects = append(p.redirects, r)
 				}
 			}
 			out = append(out, p)
@@ -189,4 +205,18 @@ func (v *view) appPods() (pods []Object, gateways int) {
 		pods = append(pods, p)
 	}
 	return pods, gateways
+}
+
+// unidentifiedGateways say which of the application's Gateway API Gateways
+// are unmanaged (gatewayapi.Gateway.Managed): bound by spec.addresses to
+// proxies istiod did not deploy, whose identity verify cannot tell.
+func (v *view) unidentifiedGateways() []string {
+	var out []string
+	for _, gw := range v.apiGateways {
+		if !gw.Managed() {
+			out = append(out, fmt.Sprintf("Gateway %s is unmanaged (spec.addresses %s): istiod deploys no gateway for it",
+				key(gw.Namespace, gw.Name), strings.Join(gw.AddressValues(), ", ")))
+		}
+	}
+	return out
 }

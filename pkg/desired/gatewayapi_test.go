@@ -148,7 +148,7 @@ func TestGatewayAPIGatewayAndRoutes(t *testing.T) {
 	}
 	for _, l := range wantListeners[:2] {
 		for _, ref := range route.ParentRefs {
-			if ref.SectionName == l.Name && !ref.AttachesTo("chatqna", gw, l) {
+			if ref.SectionName == l.Name && !gatewayapi.Attach(route, ref, gw, l, nil).Attached() {
 				t.Errorf("parentRef %+v does not attach to listener %s", ref, l.Name)
 			}
 		}
@@ -198,8 +198,8 @@ func TestGatewayAPIServiceTypeAndSecret(t *testing.T) {
 	if len(gw.Listeners) != 1 || gw.Listeners[0].Name != "https" || gw.Listeners[0].TLS.CertificateRefs[0].Name != "my-tls" {
 		t.Errorf("listeners = %+v, want one https listener with my-tls", gw.Listeners)
 	}
-	if gatewayapi.DeployedName(gw) != "opea-ingress-istio-internal" {
-		t.Errorf("Istio deploys %q", gatewayapi.DeployedName(gw))
+	if gatewayapi.DeploymentName(gw) != "opea-ingress-istio-internal" || gatewayapi.ServiceAccountName(gw) != "opea-ingress-istio-internal" || !gw.Managed() {
+		t.Errorf("Istio deploys %q as %q (managed %v)", gatewayapi.DeploymentName(gw), gatewayapi.ServiceAccountName(gw), gw.Managed())
 	}
 }
 

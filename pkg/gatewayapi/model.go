@@ -7,6 +7,7 @@ package gatewayapi
 import (
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -49,18 +50,82 @@ const (
 	// ServiceTypeAnnotation on a Gateway sets the type of the Service Istio
 	// deploys for it (LoadBalancer by default).
 	ServiceTypeAnnotation = "networking.istio.io/service-type"
-	// NameOverrideAnnotation on a Gateway names what Istio deploys for it.
+	// NameOverrideAnnotation on a Gateway names the Deployment and Service
+	// Istio deploys for it, not its ServiceAccount.
 	NameOverrideAnnotation = "gateway.istio.io/name-override"
+	// ServiceAccountAnnotation on a Gateway names the ServiceAccount Istio
+	// deploys it with.
+	ServiceAccountAnnotation = "gateway.istio.io/service-account"
+	// ControllerNameEnv is istiod's setting that renames its gateway
+	// controller (features.ManagedGatewayController).
+	ControllerNameEnv = "PILOT_GATEWAY_API_CONTROLLER_NAME"
 )
 
-// DeployedName is the name of the Deployment, Service and ServiceAccount
-// Istio's gateway controller deploys for gw: "<name>-<class>" unless
-// overridden by annotation.
-func DeployedName(gw Gateway) string {
+// IstioControllerName is the controllerName istiod's gateway controller
+// handles, given istiod's environment: IstioController unless renamed.
+func IstioControllerName(istiodEnv map[string]string) string {
+	if n := istiodEnv[ControllerNameEnv]; n != "" {
+		return n
+	}
+	return IstioController
+}
+
+// defaultName is "<name>-<class>", istiod's GetDefaultName for the istio
+// class.
+func defaultName(gw Gateway) string {
+	return gw.Name + "-" + gw.ClassName
+}
+
+// DeploymentName is the name of the Deployment and Service Istio's gateway
+// controller deploys for gw: "<name>-<class>" unless the name-override
+// annotation says otherwise (configureIstioGateway in
+// pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go).
+func DeploymentName(gw Gateway) string {
 	if n := gw.Annotations[NameOverrideAnnotation]; n != "" {
 		return n
 	}
-	return gw.Name + "-" + gw.ClassName
+	return defaultName(gw)
+}
+
+// ServiceAccountName is the ServiceAccount the gateway Istio deploys for gw
+// runs as, and so the identity its requests carry: the service-account
+// annotation, else "<name>-<class>". The name-override annotation does not
+// change it.
+func ServiceAccountName(gw Gateway) string {
+	if n := gw.Annotations[ServiceAccountAnnotation]; n != "" {
+		return n
+	}
+	return defaultName(gw)
+}
+
+// Managed reports whether istiod deploys the gateway for gw, as its
+// IsManaged does: with no spec.addresses, or a single one of type
+// IPAddress (the default). With a Hostname address (or several) the
+// Gateway is bound to proxies that exist already, behind that address.
+func (gw Gateway) Managed() bool {
+	switch {
+	case len(gw.Addresses) == 0:
+		return true
+	case len(gw.Addresses) > 1:
+		return false
+	}
+	t := gw.Addresses[0].Type
+	return t == nil || *t == IPAddressType
+}
+
+// IPAddressType and HostnameAddressType are the Gateway API's address types.
+const (
+	IPAddressType       = "IPAddress"
+	HostnameAddressType = "Hostname"
+)
+
+// AddressValues are gw's spec.addresses, as written.
+func (gw Gateway) AddressValues() []string {
+	var out []string
+	for _, a := range gw.Addresses {
+		out = append(out, a.Value)
+	}
+	return out
 }
 
 // Condition is a status condition as Gateway API objects carry them.
@@ -100,7 +165,17 @@ type Gateway struct {
 	CreationTimestamp time.Time         `json:"-"`
 	ClassName         string            `json:"gatewayClassName"`
 	Listeners         []Listener        `json:"listeners,omitempty"`
-	Status            GatewayStatus     `json:"-"`
+	// Addresses are spec.addresses: where the Gateway should be reached;
+	// a Hostname address binds it to an existing gateway.
+	Addresses []SpecAddress `json:"addresses,omitempty"`
+	Status    GatewayStatus `json:"-"`
+}
+
+// SpecAddress is one of a Gateway's spec.addresses; Type is IPAddress when
+// unset.
+type SpecAddress struct {
+	Type  *string `json:"type,omitempty"`
+	Value string  `json:"value"`
 }
 
 // Listener is one listener of a Gateway.
@@ -135,12 +210,21 @@ func (ref SecretReference) IsSecret() bool {
 // AllowedRoutes says which routes may attach to a listener.
 type AllowedRoutes struct {
 	Namespaces *RouteNamespaces `json:"namespaces,omitempty"`
+	Kinds      []RouteGroupKind `json:"kinds,omitempty"`
 }
 
 // RouteNamespaces is AllowedRoutes.namespaces; From is Same, All or
 // Selector (Same when unset).
 type RouteNamespaces struct {
-	From string `json:"from,omitempty"`
+	From     string                `json:"from,omitempty"`
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+}
+
+// RouteGroupKind is a kind of route a listener admits; Group is the
+// Gateway API's when unset.
+type RouteGroupKind struct {
+	Group *string `json:"group,omitempty"`
+	Kind  string  `json:"kind"`
 }
 
 // Terminates reports whether l terminates TLS for HTTP (an HTTPS listener

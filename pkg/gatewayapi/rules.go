@@ -81,19 +81,6 @@ func ReferenceGranted(grants []ReferenceGrant, toNamespace, fromKind, fromNamesp
 	return false
 }
 
-// AttachesTo reports whether ref names listener l of Gateway gw, for a
-// route in routeNamespace: the same Gateway and, when given, the same
-// section name and port.
-func (ref ParentRef) AttachesTo(routeNamespace string, gw Gateway, l Listener) bool {
-	if !ref.IsGateway() || ref.Name != gw.Name || ref.GatewayNamespace(routeNamespace) != gw.Namespace {
-		return false
-	}
-	if ref.SectionName != "" && ref.SectionName != l.Name {
-		return false
-	}
-	return ref.Port == 0 || ref.Port == l.Port
-}
-
 // ParentStatus returns the route's status for parent ref, or nil when no
 // controller has written one.
 func (r HTTPRoute) ParentStatus(ref ParentRef) *RouteParentStatus {

@@ -96,7 +96,7 @@ status:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if DeployedName(gw) != "opea-ingress-istio" || !gw.Listeners[0].Terminates() || gw.Listeners[1].Terminates() {
+	if DeploymentName(gw) != "opea-ingress-istio" || ServiceAccountName(gw) != "opea-ingress-istio" || !gw.Listeners[0].Terminates() || gw.Listeners[1].Terminates() {
 		t.Errorf("decoded %+v", gw)
 	}
 	if !IsTrue(gw.Status.Conditions, "Accepted", gw.Generation) || IsTrue(gw.Status.Conditions, "Programmed", gw.Generation) {
@@ -126,7 +126,7 @@ status:
 		t.Error("a route that only redirects to https does not Redirect")
 	}
 	ref := route.ParentRefs[0]
-	if !ref.AttachesTo(route.Namespace, gw, gw.Listeners[1]) || ref.AttachesTo(route.Namespace, gw, gw.Listeners[0]) {
+	if !Attach(route, ref, gw, gw.Listeners[1], nil).Attached() || Attach(route, ref, gw, gw.Listeners[0], nil).Attached() {
 		t.Error("sectionName http attaches to the wrong listener")
 	}
 	if ps := route.ParentStatus(ref); ps == nil || !IsTrue(ps.Conditions, "Accepted", 0) {

@@ -196,7 +196,11 @@ func (p AuthorizationPolicy) ForZtunnel() bool {
 // namespace to the whole mesh; a selector policy of the workload's
 // namespace or the root namespace applies where its matchLabels match
 // (buildWorkloadPolicies in pilot/pkg/serviceregistry/ambient/workloads.go).
-// A selector without labels selects no workload there.
+// istiod tells a selector's matchLabels apart by being set at all: "selector:
+// {}" (no matchLabels) makes the policy a workload-selector policy that
+// selects nothing (it is neither namespace-wide nor has labels to match),
+// while "selector: {matchLabels: {}}" selects every workload of the
+// namespace, as an empty set of labels is a subset of any.
 func (p AuthorizationPolicy) AppliesTo(root, namespace string, podLabels map[string]string) bool {
 	if !p.ForZtunnel() || (p.Namespace != namespace && p.Namespace != root) {
 		return false
@@ -204,7 +208,7 @@ func (p AuthorizationPolicy) AppliesTo(root, namespace string, podLabels map[str
 	if p.Selector == nil {
 		return true
 	}
-	return len(p.Selector.MatchLabels) > 0 && labels.SelectorFromSet(p.Selector.MatchLabels).Matches(labels.Set(podLabels))
+	return p.Selector.MatchLabels != nil && labels.SelectorFromSet(p.Selector.MatchLabels).Matches(labels.Set(podLabels))
 }
 
 // l4WhenKeys are the when keys ztunnel can judge (l4WhenAttributes in

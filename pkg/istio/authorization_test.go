@@ -109,6 +109,11 @@ spec: {targetRefs: [{kind: Service, group: "", name: chatqna-nginx}], rules: [{f
 		{name: "another namespace's policy", policies: []string{"metadata: {name: p, namespace: other}\nspec: {}"}, want: Yes},
 		{name: "a mesh-wide policy of the root namespace", policies: []string{"metadata: {name: p, namespace: istio-system}\nspec: {}"}, want: No},
 		{name: "a selector policy of the root namespace", policies: []string{"metadata: {name: p, namespace: istio-system}\nspec: {selector: {matchLabels: {app: nginx}}}"}, want: No},
+		// istiod tells "selector: {}" (no matchLabels: selects nothing)
+		// from "selector: {matchLabels: {}}" (selects every workload).
+		{name: "selector: {} selects no workload", policies: []string{"metadata: {name: p}\nspec: {selector: {}}"}, want: Yes},
+		{name: "selector: {matchLabels: {}} selects every workload", policies: []string{"metadata: {name: p}\nspec: {selector: {matchLabels: {}}}"}, want: No},
+		{name: "selector: {matchLabels: {}} of the root namespace selects every workload", policies: []string{"metadata: {name: p, namespace: istio-system}\nspec: {selector: {matchLabels: {}}}"}, want: No},
 		{name: "any ALLOW admits", policies: []string{"metadata: {name: own}\nspec: {rules: [{from: [{source: {namespaces: [chatqna]}}]}]}",
 			"metadata: {name: gw}\nspec: {rules: [{from: [{source: {namespaces: [istio-ingress]}}]}]}"}, want: Yes, allow: "gw"},
 	} {

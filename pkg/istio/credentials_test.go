@@ -1,6 +1,7 @@
 package istio
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,6 +22,24 @@ func TestCredentialPairInIstiodsOrder(t *testing.T) {
 		cert, _, _, err := CredentialPair(tc.data)
 		if string(cert) != tc.wantCert || (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 			t.Errorf("%s: cert %q, error %v", tc.name, cert, err)
+		}
+	}
+}
+
+func TestServerCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		tls  *ServerTLS
+		want []string
+	}{
+		{nil, nil},
+		{&ServerTLS{Mode: "SIMPLE"}, nil},
+		{&ServerTLS{CredentialName: "rsa"}, []string{"rsa"}},
+		{&ServerTLS{CredentialNames: []string{"rsa", "ecdsa"}}, []string{"rsa", "ecdsa"}},
+		// istiod uses credentialNames when set (mergeGateways).
+		{&ServerTLS{CredentialName: "one", CredentialNames: []string{"rsa", "ecdsa"}}, []string{"rsa", "ecdsa"}},
+	} {
+		if got := tc.tls.Credentials(); !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: Credentials() = %v, want %v", tc.tls, got, tc.want)
 		}
 	}
 }

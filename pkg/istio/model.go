@@ -37,7 +37,27 @@ type Port struct {
 type ServerTLS struct {
 	Mode           string `json:"mode,omitempty"`
 	CredentialName string `json:"credentialName,omitempty"`
-	HTTPSRedirect  bool   `json:"httpsRedirect,omitempty"`
+	// CredentialNames name one or two Secrets (an RSA and an ECDSA
+	// certificate, say) served on one listener; when set, istiod uses them
+	// and not CredentialName.
+	CredentialNames []string `json:"credentialNames,omitempty"`
+	HTTPSRedirect   bool     `json:"httpsRedirect,omitempty"`
+}
+
+// Credentials are the Secrets istiod serves the server's certificates
+// from, as mergeGateways and ApplyCredentialSDSToServerCommonTLSContext
+// read them: credentialNames when set, else credentialName; none when
+// neither is set.
+func (t *ServerTLS) Credentials() []string {
+	switch {
+	case t == nil:
+		return nil
+	case len(t.CredentialNames) > 0:
+		return t.CredentialNames
+	case t.CredentialName != "":
+		return []string{t.CredentialName}
+	}
+	return nil
 }
 
 // VirtualService is a networking.istio.io VirtualService (HTTP routes only).

@@ -14,11 +14,9 @@ const (
 	// DefaultTrustDomain is the trust domain istiod uses when the mesh
 	// config sets none.
 	DefaultTrustDomain = "cluster.local"
-	// RootNamespace is Istio's root namespace as installed by istioctl and
-	// the Helm charts: where the mesh ConfigMap lives.
-	RootNamespace = "istio-system"
 	// MeshConfigMap is the ConfigMap of the default revision holding the
-	// mesh config, under MeshConfigKey as YAML.
+	// mesh config (istio-<rev> for a revision), in istiod's namespace,
+	// under MeshConfigKey as YAML.
 	MeshConfigMap = "istio"
 	MeshConfigKey = "mesh"
 )

@@ -45,7 +45,11 @@ func Older(a, b PeerAuthentication) bool {
 // policy without selector. A policy whose mode is unset inherits from the
 // level above; without any, PERMISSIVE. Only STRICT is strict: DISABLE, which
 // ambient cannot honour, accepts plaintext as PERMISSIVE does. Selector
-// policies in the root namespace are not used.
+// policies in the root namespace are not used, and there a policy is
+// mesh-wide only without any selector: istiod's fetchPeerAuthentications
+// (pilot/pkg/serviceregistry/ambient/workloads.go) takes a root-namespace
+// policy for another namespace's workload only when its selector is nil,
+// so "selector: {}" there applies to nothing.
 func EffectiveMode(pas []PeerAuthentication, rootNamespace, namespace string, podLabels map[string]string) Effective {
 	var workload, ns, mesh *PeerAuthentication
 	oldest := func(cur **PeerAuthentication, pa *PeerAuthentication) {
@@ -57,6 +61,8 @@ func EffectiveMode(pas []PeerAuthentication, rootNamespace, namespace string, po
 		pa := &pas[i]
 		sel := pa.MatchLabels()
 		switch {
+		case pa.Namespace == rootNamespace && namespace != rootNamespace && pa.Selector != nil:
+			// ignored for workloads outside the root namespace
 		case len(sel) == 0 && pa.Namespace == rootNamespace:
 			oldest(&mesh, pa)
 		case len(sel) == 0 && pa.Namespace == namespace:
@@ -275,12 +281,33 @@ type Obstacle struct {
 	Reason string
 }
 
+// MeshWideMode is the mode of the mesh-wide PeerAuthentication, as istiod
+// picks it for workloads outside the root namespace: the oldest policy of
+// the root namespace without a selector; "" when there is none or its
+// mode is unset (PERMISSIVE then).
+func MeshWideMode(pas []PeerAuthentication, rootNamespace string) string {
+	var mesh *PeerAuthentication
+	for i := range pas {
+		pa := &pas[i]
+		if pa.Namespace == rootNamespace && pa.Selector == nil && (mesh == nil || Older(*pa, *mesh)) {
+			mesh = pa
+		}
+	}
+	if mesh == nil {
+		return ""
+	}
+	return mesh.Mode()
+}
+
 // StrictObstacles finds the policies of ours' namespace that istiod would let
 // win over ours, a namespace-wide STRICT policy (existing or about to be
-// created): an older namespace-wide policy that is not STRICT (istiod keeps
-// only the oldest), and workload-selector policies that are not STRICT or
-// open ports to plaintext (they override the namespace policy for their pods).
-func StrictObstacles(pas []PeerAuthentication, ours PeerAuthentication) []Obstacle {
+// created), under a mesh-wide policy of mode meshMode ("" for none or
+// unset): an older namespace-wide policy that is not STRICT (istiod keeps
+// only the oldest; one with its mode unset inherits meshMode, so under a
+// mesh-wide STRICT it is STRICT too), and workload-selector policies that
+// are not STRICT or open ports to plaintext (they override the namespace
+// policy for their pods).
+func StrictObstacles(pas []PeerAuthentication, ours PeerAuthentication, meshMode string) []Obstacle {
 	var out []Obstacle
 	for _, pa := range pas {
 		if pa.Namespace != ours.Namespace || pa.Name == ours.Name {
@@ -291,7 +318,11 @@ func StrictObstacles(pas []PeerAuthentication, ours PeerAuthentication) []Obstac
 			mode = "unset"
 		}
 		if len(pa.MatchLabels()) == 0 {
-			if Older(pa, ours) && pa.Mode() != "STRICT" {
+			inherited := pa.Mode()
+			if inherited == "" {
+				inherited = meshMode
+			}
+			if Older(pa, ours) && inherited != "STRICT" {
 				out = append(out, Obstacle{pa, "is an older namespace-wide policy with mode " + mode + ": istiod uses only the oldest, so " + ours.Name + " would be ignored"})
 			}
 			continue

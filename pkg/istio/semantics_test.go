@@ -56,6 +56,10 @@ func TestEffectiveMode(t *testing.T) {
 		{"DISABLE namespace policy overrides a STRICT mesh", []PeerAuthentication{pa("istio-system", "default", "STRICT", nil, nil), pa("chatqna", "default", "DISABLE", nil, nil)}, "DISABLE", "chatqna/default"},
 		{"DISABLE workload policy", []PeerAuthentication{pa("chatqna", "default", "STRICT", nil, nil), pa("chatqna", "w", "DISABLE", app, nil)}, "DISABLE", "chatqna/w"},
 		{"UNSET mesh policy: PERMISSIVE", []PeerAuthentication{pa("istio-system", "default", "UNSET", nil, nil)}, "PERMISSIVE", ""},
+		// A root-namespace policy is mesh-wide only without a selector
+		// (fetchPeerAuthentications): "selector: {}" there applies to nothing.
+		{"root-namespace selector: {} is not mesh-wide", []PeerAuthentication{pa("istio-system", "default", "STRICT", map[string]string{}, nil)}, "PERMISSIVE", ""},
+		{"namespace selector: {} is namespace-wide", []PeerAuthentication{pa("chatqna", "default", "STRICT", map[string]string{}, nil)}, "STRICT", "chatqna/default"},
 	} {
 		got := EffectiveMode(tc.pas, "istio-system", "chatqna", app)
 		if got.Mode != tc.wantMode || got.Source != tc.wantSource {
@@ -187,5 +191,60 @@ func TestSidecarInjection(t *testing.T) {
 		if key != tc.key || value != tc.value || on != tc.on {
 			t.Errorf("SidecarInjection(%v) = %q %q %v", tc.labels, key, value, on)
 		}
+	}
+}
+
+func TestMeshWideMode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		pas  []PeerAuthentication
+		want string
+	}{
+		{"none", nil, ""},
+		{"no selector", []PeerAuthentication{pa("istio-system", "default", "STRICT", nil, nil)}, "STRICT"},
+		{"selector: {} is not mesh-wide", []PeerAuthentication{pa("istio-system", "default", "STRICT", map[string]string{}, nil)}, ""},
+		{"the oldest", []PeerAuthentication{created(pa("istio-system", "a", "STRICT", nil, nil), 2), created(pa("istio-system", "b", "PERMISSIVE", nil, nil), 1)}, "PERMISSIVE"},
+		{"another namespace's", []PeerAuthentication{pa("chatqna", "default", "STRICT", nil, nil)}, ""},
+	} {
+		if got := MeshWideMode(tc.pas, "istio-system"); got != tc.want {
+			t.Errorf("%s: MeshWideMode = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// StrictObstacles agrees with EffectiveMode: an obstacle is reported
+// exactly when, with ours in place, a pod would not be STRICT.
+func TestStrictObstacles(t *testing.T) {
+	app := map[string]string{"app": "chatqna"}
+	ours := created(pa("chatqna", "default", "STRICT", nil, nil), 10)
+	meshStrict := pa("istio-system", "default", "STRICT", nil, nil)
+	for _, tc := range []struct {
+		name string
+		pas  []PeerAuthentication
+		want []string
+	}{
+		{"nothing else", nil, nil},
+		{"an older PERMISSIVE namespace policy", []PeerAuthentication{created(pa("chatqna", "legacy", "PERMISSIVE", nil, nil), 1)}, []string{"legacy"}},
+		{"a newer PERMISSIVE namespace policy", []PeerAuthentication{created(pa("chatqna", "later", "PERMISSIVE", nil, nil), 20)}, nil},
+		{"an older unset namespace policy, no mesh-wide policy", []PeerAuthentication{created(pa("chatqna", "legacy", "", nil, nil), 1)}, []string{"legacy"}},
+		// istiod inherits the mesh-wide mode for an unset namespace policy.
+		{"an older unset namespace policy under a mesh-wide STRICT", []PeerAuthentication{meshStrict, created(pa("chatqna", "legacy", "", nil, nil), 1)}, nil},
+		{"an older unset namespace policy under a root selector: {} STRICT", []PeerAuthentication{pa("istio-system", "default", "STRICT", map[string]string{}, nil), created(pa("chatqna", "legacy", "", nil, nil), 1)}, []string{"legacy"}},
+		{"a PERMISSIVE workload policy", []PeerAuthentication{pa("chatqna", "w", "PERMISSIVE", app, nil)}, []string{"w"}},
+		{"a workload policy opening a port", []PeerAuthentication{pa("chatqna", "w", "", app, map[string]string{"9090": "PERMISSIVE"})}, []string{"w"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, ob := range StrictObstacles(tc.pas, ours, MeshWideMode(tc.pas, "istio-system")) {
+				got = append(got, ob.Policy.Name)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("obstacles (-want +got):\n%s", diff)
+			}
+			strict := EffectiveMode(append(tc.pas, ours), "istio-system", "chatqna", app)
+			if (strict.Mode == "STRICT" && len(strict.PortModes) == 0) != (len(got) == 0) {
+				t.Errorf("obstacles %v, but EffectiveMode says %s %v", got, strict.Mode, strict.PortModes)
+			}
+		})
 	}
 }

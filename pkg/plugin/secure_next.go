@@ -40,7 +40,7 @@ func (o *SecureOptions) printNextSteps(p *secure.Plan) {
 	}
 	switch {
 	case gatewayAPI:
-		service := gatewayapi.DeployedName(gatewayapi.Gateway{Name: names.Gateway, ClassName: p.Params.GatewayClass})
+		service := gatewayapi.DeploymentName(gatewayapi.Gateway{Name: names.Gateway, ClassName: p.Params.GatewayClass})
 		fmt.Fprintf(&b, "  # without an address reachable from here, forward a local port to the gateway Service Istio deployed:\n")
 		fmt.Fprintf(&b, "  #   kubectl port-forward -n %s svc/%s 8443:443   and --resolve %s:8443:127.0.0.1\n", o.namespace, service, host)
 	case p.Gateway.Address == "":

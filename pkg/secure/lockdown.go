@@ -123,10 +123,12 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, apis discover
 	l := &desired.Lockdown{Version: version, AllowPrincipals: p.AllowPrincipals, EntrySelector: entry.Selector}
 	var errs []error
 	var missing []string
-	td, err := p.trustDomain(ctx, kube)
+	mesh, err := p.meshSettings(ctx, kube)
+	td := mesh.TrustDomain
+	var forbidden *discover.Forbidden
 	switch {
-	case apierrors.IsForbidden(err):
-		missing = append(missing, fmt.Sprintf("get configmaps %q in namespace %s", istio.MeshConfigMap, istio.RootNamespace))
+	case errors.As(err, &forbidden):
+		missing = append(missing, forbidden.Permission)
 	case err != nil:
 		errs = append(errs, err)
 	}
@@ -172,12 +174,12 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, apis discover
 	}
 
 	if p.GatewayAPI {
-		more, err := p.checkGatewayClients(ctx, version)
+		more, err := p.checkGatewayClients(ctx, version, mesh.RootNamespace)
 		missing = append(missing, more...)
 		if err != nil {
 			errs = append(errs, err)
 		}
-		account := gatewayapi.DeployedName(gatewayapi.Gateway{Name: desired.NamesFor(p.Namespace).Gateway, ClassName: p.GatewayClass})
+		account := gatewayapi.ServiceAccountName(gatewayapi.Gateway{Name: desired.NamesFor(p.Namespace).Gateway, ClassName: p.GatewayClass})
 		l.GatewayPrincipal = istio.Principal(td, p.Namespace, account)
 	} else {
 		l.GatewayPrincipal = istio.Principal(td, gw.Namespace, gw.ServiceAccount)
@@ -199,24 +201,27 @@ func (p *planner) withoutLockdown() string {
 	return "remove the lockdown with --lockdown=false"
 }
 
-// trustDomain is the mesh's trust domain, from the mesh config in Istio's
-// root namespace; Istio's default when there is none.
-func (p *planner) trustDomain(ctx context.Context, kube clients.Kube) (string, error) {
-	cm, err := kube.CoreV1().ConfigMaps(istio.RootNamespace).Get(ctx, istio.MeshConfigMap, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		fmt.Fprintf(p.notices, "No ConfigMap %s/%s (Istio's mesh config): using Istio's default trust domain %s in the lockdown's principals.\n", istio.RootNamespace, istio.MeshConfigMap, istio.DefaultTrustDomain)
-		return istio.DefaultTrustDomain, nil
-	}
+// meshSettings are the mesh's trust domain and root namespace, from the
+// mesh config of the default revision's istiod, found as verify finds it
+// (discover.ReadMeshConfig); Istio's defaults when there is none.
+func (p *planner) meshSettings(ctx context.Context, kube clients.Kube) (istio.MeshSettings, error) {
+	mesh, err := discover.ReadMeshConfig(ctx, kube)
 	if err != nil {
-		return istio.DefaultTrustDomain, err
+		var forbidden *discover.Forbidden
+		if errors.As(err, &forbidden) {
+			return istio.DefaultMeshSettings(), err
+		}
+		return istio.DefaultMeshSettings(), problems.New(err.Error(),
+			fmt.Sprintf("fix Istio's mesh config (kubectl edit configmap %s -n %s); istiod cannot read it either", mesh.Name, mesh.Namespace))
 	}
-	td, err := istio.TrustDomain(cm.Data[istio.MeshConfigKey])
-	if err != nil {
-		return istio.DefaultTrustDomain, problems.New(
-			fmt.Sprintf("ConfigMap %s/%s, key %s: %v", istio.RootNamespace, istio.MeshConfigMap, istio.MeshConfigKey, err),
-			fmt.Sprintf("fix Istio's mesh config (kubectl edit configmap %s -n %s); istiod cannot read it either", istio.MeshConfigMap, istio.RootNamespace))
+	if !mesh.Found {
+		where := "no istiod (kubectl get deployments -A -l " + discover.IstiodSelector + ")"
+		if mesh.Name != "" {
+			where = fmt.Sprintf("no ConfigMap %s/%s", mesh.Namespace, mesh.Name)
+		}
+		fmt.Fprintf(p.notices, "Istio's mesh config not found (%s): using Istio's default trust domain %s in the lockdown's principals.\n", where, istio.DefaultTrustDomain)
 	}
-	return td, nil
+	return mesh.MeshSettings, nil
 }
 
 // entryPorts are the pod ports the entry Service port sends traffic to,
@@ -261,9 +266,9 @@ func entryPorts(ns string, entry discover.Entry, pods []corev1.Pod) ([]int32, er
 // admits every client at its Gateway (AllowGatewayClients), but a DENY of
 // the namespace or the root namespace that matches a plain request, or a
 // mesh-wide policy, is evaluated there too. The policies are read from
-// both namespaces; a read that fails refuses, since what it would have
-// shown is unknown.
-func (p *planner) checkGatewayClients(ctx context.Context, version string) (missing []string, err error) {
+// both namespaces (root is the mesh config's root namespace); a read that
+// fails refuses, since what it would have shown is unknown.
+func (p *planner) checkGatewayClients(ctx context.Context, version, root string) (missing []string, err error) {
 	dyn, err := p.clients.Dynamic()
 	if err != nil {
 		return nil, err
@@ -274,7 +279,7 @@ func (p *planner) checkGatewayClients(ctx context.Context, version string) (miss
 		Namespace: p.Namespace, Name: names.AllowGatewayClients, Action: "ALLOW", Rules: []istio.AuthorizationRule{{}},
 		TargetRefs: []istio.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: names.Gateway}},
 	}}
-	for _, ns := range []string{p.Namespace, istio.RootNamespace} {
+	for _, ns := range []string{p.Namespace, root} {
 		list, err := dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{})
 		switch {
 		case apierrors.IsForbidden(err):
@@ -308,7 +313,7 @@ func (p *planner) checkGatewayClients(ctx context.Context, version string) (miss
 	for _, host := range p.Hosts {
 		for _, port := range ports {
 			req := istio.ClientRequest{Host: istio.ExampleHost(host, p.Namespace), Port: port, Method: "GET", Path: "/"}
-			d := istio.EvaluateAtGateway(policies, istio.RootNamespace, proxy, req)
+			d := istio.EvaluateAtGateway(policies, root, proxy, req)
 			if d.Admitted == istio.No && d.Deny != nil {
 				return nil, problems.New(
 					fmt.Sprintf("DENY policy %s/%s applies to the gateway Istio deploys for Gateway %s/%s and matches GET / for %s on port %d: with the lockdown, clients would still get 403", d.Deny.Namespace, d.Deny.Name, p.Namespace, names.Gateway, req.Host, port),

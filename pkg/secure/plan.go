@@ -574,7 +574,8 @@ func (p *planner) checkPeerAuthentications(ctx context.Context, version string) 
 		pas = append(pas, pa)
 	}
 	var errs []error
-	for _, ob := range istio.StrictObstacles(pas, ours) {
+	meshMode := p.meshWideMode(ctx, gvr, pas, ours)
+	for _, ob := range istio.StrictObstacles(pas, ours, meshMode) {
 		errs = append(errs, problems.New(
 			fmt.Sprintf("PeerAuthentication %s/%s %s", ob.Policy.Namespace, ob.Policy.Name, ob.Reason),
 			fmt.Sprintf("delete it (kubectl delete peerauthentication %s -n %s) or make it STRICT (mtls.mode and every portLevelMtls entry), then run secure again", ob.Policy.Name, ob.Policy.Namespace)))

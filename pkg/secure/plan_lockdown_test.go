@@ -64,7 +64,23 @@ func entry(target intstr.IntOrString) *corev1.Service {
 }
 
 func meshConfig(mesh string) *corev1.ConfigMap {
-	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio"}, Data: map[string]string{"mesh": mesh}}
+	return meshConfigIn("istio-system", "istio", mesh)
+}
+
+func meshConfigIn(ns, name, mesh string) *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Data: map[string]string{"mesh": mesh}}
+}
+
+// istiod is an istiod Deployment in ns of revision rev ("" for the
+// default revision).
+func istiod(ns, rev string) *appsv1.Deployment {
+	labels := map[string]string{"app": "istiod"}
+	name := "istiod"
+	if rev != "" {
+		labels["istio.io/rev"] = rev
+		name += "-" + rev
+	}
+	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels}}
 }
 
 // classicGateway is an ingress gateway running as service account
@@ -110,7 +126,7 @@ func TestLockdownPlan(t *testing.T) {
 	}{
 		{
 			name:  "classic: the gateway's service account in its namespace, the trust domain of the mesh config, a named targetPort resolved",
-			typed: append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromString("http")), meshConfig("trustDomain: corp.example\n")),
+			typed: append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromString("http")), istiod("istio-system", ""), meshConfig("trustDomain: corp.example\n")),
 			modify: func(r *Request) {
 				r.AllowPrincipals = []string{"corp.example/ns/monitoring/sa/prometheus"}
 			},
@@ -127,11 +143,33 @@ func TestLockdownPlan(t *testing.T) {
 				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"},
 				EntrySelector:   map[string]string{"app": "nginx"}, EntryPorts: []int32{8081},
 				GatewayPrincipal: "cluster.local/ns/chatqna/sa/opea-ingress-istio"},
-			notice: "No ConfigMap istio-system/istio (Istio's mesh config): using Istio's default trust domain cluster.local",
+			notice: "Istio's mesh config not found (no istiod (kubectl get deployments -A -l app=istiod)): using Istio's default trust domain cluster.local",
+		},
+		{
+			// verify reads the mesh config of a revisioned istiod in its
+			// namespace; the lockdown reads the same one (not istio-system/istio).
+			name:       "the trust domain of a revisioned istiod's mesh config, where verify reads it",
+			gatewayAPI: true,
+			typed: append(chatqnaPods(), entry(intstr.FromInt32(8081)), istiod("istio-control", "1-24"),
+				meshConfig("trustDomain: stale.example\n"), meshConfigIn("istio-control", "istio-1-24", "trustDomain: corp.example\n")),
+			want: desired.Lockdown{Version: "v1", TrustDomain: "corp.example",
+				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"},
+				EntrySelector:   map[string]string{"app": "nginx"}, EntryPorts: []int32{8081},
+				GatewayPrincipal: "corp.example/ns/chatqna/sa/opea-ingress-istio"},
+		},
+		{
+			name:       "an istiod whose ConfigMap is missing: the default trust domain, said",
+			gatewayAPI: true,
+			typed:      append(chatqnaPods(), entry(intstr.FromInt32(8081)), istiod("istio-system", "")),
+			want: desired.Lockdown{Version: "v1", TrustDomain: "cluster.local",
+				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"},
+				EntrySelector:   map[string]string{"app": "nginx"}, EntryPorts: []int32{8081},
+				GatewayPrincipal: "cluster.local/ns/chatqna/sa/opea-ingress-istio"},
+			notice: "Istio's mesh config not found (no ConfigMap istio-system/istio): using Istio's default trust domain cluster.local",
 		},
 		{
 			name:   "a caller of another trust domain than the mesh's is noted",
-			typed:  append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromInt32(8080)), meshConfig("trustDomain: corp.example\n")),
+			typed:  append(append(chatqnaPods(), classicGateway()...), entry(intstr.FromInt32(8080)), istiod("istio-system", ""), meshConfig("trustDomain: corp.example\n")),
 			modify: func(r *Request) { r.AllowPrincipals = []string{"cluster.local/ns/monitoring/sa/prometheus"} },
 			want: desired.Lockdown{Version: "v1", TrustDomain: "corp.example",
 				ServiceAccounts: []string{"chatqna-nginx", "chatqna-ui", "default"}, AllowPrincipals: []string{"cluster.local/ns/monitoring/sa/prometheus"},
@@ -218,7 +256,7 @@ func TestLockdownPlanRefuses(t *testing.T) {
 		},
 		{
 			name:      "reads refused, listed together",
-			typed:     append(chatqnaPods(), entry(intstr.FromInt32(8080))),
+			typed:     append(chatqnaPods(), entry(intstr.FromInt32(8080)), istiod("istio-system", "")),
 			forbidden: []string{"pods", "configmaps"},
 			want: []string{`you lack permissions it needs: get configmaps "istio" in namespace istio-system; list pods in namespace chatqna` +
 				"\n  fix: ask a cluster admin for a Role (or ClusterRole) granting them"},
@@ -340,17 +378,28 @@ func TestLockdownRefusesADenyThatShutsTheGateway(t *testing.T) {
 		name       string
 		gatewayAPI bool
 		policy     *unstructured.Unstructured
-		want       string
+		// mesh, when set, is the mesh config istiod reads.
+		mesh string
+		want string
 	}{
 		{name: "a DENY of requests without a token in the namespace", gatewayAPI: true, policy: deny("chatqna", "require-jwt", `"chatqna.example.com"`),
 			want: "DENY policy chatqna/require-jwt applies to the gateway Istio deploys for Gateway chatqna/opea-ingress and matches GET / for chatqna.example.com on port 443"},
 		{name: "a mesh-wide one", gatewayAPI: true, policy: deny("istio-system", "mesh-jwt", `"*"`),
 			want: "DENY policy istio-system/mesh-jwt applies to the gateway"},
 		{name: "one for other hosts", gatewayAPI: true, policy: deny("chatqna", "other", `"other.example.com"`)},
+		// The root namespace is the one the mesh config names, found as
+		// verify finds it.
+		{name: "a mesh-wide one of the mesh config's root namespace", gatewayAPI: true, policy: deny("mesh-root", "mesh-jwt", `"*"`), mesh: "rootNamespace: mesh-root\n",
+			want: "DENY policy mesh-root/mesh-jwt applies to the gateway"},
+		{name: "one in istio-system when it is not the root namespace", gatewayAPI: true, policy: deny("istio-system", "not-mesh-wide", `"*"`), mesh: "rootNamespace: mesh-root\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
 			objs[authorizationPoliciesGVR] = []*unstructured.Unstructured{tc.policy}
+			typed := typed
+			if tc.mesh != "" {
+				typed = append(slices.Clone(typed), istiod("istio-system", ""), meshConfig(tc.mesh))
+			}
 			c := newFakeCluster(t, "v1", typed, objs).servePolicies()
 			_, _, err := c.plan(lockdownRequest(tc.gatewayAPI))
 			switch {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -100,6 +101,52 @@ func TestSecureRefusesPeerAuthenticationsThatWouldWin(t *testing.T) {
 				if !strings.Contains(errs[i].Error(), want) {
 					t.Errorf("problem %q lacks %q", errs[i], want)
 				}
+			}
+		})
+	}
+}
+
+// A namespace-wide policy with its mode unset inherits the mesh-wide mode
+// (convertedSelectorPeerAuthentications): under a mesh-wide STRICT, an
+// older one keeps the namespace STRICT and secure goes ahead; the mesh-wide
+// policy is found in the root namespace the mesh config names, as verify
+// finds it.
+func TestSecureAcceptsAnUnsetPolicyUnderMeshWideStrict(t *testing.T) {
+	unset := object("security.istio.io/v1", "PeerAuthentication", "chatqna", "legacy", time.Hour, map[string]interface{}{})
+	meshWide := func(ns string, selector map[string]interface{}) *unstructured.Unstructured {
+		spec := map[string]interface{}{"mtls": map[string]interface{}{"mode": "STRICT"}}
+		if selector != nil {
+			spec["selector"] = selector
+		}
+		return object("security.istio.io/v1", "PeerAuthentication", ns, "default", 2*time.Hour, spec)
+	}
+	istiod := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}}}
+	meshConfig := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio"}, Data: map[string]string{"mesh": "rootNamespace: mesh-root\n"}}
+	for _, tc := range []struct {
+		name   string
+		root   *unstructured.Unstructured
+		kube   []runtime.Object
+		refuse bool
+	}{
+		{name: "no mesh-wide policy", kube: []runtime.Object{istiod, meshConfig}, refuse: true},
+		{name: "a mesh-wide STRICT in the mesh config's root namespace", root: meshWide("mesh-root", nil), kube: []runtime.Object{istiod, meshConfig}},
+		{name: "STRICT in istio-system, which is not the root namespace", root: meshWide("istio-system", nil), kube: []runtime.Object{istiod, meshConfig}, refuse: true},
+		{name: "a root-namespace policy with selector: {} is not mesh-wide", root: meshWide("mesh-root", map[string]interface{}{}), kube: []runtime.Object{istiod, meshConfig}, refuse: true},
+		{name: "the mesh config cannot be found: refused, not assumed", root: meshWide("mesh-root", nil), refuse: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pas := []*unstructured.Unstructured{unset}
+			if tc.root != nil {
+				pas = append(pas, tc.root)
+			}
+			o, _ := secureWith(t, map[schema.GroupVersionResource][]*unstructured.Unstructured{peerAuthenticationsGVR: pas})
+			o.clients.(*clients.Fixed).KubernetesClient = kubefake.NewClientset(tc.kube...)
+			errs := o.checkPeerAuthentications(context.Background(), "v1")
+			if refused := len(errs) > 0; refused != tc.refuse {
+				t.Fatalf("problems %v, want refused=%v", errs, tc.refuse)
+			}
+			if tc.refuse && !strings.Contains(errs[0].Error(), "PeerAuthentication chatqna/legacy is an older namespace-wide policy with mode unset") {
+				t.Errorf("problem %q does not name the unset policy", errs[0])
 			}
 		})
 	}

@@ -55,6 +55,10 @@ type differentialCase struct {
 	httpsListener uint32
 	// failedID, when set, is a check verify must fail (and exit 1).
 	failedID string
+	// secondCredential: the HTTPS server names two Secrets with
+	// credentialNames, {{.Secret}} and {{.Secret}}-ecdsa; both are created
+	// and istiod must serve both.
+	secondCredential bool
 }
 
 // The parts most setups share.
@@ -91,6 +95,15 @@ metadata: {name: default, namespace: "{{.NS}}"}
 spec: {mtls: {mode: STRICT}}
 `
 )
+
+// meshWideStrict is a mesh-wide STRICT policy of the case's own (the root
+// namespace holds one per case, removed with it).
+const meshWideStrict = `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: "mesh-{{.NS}}", namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+`
 
 func healthy(extra ...string) string {
 	return strings.Join(append([]string{healthyGateway, healthyRoute, strictNamespace}, extra...), "\n---\n")
@@ -137,6 +150,25 @@ spec:
   - port: {number: {{.HTTPSPort}}, name: https-wildcard, protocol: HTTPS}
     hosts: ["*.{{.NS}}.example.com"]
     tls: {mode: SIMPLE, credentialName: "{{.Secret}}-wildcard"}
+`), servedTLS: true, strict: true},
+
+	{name: "HTTPS server with tls.credentialNames naming two Secrets", layout: fixtures.ChartGateway, secondCredential: true,
+		objects:   strings.Replace(healthy(), `tls: {mode: SIMPLE, credentialName: "{{.Secret}}"}`, `tls: {mode: SIMPLE, credentialNames: ["{{.Secret}}", "{{.Secret}}-ecdsa"]}`, 1),
+		servedTLS: true, strict: true},
+	{name: "an older namespace PeerAuthentication with mode unset under a mesh-wide STRICT", layout: fixtures.ChartGateway, older: `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: zzz-unset, namespace: "{{.NS}}"}
+spec: {}
+`, objects: healthy(meshWideStrict), servedTLS: true, strict: true},
+	{name: "AuthorizationPolicy selector: {} (no matchLabels) admitting only the app's namespace", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: empty-selector, namespace: "{{.NS}}"}
+spec:
+  selector: {}
+  rules:
+  - from: [{source: {namespaces: ["{{.NS}}"]}}]
 `), servedTLS: true, strict: true},
 
 	{name: "HTTPS server on a port the gateway Service does not expose", layout: fixtures.ChartGateway,
@@ -226,6 +258,18 @@ spec:
   - from: [{source: {principals: ["cluster.local/ns/{{.GatewayNS}}/sa/renamed-gateway"]}}]
     to: [{operation: {ports: ["80"]}}]
 `), servedTLS: false, strict: true, failedID: ingressAdmittedID},
+	{name: "AuthorizationPolicy selector: {matchLabels: {}} admitting only the app's namespace", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: empty-match-labels, namespace: "{{.NS}}"}
+spec:
+  selector: {matchLabels: {}}
+  rules:
+  - from: [{source: {namespaces: ["{{.NS}}"]}}]
+`), servedTLS: false, strict: true, failedID: ingressAdmittedID},
+	{name: "mesh-wide STRICT written with selector: {} in the root namespace", layout: fixtures.ChartGateway, objects: strings.Join([]string{healthyGateway, healthyRoute,
+		strings.Replace(meshWideStrict, "spec: {mtls: {mode: STRICT}}", "spec: {selector: {}, mtls: {mode: STRICT}}", 1)}, "\n---\n"),
+		servedTLS: true, strict: false, failedID: "mtls.namespace-strict"},
 	{name: "no PeerAuthentication", layout: fixtures.ChartGateway, objects: strings.Join([]string{healthyGateway, healthyRoute}, "\n---\n"), servedTLS: true, strict: false},
 	{name: "namespace PeerAuthentication PERMISSIVE", layout: fixtures.ChartGateway,
 		objects: strings.Replace(healthy(), "mode: STRICT", "mode: PERMISSIVE", 1), servedTLS: true, strict: false},
@@ -329,6 +373,9 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 		GatewayPrincipal: principal(proxy.Namespace, proxy.ServiceAccount),
 	}
 	createCredential(t, c.layout.Namespace, data.Secret, c.secretType, host, "*."+ns+".example.com")
+	if c.secondCredential {
+		createCredential(t, c.layout.Namespace, data.Secret+"-ecdsa", c.secretType, host)
+	}
 	if c.older != "" {
 		older := renderObjects(t, c.older, data)
 		if err := controlplane.ApplyManifests(ctx, cluster.AdminConfig(), older); err != nil {
@@ -361,9 +408,18 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 	}
 	// Served: a client of the gateway, as istiod configures it, gets the
 	// app's answer over TLS with a certificate the credential's CA
-	// validates, and a redirect to https on the plain port.
+	// validates, and a redirect to https on the plain port. With two
+	// credentials, the gateway serves either as a client's algorithms
+	// choose: the client trusts both CAs.
 	emulator := emulateGateway(t, proxy, ns)
 	roots := credentialRoots(t, c.layout.Namespace, data.Secret)
+	if c.secondCredential {
+		second, err := adminKube(t).CoreV1().Secrets(c.layout.Namespace).Get(ctx, data.Secret+"-ecdsa", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots.AppendCertsFromPEM(second.Data["ca.crt"])
+	}
 	row.istiodTLS = observe(t, c.servedTLS, func(ctx context.Context) (bool, error) {
 		if err := emulator.Refresh(ctx); err != nil {
 			return false, err
@@ -460,7 +516,7 @@ func renderObjects(t *testing.T, text string, data differentialData) []*unstruct
 func deleteObjects(t *testing.T, objs []*unstructured.Unstructured) {
 	dyn := adminDynamic(t)
 	for _, o := range objs {
-		gvr := map[string]string{"Gateway": "gateways", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications",
+		gvr := map[string]string{"Gateway": "gateways", "Deployment": "deployments", "Service": "services", "ServiceAccount": "serviceaccounts", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications",
 			"HTTPRoute": "httproutes", "ReferenceGrant": "referencegrants", "GatewayClass": "gatewayclasses",
 			"AuthorizationPolicy": "authorizationpolicies"}[o.GetKind()]
 		gv := o.GroupVersionKind().GroupVersion()
@@ -546,13 +602,15 @@ mTLS category; for istiod, a STRICT policy attached to every pod of the
 namespace in what it sends ztunnel. The AuthorizationPolicy rows list every
 check verify fails; the ztunnel checks that only warn are not listed.
 
-The Gateway API rows are Gateways of class ` + "`istio`" + `, for which istiod deploys the
-gateway itself. For them "TLS served" is, for verify, no failed check in the
-Ingress gateway, Routing and Gateway API categories; for istiod, the status it
-writes (Gateway Accepted and Programmed with an address, the HTTPS listener
-ResolvedRefs and Programmed, the route Accepted and ResolvedRefs) and what the
+The Gateway API rows are Gateways of class ` + "`istio`" + ` (unless the row says otherwise),
+for which istiod deploys the gateway itself. For them "TLS served" is, for
+verify, no failed check in the Ingress gateway, Routing and Gateway API
+categories and no failed authorization.ingress-admitted; for istiod, the status
+it writes (Gateway Accepted and Programmed with an address, the HTTPS listener
+ResolvedRefs and Programmed, the route Accepted and ResolvedRefs), what the
 gateway emulator, fed with the configuration of the gateway istiod deployed,
-answers, as above.
+answers, as above, and, in what istiod sends ztunnel, the entry pods admitting
+the service account that gateway runs as.
 
 | setup | TLS served: verify | istiod | STRICT: verify | istiod | verify's failed checks |
 |---|---|---|---|---|---|

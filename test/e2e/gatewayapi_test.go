@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,10 +41,16 @@ const gatewayAPIName = "opea-ingress"
 // Istio Gateway's credentialName (servesApp), kubernetes-gateway://<ns>/<secret>
 // for a Gateway API listener's certificateRef.
 func servesAppOver(layout fixtures.GatewayLayout, host, sds, cluster string) func(*xds.GatewayConfig) error {
+	return servesAppWith(layout, host, []string{sds}, cluster)
+}
+
+// servesAppWith is servesAppOver for a filter chain that serves exactly
+// the certificates of sds, in order.
+func servesAppWith(layout fixtures.GatewayLayout, host string, sds []string, cluster string) func(*xds.GatewayConfig) error {
 	return func(cfg *xds.GatewayConfig) error {
 		secrets := cfg.SecretFor(layout.HTTPSTarget, host)
-		if len(secrets) != 1 || secrets[0] != sds {
-			return fmt.Errorf("port %d serves %s with secrets %v, want %s", layout.HTTPSTarget, host, secrets, sds)
+		if !slices.Equal(secrets, sds) {
+			return fmt.Errorf("port %d serves %s with secrets %v, want %v", layout.HTTPSTarget, host, secrets, sds)
 		}
 		if got := cfg.ClusterOn(layout.HTTPSTarget, host); got != cluster {
 			return fmt.Errorf("port %d routes %s to %q, want %q", layout.HTTPSTarget, host, got, cluster)
@@ -105,6 +112,12 @@ func routeStatus(t *testing.T, ns, name string) (gatewayapi.HTTPRoute, error) {
 // Accepted and Programmed at its generation with an address, the listener
 // resolved and programmed, and every route Accepted and resolved for it.
 func statusServes(t *testing.T, ns, gateway string, routes ...string) error {
+	return statusServesRoutesOf(t, ns, gateway, ns, routes...)
+}
+
+// statusServesRoutesOf is statusServes for a Gateway in ns whose routes are
+// in routeNamespace.
+func statusServesRoutesOf(t *testing.T, ns, gateway, routeNamespace string, routes ...string) error {
 	gw, err := gatewayStatus(t, ns, gateway)
 	if err != nil {
 		return err
@@ -127,17 +140,17 @@ func statusServes(t *testing.T, ns, gateway string, routes ...string) error {
 		}
 	}
 	for _, name := range routes {
-		r, err := routeStatus(t, ns, name)
+		r, err := routeStatus(t, routeNamespace, name)
 		if err != nil {
 			return err
 		}
 		if len(r.Status.Parents) == 0 {
-			return fmt.Errorf("HTTPRoute %s/%s has no parent status", ns, name)
+			return fmt.Errorf("HTTPRoute %s/%s has no parent status", routeNamespace, name)
 		}
 		for _, p := range r.Status.Parents {
 			for _, c := range []string{"Accepted", "ResolvedRefs"} {
 				if !gatewayapi.IsTrue(p.Conditions, c, r.Generation) {
-					return fmt.Errorf("HTTPRoute %s/%s is not %s for %s: %+v", ns, name, c, p.ParentRef.Name, gatewayapi.FindCondition(p.Conditions, c))
+					return fmt.Errorf("HTTPRoute %s/%s is not %s for %s: %+v", routeNamespace, name, c, p.ParentRef.Name, gatewayapi.FindCondition(p.Conditions, c))
 				}
 			}
 		}
