@@ -97,6 +97,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"version", "-o", "xml"}, `unsupported output format "xml"`},
 		{[]string{"version", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" for "kubectl opea"`},
+		// A mistyped subcommand is named with what it is close to, as kubectl does.
+		{[]string{"verfy"}, "unknown command \"verfy\" for \"kubectl opea\"\n\nDid you mean this?\n\tverify\n"},
+		{[]string{"unsecur", "-n", "chatqna"}, "Did you mean this?\n\tunsecure\n"},
 		{[]string{"completion"}, "name one shell"},
 		{[]string{"completion", "tcsh"}, `unsupported shell "tcsh"`},
 	} {
@@ -110,6 +113,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		if r.out != "" {
 			t.Errorf("%v: wrote to stdout on error: %q", tc.args, r.out)
 		}
+	}
+	if r := run(t, nil, "frobnicate"); strings.Contains(r.err, "Did you mean") {
+		t.Errorf("a word close to no command got a suggestion: %q", r.err)
 	}
 }
 

@@ -139,7 +139,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Short:   "Put an OPEA application behind an Istio TLS gateway with STRICT mTLS",
 		Long:    secureLong,
 		Example: secureExample,
-		Args:    noArgs,
+		Args:    appArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.LockdownGiven = cmd.Flags().Changed("lockdown")
 			if err := o.Complete(); err != nil {

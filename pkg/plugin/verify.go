@@ -182,7 +182,7 @@ func (o *VerifyOptions) legacyWaitArgs(cmd *cobra.Command, args []string) error 
 			return nil
 		}
 	}
-	return noArgs(cmd, args)
+	return appArgs(cmd, args)
 }
 
 // Validate checks the flags, all of them: it reports every problem at
