@@ -19,12 +19,15 @@ help: ## List the targets
 
 # Without cgo, as the release archives are built (krew/dist): the same static
 # binary, 12 MB smaller than a cgo build, and as much less resident memory.
-build: ## Build bin/kubectl-opea
+# The shim kubectl_complete-opea goes next to the plugin: kubectl completes
+# "kubectl opea ..." by running it from PATH.
+build: ## Build bin/kubectl-opea, next to its completion shim bin/kubectl_complete-opea
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BINDIR)/kubectl-opea ./cmd/kubectl-opea
+	install -m 0755 cmd/kubectl-opea/kubectl_complete-opea $(BINDIR)/
 
 install: build ## Install kubectl-opea and its completion shim into $(PREFIX)/bin
 	install -d $(PREFIX)/bin
-	install -m 0755 $(BINDIR)/kubectl-opea cmd/kubectl-opea/kubectl_complete-opea $(PREFIX)/bin/
+	install -m 0755 $(BINDIR)/kubectl-opea $(BINDIR)/kubectl_complete-opea $(PREFIX)/bin/
 	@echo "Installed into $(PREFIX)/bin. With it on PATH, run: kubectl opea --help"
 
 control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, istiod and istioctl once (about 16 minutes the first time)

@@ -107,6 +107,7 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	cmd.AddCommand(NewCmdUnsecure(getter, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(newCmdCompletion(streams))
+	completeNoFilesByDefault(cmd)
 	return cmd
 }
 

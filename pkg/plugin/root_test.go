@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -207,4 +209,26 @@ func completionLines(out string) []string {
 		lines = append(lines, strings.SplitN(l, "\t", 2)[0])
 	}
 	return lines
+}
+
+// Flags whose values are not files complete no file names; those that name
+// files still do.
+func TestValueFlagsCompleteNoFileNames(t *testing.T) {
+	for _, args := range [][]string{
+		{"secure", "--host", ""},
+		{"secure", "--service", ""},
+		{"secure", "--tls-secret", ""},
+		{"unsecure", "--field-manager", ""},
+		{"verify", "-o", ""},
+		{"--as", ""},
+	} {
+		r := run(t, nil, append([]string{"__complete"}, args...)...)
+		if !strings.Contains(r.out, fmt.Sprintf(":%d\n", cobra.ShellCompDirectiveNoFileComp)) {
+			t.Errorf("completing %v: %q, want no file completion", args, r.out)
+		}
+	}
+	r := run(t, nil, "__complete", "--kubeconfig", "")
+	if !strings.Contains(r.out, fmt.Sprintf(":%d\n", cobra.ShellCompDirectiveDefault)) {
+		t.Errorf("completing --kubeconfig: %q, want file names", r.out)
+	}
 }
