@@ -12,7 +12,7 @@ PKG         := github.com/opea-project/kubectl-opea
 LDFLAGS     := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=$(COMMIT)
 LOCAL       := $(GO) run ./test/cmd/opea-local-cluster
 
-.PHONY: help build install control-plane demo test bench dist docs lint cluster-up cluster-down clean
+.PHONY: help build install control-plane demo test bench dist docs lint cluster-up cluster-down try clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -73,8 +73,12 @@ lint: ## gofmt, go vet and staticcheck
 demo: build control-plane ## Show kubectl opea at work on the local control plane (no cluster needed)
 	@$(GO) run ./test/cmd/opea-demo -plugin $(BINDIR)/kubectl-opea
 
-cluster-up: control-plane ## Start the local control plane in the background; admin kubeconfig in $(CLUSTER_DIR)/kubeconfig
-	@$(LOCAL) up -dir $(CLUSTER_DIR)
+# APP=chatqna also stages ChatQnA and an ingress gateway, ready for secure.
+cluster-up: control-plane ## Start the local control plane in the background; admin kubeconfig in $(CLUSTER_DIR)/kubeconfig (APP=chatqna: with ChatQnA)
+	@$(LOCAL) up -dir $(CLUSTER_DIR) -bin $(BINDIR) $(if $(APP),-app $(APP))
+
+try: build ## Try the plugin by hand: the local control plane with ChatQnA and an ingress gateway, ready for kubectl opea secure
+	@$(MAKE) --no-print-directory cluster-up APP=chatqna
 
 cluster-down: ## Stop the local control plane and remove $(CLUSTER_DIR)
 	@$(LOCAL) down -dir $(CLUSTER_DIR)
