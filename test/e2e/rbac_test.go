@@ -13,36 +13,70 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/opea-project/kubectl-opea/test/controlplane"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
 // A fresh ServiceAccount may not secure an application: secure names every
 // permission it lacks, writes nothing, and points at --print-rbac. Once an
 // admin applies what --print-rbac printed and binds it to the
-// ServiceAccount, the same secure succeeds.
+// ServiceAccount, the same secure succeeds: in the classic mode, and with
+// --gateway-api --lockdown.
 func TestSecurePrintedRBACIsWhatSecureNeeds(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		rbacFlags   []string // what --print-rbac takes
+		secureFlags []string
+		lockdown    bool
+		missing     []string // among the permissions named, with NS for the namespace
+	}{
+		{
+			name: "classic",
+			missing: []string{`get namespaces "NS"`, `patch namespaces "NS"`, "list deployments.apps in every namespace",
+				"create peerauthentications.security.istio.io in namespace NS", "patch virtualservices.networking.istio.io in namespace NS"},
+		},
+		{
+			name:        "gateway API with lockdown",
+			rbacFlags:   []string{"--gateway-api", "--lockdown"},
+			secureFlags: []string{"--gateway-api", "--gateway-service-type", "ClusterIP", "--lockdown"},
+			lockdown:    true,
+			missing: []string{"create httproutes.gateway.networking.k8s.io in namespace NS", "create certificates.cert-manager.io in namespace NS",
+				"list pods in namespace NS", `get configmaps "istio" in namespace istio-system`, "create authorizationpolicies.security.istio.io in namespace NS"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			securedWithPrintedRBAC(t, tc.rbacFlags, tc.secureFlags, tc.lockdown, tc.missing)
+		})
+	}
+}
+
+func securedWithPrintedRBAC(t *testing.T, rbacFlags, secureFlags []string, lockdown bool, missing []string) {
 	ctx := context.Background()
-	ns := newChatQnA(t, "chatqna")
 	kube := adminKube(t)
+	ns := newChatQnA(t, "chatqna")
+	if lockdown {
+		if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+			t.Fatal(err)
+		}
+		runCapturedAppPods(t, ns)
+		waitForNamespaceConfigMaps(t, ns)
+	}
 	const account = "opea-operator"
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: account}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	as := "system:serviceaccount:" + ns + ":" + account
-	secure := []string{"--as", as, "secure", "-n", ns, "--host", ns + ".example.com"}
+	secure := append([]string{"--as", as, "secure", "-n", ns, "--host", ns + ".example.com"}, secureFlags...)
+	printRBAC := strings.Join(append([]string{"kubectl opea secure --print-rbac -n", ns}, rbacFlags...), " ")
 
 	refused := opea(t, secure...)
 	if refused.code != 1 {
 		t.Errorf("without permissions: exit %d, want 1\n%s", refused.code, refused.stderr)
 	}
-	for _, want := range []string{
-		"error: you lack permissions secure needs: ",
-		`get namespaces "` + ns + `"`,
-		`patch namespaces "` + ns + `"`,
-		"list deployments.apps in every namespace",
-		"create peerauthentications.security.istio.io in namespace " + ns,
-		"patch virtualservices.networking.istio.io in namespace " + ns,
-		"fix: ask a cluster admin to grant them: 'kubectl opea secure --print-rbac -n " + ns + "' prints the Roles and the ClusterRole",
-	} {
+	wants := []string{"error: you lack permissions secure needs: ", "fix: ask a cluster admin to grant them: '" + printRBAC + "' prints the Roles and the ClusterRole"}
+	for _, m := range missing {
+		wants = append(wants, strings.ReplaceAll(m, "NS", ns))
+	}
+	for _, want := range wants {
 		if !strings.Contains(refused.stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, refused.stderr)
 		}
@@ -52,7 +86,7 @@ func TestSecurePrintedRBACIsWhatSecureNeeds(t *testing.T) {
 	}
 	assertNothingWritten(t, ns)
 
-	printed := opea(t, "secure", "--print-rbac", "-n", ns)
+	printed := opea(t, append([]string{"secure", "--print-rbac", "-n", ns}, rbacFlags...)...)
 	if printed.code != 0 {
 		t.Fatalf("--print-rbac: exit %d\n%s", printed.code, printed.stderr)
 	}
@@ -72,7 +106,11 @@ func TestSecurePrintedRBACIsWhatSecureNeeds(t *testing.T) {
 		secured = opea(t, secure...)
 		return secured.code == 0, nil
 	})
-	for _, want := range []string{"peerauthentication.security.istio.io/default serverside-applied", "certificate.cert-manager.io/opea-" + ns + "-tls serverside-applied"} {
+	wantApplied := []string{"peerauthentication.security.istio.io/default serverside-applied", "certificate.cert-manager.io/opea-" + ns + "-tls serverside-applied"}
+	if lockdown {
+		wantApplied = append(wantApplied, "authorizationpolicy.security.istio.io/opea-allow-ingress serverside-applied", "httproute.gateway.networking.k8s.io/")
+	}
+	for _, want := range wantApplied {
 		if !strings.Contains(secured.stdout, want) {
 			t.Errorf("secure as %s with the printed RBAC lacks %q:\n%s\n%s", as, want, secured.stdout, secured.stderr)
 		}
