@@ -29,9 +29,14 @@ const (
 	// InMeshRootNamespace is Istio's root namespace, which holds the mesh
 	// config.
 	InMeshRootNamespace
-	// ClusterWide is a cluster-scoped resource, or a list in every namespace.
-	ClusterWide
+	// ClusterScoped is a resource of no namespace (namespaces themselves).
+	ClusterScoped
+	// EveryNamespace is a resource of every namespace, as a list across all.
+	EveryNamespace
 )
+
+// clusterWide reports whether s is granted by a ClusterRole.
+func (s Scope) clusterWide() bool { return s == ClusterScoped || s == EveryNamespace }
 
 // Permission is one thing secure asks the API server for: the verbs on a
 // resource in a scope, and why. The list Permissions returns is what the
@@ -86,8 +91,8 @@ func Permissions(r PermissionRequest) []Permission {
 		namespaces = append(namespaces, r.GatewayNamespace)
 	}
 	ps := []Permission{
-		{Scope: ClusterWide, Resource: "namespaces", Verbs: []string{"get"}, Names: namespaces, Why: "check that the namespaces exist"},
-		{Scope: ClusterWide, Resource: "namespaces", Verbs: []string{"patch"}, Names: []string{r.AppNamespace}, Why: "label the namespace for ambient mode"},
+		{Scope: ClusterScoped, Resource: "namespaces", Verbs: []string{"get"}, Names: namespaces, Why: "check that the namespaces exist"},
+		{Scope: ClusterScoped, Resource: "namespaces", Verbs: []string{"patch"}, Names: []string{r.AppNamespace}, Why: "label the namespace for ambient mode"},
 		{Scope: InAppNamespace, Resource: "services", Verbs: []string{"get", "list"}, Why: "find the entry Service"},
 		{Scope: InAppNamespace, Group: istioSecurity, Resource: "peerauthentications", Verbs: applyVerbs, Why: "apply PeerAuthentication default (STRICT)"},
 		{Scope: InAppNamespace, Group: istioSecurity, Resource: "peerauthentications", Verbs: []string{"list"}, Optional: true, Why: "check that no other PeerAuthentication overrides STRICT"},
@@ -98,18 +103,18 @@ func Permissions(r PermissionRequest) []Permission {
 			Permission{Scope: InAppNamespace, Group: gatewayAPIGroup, Resource: "gateways", Verbs: applyVerbs, Why: "apply the Gateway API Gateway"},
 			Permission{Scope: InAppNamespace, Group: gatewayAPIGroup, Resource: "httproutes", Verbs: append([]string{"list", "delete"}, applyVerbs...), Why: "apply the HTTPRoutes, and remove a redirect route no longer wanted"},
 			Permission{Scope: InAppNamespace, Group: istioNetworking, Resource: "gateways", Verbs: []string{"get"}, Why: "check that the application is not secured in the classic mode too"},
-			Permission{Scope: ClusterWide, Group: gatewayAPIGroup, Resource: "gatewayclasses", Verbs: []string{"get"}, Optional: true, Why: "check that the GatewayClass exists and is accepted"},
+			Permission{Scope: ClusterScoped, Group: gatewayAPIGroup, Resource: "gatewayclasses", Verbs: []string{"get"}, Optional: true, Why: "check that the GatewayClass exists and is accepted"},
 		)
 	} else {
 		ps = append(ps,
 			Permission{Scope: InAppNamespace, Group: istioNetworking, Resource: "gateways", Verbs: applyVerbs, Why: "apply the Istio Gateway"},
 			Permission{Scope: InAppNamespace, Group: istioNetworking, Resource: "virtualservices", Verbs: applyVerbs, Why: "apply the VirtualService"},
 			Permission{Scope: InAppNamespace, Group: gatewayAPIGroup, Resource: "gateways", Verbs: []string{"get"}, Why: "check that the application is not secured with --gateway-api too"},
-			Permission{Scope: ClusterWide, Group: istioNetworking, Resource: "gateways", Verbs: []string{"list"}, Optional: true, Why: "check that no other Gateway claims the hosts on the same gateway pods"},
+			Permission{Scope: EveryNamespace, Group: istioNetworking, Resource: "gateways", Verbs: []string{"list"}, Optional: true, Why: "check that no other Gateway claims the hosts on the same gateway pods"},
 		)
 		where := InGatewayNamespace
 		if r.SearchGateway {
-			where = ClusterWide
+			where = EveryNamespace
 		}
 		ps = append(ps,
 			Permission{Scope: where, Group: "apps", Resource: "deployments", Verbs: []string{"list"}, Why: "find the ingress gateway"},
@@ -122,7 +127,7 @@ func Permissions(r PermissionRequest) []Permission {
 	case r.Issuer:
 		ps = append(ps, Permission{Scope: InGatewayNamespace, Group: certManager, Resource: "certificates", Verbs: applyVerbs, Why: "apply the gateway's Certificate"})
 		if r.ClusterIssuer {
-			ps = append(ps, Permission{Scope: ClusterWide, Group: certManager, Resource: "clusterissuers", Verbs: []string{"get"}, Why: "check the --issuer"})
+			ps = append(ps, Permission{Scope: ClusterScoped, Group: certManager, Resource: "clusterissuers", Verbs: []string{"get"}, Why: "check the --issuer"})
 		} else {
 			ps = append(ps, Permission{Scope: InGatewayNamespace, Group: certManager, Resource: "issuers", Verbs: []string{"get"}, Why: "check the --issuer"})
 		}
@@ -145,7 +150,8 @@ func Permissions(r PermissionRequest) []Permission {
 	return ps
 }
 
-// Namespace is the namespace p applies in for r; "" for ClusterWide, and
+// Namespace is the namespace p applies in for r; "" for the cluster-wide
+// scopes, and
 // for InGatewayNamespace when the gateway namespace is not known.
 func (p Permission) Namespace(r PermissionRequest) string {
 	switch p.Scope {
@@ -204,8 +210,7 @@ func accesses(r PermissionRequest) []access {
 		}
 		for _, verb := range p.Verbs {
 			for _, name := range names {
-				out = append(out, access{verb: verb, group: p.Group, resource: p.Resource, name: name, namespace: ns,
-					allNamespaces: p.Scope == ClusterWide && p.Resource != "namespaces" && p.Resource != "gatewayclasses" && p.Resource != "clusterissuers"})
+				out = append(out, access{verb: verb, group: p.Group, resource: p.Resource, name: name, namespace: ns, allNamespaces: p.Scope == EveryNamespace})
 			}
 		}
 	}

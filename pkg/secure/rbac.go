@@ -27,9 +27,12 @@ func RBAC(r PermissionRequest) (roles []*rbacv1.Role, clusterRole *rbacv1.Cluste
 	for _, p := range Permissions(r) {
 		rule := rbacv1.PolicyRule{APIGroups: []string{p.Group}, Resources: []string{p.Resource}, Verbs: slices.Clone(p.Verbs), ResourceNames: p.Names}
 		ns := p.Namespace(r)
-		if p.Scope == ClusterWide || ns == "" {
+		if p.Scope.clusterWide() {
 			clusterRole.Rules = addRule(clusterRole.Rules, rule)
 			continue
+		}
+		if ns == "" {
+			continue // the gateway namespace, not known: never granted everywhere instead
 		}
 		role, ok := byNamespace[ns]
 		if !ok {
