@@ -12,19 +12,22 @@ PKG         := github.com/opea-project/kubectl-opea
 LDFLAGS     := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=$(COMMIT)
 LOCAL       := $(GO) run ./test/cmd/opea-local-cluster
 
-.PHONY: help build install control-plane demo test bench dist docs lint cluster-up cluster-down clean
+.PHONY: help build install control-plane demo test bench dist docs lint cluster-up cluster-down try clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # Without cgo, as the release archives are built (krew/dist): the same static
 # binary, 12 MB smaller than a cgo build, and as much less resident memory.
-build: ## Build bin/kubectl-opea
+# The shim kubectl_complete-opea goes next to the plugin: kubectl completes
+# "kubectl opea ..." by running it from PATH.
+build: ## Build bin/kubectl-opea, next to its completion shim bin/kubectl_complete-opea
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BINDIR)/kubectl-opea ./cmd/kubectl-opea
+	install -m 0755 cmd/kubectl-opea/kubectl_complete-opea $(BINDIR)/
 
 install: build ## Install kubectl-opea and its completion shim into $(PREFIX)/bin
 	install -d $(PREFIX)/bin
-	install -m 0755 $(BINDIR)/kubectl-opea cmd/kubectl-opea/kubectl_complete-opea $(PREFIX)/bin/
+	install -m 0755 $(BINDIR)/kubectl-opea $(BINDIR)/kubectl_complete-opea $(PREFIX)/bin/
 	@echo "Installed into $(PREFIX)/bin. With it on PATH, run: kubectl opea --help"
 
 control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, istiod and istioctl once (about 16 minutes the first time)
@@ -70,8 +73,12 @@ lint: ## gofmt, go vet and staticcheck
 demo: build control-plane ## Show kubectl opea at work on the local control plane (no cluster needed)
 	@$(GO) run ./test/cmd/opea-demo -plugin $(BINDIR)/kubectl-opea
 
-cluster-up: control-plane ## Start the local control plane in the background; admin kubeconfig in $(CLUSTER_DIR)/kubeconfig
-	@$(LOCAL) up -dir $(CLUSTER_DIR)
+# APP=chatqna also stages ChatQnA and an ingress gateway, ready for secure.
+cluster-up: control-plane ## Start the local control plane in the background; admin kubeconfig in $(CLUSTER_DIR)/kubeconfig (APP=chatqna: with ChatQnA)
+	@$(LOCAL) up -dir $(CLUSTER_DIR) -bin $(BINDIR) $(if $(APP),-app $(APP))
+
+try: build ## Try the plugin by hand: the local control plane with ChatQnA and an ingress gateway, ready for kubectl opea secure
+	@$(MAKE) --no-print-directory cluster-up APP=chatqna
 
 cluster-down: ## Stop the local control plane and remove $(CLUSTER_DIR)
 	@$(LOCAL) down -dir $(CLUSTER_DIR)

@@ -385,11 +385,12 @@ func (v *view) rootNamespace() string {
 	return istio.DefaultRootNamespace
 }
 
-// workloads are the label sets mTLS is judged for: every pod, or the
-// namespace as a whole when it has none.
+// workloads are the label sets mTLS is judged for: every pod, or, when the
+// namespace has none, a pod without labels standing for any pod started
+// there, named so that a message says what it is.
 func (v *view) workloads() []Object {
 	if len(v.s.Pods) == 0 {
-		return []Object{{Namespace: v.s.Namespace, Name: "(namespace)"}}
+		return []Object{{Namespace: v.s.Namespace, Name: fmt.Sprintf("any pod started in namespace %s (it has none)", v.s.Namespace)}}
 	}
 	return v.s.Pods
 }
@@ -413,6 +414,9 @@ func checkStrict(v *checkView) Result {
 		}
 		return fail(v.secureCommand()+" (or apply a PeerAuthentication named default with mtls.mode STRICT)",
 			"workloads accept plaintext: %s", strings.Join(weak, "; "))
+	}
+	if len(v.s.Pods) == 0 {
+		return pass("STRICT for any pod started in namespace %s (it has none)", v.s.Namespace)
 	}
 	return pass("STRICT for %d workloads", len(v.workloads()))
 }

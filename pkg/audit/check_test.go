@@ -437,3 +437,19 @@ func TestEntryPortPassesWhenTheRouteUsesIt(t *testing.T) {
 		}
 	}
 }
+
+// A namespace without pods is judged for the pods it would start, and the
+// messages say so rather than naming a placeholder.
+func TestStrictInANamespaceWithoutPodsSaysWhatItJudged(t *testing.T) {
+	s := healthy(t)
+	s.Pods = nil
+	if o := outcomesByID(s)["mtls.namespace-strict"]; o.Status != Pass || o.Message != "STRICT for any pod started in namespace chatqna (it has none)" {
+		t.Errorf("with STRICT: %s %q", o.Status, o.Message)
+	}
+	s.PeerAuthentications = nil
+	o := outcomesByID(s)["mtls.namespace-strict"]
+	want := "any pod started in namespace chatqna (it has none): PERMISSIVE (no PeerAuthentication applies)"
+	if o.Status != Fail || !strings.Contains(o.Message, want) || strings.Contains(o.Message, "(namespace)") {
+		t.Errorf("without a policy: %s %q, want a failure with %q", o.Status, o.Message, want)
+	}
+}

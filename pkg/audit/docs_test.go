@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // Every check links to docs/checks.md#<id>: each ID needs its anchor, and
@@ -102,5 +105,44 @@ func TestTableAndShortOutput(t *testing.T) {
 	}
 	if !bytes.Contains(glyphs.Bytes(), []byte("× namespace enrolled")) || bytes.Contains(glyphs.Bytes(), []byte("\033[")) {
 		t.Errorf("glyph style without colour:\n%s", glyphs.String())
+	}
+}
+
+// -o yaml is the JSON document: it converts back to the same JSON, so it
+// matches the schema too, even where a message reads as another YAML type
+// or spans lines.
+func TestYAMLReportIsTheJSONDocument(t *testing.T) {
+	s := healthy(t)
+	brokenCases[0].breakIt(t, s)
+	report := NewReport("chatqna", Run(s), s.Forbidden())
+	odd := []string{"true", "0755", "1e3", "null", "", "a: b", "- x", "two\nlines", "#"}
+	for i, msg := range odd {
+		report.Categories[0].Checks[i%len(report.Categories[0].Checks)].Message = msg
+	}
+	report.Categories[0].Checks = append(report.Categories[0].Checks, ReportCheck{ID: "cluster.odd-messages", Description: "d", Result: Pass, Docs: DocsURL, Message: strings.Join(odd, " ")})
+	var js, ym bytes.Buffer
+	if err := RenderJSON(&js, report); err != nil {
+		t.Fatal(err)
+	}
+	if err := RenderYAML(&ym, report); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(ym.String(), "namespace: chatqna\nsuccess: false\n") {
+		t.Errorf("the YAML does not keep the JSON's field order:\n%s", ym.String())
+	}
+	converted, err := sigsyaml.YAMLToJSON(ym.Bytes())
+	if err != nil {
+		t.Fatalf("%v\n%s", err, ym.String())
+	}
+	validateAgainstSchema(t, converted)
+	var fromJSON, fromYAML any
+	if err := json.Unmarshal(js.Bytes(), &fromJSON); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(converted, &fromYAML); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(fromJSON, fromYAML); diff != "" {
+		t.Errorf("-o yaml differs from -o json (-json +yaml):\n%s", diff)
 	}
 }

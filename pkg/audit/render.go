@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // DocsURL is where each check's documentation lives; a check's anchor is its ID.
@@ -199,6 +201,38 @@ func NewReport(namespace string, outcomes []Outcome, forbidden []Access) Report 
 		c.Checks = append(c.Checks, ReportCheck{ID: o.ID, Description: o.Description, Result: o.Status, Message: o.Message, Hint: o.Hint, Docs: DocsURL + o.ID})
 	}
 	return r
+}
+
+// RenderYAML writes r, a Report or a FleetReport, as YAML: the document
+// RenderJSON writes, with its field names and in its field order (a reader
+// finds the verdict first), converted.
+func RenderYAML(w io.Writer, r any) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	// JSON is YAML: decoded into a node, it keeps its order; only its flow
+	// style and quotes are dropped, so that it prints as block YAML.
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return err
+	}
+	blockStyle(&doc)
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// blockStyle clears the styles of n and what it holds; the encoder then
+// quotes only the strings that need it.
+func blockStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		blockStyle(c)
+	}
 }
 
 // RenderJSON writes r, a Report or a FleetReport, as indented JSON.

@@ -2,7 +2,9 @@ package desired
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -61,6 +63,9 @@ func hostProblem(h string) string {
 		return "is an IP address: TLS clients send no server name (SNI) for an IP address, so the gateway cannot pick this host's certificate by name, " +
 			"and a certificate for an IP address needs an IP SAN, which secure does not request; " +
 			"use a DNS name that resolves to the gateway's address, such as chatqna.example.com"
+	}
+	if bare, what := withoutURLParts(h); what != "" && strings.Contains(bare, ".") {
+		return fmt.Sprintf("is %s, not a host name: give the bare host name: %s", what, bare)
 	}
 	name, wildcard := strings.CutPrefix(h, "*.")
 	if strings.Contains(name, "*") || h == "*" {
@@ -124,4 +129,32 @@ func isNumericLabel(l string) bool {
 		}
 	}
 	return true
+}
+
+// withoutURLParts finds a host name given as a URL, or with a port or path,
+// as people copy it from a browser: it returns the bare host name and what
+// surrounded it ("a URL", "a host name with a path"), or "" when h is none
+// of those.
+func withoutURLParts(h string) (bare, what string) {
+	if scheme, _, ok := strings.Cut(h, "://"); ok && scheme != "" {
+		u, err := url.Parse(h)
+		if err != nil || u.Hostname() == "" {
+			return "", ""
+		}
+		return u.Hostname(), "a URL"
+	}
+	hostPort, path, hasPath := strings.Cut(h, "/")
+	host, port, err := net.SplitHostPort(hostPort)
+	hasPort := err == nil && host != "" && port != ""
+	switch {
+	case hasPort && hasPath:
+		return host, "a host name with a port and a path"
+	case hasPort:
+		return host, "a host name with a port"
+	case hasPath && hostPort != "" && path != "":
+		return hostPort, "a host name with a path"
+	case hasPath && hostPort != "":
+		return hostPort, "a host name with a trailing slash"
+	}
+	return "", ""
 }

@@ -90,9 +90,17 @@ func TestValidateHostsRejects(t *testing.T) {
 		{".example.com", []string{"RFC 1123"}},
 		{"example.com.", []string{"RFC 1123"}},
 		{"chat qna.example.com", []string{"RFC 1123"}},
-		{"chatqna.example.com:443", []string{"RFC 1123"}},
-		{"https://chatqna.example.com", []string{"RFC 1123"}},
 		{"ns/chatqna.example.com", []string{"RFC 1123"}},
+		// A URL, or a host with a port or path, as copied from a browser:
+		// the bare host name is named, and no regular expression.
+		{"https://chatqna.example.com/", []string{`"https://chatqna.example.com/": is a URL, not a host name: give the bare host name: chatqna.example.com`}},
+		{"https://chatqna.example.com", []string{"is a URL", "give the bare host name: chatqna.example.com"}},
+		{"http://ChatQnA.example.com:8443/v1/chatqna?x=1", []string{"is a URL", "give the bare host name: chatqna.example.com"}},
+		{"https://*.example.com/", []string{"is a URL", "give the bare host name: *.example.com"}},
+		{"chatqna.example.com:443", []string{"is a host name with a port", "give the bare host name: chatqna.example.com"}},
+		{"chatqna.example.com/", []string{"with a trailing slash", "give the bare host name: chatqna.example.com"}},
+		{"chatqna.example.com/ui", []string{"with a path", "give the bare host name: chatqna.example.com"}},
+		{"chatqna.example.com:443/ui", []string{"with a port and a path", "give the bare host name: chatqna.example.com"}},
 		{"bücher.example", []string{"non-ASCII", "xn--"}},
 		// The Kelvin sign lower-cases to "k": not silently turned into another name.
 		{"\u212Aa.example.com", []string{"non-ASCII"}},

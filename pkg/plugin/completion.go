@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -18,8 +19,10 @@ const completionLong = `Print a shell completion script for kubectl-opea.
 
 As a kubectl plugin ("kubectl opea ..."), completion needs no script from this
 command: kubectl (v1.26 or newer) completes plugins by running an executable
-named kubectl_complete-opea from your PATH. "make install" and the krew package
-install it next to kubectl-opea; kubectl's own completion must be set up.
+named kubectl_complete-opea from your PATH, and kubectl's own completion must be
+set up. "make install" installs it next to kubectl-opea. krew does not link it: the
+caveats "kubectl krew install" prints give the two lines that put it into
+krew's bin folder.
 
 The scripts printed here complete the standalone binary, "kubectl-opea ...".`
 
@@ -58,6 +61,31 @@ func newCmdCompletion(streams genericiooptions.IOStreams) *cobra.Command {
 			}
 			return usageError(cmd, fmt.Errorf("unsupported shell %q: use one of %s", args[0], strings.Join(shells, ", ")))
 		},
+	}
+}
+
+// pathFlags are the flags whose values are files or folders: only they
+// complete file names.
+var pathFlags = map[string]bool{"kubeconfig": true, "cache-dir": true, "certificate-authority": true, "client-certificate": true, "client-key": true}
+
+// completeNoFilesByDefault registers, for every flag of cmd and its
+// subcommands that takes a value and has no completion of its own, an
+// empty one: cobra's default, file names, makes no sense for a host, a
+// Service or an issuer.
+func completeNoFilesByDefault(cmd *cobra.Command) {
+	register := func(f *pflag.Flag) {
+		if pathFlags[f.Name] || f.NoOptDefVal != "" {
+			return // a path, or a switch (--wait, --lockdown) that takes no value
+		}
+		if _, ok := cmd.GetFlagCompletionFunc(f.Name); ok {
+			return
+		}
+		_ = cmd.RegisterFlagCompletionFunc(f.Name, fixedCompletions())
+	}
+	cmd.LocalNonPersistentFlags().VisitAll(register)
+	cmd.PersistentFlags().VisitAll(register)
+	for _, sub := range cmd.Commands() {
+		completeNoFilesByDefault(sub)
 	}
 }
 

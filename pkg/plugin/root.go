@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/rest"
@@ -73,12 +74,10 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// The root command does nothing by itself but show help.
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError(c, fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath()))
-			}
-			return nil
-		},
+		Args: unknownCommand,
+		// cobra's own default, which it sets only where it checks the
+		// arguments itself.
+		SuggestionsMinimumDistance: 2,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return cmd.Help()
 		},
@@ -108,6 +107,7 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	cmd.AddCommand(NewCmdUnsecure(getter, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(newCmdCompletion(streams))
+	completeNoFilesByDefault(cmd)
 	return cmd
 }
 
@@ -199,13 +199,49 @@ func usageError(cmd *cobra.Command, err error) error {
 	}
 }
 
+// unknownCommand is the root command's Args: the root takes no arguments,
+// so a word is a mistyped subcommand, reported as cobra and kubectl do, with
+// the subcommands it is close to. (A custom Args replaces cobra's own check,
+// and with it the suggestions.)
+func unknownCommand(root *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], root.CommandPath())
+	if suggestions := root.SuggestionsFor(args[0]); len(suggestions) > 0 {
+		msg += "\n\nDid you mean this?\n\t" + strings.Join(suggestions, "\n\t") + "\n"
+	}
+	return usageError(root, errors.New(msg))
+}
+
 // noArgs rejects positional arguments as a usage error: every command takes
 // its input from flags, and a stray word is most often a misplaced value.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return usageError(cmd, fmt.Errorf("%s takes no arguments, got %q (values go with flags, e.g. --host NAME)", cmd.CommandPath(), strings.Join(args, " ")))
+		return usageError(cmd, fmt.Errorf("%s takes no arguments, got %q", cmd.CommandPath(), strings.Join(args, " ")))
 	}
 	return nil
+}
+
+// appArgs is noArgs for the commands that act on an application's
+// namespace: a single word there is most often the namespace, or with
+// secure the host, given without its flag, and the error says which flag
+// it goes with.
+func appArgs(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return noArgs(cmd, args)
+	}
+	word := args[0]
+	flag := ""
+	switch {
+	case cmd.Flags().Lookup("host") != nil && strings.Contains(word, "."):
+		flag = "--host " + word
+	case len(validation.IsDNS1123Label(word)) == 0:
+		flag = "-n " + word
+	default:
+		return noArgs(cmd, args)
+	}
+	return usageError(cmd, fmt.Errorf("%s takes no arguments, got %q: did you mean %s %s?", cmd.CommandPath(), word, cmd.CommandPath(), flag))
 }
 
 // ExitCode maps an error returned by a command to the process exit code.

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -97,6 +99,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{[]string{"version", "-o", "xml"}, `unsupported output format "xml"`},
 		{[]string{"version", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"frobnicate"}, `unknown command "frobnicate" for "kubectl opea"`},
+		// A mistyped subcommand is named with what it is close to, as kubectl does.
+		{[]string{"verfy"}, "unknown command \"verfy\" for \"kubectl opea\"\n\nDid you mean this?\n\tverify\n"},
+		{[]string{"unsecur", "-n", "chatqna"}, "Did you mean this?\n\tunsecure\n"},
 		{[]string{"completion"}, "name one shell"},
 		{[]string{"completion", "tcsh"}, `unsupported shell "tcsh"`},
 	} {
@@ -110,6 +115,9 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		if r.out != "" {
 			t.Errorf("%v: wrote to stdout on error: %q", tc.args, r.out)
 		}
+	}
+	if r := run(t, nil, "frobnicate"); strings.Contains(r.err, "Did you mean") {
+		t.Errorf("a word close to no command got a suggestion: %q", r.err)
 	}
 }
 
@@ -201,4 +209,26 @@ func completionLines(out string) []string {
 		lines = append(lines, strings.SplitN(l, "\t", 2)[0])
 	}
 	return lines
+}
+
+// Flags whose values are not files complete no file names; those that name
+// files still do.
+func TestValueFlagsCompleteNoFileNames(t *testing.T) {
+	for _, args := range [][]string{
+		{"secure", "--host", ""},
+		{"secure", "--service", ""},
+		{"secure", "--tls-secret", ""},
+		{"unsecure", "--field-manager", ""},
+		{"verify", "-o", ""},
+		{"--as", ""},
+	} {
+		r := run(t, nil, append([]string{"__complete"}, args...)...)
+		if !strings.Contains(r.out, fmt.Sprintf(":%d\n", cobra.ShellCompDirectiveNoFileComp)) {
+			t.Errorf("completing %v: %q, want no file completion", args, r.out)
+		}
+	}
+	r := run(t, nil, "__complete", "--kubeconfig", "")
+	if !strings.Contains(r.out, fmt.Sprintf(":%d\n", cobra.ShellCompDirectiveDefault)) {
+		t.Errorf("completing --kubeconfig: %q, want file names", r.out)
+	}
 }

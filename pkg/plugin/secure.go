@@ -52,6 +52,8 @@ secure applies, with server-side apply (field manager kubectl-opea):
     gateway to the entry workload's port. They stay on later runs without
     --lockdown; --lockdown=false removes them.
 
+Before reading anything it checks that you have every permission it needs,
+and names all that you lack; --print-rbac prints them as RBAC objects.
 Before writing anything it checks that the namespace, the entry Service, the
 ingress gateway (or the Gateway API and an accepted GatewayClass) and the
 Istio and cert-manager APIs exist, that you may make every change, and that
@@ -82,7 +84,10 @@ const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
     --allow-principal cluster.local/ns/monitoring/sa/prometheus
 
   # Remove the lockdown again, keeping the rest
-  kubectl opea secure -n chatqna --host chatqna.example.com --lockdown=false`
+  kubectl opea secure -n chatqna --host chatqna.example.com --lockdown=false
+
+  # The Roles and ClusterRole to ask a cluster admin for
+  kubectl opea secure --print-rbac -n chatqna --gateway-api --lockdown`
 
 // SecureOptions holds the flags and state of `kubectl opea secure`.
 type SecureOptions struct {
@@ -113,6 +118,9 @@ type SecureOptions struct {
 	Lockdown        bool
 	LockdownGiven   bool
 	AllowPrincipals []string
+	// PrintRBAC prints the Roles and ClusterRole secure needs, and does
+	// nothing else.
+	PrintRBAC bool
 
 	// Set by Complete.
 	namespace string
@@ -138,9 +146,12 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Short:   "Put an OPEA application behind an Istio TLS gateway with STRICT mTLS",
 		Long:    secureLong,
 		Example: secureExample,
-		Args:    noArgs,
+		Args:    appArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.LockdownGiven = cmd.Flags().Changed("lockdown")
+			if o.PrintRBAC {
+				return o.printRBAC(cmd)
+			}
 			if err := o.Complete(); err != nil {
 				return err
 			}
@@ -172,6 +183,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long --wait waits")
 	f.BoolVar(&o.Lockdown, "lockdown", false, "Deny by default: AuthorizationPolicies admitting to the application's pods only its own workloads, --allow-principal callers and the ingress gateway (not given: a lockdown in place stays; false: removes it)")
 	f.StringArrayVar(&o.AllowPrincipals, "allow-principal", nil, "With --lockdown, also admit this caller, as <trust domain>/ns/<namespace>/sa/<service account>; repeat for several")
+	f.BoolVar(&o.PrintRBAC, "print-rbac", false, "Print the Roles and the ClusterRole that grant what secure needs with these flags, for a cluster admin to apply and bind; contacts no cluster")
 	_ = cmd.RegisterFlagCompletionFunc("issuer-kind", fixedCompletions("Issuer", "ClusterIssuer"))
 	_ = cmd.RegisterFlagCompletionFunc("gateway-service-type", fixedCompletions(gatewayServiceTypes...))
 	return cmd
@@ -328,6 +340,7 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		Hosts: o.Hosts, Enroll: o.Enroll, HTTPRedirect: o.HTTPRedirect,
 		Issuer: o.Issuer, IssuerKind: o.IssuerKind, TLSSecret: o.TLSSecret,
 		Lockdown: o.lockdown(), AllowPrincipals: o.AllowPrincipals, FieldManager: o.FieldManager,
+		NoPermissionCheck: o.DryRun == DryRunClient,
 	}, o.ErrOut)
 	if err != nil {
 		return err

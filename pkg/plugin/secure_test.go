@@ -30,7 +30,9 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 		{[]string{"--field-manager", ""}, []string{"--field-manager must not be empty"}},
 		{[]string{"--field-manager", strings.Repeat("m", 129)}, []string{"invalid --field-manager", "is 129 bytes long, more than the API server's 128"}},
 		{[]string{"--field-manager", "a\tb"}, []string{"invalid --field-manager", "unprintable character U+0009"}},
-		{[]string{"chatqna.example.com"}, []string{`kubectl opea secure takes no arguments, got "chatqna.example.com"`}},
+		{[]string{"chatqna.example.com"}, []string{`kubectl opea secure takes no arguments, got "chatqna.example.com": did you mean kubectl opea secure --host chatqna.example.com?`}},
+		{[]string{"chatqna"}, []string{`kubectl opea secure takes no arguments, got "chatqna": did you mean kubectl opea secure -n chatqna?`}},
+		{[]string{"--host", "https://chatqna.example.com/"}, []string{`invalid --host "https://chatqna.example.com/": is a URL, not a host name: give the bare host name: chatqna.example.com`}},
 		// Several problems are reported together.
 		{[]string{"--host", "*", "--port", "70000", "-o", "xml"}, []string{`invalid --host "*"`, "invalid --port 70000", `unsupported output format "xml"`}},
 	} {
@@ -81,7 +83,9 @@ func TestUnsecureAndVersionRejectBadInputBeforeContactingTheCluster(t *testing.T
 		{[]string{"unsecure", "-n", "chatqna", "--timeout", "0"}, "invalid --timeout 0s"},
 		{[]string{"unsecure", "-n", "chatqna", "--wait", "--timeout", "-5s"}, "invalid --timeout -5s"},
 		{[]string{"unsecure", "-n", "chatqna", "--field-manager", ""}, "--field-manager must not be empty"},
-		{[]string{"unsecure", "chatqna"}, `kubectl opea unsecure takes no arguments, got "chatqna"`},
+		{[]string{"unsecure", "chatqna"}, `kubectl opea unsecure takes no arguments, got "chatqna": did you mean kubectl opea unsecure -n chatqna?`},
+		{[]string{"verify", "chatqna"}, `kubectl opea verify takes no arguments, got "chatqna": did you mean kubectl opea verify -n chatqna?`},
+		{[]string{"verify", "a", "b"}, `kubectl opea verify takes no arguments, got "a b"`},
 		{[]string{"version", "extra"}, `kubectl opea version takes no arguments, got "extra"`},
 	} {
 		r := run(t, nil, append([]string{"--kubeconfig", kubeconfig}, tc.args...)...)

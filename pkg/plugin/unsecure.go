@@ -73,7 +73,7 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 		Short:   "Remove exactly what secure applied for an OPEA application",
 		Long:    unsecureLong,
 		Example: unsecureExample,
-		Args:    noArgs,
+		Args:    appArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ns, err := namespaceOf(o.clients)
 			if err != nil {

@@ -44,8 +44,8 @@ for all of them, prints one summary table (entry Service, verdict, counts,
 the failed checks' IDs) and then the failing namespaces' warnings and
 failures, and what kubectl opea secure left for namespaces since deleted
 (certificates cert-manager keeps renewing) with the unsecure that removes
-it; -o short prints a line per namespace, and -o json one document with
-every namespace's report. A namespace whose pods you may not read is reported
+it; -o short prints a line per namespace, and -o json (or yaml) one document
+with every namespace's report. A namespace whose pods you may not read is reported
 as such, and so is a search for applications that refused reads left
 incomplete; the others are still audited.
 
@@ -122,7 +122,7 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.Output, "output", "o", "table", "Output format: table, short (warnings and failures only; with -A, a line per namespace) or json")
+	f.StringVarP(&o.Output, "output", "o", "table", "Output format: table, short (warnings and failures only; with -A, a line per namespace), json or yaml (the same document)")
 	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Audit every namespace that holds an OPEA application, from one read of the cluster (-n is then ignored)")
 	f.StringVarP(&o.Selector, "selector", "l", "", "With -A, audit only the namespaces whose labels match this selector (e.g. team=rag,env!=dev)")
 	f.BoolVar(&o.Probe, "probe", true, "Run the live TLS probe when the gateway's address is known (--probe=false skips it); with -A, several gateways at once")
@@ -135,7 +135,7 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass, or --timeout passes (exit code 124)")
 	f.Lookup("wait").NoOptDefVal = "true"
 	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long --wait waits")
-	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json"))
+	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json", "yaml"))
 	return cmd
 }
 
@@ -186,7 +186,7 @@ func (o *VerifyOptions) legacyWaitArgs(cmd *cobra.Command, args []string) error 
 			return nil
 		}
 	}
-	return noArgs(cmd, args)
+	return appArgs(cmd, args)
 }
 
 // Validate checks the flags, all of them: it reports every problem at
@@ -194,9 +194,9 @@ func (o *VerifyOptions) legacyWaitArgs(cmd *cobra.Command, args []string) error 
 func (o *VerifyOptions) Validate() error {
 	var errs []string
 	switch o.Output {
-	case "table", "short", "json":
+	case "table", "short", "json", "yaml":
 	default:
-		errs = append(errs, fmt.Sprintf("unsupported output format %q: use table, short or json", o.Output))
+		errs = append(errs, fmt.Sprintf("unsupported output format %q: use table, short, json or yaml", o.Output))
 	}
 	if o.AllNamespaces {
 		errs = append(errs, o.validateAllNamespaces()...)
@@ -382,19 +382,32 @@ func (o *VerifyOptions) couldNotRun(err error) error {
 		err = fmt.Errorf("%w\n  fix: check --kubeconfig and --context, then 'kubectl cluster-info'", err)
 	}
 	switch {
-	case o.Output == "json" && o.AllNamespaces:
-		_ = audit.RenderJSON(o.Out, audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: err.Error()})
-	case o.Output == "json":
-		_ = audit.RenderJSON(o.Out, audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: err.Error()})
+	case o.document() && o.AllNamespaces:
+		_ = o.renderDocument(audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: err.Error()})
+	case o.document():
+		_ = o.renderDocument(audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: err.Error()})
 	}
 	return &ExitError{Code: ExitIncomplete, Err: err}
 }
 
 func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []audit.Access) error {
-	if o.Output == "json" {
-		return audit.RenderJSON(o.Out, audit.NewReport(o.namespace, outcomes, forbidden))
+	if o.document() {
+		return o.renderDocument(audit.NewReport(o.namespace, outcomes, forbidden))
 	}
 	return audit.RenderTable(o.Out, o.namespace, outcomes, forbidden, o.style(), o.Output == "short")
+}
+
+// document reports whether -o asks for one document (json or yaml) rather
+// than text.
+func (o *VerifyOptions) document() bool { return o.Output == "json" || o.Output == "yaml" }
+
+// renderDocument writes r, a Report or a FleetReport, in the format -o
+// names: YAML is the JSON document, converted.
+func (o *VerifyOptions) renderDocument(r any) error {
+	if o.Output == "yaml" {
+		return audit.RenderYAML(o.Out, r)
+	}
+	return audit.RenderJSON(o.Out, r)
 }
 
 // style puts glyphs and colour on a terminal only, and no colour when

@@ -66,7 +66,7 @@ func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
 }
 
 func (o *VerifyOptions) renderAll(fleet *audit.FleetResult) error {
-	if len(fleet.Namespaces) == 0 && len(fleet.Unsearched) == 0 && o.Output != "json" {
+	if len(fleet.Namespaces) == 0 && len(fleet.Unsearched) == 0 && !o.document() {
 		// As kubectl's "No resources found": on stderr, and not an error.
 		if o.Selector != "" {
 			fmt.Fprintf(o.ErrOut, "No OPEA application found in the namespaces matching %s.\n", o.Selector)
@@ -78,8 +78,8 @@ func (o *VerifyOptions) renderAll(fleet *audit.FleetResult) error {
 		}
 	}
 	switch o.Output {
-	case "json":
-		return audit.RenderJSON(o.Out, audit.NewFleetReport(o.Selector, fleet))
+	case "json", "yaml":
+		return o.renderDocument(audit.NewFleetReport(o.Selector, fleet))
 	case "short":
 		return audit.RenderFleetShort(o.Out, fleet)
 	}

@@ -117,7 +117,7 @@ func TestVerifyRejectsNonsenseFlagsBeforeReadingAnything(t *testing.T) {
 		{[]string{"--port", "70000"}, []string{"invalid --port 70000"}},
 		{[]string{"--service", "Chat_QnA"}, []string{`invalid --service "Chat_QnA"`}},
 		{[]string{"--service", ""}, []string{`invalid --service ""`}},
-		{[]string{"-o", "yaml"}, []string{`unsupported output format "yaml"`}},
+		{[]string{"-o", "yml"}, []string{`unsupported output format "yml": use table, short, json or yaml`}},
 		{[]string{"-n", "Not_A_Namespace"}, []string{`invalid namespace "Not_A_Namespace"`}},
 		{[]string{"--wait", "0", "--probe-address", "x", "-o", "xml"}, []string{"invalid --wait 0s", `invalid --probe-address "x"`, `unsupported output format "xml"`}},
 	} {

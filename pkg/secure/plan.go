@@ -62,6 +62,10 @@ type Request struct {
 	// FieldManager is the one secure applies with: with LockdownOff it
 	// releases adopted policies. Empty: kubectl-opea.
 	FieldManager string
+	// NoPermissionCheck leaves out the check, before any read, that the
+	// user has every permission secure needs: for a client-side dry run,
+	// which sends no request but reads.
+	NoPermissionCheck bool
 }
 
 // LockdownChoice is what --lockdown asks for.
@@ -133,6 +137,12 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			"check --kubeconfig and --context, then 'kubectl cluster-info'")
 	}
 
+	if !p.NoPermissionCheck {
+		if err := p.checkPermissions(ctx, kube); err != nil {
+			return nil, err
+		}
+	}
+
 	var found problems.List
 	note := func(err error) bool {
 		if err == nil {
@@ -193,6 +203,9 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 			gwOK = !note(unreadAsProblem(err, "the ingress gateway", p.gatewayRequest()))
 		}
 		if gwOK {
+			if err := p.checkGatewayPermissions(ctx, kube, gw.Namespace); err != nil {
+				return nil, err
+			}
 			certNS = gw.Namespace
 			params.GatewayNamespace, params.GatewaySelector = gw.Namespace, gw.Selector
 			// Server port numbers that istiod resolves to those pod ports.

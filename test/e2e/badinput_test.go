@@ -158,7 +158,7 @@ func TestBadInput(t *testing.T) {
 		{name: "unsecure --wait --dry-run=client", args: unsecure("--wait", "--dry-run=client"), code: 2, want: []string{"--wait", "--dry-run"}},
 		{name: "secure -o xml", args: secure("-o", "xml"), code: 2, want: []string{`"xml"`}},
 		{name: "secure -o without a value", args: secure("-o"), code: 2, want: []string{"-o"}},
-		{name: "verify -o yaml", args: verify("-o", "yaml"), code: 2, want: []string{`"yaml"`}},
+		{name: "verify -o yml", args: verify("-o", "yml"), code: 2, want: []string{`"yml"`, "json or yaml"}},
 		{name: "version -o xml", args: []string{"version", "-o", "xml"}, code: 2, want: []string{`"xml"`}},
 
 		// --host.

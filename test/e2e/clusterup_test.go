@@ -91,3 +91,81 @@ func processesMentioning(t *testing.T, s string) []string {
 	}
 	return found
 }
+
+// make try leaves a running local control plane with ChatQnA and an ingress
+// gateway, and prints the commands to use it: run as printed, they secure
+// ChatQnA. A second make try finds it running and staged, and leaves what
+// secure applied alone.
+func TestMakeTryIsReadyForSecure(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cluster")
+	bin := t.TempDir()
+	make := func(target string) string {
+		t.Helper()
+		cmd := exec.Command("make", "--no-print-directory", target, "CLUSTER_DIR="+dir, "BINDIR="+bin)
+		cmd.Dir = controlplane.RepoRoot()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("make %s: %v\n%s", target, err, out)
+		}
+		return string(out)
+	}
+	t.Cleanup(func() {
+		if cp, err := controlplane.Attach(dir); err == nil {
+			_ = cp.Stop()
+		}
+	})
+
+	out := make("try")
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	for _, want := range []string{
+		"  export KUBECONFIG=" + kubeconfig + "\n",
+		"  export PATH=" + bin + ":$PATH\n",
+		"  kubectl opea secure -n chatqna --host chatqna.example.com\n",
+		"make cluster-down",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("make try does not print %q:\n%s", want, out)
+		}
+	}
+
+	// The printed commands, up to secure, as a user pastes them into a shell.
+	var script []string
+	for _, line := range strings.Split(out, "\n") {
+		if l := strings.TrimSpace(line); strings.HasPrefix(l, "export ") || strings.HasPrefix(l, "kubectl opea secure ") {
+			script = append(script, l)
+		}
+	}
+	bins, err := controlplane.EnsureBinaries(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shell := exec.Command("sh", "-ec", strings.Join(script, "\n"))
+	shell.Env = append(os.Environ(), "PATH="+filepath.Dir(bins.Kubectl)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	secured, err := shell.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the commands make try printed failed: %v\n%s\n%s", err, strings.Join(script, "\n"), secured)
+	}
+	for _, want := range []string{"peerauthentication.security.istio.io/default serverside-applied", "gateway.networking.istio.io/opea-ingress serverside-applied"} {
+		if !strings.Contains(string(secured), want) {
+			t.Errorf("secure on the cluster make try made lacks %q:\n%s", want, secured)
+		}
+	}
+
+	again := make("try")
+	if !strings.Contains(again, "already running") || !strings.Contains(again, "chatqna is staged already") {
+		t.Errorf("a second make try should find the cluster running and ChatQnA staged:\n%s", again)
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := kube.CoreV1().Namespaces().Get(context.Background(), "chatqna", metav1.GetOptions{})
+	if err != nil || ns.Labels["istio.io/dataplane-mode"] != "ambient" {
+		t.Errorf("after a second make try, namespace chatqna is not as secure left it: %v %v", ns.Labels, err)
+	}
+	make("cluster-down")
+}

@@ -91,23 +91,8 @@ func run(ctx context.Context, plugin string) (err error) {
 
 	step("Creating what the cluster would hold: ChatQnA's Services in namespace %s, and an Istio ingress gateway in %s rendered from Istio's gateway chart",
 		appNamespace, fixtures.GatewayNamespace)
-	if err := fixtures.CreateNamespace(ctx, kube, appNamespace); err != nil {
-		return err
-	}
-	if err := fixtures.CreateChatQnAServices(ctx, kube, appNamespace, "chatqna"); err != nil {
-		return err
-	}
-	if err := fixtures.ChartGateway.Install(ctx, cp.AdminConfig()); err != nil {
-		return err
-	}
-	if err := fixtures.CreateAppPods(ctx, kube, appNamespace, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
-		return err
-	}
-	step("[simulated] the kubelet reports ChatQnA's pods and istiod's pod running, the DaemonSet controller ztunnel and istio-cni ready (istiod runs as a local process; no node runs here)")
-	if err := fixtures.SimulateKubeletReady(ctx, kube, appNamespace, "", 3); err != nil {
-		return err
-	}
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	step("[simulated] the kubelet reports ChatQnA's pods, the gateway's and istiod's running, the DaemonSet controller ztunnel and istio-cni ready (istiod runs as a local process; no node runs here)")
+	if err := fixtures.StageChatQnA(ctx, cp.AdminConfig(), appNamespace); err != nil {
 		return err
 	}
 
