@@ -50,7 +50,7 @@ func TestSecureSaysWhenTheDefaultHostIsUsed(t *testing.T) {
 	if !strings.Contains(r.err, "No --host given: using *.intel.com") {
 		t.Errorf("no notice of the default host:\n%s", r.err)
 	}
-	if r.code != ExitFailure || !strings.Contains(r.err, "cannot reach https://127.0.0.1:1") {
+	if r.code != ExitIncomplete || !strings.Contains(r.err, "cannot reach the cluster at https://127.0.0.1:1") {
 		t.Errorf("exit %d, stderr:\n%s", r.code, r.err)
 	}
 	withHost := run(t, nil, "--kubeconfig", kubeconfig, "secure", "-n", "chatqna", "--host", "a.example.com")
@@ -82,7 +82,7 @@ func TestUnsecureAndVersionRejectBadInputBeforeContactingTheCluster(t *testing.T
 // pilot/pkg/model/credentials): a --tls-secret named istio-* is accepted.
 func TestSecureAcceptsATLSSecretNamedIstio(t *testing.T) {
 	o := NewSecureOptions(nil, genericiooptions.IOStreams{})
-	o.Hosts, o.TLSSecret = []string{"chatqna.example.com"}, "istio-gateway"
+	o.namespace, o.Hosts, o.TLSSecret = "chatqna", []string{"chatqna.example.com"}, "istio-gateway"
 	if err := o.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}

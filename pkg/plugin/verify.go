@@ -128,9 +128,9 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.StringVar(&o.ProbeAddress, "probe-address", "", "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
 	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", "", "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 5*time.Second, "Timeout of the live probe: each host's, and all hosts' together")
-	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass, or --timeout passes (exit code 124)")
+	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass (exit code 124 if --timeout passes first)")
 	f.Lookup("wait").NoOptDefVal = "true"
-	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long --wait waits")
+	f.DurationVar(&o.Timeout, "timeout", defaultTimeout, timeoutUsage)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json"))
 	return cmd
 }
@@ -158,7 +158,7 @@ func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 type waitValue struct{ o *VerifyOptions }
 
 func (v waitValue) String() string { return strconv.FormatBool(v.o.Wait) }
-func (v waitValue) Type() string   { return "" }
+func (v waitValue) Type() string   { return "bool" } // shown as secure's and unsecure's --wait
 
 func (v waitValue) Set(s string) error {
 	if b, err := strconv.ParseBool(s); err == nil {
@@ -284,6 +284,8 @@ func validateHostPort(address string) error {
 // Run audits, renders the report and returns an error whose exit code is the
 // verdict.
 func (o *VerifyOptions) Run(ctx context.Context) error {
+	ctx, cancel := deadline(ctx, o.Timeout)
+	defer cancel()
 	c, err := o.auditClients()
 	if err != nil {
 		return o.couldNotRun(err)
@@ -314,7 +316,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if !o.Wait {
 		_, _, err = audit1(ctx)
 	} else {
-		err = await.Until(ctx, o.Timeout, 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1)
+		err = await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1)
 	}
 	var timeout *await.TimeoutError
 	if err != nil && !errors.As(err, &timeout) {
@@ -372,7 +374,7 @@ func failingIDs(outcomes []audit.Outcome) []string {
 func (o *VerifyOptions) couldNotRun(err error) error {
 	var unreachable *audit.UnreachableError
 	if errors.As(err, &unreachable) {
-		err = fmt.Errorf("%w\n  fix: check --kubeconfig and --context, then 'kubectl cluster-info'", err)
+		err = clients.Unreachable(clients.Host(o.clients), unreachable.Err)
 	}
 	switch {
 	case o.Output == "json" && o.AllNamespaces:
