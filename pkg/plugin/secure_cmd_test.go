@@ -559,3 +559,28 @@ func exitOr(code, def int) int {
 	}
 	return code
 }
+
+// An -o template that parses but cannot print the objects is a usage error
+// found before anything is printed (or, without --dry-run=client, written):
+// not half a document on stdout.
+func TestSecureTriesTheTemplateBeforePrinting(t *testing.T) {
+	c := fakeClusterWith(t, chatQnA()...)
+	args := []string{"secure", "-n", "chatqna", "--host", "chatqna.example.com", "--dry-run=client"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-o", "go-template={{(index .items 99).metadata.name}}"}, "index out of range: 99"},
+		{[]string{"-o", "jsonpath={.items[*].spec.nope}", "--allow-missing-template-keys=false"}, "-o jsonpath={.items[*].spec.nope} cannot print the objects, so none was applied: "},
+	} {
+		r := runOn(t, c, append(args, tc.args...)...)
+		if r.code != ExitUsage || r.out != "" || !strings.Contains(r.err, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s", tc.args, r.code, r.out, r.err)
+		}
+	}
+	// The same templates print when every key is there.
+	r := runOn(t, c, append(args, "-o", "jsonpath={.items[*].metadata.name}", "--allow-missing-template-keys=false")...)
+	if r.code != 0 || !strings.HasPrefix(r.out, "chatqna default opea-chatqna-selfsigned") {
+		t.Errorf("a good jsonpath: exit %d, stdout %q, stderr:\n%s", r.code, r.out, r.err)
+	}
+}
