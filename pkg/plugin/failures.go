@@ -243,3 +243,13 @@ func InterruptContext(errOut io.Writer) (context.Context, context.CancelFunc) {
 		cancel()
 	}
 }
+
+// commandTimeout reports a wait that ran into the command's deadline with
+// the figure the user gave, --timeout, rather than what was left of it.
+func commandTimeout(err error, timeout time.Duration) error {
+	var t *await.TimeoutError
+	if errors.As(err, &t) {
+		t.After = timeout
+	}
+	return err
+}

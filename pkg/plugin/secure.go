@@ -388,7 +388,7 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		left := timeLeft(ctx)
 		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", left, plan.Params.GatewayNamespace, desired.NamesFor(o.namespace).Certificate)
 		if err := secure.WaitForCertificate(ctx, kube, dyn, plan, left); err != nil {
-			return interruptedWaiting(err, "every object is applied")
+			return interruptedWaiting(commandTimeout(err, o.Timeout), "every object is applied")
 		}
 		fmt.Fprintf(o.Out, "certificate.cert-manager.io/%s ready\n", desired.NamesFor(o.namespace).Certificate)
 	}

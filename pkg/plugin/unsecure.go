@@ -195,7 +195,8 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 		return rerun(err, "the steps listed above are done", "it removes what is left")
 	}
 	if o.Wait {
-		return interruptedWaiting(applier.WaitGone(ctx, found.Remove, timeLeft(ctx)), "every deletion listed above is done")
+		err := applier.WaitGone(ctx, found.Remove, timeLeft(ctx))
+		return interruptedWaiting(commandTimeout(err, o.Timeout), "every deletion listed above is done")
 	}
 	return nil
 }

@@ -316,7 +316,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if !o.Wait {
 		_, _, err = audit1(ctx)
 	} else {
-		err = await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1)
+		err = commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1), o.Timeout)
 	}
 	var timeout *await.TimeoutError
 	if err != nil && !errors.As(err, &timeout) {
