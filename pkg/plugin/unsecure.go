@@ -37,9 +37,10 @@ names but without secure's labels are never touched. Each is listed with the
 reason.
 
 Before deleting anything it checks that you may read and delete all of it,
-and lists every missing permission at once. Interrupted, it can be run again:
-it removes what is left. Running it again when nothing is left reports
-nothing to do.`
+and lists every missing permission at once. Interrupted (Ctrl-C lets the
+deletion in flight finish, lists what was done and exits 130), it can be run
+again: it removes what is left. Running it again when nothing is left
+reports nothing to do.`
 
 const unsecureExample = `  # Take ChatQnA back out of the TLS gateway and STRICT mTLS
   kubectl opea unsecure -n chatqna

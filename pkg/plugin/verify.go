@@ -54,9 +54,10 @@ you lack.
 
 Exit codes: 0 when nothing failed (warnings allowed) and every check ran,
 1 when a check failed (with -A: in any namespace), 2 for bad flags, 3 when
-the audit could not run or not in full (cluster unreachable, namespace
-missing, reads refused) and nothing failed, 124 when --wait timed out with
-checks still failing; whatever the output format.`
+the audit could not run or not in full (cluster unreachable or not answering
+within --timeout, credentials rejected, namespace missing, reads refused)
+and nothing failed, 124 when --wait timed out with checks still failing, 130
+when interrupted; whatever the output format.`
 
 const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -n chatqna
