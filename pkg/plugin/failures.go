@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode"
@@ -111,10 +113,64 @@ func interrupted(c *cobra.Command) bool {
 }
 
 // commandRun is what the root command knows of the command it runs: the
-// requests that failed, and the command's --timeout.
+// requests that failed, the command's --timeout, and its context, which an
+// interrupt cancels.
 type commandRun struct {
 	requests *clients.Recorder
 	timeout  time.Duration
+	ctx      atomic.Pointer[context.Context]
+}
+
+// cutReads makes an interrupt end the reads in flight at once, discovery's
+// too (they take no context): a read cut short changes nothing. Writes are
+// left to finish, and the writer stops after them (apply.Applier.Stop).
+func (r *commandRun) cutReads(next http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		cmdCtx := r.ctx.Load()
+		if cmdCtx == nil || writes(req) {
+			return next.RoundTrip(req)
+		}
+		ctx, cancel := context.WithCancel(req.Context())
+		unwatch := context.AfterFunc(*cmdCtx, cancel)
+		done := func() { unwatch(); cancel() }
+		resp, err := next.RoundTrip(req.WithContext(ctx))
+		if err != nil {
+			done()
+			return resp, err
+		}
+		resp.Body = &closeHook{ReadCloser: resp.Body, hook: done}
+		return resp, nil
+	})
+}
+
+// writes tells a request that changes the cluster: not a read, not a dry
+// run, not an access review.
+func writes(req *http.Request) bool {
+	switch {
+	case req.Method == http.MethodGet || req.Method == http.MethodHead:
+		return false
+	case req.URL.Query().Has("dryRun"):
+		return false
+	case strings.HasSuffix(req.URL.Path, "/selfsubjectaccessreviews"):
+		return false
+	}
+	return true
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// closeHook calls hook once the body is closed.
+type closeHook struct {
+	io.ReadCloser
+	hook func()
+}
+
+func (c *closeHook) Close() error {
+	err := c.ReadCloser.Close()
+	c.hook()
+	return err
 }
 
 // explainFailures wraps a command's RunE: an interrupt becomes exit code
@@ -129,6 +185,8 @@ func (r *commandRun) explainFailures(run func(*cobra.Command, []string) error) f
 			shown = f.Value.String()
 		}
 		r.timeout = limit
+		cmdCtx := contextOf(c)
+		r.ctx.Store(&cmdCtx)
 		start := time.Now()
 		err := run(c, args)
 		if err == nil {

@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -253,6 +255,29 @@ func TestEveryCommandHasTheSameWaitAndTimeout(t *testing.T) {
 		} else if timeout.DefValue != first.DefValue || timeout.Usage != first.Usage || timeout.Value.Type() != first.Value.Type() {
 			t.Errorf("%s --timeout (%s, default %s: %q) differs from secure's (%s, default %s: %q)", command[0],
 				timeout.Value.Type(), timeout.DefValue, timeout.Usage, first.Value.Type(), first.DefValue, first.Usage)
+		}
+	}
+}
+
+// An interrupt while a command reads stops it at once: nothing was
+// written, it says so, exit 130.
+func TestEveryCommandInterruptedWhileReading(t *testing.T) {
+	arrived := make(chan struct{}, 16)
+	kubeconfig := apiServerAnswering(t, func(_ http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-r.Context().Done()
+	})
+	for _, command := range clusterCommands {
+		ctx, interrupt := context.WithCancel(context.Background())
+		go func() { <-arrived; interrupt() }()
+		var out, errOut bytes.Buffer
+		cmd := NewCmdOpea(genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut})
+		cmd.SetArgs(append([]string{"--kubeconfig", kubeconfig}, command...))
+		err := cmd.ExecuteContext(ctx)
+		interrupt()
+		PrintError(&errOut, err)
+		if code := ExitCode(err); code != ExitInterrupted || errOut.String() != "error: interrupted before anything was written\n" {
+			t.Errorf("%v: exit %d, stderr:\n%s", command, code, errOut.String())
 		}
 	}
 }

@@ -72,6 +72,7 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 		// user, as kubectl prints them; client-go's logs are not.
 		cfg.WarningHandler = rest.NewWarningWriter(streams.ErrOut, rest.WarningWriterOptions{Deduplicate: true})
 		running.requests.Wrap(cfg)
+		cfg.Wrap(running.cutReads)
 		return cfg
 	}
 	getter := newClients(configFlags)
