@@ -197,8 +197,8 @@ func (o *VerifyOptions) Validate() error {
 	}
 	if o.AllNamespaces {
 		errs = append(errs, o.validateAllNamespaces()...)
-	} else if msgs := validation.IsDNS1123Label(o.namespace); len(msgs) > 0 {
-		errs = append(errs, fmt.Sprintf("invalid namespace %q: %s", o.namespace, strings.Join(msgs, "; ")))
+	} else {
+		errs = append(errs, validateNamespace(o.namespace)...)
 	}
 	if o.set["selector"] && !o.AllNamespaces {
 		errs = append(errs, "--selector chooses namespaces: use it with --all-namespaces (-A)")
