@@ -173,58 +173,81 @@ func (c *closeHook) Close() error {
 	return err
 }
 
+// reportsError is an error a command reports in its own output too (verify
+// -o json), once it is explained.
+type reportsError interface {
+	error
+	report(final error)
+}
+
 // explainFailures wraps a command's RunE: an interrupt becomes exit code
 // 130, and an error after a request the cluster failed (no answer before
 // --timeout, a 5xx, a 401) names that request and says what to do, exit 3.
 func (r *commandRun) explainFailures(run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, args []string) error {
-		var limit time.Duration
-		var shown string
-		if f := c.Flags().Lookup("timeout"); f != nil {
-			limit, _ = time.ParseDuration(f.Value.String())
-			shown = f.Value.String()
-		}
-		r.timeout = limit
-		cmdCtx := contextOf(c)
-		r.ctx.Store(&cmdCtx)
-		start := time.Now()
-		err := run(c, args)
-		if err == nil {
-			return nil
-		}
-		requests := r.requests
-		if interrupted(c) {
-			// Only the errors that list what was done say so; any other
-			// one stopped the command before its first write.
-			var partial *rerunError
-			var waiting *interruptedWhileWaiting
-			if !errors.As(err, &partial) && !errors.As(err, &waiting) {
-				err = errors.New("interrupted before anything was written")
+		err := r.explain(c, args, run)
+		var reports reportsError
+		if errors.As(err, &reports) {
+			final := err
+			var exitErr *ExitError
+			if errors.As(err, &exitErr) {
+				final = exitErr.Err
 			}
-			return &ExitError{Code: ExitInterrupted, Err: err}
+			reports.report(final)
 		}
-		var timeout *await.TimeoutError
-		if errors.As(err, &timeout) {
+		return err
+	}
+}
+
+// explain runs the command and explains its error, as explainFailures
+// says.
+func (r *commandRun) explain(c *cobra.Command, args []string, run func(*cobra.Command, []string) error) error {
+	var limit time.Duration
+	var shown string
+	if f := c.Flags().Lookup("timeout"); f != nil {
+		limit, _ = time.ParseDuration(f.Value.String())
+		shown = f.Value.String()
+	}
+	r.timeout = limit
+	cmdCtx := contextOf(c)
+	r.ctx.Store(&cmdCtx)
+	start := time.Now()
+	err := run(c, args)
+	if err == nil {
+		return nil
+	}
+	requests := r.requests
+	if interrupted(c) {
+		// Only the errors that list what was done say so; any other
+		// one stopped the command before its first write.
+		var partial *rerunError
+		var waiting *interruptedWhileWaiting
+		if !errors.As(err, &partial) && !errors.As(err, &waiting) {
+			err = errors.New("interrupted before anything was written")
+		}
+		return &ExitError{Code: ExitInterrupted, Err: err}
+	}
+	var timeout *await.TimeoutError
+	if errors.As(err, &timeout) {
+		return err
+	}
+	late := limit > 0 && time.Since(start) >= limit
+	var exitErr *ExitError
+	if errors.As(err, &exitErr) {
+		// Usage errors and verify's verdicts stand; only a verify
+		// that could not run is explained further.
+		if exitErr.Code != ExitIncomplete {
 			return err
 		}
-		late := limit > 0 && time.Since(start) >= limit
-		var exitErr *ExitError
-		if errors.As(err, &exitErr) {
-			// Usage errors and verify's verdicts stand; only a verify
-			// that could not run is explained further.
-			if exitErr.Code != ExitIncomplete {
-				return err
-			}
-			return &ExitError{Code: ExitIncomplete, Err: clients.Explain(clients.Explained{Err: exitErr.Err, Late: late, Timeout: shown}, requests.Last(), requests.Stalled())}
-		}
-		e := clients.Explained{Err: err, Late: late, Timeout: shown}
-		var partial *rerunError
-		if errors.As(err, &partial) && (late || requests.Last() != nil) {
-			// The cluster's trouble comes with its own fix, a rerun.
-			e.Err, e.Done = partial.err, partial.done
-		}
-		return clients.Explain(e, requests.Last(), requests.Stalled())
+		return &ExitError{Code: ExitIncomplete, Err: clients.Explain(clients.Explained{Err: exitErr.Err, Late: late, Timeout: shown}, requests.Last(), requests.Stalled())}
 	}
+	e := clients.Explained{Err: err, Late: late, Timeout: shown}
+	var partial *rerunError
+	if errors.As(err, &partial) && (late || requests.Last() != nil) {
+		// The cluster's trouble comes with its own fix, a rerun.
+		e.Err, e.Done = partial.err, partial.done
+	}
+	return clients.Explain(e, requests.Last(), requests.Stalled())
 }
 
 // timeoutUsage is --timeout's help, the same in every command.

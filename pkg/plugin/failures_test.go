@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -191,6 +192,13 @@ func TestEveryCommandNamesTheRequestTheServerFailed(t *testing.T) {
 	}
 	if logged := processStderr(); logged != "" {
 		t.Errorf("client-go logged to stderr:\n%s", logged)
+	}
+
+	// verify -o json says the same in its document, for CI.
+	r := run(t, nil, "--kubeconfig", kubeconfig, "verify", "-o", "json")
+	var report struct{ Error string }
+	if err := json.Unmarshal([]byte(r.out), &report); err != nil || "error: "+report.Error+"\n" != r.err {
+		t.Errorf("verify -o json: error %q in the document (%v), stderr:\n%s", report.Error, err, r.err)
 	}
 }
 

@@ -371,19 +371,35 @@ func failingIDs(outcomes []audit.Outcome) []string {
 }
 
 // couldNotRun reports an audit that could not run: exit code 3, and for
-// -o json a document that says so.
+// -o json a document that says so, printed once the error is explained
+// (see reportsError).
 func (o *VerifyOptions) couldNotRun(err error) error {
 	var unreachable *audit.UnreachableError
 	if errors.As(err, &unreachable) {
 		err = clients.Unreachable(clients.Host(o.clients), unreachable.Err)
 	}
+	return &ExitError{Code: ExitIncomplete, Err: &auditNotRun{err: err, o: o}}
+}
+
+// auditNotRun is the error of an audit that could not run.
+type auditNotRun struct {
+	err error
+	o   *VerifyOptions
+}
+
+func (e *auditNotRun) Error() string { return e.err.Error() }
+func (e *auditNotRun) Unwrap() error { return e.err }
+
+// report prints, for -o json, the document that says why the audit could
+// not run, with the message the user reads on stderr.
+func (e *auditNotRun) report(final error) {
+	o := e.o
 	switch {
 	case o.Output == "json" && o.AllNamespaces:
-		_ = audit.RenderJSON(o.Out, audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: err.Error()})
+		_ = audit.RenderJSON(o.Out, audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: final.Error()})
 	case o.Output == "json":
-		_ = audit.RenderJSON(o.Out, audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: err.Error()})
+		_ = audit.RenderJSON(o.Out, audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: final.Error()})
 	}
-	return &ExitError{Code: ExitIncomplete, Err: err}
 }
 
 func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []audit.Access) error {
