@@ -12,7 +12,9 @@ import (
 
 func main() {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	err := plugin.NewCmdOpea(streams).Execute()
+	ctx, stop := plugin.InterruptContext(streams.ErrOut)
+	err := plugin.NewCmdOpea(streams).ExecuteContext(ctx)
+	stop()
 	plugin.PrintError(streams.ErrOut, err)
 	os.Exit(plugin.ExitCode(err))
 }

@@ -56,6 +56,23 @@ type Applier struct {
 	// DryRun sends every write with dryRun=All: the server validates and
 	// answers, and stores nothing.
 	DryRun bool
+	// Stop, once closed, stops the applier before its next request (Ctrl-C):
+	// the request in flight completes, so that what was written is known,
+	// and the methods return what they did with ErrInterrupted.
+	Stop <-chan struct{}
+}
+
+// ErrInterrupted is the error of a method that Stop stopped.
+var ErrInterrupted = errors.New("interrupted")
+
+// stopped returns ErrInterrupted once Stop is closed.
+func (a *Applier) stopped() error {
+	select {
+	case <-a.Stop:
+		return ErrInterrupted
+	default:
+		return nil
+	}
 }
 
 // target is one object with where it lives.
@@ -116,6 +133,9 @@ type Checked struct {
 	// Conflicts are the fields a forced apply takes over from other
 	// managers; empty unless Force is set.
 	Conflicts []Conflict
+	// Answer is the object as the server answered the dry run of its
+	// apply, what the apply will return; nil when it conflicted.
+	Answer *unstructured.Unstructured
 }
 
 // Check verifies, without writing, that Apply of objs can succeed: that the
@@ -132,6 +152,9 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 	// can ask for all of them at once.
 	var missing []string
 	for _, t := range ts {
+		if err := a.stopped(); err != nil {
+			return nil, err
+		}
 		canGet, err := a.allowed(ctx, "get", t)
 		if err != nil {
 			return nil, err
@@ -169,12 +192,15 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 	checked := make([]Checked, len(ts))
 	var conflicts problems.List
 	for i, t := range ts {
+		if err := a.stopped(); err != nil {
+			return nil, err
+		}
 		checked[i].Existing = t.existing
 		// A dry run of every apply: the server validates each object and
 		// runs admission before anything is written. Even when forcing, it
 		// applies without force first: what is taken over is recorded, so
 		// that it can be given back.
-		_, err := t.resource.Apply(ctx, t.obj.GetName(), t.obj, metav1.ApplyOptions{FieldManager: a.FieldManager, DryRun: []string{metav1.DryRunAll}})
+		answer, err := t.resource.Apply(ctx, t.obj.GetName(), t.obj, metav1.ApplyOptions{FieldManager: a.FieldManager, DryRun: []string{metav1.DryRunAll}})
 		if apierrors.IsConflict(err) {
 			checked[i].Conflicts = conflictsOf(err)
 			if !a.Force {
@@ -185,6 +211,7 @@ func (a *Applier) Check(ctx context.Context, objs []*unstructured.Unstructured) 
 		if err != nil {
 			return nil, fmt.Errorf("checking %s: %w", where(t.obj), err)
 		}
+		checked[i].Answer = answer
 	}
 	if len(conflicts) > 0 {
 		return nil, conflicts
@@ -302,6 +329,9 @@ func (a *Applier) Apply(ctx context.Context, objs []*unstructured.Unstructured, 
 	}
 	var results []Result
 	for i, t := range ts {
+		if err := a.stopped(); err != nil {
+			return results, err
+		}
 		got, err := t.resource.Apply(ctx, t.obj.GetName(), t.obj, opts)
 		if err != nil {
 			return results, fmt.Errorf("applying %s: %w", where(t.obj), err)

@@ -56,6 +56,9 @@ func (a *Applier) Delete(ctx context.Context, objs []*unstructured.Unstructured)
 	}
 	var results []Result
 	for _, t := range ts {
+		if err := a.stopped(); err != nil {
+			return results, err
+		}
 		opts := metav1.DeleteOptions{}
 		if a.DryRun {
 			opts.DryRun = []string{metav1.DryRunAll}
@@ -103,6 +106,9 @@ func (a *Applier) Release(ctx context.Context, obj *unstructured.Unstructured) (
 // an object that sets nothing: a field no other manager owns is removed, one
 // that another manager also set stays. It returns the object after.
 func (a *Applier) ReleaseAs(ctx context.Context, obj *unstructured.Unstructured, manager string) (*unstructured.Unstructured, error) {
+	if err := a.stopped(); err != nil {
+		return nil, err
+	}
 	ts, err := a.targets([]*unstructured.Unstructured{obj})
 	if err != nil {
 		return nil, err
@@ -127,6 +133,9 @@ func (a *Applier) ReleaseAs(ctx context.Context, obj *unstructured.Unstructured,
 // patch, an update in manager's name, so the fields return to manager as
 // they were before another manager's forced apply took them.
 func (a *Applier) GiveBack(ctx context.Context, obj *unstructured.Unstructured, manager string, values []FieldValue) (*unstructured.Unstructured, error) {
+	if err := a.stopped(); err != nil {
+		return nil, err
+	}
 	ts, err := a.targets([]*unstructured.Unstructured{obj})
 	if err != nil {
 		return nil, err

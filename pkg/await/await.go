@@ -34,7 +34,8 @@ func (e *TimeoutError) Error() string {
 type Condition func(ctx context.Context) (done bool, state string, err error)
 
 // Until checks cond at once and then every interval until it is done, it
-// fails, timeout passes (a *TimeoutError) or ctx ends (ctx's error).
+// fails, timeout or ctx's deadline passes (a *TimeoutError) or ctx is
+// cancelled (ctx's error).
 func Until(ctx context.Context, timeout, interval time.Duration, what string, cond Condition) error {
 	waitCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -52,10 +53,14 @@ func Until(ctx context.Context, timeout, interval time.Duration, what string, co
 	switch {
 	case err == nil:
 		return nil
-	case ctx.Err() != nil:
+	case errors.Is(ctx.Err(), context.Canceled):
 		return ctx.Err()
 	case errors.Is(waitCtx.Err(), context.DeadlineExceeded):
+		// ctx's own deadline as well: a command's --timeout bounds its
+		// wait, and a wait that ran out of time is a timeout.
 		return &TimeoutError{After: timeout, What: what, State: state}
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
 	return err
 }

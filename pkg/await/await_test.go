@@ -51,3 +51,17 @@ func TestUntilEndsWithItsContext(t *testing.T) {
 		t.Errorf("err %v, want context.Canceled", err)
 	}
 }
+
+// A command's deadline bounds its wait: the wait running into it is a
+// timeout (exit code 124), not a failed request.
+func TestUntilTimesOutAtItsContextsDeadline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := Until(ctx, time.Minute, time.Millisecond, "x", func(ctx context.Context) (bool, string, error) {
+		return false, "pending", ctx.Err()
+	})
+	var timeout *TimeoutError
+	if !errors.As(err, &timeout) || timeout.State != "pending" {
+		t.Errorf("err %v, want a *TimeoutError with the last state", err)
+	}
+}

@@ -6,14 +6,15 @@ package clients
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
-
-	"github.com/opea-project/kubectl-opea/pkg/problems"
+	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Getter hands a command every client it may need. Istio's objects are
@@ -34,8 +35,46 @@ type Getter interface {
 // KubeconfigProblem explains an error reading the kubeconfig: a missing
 // file, an unknown context, cluster or user.
 func KubeconfigProblem(err error) error {
-	return problems.New("reading the kubeconfig: "+err.Error(),
-		"check --kubeconfig (or $KUBECONFIG) names an existing file and --context, --cluster and --user exist in it: kubectl config get-contexts")
+	return &ClusterError{What: "reading the kubeconfig: " + err.Error(),
+		Fix: "check --kubeconfig (or $KUBECONFIG) names an existing file and --context, --cluster and --user exist in it: kubectl config get-contexts", Err: err}
+}
+
+// namesAServer refuses a kubeconfig that names no API server: client-go
+// would then try http://localhost:8080, and the user read of a cluster that
+// cannot be reached rather than of a kubeconfig file that does not exist.
+func namesAServer(loader clientcmd.ClientConfig, cfg *rest.Config) error {
+	if cfg.Host != clientcmd.ClusterDefaults.Server {
+		return nil
+	}
+	if raw, err := loader.RawConfig(); err == nil && len(raw.Clusters) > 0 {
+		return nil // a kubeconfig may name that address itself
+	}
+	var missing, empty []string
+	for _, file := range loader.ConfigAccess().GetLoadingPrecedence() {
+		if _, err := os.Stat(file); err != nil {
+			missing = append(missing, file)
+		} else {
+			empty = append(empty, file)
+		}
+	}
+	what := "no kubeconfig found"
+	switch {
+	case len(empty) > 0 && len(missing) > 0:
+		what = "no kubeconfig: " + exist(missing, "does not exist", "do not exist") + " and " + exist(empty, "names no cluster", "name no cluster")
+	case len(missing) > 0:
+		what = "no kubeconfig: " + exist(missing, "does not exist", "do not exist")
+	case len(empty) > 0:
+		what = "no cluster in the kubeconfig: " + exist(empty, "names no cluster", "name no cluster")
+	}
+	return &ClusterError{What: what, Fix: "pass --kubeconfig with the path of your cluster's kubeconfig (or set KUBECONFIG), or --server"}
+}
+
+// exist joins files with the verb that fits their number.
+func exist(files []string, one, several string) string {
+	if len(files) == 1 {
+		return files[0] + " " + one
+	}
+	return strings.Join(files, ", ") + " " + several
 }
 
 // New returns a Getter that builds its clients lazily from the REST config of
@@ -61,6 +100,9 @@ func (g *lazyGetter) build() error {
 		cfg, g.err = g.ToRESTConfig()
 		if g.err != nil {
 			g.err = KubeconfigProblem(g.err)
+			return
+		}
+		if g.err = namesAServer(g.ToRawKubeConfigLoader(), cfg); g.err != nil {
 			return
 		}
 		if g.kube, g.err = NewKube(cfg); g.err != nil {

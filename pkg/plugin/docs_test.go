@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,5 +61,27 @@ func TestCommandDocsAreUpToDate(t *testing.T) {
 		if !strings.Contains(strings.Join(have, " "), page) {
 			t.Errorf("docs/commands lacks %s", page)
 		}
+	}
+}
+
+// The README's table of exit codes lists every code a command can exit
+// with, and docs/secure.md's has a column for each.
+func TestDocsListEveryExitCode(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure, err := os.ReadFile("../../docs/secure.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []int{0, ExitFailure, ExitUsage, ExitIncomplete, ExitTimeout, ExitInterrupted} {
+		if !strings.Contains(string(readme), fmt.Sprintf("\n| %d | ", code)) {
+			t.Errorf("README.md's exit codes lack %d", code)
+		}
+	}
+	header := "| command | 0 | 1 | 2 | 3 | 124 | 130 |"
+	if !strings.Contains(string(secure), header) {
+		t.Errorf("docs/secure.md's exit codes lack the header %q", header)
 	}
 }

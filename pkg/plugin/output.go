@@ -50,3 +50,30 @@ func printResults(out io.Writer, pf *genericclioptions.PrintFlags, results []app
 	}
 	return printer.PrintObj(list, out)
 }
+
+// tryPrinting prints objs as printResults will, into nothing: a -o
+// template that fails on them (a missing key with
+// --allow-missing-template-keys=false, a function that fails) is a usage
+// error before anything is written, rather than after.
+func tryPrinting(pf *genericclioptions.PrintFlags, objs []*unstructured.Unstructured) error {
+	if humanOutput(pf) {
+		return nil
+	}
+	results := make([]apply.Result, len(objs))
+	for i, obj := range objs {
+		results[i] = apply.Result{Ref: apply.Ref(obj), Action: apply.Applied, Object: obj}
+	}
+	if err := printResults(io.Discard, pf, results, DryRunNone); err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("-o %s cannot print the objects, so none was applied: %v", *pf.OutputFormat, err)}
+	}
+	return nil
+}
+
+// printedNot reports applied objects that -o could not print: their names
+// go to errOut, with the printing error.
+func printedNot(errOut io.Writer, results []apply.Result, err error) error {
+	for _, r := range results {
+		fmt.Fprintf(errOut, "%s %s\n", r.Ref, r.Action)
+	}
+	return fmt.Errorf("the objects listed above are applied, but -o could not print them: %w", err)
+}

@@ -58,8 +58,24 @@ func NewCmdOpea(streams genericiooptions.IOStreams) *cobra.Command {
 // NewCmdOpeaWithClients returns the root command, building clients with
 // newClients. It is the seam tests use to inject fake or real clients.
 func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients ClientsFunc) *cobra.Command {
+	silenceClientLogs()
+	running := &commandRun{requests: clients.NewRecorder()}
 	configFlags := genericclioptions.NewConfigFlags(true)
-	configFlags.WrapConfigFn = raiseClientRateLimit
+	configFlags.WrapConfigFn = func(cfg *rest.Config) *rest.Config {
+		cfg = raiseClientRateLimit(cfg)
+		// Discovery's requests take no context, so the command's deadline
+		// cannot end them: each request is bounded by --timeout instead,
+		// unless --request-timeout sets a bound of its own.
+		if cfg.Timeout == 0 {
+			cfg.Timeout = running.timeout
+		}
+		// The API server's warnings (a deprecated API, say) are for the
+		// user, as kubectl prints them; client-go's logs are not.
+		cfg.WarningHandler = rest.NewWarningWriter(streams.ErrOut, rest.WarningWriterOptions{Deduplicate: true})
+		running.requests.Wrap(cfg)
+		cfg.Wrap(running.cutReads)
+		return cfg
+	}
 	getter := newClients(configFlags)
 
 	cmd := &cobra.Command{
@@ -96,6 +112,9 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 				return usageError(c, fmt.Errorf("invalid --request-timeout %q: %v", *t, err))
 			}
 		}
+		if err := validateImpersonation(configFlags); err != nil {
+			return usageError(c, err)
+		}
 		return nil
 	}
 
@@ -108,6 +127,11 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(newCmdCompletion(streams))
 	completeNoFilesByDefault(cmd)
+	for _, c := range cmd.Commands() {
+		if c.RunE != nil {
+			c.RunE = running.explainFailures(c.RunE)
+		}
+	}
 	return cmd
 }
 
@@ -184,12 +208,16 @@ const (
 	ExitFailure = 1
 	// ExitUsage: bad flags or arguments; nothing was attempted.
 	ExitUsage = 2
-	// ExitIncomplete: verify could not run, or not every check (the
-	// cluster unreachable, the namespace missing, reads refused), and
-	// nothing it ran failed.
+	// ExitIncomplete: the command could not run: the cluster unreachable,
+	// failing, too slow for --timeout or refusing the credentials; for
+	// verify also the namespace missing, or not every check could run
+	// (reads refused) and nothing it ran failed.
 	ExitIncomplete = 3
 	// ExitTimeout: a --wait ran out of time, as cmctl and timeout(1) use.
 	ExitTimeout = 124
+	// ExitInterrupted: stopped by Ctrl-C (SIGINT) or SIGTERM, as a shell
+	// reports a process that SIGINT ended.
+	ExitInterrupted = 130
 )
 
 func usageError(cmd *cobra.Command, err error) error {
@@ -256,6 +284,10 @@ func ExitCode(err error) int {
 	var timeout *await.TimeoutError
 	if errors.As(err, &timeout) {
 		return ExitTimeout
+	}
+	var cluster *clients.ClusterError
+	if errors.As(err, &cluster) {
+		return ExitIncomplete
 	}
 	return ExitFailure
 }

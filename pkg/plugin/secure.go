@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -19,7 +20,6 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
-	"github.com/opea-project/kubectl-opea/pkg/problems"
 	"github.com/opea-project/kubectl-opea/pkg/secure"
 )
 
@@ -179,8 +179,8 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	o.PrintFlags.AddFlags(cmd)
 	f.StringVar(&o.FieldManager, "field-manager", o.FieldManager, "Field manager of the server-side apply")
 	f.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields that another field manager owns")
-	f.BoolVar(&o.Wait, "wait", false, "Wait until the certificate is issued (exit code 124 when --timeout passes)")
-	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "How long --wait waits")
+	f.BoolVar(&o.Wait, "wait", false, "Wait until the certificate is issued (exit code 124 if --timeout passes first)")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
 	f.BoolVar(&o.Lockdown, "lockdown", false, "Deny by default: AuthorizationPolicies admitting to the application's pods only its own workloads, --allow-principal callers and the ingress gateway (not given: a lockdown in place stays; false: removes it)")
 	f.StringArrayVar(&o.AllowPrincipals, "allow-principal", nil, "With --lockdown, also admit this caller, as <trust domain>/ns/<namespace>/sa/<service account>; repeat for several")
 	f.BoolVar(&o.PrintRBAC, "print-rbac", false, "Print the Roles and the ClusterRole that grant what secure needs with these flags, for a cluster admin to apply and bind; contacts no cluster")
@@ -256,12 +256,8 @@ func (o *SecureOptions) Validate() error {
 		}
 		o.selector = set
 	}
-	if o.FieldManager == "" {
-		errs = append(errs, "--field-manager must not be empty")
-	} else if err := apply.ValidateFieldManager(o.FieldManager); err != nil {
-		// The API server refuses it; take-over records name it.
-		errs = append(errs, "invalid --field-manager "+err.Error())
-	}
+	errs = append(errs, validateNamespace(o.namespace)...)
+	errs = append(errs, validateFieldManager(o.FieldManager)...)
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))
 	}
@@ -333,6 +329,9 @@ func (o *SecureOptions) lockdown() secure.LockdownChoice {
 
 // Run checks every precondition, then applies.
 func (o *SecureOptions) Run(ctx context.Context) error {
+	interrupt := ctx.Done()
+	ctx, cancel := deadline(ctx, o.Timeout)
+	defer cancel()
 	plan, err := secure.NewPlan(ctx, o.clients, secure.Request{
 		Namespace: o.namespace, Service: o.Service, Port: o.Port,
 		GatewayNamespace: o.GatewayNamespace, GatewaySelector: o.selector,
@@ -350,6 +349,9 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		for i, obj := range plan.Objects {
 			results[i] = apply.Result{Ref: apply.Ref(obj), Action: apply.Applied, Object: obj}
 		}
+		if err := tryPrinting(o.PrintFlags, plan.Objects); err != nil {
+			return err
+		}
 		if err := printResults(o.Out, o.PrintFlags, results, o.DryRun); err != nil {
 			return err
 		}
@@ -364,21 +366,25 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		return err
 	}
 	applier.Force = o.ForceConflicts
+	applier.Stop = interrupt
+	writeCtx, cancelWrites := surviveInterrupt(ctx)
+	defer cancelWrites()
 	var steps []owned.Step
-	results, err := secure.Apply(ctx, applier, plan, func(s owned.Step) { steps = append(steps, s) })
+	results, err := secure.Apply(writeCtx, applier, plan, func(s owned.Step) { steps = append(steps, s) },
+		func(answers []*unstructured.Unstructured) error { return tryPrinting(o.PrintFlags, answers) })
 	var partial *secure.PartialError
 	if errors.As(err, &partial) {
 		// Say what is in place already, and that a rerun completes it:
 		// every write is an idempotent apply.
 		_ = printResults(o.Out, o.PrintFlags, partial.Applied, o.DryRun)
 		o.printSteps(steps)
-		return problems.New(err.Error(), "fix the cause, then run the same command again: it applies the rest and leaves the applied ones unchanged")
+		return rerun(err, fmt.Sprintf("%d of %d objects applied (listed above)", len(partial.Applied), partial.Total), "it applies the rest and leaves the applied ones unchanged")
 	}
 	if err != nil {
 		return err
 	}
 	if err := printResults(o.Out, o.PrintFlags, results, o.DryRun); err != nil {
-		return err
+		return printedNot(o.ErrOut, results, err)
 	}
 	o.printSteps(steps)
 	if o.Wait {
@@ -390,9 +396,10 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", o.Timeout, plan.Params.GatewayNamespace, desired.NamesFor(o.namespace).Certificate)
-		if err := secure.WaitForCertificate(ctx, kube, dyn, plan, o.Timeout); err != nil {
-			return err
+		left := timeLeft(ctx)
+		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", left, plan.Params.GatewayNamespace, desired.NamesFor(o.namespace).Certificate)
+		if err := secure.WaitForCertificate(ctx, kube, dyn, plan, left); err != nil {
+			return interruptedWaiting(commandTimeout(err, o.Timeout), "every object is applied")
 		}
 		fmt.Fprintf(o.Out, "certificate.cert-manager.io/%s ready\n", desired.NamesFor(o.namespace).Certificate)
 	}

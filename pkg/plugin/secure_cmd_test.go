@@ -408,6 +408,7 @@ func TestSecureRefusesFailedPreconditions(t *testing.T) {
 		args   []string
 		want   string // stderr after the notices
 		notes  string
+		code   int // default ExitFailure
 	}{
 		{
 			name: "the namespace is missing",
@@ -517,7 +518,8 @@ func TestSecureRefusesFailedPreconditions(t *testing.T) {
 					return true, nil, errors.New("Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused")
 				})
 			},
-			want: "cannot reach https://127.0.0.1:1: Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused\n" +
+			code: ExitIncomplete,
+			want: "cannot reach the cluster at https://127.0.0.1:1: Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused\n" +
 				"  fix: check --kubeconfig and --context, then 'kubectl cluster-info'",
 		},
 		{
@@ -540,10 +542,43 @@ func TestSecureRefusesFailedPreconditions(t *testing.T) {
 				args = append(args, "--host", "chatqna.example.com")
 			}
 			r := runOn(t, c, args...)
-			want := result{err: "error: " + tc.want + "\n", code: ExitFailure}
+			want := result{err: "error: " + tc.want + "\n", code: exitOr(tc.code, ExitFailure)}
 			if diff := cmp.Diff(want, r, cmp.AllowUnexported(result{})); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// exitOr is code, or def when it is 0.
+func exitOr(code, def int) int {
+	if code == 0 {
+		return def
+	}
+	return code
+}
+
+// An -o template that parses but cannot print the objects is a usage error
+// found before anything is printed (or, without --dry-run=client, written):
+// not half a document on stdout.
+func TestSecureTriesTheTemplateBeforePrinting(t *testing.T) {
+	c := fakeClusterWith(t, chatQnA()...)
+	args := []string{"secure", "-n", "chatqna", "--host", "chatqna.example.com", "--dry-run=client"}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-o", "go-template={{(index .items 99).metadata.name}}"}, "index out of range: 99"},
+		{[]string{"-o", "jsonpath={.items[*].spec.nope}", "--allow-missing-template-keys=false"}, "-o jsonpath={.items[*].spec.nope} cannot print the objects, so none was applied: "},
+	} {
+		r := runOn(t, c, append(args, tc.args...)...)
+		if r.code != ExitUsage || r.out != "" || !strings.Contains(r.err, tc.want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr:\n%s", tc.args, r.code, r.out, r.err)
+		}
+	}
+	// The same templates print when every key is there.
+	r := runOn(t, c, append(args, "-o", "jsonpath={.items[*].metadata.name}", "--allow-missing-template-keys=false")...)
+	if r.code != 0 || !strings.HasPrefix(r.out, "chatqna default opea-chatqna-selfsigned") {
+		t.Errorf("a good jsonpath: exit %d, stdout %q, stderr:\n%s", r.code, r.out, r.err)
 	}
 }

@@ -69,7 +69,7 @@ func TestSecureRequiresHost(t *testing.T) {
 		}
 	}
 	withHost := run(t, nil, "--kubeconfig", kubeconfig, "secure", "-n", "chatqna", "--host", "a.example.com")
-	if withHost.code != ExitFailure || !strings.Contains(withHost.err, "cannot reach https://127.0.0.1:1") {
+	if withHost.code != ExitIncomplete || !strings.Contains(withHost.err, "cannot reach the cluster at https://127.0.0.1:1") {
 		t.Errorf("with --host: exit %d, stderr:\n%s", withHost.code, withHost.err)
 	}
 }
@@ -99,7 +99,7 @@ func TestUnsecureAndVersionRejectBadInputBeforeContactingTheCluster(t *testing.T
 // pilot/pkg/model/credentials): a --tls-secret named istio-* is accepted.
 func TestSecureAcceptsATLSSecretNamedIstio(t *testing.T) {
 	o := NewSecureOptions(nil, genericiooptions.IOStreams{})
-	o.Hosts, o.TLSSecret = []string{"chatqna.example.com"}, "istio-gateway"
+	o.namespace, o.Hosts, o.TLSSecret = "chatqna", []string{"chatqna.example.com"}, "istio-gateway"
 	if err := o.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}

@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,7 +15,6 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
-	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 const unsecureLong = `Remove exactly what "kubectl opea secure" applied for an application, and
@@ -36,9 +37,10 @@ names but without secure's labels are never touched. Each is listed with the
 reason.
 
 Before deleting anything it checks that you may read and delete all of it,
-and lists every missing permission at once. Interrupted, it can be run again:
-it removes what is left. Running it again when nothing is left reports
-nothing to do.`
+and lists every missing permission at once. Interrupted (Ctrl-C lets the
+deletion in flight finish, lists what was done and exits 130), it can be run
+again: it removes what is left. Running it again when nothing is left
+reports nothing to do.`
 
 const unsecureExample = `  # Take ChatQnA back out of the TLS gateway and STRICT mTLS
   kubectl opea unsecure -n chatqna
@@ -92,25 +94,29 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 	addDryRunFlag(cmd, &o.DryRun, `"none" deletes; "server" sends every change with dryRun; "client" only lists what would go`)
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: name (only the names of the deleted objects)")
 	f.StringVar(&o.FieldManager, "field-manager", desired.ManagedByValue, "Field manager secure applied with")
-	f.BoolVar(&o.Wait, "wait", false, "Wait until the deleted objects are gone (exit code 124 when --timeout passes)")
-	f.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "How long --wait waits")
+	f.BoolVar(&o.Wait, "wait", false, "Wait until the deleted objects are gone (exit code 124 if --timeout passes first)")
+	f.DurationVar(&o.Timeout, "timeout", defaultTimeout, timeoutUsage)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("name"))
 	return cmd
 }
 
-// Validate checks the flags.
+// Validate checks the flags, all of them: it reports every problem at
+// once.
 func (o *UnsecureOptions) Validate() error {
+	var errs []string
 	if o.Output != "" && o.Output != "name" {
-		return fmt.Errorf("unsupported output format %q: use name", o.Output)
+		errs = append(errs, fmt.Sprintf("unsupported output format %q: use name", o.Output))
 	}
 	if o.Wait && o.DryRun != DryRunNone {
-		return fmt.Errorf("--wait cannot be used with --dry-run")
+		errs = append(errs, "--wait cannot be used with --dry-run")
 	}
 	if o.Timeout <= 0 {
-		return fmt.Errorf("invalid --timeout %s: give a duration above zero, e.g. 2m", o.Timeout)
+		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))
 	}
-	if o.FieldManager == "" {
-		return fmt.Errorf("--field-manager must not be empty")
+	errs = append(errs, validateNamespace(o.namespace)...)
+	errs = append(errs, validateFieldManager(o.FieldManager)...)
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "\n"))
 	}
 	if err := apply.ValidateFieldManager(o.FieldManager); err != nil {
 		return fmt.Errorf("invalid --field-manager %v", err)
@@ -120,6 +126,9 @@ func (o *UnsecureOptions) Validate() error {
 
 // Run finds secure's objects, checks permissions, then removes them.
 func (o *UnsecureOptions) Run(ctx context.Context) error {
+	interrupt := ctx.Done()
+	ctx, cancel := deadline(ctx, o.Timeout)
+	defer cancel()
 	dyn, err := o.clients.Dynamic()
 	if err != nil {
 		return err
@@ -130,7 +139,7 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 	}
 	disco.Invalidate()
 	if _, err := disco.ServerVersion(); err != nil {
-		return fmt.Errorf("cannot reach the cluster: %w\n  fix: check --kubeconfig and --context, then 'kubectl cluster-info'", err)
+		return clients.Unreachable(clients.Host(o.clients), err)
 	}
 	apis, err := discover.ServedAPIs(disco)
 	if err != nil {
@@ -180,11 +189,18 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 	if err := applier.CheckRemove(ctx, found.Remove, found.ToRelease()); err != nil {
 		return err
 	}
-	if err := owned.Remove(ctx, applier, found, report); err != nil {
-		return problems.New(err.Error(), "fix the cause, then run the same command again: it removes what is left")
+	applier.Stop = interrupt
+	writeCtx, cancelWrites := surviveInterrupt(ctx)
+	defer cancelWrites()
+	if err := owned.Remove(writeCtx, applier, found, report); err != nil {
+		if errors.Is(err, apply.ErrInterrupted) {
+			err = fmt.Errorf("%w after the steps listed above", err)
+		}
+		return rerun(err, "the steps listed above are done", "it removes what is left")
 	}
 	if o.Wait {
-		return applier.WaitGone(ctx, found.Remove, o.Timeout)
+		err := applier.WaitGone(ctx, found.Remove, timeLeft(ctx))
+		return interruptedWaiting(commandTimeout(err, o.Timeout), "every deletion listed above is done")
 	}
 	return nil
 }

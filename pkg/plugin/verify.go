@@ -56,11 +56,12 @@ you lack.
 
 Exit codes: 0 when nothing failed (warnings allowed) and every check ran,
 1 when a check failed (with -A: in any namespace), 2 for bad flags, 3 when
-the audit could not run or not in full (cluster unreachable, namespace
-missing or holding no OPEA application, reads refused) and nothing failed,
-124 when --wait timed out with checks still failing; whatever the output
-format. A namespace that does not exist or holds no OPEA application is
-reported in one line, with the namespaces that hold one.`
+the audit could not run or not in full (cluster unreachable or not answering
+within --timeout, credentials rejected, namespace missing or holding no OPEA
+application, reads refused) and nothing failed, 124 when --wait timed out with
+checks still failing, 130 when interrupted; whatever the output format. A
+namespace that does not exist or holds no OPEA application is reported in one
+line, with the namespaces that hold one.`
 
 const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -n chatqna
@@ -132,9 +133,9 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.StringVar(&o.ProbeAddress, "probe-address", "", "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
 	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", "", "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 5*time.Second, "Timeout of the live probe: each host's, and all hosts' together")
-	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass, or --timeout passes (exit code 124)")
+	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass (exit code 124 if --timeout passes first)")
 	f.Lookup("wait").NoOptDefVal = "true"
-	f.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long --wait waits")
+	f.DurationVar(&o.Timeout, "timeout", defaultTimeout, timeoutUsage)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json", "yaml"))
 	return cmd
 }
@@ -162,7 +163,7 @@ func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 type waitValue struct{ o *VerifyOptions }
 
 func (v waitValue) String() string { return strconv.FormatBool(v.o.Wait) }
-func (v waitValue) Type() string   { return "" }
+func (v waitValue) Type() string   { return "bool" } // shown as secure's and unsecure's --wait
 
 func (v waitValue) Set(s string) error {
 	if b, err := strconv.ParseBool(s); err == nil {
@@ -200,8 +201,8 @@ func (o *VerifyOptions) Validate() error {
 	}
 	if o.AllNamespaces {
 		errs = append(errs, o.validateAllNamespaces()...)
-	} else if msgs := validation.IsDNS1123Label(o.namespace); len(msgs) > 0 {
-		errs = append(errs, fmt.Sprintf("invalid namespace %q: %s", o.namespace, strings.Join(msgs, "; ")))
+	} else {
+		errs = append(errs, validateNamespace(o.namespace)...)
 	}
 	if o.set["selector"] && !o.AllNamespaces {
 		errs = append(errs, "--selector chooses namespaces: use it with --all-namespaces (-A)")
@@ -288,6 +289,8 @@ func validateHostPort(address string) error {
 // Run audits, renders the report and returns an error whose exit code is the
 // verdict.
 func (o *VerifyOptions) Run(ctx context.Context) error {
+	ctx, cancel := deadline(ctx, o.Timeout)
+	defer cancel()
 	c, err := o.auditClients()
 	if err != nil {
 		return o.couldNotRun(err)
@@ -321,7 +324,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if !o.Wait {
 		_, _, err = audit1(ctx)
 	} else {
-		err = await.Until(ctx, o.Timeout, 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1)
+		err = commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1), o.Timeout)
 	}
 	var timeout *await.TimeoutError
 	if err != nil && !errors.As(err, &timeout) {
@@ -375,19 +378,35 @@ func failingIDs(outcomes []audit.Outcome) []string {
 }
 
 // couldNotRun reports an audit that could not run: exit code 3, and for
-// -o json a document that says so.
+// -o json a document that says so, printed once the error is explained
+// (see reportsError).
 func (o *VerifyOptions) couldNotRun(err error) error {
 	var unreachable *audit.UnreachableError
 	if errors.As(err, &unreachable) {
-		err = fmt.Errorf("%w\n  fix: check --kubeconfig and --context, then 'kubectl cluster-info'", err)
+		err = clients.Unreachable(clients.Host(o.clients), unreachable.Err)
 	}
+	return &ExitError{Code: ExitIncomplete, Err: &auditNotRun{err: err, o: o}}
+}
+
+// auditNotRun is the error of an audit that could not run.
+type auditNotRun struct {
+	err error
+	o   *VerifyOptions
+}
+
+func (e *auditNotRun) Error() string { return e.err.Error() }
+func (e *auditNotRun) Unwrap() error { return e.err }
+
+// report prints, for -o json, the document that says why the audit could
+// not run, with the message the user reads on stderr.
+func (e *auditNotRun) report(final error) {
+	o := e.o
 	switch {
 	case o.document() && o.AllNamespaces:
-		_ = o.renderDocument(audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: err.Error()})
+		_ = o.renderDocument(audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: final.Error()})
 	case o.document():
-		_ = o.renderDocument(audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: err.Error()})
+		_ = o.renderDocument(audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: final.Error()})
 	}
-	return &ExitError{Code: ExitIncomplete, Err: err}
 }
 
 func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []audit.Access) error {

@@ -32,7 +32,7 @@ func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
 	if !o.Wait {
 		_, _, err = auditAll(ctx)
 	} else {
-		err = await.Until(ctx, o.Timeout, 2*time.Second, "every check of every OPEA namespace to pass", auditAll)
+		err = commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of every OPEA namespace to pass", auditAll), o.Timeout)
 	}
 	var timeout *await.TimeoutError
 	if err != nil && (!errors.As(err, &timeout) || fleet == nil) {

@@ -79,7 +79,7 @@ func TestVerifyCouldNotRunExitsThree(t *testing.T) {
 			return true, nil, errors.New("Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused")
 		})
 	}
-	const unreachableErr = `cannot reach the cluster: Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused` +
+	const unreachableErr = `cannot reach the cluster at https://127.0.0.1:1: Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused` +
 		`\n  fix: check --kubeconfig and --context, then 'kubectl cluster-info'`
 	jsonReport := func(namespace, err string) string {
 		return `{
@@ -122,7 +122,7 @@ func TestVerifyCouldNotRunExitsThree(t *testing.T) {
 		{
 			name:   "the cluster is unreachable",
 			change: unreachable,
-			want: result{err: "error: cannot reach the cluster: Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused\n" +
+			want: result{err: "error: cannot reach the cluster at https://127.0.0.1:1: Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused\n" +
 				"  fix: check --kubeconfig and --context, then 'kubectl cluster-info'\n"},
 		},
 		{
@@ -130,7 +130,7 @@ func TestVerifyCouldNotRunExitsThree(t *testing.T) {
 			change: unreachable,
 			args:   []string{"-o", "json"},
 			want: result{out: jsonReport("chatqna", unreachableErr),
-				err: "error: cannot reach the cluster: Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused\n" +
+				err: "error: cannot reach the cluster at https://127.0.0.1:1: Get \"https://127.0.0.1:1/version\": dial tcp 127.0.0.1:1: connect: connection refused\n" +
 					"  fix: check --kubeconfig and --context, then 'kubectl cluster-info'\n"},
 		},
 	} {

@@ -7,6 +7,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
@@ -33,12 +34,13 @@ func (e *PartialError) Unwrap() error { return e.Err }
 
 // Apply checks that every object of the plan may be written (permissions,
 // field ownership, the server's validation and admission, all before the
-// first write) and that the objects plan.Unlock lists may be removed,
-// marks what it adopts and records what a forced apply takes over, then
-// applies them in order, and last removes those objects as unsecure does,
-// telling report each step. A write failing part-way returns a
-// *PartialError.
-func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(owned.Step)) ([]apply.Result, error) {
+// first write) and that the objects plan.Unlock lists may be removed, hands
+// preview the objects as the server's dry run answered them (an error
+// there stops it with nothing written), marks what it adopts and records
+// what a forced apply takes over, then applies them in order, and last
+// removes those objects as unsecure does, telling report each step. A
+// write failing part-way, or the applier stopped, returns a *PartialError.
+func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(owned.Step), preview func([]*unstructured.Unstructured) error) ([]apply.Result, error) {
 	checked, err := applier.Check(ctx, plan.Objects)
 	if err != nil {
 		return nil, err
@@ -46,6 +48,18 @@ func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(
 	unlock := plan.Unlock
 	if unlock != nil {
 		if err := applier.CheckRemove(ctx, unlock.Remove, unlock.ToRelease()); err != nil {
+			return nil, err
+		}
+	}
+	if preview != nil {
+		answers := make([]*unstructured.Unstructured, len(plan.Objects))
+		for i, obj := range plan.Objects {
+			answers[i] = obj
+			if checked[i].Answer != nil {
+				answers[i] = checked[i].Answer
+			}
+		}
+		if err := preview(answers); err != nil {
 			return nil, err
 		}
 	}

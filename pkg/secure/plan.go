@@ -128,13 +128,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	if _, err := disco.ServerVersion(); err != nil {
-		host := "the cluster"
-		if cfg, cfgErr := p.clients.ToRESTConfig(); cfgErr == nil {
-			host = cfg.Host
-		}
-		return nil, problems.New(
-			fmt.Sprintf("cannot reach %s: %v", host, err),
-			"check --kubeconfig and --context, then 'kubectl cluster-info'")
+		return nil, clients.Unreachable(clients.Host(p.clients), err)
 	}
 
 	if !p.NoPermissionCheck {

@@ -23,8 +23,10 @@ import (
 //     values that cannot be right whatever the cluster holds) exit 2
 //     before anything is read;
 //   - failed preconditions (what the cluster lacks or holds in the way,
-//     an unreachable server, missing permissions) exit 1 with a "fix:"
-//     hint;
+//     missing permissions) exit 1 with a "fix:" hint;
+//   - a cluster the command cannot talk to (unreachable, a kubeconfig
+//     that is missing or names nothing, credentials it rejects) exits 3
+//     with a "fix:" hint, in every command alike;
 //   - either way stderr names the problem, no Go panic or stack is
 //     printed, and nothing is written: the application namespace and the
 //     gateway namespace are as before, and no object labelled
@@ -114,6 +116,7 @@ func TestBadInput(t *testing.T) {
 	closed := ln.Addr().String()
 	ln.Close()
 	unreachable := writeKubeconfigVia(t, filepath.Join(dir, "unreachable"), closed)
+	badToken := writeKubeconfigWithToken(t, filepath.Join(dir, "rejected"), "not-a-token-of-this-cluster")
 
 	long := strings.Repeat("a", 64)
 	host := app + ".example.com"
@@ -202,6 +205,22 @@ func TestBadInput(t *testing.T) {
 		{name: "enroll not a boolean", args: secure("--enroll=maybe"), code: 2, want: []string{"--enroll", "maybe"}},
 		{name: "secure field-manager empty", args: secure("--field-manager="), code: 2, want: []string{"--field-manager"}},
 		{name: "unsecure field-manager empty", args: unsecure("--field-manager="), code: 2, want: []string{"--field-manager"}},
+		{name: "secure field-manager over 128 bytes", args: secure("--field-manager", strings.Repeat("m", 129)), code: 2, want: []string{"--field-manager", "at most 128"}},
+		{name: "unsecure field-manager over 128 bytes", args: unsecure("--field-manager", strings.Repeat("m", 129)), code: 2, want: []string{"--field-manager", "at most 128"}},
+
+		// The namespace and the impersonation flags, alike in every command.
+		{name: "secure namespace not a DNS label", args: []string{"secure", "-n", "Bad_NS", "--host", host}, code: 2, want: []string{`invalid namespace "Bad_NS"`}},
+		{name: "unsecure namespace not a DNS label", args: []string{"unsecure", "-n", "Bad_NS"}, code: 2, want: []string{`invalid namespace "Bad_NS"`}},
+		{name: "verify namespace not a DNS label", args: []string{"verify", "-n", "Bad_NS"}, code: 2, want: []string{`invalid namespace "Bad_NS"`}},
+		{name: "secure as-group with a newline", args: append([]string{"--as", limitedUser, "--as-group", "dev\nops"}, secure()...), code: 2, want: []string{"--as-group", "control characters"}},
+		{name: "verify as-group with a newline", args: append([]string{"--as", limitedUser, "--as-group", "dev\nops"}, verify()...), code: 2, want: []string{"--as-group", "control characters"}},
+
+		// An -o template that cannot print the objects: refused before the
+		// first write, not after the last.
+		{name: "secure go-template failing on the objects", args: secure("-o", "go-template={{(index .items 99).metadata.name}}"), code: 2,
+			want: []string{"-o go-template", "none was applied", "index out of range"}},
+		{name: "secure jsonpath of a missing key, missing keys refused", args: secure("-o", "jsonpath={.spec.nope}", "--allow-missing-template-keys=false"), code: 2,
+			want: []string{"-o jsonpath", "none was applied", "nope"}},
 		{name: "verify probe-address without port", args: verify("--probe-address", "notaport"), code: 2, want: []string{"--probe-address", `"notaport"`}},
 		{name: "verify probe-address port 99999", args: verify("--probe-address", "host:99999"), code: 2, want: []string{"--probe-address", `"host:99999"`}},
 		{name: "verify probe-http-address without port", args: verify("--probe-address", "127.0.0.1:8443", "--probe-http-address", "nope"), code: 2, want: []string{"--probe-http-address", `"nope"`}},
@@ -221,10 +240,14 @@ func TestBadInput(t *testing.T) {
 		{name: "secure sidecar namespace", args: []string{"secure", "-n", sidecar, "--host", "x.example.com"}, ns: sidecar, code: 1, want: []string{"istio-injection", "fix:"}},
 		{name: "secure the user's Secret has secure's name", args: []string{"secure", "-n", taken, "--host", taken + ".example.com"}, ns: taken, code: 1,
 			want: []string{takenSecret, "fix:"}},
-		{name: "secure server unreachable", args: secure(), kubeconfig: unreachable, code: 1, want: []string{closed, "fix:"}},
-		{name: "unsecure server unreachable", args: unsecure(), kubeconfig: unreachable, code: 1, want: []string{closed, "fix:"}},
-		{name: "secure kubeconfig file missing", args: append([]string{"--kubeconfig", filepath.Join(dir, "nosuchfile")}, secure()...), code: 1, want: []string{"nosuchfile", "fix:"}},
-		{name: "secure context missing", args: append([]string{"--context", "nosuchcontext"}, secure()...), code: 1, want: []string{"nosuchcontext", "fix:"}},
+		{name: "secure server unreachable", args: secure(), kubeconfig: unreachable, code: 3, want: []string{"cannot reach the cluster at https://" + closed, "fix:"}},
+		{name: "unsecure server unreachable", args: unsecure(), kubeconfig: unreachable, code: 3, want: []string{"cannot reach the cluster at https://" + closed, "fix:"}},
+		{name: "verify server unreachable", args: verify(), kubeconfig: unreachable, code: 3, want: []string{"cannot reach the cluster at https://" + closed, "fix:"}},
+		{name: "secure credentials rejected", args: secure(), kubeconfig: badToken, code: 3, want: []string{"rejected your credentials (401)", "fix: refresh"}, notWant: []string{"cannot reach"}},
+		{name: "unsecure credentials rejected", args: unsecure(), kubeconfig: badToken, code: 3, want: []string{"rejected your credentials (401)", "fix: refresh"}, notWant: []string{"cannot reach"}},
+		{name: "verify credentials rejected", args: verify(), kubeconfig: badToken, code: 3, want: []string{"rejected your credentials (401)", "fix: refresh"}, notWant: []string{"cannot reach"}},
+		{name: "secure kubeconfig file missing", args: append([]string{"--kubeconfig", filepath.Join(dir, "nosuchfile")}, secure()...), code: 3, want: []string{"nosuchfile", "fix:"}},
+		{name: "secure context missing", args: append([]string{"--context", "nosuchcontext"}, secure()...), code: 3, want: []string{"nosuchcontext", "fix:"}},
 		{name: "secure without permissions", args: append([]string{"--as", limitedUser}, secure()...), code: 1, want: []string{"fix:"}, wantAny: []string{"forbidden", "permission"}},
 		{name: "unsecure without permissions", args: append([]string{"--as", limitedUser}, "unsecure", "-n", secured), ns: secured, code: 1,
 			want: []string{"fix:"}, wantAny: []string{"forbidden", "permission"}},

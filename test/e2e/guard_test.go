@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,18 +40,12 @@ func TestModeGuardRefusesWhenTheOtherModeCannotBeRead(t *testing.T) {
 
 	t.Run("the read answered 500", func(t *testing.T) {
 		before := dumpNamespaces(t, ns, gatewayNamespace)
-		p, err := faultproxy.StartHTTP(cluster.AdminConfig(), faultproxy.Answer{
-			Method: http.MethodGet, PathSuffix: "/networking.istio.io/v1/namespaces/" + ns + "/gateways/" + gatewayName, Status: http.StatusInternalServerError})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer p.Close()
-		kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-		if err := p.WriteKubeconfig(kubeconfig); err != nil {
-			t.Fatal(err)
-		}
+		path := "/networking.istio.io/v1/namespaces/" + ns + "/gateways/" + gatewayName
+		rule := &faultproxy.Rule{Status: http.StatusInternalServerError, Message: "injected 500",
+			Match: func(r *http.Request) bool { return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, path) }}
+		p, kubeconfig := viaHTTPProxy(t, rule)
 		r := opeaWith(t, kubeconfig, secureGatewayAPI...)
-		if len(p.Answered()) == 0 {
+		if p.Broken(rule) == 0 {
 			t.Fatalf("secure --gateway-api never read the classic Gateway:\n%s", r.stderr)
 		}
 		want := what + fmt.Sprintf("get gateways.networking.istio.io %q in namespace %s: ", gatewayName, ns)

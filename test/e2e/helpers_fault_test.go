@@ -347,3 +347,23 @@ func simulateSecureIssuance(ctx context.Context, kube kubernetes.Interface, dyn 
 	}
 	return nil
 }
+
+// writeKubeconfigWithToken writes the admin's kubeconfig with another
+// bearer token: one the API server rejects (401).
+func writeKubeconfigWithToken(t testing.TB, path, token string) string {
+	t.Helper()
+	if err := cluster.WriteKubeconfig(path, controlplane.AdminUser); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range cfg.AuthInfos {
+		user.Token = token
+	}
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

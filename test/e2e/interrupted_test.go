@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/test/faultproxy"
 )
 
 // denyVirtualServiceCreation makes the API server refuse, with an admission
@@ -149,5 +150,55 @@ func TestUnsecureListsEveryMissingReadPermission(t *testing.T) {
 	}
 	if got := ourObjects(t, ns); len(got) != len(before) {
 		t.Errorf("objects changed although reads were missing: %v", got)
+	}
+}
+
+// Ctrl-C stops secure after the request in flight, not in the middle of
+// it: the run lists what it applied, says a rerun applies the rest, exits
+// 130, and the cluster holds exactly what it listed. The rerun does the
+// rest.
+func TestSecureInterruptedListsWhatItApplied(t *testing.T) {
+	ns := newChatQnA(t, "chatqna")
+	planned := plannedObjects(t, ns)
+	// The second write is held until the plugin has taken the interrupt.
+	p, kubeconfig := viaHTTPProxy(t, &faultproxy.Rule{Match: isWrite, Skip: 1, Hold: true, Times: 1})
+
+	r := interruptDuring(t, p, "--kubeconfig", kubeconfig, "--cache-dir", t.TempDir(), "secure", "-n", ns, "--host", ns+".example.com")
+	if r.code != 130 || r.stdout != appliedLines(planned[:2]...) ||
+		!strings.Contains(r.stderr, "error: interrupted (2 of 8 objects applied)\n  fix: run the same command again: it applies the rest") {
+		t.Errorf("want exit 130 and the two objects applied, %v:\n%s", planned[:2], r)
+	}
+	if got := ourObjectNames(t, ns); len(got) != 1 || got[0] != "peerauthentications/default" || !namespaceEnrolled(t, ns) {
+		t.Errorf("the cluster holds %v (namespace enrolled: %v), want what secure listed", got, namespaceEnrolled(t, ns))
+	}
+
+	rerun := opea(t, "secure", "-n", ns, "--host", ns+".example.com")
+	if rerun.code != 0 || !strings.Contains(rerun.stdout, "peerauthentication.security.istio.io/default unchanged") ||
+		!strings.Contains(rerun.stdout, "virtualservice.networking.istio.io/opea-ingress serverside-applied") {
+		t.Errorf("rerun: exit %d\n%s%s", rerun.code, rerun.stdout, rerun.stderr)
+	}
+}
+
+// Ctrl-C stops unsecure after the deletion in flight: what it deleted is
+// listed, the rest is still there for a rerun, exit 130.
+func TestUnsecureInterruptedListsWhatItDeleted(t *testing.T) {
+	ns := newChatQnA(t, "chatqna")
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
+		t.Fatalf("secure: %s", r.stderr)
+	}
+	before := ourObjectNames(t, ns)
+	p, kubeconfig := viaHTTPProxy(t, &faultproxy.Rule{Match: isDelete, Skip: 1, Hold: true, Times: 1})
+
+	r := interruptDuring(t, p, "--kubeconfig", kubeconfig, "--cache-dir", t.TempDir(), "unsecure", "-n", ns)
+	deleted := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	if r.code != 130 || len(deleted) != 2 || !strings.HasSuffix(deleted[0], " deleted") || !strings.HasSuffix(deleted[1], " deleted") ||
+		!strings.Contains(r.stderr, "error: interrupted after the steps listed above\n  fix: run the same command again: it removes what is left") {
+		t.Errorf("want exit 130 and two deletions listed:\n%s", r)
+	}
+	if got := ourObjectNames(t, ns); len(got) != len(before)-2 {
+		t.Errorf("after two deletions the cluster holds %v, before %v", got, before)
+	}
+	if rerun := opea(t, "unsecure", "-n", ns); rerun.code != 0 || len(ourObjectNames(t, ns)) != 0 {
+		t.Errorf("rerun: exit %d\n%s%s", rerun.code, rerun.stdout, rerun.stderr)
 	}
 }

@@ -570,7 +570,7 @@ func TestSecureRefusesBadInputAndWritesNothing(t *testing.T) {
 
 	t.Run("unreachable cluster", func(t *testing.T) {
 		r := opea(t, "secure", "-n", "chatqna", "--host", "chatqna.example.com", "--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify")
-		if r.code != 1 || !strings.Contains(r.stderr, "cannot reach https://127.0.0.1:1") || !strings.Contains(r.stderr, "kubectl cluster-info") {
+		if r.code != 3 || !strings.Contains(r.stderr, "cannot reach the cluster at https://127.0.0.1:1") || !strings.Contains(r.stderr, "kubectl cluster-info") {
 			t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 		}
 	})

@@ -1,178 +1,150 @@
 package faultproxy
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"io"
-	"log"
-	"math/big"
-	"net"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strings"
 	"sync"
-	"time"
-
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
-// Answer is a request an HTTPProxy answers itself instead of forwarding:
-// those of Method (empty: any) whose URL path ends with PathSuffix get
-// Status, with a Kubernetes Status object as the body, as the API server
-// answers an error.
-type Answer struct {
-	Method     string
-	PathSuffix string
-	Status     int
+// Rule is a fault of the HTTP proxy: the requests Match selects, after
+// the first Skip of them, are answered with Status by the proxy itself, or
+// held until Release (or until the client gives up) and then forwarded.
+type Rule struct {
+	Match func(*http.Request) bool
+	Skip  int
+	// Status, when not 0, is the answer: a Kubernetes Status with Message.
+	Status  int
+	Message string
+	// Hold holds the request instead; Held reports it.
+	Hold bool
+	// Times limits how many requests the rule breaks; 0 is every one.
+	Times int
+
+	seen, broken int
 }
 
-func (a Answer) matches(r *http.Request) bool {
-	return (a.Method == "" || r.Method == a.Method) && strings.HasSuffix(r.URL.Path, a.PathSuffix)
-}
-
-// HTTPProxy sits between a client and a Kubernetes API server at the HTTP
-// level, where the byte-level Proxy cannot see a request: it terminates TLS
-// with a certificate of its own, answers the requests its Answers match
-// with an error, and forwards every other one upstream, authenticated as
-// the upstream config says. It injects a server error (a 500, a 503) into
-// exactly the read a test chooses.
+// HTTPProxy is a TLS reverse proxy in front of a Kubernetes API server,
+// for tests that need to break one request among many, chosen by what it
+// asks for (method, path, query) rather than by byte offset: TLS ends at the
+// proxy, which forwards the client's own Authorization header, so the
+// server still authenticates the client.
 type HTTPProxy struct {
-	server  *http.Server
-	addr    string
-	caPEM   []byte
-	answers []Answer
+	server  *httptest.Server
+	target  *url.URL
+	forward *httputil.ReverseProxy
 
 	mu       sync.Mutex
-	answered []string // "METHOD path" of each request answered
+	rules    []*Rule
+	released chan struct{}
+	held     chan string
 }
 
-// StartHTTP listens on a free loopback port and forwards to the API server
-// of upstream, answering what answers match.
-func StartHTTP(upstream *rest.Config, answers ...Answer) (*HTTPProxy, error) {
-	target, err := url.Parse(upstream.Host)
+// StartHTTP starts a proxy to the API server at target (https://host:port),
+// whose certificate roots verifies, breaking requests as rules say.
+func StartHTTP(target string, roots *x509.CertPool, rules ...*Rule) (*HTTPProxy, error) {
+	u, err := url.Parse(target)
 	if err != nil {
 		return nil, err
 	}
-	transport, err := rest.TransportFor(upstream)
-	if err != nil {
-		return nil, err
-	}
-	cert, caPEM, err := loopbackCertificate()
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	p := &HTTPProxy{addr: ln.Addr().String(), caPEM: caPEM, answers: answers}
-	forward := &httputil.ReverseProxy{
+	p := &HTTPProxy{target: u, rules: rules, released: make(chan struct{}), held: make(chan string, 64)}
+	p.forward = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			r.Out.Host = target.Host
+			r.SetURL(u)
+			r.Out.Host = u.Host
 		},
-		Transport:     transport,
-		FlushInterval: -1, // watches stream
-		ErrorLog:      log.New(io.Discard, "", 0),
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}, ForceAttemptHTTP2: true},
 	}
-	p.server = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			for _, a := range p.answers {
-				if a.matches(r) {
-					p.answer(w, r, a.Status)
-					return
-				}
-			}
-			forward.ServeHTTP(w, r)
-		}),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}},
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	go func() { _ = p.server.ServeTLS(ln, "", "") }()
+	p.server = httptest.NewUnstartedServer(http.HandlerFunc(p.serve))
+	p.server.EnableHTTP2 = true
+	p.server.StartTLS()
 	return p, nil
 }
 
-// answer writes status as the API server writes an error.
-func (p *HTTPProxy) answer(w http.ResponseWriter, r *http.Request, status int) {
-	p.mu.Lock()
-	p.answered = append(p.answered, r.Method+" "+r.URL.Path)
-	p.mu.Unlock()
-	body, _ := json.Marshal(map[string]interface{}{
-		"kind": "Status", "apiVersion": "v1", "metadata": map[string]interface{}{},
-		"status": "Failure", "message": "injected by the test's fault proxy", "reason": reasonFor(status), "code": status,
-	})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+// URL is the proxy's address, https://127.0.0.1:port.
+func (p *HTTPProxy) URL() string { return p.server.URL }
+
+// CAData is the PEM of the certificate the proxy serves, for a kubeconfig's
+// certificate-authority-data.
+func (p *HTTPProxy) CAData() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.server.Certificate().Raw})
 }
 
-// reasonFor is the StatusReason the API server gives with status.
-func reasonFor(status int) string {
-	switch status {
-	case http.StatusServiceUnavailable:
-		return "ServiceUnavailable"
-	case http.StatusGatewayTimeout:
-		return "Timeout"
-	case http.StatusForbidden:
-		return "Forbidden"
-	}
-	return "InternalError"
-}
+// Held receives "METHOD path?query" of each request a rule holds, as it
+// is held.
+func (p *HTTPProxy) Held() <-chan string { return p.held }
 
-// Answered lists the requests the proxy answered itself, "METHOD path".
-func (p *HTTPProxy) Answered() []string {
+// Release forwards every request held, and every one a rule would hold
+// from now on.
+func (p *HTTPProxy) Release() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]string(nil), p.answered...)
+	select {
+	case <-p.released:
+	default:
+		close(p.released)
+	}
 }
 
-// Close stops the proxy.
-func (p *HTTPProxy) Close() error { return p.server.Close() }
-
-// WriteKubeconfig writes a kubeconfig for the proxy: its server, trusting
-// the proxy's certificate only, with no credentials (the proxy
-// authenticates upstream) and namespace default.
-func (p *HTTPProxy) WriteKubeconfig(path string) error {
-	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["faultproxy"] = &clientcmdapi.Cluster{Server: "https://" + p.addr, CertificateAuthorityData: p.caPEM}
-	cfg.AuthInfos["faultproxy"] = &clientcmdapi.AuthInfo{}
-	cfg.Contexts["faultproxy"] = &clientcmdapi.Context{Cluster: "faultproxy", AuthInfo: "faultproxy", Namespace: "default"}
-	cfg.CurrentContext = "faultproxy"
-	return clientcmd.WriteToFile(*cfg, path)
+// Close releases what is held and stops the proxy.
+func (p *HTTPProxy) Close() {
+	p.Release()
+	p.server.CloseClientConnections()
+	p.server.Close()
 }
 
-// loopbackCertificate is a certificate for 127.0.0.1 that is its own CA,
-// and its PEM, for a kubeconfig to trust exactly it.
-func loopbackCertificate() (tls.Certificate, []byte, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, nil, err
+// Broken is how many requests rule has broken so far.
+func (p *HTTPProxy) Broken(rule *Rule) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return rule.broken
+}
+
+// rule is the rule that breaks r, nil when none does.
+func (p *HTTPProxy) rule(r *http.Request) *Rule {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, rule := range p.rules {
+		if !rule.Match(r) {
+			continue
+		}
+		rule.seen++
+		if rule.seen <= rule.Skip || rule.Times > 0 && rule.broken >= rule.Times {
+			continue
+		}
+		rule.broken++
+		return rule
 	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "faultproxy"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+	return nil
+}
+
+func (p *HTTPProxy) serve(w http.ResponseWriter, r *http.Request) {
+	rule := p.rule(r)
+	switch {
+	case rule == nil:
+	case rule.Status != 0:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rule.Status)
+		_ = json.NewEncoder(w).Encode(map[string]interface{}{
+			"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": rule.Message, "code": rule.Status,
+		})
+		return
+	case rule.Hold:
+		select {
+		case p.held <- fmt.Sprintf("%s %s", r.Method, r.URL.RequestURI()):
+		default:
+		}
+		select {
+		case <-p.released:
+		case <-r.Context().Done():
+			return // the client gave up: the server never sees the request
+		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, nil, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+	p.forward.ServeHTTP(w, r)
 }

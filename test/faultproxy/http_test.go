@@ -1,60 +1,66 @@
 package faultproxy
 
 import (
-	"context"
+	"crypto/x509"
+	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"slices"
+	"strings"
 	"testing"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
-// The HTTP proxy answers the chosen request with the error as the API
-// server writes one, which client-go reads as that error, and forwards the
-// rest, authenticated as the upstream config says.
-func TestHTTPProxyAnswersTheChosenRequest(t *testing.T) {
-	var auth []string
-	upstream := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth = append(auth, r.Header.Get("Authorization"))
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"kind":"Namespace","apiVersion":"v1","metadata":{"name":"chatqna"}}`))
+// The proxy forwards what no rule breaks, with the client's headers; a
+// rule answers the matching requests after the ones it skips, or holds
+// them until Release.
+func TestHTTPProxyBreaksTheChosenRequests(t *testing.T) {
+	backend := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.Method+" "+r.URL.Path+" "+r.Header.Get("Authorization"))
 	}))
-	defer upstream.Close()
-	cfg := &rest.Config{Host: upstream.URL, BearerToken: "upstream-token", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
-
-	p, err := StartHTTP(cfg, Answer{Method: http.MethodGet, PathSuffix: "/namespaces/broken", Status: http.StatusInternalServerError})
+	defer backend.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(backend.Certificate())
+	isPatch := func(r *http.Request) bool { return r.Method == http.MethodPatch }
+	p, err := StartHTTP(backend.URL, roots,
+		&Rule{Match: func(r *http.Request) bool { return r.URL.Path == "/fail" }, Skip: 1, Status: 500, Message: "injected 500"},
+		&Rule{Match: isPatch, Hold: true, Times: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := p.WriteKubeconfig(path); err != nil {
-		t.Fatal(err)
+	client := p.server.Client()
+	do := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, p.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer t")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
 	}
-	clientCfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		t.Fatal(err)
+	if code, body := do("GET", "/fail"); code != 200 || body != "GET /fail Bearer t" {
+		t.Errorf("first /fail, skipped: %d %q", code, body)
 	}
-	kube := kubernetes.NewForConfigOrDie(clientCfg)
-	ctx := context.Background()
-
-	if _, err := kube.CoreV1().Namespaces().Get(ctx, "broken", metav1.GetOptions{}); !apierrors.IsInternalError(err) {
-		t.Errorf("the chosen GET: got %v, want an internal error", err)
+	if code, body := do("GET", "/fail"); code != 500 || !strings.Contains(body, `"message":"injected 500"`) {
+		t.Errorf("second /fail: %d %q", code, body)
 	}
-	ns, err := kube.CoreV1().Namespaces().Get(ctx, "chatqna", metav1.GetOptions{})
-	if err != nil || ns.Name != "chatqna" {
-		t.Errorf("another GET: got %v, %v; want it forwarded", ns, err)
+	done := make(chan string)
+	go func() { _, body := do("PATCH", "/x"); done <- body }()
+	if held := <-p.Held(); held != "PATCH /x" {
+		t.Errorf("held %q", held)
 	}
-	if !slices.Equal(p.Answered(), []string{"GET /api/v1/namespaces/broken"}) {
-		t.Errorf("answered %v", p.Answered())
+	select {
+	case body := <-done:
+		t.Fatalf("the held request was answered before Release: %q", body)
+	default:
 	}
-	if !slices.Equal(auth, []string{"Bearer upstream-token"}) {
-		t.Errorf("upstream saw %v, want one request with the upstream's credentials", auth)
+	p.Release()
+	if body := <-done; body != "PATCH /x Bearer t" {
+		t.Errorf("released request: %q", body)
+	}
+	if _, body := do("PATCH", "/y"); body != "PATCH /y Bearer t" {
+		t.Errorf("a PATCH past Times: %q", body)
 	}
 }
