@@ -12,6 +12,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/gatewayemulator"
@@ -231,6 +232,31 @@ spec:
 `
 )
 
+// Policies of the rows on the gateway's own authorization and on
+// waypoints.
+const (
+	// ownNamespaceOnly is a namespace-wide ALLOW of the namespace's own
+	// callers: it applies to the gateway Istio deploys there too, whose
+	// clients have no mesh identity.
+	ownNamespaceOnly = `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: own-namespace, namespace: "{{.NS}}"}
+spec:
+  rules: [{from: [{source: {namespaces: ["{{.NS}}"]}}]}]
+`
+	// waypointForIngress sends the namespace's traffic, the ingress
+	// gateway's too, through waypoint Gateway "waypoint".
+	waypointForIngress = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: waypoint, namespace: "{{.NS}}"}
+spec:
+  gatewayClassName: istio-waypoint
+  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+`
+)
+
 func admitting(serviceAccount string) string {
 	return strings.Replace(admitOnly, "SERVICE_ACCOUNT", serviceAccount, 1)
 }
@@ -270,6 +296,10 @@ type gatewayAPICase struct {
 	servedTLS  bool
 	// failedID is the check a broken setup must fail (verify exits 1).
 	failedID string
+	// waypoint: the namespace's Services, ingress included, go through
+	// waypoint Gateway "waypoint": ztunnel at the entry pods sees it, not
+	// the gateway.
+	waypoint bool
 }
 
 var gatewayAPICases = []gatewayAPICase{
@@ -303,6 +333,12 @@ var gatewayAPICases = []gatewayAPICase{
 		objects: strings.Join([]string{gammaRoute, strictNamespace}, "\n---\n"), failedID: "ingress.gateway-found"},
 	{name: "Gateway API: GatewayClass of another controller, Accepted by it", undeployed: true, acceptedBy: true,
 		objects: strings.Replace(healthyAPI(otherControllersClass), "gatewayClassName: istio", `gatewayClassName: "{{.NS}}-other"`, 1), failedID: "gatewayapi.class-accepted"},
+	{name: "Gateway API: a namespace-wide ALLOW of the namespace's own callers, on the gateway deployed there too",
+		objects: healthyAPI(ownNamespaceOnly), failedID: "authorization.gateway-admits-clients"},
+	{name: "Gateway API: ingress through the namespace's waypoint, an ALLOW admitting only the gateway at the entry pods", waypoint: true,
+		objects: healthyAPI(waypointForIngress, admitting("app-gateway-istio")), failedID: ingressAdmittedID},
+	{name: "Gateway API: ingress through the namespace's waypoint, an ALLOW admitting the waypoint", waypoint: true,
+		objects: healthyAPI(waypointForIngress, admitting("waypoint")), servedTLS: true},
 	{name: "Gateway API: GatewayClass no controller accepts",
 		objects: strings.Replace(healthyAPI(unhandledClass), "gatewayClassName: istio", `gatewayClassName: "{{.NS}}-unhandled"`, 1), undeployed: true, failedID: "gatewayapi.class-accepted"},
 }
@@ -329,6 +365,9 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { deleteObjects(t, objs) })
+	if c.waypoint {
+		labelNamespace(t, ns, map[string]string{istio.UseWaypointLabel: "waypoint", istio.IngressUseWaypointLabel: "true"})
+	}
 	if c.acceptedBy {
 		acceptGatewayClassAsItsController(t, ns+"-other")
 	}
@@ -372,7 +411,8 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 		t.Fatalf("verify could not run: %s", r.stderr)
 	}
 	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryGatewayAPI, audit.CategoryAuthorization, audit.CategoryMTLS)
-	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryGatewayAPI)) == 0 && !contains(row.verifyFailedIDs, ingressAdmittedID)
+	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryGatewayAPI)) == 0 &&
+		!contains(row.verifyFailedIDs, ingressAdmittedID) && !contains(row.verifyFailedIDs, gatewayAdmitsClientsID)
 	row.verifyStrict = len(failedIn(report, audit.CategoryMTLS)) == 0
 	if c.failedID != "" && (r.code != 1 || !contains(row.verifyFailedIDs, c.failedID)) {
 		t.Errorf("verify exits %d failing %v, want exit 1 failing %s\n%s", r.code, row.verifyFailedIDs, c.failedID, describe(report))
@@ -408,6 +448,11 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 		st, err := xds.Ambient(ctx, cluster.Istio.Debug)
 		if err != nil {
 			return false, err
+		}
+		if c.waypoint {
+			// The entry pods see the waypoint's identity, the account
+			// istiod deploys it with (its name, for the waypoint class).
+			return callerAdmitted(st, ns, principal(ns, "waypoint")) == nil, nil
 		}
 		return gatewayAdmitted(st, ns, proxy) == nil, nil
 	})

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -15,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
@@ -396,7 +398,8 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 		t.Fatalf("verify could not run: %s", r.stderr)
 	}
 	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryAuthorization, audit.CategoryMTLS)
-	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0 && !contains(row.verifyFailedIDs, ingressAdmittedID)
+	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0 &&
+		!contains(row.verifyFailedIDs, ingressAdmittedID) && !contains(row.verifyFailedIDs, gatewayAdmitsClientsID)
 	if c.failedID != "" && (r.code != 1 || !contains(row.verifyFailedIDs, c.failedID)) {
 		t.Errorf("verify exits %d failing %v, want exit 1 failing %s\n%s", r.code, row.verifyFailedIDs, c.failedID, describe(report))
 	}
@@ -590,7 +593,8 @@ Each row is a setup applied to the local control plane (Istio installed as
 ` + "`istioctl manifest generate --set profile=ambient`" + ` and Istio's gateway charts
 render it), audited by ` + "`kubectl opea verify`" + ` and rendered by a running istiod.
 "TLS served" is, for verify, no failed check in the Ingress gateway and Routing
-categories and no failed authorization.ingress-admitted; for istiod, what a
+categories and no failed authorization.ingress-admitted or
+authorization.gateway-admits-clients; for istiod, what a
 client gets from the gateway emulator (test/gatewayemulator), which serves what
 istiod sends the gateway proxy (listeners, routes, clusters, endpoints, the
 credential its SDS would read): GET https://host/ on the gateway's HTTPS port
@@ -605,12 +609,13 @@ check verify fails; the ztunnel checks that only warn are not listed.
 The Gateway API rows are Gateways of class ` + "`istio`" + ` (unless the row says otherwise),
 for which istiod deploys the gateway itself. For them "TLS served" is, for
 verify, no failed check in the Ingress gateway, Routing and Gateway API
-categories and no failed authorization.ingress-admitted; for istiod, the status
-it writes (Gateway Accepted and Programmed with an address, the HTTPS listener
+categories and no failed authorization.ingress-admitted or
+authorization.gateway-admits-clients; for istiod, the status it writes (Gateway Accepted and Programmed with an address, the HTTPS listener
 ResolvedRefs and Programmed, the route Accepted and ResolvedRefs), what the
 gateway emulator, fed with the configuration of the gateway istiod deployed,
 answers, as above, and, in what istiod sends ztunnel, the entry pods admitting
-the service account that gateway runs as.
+the service account that gateway runs as (where ingress goes through the
+namespace's waypoint, the waypoint's: ztunnel at the entry pods sees it).
 
 | setup | TLS served: verify | istiod | STRICT: verify | istiod | verify's failed checks |
 |---|---|---|---|---|---|
@@ -638,7 +643,22 @@ the service account that gateway runs as.
 
 // ingressAdmittedID is verify's check that ztunnel lets the ingress
 // gateway reach the entry workload.
-const ingressAdmittedID = "authorization.ingress-admitted"
+const (
+	ingressAdmittedID      = "authorization.ingress-admitted"
+	gatewayAdmitsClientsID = "authorization.gateway-admits-clients"
+)
+
+// labelNamespace adds labels to namespace ns.
+func labelNamespace(t *testing.T, ns string, labels map[string]string) {
+	t.Helper()
+	patch, err := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{"labels": labels}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adminKube(t).CoreV1().Namespaces().Patch(context.Background(), ns, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // principal is the SPIFFE principal of a service account, in the default
 // trust domain the local control plane's mesh uses.
@@ -653,11 +673,18 @@ func principal(ns, sa string) string {
 // the entry pod chatqna-nginx of ns admits the gateway proxy's principal on
 // the entry port, 80.
 func gatewayAdmitted(st *xds.AmbientState, ns string, proxy xds.Proxy) error {
+	return callerAdmitted(st, ns, principal(proxy.Namespace, proxy.ServiceAccount))
+}
+
+// callerAdmitted is nil when, in what istiod sends ztunnel, ns's entry pods
+// admit the caller of principal on port 80.
+func callerAdmitted(st *xds.AmbientState, ns, callerPrincipal string) error {
 	w := st.Workload(ns, "chatqna-nginx")
 	if w == nil {
 		return fmt.Errorf("istiod knows no workload chatqna-nginx in %s", ns)
 	}
-	caller := xds.Caller{Principal: principal(proxy.Namespace, proxy.ServiceAccount), Namespace: proxy.Namespace, Port: 80}
+	callerNS, _, _ := strings.Cut(strings.TrimPrefix(callerPrincipal, "cluster.local/ns/"), "/")
+	caller := xds.Caller{Principal: callerPrincipal, Namespace: callerNS, Port: 80}
 	if !st.Admits(*w, caller) {
 		return fmt.Errorf("ztunnel would refuse %s on port 80 of %s/chatqna-nginx", caller.Principal, ns)
 	}
