@@ -132,10 +132,9 @@ var (
 	// What secure would render: the waypoints the Services use, the trust
 	// domain. (Without the pods' service accounts, the check judges what it
 	// can.)
-	needLockdownIntact        = []Input{InputAuthorizationPolicies, InputNamespace, InputServices, InputGatewayAPIGateways, InputMeshConfig}
-	needRBAC                  = []Input{InputRBAC}
-	needBypass                = []Input{InputServices, InputPods}
-	needAuthorizationPolicies = []Input{InputAuthorizationPolicies}
+	needLockdownIntact = []Input{InputAuthorizationPolicies, InputNamespace, InputServices, InputGatewayAPIGateways, InputMeshConfig}
+	needRBAC           = []Input{InputRBAC}
+	needBypass         = []Input{InputServices, InputPods}
 )
 
 // What the checks assume of what they read. Each list is whole and in

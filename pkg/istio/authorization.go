@@ -514,13 +514,20 @@ func Evaluate(policies []AuthorizationPolicy, root, namespace string, podLabels 
 	}
 	allowed := Yes
 	if len(d.Allows) > 0 {
-		allowed = No
-		for i := range d.Allows {
-			if m := d.Allows[i].Matches(c); m > allowed {
-				allowed, d.Allow = m, &d.Allows[i]
-			}
-		}
+		allowed, d.Allow = bestMatch(d.Allows, func(p AuthorizationPolicy) Match { return p.Matches(c) })
 	}
 	d.Admitted = and(not(denied), allowed)
 	return d
+}
+
+// bestMatch is the most certain match among policies, and the policy that
+// makes it; No and nil when none matches.
+func bestMatch(policies []AuthorizationPolicy, matches func(AuthorizationPolicy) Match) (Match, *AuthorizationPolicy) {
+	best, by := No, (*AuthorizationPolicy)(nil)
+	for i := range policies {
+		if m := matches(policies[i]); m > best {
+			best, by = m, &policies[i]
+		}
+	}
+	return best, by
 }

@@ -114,12 +114,7 @@ func EvaluateAtGateway(policies []AuthorizationPolicy, root string, proxy Gatewa
 	}
 	allowed := Yes
 	if len(d.Allows) > 0 {
-		allowed = No
-		for i := range d.Allows {
-			if m := d.Allows[i].matchesRequest(r); m > allowed {
-				allowed, d.Allow = m, &d.Allows[i]
-			}
-		}
+		allowed, d.Allow = bestMatch(d.Allows, func(p AuthorizationPolicy) Match { return p.matchesRequest(r) })
 	}
 	// An external authorizer may refuse what it is asked about.
 	d.Admitted = and(and(not(denied), allowed), not(and(custom, Undecided)))
