@@ -7,6 +7,8 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
+
+	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 // ClusterError is a command that could not run because of the cluster, not
@@ -115,9 +117,23 @@ func Explain(e Explained, last, stalled *Failure) error {
 	case f == nil:
 		return err
 	case f.Status == http.StatusUnauthorized:
-		return &ClusterError{What: "the cluster rejected your credentials (401): " + err.Error(), Request: f.String(), Fix: fixCredentials, Err: err}
+		return &ClusterError{What: "the cluster rejected your credentials (401): " + whatFailed(err), Request: f.String(), Fix: fixCredentials, Err: err}
 	case f.Status != 0:
-		return &ClusterError{What: "the API server failed: " + err.Error(), Request: f.String(), Fix: fixServer, Err: err}
+		return &ClusterError{What: "the API server failed: " + whatFailed(err), Request: f.String(), Fix: fixServer, Err: err}
 	}
-	return &ClusterError{What: "the connection to the API server failed: " + err.Error(), Request: f.String(), Fix: fixServer, Err: err}
+	return &ClusterError{What: "the connection to the API server failed: " + whatFailed(err), Request: f.String(), Fix: fixServer, Err: err}
+}
+
+// whatFailed is err's message without its own fix, when it is one problem:
+// the request that failed and its fix say what to do instead.
+func whatFailed(err error) string {
+	var one *problems.Problem
+	if errors.As(err, &one) {
+		return one.What
+	}
+	var list problems.List
+	if errors.As(err, &list) && len(list) == 1 {
+		return list[0].What
+	}
+	return err.Error()
 }

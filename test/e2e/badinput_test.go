@@ -205,8 +205,8 @@ func TestBadInput(t *testing.T) {
 		{name: "enroll not a boolean", args: secure("--enroll=maybe"), code: 2, want: []string{"--enroll", "maybe"}},
 		{name: "secure field-manager empty", args: secure("--field-manager="), code: 2, want: []string{"--field-manager"}},
 		{name: "unsecure field-manager empty", args: unsecure("--field-manager="), code: 2, want: []string{"--field-manager"}},
-		{name: "secure field-manager over 128 bytes", args: secure("--field-manager", strings.Repeat("m", 129)), code: 2, want: []string{"--field-manager", "at most 128"}},
-		{name: "unsecure field-manager over 128 bytes", args: unsecure("--field-manager", strings.Repeat("m", 129)), code: 2, want: []string{"--field-manager", "at most 128"}},
+		{name: "secure field-manager over 128 bytes", args: secure("--field-manager", strings.Repeat("m", 129)), code: 2, want: []string{"--field-manager", "more than the API server's 128"}},
+		{name: "unsecure field-manager over 128 bytes", args: unsecure("--field-manager", strings.Repeat("m", 129)), code: 2, want: []string{"--field-manager", "more than the API server's 128"}},
 
 		// The namespace and the impersonation flags, alike in every command.
 		{name: "secure namespace not a DNS label", args: []string{"secure", "-n", "Bad_NS", "--host", host}, code: 2, want: []string{`invalid namespace "Bad_NS"`}},

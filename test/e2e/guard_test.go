@@ -48,9 +48,12 @@ func TestModeGuardRefusesWhenTheOtherModeCannotBeRead(t *testing.T) {
 		if p.Broken(rule) == 0 {
 			t.Fatalf("secure --gateway-api never read the classic Gateway:\n%s", r.stderr)
 		}
-		want := what + fmt.Sprintf("get gateways.networking.istio.io %q in namespace %s: ", gatewayName, ns)
-		if r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "fix: check that the API server answers") {
-			t.Errorf("exit %d, want 1 with %q\nstdout:\n%s\nstderr:\n%s", r.code, want, r.stdout, r.stderr)
+		// A failing API server is cluster trouble, as in every command
+		// (exit 3): the read named, one fix.
+		want := "error: the API server failed: " + what + fmt.Sprintf("get gateways.networking.istio.io %q in namespace %s: ", gatewayName, ns)
+		if r.code != 3 || !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "fix: ") != 1 ||
+			!strings.Contains(r.stderr, fmt.Sprintf("request: GET gateways.networking.istio.io %q in namespace %s answered 500", gatewayName, ns)) {
+			t.Errorf("exit %d, want 3 with %q, the request and one fix\nstdout:\n%s\nstderr:\n%s", r.code, want, r.stdout, r.stderr)
 		}
 		if diff := cmp.Diff(before, dumpNamespaces(t, ns, gatewayNamespace)); diff != "" {
 			t.Errorf("secure --gateway-api wrote although it could not check the other mode (-before +after):\n%s", diff)
@@ -67,7 +70,9 @@ func TestModeGuardRefusesWhenTheOtherModeCannotBeRead(t *testing.T) {
 			{APIGroups: []string{"networking.istio.io"}, Resources: []string{"virtualservices", "destinationrules"}, Verbs: all},
 		})
 		before := dumpNamespaces(t, ns, gatewayNamespace)
-		want := what + fmt.Sprintf("you may not get gateways.networking.istio.io %q in namespace %s", gatewayName, ns)
+		// secure asks first whether it may make every read it needs: the
+		// guard's read is the one it may not.
+		want := "you lack permissions secure needs: get gateways.networking.istio.io in namespace " + ns + "\n"
 		var r opeaResult
 		eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
 			r = opeaWith(t, kubeconfigFor(t, limitedUser), secureGatewayAPI...)

@@ -487,7 +487,7 @@ func TestVerifyCouldNotRunExitsThree(t *testing.T) {
 			}
 		}
 	}
-	if bad := opea(t, "verify", "-n", "x", "-o", "yaml"); bad.code != 2 {
+	if bad := opea(t, "verify", "-n", "x", "-o", "yml"); bad.code != 2 {
 		t.Errorf("bad -o: exit %d", bad.code)
 	}
 	for _, args := range [][]string{{"--probe-address", "gateway"}, {"--probe-address", "127.0.0.1:99999"}, {"--wait", "0s"}, {"--wait", "--timeout", "0s"}, {"--probe-timeout", "-1s"}} {
