@@ -148,11 +148,17 @@ func checkEffective(t *testing.T, pas []PeerAuthentication, namespace string, po
 		}
 		// Istio's default: the oldest namespace-wide policy of the root
 		// namespace and that of the pod's set no mode (younger ones do not
-		// count).
+		// count). For a pod of another namespace, a root-namespace policy
+		// is mesh-wide only without any selector: istiod applies
+		// "selector: {}" there to nothing.
 		for _, ns := range []string{"istio-system", namespace} {
 			var oldest *PeerAuthentication
 			for i, p := range pas {
-				if len(p.MatchLabels()) == 0 && p.Namespace == ns && (oldest == nil || Older(p, *oldest)) {
+				wide := len(p.MatchLabels()) == 0
+				if ns == "istio-system" && namespace != "istio-system" {
+					wide = p.Selector == nil
+				}
+				if wide && p.Namespace == ns && (oldest == nil || Older(p, *oldest)) {
 					oldest = &pas[i]
 				}
 			}
