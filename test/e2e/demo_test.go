@@ -34,6 +34,14 @@ func TestMakeDemoRunsToTheEnd(t *testing.T) {
 		"Nothing to do: no object of kubectl opea secure remains for namespace chatqna.\n",
 		"istiod -> gateway istio-ingress: nothing for chatqna.example.com on port 443\n",
 		"istiod -> ztunnel: no STRICT policy on the pods of chatqna\n",
+		// Again with a Gateway API Gateway and the lockdown: verified
+		// through the emulator of the gateway istiod deployed, clients
+		// admitted at the gateway itself.
+		"$ kubectl opea secure -n chatqna --host chatqna.example.com --gateway-api --gateway-service-type ClusterIP --lockdown\n",
+		"authorizationpolicy.security.istio.io/opea-allow-gateway-clients serverside-applied\n",
+		"[ok]   AuthorizationPolicies on the gateway itself admit clients (clients admitted by chatqna/opea-allow-gateway-clients)\n",
+		"[ok]   HTTPS request reaches the application (GET / answered 200)\n",
+		"authorizationpolicy.security.istio.io/opea-allow-gateway-clients deleted\n",
 		"== Stopping the local control plane",
 	} {
 		if !strings.Contains(string(out), want) {

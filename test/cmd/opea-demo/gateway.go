@@ -19,12 +19,13 @@ import (
 // appAnswer is what the stand-in for chatqna-nginx answers.
 const appAnswer = "ChatQnA\n"
 
-// emulateGateway starts the gateway emulator as the chart gateway's pod,
-// fed by the running istiod, with a stand-in for chatqna-nginx behind it,
-// and waits until a client gets the app's answer through it: istiod pushes
-// the entry Service's endpoints moments after they appear.
-func emulateGateway(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes.Interface, credential string) (*gatewayemulator.Emulator, error) {
-	layout := fixtures.ChartGateway
+// emulateGateway starts the gateway emulator as a pod of the gateway of
+// layout, fed by the running istiod, with a stand-in for chatqna-nginx
+// behind it, and waits until a client gets the app's answer through it
+// (validating the certificate against credential's CA, Secret of the
+// gateway's namespace): istiod pushes the entry Service's endpoints moments
+// after they appear.
+func emulateGateway(ctx context.Context, cp *controlplane.ControlPlane, kube kubernetes.Interface, layout fixtures.GatewayLayout, credential string) (*gatewayemulator.Emulator, error) {
 	proxy, err := layout.Proxy(ctx, kube)
 	if err != nil {
 		return nil, err

@@ -4,8 +4,10 @@
 // It starts the control plane with Istio's ambient profile and a running
 // istiod, creates what a cluster with ChatQnA and an Istio ingress gateway
 // holds, runs secure, verify and unsecure through kubectl, shows what
-// istiod renders, stands in for the controllers that cannot run there
-// (printed as simulated), and stops everything again.
+// istiod renders, then does it again with a Gateway API Gateway and
+// --lockdown, stands in for the controllers that cannot run there (printed
+// as simulated) and for the gateways' Envoy (an emulator fed by istiod), and
+// stops everything again.
 package main
 
 import (
@@ -131,7 +133,7 @@ func run(ctx context.Context, plugin string) (err error) {
 	if err := fixtures.SimulateEndpointSliceFor(ctx, kube, appNamespace, "chatqna-nginx"); err != nil {
 		return err
 	}
-	gateway, err := emulateGateway(ctx, cp, kube, names.TLSSecret)
+	gateway, err := emulateGateway(ctx, cp, kube, fixtures.ChartGateway, names.TLSSecret)
 	if err != nil {
 		return err
 	}
@@ -160,5 +162,47 @@ func run(ctx context.Context, plugin string) (err error) {
 		return err
 	}
 	step("Asking istiod again: it renders nothing of it any more")
-	return istiodView(ctx, cp, kube, false)
+	if err := istiodView(ctx, cp, kube, false); err != nil {
+		return err
+	}
+	return gatewayAPIWithLockdown(ctx, kube, dyn, cp, kubectl)
+}
+
+// gatewayAPIWithLockdown secures the application again, with a Gateway API
+// Gateway for which istiod deploys a gateway in the application namespace,
+// and the lockdown: deny by default, but the gateway's clients admitted at
+// the gateway itself; verifies it through a gateway emulator fed by what
+// istiod sends the gateway it deployed; and takes it back out.
+func gatewayAPIWithLockdown(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, cp *controlplane.ControlPlane, kubectl func(...string) error) error {
+	step("Securing it again with a Gateway API Gateway (istiod deploys its gateway in %s) and --lockdown (only the app's own workloads and the gateway may call its pods)", appNamespace)
+	if err := kubectl("opea", "secure", "-n", appNamespace, "--host", host, "--gateway-api", "--gateway-service-type", "ClusterIP", "--lockdown"); err != nil {
+		return err
+	}
+	names := desired.NamesFor(appNamespace)
+	step("[simulated] cert-manager issues certificate %s/%s", appNamespace, names.Certificate)
+	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, appNamespace, names.Certificate); err != nil {
+		return err
+	}
+	layout := fixtures.DeployedGateway(appNamespace, names.Gateway)
+	step("[simulated] the kubelet runs the gateway istiod deployed (%s/%s), and the EndpointSlice controller writes its endpoints", appNamespace, layout.Service)
+	if err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout); err != nil {
+		return err
+	}
+	gateway, err := emulateGateway(ctx, cp, kube, layout, names.TLSSecret)
+	if err != nil {
+		return err
+	}
+	defer gateway.Close()
+	httpsAddr, httpAddr := gateway.Addr(layout.HTTPSTarget), gateway.Addr(layout.HTTPTarget)
+	step("[stand-in] the deployed gateway's Envoy: the emulator serves what istiod sends it, port %d on %s and port %d on %s; "+
+		"the lockdown's namespace-wide policies apply to it too, and opea-allow-gateway-clients, bound to the Gateway, admits clients there",
+		layout.HTTPSTarget, httpsAddr, layout.HTTPTarget, httpAddr)
+
+	step("Verifying the Gateway API ingress and the lockdown, with the live probe through the emulator")
+	if err := kubectl("opea", "verify", "-n", appNamespace, "--probe-address", httpsAddr, "--probe-http-address", httpAddr); err != nil {
+		return err
+	}
+
+	step("Taking it back out: the Gateway, its routes, the certificate and the lockdown (Istio removes the gateway it deployed)")
+	return kubectl("opea", "unsecure", "-n", appNamespace)
 }
