@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -178,34 +179,10 @@ func (p Permission) Namespace(r PermissionRequest) string {
 	return ""
 }
 
-// access is one verb of one permission, as a SelfSubjectAccessReview asks
-// it and a message names it.
-type access struct {
-	verb, group, resource, name, namespace string
-	allNamespaces                          bool
-}
-
-func (a access) String() string {
-	s := a.verb + " " + a.resource
-	if a.group != "" {
-		s += "." + a.group
-	}
-	if a.name != "" {
-		s += fmt.Sprintf(" %q", a.name)
-	}
-	switch {
-	case a.allNamespaces:
-		s += " in every namespace"
-	case a.namespace != "":
-		s += " in namespace " + a.namespace
-	}
-	return s
-}
-
 // accesses are the required permissions of r, one per verb and name, that
 // can be asked about: those in the gateway namespace wait until it is known.
-func accesses(r PermissionRequest) []access {
-	var out []access
+func accesses(r PermissionRequest) []audit.Access {
+	var out []audit.Access
 	for _, p := range Permissions(r) {
 		if p.Optional {
 			continue
@@ -220,7 +197,7 @@ func accesses(r PermissionRequest) []access {
 		}
 		for _, verb := range p.Verbs {
 			for _, name := range names {
-				out = append(out, access{verb: verb, group: p.Group, resource: p.Resource, name: name, namespace: ns, allNamespaces: p.Scope == EveryNamespace})
+				out = append(out, audit.Access{Verb: verb, Group: p.Group, Resource: p.Resource, Name: name, Namespace: ns, AllNamespaces: p.Scope == EveryNamespace})
 			}
 		}
 	}
@@ -244,7 +221,7 @@ func MissingPermissions(ctx context.Context, reviews authorizationclient.SelfSub
 			limit <- struct{}{}
 			defer func() { <-limit }()
 			review, err := reviews.Create(ctx, &authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: a.namespace, Verb: a.verb, Group: a.group, Resource: a.resource, Name: a.name},
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Namespace: a.Namespace, Verb: a.Verb, Group: a.Group, Resource: a.Resource, Name: a.Name},
 			}}, metav1.CreateOptions{})
 			if err != nil {
 				errs[i] = fmt.Errorf("could not check whether you may %s: %w", a, err)

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 )
 
 var permissionRequests = map[string]PermissionRequest{
@@ -17,10 +19,10 @@ var permissionRequests = map[string]PermissionRequest{
 }
 
 // grants reports whether rules grant a, as the RBAC authorizer matches them.
-func grants(rules []rbacv1.PolicyRule, a access) bool {
+func grants(rules []rbacv1.PolicyRule, a audit.Access) bool {
 	for _, r := range rules {
-		if slices.Contains(r.APIGroups, a.group) && slices.Contains(r.Resources, a.resource) && slices.Contains(r.Verbs, a.verb) &&
-			(len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, a.name)) {
+		if slices.Contains(r.APIGroups, a.Group) && slices.Contains(r.Resources, a.Resource) && slices.Contains(r.Verbs, a.Verb) &&
+			(len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, a.Name)) {
 			return true
 		}
 	}
@@ -39,7 +41,7 @@ func TestRBACGrantsWhatTheCheckAsks(t *testing.T) {
 		for _, a := range asked {
 			granted := grants(clusterRole.Rules, a)
 			for _, role := range roles {
-				if role.Namespace == a.namespace && !a.allNamespaces {
+				if role.Namespace == a.Namespace && !a.AllNamespaces {
 					granted = granted || grants(role.Rules, a)
 				}
 			}
