@@ -18,22 +18,7 @@ import (
 
 func TestMakeClusterUpAndDownLeaveNothingBehind(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cluster")
-	make := func(target string) string {
-		t.Helper()
-		cmd := exec.Command("make", "--no-print-directory", target, "CLUSTER_DIR="+dir)
-		cmd.Dir = controlplane.RepoRoot()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("make %s: %v\n%s", target, err, out)
-		}
-		return string(out)
-	}
-	// Whatever happens below, leave no control plane running.
-	t.Cleanup(func() {
-		if cp, err := controlplane.Attach(dir); err == nil {
-			_ = cp.Stop()
-		}
-	})
+	make := makeCluster(t, dir)
 
 	out := make("cluster-up")
 	kubeconfig := filepath.Join(dir, "kubeconfig")
@@ -70,6 +55,27 @@ func TestMakeClusterUpAndDownLeaveNothingBehind(t *testing.T) {
 }
 
 // processesMentioning lists the live processes whose command line contains s.
+// makeCluster returns a runner of make targets for the local control plane
+// in dir (and the other make variables given), failing the test on an
+// error; whatever happens in the test, no control plane is left running.
+func makeCluster(t *testing.T, dir string, vars ...string) func(target string) string {
+	t.Cleanup(func() {
+		if cp, err := controlplane.Attach(dir); err == nil {
+			_ = cp.Stop()
+		}
+	})
+	return func(target string) string {
+		t.Helper()
+		cmd := exec.Command("make", append([]string{"--no-print-directory", target, "CLUSTER_DIR=" + dir}, vars...)...)
+		cmd.Dir = controlplane.RepoRoot()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("make %s: %v\n%s", target, err, out)
+		}
+		return string(out)
+	}
+}
+
 func processesMentioning(t *testing.T, s string) []string {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
@@ -99,21 +105,7 @@ func processesMentioning(t *testing.T, s string) []string {
 func TestMakeTryIsReadyForSecure(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cluster")
 	bin := t.TempDir()
-	make := func(target string) string {
-		t.Helper()
-		cmd := exec.Command("make", "--no-print-directory", target, "CLUSTER_DIR="+dir, "BINDIR="+bin)
-		cmd.Dir = controlplane.RepoRoot()
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("make %s: %v\n%s", target, err, out)
-		}
-		return string(out)
-	}
-	t.Cleanup(func() {
-		if cp, err := controlplane.Attach(dir); err == nil {
-			_ = cp.Stop()
-		}
-	})
+	make := makeCluster(t, dir, "BINDIR="+bin)
 
 	out := make("try")
 	kubeconfig := filepath.Join(dir, "kubeconfig")
