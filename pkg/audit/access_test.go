@@ -7,11 +7,12 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 )
 
-var allInputs = []Input{InputNamespace, InputPods, InputIstiod, InputMeshConfig, InputDaemonSets, InputCNIConfig,
-	InputPeerAuthentications, InputDestinationRules, InputGateways, InputVirtualServices, InputServices,
-	InputGatewayPods, InputSecrets, InputSecretAccess, InputCertificates, InputAuthorizationPolicies, InputRBAC}
+var allInputs = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputIstiod, snapshot.InputMeshConfig, snapshot.InputDaemonSets, snapshot.InputCNIConfig,
+	snapshot.InputPeerAuthentications, snapshot.InputDestinationRules, snapshot.InputGateways, snapshot.InputVirtualServices, snapshot.InputServices,
+	snapshot.InputGatewayPods, snapshot.InputSecrets, snapshot.InputSecretAccess, snapshot.InputCertificates, snapshot.InputAuthorizationPolicies, snapshot.InputRBAC}
 
 // Each input left unread makes exactly the checks that need it unknown,
 // naming the refused request; every other check runs as before.
@@ -19,8 +20,8 @@ func TestUnreadInputLeavesExactlyItsChecksUnknown(t *testing.T) {
 	for _, in := range allInputs {
 		t.Run(string(in), func(t *testing.T) {
 			s := healthy(t)
-			refused := Access{Verb: "list", Group: "example.io", Resource: strings.ReplaceAll(string(in), " ", ""), AllNamespaces: true}
-			s.Unread = map[Input][]Access{in: {refused}}
+			refused := snapshot.Access{Verb: "list", Group: "example.io", Resource: strings.ReplaceAll(string(in), " ", ""), AllNamespaces: true}
+			s.Unread = map[snapshot.Input][]snapshot.Access{in: {refused}}
 			unknown := 0
 			for _, o := range Run(s) {
 				needs := false
@@ -46,51 +47,13 @@ func TestUnreadInputLeavesExactlyItsChecksUnknown(t *testing.T) {
 	}
 }
 
-func TestAccessesReadAsKubectlAndSortStably(t *testing.T) {
-	for _, tc := range []struct {
-		a    Access
-		want string
-	}{
-		{Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true}, "list deployments.apps in every namespace"},
-		{Access{Verb: "get", Resource: "namespaces", Name: "chatqna"}, `get namespaces "chatqna"`},
-		{Access{Verb: "get", Resource: "secrets", Name: "tls", Namespace: "istio-ingress"}, `get secrets "tls" in namespace istio-ingress`},
-		{Access{Verb: "list", Group: "cert-manager.io", Resource: "clusterissuers"}, "list clusterissuers.cert-manager.io"},
-		{subjectAccessReview, "create subjectaccessreviews.authorization.k8s.io"},
-	} {
-		if got := tc.a.String(); got != tc.want {
-			t.Errorf("%+v reads %q, want %q", tc.a, got, tc.want)
-		}
-	}
-
-	secret := Access{Verb: "get", Resource: "secrets", Name: "tls", Namespace: "istio-ingress"}
-	issuers := Access{Verb: "list", Group: "cert-manager.io", Resource: "issuers", Namespace: "b"}
-	certs := Access{Verb: "list", Group: "cert-manager.io", Resource: "certificates", Namespace: "b"}
-	deployments := Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true}
-	namespace := Access{Verb: "get", Resource: "namespaces", Name: "chatqna"}
-	s := &Snapshot{}
-	s.deny(InputSecrets, secret)
-	s.deny(InputCertificates, issuers)
-	s.deny(InputCertificates, certs)
-	s.deny(InputNamespace, namespace)
-	s.deny(InputIstiod, deployments)
-	s.inherit(InputMeshConfig, InputIstiod)
-	s.inherit(InputGatewayPods, InputIstiod, InputNamespace)
-	want := []Access{deployments, namespace, certs, issuers, secret}
-	// The inputs are a map: the order must not depend on its iteration.
-	for i := 0; i < 50; i++ {
-		if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
-			t.Fatalf("Forbidden (-want +got):\n%s", diff)
-		}
-	}
-}
-
 // The table and the JSON report list the refused reads once, in order, at
 // the end; success is false; the summary counts the checks that did not run.
 func TestReportsListMissingPermissionsOnce(t *testing.T) {
 	s := healthy(t)
-	deployments := Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true}
-	secret := Access{Verb: "get", Resource: "secrets", Name: "opea-chatqna-tls", Namespace: "istio-ingress"}
-	s.Unread = map[Input][]Access{InputSecrets: {secret}, InputIstiod: {deployments}, InputMeshConfig: {deployments}}
+	deployments := snapshot.Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true}
+	secret := snapshot.Access{Verb: "get", Resource: "secrets", Name: "opea-chatqna-tls", Namespace: "istio-ingress"}
+	s.Unread = map[snapshot.Input][]snapshot.Access{snapshot.InputSecrets: {secret}, snapshot.InputIstiod: {deployments}, snapshot.InputMeshConfig: {deployments}}
 	outcomes := Run(s)
 	summary := Summarize(outcomes)
 	if summary.Failed != 0 || summary.Unknown == 0 || !Incomplete(outcomes) || Failed(outcomes) {
@@ -107,7 +70,7 @@ func TestReportsListMissingPermissionsOnce(t *testing.T) {
 	block := "\nyou lack permissions to read:\n" +
 		"  list deployments.apps in every namespace\n" +
 		"  get secrets \"opea-chatqna-tls\" in namespace istio-ingress\n" +
-		"fix: " + PermissionHint + "\n"
+		"fix: " + snapshot.PermissionHint + "\n"
 	verdict := "Verdict: chatqna could NOT be fully verified: "
 	for name, out := range map[string]string{"table": table.String(), "short": short.String()} {
 		if !strings.HasSuffix(out, block) || strings.Count(out, "you lack permissions") != 1 || !strings.Contains(out, verdict) {
@@ -133,7 +96,7 @@ func TestReportsListMissingPermissionsOnce(t *testing.T) {
 	if report.Success || report.Summary.Unknown != summary.Unknown {
 		t.Errorf("success %v, summary %+v", report.Success, report.Summary)
 	}
-	if diff := cmp.Diff([]Access{deployments, secret}, report.MissingPermissions); diff != "" {
+	if diff := cmp.Diff([]snapshot.Access{deployments, secret}, report.MissingPermissions); diff != "" {
 		t.Errorf("missingPermissions (-want +got):\n%s", diff)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -87,54 +88,52 @@ var Catalogue = []Check{
 // What the checks read. Each list is whole: a check of the gateway's pods
 // also names the routing objects that lead to them.
 var (
-	needIstiod           = []Input{InputIstiod}
-	needDaemonSets       = []Input{InputDaemonSets}
-	needCNIConfig        = []Input{InputCNIConfig}
-	needNamespace        = []Input{InputNamespace}
-	needPods             = []Input{InputPods}
-	needNamespacePods    = []Input{InputNamespace, InputPods}
-	needPolicies         = []Input{InputPeerAuthentications, InputMeshConfig}
-	needWorkloadPolicies = []Input{InputPods, InputPeerAuthentications, InputMeshConfig}
-	needDestinationRules = []Input{InputDestinationRules}
-	needRouting          = []Input{InputVirtualServices, InputGateways}
-	needDestinations     = []Input{InputVirtualServices, InputGateways, InputServices}
+	needIstiod           = []snapshot.Input{snapshot.InputIstiod}
+	needDaemonSets       = []snapshot.Input{snapshot.InputDaemonSets}
+	needCNIConfig        = []snapshot.Input{snapshot.InputCNIConfig}
+	needNamespace        = []snapshot.Input{snapshot.InputNamespace}
+	needPods             = []snapshot.Input{snapshot.InputPods}
+	needNamespacePods    = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods}
+	needPolicies         = []snapshot.Input{snapshot.InputPeerAuthentications, snapshot.InputMeshConfig}
+	needWorkloadPolicies = []snapshot.Input{snapshot.InputPods, snapshot.InputPeerAuthentications, snapshot.InputMeshConfig}
+	needDestinationRules = []snapshot.Input{snapshot.InputDestinationRules}
+	needRouting          = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways}
+	needDestinations     = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputServices}
 	// istiod's PILOT_SCOPE_GATEWAY_TO_NAMESPACE decides which pods serve a
 	// Gateway.
-	needGatewayPods     = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod}
-	needGatewayServices = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputServices}
-	needCredentials     = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets}
-	needSecretAccess    = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecretAccess}
-	needCertManager     = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputCertificates}
+	needGatewayPods     = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputGatewayPods, snapshot.InputIstiod}
+	needGatewayServices = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputGatewayPods, snapshot.InputIstiod, snapshot.InputServices}
+	needCredentials     = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputGatewayPods, snapshot.InputIstiod, snapshot.InputSecrets}
+	needSecretAccess    = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputGatewayPods, snapshot.InputIstiod, snapshot.InputSecretAccess}
+	needCertManager     = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputGatewayPods, snapshot.InputIstiod, snapshot.InputSecrets, snapshot.InputCertificates}
 	// The Gateway API's objects; the routes come first: they say which
 	// Gateways are the application's.
-	needIngressFound    = []Input{InputVirtualServices, InputGateways, InputHTTPRoutes, InputGatewayAPIGateways}
-	needAPIIngress      = []Input{InputHTTPRoutes, InputGatewayAPIGateways}
-	needAPIClasses      = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputGatewayClasses}
-	needAPIBackends     = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputServices}
-	needAPIGrants       = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputReferenceGrants}
-	needAPIListenerRefs = []Input{InputHTTPRoutes, InputGatewayAPIGateways, InputGatewayClasses, InputReferenceGrants, InputSecrets}
-	// The probe finds the gateway's address through its Service, and
-	// validates against the Secret's ca.crt.
-	needProbe = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputServices}
+	needIngressFound    = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways}
+	needAPIIngress      = []snapshot.Input{snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways}
+	needAPIClasses      = []snapshot.Input{snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways, snapshot.InputGatewayClasses}
+	needAPIBackends     = []snapshot.Input{snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways, snapshot.InputServices}
+	needAPIGrants       = []snapshot.Input{snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways, snapshot.InputReferenceGrants}
+	needAPIListenerRefs = []snapshot.Input{snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways, snapshot.InputGatewayClasses, snapshot.InputReferenceGrants, snapshot.InputSecrets}
+	needProbe           = snapshot.ProbeInputs
 	// The gateway's principal comes from its pods (an Istio Gateway) or
 	// its Gateway (the Gateway API), the trust domain and root namespace
 	// from the mesh config; the entry pods from the routes and Services.
-	needIngressAdmitted = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputHTTPRoutes, InputGatewayAPIGateways,
-		InputServices, InputPods, InputMeshConfig, InputAuthorizationPolicies}
+	needIngressAdmitted = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputGatewayPods, snapshot.InputIstiod, snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways,
+		snapshot.InputServices, snapshot.InputPods, snapshot.InputMeshConfig, snapshot.InputAuthorizationPolicies}
 	// The gateway's pods or Gateway, its listeners and hosts, and the
 	// policies of its namespace and the root namespace.
-	needGatewayAuthorization = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputHTTPRoutes, InputGatewayAPIGateways,
-		InputServices, InputPods, InputMeshConfig, InputAuthorizationPolicies}
+	needGatewayAuthorization = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputGatewayPods, snapshot.InputIstiod, snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways,
+		snapshot.InputServices, snapshot.InputPods, snapshot.InputMeshConfig, snapshot.InputAuthorizationPolicies}
 	// istiod's settings say whether it writes ZtunnelAccepted.
-	needZtunnelAccepted  = []Input{InputAuthorizationPolicies, InputIstiod}
-	needWaypointIngress  = []Input{InputVirtualServices, InputGateways, InputHTTPRoutes, InputGatewayAPIGateways, InputServices, InputNamespace}
-	needWaypointAdmitted = []Input{InputNamespace, InputServices, InputPods, InputGatewayAPIGateways, InputMeshConfig, InputAuthorizationPolicies}
+	needZtunnelAccepted  = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputIstiod}
+	needWaypointIngress  = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways, snapshot.InputServices, snapshot.InputNamespace}
+	needWaypointAdmitted = []snapshot.Input{snapshot.InputNamespace, snapshot.InputServices, snapshot.InputPods, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig, snapshot.InputAuthorizationPolicies}
 	// What secure would render: the waypoints the Services use, the trust
 	// domain. (Without the pods' service accounts, the check judges what it
 	// can.)
-	needLockdownIntact = []Input{InputAuthorizationPolicies, InputNamespace, InputServices, InputGatewayAPIGateways, InputMeshConfig}
-	needRBAC           = []Input{InputRBAC}
-	needBypass         = []Input{InputServices, InputPods}
+	needLockdownIntact = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputNamespace, snapshot.InputServices, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig}
+	needRBAC           = []snapshot.Input{snapshot.InputRBAC}
+	needBypass         = []snapshot.Input{snapshot.InputServices, snapshot.InputPods}
 )
 
 // What the checks assume of what they read. Each list is whole and in
@@ -222,30 +221,19 @@ func checkIstiod(v *checkView) Result {
 	return fail(fmt.Sprintf("kubectl describe deployment %s -n %s", w.Name, w.Namespace), "istiod %s/%s has no ready replica", w.Namespace, w.Name)
 }
 
-// istiodSetting is istiod's environment variable name, "" when no istiod
-// sets it.
-func (v *view) istiodSetting(name string) string {
-	for _, w := range v.s.Istiod {
-		if value, ok := w.Env[name]; ok {
-			return value
-		}
-	}
-	return ""
-}
-
 // checkIstiodAmbient: without PILOT_ENABLE_AMBIENT istiod builds no
 // workload or authorization configuration for ztunnel, so nothing of the
 // namespace's enrolment or STRICT policy reaches the data plane.
 func checkIstiodAmbient(v *checkView) Result {
 	w := v.s.Istiod[0]
-	if value := v.istiodSetting("PILOT_ENABLE_AMBIENT"); value != "true" {
+	if value := v.IstiodSetting("PILOT_ENABLE_AMBIENT"); value != "true" {
 		return fail("reinstall istiod with the ambient profile: istioctl install --set profile=ambient (or helm upgrade istiod istio/istiod -n istio-system --set profile=ambient)",
 			"istiod %s/%s runs with PILOT_ENABLE_AMBIENT=%q: it sends ztunnel no workloads and no policies", w.Namespace, w.Name, value)
 	}
 	return pass("%s/%s: PILOT_ENABLE_AMBIENT=true", w.Namespace, w.Name)
 }
 
-func checkDaemonSet(ws []Workload, name, selector string) Result {
+func checkDaemonSet(ws []snapshot.Workload, name, selector string) Result {
 	if len(ws) == 0 {
 		return fail("install it with the ambient profile: istioctl install --set profile=ambient", "no %s DaemonSet (pods labelled %s) in any namespace", name, selector)
 	}
@@ -277,8 +265,8 @@ func checkNamespaceLabel(v *checkView) Result {
 	if v.s.NamespaceLabels[istio.DataplaneModeLabel] == "ambient" {
 		return pass("%s=ambient", istio.DataplaneModeLabel)
 	}
-	pods, _ := v.appPods()
-	var unlabelled []Object
+	pods, _ := v.AppPods()
+	var unlabelled []snapshot.Object
 	for _, p := range pods {
 		if p.Labels[istio.DataplaneModeLabel] != "ambient" {
 			unlabelled = append(unlabelled, p)
@@ -302,7 +290,7 @@ func checkNoSidecarInjection(v *checkView) Result {
 	return pass("no istio-injection or istio.io/rev label")
 }
 
-func podNames(pods []Object) string {
+func podNames(pods []snapshot.Object) string {
 	var names []string
 	for _, p := range pods {
 		names = append(names, p.Name)
@@ -326,8 +314,8 @@ func leftOut(gateways int) string {
 }
 
 func checkNoOptOut(v *checkView) Result {
-	pods, gateways := v.appPods()
-	var optedOut, sidecars []Object
+	pods, gateways := v.AppPods()
+	var optedOut, sidecars []snapshot.Object
 	for _, p := range pods {
 		if p.Labels[istio.DataplaneModeLabel] == "none" {
 			optedOut = append(optedOut, p)
@@ -347,11 +335,11 @@ func checkNoOptOut(v *checkView) Result {
 }
 
 func checkPodsRedirected(v *checkView) Result {
-	pods, gateways := v.appPods()
+	pods, gateways := v.AppPods()
 	if len(pods) == 0 {
 		return warn("deploy the application, then run verify again", "namespace %s has no pods%s", v.s.Namespace, leftOut(gateways))
 	}
-	var pending, missing []Object
+	var pending, missing []snapshot.Object
 	for _, p := range pods {
 		if p.Labels[istio.DataplaneModeLabel] == "none" || p.Annotations[sidecarStatus] != "" {
 			continue // reported by enrolment.no-opt-out
@@ -377,7 +365,7 @@ func checkPodsRedirected(v *checkView) Result {
 
 // ---- mTLS
 
-func (v *view) rootNamespace() string {
+func (v *checkView) rootNamespace() string {
 	if v.s.RootNamespace != "" {
 		return v.s.RootNamespace
 	}
@@ -387,9 +375,9 @@ func (v *view) rootNamespace() string {
 // workloads are the label sets mTLS is judged for: every pod, or, when the
 // namespace has none, a pod without labels standing for any pod started
 // there, named so that a message says what it is.
-func (v *view) workloads() []Object {
+func (v *checkView) workloads() []snapshot.Object {
 	if len(v.s.Pods) == 0 {
-		return []Object{{Namespace: v.s.Namespace, Name: fmt.Sprintf("any pod started in namespace %s (it has none)", v.s.Namespace)}}
+		return []snapshot.Object{{Namespace: v.s.Namespace, Name: fmt.Sprintf("any pod started in namespace %s (it has none)", v.s.Namespace)}}
 	}
 	return v.s.Pods
 }
@@ -465,10 +453,10 @@ func checkIgnoredPolicies(v *checkView) Result {
 
 // olderNamespacePolicy names the namespace-wide policy istiod prefers to pa
 // in pa's namespace, "" when pa is the oldest.
-func (v *view) olderNamespacePolicy(pa istio.PeerAuthentication) string {
+func (v *checkView) olderNamespacePolicy(pa istio.PeerAuthentication) string {
 	for _, other := range v.s.PeerAuthentications {
 		if other.Namespace == pa.Namespace && len(other.MatchLabels()) == 0 && other.Name != pa.Name && istio.Older(other, pa) {
-			return key(other.Namespace, other.Name)
+			return snapshot.Key(other.Namespace, other.Name)
 		}
 	}
 	return ""
@@ -480,7 +468,7 @@ func checkDestinationRuleTLS(v *checkView) Result {
 		if dr.TLSMode() == "" {
 			continue
 		}
-		if ns, _ := destinationService(dr.Namespace, dr.Host); ns == v.s.Namespace || strings.HasSuffix(dr.Host, "."+v.s.Namespace+".svc.cluster.local") {
+		if ns, _ := snapshot.DestinationService(dr.Namespace, dr.Host); ns == v.s.Namespace || strings.HasSuffix(dr.Host, "."+v.s.Namespace+".svc.cluster.local") {
 			rules = append(rules, fmt.Sprintf("%s/%s (host %s, tls.mode %s)", dr.Namespace, dr.Name, dr.Host, dr.TLSMode()))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
@@ -17,77 +18,27 @@ import (
 
 // ---- Authorization
 
-// entryTarget is a Service port of the namespace that the application's
-// ingress routes to.
-type entryTarget struct {
-	svc  Service
-	port ServicePort
-}
-
-// entryTargets are the Service ports the application's routes lead to (as
-// --service and --port narrow them), once each. A route to a Service or
-// port that does not exist is the routing checks' finding.
-func (v *view) entryTargets() []entryTarget {
-	seen := map[string]bool{}
-	var out []entryTarget
-	add := func(name string, port int32) {
-		svc := v.s.service(v.s.Namespace, name)
-		if svc == nil || (v.s.EntryService != "" && name != v.s.EntryService) {
-			return
-		}
-		if port == 0 && len(svc.Ports) == 1 {
-			port = svc.Ports[0].Port
-		}
-		for _, p := range svc.Ports {
-			k := fmt.Sprintf("%s:%d", name, p.Port)
-			if p.Port == port && (v.s.EntryPort == 0 || port == v.s.EntryPort) && !seen[k] {
-				seen[k] = true
-				out = append(out, entryTarget{*svc, p})
-			}
-		}
-	}
-	for _, vs := range v.routes {
-		for _, h := range vs.HTTP {
-			for _, r := range h.Route {
-				if ns, name := destinationService(vs.Namespace, r.Destination.Host); ns == v.s.Namespace {
-					add(name, r.Destination.PortNumber())
-				}
-			}
-		}
-	}
-	for _, r := range v.apiRoutes {
-		for _, b := range r.ServiceBackends(v.s.Namespace) {
-			port := int32(0)
-			if b.Port != nil {
-				port = *b.Port
-			}
-			add(b.Name, port)
-		}
-	}
-	return out
-}
-
 // entryPods are the application's pods svc selects. Without any (not yet
 // running), the selector stands for them: every pod it will pick carries
 // those labels.
-func (v *view) entryPods(svc Service) []Object {
+func (v *checkView) entryPods(svc snapshot.Service) []snapshot.Object {
 	if len(svc.Selector) == 0 {
 		return nil
 	}
-	pods, _ := v.appPods()
-	var out []Object
+	pods, _ := v.AppPods()
+	var out []snapshot.Object
 	for _, p := range pods {
 		if labels.SelectorFromSet(svc.Selector).Matches(labels.Set(p.Labels)) {
 			out = append(out, p)
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, Object{Namespace: svc.Namespace, Name: "pods of Service " + svc.Name, Labels: svc.Selector})
+		out = append(out, snapshot.Object{Namespace: svc.Namespace, Name: "pods of Service " + svc.Name, Labels: svc.Selector})
 	}
 	return out
 }
 
-func (v *view) trustDomain() string {
+func (v *checkView) trustDomain() string {
 	if v.s.TrustDomain != "" {
 		return v.s.TrustDomain
 	}
@@ -99,7 +50,7 @@ func (v *view) trustDomain() string {
 // of each gateway pod; for a Gateway API Gateway the ServiceAccount Istio
 // deploys it with (gatewayapi.ServiceAccountName). An unmanaged Gateway has
 // no gateway of Istio's making: unidentifiedGateways names it.
-func (v *view) gatewayCallers() []istio.Caller {
+func (v *checkView) gatewayCallers() []istio.Caller {
 	seen := map[string]bool{}
 	var out []istio.Caller
 	add := func(ns, sa string) {
@@ -109,13 +60,13 @@ func (v *view) gatewayCallers() []istio.Caller {
 			out = append(out, c)
 		}
 	}
-	for _, gw := range v.gateways {
-		for _, p := range v.gatewayPods(gw) {
-			ns, sa, _ := strings.Cut(p.serviceAccountKey(), "/")
+	for _, gw := range v.Gateways {
+		for _, p := range v.GatewayPods(gw) {
+			ns, sa, _ := strings.Cut(p.ServiceAccountKey(), "/")
 			add(ns, sa)
 		}
 	}
-	for _, gw := range v.apiGateways {
+	for _, gw := range v.APIGateways {
 		if gw.Managed() {
 			add(gw.Namespace, gatewayapi.ServiceAccountName(gw))
 		}
@@ -126,19 +77,19 @@ func (v *view) gatewayCallers() []istio.Caller {
 // entryPort is the pod port ztunnel sees for Service port p at pod: a
 // named targetPort resolved through the pod's container ports when they
 // were read; 0 when unknown.
-func entryPort(p ServicePort, pod Object) int32 {
+func entryPort(p snapshot.ServicePort, pod snapshot.Object) int32 {
 	if p.TargetName == "" {
 		return p.Target
 	}
-	port, _ := istio.FindTargetPort(p.core(), pod.ContainerPorts)
+	port, _ := istio.FindTargetPort(p.Core(), pod.ContainerPorts)
 	return port
 }
 
 // waypointCaller is waypoint wp as ztunnel sees it at the pods behind it:
 // the ServiceAccount istiod deploys it with, from its Gateway when read.
-func (v *view) waypointCaller(wp istio.Waypoint) istio.Caller {
+func (v *checkView) waypointCaller(wp istio.Waypoint) istio.Caller {
 	sa := istio.WaypointServiceAccount(wp.Name, "", nil)
-	if gw := v.s.gatewayAPIGateway(wp.Namespace, wp.Name); gw != nil {
+	if gw := v.s.GatewayAPIGateway(wp.Namespace, wp.Name); gw != nil {
 		sa = istio.WaypointServiceAccount(gw.Name, gw.ClassName, gw.Annotations)
 	}
 	return istio.Caller{Principal: istio.Principal(v.trustDomain(), wp.Namespace, sa), Namespace: wp.Namespace, ServiceAccount: sa}
@@ -151,7 +102,7 @@ func (v *view) waypointCaller(wp istio.Waypoint) istio.Caller {
 // waypoint, and istiod admits it only by a policy (its
 // PILOT_AUTO_ALLOW_WAYPOINT_POLICY is off by default).
 func checkWaypointAdmitted(v *checkView) Result {
-	pods, _ := v.appPods()
+	pods, _ := v.AppPods()
 	var using []string
 	for _, svc := range v.s.Services {
 		if svc.Namespace != v.s.Namespace || len(svc.Selector) == 0 {
@@ -162,7 +113,7 @@ func checkWaypointAdmitted(v *checkView) Result {
 			continue
 		}
 		c := v.waypointCaller(wp)
-		using = append(using, fmt.Sprintf("%s through %s", svc.Name, key(wp.Namespace, wp.Name)))
+		using = append(using, fmt.Sprintf("%s through %s", svc.Name, snapshot.Key(wp.Namespace, wp.Name)))
 		for _, pod := range pods {
 			if !labels.SelectorFromSet(svc.Selector).Matches(labels.Set(pod.Labels)) {
 				continue
@@ -174,11 +125,11 @@ func checkWaypointAdmitted(v *checkView) Result {
 					continue
 				}
 				if d.Deny != nil {
-					return fail(fmt.Sprintf("narrow DENY policy %s so that it does not match the waypoint", key(d.Deny.Namespace, d.Deny.Name)),
-						"DENY policy %s refuses waypoint %s (%s) at %s %s: every call to Service %s is reset", key(d.Deny.Namespace, d.Deny.Name), key(wp.Namespace, wp.Name), c.Principal, pod.Name, portText(c.Port), svc.Name)
+					return fail(fmt.Sprintf("narrow DENY policy %s so that it does not match the waypoint", snapshot.Key(d.Deny.Namespace, d.Deny.Name)),
+						"DENY policy %s refuses waypoint %s (%s) at %s %s: every call to Service %s is reset", snapshot.Key(d.Deny.Namespace, d.Deny.Name), snapshot.Key(wp.Namespace, wp.Name), c.Principal, pod.Name, portText(c.Port), svc.Name)
 				}
 				return fail(fmt.Sprintf(`admit the waypoint in an ALLOW policy of namespace %s: {from: [{source: {principals: ["%s"]}}]} (kubectl opea secure --lockdown does, for the waypoints its namespace's Services use)`, v.s.Namespace, c.Principal),
-					"ALLOW policies %s apply to %s and none admits waypoint %s (%s) on %s: every call to Service %s, the application's own too, is reset", policyNames(d.Allows), pod.Name, key(wp.Namespace, wp.Name), c.Principal, portText(c.Port), svc.Name)
+					"ALLOW policies %s apply to %s and none admits waypoint %s (%s) on %s: every call to Service %s, the application's own too, is reset", policyNames(d.Allows), pod.Name, snapshot.Key(wp.Namespace, wp.Name), c.Principal, portText(c.Port), svc.Name)
 			}
 		}
 	}
@@ -193,7 +144,7 @@ func checkWaypointAdmitted(v *checkView) Result {
 func policyNames(ps []istio.AuthorizationPolicy) string {
 	names := make([]string, 0, len(ps))
 	for _, p := range ps {
-		names = append(names, key(p.Namespace, p.Name))
+		names = append(names, snapshot.Key(p.Namespace, p.Name))
 	}
 	return strings.Join(names, ", ")
 }
@@ -212,16 +163,16 @@ func portText(p int32) string {
 func checkIngressAdmitted(v *checkView) Result {
 	var admitted, undecided []string
 	applied := false
-	for _, t := range v.entryTargets() {
+	for _, t := range v.EntryTargets() {
 		callers := v.gatewayCallers()
 		// Ingress through the Service's waypoint reaches the pods from the
 		// waypoint: ztunnel there sees its identity, not the gateway's.
-		if wp, ok := istio.ServiceWaypoint(t.svc.Namespace, t.svc.Labels, v.s.NamespaceLabels); ok && istio.IngressUsesWaypoint(t.svc.Labels, v.s.NamespaceLabels) {
+		if wp, ok := istio.ServiceWaypoint(t.Service.Namespace, t.Service.Labels, v.s.NamespaceLabels); ok && istio.IngressUsesWaypoint(t.Service.Labels, v.s.NamespaceLabels) {
 			callers = []istio.Caller{v.waypointCaller(wp)}
 		}
-		for _, pod := range v.entryPods(t.svc) {
+		for _, pod := range v.entryPods(t.Service) {
 			for _, c := range callers {
-				c.Port = entryPort(t.port, pod)
+				c.Port = entryPort(t.Port, pod)
 				d := istio.Evaluate(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
 				applied = applied || len(d.Applied) > 0
 				switch d.Admitted {
@@ -231,16 +182,16 @@ func checkIngressAdmitted(v *checkView) Result {
 					undecided = append(undecided, fmt.Sprintf("%s at %s %s (%s)", c.Principal, pod.Name, portText(c.Port), policyNames(d.Applied)))
 				case istio.Yes:
 					if d.Allow != nil {
-						admitted = append(admitted, key(d.Allow.Namespace, d.Allow.Name))
+						admitted = append(admitted, snapshot.Key(d.Allow.Namespace, d.Allow.Name))
 					}
 				}
 			}
 		}
 	}
 	switch {
-	case len(v.unidentifiedGateways()) > 0:
+	case len(v.UnidentifiedGateways()) > 0:
 		return warn("check the AuthorizationPolicies of the entry pods against the service account of the proxies behind the Gateway's address",
-			"%s: verify cannot tell who calls the entry pods", strings.Join(v.unidentifiedGateways(), "; "))
+			"%s: verify cannot tell who calls the entry pods", strings.Join(v.UnidentifiedGateways(), "; "))
 	case len(undecided) > 0:
 		sort.Strings(undecided)
 		return warn("admit the gateway by its principal, not by IP block; a named target port is resolved through the entry pods, which verify must be able to get",
@@ -255,16 +206,16 @@ func checkIngressAdmitted(v *checkView) Result {
 }
 
 // ingressRefused says which policy shuts gateway c out of pod.
-func ingressRefused(v *checkView, d istio.Decision, pod Object, c istio.Caller) Result {
+func ingressRefused(v *checkView, d istio.Decision, pod snapshot.Object, c istio.Caller) Result {
 	where := fmt.Sprintf("%s %s", pod.Name, portText(c.Port))
 	if d.Deny != nil {
-		return fail(fmt.Sprintf("narrow DENY policy %s so that it does not match the gateway (kubectl get authorizationpolicy %s -n %s -o yaml)", key(d.Deny.Namespace, d.Deny.Name), d.Deny.Name, d.Deny.Namespace),
-			"DENY policy %s refuses the ingress gateway (%s) at %s: every request through the gateway is reset", key(d.Deny.Namespace, d.Deny.Name), c.Principal, where)
+		return fail(fmt.Sprintf("narrow DENY policy %s so that it does not match the gateway (kubectl get authorizationpolicy %s -n %s -o yaml)", snapshot.Key(d.Deny.Namespace, d.Deny.Name), d.Deny.Name, d.Deny.Namespace),
+			"DENY policy %s refuses the ingress gateway (%s) at %s: every request through the gateway is reset", snapshot.Key(d.Deny.Namespace, d.Deny.Name), c.Principal, where)
 	}
 	var dropped []string
 	for _, p := range d.Allows {
 		if f := p.HTTPFields(); len(f) > 0 {
-			dropped = append(dropped, fmt.Sprintf("%s (%s)", key(p.Namespace, p.Name), strings.Join(f, ", ")))
+			dropped = append(dropped, fmt.Sprintf("%s (%s)", snapshot.Key(p.Namespace, p.Name), strings.Join(f, ", ")))
 		}
 	}
 	note := ""
@@ -291,7 +242,7 @@ func compact(sorted []string) []string {
 }
 
 // appPolicies are the AuthorizationPolicies of the application namespace.
-func (v *view) appPolicies() []istio.AuthorizationPolicy {
+func (v *checkView) appPolicies() []istio.AuthorizationPolicy {
 	var out []istio.AuthorizationPolicy
 	for _, p := range v.s.AuthorizationPolicies {
 		if p.Namespace == v.s.Namespace {
@@ -305,12 +256,12 @@ func (v *view) appPolicies() []istio.AuthorizationPolicy {
 // istiodWritesPolicyStatus reports whether a running istiod writes
 // ZtunnelAccepted: only in ambient mode, with AMBIENT_ENABLE_STATUS on (its
 // default there; pilot/pkg/features/ambient.go).
-func (v *view) istiodWritesPolicyStatus() bool {
+func (v *checkView) istiodWritesPolicyStatus() bool {
 	ready := false
 	for _, w := range v.s.Istiod {
 		ready = ready || w.Ready > 0
 	}
-	return ready && v.istiodSetting("PILOT_ENABLE_AMBIENT") == "true" && v.istiodSetting("AMBIENT_ENABLE_STATUS") != "false"
+	return ready && v.IstiodSetting("PILOT_ENABLE_AMBIENT") == "true" && v.IstiodSetting("AMBIENT_ENABLE_STATUS") != "false"
 }
 
 // checkZtunnelAccepted judges each policy of the namespace as istiod
@@ -324,7 +275,7 @@ func checkZtunnelAccepted(v *checkView) Result {
 	var fails, warns []string
 	judged, aside := 0, 0
 	for _, p := range v.appPolicies() {
-		name := key(p.Namespace, p.Name)
+		name := snapshot.Key(p.Namespace, p.Name)
 		if p.Targeted() || p.DryRun() {
 			aside++ // a waypoint's (WaypointAccepted), or never enforced
 			continue
@@ -378,14 +329,14 @@ func checkZtunnelAccepted(v *checkView) Result {
 
 // serviceWaypoint is the waypoint svc's traffic goes through, as
 // namespace/name, "" for none.
-func serviceWaypoint(svc Service, nsLabels map[string]string) string {
+func serviceWaypoint(svc snapshot.Service, nsLabels map[string]string) string {
 	if wp, ok := istio.ServiceWaypoint(svc.Namespace, svc.Labels, nsLabels); ok {
-		return key(wp.Namespace, wp.Name)
+		return snapshot.Key(wp.Namespace, wp.Name)
 	}
 	return ""
 }
 
-func ingressUsesWaypoint(svc Service, nsLabels map[string]string) bool {
+func ingressUsesWaypoint(svc snapshot.Service, nsLabels map[string]string) bool {
 	return istio.IngressUsesWaypoint(svc.Labels, nsLabels)
 }
 
@@ -393,20 +344,20 @@ func checkWaypointIngress(v *checkView) Result {
 	seen := map[string]bool{}
 	var skipping, using []string
 	fix := ""
-	for _, t := range v.entryTargets() {
-		if seen[t.svc.Name] {
+	for _, t := range v.EntryTargets() {
+		if seen[t.Service.Name] {
 			continue
 		}
-		seen[t.svc.Name] = true
-		wp := serviceWaypoint(t.svc, v.s.NamespaceLabels)
+		seen[t.Service.Name] = true
+		wp := serviceWaypoint(t.Service, v.s.NamespaceLabels)
 		switch {
 		case wp == "":
-		case ingressUsesWaypoint(t.svc, v.s.NamespaceLabels):
-			using = append(using, fmt.Sprintf("%s through %s", t.svc.Name, wp))
+		case ingressUsesWaypoint(t.Service, v.s.NamespaceLabels):
+			using = append(using, fmt.Sprintf("%s through %s", t.Service.Name, wp))
 		default:
-			skipping = append(skipping, fmt.Sprintf("Service %s uses waypoint %s", key(t.svc.Namespace, t.svc.Name), wp))
+			skipping = append(skipping, fmt.Sprintf("Service %s uses waypoint %s", snapshot.Key(t.Service.Namespace, t.Service.Name), wp))
 			if fix == "" {
-				fix = fmt.Sprintf("kubectl label service %s -n %s %s=true (or label the namespace)", t.svc.Name, t.svc.Namespace, istio.IngressUseWaypointLabel)
+				fix = fmt.Sprintf("kubectl label service %s -n %s %s=true (or label the namespace)", t.Service.Name, t.Service.Namespace, istio.IngressUseWaypointLabel)
 			}
 		}
 	}
@@ -457,7 +408,7 @@ func grantsPortForward(rules []rbacv1.PolicyRule, verbs []string) bool {
 
 func subjectName(s rbacv1.Subject) string {
 	if s.Kind == rbacv1.ServiceAccountKind {
-		return "ServiceAccount " + key(s.Namespace, s.Name)
+		return "ServiceAccount " + snapshot.Key(s.Namespace, s.Name)
 	}
 	return s.Kind + " " + s.Name
 }
@@ -523,7 +474,7 @@ func checkPortForward(v *checkView) Result {
 }
 
 func checkNoBypassService(v *checkView) Result {
-	pods, _ := v.appPods()
+	pods, _ := v.AppPods()
 	var bypass []string
 	hint := ""
 	for _, svc := range v.s.Services {
@@ -536,7 +487,7 @@ func checkNoBypassService(v *checkView) Result {
 		}
 		for _, p := range pods {
 			if labels.SelectorFromSet(svc.Selector).Matches(labels.Set(p.Labels)) {
-				bypass = append(bypass, fmt.Sprintf("%s (%s)", key(svc.Namespace, svc.Name), svc.Type))
+				bypass = append(bypass, fmt.Sprintf("%s (%s)", snapshot.Key(svc.Namespace, svc.Name), svc.Type))
 				if hint == "" {
 					hint = fmt.Sprintf(`kubectl patch service %s -n %s -p '{"spec":{"type":"ClusterIP"}}'`, svc.Name, svc.Namespace)
 				}
@@ -603,7 +554,7 @@ func checkLockdownIntact(v *checkView) Result {
 		if recorded, err = istio.ParsePrincipalList(value); err != nil {
 			problems = append(problems, fmt.Sprintf("%s records callers --allow-principal would refuse (annotation %s=%q: %v): a plain kubectl opea secure refuses to render them", ownership.AllowAppPolicy, ownership.AllowPrincipalsAnnotation, value, err))
 		}
-		if r, ok := v.missing(InputPods); !ok {
+		if r, ok := v.missing(snapshot.InputPods); !ok {
 			if len(problems) == 0 {
 				return r
 			}
@@ -642,7 +593,7 @@ func wildcardPrincipals(p istio.AuthorizationPolicy) []string {
 // unrenderedPrincipals compares the rules of secure's opea-allow-app policy
 // p with what secure renders: one rule, one source, of principals only,
 // the application's service accounts' and the recorded callers', sorted.
-func (v *view) unrenderedPrincipals(p istio.AuthorizationPolicy, recorded []string) []string {
+func (v *checkView) unrenderedPrincipals(p istio.AuthorizationPolicy, recorded []string) []string {
 	var want []string
 	for _, sa := range v.s.AppServiceAccounts {
 		want = append(want, istio.Principal(v.trustDomain(), v.s.Namespace, sa))
@@ -687,7 +638,7 @@ func (v *view) unrenderedPrincipals(p istio.AuthorizationPolicy, recorded []stri
 
 // waypointPrincipals are the principals of the waypoints the namespace's
 // Services use, as secure --lockdown admits them.
-func (v *view) waypointPrincipals() []string {
+func (v *checkView) waypointPrincipals() []string {
 	var out []string
 	for _, svc := range v.s.Services {
 		if svc.Namespace != v.s.Namespace {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -22,7 +23,7 @@ type gatewayRequest struct {
 // gateways: GET / for each host, on each listener that serves the
 // application or redirects to it, at the port the gateway's Envoy listens
 // on, through every proxy that serves them.
-func (v *view) clientRequests() []gatewayRequest {
+func (v *checkView) clientRequests() []gatewayRequest {
 	var out []gatewayRequest
 	seen := map[string]bool{}
 	add := func(proxy istio.GatewayProxy, gateway string, port int32, hosts []string) {
@@ -41,34 +42,34 @@ func (v *view) clientRequests() []gatewayRequest {
 			}
 		}
 	}
-	for _, gw := range v.gateways {
-		for _, pod := range v.gatewayPods(gw) {
+	for _, gw := range v.Gateways {
+		for _, pod := range v.GatewayPods(gw) {
 			proxy := istio.GatewayProxy{Namespace: pod.Namespace, Labels: pod.Labels}
 			for _, srv := range gw.Servers {
 				if srv.Port.Protocol != "HTTPS" && srv.Port.Protocol != "HTTP" {
 					continue
 				}
-				add(proxy, "gateway pod "+key(pod.Namespace, pod.Name), v.listenPort(pod, srv.Port.Number), v.clientHosts(gatewayServer{gw, srv}))
+				add(proxy, "gateway pod "+snapshot.Key(pod.Namespace, pod.Name), v.ListenPort(pod, srv.Port.Number), v.ClientHosts(snapshot.GatewayServer{Gateway: gw, Server: srv}))
 			}
 		}
 	}
-	for _, gw := range v.apiGateways {
+	for _, gw := range v.APIGateways {
 		proxy := v.deployedGatewayProxy(gw)
-		name := "Gateway " + key(gw.Namespace, gw.Name)
-		for _, l := range v.apiListeners {
-			if l.gw.Namespace == gw.Namespace && l.gw.Name == gw.Name {
-				add(proxy, name, l.listener.Port, v.apiClientHosts(l))
+		name := "Gateway " + snapshot.Key(gw.Namespace, gw.Name)
+		for _, l := range v.APIListeners {
+			if l.Gateway.Namespace == gw.Namespace && l.Gateway.Name == gw.Name {
+				add(proxy, name, l.Listener.Port, v.APIClientHosts(l))
 			}
 		}
-		for _, p := range v.apiPlainListeners() {
-			if p.gw.Namespace != gw.Namespace || p.gw.Name != gw.Name || len(p.redirects) == 0 {
+		for _, p := range v.APIPlainListeners() {
+			if p.Gateway.Namespace != gw.Namespace || p.Gateway.Name != gw.Name || len(p.Redirects) == 0 {
 				continue
 			}
 			var hosts []string
-			if p.listener.Hostname != "" && !strings.HasPrefix(p.listener.Hostname, "*") {
-				hosts = []string{p.listener.Hostname}
+			if p.Listener.Hostname != "" && !strings.HasPrefix(p.Listener.Hostname, "*") {
+				hosts = []string{p.Listener.Hostname}
 			}
-			add(proxy, name, p.listener.Port, hosts)
+			add(proxy, name, p.Listener.Port, hosts)
 		}
 	}
 	return out
@@ -77,10 +78,10 @@ func (v *view) clientRequests() []gatewayRequest {
 // deployedGatewayProxy is the gateway Istio deploys for gw: its pods when
 // they are among those read, else the labels Istio's gateway template puts
 // on them (the gateway's name and class, the canonical name).
-func (v *view) deployedGatewayProxy(gw gatewayapi.Gateway) istio.GatewayProxy {
+func (v *checkView) deployedGatewayProxy(gw gatewayapi.Gateway) istio.GatewayProxy {
 	proxy := istio.GatewayProxy{Namespace: gw.Namespace, GatewayName: gw.Name}
 	for _, p := range v.s.Pods {
-		if p.Namespace == gw.Namespace && p.Labels[gatewayapi.GatewayNameLabel] == gw.Name && v.deployedGatewayPod(p) {
+		if p.Namespace == gw.Namespace && p.Labels[gatewayapi.GatewayNameLabel] == gw.Name && v.DeployedGatewayPod(p) {
 			proxy.Labels = p.Labels
 			return proxy
 		}
@@ -116,7 +117,7 @@ func checkGatewayAdmitsClients(v *checkView) Result {
 			undecided = append(undecided, fmt.Sprintf("%s (%s)", where, policyNames(d.Applied)))
 		case istio.Yes:
 			if d.Allow != nil {
-				admitted = append(admitted, key(d.Allow.Namespace, d.Allow.Name))
+				admitted = append(admitted, snapshot.Key(d.Allow.Namespace, d.Allow.Name))
 			}
 		}
 	}
@@ -134,8 +135,8 @@ func checkGatewayAdmitsClients(v *checkView) Result {
 // gatewayRefuses says which policy makes the gateway answer clients 403.
 func gatewayRefuses(d istio.GatewayDecision, r gatewayRequest, where string) Result {
 	if d.Deny != nil {
-		return fail(fmt.Sprintf("narrow DENY policy %s so that it does not match the application's clients (kubectl get authorizationpolicy %s -n %s -o yaml)", key(d.Deny.Namespace, d.Deny.Name), d.Deny.Name, d.Deny.Namespace),
-			"the gateway answers clients 403 (RBAC: access denied): DENY policy %s matches %s", key(d.Deny.Namespace, d.Deny.Name), where)
+		return fail(fmt.Sprintf("narrow DENY policy %s so that it does not match the application's clients (kubectl get authorizationpolicy %s -n %s -o yaml)", snapshot.Key(d.Deny.Namespace, d.Deny.Name), d.Deny.Name, d.Deny.Namespace),
+			"the gateway answers clients 403 (RBAC: access denied): DENY policy %s matches %s", snapshot.Key(d.Deny.Namespace, d.Deny.Name), where)
 	}
 	fix := fmt.Sprintf("give namespace-wide ALLOW policies of %s a selector of the application's pods, so that they leave the gateway alone", r.proxy.Namespace)
 	if r.proxy.GatewayName != "" {

@@ -7,13 +7,14 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // ---- Ingress gateway
 
 func checkGatewayFound(v *checkView) Result {
-	if len(v.routes) == 0 && len(v.apiRoutes) == 0 {
+	if len(v.Routes) == 0 && len(v.APIRoutes) == 0 {
 		if r, ok := v.missing(needIngressFound...); !ok {
 			return r
 		}
@@ -26,14 +27,14 @@ func checkGatewayFound(v *checkView) Result {
 		}
 	}
 	var found []string
-	if len(v.routes) > 0 {
+	if len(v.Routes) > 0 {
 		var names []string
-		for _, gw := range v.gateways {
-			names = append(names, key(gw.Namespace, gw.Name))
+		for _, gw := range v.Gateways {
+			names = append(names, snapshot.Key(gw.Namespace, gw.Name))
 		}
 		var routes []string
-		for _, vs := range v.routes {
-			routes = append(routes, key(vs.Namespace, vs.Name))
+		for _, vs := range v.Routes {
+			routes = append(routes, snapshot.Key(vs.Namespace, vs.Name))
 		}
 		if len(names) == 0 {
 			found = append(found, fmt.Sprintf("VirtualService %s (its Gateway is checked under Routing)", strings.Join(routes, ", ")))
@@ -41,11 +42,11 @@ func checkGatewayFound(v *checkView) Result {
 			found = append(found, fmt.Sprintf("Gateway %s, VirtualService %s", strings.Join(names, ", "), strings.Join(routes, ", ")))
 		}
 	}
-	if len(v.apiRoutes) > 0 {
-		if len(v.apiGateways) == 0 {
-			found = append(found, fmt.Sprintf("HTTPRoute %s (its Gateway is checked under %s)", routeNames(v.apiRoutes), CategoryGatewayAPI))
+	if len(v.APIRoutes) > 0 {
+		if len(v.APIGateways) == 0 {
+			found = append(found, fmt.Sprintf("HTTPRoute %s (its Gateway is checked under %s)", routeNames(v.APIRoutes), CategoryGatewayAPI))
 		} else {
-			found = append(found, fmt.Sprintf("Gateway API Gateway %s, HTTPRoute %s", gatewayNames(v.apiGateways), routeNames(v.apiRoutes)))
+			found = append(found, fmt.Sprintf("Gateway API Gateway %s, HTTPRoute %s", gatewayNames(v.APIGateways), routeNames(v.APIRoutes)))
 		}
 	}
 	return pass("%s", strings.Join(found, "; "))
@@ -53,7 +54,7 @@ func checkGatewayFound(v *checkView) Result {
 
 // routeKinds names the kinds of route verify looks for: HTTPRoutes too
 // when the Gateway API is served.
-func (v *view) routeKinds() string {
+func (v *checkView) routeKinds() string {
 	if v.s.APIs.GatewayAPI != "" {
 		return "VirtualService or HTTPRoute"
 	}
@@ -63,18 +64,18 @@ func (v *view) routeKinds() string {
 // routesToEntry reports whether a route of the application reaches the
 // entry Service and port that --service and --port name; a route without a
 // port reaches the Service's only port.
-func (v *view) routesToEntry() (Result, bool) {
-	for _, r := range v.apiRoutes {
+func (v *checkView) routesToEntry() (Result, bool) {
+	for _, r := range v.APIRoutes {
 		for _, b := range r.ServiceBackends(v.s.Namespace) {
 			if (v.s.EntryService == "" || b.Name == v.s.EntryService) && (v.s.EntryPort == 0 || (b.Port != nil && *b.Port == v.s.EntryPort)) {
 				return Result{}, true
 			}
 		}
 	}
-	for _, vs := range v.routes {
+	for _, vs := range v.Routes {
 		for _, h := range vs.HTTP {
 			for _, r := range h.Route {
-				ns, name := destinationService(vs.Namespace, r.Destination.Host)
+				ns, name := snapshot.DestinationService(vs.Namespace, r.Destination.Host)
 				if ns != v.s.Namespace || (v.s.EntryService != "" && name != v.s.EntryService) {
 					continue
 				}
@@ -85,10 +86,10 @@ func (v *view) routesToEntry() (Result, bool) {
 				if port != 0 {
 					continue
 				}
-				if r, ok := v.missing(InputServices); !ok {
+				if r, ok := v.missing(snapshot.InputServices); !ok {
 					return r, false
 				}
-				if svc := v.s.service(ns, name); svc != nil && len(svc.Ports) == 1 && svc.Ports[0].Port == v.s.EntryPort {
+				if svc := v.s.Service(ns, name); svc != nil && len(svc.Ports) == 1 && svc.Ports[0].Port == v.s.EntryPort {
 					return Result{}, true
 				}
 			}
@@ -97,7 +98,7 @@ func (v *view) routesToEntry() (Result, bool) {
 	target := "a Service in namespace " + v.s.Namespace
 	fix := v.secureCommand()
 	if v.s.EntryService != "" {
-		target = "Service " + key(v.s.Namespace, v.s.EntryService)
+		target = "Service " + snapshot.Key(v.s.Namespace, v.s.EntryService)
 		fix += " --service " + v.s.EntryService
 	}
 	if v.s.EntryPort != 0 {
@@ -108,41 +109,41 @@ func (v *view) routesToEntry() (Result, bool) {
 }
 
 func checkSelectorMatches(v *checkView) Result {
-	for _, gw := range v.gateways {
-		if len(v.gatewayPods(gw)) == 0 && len(v.s.GatewayPods[key(gw.Namespace, gw.Name)]) > 0 {
+	for _, gw := range v.Gateways {
+		if len(v.GatewayPods(gw)) == 0 && len(v.s.GatewayPods[snapshot.Key(gw.Namespace, gw.Name)]) > 0 {
 			return fail(fmt.Sprintf("create the Gateway in the gateway pods' namespace (%s): istiod runs with PILOT_SCOPE_GATEWAY_TO_NAMESPACE=true",
-				v.s.GatewayPods[key(gw.Namespace, gw.Name)][0].Namespace),
-				"Gateway %s selects only gateway pods of its own namespace, and none runs there", key(gw.Namespace, gw.Name))
+				v.s.GatewayPods[snapshot.Key(gw.Namespace, gw.Name)][0].Namespace),
+				"Gateway %s selects only gateway pods of its own namespace, and none runs there", snapshot.Key(gw.Namespace, gw.Name))
 		}
-		if len(v.gatewayPods(gw)) == 0 {
+		if len(v.GatewayPods(gw)) == 0 {
 			return fail("set the Gateway's selector to the ingress gateway pods' labels (kubectl get pods -A -l istio=ingress --show-labels)",
-				"Gateway %s selects %s, which matches no pod", key(gw.Namespace, gw.Name), labels.Set(gw.Selector))
+				"Gateway %s selects %s, which matches no pod", snapshot.Key(gw.Namespace, gw.Name), labels.Set(gw.Selector))
 		}
 	}
-	gw := v.gateways[0]
-	return pass("%s matches %d pods in %s", labels.Set(gw.Selector), len(v.gatewayPods(gw)), strings.Join(v.gatewayPodNamespaces(gw), ", "))
+	gw := v.Gateways[0]
+	return pass("%s matches %d pods in %s", labels.Set(gw.Selector), len(v.GatewayPods(gw)), strings.Join(v.GatewayPodNamespaces(gw), ", "))
 }
 
 func checkServicePorts(v *checkView) Result {
-	for _, gw := range v.gateways {
-		if len(v.gatewayPods(gw)) == 0 {
+	for _, gw := range v.Gateways {
+		if len(v.GatewayPods(gw)) == 0 {
 			return skip("the Gateway matches no pod")
 		}
-		for _, pod := range v.gatewayPods(gw) {
-			services := v.podServices(pod)
+		for _, pod := range v.GatewayPods(gw) {
+			services := v.PodServices(pod)
 			for _, srv := range gw.Servers {
 				// istiod translates a Service port to its targetPort and
 				// takes any other number as the pod port itself.
-				listen := v.listenPort(pod, srv.Port.Number)
+				listen := v.ListenPort(pod, srv.Port.Number)
 				reachable := false
 				for _, svc := range services {
-					_, ok := forwarded(svc, pod, listen)
+					_, ok := snapshot.Forwarded(svc, pod, listen)
 					reachable = reachable || ok
 				}
 				if !reachable {
 					return fail("use a port of the gateway Service (or the pod port it targets), or add it to the Service",
 						"Gateway %s listens on %d for server port %d, which no Service of pod %s forwards to",
-						key(gw.Namespace, gw.Name), listen, srv.Port.Number, key(pod.Namespace, pod.Name))
+						snapshot.Key(gw.Namespace, gw.Name), listen, srv.Port.Number, snapshot.Key(pod.Namespace, pod.Name))
 				}
 			}
 		}
@@ -151,27 +152,27 @@ func checkServicePorts(v *checkView) Result {
 }
 
 func checkHTTPSServer(v *checkView) Result {
-	for _, gw := range v.gateways {
+	for _, gw := range v.Gateways {
 		for _, srv := range gw.Servers {
 			if srv.Port.Protocol != "HTTPS" {
 				continue
 			}
 			if srv.TLS == nil || (srv.TLS.Mode != "SIMPLE" && srv.TLS.Mode != "MUTUAL") || len(srv.TLS.Credentials()) == 0 {
 				return fail("set tls.mode SIMPLE and tls.credentialName (or credentialNames) on the HTTPS server (kubectl opea secure does)",
-					"Gateway %s port %d is HTTPS without tls.mode SIMPLE or MUTUAL and a credentialName or credentialNames", key(gw.Namespace, gw.Name), srv.Port.Number)
+					"Gateway %s port %d is HTTPS without tls.mode SIMPLE or MUTUAL and a credentialName or credentialNames", snapshot.Key(gw.Namespace, gw.Name), srv.Port.Number)
 			}
 		}
 	}
-	if len(v.httpsServers()) == 0 {
+	if len(v.HTTPSServers()) == 0 {
 		return fail(v.secureCommand(), "no Gateway of the application terminates TLS")
 	}
-	s := v.httpsServers()[0]
-	return pass("%s port %d, %s, credential %s", key(s.gw.Namespace, s.gw.Name), s.server.Port.Number, s.server.TLS.Mode, strings.Join(s.server.TLS.Credentials(), ", "))
+	s := v.HTTPSServers()[0]
+	return pass("%s port %d, %s, credential %s", snapshot.Key(s.Gateway.Namespace, s.Gateway.Name), s.Server.Port.Number, s.Server.TLS.Mode, strings.Join(s.Server.TLS.Credentials(), ", "))
 }
 
 func checkHTTPRedirect(v *checkView) Result {
 	plain := 0
-	for _, gw := range v.gateways {
+	for _, gw := range v.Gateways {
 		for _, srv := range gw.Servers {
 			if srv.Port.Protocol != "HTTP" {
 				continue
@@ -179,7 +180,7 @@ func checkHTTPRedirect(v *checkView) Result {
 			plain++
 			if srv.TLS == nil || !srv.TLS.HTTPSRedirect {
 				return warn("set tls.httpsRedirect: true on the HTTP server (kubectl opea secure does)",
-					"Gateway %s port %d serves the application in plaintext", key(gw.Namespace, gw.Name), srv.Port.Number)
+					"Gateway %s port %d serves the application in plaintext", snapshot.Key(gw.Namespace, gw.Name), srv.Port.Number)
 			}
 		}
 	}
@@ -191,12 +192,12 @@ func checkHTTPRedirect(v *checkView) Result {
 
 func checkNoConflicts(v *checkView) Result {
 	ours := map[string]bool{}
-	for _, gw := range v.gateways {
-		ours[key(gw.Namespace, gw.Name)] = true
+	for _, gw := range v.Gateways {
+		ours[snapshot.Key(gw.Namespace, gw.Name)] = true
 	}
 	lost, won := map[string]bool{}, map[string]bool{}
-	for _, gw := range v.gateways {
-		for _, pod := range v.gatewayPods(gw) {
+	for _, gw := range v.Gateways {
+		for _, pod := range v.GatewayPods(gw) {
 			// Every Gateway on this pod, whoever it routes for.
 			var onPod []istio.Gateway
 			for _, other := range v.s.Gateways {
@@ -204,14 +205,14 @@ func checkNoConflicts(v *checkView) Result {
 					onPod = append(onPod, other)
 				}
 			}
-			resolve := func(n int32) int32 { return v.listenPort(pod, n) }
+			resolve := func(n int32) int32 { return v.ListenPort(pod, n) }
 			for _, d := range istio.DroppedServers(onPod, resolve) {
 				msg := fmt.Sprintf("istiod keeps %s and drops the port %d server of %s: both claim host %s on listener port %d",
-					key(d.Keeper.Namespace, d.Keeper.Name), d.Server.Port.Number, key(d.Gateway.Namespace, d.Gateway.Name), d.Host, d.Port)
+					snapshot.Key(d.Keeper.Namespace, d.Keeper.Name), d.Server.Port.Number, snapshot.Key(d.Gateway.Namespace, d.Gateway.Name), d.Host, d.Port)
 				switch {
-				case ours[key(d.Gateway.Namespace, d.Gateway.Name)]:
+				case ours[snapshot.Key(d.Gateway.Namespace, d.Gateway.Name)]:
 					lost[msg] = true
-				case ours[key(d.Keeper.Namespace, d.Keeper.Name)]:
+				case ours[snapshot.Key(d.Keeper.Namespace, d.Keeper.Name)]:
 					won[msg] = true
 				}
 			}
@@ -240,7 +241,7 @@ func sortedKeys(m map[string]bool) []string {
 // ---- Routing
 
 func checkGatewayRefs(v *checkView) Result {
-	for _, vs := range v.routes {
+	for _, vs := range v.Routes {
 		// "mesh" (or no entry at all) binds the routes to sidecars and
 		// waypoints only: no gateway serves them.
 		bound := false
@@ -249,12 +250,12 @@ func checkGatewayRefs(v *checkView) Result {
 			bound = bound || ok
 		}
 		if !bound {
-			return fail(fmt.Sprintf("add the Gateway as <namespace>/<name> to spec.gateways of VirtualService %s", key(vs.Namespace, vs.Name)),
-				"VirtualService %s is bound to no Gateway (only the mesh)", key(vs.Namespace, vs.Name))
+			return fail(fmt.Sprintf("add the Gateway as <namespace>/<name> to spec.gateways of VirtualService %s", snapshot.Key(vs.Namespace, vs.Name)),
+				"VirtualService %s is bound to no Gateway (only the mesh)", snapshot.Key(vs.Namespace, vs.Name))
 		}
 		for _, ref := range vs.Gateways {
 			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
-			if !ok || v.s.gateway(ns, name) != nil {
+			if !ok || v.s.Gateway(ns, name) != nil {
 				continue
 			}
 			hint := fmt.Sprintf("create Gateway %s/%s or fix the reference", ns, name)
@@ -263,17 +264,17 @@ func checkGatewayRefs(v *checkView) Result {
 					hint = fmt.Sprintf("write the reference as %s/%s: a Gateway in another namespace needs the namespace prefix", gw.Namespace, gw.Name)
 				}
 			}
-			return fail(hint, "VirtualService %s refers to Gateway %q, which resolves to %s/%s: not found", key(vs.Namespace, vs.Name), ref, ns, name)
+			return fail(hint, "VirtualService %s refers to Gateway %q, which resolves to %s/%s: not found", snapshot.Key(vs.Namespace, vs.Name), ref, ns, name)
 		}
 	}
 	return pass("every reference resolves")
 }
 
 func checkHostsIntersect(v *checkView) Result {
-	for _, vs := range v.routes {
+	for _, vs := range v.Routes {
 		for _, ref := range vs.Gateways {
 			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
-			gw := v.s.gateway(ns, name)
+			gw := v.s.Gateway(ns, name)
 			if !ok || gw == nil {
 				continue
 			}
@@ -290,18 +291,18 @@ func checkHostsIntersect(v *checkView) Result {
 			if !bound {
 				return fail("use the Gateway's hosts in the VirtualService (kubectl opea secure sets both from --host); a Gateway host <ns>/<host> admits only VirtualServices of <ns>",
 					"VirtualService %s hosts %s match none of Gateway %s's hosts %s: requests get 404",
-					key(vs.Namespace, vs.Name), strings.Join(vs.Hosts, ","), key(ns, name), strings.Join(gwHosts, ","))
+					snapshot.Key(vs.Namespace, vs.Name), strings.Join(vs.Hosts, ","), snapshot.Key(ns, name), strings.Join(gwHosts, ","))
 			}
 		}
 	}
 	// Every HTTPS server needs a route of its own: istiod gives a server
 	// only the VirtualServices whose hosts it binds, and answers 404 on a
 	// TLS connection that has none.
-	for _, gs := range v.httpsServers() {
+	for _, gs := range v.HTTPSServers() {
 		if !v.serverHasRoute(gs) {
 			return fail("use the Gateway's hosts in the VirtualService (kubectl opea secure sets both from --host); a Gateway host <ns>/<host> admits only VirtualServices of <ns>",
 				"the HTTPS server on port %d of Gateway %s (hosts %s) admits none of the VirtualServices bound to it: requests get 404",
-				gs.server.Port.Number, key(gs.gw.Namespace, gs.gw.Name), strings.Join(gs.server.Hosts, ","))
+				gs.Server.Port.Number, snapshot.Key(gs.Gateway.Namespace, gs.Gateway.Name), strings.Join(gs.Server.Hosts, ","))
 		}
 	}
 	return pass("hosts intersect")
@@ -309,16 +310,16 @@ func checkHostsIntersect(v *checkView) Result {
 
 // serverHasRoute reports whether a route of the application is bound to the
 // server's Gateway with a host the server admits.
-func (v *view) serverHasRoute(gs gatewayServer) bool {
-	for _, vs := range v.routes {
+func (v *checkView) serverHasRoute(gs snapshot.GatewayServer) bool {
+	for _, vs := range v.Routes {
 		for _, ref := range vs.Gateways {
 			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
-			if !ok || ns != gs.gw.Namespace || name != gs.gw.Name {
+			if !ok || ns != gs.Gateway.Namespace || name != gs.Gateway.Name {
 				continue
 			}
-			for _, h := range gs.server.Hosts {
+			for _, h := range gs.Server.Hosts {
 				for _, vh := range vs.Hosts {
-					if istio.GatewayHostBinds(h, gs.gw.Namespace, vh, vs.Namespace) {
+					if istio.GatewayHostBinds(h, gs.Gateway.Namespace, vh, vs.Namespace) {
 						return true
 					}
 				}
@@ -329,22 +330,22 @@ func (v *view) serverHasRoute(gs gatewayServer) bool {
 }
 
 func checkDestinations(v *checkView) Result {
-	for _, vs := range v.routes {
+	for _, vs := range v.Routes {
 		for _, h := range vs.HTTP {
 			for _, r := range h.Route {
-				ns, name := destinationService(vs.Namespace, r.Destination.Host)
+				ns, name := snapshot.DestinationService(vs.Namespace, r.Destination.Host)
 				if ns != v.s.Namespace {
 					continue
 				}
-				svc := v.s.service(ns, name)
+				svc := v.s.Service(ns, name)
 				if svc == nil {
 					return fail(fmt.Sprintf("create Service %s/%s or route to an existing one", ns, name),
-						"VirtualService %s routes to Service %s/%s, which does not exist", key(vs.Namespace, vs.Name), ns, name)
+						"VirtualService %s routes to Service %s/%s, which does not exist", snapshot.Key(vs.Namespace, vs.Name), ns, name)
 				}
 				port := r.Destination.PortNumber()
 				if port == 0 {
 					if len(svc.Ports) != 1 {
-						return fail("set destination.port.number", "VirtualService %s routes to %s/%s without a port, and it has %d ports", key(vs.Namespace, vs.Name), ns, name, len(svc.Ports))
+						return fail("set destination.port.number", "VirtualService %s routes to %s/%s without a port, and it has %d ports", snapshot.Key(vs.Namespace, vs.Name), ns, name, len(svc.Ports))
 					}
 					continue
 				}
@@ -353,7 +354,7 @@ func checkDestinations(v *checkView) Result {
 					found = found || p.Port == port
 				}
 				if !found {
-					return fail("use one of the Service's ports", "VirtualService %s routes to %s/%s port %d, which the Service lacks", key(vs.Namespace, vs.Name), ns, name, port)
+					return fail("use one of the Service's ports", "VirtualService %s routes to %s/%s port %d, which the Service lacks", snapshot.Key(vs.Namespace, vs.Name), ns, name, port)
 				}
 			}
 		}

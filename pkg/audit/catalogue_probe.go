@@ -7,6 +7,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -20,7 +21,7 @@ func checkProbeHandshake(v *checkView) Result {
 	}
 	if p == nil {
 		what := "the gateway Service has no load balancer address"
-		if len(v.httpsServers()) == 0 {
+		if len(v.HTTPSServers()) == 0 {
 			what = "the Gateway has no address in its status"
 		}
 		return warn(fmt.Sprintf("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after %s)", v.portForwardHint()),
@@ -57,7 +58,7 @@ func checkProbeHandshake(v *checkView) Result {
 
 // firstTimeout is the error of the first host whose probe timed out before
 // the handshake completed.
-func firstTimeout(hosts []HostProbe) string {
+func firstTimeout(hosts []snapshot.HostProbe) string {
 	for _, h := range hosts {
 		if h.TimedOut && h.Served == nil {
 			if h.ConnectErr != "" {
@@ -79,7 +80,7 @@ func shortList(names []string, n int) string {
 
 // handshakesSucceed reports whether p has hosts, and every one of them
 // completed the TLS handshake.
-func handshakesSucceed(p *ProbeReport) bool {
+func handshakesSucceed(p *snapshot.ProbeReport) bool {
 	if p == nil || len(p.Hosts) == 0 {
 		return false
 	}
@@ -96,11 +97,11 @@ func checkProbeServedCert(v *checkView) Result {
 	for _, h := range v.s.Probe.Hosts {
 		matched := false
 		for _, p := range ps {
-			matched = matched || bytes.Equal(h.Served.Raw, p.chain[0].Raw)
+			matched = matched || bytes.Equal(h.Served.Raw, p.Chain[0].Raw)
 		}
 		if !matched {
 			return fail("wait for the gateway to load the new Secret, or check that no other Gateway claims this host",
-				"for %s the gateway serves a certificate (serial %s) that is not the one in %s", h.Host, h.Served.SerialNumber, secretRef(ps[0].secret))
+				"for %s the gateway serves a certificate (serial %s) that is not the one in %s", h.Host, h.Served.SerialNumber, snapshot.SecretRef(ps[0].Secret))
 		}
 	}
 	return pass("the served certificate is the Secret's")
@@ -124,7 +125,7 @@ func checkProbeRoute(v *checkView) Result {
 // route, 403 when its own RBAC refuses, 401 when it wants a token, and 503
 // when it cannot reach the application (ztunnel at the entry pods refused
 // it, or no endpoint is ready).
-func (v *checkView) notTheApplication(h HostProbe) Result {
+func (v *checkView) notTheApplication(h snapshot.HostProbe) Result {
 	what := fmt.Sprintf("GET https://%s/ answered %d", h.Host, h.Status)
 	if h.Body != "" {
 		what += fmt.Sprintf(" (%q)", h.Body)
@@ -132,7 +133,7 @@ func (v *checkView) notTheApplication(h HostProbe) Result {
 	switch {
 	case h.Status == 404:
 		hint := "check routing: the VirtualService's hosts and gateways must match the Gateway"
-		if len(v.httpsServers()) == 0 {
+		if len(v.HTTPSServers()) == 0 {
 			hint = "check routing: the HTTPRoute's parentRefs and hostnames must match the Gateway's HTTPS listener"
 		}
 		return fail(hint, "%s: no route", what)
@@ -160,7 +161,7 @@ func (v *checkView) gatewayPoliciesFor(host string) string {
 		d := istio.EvaluateAtGateway(v.s.AuthorizationPolicies, v.rootNamespace(), r.proxy, r.req)
 		switch {
 		case d.Deny != nil:
-			return fmt.Sprintf(": DENY policy %s matches", key(d.Deny.Namespace, d.Deny.Name))
+			return fmt.Sprintf(": DENY policy %s matches", snapshot.Key(d.Deny.Namespace, d.Deny.Name))
 		case len(d.Allows) > 0 && d.Admitted == istio.No:
 			return fmt.Sprintf(": ALLOW policies %s apply to the gateway and none admits a client", policyNames(d.Allows))
 		case len(d.Custom) > 0:
@@ -185,7 +186,7 @@ func checkProbeRedirect(v *checkView) Result {
 		}
 	}
 	hint := "set tls.httpsRedirect: true on the Gateway's HTTP server"
-	if len(v.httpsServers()) == 0 {
+	if len(v.HTTPSServers()) == 0 {
 		hint = "attach to the Gateway's HTTP listener an HTTPRoute whose RequestRedirect filter sets scheme https"
 	}
 	return fail(hint, "plain HTTP to %s answered %d (Location %q), not a redirect to https", p.HTTPAddress, p.RedirectStatus, p.RedirectLocation)
@@ -193,39 +194,39 @@ func checkProbeRedirect(v *checkView) Result {
 
 // portForwardHint is the kubectl port-forward that reaches the HTTPS
 // listener of the application's gateway through its Service.
-func (v *view) portForwardHint() string {
-	for _, gs := range v.httpsServers() {
-		for _, pod := range v.gatewayPods(gs.gw) {
-			for _, svc := range v.podServices(pod) {
-				if port, ok := forwarded(svc, pod, v.listenPort(pod, gs.server.Port.Number)); ok {
+func (v *checkView) portForwardHint() string {
+	for _, gs := range v.HTTPSServers() {
+		for _, pod := range v.GatewayPods(gs.Gateway) {
+			for _, svc := range v.PodServices(pod) {
+				if port, ok := snapshot.Forwarded(svc, pod, v.ListenPort(pod, gs.Server.Port.Number)); ok {
 					return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", svc.Namespace, svc.Name, port)
 				}
 			}
 		}
 	}
-	if ls := v.apiTLSListeners(); len(ls) > 0 && ls[0].gw.Managed() {
-		return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", ls[0].gw.Namespace, gatewayapi.DeploymentName(ls[0].gw), ls[0].listener.Port)
+	if ls := v.APITLSListeners(); len(ls) > 0 && ls[0].Gateway.Managed() {
+		return fmt.Sprintf("kubectl port-forward -n %s svc/%s 8443:%d", ls[0].Gateway.Namespace, gatewayapi.DeploymentName(ls[0].Gateway), ls[0].Listener.Port)
 	}
 	return "kubectl port-forward -n <gateway-namespace> svc/<gateway-service> 8443:443"
 }
 
 // guessedFrom says where a guessed probe address came from.
-func (v *view) guessedFrom() string {
-	if len(v.httpsServers()) == 0 {
+func (v *checkView) guessedFrom() string {
+	if len(v.HTTPSServers()) == 0 {
 		return "the Gateway's status address"
 	}
 	return "the gateway Service's address"
 }
 
 // gatewayLogsHint is the kubectl logs of the application's gateway pods.
-func (v *view) gatewayLogsHint() string {
-	for _, gw := range v.gateways {
-		if ns := v.gatewayPodNamespaces(gw); len(ns) > 0 {
+func (v *checkView) gatewayLogsHint() string {
+	for _, gw := range v.Gateways {
+		if ns := v.GatewayPodNamespaces(gw); len(ns) > 0 {
 			return fmt.Sprintf("kubectl logs -n %s -l %s", ns[0], labels.Set(gw.Selector))
 		}
 	}
-	if len(v.apiGateways) > 0 {
-		gw := v.apiGateways[0]
+	if len(v.APIGateways) > 0 {
+		gw := v.APIGateways[0]
 		return fmt.Sprintf("kubectl logs -n %s -l %s=%s", gw.Namespace, gatewayapi.GatewayNameLabel, gw.Name)
 	}
 	return "kubectl logs -n <gateway-namespace> -l <gateway selector>"

@@ -1,6 +1,9 @@
 package audit
 
-import "fmt"
+import (
+	"fmt"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
+)
 
 // Status is the outcome of one check. The values are those of the JSON
 // output and are a contract.
@@ -65,7 +68,7 @@ type Check struct {
 	Description string
 	// Needs are the inputs the check reads: when one is unread, the check
 	// does not run and is Unknown, naming the refused requests.
-	Needs []Input
+	Needs []snapshot.Input
 	// Requires are the check's preconditions, tested in order once its
 	// Needs are read: the first that does not hold skips the check with its
 	// reason, so Run may assume them all.
@@ -97,9 +100,9 @@ type Outcome struct {
 
 // Run runs the checks of the catalogue that apply to the kinds of ingress
 // found in s, in order.
-func Run(s *Snapshot) []Outcome {
-	v := &checkView{view: newView(s)}
-	classic, api := v.ingressInUse()
+func Run(s *snapshot.Snapshot) []Outcome {
+	v := &checkView{Scope: s.Scope(), s: s}
+	classic, api := v.IngressInUse()
 	out := make([]Outcome, 0, len(Catalogue))
 	for _, c := range Catalogue {
 		if (c.Ingress == ClassicIngress && !classic) || (c.Ingress == GatewayAPIIngress && !api) {
@@ -135,4 +138,14 @@ func Failed(outcomes []Outcome) bool {
 		}
 	}
 	return false
+}
+
+// missing is the Unknown result of a check when one of inputs could not be
+// read, naming the refused requests; ok is true when all were read.
+func (v *checkView) missing(inputs ...snapshot.Input) (r Result, ok bool) {
+	denied := v.s.Refused(inputs...)
+	if len(denied) == 0 {
+		return Result{}, true
+	}
+	return Result{Status: Unknown, Message: "not run: you may not " + snapshot.AccessList(denied), Hint: snapshot.PermissionHint}, false
 }

@@ -7,6 +7,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
@@ -45,99 +46,99 @@ func lockdown() []istio.AuthorizationPolicy {
 var authorizationBrokenCases = []brokenCase{
 	{"an ALLOW of the namespace's own callers shuts out the gateway", "authorization.ingress-admitted", Fail,
 		"ALLOW policies chatqna/same-namespace apply to chatqna-nginx-1 and none admits the ingress gateway's principal cluster.local/ns/istio-ingress/sa/istio-ingress on port 80",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("chatqna", "same-namespace", istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{fromNamespaces("chatqna")}})}
 		}},
 	{"a mesh-wide DENY of the gateway's namespace", "authorization.ingress-admitted", Fail, "DENY policy istio-system/no-ingress refuses the ingress gateway",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-system", "no-ingress", istio.AuthorizationPolicy{Action: "DENY", Rules: []istio.AuthorizationRule{fromNamespaces("istio-ingress")}})}
 		}},
 	{"an ALLOW of mesh identities in the gateway's namespace", "authorization.gateway-admits-clients", Fail,
 		"ALLOW policies istio-ingress/mesh-only apply to the gateway itself and none admits a client without a mesh identity (GET / for chatqna.example.com on port 443 of gateway pod istio-ingress/",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "mesh-only", istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{fromNamespaces("istio-ingress")}})}
 		}},
 	{"a DENY of requests without a token on the gateway", "authorization.gateway-admits-clients", Fail,
 		"DENY policy istio-ingress/require-jwt matches GET / for chatqna.example.com on port 443",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "require-jwt", istio.AuthorizationPolicy{Action: "DENY",
 				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{NotRequestPrincipals: []string{"*"}}}}}}})}
 		}},
 	{"an ALLOW of the client's address on the gateway", "authorization.gateway-admits-clients", Warn,
 		"depends on their address, their headers or an external authorizer",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "office", istio.AuthorizationPolicy{
 				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{RemoteIPBlocks: []string{"192.0.2.0/24"}}}}}}})}
 		}},
 	{"an ALLOW of the application's own callers, and a waypoint a backend Service uses", "authorization.waypoint-admitted", Fail,
 		"none admits waypoint chatqna/waypoint (cluster.local/ns/chatqna/sa/waypoint) on port 8888: every call to Service chatqna",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("chatqna", "own-callers", istio.AuthorizationPolicy{
 				Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}},
 				Rules:    []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{Principals: []string{"cluster.local/ns/chatqna/sa/default"}}}}}}})}
-			s.Services = append(s.Services, Service{Namespace: "chatqna", Name: "chatqna", Labels: map[string]string{istio.UseWaypointLabel: "waypoint"},
-				Selector: map[string]string{"app.kubernetes.io/name": "chatqna"}, Ports: []ServicePort{{Name: "http", Port: 8888, Target: 8888}}})
+			s.Services = append(s.Services, snapshot.Service{Namespace: "chatqna", Name: "chatqna", Labels: map[string]string{istio.UseWaypointLabel: "waypoint"},
+				Selector: map[string]string{"app.kubernetes.io/name": "chatqna"}, Ports: []snapshot.ServicePort{{Name: "http", Port: 8888, Target: 8888}}})
 		}},
 	{"an ALLOW with HTTP fields", "authorization.ztunnel-accepted", Fail, "chatqna/get-only: ztunnel drops its ALLOW rules with HTTP fields (methods)",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			p := accepted("chatqna", "get-only", istio.AuthorizationPolicy{Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}},
 				Rules: []istio.AuthorizationRule{{To: []istio.RuleTo{{Operation: istio.Operation{Methods: []string{"GET"}}}}}}})
 			p.Conditions[0].Reason, p.Conditions[0].Message = "UnsupportedValue", "ztunnel does not support HTTP attributes (found: methods)."
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{p}
 		}},
 	{"a policy istiod has not seen", "authorization.ztunnel-accepted", Warn, "chatqna/new: istiod has not written ZtunnelAccepted yet",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			p := accepted("chatqna", "new", istio.AuthorizationPolicy{Action: "DENY", Rules: []istio.AuthorizationRule{fromNamespaces("legacy")}})
 			p.Conditions = nil
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{p}
 		}},
 	{"the namespace's waypoint without ingress", "authorization.waypoint-ingress", Warn, "Service chatqna/chatqna-nginx uses waypoint chatqna/waypoint, but without istio.io/ingress-use-waypoint=true",
-		func(t *testing.T, s *Snapshot) { s.NamespaceLabels[istio.UseWaypointLabel] = "waypoint" }},
+		func(t *testing.T, s *snapshot.Snapshot) { s.NamespaceLabels[istio.UseWaypointLabel] = "waypoint" }},
 	{"a developer may port-forward", "authorization.port-forward", Warn, "User alice (RoleBinding dev, ClusterRole edit)",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.ClusterRoles = append(s.ClusterRoles, rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit"},
 				Rules: []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods/portforward"}, Verbs: []string{"create"}}}})
 			s.RoleBindings = []rbacv1.RoleBinding{{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "dev"},
 				RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "edit"}, Subjects: []rbacv1.Subject{{Kind: rbacv1.UserKind, Name: "alice"}}}}
 		}},
 	{"the entry Service is a NodePort", "authorization.no-bypass-service", Warn, "chatqna/chatqna-nginx (NodePort)",
-		func(t *testing.T, s *Snapshot) { s.Services[0].Type = "NodePort" }},
+		func(t *testing.T, s *snapshot.Snapshot) { s.Services[0].Type = "NodePort" }},
 	{"a lockdown policy deleted", "authorization.lockdown-intact", Fail, "opea-allow-app is missing",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies = append(lockdown()[:1], lockdown()[2])
 		}},
 	{"the deny-by-default policy given a rule", "authorization.lockdown-intact", Fail, "opea-deny-by-default is no longer a namespace-wide ALLOW of nothing",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies = lockdown()
 			s.AuthorizationPolicies[0].Rules = []istio.AuthorizationRule{{}}
 		}},
 	{"the recorded callers edited to every identity", "authorization.lockdown-intact", Fail,
 		`opea-allow-app records callers --allow-principal would refuse (annotation opea.dev/allow-principals="*,cluster.local/ns/monitoring/sa/prometheus": "*" is not of the form`,
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
 			allowApp := &s.AuthorizationPolicies[1]
 			allowApp.Annotations = map[string]string{ownership.AllowPrincipalsAnnotation: "*,cluster.local/ns/monitoring/sa/prometheus"}
 			allowApp.Rules[0].From[0].Source.Principals = []string{"*", "cluster.local/ns/chatqna/sa/default", "cluster.local/ns/monitoring/sa/prometheus"}
 		}},
 	{"a wildcard principal", "authorization.lockdown-intact", Fail, "opea-allow-app admits principals with a wildcard (cluster.local/ns/*): every identity they match may call the pods",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
 			s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals = append(s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals, "cluster.local/ns/*")
 		}},
 	{"a caller secure would not render", "authorization.lockdown-intact", Fail,
 		"opea-allow-app admits cluster.local/ns/other/sa/intruder, which neither the application's pods run as nor secure --lockdown recorded",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
 			s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals = append(s.AuthorizationPolicies[1].Rules[0].From[0].Source.Principals, "cluster.local/ns/other/sa/intruder")
 		}},
 	{"a service account added since", "authorization.lockdown-intact", Fail,
 		"opea-allow-app does not admit cluster.local/ns/chatqna/sa/chatqna-ui, which the application's pods run as or secure --lockdown recorded",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"chatqna-ui", "default"}
 		}},
 	{"a namespace source beside the principals", "authorization.lockdown-intact", Fail,
 		"opea-allow-app has other rules, sources or conditions than the one list of principals secure writes",
-		func(t *testing.T, s *Snapshot) {
+		func(t *testing.T, s *snapshot.Snapshot) {
 			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
 			s.AuthorizationPolicies[1].Rules = append(s.AuthorizationPolicies[1].Rules, fromNamespaces("other"))
 		}},
@@ -182,7 +183,7 @@ func TestLockdownPasses(t *testing.T) {
 func TestLockdownIntactWithoutThePods(t *testing.T) {
 	s := healthy(t)
 	s.AuthorizationPolicies = lockdown()
-	s.deny(InputPods, Access{Verb: "list", Resource: "pods", Namespace: "chatqna"})
+	s.Deny(snapshot.InputPods, snapshot.Access{Verb: "list", Resource: "pods", Namespace: "chatqna"})
 	if o := outcomesByID(s)["authorization.lockdown-intact"]; o.Status != Unknown || o.Message != "not run: you may not list pods in namespace chatqna" {
 		t.Errorf("%s %q", o.Status, o.Message)
 	}
@@ -220,23 +221,23 @@ func TestZtunnelAccepted(t *testing.T) {
 	deny := accepted("chatqna", "d", istio.AuthorizationPolicy{Action: "DENY", Rules: []istio.AuthorizationRule{fromNamespaces("legacy")}})
 	for _, tc := range []struct {
 		name   string
-		change func(p *istio.AuthorizationPolicy, s *Snapshot)
+		change func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot)
 		want   Status
 		says   string
 	}{
-		{"accepted", func(p *istio.AuthorizationPolicy, s *Snapshot) {}, Pass, "1 policies accepted by ztunnel as written"},
-		{"an older generation", func(p *istio.AuthorizationPolicy, s *Snapshot) { p.Generation = 2 }, Warn, "is for generation 1, the policy is at 2"},
-		{"refused", func(p *istio.AuthorizationPolicy, s *Snapshot) {
+		{"accepted", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {}, Pass, "1 policies accepted by ztunnel as written"},
+		{"an older generation", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) { p.Generation = 2 }, Warn, "is for generation 1, the policy is at 2"},
+		{"refused", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {
 			p.Conditions[0].Status, p.Conditions[0].Reason, p.Conditions[0].Message = "False", "UnsupportedValue", "not supported"
 		}, Fail, "ZtunnelAccepted is False (UnsupportedValue: not supported)"},
-		{"CUSTOM", func(p *istio.AuthorizationPolicy, s *Snapshot) { p.Action = "CUSTOM" }, Fail, "ztunnel does not enforce action CUSTOM"},
-		{"DENY with HTTP fields", func(p *istio.AuthorizationPolicy, s *Snapshot) {
+		{"CUSTOM", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) { p.Action = "CUSTOM" }, Fail, "ztunnel does not enforce action CUSTOM"},
+		{"DENY with HTTP fields", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {
 			p.Rules[0].To = []istio.RuleTo{{Operation: istio.Operation{Paths: []string{"/admin"}}}}
 		}, Warn, "ztunnel enforces this DENY without its HTTP fields (paths)"},
-		{"bound to a waypoint", func(p *istio.AuthorizationPolicy, s *Snapshot) {
+		{"bound to a waypoint", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {
 			p.TargetRefs, p.Conditions = []istio.PolicyTargetReference{{Kind: "Service", Name: "chatqna-nginx"}}, nil
 		}, Pass, "1 bound to waypoints or dry run left out"},
-		{"istiod writes no status", func(p *istio.AuthorizationPolicy, s *Snapshot) {
+		{"istiod writes no status", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {
 			p.Conditions = nil
 			s.Istiod[0].Env["AMBIENT_ENABLE_STATUS"] = "false"
 		}, Pass, "1 policies accepted"},

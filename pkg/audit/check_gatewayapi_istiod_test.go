@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -13,7 +14,7 @@ import (
 // host, admitting routes of any namespace, and an HTTP listener admitting
 // only routes of its own namespace (which redirects there). The
 // application's route names the Gateway without a sectionName.
-func sharedGatewayAPI(t *testing.T) *Snapshot {
+func sharedGatewayAPI(t *testing.T) *snapshot.Snapshot {
 	s := healthyGatewayAPI(t)
 	all := &gatewayapi.AllowedRoutes{Namespaces: &gatewayapi.RouteNamespaces{From: "All"}}
 	gw := &s.GatewayAPIGateways[0]
@@ -41,7 +42,7 @@ func sharedGatewayAPI(t *testing.T) *Snapshot {
 	s.Pods = s.Pods[:2] // the gateway's pods run in namespace ingress
 	sec := s.Secrets["chatqna/opea-chatqna-tls"]
 	sec.Namespace = "ingress"
-	s.Secrets = map[string]*Secret{"ingress/opea-chatqna-tls": sec}
+	s.Secrets = map[string]*snapshot.Secret{"ingress/opea-chatqna-tls": sec}
 	s.Certificates[0].Namespace = "ingress"
 	s.IssuerReady = map[string]bool{"Issuer/ingress/opea-chatqna-ca": true}
 	return s
@@ -58,10 +59,10 @@ func TestSharedGatewayJudgesOnlyTheListenersTheRouteAttachesTo(t *testing.T) {
 			t.Errorf("%s: %s %s", o.ID, o.Status, o.Message)
 		}
 	}
-	v := newView(s)
+	v := snapshot.NewScope(s)
 	var judged []string
-	for _, l := range v.tlsListeners() {
-		judged = append(judged, l.String()+" "+l.secretName)
+	for _, l := range v.TLSListeners() {
+		judged = append(judged, l.String()+" "+l.SecretName)
 	}
 	if want := "Gateway ingress/shared listener chatqna opea-chatqna-tls"; len(judged) != 1 || judged[0] != want {
 		t.Errorf("TLS listeners judged %v, want only %q", judged, want)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
@@ -29,18 +30,18 @@ func setCondition(conds []gatewayapi.Condition, c gatewayapi.Condition) {
 // healthyGatewayAPI is a hand-made snapshot of ChatQnA served through a
 // Gateway API Gateway in its own namespace, as istiod reports it once it
 // has deployed the gateway: no Istio Gateway or VirtualService at all.
-func healthyGatewayAPI(t testing.TB) *Snapshot {
+func healthyGatewayAPI(t testing.TB) *snapshot.Snapshot {
 	t.Helper()
 	s := healthy(t)
 	cert := issue(t, []string{"chatqna.example.com"}, now.Add(-24*time.Hour), now.Add(90*24*time.Hour))
 	s.APIs.GatewayAPI = "v1"
 	s.Gateways, s.VirtualServices, s.GatewayPods, s.SecretAccess = nil, nil, nil, nil
-	s.Services = []Service{
-		{Namespace: "chatqna", Name: "chatqna-nginx", Selector: map[string]string{"app.kubernetes.io/name": "nginx"}, Ports: []ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
+	s.Services = []snapshot.Service{
+		{Namespace: "chatqna", Name: "chatqna-nginx", Selector: map[string]string{"app.kubernetes.io/name": "nginx"}, Ports: []snapshot.ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
 		{Namespace: "chatqna", Name: "opea-ingress-istio", Selector: map[string]string{gatewayapi.GatewayNameLabel: "opea-ingress"},
-			Ports: []ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "https", Port: 443, Target: 443}, {Name: "http", Port: 80, Target: 80}}},
+			Ports: []snapshot.ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "https", Port: 443, Target: 443}, {Name: "http", Port: 80, Target: 80}}},
 	}
-	s.Pods = append(s.Pods, Object{Namespace: "chatqna", Name: "opea-ingress-istio-7c9d", Labels: map[string]string{
+	s.Pods = append(s.Pods, snapshot.Object{Namespace: "chatqna", Name: "opea-ingress-istio-7c9d", Labels: map[string]string{
 		gatewayapi.GatewayNameLabel: "opea-ingress", gatewayapi.ManagedLabel: "istio.io-gateway-controller", "istio.io/dataplane-mode": "none",
 	}})
 	s.GatewayClasses = []gatewayapi.GatewayClass{{Name: "istio", Generation: 1, ControllerName: "istio.io/gateway-controller",
@@ -81,23 +82,23 @@ func healthyGatewayAPI(t testing.TB) *Snapshot {
 			Rules:      []gatewayapi.RouteRule{{Filters: []gatewayapi.RouteFilter{{Type: "RequestRedirect", RequestRedirect: &gatewayapi.RequestRedirect{Scheme: &https}}}}},
 			Status:     gatewayapi.RouteStatus{Parents: []gatewayapi.RouteParentStatus{routeStatus("http-chatqna")}}},
 	}
-	s.Secrets = map[string]*Secret{"chatqna/opea-chatqna-tls": {
+	s.Secrets = map[string]*snapshot.Secret{"chatqna/opea-chatqna-tls": {
 		Namespace: "chatqna", Name: "opea-chatqna-tls", Type: "kubernetes.io/tls",
 		Data:        map[string][]byte{"tls.crt": cert.certPEM, "tls.key": cert.keyPEM, "ca.crt": cert.caPEM},
 		Annotations: map[string]string{"cert-manager.io/certificate-name": "opea-chatqna-tls"},
 	}}
-	s.Certificates = []Certificate{{Namespace: "chatqna", Name: "opea-chatqna-tls", SecretName: "opea-chatqna-tls", IssuerKind: "Issuer", IssuerName: "opea-chatqna-ca", Ready: true}}
+	s.Certificates = []snapshot.Certificate{{Namespace: "chatqna", Name: "opea-chatqna-tls", SecretName: "opea-chatqna-tls", IssuerKind: "Issuer", IssuerName: "opea-chatqna-ca", Ready: true}}
 	s.IssuerReady = map[string]bool{"Issuer/chatqna/opea-chatqna-ca": true}
-	s.Probe = &ProbeReport{Address: "192.0.2.10:443", HTTPAddress: "192.0.2.10:80", RedirectStatus: 301, RedirectLocation: "https://chatqna.example.com/",
-		Hosts: []HostProbe{{Host: "chatqna.example.com", Served: cert.leaf, Status: 200}}}
+	s.Probe = &snapshot.ProbeReport{Address: "192.0.2.10:443", HTTPAddress: "192.0.2.10:80", RedirectStatus: 301, RedirectLocation: "https://chatqna.example.com/",
+		Hosts: []snapshot.HostProbe{{Host: "chatqna.example.com", Served: cert.leaf, Status: 200}}}
 	return s
 }
 
 // moveSecret puts the listener's Secret into namespace certs.
-func moveSecret(s *Snapshot) {
+func moveSecret(s *snapshot.Snapshot) {
 	sec := s.Secrets["chatqna/opea-chatqna-tls"]
 	sec.Namespace = "certs"
-	s.Secrets = map[string]*Secret{"certs/opea-chatqna-tls": sec}
+	s.Secrets = map[string]*snapshot.Secret{"certs/opea-chatqna-tls": sec}
 	s.Certificates[0].Namespace = "certs"
 	s.IssuerReady = map[string]bool{"Issuer/certs/opea-chatqna-ca": true}
 	s.GatewayAPIGateways[0].Listeners[0].TLS.CertificateRefs[0].Namespace = "certs"
@@ -128,7 +129,7 @@ func TestHealthyGatewayAPISnapshotPassesEveryCheck(t *testing.T) {
 // Gateway API Gateway routes to the application, and the other way round;
 // when both route to it, both sets run.
 func TestOnlyTheChecksOfTheIngressInUseRun(t *testing.T) {
-	ids := func(s *Snapshot) map[IngressKind]int {
+	ids := func(s *snapshot.Snapshot) map[IngressKind]int {
 		out := map[IngressKind]int{}
 		for _, o := range Run(s) {
 			out[o.Ingress]++
@@ -186,22 +187,22 @@ func TestOnlyTheChecksOfTheIngressInUseRun(t *testing.T) {
 // apiBrokenCases each break one thing in a healthy Gateway API snapshot;
 // exactly the named check must notice.
 var apiBrokenCases = []brokenCase{
-	{"no HTTPRoute to the application", "ingress.gateway-found", Fail, "no VirtualService or HTTPRoute routes to a Service in namespace chatqna", func(t *testing.T, s *Snapshot) {
+	{"no HTTPRoute to the application", "ingress.gateway-found", Fail, "no VirtualService or HTTPRoute routes to a Service in namespace chatqna", func(t *testing.T, s *snapshot.Snapshot) {
 		s.HTTPRoutes, s.Probe = nil, nil
 	}},
-	{"HTTPRoute to another entry port", "ingress.gateway-found", Fail, "no VirtualService or HTTPRoute routes to Service chatqna/chatqna-nginx port 8080", func(t *testing.T, s *Snapshot) {
+	{"HTTPRoute to another entry port", "ingress.gateway-found", Fail, "no VirtualService or HTTPRoute routes to Service chatqna/chatqna-nginx port 8080", func(t *testing.T, s *snapshot.Snapshot) {
 		s.EntryService, s.EntryPort = "chatqna-nginx", 8080
 	}},
-	{"GatewayClass missing", "gatewayapi.class-accepted", Fail, `names GatewayClass "istio", which does not exist`, func(t *testing.T, s *Snapshot) {
+	{"GatewayClass missing", "gatewayapi.class-accepted", Fail, `names GatewayClass "istio", which does not exist`, func(t *testing.T, s *snapshot.Snapshot) {
 		s.GatewayClasses = nil
 	}},
-	{"GatewayClass not Accepted", "gatewayapi.class-accepted", Fail, "Accepted False (InvalidParameters): bad parameters", func(t *testing.T, s *Snapshot) {
+	{"GatewayClass not Accepted", "gatewayapi.class-accepted", Fail, "Accepted False (InvalidParameters): bad parameters", func(t *testing.T, s *snapshot.Snapshot) {
 		s.GatewayClasses[0].Conditions[0] = gatewayapi.Condition{Type: "Accepted", Status: "False", Reason: "InvalidParameters", Message: "bad parameters", ObservedGeneration: 1}
 	}},
-	{"Gateway not Accepted", "gatewayapi.gateway-accepted", Fail, "Gateway chatqna/opea-ingress: Accepted False (InvalidParameters)", func(t *testing.T, s *Snapshot) {
+	{"Gateway not Accepted", "gatewayapi.gateway-accepted", Fail, "Gateway chatqna/opea-ingress: Accepted False (InvalidParameters)", func(t *testing.T, s *snapshot.Snapshot) {
 		setCondition(s.GatewayAPIGateways[0].Status.Conditions, gatewayapi.Condition{Type: "Accepted", Status: "False", Reason: "InvalidParameters", Message: "invalid", ObservedGeneration: 2})
 	}},
-	{"Gateway status of an older generation", "gatewayapi.gateway-accepted", Fail, "Accepted is for generation 2, not the current 3", func(t *testing.T, s *Snapshot) {
+	{"Gateway status of an older generation", "gatewayapi.gateway-accepted", Fail, "Accepted is for generation 2, not the current 3", func(t *testing.T, s *snapshot.Snapshot) {
 		s.GatewayAPIGateways[0].Generation = 3
 		for i := range s.GatewayAPIGateways[0].Status.Listeners {
 			for j := range s.GatewayAPIGateways[0].Status.Listeners[i].Conditions {
@@ -209,32 +210,32 @@ var apiBrokenCases = []brokenCase{
 			}
 		}
 	}},
-	{"Programmed False: no address assigned", "gatewayapi.gateway-programmed", Fail, "kubectl get deploy opea-ingress-istio -n chatqna", func(t *testing.T, s *Snapshot) {
+	{"Programmed False: no address assigned", "gatewayapi.gateway-programmed", Fail, "kubectl get deploy opea-ingress-istio -n chatqna", func(t *testing.T, s *snapshot.Snapshot) {
 		setCondition(s.GatewayAPIGateways[0].Status.Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "AddressNotAssigned",
 			Message: "Failed to assign to any requested addresses: no instances found for hostname opea-ingress-istio.chatqna.svc.cluster.local", ObservedGeneration: 2})
 	}},
 	{"Programmed False on secure's Gateway: secure sets the Service type", "gatewayapi.gateway-programmed", Fail,
-		"run kubectl opea secure -n chatqna --gateway-api again with its --host values and --gateway-service-type ClusterIP", func(t *testing.T, s *Snapshot) {
+		"run kubectl opea secure -n chatqna --gateway-api again with its --host values and --gateway-service-type ClusterIP", func(t *testing.T, s *snapshot.Snapshot) {
 			s.GatewayAPIGateways[0].Labels = map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "chatqna"}
 			setCondition(s.GatewayAPIGateways[0].Status.Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "AddressNotAssigned",
 				Message: "Failed to assign to any requested addresses", ObservedGeneration: 2})
 		}},
-	{"route hostname outside the listener's", "gatewayapi.route-hostnames", Fail, "hostnames other.example.com match none of Gateway chatqna/opea-ingress's listener hostnames https-chatqna:chatqna.example.com", func(t *testing.T, s *Snapshot) {
+	{"route hostname outside the listener's", "gatewayapi.route-hostnames", Fail, "hostnames other.example.com match none of Gateway chatqna/opea-ingress's listener hostnames https-chatqna:chatqna.example.com", func(t *testing.T, s *snapshot.Snapshot) {
 		r := &s.HTTPRoutes[0]
 		r.Hostnames = []string{"other.example.com"}
 		setCondition(r.Status.Parents[0].Conditions, gatewayapi.Condition{Type: "Accepted", Status: "False", Reason: "NoMatchingListenerHostname",
 			Message: `no hostnames matched parent hostname "chatqna.example.com"`, ObservedGeneration: 1})
 	}},
-	{"backend Service missing", "gatewayapi.route-backend", Fail, "sends requests to Service chatqna/chatqna-nginx, which does not exist", func(t *testing.T, s *Snapshot) {
+	{"backend Service missing", "gatewayapi.route-backend", Fail, "sends requests to Service chatqna/chatqna-nginx, which does not exist", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Services = s.Services[1:]
 		setCondition(s.HTTPRoutes[0].Status.Parents[0].Conditions, gatewayapi.Condition{Type: "ResolvedRefs", Status: "False", Reason: "BackendNotFound",
 			Message: "backend(chatqna-nginx.chatqna.svc.cluster.local) not found", ObservedGeneration: 1})
 	}},
-	{"backend port missing", "gatewayapi.route-backend", Fail, "port 8080, which the Service lacks", func(t *testing.T, s *Snapshot) {
+	{"backend port missing", "gatewayapi.route-backend", Fail, "port 8080, which the Service lacks", func(t *testing.T, s *snapshot.Snapshot) {
 		port := int32(8080)
 		s.HTTPRoutes[0].Rules[0].BackendRefs[0].Port = &port
 	}},
-	{"parentRef names no listener", "gatewayapi.route-accepted", Fail, `Accepted False (NoMatchingParent): sectionName "https" not found`, func(t *testing.T, s *Snapshot) {
+	{"parentRef names no listener", "gatewayapi.route-accepted", Fail, `Accepted False (NoMatchingParent): sectionName "https" not found`, func(t *testing.T, s *snapshot.Snapshot) {
 		r := &s.HTTPRoutes[0]
 		r.ParentRefs[0].SectionName = "https"
 		r.Status.Parents[0].ParentRef.SectionName = "https"
@@ -242,28 +243,28 @@ var apiBrokenCases = []brokenCase{
 			Message: `sectionName "https" not found`, ObservedGeneration: 1})
 		s.Probe = nil // no route attaches to a listener: nothing to probe
 	}},
-	{"parent Gateway missing", "gatewayapi.route-accepted", Fail, "names Gateway chatqna/opea-ingres as its parent, which does not exist", func(t *testing.T, s *Snapshot) {
+	{"parent Gateway missing", "gatewayapi.route-accepted", Fail, "names Gateway chatqna/opea-ingres as its parent, which does not exist", func(t *testing.T, s *snapshot.Snapshot) {
 		s.HTTPRoutes[0].ParentRefs[0].Name = "opea-ingres"
 		s.HTTPRoutes[0].Status.Parents = nil
 		s.Probe = nil
 	}},
-	{"no controller wrote the route's status", "gatewayapi.route-accepted", Fail, "not attached to Gateway chatqna/opea-ingress listener https-chatqna: no controller wrote status", func(t *testing.T, s *Snapshot) {
+	{"no controller wrote the route's status", "gatewayapi.route-accepted", Fail, "not attached to Gateway chatqna/opea-ingress listener https-chatqna: no controller wrote status", func(t *testing.T, s *snapshot.Snapshot) {
 		s.HTTPRoutes[0].Status.Parents = nil
 	}},
-	{"backend not permitted", "gatewayapi.route-refs-resolved", Fail, "ResolvedRefs False (RefNotPermitted)", func(t *testing.T, s *Snapshot) {
+	{"backend not permitted", "gatewayapi.route-refs-resolved", Fail, "ResolvedRefs False (RefNotPermitted)", func(t *testing.T, s *snapshot.Snapshot) {
 		setCondition(s.HTTPRoutes[0].Status.Parents[0].Conditions, gatewayapi.Condition{Type: "ResolvedRefs", Status: "False", Reason: "RefNotPermitted",
 			Message: "backendRef chatqna-nginx/chatqna not accessible", ObservedGeneration: 1})
 	}},
-	{"no HTTPS listener", "gatewayapi.https-listener", Fail, "is HTTPS in tls.mode Passthrough: TLS is not terminated at the gateway", func(t *testing.T, s *Snapshot) {
+	{"no HTTPS listener", "gatewayapi.https-listener", Fail, "is HTTPS in tls.mode Passthrough: TLS is not terminated at the gateway", func(t *testing.T, s *snapshot.Snapshot) {
 		// A Passthrough listener passes TLS through to the backend:
 		// nothing terminates it. (A TLS listener would take no HTTPRoute.)
 		s.GatewayAPIGateways[0].Listeners[0].TLS.Mode = "Passthrough"
 	}},
-	{"HTTPS listener without certificateRef", "gatewayapi.https-listener", Fail, "has no certificateRef to a Secret", func(t *testing.T, s *Snapshot) {
+	{"HTTPS listener without certificateRef", "gatewayapi.https-listener", Fail, "has no certificateRef to a Secret", func(t *testing.T, s *snapshot.Snapshot) {
 		s.GatewayAPIGateways[0].Listeners[0].TLS.CertificateRefs = nil
 		s.Probe = nil
 	}},
-	{"Secret in another namespace without ReferenceGrant", "gatewayapi.certificate-ref-granted", Fail, "no ReferenceGrant in certs lets Gateways of chatqna refer to it", func(t *testing.T, s *Snapshot) {
+	{"Secret in another namespace without ReferenceGrant", "gatewayapi.certificate-ref-granted", Fail, "no ReferenceGrant in certs lets Gateways of chatqna refer to it", func(t *testing.T, s *snapshot.Snapshot) {
 		moveSecret(s)
 		ls := &s.GatewayAPIGateways[0].Status.Listeners[0]
 		msg := `certificateRef opea-chatqna-tls/certs not accessible to a Gateway in namespace "chatqna" (missing a ReferenceGrant?)`
@@ -271,48 +272,48 @@ var apiBrokenCases = []brokenCase{
 		setCondition(ls.Conditions, gatewayapi.Condition{Type: "Accepted", Status: "False", Reason: "NoValidCACertificate", Message: msg, ObservedGeneration: 2})
 		setCondition(ls.Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "Invalid", Message: "Bad TLS configuration", ObservedGeneration: 2})
 	}},
-	{"certificateRef to a Secret cert-manager has not written yet", "gatewayapi.listener-refs-resolved", Fail, "Certificate chatqna/opea-chatqna-tls has not written it yet kubectl describe certificate opea-chatqna-tls -n chatqna", func(t *testing.T, s *Snapshot) {
-		s.Secrets = map[string]*Secret{}
+	{"certificateRef to a Secret cert-manager has not written yet", "gatewayapi.listener-refs-resolved", Fail, "Certificate chatqna/opea-chatqna-tls has not written it yet kubectl describe certificate opea-chatqna-tls -n chatqna", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Secrets = map[string]*snapshot.Secret{}
 		setCondition(s.GatewayAPIGateways[0].Status.Listeners[0].Conditions, gatewayapi.Condition{Type: "ResolvedRefs", Status: "False", Reason: "InvalidCertificateRef",
 			Message: "invalid certificate reference /Secret/opea-chatqna-tls, secret chatqna/opea-chatqna-tls not found", ObservedGeneration: 2})
 	}},
-	{"certificateRef to a missing Secret", "gatewayapi.listener-refs-resolved", Fail, "Secret chatqna/opea-chatqna-tls named by Gateway chatqna/opea-ingress listener https-chatqna not found kubectl opea secure", func(t *testing.T, s *Snapshot) {
-		s.Secrets = map[string]*Secret{}
+	{"certificateRef to a missing Secret", "gatewayapi.listener-refs-resolved", Fail, "Secret chatqna/opea-chatqna-tls named by Gateway chatqna/opea-ingress listener https-chatqna not found kubectl opea secure", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Secrets = map[string]*snapshot.Secret{}
 		s.Certificates = nil
 		setCondition(s.GatewayAPIGateways[0].Status.Listeners[0].Conditions, gatewayapi.Condition{Type: "ResolvedRefs", Status: "False", Reason: "InvalidCertificateRef",
 			Message: "invalid certificate reference /Secret/opea-chatqna-tls, secret chatqna/opea-chatqna-tls not found", ObservedGeneration: 2})
 		setCondition(s.GatewayAPIGateways[0].Status.Listeners[0].Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "Invalid",
 			Message: "Bad TLS configuration", ObservedGeneration: 2})
 	}},
-	{"key of another certificate", "gatewayapi.listener-refs-resolved", Fail, "the key does not match the certificate", func(t *testing.T, s *Snapshot) {
+	{"key of another certificate", "gatewayapi.listener-refs-resolved", Fail, "the key does not match the certificate", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["chatqna/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
 	}},
-	{"listener not programmed", "gatewayapi.listener-refs-resolved", Fail, "Programmed False (Invalid): Bad TLS configuration", func(t *testing.T, s *Snapshot) {
+	{"listener not programmed", "gatewayapi.listener-refs-resolved", Fail, "Programmed False (Invalid): Bad TLS configuration", func(t *testing.T, s *snapshot.Snapshot) {
 		setCondition(s.GatewayAPIGateways[0].Status.Listeners[0].Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "Invalid",
 			Message: "Bad TLS configuration", ObservedGeneration: 2})
 	}},
-	{"route attached to the HTTP listener", "gatewayapi.http-redirect", Warn, "listener http-chatqna (port 80) serves the application in plaintext", func(t *testing.T, s *Snapshot) {
+	{"route attached to the HTTP listener", "gatewayapi.http-redirect", Warn, "listener http-chatqna (port 80) serves the application in plaintext", func(t *testing.T, s *snapshot.Snapshot) {
 		s.HTTPRoutes[0].ParentRefs = append(s.HTTPRoutes[0].ParentRefs, gatewayapi.ParentRef{Name: "opea-ingress", SectionName: "http-chatqna"})
 		st := s.HTTPRoutes[0].Status.Parents[0]
 		st.ParentRef.SectionName = "http-chatqna"
 		s.HTTPRoutes[0].Status.Parents = append(s.HTTPRoutes[0].Status.Parents, st)
 	}},
-	{"gateway pod opted out in an application pod's stead", "enrolment.no-opt-out", Fail, "chatqna-1", func(t *testing.T, s *Snapshot) {
+	{"gateway pod opted out in an application pod's stead", "enrolment.no-opt-out", Fail, "chatqna-1", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Pods[1].Labels["istio.io/dataplane-mode"] = "none"
 	}},
-	{"certificate expired", "certificate.validity", Fail, "the certificate in chatqna/opea-chatqna-tls of Gateway chatqna/opea-ingress listener https-chatqna expired", func(t *testing.T, s *Snapshot) {
+	{"certificate expired", "certificate.validity", Fail, "the certificate in chatqna/opea-chatqna-tls of Gateway chatqna/opea-ingress listener https-chatqna expired", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Now = now.Add(100 * 24 * time.Hour)
 	}},
-	{"SANs miss the host", "certificate.sans", Fail, "not for host chatqna.example.com", func(t *testing.T, s *Snapshot) {
+	{"SANs miss the host", "certificate.sans", Fail, "not for host chatqna.example.com", func(t *testing.T, s *snapshot.Snapshot) {
 		c := issue(t, []string{"other.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
 		s.Secrets["chatqna/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.certPEM, "tls.key": c.keyPEM, "ca.crt": c.caPEM}
 		s.Probe.Hosts[0].Served = c.leaf
 	}},
-	{"Certificate not Ready", "certificate.cert-manager-ready", Fail, "Certificate chatqna/opea-chatqna-tls is not Ready", func(t *testing.T, s *Snapshot) {
+	{"Certificate not Ready", "certificate.cert-manager-ready", Fail, "Certificate chatqna/opea-chatqna-tls is not Ready", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Certificates[0].Ready = false
 	}},
-	{"no probe address", "probe.tls-handshake", Warn, "the Gateway has no address in its status", func(t *testing.T, s *Snapshot) { s.Probe = nil }},
-	{"404 after the handshake", "probe.https-route", Fail, "the HTTPRoute's parentRefs and hostnames", func(t *testing.T, s *Snapshot) { s.Probe.Hosts[0].Status = 404 }},
+	{"no probe address", "probe.tls-handshake", Warn, "the Gateway has no address in its status", func(t *testing.T, s *snapshot.Snapshot) { s.Probe = nil }},
+	{"404 after the handshake", "probe.https-route", Fail, "the HTTPRoute's parentRefs and hostnames", func(t *testing.T, s *snapshot.Snapshot) { s.Probe.Hosts[0].Status = 404 }},
 }
 
 func TestEachGatewayAPICheckOnItsBrokenSnapshot(t *testing.T) {
@@ -392,15 +393,15 @@ func TestDeployedGatewayPodsAreNotEnrolmentFindings(t *testing.T) {
 func TestProbeAddressFromTheGatewayStatus(t *testing.T) {
 	s := healthyGatewayAPI(t)
 	s.GatewayAPIGateways[0].Status.Addresses = []gatewayapi.Address{{Type: "IPAddress", Value: "192.0.2.7"}}
-	https, plain := newView(s).guessAddresses()
+	https, plain := guessAddresses(snapshot.NewScope(s))
 	if https != "192.0.2.7:443" || plain != "192.0.2.7:80" {
 		t.Errorf("guessed %q and %q", https, plain)
 	}
-	if hosts := newView(s).probeHosts(); len(hosts) != 1 || hosts[0] != "chatqna.example.com" {
+	if hosts := probeHosts(snapshot.NewScope(s)); len(hosts) != 1 || hosts[0] != "chatqna.example.com" {
 		t.Errorf("probe hosts %v", hosts)
 	}
 	s.GatewayAPIGateways[0].Status.Addresses = nil
-	if https, _ := newView(s).guessAddresses(); https != "" {
+	if https, _ := guessAddresses(snapshot.NewScope(s)); https != "" {
 		t.Errorf("guessed %q without a status address", https)
 	}
 }

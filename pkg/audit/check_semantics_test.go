@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -12,7 +13,7 @@ import (
 // (an RSA and an ECDSA one, say): istiod serves both (mergeGateways), so
 // the server is valid and each Secret is judged.
 func TestCredentialNamesAreJudgedEach(t *testing.T) {
-	withTwo := func(t *testing.T) *Snapshot {
+	withTwo := func(t *testing.T) *snapshot.Snapshot {
 		s := healthy(t)
 		s.Gateways[0].Servers[0].TLS = &istio.ServerTLS{Mode: "SIMPLE", CredentialNames: []string{"opea-chatqna-tls", "opea-chatqna-ecdsa"}}
 		second := *s.Secrets["istio-ingress/opea-chatqna-tls"]
@@ -55,7 +56,7 @@ func TestCredentialNamesAreJudgedEach(t *testing.T) {
 // it has no selector at all (fetchPeerAuthentications); selector: {} there
 // applies to nothing.
 func TestRootNamespaceSelectorIsNotMeshWide(t *testing.T) {
-	meshWide := func(selector *istio.WorkloadSelector) *Snapshot {
+	meshWide := func(selector *istio.WorkloadSelector) *snapshot.Snapshot {
 		s := healthy(t)
 		pa := strict("istio-system")
 		pa.Selector = selector

@@ -16,6 +16,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -73,25 +74,25 @@ func strict(ns string) istio.PeerAuthentication {
 
 // healthy is a hand-made snapshot of a secured ChatQnA, as secure leaves it
 // once the controllers have acted, with a successful probe.
-func healthy(t testing.TB) *Snapshot {
+func healthy(t testing.TB) *snapshot.Snapshot {
 	t.Helper()
 	cert := issue(t, []string{"chatqna.example.com"}, now.Add(-24*time.Hour), now.Add(90*24*time.Hour))
 	gwSelector := map[string]string{"app": "istio-ingress", "istio": "ingress"}
 	captured := map[string]string{redirectionAnnotation: "enabled"}
-	return &Snapshot{
+	return &snapshot.Snapshot{
 		Namespace: "chatqna", Now: now, MinValidity: 30 * 24 * time.Hour,
 		ServerVersion:   "v1.37.2",
 		APIs:            discover.APIs{Networking: "v1", Security: "v1", CertManager: "v1"},
 		NamespaceLabels: map[string]string{"istio.io/dataplane-mode": "ambient"},
-		Pods: []Object{
+		Pods: []snapshot.Object{
 			{Namespace: "chatqna", Name: "chatqna-nginx-1", Labels: map[string]string{"app.kubernetes.io/name": "nginx"}, Annotations: captured},
 			{Namespace: "chatqna", Name: "chatqna-1", Labels: map[string]string{"app.kubernetes.io/name": "chatqna"}, Annotations: captured},
 		},
 		RootNamespace:       "istio-system",
 		TrustDomain:         "cluster.local",
-		Istiod:              []Workload{{Namespace: "istio-system", Name: "istiod", Desired: 1, Ready: 1, Env: map[string]string{"PILOT_ENABLE_AMBIENT": "true"}}},
-		ZTunnel:             []Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 3, Ready: 3}},
-		CNI:                 []Workload{{Namespace: "istio-system", Name: "istio-cni-node", Desired: 3, Ready: 3}},
+		Istiod:              []snapshot.Workload{{Namespace: "istio-system", Name: "istiod", Desired: 1, Ready: 1, Env: map[string]string{"PILOT_ENABLE_AMBIENT": "true"}}},
+		ZTunnel:             []snapshot.Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 3, Ready: 3}},
+		CNI:                 []snapshot.Workload{{Namespace: "istio-system", Name: "istio-cni-node", Desired: 3, Ready: 3}},
 		CNIConfig:           map[string]string{"AMBIENT_ENABLED": "true"},
 		PeerAuthentications: []istio.PeerAuthentication{strict("chatqna")},
 		Gateways: []istio.Gateway{{
@@ -108,22 +109,22 @@ func healthy(t testing.TB) *Snapshot {
 			HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "chatqna-nginx.chatqna.svc.cluster.local",
 				Port: &istio.PortSelector{Number: 80}}}}}},
 		}},
-		Services: []Service{
-			{Namespace: "chatqna", Name: "chatqna-nginx", Selector: map[string]string{"app.kubernetes.io/name": "nginx"}, Ports: []ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
+		Services: []snapshot.Service{
+			{Namespace: "chatqna", Name: "chatqna-nginx", Selector: map[string]string{"app.kubernetes.io/name": "nginx"}, Ports: []snapshot.ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
 			{Namespace: "istio-ingress", Name: "istio-ingress", Selector: gwSelector,
-				Ports: []ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "http2", Port: 80, Target: 80}, {Name: "https", Port: 443, Target: 443}}},
+				Ports: []snapshot.ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "http2", Port: 80, Target: 80}, {Name: "https", Port: 443, Target: 443}}},
 		},
-		GatewayPods:  map[string][]Object{"chatqna/opea-ingress": {{Namespace: "istio-ingress", Name: "istio-ingress-abc", Labels: gwSelector, ServiceAccount: "istio-ingress"}}},
+		GatewayPods:  map[string][]snapshot.Object{"chatqna/opea-ingress": {{Namespace: "istio-ingress", Name: "istio-ingress-abc", Labels: gwSelector, ServiceAccount: "istio-ingress"}}},
 		SecretAccess: map[string]bool{"istio-ingress/istio-ingress": true},
-		Secrets: map[string]*Secret{"istio-ingress/opea-chatqna-tls": {
+		Secrets: map[string]*snapshot.Secret{"istio-ingress/opea-chatqna-tls": {
 			Namespace: "istio-ingress", Name: "opea-chatqna-tls", Type: "kubernetes.io/tls",
 			Data:        map[string][]byte{"tls.crt": cert.certPEM, "tls.key": cert.keyPEM, "ca.crt": cert.caPEM},
 			Annotations: map[string]string{"cert-manager.io/certificate-name": "opea-chatqna-tls"},
 		}},
-		Certificates: []Certificate{{Namespace: "istio-ingress", Name: "opea-chatqna-tls", SecretName: "opea-chatqna-tls", IssuerKind: "Issuer", IssuerName: "opea-chatqna-ca", Ready: true}},
+		Certificates: []snapshot.Certificate{{Namespace: "istio-ingress", Name: "opea-chatqna-tls", SecretName: "opea-chatqna-tls", IssuerKind: "Issuer", IssuerName: "opea-chatqna-ca", Ready: true}},
 		IssuerReady:  map[string]bool{"Issuer/istio-ingress/opea-chatqna-ca": true},
-		Probe: &ProbeReport{Address: "192.0.2.10:443", HTTPAddress: "192.0.2.10:80", RedirectStatus: 301, RedirectLocation: "https://chatqna.example.com/",
-			Hosts: []HostProbe{{Host: "chatqna.example.com", Served: cert.leaf, Status: 200}}},
+		Probe: &snapshot.ProbeReport{Address: "192.0.2.10:443", HTTPAddress: "192.0.2.10:80", RedirectStatus: 301, RedirectLocation: "https://chatqna.example.com/",
+			Hosts: []snapshot.HostProbe{{Host: "chatqna.example.com", Served: cert.leaf, Status: 200}}},
 		// As a cluster comes: only its admins may port-forward.
 		ClusterRoles: []rbacv1.ClusterRole{{ObjectMeta: metav1.ObjectMeta{Name: "cluster-admin"},
 			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}}},
@@ -133,7 +134,7 @@ func healthy(t testing.TB) *Snapshot {
 	}
 }
 
-func outcomesByID(s *Snapshot) map[string]Outcome {
+func outcomesByID(s *snapshot.Snapshot) map[string]Outcome {
 	out := map[string]Outcome{}
 	for _, o := range Run(s) {
 		out[o.ID] = o
@@ -154,93 +155,93 @@ type brokenCase struct {
 	id      string
 	status  Status
 	want    string // in the message or the hint
-	breakIt func(t *testing.T, s *Snapshot)
+	breakIt func(t *testing.T, s *snapshot.Snapshot)
 }
 
 // brokenCases each break one thing in a healthy snapshot; exactly the named
 // check must notice.
 var brokenCases = []brokenCase{
-	{"Istio APIs missing", "cluster.istio-apis", Fail, "not both served", func(t *testing.T, s *Snapshot) {
+	{"Istio APIs missing", "cluster.istio-apis", Fail, "not both served", func(t *testing.T, s *snapshot.Snapshot) {
 		s.APIs.Security = ""
 	}},
-	{"cert-manager gone while its Secret is used", "cluster.cert-manager-api", Fail, "cert-manager.io/v1 is not served", func(t *testing.T, s *Snapshot) {
+	{"cert-manager gone while its Secret is used", "cluster.cert-manager-api", Fail, "cert-manager.io/v1 is not served", func(t *testing.T, s *snapshot.Snapshot) {
 		s.APIs.CertManager, s.Certificates = "", nil
 	}},
-	{"no istiod", "ambient.istiod", Fail, "no istiod Deployment", func(t *testing.T, s *Snapshot) { s.Istiod = nil }},
-	{"istiod not ready", "ambient.istiod", Fail, "no ready replica", func(t *testing.T, s *Snapshot) { s.Istiod[0].Ready = 0 }},
-	{"ztunnel not on every node", "ambient.ztunnel", Fail, "2 of 3 pods ready", func(t *testing.T, s *Snapshot) { s.ZTunnel[0].Ready = 2 }},
-	{"istio-cni scheduled nowhere", "ambient.istio-cni", Fail, "0 of 0 pods ready", func(t *testing.T, s *Snapshot) { s.CNI[0].Desired, s.CNI[0].Ready = 0, 0 }},
-	{"istio-cni without ambient", "ambient.cni-ambient-enabled", Fail, `AMBIENT_ENABLED=""`, func(t *testing.T, s *Snapshot) { s.CNIConfig = map[string]string{} }},
-	{"namespace not enrolled", "enrolment.namespace-label", Fail, "lacks istio.io/dataplane-mode=ambient", func(t *testing.T, s *Snapshot) {
+	{"no istiod", "ambient.istiod", Fail, "no istiod Deployment", func(t *testing.T, s *snapshot.Snapshot) { s.Istiod = nil }},
+	{"istiod not ready", "ambient.istiod", Fail, "no ready replica", func(t *testing.T, s *snapshot.Snapshot) { s.Istiod[0].Ready = 0 }},
+	{"ztunnel not on every node", "ambient.ztunnel", Fail, "2 of 3 pods ready", func(t *testing.T, s *snapshot.Snapshot) { s.ZTunnel[0].Ready = 2 }},
+	{"istio-cni scheduled nowhere", "ambient.istio-cni", Fail, "0 of 0 pods ready", func(t *testing.T, s *snapshot.Snapshot) { s.CNI[0].Desired, s.CNI[0].Ready = 0, 0 }},
+	{"istio-cni without ambient", "ambient.cni-ambient-enabled", Fail, `AMBIENT_ENABLED=""`, func(t *testing.T, s *snapshot.Snapshot) { s.CNIConfig = map[string]string{} }},
+	{"namespace not enrolled", "enrolment.namespace-label", Fail, "lacks istio.io/dataplane-mode=ambient", func(t *testing.T, s *snapshot.Snapshot) {
 		s.NamespaceLabels = map[string]string{}
 	}},
-	{"revision label", "enrolment.no-sidecar-injection", Fail, "istio.io/rev=canary", func(t *testing.T, s *Snapshot) {
+	{"revision label", "enrolment.no-sidecar-injection", Fail, "istio.io/rev=canary", func(t *testing.T, s *snapshot.Snapshot) {
 		s.NamespaceLabels["istio.io/rev"] = "canary"
 	}},
-	{"pod opted out", "enrolment.no-opt-out", Fail, "chatqna-1", func(t *testing.T, s *Snapshot) {
+	{"pod opted out", "enrolment.no-opt-out", Fail, "chatqna-1", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Pods[1].Labels["istio.io/dataplane-mode"] = "none"
 	}},
-	{"sidecar pod", "enrolment.no-opt-out", Fail, "run an Istio sidecar: chatqna-1", func(t *testing.T, s *Snapshot) {
+	{"sidecar pod", "enrolment.no-opt-out", Fail, "run an Istio sidecar: chatqna-1", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Pods[1].Annotations = map[string]string{sidecarStatus: "{}"}
 	}},
-	{"pod not captured", "enrolment.pods-redirected", Fail, "not captured by ztunnel", func(t *testing.T, s *Snapshot) {
+	{"pod not captured", "enrolment.pods-redirected", Fail, "not captured by ztunnel", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Pods[0].Annotations = nil
 	}},
-	{"no pods", "enrolment.pods-redirected", Warn, "has no pods", func(t *testing.T, s *Snapshot) { s.Pods = nil }},
-	{"PERMISSIVE namespace policy", "mtls.namespace-strict", Fail, "PERMISSIVE (set by chatqna/default)", func(t *testing.T, s *Snapshot) {
+	{"no pods", "enrolment.pods-redirected", Warn, "has no pods", func(t *testing.T, s *snapshot.Snapshot) { s.Pods = nil }},
+	{"PERMISSIVE namespace policy", "mtls.namespace-strict", Fail, "PERMISSIVE (set by chatqna/default)", func(t *testing.T, s *snapshot.Snapshot) {
 		s.PeerAuthentications[0].MTLS.Mode = "PERMISSIVE"
 	}},
-	{"no policy at all", "mtls.namespace-strict", Fail, "no PeerAuthentication applies", func(t *testing.T, s *Snapshot) {
+	{"no policy at all", "mtls.namespace-strict", Fail, "no PeerAuthentication applies", func(t *testing.T, s *snapshot.Snapshot) {
 		s.PeerAuthentications = nil
 	}},
-	{"workload policy weakens one pod", "mtls.namespace-strict", Fail, "chatqna-1: PERMISSIVE (set by chatqna/legacy)", func(t *testing.T, s *Snapshot) {
+	{"workload policy weakens one pod", "mtls.namespace-strict", Fail, "chatqna-1: PERMISSIVE (set by chatqna/legacy)", func(t *testing.T, s *snapshot.Snapshot) {
 		pa := strict("chatqna")
 		pa.Name, pa.MTLS.Mode = "legacy", "PERMISSIVE"
 		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
-	{"port-level hole", "mtls.no-permissive-ports", Fail, "chatqna-1 port 9090 PERMISSIVE", func(t *testing.T, s *Snapshot) {
+	{"port-level hole", "mtls.no-permissive-ports", Fail, "chatqna-1 port 9090 PERMISSIVE", func(t *testing.T, s *snapshot.Snapshot) {
 		pa := strict("chatqna")
 		pa.Name = "metrics"
 		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
 		pa.PortLevelMTLS = map[string]istio.MTLS{"9090": {Mode: "PERMISSIVE"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
-	{"root-namespace selector policy", "mtls.ignored-policies", Warn, "selector policies in the root namespace are ignored", func(t *testing.T, s *Snapshot) {
+	{"root-namespace selector policy", "mtls.ignored-policies", Warn, "selector policies in the root namespace are ignored", func(t *testing.T, s *snapshot.Snapshot) {
 		pa := strict("istio-system")
 		pa.Name = "gw"
 		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app": "x"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
-	{"DISABLE selector policy", "mtls.ignored-policies", Warn, "mode DISABLE acts as PERMISSIVE in ambient", func(t *testing.T, s *Snapshot) {
+	{"DISABLE selector policy", "mtls.ignored-policies", Warn, "mode DISABLE acts as PERMISSIVE in ambient", func(t *testing.T, s *snapshot.Snapshot) {
 		pa := strict("chatqna")
 		pa.Name, pa.MTLS.Mode = "off", "DISABLE"
 		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app": "none-of-ours"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
-	{"younger namespace-wide policy", "mtls.ignored-policies", Warn, "chatqna/strict (ignored: istiod uses only the oldest namespace-wide policy, chatqna/default)", func(t *testing.T, s *Snapshot) {
+	{"younger namespace-wide policy", "mtls.ignored-policies", Warn, "chatqna/strict (ignored: istiod uses only the oldest namespace-wide policy, chatqna/default)", func(t *testing.T, s *snapshot.Snapshot) {
 		pa := strict("chatqna")
 		pa.Name, pa.CreationTimestamp = "strict", now
 		s.PeerAuthentications[0].CreationTimestamp = now.Add(-time.Hour)
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
-	{"DestinationRule with TLS", "mtls.destinationrule-tls", Warn, "tls.mode ISTIO_MUTUAL", func(t *testing.T, s *Snapshot) {
+	{"DestinationRule with TLS", "mtls.destinationrule-tls", Warn, "tls.mode ISTIO_MUTUAL", func(t *testing.T, s *snapshot.Snapshot) {
 		dr := istio.DestinationRule{Namespace: "chatqna", Name: "backend", Host: "chatqna"}
 		dr.TrafficPolicy = &istio.TrafficPolicy{TLS: &istio.ClientTLS{Mode: "ISTIO_MUTUAL"}}
 		s.DestinationRules = append(s.DestinationRules, dr)
 	}},
-	{"no route", "ingress.gateway-found", Fail, "no VirtualService routes", func(t *testing.T, s *Snapshot) { s.VirtualServices = nil; s.Probe = nil }},
-	{"selector matches nothing", "ingress.selector-matches", Fail, "matches no pod", func(t *testing.T, s *Snapshot) { s.GatewayPods = nil }},
-	{"port not on the Service", "ingress.service-ports", Fail, "listens on 443", func(t *testing.T, s *Snapshot) {
+	{"no route", "ingress.gateway-found", Fail, "no VirtualService routes", func(t *testing.T, s *snapshot.Snapshot) { s.VirtualServices = nil; s.Probe = nil }},
+	{"selector matches nothing", "ingress.selector-matches", Fail, "matches no pod", func(t *testing.T, s *snapshot.Snapshot) { s.GatewayPods = nil }},
+	{"port not on the Service", "ingress.service-ports", Fail, "listens on 443", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Services[1].Ports = s.Services[1].Ports[:2]
 	}},
-	{"HTTPS without credential", "ingress.https-server", Fail, "without tls.mode SIMPLE or MUTUAL", func(t *testing.T, s *Snapshot) {
+	{"HTTPS without credential", "ingress.https-server", Fail, "without tls.mode SIMPLE or MUTUAL", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Gateways[0].Servers[0].TLS = &istio.ServerTLS{Mode: "PASSTHROUGH"}
 	}},
-	{"plaintext listener", "ingress.http-redirect", Warn, "port 80 serves the application in plaintext", func(t *testing.T, s *Snapshot) {
+	{"plaintext listener", "ingress.http-redirect", Warn, "port 80 serves the application in plaintext", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Gateways[0].Servers[1].TLS = nil
 	}},
-	{"an older Gateway claims the host", "ingress.no-conflicts", Fail, "istiod keeps legacy/gw and drops the port 443 server of chatqna/opea-ingress: both claim host chatqna.example.com on listener port 443", func(t *testing.T, s *Snapshot) {
+	{"an older Gateway claims the host", "ingress.no-conflicts", Fail, "istiod keeps legacy/gw and drops the port 443 server of chatqna/opea-ingress: both claim host chatqna.example.com on listener port 443", func(t *testing.T, s *snapshot.Snapshot) {
 		other := s.Gateways[0]
 		s.Gateways[0].CreationTimestamp = now
 		other.Namespace, other.Name, other.CreationTimestamp = "legacy", "gw", now.Add(-time.Hour)
@@ -248,98 +249,98 @@ var brokenCases = []brokenCase{
 		other.Servers = []istio.Server{{Port: istio.Port{Number: 443, Name: "https", Protocol: "HTTPS"}, Hosts: []string{"chatqna.example.com"}, TLS: &istio.ServerTLS{Mode: "SIMPLE", CredentialName: "x"}}}
 		s.Gateways = append(s.Gateways, other)
 	}},
-	{"bare gateway reference across namespaces", "routing.gateway-ref", Fail, "write the reference as chatqna/opea-ingress", func(t *testing.T, s *Snapshot) {
+	{"bare gateway reference across namespaces", "routing.gateway-ref", Fail, "write the reference as chatqna/opea-ingress", func(t *testing.T, s *snapshot.Snapshot) {
 		s.VirtualServices[0].Namespace = "routes"
 		s.VirtualServices[0].Gateways = []string{"opea-ingress"}
 		s.VirtualServices[0].HTTP[0].Route[0].Destination.Host = "chatqna-nginx.chatqna"
 	}},
-	{"gateway ServiceAccount may not read Secrets", "certificate.gateway-may-read", Fail, "ServiceAccount istio-ingress/istio-ingress may not list Secrets in its namespace", func(t *testing.T, s *Snapshot) {
+	{"gateway ServiceAccount may not read Secrets", "certificate.gateway-may-read", Fail, "ServiceAccount istio-ingress/istio-ingress may not list Secrets in its namespace", func(t *testing.T, s *snapshot.Snapshot) {
 		s.SecretAccess["istio-ingress/istio-ingress"] = false
 	}},
-	{"no right to ask about the gateway's Secret access", "certificate.gateway-may-read", Unknown, "not run: you may not create subjectaccessreviews.authorization.k8s.io", func(t *testing.T, s *Snapshot) {
+	{"no right to ask about the gateway's Secret access", "certificate.gateway-may-read", Unknown, "not run: you may not create subjectaccessreviews.authorization.k8s.io", func(t *testing.T, s *snapshot.Snapshot) {
 		s.SecretAccess = map[string]bool{}
-		s.Unread = map[Input][]Access{InputSecretAccess: {subjectAccessReview}}
+		s.Unread = map[snapshot.Input][]snapshot.Access{snapshot.InputSecretAccess: {snapshot.SubjectAccessReview}}
 	}},
-	{"no answer about the gateway's Secret access", "certificate.gateway-may-read", Unknown, "could not ask whether ServiceAccount istio-ingress/istio-ingress may list Secrets: you may not create subjectaccessreviews", func(t *testing.T, s *Snapshot) {
+	{"no answer about the gateway's Secret access", "certificate.gateway-may-read", Unknown, "could not ask whether ServiceAccount istio-ingress/istio-ingress may list Secrets: you may not create subjectaccessreviews", func(t *testing.T, s *snapshot.Snapshot) {
 		delete(s.SecretAccess, "istio-ingress/istio-ingress")
 	}},
-	{"route to another port of the entry Service", "ingress.gateway-found", Fail, "no VirtualService routes to Service chatqna/chatqna-nginx port 8080", func(t *testing.T, s *Snapshot) {
+	{"route to another port of the entry Service", "ingress.gateway-found", Fail, "no VirtualService routes to Service chatqna/chatqna-nginx port 8080", func(t *testing.T, s *snapshot.Snapshot) {
 		s.EntryService, s.EntryPort = "chatqna-nginx", 8080
 	}},
-	{"route to no Service on the entry port", "ingress.gateway-found", Fail, "kubectl opea secure -n chatqna --host <host> --port 8080", func(t *testing.T, s *Snapshot) {
+	{"route to no Service on the entry port", "ingress.gateway-found", Fail, "kubectl opea secure -n chatqna --host <host> --port 8080", func(t *testing.T, s *snapshot.Snapshot) {
 		s.EntryPort = 8080
 	}},
-	{"istiod without ambient mode", "ambient.istiod-ambient-mode", Fail, `PILOT_ENABLE_AMBIENT=""`, func(t *testing.T, s *Snapshot) {
+	{"istiod without ambient mode", "ambient.istiod-ambient-mode", Fail, `PILOT_ENABLE_AMBIENT=""`, func(t *testing.T, s *snapshot.Snapshot) {
 		s.Istiod[0].Env = map[string]string{}
 	}},
-	{"Gateway scoped to a namespace without gateway pods", "ingress.selector-matches", Fail, "selects only gateway pods of its own namespace", func(t *testing.T, s *Snapshot) {
+	{"Gateway scoped to a namespace without gateway pods", "ingress.selector-matches", Fail, "selects only gateway pods of its own namespace", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Istiod[0].Env["PILOT_SCOPE_GATEWAY_TO_NAMESPACE"] = "true"
 	}},
-	{"hosts do not intersect", "routing.hosts-intersect", Fail, "requests get 404", func(t *testing.T, s *Snapshot) {
+	{"hosts do not intersect", "routing.hosts-intersect", Fail, "requests get 404", func(t *testing.T, s *snapshot.Snapshot) {
 		s.VirtualServices[0].Hosts = []string{"other.example.com"}
 	}},
-	{"VirtualService bound to the mesh only", "routing.gateway-ref", Fail, "bound to no Gateway (only the mesh)", func(t *testing.T, s *Snapshot) {
+	{"VirtualService bound to the mesh only", "routing.gateway-ref", Fail, "bound to no Gateway (only the mesh)", func(t *testing.T, s *snapshot.Snapshot) {
 		s.VirtualServices[0].Gateways = []string{"mesh"}
 	}},
-	{"HTTPS host bound to another namespace", "routing.hosts-intersect", Fail, "the HTTPS server on port 443 of Gateway chatqna/opea-ingress (hosts elsewhere/chatqna.example.com) admits none", func(t *testing.T, s *Snapshot) {
+	{"HTTPS host bound to another namespace", "routing.hosts-intersect", Fail, "the HTTPS server on port 443 of Gateway chatqna/opea-ingress (hosts elsewhere/chatqna.example.com) admits none", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Gateways[0].Servers[0].Hosts = []string{"elsewhere/chatqna.example.com"}
 	}},
-	{"destination Service missing", "routing.destination-exists", Fail, "does not exist", func(t *testing.T, s *Snapshot) {
+	{"destination Service missing", "routing.destination-exists", Fail, "does not exist", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Services = s.Services[1:]
 	}},
-	{"destination port missing", "routing.destination-exists", Fail, "port 8080, which the Service lacks", func(t *testing.T, s *Snapshot) {
+	{"destination port missing", "routing.destination-exists", Fail, "port 8080, which the Service lacks", func(t *testing.T, s *snapshot.Snapshot) {
 		s.VirtualServices[0].HTTP[0].Route[0].Destination.Port.Number = 8080
 	}},
-	{"Secret absent", "certificate.secret-present", Fail, "not found in istio-ingress kubectl opea secure", func(t *testing.T, s *Snapshot) {
-		s.Secrets = map[string]*Secret{}
+	{"Secret absent", "certificate.secret-present", Fail, "not found in istio-ingress kubectl opea secure", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Secrets = map[string]*snapshot.Secret{}
 		s.Certificates = nil
 	}},
-	{"Secret not written yet by its Certificate", "certificate.secret-present", Fail, "Certificate istio-ingress/opea-chatqna-tls has not written it yet kubectl describe certificate", func(t *testing.T, s *Snapshot) {
-		s.Secrets = map[string]*Secret{}
+	{"Secret not written yet by its Certificate", "certificate.secret-present", Fail, "Certificate istio-ingress/opea-chatqna-tls has not written it yet kubectl describe certificate", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Secrets = map[string]*snapshot.Secret{}
 	}},
-	{"Secret in the Gateway's namespace", "certificate.secret-present", Fail, "is in the Gateway's namespace chatqna", func(t *testing.T, s *Snapshot) {
+	{"Secret in the Gateway's namespace", "certificate.secret-present", Fail, "is in the Gateway's namespace chatqna", func(t *testing.T, s *snapshot.Snapshot) {
 		sec := s.Secrets["istio-ingress/opea-chatqna-tls"]
 		sec.Namespace = "chatqna"
-		s.Secrets = map[string]*Secret{"chatqna/opea-chatqna-tls": sec}
+		s.Secrets = map[string]*snapshot.Secret{"chatqna/opea-chatqna-tls": sec}
 	}},
-	{"empty key", "certificate.secret-format", Fail, `found keys "tls.crt" and "tls.key", but not both hold a value`, func(t *testing.T, s *Snapshot) {
+	{"empty key", "certificate.secret-format", Fail, `found keys "tls.crt" and "tls.key", but not both hold a value`, func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = nil
 	}},
-	{"key of another certificate", "certificate.keypair", Fail, "the key does not match", func(t *testing.T, s *Snapshot) {
+	{"key of another certificate", "certificate.keypair", Fail, "the key does not match", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
 	}},
-	{"SANs miss the host", "certificate.sans", Fail, "not for host chatqna.example.com", func(t *testing.T, s *Snapshot) {
+	{"SANs miss the host", "certificate.sans", Fail, "not for host chatqna.example.com", func(t *testing.T, s *snapshot.Snapshot) {
 		c := issue(t, []string{"other.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.certPEM, "tls.key": c.keyPEM, "ca.crt": c.caPEM}
 		s.Probe.Hosts[0].Served = c.leaf
 	}},
-	{"expired", "certificate.validity", Fail, "expired on", func(t *testing.T, s *Snapshot) { s.Now = now.Add(100 * 24 * time.Hour) }},
-	{"expiring soon", "certificate.validity", Warn, "in less than 720h0m0s", func(t *testing.T, s *Snapshot) { s.Now = now.Add(80 * 24 * time.Hour) }},
-	{"ca.crt of another CA", "certificate.chain", Fail, "does not chain to its ca.crt", func(t *testing.T, s *Snapshot) {
+	{"expired", "certificate.validity", Fail, "expired on", func(t *testing.T, s *snapshot.Snapshot) { s.Now = now.Add(100 * 24 * time.Hour) }},
+	{"expiring soon", "certificate.validity", Warn, "in less than 720h0m0s", func(t *testing.T, s *snapshot.Snapshot) { s.Now = now.Add(80 * 24 * time.Hour) }},
+	{"ca.crt of another CA", "certificate.chain", Fail, "does not chain to its ca.crt", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["ca.crt"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).caPEM
 	}},
-	{"Certificate not Ready", "certificate.cert-manager-ready", Fail, "is not Ready: rate limited", func(t *testing.T, s *Snapshot) {
+	{"Certificate not Ready", "certificate.cert-manager-ready", Fail, "is not Ready: rate limited", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Certificates[0].Ready, s.Certificates[0].Message = false, "rate limited"
 	}},
-	{"issuer not Ready", "certificate.cert-manager-ready", Fail, "Issuer/istio-ingress/opea-chatqna-ca of Certificate", func(t *testing.T, s *Snapshot) {
+	{"issuer not Ready", "certificate.cert-manager-ready", Fail, "Issuer/istio-ingress/opea-chatqna-ca of Certificate", func(t *testing.T, s *snapshot.Snapshot) {
 		s.IssuerReady = map[string]bool{}
 	}},
-	{"no probe address", "probe.tls-handshake", Warn, "no address to probe", func(t *testing.T, s *Snapshot) { s.Probe = nil }},
-	{"guessed address unreachable", "probe.tls-handshake", Warn, "(the gateway Service's address)", func(t *testing.T, s *Snapshot) {
-		s.Probe.Guessed, s.Probe.Hosts[0] = true, HostProbe{Host: "chatqna.example.com", ConnectErr: "connection refused"}
+	{"no probe address", "probe.tls-handshake", Warn, "no address to probe", func(t *testing.T, s *snapshot.Snapshot) { s.Probe = nil }},
+	{"guessed address unreachable", "probe.tls-handshake", Warn, "(the gateway Service's address)", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Probe.Guessed, s.Probe.Hosts[0] = true, snapshot.HostProbe{Host: "chatqna.example.com", ConnectErr: "connection refused"}
 		s.Probe.HTTPAddress = ""
 	}},
-	{"given address unreachable", "probe.tls-handshake", Fail, "could not connect to 192.0.2.10:443", func(t *testing.T, s *Snapshot) {
-		s.Probe.Hosts[0] = HostProbe{Host: "chatqna.example.com", ConnectErr: "connection refused"}
+	{"given address unreachable", "probe.tls-handshake", Fail, "could not connect to 192.0.2.10:443", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Probe.Hosts[0] = snapshot.HostProbe{Host: "chatqna.example.com", ConnectErr: "connection refused"}
 	}},
-	{"handshake fails validation", "probe.tls-handshake", Fail, "certificate signed by unknown authority", func(t *testing.T, s *Snapshot) {
-		s.Probe.Hosts[0] = HostProbe{Host: "chatqna.example.com", HandshakeErr: "x509: certificate signed by unknown authority"}
+	{"handshake fails validation", "probe.tls-handshake", Fail, "certificate signed by unknown authority", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Probe.Hosts[0] = snapshot.HostProbe{Host: "chatqna.example.com", HandshakeErr: "x509: certificate signed by unknown authority"}
 	}},
-	{"served another certificate", "probe.served-certificate", Fail, "is not the one in istio-ingress/opea-chatqna-tls", func(t *testing.T, s *Snapshot) {
+	{"served another certificate", "probe.served-certificate", Fail, "is not the one in istio-ingress/opea-chatqna-tls", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Probe.Hosts[0].Served = issue(t, []string{"chatqna.example.com"}, now.Add(-time.Hour), now.Add(time.Hour)).leaf
 	}},
-	{"404 after the handshake", "probe.https-route", Fail, "answered 404", func(t *testing.T, s *Snapshot) { s.Probe.Hosts[0].Status = 404 }},
-	{"no redirect", "probe.http-redirect", Fail, "answered 200", func(t *testing.T, s *Snapshot) {
+	{"404 after the handshake", "probe.https-route", Fail, "answered 404", func(t *testing.T, s *snapshot.Snapshot) { s.Probe.Hosts[0].Status = 404 }},
+	{"no redirect", "probe.http-redirect", Fail, "answered 200", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Probe.RedirectStatus, s.Probe.RedirectLocation = 200, ""
 	}},
 }
@@ -429,7 +430,7 @@ func TestEntryPortPassesWhenTheRouteUsesIt(t *testing.T) {
 			s.VirtualServices[0].HTTP[0].Route[0].Destination.Port = nil
 		}
 		if tc.unread {
-			s.Unread = map[Input][]Access{InputServices: {{Verb: "list", Resource: "services", AllNamespaces: true}}}
+			s.Unread = map[snapshot.Input][]snapshot.Access{snapshot.InputServices: {{Verb: "list", Resource: "services", AllNamespaces: true}}}
 		}
 		got := outcomesByID(s)["ingress.gateway-found"]
 		if got.Status != tc.want || !strings.Contains(got.Message, tc.contains) {

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -26,7 +26,7 @@ const entrySuffix = "-nginx"
 // bound to a Gateway, or an HTTPRoute attached to one), whatever the other
 // Services' names. Another application behind the same ingress, or an
 // nginx of another chart, is not one.
-func AppNamespaces(s *Snapshot) []string {
+func AppNamespaces(s *snapshot.Snapshot) []string {
 	found := map[string]bool{}
 	managed := func(l map[string]string) {
 		if ns := ownership.AppNamespace(l); ns != "" {
@@ -43,7 +43,7 @@ func AppNamespaces(s *Snapshot) []string {
 		managed(r.Labels)
 	}
 	for _, svc := range s.Services {
-		if s.isOPEAEntry(svc) {
+		if isOPEAEntry(s, svc) {
 			found[svc.Namespace] = true
 		}
 	}
@@ -53,7 +53,7 @@ func AppNamespaces(s *Snapshot) []string {
 		}
 		for _, h := range vs.HTTP {
 			for _, r := range h.Route {
-				if ns, name := destinationService(vs.Namespace, r.Destination.Host); ns != "" && isEntryName(name) {
+				if ns, name := snapshot.DestinationService(vs.Namespace, r.Destination.Host); ns != "" && isEntryName(name) {
 					found[ns] = true
 				}
 			}
@@ -89,9 +89,9 @@ func isEntryName(name string) bool {
 // isOPEAEntry reports whether svc is an OPEA release's <release>-nginx:
 // Service <release>, the megaservice, stands next to it. (An nginx chart's
 // release web makes web-nginx, but no Service web.)
-func (s *Snapshot) isOPEAEntry(svc Service) bool {
+func isOPEAEntry(s *snapshot.Snapshot, svc snapshot.Service) bool {
 	release, ok := strings.CutSuffix(svc.Name, entrySuffix)
-	return ok && release != "" && s.service(svc.Namespace, release) != nil
+	return ok && release != "" && s.Service(svc.Namespace, release) != nil
 }
 
 // boundToAGateway reports whether vs serves an ingress: it names a Gateway
@@ -125,22 +125,22 @@ func (r *reader) appNamespaces() []string {
 // Entry names the application's entry Service in s: the Service of its
 // namespace the ingress routes to, else its <release>-nginx; "" when
 // neither is found.
-func Entry(s *Snapshot) string {
+func Entry(s *snapshot.Snapshot) string {
 	if s.EntryService != "" {
 		return s.EntryService
 	}
-	v := newView(s)
+	v := s.Scope()
 	var routed []string
-	for _, vs := range v.routes {
+	for _, vs := range v.Routes {
 		for _, h := range vs.HTTP {
 			for _, r := range h.Route {
-				if ns, name := destinationService(vs.Namespace, r.Destination.Host); ns == s.Namespace {
+				if ns, name := snapshot.DestinationService(vs.Namespace, r.Destination.Host); ns == s.Namespace {
 					routed = append(routed, name)
 				}
 			}
 		}
 	}
-	for _, r := range v.apiRoutes {
+	for _, r := range v.APIRoutes {
 		for _, b := range r.ServiceBackends(s.Namespace) {
 			routed = append(routed, b.Name)
 		}
@@ -150,7 +150,7 @@ func Entry(s *Snapshot) string {
 		return routed[0]
 	}
 	for _, svc := range s.Services {
-		if svc.Namespace == s.Namespace && s.isOPEAEntry(svc) {
+		if svc.Namespace == s.Namespace && isOPEAEntry(s, svc) {
 			return svc.Name
 		}
 	}
@@ -163,7 +163,8 @@ func Entry(s *Snapshot) string {
 // OPEA application: for a command told a namespace that holds none, to
 // name those that do. A refused list leaves its applications out.
 func FindAppNamespaces(ctx context.Context, c Clients) ([]string, error) {
-	s := &Snapshot{lock: &sync.Mutex{}}
+	s := &snapshot.Snapshot{}
+	s.Guard()
 	var err error
 	if s.APIs, err = discover.ServedAPIs(c.Discovery); err != nil {
 		return nil, err
@@ -175,10 +176,10 @@ func FindAppNamespaces(ctx context.Context, c Clients) ([]string, error) {
 	if v := s.APIs.GatewayAPI; v != "" {
 		reads = append(reads, func() error {
 			var err error
-			if s.GatewayAPIGateways, err = listObjects(ctx, c.Dynamic, s, InputGatewayAPIGateways, gatewayapi.Gateways(v), gatewayapi.DecodeGateway); err != nil {
+			if s.GatewayAPIGateways, err = listObjects(ctx, c.Dynamic, s, snapshot.InputGatewayAPIGateways, gatewayapi.Gateways(v), gatewayapi.DecodeGateway); err != nil {
 				return err
 			}
-			s.HTTPRoutes, err = listObjects(ctx, c.Dynamic, s, InputHTTPRoutes, gatewayapi.HTTPRoutes(v), gatewayapi.DecodeHTTPRoute)
+			s.HTTPRoutes, err = listObjects(ctx, c.Dynamic, s, snapshot.InputHTTPRoutes, gatewayapi.HTTPRoutes(v), gatewayapi.DecodeHTTPRoute)
 			return err
 		})
 	}
@@ -192,8 +193,8 @@ func FindAppNamespaces(ctx context.Context, c Clients) ([]string, error) {
 // no OPEA application as AppNamespaces finds them, no ingress route into
 // it, and no entry Service named. It is false when a read that finding
 // applications needs was refused: an application may then be there.
-func HoldsNoApplication(s *Snapshot) bool {
-	if s.EntryService != "" || len(s.unsearched()) > 0 {
+func HoldsNoApplication(s *snapshot.Snapshot) bool {
+	if s.EntryService != "" || len(s.Unsearched()) > 0 {
 		return false
 	}
 	return !slices.Contains(AppNamespaces(s), s.Namespace) && Entry(s) == ""

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"strings"
 )
 
@@ -15,10 +16,10 @@ type NamespaceResult struct {
 	// Entry is the application's entry Service, "" when none was found.
 	Entry     string
 	Outcomes  []Outcome
-	Forbidden []Access
+	Forbidden []snapshot.Access
 	// Unreadable are the refused reads of the namespace's pods: what is
 	// judged of the application rests on the cluster-wide inputs only.
-	Unreadable []Access
+	Unreadable []snapshot.Access
 }
 
 // FleetResult is the audit of every namespace holding an OPEA application.
@@ -26,7 +27,7 @@ type FleetResult struct {
 	Namespaces []NamespaceResult
 	// Unsearched are the refused reads that looking for the applications
 	// needed: one may be missing from Namespaces.
-	Unsearched []Access
+	Unsearched []snapshot.Access
 	// Leftovers are secure's objects for namespaces that no longer exist:
 	// a warning, which does not change the verdict.
 	Leftovers []Leftover
@@ -89,7 +90,7 @@ func AuditAll(ctx context.Context, c Clients, o ReadOptions, p ProbeOptions, pro
 	result := &FleetResult{Namespaces: make([]NamespaceResult, len(snapshots)), Unsearched: fleet.Unsearched, Leftovers: fleet.Leftovers}
 	for i, s := range snapshots {
 		result.Namespaces[i] = NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: Run(s), Forbidden: s.Forbidden(),
-			Unreadable: sortedAccesses(s.Unread[InputPods])}
+			Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods])}
 	}
 	return result, nil
 }

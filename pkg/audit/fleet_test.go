@@ -15,16 +15,17 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 func TestAppNamespacesFindsEachKindOfApplication(t *testing.T) {
-	s := &Snapshot{
+	s := &snapshot.Snapshot{
 		Gateways: []istio.Gateway{{Namespace: "istio-ingress", Name: "opea-secured",
 			Labels: map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "secured"}}},
-		Services: []Service{
+		Services: []snapshot.Service{
 			{Namespace: "helm", Name: "codegen-nginx"}, {Namespace: "helm", Name: "codegen"},
 			// An nginx chart's release web: web-nginx, and no Service web.
 			{Namespace: "web", Name: "web-nginx", Labels: map[string]string{"app.kubernetes.io/instance": "web"}},
@@ -70,7 +71,7 @@ func fleet() cluster {
 	return cluster{kube: kube, pods: pods}
 }
 
-func namespacesOf(snapshots []*Snapshot) []string {
+func namespacesOf(snapshots []*snapshot.Snapshot) []string {
 	var out []string
 	for _, s := range snapshots {
 		out = append(out, s.Namespace)
@@ -182,7 +183,7 @@ func TestAuditAllSaysWhatItCouldNotSearch(t *testing.T) {
 	if len(fleet.Namespaces) != 0 || fleet.Success() {
 		t.Errorf("%d namespaces found, success %v: want none found, and no success", len(fleet.Namespaces), fleet.Success())
 	}
-	if got := AccessList(fleet.Unsearched); got != "list services in every namespace" {
+	if got := snapshot.AccessList(fleet.Unsearched); got != "list services in every namespace" {
 		t.Errorf("unsearched: %q", got)
 	}
 	var b bytes.Buffer
@@ -202,8 +203,8 @@ func TestFleetReportsValidateAgainstTheSchema(t *testing.T) {
 	results := []NamespaceResult{
 		{Namespace: s.Namespace, Entry: "chatqna-nginx", Outcomes: Run(s)},
 		{Namespace: "broken", Outcomes: Run(broken)},
-		{Namespace: "hidden", Outcomes: Run(s), Unreadable: []Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}},
-			Forbidden: []Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}}},
+		{Namespace: "hidden", Outcomes: Run(s), Unreadable: []snapshot.Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}},
+			Forbidden: []snapshot.Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}}},
 	}
 	var b bytes.Buffer
 	report := NewFleetReport("team=rag", &FleetResult{Namespaces: results})

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -20,8 +21,8 @@ const goldenDir = "testdata/golden"
 
 // goldenSnapshots are the snapshots the tests build, and variants that
 // give every verdict: secured, failing, incomplete.
-func goldenSnapshots(t *testing.T) map[string]*Snapshot {
-	out := map[string]*Snapshot{
+func goldenSnapshots(t *testing.T) map[string]*snapshot.Snapshot {
+	out := map[string]*snapshot.Snapshot{
 		"healthy":            healthy(t),
 		"gatewayapi":         healthyGatewayAPI(t),
 		"gatewayapi-shared":  sharedGatewayAPI(t),
@@ -50,7 +51,7 @@ func goldenSnapshots(t *testing.T) map[string]*Snapshot {
 
 	failing := healthy(t)
 	failing.NamespaceLabels = map[string]string{}
-	failing.Secrets = map[string]*Secret{}
+	failing.Secrets = map[string]*snapshot.Secret{}
 	failing.Probe.Hosts[0].Status, failing.Probe.Hosts[0].Body = 503, "no healthy upstream"
 	out["failing"] = failing
 
@@ -64,7 +65,7 @@ func goldenSnapshots(t *testing.T) map[string]*Snapshot {
 
 	for _, in := range allInputs {
 		s := healthy(t)
-		s.Unread = map[Input][]Access{in: {{Verb: "list", Group: "example.io", Resource: "things", AllNamespaces: true},
+		s.Unread = map[snapshot.Input][]snapshot.Access{in: {{Verb: "list", Group: "example.io", Resource: "things", AllNamespaces: true},
 			{Verb: "get", Resource: "secrets", Name: "tls", Namespace: "istio-ingress"}}}
 		out["unread-"+string(in)] = s
 	}
@@ -73,9 +74,9 @@ func goldenSnapshots(t *testing.T) map[string]*Snapshot {
 
 // namespaceResult is one namespace of an audit of many, as AuditAll makes
 // it.
-func namespaceResult(s *Snapshot) NamespaceResult {
+func namespaceResult(s *snapshot.Snapshot) NamespaceResult {
 	return NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: Run(s), Forbidden: s.Forbidden(),
-		Unreadable: sortedAccesses(s.Unread[InputPods])}
+		Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods])}
 }
 
 // goldenFleets are audits of many namespaces built from goldenSnapshots:
@@ -93,7 +94,7 @@ func goldenFleets(t *testing.T) map[string]*FleetResult {
 		r.Namespace = c.ns
 		results = append(results, r)
 	}
-	unsearched := []Access{{Verb: "list", Resource: "services", AllNamespaces: true}}
+	unsearched := []snapshot.Access{{Verb: "list", Resource: "services", AllNamespaces: true}}
 	leftovers := []Leftover{{Namespace: "gone", Objects: []string{"certificate.cert-manager.io/opea-gone-tls in istio-ingress", "issuer.cert-manager.io/opea-gone-ca in istio-ingress"},
 		Secrets: []string{"istio-ingress/opea-gone-tls"}, Fix: "kubectl opea unsecure -n gone"}}
 	secured := namespaceResult(snaps["gatewayapi-shared"])

@@ -7,16 +7,17 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // legacyGateway rewires the healthy snapshot's gateway to an istioctl-style
 // one: its Service sends 80 and 443 to pod ports 8080 and 8443, numbered or
 // named, and the Gateway's servers use serverPorts.
-func legacyGateway(s *Snapshot, named bool, https, http int32) {
+func legacyGateway(s *snapshot.Snapshot, named bool, https, http int32) {
 	svc := &s.Services[1]
 	svc.Address = "192.0.2.10"
-	svc.Ports = []ServicePort{{Name: "http2", Port: 80, Target: 8080}, {Name: "https", Port: 443, Target: 8443}}
+	svc.Ports = []snapshot.ServicePort{{Name: "http2", Port: 80, Target: 8080}, {Name: "https", Port: 443, Target: 8443}}
 	pod := &s.GatewayPods["chatqna/opea-ingress"][0]
 	if named {
 		svc.Ports[0].Target, svc.Ports[0].TargetName = 0, "http2"
@@ -47,7 +48,7 @@ func TestServerPortsResolveAsIstiodDoes(t *testing.T) {
 			if o := outcomesByID(s)["ingress.service-ports"]; o.Status != Pass {
 				t.Errorf("ingress.service-ports = %s %s", o.Status, o.Message)
 			}
-			https, plain := newView(s).guessAddresses()
+			https, plain := guessAddresses(snapshot.NewScope(s))
 			if https != "192.0.2.10:443" || plain != "192.0.2.10:80" {
 				t.Errorf("guessed %q and %q, want the Service's ports 443 and 80", https, plain)
 			}
@@ -139,16 +140,18 @@ func TestConflictsAsIstiodMergesGateways(t *testing.T) {
 func TestReferencesAsIstiodResolvesThem(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		change func(*Snapshot)
+		change func(*snapshot.Snapshot)
 		id     string
 		status Status
 	}{
-		{"./name", func(s *Snapshot) { s.VirtualServices[0].Gateways = []string{"./opea-ingress"} }, "routing.gateway-ref", Pass},
-		{"legacy FQDN", func(s *Snapshot) { s.VirtualServices[0].Gateways = []string{"opea-ingress.chatqna.svc.cluster.local"} }, "routing.gateway-ref", Pass},
-		{"host of the VirtualService's namespace", func(s *Snapshot) { setHosts(s, "chatqna/chatqna.example.com") }, "routing.hosts-intersect", Pass},
-		{"./host: the Gateway's namespace", func(s *Snapshot) { setHosts(s, "./chatqna.example.com") }, "routing.hosts-intersect", Pass},
-		{"*/host: any namespace", func(s *Snapshot) { setHosts(s, "*/chatqna.example.com") }, "routing.hosts-intersect", Pass},
-		{"host of another namespace", func(s *Snapshot) { setHosts(s, "codetrans/chatqna.example.com") }, "routing.hosts-intersect", Fail},
+		{"./name", func(s *snapshot.Snapshot) { s.VirtualServices[0].Gateways = []string{"./opea-ingress"} }, "routing.gateway-ref", Pass},
+		{"legacy FQDN", func(s *snapshot.Snapshot) {
+			s.VirtualServices[0].Gateways = []string{"opea-ingress.chatqna.svc.cluster.local"}
+		}, "routing.gateway-ref", Pass},
+		{"host of the VirtualService's namespace", func(s *snapshot.Snapshot) { setHosts(s, "chatqna/chatqna.example.com") }, "routing.hosts-intersect", Pass},
+		{"./host: the Gateway's namespace", func(s *snapshot.Snapshot) { setHosts(s, "./chatqna.example.com") }, "routing.hosts-intersect", Pass},
+		{"*/host: any namespace", func(s *snapshot.Snapshot) { setHosts(s, "*/chatqna.example.com") }, "routing.hosts-intersect", Pass},
+		{"host of another namespace", func(s *snapshot.Snapshot) { setHosts(s, "codetrans/chatqna.example.com") }, "routing.hosts-intersect", Fail},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := healthy(t)
@@ -160,7 +163,7 @@ func TestReferencesAsIstiodResolvesThem(t *testing.T) {
 	}
 }
 
-func setHosts(s *Snapshot, hosts ...string) {
+func setHosts(s *snapshot.Snapshot, hosts ...string) {
 	for i := range s.Gateways[0].Servers {
 		s.Gateways[0].Servers[i].Hosts = hosts
 	}
@@ -175,7 +178,7 @@ func TestServerForAnyHost(t *testing.T) {
 	if o := outcomesByID(s)["certificate.sans"]; o.Status != Pass {
 		t.Errorf("certificate.sans = %s %q", o.Status, o.Message)
 	}
-	if diff := cmp.Diff([]string{"chatqna.example.com"}, newView(s).probeHosts()); diff != "" {
+	if diff := cmp.Diff([]string{"chatqna.example.com"}, probeHosts(snapshot.NewScope(s))); diff != "" {
 		t.Errorf("probe hosts (-want +got):\n%s", diff)
 	}
 
@@ -188,7 +191,7 @@ func TestServerForAnyHost(t *testing.T) {
 	if o := outcomesByID(s)["certificate.sans"]; o.Status != Pass {
 		t.Errorf("certificate.sans, any host everywhere = %s %q", o.Status, o.Message)
 	}
-	if diff := cmp.Diff([]string{"chatqna.example.com"}, newView(s).probeHosts()); diff != "" {
+	if diff := cmp.Diff([]string{"chatqna.example.com"}, probeHosts(snapshot.NewScope(s))); diff != "" {
 		t.Errorf("probe hosts from the certificate (-want +got):\n%s", diff)
 	}
 }
@@ -247,7 +250,7 @@ func TestProbeHintsNameTheDiscoveredGateway(t *testing.T) {
 	s.Services[1].Namespace, s.Services[1].Name = "gateways", "edge"
 	legacyGateway(s, false, 443, 80)
 	s.GatewayPods["chatqna/opea-ingress"][0].Namespace = "gateways"
-	s.Secrets = map[string]*Secret{"gateways/opea-chatqna-tls": s.Secrets["istio-ingress/opea-chatqna-tls"]}
+	s.Secrets = map[string]*snapshot.Secret{"gateways/opea-chatqna-tls": s.Secrets["istio-ingress/opea-chatqna-tls"]}
 	s.Probe = nil
 	if o := outcomesByID(s)["probe.tls-handshake"]; !strings.Contains(o.Hint, "kubectl port-forward -n gateways svc/edge 8443:443") {
 		t.Errorf("probe.tls-handshake hint = %q", o.Hint)

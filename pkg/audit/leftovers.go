@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
@@ -49,7 +50,7 @@ func (c *readCache) noteSecureObject(u *unstructured.Unstructured) {
 	}
 	lo.Objects = append(lo.Objects, fmt.Sprintf("%s.%s/%s in %s", strings.ToLower(u.GetKind()), u.GroupVersionKind().Group, u.GetName(), u.GetNamespace()))
 	if secret, _, _ := unstructured.NestedString(u.Object, "spec", "secretName"); u.GetKind() == "Certificate" && secret != "" {
-		lo.Secrets = append(lo.Secrets, key(u.GetNamespace(), secret))
+		lo.Secrets = append(lo.Secrets, snapshot.Key(u.GetNamespace(), secret))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -39,18 +40,18 @@ const probeWorkers = 8
 // most probeWorkers at once, and all within one deadline of o.Timeout;
 // results are in the order of the hosts. It returns nil when there is no
 // address to probe, or when what it needs could not be read.
-func Probe(ctx context.Context, s *Snapshot, o ProbeOptions) *ProbeReport {
-	v := newView(s)
-	if _, ok := v.missing(needProbe...); !ok {
+func Probe(ctx context.Context, s *snapshot.Snapshot, o ProbeOptions) *snapshot.ProbeReport {
+	if len(s.Refused(snapshot.ProbeInputs...)) > 0 {
 		return nil
 	}
-	if len(v.tlsListeners()) == 0 {
+	v := s.Scope()
+	if len(v.TLSListeners()) == 0 {
 		return nil
 	}
-	report := &ProbeReport{Address: o.Address, HTTPAddress: o.HTTPAddress}
+	report := &snapshot.ProbeReport{Address: o.Address, HTTPAddress: o.HTTPAddress}
 	if report.Address == "" {
 		report.Guessed = true
-		report.Address, report.HTTPAddress = v.guessAddresses()
+		report.Address, report.HTTPAddress = guessAddresses(v)
 		if report.Address == "" {
 			return nil
 		}
@@ -59,12 +60,12 @@ func Probe(ctx context.Context, s *Snapshot, o ProbeOptions) *ProbeReport {
 		o.Timeout = 5 * time.Second
 	}
 	var roots *x509.CertPool // nil: the system roots
-	if creds, _ := v.credentials(); len(creds) > 0 && len(creds[0].caPEM) > 0 {
+	if creds, _ := v.Credentials(); len(creds) > 0 && len(creds[0].CAPEM) > 0 {
 		roots = x509.NewCertPool()
-		roots.AppendCertsFromPEM(creds[0].caPEM)
+		roots.AppendCertsFromPEM(creds[0].CAPEM)
 	}
-	hosts := v.probeHosts()
-	report.Hosts = make([]HostProbe, len(hosts))
+	hosts := probeHosts(v)
+	report.Hosts = make([]snapshot.HostProbe, len(hosts))
 	var tasks []func(context.Context)
 	for i, host := range hosts {
 		tasks = append(tasks, func(ctx context.Context) {
@@ -129,24 +130,24 @@ func timedOut(ctx context.Context, err error) bool {
 // (an Istio server of hosts "*" without concrete VirtualService hosts, a
 // Gateway API listener and routes without hostnames), the names its
 // certificate holds.
-func (v *view) probeHosts() []string {
-	creds, _ := v.credentials()
+func probeHosts(v *snapshot.Scope) []string {
+	creds, _ := v.Credentials()
 	seen := map[string]bool{}
 	var out []string
-	for _, t := range v.tlsListeners() {
-		hosts := v.listenerHosts(t)
+	for _, t := range v.TLSListeners() {
+		hosts := v.ListenerHosts(t)
 		if len(hosts) == 0 {
 			for _, c := range creds {
-				if p, err := c.parse(); err == nil && c.sameGateway(t) {
-					hosts = append(hosts, p.chain[0].DNSNames...)
-					for _, ip := range p.chain[0].IPAddresses {
+				if p, err := c.Parse(); err == nil && c.SameGateway(t) {
+					hosts = append(hosts, p.Chain[0].DNSNames...)
+					for _, ip := range p.Chain[0].IPAddresses {
 						hosts = append(hosts, ip.String())
 					}
 				}
 			}
 		}
 		for _, h := range hosts {
-			host := istio.ExampleHost(h, v.s.Namespace)
+			host := istio.ExampleHost(h, v.Snapshot().Namespace)
 			if !seen[host] {
 				seen[host] = true
 				out = append(out, host)
@@ -161,14 +162,14 @@ func (v *view) probeHosts() []string {
 // the port a server listens on. For a Gateway API Gateway, it is the address
 // istiod reported in its status, with the listeners' ports (the Service
 // Istio deploys for a Gateway exposes each listener port as is).
-func (v *view) guessAddresses() (https, plain string) {
-	if https, plain = v.guessClassicAddresses(); https != "" {
+func guessAddresses(v *snapshot.Scope) (https, plain string) {
+	if https, plain = guessClassicAddresses(v); https != "" {
 		return https, plain
 	}
-	for _, l := range v.apiTLSListeners() {
-		if addr := l.gw.Address(); addr != "" {
-			https = net.JoinHostPort(addr, strconv.Itoa(int(l.listener.Port)))
-			plain = v.plainAddress(l.gw)
+	for _, l := range v.APITLSListeners() {
+		if addr := l.Gateway.Address(); addr != "" {
+			https = net.JoinHostPort(addr, strconv.Itoa(int(l.Listener.Port)))
+			plain = plainAddress(v, l.Gateway)
 			return https, plain
 		}
 	}
@@ -178,16 +179,16 @@ func (v *view) guessAddresses() (https, plain string) {
 // plainAddress is the status address of gw with the port of its HTTP
 // listener that redirects, or else of its first HTTP listener; "" when it
 // has none.
-func (v *view) plainAddress(gw gatewayapi.Gateway) string {
+func plainAddress(v *snapshot.Scope, gw gatewayapi.Gateway) string {
 	var port int32
-	for _, p := range v.apiPlainListeners() {
-		if p.gw.Namespace != gw.Namespace || p.gw.Name != gw.Name {
+	for _, p := range v.APIPlainListeners() {
+		if p.Gateway.Namespace != gw.Namespace || p.Gateway.Name != gw.Name {
 			continue
 		}
-		if port == 0 || len(p.redirects) > 0 {
-			port = p.listener.Port
+		if port == 0 || len(p.Redirects) > 0 {
+			port = p.Listener.Port
 		}
-		if len(p.redirects) > 0 {
+		if len(p.Redirects) > 0 {
 			break
 		}
 	}
@@ -197,19 +198,19 @@ func (v *view) plainAddress(gw gatewayapi.Gateway) string {
 	return net.JoinHostPort(gw.Address(), strconv.Itoa(int(port)))
 }
 
-func (v *view) guessClassicAddresses() (https, plain string) {
-	for _, gw := range v.gateways {
-		pods := v.gatewayPods(gw)
+func guessClassicAddresses(v *snapshot.Scope) (https, plain string) {
+	for _, gw := range v.Gateways {
+		pods := v.GatewayPods(gw)
 		if len(pods) == 0 {
 			continue
 		}
 		pod := pods[0]
-		for _, svc := range v.podServices(pod) {
+		for _, svc := range v.PodServices(pod) {
 			if svc.Address == "" {
 				continue
 			}
 			for _, srv := range gw.Servers {
-				port, ok := forwarded(svc, pod, v.listenPort(pod, srv.Port.Number))
+				port, ok := snapshot.Forwarded(svc, pod, v.ListenPort(pod, srv.Port.Number))
 				if !ok {
 					continue
 				}
@@ -226,8 +227,8 @@ func (v *view) guessClassicAddresses() (https, plain string) {
 	return https, plain
 }
 
-func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, timeout time.Duration) HostProbe {
-	hp := HostProbe{Host: host}
+func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, timeout time.Duration) snapshot.HostProbe {
+	hp := snapshot.HostProbe{Host: host}
 	if ctx.Err() != nil {
 		hp.TimedOut = true
 		hp.ConnectErr = fmt.Sprintf("not probed: the probe's deadline (--probe-timeout %s) passed before its turn", timeout)
@@ -302,7 +303,7 @@ func firstLine(r io.Reader) string {
 	}, strings.TrimSpace(line))
 }
 
-func probeRedirect(ctx context.Context, r *ProbeReport, host string, timeout time.Duration) {
+func probeRedirect(ctx context.Context, r *snapshot.ProbeReport, host string, timeout time.Duration) {
 	if ctx.Err() != nil {
 		r.RedirectErr = fmt.Sprintf("not probed: the probe's deadline (--probe-timeout %s) passed before its turn", timeout)
 		return

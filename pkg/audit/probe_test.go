@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -68,7 +69,7 @@ func (g *hangingGateway) mostOpen() int {
 
 // withHosts makes the healthy snapshot's Gateway and VirtualService serve
 // hosts, and forgets its probe.
-func withHosts(s *Snapshot, hosts ...string) {
+func withHosts(s *snapshot.Snapshot, hosts ...string) {
 	s.Gateways[0].Servers[0].Hosts = hosts
 	s.Gateways[0].Servers[1].Hosts = hosts
 	s.VirtualServices[0].Hosts = hosts
@@ -168,7 +169,7 @@ func (g *tlsGateway) serverNames() []string {
 	return append([]string(nil), g.sni...)
 }
 
-func useCertificate(s *Snapshot, c issued) {
+func useCertificate(s *snapshot.Snapshot, c issued) {
 	s.Secrets["istio-ingress/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.certPEM, "tls.key": c.keyPEM, "ca.crt": c.caPEM}
 }
 

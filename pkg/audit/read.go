@@ -22,11 +22,11 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
-	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // Clients are what Read needs.
@@ -79,7 +79,7 @@ const RunningPodsSelector = "status.phase!=Succeeded,status.phase!=Failed"
 // A read the API server refuses (403) does not stop it: the input is
 // recorded in Snapshot.Unread with the refused request, and the checks
 // that need it are reported Unknown. Any other error stops it.
-func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
+func Read(ctx context.Context, c Clients, o ReadOptions) (*snapshot.Snapshot, error) {
 	o.AllNamespaces = false
 	r := &reader{c: c, o: o, cache: newReadCache()}
 	if err := r.readCluster(ctx); err != nil {
@@ -89,15 +89,15 @@ func Read(ctx context.Context, c Clients, o ReadOptions) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s, r.readGatewaySides(ctx, []*Snapshot{s})
+	return s, r.readGatewaySides(ctx, []*snapshot.Snapshot{s})
 }
 
 // Fleet is ReadAll's answer: a snapshot per namespace holding an OPEA
 // application, and the refused reads that looking for them needed (an
 // application may then be missing from Snapshots).
 type Fleet struct {
-	Snapshots  []*Snapshot
-	Unsearched []Access
+	Snapshots  []*snapshot.Snapshot
+	Unsearched []snapshot.Access
 	// Leftovers are secure's objects for namespaces that no longer exist.
 	Leftovers []Leftover
 }
@@ -122,8 +122,8 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 			return nil, fmt.Errorf("invalid --selector %q: %w", o.NamespaceSelector, err)
 		}
 	}
-	fleet := &Fleet{Unsearched: r.base.unsearched()}
-	var found []*Snapshot
+	fleet := &Fleet{Unsearched: r.base.Unsearched()}
+	var found []*snapshot.Snapshot
 	for _, ns := range r.appNamespaces() {
 		s, err := r.snapshotFor(ctx, ns)
 		var missing *NamespaceMissingError
@@ -136,7 +136,7 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 		if selector != nil && r.namespaceLabels == nil {
 			// The selector could not be sent with a list of namespaces:
 			// apply it here, to the labels read one namespace at a time.
-			if denied := s.Unread[InputNamespace]; len(denied) > 0 {
+			if denied := s.Unread[snapshot.InputNamespace]; len(denied) > 0 {
 				fleet.Unsearched = append(fleet.Unsearched, denied...)
 				continue
 			}
@@ -161,20 +161,8 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 	}
 	fleet.Leftovers = leftovers
 	fleet.Snapshots = found
-	fleet.Unsearched = sortedAccesses(fleet.Unsearched)
+	fleet.Unsearched = snapshot.SortedAccesses(fleet.Unsearched)
 	return fleet, nil
-}
-
-// findingInputs are the inputs AppNamespaces looks for applications in.
-var findingInputs = []Input{InputServices, InputGateways, InputVirtualServices, InputGatewayAPIGateways, InputHTTPRoutes}
-
-// unsearched are the refused reads of the inputs applications are found in.
-func (s *Snapshot) unsearched() []Access {
-	var denied []Access
-	for _, in := range findingInputs {
-		denied = append(denied, s.Unread[in]...)
-	}
-	return denied
 }
 
 // reader reads the inputs of one audit: those shared by every namespace into
@@ -183,14 +171,14 @@ func (s *Snapshot) unsearched() []Access {
 type reader struct {
 	c     Clients
 	o     ReadOptions
-	base  *Snapshot
+	base  *snapshot.Snapshot
 	cache *readCache
 
 	// Read across all namespaces, by namespace; nil when not read that way
 	// (one namespace, or the list was refused): snapshotFor then reads the
 	// namespace's own.
 	namespaceLabels map[string]map[string]string
-	pods            map[string][]Object
+	pods            map[string][]snapshot.Object
 	roles           map[string][]rbacv1.Role
 	roleBindings    map[string][]rbacv1.RoleBinding
 }
@@ -198,7 +186,7 @@ type reader struct {
 // readCluster reads the inputs every namespace shares. The lists are
 // independent of each other: they are sent concurrently.
 func (r *reader) readCluster(ctx context.Context) error {
-	s := &Snapshot{
+	s := &snapshot.Snapshot{
 		Namespace:     r.o.Namespace,
 		EntryService:  r.o.EntryService,
 		EntryPort:     r.o.EntryPort,
@@ -206,8 +194,8 @@ func (r *reader) readCluster(ctx context.Context) error {
 		Now:           time.Now(),
 		RootNamespace: istio.DefaultRootNamespace,
 		TrustDomain:   istio.DefaultTrustDomain,
-		lock:          &sync.Mutex{},
 	}
+	s.Guard()
 	r.base = s
 	version, err := r.c.Discovery.ServerVersion()
 	if err != nil {
@@ -253,14 +241,14 @@ func concurrently(reads []func() error) error {
 }
 
 // readNamespace reads the labels of namespace ns into s.
-func (r *reader) readNamespace(ctx context.Context, s *Snapshot, ns string) error {
+func (r *reader) readNamespace(ctx context.Context, s *snapshot.Snapshot, ns string) error {
 	got, err := r.c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		return &NamespaceMissingError{Namespace: ns}
 	case apierrors.IsForbidden(err):
 		// Whether it exists is unknown too: the pods' list is then empty.
-		s.deny(InputNamespace, Access{Verb: "get", Resource: "namespaces", Name: ns})
+		s.Deny(snapshot.InputNamespace, snapshot.Access{Verb: "get", Resource: "namespaces", Name: ns})
 	case err != nil:
 		return err
 	default:
@@ -272,8 +260,8 @@ func (r *reader) readNamespace(ctx context.Context, s *Snapshot, ns string) erro
 // snapshotFor is the snapshot of namespace ns: the shared inputs, and the
 // namespace's own, from the lists across namespaces when there are, else
 // read for ns alone.
-func (r *reader) snapshotFor(ctx context.Context, ns string) (*Snapshot, error) {
-	s := r.base.forNamespace(ns)
+func (r *reader) snapshotFor(ctx context.Context, ns string) (*snapshot.Snapshot, error) {
+	s := r.base.ForNamespace(ns)
 	if r.o.AllNamespaces {
 		if r.namespaceLabels != nil {
 			labels, ok := r.namespaceLabels[ns]
@@ -290,7 +278,7 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*Snapshot, error) 
 	} else if err := readPods(ctx, r.c, s); err != nil {
 		return nil, err
 	}
-	if s.lockedDown() {
+	if s.LockedDown() {
 		if err := readAppServiceAccounts(ctx, r.c, s); err != nil {
 			return nil, err
 		}
@@ -303,32 +291,14 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*Snapshot, error) 
 	return s, nil
 }
 
-// forNamespace copies the shared inputs for namespace ns: the lists are
-// shared, read only; what each namespace adds to is its own.
-func (s *Snapshot) forNamespace(ns string) *Snapshot {
-	out := *s
-	out.Namespace = ns
-	out.lock = nil
-	out.Unread = nil
-	for in, denied := range s.Unread {
-		for _, a := range denied {
-			out.deny(in, a)
-		}
-	}
-	out.GatewayPods = map[string][]Object{}
-	out.Secrets = map[string]*Secret{}
-	out.IssuerReady = map[string]bool{}
-	return &out
-}
-
 // readPods reads the running pods of s's namespace, as metadata.
-func readPods(ctx context.Context, c Clients, s *Snapshot) error {
+func readPods(ctx context.Context, c Clients, s *snapshot.Snapshot) error {
 	// Completed pods are left out: istio-cni removes them from the mesh, and
 	// their redirection annotation with them.
 	pods, err := c.Metadata.Resource(podsGVR).Namespace(s.Namespace).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
 	switch {
 	case apierrors.IsForbidden(err):
-		s.deny(InputPods, Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
+		s.Deny(snapshot.InputPods, snapshot.Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
 	case err != nil:
 		return fmt.Errorf("listing pods: %w", err)
 	default:
@@ -337,27 +307,16 @@ func readPods(ctx context.Context, c Clients, s *Snapshot) error {
 	return nil
 }
 
-// lockedDown reports whether kubectl opea secure --lockdown's policy
-// admitting the application's callers is in s's namespace.
-func (s *Snapshot) lockedDown() bool {
-	for _, p := range s.AuthorizationPolicies {
-		if p.Namespace == s.Namespace && p.Name == ownership.AllowAppPolicy && ownership.Ours(p.Labels, s.Namespace) {
-			return true
-		}
-	}
-	return false
-}
-
 // readAppServiceAccounts reads the service accounts the pods of s's
 // namespace run as, as secure --lockdown reads them (every pod, whole: the
 // metadata lists lack the spec). One request, made only where the lockdown
 // is, so that verify judges its principals against what secure would
 // render.
-func readAppServiceAccounts(ctx context.Context, c Clients, s *Snapshot) error {
+func readAppServiceAccounts(ctx context.Context, c Clients, s *snapshot.Snapshot) error {
 	pods, err := c.Kube.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{})
 	switch {
 	case apierrors.IsForbidden(err):
-		s.deny(InputPods, Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
+		s.Deny(snapshot.InputPods, snapshot.Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
 	case err != nil:
 		return fmt.Errorf("listing the pods of namespace %s: %w", s.Namespace, err)
 	default:
@@ -368,11 +327,11 @@ func readAppServiceAccounts(ctx context.Context, c Clients, s *Snapshot) error {
 
 // podObjects keeps the metadata the checks read of each pod not being
 // deleted, by namespace.
-func podObjects(items []metav1.PartialObjectMetadata) map[string][]Object {
-	out := map[string][]Object{}
+func podObjects(items []metav1.PartialObjectMetadata) map[string][]snapshot.Object {
+	out := map[string][]snapshot.Object{}
 	for _, p := range items {
 		if p.DeletionTimestamp == nil {
-			out[p.Namespace] = append(out[p.Namespace], Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
+			out[p.Namespace] = append(out[p.Namespace], snapshot.Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
 		}
 	}
 	return out
@@ -448,19 +407,19 @@ func (r *reader) listRoles(ctx context.Context) func() error {
 	}
 }
 
-func readServices(ctx context.Context, kube clients.Kube, s *Snapshot) error {
+func readServices(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
 	services, err := kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) {
-		s.deny(InputServices, Access{Verb: "list", Resource: "services", AllNamespaces: true})
+		s.Deny(snapshot.InputServices, snapshot.Access{Verb: "list", Resource: "services", AllNamespaces: true})
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("listing Services: %w", err)
 	}
 	for _, svc := range services.Items {
-		out := Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector, Type: string(svc.Spec.Type)}
+		out := snapshot.Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector, Type: string(svc.Spec.Type)}
 		for _, p := range svc.Spec.Ports {
-			sp := ServicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
+			sp := snapshot.ServicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
 			if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
 				sp.TargetName = p.TargetPort.StrVal
 			} else {
@@ -474,13 +433,13 @@ func readServices(ctx context.Context, kube clients.Kube, s *Snapshot) error {
 	return nil
 }
 
-func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *Snapshot) error {
+func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
 	istiod, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
 	switch {
 	case apierrors.IsForbidden(err):
-		s.deny(InputIstiod, Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true})
+		s.Deny(snapshot.InputIstiod, snapshot.Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true})
 		// The mesh config is found through istiod.
-		s.inherit(InputMeshConfig, InputIstiod)
+		s.Inherit(snapshot.InputMeshConfig, snapshot.InputIstiod)
 	case err != nil:
 		return fmt.Errorf("listing istiod: %w", err)
 	default:
@@ -497,7 +456,7 @@ func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *Snapshot
 					}
 				}
 			}
-			s.Istiod = append(s.Istiod, Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env})
+			s.Istiod = append(s.Istiod, snapshot.Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env})
 		}
 		if err := readMeshConfig(ctx, kube, istiod.Items, s); err != nil {
 			return err
@@ -506,7 +465,7 @@ func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *Snapshot
 	daemonSets, err := kube.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{})
 	switch {
 	case apierrors.IsForbidden(err):
-		s.deny(InputDaemonSets, Access{Verb: "list", Group: "apps", Resource: "daemonsets", AllNamespaces: true})
+		s.Deny(snapshot.InputDaemonSets, snapshot.Access{Verb: "list", Group: "apps", Resource: "daemonsets", AllNamespaces: true})
 	case err != nil:
 		return fmt.Errorf("listing DaemonSets: %w", err)
 	default:
@@ -522,7 +481,7 @@ func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *Snapshot
 	configs, err := kube.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=istio-cni-config"})
 	switch {
 	case apierrors.IsForbidden(err):
-		s.deny(InputCNIConfig, Access{Verb: "list", Resource: "configmaps", AllNamespaces: true})
+		s.Deny(snapshot.InputCNIConfig, snapshot.Access{Verb: "list", Resource: "configmaps", AllNamespaces: true})
 	case err != nil:
 		return fmt.Errorf("listing ConfigMap istio-cni-config: %w", err)
 	case len(configs.Items) > 0:
@@ -549,7 +508,7 @@ func daemonSetLabelled(d appsv1.DaemonSet, key, value string) bool {
 // ConfigMap of the default revision's istiod, where istio.MeshConfigLocation
 // says (secure --lockdown finds it by the same rule): one call. Without it,
 // Istio's default stays.
-func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Deployment, s *Snapshot) error {
+func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Deployment, s *snapshot.Snapshot) error {
 	refs := make([]istio.Istiod, 0, len(istiods))
 	for _, d := range istiods {
 		refs = append(refs, istio.Istiod{Namespace: d.Namespace, Labels: d.Labels})
@@ -563,7 +522,7 @@ func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Dep
 		return nil
 	}
 	if apierrors.IsForbidden(err) {
-		s.deny(InputMeshConfig, Access{Verb: "get", Resource: "configmaps", Name: name, Namespace: ns})
+		s.Deny(snapshot.InputMeshConfig, snapshot.Access{Verb: "get", Resource: "configmaps", Name: name, Namespace: ns})
 		return nil
 	}
 	if err != nil {
@@ -577,17 +536,17 @@ func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Dep
 	return nil
 }
 
-func daemonSetWorkload(d appsv1.DaemonSet) Workload {
-	return Workload{Namespace: d.Namespace, Name: d.Name, Desired: d.Status.DesiredNumberScheduled, Ready: d.Status.NumberReady}
+func daemonSetWorkload(d appsv1.DaemonSet) snapshot.Workload {
+	return snapshot.Workload{Namespace: d.Namespace, Name: d.Name, Desired: d.Status.DesiredNumberScheduled, Ready: d.Status.NumberReady}
 }
 
 // listAll lists a resource in every namespace and decodes each spec into T.
 // When the API server refuses the list, it records in as unread and
 // returns no items and no error.
-func listAll[T any](ctx context.Context, dyn dynamic.Interface, s *Snapshot, in Input, gvr schema.GroupVersionResource, set func(*T, *unstructured.Unstructured)) ([]T, error) {
+func listAll[T any](ctx context.Context, dyn dynamic.Interface, s *snapshot.Snapshot, in snapshot.Input, gvr schema.GroupVersionResource, set func(*T, *unstructured.Unstructured)) ([]T, error) {
 	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
 	if apierrors.IsForbidden(err) {
-		s.deny(in, Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, AllNamespaces: true})
+		s.Deny(in, snapshot.Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, AllNamespaces: true})
 		return nil, nil
 	}
 	if err != nil {
@@ -606,18 +565,18 @@ func listAll[T any](ctx context.Context, dyn dynamic.Interface, s *Snapshot, in 
 	return out, nil
 }
 
-func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) error {
+func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *snapshot.Snapshot) error {
 	if s.APIs.Networking == "" || s.APIs.Security == "" {
 		return nil // reported by cluster.istio-apis
 	}
 	var err error
-	if s.PeerAuthentications, err = listAll(ctx, dyn, s, InputPeerAuthentications, s.APIs.PeerAuthentications(),
+	if s.PeerAuthentications, err = listAll(ctx, dyn, s, snapshot.InputPeerAuthentications, s.APIs.PeerAuthentications(),
 		func(p *istio.PeerAuthentication, u *unstructured.Unstructured) {
 			p.Namespace, p.Name, p.CreationTimestamp = u.GetNamespace(), u.GetName(), u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
-	if s.DestinationRules, err = listAll(ctx, dyn, s, InputDestinationRules, s.APIs.DestinationRules(),
+	if s.DestinationRules, err = listAll(ctx, dyn, s, snapshot.InputDestinationRules, s.APIs.DestinationRules(),
 		func(d *istio.DestinationRule, u *unstructured.Unstructured) {
 			d.Namespace, d.Name = u.GetNamespace(), u.GetName()
 		}); err != nil {
@@ -626,22 +585,22 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	if err := readIstioRouting(ctx, dyn, s); err != nil {
 		return err
 	}
-	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, InputAuthorizationPolicies,
+	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, snapshot.InputAuthorizationPolicies,
 		istio.AuthorizationPolicies(s.APIs.Security), istio.DecodeAuthorizationPolicy)
 	return err
 }
 
 // readIstioRouting reads every Istio Gateway and VirtualService.
-func readIstioRouting(ctx context.Context, dyn dynamic.Interface, s *Snapshot) error {
+func readIstioRouting(ctx context.Context, dyn dynamic.Interface, s *snapshot.Snapshot) error {
 	var err error
-	if s.Gateways, err = listAll(ctx, dyn, s, InputGateways, s.APIs.IstioGateways(),
+	if s.Gateways, err = listAll(ctx, dyn, s, snapshot.InputGateways, s.APIs.IstioGateways(),
 		func(g *istio.Gateway, u *unstructured.Unstructured) {
 			g.Namespace, g.Name, g.Labels = u.GetNamespace(), u.GetName(), u.GetLabels()
 			g.CreationTimestamp = u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
-	s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, s.APIs.VirtualServices(),
+	s.VirtualServices, err = listAll(ctx, dyn, s, snapshot.InputVirtualServices, s.APIs.VirtualServices(),
 		func(v *istio.VirtualService, u *unstructured.Unstructured) {
 			v.Namespace, v.Name = u.GetNamespace(), u.GetName()
 		})
@@ -650,9 +609,9 @@ func readIstioRouting(ctx context.Context, dyn dynamic.Interface, s *Snapshot) e
 
 // refusedRBAC reports whether the API server refused a list of RBAC
 // objects, and records it in s.
-func refusedRBAC(s *Snapshot, err error, resource, ns string) (bool, error) {
+func refusedRBAC(s *snapshot.Snapshot, err error, resource, ns string) (bool, error) {
 	if apierrors.IsForbidden(err) {
-		s.deny(InputRBAC, Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource, Namespace: ns})
+		s.Deny(snapshot.InputRBAC, snapshot.Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource, Namespace: ns})
 		return true, nil
 	}
 	if err != nil {
@@ -664,7 +623,7 @@ func refusedRBAC(s *Snapshot, err error, resource, ns string) (bool, error) {
 // readNamespaceRBAC reads the Roles and RoleBindings of the application's
 // namespace: with the ClusterRoles and ClusterRoleBindings, they say who
 // may port-forward to its pods.
-func readNamespaceRBAC(ctx context.Context, kube clients.Kube, s *Snapshot) error {
+func readNamespaceRBAC(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
 	rbac := kube.RbacV1()
 	roles, err := rbac.Roles(s.Namespace).List(ctx, metav1.ListOptions{})
 	if no, err := refusedRBAC(s, err, "roles", s.Namespace); err != nil {
@@ -682,7 +641,7 @@ func readNamespaceRBAC(ctx context.Context, kube clients.Kube, s *Snapshot) erro
 }
 
 // readClusterRBAC reads every ClusterRole and ClusterRoleBinding.
-func readClusterRBAC(ctx context.Context, kube clients.Kube, s *Snapshot) error {
+func readClusterRBAC(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
 	rbac := kube.RbacV1()
 	clusterRoles, err := rbac.ClusterRoles().List(ctx, metav1.ListOptions{})
 	if no, err := refusedRBAC(s, err, "clusterroles", ""); err != nil {
@@ -706,12 +665,12 @@ var clusterScoped = map[string]bool{"gatewayclasses": true}
 // one) and decodes each item. When the API server refuses the list, it
 // records in as unread and returns no items and no error; a resource not
 // served is no items too.
-func listObjects[T any](ctx context.Context, dyn dynamic.Interface, s *Snapshot, in Input, gvr schema.GroupVersionResource, decode func(*unstructured.Unstructured) (T, error)) ([]T, error) {
+func listObjects[T any](ctx context.Context, dyn dynamic.Interface, s *snapshot.Snapshot, in snapshot.Input, gvr schema.GroupVersionResource, decode func(*unstructured.Unstructured) (T, error)) ([]T, error) {
 	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
 	switch {
 	case apierrors.IsForbidden(err):
 		// A cluster-scoped resource is listed, not listed in every namespace.
-		s.deny(in, Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, AllNamespaces: !clusterScoped[gvr.Resource]})
+		s.Deny(in, snapshot.Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, AllNamespaces: !clusterScoped[gvr.Resource]})
 		return nil, nil
 	case apierrors.IsNotFound(err):
 		return nil, nil
@@ -722,7 +681,7 @@ func listObjects[T any](ctx context.Context, dyn dynamic.Interface, s *Snapshot,
 	for i := range list.Items {
 		item, err := decode(&list.Items[i])
 		if err != nil {
-			return nil, fmt.Errorf("reading %s %s: %w", gvr.Resource, key(list.Items[i].GetNamespace(), list.Items[i].GetName()), err)
+			return nil, fmt.Errorf("reading %s %s: %w", gvr.Resource, snapshot.Key(list.Items[i].GetNamespace(), list.Items[i].GetName()), err)
 		}
 		out = append(out, item)
 	}
@@ -733,29 +692,29 @@ func listObjects[T any](ctx context.Context, dyn dynamic.Interface, s *Snapshot,
 // one list each, in every namespace, whatever the number of namespaces.
 // ReferenceGrants are read in v1beta1, which a cluster may not serve: then
 // there are none.
-func readGatewayAPI(ctx context.Context, dyn dynamic.Interface, s *Snapshot) error {
+func readGatewayAPI(ctx context.Context, dyn dynamic.Interface, s *snapshot.Snapshot) error {
 	version := s.APIs.GatewayAPI
 	if version == "" {
 		return nil
 	}
 	var err error
-	if s.GatewayClasses, err = listObjects(ctx, dyn, s, InputGatewayClasses, gatewayapi.GatewayClasses(version), gatewayapi.DecodeGatewayClass); err != nil {
+	if s.GatewayClasses, err = listObjects(ctx, dyn, s, snapshot.InputGatewayClasses, gatewayapi.GatewayClasses(version), gatewayapi.DecodeGatewayClass); err != nil {
 		return err
 	}
-	if s.GatewayAPIGateways, err = listObjects(ctx, dyn, s, InputGatewayAPIGateways, gatewayapi.Gateways(version), gatewayapi.DecodeGateway); err != nil {
+	if s.GatewayAPIGateways, err = listObjects(ctx, dyn, s, snapshot.InputGatewayAPIGateways, gatewayapi.Gateways(version), gatewayapi.DecodeGateway); err != nil {
 		return err
 	}
-	if s.HTTPRoutes, err = listObjects(ctx, dyn, s, InputHTTPRoutes, gatewayapi.HTTPRoutes(version), gatewayapi.DecodeHTTPRoute); err != nil {
+	if s.HTTPRoutes, err = listObjects(ctx, dyn, s, snapshot.InputHTTPRoutes, gatewayapi.HTTPRoutes(version), gatewayapi.DecodeHTTPRoute); err != nil {
 		return err
 	}
-	s.ReferenceGrants, err = listObjects(ctx, dyn, s, InputReferenceGrants, gatewayapi.ReferenceGrants, gatewayapi.DecodeReferenceGrant)
+	s.ReferenceGrants, err = listObjects(ctx, dyn, s, snapshot.InputReferenceGrants, gatewayapi.ReferenceGrants, gatewayapi.DecodeReferenceGrant)
 	return err
 }
 
 // gatewaySide is what is read of one snapshot's gateways: the view of its
 // routing, and the reader of its credentials.
 type gatewaySide struct {
-	v       *view
+	v       *snapshot.Scope
 	secrets *secretReader
 	// istioSecrets: the pods of its Istio Gateways were read, and with them
 	// where Istio reads their credentials.
@@ -768,11 +727,11 @@ type gatewaySide struct {
 // where Istio reads an Istio Gateway's credentials. Then every Secret the
 // snapshots name is read at once (fetchSecrets), and each snapshot takes
 // its own from what was read.
-func (r *reader) readGatewaySides(ctx context.Context, snapshots []*Snapshot) error {
+func (r *reader) readGatewaySides(ctx context.Context, snapshots []*snapshot.Snapshot) error {
 	sides := make([]gatewaySide, len(snapshots))
 	var named []string
 	for i, s := range snapshots {
-		v := newView(s)
+		v := s.PinScope()
 		istioSecrets, err := readIstioGatewayPods(ctx, r.c, r.cache, v)
 		if err != nil {
 			return err
@@ -798,7 +757,7 @@ func (r *reader) readGatewaySides(ctx context.Context, snapshots []*Snapshot) er
 // readCredentials reads the credential Secrets of one snapshot's Gateways,
 // and the Certificates and Issuers where it looked for them.
 func (r *reader) readCredentials(ctx context.Context, side gatewaySide) error {
-	s := side.v.s
+	s := side.v.Snapshot()
 	if side.istioSecrets {
 		if err := readSecrets(ctx, side.v, side.secrets); err != nil {
 			return err
@@ -807,7 +766,7 @@ func (r *reader) readCredentials(ctx context.Context, side gatewaySide) error {
 	if err := readListenerSecrets(ctx, side.v, side.secrets); err != nil {
 		return err
 	}
-	if s.inherit(InputCertificates, InputSecrets) || s.APIs.CertManager == "" || len(side.secrets.searched) == 0 {
+	if s.Inherit(snapshot.InputCertificates, snapshot.InputSecrets) || s.APIs.CertManager == "" || len(side.secrets.searched) == 0 {
 		return nil
 	}
 	return r.cache.readCertManager(ctx, r.c.Dynamic, sortedKeys(side.secrets.searched), s)
@@ -820,13 +779,13 @@ func (r *reader) readCredentials(ctx context.Context, side gatewaySide) error {
 // Nothing is named for Istio Gateways whose pods could not be read.
 func (side gatewaySide) namedSecrets() []string {
 	var out []string
-	for _, t := range side.v.tlsListeners() {
+	for _, t := range side.v.TLSListeners() {
 		switch {
-		case t.api != nil:
-			out = append(out, key(t.secretNamespaces[0], t.secretName))
+		case t.API != nil:
+			out = append(out, snapshot.Key(t.SecretNamespaces[0], t.SecretName))
 		case side.istioSecrets:
-			for _, ns := range t.secretNamespaces {
-				out = append(out, key(ns, t.secretName))
+			for _, ns := range t.SecretNamespaces {
+				out = append(out, snapshot.Key(ns, t.SecretName))
 			}
 		}
 	}
@@ -839,12 +798,12 @@ func (side gatewaySide) namedSecrets() []string {
 // another namespace is read even without a ReferenceGrant, to say what
 // would be served once it is granted. Without the Gateways and routes
 // there are none to read: the checks that need those are unknown.
-func readListenerSecrets(ctx context.Context, v *view, r *secretReader) error {
-	for _, t := range v.tlsListeners() {
-		if t.api == nil {
+func readListenerSecrets(ctx context.Context, v *snapshot.Scope, r *secretReader) error {
+	for _, t := range v.TLSListeners() {
+		if t.API == nil {
 			continue
 		}
-		if _, err := r.get(ctx, t.secretNamespaces[0], t.secretName); err != nil {
+		if _, err := r.get(ctx, t.SecretNamespaces[0], t.SecretName); err != nil {
 			return err
 		}
 	}
@@ -857,15 +816,15 @@ func readListenerSecrets(ctx context.Context, v *view, r *secretReader) error {
 // VirtualServices and istiod (which pods serve a Gateway) is not read, and
 // is unread in their stead; so are the credential Secrets when the pods
 // are. It reports whether the Istio Gateways' credentials are to be read.
-func readIstioGatewayPods(ctx context.Context, c Clients, cache *readCache, v *view) (bool, error) {
-	s := v.s
-	if s.inherit(InputGatewayPods, InputVirtualServices, InputGateways, InputIstiod) {
-		for _, in := range []Input{InputSecrets, InputSecretAccess, InputCertificates} {
-			s.inherit(in, InputGatewayPods)
+func readIstioGatewayPods(ctx context.Context, c Clients, cache *readCache, v *snapshot.Scope) (bool, error) {
+	s := v.Snapshot()
+	if s.Inherit(snapshot.InputGatewayPods, snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputIstiod) {
+		for _, in := range []snapshot.Input{snapshot.InputSecrets, snapshot.InputSecretAccess, snapshot.InputCertificates} {
+			s.Inherit(in, snapshot.InputGatewayPods)
 		}
 		return false, nil
 	}
-	for _, gw := range v.gateways {
+	for _, gw := range v.Gateways {
 		if len(gw.Selector) == 0 {
 			continue
 		}
@@ -874,14 +833,14 @@ func readIstioGatewayPods(ctx context.Context, c Clients, cache *readCache, v *v
 			return false, fmt.Errorf("listing the pods of Gateway %s/%s: %w", gw.Namespace, gw.Name, err)
 		}
 		if got.refused {
-			s.deny(InputGatewayPods, Access{Verb: "list", Resource: "pods", AllNamespaces: true})
+			s.Deny(snapshot.InputGatewayPods, snapshot.Access{Verb: "list", Resource: "pods", AllNamespaces: true})
 			break // every other Gateway's list is refused alike
 		}
-		s.GatewayPods[key(gw.Namespace, gw.Name)] = append(s.GatewayPods[key(gw.Namespace, gw.Name)], got.pods...)
+		s.GatewayPods[snapshot.Key(gw.Namespace, gw.Name)] = append(s.GatewayPods[snapshot.Key(gw.Namespace, gw.Name)], got.pods...)
 	}
-	if s.inherit(InputSecrets, InputGatewayPods) {
-		s.inherit(InputSecretAccess, InputGatewayPods)
-		s.inherit(InputCertificates, InputGatewayPods)
+	if s.Inherit(snapshot.InputSecrets, snapshot.InputGatewayPods) {
+		s.Inherit(snapshot.InputSecretAccess, snapshot.InputGatewayPods)
+		s.Inherit(snapshot.InputCertificates, snapshot.InputGatewayPods)
 		return false, nil
 	}
 	return true, readSecretAccess(ctx, c.Kube, cache, v, s)
@@ -892,7 +851,7 @@ func readIstioGatewayPods(ctx context.Context, c Clients, cache *readCache, v *v
 type secretReader struct {
 	kube  clients.Kube
 	cache *readCache
-	s     *Snapshot
+	s     *snapshot.Snapshot
 	// searched are the namespaces a Secret was looked for in: where
 	// cert-manager's Certificates for them are read, so that a Secret not
 	// yet written can be told from one nobody will write.
@@ -902,7 +861,7 @@ type secretReader struct {
 // get reads Secret ns/name and reports whether it exists; a refused read
 // is recorded, and reported as absent.
 func (r *secretReader) get(ctx context.Context, ns, name string) (bool, error) {
-	if sec, done := r.s.Secrets[key(ns, name)]; done {
+	if sec, done := r.s.Secrets[snapshot.Key(ns, name)]; done {
 		return sec != nil, nil
 	}
 	got, err := r.cache.secret(ctx, r.kube, ns, name)
@@ -910,37 +869,37 @@ func (r *secretReader) get(ctx context.Context, ns, name string) (bool, error) {
 	case err != nil:
 		return false, err
 	case got.refused:
-		r.s.deny(InputSecrets, Access{Verb: "get", Resource: "secrets", Name: name, Namespace: ns})
+		r.s.Deny(snapshot.InputSecrets, snapshot.Access{Verb: "get", Resource: "secrets", Name: name, Namespace: ns})
 		return false, nil
 	}
 	r.searched[ns] = true
 	if got.secret == nil {
 		return false, nil
 	}
-	r.s.Secrets[key(ns, name)] = got.secret
+	r.s.Secrets[snapshot.Key(ns, name)] = got.secret
 	return true, nil
 }
 
 // readSecrets reads each HTTPS server's credential Secret where Istio reads
 // it, the gateway pods' namespaces, and only when it is missing there, in the
 // Gateway's own namespace, where people often put it by mistake.
-func readSecrets(ctx context.Context, v *view, r *secretReader) error {
-	s := v.s
-	for _, t := range v.tlsListeners() {
-		if t.server == nil {
+func readSecrets(ctx context.Context, v *snapshot.Scope, r *secretReader) error {
+	s := v.Snapshot()
+	for _, t := range v.TLSListeners() {
+		if t.Server == nil {
 			continue
 		}
-		gs, name := *t.server, t.secretName
-		present, refused := false, len(s.Unread[InputSecrets])
-		for _, ns := range v.gatewayPodNamespaces(gs.gw) {
+		gs, name := *t.Server, t.SecretName
+		present, refused := false, len(s.Unread[snapshot.InputSecrets])
+		for _, ns := range v.GatewayPodNamespaces(gs.Gateway) {
 			ok, err := r.get(ctx, ns, name)
 			if err != nil {
 				return err
 			}
 			present = present || ok
 		}
-		if !present && refused == len(s.Unread[InputSecrets]) {
-			if _, err := r.get(ctx, gs.gw.Namespace, name); err != nil {
+		if !present && refused == len(s.Unread[snapshot.InputSecrets]) {
+			if _, err := r.get(ctx, gs.Gateway.Namespace, name); err != nil {
 				return err
 			}
 		}
@@ -953,12 +912,12 @@ func readSecrets(ctx context.Context, v *view, r *secretReader) error {
 // asks before it hands a gateway its credential (CredentialsController.
 // Authorize): may this user list Secrets in its own namespace? Like istiod
 // it names the user only, no groups. One review per ServiceAccount.
-func readSecretAccess(ctx context.Context, kube clients.Kube, cache *readCache, v *view, s *Snapshot) error {
+func readSecretAccess(ctx context.Context, kube clients.Kube, cache *readCache, v *snapshot.Scope, s *snapshot.Snapshot) error {
 	s.SecretAccess = map[string]bool{}
 	asked := map[string]bool{}
-	for _, gs := range v.httpsServers() {
-		for _, p := range v.gatewayPods(gs.gw) {
-			k := p.serviceAccountKey()
+	for _, gs := range v.HTTPSServers() {
+		for _, p := range v.GatewayPods(gs.Gateway) {
+			k := p.ServiceAccountKey()
 			if asked[k] {
 				continue
 			}
@@ -968,7 +927,7 @@ func readSecretAccess(ctx context.Context, kube clients.Kube, cache *readCache, 
 				return err
 			}
 			if cache.accessRefused {
-				s.deny(InputSecretAccess, subjectAccessReview)
+				s.Deny(snapshot.InputSecretAccess, snapshot.SubjectAccessReview)
 				return nil // every other review is refused alike
 			}
 			s.SecretAccess[k] = allowed
@@ -1001,22 +960,18 @@ func (c *readCache) mayListSecrets(ctx context.Context, kube clients.Kube, servi
 	return review.Status.Allowed, nil
 }
 
-// subjectAccessReview is the request that asks whether a gateway may read
-// its credentials.
-var subjectAccessReview = Access{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}
-
 // readNamedEntryPorts reads the container ports of one entry pod per entry
 // Service port whose targetPort is a name: pods are listed as metadata, and
 // ztunnel authorizes the port number the name resolves to in the pod. A pod
 // that may not be read leaves the port undecided, as before.
-func readNamedEntryPorts(ctx context.Context, kube clients.Kube, v *view) error {
-	for _, t := range v.entryTargets() {
-		if t.port.TargetName == "" {
+func readNamedEntryPorts(ctx context.Context, kube clients.Kube, v *snapshot.Scope) error {
+	for _, t := range v.EntryTargets() {
+		if t.Port.TargetName == "" {
 			continue
 		}
-		for i := range v.s.Pods {
-			pod := &v.s.Pods[i]
-			if len(t.svc.Selector) == 0 || pod.ContainerPorts != nil || !labels.SelectorFromSet(t.svc.Selector).Matches(labels.Set(pod.Labels)) {
+		for i := range v.Snapshot().Pods {
+			pod := &v.Snapshot().Pods[i]
+			if len(t.Service.Selector) == 0 || pod.ContainerPorts != nil || !labels.SelectorFromSet(t.Service.Selector).Matches(labels.Set(pod.Labels)) {
 				continue
 			}
 			full, err := kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -45,20 +46,20 @@ type readCache struct {
 }
 
 type cachedPods struct {
-	pods    []Object
+	pods    []snapshot.Object
 	refused bool
 }
 
 type cachedSecret struct {
-	secret  *Secret // nil: not found, or refused
+	secret  *snapshot.Secret // nil: not found, or refused
 	refused bool
 }
 
 type cachedCertManager struct {
-	certificates []Certificate
+	certificates []snapshot.Certificate
 	// issuerReady is keyed as Snapshot.IssuerReady.
 	issuerReady map[string]bool
-	refused     []Access
+	refused     []snapshot.Access
 }
 
 func newReadCache() *readCache {
@@ -95,13 +96,13 @@ func (c *readCache) podsOf(ctx context.Context, kube clients.Kube, selector stri
 	return got, nil
 }
 
-func gatewayPod(p corev1.Pod) Object {
-	return Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations,
+func gatewayPod(p corev1.Pod) snapshot.Object {
+	return snapshot.Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations,
 		ContainerPorts: istio.ContainerPorts(p.Spec), ServiceAccount: p.Spec.ServiceAccountName}
 }
 
-func newSecret(sec *corev1.Secret) *Secret {
-	return &Secret{Namespace: sec.Namespace, Name: sec.Name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
+func newSecret(sec *corev1.Secret) *snapshot.Secret {
+	return &snapshot.Secret{Namespace: sec.Namespace, Name: sec.Name, Type: string(sec.Type), Data: sec.Data, Annotations: sec.Annotations}
 }
 
 // secretWorkers is how many Secrets fetchSecrets reads at once.
@@ -143,7 +144,7 @@ func (c *readCache) fetchSecrets(ctx context.Context, kube clients.Kube, names [
 
 // secret reads Secret ns/name, unless it was read already.
 func (c *readCache) secret(ctx context.Context, kube clients.Kube, ns, name string) (cachedSecret, error) {
-	k := key(ns, name)
+	k := snapshot.Key(ns, name)
 	if got, ok := c.secrets[k]; ok {
 		return got, nil
 	}
@@ -207,16 +208,16 @@ func (c *readCache) prefetchCertManager(ctx context.Context, dyn dynamic.Interfa
 		if got.issuerReady == nil {
 			got.issuerReady = map[string]bool{}
 		}
-		got.issuerReady["Issuer/"+key(u.GetNamespace(), u.GetName())], _ = certmanager.Ready(u)
+		got.issuerReady["Issuer/"+snapshot.Key(u.GetNamespace(), u.GetName())], _ = certmanager.Ready(u)
 		c.certManager[u.GetNamespace()] = got
 	}
 	c.certManagerListed = true
 	return nil
 }
 
-func certificateOf(u *unstructured.Unstructured) Certificate {
+func certificateOf(u *unstructured.Unstructured) snapshot.Certificate {
 	ready, message := certmanager.Ready(u)
-	cert := Certificate{Namespace: u.GetNamespace(), Name: u.GetName(), Ready: ready, Message: message}
+	cert := snapshot.Certificate{Namespace: u.GetNamespace(), Name: u.GetName(), Ready: ready, Message: message}
 	cert.SecretName, _, _ = unstructured.NestedString(u.Object, "spec", "secretName")
 	cert.IssuerName, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "name")
 	cert.IssuerKind, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "kind")
@@ -232,7 +233,7 @@ func (c *readCache) certManagerIn(ctx context.Context, dyn dynamic.Interface, ns
 	if got, ok := c.certManager[ns]; ns != "" && (ok || c.certManagerListed) {
 		return got, nil
 	}
-	list := func(which, where string) (*unstructured.UnstructuredList, *Access, error) {
+	list := func(which, where string) (*unstructured.UnstructuredList, *snapshot.Access, error) {
 		gvr := certmanager.Issuers
 		switch which {
 		case "certificates":
@@ -242,7 +243,7 @@ func (c *readCache) certManagerIn(ctx context.Context, dyn dynamic.Interface, ns
 		}
 		l, err := dyn.Resource(gvr).Namespace(where).List(ctx, metav1.ListOptions{})
 		if apierrors.IsForbidden(err) {
-			return &unstructured.UnstructuredList{}, &Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, Namespace: where}, nil
+			return &unstructured.UnstructuredList{}, &snapshot.Access{Verb: "list", Group: gvr.Group, Resource: gvr.Resource, Namespace: where}, nil
 		}
 		if err != nil {
 			in := ""
@@ -254,7 +255,7 @@ func (c *readCache) certManagerIn(ctx context.Context, dyn dynamic.Interface, ns
 		return l, nil, nil
 	}
 	got := cachedCertManager{issuerReady: map[string]bool{}}
-	note := func(a *Access) {
+	note := func(a *snapshot.Access) {
 		if a != nil {
 			got.refused = append(got.refused, *a)
 		}
@@ -285,7 +286,7 @@ func (c *readCache) certManagerIn(ctx context.Context, dyn dynamic.Interface, ns
 	}
 	note(refused)
 	for i := range issuers.Items {
-		got.issuerReady["Issuer/"+key(ns, issuers.Items[i].GetName())], _ = certmanager.Ready(&issuers.Items[i])
+		got.issuerReady["Issuer/"+snapshot.Key(ns, issuers.Items[i].GetName())], _ = certmanager.Ready(&issuers.Items[i])
 	}
 	c.certManager[ns] = got
 	return got, nil
@@ -293,7 +294,7 @@ func (c *readCache) certManagerIn(ctx context.Context, dyn dynamic.Interface, ns
 
 // readCertManager puts into s the Certificates and Issuers of namespaces,
 // and the ClusterIssuers.
-func (c *readCache) readCertManager(ctx context.Context, dyn dynamic.Interface, namespaces []string, s *Snapshot) error {
+func (c *readCache) readCertManager(ctx context.Context, dyn dynamic.Interface, namespaces []string, s *snapshot.Snapshot) error {
 	for _, ns := range append(namespaces, "") {
 		got, err := c.certManagerIn(ctx, dyn, ns)
 		if err != nil {
@@ -304,7 +305,7 @@ func (c *readCache) readCertManager(ctx context.Context, dyn dynamic.Interface, 
 			s.IssuerReady[k] = ready
 		}
 		for _, a := range got.refused {
-			s.deny(InputCertificates, a)
+			s.Deny(snapshot.InputCertificates, a)
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
 
@@ -87,7 +88,7 @@ func TestReadGatewayAPIIngress(t *testing.T) {
 		t.Fatalf("read %d classes, %d Gateways, %d HTTPRoutes, %d ReferenceGrants (API %q)",
 			len(s.GatewayClasses), len(s.GatewayAPIGateways), len(s.HTTPRoutes), len(s.ReferenceGrants), s.APIs.GatewayAPI)
 	}
-	gw := s.gatewayAPIGateway("gx", "opea-ingress")
+	gw := s.GatewayAPIGateway("gx", "opea-ingress")
 	if gw == nil || gw.Address() != "opea-ingress-istio.gx.svc.cluster.local" || !gatewayapi.IsTrue(gw.Status.Conditions, "Accepted", 0) ||
 		gw.ListenerStatus("https") == nil {
 		t.Errorf("Gateway read without its status: %+v", gw)
@@ -119,14 +120,14 @@ func TestReadGatewayAPIIngress(t *testing.T) {
 		t.Errorf("Gateway API lists (-want +got):\n%s", diff)
 	}
 
-	v := newView(s)
-	if classic, api := v.ingressInUse(); classic || !api {
+	v := snapshot.NewScope(s)
+	if classic, api := v.IngressInUse(); classic || !api {
 		t.Errorf("ingress in use: classic %v, Gateway API %v", classic, api)
 	}
-	if len(v.apiTLSListeners()) != 1 || v.apiTLSListeners()[0].String() != "Gateway gx/opea-ingress listener https" {
-		t.Errorf("the application's TLS listeners: %v", v.apiTLSListeners())
+	if len(v.APITLSListeners()) != 1 || v.APITLSListeners()[0].String() != "Gateway gx/opea-ingress listener https" {
+		t.Errorf("the application's TLS listeners: %v", v.APITLSListeners())
 	}
-	if https, plain := v.guessAddresses(); https != "opea-ingress-istio.gx.svc.cluster.local:443" || plain != "opea-ingress-istio.gx.svc.cluster.local:80" {
+	if https, plain := guessAddresses(v); https != "opea-ingress-istio.gx.svc.cluster.local:443" || plain != "opea-ingress-istio.gx.svc.cluster.local:80" {
 		t.Errorf("guessed probe addresses %q, %q", https, plain)
 	}
 }
@@ -142,12 +143,12 @@ func TestReadGatewayAPIForbidden(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Read stopped: %v", err)
 	}
-	all := func(resource string) Access {
-		return Access{Verb: "list", Group: gatewayapi.Group, Resource: resource, AllNamespaces: true}
+	all := func(resource string) snapshot.Access {
+		return snapshot.Access{Verb: "list", Group: gatewayapi.Group, Resource: resource, AllNamespaces: true}
 	}
 	// GatewayClasses have no namespace.
-	classes := Access{Verb: "list", Group: gatewayapi.Group, Resource: "gatewayclasses"}
-	want := []Access{classes, all("gateways"), all("httproutes"), all("referencegrants")}
+	classes := snapshot.Access{Verb: "list", Group: gatewayapi.Group, Resource: "gatewayclasses"}
+	want := []snapshot.Access{classes, all("gateways"), all("httproutes"), all("referencegrants")}
 	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
 		t.Errorf("refused requests (-want +got):\n%s", diff)
 	}

@@ -24,6 +24,7 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -92,7 +93,7 @@ func (c cluster) clients(t *testing.T) (Clients, *kubefake.Clientset, *metadataf
 	return Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, kube, meta
 }
 
-func read(t *testing.T, c cluster) *Snapshot {
+func read(t *testing.T, c cluster) *snapshot.Snapshot {
 	t.Helper()
 	clients, _, _ := c.clients(t)
 	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
@@ -131,7 +132,7 @@ func TestReadFindsIstioDaemonSetsAsTheChartsLabelThem(t *testing.T) {
 		daemonSet("istio-cni-node", map[string]string{"k8s-app": "istio-cni-node", "app.kubernetes.io/name": "istio-cni"}, cni, cni),
 		daemonSet("kube-proxy", map[string]string{"k8s-app": "kube-proxy"}, map[string]string{"k8s-app": "kube-proxy"}, map[string]string{"k8s-app": "kube-proxy"}),
 	}})
-	want := []Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 2, Ready: 2}}
+	want := []snapshot.Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 2, Ready: 2}}
 	if diff := cmp.Diff(want, s.ZTunnel); diff != "" {
 		t.Errorf("ztunnel (-want +got):\n%s", diff)
 	}
@@ -165,11 +166,11 @@ func TestReadKeepsNamedTargetPortsAndGatewayPodPorts(t *testing.T) {
 		"http": []interface{}{map[string]interface{}{"route": []interface{}{map[string]interface{}{"destination": map[string]interface{}{"host": "chatqna-nginx"}}}}},
 	})
 	s := read(t, cluster{kube: []runtime.Object{pod, svc}, dynamic: []runtime.Object{gw, vs}})
-	got := s.service("istio-system", "istio-ingressgateway")
+	got := s.Service("istio-system", "istio-ingressgateway")
 	if got == nil {
 		t.Fatal("gateway Service not read")
 	}
-	wantPorts := []ServicePort{{Name: "https", Port: 443, TargetName: "https", Protocol: "TCP"}, {Name: "http2", Port: 80, Target: 8080}}
+	wantPorts := []snapshot.ServicePort{{Name: "https", Port: 443, TargetName: "https", Protocol: "TCP"}, {Name: "http2", Port: 80, Target: 8080}}
 	if diff := cmp.Diff(wantPorts, got.Ports); diff != "" {
 		t.Errorf("Service ports (-want +got):\n%s", diff)
 	}
@@ -180,7 +181,7 @@ func TestReadKeepsNamedTargetPortsAndGatewayPodPorts(t *testing.T) {
 	if diff := cmp.Diff([]istio.ContainerPort{{Name: "https", Protocol: "TCP", Number: 8443}}, pods[0].ContainerPorts); diff != "" {
 		t.Errorf("container ports (-want +got):\n%s", diff)
 	}
-	if listen := newView(s).listenPort(pods[0], 443); listen != 8443 {
+	if listen := snapshot.NewScope(s).ListenPort(pods[0], 443); listen != 8443 {
 		t.Errorf("server port 443 listens on %d, want 8443", listen)
 	}
 }
@@ -251,7 +252,7 @@ func TestReadAuthorizationInputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Access{{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"}, {Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
+	want := []snapshot.Access{{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterrolebindings"}, {Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "clusterroles"},
 		{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Namespace: "chatqna"}, {Verb: "list", Group: "rbac.authorization.k8s.io", Resource: "roles", Namespace: "chatqna"}}
 	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
 		t.Errorf("refused requests (-want +got):\n%s", diff)
@@ -325,13 +326,13 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Read stopped: %v", err)
 	}
-	all := func(verb, group, resource string) Access {
-		return Access{Verb: verb, Group: group, Resource: resource, AllNamespaces: true}
+	all := func(verb, group, resource string) snapshot.Access {
+		return snapshot.Access{Verb: verb, Group: group, Resource: resource, AllNamespaces: true}
 	}
-	rbac := func(resource string) Access {
-		return Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource}
+	rbac := func(resource string) snapshot.Access {
+		return snapshot.Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource}
 	}
-	want := []Access{
+	want := []snapshot.Access{
 		all("list", "security.istio.io", "authorizationpolicies"),
 		rbac("clusterrolebindings"),
 		rbac("clusterroles"),
@@ -368,7 +369,7 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 			ran[o.ID] = o.Status
 			continue
 		}
-		if !strings.HasPrefix(o.Message, "not run: you may not ") || o.Hint != PermissionHint {
+		if !strings.HasPrefix(o.Message, "not run: you may not ") || o.Hint != snapshot.PermissionHint {
 			t.Errorf("%s: unknown without naming the permission: %q (hint %q)", o.ID, o.Message, o.Hint)
 		}
 	}
@@ -408,7 +409,7 @@ func TestReadRunsWhatItCouldReadAroundRefusedSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Read stopped: %v", err)
 	}
-	want := []Access{subjectAccessReview, {Verb: "get", Resource: "secrets", Name: "cred", Namespace: "istio-system"}}
+	want := []snapshot.Access{snapshot.SubjectAccessReview, {Verb: "get", Resource: "secrets", Name: "cred", Namespace: "istio-system"}}
 	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
 		t.Errorf("refused requests (-want +got):\n%s", diff)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -93,7 +94,7 @@ func Verdict(namespace string, outcomes []Outcome) string {
 // RenderTable writes every check, grouped by category; short writes only
 // the warnings and failures. Both end with the verdict and, when the API
 // server refused reads, one list of them all.
-func RenderTable(w io.Writer, namespace string, outcomes []Outcome, forbidden []Access, st Style, short bool) error {
+func RenderTable(w io.Writer, namespace string, outcomes []Outcome, forbidden []snapshot.Access, st Style, short bool) error {
 	var b strings.Builder
 	writeOutcomes(&b, outcomes, st, short)
 	b.WriteString(Verdict(namespace, outcomes) + "\n")
@@ -104,7 +105,7 @@ func RenderTable(w io.Writer, namespace string, outcomes []Outcome, forbidden []
 
 // writeForbidden ends a report with the reads the API server refused, and
 // what to do about them; nothing when there were none.
-func writeForbidden(b *strings.Builder, forbidden []Access) {
+func writeForbidden(b *strings.Builder, forbidden []snapshot.Access) {
 	if len(forbidden) == 0 {
 		return
 	}
@@ -112,7 +113,7 @@ func writeForbidden(b *strings.Builder, forbidden []Access) {
 	for _, a := range forbidden {
 		fmt.Fprintf(b, "  %s\n", a)
 	}
-	fmt.Fprintf(b, "fix: %s\n", PermissionHint)
+	fmt.Fprintf(b, "fix: %s\n", snapshot.PermissionHint)
 }
 
 // writeOutcomes writes each outcome under its category's heading; short
@@ -159,16 +160,16 @@ type Report struct {
 	Categories []ReportCategory `json:"categories"`
 	// MissingPermissions are the reads the API server refused: the checks
 	// that needed them are "unknown". Absent when there were none.
-	MissingPermissions []Access `json:"missingPermissions,omitempty"`
+	MissingPermissions []snapshot.Access `json:"missingPermissions,omitempty"`
 	// Error is set when the audit could not run (exit code 3).
 	Error string `json:"error,omitempty"`
 
 	// In an audit of all namespaces (FleetReport) only: the entry Service
 	// found, the namespace's verdict, and the refused reads of its own
 	// objects, when it is unreadable.
-	EntryService string   `json:"entryService,omitempty"`
-	Verdict      string   `json:"verdict,omitempty"`
-	Unreadable   []Access `json:"unreadable,omitempty"`
+	EntryService string            `json:"entryService,omitempty"`
+	Verdict      string            `json:"verdict,omitempty"`
+	Unreadable   []snapshot.Access `json:"unreadable,omitempty"`
 }
 
 // ReportCategory is one category of checks.
@@ -190,7 +191,7 @@ type ReportCheck struct {
 // NewReport builds the JSON report of outcomes and the reads the API server
 // refused. Success is what exit code 0 means: no check failed, and every
 // check ran.
-func NewReport(namespace string, outcomes []Outcome, forbidden []Access) Report {
+func NewReport(namespace string, outcomes []Outcome, forbidden []snapshot.Access) Report {
 	r := Report{Namespace: namespace, Success: !Failed(outcomes) && !Incomplete(outcomes), Summary: Summarize(outcomes), Categories: []ReportCategory{},
 		MissingPermissions: forbidden}
 	for _, o := range outcomes {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -58,7 +59,7 @@ func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 	var unread []string
 	for _, r := range results {
 		if len(r.Unreadable) > 0 {
-			unread = append(unread, fmt.Sprintf("  %s: you may not %s", r.Namespace, AccessList(r.Unreadable)))
+			unread = append(unread, fmt.Sprintf("  %s: you may not %s", r.Namespace, snapshot.AccessList(r.Unreadable)))
 		}
 	}
 	if len(unread) > 0 {
@@ -97,9 +98,9 @@ func hasFindings(outcomes []Outcome) bool {
 
 // writeUnsearched says which refused reads kept applications from being
 // looked for everywhere.
-func writeUnsearched(b *strings.Builder, unsearched []Access) {
+func writeUnsearched(b *strings.Builder, unsearched []snapshot.Access) {
 	if len(unsearched) > 0 {
-		fmt.Fprintf(b, "\ncould not look for OPEA applications everywhere: you may not %s\n", AccessList(unsearched))
+		fmt.Fprintf(b, "\ncould not look for OPEA applications everywhere: you may not %s\n", snapshot.AccessList(unsearched))
 	}
 }
 
@@ -130,13 +131,13 @@ func RenderFleetShort(w io.Writer, f *FleetResult) error {
 		case VerdictFailing:
 			fmt.Fprintf(&b, "%s: failing: %s failed: %s", r.Namespace, Count(s.Failed, "check"), strings.Join(r.FailedIDs(), ", "))
 			if len(r.Unreadable) > 0 {
-				fmt.Fprintf(&b, "; and you may not %s", AccessList(r.Unreadable))
+				fmt.Fprintf(&b, "; and you may not %s", snapshot.AccessList(r.Unreadable))
 			}
 			b.WriteString("\n")
 		case VerdictUnreadable:
-			fmt.Fprintf(&b, "%s: unreadable: you may not %s\n", r.Namespace, AccessList(r.Unreadable))
+			fmt.Fprintf(&b, "%s: unreadable: you may not %s\n", r.Namespace, snapshot.AccessList(r.Unreadable))
 		case VerdictIncomplete:
-			fmt.Fprintf(&b, "%s: incomplete: %s could not run: you may not %s\n", r.Namespace, Count(s.Unknown, "check"), AccessList(r.Forbidden))
+			fmt.Fprintf(&b, "%s: incomplete: %s could not run: you may not %s\n", r.Namespace, Count(s.Unknown, "check"), snapshot.AccessList(r.Forbidden))
 		default:
 			fmt.Fprintf(&b, "%s: secured (%d passed, %s)\n", r.Namespace, s.Passed, Count(s.Warnings, "warning"))
 		}
@@ -169,12 +170,12 @@ func FleetVerdict(f *FleetResult) string {
 
 // forbidden is every refused read, once each: of every namespace, and of
 // the search for them.
-func (f *FleetResult) forbidden() []Access {
-	all := append([]Access(nil), f.Unsearched...)
+func (f *FleetResult) forbidden() []snapshot.Access {
+	all := append([]snapshot.Access(nil), f.Unsearched...)
 	for _, r := range f.Namespaces {
 		all = append(all, r.Forbidden...)
 	}
-	return sortedAccesses(all)
+	return snapshot.SortedAccesses(all)
 }
 
 // FleetReport is the JSON form of an audit of many namespaces, in the
@@ -190,10 +191,10 @@ type FleetReport struct {
 	Namespaces []Report     `json:"namespaces"`
 	// Unsearched are the refused reads that looking for the applications
 	// needed: one may be missing from Namespaces. Absent when none.
-	Unsearched []Access `json:"unsearched,omitempty"`
+	Unsearched []snapshot.Access `json:"unsearched,omitempty"`
 	// MissingPermissions are the refused reads of every namespace and of
 	// the search, once each. Absent when there were none.
-	MissingPermissions []Access `json:"missingPermissions,omitempty"`
+	MissingPermissions []snapshot.Access `json:"missingPermissions,omitempty"`
 	// Leftovers are what kubectl opea secure left for namespaces that no
 	// longer exist. Absent when there are none.
 	Leftovers []Leftover `json:"leftovers,omitempty"`

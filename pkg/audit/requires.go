@@ -1,6 +1,9 @@
 package audit
 
-import "github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+import (
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+)
 
 // Requirement is a named precondition of a check: a state of what the check
 // reads that it assumes, such as a Gateway routing to the application or a
@@ -15,7 +18,8 @@ type Requirement struct {
 // checkView is the view the checks run on, with what the requirements
 // derive from it: computed once, on first use, for every check that reads it.
 type checkView struct {
-	*view
+	*snapshot.Scope
+	s       *snapshot.Snapshot
 	lookup  *credentialLookup
 	parsing *credentialParsing
 }
@@ -36,11 +40,11 @@ var (
 	istiodFound = Requirement{"istiodFound", "no istiod",
 		func(v *checkView) bool { return len(v.s.Istiod) > 0 }}
 	virtualServicesRoute = Requirement{"virtualServicesRoute", "no VirtualService routes to the application",
-		func(v *checkView) bool { return len(v.routes) > 0 }}
+		func(v *checkView) bool { return len(v.Routes) > 0 }}
 	gatewaysRoute = Requirement{"gatewaysRoute", "no Gateway routes to the application",
-		func(v *checkView) bool { return len(v.gateways) > 0 }}
+		func(v *checkView) bool { return len(v.Gateways) > 0 }}
 	httpsServer = Requirement{"httpsServer", "no HTTPS server",
-		func(v *checkView) bool { return len(v.tlsListeners()) > 0 }}
+		func(v *checkView) bool { return len(v.TLSListeners()) > 0 }}
 	// listenerRefsResolved holds trivially without Gateway API listeners.
 	listenerRefsResolved = Requirement{"listenerRefsResolved", "a Gateway API listener's certificate does not resolve",
 		func(v *checkView) bool { p, _ := v.listenerRefProblem(); return p == "" }}
@@ -59,7 +63,7 @@ var (
 		func(v *checkView) bool { return v.certManagerManaged() }}
 
 	httpsServerToProbe = Requirement{"httpsServerToProbe", "no HTTPS server to probe",
-		func(v *checkView) bool { return len(v.tlsListeners()) > 0 }}
+		func(v *checkView) bool { return len(v.TLSListeners()) > 0 }}
 	handshakesSucceeded = Requirement{"handshakesSucceeded", "no successful handshake",
 		func(v *checkView) bool { return handshakesSucceed(v.s.Probe) }}
 	// secretCertificateUsable is credentialsPresent and credentialsUsable,
@@ -71,12 +75,12 @@ var (
 
 	// The Gateway API's: each names the check whose finding it is.
 	apiGatewaysRoute = Requirement{"apiGatewaysRoute", "no Gateway API Gateway routes to the application",
-		func(v *checkView) bool { return len(v.apiGateways) > 0 }}
+		func(v *checkView) bool { return len(v.APIGateways) > 0 }}
 	apiClassAccepted = Requirement{"apiClassAccepted", "the GatewayClass is missing or not Accepted",
 		func(v *checkView) bool { p, _ := v.classProblem(); return p == "" }}
 	apiGatewayAccepted = Requirement{"apiGatewayAccepted", "the Gateway is not Accepted",
 		func(v *checkView) bool {
-			for _, gw := range v.apiGateways {
+			for _, gw := range v.APIGateways {
 				if gatewayapi.Unmet(gw.Status.Conditions, "Accepted", gw.Generation) != "" {
 					return false
 				}
@@ -88,15 +92,15 @@ var (
 	apiBackendsExist = Requirement{"apiBackendsExist", "a backend of the HTTPRoute is missing",
 		func(v *checkView) bool { p, _ := v.backendProblem(); return p == "" }}
 	apiRoutesAttach = Requirement{"apiRoutesAttach", "no HTTPRoute of the application attaches to a listener",
-		func(v *checkView) bool { return len(v.apiListeners) > 0 }}
+		func(v *checkView) bool { return len(v.APIListeners) > 0 }}
 	apiHTTPSListener = Requirement{"apiHTTPSListener", "no HTTPS listener with a certificate carries the application's routes",
-		func(v *checkView) bool { return len(v.apiTLSListeners()) > 0 }}
+		func(v *checkView) bool { return len(v.APITLSListeners()) > 0 }}
 	// The Authorization checks judge the Services the routes lead to, and
 	// the gateway pods that send to them.
 	entryRouted = Requirement{"entryRouted", "the ingress routes to no Service of the namespace",
-		func(v *checkView) bool { return len(v.entryTargets()) > 0 }}
+		func(v *checkView) bool { return len(v.EntryTargets()) > 0 }}
 	gatewayIdentified = Requirement{"gatewayIdentified", "no gateway pod serves the application's Gateways",
-		func(v *checkView) bool { return len(v.gatewayCallers()) > 0 || len(v.unidentifiedGateways()) > 0 }}
+		func(v *checkView) bool { return len(v.gatewayCallers()) > 0 || len(v.UnidentifiedGateways()) > 0 }}
 	apiRefsGranted = Requirement{"apiRefsGranted", "a certificateRef to another namespace is not granted",
 		func(v *checkView) bool { p, _ := v.grantProblem(); return p == "" }}
 )

@@ -6,71 +6,72 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
 
 // requirementBreaks each make one requirement of the catalogue fail in a
 // healthy snapshot, while those before it in every list that names it hold.
-var requirementBreaks = map[string]func(t *testing.T, s *Snapshot){
-	"istiodFound":          func(t *testing.T, s *Snapshot) { s.Istiod = nil },
-	"virtualServicesRoute": func(t *testing.T, s *Snapshot) { s.VirtualServices = nil },
-	"gatewaysRoute":        func(t *testing.T, s *Snapshot) { s.VirtualServices[0].Gateways = []string{"mesh"} },
-	"httpsServer":          func(t *testing.T, s *Snapshot) { s.Gateways[0].Servers = s.Gateways[0].Servers[1:] },
-	"httpsServerToProbe":   func(t *testing.T, s *Snapshot) { s.Gateways[0].Servers = s.Gateways[0].Servers[1:] },
-	"credentialsPresent":   func(t *testing.T, s *Snapshot) { s.Secrets = map[string]*Secret{} },
-	"credentialsReadable": func(t *testing.T, s *Snapshot) {
+var requirementBreaks = map[string]func(t *testing.T, s *snapshot.Snapshot){
+	"istiodFound":          func(t *testing.T, s *snapshot.Snapshot) { s.Istiod = nil },
+	"virtualServicesRoute": func(t *testing.T, s *snapshot.Snapshot) { s.VirtualServices = nil },
+	"gatewaysRoute":        func(t *testing.T, s *snapshot.Snapshot) { s.VirtualServices[0].Gateways = []string{"mesh"} },
+	"httpsServer":          func(t *testing.T, s *snapshot.Snapshot) { s.Gateways[0].Servers = s.Gateways[0].Servers[1:] },
+	"httpsServerToProbe":   func(t *testing.T, s *snapshot.Snapshot) { s.Gateways[0].Servers = s.Gateways[0].Servers[1:] },
+	"credentialsPresent":   func(t *testing.T, s *snapshot.Snapshot) { s.Secrets = map[string]*snapshot.Secret{} },
+	"credentialsReadable": func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = nil
 	},
-	"credentialsUsable": func(t *testing.T, s *Snapshot) {
+	"credentialsUsable": func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
 	},
-	"certManagerManaged": func(t *testing.T, s *Snapshot) { s.Certificates = nil },
-	"handshakesSucceeded": func(t *testing.T, s *Snapshot) {
-		s.Probe.Hosts[0] = HostProbe{Host: "chatqna.example.com", HandshakeErr: "x509: certificate signed by unknown authority"}
+	"certManagerManaged": func(t *testing.T, s *snapshot.Snapshot) { s.Certificates = nil },
+	"handshakesSucceeded": func(t *testing.T, s *snapshot.Snapshot) {
+		s.Probe.Hosts[0] = snapshot.HostProbe{Host: "chatqna.example.com", HandshakeErr: "x509: certificate signed by unknown authority"}
 	},
-	"secretCertificateUsable": func(t *testing.T, s *Snapshot) {
+	"secretCertificateUsable": func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
 	},
-	"httpProbeAddress":  func(t *testing.T, s *Snapshot) { s.Probe.HTTPAddress = "" },
-	"entryRouted":       func(t *testing.T, s *Snapshot) { s.Services = s.Services[1:] },
-	"gatewayIdentified": func(t *testing.T, s *Snapshot) { s.GatewayPods = nil },
+	"httpProbeAddress":  func(t *testing.T, s *snapshot.Snapshot) { s.Probe.HTTPAddress = "" },
+	"entryRouted":       func(t *testing.T, s *snapshot.Snapshot) { s.Services = s.Services[1:] },
+	"gatewayIdentified": func(t *testing.T, s *snapshot.Snapshot) { s.GatewayPods = nil },
 
 	// The Gateway API's, on a healthy Gateway API snapshot.
-	"apiGatewaysRoute": func(t *testing.T, s *Snapshot) {
+	"apiGatewaysRoute": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
 		s.HTTPRoutes[0].ParentRefs[0].Name = "gone"
 	},
-	"apiClassAccepted": func(t *testing.T, s *Snapshot) {
+	"apiClassAccepted": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
 		s.GatewayClasses = nil
 	},
-	"apiGatewayAccepted": func(t *testing.T, s *Snapshot) {
+	"apiGatewayAccepted": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
 		setCondition(s.GatewayAPIGateways[0].Status.Conditions, gatewayapi.Condition{Type: "Accepted", Status: "False", Reason: "InvalidParameters", ObservedGeneration: 2})
 	},
-	"apiHostnamesMatch": func(t *testing.T, s *Snapshot) {
+	"apiHostnamesMatch": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
 		s.HTTPRoutes[0].Hostnames = []string{"other.example.com"}
 	},
-	"apiBackendsExist": func(t *testing.T, s *Snapshot) {
+	"apiBackendsExist": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
 		s.Services = s.Services[1:]
 	},
-	"apiRoutesAttach": func(t *testing.T, s *Snapshot) {
+	"apiRoutesAttach": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
 		s.HTTPRoutes[0].ParentRefs[0].SectionName = "nope"
 	},
-	"apiHTTPSListener": func(t *testing.T, s *Snapshot) {
+	"apiHTTPSListener": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
 		s.GatewayAPIGateways[0].Listeners[0].TLS.Mode = "Passthrough"
 	},
-	"apiRefsGranted": func(t *testing.T, s *Snapshot) {
+	"apiRefsGranted": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
 		moveSecret(s)
 	},
-	"listenerRefsResolved": func(t *testing.T, s *Snapshot) {
+	"listenerRefsResolved": func(t *testing.T, s *snapshot.Snapshot) {
 		*s = *healthyGatewayAPI(t)
-		s.Secrets = map[string]*Secret{}
+		s.Secrets = map[string]*snapshot.Secret{}
 	},
 }
 

@@ -16,7 +16,7 @@ const secureIngressName = "opea-ingress"
 // host: the hosts are those secure's Gateway in the namespace serves, with
 // --gateway-api when that Gateway is the Gateway API's; without one,
 // "--host <host>" says that the user must name theirs.
-func (v *view) secureCommand(extra ...string) string {
+func (v *checkView) secureCommand(extra ...string) string {
 	hosts, gatewayAPI := v.secureHosts()
 	args := []string{"kubectl opea secure -n " + v.s.Namespace}
 	if len(hosts) == 0 {
@@ -34,7 +34,7 @@ func (v *view) secureCommand(extra ...string) string {
 // secureHosts are the HTTPS hosts of secure's Gateway in the application
 // namespace, in its order, and whether it is a Gateway API Gateway; none
 // when secure made no Gateway there.
-func (v *view) secureHosts() (hosts []string, gatewayAPI bool) {
+func (v *checkView) secureHosts() (hosts []string, gatewayAPI bool) {
 	add := func(h string) {
 		if h != "" && !slices.Contains(hosts, h) {
 			hosts = append(hosts, h)
@@ -72,6 +72,6 @@ func (v *view) secureHosts() (hosts []string, gatewayAPI bool) {
 
 // madeBySecure reports whether labels are those kubectl opea secure puts on
 // what it makes for the application under audit.
-func (v *view) madeBySecure(labels map[string]string) bool {
+func (v *checkView) madeBySecure(labels map[string]string) bool {
 	return ownership.Ours(labels, v.s.Namespace)
 }

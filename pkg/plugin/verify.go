@@ -18,6 +18,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
@@ -300,7 +301,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	}
 	var (
 		outcomes  []audit.Outcome
-		forbidden []audit.Access
+		forbidden []snapshot.Access
 	)
 	audit1 := func(ctx context.Context) (bool, string, error) {
 		snap, err := audit.Read(ctx, c, audit.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity})
@@ -409,7 +410,7 @@ func (e *auditNotRun) report(final error) {
 	}
 }
 
-func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []audit.Access) error {
+func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []snapshot.Access) error {
 	if o.document() {
 		return o.renderDocument(audit.NewReport(o.namespace, outcomes, forbidden))
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 )
 
@@ -60,7 +61,7 @@ func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
 	case incomplete > 0:
 		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%d of %s could not be fully verified: you lack permissions to read what they need (listed in the report)", incomplete, of)}
 	case len(fleet.Unsearched) > 0:
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("could not look for OPEA applications everywhere: you may not %s", audit.AccessList(fleet.Unsearched))}
+		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("could not look for OPEA applications everywhere: you may not %s", snapshot.AccessList(fleet.Unsearched))}
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
 
@@ -178,7 +179,7 @@ func TestVerifyListsMissingPermissionsAndExitsThree(t *testing.T) {
 		"  list peerauthentications.security.istio.io in every namespace\n" +
 		"  list services in every namespace\n" +
 		"  list virtualservices.networking.istio.io in every namespace\n" +
-		"fix: " + audit.PermissionHint + "\n"
+		"fix: " + snapshot.PermissionHint + "\n"
 	if !strings.HasSuffix(table.out, wantEnd) {
 		t.Errorf("the report does not end with the missing permissions:\n%s\nwant the end:\n%s", table.out, wantEnd)
 	}

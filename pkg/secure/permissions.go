@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -181,8 +181,8 @@ func (p Permission) Namespace(r PermissionRequest) string {
 
 // accesses are the required permissions of r, one per verb and name, that
 // can be asked about: those in the gateway namespace wait until it is known.
-func accesses(r PermissionRequest) []audit.Access {
-	var out []audit.Access
+func accesses(r PermissionRequest) []snapshot.Access {
+	var out []snapshot.Access
 	for _, p := range Permissions(r) {
 		if p.Optional {
 			continue
@@ -197,7 +197,7 @@ func accesses(r PermissionRequest) []audit.Access {
 		}
 		for _, verb := range p.Verbs {
 			for _, name := range names {
-				out = append(out, audit.Access{Verb: verb, Group: p.Group, Resource: p.Resource, Name: name, Namespace: ns, AllNamespaces: p.Scope == EveryNamespace})
+				out = append(out, snapshot.Access{Verb: verb, Group: p.Group, Resource: p.Resource, Name: name, Namespace: ns, AllNamespaces: p.Scope == EveryNamespace})
 			}
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
@@ -507,7 +508,7 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 		{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
 	})
 	limited := kubeconfigFor(t, limitedUser)
-	podsRefused := audit.Access{Verb: "list", Resource: "pods", Namespace: app.ns}
+	podsRefused := snapshot.Access{Verb: "list", Resource: "pods", Namespace: app.ns}
 	var (
 		r      opeaResult
 		report audit.Report
@@ -563,7 +564,7 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 	matchesOutputSchema(t, r.stdout)
 
 	table := opeaWith(t, limited, "verify", "-n", app.ns)
-	wantEnd := "\nyou lack permissions to read:\n  " + strings.Join(wantMissing, "\n  ") + "\nfix: " + audit.PermissionHint + "\n"
+	wantEnd := "\nyou lack permissions to read:\n  " + strings.Join(wantMissing, "\n  ") + "\nfix: " + snapshot.PermissionHint + "\n"
 	if table.code != 3 || !strings.HasSuffix(table.stdout, wantEnd) {
 		t.Errorf("table: exit %d, the report does not end with the missing permissions:\n%s", table.code, table.stdout)
 	}
@@ -577,7 +578,7 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 	}
 }
 
-func accessStrings(as []audit.Access) []string {
+func accessStrings(as []snapshot.Access) []string {
 	var out []string
 	for _, a := range as {
 		out = append(out, a.String())

@@ -1,8 +1,10 @@
-// Package audit judges whether an OPEA application's TLS ingress and strict
-// mTLS are in place and effective. It reads the cluster once into a Snapshot,
-// then runs a catalogue of checks, each a pure function of the snapshot, and
-// renders their results.
-package audit
+// Package snapshot is what verify judges a cluster by: the Snapshot read
+// from it (its inputs, and the reads the API server refused), and the
+// Scope, what the application's routing makes of it (the routes and
+// Gateways that lead to the application, their listeners and credentials),
+// built once per snapshot and shared by the reader, the probe and the
+// checks. It does no I/O and imports no client.
+package snapshot
 
 import (
 	"crypto/x509"
@@ -11,9 +13,10 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/discover/served"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // Snapshot is everything the checks look at, read in a bounded number of API
@@ -30,7 +33,7 @@ type Snapshot struct {
 	MinValidity  time.Duration
 
 	ServerVersion string
-	APIs          discover.APIs
+	APIs          served.APIs
 	// NamespaceLabels are the application namespace's labels.
 	NamespaceLabels map[string]string
 	Pods            []Object
@@ -106,6 +109,9 @@ type Snapshot struct {
 	// each with the requests the API server refused (for an input derived
 	// from another, that one's). The checks that need them are Unknown.
 	Unread map[Input][]Access
+	// scope is what the application's routing makes of the snapshot,
+	// pinned once the inputs it derives from are read (PinScope).
+	scope *Scope
 	// lock guards Unread while the shared inputs are read concurrently;
 	// nil afterwards.
 	lock *sync.Mutex
@@ -126,11 +132,11 @@ type Object struct {
 
 // serviceAccountKey is "namespace/serviceaccount" of a pod; a pod that
 // names none runs as "default".
-func (o Object) serviceAccountKey() string {
+func (o Object) ServiceAccountKey() string {
 	if o.ServiceAccount == "" {
-		return key(o.Namespace, "default")
+		return Key(o.Namespace, "default")
 	}
-	return key(o.Namespace, o.ServiceAccount)
+	return Key(o.Namespace, o.ServiceAccount)
 }
 
 // Workload is a Deployment or DaemonSet and its readiness.
@@ -227,11 +233,59 @@ type HostProbe struct {
 
 // issuing is the cert-manager Certificate that writes Secret ns/name, or
 // nil: a Secret not found yet may only be waiting for it.
-func (s *Snapshot) issuing(ns, name string) *Certificate {
+func (s *Snapshot) Issuing(ns, name string) *Certificate {
 	for i := range s.Certificates {
 		if c := &s.Certificates[i]; c.Namespace == ns && c.SecretName == name {
 			return c
 		}
 	}
 	return nil
+}
+
+// Scope is what the application's routing makes of s: the one PinScope
+// pinned, else built afresh (a snapshot made by hand may change between
+// uses).
+func (s *Snapshot) Scope() *Scope {
+	if s.scope != nil {
+		return s.scope
+	}
+	return NewScope(s)
+}
+
+// PinScope builds s's scope once for every later use: the reader calls it
+// once the inputs the scope derives from (the routing objects and the
+// namespace's labels) are read; they do not change afterwards.
+func (s *Snapshot) PinScope() *Scope {
+	s.scope = NewScope(s)
+	return s.scope
+}
+
+// forNamespace copies the shared inputs for namespace ns: the lists are
+// shared, read only; what each namespace adds to is its own.
+func (s *Snapshot) ForNamespace(ns string) *Snapshot {
+	out := *s
+	out.Namespace = ns
+	out.lock = nil
+	out.scope = nil
+	out.Unread = nil
+	for in, denied := range s.Unread {
+		for _, a := range denied {
+			out.Deny(in, a)
+		}
+	}
+	out.GatewayPods = map[string][]Object{}
+	out.Secrets = map[string]*Secret{}
+	out.IssuerReady = map[string]bool{}
+	return &out
+}
+
+// lockedDown reports whether kubectl opea secure --lockdown's policy
+// admitting the application's callers is in s's namespace.
+func (s *Snapshot) LockedDown() bool {
+	for _, p := range s.AuthorizationPolicies {
+		if p.Namespace == s.Namespace && p.Name == ownership.AllowAppPolicy && ownership.Ours(p.Labels, s.Namespace) {
+			return true
+		}
+	}
+	return false
 }

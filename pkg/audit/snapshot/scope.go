@@ -1,4 +1,4 @@
-package audit
+package snapshot
 
 import (
 	"fmt"
@@ -15,51 +15,54 @@ import (
 
 // view is what the checks derive from a snapshot once: which routing objects
 // belong to the application.
-type view struct {
+type Scope struct {
 	s *Snapshot
 	// routes are the VirtualServices with a destination in the app namespace.
-	routes []istio.VirtualService
+	Routes []istio.VirtualService
 	// gateways are the existing Gateways those routes are bound to.
-	gateways []istio.Gateway
+	Gateways []istio.Gateway
 
 	// apiRoutes are the HTTPRoutes with a Service backendRef in the app
 	// namespace; apiGateways the existing Gateway API Gateways they name as
 	// parents; apiListeners the listeners of those a parentRef of theirs
 	// attaches to (by Gateway, section name and port).
-	apiRoutes    []gatewayapi.HTTPRoute
-	apiGateways  []gatewayapi.Gateway
-	apiListeners []apiListener
+	APIRoutes    []gatewayapi.HTTPRoute
+	APIGateways  []gatewayapi.Gateway
+	APIListeners []APIListener
 }
 
-func newView(s *Snapshot) *view {
-	v := &view{s: s}
+func NewScope(s *Snapshot) *Scope {
+	v := &Scope{s: s}
 	seen := map[string]bool{}
 	for _, vs := range s.VirtualServices {
 		if !routesInto(vs, s.Namespace) {
 			continue
 		}
-		v.routes = append(v.routes, vs)
+		v.Routes = append(v.Routes, vs)
 		for _, ref := range vs.Gateways {
 			ns, name, ok := istio.ResolveGatewayRef(vs.Namespace, ref)
 			if !ok || seen[ns+"/"+name] {
 				continue
 			}
-			if gw := s.gateway(ns, name); gw != nil {
+			if gw := s.Gateway(ns, name); gw != nil {
 				seen[ns+"/"+name] = true
-				v.gateways = append(v.gateways, *gw)
+				v.Gateways = append(v.Gateways, *gw)
 			}
 		}
 	}
-	sort.Slice(v.gateways, func(i, j int) bool {
-		return key(v.gateways[i].Namespace, v.gateways[i].Name) < key(v.gateways[j].Namespace, v.gateways[j].Name)
+	sort.Slice(v.Gateways, func(i, j int) bool {
+		return Key(v.Gateways[i].Namespace, v.Gateways[i].Name) < Key(v.Gateways[j].Namespace, v.Gateways[j].Name)
 	})
 	v.findGatewayAPIIngress()
 	return v
 }
 
-func key(ns, name string) string { return ns + "/" + name }
+// Snapshot is the snapshot the scope is of.
+func (v *Scope) Snapshot() *Snapshot { return v.s }
 
-func (s *Snapshot) gateway(ns, name string) *istio.Gateway {
+func Key(ns, name string) string { return ns + "/" + name }
+
+func (s *Snapshot) Gateway(ns, name string) *istio.Gateway {
 	for i := range s.Gateways {
 		if s.Gateways[i].Namespace == ns && s.Gateways[i].Name == name {
 			return &s.Gateways[i]
@@ -68,7 +71,7 @@ func (s *Snapshot) gateway(ns, name string) *istio.Gateway {
 	return nil
 }
 
-func (s *Snapshot) service(ns, name string) *Service {
+func (s *Snapshot) Service(ns, name string) *Service {
 	for i := range s.Services {
 		if s.Services[i].Namespace == ns && s.Services[i].Name == name {
 			return &s.Services[i]
@@ -81,7 +84,7 @@ func (s *Snapshot) service(ns, name string) *Service {
 func routesInto(vs istio.VirtualService, namespace string) bool {
 	for _, h := range vs.HTTP {
 		for _, r := range h.Route {
-			if ns, _ := destinationService(vs.Namespace, r.Destination.Host); ns == namespace {
+			if ns, _ := DestinationService(vs.Namespace, r.Destination.Host); ns == namespace {
 				return true
 			}
 		}
@@ -92,7 +95,7 @@ func routesInto(vs istio.VirtualService, namespace string) bool {
 // destinationService resolves a destination host to a Service's namespace
 // and name: "svc", "svc.ns", "svc.ns.svc" or "svc.ns.svc.cluster.local".
 // Other names (external hosts) resolve to no namespace.
-func destinationService(vsNamespace, host string) (namespace, name string) {
+func DestinationService(vsNamespace, host string) (namespace, name string) {
 	host = strings.TrimSuffix(host, ".cluster.local")
 	host = strings.TrimSuffix(host, ".svc")
 	parts := strings.Split(host, ".")
@@ -108,8 +111,8 @@ func destinationService(vsNamespace, host string) (namespace, name string) {
 // gatewayPods are the pods gw selects.
 // With PILOT_SCOPE_GATEWAY_TO_NAMESPACE=true, istiod lets a Gateway select
 // only gateway pods of its own namespace.
-func (v *view) gatewayPods(gw istio.Gateway) []Object {
-	pods := v.s.GatewayPods[key(gw.Namespace, gw.Name)]
+func (v *Scope) GatewayPods(gw istio.Gateway) []Object {
+	pods := v.s.GatewayPods[Key(gw.Namespace, gw.Name)]
 	if !v.gatewaysScopedToNamespace() {
 		return pods
 	}
@@ -122,16 +125,16 @@ func (v *view) gatewayPods(gw istio.Gateway) []Object {
 	return own
 }
 
-func (v *view) gatewaysScopedToNamespace() bool {
-	return v.istiodSetting("PILOT_SCOPE_GATEWAY_TO_NAMESPACE") == "true"
+func (v *Scope) gatewaysScopedToNamespace() bool {
+	return v.IstiodSetting("PILOT_SCOPE_GATEWAY_TO_NAMESPACE") == "true"
 }
 
 // gatewayPodNamespaces are the namespaces of the pods gw selects: where Istio
 // reads its credentials.
-func (v *view) gatewayPodNamespaces(gw istio.Gateway) []string {
+func (v *Scope) GatewayPodNamespaces(gw istio.Gateway) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, p := range v.gatewayPods(gw) {
+	for _, p := range v.GatewayPods(gw) {
 		if !seen[p.Namespace] {
 			seen[p.Namespace] = true
 			out = append(out, p.Namespace)
@@ -142,17 +145,17 @@ func (v *view) gatewayPodNamespaces(gw istio.Gateway) []string {
 }
 
 // httpsServers are the servers of the app's Gateways that terminate TLS.
-type gatewayServer struct {
-	gw     istio.Gateway
-	server istio.Server
+type GatewayServer struct {
+	Gateway istio.Gateway
+	Server  istio.Server
 }
 
-func (v *view) httpsServers() []gatewayServer {
-	var out []gatewayServer
-	for _, gw := range v.gateways {
+func (v *Scope) HTTPSServers() []GatewayServer {
+	var out []GatewayServer
+	for _, gw := range v.Gateways {
 		for _, srv := range gw.Servers {
 			if len(srv.TLS.Credentials()) > 0 && (srv.Port.Protocol == "HTTPS" || srv.Port.Protocol == "TLS") {
-				out = append(out, gatewayServer{gw, srv})
+				out = append(out, GatewayServer{gw, srv})
 			}
 		}
 	}
@@ -162,63 +165,63 @@ func (v *view) httpsServers() []gatewayServer {
 // tlsListener is where the application's gateway terminates TLS with a
 // credential Secret: an HTTPS server of an Istio Gateway, or one
 // certificateRef of a Gateway API HTTPS listener.
-type tlsListener struct {
+type TLSListener struct {
 	// server is set for an Istio Gateway's server, api for a Gateway API
 	// listener.
-	server *gatewayServer
-	api    *apiListener
+	Server *GatewayServer
+	API    *APIListener
 	// secretName is the Secret's name, secretNamespaces where Istio reads
 	// it, in order: the gateway pods' namespaces for an Istio Gateway, the
 	// certificateRef's namespace for the Gateway API.
-	secretName       string
-	secretNamespaces []string
+	SecretName       string
+	SecretNamespaces []string
 }
 
-func (t tlsListener) String() string {
-	if t.api != nil {
-		return t.api.String()
+func (t TLSListener) String() string {
+	if t.API != nil {
+		return t.API.String()
 	}
-	return fmt.Sprintf("Gateway %s port %d", key(t.server.gw.Namespace, t.server.gw.Name), t.server.server.Port.Number)
+	return fmt.Sprintf("Gateway %s port %d", Key(t.Server.Gateway.Namespace, t.Server.Gateway.Name), t.Server.Server.Port.Number)
 }
 
 // tlsListeners are the application's TLS listeners of both kinds.
-func (v *view) tlsListeners() []tlsListener {
-	var out []tlsListener
-	for _, gs := range v.httpsServers() {
+func (v *Scope) TLSListeners() []TLSListener {
+	var out []TLSListener
+	for _, gs := range v.HTTPSServers() {
 		// A server with credentialNames serves a certificate from each.
-		for _, name := range gs.server.TLS.Credentials() {
-			out = append(out, tlsListener{server: &gs, secretName: name, secretNamespaces: v.gatewayPodNamespaces(gs.gw)})
+		for _, name := range gs.Server.TLS.Credentials() {
+			out = append(out, TLSListener{Server: &gs, SecretName: name, SecretNamespaces: v.GatewayPodNamespaces(gs.Gateway)})
 		}
 	}
-	for _, l := range v.apiTLSListeners() {
-		for _, ref := range secretRefs(l.listener) {
-			out = append(out, tlsListener{api: &l, secretName: ref.Name, secretNamespaces: []string{ref.SecretNamespace(l.gw.Namespace)}})
+	for _, l := range v.APITLSListeners() {
+		for _, ref := range SecretRefs(l.Listener) {
+			out = append(out, TLSListener{API: &l, SecretName: ref.Name, SecretNamespaces: []string{ref.SecretNamespace(l.Gateway.Namespace)}})
 		}
 	}
 	return out
 }
 
 // sameGateway reports whether t and u belong to the same Gateway.
-func (t tlsListener) sameGateway(u tlsListener) bool {
+func (t TLSListener) SameGateway(u TLSListener) bool {
 	switch {
-	case t.api != nil && u.api != nil:
-		return t.api.gw.Namespace == u.api.gw.Namespace && t.api.gw.Name == u.api.gw.Name
-	case t.server != nil && u.server != nil:
-		return t.server.gw.Namespace == u.server.gw.Namespace && t.server.gw.Name == u.server.gw.Name
+	case t.API != nil && u.API != nil:
+		return t.API.Gateway.Namespace == u.API.Gateway.Namespace && t.API.Gateway.Name == u.API.Gateway.Name
+	case t.Server != nil && u.Server != nil:
+		return t.Server.Gateway.Namespace == u.Server.Gateway.Namespace && t.Server.Gateway.Name == u.Server.Gateway.Name
 	}
 	return false
 }
 
 // listenerHosts are the names clients use for t; empty means any name.
-func (v *view) listenerHosts(t tlsListener) []string {
-	if t.api != nil {
-		return v.apiClientHosts(*t.api)
+func (v *Scope) ListenerHosts(t TLSListener) []string {
+	if t.API != nil {
+		return v.APIClientHosts(*t.API)
 	}
-	return v.clientHosts(*t.server)
+	return v.ClientHosts(*t.Server)
 }
 
 // core is p as the Kubernetes API has it.
-func (p ServicePort) core() corev1.ServicePort {
+func (p ServicePort) Core() corev1.ServicePort {
 	target := intstr.FromInt32(p.Target)
 	if p.TargetName != "" {
 		target = intstr.FromString(p.TargetName)
@@ -229,13 +232,13 @@ func (p ServicePort) core() corev1.ServicePort {
 func (svc Service) corePorts() []corev1.ServicePort {
 	out := make([]corev1.ServicePort, 0, len(svc.Ports))
 	for _, p := range svc.Ports {
-		out = append(out, p.core())
+		out = append(out, p.Core())
 	}
 	return out
 }
 
 // podServices are the Services whose selector picks pod, in snapshot order.
-func (v *view) podServices(pod Object) []Service {
+func (v *Scope) PodServices(pod Object) []Service {
 	var out []Service
 	for _, svc := range v.s.Services {
 		if svc.Namespace == pod.Namespace && len(svc.Selector) > 0 && labels.SelectorFromSet(svc.Selector).Matches(labels.Set(pod.Labels)) {
@@ -247,9 +250,9 @@ func (v *view) podServices(pod Object) []Service {
 
 // translation is the Service targets istiod translates a gateway pod's
 // server ports through: those of its Services not opted out of it.
-func (v *view) translation(pod Object) []istio.ServiceTarget {
+func (v *Scope) translation(pod Object) []istio.ServiceTarget {
 	var out []istio.ServiceTarget
-	for _, svc := range v.podServices(pod) {
+	for _, svc := range v.PodServices(pod) {
 		if _, off := svc.Labels[istio.DisablePortTranslationLabel]; !off {
 			out = append(out, istio.ServiceTargets(svc.corePorts(), pod.ContainerPorts)...)
 		}
@@ -258,13 +261,13 @@ func (v *view) translation(pod Object) []istio.ServiceTarget {
 }
 
 // listenPort is the port gateway pod listens on for a Gateway server port.
-func (v *view) listenPort(pod Object, number int32) int32 {
+func (v *Scope) ListenPort(pod Object, number int32) int32 {
 	return istio.ResolveServerPort(v.translation(pod), number)
 }
 
 // forwarded reports the Service port of svc that sends traffic to port of
 // pod, if any.
-func forwarded(svc Service, pod Object, port int32) (int32, bool) {
+func Forwarded(svc Service, pod Object, port int32) (int32, bool) {
 	for _, t := range istio.ServiceTargets(svc.corePorts(), pod.ContainerPorts) {
 		if t.TargetPort == port {
 			return t.Port, true
@@ -276,7 +279,7 @@ func forwarded(svc Service, pod Object, port int32) (int32, bool) {
 // clientHosts are the names clients use for gs: its hosts without namespace
 // prefix, where "*" stands for the hosts of the application's VirtualServices
 // it binds. Wildcards stay; an empty list means "any name".
-func (v *view) clientHosts(gs gatewayServer) []string {
+func (v *Scope) ClientHosts(gs GatewayServer) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(h string) {
@@ -285,7 +288,7 @@ func (v *view) clientHosts(gs gatewayServer) []string {
 			out = append(out, h)
 		}
 	}
-	for _, h := range istio.SanitizeHosts(gs.server.Hosts, gs.gw.Namespace) {
+	for _, h := range istio.SanitizeHosts(gs.Server.Hosts, gs.Gateway.Namespace) {
 		ns, name, scoped := strings.Cut(h, "/")
 		if !scoped {
 			name = h
@@ -294,8 +297,8 @@ func (v *view) clientHosts(gs gatewayServer) []string {
 			add(name)
 			continue
 		}
-		for _, vs := range v.routes {
-			if (!scoped || ns == vs.Namespace) && bindsTo(vs, gs.gw) {
+		for _, vs := range v.Routes {
+			if (!scoped || ns == vs.Namespace) && bindsTo(vs, gs.Gateway) {
 				for _, vh := range vs.Hosts {
 					add(vh)
 				}
@@ -313,4 +316,15 @@ func bindsTo(vs istio.VirtualService, gw istio.Gateway) bool {
 		}
 	}
 	return false
+}
+
+// istiodSetting is istiod's environment variable name, "" when no istiod
+// sets it.
+func (v *Scope) IstiodSetting(name string) string {
+	for _, w := range v.s.Istiod {
+		if value, ok := w.Env[name]; ok {
+			return value
+		}
+	}
+	return ""
 }

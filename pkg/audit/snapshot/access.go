@@ -1,9 +1,10 @@
-package audit
+package snapshot
 
 import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Input is one part of the Snapshot that Read fills from the API server.
@@ -61,6 +62,10 @@ const (
 	InputRBAC Input = "rbac"
 )
 
+// ProbeInputs are what the live probe reads: it finds the gateway's
+// address through its Service, and validates against the Secret's ca.crt.
+var ProbeInputs = []Input{InputVirtualServices, InputGateways, InputGatewayPods, InputIstiod, InputSecrets, InputServices}
+
 // Access is one request the API server refused.
 type Access struct {
 	Verb     string `json:"verb"`
@@ -107,7 +112,7 @@ func (a Access) scope() string {
 
 // sortedAccesses returns as once each, cluster-wide requests first, then by
 // namespace, resource, verb and name.
-func sortedAccesses(as []Access) []Access {
+func SortedAccesses(as []Access) []Access {
 	seen := map[Access]bool{}
 	out := make([]Access, 0, len(as))
 	for _, a := range as {
@@ -143,7 +148,7 @@ func AccessList(as []Access) string {
 }
 
 // deny records that in could not be read: the API server refused a.
-func (s *Snapshot) deny(in Input, a Access) {
+func (s *Snapshot) Deny(in Input, a Access) {
 	// The shared inputs are read concurrently.
 	s.locked(func() {
 		if s.Unread == nil {
@@ -155,7 +160,7 @@ func (s *Snapshot) deny(in Input, a Access) {
 
 // inherit marks in unread when one of from is, with the same requests, and
 // reports whether it did.
-func (s *Snapshot) inherit(in Input, from ...Input) bool {
+func (s *Snapshot) Inherit(in Input, from ...Input) bool {
 	var denied []Access
 	inherited := false
 	s.locked(func() {
@@ -167,10 +172,14 @@ func (s *Snapshot) inherit(in Input, from ...Input) bool {
 		}
 	})
 	for _, a := range denied {
-		s.deny(in, a)
+		s.Deny(in, a)
 	}
 	return inherited
 }
+
+// Guard makes Deny and Inherit safe to call from several goroutines, as
+// the shared inputs are read.
+func (s *Snapshot) Guard() { s.lock = &sync.Mutex{} }
 
 // locked runs f holding s.lock, when there is one.
 func (s *Snapshot) locked(f func()) {
@@ -188,21 +197,34 @@ func (s *Snapshot) Forbidden() []Access {
 	for _, denied := range s.Unread {
 		all = append(all, denied...)
 	}
-	return sortedAccesses(all)
+	return SortedAccesses(all)
 }
 
 // PermissionHint is what to do about refused reads.
 const PermissionHint = "ask a cluster admin to grant them (a ClusterRole for cluster-wide reads, a Role in the namespace named), or use --context/--as with an identity that has them"
 
-// missing is the Unknown result of a check when one of inputs could not be
-// read, naming the refused requests; ok is true when all were read.
-func (v *view) missing(inputs ...Input) (r Result, ok bool) {
+// Refused are the requests the API server refused for inputs, once each,
+// in a stable order; none when every one was read.
+func (s *Snapshot) Refused(inputs ...Input) []Access {
 	var denied []Access
 	for _, in := range inputs {
-		denied = append(denied, v.s.Unread[in]...)
+		denied = append(denied, s.Unread[in]...)
 	}
-	if len(denied) == 0 {
-		return Result{}, true
+	return SortedAccesses(denied)
+}
+
+// subjectAccessReview is the request that asks whether a gateway may read
+// its credentials.
+var SubjectAccessReview = Access{Verb: "create", Group: "authorization.k8s.io", Resource: "subjectaccessreviews"}
+
+// findingInputs are the inputs AppNamespaces looks for applications in.
+var findingInputs = []Input{InputServices, InputGateways, InputVirtualServices, InputGatewayAPIGateways, InputHTTPRoutes}
+
+// unsearched are the refused reads of the inputs applications are found in.
+func (s *Snapshot) Unsearched() []Access {
+	var denied []Access
+	for _, in := range findingInputs {
+		denied = append(denied, s.Unread[in]...)
 	}
-	return Result{Status: Unknown, Message: "not run: you may not " + AccessList(sortedAccesses(denied)), Hint: PermissionHint}, false
+	return denied
 }
