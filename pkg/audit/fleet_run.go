@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"strings"
 )
@@ -15,7 +16,7 @@ type NamespaceResult struct {
 	Namespace string
 	// Entry is the application's entry Service, "" when none was found.
 	Entry     string
-	Outcomes  []Outcome
+	Outcomes  []check.Outcome
 	Forbidden []snapshot.Access
 	// Unreadable are the refused reads of the namespace's pods: what is
 	// judged of the application rests on the cluster-wide inputs only.
@@ -47,11 +48,11 @@ const (
 // when every check ran and none failed.
 func (r NamespaceResult) Verdict() string {
 	switch {
-	case Failed(r.Outcomes):
+	case check.Failed(r.Outcomes):
 		return VerdictFailing
 	case len(r.Unreadable) > 0:
 		return VerdictUnreadable
-	case Incomplete(r.Outcomes):
+	case check.Incomplete(r.Outcomes):
 		return VerdictIncomplete
 	}
 	return VerdictSecured
@@ -61,7 +62,7 @@ func (r NamespaceResult) Verdict() string {
 func (r NamespaceResult) FailedIDs() []string {
 	var ids []string
 	for _, o := range r.Outcomes {
-		if o.Status == Fail {
+		if o.Status == check.Fail {
 			ids = append(ids, o.ID)
 		}
 	}
@@ -89,7 +90,7 @@ func AuditAll(ctx context.Context, c Clients, o ReadOptions, p ProbeOptions, pro
 	}
 	result := &FleetResult{Namespaces: make([]NamespaceResult, len(snapshots)), Unsearched: fleet.Unsearched, Leftovers: fleet.Leftovers}
 	for i, s := range snapshots {
-		result.Namespaces[i] = NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: Run(s), Forbidden: s.Forbidden(),
+		result.Namespaces[i] = NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
 			Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods])}
 	}
 	return result, nil

@@ -15,6 +15,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -201,9 +202,9 @@ func TestFleetReportsValidateAgainstTheSchema(t *testing.T) {
 	broken.Namespace = "broken"
 	broken.NamespaceLabels = nil
 	results := []NamespaceResult{
-		{Namespace: s.Namespace, Entry: "chatqna-nginx", Outcomes: Run(s)},
-		{Namespace: "broken", Outcomes: Run(broken)},
-		{Namespace: "hidden", Outcomes: Run(s), Unreadable: []snapshot.Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}},
+		{Namespace: s.Namespace, Entry: "chatqna-nginx", Outcomes: check.Run(s)},
+		{Namespace: "broken", Outcomes: check.Run(broken)},
+		{Namespace: "hidden", Outcomes: check.Run(s), Unreadable: []snapshot.Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}},
 			Forbidden: []snapshot.Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}}},
 	}
 	var b bytes.Buffer

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -18,6 +19,11 @@ var update = flag.Bool("update", false, "rewrite the golden files of the rendere
 // goldenDir holds what verify prints for the snapshots the tests build, in
 // every output format: a change to the code that moves a byte shows here.
 const goldenDir = "testdata/golden"
+
+// allInputs are every input of a snapshot.
+var allInputs = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputIstiod, snapshot.InputMeshConfig, snapshot.InputDaemonSets, snapshot.InputCNIConfig,
+	snapshot.InputPeerAuthentications, snapshot.InputDestinationRules, snapshot.InputGateways, snapshot.InputVirtualServices, snapshot.InputServices,
+	snapshot.InputGatewayPods, snapshot.InputSecrets, snapshot.InputSecretAccess, snapshot.InputCertificates, snapshot.InputAuthorizationPolicies, snapshot.InputRBAC}
 
 // goldenSnapshots are the snapshots the tests build, and variants that
 // give every verdict: secured, failing, incomplete.
@@ -75,7 +81,7 @@ func goldenSnapshots(t *testing.T) map[string]*snapshot.Snapshot {
 // namespaceResult is one namespace of an audit of many, as AuditAll makes
 // it.
 func namespaceResult(s *snapshot.Snapshot) NamespaceResult {
-	return NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: Run(s), Forbidden: s.Forbidden(),
+	return NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
 		Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods])}
 }
 
@@ -111,7 +117,7 @@ func goldenFleets(t *testing.T) map[string]*FleetResult {
 // json and -o yaml.
 func TestGoldenReports(t *testing.T) {
 	for name, s := range goldenSnapshots(t) {
-		outcomes, forbidden := Run(s), s.Forbidden()
+		outcomes, forbidden := check.Run(s), s.Forbidden()
 		golden(t, name+".table", func(w *bytes.Buffer) error {
 			return RenderTable(w, s.Namespace, outcomes, forbidden, Style{}, false)
 		})

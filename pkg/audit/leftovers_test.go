@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
@@ -122,7 +123,7 @@ func TestReadAllLeftoversNotWithASelector(t *testing.T) {
 // are a warning.
 func TestLeftoversValidateAgainstTheSchema(t *testing.T) {
 	s := healthy(t)
-	fleet := &FleetResult{Namespaces: []NamespaceResult{{Namespace: s.Namespace, Entry: "chatqna-nginx", Outcomes: Run(s)}}, Leftovers: []Leftover{goneLeftover}}
+	fleet := &FleetResult{Namespaces: []NamespaceResult{{Namespace: s.Namespace, Entry: "chatqna-nginx", Outcomes: check.Run(s)}}, Leftovers: []Leftover{goneLeftover}}
 	report := NewFleetReport("", fleet)
 	var b bytes.Buffer
 	if err := RenderJSON(&b, report); err != nil {

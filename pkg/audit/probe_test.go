@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -123,7 +124,7 @@ func TestProbeOfAHangingGatewayEndsAtOneDeadline(t *testing.T) {
 	}
 	s.Probe = report
 	o := outcomesByID(s)["probe.tls-handshake"]
-	if o.Status != Fail || !strings.Contains(o.Message, "did not answer in time for 12 of 12 hosts (h01.example.com, h02.example.com, h03.example.com, h04.example.com, h05.example.com, and 7 more)") {
+	if o.Status != check.Fail || !strings.Contains(o.Message, "did not answer in time for 12 of 12 hosts (h01.example.com, h02.example.com, h03.example.com, h04.example.com, h05.example.com, and 7 more)") {
 		t.Errorf("probe.tls-handshake = %s %q", o.Status, o.Message)
 	}
 }
@@ -143,7 +144,7 @@ func newTLSGateway(t *testing.T, address string, c issued) *tlsGateway {
 	if err != nil {
 		t.Skipf("cannot listen on %s: %v", address, err)
 	}
-	cert, err := tls.X509KeyPair(c.certPEM, c.keyPEM)
+	cert, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +171,7 @@ func (g *tlsGateway) serverNames() []string {
 }
 
 func useCertificate(s *snapshot.Snapshot, c issued) {
-	s.Secrets["istio-ingress/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.certPEM, "tls.key": c.keyPEM, "ca.crt": c.caPEM}
+	s.Secrets["istio-ingress/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.CertPEM, "tls.key": c.KeyPEM, "ca.crt": c.CAPEM}
 }
 
 // Many hosts probed at once come back in the hosts' order, each with the
@@ -267,24 +268,24 @@ func BenchmarkProbeHangingGateway(b *testing.B) {
 // probe.https-route with the body's first line and the likely cause.
 func TestProbeFailsAnswersThatAreNotTheApplications(t *testing.T) {
 	c := issue(t, []string{"chatqna.example.com"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
-	cert, err := tls.X509KeyPair(c.certPEM, c.keyPEM)
+	cert, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		status int
 		body   string
-		want   Status
+		want   check.Status
 		says   string
 	}{
-		{200, "ChatQnA\n", Pass, "GET / answered 200"},
-		{302, "", Pass, "GET / answered 302"},
-		{403, "RBAC: access denied", Fail, `answered 403 ("RBAC: access denied"): the gateway's own authorization refuses clients: DENY policy istio-ingress/require-jwt matches`},
-		{401, "Jwt is missing", Fail, `answered 401 ("Jwt is missing"): the gateway wants credentials`},
-		{503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination\nmore", Fail,
+		{200, "ChatQnA\n", check.Pass, "GET / answered 200"},
+		{302, "", check.Pass, "GET / answered 302"},
+		{403, "RBAC: access denied", check.Fail, `answered 403 ("RBAC: access denied"): the gateway's own authorization refuses clients: DENY policy istio-ingress/require-jwt matches`},
+		{401, "Jwt is missing", check.Fail, `answered 401 ("Jwt is missing"): the gateway wants credentials`},
+		{503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination\nmore", check.Fail,
 			`answered 503 ("upstream connect error or disconnect/reset before headers. reset reason: connection termination"): the gateway could not get the application's answer`},
-		{503, "no healthy upstream", Fail, "the gateway has no ready endpoint of the application"},
-		{500, "\x1b[31mboom\x1b[0m", Fail, `answered 500 ("[31mboom[0m"): the gateway could not get`},
+		{503, "no healthy upstream", check.Fail, "the gateway has no ready endpoint of the application"},
+		{500, "\x1b[31mboom\x1b[0m", check.Fail, `answered 500 ("[31mboom[0m"): the gateway could not get`},
 	} {
 		t.Run(fmt.Sprint(tc.status, " ", tc.body), func(t *testing.T) {
 			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -769,7 +771,7 @@ func (r *reader) readCredentials(ctx context.Context, side gatewaySide) error {
 	if s.Inherit(snapshot.InputCertificates, snapshot.InputSecrets) || s.APIs.CertManager == "" || len(side.secrets.searched) == 0 {
 		return nil
 	}
-	return r.cache.readCertManager(ctx, r.c.Dynamic, sortedKeys(side.secrets.searched), s)
+	return r.cache.readCertManager(ctx, r.c.Dynamic, slices.Sorted(maps.Keys(side.secrets.searched)), s)
 }
 
 // namedSecrets are the "namespace/name" of the Secrets the snapshot's

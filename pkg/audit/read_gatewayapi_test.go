@@ -13,6 +13,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
@@ -160,11 +161,11 @@ func TestReadGatewayAPIForbidden(t *testing.T) {
 	if diff := cmp.Diff([]string{"gatewayclasses", "gateways.gateway.networking.k8s.io", "httproutes", "referencegrants"}, unread); diff != "" {
 		t.Errorf("unread inputs (-want +got):\n%s", diff)
 	}
-	for _, o := range Run(s) {
-		if (o.Ingress == GatewayAPIIngress || o.ID == "ingress.gateway-found") && o.Status != Unknown {
+	for _, o := range check.Run(s) {
+		if (o.Ingress == check.GatewayAPIIngress || o.ID == "ingress.gateway-found") && o.Status != check.Unknown {
 			t.Errorf("%s = %s %q, want unknown", o.ID, o.Status, o.Message)
 		}
-		if o.Ingress == ClassicIngress {
+		if o.Ingress == check.ClassicIngress {
 			t.Errorf("%s ran with no classic ingress found", o.ID)
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
@@ -257,7 +258,7 @@ func TestReadAuthorizationInputs(t *testing.T) {
 	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
 		t.Errorf("refused requests (-want +got):\n%s", diff)
 	}
-	if o := outcomesByID(s)["authorization.port-forward"]; o.Status != Unknown {
+	if o := outcomesByID(s)["authorization.port-forward"]; o.Status != check.Unknown {
 		t.Errorf("port-forward = %s %q", o.Status, o.Message)
 	}
 }
@@ -363,9 +364,9 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 		t.Errorf("the application's pods were not read: %+v", s.Pods)
 	}
 
-	ran := map[string]Status{}
-	for _, o := range Run(s) {
-		if o.Status != Unknown {
+	ran := map[string]check.Status{}
+	for _, o := range check.Run(s) {
+		if o.Status != check.Unknown {
 			ran[o.ID] = o.Status
 			continue
 		}
@@ -373,8 +374,8 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 			t.Errorf("%s: unknown without naming the permission: %q (hint %q)", o.ID, o.Message, o.Hint)
 		}
 	}
-	wantRan := map[string]Status{"cluster.api-reachable": Pass, "cluster.istio-apis": Pass, "cluster.cert-manager-api": Pass,
-		"enrolment.no-opt-out": Pass, "enrolment.pods-redirected": Pass}
+	wantRan := map[string]check.Status{"cluster.api-reachable": check.Pass, "cluster.istio-apis": check.Pass, "cluster.cert-manager-api": check.Pass,
+		"enrolment.no-opt-out": check.Pass, "enrolment.pods-redirected": check.Pass}
 	if diff := cmp.Diff(wantRan, ran); diff != "" {
 		t.Errorf("checks that ran (-want +got):\n%s", diff)
 	}
@@ -413,9 +414,9 @@ func TestReadRunsWhatItCouldReadAroundRefusedSecrets(t *testing.T) {
 	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
 		t.Errorf("refused requests (-want +got):\n%s", diff)
 	}
-	for _, o := range Run(s) {
+	for _, o := range check.Run(s) {
 		cert := strings.HasPrefix(o.ID, "certificate.") || strings.HasPrefix(o.ID, "probe.")
-		if cert != (o.Status == Unknown) {
+		if cert != (o.Status == check.Unknown) {
 			t.Errorf("%s = %s %q", o.ID, o.Status, o.Message)
 		}
 	}

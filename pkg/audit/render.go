@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"go.yaml.in/yaml/v3"
 )
@@ -21,12 +22,12 @@ type Style struct {
 }
 
 var (
-	glyphs = map[Status]string{Pass: "√", Warn: "‼", Fail: "×", Skip: "-", Unknown: "?"}
-	words  = map[Status]string{Pass: "[ok]  ", Warn: "[warn]", Fail: "[FAIL]", Skip: "[skip]", Unknown: "[?]   "}
-	colour = map[Status]string{Pass: "\033[32m", Warn: "\033[33m", Fail: "\033[31m", Skip: "\033[90m", Unknown: "\033[35m"}
+	glyphs = map[check.Status]string{check.Pass: "√", check.Warn: "‼", check.Fail: "×", check.Skip: "-", check.Unknown: "?"}
+	words  = map[check.Status]string{check.Pass: "[ok]  ", check.Warn: "[warn]", check.Fail: "[FAIL]", check.Skip: "[skip]", check.Unknown: "[?]   "}
+	colour = map[check.Status]string{check.Pass: "\033[32m", check.Warn: "\033[33m", check.Fail: "\033[31m", check.Skip: "\033[90m", check.Unknown: "\033[35m"}
 )
 
-func (st Style) mark(s Status) string {
+func (st Style) mark(s check.Status) string {
 	m := words[s]
 	if st.Glyphs {
 		m = glyphs[s]
@@ -48,19 +49,19 @@ type Summary struct {
 }
 
 // Summarize counts outcomes.
-func Summarize(outcomes []Outcome) Summary {
+func Summarize(outcomes []check.Outcome) Summary {
 	var s Summary
 	for _, o := range outcomes {
 		switch o.Status {
-		case Pass:
+		case check.Pass:
 			s.Passed++
-		case Warn:
+		case check.Warn:
 			s.Warnings++
-		case Fail:
+		case check.Fail:
 			s.Failed++
-		case Skip:
+		case check.Skip:
 			s.Skipped++
-		case Unknown:
+		case check.Unknown:
 			s.Unknown++
 		}
 	}
@@ -76,7 +77,7 @@ func Count(n int, noun string) string {
 }
 
 // Verdict is the report's last line.
-func Verdict(namespace string, outcomes []Outcome) string {
+func Verdict(namespace string, outcomes []check.Outcome) string {
 	s := Summarize(outcomes)
 	counts := fmt.Sprintf("%d passed, %s, %d failed, %d skipped", s.Passed, Count(s.Warnings, "warning"), s.Failed, s.Skipped)
 	if s.Unknown > 0 {
@@ -94,7 +95,7 @@ func Verdict(namespace string, outcomes []Outcome) string {
 // RenderTable writes every check, grouped by category; short writes only
 // the warnings and failures. Both end with the verdict and, when the API
 // server refused reads, one list of them all.
-func RenderTable(w io.Writer, namespace string, outcomes []Outcome, forbidden []snapshot.Access, st Style, short bool) error {
+func RenderTable(w io.Writer, namespace string, outcomes []check.Outcome, forbidden []snapshot.Access, st Style, short bool) error {
 	var b strings.Builder
 	writeOutcomes(&b, outcomes, st, short)
 	b.WriteString(Verdict(namespace, outcomes) + "\n")
@@ -118,10 +119,10 @@ func writeForbidden(b *strings.Builder, forbidden []snapshot.Access) {
 
 // writeOutcomes writes each outcome under its category's heading; short
 // writes only the warnings and failures.
-func writeOutcomes(b *strings.Builder, outcomes []Outcome, st Style, short bool) {
+func writeOutcomes(b *strings.Builder, outcomes []check.Outcome, st Style, short bool) {
 	category := ""
 	for _, o := range outcomes {
-		if short && (o.Status == Pass || o.Status == Skip || o.Status == Unknown) {
+		if short && (o.Status == check.Pass || o.Status == check.Skip || o.Status == check.Unknown) {
 			continue
 		}
 		if o.Category != category {
@@ -133,7 +134,7 @@ func writeOutcomes(b *strings.Builder, outcomes []Outcome, st Style, short bool)
 		}
 		fmt.Fprintf(b, "%s %s", st.mark(o.Status), o.Description)
 		switch o.Status {
-		case Pass, Skip, Unknown:
+		case check.Pass, check.Skip, check.Unknown:
 			if o.Message != "" {
 				fmt.Fprintf(b, " (%s)", o.Message)
 			}
@@ -180,19 +181,19 @@ type ReportCategory struct {
 
 // ReportCheck is one check's outcome.
 type ReportCheck struct {
-	ID          string `json:"id"`
-	Description string `json:"description"`
-	Result      Status `json:"result"`
-	Message     string `json:"message,omitempty"`
-	Hint        string `json:"hint,omitempty"`
-	Docs        string `json:"docs"`
+	ID          string       `json:"id"`
+	Description string       `json:"description"`
+	Result      check.Status `json:"result"`
+	Message     string       `json:"message,omitempty"`
+	Hint        string       `json:"hint,omitempty"`
+	Docs        string       `json:"docs"`
 }
 
 // NewReport builds the JSON report of outcomes and the reads the API server
 // refused. Success is what exit code 0 means: no check failed, and every
 // check ran.
-func NewReport(namespace string, outcomes []Outcome, forbidden []snapshot.Access) Report {
-	r := Report{Namespace: namespace, Success: !Failed(outcomes) && !Incomplete(outcomes), Summary: Summarize(outcomes), Categories: []ReportCategory{},
+func NewReport(namespace string, outcomes []check.Outcome, forbidden []snapshot.Access) Report {
+	r := Report{Namespace: namespace, Success: !check.Failed(outcomes) && !check.Incomplete(outcomes), Summary: Summarize(outcomes), Categories: []ReportCategory{},
 		MissingPermissions: forbidden}
 	for _, o := range outcomes {
 		if len(r.Categories) == 0 || r.Categories[len(r.Categories)-1].CategoryName != o.Category {

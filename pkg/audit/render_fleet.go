@@ -2,6 +2,7 @@ package audit
 
 import (
 	"fmt"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"io"
 	"strings"
@@ -76,10 +77,10 @@ func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 // sharedOutcomes are the outcomes of the checks that judge the cluster, not
 // the namespace (istiod, ztunnel, istio-cni, Istio's APIs), or, with shared
 // false, the others.
-func sharedOutcomes(outcomes []Outcome, shared bool) []Outcome {
-	var out []Outcome
+func sharedOutcomes(outcomes []check.Outcome, shared bool) []check.Outcome {
+	var out []check.Outcome
 	for _, o := range outcomes {
-		if (o.Category == CategoryAmbient || o.ID == "cluster.istio-apis") == shared {
+		if (o.Category == check.CategoryAmbient || o.ID == "cluster.istio-apis") == shared {
 			out = append(out, o)
 		}
 	}
@@ -87,9 +88,9 @@ func sharedOutcomes(outcomes []Outcome, shared bool) []Outcome {
 }
 
 // hasFindings reports whether a warning or failure is among outcomes.
-func hasFindings(outcomes []Outcome) bool {
+func hasFindings(outcomes []check.Outcome) bool {
 	for _, o := range outcomes {
-		if o.Status == Warn || o.Status == Fail {
+		if o.Status == check.Warn || o.Status == check.Fail {
 			return true
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -300,7 +301,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		return o.runAll(ctx, c)
 	}
 	var (
-		outcomes  []audit.Outcome
+		outcomes  []check.Outcome
 		forbidden []snapshot.Access
 	)
 	audit1 := func(ctx context.Context) (bool, string, error) {
@@ -315,7 +316,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		if o.Probe {
 			snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
 		}
-		outcomes, forbidden = audit.Run(snap), snap.Forbidden()
+		outcomes, forbidden = check.Run(snap), snap.Forbidden()
 		failing := failingIDs(outcomes)
 		if len(failing) > 0 && o.Wait {
 			fmt.Fprintf(o.ErrOut, "Waiting for %s...\n", strings.Join(failing, ", "))
@@ -368,10 +369,10 @@ func (o *VerifyOptions) auditClients() (audit.Clients, error) {
 	return audit.Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, nil
 }
 
-func failingIDs(outcomes []audit.Outcome) []string {
+func failingIDs(outcomes []check.Outcome) []string {
 	var ids []string
 	for _, o := range outcomes {
-		if o.Status == audit.Fail {
+		if o.Status == check.Fail {
 			ids = append(ids, o.ID)
 		}
 	}
@@ -410,7 +411,7 @@ func (e *auditNotRun) report(final error) {
 	}
 }
 
-func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []snapshot.Access) error {
+func (o *VerifyOptions) render(outcomes []check.Outcome, forbidden []snapshot.Access) error {
 	if o.document() {
 		return o.renderDocument(audit.NewReport(o.namespace, outcomes, forbidden))
 	}

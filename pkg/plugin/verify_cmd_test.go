@@ -15,6 +15,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
 )
 
 // ambientIstio is Istio installed with the ambient profile and running:
@@ -195,7 +196,7 @@ func TestVerifyFailsWhereNothingIsSecured(t *testing.T) {
 			var got []string
 			for _, category := range report.Categories {
 				for _, check := range category.Checks {
-					if check.Result != audit.Fail {
+					if check.Result != auditcheck.Fail {
 						continue
 					}
 					got = append(got, category.CategoryName+": "+check.ID)

@@ -28,6 +28,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
@@ -242,14 +243,14 @@ func liveGateway(t *testing.T, cred gatewayCredential) (httpsAddress, httpAddres
 
 // outcome is what a check is expected to report.
 type outcome struct {
-	status        audit.Status
+	status        check.Status
 	message, hint string
 }
 
 // securedOutcomes are the outcomes of every check on securedChatQnA,
 // probed at probeAddress.
 func securedOutcomes(cred gatewayCredential, probeAddress string) map[string]outcome {
-	ok := func(message string) outcome { return outcome{status: audit.Pass, message: message} }
+	ok := func(message string) outcome { return outcome{status: check.Pass, message: message} }
 	return map[string]outcome{
 		"cluster.api-reachable":       ok("Kubernetes v1.37.2"),
 		"cluster.istio-apis":          ok("networking.istio.io/v1, security.istio.io/v1"),
@@ -311,9 +312,9 @@ func securedOutcomes(cred gatewayCredential, probeAddress string) map[string]out
 // an Istio Gateway's ingress: the Gateway API's are not run.
 func expectedJSON(t *testing.T, outcomes map[string]outcome, success bool, summary audit.Summary) string {
 	t.Helper()
-	var catalogue []audit.Check
-	for _, c := range audit.Catalogue {
-		if c.Ingress != audit.GatewayAPIIngress {
+	var catalogue []check.Check
+	for _, c := range check.Catalogue {
+		if c.Ingress != check.GatewayAPIIngress {
 			catalogue = append(catalogue, c)
 		}
 	}
@@ -402,10 +403,10 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 
 		}
 
 		outcomes := securedOutcomes(cred, "")
-		outcomes["probe.tls-handshake"] = outcome{status: audit.Warn, message: "no address to probe: the gateway Service has no load balancer address", hint: hint}
-		outcomes["probe.served-certificate"] = outcome{status: audit.Skip, message: "no successful handshake"}
-		outcomes["probe.https-route"] = outcome{status: audit.Skip, message: "no successful handshake"}
-		outcomes["probe.http-redirect"] = outcome{status: audit.Skip, message: "no plain HTTP address to probe"}
+		outcomes["probe.tls-handshake"] = outcome{status: check.Warn, message: "no address to probe: the gateway Service has no load balancer address", hint: hint}
+		outcomes["probe.served-certificate"] = outcome{status: check.Skip, message: "no successful handshake"}
+		outcomes["probe.https-route"] = outcome{status: check.Skip, message: "no successful handshake"}
+		outcomes["probe.http-redirect"] = outcome{status: check.Skip, message: "no plain HTTP address to probe"}
 		checkJSON(t, runVerify(t, c, "-o", "json"),
 			expectedJSON(t, outcomes, true, audit.Summary{Passed: 41, Warnings: 1, Skipped: 3}))
 
@@ -441,7 +442,7 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 
 	}
 
 	outcomes := securedOutcomes(cred, httpsAddress)
-	outcomes["certificate.validity"] = outcome{status: audit.Warn, message: message, hint: hint}
+	outcomes["certificate.validity"] = outcome{status: check.Warn, message: message, hint: hint}
 	checkJSON(t, runVerify(t, c, append(args, "-o", "json")...),
 		expectedJSON(t, outcomes, true, audit.Summary{Passed: 44, Warnings: 1}))
 }

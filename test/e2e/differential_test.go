@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -397,13 +398,13 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 	if r.code == 2 {
 		t.Fatalf("verify could not run: %s", r.stderr)
 	}
-	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryAuthorization, audit.CategoryMTLS)
-	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0 &&
+	row.verifyFailedIDs = failedIn(report, auditcheck.CategoryIngress, auditcheck.CategoryRouting, auditcheck.CategoryAuthorization, auditcheck.CategoryMTLS)
+	row.verifyTLS = len(failedIn(report, auditcheck.CategoryIngress, auditcheck.CategoryRouting)) == 0 &&
 		!contains(row.verifyFailedIDs, ingressAdmittedID) && !contains(row.verifyFailedIDs, gatewayAdmitsClientsID)
 	if c.failedID != "" && (r.code != 1 || !contains(row.verifyFailedIDs, c.failedID)) {
 		t.Errorf("verify exits %d failing %v, want exit 1 failing %s\n%s", r.code, row.verifyFailedIDs, c.failedID, describe(report))
 	}
-	row.verifyStrict = len(failedIn(report, audit.CategoryMTLS)) == 0
+	row.verifyStrict = len(failedIn(report, auditcheck.CategoryMTLS)) == 0
 
 	layout := c.layout
 	if c.httpsListener != 0 {
@@ -562,7 +563,7 @@ func failedIn(report audit.Report, categories ...string) []string {
 				continue
 			}
 			for _, check := range c.Checks {
-				if check.Result == audit.Fail {
+				if check.Result == auditcheck.Fail {
 					ids = append(ids, check.ID)
 				}
 			}

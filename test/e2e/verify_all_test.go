@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/plugin"
@@ -61,7 +62,7 @@ func failedIDs(r audit.Report) []string {
 	var ids []string
 	for _, c := range r.Categories {
 		for _, check := range c.Checks {
-			if check.Result == audit.Fail {
+			if check.Result == auditcheck.Fail {
 				ids = append(ids, check.ID)
 			}
 		}

@@ -1,4 +1,4 @@
-package audit
+package check
 
 import (
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"

@@ -1,4 +1,7 @@
-package audit
+// Package check is verify's catalogue: each check a pure function of a
+// snapshot, with the inputs it needs and the requirements it assumes. It
+// does no I/O and imports no client (TestCheckImportsNoClient).
+package check
 
 import (
 	"fmt"

@@ -1,68 +1,13 @@
-package audit
+package check
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
-
-// legacyGateway rewires the healthy snapshot's gateway to an istioctl-style
-// one: its Service sends 80 and 443 to pod ports 8080 and 8443, numbered or
-// named, and the Gateway's servers use serverPorts.
-func legacyGateway(s *snapshot.Snapshot, named bool, https, http int32) {
-	svc := &s.Services[1]
-	svc.Address = "192.0.2.10"
-	svc.Ports = []snapshot.ServicePort{{Name: "http2", Port: 80, Target: 8080}, {Name: "https", Port: 443, Target: 8443}}
-	pod := &s.GatewayPods["chatqna/opea-ingress"][0]
-	if named {
-		svc.Ports[0].Target, svc.Ports[0].TargetName = 0, "http2"
-		svc.Ports[1].Target, svc.Ports[1].TargetName = 0, "https"
-		pod.ContainerPorts = []istio.ContainerPort{{Name: "http2", Number: 8080}, {Name: "https", Number: 8443}}
-	}
-	s.Gateways[0].Servers[0].Port.Number = https
-	s.Gateways[0].Servers[1].Port.Number = http
-}
-
-// istiod translates a server port equal to a Service port to its targetPort
-// and takes other numbers as pod ports: both forms are valid, with numbered
-// and named targetPorts.
-func TestServerPortsResolveAsIstiodDoes(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		named       bool
-		https, http int32
-	}{
-		{"Service ports, numbered targets", false, 443, 80},
-		{"pod ports, numbered targets", false, 8443, 8080},
-		{"Service ports, named targets", true, 443, 80},
-		{"pod ports, named targets", true, 8443, 8080},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := healthy(t)
-			legacyGateway(s, tc.named, tc.https, tc.http)
-			if o := outcomesByID(s)["ingress.service-ports"]; o.Status != Pass {
-				t.Errorf("ingress.service-ports = %s %s", o.Status, o.Message)
-			}
-			https, plain := guessAddresses(snapshot.NewScope(s))
-			if https != "192.0.2.10:443" || plain != "192.0.2.10:80" {
-				t.Errorf("guessed %q and %q, want the Service's ports 443 and 80", https, plain)
-			}
-		})
-	}
-	// A named targetPort that no container declares leaves the Service port
-	// out: istiod then listens on 443 itself, which nothing forwards to.
-	s := healthy(t)
-	legacyGateway(s, true, 443, 80)
-	s.GatewayPods["chatqna/opea-ingress"][0].ContainerPorts = nil
-	if o := outcomesByID(s)["ingress.service-ports"]; o.Status != Fail {
-		t.Errorf("unresolvable named targetPort: ingress.service-ports = %s %s", o.Status, o.Message)
-	}
-}
 
 // istiod keeps the oldest namespace-wide PeerAuthentication: an older
 // PERMISSIVE one makes "default" STRICT ineffective, and is named.
@@ -163,39 +108,6 @@ func TestReferencesAsIstiodResolvesThem(t *testing.T) {
 	}
 }
 
-func setHosts(s *snapshot.Snapshot, hosts ...string) {
-	for i := range s.Gateways[0].Servers {
-		s.Gateways[0].Servers[i].Hosts = hosts
-	}
-}
-
-// An HTTPS server for hosts "*" is legal: the certificate and the probe are
-// judged for the names clients use, the VirtualService's hosts, or else the
-// certificate's own names.
-func TestServerForAnyHost(t *testing.T) {
-	s := healthy(t)
-	setHosts(s, "*")
-	if o := outcomesByID(s)["certificate.sans"]; o.Status != Pass {
-		t.Errorf("certificate.sans = %s %q", o.Status, o.Message)
-	}
-	if diff := cmp.Diff([]string{"chatqna.example.com"}, probeHosts(snapshot.NewScope(s))); diff != "" {
-		t.Errorf("probe hosts (-want +got):\n%s", diff)
-	}
-
-	s.VirtualServices[0].Hosts = []string{"other.example.com"}
-	if o := outcomesByID(s)["certificate.sans"]; o.Status != Fail || !strings.Contains(o.Message, "not for host other.example.com") {
-		t.Errorf("certificate.sans for a VirtualService host it lacks = %s %q", o.Status, o.Message)
-	}
-
-	s.VirtualServices[0].Hosts = []string{"*"}
-	if o := outcomesByID(s)["certificate.sans"]; o.Status != Pass {
-		t.Errorf("certificate.sans, any host everywhere = %s %q", o.Status, o.Message)
-	}
-	if diff := cmp.Diff([]string{"chatqna.example.com"}, probeHosts(snapshot.NewScope(s))); diff != "" {
-		t.Errorf("probe hosts from the certificate (-want +got):\n%s", diff)
-	}
-}
-
 // istiod reads cert and key before tls.crt and tls.key, whatever the
 // Secret's type (ExtractCertInfo): the checks judge the same pair.
 func TestCredentialKeysInIstiodsOrder(t *testing.T) {
@@ -207,7 +119,7 @@ func TestCredentialKeysInIstiodsOrder(t *testing.T) {
 		status Status
 		want   string
 	}{
-		{"cert and key win over tls.crt and tls.key", func(d map[string][]byte) { d["cert"], d["key"] = other.certPEM, other.keyPEM },
+		{"cert and key win over tls.crt and tls.key", func(d map[string][]byte) { d["cert"], d["key"] = other.CertPEM, other.KeyPEM },
 			"certificate.sans", Fail, "is for other.example.com"},
 		{"an empty tls.key does not matter beside cert and key", func(d map[string][]byte) {
 			d["cert"], d["key"], d["tls.key"] = d["tls.crt"], d["tls.key"], nil

@@ -1,4 +1,4 @@
-package audit
+package check
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	redirectionAnnotation = "ambient.istio.io/redirection"
+	redirectionAnnotation = istio.RedirectionAnnotation
 	sidecarStatus         = "sidecar.istio.io/status"
 )
 

@@ -1,4 +1,4 @@
-package audit
+package check
 
 import (
 	"strings"
@@ -9,106 +9,6 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
-
-func conditionsTrue(generation int64, types ...string) []gatewayapi.Condition {
-	var out []gatewayapi.Condition
-	for _, t := range types {
-		out = append(out, gatewayapi.Condition{Type: t, Status: "True", Reason: t, ObservedGeneration: generation})
-	}
-	return out
-}
-
-// setCondition replaces the condition of c's type in conds.
-func setCondition(conds []gatewayapi.Condition, c gatewayapi.Condition) {
-	for i := range conds {
-		if conds[i].Type == c.Type {
-			conds[i] = c
-		}
-	}
-}
-
-// healthyGatewayAPI is a hand-made snapshot of ChatQnA served through a
-// Gateway API Gateway in its own namespace, as istiod reports it once it
-// has deployed the gateway: no Istio Gateway or VirtualService at all.
-func healthyGatewayAPI(t testing.TB) *snapshot.Snapshot {
-	t.Helper()
-	s := healthy(t)
-	cert := issue(t, []string{"chatqna.example.com"}, now.Add(-24*time.Hour), now.Add(90*24*time.Hour))
-	s.APIs.GatewayAPI = "v1"
-	s.Gateways, s.VirtualServices, s.GatewayPods, s.SecretAccess = nil, nil, nil, nil
-	s.Services = []snapshot.Service{
-		{Namespace: "chatqna", Name: "chatqna-nginx", Selector: map[string]string{"app.kubernetes.io/name": "nginx"}, Ports: []snapshot.ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
-		{Namespace: "chatqna", Name: "opea-ingress-istio", Selector: map[string]string{gatewayapi.GatewayNameLabel: "opea-ingress"},
-			Ports: []snapshot.ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "https", Port: 443, Target: 443}, {Name: "http", Port: 80, Target: 80}}},
-	}
-	s.Pods = append(s.Pods, snapshot.Object{Namespace: "chatqna", Name: "opea-ingress-istio-7c9d", Labels: map[string]string{
-		gatewayapi.GatewayNameLabel: "opea-ingress", gatewayapi.ManagedLabel: "istio.io-gateway-controller", "istio.io/dataplane-mode": "none",
-	}})
-	s.GatewayClasses = []gatewayapi.GatewayClass{{Name: "istio", Generation: 1, ControllerName: "istio.io/gateway-controller",
-		Conditions: []gatewayapi.Condition{{Type: "Accepted", Status: "True", Reason: "Accepted", Message: "Handled by Istio controller", ObservedGeneration: 1}}}}
-	listenerConds := func() []gatewayapi.Condition {
-		c := conditionsTrue(2, "Accepted", "Programmed", "ResolvedRefs")
-		return append(c, gatewayapi.Condition{Type: "Conflicted", Status: "False", Reason: "NoConflicts", ObservedGeneration: 2})
-	}
-	s.GatewayAPIGateways = []gatewayapi.Gateway{{
-		Namespace: "chatqna", Name: "opea-ingress", Generation: 2, ClassName: "istio",
-		Listeners: []gatewayapi.Listener{
-			{Name: "https-chatqna", Hostname: "chatqna.example.com", Port: 443, Protocol: "HTTPS",
-				TLS: &gatewayapi.ListenerTLS{Mode: "Terminate", CertificateRefs: []gatewayapi.SecretReference{{Kind: "Secret", Name: "opea-chatqna-tls"}}}},
-			{Name: "http-chatqna", Hostname: "chatqna.example.com", Port: 80, Protocol: "HTTP"},
-		},
-		Status: gatewayapi.GatewayStatus{
-			Addresses:  []gatewayapi.Address{{Type: "Hostname", Value: "opea-ingress-istio.chatqna.svc.cluster.local"}},
-			Conditions: conditionsTrue(2, "Accepted", "Programmed", "ResolvedRefs"),
-			Listeners: []gatewayapi.ListenerStatus{
-				{Name: "https-chatqna", AttachedRoutes: 1, Conditions: listenerConds()},
-				{Name: "http-chatqna", AttachedRoutes: 1, Conditions: listenerConds()},
-			},
-		},
-	}}
-	port := int32(80)
-	https := "https"
-	routeStatus := func(section string) gatewayapi.RouteParentStatus {
-		return gatewayapi.RouteParentStatus{ParentRef: gatewayapi.ParentRef{Name: "opea-ingress", SectionName: section}, ControllerName: "istio.io/gateway-controller",
-			Conditions: conditionsTrue(1, "Accepted", "ResolvedRefs", "ResolvedWaypoints")}
-	}
-	s.HTTPRoutes = []gatewayapi.HTTPRoute{
-		{Namespace: "chatqna", Name: "opea-ingress", Generation: 1, Hostnames: []string{"chatqna.example.com"},
-			ParentRefs: []gatewayapi.ParentRef{{Name: "opea-ingress", SectionName: "https-chatqna"}},
-			Rules:      []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "chatqna-nginx", Port: &port}}}},
-			Status:     gatewayapi.RouteStatus{Parents: []gatewayapi.RouteParentStatus{routeStatus("https-chatqna")}}},
-		{Namespace: "chatqna", Name: "opea-ingress-redirect", Generation: 1, Hostnames: []string{"chatqna.example.com"},
-			ParentRefs: []gatewayapi.ParentRef{{Name: "opea-ingress", SectionName: "http-chatqna"}},
-			Rules:      []gatewayapi.RouteRule{{Filters: []gatewayapi.RouteFilter{{Type: "RequestRedirect", RequestRedirect: &gatewayapi.RequestRedirect{Scheme: &https}}}}},
-			Status:     gatewayapi.RouteStatus{Parents: []gatewayapi.RouteParentStatus{routeStatus("http-chatqna")}}},
-	}
-	s.Secrets = map[string]*snapshot.Secret{"chatqna/opea-chatqna-tls": {
-		Namespace: "chatqna", Name: "opea-chatqna-tls", Type: "kubernetes.io/tls",
-		Data:        map[string][]byte{"tls.crt": cert.certPEM, "tls.key": cert.keyPEM, "ca.crt": cert.caPEM},
-		Annotations: map[string]string{"cert-manager.io/certificate-name": "opea-chatqna-tls"},
-	}}
-	s.Certificates = []snapshot.Certificate{{Namespace: "chatqna", Name: "opea-chatqna-tls", SecretName: "opea-chatqna-tls", IssuerKind: "Issuer", IssuerName: "opea-chatqna-ca", Ready: true}}
-	s.IssuerReady = map[string]bool{"Issuer/chatqna/opea-chatqna-ca": true}
-	s.Probe = &snapshot.ProbeReport{Address: "192.0.2.10:443", HTTPAddress: "192.0.2.10:80", RedirectStatus: 301, RedirectLocation: "https://chatqna.example.com/",
-		Hosts: []snapshot.HostProbe{{Host: "chatqna.example.com", Served: cert.leaf, Status: 200}}}
-	return s
-}
-
-// moveSecret puts the listener's Secret into namespace certs.
-func moveSecret(s *snapshot.Snapshot) {
-	sec := s.Secrets["chatqna/opea-chatqna-tls"]
-	sec.Namespace = "certs"
-	s.Secrets = map[string]*snapshot.Secret{"certs/opea-chatqna-tls": sec}
-	s.Certificates[0].Namespace = "certs"
-	s.IssuerReady = map[string]bool{"Issuer/certs/opea-chatqna-ca": true}
-	s.GatewayAPIGateways[0].Listeners[0].TLS.CertificateRefs[0].Namespace = "certs"
-}
-
-func certsGrant() gatewayapi.ReferenceGrant {
-	return gatewayapi.ReferenceGrant{Namespace: "certs", Name: "gateways-of-chatqna",
-		From: []gatewayapi.ReferenceFrom{{Group: gatewayapi.Group, Kind: "Gateway", Namespace: "chatqna"}},
-		To:   []gatewayapi.ReferenceTo{{Group: "", Kind: "Secret"}}}
-}
 
 func TestHealthyGatewayAPISnapshotPassesEveryCheck(t *testing.T) {
 	ran := map[string]bool{}
@@ -286,7 +186,7 @@ var apiBrokenCases = []brokenCase{
 			Message: "Bad TLS configuration", ObservedGeneration: 2})
 	}},
 	{"key of another certificate", "gatewayapi.listener-refs-resolved", Fail, "the key does not match the certificate", func(t *testing.T, s *snapshot.Snapshot) {
-		s.Secrets["chatqna/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
+		s.Secrets["chatqna/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).KeyPEM
 	}},
 	{"listener not programmed", "gatewayapi.listener-refs-resolved", Fail, "Programmed False (Invalid): Bad TLS configuration", func(t *testing.T, s *snapshot.Snapshot) {
 		setCondition(s.GatewayAPIGateways[0].Status.Listeners[0].Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "Invalid",
@@ -306,8 +206,8 @@ var apiBrokenCases = []brokenCase{
 	}},
 	{"SANs miss the host", "certificate.sans", Fail, "not for host chatqna.example.com", func(t *testing.T, s *snapshot.Snapshot) {
 		c := issue(t, []string{"other.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
-		s.Secrets["chatqna/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.certPEM, "tls.key": c.keyPEM, "ca.crt": c.caPEM}
-		s.Probe.Hosts[0].Served = c.leaf
+		s.Secrets["chatqna/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.CertPEM, "tls.key": c.KeyPEM, "ca.crt": c.CAPEM}
+		s.Probe.Hosts[0].Served = c.Leaf
 	}},
 	{"Certificate not Ready", "certificate.cert-manager-ready", Fail, "Certificate chatqna/opea-chatqna-tls is not Ready", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Certificates[0].Ready = false
@@ -384,24 +284,5 @@ func TestDeployedGatewayPodsAreNotEnrolmentFindings(t *testing.T) {
 	}
 	if o := outcomesByID(s)["enrolment.namespace-label"]; o.Status != Pass {
 		t.Errorf("every application pod labelled ambient: %s %q", o.Status, o.Message)
-	}
-}
-
-// With Gateway API ingress and no --probe-address, the probe's address is
-// the Gateway's status address with the HTTPS listener's port, and the
-// redirecting HTTP listener's port for plain HTTP.
-func TestProbeAddressFromTheGatewayStatus(t *testing.T) {
-	s := healthyGatewayAPI(t)
-	s.GatewayAPIGateways[0].Status.Addresses = []gatewayapi.Address{{Type: "IPAddress", Value: "192.0.2.7"}}
-	https, plain := guessAddresses(snapshot.NewScope(s))
-	if https != "192.0.2.7:443" || plain != "192.0.2.7:80" {
-		t.Errorf("guessed %q and %q", https, plain)
-	}
-	if hosts := probeHosts(snapshot.NewScope(s)); len(hosts) != 1 || hosts[0] != "chatqna.example.com" {
-		t.Errorf("probe hosts %v", hosts)
-	}
-	s.GatewayAPIGateways[0].Status.Addresses = nil
-	if https, _ := guessAddresses(snapshot.NewScope(s)); https != "" {
-		t.Errorf("guessed %q without a status address", https)
 	}
 }

@@ -1,4 +1,4 @@
-package audit
+package check
 
 import (
 	"strings"
@@ -8,45 +8,6 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
-
-// sharedGatewayAPI is healthyGatewayAPI served through a Gateway shared
-// with another application in namespace ingress: an HTTPS listener per
-// host, admitting routes of any namespace, and an HTTP listener admitting
-// only routes of its own namespace (which redirects there). The
-// application's route names the Gateway without a sectionName.
-func sharedGatewayAPI(t *testing.T) *snapshot.Snapshot {
-	s := healthyGatewayAPI(t)
-	all := &gatewayapi.AllowedRoutes{Namespaces: &gatewayapi.RouteNamespaces{From: "All"}}
-	gw := &s.GatewayAPIGateways[0]
-	gw.Namespace, gw.Name = "ingress", "shared"
-	certs := func(name string) *gatewayapi.ListenerTLS {
-		return &gatewayapi.ListenerTLS{Mode: "Terminate", CertificateRefs: []gatewayapi.SecretReference{{Name: name}}}
-	}
-	gw.Listeners = []gatewayapi.Listener{
-		{Name: "codegen", Hostname: "codegen.example.com", Port: 443, Protocol: "HTTPS", TLS: certs("codegen-tls"), AllowedRoutes: all},
-		{Name: "chatqna", Hostname: "chatqna.example.com", Port: 443, Protocol: "HTTPS", TLS: certs("opea-chatqna-tls"), AllowedRoutes: all},
-		{Name: "http", Port: 80, Protocol: "HTTP"},
-	}
-	var listeners []gatewayapi.ListenerStatus
-	for _, l := range gw.Listeners {
-		listeners = append(listeners, gatewayapi.ListenerStatus{Name: l.Name, AttachedRoutes: 1, Conditions: conditionsTrue(2, "Accepted", "Programmed", "ResolvedRefs")})
-	}
-	gw.Status.Listeners = listeners
-	app := &s.HTTPRoutes[0]
-	app.ParentRefs = []gatewayapi.ParentRef{{Name: "shared", Namespace: "ingress"}}
-	app.Status.Parents[0].ParentRef = app.ParentRefs[0]
-	redirect := &s.HTTPRoutes[1]
-	redirect.Namespace, redirect.Hostnames = "ingress", nil
-	redirect.ParentRefs = []gatewayapi.ParentRef{{Name: "shared", SectionName: "http"}}
-	redirect.Status.Parents[0].ParentRef = redirect.ParentRefs[0]
-	s.Pods = s.Pods[:2] // the gateway's pods run in namespace ingress
-	sec := s.Secrets["chatqna/opea-chatqna-tls"]
-	sec.Namespace = "ingress"
-	s.Secrets = map[string]*snapshot.Secret{"ingress/opea-chatqna-tls": sec}
-	s.Certificates[0].Namespace = "ingress"
-	s.IssuerReady = map[string]bool{"Issuer/ingress/opea-chatqna-ca": true}
-	return s
-}
 
 // istiod attaches a route without sectionName only to the listeners that
 // take it (referenceAllowed): another application's HTTPS listener, and an

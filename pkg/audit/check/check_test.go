@@ -1,138 +1,13 @@
-package audit
+package check
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
-	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
-
-var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-
-// issued is a CA and a leaf certificate for tests.
-type issued struct {
-	caPEM, certPEM, keyPEM []byte
-	leaf                   *x509.Certificate
-}
-
-func issue(t testing.TB, hosts []string, notBefore, notAfter time.Time) issued {
-	t.Helper()
-	return issueSANs(t, hosts, nil, notBefore, notAfter)
-}
-
-// issueSANs issues a certificate with these DNS and IP SANs.
-func issueSANs(t testing.TB, hosts []string, ips []net.IP, notBefore, notAfter time.Time) issued {
-	t.Helper()
-	cn := "test"
-	if len(hosts) > 0 {
-		cn = hosts[0]
-	}
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: notBefore.Add(-time.Hour),
-		NotAfter: notAfter.Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: cn}, DNSNames: hosts, IPAddresses: ips,
-		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, _ := x509.ParseCertificate(der)
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	return issued{
-		caPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:  pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
-		leaf:    leaf,
-	}
-}
-
-func strict(ns string) istio.PeerAuthentication {
-	pa := istio.PeerAuthentication{Namespace: ns, Name: "default"}
-	pa.MTLS = &istio.MTLS{Mode: "STRICT"}
-	return pa
-}
-
-// healthy is a hand-made snapshot of a secured ChatQnA, as secure leaves it
-// once the controllers have acted, with a successful probe.
-func healthy(t testing.TB) *snapshot.Snapshot {
-	t.Helper()
-	cert := issue(t, []string{"chatqna.example.com"}, now.Add(-24*time.Hour), now.Add(90*24*time.Hour))
-	gwSelector := map[string]string{"app": "istio-ingress", "istio": "ingress"}
-	captured := map[string]string{redirectionAnnotation: "enabled"}
-	return &snapshot.Snapshot{
-		Namespace: "chatqna", Now: now, MinValidity: 30 * 24 * time.Hour,
-		ServerVersion:   "v1.37.2",
-		APIs:            discover.APIs{Networking: "v1", Security: "v1", CertManager: "v1"},
-		NamespaceLabels: map[string]string{"istio.io/dataplane-mode": "ambient"},
-		Pods: []snapshot.Object{
-			{Namespace: "chatqna", Name: "chatqna-nginx-1", Labels: map[string]string{"app.kubernetes.io/name": "nginx"}, Annotations: captured},
-			{Namespace: "chatqna", Name: "chatqna-1", Labels: map[string]string{"app.kubernetes.io/name": "chatqna"}, Annotations: captured},
-		},
-		RootNamespace:       "istio-system",
-		TrustDomain:         "cluster.local",
-		Istiod:              []snapshot.Workload{{Namespace: "istio-system", Name: "istiod", Desired: 1, Ready: 1, Env: map[string]string{"PILOT_ENABLE_AMBIENT": "true"}}},
-		ZTunnel:             []snapshot.Workload{{Namespace: "istio-system", Name: "ztunnel", Desired: 3, Ready: 3}},
-		CNI:                 []snapshot.Workload{{Namespace: "istio-system", Name: "istio-cni-node", Desired: 3, Ready: 3}},
-		CNIConfig:           map[string]string{"AMBIENT_ENABLED": "true"},
-		PeerAuthentications: []istio.PeerAuthentication{strict("chatqna")},
-		Gateways: []istio.Gateway{{
-			Namespace: "chatqna", Name: "opea-ingress", Selector: gwSelector,
-			Servers: []istio.Server{
-				{Port: istio.Port{Number: 443, Name: "https-chatqna", Protocol: "HTTPS"}, Hosts: []string{"chatqna.example.com"},
-					TLS: &istio.ServerTLS{Mode: "SIMPLE", CredentialName: "opea-chatqna-tls"}},
-				{Port: istio.Port{Number: 80, Name: "http-chatqna", Protocol: "HTTP"}, Hosts: []string{"chatqna.example.com"},
-					TLS: &istio.ServerTLS{HTTPSRedirect: true}},
-			},
-		}},
-		VirtualServices: []istio.VirtualService{{
-			Namespace: "chatqna", Name: "opea-ingress", Hosts: []string{"chatqna.example.com"}, Gateways: []string{"chatqna/opea-ingress"},
-			HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "chatqna-nginx.chatqna.svc.cluster.local",
-				Port: &istio.PortSelector{Number: 80}}}}}},
-		}},
-		Services: []snapshot.Service{
-			{Namespace: "chatqna", Name: "chatqna-nginx", Selector: map[string]string{"app.kubernetes.io/name": "nginx"}, Ports: []snapshot.ServicePort{{Name: "nginx", Port: 80, Target: 80}}},
-			{Namespace: "istio-ingress", Name: "istio-ingress", Selector: gwSelector,
-				Ports: []snapshot.ServicePort{{Name: "status-port", Port: 15021, Target: 15021}, {Name: "http2", Port: 80, Target: 80}, {Name: "https", Port: 443, Target: 443}}},
-		},
-		GatewayPods:  map[string][]snapshot.Object{"chatqna/opea-ingress": {{Namespace: "istio-ingress", Name: "istio-ingress-abc", Labels: gwSelector, ServiceAccount: "istio-ingress"}}},
-		SecretAccess: map[string]bool{"istio-ingress/istio-ingress": true},
-		Secrets: map[string]*snapshot.Secret{"istio-ingress/opea-chatqna-tls": {
-			Namespace: "istio-ingress", Name: "opea-chatqna-tls", Type: "kubernetes.io/tls",
-			Data:        map[string][]byte{"tls.crt": cert.certPEM, "tls.key": cert.keyPEM, "ca.crt": cert.caPEM},
-			Annotations: map[string]string{"cert-manager.io/certificate-name": "opea-chatqna-tls"},
-		}},
-		Certificates: []snapshot.Certificate{{Namespace: "istio-ingress", Name: "opea-chatqna-tls", SecretName: "opea-chatqna-tls", IssuerKind: "Issuer", IssuerName: "opea-chatqna-ca", Ready: true}},
-		IssuerReady:  map[string]bool{"Issuer/istio-ingress/opea-chatqna-ca": true},
-		Probe: &snapshot.ProbeReport{Address: "192.0.2.10:443", HTTPAddress: "192.0.2.10:80", RedirectStatus: 301, RedirectLocation: "https://chatqna.example.com/",
-			Hosts: []snapshot.HostProbe{{Host: "chatqna.example.com", Served: cert.leaf, Status: 200}}},
-		// As a cluster comes: only its admins may port-forward.
-		ClusterRoles: []rbacv1.ClusterRole{{ObjectMeta: metav1.ObjectMeta{Name: "cluster-admin"},
-			Rules: []rbacv1.PolicyRule{{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"*"}}}}},
-		ClusterRoleBindings: []rbacv1.ClusterRoleBinding{{ObjectMeta: metav1.ObjectMeta{Name: "cluster-admin"},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "cluster-admin"},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.GroupKind, Name: "system:masters"}}}},
-	}
-}
 
 func outcomesByID(s *snapshot.Snapshot) map[string]Outcome {
 	out := map[string]Outcome{}
@@ -307,17 +182,17 @@ var brokenCases = []brokenCase{
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = nil
 	}},
 	{"key of another certificate", "certificate.keypair", Fail, "the key does not match", func(t *testing.T, s *snapshot.Snapshot) {
-		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).KeyPEM
 	}},
 	{"SANs miss the host", "certificate.sans", Fail, "not for host chatqna.example.com", func(t *testing.T, s *snapshot.Snapshot) {
 		c := issue(t, []string{"other.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))
-		s.Secrets["istio-ingress/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.certPEM, "tls.key": c.keyPEM, "ca.crt": c.caPEM}
-		s.Probe.Hosts[0].Served = c.leaf
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.CertPEM, "tls.key": c.KeyPEM, "ca.crt": c.CAPEM}
+		s.Probe.Hosts[0].Served = c.Leaf
 	}},
 	{"expired", "certificate.validity", Fail, "expired on", func(t *testing.T, s *snapshot.Snapshot) { s.Now = now.Add(100 * 24 * time.Hour) }},
 	{"expiring soon", "certificate.validity", Warn, "in less than 720h0m0s", func(t *testing.T, s *snapshot.Snapshot) { s.Now = now.Add(80 * 24 * time.Hour) }},
 	{"ca.crt of another CA", "certificate.chain", Fail, "does not chain to its ca.crt", func(t *testing.T, s *snapshot.Snapshot) {
-		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["ca.crt"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).caPEM
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["ca.crt"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).CAPEM
 	}},
 	{"Certificate not Ready", "certificate.cert-manager-ready", Fail, "is not Ready: rate limited", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Certificates[0].Ready, s.Certificates[0].Message = false, "rate limited"
@@ -337,7 +212,7 @@ var brokenCases = []brokenCase{
 		s.Probe.Hosts[0] = snapshot.HostProbe{Host: "chatqna.example.com", HandshakeErr: "x509: certificate signed by unknown authority"}
 	}},
 	{"served another certificate", "probe.served-certificate", Fail, "is not the one in istio-ingress/opea-chatqna-tls", func(t *testing.T, s *snapshot.Snapshot) {
-		s.Probe.Hosts[0].Served = issue(t, []string{"chatqna.example.com"}, now.Add(-time.Hour), now.Add(time.Hour)).leaf
+		s.Probe.Hosts[0].Served = issue(t, []string{"chatqna.example.com"}, now.Add(-time.Hour), now.Add(time.Hour)).Leaf
 	}},
 	{"404 after the handshake", "probe.https-route", Fail, "answered 404", func(t *testing.T, s *snapshot.Snapshot) { s.Probe.Hosts[0].Status = 404 }},
 	{"no redirect", "probe.http-redirect", Fail, "answered 200", func(t *testing.T, s *snapshot.Snapshot) {

@@ -1,4 +1,4 @@
-package audit
+package check
 
 import (
 	"strings"
@@ -41,7 +41,7 @@ func TestCredentialNamesAreJudgedEach(t *testing.T) {
 	t.Run("the second expired", func(t *testing.T) {
 		s := withTwo(t)
 		old := issue(t, []string{"chatqna.example.com"}, now.Add(-100*24*time.Hour), now.Add(-24*time.Hour))
-		s.Secrets["istio-ingress/opea-chatqna-ecdsa"].Data = map[string][]byte{"tls.crt": old.certPEM, "tls.key": old.keyPEM, "ca.crt": old.caPEM}
+		s.Secrets["istio-ingress/opea-chatqna-ecdsa"].Data = map[string][]byte{"tls.crt": old.CertPEM, "tls.key": old.KeyPEM, "ca.crt": old.CAPEM}
 		failed := false
 		for _, o := range Run(s) {
 			failed = failed || (o.Status == Fail && strings.HasPrefix(o.ID, "certificate.") && strings.Contains(o.Message, "opea-chatqna-ecdsa"))

@@ -1,4 +1,4 @@
-package audit
+package check
 
 import (
 	"strings"
@@ -12,14 +12,6 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
-
-// accepted is an AuthorizationPolicy of namespace ns as istiod leaves it
-// once it has attached it to ztunnel.
-func accepted(ns, name string, p istio.AuthorizationPolicy) istio.AuthorizationPolicy {
-	p.Namespace, p.Name, p.Generation = ns, name, 1
-	p.Conditions = []istio.Condition{{Type: istio.ZtunnelAccepted, Status: "True", Reason: "Accepted", Message: "attached to ztunnel", ObservedGeneration: 1}}
-	return p
-}
 
 func fromNamespaces(ns ...string) istio.AuthorizationRule {
 	return istio.AuthorizationRule{From: []istio.RuleFrom{{Source: istio.Source{Namespaces: ns}}}}

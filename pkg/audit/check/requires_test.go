@@ -1,4 +1,4 @@
-package audit
+package check
 
 import (
 	"maps"
@@ -23,14 +23,14 @@ var requirementBreaks = map[string]func(t *testing.T, s *snapshot.Snapshot){
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = nil
 	},
 	"credentialsUsable": func(t *testing.T, s *snapshot.Snapshot) {
-		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).KeyPEM
 	},
 	"certManagerManaged": func(t *testing.T, s *snapshot.Snapshot) { s.Certificates = nil },
 	"handshakesSucceeded": func(t *testing.T, s *snapshot.Snapshot) {
 		s.Probe.Hosts[0] = snapshot.HostProbe{Host: "chatqna.example.com", HandshakeErr: "x509: certificate signed by unknown authority"}
 	},
 	"secretCertificateUsable": func(t *testing.T, s *snapshot.Snapshot) {
-		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).keyPEM
+		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).KeyPEM
 	},
 	"httpProbeAddress":  func(t *testing.T, s *snapshot.Snapshot) { s.Probe.HTTPAddress = "" },
 	"entryRouted":       func(t *testing.T, s *snapshot.Snapshot) { s.Services = s.Services[1:] },

@@ -1,0 +1,25 @@
+package check
+
+import (
+	"github.com/opea-project/kubectl-opea/pkg/audit/internal/fixture"
+)
+
+// The snapshots and certificates the tests build (package fixture).
+var (
+	now               = fixture.Now
+	issue             = fixture.Issue
+	issueSANs         = fixture.IssueSANs
+	strict            = fixture.Strict
+	healthy           = fixture.Healthy
+	conditionsTrue    = fixture.ConditionsTrue
+	setCondition      = fixture.SetCondition
+	healthyGatewayAPI = fixture.HealthyGatewayAPI
+	moveSecret        = fixture.MoveSecret
+	certsGrant        = fixture.CertsGrant
+	sharedGatewayAPI  = fixture.SharedGatewayAPI
+	legacyGateway     = fixture.LegacyGateway
+	setHosts          = fixture.SetHosts
+	accepted          = fixture.Accepted
+)
+
+type issued = fixture.Issued
