@@ -7,9 +7,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 )
 
 // validateAgainstSchema checks data against docs/verify-output.schema.json.

@@ -29,6 +29,20 @@ var (
 
 type issued = fixture.Issued
 
+// The fake clusters the tests read (package fixture).
+var (
+	unstructuredObject = fixture.UnstructuredObject
+	forbid             = fixture.Forbid
+	clusterWide        = fixture.ClusterWide
+	fleet              = fixture.Fleet
+	namespacesOf       = fixture.NamespacesOf
+	securedFleet       = fixture.SecuredFleet
+	withLeftovers      = fixture.WithLeftovers
+	goneLeftover       = fixture.GoneLeftover
+)
+
+type cluster = fixture.Cluster
+
 const redirectionAnnotation = istio.RedirectionAnnotation
 
 func outcomesByID(s *snapshot.Snapshot) map[string]check.Outcome {

@@ -2,9 +2,13 @@ package audit
 
 import (
 	"context"
-	"github.com/opea-project/kubectl-opea/pkg/audit/check"
-	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"strings"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
+	"github.com/opea-project/kubectl-opea/pkg/audit/internal/workers"
+	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 )
 
 // fleetProbeWorkers is how many namespaces' gateways are probed at once;
@@ -31,7 +35,7 @@ type FleetResult struct {
 	Unsearched []snapshot.Access
 	// Leftovers are secure's objects for namespaces that no longer exist:
 	// a warning, which does not change the verdict.
-	Leftovers []Leftover
+	Leftovers []read.Leftover
 }
 
 // Verdict of one namespace.
@@ -70,27 +74,27 @@ func (r NamespaceResult) FailedIDs() []string {
 }
 
 // AuditAll audits every namespace holding an OPEA application from one read
-// of the cluster (ReadAll). With probe, the gateways are probed as well,
+// of the cluster (read.ReadAll). With probing, the gateways are probed as well,
 // several namespaces at once.
-func AuditAll(ctx context.Context, c Clients, o ReadOptions, p ProbeOptions, probe bool) (*FleetResult, error) {
-	fleet, err := ReadAll(ctx, c, o)
+func AuditAll(ctx context.Context, c read.Clients, o read.ReadOptions, p probe.Options, probing bool) (*FleetResult, error) {
+	fleet, err := read.ReadAll(ctx, c, o)
 	if err != nil {
 		return nil, err
 	}
 	snapshots := fleet.Snapshots
 	for _, s := range snapshots {
-		s.ProbeOff = !probe
+		s.ProbeOff = !probing
 	}
-	if probe {
+	if probing {
 		tasks := make([]func(context.Context), len(snapshots))
 		for i, s := range snapshots {
-			tasks[i] = func(ctx context.Context) { s.Probe = Probe(ctx, s, p) }
+			tasks[i] = func(ctx context.Context) { s.Probe = probe.Probe(ctx, s, p) }
 		}
-		runBounded(ctx, fleetProbeWorkers, tasks)
+		workers.Run(ctx, fleetProbeWorkers, tasks)
 	}
 	result := &FleetResult{Namespaces: make([]NamespaceResult, len(snapshots)), Unsearched: fleet.Unsearched, Leftovers: fleet.Leftovers}
 	for i, s := range snapshots {
-		result.Namespaces[i] = NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
+		result.Namespaces[i] = NamespaceResult{Namespace: s.Namespace, Entry: read.Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
 			Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods])}
 	}
 	return result, nil

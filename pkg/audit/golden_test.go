@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
@@ -81,7 +82,7 @@ func goldenSnapshots(t *testing.T) map[string]*snapshot.Snapshot {
 // namespaceResult is one namespace of an audit of many, as AuditAll makes
 // it.
 func namespaceResult(s *snapshot.Snapshot) NamespaceResult {
-	return NamespaceResult{Namespace: s.Namespace, Entry: Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
+	return NamespaceResult{Namespace: s.Namespace, Entry: read.Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
 		Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods])}
 }
 
@@ -101,7 +102,7 @@ func goldenFleets(t *testing.T) map[string]*FleetResult {
 		results = append(results, r)
 	}
 	unsearched := []snapshot.Access{{Verb: "list", Resource: "services", AllNamespaces: true}}
-	leftovers := []Leftover{{Namespace: "gone", Objects: []string{"certificate.cert-manager.io/opea-gone-tls in istio-ingress", "issuer.cert-manager.io/opea-gone-ca in istio-ingress"},
+	leftovers := []read.Leftover{{Namespace: "gone", Objects: []string{"certificate.cert-manager.io/opea-gone-tls in istio-ingress", "issuer.cert-manager.io/opea-gone-ca in istio-ingress"},
 		Secrets: []string{"istio-ingress/opea-gone-tls"}, Fix: "kubectl opea unsecure -n gone"}}
 	secured := namespaceResult(snaps["gatewayapi-shared"])
 	return map[string]*FleetResult{

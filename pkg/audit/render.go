@@ -6,9 +6,10 @@ import (
 	"io"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
-	"go.yaml.in/yaml/v3"
 )
 
 // DocsURL is where each check's documentation lives; a check's anchor is its ID.

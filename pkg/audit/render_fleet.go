@@ -2,11 +2,13 @@ package audit
 
 import (
 	"fmt"
-	"github.com/opea-project/kubectl-opea/pkg/audit/check"
-	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"io"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 )
 
 // RenderFleetTable writes the audit of many namespaces: one summary table,
@@ -107,7 +109,7 @@ func writeUnsearched(b *strings.Builder, unsearched []snapshot.Access) {
 
 // writeLeftovers says what secure left for namespaces that no longer
 // exist, and the command that removes it.
-func writeLeftovers(b *strings.Builder, leftovers []Leftover) {
+func writeLeftovers(b *strings.Builder, leftovers []read.Leftover) {
 	if len(leftovers) == 0 {
 		return
 	}
@@ -198,7 +200,7 @@ type FleetReport struct {
 	MissingPermissions []snapshot.Access `json:"missingPermissions,omitempty"`
 	// Leftovers are what kubectl opea secure left for namespaces that no
 	// longer exist. Absent when there are none.
-	Leftovers []Leftover `json:"leftovers,omitempty"`
+	Leftovers []read.Leftover `json:"leftovers,omitempty"`
 	// Error is set when the audit could not run (exit code 3).
 	Error string `json:"error,omitempty"`
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
+	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -305,16 +307,16 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 		forbidden []snapshot.Access
 	)
 	audit1 := func(ctx context.Context) (bool, string, error) {
-		snap, err := audit.Read(ctx, c, audit.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity})
+		snap, err := read.Read(ctx, c, read.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity})
 		if err != nil {
 			return false, "", err
 		}
-		if audit.HoldsNoApplication(snap) {
-			return false, "", noApplication(o.namespace, audit.AppNamespaces(snap))
+		if read.HoldsNoApplication(snap) {
+			return false, "", noApplication(o.namespace, read.AppNamespaces(snap))
 		}
 		snap.ProbeOff = !o.Probe
 		if o.Probe {
-			snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
+			snap.Probe = probe.Probe(ctx, snap, probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
 		}
 		outcomes, forbidden = check.Run(snap), snap.Forbidden()
 		failing := failingIDs(outcomes)
@@ -347,26 +349,26 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	return nil
 }
 
-func (o *VerifyOptions) auditClients() (audit.Clients, error) {
+func (o *VerifyOptions) auditClients() (read.Clients, error) {
 	kube, err := o.clients.Kubernetes()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	dyn, err := o.clients.Dynamic()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	meta, err := o.clients.Metadata()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	disco, err := o.clients.ToDiscoveryClient()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	// A cached list of APIs could predate an Istio or cert-manager install.
 	disco.Invalidate()
-	return audit.Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, nil
+	return read.Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, nil
 }
 
 func failingIDs(outcomes []check.Outcome) []string {
@@ -383,7 +385,7 @@ func failingIDs(outcomes []check.Outcome) []string {
 // -o json a document that says so, printed once the error is explained
 // (see reportsError).
 func (o *VerifyOptions) couldNotRun(err error) error {
-	var unreachable *audit.UnreachableError
+	var unreachable *read.UnreachableError
 	if errors.As(err, &unreachable) {
 		err = clients.Unreachable(clients.Host(o.clients), unreachable.Err)
 	}

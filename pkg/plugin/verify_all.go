@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 )
@@ -14,12 +16,12 @@ import (
 // runAll audits every namespace holding an OPEA application (-A), renders
 // the summary and returns an error whose exit code is the verdict: 1 when
 // a namespace failed, 3 when one could not be fully verified.
-func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
+func (o *VerifyOptions) runAll(ctx context.Context, c read.Clients) error {
 	var fleet *audit.FleetResult
-	read := audit.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity}
+	read := read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity}
 	auditAll := func(ctx context.Context) (bool, string, error) {
 		var err error
-		fleet, err = audit.AuditAll(ctx, c, read, audit.ProbeOptions{Timeout: o.ProbeTimeout}, o.Probe)
+		fleet, err = audit.AuditAll(ctx, c, read, probe.Options{Timeout: o.ProbeTimeout}, o.Probe)
 		if err != nil {
 			return false, "", err
 		}

@@ -5,6 +5,7 @@ package check
 
 import (
 	"fmt"
+
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 )
 

@@ -1,4 +1,4 @@
-package audit
+package probe
 
 import (
 	"strings"
@@ -30,7 +30,7 @@ func TestServerPortsResolveAsIstiodDoes(t *testing.T) {
 			if o := outcomesByID(s)["ingress.service-ports"]; o.Status != check.Pass {
 				t.Errorf("ingress.service-ports = %s %s", o.Status, o.Message)
 			}
-			https, plain := guessAddresses(snapshot.NewScope(s))
+			https, plain := GuessAddresses(snapshot.NewScope(s))
 			if https != "192.0.2.10:443" || plain != "192.0.2.10:80" {
 				t.Errorf("guessed %q and %q, want the Service's ports 443 and 80", https, plain)
 			}

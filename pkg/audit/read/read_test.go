@@ -1,134 +1,38 @@
-package audit
+package read_test
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	fakediscovery "k8s.io/client-go/discovery/fake"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
-	kubefake "k8s.io/client-go/kubernetes/fake"
-	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
+	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
-	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
-
-// cluster is what a fake cluster holds for Read.
-type cluster struct {
-	kube    []runtime.Object
-	dynamic []runtime.Object
-	pods    []runtime.Object // PartialObjectMetadata of the application's pods
-	// gatewayAPI serves the Gateway API (v1, ReferenceGrants v1beta1).
-	gatewayAPI bool
-}
-
-func (c cluster) clients(t *testing.T) (Clients, *kubefake.Clientset, *metadatafake.FakeMetadataClient) {
-	t.Helper()
-	kube := kubefake.NewClientset(append([]runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna"}}}, c.kube...)...)
-	disco := kube.Discovery().(*fakediscovery.FakeDiscovery)
-	resources := func(gv string, names ...string) *metav1.APIResourceList {
-		l := &metav1.APIResourceList{GroupVersion: gv}
-		for _, n := range names {
-			l.APIResources = append(l.APIResources, metav1.APIResource{Name: n})
-		}
-		return l
-	}
-	disco.Resources = []*metav1.APIResourceList{
-		resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
-		resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
-		resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
-	}
-	listKinds := map[schema.GroupVersionResource]string{
-		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:            "GatewayList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:     "VirtualServiceList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:    "DestinationRuleList",
-		{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}:   "PeerAuthenticationList",
-		{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}: "AuthorizationPolicyList",
-		certmanager.Certificates:   "CertificateList",
-		certmanager.Issuers:        "IssuerList",
-		certmanager.ClusterIssuers: "ClusterIssuerList",
-	}
-	if c.gatewayAPI {
-		disco.Resources = append(disco.Resources, resources("gateway.networking.k8s.io/v1", "gatewayclasses", "gateways", "httproutes"),
-			resources("gateway.networking.k8s.io/v1beta1", "referencegrants"))
-		listKinds[gatewayapi.GatewayClasses("v1")] = "GatewayClassList"
-		listKinds[gatewayapi.Gateways("v1")] = "GatewayList"
-		listKinds[gatewayapi.HTTPRoutes("v1")] = "HTTPRouteList"
-		listKinds[gatewayapi.ReferenceGrants] = "ReferenceGrantList"
-	}
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
-	// The tracker would guess "gatewaies" from the kind: name the resources.
-	for _, obj := range c.dynamic {
-		u := obj.(*unstructured.Unstructured)
-		for gvr, list := range listKinds {
-			if list == u.GetKind()+"List" && gvr.Group+"/"+gvr.Version == u.GetAPIVersion() {
-				if err := dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-	metaScheme := metadatafake.NewTestScheme()
-	metaScheme.AddKnownTypeWithName(schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, &metav1.PartialObjectMetadata{})
-	metaScheme.AddKnownTypeWithName(schema.GroupVersionKind{Version: "v1", Kind: "PodList"}, &metav1.PartialObjectMetadataList{})
-	meta := metadatafake.NewSimpleMetadataClient(metaScheme, c.pods...)
-	return Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, kube, meta
-}
-
-func read(t *testing.T, c cluster) *snapshot.Snapshot {
-	t.Helper()
-	clients, _, _ := c.clients(t)
-	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func unstructuredObject(apiVersion, kind, ns, name string, spec map[string]interface{}) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": apiVersion, "kind": kind, "spec": spec}}
-	u.SetNamespace(ns)
-	u.SetName(name)
-	return u
-}
-
-// A DaemonSet as Istio's charts write it: which labels sit where.
-func daemonSet(name string, objectLabels, selector, template map[string]string) *appsv1.DaemonSet {
-	return &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: name, Labels: objectLabels},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: selector},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: template}},
-		},
-		Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, NumberReady: 2},
-	}
-}
 
 // The ztunnel chart labels the DaemonSet object app.kubernetes.io/name
 // (nothing before 1.23); app=ztunnel is on its selector and pod template.
 func TestReadFindsIstioDaemonSetsAsTheChartsLabelThem(t *testing.T) {
 	ztunnel := map[string]string{"app": "ztunnel"}
 	cni := map[string]string{"k8s-app": "istio-cni-node"}
-	s := read(t, cluster{kube: []runtime.Object{
+	s := readSnapshot(t, cluster{Kube: []runtime.Object{
 		daemonSet("ztunnel", map[string]string{"app.kubernetes.io/name": "ztunnel"}, ztunnel, map[string]string{"app": "ztunnel", "app.kubernetes.io/name": "ztunnel"}),
 		daemonSet("istio-cni-node", map[string]string{"k8s-app": "istio-cni-node", "app.kubernetes.io/name": "istio-cni"}, cni, cni),
 		daemonSet("kube-proxy", map[string]string{"k8s-app": "kube-proxy"}, map[string]string{"k8s-app": "kube-proxy"}, map[string]string{"k8s-app": "kube-proxy"}),
@@ -166,7 +70,7 @@ func TestReadKeepsNamedTargetPortsAndGatewayPodPorts(t *testing.T) {
 		"hosts": []interface{}{"a.example.com"}, "gateways": []interface{}{"gw"},
 		"http": []interface{}{map[string]interface{}{"route": []interface{}{map[string]interface{}{"destination": map[string]interface{}{"host": "chatqna-nginx"}}}}},
 	})
-	s := read(t, cluster{kube: []runtime.Object{pod, svc}, dynamic: []runtime.Object{gw, vs}})
+	s := readSnapshot(t, cluster{Kube: []runtime.Object{pod, svc}, Dynamic: []runtime.Object{gw, vs}})
 	got := s.Service("istio-system", "istio-ingressgateway")
 	if got == nil {
 		t.Fatal("gateway Service not read")
@@ -207,15 +111,15 @@ func TestReadRootNamespaceFromMeshConfig(t *testing.T) {
 		{"unset in the mesh config", []runtime.Object{istiod("mesh-ctl", "default"), mesh("mesh-ctl", "istio", "accessLogFile: /dev/stdout\n")}, "istio-system"},
 		{"a revision's ConfigMap", []runtime.Object{istiod("istio-system", "canary"), mesh("istio-system", "istio-canary", "rootNamespace: istio-config\n")}, "istio-config"},
 	} {
-		if got := read(t, cluster{kube: tc.objects}).RootNamespace; got != tc.want {
+		if got := readSnapshot(t, cluster{Kube: tc.objects}).RootNamespace; got != tc.want {
 			t.Errorf("%s: root namespace %q, want %q", tc.name, got, tc.want)
 		}
 	}
-	if got := read(t, cluster{kube: []runtime.Object{istiod("istio-system", "")}}).TrustDomain; got != "cluster.local" {
+	if got := readSnapshot(t, cluster{Kube: []runtime.Object{istiod("istio-system", "")}}).TrustDomain; got != "cluster.local" {
 		t.Errorf("trust domain %q without a mesh config", got)
 	}
 	objects := []runtime.Object{istiod("istio-system", ""), mesh("istio-system", "istio", "trustDomain: example.org\n")}
-	if got := read(t, cluster{kube: objects}).TrustDomain; got != "example.org" {
+	if got := readSnapshot(t, cluster{Kube: objects}).TrustDomain; got != "example.org" {
 		t.Errorf("trust domain %q, want example.org", got)
 	}
 }
@@ -235,7 +139,7 @@ func TestReadAuthorizationInputs(t *testing.T) {
 		RoleRef: rbacv1.RoleRef{Kind: "ClusterRole", Name: "edit"}, Subjects: []rbacv1.Subject{{Kind: "User", Name: "alice"}}}
 	other := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "elsewhere", Name: "dev"}}
 	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit"}}
-	s := read(t, cluster{kube: []runtime.Object{svc, binding, other, role}, dynamic: []runtime.Object{ap}})
+	s := readSnapshot(t, cluster{Kube: []runtime.Object{svc, binding, other, role}, Dynamic: []runtime.Object{ap}})
 	if len(s.AuthorizationPolicies) != 1 {
 		t.Fatalf("policies %+v", s.AuthorizationPolicies)
 	}
@@ -247,9 +151,9 @@ func TestReadAuthorizationInputs(t *testing.T) {
 		t.Errorf("role bindings %d, cluster roles %d, Service type %q", len(s.RoleBindings), len(s.ClusterRoles), s.Services[0].Type)
 	}
 
-	clients, kube, _ := cluster{}.clients(t)
+	clients, kube, _ := cluster{}.Clients(t)
 	forbid(&kube.Fake, func(a k8stesting.Action) bool { return a.GetResource().Group == "rbac.authorization.k8s.io" })
-	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	s, err := read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,8 +170,8 @@ func TestReadAuthorizationInputs(t *testing.T) {
 // Completed pods are listed out: istio-cni removes their redirection
 // annotation, which must not read as "not captured".
 func TestReadLeavesOutCompletedPods(t *testing.T) {
-	clients, _, meta := cluster{}.clients(t)
-	if _, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"}); err != nil {
+	clients, _, meta := cluster{}.Clients(t)
+	if _, err := read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range meta.Actions() {
@@ -289,28 +193,6 @@ func TestReadLeavesOutCompletedPods(t *testing.T) {
 	t.Error("the application's pods were not listed")
 }
 
-// forbid makes a fake clientset refuse, as RBAC does, every request refused
-// says it may not make.
-func forbid(f *k8stesting.Fake, refused func(k8stesting.Action) bool) {
-	f.PrependReactor("*", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		if !refused(a) {
-			return false, nil, nil
-		}
-		return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), "", errors.New(`User "limited" cannot do this`))
-	})
-}
-
-// clusterWide is a request a Role in one namespace cannot grant: in every
-// namespace, or of a cluster-scoped resource. Discovery is open to every
-// user (the fake records it as resources version, group and resource).
-func clusterWide(a k8stesting.Action) bool {
-	switch a.GetResource().Resource {
-	case "version", "group", "resource":
-		return false
-	}
-	return a.GetNamespace() == ""
-}
-
 // A user who may read only in the application namespace: Read does not stop
 // at the first refusal, it records each refused request once, in a stable
 // order, and the checks whose inputs were read still run.
@@ -318,12 +200,12 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 	istiod := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istiod", Labels: map[string]string{"app": "istiod"}}}
 	pod := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "chatqna-1", Annotations: map[string]string{redirectionAnnotation: "enabled"}}}
-	clients, kube, meta := cluster{kube: []runtime.Object{istiod}, pods: []runtime.Object{pod}}.clients(t)
+	clients, kube, meta := cluster{Kube: []runtime.Object{istiod}, Pods: []runtime.Object{pod}}.Clients(t)
 	forbid(&kube.Fake, clusterWide)
 	forbid(&clients.Dynamic.(*dynamicfake.FakeDynamicClient).Fake, clusterWide)
 	forbid(&meta.Fake, clusterWide)
 
-	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	s, err := read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"})
 	if err != nil {
 		t.Fatalf("Read stopped: %v", err)
 	}
@@ -401,12 +283,12 @@ func TestReadRunsWhatItCouldReadAroundRefusedSecrets(t *testing.T) {
 		"hosts": []interface{}{"a.example.com"}, "gateways": []interface{}{"gw"},
 		"http": []interface{}{map[string]interface{}{"route": []interface{}{map[string]interface{}{"destination": map[string]interface{}{"host": "chatqna-nginx"}}}}},
 	})
-	clients, kube, _ := cluster{kube: []runtime.Object{pod, svc, app}, dynamic: []runtime.Object{gw, vs}}.clients(t)
+	clients, kube, _ := cluster{Kube: []runtime.Object{pod, svc, app}, Dynamic: []runtime.Object{gw, vs}}.Clients(t)
 	forbid(&kube.Fake, func(a k8stesting.Action) bool {
 		r := a.GetResource().Resource
 		return r == "secrets" || r == "subjectaccessreviews"
 	})
-	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	s, err := read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"})
 	if err != nil {
 		t.Fatalf("Read stopped: %v", err)
 	}
@@ -437,14 +319,14 @@ func TestReadAppServiceAccountsWhereLockedDown(t *testing.T) {
 	allowApp := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", ownership.AllowAppPolicy, map[string]interface{}{})
 	allowApp.SetLabels(map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "chatqna"})
 
-	s := read(t, cluster{kube: pods, dynamic: []runtime.Object{allowApp}})
+	s := readSnapshot(t, cluster{Kube: pods, Dynamic: []runtime.Object{allowApp}})
 	if diff := cmp.Diff([]string{"batch", "chatqna-ui", "default"}, s.AppServiceAccounts); diff != "" {
 		t.Errorf("service accounts (-want +got):\n%s", diff)
 	}
 
 	notOurs := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", ownership.AllowAppPolicy, map[string]interface{}{})
-	clients, kube, _ := cluster{kube: pods, dynamic: []runtime.Object{notOurs}}.clients(t)
-	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
+	clients, kube, _ := cluster{Kube: pods, Dynamic: []runtime.Object{notOurs}}.Clients(t)
+	s, err := read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,5 +337,261 @@ func TestReadAppServiceAccountsWhereLockedDown(t *testing.T) {
 		if a.GetVerb() == "list" && a.GetResource().Resource == "pods" && a.GetNamespace() == "chatqna" {
 			t.Errorf("the pods were listed whole without secure's lockdown")
 		}
+	}
+}
+
+// Read lists each Gateway API resource once, in every namespace, decodes
+// objects with their status, and reads only the Secrets the application's
+// HTTPS listeners name, where they name them.
+func TestReadGatewayAPIIngress(t *testing.T) {
+	clients, kube, _ := gatewayAPICluster().Clients(t)
+	s, err := read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.APIs.GatewayAPI != "v1" || len(s.GatewayClasses) != 1 || len(s.GatewayAPIGateways) != 2 || len(s.HTTPRoutes) != 2 || len(s.ReferenceGrants) != 1 {
+		t.Fatalf("read %d classes, %d Gateways, %d HTTPRoutes, %d ReferenceGrants (API %q)",
+			len(s.GatewayClasses), len(s.GatewayAPIGateways), len(s.HTTPRoutes), len(s.ReferenceGrants), s.APIs.GatewayAPI)
+	}
+	gw := s.GatewayAPIGateway("gx", "opea-ingress")
+	if gw == nil || gw.Address() != "opea-ingress-istio.gx.svc.cluster.local" || !gatewayapi.IsTrue(gw.Status.Conditions, "Accepted", 0) ||
+		gw.ListenerStatus("https") == nil {
+		t.Errorf("Gateway read without its status: %+v", gw)
+	}
+	if st := s.HTTPRoutes[0].Status.Parents; len(st) != 1 || st[0].ControllerName != "istio.io/gateway-controller" {
+		t.Errorf("HTTPRoute status: %+v", st)
+	}
+	var secrets []string
+	for k := range s.Secrets {
+		secrets = append(secrets, k)
+	}
+	if diff := cmp.Diff([]string{"certs/chatqna-tls"}, secrets); diff != "" {
+		t.Errorf("Secrets read (-want +got):\n%s", diff)
+	}
+	if len(kube.Actions()) == 0 {
+		t.Fatal("no request recorded")
+	}
+	lists := map[string]int{}
+	for _, a := range clients.Dynamic.(*dynamicfake.FakeDynamicClient).Actions() {
+		if a.GetVerb() != "list" || a.GetResource().Group != gatewayapi.Group {
+			continue
+		}
+		if a.GetNamespace() != "" {
+			t.Errorf("%s listed in namespace %s, not in every namespace at once", a.GetResource().Resource, a.GetNamespace())
+		}
+		lists[a.GetResource().Resource]++
+	}
+	if diff := cmp.Diff(map[string]int{"gatewayclasses": 1, "gateways": 1, "httproutes": 1, "referencegrants": 1}, lists); diff != "" {
+		t.Errorf("Gateway API lists (-want +got):\n%s", diff)
+	}
+
+	v := snapshot.NewScope(s)
+	if classic, api := v.IngressInUse(); classic || !api {
+		t.Errorf("ingress in use: classic %v, Gateway API %v", classic, api)
+	}
+	if len(v.APITLSListeners()) != 1 || v.APITLSListeners()[0].String() != "Gateway gx/opea-ingress listener https" {
+		t.Errorf("the application's TLS listeners: %v", v.APITLSListeners())
+	}
+	if https, plain := probe.GuessAddresses(v); https != "opea-ingress-istio.gx.svc.cluster.local:443" || plain != "opea-ingress-istio.gx.svc.cluster.local:80" {
+		t.Errorf("guessed probe addresses %q, %q", https, plain)
+	}
+}
+
+// A user who may not list the Gateway API's objects: each refused list is
+// recorded once, and the checks that need them are unknown, not skipped.
+func TestReadGatewayAPIForbidden(t *testing.T) {
+	clients, _, _ := gatewayAPICluster().Clients(t)
+	forbid(&clients.Dynamic.(*dynamicfake.FakeDynamicClient).Fake, func(a k8stesting.Action) bool {
+		return a.GetResource().Group == gatewayapi.Group
+	})
+	s, err := read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatalf("Read stopped: %v", err)
+	}
+	all := func(resource string) snapshot.Access {
+		return snapshot.Access{Verb: "list", Group: gatewayapi.Group, Resource: resource, AllNamespaces: true}
+	}
+	// GatewayClasses have no namespace.
+	classes := snapshot.Access{Verb: "list", Group: gatewayapi.Group, Resource: "gatewayclasses"}
+	want := []snapshot.Access{classes, all("gateways"), all("httproutes"), all("referencegrants")}
+	if diff := cmp.Diff(want, s.Forbidden()); diff != "" {
+		t.Errorf("refused requests (-want +got):\n%s", diff)
+	}
+	var unread []string
+	for in := range s.Unread {
+		unread = append(unread, string(in))
+	}
+	sort.Strings(unread)
+	if diff := cmp.Diff([]string{"gatewayclasses", "gateways.gateway.networking.k8s.io", "httproutes", "referencegrants"}, unread); diff != "" {
+		t.Errorf("unread inputs (-want +got):\n%s", diff)
+	}
+	for _, o := range check.Run(s) {
+		if (o.Ingress == check.GatewayAPIIngress || o.ID == "ingress.gateway-found") && o.Status != check.Unknown {
+			t.Errorf("%s = %s %q, want unknown", o.ID, o.Status, o.Message)
+		}
+		if o.Ingress == check.ClassicIngress {
+			t.Errorf("%s ran with no classic ingress found", o.ID)
+		}
+	}
+}
+
+func TestAppNamespacesFindsEachKindOfApplication(t *testing.T) {
+	s := &snapshot.Snapshot{
+		Gateways: []istio.Gateway{{Namespace: "istio-ingress", Name: "opea-secured",
+			Labels: map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "secured"}}},
+		Services: []snapshot.Service{
+			{Namespace: "helm", Name: "codegen-nginx"}, {Namespace: "helm", Name: "codegen"},
+			// An nginx chart's release web: web-nginx, and no Service web.
+			{Namespace: "web", Name: "web-nginx", Labels: map[string]string{"app.kubernetes.io/instance": "web"}},
+			{Namespace: "web", Name: "-nginx"}, {Namespace: "web", Name: ""},
+		},
+		VirtualServices: []istio.VirtualService{
+			{Namespace: "istio-ingress", Name: "routed", Gateways: []string{"ingress"},
+				HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "chatqna-nginx.routed.svc.cluster.local"}}}}}},
+			// Another application behind the same ingress, and an external host.
+			{Namespace: "istio-ingress", Name: "kiali", Gateways: []string{"ingress"},
+				HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "kiali.monitoring"}}, {Destination: istio.Destination{Host: "httpbin.org"}}}}}},
+			{Namespace: "internal", Name: "mesh-only", Gateways: []string{"mesh"},
+				HTTP: []istio.HTTPRoute{{Route: []istio.RouteDestination{{Destination: istio.Destination{Host: "api-nginx"}}}}}},
+		},
+		HTTPRoutes: []gatewayapi.HTTPRoute{
+			{Namespace: "gwapi", Name: "r", ParentRefs: []gatewayapi.ParentRef{{Name: "gw"}},
+				Rules: []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "app-nginx"}}}}},
+			{Namespace: "unattached", Name: "r", Rules: []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "x-nginx"}}}}},
+			{Namespace: "grafana", Name: "r", ParentRefs: []gatewayapi.ParentRef{{Name: "gw"}},
+				Rules: []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "grafana"}}}}},
+		},
+	}
+	want := []string{"gwapi", "helm", "routed", "secured"}
+	if diff := cmp.Diff(want, read.AppNamespaces(s)); diff != "" {
+		t.Errorf("AppNamespaces (-want +got):\n%s", diff)
+	}
+}
+
+// Each namespace's own inputs come from one list across namespaces: the
+// pods are listed once, not once per namespace.
+func TestReadAllListsNamespacedInputsOnce(t *testing.T) {
+	clients, kube, meta := fleet().Clients(t)
+	fleet, err := read.ReadAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b"}, namespacesOf(fleet.Snapshots)); diff != "" {
+		t.Errorf("namespaces audited (-want +got):\n%s", diff)
+	}
+	for _, s := range fleet.Snapshots {
+		if len(s.Pods) != 1 || s.Pods[0].Namespace != s.Namespace {
+			t.Errorf("%s: pods %v, want its own one", s.Namespace, s.Pods)
+		}
+		if s.NamespaceLabels["team"] != s.Namespace {
+			t.Errorf("%s: namespace labels %v", s.Namespace, s.NamespaceLabels)
+		}
+	}
+	count := func(actions []k8stesting.Action, verb, resource string) int {
+		n := 0
+		for _, a := range actions {
+			if a.GetVerb() == verb && a.GetResource().Resource == resource {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(meta.Actions(), "list", "pods"); n != 1 {
+		t.Errorf("pods listed %d times, want once", n)
+	}
+	for _, resource := range []string{"namespaces", "roles", "rolebindings", "services"} {
+		if n := count(kube.Actions(), "list", resource); n != 1 {
+			t.Errorf("%s listed %d times, want once", resource, n)
+		}
+	}
+	if n := count(kube.Actions(), "get", "namespaces"); n != 0 {
+		t.Errorf("namespaces read one by one %d times, want none", n)
+	}
+}
+
+func TestReadAllNarrowsBySelector(t *testing.T) {
+	clients, _, _ := fleet().Clients(t)
+	fleet, err := read.ReadAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true, NamespaceSelector: "team=b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"b"}, namespacesOf(fleet.Snapshots)); diff != "" {
+		t.Errorf("namespaces audited (-want +got):\n%s", diff)
+	}
+}
+
+// verify -A reads the credential Secrets the Gateways name, each once and
+// by name, and no other: no Secret is listed, in any namespace.
+func TestReadAllReadsOnlyTheSecretsGatewaysName(t *testing.T) {
+	clients, kube, _ := securedFleet().Clients(t)
+	// The fake cannot create a SubjectAccessReview: answer as the API server.
+	kube.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		review := a.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
+		review.Status.Allowed = true
+		return true, review, nil
+	})
+	fleet, err := read.ReadAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, namespacesOf(fleet.Snapshots)); diff != "" {
+		t.Fatalf("namespaces audited (-want +got):\n%s", diff)
+	}
+	var reads []string
+	for _, a := range kube.Actions() {
+		if a.GetResource().Resource != "secrets" {
+			continue
+		}
+		read := a.GetVerb() + " " + a.GetNamespace()
+		if get, ok := a.(k8stesting.GetAction); ok {
+			read += "/" + get.GetName()
+		}
+		reads = append(reads, read)
+	}
+	sort.Strings(reads)
+	if diff := cmp.Diff([]string{"get istio-ingress/cred-a", "get istio-ingress/cred-b"}, reads); diff != "" {
+		t.Errorf("Secrets read (-want +got):\n%s", diff)
+	}
+	want := map[string]string{"a": "istio-ingress/cred-a", "b": "istio-ingress/cred-b", "c": "istio-ingress/cred-a"}
+	for _, s := range fleet.Snapshots {
+		var got []string
+		for k := range s.Secrets {
+			got = append(got, k)
+		}
+		if diff := cmp.Diff([]string{want[s.Namespace]}, got); diff != "" {
+			t.Errorf("%s: Secrets in the snapshot (-want +got):\n%s", s.Namespace, diff)
+		}
+	}
+}
+
+// The suggestion for a mistyped namespace is the one most like it, and the
+// others are named too.
+func TestSuggestNamespace(t *testing.T) {
+	for _, tc := range []struct {
+		asked string
+		found []string
+		want  string
+	}{
+		{"chatqan", nil, ""},
+		{"default", []string{"chatqna"}, "did you mean -n chatqna? (the namespace holding an OPEA application)"},
+		{"chatqan", []string{"codegen", "chatqna", "rag"}, "did you mean -n chatqna? (namespaces holding an OPEA application: codegen, chatqna, rag)"},
+		{"ragg", []string{"codegen", "chatqna", "rag"}, "did you mean -n rag? (namespaces holding an OPEA application: codegen, chatqna, rag)"},
+	} {
+		if got := read.SuggestNamespace(tc.asked, tc.found); got != tc.want {
+			t.Errorf("SuggestNamespace(%q, %v) = %q, want %q", tc.asked, tc.found, got, tc.want)
+		}
+	}
+}
+
+// With a namespace selector, leftovers are not looked for: a namespace that
+// does not exist matches no selector.
+func TestReadAllLeftoversNotWithASelector(t *testing.T) {
+	clients, _, _ := withLeftovers().Clients(t)
+	fleet, err := read.ReadAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true, NamespaceSelector: "team=a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fleet.Leftovers != nil {
+		t.Errorf("leftovers %v with a selector, want none", fleet.Leftovers)
 	}
 }

@@ -1,4 +1,7 @@
-package audit
+// Package probe is verify's live TLS probe: it connects to the gateway as
+// a client would, for every HTTPS host of the application, and records
+// what it saw for the checks to judge.
+package probe
 
 import (
 	"context"
@@ -12,17 +15,17 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit/internal/workers"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-// ProbeOptions say where the gateway listens. Empty addresses are guessed
+// Options say where the gateway listens. Empty addresses are guessed
 // from the gateway Service's load balancer address.
-type ProbeOptions struct {
+type Options struct {
 	Address     string // host:port of the HTTPS listener
 	HTTPAddress string // host:port of the plain HTTP listener
 	// Timeout bounds each host's probe, and the whole probe: hosts still
@@ -40,7 +43,7 @@ const probeWorkers = 8
 // most probeWorkers at once, and all within one deadline of o.Timeout;
 // results are in the order of the hosts. It returns nil when there is no
 // address to probe, or when what it needs could not be read.
-func Probe(ctx context.Context, s *snapshot.Snapshot, o ProbeOptions) *snapshot.ProbeReport {
+func Probe(ctx context.Context, s *snapshot.Snapshot, o Options) *snapshot.ProbeReport {
 	if len(s.Refused(snapshot.ProbeInputs...)) > 0 {
 		return nil
 	}
@@ -51,7 +54,7 @@ func Probe(ctx context.Context, s *snapshot.Snapshot, o ProbeOptions) *snapshot.
 	report := &snapshot.ProbeReport{Address: o.Address, HTTPAddress: o.HTTPAddress}
 	if report.Address == "" {
 		report.Guessed = true
-		report.Address, report.HTTPAddress = guessAddresses(v)
+		report.Address, report.HTTPAddress = GuessAddresses(v)
 		if report.Address == "" {
 			return nil
 		}
@@ -77,30 +80,8 @@ func Probe(ctx context.Context, s *snapshot.Snapshot, o ProbeOptions) *snapshot.
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	runBounded(ctx, probeWorkers, tasks)
+	workers.Run(ctx, probeWorkers, tasks)
 	return report
-}
-
-// runBounded runs tasks on at most workers goroutines and returns when all
-// have returned. Each task is handed ctx, done or not: it reports a task
-// whose turn came too late itself.
-func runBounded(ctx context.Context, workers int, tasks []func(context.Context)) {
-	next := make(chan func(context.Context))
-	var wg sync.WaitGroup
-	for w := 0; w < workers && w < len(tasks); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for task := range next {
-				task(ctx)
-			}
-		}()
-	}
-	for _, task := range tasks {
-		next <- task
-	}
-	close(next)
-	wg.Wait()
 }
 
 // probeTarget is how the probe names host: serverName goes into the TLS
@@ -157,12 +138,12 @@ func probeHosts(v *snapshot.Scope) []string {
 	return out
 }
 
-// guessAddresses finds the load balancer address of the gateway Service and
+// GuessAddresses finds the load balancer address of the gateway Service and
 // its ports for the HTTPS and HTTP servers: the Service port that forwards to
 // the port a server listens on. For a Gateway API Gateway, it is the address
 // istiod reported in its status, with the listeners' ports (the Service
 // Istio deploys for a Gateway exposes each listener port as is).
-func guessAddresses(v *snapshot.Scope) (https, plain string) {
+func GuessAddresses(v *snapshot.Scope) (https, plain string) {
 	if https, plain = guessClassicAddresses(v); https != "" {
 		return https, plain
 	}

@@ -1,4 +1,4 @@
-package audit
+package probe
 
 import (
 	"context"
@@ -94,7 +94,7 @@ func TestProbeOfAHangingGatewayEndsAtOneDeadline(t *testing.T) {
 	s := healthy(t)
 	hosts := numberedHosts(12)
 	withHosts(s, hosts...)
-	report := Probe(context.Background(), s, ProbeOptions{Address: g.addr, HTTPAddress: g.addr, Timeout: 300 * time.Millisecond})
+	report := Probe(context.Background(), s, Options{Address: g.addr, HTTPAddress: g.addr, Timeout: 300 * time.Millisecond})
 	if report == nil {
 		t.Fatal("no probe")
 	}
@@ -183,7 +183,7 @@ func TestProbeResultsKeepTheHostsOrder(t *testing.T) {
 	useCertificate(s, c)
 	hosts := numberedHosts(20)
 	withHosts(s, hosts...)
-	report := Probe(context.Background(), s, ProbeOptions{Address: g.addr, Timeout: 10 * time.Second})
+	report := Probe(context.Background(), s, Options{Address: g.addr, Timeout: 10 * time.Second})
 	var got []string
 	for _, h := range report.Hosts {
 		got = append(got, h.Host)
@@ -230,7 +230,7 @@ func TestProbeOfAnIPHostSendsNoSNIAndChecksIPSANs(t *testing.T) {
 			s := healthy(t)
 			useCertificate(s, tc.cert)
 			withHosts(s, tc.serverHosts...)
-			report := Probe(context.Background(), s, ProbeOptions{Address: g.addr, Timeout: 10 * time.Second})
+			report := Probe(context.Background(), s, Options{Address: g.addr, Timeout: 10 * time.Second})
 			if report == nil || len(report.Hosts) != 1 {
 				t.Fatalf("probe report %+v, want one host", report)
 			}
@@ -260,7 +260,7 @@ func BenchmarkProbeHangingGateway(b *testing.B) {
 	s := healthy(b)
 	withHosts(s, numberedHosts(12)...)
 	for b.Loop() {
-		Probe(context.Background(), s, ProbeOptions{Address: g.addr, HTTPAddress: g.addr, Timeout: 100 * time.Millisecond})
+		Probe(context.Background(), s, Options{Address: g.addr, HTTPAddress: g.addr, Timeout: 100 * time.Millisecond})
 	}
 }
 
@@ -300,7 +300,7 @@ func TestProbeFailsAnswersThatAreNotTheApplications(t *testing.T) {
 			withHosts(s, "chatqna.example.com")
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "require-jwt", istio.AuthorizationPolicy{Action: "DENY",
 				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{NotRequestPrincipals: []string{"*"}}}}}}})}
-			s.Probe = Probe(context.Background(), s, ProbeOptions{Address: srv.Listener.Addr().String(), Timeout: 10 * time.Second})
+			s.Probe = Probe(context.Background(), s, Options{Address: srv.Listener.Addr().String(), Timeout: 10 * time.Second})
 			o := outcomesByID(s)["probe.https-route"]
 			if o.Status != tc.want || !strings.Contains(o.Message, tc.says) {
 				t.Errorf("%s %q; want %s containing %q", o.Status, o.Message, tc.want, tc.says)

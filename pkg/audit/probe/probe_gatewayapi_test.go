@@ -1,4 +1,4 @@
-package audit
+package probe
 
 import (
 	"testing"
@@ -13,7 +13,7 @@ import (
 func TestProbeAddressFromTheGatewayStatus(t *testing.T) {
 	s := healthyGatewayAPI(t)
 	s.GatewayAPIGateways[0].Status.Addresses = []gatewayapi.Address{{Type: "IPAddress", Value: "192.0.2.7"}}
-	https, plain := guessAddresses(snapshot.NewScope(s))
+	https, plain := GuessAddresses(snapshot.NewScope(s))
 	if https != "192.0.2.7:443" || plain != "192.0.2.7:80" {
 		t.Errorf("guessed %q and %q", https, plain)
 	}
@@ -21,7 +21,7 @@ func TestProbeAddressFromTheGatewayStatus(t *testing.T) {
 		t.Errorf("probe hosts %v", hosts)
 	}
 	s.GatewayAPIGateways[0].Status.Addresses = nil
-	if https, _ := guessAddresses(snapshot.NewScope(s)); https != "" {
+	if https, _ := GuessAddresses(snapshot.NewScope(s)); https != "" {
 		t.Errorf("guessed %q without a status address", https)
 	}
 }
