@@ -18,10 +18,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
-	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
 	"github.com/opea-project/kubectl-opea/pkg/audit/read"
-	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
+	"github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
@@ -290,8 +289,8 @@ func validateHostPort(address string) error {
 	return nil
 }
 
-// Run audits, renders the report and returns an error whose exit code is the
-// verdict.
+// Run audits, renders the report and returns the verdict's error, whose
+// exit code is the verdict's.
 func (o *VerifyOptions) Run(ctx context.Context) error {
 	ctx, cancel := deadline(ctx, o.Timeout)
 	defer cancel()
@@ -302,51 +301,56 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		return o.runAll(ctx, c)
 	}
-	var (
-		outcomes  []check.Outcome
-		forbidden []snapshot.Access
-	)
-	audit1 := func(ctx context.Context) (bool, string, error) {
-		snap, err := read.Read(ctx, c, read.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity})
+	result, err := o.audit(ctx, c)
+	var timeout *await.TimeoutError
+	if err != nil && !errors.As(err, &timeout) {
+		return o.couldNotRun(namespaceMissing(ctx, c, err))
+	}
+	if err := o.render(result); err != nil {
+		return err
+	}
+	if timeout != nil {
+		return timeout
+	}
+	return verdictError(result.Verdict(), result.Err())
+}
+
+// audit audits the namespace once or, with --wait, until no check fails.
+// Its result is the last audit's; when --wait ran out of time before one
+// finished, a result of no checks.
+func (o *VerifyOptions) audit(ctx context.Context, c read.Clients) (*audit.Result, error) {
+	result := &audit.Result{Namespace: o.namespace}
+	once := func(ctx context.Context) (bool, string, error) {
+		r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity},
+			probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout}, o.Probe)
+		var none *audit.NoApplicationError
+		if errors.As(err, &none) {
+			return false, "", noApplication(none.Namespace, none.Found)
+		}
 		if err != nil {
 			return false, "", err
 		}
-		if read.HoldsNoApplication(snap) {
-			return false, "", noApplication(o.namespace, read.AppNamespaces(snap))
-		}
-		snap.ProbeOff = !o.Probe
-		if o.Probe {
-			snap.Probe = probe.Probe(ctx, snap, probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
-		}
-		outcomes, forbidden = check.Run(snap), snap.Forbidden()
-		failing := failingIDs(outcomes)
+		result = r
+		failing := r.FailedIDs()
 		if len(failing) > 0 && o.Wait {
 			fmt.Fprintf(o.ErrOut, "Waiting for %s...\n", strings.Join(failing, ", "))
 		}
 		return len(failing) == 0, strings.Join(failing, ", ") + " failing", nil
 	}
 	if !o.Wait {
-		_, _, err = audit1(ctx)
-	} else {
-		err = commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1), o.Timeout)
+		_, _, err := once(ctx)
+		return result, err
 	}
-	var timeout *await.TimeoutError
-	if err != nil && !errors.As(err, &timeout) {
-		return o.couldNotRun(namespaceMissing(ctx, c, err))
+	return result, commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", once), o.Timeout)
+}
+
+// verdictError is err, the verdict's, with the verdict's exit code; nil
+// when there is nothing to say.
+func verdictError(v audit.Verdict, err error) error {
+	if err == nil {
+		return nil
 	}
-	if err := o.render(outcomes, forbidden); err != nil {
-		return err
-	}
-	summary := audit.Summarize(outcomes)
-	switch {
-	case timeout != nil:
-		return timeout
-	case summary.Failed > 0:
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s failed", audit.Count(summary.Failed, "check"))}
-	case summary.Unknown > 0:
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%s could not run: you lack permissions to read what they need (listed in the report)", audit.Count(summary.Unknown, "check"))}
-	}
-	return nil
+	return &ExitError{Code: v.ExitCode(), Err: err}
 }
 
 func (o *VerifyOptions) auditClients() (read.Clients, error) {
@@ -371,16 +375,6 @@ func (o *VerifyOptions) auditClients() (read.Clients, error) {
 	return read.Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, nil
 }
 
-func failingIDs(outcomes []check.Outcome) []string {
-	var ids []string
-	for _, o := range outcomes {
-		if o.Status == check.Fail {
-			ids = append(ids, o.ID)
-		}
-	}
-	return ids
-}
-
 // couldNotRun reports an audit that could not run: exit code 3, and for
 // -o json a document that says so, printed once the error is explained
 // (see reportsError).
@@ -389,7 +383,7 @@ func (o *VerifyOptions) couldNotRun(err error) error {
 	if errors.As(err, &unreachable) {
 		err = clients.Unreachable(clients.Host(o.clients), unreachable.Err)
 	}
-	return &ExitError{Code: ExitIncomplete, Err: &auditNotRun{err: err, o: o}}
+	return &ExitError{Code: audit.VerdictNotRun.ExitCode(), Err: &auditNotRun{err: err, o: o}}
 }
 
 // auditNotRun is the error of an audit that could not run.
@@ -407,17 +401,17 @@ func (e *auditNotRun) report(final error) {
 	o := e.o
 	switch {
 	case o.document() && o.AllNamespaces:
-		_ = o.renderDocument(audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: final.Error()})
+		_ = o.renderDocument(report.FleetNotRun(o.Selector, final))
 	case o.document():
-		_ = o.renderDocument(audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: final.Error()})
+		_ = o.renderDocument(report.NotRun(o.namespace, final))
 	}
 }
 
-func (o *VerifyOptions) render(outcomes []check.Outcome, forbidden []snapshot.Access) error {
+func (o *VerifyOptions) render(r *audit.Result) error {
 	if o.document() {
-		return o.renderDocument(audit.NewReport(o.namespace, outcomes, forbidden))
+		return o.renderDocument(report.New(r))
 	}
-	return audit.RenderTable(o.Out, o.namespace, outcomes, forbidden, o.style(), o.Output == "short")
+	return report.Table(o.Out, r, o.style(), o.Output == "short")
 }
 
 // document reports whether -o asks for one document (json or yaml) rather
@@ -428,17 +422,17 @@ func (o *VerifyOptions) document() bool { return o.Output == "json" || o.Output 
 // names: YAML is the JSON document, converted.
 func (o *VerifyOptions) renderDocument(r any) error {
 	if o.Output == "yaml" {
-		return audit.RenderYAML(o.Out, r)
+		return report.YAML(o.Out, r)
 	}
-	return audit.RenderJSON(o.Out, r)
+	return report.JSON(o.Out, r)
 }
 
 // style puts glyphs and colour on a terminal only, and no colour when
 // NO_COLOR is set (https://no-color.org).
-func (o *VerifyOptions) style() audit.Style {
+func (o *VerifyOptions) style() report.Style {
 	f, ok := o.Out.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return audit.Style{}
+		return report.Style{}
 	}
-	return audit.Style{Glyphs: true, Colour: os.Getenv("NO_COLOR") == ""}
+	return report.Style{Glyphs: true, Colour: os.Getenv("NO_COLOR") == ""}
 }

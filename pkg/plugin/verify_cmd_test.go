@@ -15,6 +15,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 )
 
 // ambientIstio is Istio installed with the ambient profile and running:
@@ -188,7 +189,7 @@ func TestVerifyFailsWhereNothingIsSecured(t *testing.T) {
 			if js.code != ExitFailure || js.err != failed {
 				t.Errorf("-o json: exit %d, stderr %q; want %d, %q", js.code, js.err, ExitFailure, failed)
 			}
-			var report audit.Report
+			var report auditreport.Report
 			if err := json.Unmarshal([]byte(js.out), &report); err != nil {
 				t.Fatalf("-o json: %v\n%s", err, js.out)
 			}
@@ -199,7 +200,7 @@ func TestVerifyFailsWhereNothingIsSecured(t *testing.T) {
 						continue
 					}
 					got = append(got, category.CategoryName+": "+check.ID)
-					if check.Message == "" || check.Hint == "" || check.Docs != audit.DocsURL+check.ID {
+					if check.Message == "" || check.Hint == "" || check.Docs != auditreport.DocsURL+check.ID {
 						t.Errorf("%s fails without a message, a fix or its docs: %+v", check.ID, check)
 					}
 				}

@@ -19,8 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
 	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -555,7 +555,7 @@ func createCredential(t *testing.T, ns, name string, typ corev1.SecretType, dnsN
 	t.Cleanup(func() { _ = kube.CoreV1().Secrets(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) })
 }
 
-func failedIn(report audit.Report, categories ...string) []string {
+func failedIn(report auditreport.Report, categories ...string) []string {
 	var ids []string
 	for _, c := range report.Categories {
 		for _, cat := range categories {

@@ -19,8 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
 	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -107,17 +107,17 @@ func matchesOutputSchema(t *testing.T, output string) {
 	}
 }
 
-func verifyJSON(t *testing.T, args ...string) (audit.Report, opeaResult) {
+func verifyJSON(t *testing.T, args ...string) (auditreport.Report, opeaResult) {
 	t.Helper()
 	r := opea(t, append([]string{"verify", "-o", "json"}, args...)...)
-	var report audit.Report
+	var report auditreport.Report
 	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
 		t.Fatalf("verify -o json is not JSON: %v\n%s\n%s", err, r.stdout, r.stderr)
 	}
 	return report, r
 }
 
-func byStatus(report audit.Report, status auditcheck.Status) []string {
+func byStatus(report auditreport.Report, status auditcheck.Status) []string {
 	var ids []string
 	for _, c := range report.Categories {
 		for _, check := range c.Checks {
@@ -130,7 +130,7 @@ func byStatus(report audit.Report, status auditcheck.Status) []string {
 	return ids
 }
 
-func describe(report audit.Report) string {
+func describe(report auditreport.Report) string {
 	var b strings.Builder
 	for _, c := range report.Categories {
 		for _, check := range c.Checks {
@@ -482,7 +482,7 @@ func TestVerifyCouldNotRunExitsThree(t *testing.T) {
 			t.Errorf("-o %s, unreachable: exit %d, stderr %q", output, unreachable.code, unreachable.stderr)
 		}
 		if output == "json" {
-			var report audit.Report
+			var report auditreport.Report
 			if err := json.Unmarshal([]byte(unreachable.stdout), &report); err != nil || report.Error == "" || report.Success {
 				t.Errorf("-o json when the audit cannot run: %v %q", err, unreachable.stdout)
 			}
@@ -511,11 +511,11 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 	podsRefused := snapshot.Access{Verb: "list", Resource: "pods", Namespace: app.ns}
 	var (
 		r      opeaResult
-		report audit.Report
+		report auditreport.Report
 	)
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
 		r = opeaWith(t, limited, "verify", "-n", app.ns, "-o", "json")
-		report = audit.Report{}
+		report = auditreport.Report{}
 		if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
 			return false, fmt.Errorf("%v: %s%s", err, r.stdout, r.stderr)
 		}

@@ -153,3 +153,33 @@ func (v *checkView) missing(inputs ...snapshot.Input) (r Result, ok bool) {
 	}
 	return Result{Status: Unknown, Message: "not run: you may not " + snapshot.AccessList(denied), Hint: snapshot.PermissionHint}, false
 }
+
+// Summary counts outcomes by status.
+type Summary struct {
+	Passed   int `json:"passed"`
+	Warnings int `json:"warnings"`
+	Failed   int `json:"failed"`
+	Skipped  int `json:"skipped"`
+	// Unknown counts the checks that could not run for lack of permission.
+	Unknown int `json:"unknown"`
+}
+
+// Summarize counts outcomes.
+func Summarize(outcomes []Outcome) Summary {
+	var s Summary
+	for _, o := range outcomes {
+		switch o.Status {
+		case Pass:
+			s.Passed++
+		case Warn:
+			s.Warnings++
+		case Fail:
+			s.Failed++
+		case Skip:
+			s.Skipped++
+		case Unknown:
+			s.Unknown++
+		}
+	}
+	return s
+}

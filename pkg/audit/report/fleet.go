@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"fmt"
@@ -6,16 +6,17 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 )
 
-// RenderFleetTable writes the audit of many namespaces: one summary table,
+// FleetTable writes the audit of many namespaces: one summary table,
 // then the warnings and failures of each failing namespace, what could not
 // be read, and the verdict. Without namespaces it writes only what kept the
 // search from looking everywhere, if anything did.
-func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
+func FleetTable(w io.Writer, f *audit.FleetResult, st Style) error {
 	results := f.Namespaces
 	var b strings.Builder
 	if len(results) == 0 {
@@ -28,7 +29,7 @@ func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 	tw := tabwriter.NewWriter(&b, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAMESPACE\tENTRY\tVERDICT\tPASSED\tWARNINGS\tFAILED\tUNKNOWN\tFAILED CHECKS")
 	for _, r := range results {
-		s := Summarize(r.Outcomes)
+		s := check.Summarize(r.Outcomes)
 		entry := r.Entry
 		if entry == "" {
 			entry = "<none>"
@@ -52,12 +53,12 @@ func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 		b.WriteString(strings.TrimSuffix(block.String(), "\n"))
 	}
 	for _, r := range results {
-		if r.Verdict() != VerdictFailing {
+		if r.Verdict() != audit.VerdictFailing {
 			continue
 		}
 		fmt.Fprintf(&b, "\n%s\n%s\n", r.Namespace, strings.Repeat("=", len(r.Namespace)))
 		writeOutcomes(&b, sharedOutcomes(r.Outcomes, false), st, true)
-		b.WriteString(Verdict(r.Namespace, r.Outcomes) + "\n")
+		b.WriteString(r.Line() + "\n")
 	}
 	var unread []string
 	for _, r := range results {
@@ -70,8 +71,8 @@ func RenderFleetTable(w io.Writer, f *FleetResult, st Style) error {
 	}
 	writeUnsearched(&b, f.Unsearched)
 	writeLeftovers(&b, f.Leftovers)
-	b.WriteString("\n" + FleetVerdict(f) + "\n")
-	writeForbidden(&b, f.forbidden())
+	b.WriteString("\n" + f.Line() + "\n")
+	writeForbidden(&b, forbidden(f))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -123,57 +124,38 @@ func writeLeftovers(b *strings.Builder, leftovers []read.Leftover) {
 	}
 }
 
-// RenderFleetShort writes one line per namespace: its verdict and, when it
+// FleetShort writes one line per namespace: its verdict and, when it
 // is not secured, why; then one per namespace that no longer exists but
 // for what secure left for it.
-func RenderFleetShort(w io.Writer, f *FleetResult) error {
+func FleetShort(w io.Writer, f *audit.FleetResult) error {
 	var b strings.Builder
 	for _, r := range f.Namespaces {
-		s := Summarize(r.Outcomes)
+		s := check.Summarize(r.Outcomes)
 		switch r.Verdict() {
-		case VerdictFailing:
-			fmt.Fprintf(&b, "%s: failing: %s failed: %s", r.Namespace, Count(s.Failed, "check"), strings.Join(r.FailedIDs(), ", "))
+		case audit.VerdictFailing:
+			fmt.Fprintf(&b, "%s: failing: %s failed: %s", r.Namespace, audit.Count(s.Failed, "check"), strings.Join(r.FailedIDs(), ", "))
 			if len(r.Unreadable) > 0 {
 				fmt.Fprintf(&b, "; and you may not %s", snapshot.AccessList(r.Unreadable))
 			}
 			b.WriteString("\n")
-		case VerdictUnreadable:
+		case audit.VerdictUnreadable:
 			fmt.Fprintf(&b, "%s: unreadable: you may not %s\n", r.Namespace, snapshot.AccessList(r.Unreadable))
-		case VerdictIncomplete:
-			fmt.Fprintf(&b, "%s: incomplete: %s could not run: you may not %s\n", r.Namespace, Count(s.Unknown, "check"), snapshot.AccessList(r.Forbidden))
+		case audit.VerdictIncomplete:
+			fmt.Fprintf(&b, "%s: incomplete: %s could not run: you may not %s\n", r.Namespace, audit.Count(s.Unknown, "check"), snapshot.AccessList(r.Forbidden))
 		default:
-			fmt.Fprintf(&b, "%s: secured (%d passed, %s)\n", r.Namespace, s.Passed, Count(s.Warnings, "warning"))
+			fmt.Fprintf(&b, "%s: secured (%d passed, %s)\n", r.Namespace, s.Passed, audit.Count(s.Warnings, "warning"))
 		}
 	}
 	for _, lo := range f.Leftovers {
-		fmt.Fprintf(&b, "%s: deleted, but kubectl opea secure's %s remain: %s\n", lo.Namespace, Count(len(lo.Objects), "object"), lo.Fix)
+		fmt.Fprintf(&b, "%s: deleted, but kubectl opea secure's %s remain: %s\n", lo.Namespace, audit.Count(len(lo.Objects), "object"), lo.Fix)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// FleetVerdict is the last line of an audit of many namespaces.
-func FleetVerdict(f *FleetResult) string {
-	count := map[string]int{}
-	for _, r := range f.Namespaces {
-		count[r.Verdict()]++
-	}
-	line := fmt.Sprintf("Verdict: %d of %s secured", count[VerdictSecured], Count(len(f.Namespaces), "OPEA namespace"))
-	if n := count[VerdictFailing]; n > 0 {
-		line += fmt.Sprintf(", %d NOT secured (%s)", n, FleetFailing(f.Namespaces))
-	}
-	if n := count[VerdictIncomplete] + count[VerdictUnreadable]; n > 0 {
-		line += fmt.Sprintf(", %d could NOT be fully verified", n)
-	}
-	if len(f.Unsearched) > 0 {
-		line += "; others may have been missed"
-	}
-	return line
-}
-
-// forbidden is every refused read, once each: of every namespace, and of
-// the search for them.
-func (f *FleetResult) forbidden() []snapshot.Access {
+// forbidden is every refused read of f, once each: of every namespace, and
+// of the search for them.
+func forbidden(f *audit.FleetResult) []snapshot.Access {
 	all := append([]snapshot.Access(nil), f.Unsearched...)
 	for _, r := range f.Namespaces {
 		all = append(all, r.Forbidden...)
@@ -214,16 +196,16 @@ type FleetSummary struct {
 	Unreadable int `json:"unreadable"`
 }
 
-// NewFleetReport builds the JSON report of an audit of many namespaces.
-func NewFleetReport(selector string, f *FleetResult) FleetReport {
-	r := FleetReport{AllNamespaces: true, Selector: selector, Namespaces: []Report{}, Unsearched: f.Unsearched, MissingPermissions: f.forbidden(),
-		Success: f.Success(), Leftovers: f.Leftovers}
+// NewFleet builds the JSON report of an audit of many namespaces.
+func NewFleet(selector string, f *audit.FleetResult) FleetReport {
+	r := FleetReport{AllNamespaces: true, Selector: selector, Namespaces: []Report{}, Unsearched: f.Unsearched, MissingPermissions: forbidden(f),
+		Success: f.Verdict().Success(), Leftovers: f.Leftovers}
 	if len(r.MissingPermissions) == 0 {
 		r.MissingPermissions = nil
 	}
 	for _, res := range f.Namespaces {
-		report := NewReport(res.Namespace, res.Outcomes, res.Forbidden)
-		report.EntryService, report.Verdict = res.Entry, res.Verdict()
+		report := New(&res)
+		report.EntryService, report.Verdict = res.Entry, string(res.Verdict())
 		report.Unreadable = res.Unreadable
 		if len(report.Unreadable) == 0 {
 			report.Unreadable = nil
@@ -231,15 +213,21 @@ func NewFleetReport(selector string, f *FleetResult) FleetReport {
 		r.Namespaces = append(r.Namespaces, report)
 		r.Summary.Namespaces++
 		switch res.Verdict() {
-		case VerdictSecured:
+		case audit.VerdictSecured:
 			r.Summary.Secured++
-		case VerdictFailing:
+		case audit.VerdictFailing:
 			r.Summary.Failing++
-		case VerdictIncomplete:
+		case audit.VerdictIncomplete:
 			r.Summary.Incomplete++
-		case VerdictUnreadable:
+		case audit.VerdictUnreadable:
 			r.Summary.Unreadable++
 		}
 	}
 	return r
+}
+
+// FleetNotRun is the document of an audit of many namespaces that could not
+// run (audit.VerdictNotRun): err says why.
+func FleetNotRun(selector string, err error) FleetReport {
+	return FleetReport{AllNamespaces: true, Selector: selector, Namespaces: []Report{}, Error: err.Error()}
 }

@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
 	"github.com/opea-project/kubectl-opea/pkg/audit/read"
@@ -18,7 +19,7 @@ import (
 // and the unsecure that removes it; not what it made for one that exists.
 func TestAuditAllNamesLeftoversOfDeletedNamespaces(t *testing.T) {
 	clients, _, _ := withLeftovers().Clients(t)
-	fleet, err := AuditAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true}, probe.Options{}, false)
+	fleet, err := audit.AuditAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true}, probe.Options{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +27,7 @@ func TestAuditAllNamesLeftoversOfDeletedNamespaces(t *testing.T) {
 		t.Errorf("leftovers (-want +got):\n%s", diff)
 	}
 	var table, short bytes.Buffer
-	if err := RenderFleetTable(&table, fleet, Style{}); err != nil {
+	if err := FleetTable(&table, fleet, Style{}); err != nil {
 		t.Fatal(err)
 	}
 	want := "kubectl opea secure left objects for namespaces that no longer exist (cert-manager keeps renewing their certificates):\n" +
@@ -37,7 +38,7 @@ func TestAuditAllNamesLeftoversOfDeletedNamespaces(t *testing.T) {
 	if !strings.Contains(table.String(), want) {
 		t.Errorf("the table does not say:\n%s\ngot:\n%s", want, table.String())
 	}
-	if err := RenderFleetShort(&short, fleet); err != nil {
+	if err := FleetShort(&short, fleet); err != nil {
 		t.Fatal(err)
 	}
 	if want := "gone: deleted, but kubectl opea secure's 4 objects remain: kubectl opea unsecure -n gone\n"; !strings.HasSuffix(short.String(), want) {
@@ -74,10 +75,10 @@ func TestAuditAllLeftoversWithoutTheListOfNamespaces(t *testing.T) {
 // are a warning.
 func TestLeftoversValidateAgainstTheSchema(t *testing.T) {
 	s := healthy(t)
-	fleet := &FleetResult{Namespaces: []NamespaceResult{{Namespace: s.Namespace, Entry: "chatqna-nginx", Outcomes: check.Run(s)}}, Leftovers: []read.Leftover{goneLeftover}}
-	report := NewFleetReport("", fleet)
+	fleet := &audit.FleetResult{Namespaces: []audit.Result{{Namespace: s.Namespace, Entry: "chatqna-nginx", Outcomes: check.Run(s)}}, Leftovers: []read.Leftover{goneLeftover}}
+	report := NewFleet("", fleet)
 	var b bytes.Buffer
-	if err := RenderJSON(&b, report); err != nil {
+	if err := JSON(&b, report); err != nil {
 		t.Fatal(err)
 	}
 	validateAgainstSchema(t, b.Bytes())

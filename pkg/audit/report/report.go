@@ -1,4 +1,8 @@
-package audit
+// Package report renders verify's audits: the table (and -o short) of
+// one namespace or many, and the JSON and YAML documents of
+// docs/verify-output.schema.json. Every renderer takes its verdict from
+// package audit.
+package report
 
 import (
 	"encoding/json"
@@ -8,6 +12,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 )
@@ -39,68 +44,14 @@ func (st Style) mark(s check.Status) string {
 	return m
 }
 
-// Summary counts outcomes by status.
-type Summary struct {
-	Passed   int `json:"passed"`
-	Warnings int `json:"warnings"`
-	Failed   int `json:"failed"`
-	Skipped  int `json:"skipped"`
-	// Unknown counts the checks that could not run for lack of permission.
-	Unknown int `json:"unknown"`
-}
-
-// Summarize counts outcomes.
-func Summarize(outcomes []check.Outcome) Summary {
-	var s Summary
-	for _, o := range outcomes {
-		switch o.Status {
-		case check.Pass:
-			s.Passed++
-		case check.Warn:
-			s.Warnings++
-		case check.Fail:
-			s.Failed++
-		case check.Skip:
-			s.Skipped++
-		case check.Unknown:
-			s.Unknown++
-		}
-	}
-	return s
-}
-
-// Count is n and noun, in the plural unless n is 1.
-func Count(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// Verdict is the report's last line.
-func Verdict(namespace string, outcomes []check.Outcome) string {
-	s := Summarize(outcomes)
-	counts := fmt.Sprintf("%d passed, %s, %d failed, %d skipped", s.Passed, Count(s.Warnings, "warning"), s.Failed, s.Skipped)
-	if s.Unknown > 0 {
-		counts += fmt.Sprintf(", %d unknown", s.Unknown)
-	}
-	switch {
-	case s.Failed > 0:
-		return fmt.Sprintf("Verdict: %s is NOT secured as intended (%s)", namespace, counts)
-	case s.Unknown > 0:
-		return fmt.Sprintf("Verdict: %s could NOT be fully verified: %s could not run for lack of permission (%s)", namespace, Count(s.Unknown, "check"), counts)
-	}
-	return fmt.Sprintf("Verdict: %s is secured: TLS ingress and STRICT mTLS in place (%s)", namespace, counts)
-}
-
-// RenderTable writes every check, grouped by category; short writes only
+// Table writes every check of r, grouped by category; short writes only
 // the warnings and failures. Both end with the verdict and, when the API
 // server refused reads, one list of them all.
-func RenderTable(w io.Writer, namespace string, outcomes []check.Outcome, forbidden []snapshot.Access, st Style, short bool) error {
+func Table(w io.Writer, r *audit.Result, st Style, short bool) error {
 	var b strings.Builder
-	writeOutcomes(&b, outcomes, st, short)
-	b.WriteString(Verdict(namespace, outcomes) + "\n")
-	writeForbidden(&b, forbidden)
+	writeOutcomes(&b, r.Outcomes, st, short)
+	b.WriteString(r.Line() + "\n")
+	writeForbidden(&b, r.Forbidden)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -158,7 +109,7 @@ func writeOutcomes(b *strings.Builder, outcomes []check.Outcome, st Style, short
 type Report struct {
 	Namespace  string           `json:"namespace"`
 	Success    bool             `json:"success"`
-	Summary    Summary          `json:"summary"`
+	Summary    check.Summary    `json:"summary"`
 	Categories []ReportCategory `json:"categories"`
 	// MissingPermissions are the reads the API server refused: the checks
 	// that needed them are "unknown". Absent when there were none.
@@ -190,13 +141,12 @@ type ReportCheck struct {
 	Docs        string       `json:"docs"`
 }
 
-// NewReport builds the JSON report of outcomes and the reads the API server
-// refused. Success is what exit code 0 means: no check failed, and every
-// check ran.
-func NewReport(namespace string, outcomes []check.Outcome, forbidden []snapshot.Access) Report {
-	r := Report{Namespace: namespace, Success: !check.Failed(outcomes) && !check.Incomplete(outcomes), Summary: Summarize(outcomes), Categories: []ReportCategory{},
-		MissingPermissions: forbidden}
-	for _, o := range outcomes {
+// New builds the JSON report of res: its outcomes and the reads the API
+// server refused. Success is what exit code 0 means: the verdict's.
+func New(res *audit.Result) Report {
+	r := Report{Namespace: res.Namespace, Success: res.Verdict().Success(), Summary: check.Summarize(res.Outcomes), Categories: []ReportCategory{},
+		MissingPermissions: res.Forbidden}
+	for _, o := range res.Outcomes {
 		if len(r.Categories) == 0 || r.Categories[len(r.Categories)-1].CategoryName != o.Category {
 			r.Categories = append(r.Categories, ReportCategory{CategoryName: o.Category})
 		}
@@ -206,10 +156,16 @@ func NewReport(namespace string, outcomes []check.Outcome, forbidden []snapshot.
 	return r
 }
 
-// RenderYAML writes r, a Report or a FleetReport, as YAML: the document
-// RenderJSON writes, with its field names and in its field order (a reader
+// NotRun is the document of an audit of namespace that could not run
+// (audit.VerdictNotRun): err says why.
+func NotRun(namespace string, err error) Report {
+	return Report{Namespace: namespace, Categories: []ReportCategory{}, Error: err.Error()}
+}
+
+// YAML writes r, a Report or a FleetReport, as YAML: the document
+// JSON writes, with its field names and in its field order (a reader
 // finds the verdict first), converted.
-func RenderYAML(w io.Writer, r any) error {
+func YAML(w io.Writer, r any) error {
 	data, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -238,8 +194,8 @@ func blockStyle(n *yaml.Node) {
 	}
 }
 
-// RenderJSON writes r, a Report or a FleetReport, as indented JSON.
-func RenderJSON(w io.Writer, r any) error {
+// JSON writes r, a Report or a FleetReport, as indented JSON.
+func JSON(w io.Writer, r any) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

@@ -1,12 +1,14 @@
-package audit
+package report
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
@@ -14,12 +16,12 @@ import (
 )
 
 // update rewrites the golden files from what the renderers write today:
-// go test ./pkg/audit -run TestGolden -update.
+// go test ./pkg/audit/report -run TestGolden -update.
 var update = flag.Bool("update", false, "rewrite the golden files of the renderers")
 
 // goldenDir holds what verify prints for the snapshots the tests build, in
 // every output format: a change to the code that moves a byte shows here.
-const goldenDir = "testdata/golden"
+const goldenDir = "../testdata/golden"
 
 // allInputs are every input of a snapshot.
 var allInputs = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputIstiod, snapshot.InputMeshConfig, snapshot.InputDaemonSets, snapshot.InputCNIConfig,
@@ -81,18 +83,17 @@ func goldenSnapshots(t *testing.T) map[string]*snapshot.Snapshot {
 
 // namespaceResult is one namespace of an audit of many, as AuditAll makes
 // it.
-func namespaceResult(s *snapshot.Snapshot) NamespaceResult {
-	return NamespaceResult{Namespace: s.Namespace, Entry: read.Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
-		Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods])}
+func namespaceResult(s *snapshot.Snapshot) audit.Result {
+	return audit.Judge(s)
 }
 
 // goldenFleets are audits of many namespaces built from goldenSnapshots:
 // one of each verdict, with what the search could not read and what secure
 // left behind; one that found nothing but was refused reads; one that
 // found nothing at all.
-func goldenFleets(t *testing.T) map[string]*FleetResult {
+func goldenFleets(t *testing.T) map[string]*audit.FleetResult {
 	snaps := goldenSnapshots(t)
-	var results []NamespaceResult
+	var results []audit.Result
 	for _, c := range []struct{ ns, snapshot string }{
 		{"a", "healthy"}, {"b", "failing"}, {"c", "unread-pods"}, {"d", "unread-rbac"}, {"e", "gatewayapi"},
 	} {
@@ -105,9 +106,9 @@ func goldenFleets(t *testing.T) map[string]*FleetResult {
 	leftovers := []read.Leftover{{Namespace: "gone", Objects: []string{"certificate.cert-manager.io/opea-gone-tls in istio-ingress", "issuer.cert-manager.io/opea-gone-ca in istio-ingress"},
 		Secrets: []string{"istio-ingress/opea-gone-tls"}, Fix: "kubectl opea unsecure -n gone"}}
 	secured := namespaceResult(snaps["gatewayapi-shared"])
-	return map[string]*FleetResult{
+	return map[string]*audit.FleetResult{
 		"fleet":            {Namespaces: results, Unsearched: unsearched, Leftovers: leftovers},
-		"fleet-secured":    {Namespaces: []NamespaceResult{secured}},
+		"fleet-secured":    {Namespaces: []audit.Result{secured}},
 		"fleet-unsearched": {Unsearched: unsearched, Leftovers: leftovers},
 		"fleet-empty":      {},
 	}
@@ -120,16 +121,20 @@ func TestGoldenReports(t *testing.T) {
 	for name, s := range goldenSnapshots(t) {
 		outcomes, forbidden := check.Run(s), s.Forbidden()
 		golden(t, name+".table", func(w *bytes.Buffer) error {
-			return RenderTable(w, s.Namespace, outcomes, forbidden, Style{}, false)
+			return Table(w, &audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}, Style{}, false)
 		})
 		golden(t, name+".short", func(w *bytes.Buffer) error {
-			return RenderTable(w, s.Namespace, outcomes, forbidden, Style{}, true)
+			return Table(w, &audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}, Style{}, true)
 		})
 		golden(t, name+".terminal", func(w *bytes.Buffer) error {
-			return RenderTable(w, s.Namespace, outcomes, forbidden, Style{Glyphs: true, Colour: true}, false)
+			return Table(w, &audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}, Style{Glyphs: true, Colour: true}, false)
 		})
-		golden(t, name+".json", func(w *bytes.Buffer) error { return RenderJSON(w, NewReport(s.Namespace, outcomes, forbidden)) })
-		golden(t, name+".yaml", func(w *bytes.Buffer) error { return RenderYAML(w, NewReport(s.Namespace, outcomes, forbidden)) })
+		golden(t, name+".json", func(w *bytes.Buffer) error {
+			return JSON(w, New(&audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}))
+		})
+		golden(t, name+".yaml", func(w *bytes.Buffer) error {
+			return YAML(w, New(&audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}))
+		})
 	}
 }
 
@@ -137,11 +142,11 @@ func TestGoldenReports(t *testing.T) {
 // verify -A prints it.
 func TestGoldenFleetReports(t *testing.T) {
 	for name, f := range goldenFleets(t) {
-		golden(t, name+".table", func(w *bytes.Buffer) error { return RenderFleetTable(w, f, Style{}) })
-		golden(t, name+".terminal", func(w *bytes.Buffer) error { return RenderFleetTable(w, f, Style{Glyphs: true, Colour: true}) })
-		golden(t, name+".short", func(w *bytes.Buffer) error { return RenderFleetShort(w, f) })
-		golden(t, name+".json", func(w *bytes.Buffer) error { return RenderJSON(w, NewFleetReport("", f)) })
-		golden(t, name+".yaml", func(w *bytes.Buffer) error { return RenderYAML(w, NewFleetReport("team=rag", f)) })
+		golden(t, name+".table", func(w *bytes.Buffer) error { return FleetTable(w, f, Style{}) })
+		golden(t, name+".terminal", func(w *bytes.Buffer) error { return FleetTable(w, f, Style{Glyphs: true, Colour: true}) })
+		golden(t, name+".short", func(w *bytes.Buffer) error { return FleetShort(w, f) })
+		golden(t, name+".json", func(w *bytes.Buffer) error { return JSON(w, NewFleet("", f)) })
+		golden(t, name+".yaml", func(w *bytes.Buffer) error { return YAML(w, NewFleet("team=rag", f)) })
 	}
 }
 
@@ -150,13 +155,13 @@ func TestGoldenFleetReports(t *testing.T) {
 func TestGoldenNotRun(t *testing.T) {
 	const why = `namespace "chatqna" does not exist`
 	golden(t, "not-run.json", func(w *bytes.Buffer) error {
-		return RenderJSON(w, Report{Namespace: "chatqna", Categories: []ReportCategory{}, Error: why})
+		return JSON(w, NotRun("chatqna", errors.New(why)))
 	})
 	golden(t, "not-run.yaml", func(w *bytes.Buffer) error {
-		return RenderYAML(w, Report{Namespace: "chatqna", Categories: []ReportCategory{}, Error: why})
+		return YAML(w, NotRun("chatqna", errors.New(why)))
 	})
 	golden(t, "fleet-not-run.json", func(w *bytes.Buffer) error {
-		return RenderJSON(w, FleetReport{AllNamespaces: true, Selector: "team=rag", Namespaces: []Report{}, Error: "cannot reach the cluster"})
+		return JSON(w, FleetNotRun("team=rag", errors.New("cannot reach the cluster")))
 	})
 }
 

@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 )
 
@@ -17,7 +18,7 @@ import (
 func validateAgainstSchema(t *testing.T, data []byte) {
 	t.Helper()
 	compiler := jsonschema.NewCompiler()
-	schema, err := compiler.Compile("../../docs/verify-output.schema.json")
+	schema, err := compiler.Compile("../../../docs/verify-output.schema.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +35,7 @@ func TestJSONReportMatchesTheSchema(t *testing.T) {
 	s := healthy(t)
 	brokenCases[0].breakIt(t, s)
 	var buf bytes.Buffer
-	if err := RenderJSON(&buf, NewReport("chatqna", check.Run(s), s.Forbidden())); err != nil {
+	if err := JSON(&buf, New(&audit.Result{Namespace: "chatqna", Outcomes: check.Run(s), Forbidden: s.Forbidden()})); err != nil {
 		t.Fatal(err)
 	}
 	validateAgainstSchema(t, buf.Bytes())
@@ -44,7 +45,7 @@ func TestJSONReportMatchesTheSchema(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := RenderJSON(&buf, Report{Namespace: "chatqna", Categories: []ReportCategory{}, Error: "cannot reach the cluster"}); err != nil {
+	if err := JSON(&buf, Report{Namespace: "chatqna", Categories: []ReportCategory{}, Error: "cannot reach the cluster"}); err != nil {
 		t.Fatal(err)
 	}
 	validateAgainstSchema(t, buf.Bytes())
@@ -55,13 +56,13 @@ func TestTableAndShortOutput(t *testing.T) {
 	s.NamespaceLabels = map[string]string{}
 	outcomes := check.Run(s)
 	var table, short, glyphs bytes.Buffer
-	if err := RenderTable(&table, "chatqna", outcomes, nil, Style{}, false); err != nil {
+	if err := Table(&table, &audit.Result{Namespace: "chatqna", Outcomes: outcomes}, Style{}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := RenderTable(&short, "chatqna", outcomes, nil, Style{}, true); err != nil {
+	if err := Table(&short, &audit.Result{Namespace: "chatqna", Outcomes: outcomes}, Style{}, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := RenderTable(&glyphs, "chatqna", outcomes, nil, Style{Glyphs: true}, true); err != nil {
+	if err := Table(&glyphs, &audit.Result{Namespace: "chatqna", Outcomes: outcomes}, Style{Glyphs: true}, true); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -92,17 +93,17 @@ func TestTableAndShortOutput(t *testing.T) {
 func TestYAMLReportIsTheJSONDocument(t *testing.T) {
 	s := healthy(t)
 	brokenCases[0].breakIt(t, s)
-	report := NewReport("chatqna", check.Run(s), s.Forbidden())
+	report := New(&audit.Result{Namespace: "chatqna", Outcomes: check.Run(s), Forbidden: s.Forbidden()})
 	odd := []string{"true", "0755", "1e3", "null", "", "a: b", "- x", "two\nlines", "#"}
 	for i, msg := range odd {
 		report.Categories[0].Checks[i%len(report.Categories[0].Checks)].Message = msg
 	}
 	report.Categories[0].Checks = append(report.Categories[0].Checks, ReportCheck{ID: "cluster.odd-messages", Description: "d", Result: check.Pass, Docs: DocsURL, Message: strings.Join(odd, " ")})
 	var js, ym bytes.Buffer
-	if err := RenderJSON(&js, report); err != nil {
+	if err := JSON(&js, report); err != nil {
 		t.Fatal(err)
 	}
-	if err := RenderYAML(&ym, report); err != nil {
+	if err := YAML(&ym, report); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(ym.String(), "namespace: chatqna\nsuccess: false\n") {

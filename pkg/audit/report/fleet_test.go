@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"bytes"
@@ -10,6 +10,7 @@ import (
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
 	"github.com/opea-project/kubectl-opea/pkg/audit/read"
@@ -34,7 +35,7 @@ func TestAuditAllReportsANamespaceItMayNotRead(t *testing.T) {
 	forbid(&clients.Dynamic.(*dynamicfake.FakeDynamicClient).Fake, notA)
 	forbid(&meta.Fake, notA)
 
-	fleet, err := AuditAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true}, probe.Options{}, true)
+	fleet, err := audit.AuditAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true}, probe.Options{}, true)
 	if err != nil {
 		t.Fatalf("AuditAll stopped: %v", err)
 	}
@@ -48,7 +49,7 @@ func TestAuditAllReportsANamespaceItMayNotRead(t *testing.T) {
 		t.Errorf("unreadable (-want +got):\n%s", diff)
 	}
 	var b bytes.Buffer
-	if err := RenderFleetTable(&b, fleet, Style{}); err != nil {
+	if err := FleetTable(&b, fleet, Style{}); err != nil {
 		t.Fatal(err)
 	}
 	if want := "could not read the pods of:\n  b: you may not list pods in namespace b\n"; !strings.Contains(b.String(), want) {
@@ -61,7 +62,7 @@ func TestAuditAllReportsANamespaceItMayNotRead(t *testing.T) {
 func TestAuditAllSaysWhatItCouldNotSearch(t *testing.T) {
 	clients, kube, _ := fleet().Clients(t)
 	forbid(&kube.Fake, func(a k8stesting.Action) bool { return a.GetResource().Resource == "services" })
-	fleet, err := AuditAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true}, probe.Options{}, false)
+	fleet, err := audit.AuditAll(context.Background(), clients, read.ReadOptions{AllNamespaces: true}, probe.Options{}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestAuditAllSaysWhatItCouldNotSearch(t *testing.T) {
 		t.Errorf("unsearched: %q", got)
 	}
 	var b bytes.Buffer
-	if err := RenderFleetTable(&b, fleet, Style{}); err != nil {
+	if err := FleetTable(&b, fleet, Style{}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(b.String(), "could not look for OPEA applications everywhere: you may not list services in every namespace\n") {
@@ -85,15 +86,15 @@ func TestFleetReportsValidateAgainstTheSchema(t *testing.T) {
 	broken := healthy(t)
 	broken.Namespace = "broken"
 	broken.NamespaceLabels = nil
-	results := []NamespaceResult{
+	results := []audit.Result{
 		{Namespace: s.Namespace, Entry: "chatqna-nginx", Outcomes: check.Run(s)},
 		{Namespace: "broken", Outcomes: check.Run(broken)},
 		{Namespace: "hidden", Outcomes: check.Run(s), Unreadable: []snapshot.Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}},
 			Forbidden: []snapshot.Access{{Verb: "list", Resource: "pods", Namespace: "hidden"}}},
 	}
 	var b bytes.Buffer
-	report := NewFleetReport("team=rag", &FleetResult{Namespaces: results})
-	if err := RenderJSON(&b, report); err != nil {
+	report := NewFleet("team=rag", &audit.FleetResult{Namespaces: results})
+	if err := JSON(&b, report); err != nil {
 		t.Fatal(err)
 	}
 	validateAgainstSchema(t, b.Bytes())
@@ -101,7 +102,7 @@ func TestFleetReportsValidateAgainstTheSchema(t *testing.T) {
 		t.Errorf("success %v, summary %+v", report.Success, report.Summary)
 	}
 	b.Reset()
-	if err := RenderFleetShort(&b, &FleetResult{Namespaces: results}); err != nil {
+	if err := FleetShort(&b, &audit.FleetResult{Namespaces: results}); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(b.String()), "\n")

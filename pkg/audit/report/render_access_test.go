@@ -1,4 +1,4 @@
-package audit
+package report
 
 import (
 	"bytes"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 )
@@ -20,16 +21,16 @@ func TestReportsListMissingPermissionsOnce(t *testing.T) {
 	secret := snapshot.Access{Verb: "get", Resource: "secrets", Name: "opea-chatqna-tls", Namespace: "istio-ingress"}
 	s.Unread = map[snapshot.Input][]snapshot.Access{snapshot.InputSecrets: {secret}, snapshot.InputIstiod: {deployments}, snapshot.InputMeshConfig: {deployments}}
 	outcomes := check.Run(s)
-	summary := Summarize(outcomes)
+	summary := check.Summarize(outcomes)
 	if summary.Failed != 0 || summary.Unknown == 0 || !check.Incomplete(outcomes) || check.Failed(outcomes) {
 		t.Fatalf("summary %+v", summary)
 	}
 
 	var table, short bytes.Buffer
-	if err := RenderTable(&table, "chatqna", outcomes, s.Forbidden(), Style{}, false); err != nil {
+	if err := Table(&table, &audit.Result{Namespace: "chatqna", Outcomes: outcomes, Forbidden: s.Forbidden()}, Style{}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := RenderTable(&short, "chatqna", outcomes, s.Forbidden(), Style{}, true); err != nil {
+	if err := Table(&short, &audit.Result{Namespace: "chatqna", Outcomes: outcomes, Forbidden: s.Forbidden()}, Style{}, true); err != nil {
 		t.Fatal(err)
 	}
 	block := "\nyou lack permissions to read:\n" +
@@ -50,7 +51,7 @@ func TestReportsListMissingPermissionsOnce(t *testing.T) {
 	}
 
 	var buf bytes.Buffer
-	if err := RenderJSON(&buf, NewReport("chatqna", outcomes, s.Forbidden())); err != nil {
+	if err := JSON(&buf, New(&audit.Result{Namespace: "chatqna", Outcomes: outcomes, Forbidden: s.Forbidden()})); err != nil {
 		t.Fatal(err)
 	}
 	validateAgainstSchema(t, buf.Bytes())
