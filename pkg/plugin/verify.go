@@ -101,14 +101,25 @@ type VerifyOptions struct {
 	namespace string
 	// set are the flags given on the command line: a value given
 	// explicitly must make sense, even where the default means "none".
-	set     map[string]bool
-	clients clients.Getter
+	set map[string]bool
+	// selectorErr is why --selector does not parse, reported by Validate
+	// with the other flags' problems.
+	selectorErr error
+	clients     clients.Getter
 	genericiooptions.IOStreams
+}
+
+// NewVerifyOptions returns verify's options with the flags' defaults.
+func NewVerifyOptions(getter clients.Getter, streams genericiooptions.IOStreams) *VerifyOptions {
+	return &VerifyOptions{
+		IOStreams: streams, clients: getter,
+		Output: "table", Probe: true, MinValidity: 30 * 24 * time.Hour, ProbeTimeout: 5 * time.Second, Timeout: defaultTimeout,
+	}
 }
 
 // NewCmdVerify returns the `verify` command.
 func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerifyOptions{IOStreams: streams, clients: getter}
+	o := NewVerifyOptions(getter, streams)
 	cmd := &cobra.Command{
 		Use:     "verify",
 		Short:   "Audit that an OPEA application's TLS ingress and STRICT mTLS are in place and effective",
@@ -126,24 +137,25 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.Output, "output", "o", "table", "Output format: table, short (warnings and failures only; with -A, a line per namespace), json or yaml (the same document)")
-	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Audit every namespace that holds an OPEA application, from one read of the cluster (-n is then ignored)")
-	f.StringVarP(&o.Selector, "selector", "l", "", "With -A, audit only the namespaces whose labels match this selector (e.g. team=rag,env!=dev)")
-	f.BoolVar(&o.Probe, "probe", true, "Run the live TLS probe when the gateway's address is known (--probe=false skips it); with -A, several gateways at once")
-	f.StringVar(&o.Service, "service", "", "Entry Service of the application that the ingress must route to (default: any Service in the namespace)")
-	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service that the routes must use (default: any)")
-	f.DurationVar(&o.MinValidity, "min-validity", 30*24*time.Hour, "Warn when the certificate expires sooner than this")
-	f.StringVar(&o.ProbeAddress, "probe-address", "", "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
-	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", "", "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
-	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 5*time.Second, "Timeout of the live probe: each host's, and all hosts' together")
+	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, short (warnings and failures only; with -A, a line per namespace), json or yaml (the same document)")
+	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "Audit every namespace that holds an OPEA application, from one read of the cluster (-n is then ignored)")
+	f.StringVarP(&o.Selector, "selector", "l", o.Selector, "With -A, audit only the namespaces whose labels match this selector (e.g. team=rag,env!=dev)")
+	f.BoolVar(&o.Probe, "probe", o.Probe, "Run the live TLS probe when the gateway's address is known (--probe=false skips it); with -A, several gateways at once")
+	f.StringVar(&o.Service, "service", o.Service, "Entry Service of the application that the ingress must route to (default: any Service in the namespace)")
+	f.Int32Var(&o.Port, "port", o.Port, "Port of the entry Service that the routes must use (default: any)")
+	f.DurationVar(&o.MinValidity, "min-validity", o.MinValidity, "Warn when the certificate expires sooner than this")
+	f.StringVar(&o.ProbeAddress, "probe-address", o.ProbeAddress, "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
+	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", o.ProbeHTTPAddress, "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
+	f.DurationVar(&o.ProbeTimeout, "probe-timeout", o.ProbeTimeout, "Timeout of the live probe: each host's, and all hosts' together")
 	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass (exit code 124 if --timeout passes first)")
 	f.Lookup("wait").NoOptDefVal = "true"
-	f.DurationVar(&o.Timeout, "timeout", defaultTimeout, timeoutUsage)
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json", "yaml"))
 	return cmd
 }
 
-// Complete resolves the namespace and notes which flags were given.
+// Complete resolves the namespace, notes which flags were given and parses
+// the selector; Validate reports what does not make sense.
 func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 	ns, err := namespaceOf(o.clients)
 	if err != nil {
@@ -152,6 +164,7 @@ func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 	o.namespace = ns
 	o.set = map[string]bool{}
 	cmd.Flags().Visit(func(f *pflag.Flag) { o.set[f.Name] = true })
+	_, o.selectorErr = labels.Parse(o.Selector)
 	if o.waitFor != nil {
 		fmt.Fprintf(o.ErrOut, "--wait DURATION is deprecated: use --wait --timeout %s\n", *o.waitFor)
 		if !o.set["timeout"] {
@@ -194,7 +207,7 @@ func (o *VerifyOptions) legacyWaitArgs(cmd *cobra.Command, args []string) error 
 }
 
 // Validate checks the flags, all of them: it reports every problem at
-// once, before anything is read or probed.
+// once, before anything is read or probed, and changes nothing.
 func (o *VerifyOptions) Validate() error {
 	var errs []string
 	switch o.Output {
@@ -254,8 +267,8 @@ func (o *VerifyOptions) Validate() error {
 // validateAllNamespaces checks the flags that go with --all-namespaces.
 func (o *VerifyOptions) validateAllNamespaces() []string {
 	var errs []string
-	if _, err := labels.Parse(o.Selector); err != nil {
-		errs = append(errs, fmt.Sprintf("invalid --selector %q: %v", o.Selector, err))
+	if o.selectorErr != nil {
+		errs = append(errs, fmt.Sprintf("invalid --selector %q: %v", o.Selector, o.selectorErr))
 	}
 	for _, flag := range []string{"probe-address", "probe-http-address"} {
 		if o.set[flag] {
