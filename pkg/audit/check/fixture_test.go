@@ -8,10 +8,8 @@ import (
 var (
 	now               = fixture.Now
 	issue             = fixture.Issue
-	issueSANs         = fixture.IssueSANs
 	strict            = fixture.Strict
 	healthy           = fixture.Healthy
-	conditionsTrue    = fixture.ConditionsTrue
 	setCondition      = fixture.SetCondition
 	healthyGatewayAPI = fixture.HealthyGatewayAPI
 	moveSecret        = fixture.MoveSecret
@@ -21,5 +19,3 @@ var (
 	setHosts          = fixture.SetHosts
 	accepted          = fixture.Accepted
 )
-
-type issued = fixture.Issued

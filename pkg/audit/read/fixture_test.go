@@ -20,7 +20,6 @@ var (
 	namespacesOf       = fixture.NamespacesOf
 	securedFleet       = fixture.SecuredFleet
 	withLeftovers      = fixture.WithLeftovers
-	goneLeftover       = fixture.GoneLeftover
 )
 
 type cluster = fixture.Cluster
