@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,6 +20,8 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -211,43 +214,41 @@ func TestIngressGateway(t *testing.T) {
 }
 
 func TestServedAPIs(t *testing.T) {
-	resources := func(gv string, names ...string) *metav1.APIResourceList {
-		l := &metav1.APIResourceList{GroupVersion: gv}
+	resources := func(group, version string, names ...string) []schema.GroupVersionResource {
+		var out []schema.GroupVersionResource
 		for _, n := range names {
-			l.APIResources = append(l.APIResources, metav1.APIResource{Name: n})
+			out = append(out, schema.GroupVersionResource{Group: group, Version: version, Resource: n})
 		}
-		return l
+		return out
 	}
 	for _, tc := range []struct {
-		name  string
-		lists []*metav1.APIResourceList
-		want  APIs
+		name   string
+		served [][]schema.GroupVersionResource
+		want   APIs
 	}{
 		{
 			name: "current Istio and cert-manager",
-			lists: []*metav1.APIResourceList{
-				resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
-				resources("networking.istio.io/v1beta1", "gateways", "virtualservices"),
-				resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
-				resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
+			served: [][]schema.GroupVersionResource{
+				resources(clientstest.IstioNetworking, "v1", "gateways", "virtualservices", "destinationrules"),
+				resources(clientstest.IstioNetworking, "v1beta1", "gateways", "virtualservices"),
+				resources(clientstest.IstioSecurity, "v1", "peerauthentications", "authorizationpolicies"),
+				{certmanager.Issuers, certmanager.ClusterIssuers, certmanager.Certificates},
 			},
 			want: APIs{Networking: "v1", Security: "v1", CertManager: "v1", AuthorizationPolicies: "v1"},
 		},
 		{
 			name: "older Istio serves only v1beta1",
-			lists: []*metav1.APIResourceList{
-				resources("networking.istio.io/v1beta1", "gateways", "virtualservices"),
-				resources("security.istio.io/v1", "authorizationpolicies"),
-				resources("security.istio.io/v1beta1", "peerauthentications"),
+			served: [][]schema.GroupVersionResource{
+				resources(clientstest.IstioNetworking, "v1beta1", "gateways", "virtualservices"),
+				resources(clientstest.IstioSecurity, "v1", "authorizationpolicies"),
+				resources(clientstest.IstioSecurity, "v1beta1", "peerauthentications"),
 			},
 			want: APIs{Networking: "v1beta1", Security: "v1beta1", AuthorizationPolicies: "v1"},
 		},
-		{name: "nothing installed", lists: []*metav1.APIResourceList{resources("v1", "pods")}, want: APIs{}},
+		{name: "nothing installed", served: [][]schema.GroupVersionResource{{{Version: "v1", Resource: "pods"}}}, want: APIs{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kube := kubefake.NewClientset()
-			disco := kube.Discovery().(*fakediscovery.FakeDiscovery)
-			disco.Resources = tc.lists
+			disco := clientstest.New(t).ServeOnly(slices.Concat(tc.served...)...).Discovery()
 			got, err := ServedAPIs(disco)
 			if err != nil {
 				t.Fatal(err)
@@ -273,8 +274,10 @@ func (d partialDiscovery) ServerGroupsAndResources() ([]*metav1.APIGroup, []*met
 // A group whose discovery failed is unknown, not absent: a check that its
 // objects do not exist would pass unread.
 func TestServedAPIsRefusesWhenANeededGroupFailed(t *testing.T) {
-	disco := partialDiscovery{FakeDiscovery: kubefake.NewClientset().Discovery().(*fakediscovery.FakeDiscovery)}
-	disco.Resources = []*metav1.APIResourceList{{GroupVersion: "networking.istio.io/v1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "virtualservices"}}}}
+	disco := partialDiscovery{FakeDiscovery: clientstest.New(t).ServeOnly(
+		schema.GroupVersionResource{Group: clientstest.IstioNetworking, Version: "v1", Resource: "gateways"},
+		schema.GroupVersionResource{Group: clientstest.IstioNetworking, Version: "v1", Resource: "virtualservices"},
+	).Discovery()}
 
 	disco.failed = map[schema.GroupVersion]error{{Group: "metrics.k8s.io", Version: "v1beta1"}: errors.New("503")}
 	got, err := ServedAPIs(disco)
