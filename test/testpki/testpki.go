@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"testing"
 	"time"
 )
 
@@ -115,8 +114,16 @@ func Issue(l Leaf) (Credential, error) {
 	}, nil
 }
 
+// T is the part of testing.TB MustIssue uses; taking it rather than
+// testing.TB keeps package testing out of the tools that mint through
+// fixtures.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+}
+
 // MustIssue is Issue for a test, which it fails on an error.
-func MustIssue(t testing.TB, l Leaf) Credential {
+func MustIssue(t T, l Leaf) Credential {
 	t.Helper()
 	c, err := Issue(l)
 	if err != nil {
