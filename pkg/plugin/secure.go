@@ -20,6 +20,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/secure"
 )
 
@@ -134,7 +135,7 @@ type SecureOptions struct {
 func NewSecureOptions(getter clients.Getter, streams genericiooptions.IOStreams) *SecureOptions {
 	return &SecureOptions{
 		IOStreams: streams, clients: getter, PrintFlags: genericclioptions.NewPrintFlags(""),
-		Enroll: true, HTTPRedirect: true, IssuerKind: "Issuer", FieldManager: desired.ManagedByValue, Timeout: 5 * time.Minute,
+		Enroll: true, HTTPRedirect: true, IssuerKind: "Issuer", FieldManager: ownership.ManagedByValue, Timeout: 5 * time.Minute,
 	}
 }
 
@@ -397,11 +398,11 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 			return err
 		}
 		left := timeLeft(ctx)
-		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", left, plan.Params.GatewayNamespace, desired.NamesFor(o.namespace).Certificate)
+		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", left, plan.Params.GatewayNamespace, ownership.NamesFor(o.namespace).Certificate)
 		if err := secure.WaitForCertificate(ctx, kube, dyn, plan, left); err != nil {
 			return interruptedWaiting(commandTimeout(err, o.Timeout), "every object is applied")
 		}
-		fmt.Fprintf(o.Out, "certificate.cert-manager.io/%s ready\n", desired.NamesFor(o.namespace).Certificate)
+		fmt.Fprintf(o.Out, "certificate.cert-manager.io/%s ready\n", ownership.NamesFor(o.namespace).Certificate)
 	}
 	if humanOutput(o.PrintFlags) && o.DryRun == DryRunNone {
 		o.printNextSteps(plan)

@@ -15,6 +15,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 const unsecureLong = `Remove exactly what "kubectl opea secure" applied for an application, and
@@ -93,7 +94,7 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the ingress gateway pods, where the certificates are (the application namespace after secure --gateway-api; default: search every namespace)")
 	addDryRunFlag(cmd, &o.DryRun, `"none" deletes; "server" sends every change with dryRun; "client" only lists what would go`)
 	f.StringVarP(&o.Output, "output", "o", "", "Output format: name (only the names of the deleted objects)")
-	f.StringVar(&o.FieldManager, "field-manager", desired.ManagedByValue, "Field manager secure applied with")
+	f.StringVar(&o.FieldManager, "field-manager", ownership.ManagedByValue, "Field manager secure applied with")
 	f.BoolVar(&o.Wait, "wait", false, "Wait until the deleted objects are gone (exit code 124 if --timeout passes first)")
 	f.DurationVar(&o.Timeout, "timeout", defaultTimeout, timeoutUsage)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("name"))

@@ -20,6 +20,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -104,7 +105,7 @@ func lockdownPolicy(name string, annotations map[string]string) *unstructured.Un
 	u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy"}}
 	u.SetNamespace("chatqna")
 	u.SetName(name)
-	u.SetLabels(desired.Labels("chatqna"))
+	u.SetLabels(ownership.Labels("chatqna"))
 	u.SetAnnotations(annotations)
 	return u
 }
@@ -286,7 +287,7 @@ func TestLockdownFlagNotGivenOrFalse(t *testing.T) {
 	existing := []*unstructured.Unstructured{
 		gatewayClass("istio", accepted("True", "Accepted", "")),
 		lockdownPolicy("opea-allow-ingress", nil),
-		lockdownPolicy("opea-allow-app", map[string]string{desired.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}),
+		lockdownPolicy("opea-allow-app", map[string]string{ownership.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}),
 		lockdownPolicy("opea-deny-by-default", nil),
 	}
 	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)))
@@ -455,7 +456,7 @@ func TestLockdownRecordedPrincipalsAreValidated(t *testing.T) {
 		return []*unstructured.Unstructured{
 			gatewayClass("istio", accepted("True", "Accepted", "")),
 			lockdownPolicy("opea-allow-ingress", nil),
-			lockdownPolicy("opea-allow-app", map[string]string{desired.AllowPrincipalsAnnotation: value}),
+			lockdownPolicy("opea-allow-app", map[string]string{ownership.AllowPrincipalsAnnotation: value}),
 			lockdownPolicy("opea-deny-by-default", nil),
 		}
 	}
