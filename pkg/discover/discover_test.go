@@ -17,7 +17,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/discovery"
 	fakediscovery "k8s.io/client-go/discovery/fake"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
@@ -72,7 +71,7 @@ func TestEntryService(t *testing.T) {
 		{name: "ambiguous ports", objects: []runtime.Object{ambiguous}, service: "odd", wantErr: "none is named nginx or http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kube := kubefake.NewClientset(tc.objects...)
+			kube := clientstest.New(t, tc.objects...).Kube
 			got, err := EntryService(context.Background(), kube, "chatqna", tc.service, tc.port)
 			if tc.wantErr != "" {
 				assertProblem(t, err, tc.wantErr)
@@ -92,7 +91,7 @@ func TestEntryService(t *testing.T) {
 // selector and the port as declared, targetPort included.
 func TestEntryServiceSelectorAndTargetPort(t *testing.T) {
 	nginx := service("chatqna", "chatqna-nginx", map[string]string{"app": "nginx"}, port("nginx", 80, intstr.FromString("http")))
-	got, err := EntryService(context.Background(), kubefake.NewClientset(nginx), "chatqna", "", 0)
+	got, err := EntryService(context.Background(), clientstest.New(t, nginx).Kube, "chatqna", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +197,7 @@ func TestIngressGateway(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := IngressGateway(context.Background(), kubefake.NewClientset(tc.objects...), tc.namespace, tc.selector)
+			got, err := IngressGateway(context.Background(), clientstest.New(t, tc.objects...).Kube, tc.namespace, tc.selector)
 			if tc.wantErr != "" {
 				assertProblem(t, err, tc.wantErr)
 				return
@@ -293,7 +292,7 @@ func TestServedAPIsRefusesWhenANeededGroupFailed(t *testing.T) {
 }
 
 func TestIngressGatewayWithoutClusterWideListRights(t *testing.T) {
-	kube := kubefake.NewClientset()
+	kube := clientstest.New(t).Kube
 	kube.PrependReactor("list", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "", errors.New("no"))
 	})

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
@@ -200,7 +199,7 @@ func TestSecureAcceptsAGenericTLSSecret(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.secret.Namespace, tc.secret.Name = "istio-ingress", "mine"
 			o := &planner{Request: Request{TLSSecret: "mine"}}
-			err := o.checkTLSSecret(context.Background(), kubefake.NewClientset(tc.secret), "istio-ingress")
+			err := o.checkTLSSecret(context.Background(), clientstest.New(t, tc.secret).Kube, "istio-ingress")
 			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("checkTLSSecret = %v, want %q", err, tc.want)
 			}
