@@ -88,7 +88,7 @@ func Remove(ctx context.Context, applier *apply.Applier, f *Found, report func(S
 func giveBackAndRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *unstructured.Unstructured, report func(Step)) (*unstructured.Unstructured, error) {
 	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation])
 	if err != nil {
-		return nil, desired.BadTakeoversRecord(obj, err)
+		return nil, apply.BadTakeoversRecord(obj, err)
 	}
 	byManager := map[string][]apply.FieldValue{}
 	var managers []string

@@ -64,8 +64,8 @@ func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(
 			return nil, err
 		}
 	}
-	desired.MarkAdopted(plan.Objects, checked)
-	if err := desired.RecordTakeovers(plan.Objects, checked); err != nil {
+	markAdopted(plan.Objects, checked)
+	if err := recordTakeovers(plan.Objects, checked); err != nil {
 		return nil, err
 	}
 	results, err := applier.Apply(ctx, plan.Objects, checked)
