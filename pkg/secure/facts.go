@@ -21,7 +21,8 @@ type fact int
 
 const (
 	// factNamespace: the application namespace exists and, with --enroll,
-	// does not use sidecar injection.
+	// does not use sidecar injection. Rows that need it read the name from
+	// the request: the fact says that the namespace is there to look in.
 	factNamespace fact = iota
 	// factEntry: the application's entry Service and port.
 	factEntry
