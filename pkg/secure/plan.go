@@ -140,9 +140,10 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The one precondition on the objects themselves, checked once they
+	// are built. A Gateway API Gateway has gateway pods of its own: no
+	// other Gateway can take its hosts.
 	if !p.GatewayAPI {
-		// A Gateway API Gateway has gateway pods of its own: no other
-		// Gateway can take its hosts.
 		if clashes := p.checkGatewayHosts(ctx, *f.gateway, params.NetworkingVersion, objs); len(clashes) > 0 {
 			return nil, clashes
 		}
