@@ -132,7 +132,7 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	if found = p.check(ctx, f, preconditions, found); len(found) > 0 {
+	if found = p.runPreconditions(ctx, f, preconditions, found); len(found) > 0 {
 		return nil, found
 	}
 	params := p.params(f)

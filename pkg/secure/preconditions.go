@@ -138,13 +138,13 @@ var preconditions = []precondition{
 	},
 }
 
-// check runs rows on the facts f in order, and returns the problems found
-// reading f (found) followed by theirs. A row that needs a fact f lacks
-// does not run: the fact's problem, in found, refuses in its place. Should
-// a fact be unknown with no problem saying why, each row that needs it
-// refuses as one that could not check: a row that did not run never
-// passes.
-func (p *planner) check(ctx context.Context, f *facts, rows []precondition, found problems.List) problems.List {
+// runPreconditions runs rows on the facts f in order, and returns the
+// problems found reading f (found) followed by theirs. A row that needs a
+// fact f lacks does not run: the fact's problem, in found, refuses in its
+// place. Should a fact be unknown with no problem saying why, each row that
+// needs it refuses as one that could not check: a row that did not run
+// never passes.
+func (p *planner) runPreconditions(ctx context.Context, f *facts, rows []precondition, found problems.List) problems.List {
 	var skipped problems.List
 	for _, row := range rows {
 		if missing, ok := f.missing(row.needs); !ok {

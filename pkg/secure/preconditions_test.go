@@ -150,7 +150,7 @@ func TestPreconditionNeedingAnUnknownFactDoesNotRun(t *testing.T) {
 			p := &planner{notices: &bytes.Buffer{}}
 
 			// No problem says why: the rows refuse themselves.
-			got := p.check(context.Background(), withoutFact(allFacts(), n), rows, nil)
+			got := p.runPreconditions(context.Background(), withoutFact(allFacts(), n), rows, nil)
 			var want []string
 			for _, row := range rows {
 				if needs(row) {
@@ -173,7 +173,7 @@ func TestPreconditionNeedingAnUnknownFactDoesNotRun(t *testing.T) {
 			// The fact's own problem refuses, alone.
 			clear(ran)
 			why := problems.New("could not check that "+n.String()+" exists: injected", "")
-			got = p.check(context.Background(), withoutFact(allFacts(), n), rows, problems.List{why})
+			got = p.runPreconditions(context.Background(), withoutFact(allFacts(), n), rows, problems.List{why})
 			if len(got) != 1 || got[0] != why {
 				t.Errorf("problems %v, want only the fact's", got)
 			}
@@ -199,11 +199,11 @@ func TestPreconditionProblemsFollowTheFactsInRowOrder(t *testing.T) {
 		}},
 	}
 	p := &planner{notices: &bytes.Buffer{}}
-	got := p.check(context.Background(), allFacts(), rows, problems.List{problems.New("fact", "")})
+	got := p.runPreconditions(context.Background(), allFacts(), rows, problems.List{problems.New("fact", "")})
 	if want := "fact\nfirst\n  fix: fix it\nsecond\nthird"; got.Error() != want {
 		t.Errorf("problems:\n%s\nwant:\n%s", got, want)
 	}
-	if got := p.check(context.Background(), allFacts(), rows[1:2], nil); len(got) != 0 {
+	if got := p.runPreconditions(context.Background(), allFacts(), rows[1:2], nil); len(got) != 0 {
 		t.Errorf("problems %v where every row passes", got)
 	}
 }
