@@ -153,3 +153,42 @@ func TestWaypointAttachmentAndEvaluation(t *testing.T) {
 		t.Errorf("no policy: %+v", d)
 	}
 }
+
+// ztunnel skips a match istiod left empty: a DENY of paths only denies
+// nobody there, while one on a port and a path denies that port.
+func TestMatchesAtZtunnelSkipsEmptyMatches(t *testing.T) {
+	pathsOnly := AuthorizationPolicy{Namespace: "app", Name: "deny-admin", Action: "DENY",
+		Rules: []AuthorizationRule{{To: []RuleTo{{Operation: Operation{Paths: []string{"/admin"}}}}}}}
+	portAndPath := AuthorizationPolicy{Namespace: "app", Name: "deny-80", Action: "DENY",
+		Rules: []AuthorizationRule{{To: []RuleTo{{Operation: Operation{Ports: []string{"80"}, Paths: []string{"/admin"}}}}}}}
+	headerWhen := AuthorizationPolicy{Namespace: "app", Name: "deny-header", Action: "DENY",
+		Rules: []AuthorizationRule{{When: []RuleCondition{{Key: "request.headers[x]", Values: []string{"y"}}}}}}
+	anyone := AuthorizationPolicy{Namespace: "app", Name: "deny-all", Action: "DENY", Rules: []AuthorizationRule{{}}}
+	c := Caller{Principal: "cluster.local/ns/a/sa/b", Namespace: "a", ServiceAccount: "b", Port: 80}
+	for _, tc := range []struct {
+		p          AuthorizationPolicy
+		want, port Match
+	}{
+		{pathsOnly, No, No},
+		{portAndPath, Yes, No},
+		{headerWhen, No, No},
+		{anyone, Yes, Yes},
+	} {
+		if got := tc.p.MatchesAtZtunnel(c); got != tc.want {
+			t.Errorf("%s on 80: %v, want %v", tc.p.Name, got, tc.want)
+		}
+		other := c
+		other.Port = 8080
+		if got := tc.p.MatchesAtZtunnel(other); got != tc.port {
+			t.Errorf("%s on 8080: %v, want %v", tc.p.Name, got, tc.port)
+		}
+	}
+	// Matches, unchanged, reads the empty match as everyone.
+	if pathsOnly.Matches(c) != Yes {
+		t.Error("Matches changed")
+	}
+	d := EvaluateAtZtunnel([]AuthorizationPolicy{pathsOnly}, "istio-system", "app", nil, c)
+	if d.Admitted != Yes || len(d.Applied) != 1 {
+		t.Errorf("EvaluateAtZtunnel: %+v", d)
+	}
+}

@@ -52,25 +52,25 @@ func EvaluateAtWaypoint(policies []AuthorizationPolicy, root string, wp Waypoint
 		case "ALLOW":
 			d.Allows = append(d.Allows, p)
 		case "DENY":
-			if m := p.matchesAtWaypoint(c); m > denied {
+			if m := p.MatchesAtWaypoint(c); m > denied {
 				denied, d.Deny = m, &policies[i]
 			}
 		case "CUSTOM":
-			custom = or(custom, p.matchesAtWaypoint(c))
+			custom = or(custom, p.MatchesAtWaypoint(c))
 		}
 	}
 	allowed := Yes
 	if len(d.Allows) > 0 {
-		allowed, d.Allow = bestMatch(d.Allows, func(p AuthorizationPolicy) Match { return p.matchesAtWaypoint(c) })
+		allowed, d.Allow = bestMatch(d.Allows, func(p AuthorizationPolicy) Match { return p.MatchesAtWaypoint(c) })
 	}
 	d.Admitted = and(and(not(denied), allowed), not(and(custom, Undecided)))
 	return d
 }
 
-// matchesAtWaypoint is Envoy's RBAC reading of p's rules for mesh caller c:
+// MatchesAtWaypoint is Envoy's RBAC reading of p's rules for mesh caller c:
 // from, to and when AND-ed, each an OR of its entries; a rule without any
 // matches anyone.
-func (p AuthorizationPolicy) matchesAtWaypoint(c Caller) Match {
+func (p AuthorizationPolicy) MatchesAtWaypoint(c Caller) Match {
 	out := No
 	for _, rule := range p.Rules {
 		m := Yes
