@@ -98,9 +98,13 @@ type Matrix struct {
 	Rows    []Row
 }
 
+// ManagedLabel marks the Services istiod deploys for Gateways and
+// waypoints: they are not the application's.
+const ManagedLabel = "gateway.istio.io/managed"
+
 // Compute builds the matrix: for every port of every Service with a
-// selector, sorted by Service name and port, every column's callers at
-// every pod the port reaches.
+// selector (but those istiod deploys), sorted by Service name and port,
+// every column's callers at every pod the port reaches.
 func Compute(in Input) (Matrix, error) {
 	if err := in.validate(); err != nil {
 		return Matrix{}, err
@@ -110,7 +114,7 @@ func Compute(in Input) (Matrix, error) {
 	services := append([]Service(nil), in.Services...)
 	sort.Slice(services, func(i, j int) bool { return services[i].Name < services[j].Name })
 	for _, svc := range services {
-		if len(svc.Selector) == 0 {
+		if len(svc.Selector) == 0 || svc.Labels[ManagedLabel] != "" {
 			continue
 		}
 		ports := append([]corev1.ServicePort(nil), svc.Ports...)

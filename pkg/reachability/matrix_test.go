@@ -90,7 +90,11 @@ func from(principals ...string) istio.AuthorizationRule {
 }
 
 func TestRowsPerServicePortResolvedToPodPorts(t *testing.T) {
-	m := compute(t, chatqna())
+	in := chatqna()
+	in.Services = append(in.Services, Service{Name: "waypoint", Labels: map[string]string{ManagedLabel: "istio.io-mesh-controller"},
+		Selector: map[string]string{"gateway.networking.k8s.io/gateway-name": "waypoint"}, Ports: []corev1.ServicePort{{Port: 15008}}},
+		Service{Name: "external", Ports: []corev1.ServicePort{{Port: 443}}})
+	m := compute(t, in)
 	if len(m.Rows) != 2 {
 		t.Fatalf("%d rows, want one per Service port", len(m.Rows))
 	}
