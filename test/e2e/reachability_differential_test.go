@@ -49,8 +49,9 @@ type reachabilityCase struct {
 	// resolution of one second).
 	older string
 	// waypoint: the namespace uses waypoint "waypoint" (a Gateway among
-	// objects), ingress included; its pods are made to run.
-	waypoint bool
+	// objects), ingress included unless ingressDirect; its pods are made
+	// to run.
+	waypoint, ingressDirect bool
 }
 
 const (
@@ -173,6 +174,14 @@ kind: PeerAuthentication
 metadata: {name: zzz-older, namespace: NS}
 spec: {mtls: {mode: PERMISSIVE}}
 `, objects: reachStrictNamespace},
+	{name: "namespace STRICT, workload PERMISSIVE for the entry", objects: reachJoin(reachStrictNamespace, `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: nginx-permissive, namespace: NS}
+spec:
+  selector: {matchLabels: {app: chatqna-nginx}}
+  mtls: {mode: PERMISSIVE}
+`)},
 	{name: "secure's lockdown under namespace STRICT", objects: reachJoin(reachStrictNamespace, reachLockdown)},
 	{name: "user ALLOW of the app's own namespace", objects: `
 apiVersion: security.istio.io/v1
@@ -221,6 +230,25 @@ kind: AuthorizationPolicy
 metadata: {name: get-only, namespace: NS}
 spec:
   rules: [{to: [{operation: {methods: ["GET"]}}]}]
+`},
+	{name: "user ALLOW with when conditions (source.namespace, destination.port)", objects: `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: when-monitoring-6379, namespace: NS}
+spec:
+  rules:
+  - when:
+    - {key: source.namespace, values: [monitoring, NS]}
+    - {key: destination.port, notValues: ["8001"]}
+`},
+	{name: "AuthorizationPolicy bound by targetRefs to a Service, no waypoint (not sent to ztunnel)", objects: `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: tgi-service-deny, namespace: NS}
+spec:
+  targetRefs: [{kind: Service, group: "", name: chatqna-tgi}]
+  action: DENY
+  rules: [{}]
 `},
 	{name: "root-namespace ALLOW (GLOBAL scope) of the gateway and monitoring", objects: `
 apiVersion: security.istio.io/v1
@@ -283,6 +311,15 @@ kind: AuthorizationPolicy
 metadata: {name: app-only, namespace: NS}
 spec:
   rules: [{from: [{source: {principals: ["cluster.local/ns/NS/sa/chatqna-nginx", "cluster.local/ns/NS/sa/chatqna-tgi", "cluster.local/ns/NS/sa/chatqna-redis"]}}]}]
+`)},
+	{name: "waypoint for the namespace, not for ingress, an ALLOW at tgi admitting the waypoint only", waypoint: true, ingressDirect: true,
+		objects: reachJoin(reachWaypoint, `
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: tgi-from-waypoint, namespace: NS}
+spec:
+  selector: {matchLabels: {app: chatqna-tgi}}
+  rules: [{from: [{source: {principals: ["cluster.local/ns/NS/sa/waypoint"]}}]}]
 `)},
 }
 
@@ -674,7 +711,9 @@ func TestReachabilityAgreesWithIstiod(t *testing.T) {
 			labels := map[string]string{istio.DataplaneModeLabel: "ambient"}
 			if c.waypoint {
 				labels[istio.UseWaypointLabel] = "waypoint"
-				labels[istio.IngressUseWaypointLabel] = "true"
+				if !c.ingressDirect {
+					labels[istio.IngressUseWaypointLabel] = "true"
+				}
 			}
 			labelNamespace(t, ns, labels)
 			createReachApp(ctx, t, ns)
