@@ -6,6 +6,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -271,4 +272,36 @@ func TestHTTPOnlyDenyRefusesNobodyAtZtunnel(t *testing.T) {
 	in.AuthorizationPolicies = []istio.AuthorizationPolicy{{Namespace: ns, Name: "deny-admin", Action: "DENY",
 		Rules: []istio.AuthorizationRule{{To: []istio.RuleTo{{Operation: istio.Operation{Paths: []string{"/admin"}}}}}}}}
 	expect(t, compute(t, in), "chatqna-tgi", 80, ColumnOtherNamespace, Allowed, NoAllowPolicy)
+}
+
+// With istio.io/ingress-use-waypoint the gateway too arrives as the
+// waypoint.
+func TestIngressThroughTheWaypoint(t *testing.T) {
+	in := chatqna()
+	in.NamespaceLabels = map[string]string{istio.UseWaypointLabel: "waypoint", istio.IngressUseWaypointLabel: "true"}
+	in.AuthorizationPolicies = []istio.AuthorizationPolicy{allow("gateway-only", nil, from(gateway))}
+	m := compute(t, in)
+	expect(t, m, "chatqna-nginx", 80, ColumnGateway, Refused, ns+"/gateway-only")
+	if o := cell(t, m, "chatqna-nginx", 80, ColumnGateway).Outcomes[0]; o.Arrives != "cluster.local/ns/chatqna/sa/waypoint" || o.Caller != gateway {
+		t.Errorf("outcome %+v", o)
+	}
+	// A Service labelled istio.io/use-waypoint=none opts out.
+	in.Services[0].Labels = map[string]string{istio.UseWaypointLabel: "none"}
+	expect(t, compute(t, in), "chatqna-nginx", 80, ColumnGateway, Allowed, ns+"/gateway-only")
+}
+
+func TestFromKubernetesObjects(t *testing.T) {
+	svc := ServiceFrom(corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "s", Labels: map[string]string{"l": "v"}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "a"}, Ports: []corev1.ServicePort{{Port: 80}}}})
+	if svc.Name != "s" || svc.Labels["l"] != "v" || svc.Selector["app"] != "a" || len(svc.Ports) != 1 {
+		t.Errorf("service %+v", svc)
+	}
+	always := corev1.ContainerRestartPolicyAlways
+	pod := PodFrom(corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"app": "a"}}, Spec: corev1.PodSpec{
+		Containers:     []corev1.Container{{Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}},
+		InitContainers: []corev1.Container{{RestartPolicy: &always, Ports: []corev1.ContainerPort{{Name: "metrics", ContainerPort: 9090}}}},
+	}})
+	if pod.ServiceAccount != "default" || len(pod.ContainerPorts) != 2 || pod.Labels["app"] != "a" {
+		t.Errorf("pod %+v: the service account defaults to default, native sidecars' ports count", pod)
+	}
 }
