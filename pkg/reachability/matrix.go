@@ -39,7 +39,7 @@ const (
 // Deciders that name no policy.
 const (
 	NoPolicy       = "(no policy: any mesh identity)"
-	NoAllowPolicy  = "(no ALLOW policy, no DENY matches)"
+	NoAllowPolicy  = "(no ALLOW policy; no DENY matches)"
 	NoStrict       = "(no STRICT PeerAuthentication: PERMISSIVE)"
 	NoPodSelected  = "(no pod serves this port)"
 	NoCallerKnown  = "(no such caller known)"
@@ -218,7 +218,9 @@ func (m *model) row(svc Service, port corev1.ServicePort, cols []Column) Row {
 				cell.Outcomes = append(cell.Outcomes, o)
 			}
 		}
-		cell.Verdict, cell.Decider = summarize(cell.Outcomes)
+		var deciders []string
+		cell.Verdict, deciders = summarize(cell.Outcomes)
+		cell.Decider = strings.Join(deciders, deciderJoiner)
 		switch {
 		case len(targets) == 0:
 			cell.Decider = NoPodSelected
@@ -228,11 +230,11 @@ func (m *model) row(svc Service, port corev1.ServicePort, cols []Column) Row {
 		if col.Key == ColumnPlaintext {
 			r.PlaintextDecider = cell.Decider
 		} else if len(cell.Outcomes) > 0 {
-			meshDeciders = append(meshDeciders, strings.Split(cell.Decider, deciderJoiner)...)
+			meshDeciders = append(meshDeciders, deciders...)
 		}
 		r.Cells = append(r.Cells, cell)
 	}
-	r.Decider = joinDistinct(meshDeciders)
+	r.Decider = strings.Join(distinct(meshDeciders), deciderJoiner)
 	return r
 }
 
@@ -245,10 +247,11 @@ func containsPort(ports []int32, p int32) bool {
 	return false
 }
 
-// summarize is a cell's verdict over its outcomes, and its deciders.
-func summarize(outcomes []Outcome) (Verdict, string) {
+// summarize is a cell's verdict over its outcomes, and its distinct
+// deciders, sorted.
+func summarize(outcomes []Outcome) (Verdict, []string) {
 	if len(outcomes) == 0 {
-		return Unknown, ""
+		return Unknown, nil
 	}
 	seen := map[Verdict]bool{}
 	var deciders []string
@@ -264,11 +267,13 @@ func summarize(outcomes []Outcome) (Verdict, string) {
 	default:
 		v = Depends
 	}
-	return v, joinDistinct(deciders)
+	return v, distinct(deciders)
 }
 
-// joinDistinct joins the distinct values, sorted.
-func joinDistinct(values []string) string {
+// distinct are the distinct non-empty values, sorted. A decider may itself
+// name several policies (the ALLOW policies none of which admits): it is
+// kept whole.
+func distinct(values []string) []string {
 	set := map[string]bool{}
 	var out []string
 	for _, v := range values {
@@ -278,5 +283,5 @@ func joinDistinct(values []string) string {
 		}
 	}
 	sort.Strings(out)
-	return strings.Join(out, deciderJoiner)
+	return out
 }
