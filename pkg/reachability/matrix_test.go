@@ -305,3 +305,17 @@ func TestFromKubernetesObjects(t *testing.T) {
 		t.Errorf("pod %+v: the service account defaults to default, native sidecars' ports count", pod)
 	}
 }
+
+// What a waypoint's HTTP rules decide depends on the request; the
+// waypoint's own policies are named.
+func TestWaypointHTTPRulesDepend(t *testing.T) {
+	in := chatqna()
+	in.NamespaceLabels = map[string]string{istio.UseWaypointLabel: "waypoint"}
+	in.AuthorizationPolicies = []istio.AuthorizationPolicy{{Namespace: ns, Name: "get-only", TargetRefs: []istio.PolicyTargetReference{{Kind: "Service", Name: "chatqna-tgi"}},
+		Rules: []istio.AuthorizationRule{{To: []istio.RuleTo{{Operation: istio.Operation{Methods: []string{"GET"}}}}}}}}
+	m := compute(t, in)
+	expect(t, m, "chatqna-tgi", 80, ColumnOtherNamespace, Depends, ns+"/get-only")
+	// The policy is bound to the tgi Service only, and never reaches ztunnel.
+	expect(t, m, "chatqna-nginx", 80, ColumnOtherNamespace, Allowed, NoPolicy)
+	expect(t, m, "chatqna-tgi", 80, ColumnPlaintext, Allowed, NoStrict)
+}
