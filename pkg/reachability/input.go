@@ -70,10 +70,10 @@ type Input struct {
 	// waypoints of another namespace, theirs).
 	PeerAuthentications   []istio.PeerAuthentication
 	AuthorizationPolicies []istio.AuthorizationPolicy
-	// GatewayPrincipal is the ingress gateway's principal, the identity
-	// of its pods (a classic ingress gateway) or of the proxy istiod
-	// deploys for a Gateway API Gateway; "" when none is known.
-	GatewayPrincipal string
+	// GatewayPrincipals are the ingress gateway's principals: the
+	// identities of its pods (a classic ingress gateway) or of the proxy
+	// istiod deploys for a Gateway API Gateway; none when not known.
+	GatewayPrincipals []string
 	// AppServiceAccounts are the application's service accounts, in
 	// Namespace.
 	AppServiceAccounts []string
@@ -121,10 +121,7 @@ func (in Input) validate() error {
 	if in.otherNamespace() == in.Namespace {
 		return fmt.Errorf("reachability: the other namespace %q is the application's own", in.Namespace)
 	}
-	for _, p := range append([]string{in.GatewayPrincipal}, in.ExtraPrincipals...) {
-		if p == "" {
-			continue
-		}
+	for _, p := range append(append([]string(nil), in.GatewayPrincipals...), in.ExtraPrincipals...) {
 		if _, err := callerOf(p); err != nil {
 			return fmt.Errorf("reachability: %w", err)
 		}

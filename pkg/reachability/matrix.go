@@ -146,9 +146,9 @@ func (m *model) columns() []Column {
 	in := m.in
 	cols := []Column{{Key: ColumnPlaintext, Title: "PLAINTEXT", Callers: []istio.Caller{{}}}}
 	gw := Column{Key: ColumnGateway, Title: "GATEWAY"}
-	if in.GatewayPrincipal != "" {
-		c, _ := callerOf(in.GatewayPrincipal)
-		gw.Callers = []istio.Caller{c}
+	for _, p := range in.GatewayPrincipals {
+		c, _ := callerOf(p)
+		gw.Callers = append(gw.Callers, c)
 	}
 	app := Column{Key: ColumnApp, Title: "APP"}
 	for _, sa := range in.AppServiceAccounts {

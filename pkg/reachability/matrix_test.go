@@ -34,7 +34,7 @@ func chatqna() Input {
 				ContainerPorts: []istio.ContainerPort{{Name: "http", Number: 8080}}},
 			{Name: "tgi-1", Labels: map[string]string{"app": "tgi"}, ServiceAccount: "tgi"},
 		},
-		GatewayPrincipal:   gateway,
+		GatewayPrincipals:  []string{gateway},
 		AppServiceAccounts: []string{"nginx", "tgi"},
 	}
 }
@@ -239,7 +239,7 @@ func TestUnknownAddressesDepend(t *testing.T) {
 
 func TestRowsWithoutPodsOrCallers(t *testing.T) {
 	in := chatqna()
-	in.GatewayPrincipal = ""
+	in.GatewayPrincipals = nil
 	in.Pods = in.Pods[1:] // no nginx pod
 	m := compute(t, in)
 	expect(t, m, "chatqna-nginx", 80, ColumnOtherNamespace, Unknown, NoPodSelected)
@@ -253,7 +253,8 @@ func TestRowsWithoutPodsOrCallers(t *testing.T) {
 func TestBadInputIsRefused(t *testing.T) {
 	for _, mutate := range []func(*Input){
 		func(in *Input) { in.ExtraPrincipals = []string{"prometheus"} },
-		func(in *Input) { in.GatewayPrincipal = "cluster.local/ns/x/sa/*" },
+		func(in *Input) { in.GatewayPrincipals = []string{"cluster.local/ns/x/sa/*"} },
+		func(in *Input) { in.GatewayPrincipals = []string{""} },
 		func(in *Input) { in.Namespace = "" },
 		func(in *Input) { in.OtherNamespace = ns },
 	} {
@@ -318,4 +319,15 @@ func TestWaypointHTTPRulesDepend(t *testing.T) {
 	// The policy is bound to the tgi Service only, and never reaches ztunnel.
 	expect(t, m, "chatqna-nginx", 80, ColumnOtherNamespace, Allowed, NoPolicy)
 	expect(t, m, "chatqna-tgi", 80, ColumnPlaintext, Allowed, NoStrict)
+}
+
+// A gateway whose pods run as two accounts, one of them admitted.
+func TestGatewayOfSeveralAccounts(t *testing.T) {
+	in := chatqna()
+	in.GatewayPrincipals = []string{gateway, "cluster.local/ns/istio-ingress/sa/renamed"}
+	in.AuthorizationPolicies = []istio.AuthorizationPolicy{allow("gateway-only", nil, from(gateway))}
+	c := cell(t, compute(t, in), "chatqna-tgi", 80, ColumnGateway)
+	if c.Verdict != Partly || len(c.Outcomes) != 2 || c.Outcomes[1].Verdict != Refused {
+		t.Errorf("cell %+v", c)
+	}
 }

@@ -486,7 +486,7 @@ func reachApply(ctx context.Context, t *testing.T, text, ns string) {
 func reachRead(ctx context.Context, t *testing.T, ns string) reachability.Input {
 	t.Helper()
 	kube, dyn := adminKube(t), adminDynamic(t)
-	in := reachability.Input{Namespace: ns, GatewayPrincipal: reachGatewayPrincipal, ExtraPrincipals: []string{reachExtraPrincipal}}
+	in := reachability.Input{Namespace: ns, GatewayPrincipals: []string{reachGatewayPrincipal}, ExtraPrincipals: []string{reachExtraPrincipal}}
 	nsObj, err := kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
