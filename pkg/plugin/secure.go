@@ -58,7 +58,10 @@ Before writing anything it checks that the namespace, the entry Service, the
 ingress gateway (or the Gateway API and an accepted GatewayClass) and the
 Istio and cert-manager APIs exist, that you may make every change, and that
 no other tool owns what would change. Running it again changes nothing;
-running it with other hosts updates the objects in place.`
+running it with other hosts updates the objects in place. With --diff it
+checks the same, then prints what would change as kubectl diff does (the
+server's dry run of each apply against the live object, and what it would
+remove) and writes nothing.`
 
 const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
   kubectl opea secure -n chatqna --host chatqna.example.com
@@ -70,6 +73,10 @@ const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
 
   # See what would be applied, without applying it
   kubectl opea secure -n chatqna --host chatqna.example.com --dry-run=client -o yaml
+
+  # See what another host would change on the shared gateway, as kubectl
+  # diff shows it (exit code 1 when something would change)
+  kubectl opea secure -n chatqna --host chatqna.example.com --host chat.example.com --diff
 
   # Use an existing ACME ClusterIssuer and wait for the certificate
   kubectl opea secure -n chatqna --host chatqna.example.com \
@@ -121,6 +128,9 @@ type SecureOptions struct {
 	// PrintRBAC prints the Roles and ClusterRole secure needs, and does
 	// nothing else.
 	PrintRBAC bool
+	// Diff prints what would change, as kubectl diff does, and writes
+	// nothing.
+	Diff bool
 
 	// Set by Complete.
 	namespace string
@@ -158,7 +168,11 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 			if err := o.Validate(); err != nil {
 				return usageError(cmd, err)
 			}
-			return o.Run(contextOf(cmd))
+			err := o.Run(contextOf(cmd))
+			if o.Diff {
+				return diffExit(err)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -183,6 +197,7 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
 	f.BoolVar(&o.Lockdown, "lockdown", false, "Deny by default: AuthorizationPolicies admitting to the application's pods only its own workloads, --allow-principal callers and the ingress gateway (not given: a lockdown in place stays; false: removes it)")
 	f.StringArrayVar(&o.AllowPrincipals, "allow-principal", nil, "With --lockdown, also admit this caller, as <trust domain>/ns/<namespace>/sa/<service account>; repeat for several")
+	f.BoolVar(&o.Diff, "diff", false, "Print what would change, as kubectl diff does: per object, a unified diff of the live object against the server's dry run of the apply (and removals); writes nothing. Exit code 0: no differences, 1: differences, 2 or 3: an error")
 	f.BoolVar(&o.PrintRBAC, "print-rbac", false, "Print the Roles and the ClusterRole that grant what secure needs with these flags, for a cluster admin to apply and bind; contacts no cluster")
 	_ = cmd.RegisterFlagCompletionFunc("issuer-kind", fixedCompletions("Issuer", "ClusterIssuer"))
 	_ = cmd.RegisterFlagCompletionFunc("gateway-service-type", fixedCompletions(gatewayServiceTypes...))
@@ -246,6 +261,7 @@ func (o *SecureOptions) Validate() error {
 	if o.Wait && o.DryRun != DryRunNone {
 		errs = append(errs, "--wait waits for a certificate to be issued and cannot be used with --dry-run")
 	}
+	errs = append(errs, o.validateDiff()...)
 	if o.Port < 0 || o.Port > 65535 {
 		errs = append(errs, fmt.Sprintf("invalid --port %d", o.Port))
 	}
@@ -343,6 +359,9 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 	}, o.ErrOut)
 	if err != nil {
 		return err
+	}
+	if o.Diff {
+		return o.printDiff(ctx, plan)
 	}
 	if o.DryRun == DryRunClient {
 		results := make([]apply.Result, len(plan.Objects))

@@ -13,7 +13,7 @@ import (
 
 // rbacFlags are the flags that change what secure needs; --print-rbac
 // ignores no other, but refuses those that print nothing else.
-var rbacIncompatible = []string{"dry-run", "output", "wait"}
+var rbacIncompatible = []string{"dry-run", "output", "wait", "diff"}
 
 // printRBAC prints the RBAC objects that grant what secure needs with the
 // flags given, from the same list its permission check asks about. It reads
