@@ -37,7 +37,8 @@ names but without secure's labels are never touched. Each is listed with the
 reason.
 
 Before deleting anything it checks that you may read and delete all of it,
-and lists every missing permission at once. Interrupted (Ctrl-C lets the
+and lists every missing permission at once; --print-rbac prints them as RBAC
+objects. Interrupted (Ctrl-C lets the
 deletion in flight finish, lists what was done and exits 130), it can be run
 again: it removes what is left. Running it again when nothing is left
 reports nothing to do.`
@@ -49,7 +50,10 @@ const unsecureExample = `  # Take ChatQnA back out of the TLS gateway and STRICT
   kubectl opea unsecure -n chatqna --keep-mtls
 
   # See what would go
-  kubectl opea unsecure -n chatqna --dry-run=client`
+  kubectl opea unsecure -n chatqna --dry-run=client
+
+  # The Roles and ClusterRole to ask a cluster admin for
+  kubectl opea unsecure --print-rbac -n chatqna --gateway-namespace istio-ingress`
 
 // UnsecureOptions holds the flags of `kubectl opea unsecure`.
 type UnsecureOptions struct {
@@ -61,6 +65,9 @@ type UnsecureOptions struct {
 	FieldManager string
 	Wait         bool
 	Timeout      time.Duration
+	// PrintRBAC prints the Roles and ClusterRole unsecure needs, and does
+	// nothing else.
+	PrintRBAC bool
 
 	namespace string
 	clients   clients.Getter
@@ -77,6 +84,9 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 		Example: unsecureExample,
 		Args:    appArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.PrintRBAC {
+				return o.printRBAC(cmd)
+			}
 			ns, err := namespaceOf(o.clients)
 			if err != nil {
 				return err
@@ -96,6 +106,7 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 	f.StringVar(&o.FieldManager, "field-manager", desired.ManagedByValue, "Field manager secure applied with")
 	f.BoolVar(&o.Wait, "wait", false, "Wait until the deleted objects are gone (exit code 124 if --timeout passes first)")
 	f.DurationVar(&o.Timeout, "timeout", defaultTimeout, timeoutUsage)
+	f.BoolVar(&o.PrintRBAC, "print-rbac", false, "Print the Roles and the ClusterRole that grant what unsecure needs with these flags, for a cluster admin to apply and bind; contacts no cluster")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("name"))
 	return cmd
 }
@@ -145,6 +156,11 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.DryRun != DryRunClient {
+		if err := o.checkPermissions(ctx, apis); err != nil {
+			return err
+		}
+	}
 	found, err := owned.Find(ctx, dyn, owned.Options{AppNamespace: o.namespace, GatewayNamespace: o.GatewayNamespace,
 		KeepMTLS: o.KeepMTLS, FieldManager: o.FieldManager, APIs: apis})
 	if err != nil {
@@ -187,7 +203,7 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	if err := applier.CheckRemove(ctx, found.Remove, found.ToRelease()); err != nil {
-		return err
+		return o.withRBACFix(err, found)
 	}
 	applier.Stop = interrupt
 	writeCtx, cancelWrites := surviveInterrupt(ctx)
