@@ -136,7 +136,7 @@ func TestUnsecureAndVersionRejectBadInputBeforeContactingTheCluster(t *testing.T
 // pilot/pkg/model/credentials): a --tls-secret named istio-* is accepted.
 func TestSecureAcceptsATLSSecretNamedIstio(t *testing.T) {
 	o := NewSecureOptions(nil, genericiooptions.IOStreams{})
-	o.namespace, o.Hosts, o.TLSSecret = "chatqna", []string{"chatqna.example.com"}, "istio-gateway"
+	o.Namespace, o.Hosts, o.TLSSecret = "chatqna", []string{"chatqna.example.com"}, "istio-gateway"
 	if err := o.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}

@@ -20,7 +20,8 @@ import (
 
 // printRBAC prints the RBAC objects that grant what unsecure needs with
 // the flags given, from the same list its permission check asks about. It
-// reads the namespace from the kubeconfig, and contacts no cluster.
+// takes the namespace Complete read from the kubeconfig, and contacts no
+// cluster.
 func (o *UnsecureOptions) printRBAC(cmd *cobra.Command) error {
 	var errs []string
 	for _, name := range rbacIncompatible {
@@ -28,10 +29,7 @@ func (o *UnsecureOptions) printRBAC(cmd *cobra.Command) error {
 			errs = append(errs, fmt.Sprintf("--print-rbac prints RBAC objects and nothing else: leave out --%s", name))
 		}
 	}
-	ns, err := namespaceOf(o.clients)
-	if err != nil {
-		return err
-	}
+	ns := o.namespace
 	for _, v := range []struct{ flag, value string }{{"namespace", ns}, {"gateway-namespace", o.GatewayNamespace}} {
 		if v.value == "" {
 			continue
