@@ -9,8 +9,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/objdiff"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
@@ -49,20 +52,49 @@ func changedLines(out string) []string {
 	return changed
 }
 
-// writtenState is every resourceVersion a secure run could move for ns:
-// secure's labelled objects, the AuthorizationPolicies and the namespace.
-func writtenState(t *testing.T, ns string) map[string]string {
+// writtenState is what a secure run could write for ns, as unwritten
+// keeps it: secure's labelled objects, the AuthorizationPolicies and the
+// namespace.
+func writtenState(t *testing.T, ns string) map[string]map[string]interface{} {
 	t.Helper()
-	state := ourObjects(t, ns)
-	for name, rv := range authorizationPolicies(t, ns) {
-		state["authorizationpolicies "+ns+"/"+name] = rv
+	objs := objectsByDiffName(t, []objectsIn{{authorizationPolicyGVR, ns, ""}})
+	for _, gvr := range ourObjectGVRs {
+		for name, obj := range objectsByDiffName(t, []objectsIn{{gvr, "", desired.Selector(ns)}}) {
+			objs[name] = obj
+		}
 	}
-	got, err := adminKube(t).CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
+	namespace, err := adminDynamic(t).Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(context.Background(), ns, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	state["namespace "+ns] = got.ResourceVersion
-	return state
+	objs[objdiff.Name(namespace)] = namespace
+	return unwrittenAll(objs)
+}
+
+// unwritten is obj without what controllers write beside it (istiod the
+// status of AuthorizationPolicies) and the resourceVersion those writes
+// move: a write of ours changes what is left (its managedFields entry and
+// time, the generation, the fields).
+func unwritten(obj *unstructured.Unstructured) map[string]interface{} {
+	c := obj.DeepCopy()
+	delete(c.Object, "status")
+	c.SetResourceVersion("")
+	var fields []metav1.ManagedFieldsEntry
+	for _, mf := range c.GetManagedFields() {
+		if mf.Subresource != "status" {
+			fields = append(fields, mf)
+		}
+	}
+	c.SetManagedFields(fields)
+	return c.Object
+}
+
+func unwrittenAll(objs map[string]*unstructured.Unstructured) map[string]map[string]interface{} {
+	out := map[string]map[string]interface{}{}
+	for name, obj := range objs {
+		out[name] = unwritten(obj)
+	}
+	return out
 }
 
 // secure --diff against the real API server: it runs every check, asks the
@@ -182,4 +214,134 @@ func TestSecureDiff(t *testing.T) {
 	if d := cmp.Diff(secured, writtenState(t, ns)); d != "" {
 		t.Errorf("a --diff wrote (-before +after):\n%s", d)
 	}
+
+	// The diff foretold the run: secure with the other host changes
+	// exactly what it showed.
+	shared := func() map[string]*unstructured.Unstructured {
+		return objectsByDiffName(t, []objectsIn{{gatewayGVR, ns, ""}, {virtualSvcGVR, ns, ""}, {peerAuthGVR, ns, ""}, {authorizationPolicyGVR, ns, ""},
+			{certificateGVR, gw, desired.Selector(ns)}, {issuerGVR, gw, desired.Selector(ns)}})
+	}
+	beforeRun := shared()
+	if r := opea(t, append(secureArgs, "--host", "chat.example.com")...); r.code != 0 {
+		t.Fatalf("secure with another --host: exit %d\n%s", r.code, r.stderr)
+	}
+	assertDiffForetold(t, other.stdout, beforeRun, shared())
+}
+
+// objectsIn are the objects of a resource in a namespace, with a label
+// selector ("" for all).
+type objectsIn struct {
+	gvr       schema.GroupVersionResource
+	namespace string
+	selector  string
+}
+
+// objectsByDiffName reads the objects of each of in, by the name --diff
+// gives them.
+func objectsByDiffName(t *testing.T, in []objectsIn) map[string]*unstructured.Unstructured {
+	t.Helper()
+	out := map[string]*unstructured.Unstructured{}
+	for _, where := range in {
+		list, err := adminDynamic(t).Resource(where.gvr).Namespace(where.namespace).List(context.Background(), metav1.ListOptions{LabelSelector: where.selector})
+		if err != nil {
+			t.Fatalf("listing %s in %s: %v", where.gvr.Resource, where.namespace, err)
+		}
+		for i := range list.Items {
+			out[objdiff.Name(&list.Items[i])] = &list.Items[i]
+		}
+	}
+	return out
+}
+
+// diffSections splits a --diff's output into the section of each object,
+// by the name in its header.
+func diffSections(out string) map[string]string {
+	sections := map[string]string{}
+	parts := strings.Split(out, "diff -u -N LIVE/")
+	for _, part := range parts[1:] {
+		name, _, _ := strings.Cut(part, " ")
+		sections[name] = "diff -u -N LIVE/" + part
+	}
+	return sections
+}
+
+// assertDiffForetold checks that the --diff printed as out shows, for each
+// object, exactly the change from before to after that a run then made:
+// the diff of the two as --diff prints it, and nothing for an object the
+// run left as it was.
+func assertDiffForetold(t *testing.T, out string, before, after map[string]*unstructured.Unstructured) {
+	t.Helper()
+	sections := diffSections(out)
+	names := map[string]bool{}
+	for name := range before {
+		names[name] = true
+	}
+	for name := range after {
+		names[name] = true
+	}
+	for name := range sections {
+		if !names[name] {
+			t.Errorf("--diff shows %s, which the run neither found nor made:\n%s", name, sections[name])
+		}
+	}
+	for name := range names {
+		var want strings.Builder
+		if _, err := objdiff.Write(&want, before[name], after[name]); err != nil {
+			t.Fatal(err)
+		}
+		if d := cmp.Diff(want.String(), sections[name]); d != "" {
+			t.Errorf("--diff of %s is not what the run did (-run +diff):\n%s", name, d)
+		}
+	}
+}
+
+// --diff of secure --lockdown=false for a policy of the user's that secure
+// adopted (and took fields of with --force-conflicts) shows it kept: the
+// server's dry run of releasing secure's fields, with the fields given
+// back; and the run then does exactly that.
+func TestSecureDiffOfAnAdoptedPolicy(t *testing.T) {
+	ctx := context.Background()
+	if err := fixtures.SimulateIstioDataPlaneReady(ctx, adminKube(t)); err != nil {
+		t.Fatal(err)
+	}
+	ns := newChatQnA(t, "chatqna")
+	runCapturedAppPods(t, ns)
+	waitForNamespaceConfigMaps(t, ns)
+	users := object("security.istio.io/v1", "AuthorizationPolicy", ns, "opea-allow-app", map[string]interface{}{
+		"action": "ALLOW",
+		"rules":  []interface{}{map[string]interface{}{"from": []interface{}{map[string]interface{}{"source": map[string]interface{}{"namespaces": []interface{}{"tools"}}}}}},
+	})
+	if _, err := adminDynamic(t).Resource(authorizationPolicyGVR).Namespace(ns).Apply(ctx, users.GetName(), users, metav1.ApplyOptions{FieldManager: "platform-team"}); err != nil {
+		t.Fatal(err)
+	}
+	secureArgs := []string{"secure", "-n", ns, "--host", ns + ".example.com"}
+	if r := opea(t, append(secureArgs, "--lockdown", "--force-conflicts")...); r.code != 0 {
+		t.Fatalf("secure --lockdown --force-conflicts: exit %d\n%s", r.code, r.stderr)
+	}
+	policies := func() map[string]*unstructured.Unstructured {
+		return objectsByDiffName(t, []objectsIn{{authorizationPolicyGVR, ns, ""}})
+	}
+	before := policies()
+	if len(before) != len(lockdownPolicies) {
+		t.Fatalf("%d policies, want %d", len(before), len(lockdownPolicies))
+	}
+
+	off := opea(t, append(secureArgs, "--lockdown=false", "--diff")...)
+	if off.code != 1 {
+		t.Fatalf("--diff --lockdown=false: exit %d\n%s%s", off.code, off.stdout, off.stderr)
+	}
+	kept := diffSections(off.stdout)["security.istio.io.v1.AuthorizationPolicy."+ns+".opea-allow-app"]
+	for _, want := range []string{"-    opea.dev/adopted: \"true\"", "+        - tools"} {
+		if !strings.Contains(kept, want+"\n") {
+			t.Errorf("the kept policy's diff lacks %q:\n%s", want, kept)
+		}
+	}
+	if d := cmp.Diff(unwrittenAll(before), unwrittenAll(policies())); d != "" {
+		t.Fatalf("--diff wrote (-before +after):\n%s", d)
+	}
+
+	if r := opea(t, append(secureArgs, "--lockdown=false")...); r.code != 0 {
+		t.Fatalf("secure --lockdown=false: exit %d\n%s", r.code, r.stderr)
+	}
+	assertDiffForetold(t, off.stdout, before, policies())
 }
