@@ -12,23 +12,10 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // ---- Authorization
-
-const (
-	// The labels and names of the AuthorizationPolicies that
-	// kubectl opea secure --lockdown writes in the application namespace.
-	managedByLabel     = "app.kubernetes.io/managed-by"
-	managedByValue     = "kubectl-opea"
-	appNamespaceLabel  = "opea.dev/app-namespace"
-	lockdownDenyAll    = "opea-deny-by-default"
-	lockdownAllowApp   = "opea-allow-app"
-	lockdownAllowEntry = "opea-allow-ingress"
-	// allowPrincipalsAnnotation records on opea-allow-app the callers
-	// secure --lockdown admitted with --allow-principal.
-	allowPrincipalsAnnotation = "opea.dev/allow-principals"
-)
 
 // entryTarget is a Service port of the namespace that the application's
 // ingress routes to.
@@ -576,7 +563,7 @@ func checkLockdownIntact(v *checkView) Result {
 			found[p.Name] = p
 		}
 	}
-	lockdown := []string{lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry}
+	lockdown := []string{ownership.DenyByDefaultPolicy, ownership.AllowAppPolicy, ownership.AllowIngressPolicy}
 	some := false
 	for _, name := range lockdown {
 		_, ok := found[name]
@@ -594,15 +581,15 @@ func checkLockdownIntact(v *checkView) Result {
 		}
 		allow := p.EffectiveAction() == "ALLOW" && !p.Targeted() && !p.DryRun()
 		switch {
-		case name == lockdownDenyAll && (!allow || p.Selector != nil || len(p.Rules) > 0):
+		case name == ownership.DenyByDefaultPolicy && (!allow || p.Selector != nil || len(p.Rules) > 0):
 			problems = append(problems, name+" is no longer a namespace-wide ALLOW of nothing: the namespace is not denied by default")
-		case name == lockdownAllowApp && (!allow || p.Selector != nil || len(p.Rules) == 0):
+		case name == ownership.AllowAppPolicy && (!allow || p.Selector != nil || len(p.Rules) == 0):
 			problems = append(problems, name+" is no longer a namespace-wide ALLOW of the application's own callers")
-		case name == lockdownAllowEntry && (!allow || p.Selector == nil || len(p.Rules) == 0):
+		case name == ownership.AllowIngressPolicy && (!allow || p.Selector == nil || len(p.Rules) == 0):
 			problems = append(problems, name+" is no longer an ALLOW for the entry pods")
 		}
 	}
-	for _, name := range []string{lockdownAllowApp, lockdownAllowEntry} {
+	for _, name := range []string{ownership.AllowAppPolicy, ownership.AllowIngressPolicy} {
 		if p, ok := found[name]; ok {
 			if wild := wildcardPrincipals(p); len(wild) > 0 {
 				problems = append(problems, fmt.Sprintf("%s admits principals with a wildcard (%s): every identity they match may call the pods", name, strings.Join(wild, ", ")))
@@ -610,11 +597,11 @@ func checkLockdownIntact(v *checkView) Result {
 		}
 	}
 	var recorded []string
-	if p, ok := found[lockdownAllowApp]; ok {
-		value := p.Annotations[allowPrincipalsAnnotation]
+	if p, ok := found[ownership.AllowAppPolicy]; ok {
+		value := p.Annotations[ownership.AllowPrincipalsAnnotation]
 		var err error
 		if recorded, err = istio.ParsePrincipalList(value); err != nil {
-			problems = append(problems, fmt.Sprintf("%s records callers --allow-principal would refuse (annotation %s=%q: %v): a plain kubectl opea secure refuses to render them", lockdownAllowApp, allowPrincipalsAnnotation, value, err))
+			problems = append(problems, fmt.Sprintf("%s records callers --allow-principal would refuse (annotation %s=%q: %v): a plain kubectl opea secure refuses to render them", ownership.AllowAppPolicy, ownership.AllowPrincipalsAnnotation, value, err))
 		}
 		if r, ok := v.missing(InputPods); !ok {
 			if len(problems) == 0 {
@@ -629,11 +616,11 @@ func checkLockdownIntact(v *checkView) Result {
 		for _, caller := range recorded {
 			extra = append(extra, "--allow-principal "+caller)
 		}
-		return fail(fmt.Sprintf("%s (the valid callers recorded on %s given again; --force-conflicts takes back what another tool edited; a plain rerun keeps what is left, it does not restore it)", v.secureCommand(extra...), lockdownAllowApp),
+		return fail(fmt.Sprintf("%s (the valid callers recorded on %s given again; --force-conflicts takes back what another tool edited; a plain rerun keeps what is left, it does not restore it)", v.secureCommand(extra...), ownership.AllowAppPolicy),
 			"the lockdown of namespace %s is not intact: %s", v.s.Namespace, strings.Join(problems, "; "))
 	}
-	return pass("%s, %s and %s in place; %s admits the service accounts of the application's pods (%d) and the callers secure recorded (%d)", lockdownDenyAll, lockdownAllowApp, lockdownAllowEntry,
-		lockdownAllowApp, len(v.s.AppServiceAccounts), len(recorded))
+	return pass("%s, %s and %s in place; %s admits the service accounts of the application's pods (%d) and the callers secure recorded (%d)", ownership.DenyByDefaultPolicy, ownership.AllowAppPolicy, ownership.AllowIngressPolicy,
+		ownership.AllowAppPolicy, len(v.s.AppServiceAccounts), len(recorded))
 }
 
 // wildcardPrincipals are the principals of p's rules that hold a wildcard,
@@ -683,17 +670,17 @@ func (v *view) unrenderedPrincipals(p istio.AuthorizationPolicy, recorded []stri
 		if len(waypoints) > 0 {
 			why = "neither the application's pods run as, nor secure --lockdown recorded, nor is a waypoint the namespace's Services use"
 		}
-		out = append(out, fmt.Sprintf("%s admits %s, which %s", lockdownAllowApp, strings.Join(extra, ", "), why))
+		out = append(out, fmt.Sprintf("%s admits %s, which %s", ownership.AllowAppPolicy, strings.Join(extra, ", "), why))
 	}
 	if lacking := subtract(want, got); len(lacking) > 0 {
 		why := "the application's pods run as or secure --lockdown recorded"
 		if len(waypoints) > 0 {
 			why = "the application's pods run as, secure --lockdown recorded, or is a waypoint the namespace's Services use"
 		}
-		out = append(out, fmt.Sprintf("%s does not admit %s, which %s: their calls are refused", lockdownAllowApp, strings.Join(lacking, ", "), why))
+		out = append(out, fmt.Sprintf("%s does not admit %s, which %s: their calls are refused", ownership.AllowAppPolicy, strings.Join(lacking, ", "), why))
 	}
 	if !principalsOnly {
-		out = append(out, lockdownAllowApp+" has other rules, sources or conditions than the one list of principals secure writes")
+		out = append(out, ownership.AllowAppPolicy+" has other rules, sources or conditions than the one list of principals secure writes")
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // ---- Gateway API
@@ -103,9 +104,9 @@ func checkAPIGatewayProgrammed(v *checkView) Result {
 			// Gateway's Service is the user's.
 			switch {
 			case !gw.Managed() || gw.Annotations[gatewayapi.ServiceTypeAnnotation] != "":
-			case gw.Labels[managedByLabel] == managedByValue:
+			case ownership.Managed(gw.Labels):
 				hint += fmt.Sprintf("; on a cluster without load balancers, run kubectl opea secure -n %s --gateway-api again with its --host values and --gateway-service-type ClusterIP",
-					gw.Labels[appNamespaceLabel])
+					gw.Labels[ownership.AppNamespaceLabel])
 			default:
 				hint += fmt.Sprintf("; on a cluster without load balancers, kubectl annotate gateways.gateway.networking.k8s.io %s -n %s %s=ClusterIP",
 					gw.Name, gw.Namespace, gatewayapi.ServiceTypeAnnotation)

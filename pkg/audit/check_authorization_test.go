@@ -9,6 +9,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // accepted is an AuthorizationPolicy of namespace ns as istiod leaves it
@@ -27,14 +28,14 @@ func fromNamespaces(ns ...string) istio.AuthorizationRule {
 // snapshot's application.
 func lockdown() []istio.AuthorizationPolicy {
 	labelled := func(p istio.AuthorizationPolicy) istio.AuthorizationPolicy {
-		p.Labels = map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"}
+		p.Labels = map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "chatqna"}
 		return p
 	}
 	return []istio.AuthorizationPolicy{
-		labelled(accepted("chatqna", lockdownDenyAll, istio.AuthorizationPolicy{})),
-		labelled(accepted("chatqna", lockdownAllowApp, istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{
+		labelled(accepted("chatqna", ownership.DenyByDefaultPolicy, istio.AuthorizationPolicy{})),
+		labelled(accepted("chatqna", ownership.AllowAppPolicy, istio.AuthorizationPolicy{Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{
 			Principals: []string{"cluster.local/ns/chatqna/sa/default"}}}}}}})),
-		labelled(accepted("chatqna", lockdownAllowEntry, istio.AuthorizationPolicy{
+		labelled(accepted("chatqna", ownership.AllowIngressPolicy, istio.AuthorizationPolicy{
 			Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "nginx"}},
 			Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{Principals: []string{"cluster.local/ns/istio-ingress/sa/istio-ingress"}}}},
 				To: []istio.RuleTo{{Operation: istio.Operation{Ports: []string{"80"}}}}}}})),
@@ -115,7 +116,7 @@ var authorizationBrokenCases = []brokenCase{
 		func(t *testing.T, s *Snapshot) {
 			s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
 			allowApp := &s.AuthorizationPolicies[1]
-			allowApp.Annotations = map[string]string{allowPrincipalsAnnotation: "*,cluster.local/ns/monitoring/sa/prometheus"}
+			allowApp.Annotations = map[string]string{ownership.AllowPrincipalsAnnotation: "*,cluster.local/ns/monitoring/sa/prometheus"}
 			allowApp.Rules[0].From[0].Source.Principals = []string{"*", "cluster.local/ns/chatqna/sa/default", "cluster.local/ns/monitoring/sa/prometheus"}
 		}},
 	{"a wildcard principal", "authorization.lockdown-intact", Fail, "opea-allow-app admits principals with a wildcard (cluster.local/ns/*): every identity they match may call the pods",
@@ -154,7 +155,7 @@ func TestLockdownPasses(t *testing.T) {
 	}
 	// With a caller recorded by --allow-principal, and admitted.
 	allowApp := &s.AuthorizationPolicies[1]
-	allowApp.Annotations = map[string]string{allowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}
+	allowApp.Annotations = map[string]string{ownership.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}
 	allowApp.Rules[0].From[0].Source.Principals = []string{"cluster.local/ns/chatqna/sa/default", "cluster.local/ns/monitoring/sa/prometheus"}
 	if o := outcomesByID(s)["authorization.lockdown-intact"]; o.Status != Pass || !strings.Contains(o.Message, "admits the service accounts of the application's pods (1) and the callers secure recorded (1)") {
 		t.Errorf("with a recorded caller: %s %q", o.Status, o.Message)
@@ -336,13 +337,13 @@ func TestIngressAdmittedResolvesANamedTargetPort(t *testing.T) {
 func TestLockdownFixNamesTheHostsAndValidCallers(t *testing.T) {
 	s := healthy(t)
 	s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
-	s.AuthorizationPolicies[1].Annotations = map[string]string{allowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}
+	s.AuthorizationPolicies[1].Annotations = map[string]string{ownership.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}
 	// Not secure's Gateway: the user names the host.
 	o := outcomesByID(s)["authorization.lockdown-intact"]
 	if want := "kubectl opea secure -n chatqna --host <host> --lockdown --force-conflicts --allow-principal cluster.local/ns/monitoring/sa/prometheus ("; o.Status != Fail || !strings.HasPrefix(o.Hint, want) {
 		t.Errorf("%s %q, hint %q; want it to start %q", o.Status, o.Message, o.Hint, want)
 	}
-	s.Gateways[0].Labels = map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"}
+	s.Gateways[0].Labels = map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "chatqna"}
 	o = outcomesByID(s)["authorization.lockdown-intact"]
 	if want := "kubectl opea secure -n chatqna --host chatqna.example.com --lockdown --force-conflicts --allow-principal cluster.local/ns/monitoring/sa/prometheus ("; !strings.HasPrefix(o.Hint, want) {
 		t.Errorf("hint %q; want it to start %q", o.Hint, want)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 func conditionsTrue(generation int64, types ...string) []gatewayapi.Condition {
@@ -214,7 +215,7 @@ var apiBrokenCases = []brokenCase{
 	}},
 	{"Programmed False on secure's Gateway: secure sets the Service type", "gatewayapi.gateway-programmed", Fail,
 		"run kubectl opea secure -n chatqna --gateway-api again with its --host values and --gateway-service-type ClusterIP", func(t *testing.T, s *Snapshot) {
-			s.GatewayAPIGateways[0].Labels = map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"}
+			s.GatewayAPIGateways[0].Labels = map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "chatqna"}
 			setCondition(s.GatewayAPIGateways[0].Status.Conditions, gatewayapi.Condition{Type: "Programmed", Status: "False", Reason: "AddressNotAssigned",
 				Message: "Failed to assign to any requested addresses", ObservedGeneration: 2})
 		}},

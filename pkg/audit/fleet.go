@@ -11,6 +11,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // entrySuffix ends the name of an OPEA application's entry Service: every
@@ -28,8 +29,8 @@ const entrySuffix = "-nginx"
 func AppNamespaces(s *Snapshot) []string {
 	found := map[string]bool{}
 	managed := func(l map[string]string) {
-		if l[managedByLabel] == managedByValue && l[appNamespaceLabel] != "" {
-			found[l[appNamespaceLabel]] = true
+		if ns := ownership.AppNamespace(l); ns != "" {
+			found[ns] = true
 		}
 	}
 	for _, gw := range s.Gateways {

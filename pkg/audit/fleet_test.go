@@ -17,12 +17,13 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 func TestAppNamespacesFindsEachKindOfApplication(t *testing.T) {
 	s := &Snapshot{
 		Gateways: []istio.Gateway{{Namespace: "istio-ingress", Name: "opea-secured",
-			Labels: map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "secured"}}},
+			Labels: map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "secured"}}},
 		Services: []Service{
 			{Namespace: "helm", Name: "codegen-nginx"}, {Namespace: "helm", Name: "codegen"},
 			// An nginx chart's release web: web-nginx, and no Service web.

@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // Leftover is what kubectl opea secure left for a namespace that no longer
@@ -33,8 +35,8 @@ type Leftover struct {
 // its labels name the application namespace it serves.
 func (c *readCache) noteSecureObject(u *unstructured.Unstructured) {
 	l := u.GetLabels()
-	ns := l[appNamespaceLabel]
-	if l[managedByLabel] != managedByValue || ns == "" {
+	ns := ownership.AppNamespace(l)
+	if ns == "" {
 		return
 	}
 	if c.secureObjects == nil {

@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // withLeftovers is the fleet (a and b hold ChatQnA) with secure's
@@ -17,7 +19,7 @@ import (
 func withLeftovers() cluster {
 	c := fleet()
 	chain := func(app string) []runtime.Object {
-		ours := map[string]string{managedByLabel: managedByValue, appNamespaceLabel: app}
+		ours := map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: app}
 		var objs []runtime.Object
 		for _, name := range []string{"ca", "tls"} {
 			cert := unstructuredObject("cert-manager.io/v1", "Certificate", "istio-ingress", "opea-"+app+"-"+name,

@@ -26,6 +26,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // Clients are what Read needs.
@@ -340,8 +341,7 @@ func readPods(ctx context.Context, c Clients, s *Snapshot) error {
 // admitting the application's callers is in s's namespace.
 func (s *Snapshot) lockedDown() bool {
 	for _, p := range s.AuthorizationPolicies {
-		if p.Namespace == s.Namespace && p.Name == lockdownAllowApp &&
-			p.Labels[managedByLabel] == managedByValue && p.Labels[appNamespaceLabel] == s.Namespace {
+		if p.Namespace == s.Namespace && p.Name == ownership.AllowAppPolicy && ownership.Ours(p.Labels, s.Namespace) {
 			return true
 		}
 	}
@@ -610,17 +610,14 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 	if s.APIs.Networking == "" || s.APIs.Security == "" {
 		return nil // reported by cluster.istio-apis
 	}
-	networking := func(r string) schema.GroupVersionResource {
-		return schema.GroupVersionResource{Group: "networking.istio.io", Version: s.APIs.Networking, Resource: r}
-	}
 	var err error
-	if s.PeerAuthentications, err = listAll(ctx, dyn, s, InputPeerAuthentications, schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "peerauthentications"},
+	if s.PeerAuthentications, err = listAll(ctx, dyn, s, InputPeerAuthentications, s.APIs.PeerAuthentications(),
 		func(p *istio.PeerAuthentication, u *unstructured.Unstructured) {
 			p.Namespace, p.Name, p.CreationTimestamp = u.GetNamespace(), u.GetName(), u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
-	if s.DestinationRules, err = listAll(ctx, dyn, s, InputDestinationRules, networking("destinationrules"),
+	if s.DestinationRules, err = listAll(ctx, dyn, s, InputDestinationRules, s.APIs.DestinationRules(),
 		func(d *istio.DestinationRule, u *unstructured.Unstructured) {
 			d.Namespace, d.Name = u.GetNamespace(), u.GetName()
 		}); err != nil {
@@ -630,24 +627,21 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *Snapshot) er
 		return err
 	}
 	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, InputAuthorizationPolicies,
-		schema.GroupVersionResource{Group: "security.istio.io", Version: s.APIs.Security, Resource: "authorizationpolicies"}, istio.DecodeAuthorizationPolicy)
+		istio.AuthorizationPolicies(s.APIs.Security), istio.DecodeAuthorizationPolicy)
 	return err
 }
 
 // readIstioRouting reads every Istio Gateway and VirtualService.
 func readIstioRouting(ctx context.Context, dyn dynamic.Interface, s *Snapshot) error {
-	networking := schema.GroupVersionResource{Group: "networking.istio.io", Version: s.APIs.Networking}
 	var err error
-	networking.Resource = "gateways"
-	if s.Gateways, err = listAll(ctx, dyn, s, InputGateways, networking,
+	if s.Gateways, err = listAll(ctx, dyn, s, InputGateways, s.APIs.IstioGateways(),
 		func(g *istio.Gateway, u *unstructured.Unstructured) {
 			g.Namespace, g.Name, g.Labels = u.GetNamespace(), u.GetName(), u.GetLabels()
 			g.CreationTimestamp = u.GetCreationTimestamp().Time
 		}); err != nil {
 		return err
 	}
-	networking.Resource = "virtualservices"
-	s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, networking,
+	s.VirtualServices, err = listAll(ctx, dyn, s, InputVirtualServices, s.APIs.VirtualServices(),
 		func(v *istio.VirtualService, u *unstructured.Unstructured) {
 			v.Namespace, v.Name = u.GetNamespace(), u.GetName()
 		})

@@ -27,6 +27,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // cluster is what a fake cluster holds for Read.
@@ -431,15 +432,15 @@ func TestReadAppServiceAccountsWhereLockedDown(t *testing.T) {
 		pod("ui", "chatqna-ui", nil), pod("backend", "", nil), pod("done", "batch", nil),
 		pod("gateway", "opea-ingress-istio", map[string]string{"gateway.networking.k8s.io/gateway-name": "opea-ingress"}),
 	}
-	allowApp := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", lockdownAllowApp, map[string]interface{}{})
-	allowApp.SetLabels(map[string]string{managedByLabel: managedByValue, appNamespaceLabel: "chatqna"})
+	allowApp := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", ownership.AllowAppPolicy, map[string]interface{}{})
+	allowApp.SetLabels(map[string]string{ownership.ManagedByLabel: ownership.ManagedByValue, ownership.AppNamespaceLabel: "chatqna"})
 
 	s := read(t, cluster{kube: pods, dynamic: []runtime.Object{allowApp}})
 	if diff := cmp.Diff([]string{"batch", "chatqna-ui", "default"}, s.AppServiceAccounts); diff != "" {
 		t.Errorf("service accounts (-want +got):\n%s", diff)
 	}
 
-	notOurs := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", lockdownAllowApp, map[string]interface{}{})
+	notOurs := unstructuredObject("security.istio.io/v1", "AuthorizationPolicy", "chatqna", ownership.AllowAppPolicy, map[string]interface{}{})
 	clients, kube, _ := cluster{kube: pods, dynamic: []runtime.Object{notOurs}}.clients(t)
 	s, err := Read(context.Background(), clients, ReadOptions{Namespace: "chatqna"})
 	if err != nil {

@@ -3,6 +3,8 @@ package audit
 import (
 	"slices"
 	"strings"
+
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // secureIngressName is the name of the Gateway kubectl opea secure makes
@@ -71,5 +73,5 @@ func (v *view) secureHosts() (hosts []string, gatewayAPI bool) {
 // madeBySecure reports whether labels are those kubectl opea secure puts on
 // what it makes for the application under audit.
 func (v *view) madeBySecure(labels map[string]string) bool {
-	return labels[managedByLabel] == managedByValue && labels[appNamespaceLabel] == v.s.Namespace
+	return ownership.Ours(labels, v.s.Namespace)
 }

@@ -19,36 +19,18 @@ import (
 	"text/template"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
 	"github.com/opea-project/kubectl-opea/manifests"
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
-const (
-	// ManagedByLabel marks every object secure creates.
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	// ManagedByValue is also secure's default server-side apply field manager.
-	ManagedByValue = "kubectl-opea"
-	// AppNamespaceLabel names the application namespace an object serves;
-	// objects in the gateway namespace carry it too.
-	AppNamespaceLabel = "opea.dev/app-namespace"
-	// DataplaneModeLabel enrols a namespace or pod in Istio's ambient mode.
-	DataplaneModeLabel = istio.DataplaneModeLabel
-	// AdoptedAnnotation marks an object that existed before secure took it
-	// over (with --force-conflicts, or by applying the same values):
-	// unsecure leaves such an object in place.
-	AdoptedAnnotation = "opea.dev/adopted"
-)
-
-// TakeoversAnnotation records, on an object secure keeps after unsecure
-// (the namespace, an adopted object), the fields --force-conflicts took from
-// other field managers and the values they held: unsecure gives them back.
-const TakeoversAnnotation = "opea.dev/taken-over"
+// DataplaneModeLabel enrols a namespace or pod in Istio's ambient mode.
+const DataplaneModeLabel = istio.DataplaneModeLabel
 
 // MarkAdopted annotates each desired object whose existing twin was not
 // created by secure, or was already marked adopted. checked runs parallel to
@@ -59,8 +41,8 @@ func MarkAdopted(objs []*unstructured.Unstructured, checked []apply.Checked) {
 		if ex == nil || obj.GetKind() == "Namespace" {
 			continue
 		}
-		if ex.GetLabels()[ManagedByLabel] != ManagedByValue || ex.GetAnnotations()[AdoptedAnnotation] == "true" {
-			setAnnotation(obj, AdoptedAnnotation, "true")
+		if !ownership.Managed(ex.GetLabels()) || ex.GetAnnotations()[ownership.AdoptedAnnotation] == "true" {
+			setAnnotation(obj, ownership.AdoptedAnnotation, "true")
 		}
 	}
 }
@@ -73,10 +55,10 @@ func MarkAdopted(objs []*unstructured.Unstructured, checked []apply.Checked) {
 func RecordTakeovers(objs []*unstructured.Unstructured, checked []apply.Checked) error {
 	for i, obj := range objs {
 		ex := checked[i].Existing
-		if ex == nil || (obj.GetKind() != "Namespace" && obj.GetAnnotations()[AdoptedAnnotation] != "true") {
+		if ex == nil || (obj.GetKind() != "Namespace" && obj.GetAnnotations()[ownership.AdoptedAnnotation] != "true") {
 			continue
 		}
-		earlier, err := apply.DecodeTakeovers(ex.GetAnnotations()[TakeoversAnnotation])
+		earlier, err := apply.DecodeTakeovers(ex.GetAnnotations()[ownership.TakeoversAnnotation])
 		if err != nil {
 			return BadTakeoversRecord(ex, err)
 		}
@@ -88,7 +70,7 @@ func RecordTakeovers(objs []*unstructured.Unstructured, checked []apply.Checked)
 		if err != nil {
 			return err
 		}
-		setAnnotation(obj, TakeoversAnnotation, value)
+		setAnnotation(obj, ownership.TakeoversAnnotation, value)
 	}
 	return nil
 }
@@ -103,8 +85,8 @@ func BadTakeoversRecord(obj *unstructured.Unstructured, err error) error {
 		where = " -n " + ns
 	}
 	return problems.New(
-		fmt.Sprintf("%s: annotation %s is not what kubectl opea secure records: %v", what, TakeoversAnnotation, err),
-		fmt.Sprintf("restore it as secure wrote it, or remove it (kubectl annotate %s%s %s-) if the fields it recorded need not be given back", what, where, TakeoversAnnotation))
+		fmt.Sprintf("%s: annotation %s is not what kubectl opea secure records: %v", what, ownership.TakeoversAnnotation, err),
+		fmt.Sprintf("restore it as secure wrote it, or remove it (kubectl annotate %s%s %s-) if the fields it recorded need not be given back", what, where, ownership.TakeoversAnnotation))
 }
 
 func setAnnotation(obj *unstructured.Unstructured, key, value string) {
@@ -114,65 +96,6 @@ func setAnnotation(obj *unstructured.Unstructured, key, value string) {
 	}
 	ann[key] = value
 	obj.SetAnnotations(ann)
-}
-
-// Labels are the labels of every object secure creates for the application
-// in appNamespace.
-func Labels(appNamespace string) map[string]string {
-	return map[string]string{ManagedByLabel: ManagedByValue, AppNamespaceLabel: appNamespace}
-}
-
-// Selector selects exactly the objects secure created for appNamespace.
-func Selector(appNamespace string) string {
-	return labels.SelectorFromSet(Labels(appNamespace)).String()
-}
-
-// Names are the names of the objects secure creates for one application.
-// Objects in the shared gateway namespace carry the application namespace in
-// their names, so that two applications never collide.
-type Names struct {
-	// Gateway is the Istio Gateway, or the Gateway API Gateway.
-	Gateway        string
-	VirtualService string
-	// HTTPRoute routes the HTTPS listeners to the application, and
-	// RedirectRoute answers the HTTP listeners with a redirect (Gateway API).
-	HTTPRoute        string
-	RedirectRoute    string
-	SelfSignedIssuer string
-	CACertificate    string
-	CASecret         string
-	CAIssuer         string
-	Certificate      string
-	TLSSecret        string
-	// DenyByDefault, AllowApp and AllowIngress are the AuthorizationPolicies
-	// of secure --lockdown; AllowGatewayClients too, with the Gateway API.
-	DenyByDefault       string
-	AllowApp            string
-	AllowIngress        string
-	AllowGatewayClients string
-}
-
-// NamesFor returns the names for the application in appNamespace.
-func NamesFor(appNamespace string) Names {
-	prefix := "opea-" + appNamespace
-	return Names{
-		Gateway:          "opea-ingress",
-		VirtualService:   "opea-ingress",
-		HTTPRoute:        "opea-ingress",
-		RedirectRoute:    "opea-ingress-redirect",
-		SelfSignedIssuer: prefix + "-selfsigned",
-		CACertificate:    prefix + "-ca",
-		CASecret:         prefix + "-ca",
-		CAIssuer:         prefix + "-ca",
-		Certificate:      prefix + "-tls",
-		TLSSecret:        prefix + "-tls",
-		DenyByDefault:    "opea-deny-by-default",
-		AllowApp:         "opea-allow-app",
-		AllowIngress:     "opea-allow-ingress",
-		// The gateway Istio deploys for the Gateway runs in the application
-		// namespace, where the namespace-wide policies would shut clients out.
-		AllowGatewayClients: "opea-allow-gateway-clients",
-	}
 }
 
 // CertificateSource says where the gateway's certificate comes from.
@@ -245,11 +168,6 @@ type Lockdown struct {
 	GatewayPrincipal string
 }
 
-// AllowPrincipalsAnnotation records on the AllowApp policy the principals
-// --allow-principal admitted, so that a later secure without --lockdown
-// keeps admitting them.
-const AllowPrincipalsAnnotation = "opea.dev/allow-principals"
-
 // AppPrincipals are the principals the AllowApp policy admits: the
 // application's service accounts', the extra callers' and the waypoints',
 // sorted, each once.
@@ -293,7 +211,7 @@ func Listeners(hosts []string) (https, http []Listener) {
 // templateData is what a template sees.
 type templateData struct {
 	Params
-	Names      Names
+	Names      ownership.Names
 	Labels     map[string]string
 	IssuerName string
 	IssuerKind string
@@ -325,7 +243,7 @@ func Objects(p Params) ([]*unstructured.Unstructured, error) {
 			return nil, fmt.Errorf("desired: the Gateway API mode takes at most %d hosts", MaxGatewayAPIHosts)
 		}
 	}
-	data := templateData{Params: p, Names: NamesFor(p.AppNamespace), Labels: Labels(p.AppNamespace)}
+	data := templateData{Params: p, Names: ownership.NamesFor(p.AppNamespace), Labels: ownership.Labels(p.AppNamespace)}
 	var files []string
 	if p.Enroll {
 		files = append(files, "namespace.yaml")

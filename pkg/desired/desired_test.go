@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 func baseParams() Params {
@@ -104,7 +106,7 @@ func TestObjectsPerCertificateSource(t *testing.T) {
 					}
 					continue
 				}
-				if diff := cmp.Diff(Labels("chatqna"), o.GetLabels()); diff != "" {
+				if diff := cmp.Diff(ownership.Labels("chatqna"), o.GetLabels()); diff != "" {
 					t.Errorf("%s labels (-want +got):\n%s", o.GetKind(), diff)
 				}
 			}
@@ -198,11 +200,5 @@ func TestValidateHosts(t *testing.T) {
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("ValidateHosts(%q) (-want +got):\n%s", tc.in, diff)
 		}
-	}
-}
-
-func TestSelectorMatchesLabels(t *testing.T) {
-	if got, want := Selector("chatqna"), "app.kubernetes.io/managed-by=kubectl-opea,opea.dev/app-namespace=chatqna"; got != want {
-		t.Errorf("Selector = %q, want %q", got, want)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // gatewayAPIParams are baseParams in the Gateway API mode: everything in
@@ -89,7 +90,7 @@ func TestGatewayAPIObjects(t *testing.T) {
 				if o.GetKind() == "Namespace" {
 					continue
 				}
-				if diff := cmp.Diff(Labels("chatqna"), o.GetLabels()); diff != "" {
+				if diff := cmp.Diff(ownership.Labels("chatqna"), o.GetLabels()); diff != "" {
 					t.Errorf("%s labels (-want +got):\n%s", o.GetKind(), diff)
 				}
 			}
@@ -134,7 +135,7 @@ func TestGatewayAPIGatewayAndRoutes(t *testing.T) {
 	}
 	port := int32(80)
 	wantRoute := gatewayapi.HTTPRoute{
-		Namespace: "chatqna", Name: "opea-ingress", Labels: Labels("chatqna"),
+		Namespace: "chatqna", Name: "opea-ingress", Labels: ownership.Labels("chatqna"),
 		ParentRefs: []gatewayapi.ParentRef{{Name: "opea-ingress", SectionName: "https"}, {Name: "opea-ingress", SectionName: "https-2"}},
 		Hostnames:  p.Hosts,
 		Rules:      []gatewayapi.RouteRule{{BackendRefs: []gatewayapi.BackendRef{{Name: "chatqna-nginx", Port: &port}}}},
@@ -163,7 +164,7 @@ func TestGatewayAPIGatewayAndRoutes(t *testing.T) {
 	}
 	https, moved := "https", 301
 	wantRedirect := gatewayapi.HTTPRoute{
-		Namespace: "chatqna", Name: "opea-ingress-redirect", Labels: Labels("chatqna"),
+		Namespace: "chatqna", Name: "opea-ingress-redirect", Labels: ownership.Labels("chatqna"),
 		ParentRefs: []gatewayapi.ParentRef{{Name: "opea-ingress", SectionName: "http"}, {Name: "opea-ingress", SectionName: "http-2"}},
 		Hostnames:  p.Hosts,
 		Rules: []gatewayapi.RouteRule{{Filters: []gatewayapi.RouteFilter{{Type: "RequestRedirect",

@@ -7,6 +7,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 func lockdown() *Lockdown {
@@ -153,7 +155,7 @@ spec:
 				t.Errorf("last objects (-want +got):\n%s", diff)
 			}
 			for _, o := range objs[len(objs)-len(wantLast):] {
-				if diff := cmp.Diff(Labels("chatqna"), o.GetLabels()); diff != "" {
+				if diff := cmp.Diff(ownership.Labels("chatqna"), o.GetLabels()); diff != "" {
 					t.Errorf("%s labels (-want +got):\n%s", o.GetName(), diff)
 				}
 				if diff := cmp.Diff(tc.want[o.GetName()], policyYAML(t, o)); diff != "" {
@@ -165,7 +167,7 @@ spec:
 }
 
 func TestLockdownNames(t *testing.T) {
-	n := NamesFor("chatqna")
+	n := ownership.NamesFor("chatqna")
 	if n.DenyByDefault != "opea-deny-by-default" || n.AllowApp != "opea-allow-app" || n.AllowIngress != "opea-allow-ingress" || n.AllowGatewayClients != "opea-allow-gateway-clients" {
 		t.Errorf("names %+v", n)
 	}
@@ -176,8 +178,8 @@ func TestLockdownNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := objs[len(objs)-2].GetAnnotations()[AllowPrincipalsAnnotation]; got != "a/ns/b/sa/c" {
-		t.Errorf("annotation %s = %q", AllowPrincipalsAnnotation, got)
+	if got := objs[len(objs)-2].GetAnnotations()[ownership.AllowPrincipalsAnnotation]; got != "a/ns/b/sa/c" {
+		t.Errorf("annotation %s = %q", ownership.AllowPrincipalsAnnotation, got)
 	}
 }
 

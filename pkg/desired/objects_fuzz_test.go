@@ -10,6 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // FuzzObjects renders the objects for fuzzed hosts (one per line), namespace
@@ -125,7 +127,7 @@ func fuzzHosts(lines string) []string {
 
 func checkObjects(t *testing.T, p Params, objs []*unstructured.Unstructured) {
 	t.Helper()
-	names := NamesFor(p.AppNamespace)
+	names := ownership.NamesFor(p.AppNamespace)
 	var want []string
 	if p.Enroll {
 		want = append(want, "Namespace /"+p.AppNamespace)
@@ -164,7 +166,7 @@ func checkObjects(t *testing.T, p Params, objs []*unstructured.Unstructured) {
 		t.Fatalf("objects for %+v (-want +got):\n%s", p, diff)
 	}
 
-	labels := Labels(p.AppNamespace)
+	labels := ownership.Labels(p.AppNamespace)
 	for _, o := range objs {
 		ref := o.GetKind() + " " + o.GetNamespace() + "/" + o.GetName()
 		if errs := validation.IsDNS1123Subdomain(o.GetName()); len(errs) > 0 {

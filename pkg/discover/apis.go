@@ -12,6 +12,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // APIs records which versions of the APIs kubectl-opea writes are served.
@@ -100,4 +101,29 @@ func failedNeededGroups(err error) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// IstioGateways is Istio's Gateway in the served networking.istio.io version.
+func (a APIs) IstioGateways() schema.GroupVersionResource { return istio.Gateways(a.Networking) }
+
+// VirtualServices is Istio's VirtualService in the served version.
+func (a APIs) VirtualServices() schema.GroupVersionResource {
+	return istio.VirtualServices(a.Networking)
+}
+
+// DestinationRules is Istio's DestinationRule in the served version.
+func (a APIs) DestinationRules() schema.GroupVersionResource {
+	return istio.DestinationRules(a.Networking)
+}
+
+// PeerAuthentications is Istio's PeerAuthentication in the served
+// security.istio.io version.
+func (a APIs) PeerAuthentications() schema.GroupVersionResource {
+	return istio.PeerAuthentications(a.Security)
+}
+
+// AuthorizationPolicyResource is Istio's AuthorizationPolicy in the version
+// serving it.
+func (a APIs) AuthorizationPolicyResource() schema.GroupVersionResource {
+	return istio.AuthorizationPolicies(a.AuthorizationPolicies)
 }

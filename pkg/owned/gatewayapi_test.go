@@ -7,9 +7,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 const (
@@ -39,7 +39,7 @@ func gatewayAPIRouting(extra map[string][]option) []*unstructured.Unstructured {
 }
 
 func TestFindGatewayAPI(t *testing.T) {
-	enrolled := namespace(app, ambient(desired.ManagedByValue, applyOp))
+	enrolled := namespace(app, ambient(ownership.ManagedByValue, applyOp))
 	withGatewayAPI := discover.APIs{Networking: "v1", Security: "v1", CertManager: "v1", GatewayAPI: "v1"}
 	inApp := func(name string) string { return name + " in chatqna" }
 	chainInApp := []string{
@@ -93,7 +93,7 @@ func TestFindGatewayAPI(t *testing.T) {
 			name: "an adopted Gateway stays; routes of the same names that are not secure's are left alone",
 			objs: objects(one(enrolled,
 				apiGateway(app, ours(app), adoptedObject),
-				httpRoute(app, "opea-ingress", label(desired.ManagedByLabel, "helm")),
+				httpRoute(app, "opea-ingress", label(ownership.ManagedByLabel, "helm")),
 				httpRoute(app, "opea-ingress-redirect", ours("rag")),
 				httpRoute(app, "team-route"))),
 			apis: withGatewayAPI,
@@ -111,7 +111,7 @@ func TestFindGatewayAPI(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := newClient(tc.objs, nil)
-			found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: desired.ManagedByValue, APIs: tc.apis})
+			found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: tc.apis})
 			if err != nil {
 				t.Fatalf("Find: %v", err)
 			}
@@ -131,7 +131,7 @@ func TestFindGatewayAPI(t *testing.T) {
 // kubectl does, routes before their Gateway.
 func TestPlanGatewayAPI(t *testing.T) {
 	client := newClient(objects(one(namespace(app)), gatewayAPIRouting(nil)), nil)
-	found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: desired.ManagedByValue,
+	found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: ownership.ManagedByValue,
 		APIs: discover.APIs{Security: "v1", GatewayAPI: "v1"}})
 	if err != nil {
 		t.Fatal(err)

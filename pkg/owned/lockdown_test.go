@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
-	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 func policy(name string, opts ...option) *unstructured.Unstructured {
@@ -38,7 +38,7 @@ const (
 )
 
 func TestFindLockdownPolicies(t *testing.T) {
-	enrolled := namespace(app, ambient(desired.ManagedByValue, applyOp))
+	enrolled := namespace(app, ambient(ownership.ManagedByValue, applyOp))
 	withPolicies := discover.APIs{Networking: "v1", Security: "v1", AuthorizationPolicies: "v1"}
 	// A user's own policies, one with secure's name, and another
 	// application's: never touched.
@@ -88,7 +88,7 @@ func TestFindLockdownPolicies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			client := newClient(tc.objs, nil)
-			found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: desired.ManagedByValue, APIs: tc.apis, KeepMTLS: tc.keepMTLS})
+			found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: tc.apis, KeepMTLS: tc.keepMTLS})
 			if err != nil {
 				t.Fatalf("Find: %v", err)
 			}
@@ -109,7 +109,7 @@ func TestFindLockdown(t *testing.T) {
 	objs := objects(one(namespace(app)), routing(nil),
 		lockdownPolicies(map[string][]option{"opea-allow-ingress": {adoptedObject}}), one(policy("team-allow")))
 	client := newClient(objs, nil)
-	o := Options{AppNamespace: app, FieldManager: desired.ManagedByValue, APIs: discover.APIs{Networking: "v1", Security: "v1", AuthorizationPolicies: "v1"}}
+	o := Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: discover.APIs{Networking: "v1", Security: "v1", AuthorizationPolicies: "v1"}}
 	found, err := FindLockdown(context.Background(), client, o)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestFindLockdown(t *testing.T) {
 	// Removing deletes only secure's own, and reports each as unsecure does.
 	mapper := meta.NewDefaultRESTMapper(nil)
 	mapper.Add(schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}, meta.RESTScopeNamespace)
-	applier := &apply.Applier{Dynamic: client, Mapper: mapper, FieldManager: desired.ManagedByValue}
+	applier := &apply.Applier{Dynamic: client, Mapper: mapper, FieldManager: ownership.ManagedByValue}
 	removeOnly := &Found{Remove: found.Remove, Managers: found.Managers}
 	var steps []Step
 	if err := Remove(context.Background(), applier, removeOnly, func(s Step) { steps = append(steps, s) }); err != nil {

@@ -23,6 +23,8 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -139,7 +141,7 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 		return nil, err
 	}
 	if ns != nil && !o.KeepMTLS {
-		takeovers := ns.GetAnnotations()[desired.TakeoversAnnotation] != ""
+		takeovers := ns.GetAnnotations()[ownership.TakeoversAnnotation] != ""
 		for _, m := range r.f.Managers {
 			if (apply.Owns(ns, m, labelPath(desired.DataplaneModeLabel)) && r.f.mayRelease(ns, m)) || takeovers {
 				r.f.Namespace = ns
@@ -161,7 +163,7 @@ func checkTakeoverRecords(kept []*unstructured.Unstructured) error {
 		if obj == nil {
 			continue
 		}
-		if _, err := apply.DecodeTakeovers(obj.GetAnnotations()[desired.TakeoversAnnotation]); err != nil {
+		if _, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation]); err != nil {
 			return desired.BadTakeoversRecord(obj, err)
 		}
 	}
@@ -178,12 +180,11 @@ func (r *finder) forbidden(err error, what string) bool {
 }
 
 func (r *finder) ours(u *unstructured.Unstructured) bool {
-	l := u.GetLabels()
-	return l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == r.o.AppNamespace
+	return ownership.Ours(u.GetLabels(), r.o.AppNamespace)
 }
 
 func adopted(u *unstructured.Unstructured) bool {
-	return u.GetAnnotations()[desired.AdoptedAnnotation] == "true"
+	return u.GetAnnotations()[ownership.AdoptedAnnotation] == "true"
 }
 
 // list lists gvr in namespace (empty: every namespace) with secure's labels,
@@ -191,7 +192,7 @@ func adopted(u *unstructured.Unstructured) bool {
 func (r *finder) list(ctx context.Context, gvr schema.GroupVersionResource, namespace string, all bool) ([]unstructured.Unstructured, error) {
 	opts := metav1.ListOptions{}
 	if !all {
-		opts.LabelSelector = desired.Selector(r.o.AppNamespace)
+		opts.LabelSelector = ownership.Selector(r.o.AppNamespace)
 	}
 	list, err := r.dyn.Resource(gvr).Namespace(namespace).List(ctx, opts)
 	where := "in namespace " + namespace
@@ -216,8 +217,8 @@ type appKind struct {
 
 // lockdownKind is the kind of the lockdown's AuthorizationPolicies, in
 // version.
-func lockdownKind(names desired.Names, version string) appKind {
-	return appKind{schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "authorizationpolicies"},
+func lockdownKind(names ownership.Names, version string) appKind {
+	return appKind{istio.AuthorizationPolicies(version),
 		[]string{names.DenyByDefault, names.AllowApp, names.AllowIngress, names.AllowGatewayClients}}
 }
 
@@ -231,12 +232,12 @@ func (r *finder) appObjects(ctx context.Context) error {
 	if r.f.NamespaceMissing {
 		return nil
 	}
-	names := desired.NamesFor(r.o.AppNamespace)
+	names := ownership.NamesFor(r.o.AppNamespace)
 	var kinds []appKind
 	if v := r.o.APIs.Networking; v != "" {
 		kinds = append(kinds,
-			appKind{schema.GroupVersionResource{Group: "networking.istio.io", Version: v, Resource: "virtualservices"}, []string{names.VirtualService}},
-			appKind{schema.GroupVersionResource{Group: "networking.istio.io", Version: v, Resource: "gateways"}, []string{names.Gateway}})
+			appKind{istio.VirtualServices(v), []string{names.VirtualService}},
+			appKind{istio.Gateways(v), []string{names.Gateway}})
 	}
 	// Routes before their Gateway. Istio removes what it deployed for the
 	// Gateway (owned by it) once the Gateway is gone.
@@ -251,7 +252,7 @@ func (r *finder) appObjects(ctx context.Context) error {
 		kinds = append(kinds, lockdownKind(names, v))
 	}
 	if v := r.o.APIs.Security; v != "" && !r.o.KeepMTLS {
-		kinds = append(kinds, appKind{schema.GroupVersionResource{Group: "security.istio.io", Version: v, Resource: "peerauthentications"}, []string{"default"}})
+		kinds = append(kinds, appKind{istio.PeerAuthentications(v), []string{"default"}})
 	}
 	return r.collect(ctx, kinds)
 }
@@ -274,10 +275,10 @@ func (r *finder) collect(ctx context.Context, kinds []appKind) error {
 				r.f.Keep = append(r.f.Keep, u)
 			case r.ours(u):
 				r.f.Remove = append(r.f.Remove, u)
-			case slices.Contains(k.ourNames, u.GetName()) && u.GetLabels()[desired.ManagedByLabel] == desired.ManagedByValue:
-				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "created by kubectl opea for namespace " + quote(u.GetLabels()[desired.AppNamespaceLabel]) + ", not " + r.o.AppNamespace})
+			case slices.Contains(k.ourNames, u.GetName()) && ownership.Managed(u.GetLabels()):
+				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "created by kubectl opea for namespace " + quote(u.GetLabels()[ownership.AppNamespaceLabel]) + ", not " + r.o.AppNamespace})
 			case slices.Contains(k.ourNames, u.GetName()):
-				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "not created by kubectl opea (no " + desired.ManagedByLabel + "=" + desired.ManagedByValue + " label)"})
+				r.f.LeftAlone = append(r.f.LeftAlone, Note{apply.Ref(u), "not created by kubectl opea (no " + ownership.ManagedByLabel + "=" + ownership.ManagedByValue + " label)"})
 			}
 		}
 	}
@@ -305,7 +306,7 @@ func sortLockdown(items []unstructured.Unstructured, names []string) {
 func FindLockdown(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
 	var kinds []appKind
 	if v := o.APIs.AuthorizationPolicies; v != "" {
-		kinds = append(kinds, lockdownKind(desired.NamesFor(o.AppNamespace), v))
+		kinds = append(kinds, lockdownKind(ownership.NamesFor(o.AppNamespace), v))
 	}
 	return findKinds(ctx, dyn, o, "--lockdown=false", kinds)
 }
@@ -316,7 +317,7 @@ func FindLockdown(ctx context.Context, dyn dynamic.Interface, o Options) (*Found
 // attached to none.
 func FindRedirectRoute(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
 	var kinds []appKind
-	name := desired.NamesFor(o.AppNamespace).RedirectRoute
+	name := ownership.NamesFor(o.AppNamespace).RedirectRoute
 	if v := o.APIs.GatewayAPI; v != "" {
 		kinds = append(kinds, appKind{gatewayapi.HTTPRoutes(v), []string{name}})
 	}
@@ -475,7 +476,7 @@ func (r *finder) certificates(ctx context.Context) error {
 // findManagers adds the field managers whose apply owns secure's label on
 // the objects found: secure ran with --field-manager.
 func (r *finder) findManagers() {
-	path := labelPath(desired.ManagedByLabel)
+	path := labelPath(ownership.ManagedByLabel)
 	for _, obj := range slices.Concat(r.f.Remove, r.f.Keep) {
 		for _, m := range apply.Appliers(obj, path) {
 			if !slices.Contains(r.f.Managers, m) {
@@ -488,7 +489,7 @@ func (r *finder) findManagers() {
 func labelPath(key string) []string { return []string{"metadata", "labels", key} }
 
 // namespaceFields are all that secure applies to the namespace.
-var namespaceFields = [][]string{labelPath(desired.DataplaneModeLabel), {"metadata", "annotations", desired.TakeoversAnnotation}}
+var namespaceFields = [][]string{labelPath(desired.DataplaneModeLabel), {"metadata", "annotations", ownership.TakeoversAnnotation}}
 
 // mayRelease says whether unsecure may release obj's fields as manager m:
 // releasing removes every field m alone owns there. That is right for the
@@ -503,7 +504,7 @@ func (f *Found) mayRelease(obj *unstructured.Unstructured, m string) bool {
 	if obj.GetKind() == "Namespace" {
 		return apply.OwnsOnly(obj, m, namespaceFields)
 	}
-	return apply.Owns(obj, m, labelPath(desired.ManagedByLabel))
+	return apply.Owns(obj, m, labelPath(ownership.ManagedByLabel))
 }
 
 // certificatesElsewhere lists the namespaces other than the gateway
@@ -526,7 +527,7 @@ func certificatesElsewhere(ctx context.Context, dyn dynamic.Interface, o Options
 	}
 	var out []string
 	for _, gvr := range []schema.GroupVersionResource{certmanager.Certificates, certmanager.Issuers} {
-		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: desired.Selector(o.AppNamespace)})
+		list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{LabelSelector: ownership.Selector(o.AppNamespace)})
 		switch {
 		case apierrors.IsForbidden(err):
 			return nil, problems.New(

@@ -21,6 +21,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -85,7 +86,7 @@ func annotate(u *unstructured.Unstructured, key, value string) {
 
 // ours gives an object secure's labels for the application in appNS.
 func ours(appNS string) option {
-	return func(u *unstructured.Unstructured) { addLabels(u, desired.Labels(appNS)) }
+	return func(u *unstructured.Unstructured) { addLabels(u, ownership.Labels(appNS)) }
 }
 
 func label(key, value string) option {
@@ -96,7 +97,7 @@ func annotation(key, value string) option {
 	return func(u *unstructured.Unstructured) { annotate(u, key, value) }
 }
 
-var adoptedObject = annotation(desired.AdoptedAnnotation, "true")
+var adoptedObject = annotation(ownership.AdoptedAnnotation, "true")
 
 // writtenFor annotates a Secret as cert-manager does for the Certificate it
 // wrote it for.
@@ -194,7 +195,7 @@ func routing(extra map[string][]option) []*unstructured.Unstructured {
 // ones nobody labelled.
 func neighbours() []*unstructured.Unstructured {
 	return []*unstructured.Unstructured{
-		namespace("rag", ambient(desired.ManagedByValue, applyOp)),
+		namespace("rag", ambient(ownership.ManagedByValue, applyOp)),
 		object("networking.istio.io/v1", "Gateway", "rag", "opea-ingress", ours("rag")),
 		certificate(gwNS, "opea-rag-tls", ours("rag")),
 		secret(gwNS, "opea-rag-tls", ours("rag"), writtenFor("opea-rag-tls")),
@@ -296,13 +297,13 @@ const (
 	tlsSecretRef  = "secret/opea-chatqna-tls in istio-system"
 )
 
-var secureManager = []string{desired.ManagedByValue}
+var secureManager = []string{ownership.ManagedByValue}
 
 func TestFind(t *testing.T) {
-	enrolled := namespace(app, ambient(desired.ManagedByValue, applyOp))
+	enrolled := namespace(app, ambient(ownership.ManagedByValue, applyOp))
 	plain := namespace(app)
 	gateways := namespace(gwNS)
-	gitopsOwnsLabel := map[string][]option{"certificate/opea-chatqna-tls": {managedLabel("gitops", applyOp, desired.ManagedByLabel)}}
+	gitopsOwnsLabel := map[string][]option{"certificate/opea-chatqna-tls": {managedLabel("gitops", applyOp, ownership.ManagedByLabel)}}
 
 	tests := []struct {
 		name      string
@@ -373,7 +374,7 @@ func TestFind(t *testing.T) {
 		{
 			name: "adopted is only opea.dev/adopted=true",
 			objs: objects(one(plain, gateways),
-				routing(map[string][]option{"gateway": {annotation(desired.AdoptedAnnotation, "false")}})),
+				routing(map[string][]option{"gateway": {annotation(ownership.AdoptedAnnotation, "false")}})),
 			want: result{
 				Remove:          []string{vsRef, gwRef, paRef},
 				NamespaceObject: app,
@@ -432,7 +433,7 @@ func TestFind(t *testing.T) {
 		{
 			name: "objects with secure's names but not its labels are left alone, saying why",
 			objs: objects(one(plain, gateways,
-				gateway(), virtualService(label(desired.ManagedByLabel, "helm")), peerAuthentication(label(desired.AppNamespaceLabel, app)),
+				gateway(), virtualService(label(ownership.ManagedByLabel, "helm")), peerAuthentication(label(ownership.AppNamespaceLabel, app)),
 				certificate(gwNS, "opea-chatqna-tls"), secret(gwNS, "opea-chatqna-tls", writtenFor("opea-chatqna-tls"))), neighbours()),
 			want: result{
 				LeftAlone: []Note{
@@ -460,7 +461,7 @@ func TestFind(t *testing.T) {
 				Remove:          []string{caCertRef, tlsCertRef, caIssuerRef, selfIssuerRef, caSecretRef, tlsSecretRef},
 				Namespace:       app,
 				NamespaceObject: app,
-				Managers:        []string{desired.ManagedByValue, "gitops"},
+				Managers:        []string{ownership.ManagedByValue, "gitops"},
 			},
 		},
 		{
@@ -471,19 +472,19 @@ func TestFind(t *testing.T) {
 			want: result{
 				Remove:          []string{caCertRef, tlsCertRef, caIssuerRef, selfIssuerRef, caSecretRef, tlsSecretRef},
 				NamespaceObject: app,
-				Managers:        []string{desired.ManagedByValue, "gitops"},
+				Managers:        []string{ownership.ManagedByValue, "gitops"},
 			},
 		},
 		{
 			name: "a kept object's appliers count too",
 			objs: objects(one(namespace(app, ambient("gitops", applyOp)), gateways),
-				routing(map[string][]option{"gateway": {adoptedObject, managedLabel("gitops", applyOp, desired.ManagedByLabel)}})),
+				routing(map[string][]option{"gateway": {adoptedObject, managedLabel("gitops", applyOp, ownership.ManagedByLabel)}})),
 			want: result{
 				Remove:          []string{vsRef, paRef},
 				Keep:            []string{gwRef},
 				Namespace:       app,
 				NamespaceObject: app,
-				Managers:        []string{desired.ManagedByValue, "gitops"},
+				Managers:        []string{ownership.ManagedByValue, "gitops"},
 			},
 		},
 		{
@@ -492,7 +493,7 @@ func TestFind(t *testing.T) {
 			want: result{
 				Remove:          []string{caCertRef, tlsCertRef, caIssuerRef, selfIssuerRef, caSecretRef, tlsSecretRef},
 				NamespaceObject: app,
-				Managers:        []string{desired.ManagedByValue, "gitops"},
+				Managers:        []string{ownership.ManagedByValue, "gitops"},
 			},
 		},
 		{
@@ -507,7 +508,7 @@ func TestFind(t *testing.T) {
 		{
 			name: "an update of secure's label does not make a manager secure's",
 			objs: objects(one(namespace(app, ambient("gitops", applyOp)), gateways),
-				chain(gwNS, map[string][]option{"certificate/opea-chatqna-tls": {managedLabel("gitops", updateOp, desired.ManagedByLabel)}})),
+				chain(gwNS, map[string][]option{"certificate/opea-chatqna-tls": {managedLabel("gitops", updateOp, ownership.ManagedByLabel)}})),
 			want: result{
 				Remove:          []string{caCertRef, tlsCertRef, caIssuerRef, selfIssuerRef, caSecretRef, tlsSecretRef},
 				NamespaceObject: app,
@@ -517,7 +518,7 @@ func TestFind(t *testing.T) {
 		{
 			name: "a namespace where secure recorded fields it took over is secure's to give back",
 			objs: objects(one(namespace(app, ambient("kubectl-label", updateOp),
-				annotation(desired.TakeoversAnnotation, `[{"path":["metadata","labels","istio.io/dataplane-mode"],"manager":"kubectl-label","value":"none"}]`)), gateways)),
+				annotation(ownership.TakeoversAnnotation, `[{"path":["metadata","labels","istio.io/dataplane-mode"],"manager":"kubectl-label","value":"none"}]`)), gateways)),
 			want: result{
 				Namespace:       app,
 				NamespaceObject: app,
@@ -527,14 +528,14 @@ func TestFind(t *testing.T) {
 		{
 			name: "a take-over record edited to give a field back as secure is refused before anything is removed",
 			objs: objects(one(namespace(app, ambient("kubectl-label", updateOp),
-				annotation(desired.TakeoversAnnotation, `[{"path":["metadata","name"],"manager":"kubectl-label","value":"other"}]`)), gateways)),
+				annotation(ownership.TakeoversAnnotation, `[{"path":["metadata","name"],"manager":"kubectl-label","value":"other"}]`)), gateways)),
 			wantErr: "namespace/chatqna: annotation opea.dev/taken-over is not what kubectl opea secure records: entry 1: path metadata.name is no field an apply takes over",
 			wantFix: "restore it as secure wrote it, or remove it (kubectl annotate namespace/chatqna opea.dev/taken-over-) if the fields it recorded need not be given back",
 		},
 		{
 			name: "an adopted object's take-over record naming a manager the API server refuses",
 			objs: objects(one(enrolled, gateways), one(peerAuthentication(ours(app), adoptedObject,
-				annotation(desired.TakeoversAnnotation, `[{"path":["spec","mtls","mode"],"manager":"","value":"PERMISSIVE"}]`)))),
+				annotation(ownership.TakeoversAnnotation, `[{"path":["spec","mtls","mode"],"manager":"","value":"PERMISSIVE"}]`)))),
 			wantErr: `peerauthentication.security.istio.io/default: annotation opea.dev/taken-over is not what kubectl opea secure records: entry 1: manager "" is empty`,
 		},
 		{
@@ -654,7 +655,7 @@ func TestFind(t *testing.T) {
 				AppNamespace:     app,
 				GatewayNamespace: tc.gatewayNS,
 				KeepMTLS:         tc.keepMTLS,
-				FieldManager:     desired.ManagedByValue,
+				FieldManager:     ownership.ManagedByValue,
 				APIs:             apis,
 			})
 			for _, a := range client.Actions() {
@@ -691,7 +692,7 @@ func TestFindStopsOnOtherErrors(t *testing.T) {
 	client.PrependReactor("list", "issuers", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewServiceUnavailable("etcd is down")
 	})
-	_, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: desired.ManagedByValue, APIs: allAPIs})
+	_, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: allAPIs})
 	if !apierrors.IsServiceUnavailable(err) {
 		t.Fatalf("Find: got %v, want the server's error", err)
 	}
@@ -742,7 +743,7 @@ func TestFindRefusesWhatItCannotCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			client := newClient(objects(one(namespace(app), namespace(gwNS), namespace("ingress")), chain(gwNS, nil)), nil)
 			client.PrependReactor(tc.verb, tc.res, tc.reaction)
-			_, err := Find(context.Background(), client, Options{AppNamespace: app, GatewayNamespace: "ingress", FieldManager: desired.ManagedByValue, APIs: allAPIs})
+			_, err := Find(context.Background(), client, Options{AppNamespace: app, GatewayNamespace: "ingress", FieldManager: ownership.ManagedByValue, APIs: allAPIs})
 			var p *problems.Problem
 			if !errors.As(err, &p) {
 				t.Fatalf("Find: got %v, want a problem", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // Step is one thing Remove did to one object, for the command to print:
@@ -86,7 +87,7 @@ func Remove(ctx context.Context, applier *apply.Applier, f *Found, report func(S
 // in obj with --force-conflicts, then releases every field secure's
 // managers own there: what they alone set goes, what others set too stays.
 func giveBackAndRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *unstructured.Unstructured, report func(Step)) (*unstructured.Unstructured, error) {
-	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[desired.TakeoversAnnotation])
+	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation])
 	if err != nil {
 		return nil, desired.BadTakeoversRecord(obj, err)
 	}
@@ -212,7 +213,7 @@ func previewRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *
 		after = released
 		break
 	}
-	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[desired.TakeoversAnnotation])
+	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation])
 	if err != nil {
 		return nil, desired.BadTakeoversRecord(obj, err)
 	}

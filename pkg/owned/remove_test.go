@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 func TestFoundNothing(t *testing.T) {
@@ -34,7 +35,7 @@ func TestFoundNothing(t *testing.T) {
 }
 
 func TestFoundPlan(t *testing.T) {
-	ns := namespace(app, ambient(desired.ManagedByValue, applyOp))
+	ns := namespace(app, ambient(ownership.ManagedByValue, applyOp))
 	tests := []struct {
 		name  string
 		found Found
@@ -87,7 +88,7 @@ func TestFoundOtherManagers(t *testing.T) {
 	}
 	gitops := managedLabel("gitops", applyOp, desired.DataplaneModeLabel)
 	argo := managedLabel("argocd", applyOp, desired.DataplaneModeLabel)
-	secure := managedLabel(desired.ManagedByValue, applyOp, desired.DataplaneModeLabel)
+	secure := managedLabel(ownership.ManagedByValue, applyOp, desired.DataplaneModeLabel)
 	kubectlLabel := managedLabel("kubectl-label", updateOp, desired.DataplaneModeLabel)
 	otherLabel := managedLabel("team", applyOp, "team")
 
@@ -108,7 +109,7 @@ func TestFoundOtherManagers(t *testing.T) {
 		},
 		{
 			name:  "secure's managers are not others",
-			found: Found{NamespaceObject: enrolledBy(secure, gitops), Managers: []string{desired.ManagedByValue, "gitops"}},
+			found: Found{NamespaceObject: enrolledBy(secure, gitops), Managers: []string{ownership.ManagedByValue, "gitops"}},
 		},
 		{
 			name:  "an update is not an apply",
@@ -138,7 +139,7 @@ func TestFoundOtherManagers(t *testing.T) {
 }
 
 func TestNamespaceLabelOutcome(t *testing.T) {
-	before := namespace(app, ambient(desired.ManagedByValue, applyOp))
+	before := namespace(app, ambient(ownership.ManagedByValue, applyOp))
 	tests := []struct {
 		name  string
 		after *unstructured.Unstructured

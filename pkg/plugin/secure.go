@@ -20,6 +20,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/secure"
 )
 
@@ -133,7 +134,7 @@ type SecureOptions struct {
 func NewSecureOptions(getter clients.Getter, streams genericiooptions.IOStreams) *SecureOptions {
 	return &SecureOptions{
 		Request: secure.Request{
-			Enroll: true, HTTPRedirect: true, IssuerKind: "Issuer", FieldManager: desired.ManagedByValue,
+			Enroll: true, HTTPRedirect: true, IssuerKind: "Issuer", FieldManager: ownership.ManagedByValue,
 		},
 		IOStreams: streams, clients: getter, PrintFlags: genericclioptions.NewPrintFlags(""), Timeout: 5 * time.Minute,
 	}
@@ -405,11 +406,11 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 			return err
 		}
 		left := timeLeft(ctx)
-		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", left, plan.Params.GatewayNamespace, desired.NamesFor(o.Namespace).Certificate)
+		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", left, plan.Params.GatewayNamespace, ownership.NamesFor(o.Namespace).Certificate)
 		if err := secure.WaitForCertificate(ctx, kube, dyn, plan, left); err != nil {
 			return interruptedWaiting(commandTimeout(err, o.Timeout), "every object is applied")
 		}
-		fmt.Fprintf(o.Out, "certificate.cert-manager.io/%s ready\n", desired.NamesFor(o.Namespace).Certificate)
+		fmt.Fprintf(o.Out, "certificate.cert-manager.io/%s ready\n", ownership.NamesFor(o.Namespace).Certificate)
 	}
 	if humanOutput(o.PrintFlags) && o.DryRun == DryRunNone {
 		o.printNextSteps(plan)

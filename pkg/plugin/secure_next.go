@@ -8,6 +8,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/secure"
 )
 
@@ -23,7 +24,7 @@ func (o *SecureOptions) printNextSteps(p *secure.Plan) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nNext:\n  # check that everything is in place and effective\n  kubectl opea verify -n %s\n", o.Namespace)
 	// Istio gives the Gateway its address once it has deployed the gateway.
-	names := desired.NamesFor(o.Namespace)
+	names := ownership.NamesFor(o.Namespace)
 	if gatewayAPI {
 		fmt.Fprintf(&b, "  # the gateway's address, once Istio has deployed it\n")
 		fmt.Fprintf(&b, "  kubectl get gateway.gateway.networking.k8s.io %s -n %s -o jsonpath='{.status.addresses[0].value}'\n", names.Gateway, o.Namespace)

@@ -18,6 +18,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 const unsecureLong = `Remove exactly what "kubectl opea secure" applied for an application, and
@@ -86,7 +87,7 @@ type UnsecureOptions struct {
 func NewUnsecureOptions(getter clients.Getter, streams genericiooptions.IOStreams) *UnsecureOptions {
 	return &UnsecureOptions{
 		IOStreams: streams, clients: getter, PrintFlags: genericclioptions.NewPrintFlags(string(apply.Deleted)),
-		FieldManager: desired.ManagedByValue, Timeout: defaultTimeout,
+		FieldManager: ownership.ManagedByValue, Timeout: defaultTimeout,
 	}
 }
 

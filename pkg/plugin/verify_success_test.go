@@ -29,6 +29,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // gatewayCredential is what cert-manager wrote for the private CA secure
@@ -144,7 +145,7 @@ func securedChatQnA(t *testing.T, cred gatewayCredential) []runtime.Object {
 		}
 		objs = append(objs, u)
 	}
-	labels := desired.Labels("chatqna")
+	labels := ownership.Labels("chatqna")
 	secret := func(name string, data map[string][]byte) *corev1.Secret {
 		return &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "istio-ingress", Name: name, Labels: labels,

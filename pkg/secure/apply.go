@@ -16,6 +16,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // PartialError is a write that failed after others succeeded: Applied
@@ -129,7 +130,7 @@ func WaitForCertificate(ctx context.Context, kube clients.Kube, dyn dynamic.Inte
 	if plan.Params.Certificates == desired.ExistingSecret {
 		return nil
 	}
-	names := desired.NamesFor(plan.Params.AppNamespace)
+	names := ownership.NamesFor(plan.Params.AppNamespace)
 	ns := plan.Params.GatewayNamespace
 	what := fmt.Sprintf("certificate %s/%s to be issued; see 'kubectl describe certificate %s -n %s'", ns, names.Certificate, names.Certificate, ns)
 	return await.Until(ctx, timeout, time.Second, what, func(ctx context.Context) (bool, string, error) {

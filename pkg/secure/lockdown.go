@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -21,6 +20,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -76,16 +76,16 @@ func (p *planner) lockdownState(ctx context.Context, apis discover.APIs) (on boo
 // annotation can be edited by anyone who may patch the policy, and a plain
 // rerun must not admit what the flag would have refused.
 func recordedPrincipals(namespace string, found *owned.Found, rerun string) ([]string, error) {
-	allowApp := desired.NamesFor(namespace).AllowApp
+	allowApp := ownership.NamesFor(namespace).AllowApp
 	for _, u := range slices.Concat(found.Remove, found.Keep) {
-		v, ok := u.GetAnnotations()[desired.AllowPrincipalsAnnotation]
+		v, ok := u.GetAnnotations()[ownership.AllowPrincipalsAnnotation]
 		if u.GetName() != allowApp || !ok {
 			continue
 		}
 		principals, err := istio.ParsePrincipalList(v)
 		if err != nil {
 			return nil, problems.New(
-				fmt.Sprintf("AuthorizationPolicy %s/%s: annotation %s=%q is not what secure --lockdown records: %v", namespace, allowApp, desired.AllowPrincipalsAnnotation, v, err),
+				fmt.Sprintf("AuthorizationPolicy %s/%s: annotation %s=%q is not what secure --lockdown records: %v", namespace, allowApp, ownership.AllowPrincipalsAnnotation, v, err),
 				fmt.Sprintf("run %s --allow-principal <caller> for each caller you mean to admit (it rewrites the annotation; --force-conflicts takes it back from whoever edited it), or remove the lockdown with --lockdown=false", rerun))
 		}
 		return principals, nil
@@ -108,7 +108,7 @@ func (p *planner) rerunWithLockdown() string {
 
 func (p *planner) fieldManager() string {
 	if p.FieldManager == "" {
-		return desired.ManagedByValue
+		return ownership.ManagedByValue
 	}
 	return p.FieldManager
 }
@@ -179,7 +179,7 @@ func (p *planner) lockdown(ctx context.Context, kube clients.Kube, apis discover
 		if err != nil {
 			errs = append(errs, err)
 		}
-		account := gatewayapi.ServiceAccountName(gatewayapi.Gateway{Name: desired.NamesFor(p.Namespace).Gateway, ClassName: p.GatewayClass})
+		account := gatewayapi.ServiceAccountName(gatewayapi.Gateway{Name: ownership.NamesFor(p.Namespace).Gateway, ClassName: p.GatewayClass})
 		l.GatewayPrincipal = istio.Principal(td, p.Namespace, account)
 	} else {
 		l.GatewayPrincipal = istio.Principal(td, gw.Namespace, gw.ServiceAccount)
@@ -273,8 +273,8 @@ func (p *planner) checkGatewayClients(ctx context.Context, version, root string)
 	if err != nil {
 		return nil, err
 	}
-	names := desired.NamesFor(p.Namespace)
-	gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "authorizationpolicies"}
+	names := ownership.NamesFor(p.Namespace)
+	gvr := istio.AuthorizationPolicies(version)
 	policies := []istio.AuthorizationPolicy{{
 		Namespace: p.Namespace, Name: names.AllowGatewayClients, Action: "ALLOW", Rules: []istio.AuthorizationRule{{}},
 		TargetRefs: []istio.PolicyTargetReference{{Group: "gateway.networking.k8s.io", Kind: "Gateway", Name: names.Gateway}},
@@ -293,7 +293,7 @@ func (p *planner) checkGatewayClients(ctx context.Context, version, root string)
 			if err != nil {
 				return missing, fmt.Errorf("reading AuthorizationPolicy %s/%s: %w", ns, list.Items[i].GetName(), err)
 			}
-			if l := list.Items[i].GetLabels(); l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == p.Namespace {
+			if ownership.Ours(list.Items[i].GetLabels(), p.Namespace) {
 				continue // secure's own, rendered anew
 			}
 			policies = append(policies, ap)

@@ -16,7 +16,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -25,6 +24,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -328,7 +328,7 @@ func (p *planner) checkGatewayHosts(ctx context.Context, gw discover.Gateway, ve
 	if err != nil {
 		return problems.List{problems.New(err.Error(), "")}
 	}
-	gvr := schema.GroupVersionResource{Group: "networking.istio.io", Version: version, Resource: "gateways"}
+	gvr := istio.Gateways(version)
 	// A Gateway of any namespace may select the gateway pods.
 	list, err := dyn.Resource(gvr).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -421,7 +421,7 @@ func (p *planner) checkGatewayAPI(ctx context.Context, version string) error {
 // secure's Gateway of the other mode is in place: both ingresses would
 // serve the hosts, the older with whatever certificate it had.
 func (p *planner) checkOtherMode(ctx context.Context, apis discover.APIs) error {
-	other := schema.GroupVersionResource{Group: "networking.istio.io", Version: apis.Networking, Resource: "gateways"}
+	other := apis.IstioGateways()
 	mode, flag := "an Istio ingress gateway", "without --gateway-api"
 	if !p.GatewayAPI {
 		other = gatewayapi.Gateways(apis.GatewayAPI)
@@ -434,7 +434,7 @@ func (p *planner) checkOtherMode(ctx context.Context, apis discover.APIs) error 
 	if err != nil {
 		return err
 	}
-	name := desired.NamesFor(p.Namespace).Gateway
+	name := ownership.NamesFor(p.Namespace).Gateway
 	gw, err := dyn.Resource(other).Namespace(p.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -446,8 +446,7 @@ func (p *planner) checkOtherMode(ctx context.Context, apis discover.APIs) error 
 			fmt.Sprintf("that namespace %s is not secured through %s already", p.Namespace, mode),
 			fmt.Sprintf("get %s %q in namespace %s", other.GroupResource(), name, p.Namespace), err)
 	}
-	l := gw.GetLabels()
-	if l[desired.ManagedByLabel] != desired.ManagedByValue || l[desired.AppNamespaceLabel] != p.Namespace {
+	if !ownership.Ours(gw.GetLabels(), p.Namespace) {
 		return nil
 	}
 	return problems.New(
@@ -561,7 +560,7 @@ func (p *planner) checkPeerAuthentications(ctx context.Context, version string) 
 	if err != nil {
 		return []error{err}
 	}
-	gvr := schema.GroupVersionResource{Group: "security.istio.io", Version: version, Resource: "peerauthentications"}
+	gvr := istio.PeerAuthentications(version)
 	list, err := dyn.Resource(gvr).Namespace(p.Namespace).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return []error{couldNotCheck(fmt.Sprintf("that no PeerAuthentication in namespace %s overrides STRICT", p.Namespace),
@@ -612,7 +611,7 @@ func suggestHost(taken, namespace string) string {
 // for the Certificate of the same name that secure applies (adopted or its
 // own).
 func (p *planner) checkSecretsInTheWay(ctx context.Context, kube clients.Kube, gatewayNamespace string, source desired.CertificateSource) []error {
-	names := desired.NamesFor(p.Namespace)
+	names := ownership.NamesFor(p.Namespace)
 	wanted := []struct{ secret, certificate string }{{names.TLSSecret, names.Certificate}}
 	if source == desired.OwnCA {
 		wanted = append(wanted, struct{ secret, certificate string }{names.CASecret, names.CACertificate})
@@ -633,8 +632,7 @@ func (p *planner) checkSecretsInTheWay(ctx context.Context, kube clients.Kube, g
 				fmt.Sprintf("get secrets %q in namespace %s", w.secret, gatewayNamespace), err))
 			continue
 		}
-		l := s.Labels
-		if l[desired.ManagedByLabel] == desired.ManagedByValue && l[desired.AppNamespaceLabel] == p.Namespace {
+		if ownership.Ours(s.Labels, p.Namespace) {
 			continue
 		}
 		if s.Annotations[certmanager.CertificateNameAnnotation] == w.certificate {

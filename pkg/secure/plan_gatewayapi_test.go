@@ -27,6 +27,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -412,7 +413,7 @@ func TestGatewayAPIPlanRemovesTheRedirectRouteNoLongerWanted(t *testing.T) {
 		labels     map[string]string
 		wantRemove []string
 	}{
-		{"made by secure", desired.Labels("chatqna"), []string{"opea-ingress-redirect"}},
+		{"made by secure", ownership.Labels("chatqna"), []string{"opea-ingress-redirect"}},
 		{"someone else's", map[string]string{"team": "web"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,7 +424,7 @@ func TestGatewayAPIPlanRemovesTheRedirectRouteNoLongerWanted(t *testing.T) {
 			// The route to the application is secure's too, and stays.
 			toApp := route.DeepCopy()
 			toApp.SetName("opea-ingress")
-			toApp.SetLabels(desired.Labels("chatqna"))
+			toApp.SetLabels(ownership.Labels("chatqna"))
 			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
 			objs[gatewayapi.HTTPRoutes("v1")] = []*unstructured.Unstructured{route, toApp}
 			c := newFakeCluster(t, "v1", nil, objs)
@@ -450,7 +451,7 @@ func TestGatewayAPIPlanRemovesTheRedirectRouteNoLongerWanted(t *testing.T) {
 // would leave two ingresses serving the hosts.
 func TestPlanRefusesTheOtherModesGateway(t *testing.T) {
 	labelled := func(u *unstructured.Unstructured, app string) *unstructured.Unstructured {
-		u.SetLabels(desired.Labels(app))
+		u.SetLabels(ownership.Labels(app))
 		return u
 	}
 	istioGateway := func(app string) map[schema.GroupVersionResource][]*unstructured.Unstructured {

@@ -21,6 +21,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -110,7 +111,7 @@ func lockdownPolicy(name string, annotations map[string]string) *unstructured.Un
 	u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy"}}
 	u.SetNamespace("chatqna")
 	u.SetName(name)
-	u.SetLabels(desired.Labels("chatqna"))
+	u.SetLabels(ownership.Labels("chatqna"))
 	u.SetAnnotations(annotations)
 	return u
 }
@@ -293,7 +294,7 @@ func TestLockdownFlagNotGivenOrFalse(t *testing.T) {
 		gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
 		authorizationPoliciesGVR: {
 			lockdownPolicy("opea-allow-ingress", nil),
-			lockdownPolicy("opea-allow-app", map[string]string{desired.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}),
+			lockdownPolicy("opea-allow-app", map[string]string{ownership.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}),
 			lockdownPolicy("opea-deny-by-default", nil),
 		},
 	}
@@ -464,7 +465,7 @@ func TestLockdownRecordedPrincipalsAreValidated(t *testing.T) {
 			gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
 			authorizationPoliciesGVR: {
 				lockdownPolicy("opea-allow-ingress", nil),
-				lockdownPolicy("opea-allow-app", map[string]string{desired.AllowPrincipalsAnnotation: value}),
+				lockdownPolicy("opea-allow-app", map[string]string{ownership.AllowPrincipalsAnnotation: value}),
 				lockdownPolicy("opea-deny-by-default", nil),
 			},
 		}

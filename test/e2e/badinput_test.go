@@ -13,7 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // The bad-input sweep runs the plugin binary against the local control
@@ -71,7 +71,7 @@ func TestBadInput(t *testing.T) {
 		}
 		t.Cleanup(func() {
 			deleteOurGatewayObjects(t, ns)
-			for _, name := range []string{desired.NamesFor(ns).TLSSecret, desired.NamesFor(ns).CASecret} {
+			for _, name := range []string{ownership.NamesFor(ns).TLSSecret, ownership.NamesFor(ns).CASecret} {
 				_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), name, metav1.DeleteOptions{})
 			}
 			_ = kube.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
@@ -92,7 +92,7 @@ func TestBadInput(t *testing.T) {
 	// A Secret of the user's has the name secure would give the
 	// gateway's certificate: secure must not take it over.
 	taken := newApp("taken", false, map[string]string{})
-	takenSecret := desired.NamesFor(taken).TLSSecret
+	takenSecret := ownership.NamesFor(taken).TLSSecret
 	if _, err := kube.CoreV1().Secrets(gatewayNamespace).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: takenSecret},
 		Data: map[string][]byte{"token": []byte("the user's own")}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -264,7 +264,7 @@ func TestBadInput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	t.Logf("%d objects labelled %s=%s in the cluster before the sweep (the secured application's)", len(labelled), desired.ManagedByLabel, desired.ManagedByValue)
+	t.Logf("%d objects labelled %s=%s in the cluster before the sweep (the secured application's)", len(labelled), ownership.ManagedByLabel, ownership.ManagedByValue)
 
 	var toReject, rejected, nothingWritten, failed int
 	var failures []string
@@ -300,7 +300,7 @@ func TestBadInput(t *testing.T) {
 			}
 			if diff := cmp.Diff(labelled, nowLabelled); diff != "" {
 				written = true
-				t.Errorf("objects labelled %s=%s appeared or changed (-before +after):\n%s", desired.ManagedByLabel, desired.ManagedByValue, diff)
+				t.Errorf("objects labelled %s=%s appeared or changed (-before +after):\n%s", ownership.ManagedByLabel, ownership.ManagedByValue, diff)
 			}
 			if !written {
 				nothingWritten++

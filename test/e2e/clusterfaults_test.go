@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/faultproxy"
 )
@@ -112,7 +113,7 @@ func TestSecureStalledRequestEndsAtTimeout(t *testing.T) {
 	_, kubeconfig := viaHTTPProxy(t, &faultproxy.Rule{Match: isWrite, Skip: 2, Hold: true})
 
 	r := runPlugin(pluginBinary(t), "--kubeconfig", kubeconfig, "--cache-dir", t.TempDir(), "secure", "-n", ns, "--host", ns+".example.com", "--timeout", "10s")
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	stalled := `request: PATCH issuers.cert-manager.io "` + names.SelfSignedIssuer + `" in namespace ` + gatewayNamespace + " stalled"
 	if r.code != 3 || r.stdout != appliedLines(planned[:2]...) ||
 		!strings.HasPrefix(r.stderr, "error: the API server did not answer within --timeout 10s; 2 of 8 objects applied (listed above)\n") ||

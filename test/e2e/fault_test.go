@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/faultproxy"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
@@ -335,7 +336,7 @@ func (app *faultApp) lostFrom(got stateDump) int {
 // gateway namespace under secure's names for the app.
 func (app *faultApp) orphanKeys() int {
 	n := 0
-	names := desired.NamesFor(app.ns)
+	names := ownership.NamesFor(app.ns)
 	for _, name := range []string{names.TLSSecret, names.CASecret} {
 		s, err := app.env.kube.CoreV1().Secrets(gatewayNamespace).Get(context.Background(), name, metav1.GetOptions{})
 		if err == nil && len(s.Data["tls.key"]) > 0 {
@@ -350,13 +351,13 @@ func (app *faultApp) orphanKeys() int {
 // the next, and nothing outlives the test.
 func (app *faultApp) forceRemove() {
 	ctx := context.Background()
-	sel := metav1.ListOptions{LabelSelector: desired.Selector(app.ns)}
+	sel := metav1.ListOptions{LabelSelector: ownership.Selector(app.ns)}
 	for _, gvr := range ourObjectGVRs {
 		for _, ns := range []string{app.ns, gatewayNamespace} {
 			_ = app.env.dyn.Resource(gvr).Namespace(ns).DeleteCollection(ctx, metav1.DeleteOptions{}, sel)
 		}
 	}
-	names := desired.NamesFor(app.ns)
+	names := ownership.NamesFor(app.ns)
 	for _, name := range []string{names.TLSSecret, names.CASecret} {
 		_ = app.env.kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, name, metav1.DeleteOptions{})
 	}

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
-	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -178,7 +178,7 @@ func ourGatewayAPIObjects(t *testing.T, ns string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, gvr := range []schema.GroupVersionResource{apiGatewayGVR, httpRouteGVR, certificateGVR, issuerGVR, peerAuthGVR, authorizationPolicyGVR} {
-		list, err := adminDynamic(t).Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: desired.Selector(ns)})
+		list, err := adminDynamic(t).Resource(gvr).Namespace(ns).List(context.Background(), metav1.ListOptions{LabelSelector: ownership.Selector(ns)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +201,7 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	before := dumpNamespaces(t, ns)
 
 	host := ns + ".example.com"
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	secure := []string{"secure", "-n", ns, "--host", host, "--gateway-api", "--gateway-service-type", "ClusterIP", "--lockdown"}
 	// A server-side dry run prints what would be applied and writes nothing.
 	dry := opea(t, append(secure, "--dry-run=server", "-o", "yaml")...)
@@ -395,12 +395,12 @@ func TestClassicAndGatewayAPIAppsCoexist(t *testing.T) {
 		t.Fatalf("secure (classic): exit %d\n%s", r.code, r.stderr)
 	}
 	t.Cleanup(func() {
-		_ = kube.CoreV1().Secrets(classic.Namespace).Delete(context.Background(), desired.NamesFor(classicNs).TLSSecret, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Secrets(classic.Namespace).Delete(context.Background(), ownership.NamesFor(classicNs).TLSSecret, metav1.DeleteOptions{})
 	})
 	if r := opea(t, "secure", "-n", apiNs, "--host", apiHost, "--gateway-api", "--gateway-service-type", "ClusterIP"); r.code != 0 {
 		t.Fatalf("secure --gateway-api: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), apiNs, desired.NamesFor(apiNs).Certificate); err != nil {
+	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), apiNs, ownership.NamesFor(apiNs).Certificate); err != nil {
 		t.Fatal(err)
 	}
 	layout := fixtures.DeployedGateway(apiNs, gatewayAPIName)
@@ -410,8 +410,8 @@ func TestClassicAndGatewayAPIAppsCoexist(t *testing.T) {
 	waitStatusServes(t, apiNs, gatewayAPIName, "opea-ingress", "opea-ingress-redirect")
 
 	classicProxy, apiProxy := gatewayProxy(t, classic), gatewayProxy(t, layout)
-	classicServed := servesApp(classic, classicHost, desired.NamesFor(classicNs).TLSSecret, entryCluster(classicNs))
-	apiServed := servesAppOver(layout, apiHost, gatewayCredential(apiNs, desired.NamesFor(apiNs).TLSSecret), entryCluster(apiNs))
+	classicServed := servesApp(classic, classicHost, ownership.NamesFor(classicNs).TLSSecret, entryCluster(classicNs))
+	apiServed := servesAppOver(layout, apiHost, gatewayCredential(apiNs, ownership.NamesFor(apiNs).TLSSecret), entryCluster(apiNs))
 	istiodGateway(t, classicProxy, func(cfg *xds.GatewayConfig) error {
 		return errors.Join(classicServed(cfg), servesNothingFor(classic, apiHost)(cfg))
 	})

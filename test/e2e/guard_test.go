@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/faultproxy"
 )
 
@@ -32,10 +32,10 @@ func TestModeGuardRefusesWhenTheOtherModeCannotBeRead(t *testing.T) {
 		t.Fatalf("secure (classic): exit %d\n%s", r.code, r.stderr)
 	}
 	t.Cleanup(func() {
-		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), desired.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
+		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), ownership.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
 	})
 	secureGatewayAPI := []string{"secure", "-n", ns, "--host", host, "--gateway-api", "--gateway-service-type", "ClusterIP"}
-	gatewayName := desired.NamesFor(ns).Gateway
+	gatewayName := ownership.NamesFor(ns).Gateway
 	what := fmt.Sprintf("could not check that namespace %s is not secured through an Istio ingress gateway already: ", ns)
 
 	t.Run("the read answered 500", func(t *testing.T) {
@@ -106,7 +106,7 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 		t.Fatalf("secure --lockdown: exit %d\n%s", r.code, r.stderr)
 	}
 	t.Cleanup(func() {
-		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), desired.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
+		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), ownership.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
 	})
 	lockdownIntact := func(t *testing.T) (audit.Status, string) {
 		t.Helper()
@@ -124,7 +124,7 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 	if status, message := lockdownIntact(t); status != audit.Pass {
 		t.Fatalf("authorization.lockdown-intact after secure --lockdown: %s %s", status, message)
 	}
-	allowApp := desired.NamesFor(ns).AllowApp
+	allowApp := ownership.NamesFor(ns).AllowApp
 	patch := func(t *testing.T, body string) {
 		t.Helper()
 		// As kubectl annotate and kubectl patch send it.
@@ -136,10 +136,10 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 
 	t.Run("the record", func(t *testing.T) {
 		edited := "*," + prometheus
-		patch(t, `{"metadata":{"annotations":{"`+desired.AllowPrincipalsAnnotation+`":"`+edited+`"}}}`)
+		patch(t, `{"metadata":{"annotations":{"`+ownership.AllowPrincipalsAnnotation+`":"`+edited+`"}}}`)
 		before := dumpNamespaces(t, ns, gatewayNamespace)
 		r := opea(t, "secure", "-n", ns, "--host", host)
-		want := fmt.Sprintf("AuthorizationPolicy %s/%s: annotation %s=%q is not what secure --lockdown records", ns, allowApp, desired.AllowPrincipalsAnnotation, edited)
+		want := fmt.Sprintf("AuthorizationPolicy %s/%s: annotation %s=%q is not what secure --lockdown records", ns, allowApp, ownership.AllowPrincipalsAnnotation, edited)
 		wantFix := "fix: run kubectl opea secure -n " + ns + " --host " + host + " --lockdown --force-conflicts --allow-principal <caller> for each caller"
 		if r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, wantFix) {
 			t.Errorf("plain secure: exit %d, want 1 with %q\nstdout:\n%s\nstderr:\n%s", r.code, want, r.stdout, r.stderr)
@@ -194,11 +194,11 @@ func TestEditedTakeoverRecordIsRefused(t *testing.T) {
 		t.Fatalf("secure --force-conflicts: exit %d\n%s", r.code, r.stderr)
 	}
 	t.Cleanup(func() {
-		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), desired.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
+		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), ownership.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
 	})
 	annotate := func(t *testing.T, record string) {
 		t.Helper()
-		body, err := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{"annotations": map[string]string{desired.TakeoversAnnotation: record}}})
+		body, err := json.Marshal(map[string]interface{}{"metadata": map[string]interface{}{"annotations": map[string]string{ownership.TakeoversAnnotation: record}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -210,14 +210,14 @@ func TestEditedTakeoverRecordIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	original := got.Annotations[desired.TakeoversAnnotation]
+	original := got.Annotations[ownership.TakeoversAnnotation]
 	if !strings.Contains(original, `"manager":"kubectl-label"`) {
 		t.Fatalf("secure --force-conflicts recorded %q", original)
 	}
 
 	annotate(t, `[{"path":["metadata","name"],"manager":"kubectl-label","value":"elsewhere"}]`)
 	before := dumpNamespaces(t, ns, gatewayNamespace)
-	want := "namespace/" + ns + ": annotation " + desired.TakeoversAnnotation + " is not what kubectl opea secure records: entry 1: path metadata.name is no field an apply takes over"
+	want := "namespace/" + ns + ": annotation " + ownership.TakeoversAnnotation + " is not what kubectl opea secure records: entry 1: path metadata.name is no field an apply takes over"
 	for _, args := range [][]string{{"unsecure", "-n", ns}, {"secure", "-n", ns, "--host", host}} {
 		r := opea(t, args...)
 		if r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "fix: restore it as secure wrote it, or remove it") {

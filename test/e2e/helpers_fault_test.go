@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
@@ -244,7 +244,7 @@ func (d *stateDumper) snapshot(appNs string) (stateDump, map[string]string, erro
 		key := resource + " " + u.GetNamespace() + "/" + u.GetName()
 		mu.Lock()
 		defer mu.Unlock()
-		if u.GetLabels()[desired.ManagedByLabel] == desired.ManagedByValue {
+		if u.GetLabels()[ownership.ManagedByLabel] == ownership.ManagedByValue {
 			labelled[key] = u.GetResourceVersion()
 		}
 		if ns := u.GetNamespace(); ns != "" && (ns == appNs || ns == gatewayNamespace) {
@@ -259,7 +259,7 @@ func (d *stateDumper) snapshot(appNs string) (stateDump, map[string]string, erro
 	}
 	err = errors.Join(
 		d.listAll(d.resources, metav1.ListOptions{}, add),
-		d.listAll(clusterScoped, metav1.ListOptions{LabelSelector: desired.ManagedByLabel + "=" + desired.ManagedByValue}, add))
+		d.listAll(clusterScoped, metav1.ListOptions{LabelSelector: ownership.ManagedByLabel + "=" + ownership.ManagedByValue}, add))
 	return out, labelled, err
 }
 
@@ -267,7 +267,7 @@ func (d *stateDumper) snapshot(appNs string) (stateDump, map[string]string, erro
 // secure made, or cert-manager wrote, for one of the namespaces others.
 func belongsToOther(u *unstructured.Unstructured, others []string) bool {
 	for _, o := range others {
-		if u.GetLabels()[desired.AppNamespaceLabel] == o || strings.HasPrefix(u.GetName(), "opea-"+o+"-") {
+		if u.GetLabels()[ownership.AppNamespaceLabel] == o || strings.HasPrefix(u.GetName(), "opea-"+o+"-") {
 			return true
 		}
 	}
@@ -339,7 +339,7 @@ func (s stateDump) missingFrom(other stateDump) []string {
 // TLS Secret, each labelled as the Certificate's secretTemplate says, with
 // the Certificates and Issuers Ready.
 func simulateSecureIssuance(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, appNs string) error {
-	names := desired.NamesFor(appNs)
+	names := ownership.NamesFor(appNs)
 	for _, cert := range []string{names.CACertificate, names.Certificate} {
 		if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, gatewayNamespace, cert); err != nil {
 			return err

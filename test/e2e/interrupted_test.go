@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/faultproxy"
 )
 
@@ -86,7 +86,7 @@ func TestSecureReportsWhatItAppliedBeforeAWriteFailed(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	for _, want := range []string{
 		"namespace/" + ns + " serverside-applied",
 		"peerauthentication.security.istio.io/default serverside-applied",

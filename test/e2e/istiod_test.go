@@ -11,7 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -174,7 +174,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			ns := newChatQnA(t, "chatqna")
 			t.Cleanup(func() {
 				_ = adminDynamic(t).Resource(certificateGVR).Namespace(layout.Namespace).DeleteCollection(ctx, metav1.DeleteOptions{},
-					metav1.ListOptions{LabelSelector: desired.Selector(ns)})
+					metav1.ListOptions{LabelSelector: ownership.Selector(ns)})
 			})
 			pods := []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
 			if err := fixtures.CreateAppPods(ctx, kube, ns, pods...); err != nil {
@@ -185,7 +185,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 				t.Fatal(err)
 			}
 			host := ns + ".example.com"
-			names := desired.NamesFor(ns)
+			names := ownership.NamesFor(ns)
 			if r := opea(t, "secure", "-n", ns, "--host", host, "--gateway-namespace", layout.Namespace); r.code != 0 {
 				t.Fatalf("secure: exit %d\n%s", r.code, r.stderr)
 			}
@@ -245,7 +245,7 @@ func TestSecondAppOnTheSameGateway(t *testing.T) {
 			t.Fatalf("secure %s: exit %d\n%s", a.ns, r.code, r.stderr)
 		}
 		t.Cleanup(func() {
-			_ = adminKube(t).CoreV1().Secrets(layout.Namespace).Delete(context.Background(), desired.NamesFor(a.ns).TLSSecret, metav1.DeleteOptions{})
+			_ = adminKube(t).CoreV1().Secrets(layout.Namespace).Delete(context.Background(), ownership.NamesFor(a.ns).TLSSecret, metav1.DeleteOptions{})
 		})
 		apps = append(apps, a)
 	}
@@ -253,7 +253,7 @@ func TestSecondAppOnTheSameGateway(t *testing.T) {
 	istiodGateway(t, proxy, func(cfg *xds.GatewayConfig) error {
 		var errs []error
 		for _, a := range apps {
-			errs = append(errs, servesApp(layout, a.host, desired.NamesFor(a.ns).TLSSecret, entryCluster(a.ns))(cfg))
+			errs = append(errs, servesApp(layout, a.host, ownership.NamesFor(a.ns).TLSSecret, entryCluster(a.ns))(cfg))
 		}
 		return errors.Join(errs...)
 	})
@@ -262,7 +262,7 @@ func TestSecondAppOnTheSameGateway(t *testing.T) {
 	}
 	istiodGateway(t, proxy, func(cfg *xds.GatewayConfig) error {
 		return errors.Join(servesNothingFor(layout, apps[0].host)(cfg),
-			servesApp(layout, apps[1].host, desired.NamesFor(apps[1].ns).TLSSecret, entryCluster(apps[1].ns))(cfg))
+			servesApp(layout, apps[1].host, ownership.NamesFor(apps[1].ns).TLSSecret, entryCluster(apps[1].ns))(cfg))
 	})
 }
 

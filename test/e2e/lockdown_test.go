@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -99,7 +99,7 @@ spec:
 	before := dumpNamespaces(t, ns, gatewayNamespace)
 
 	host := ns + ".example.com"
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	if r := opea(t, "secure", "-n", ns, "--host", host, "--lockdown"); r.code != 0 {
 		t.Fatalf("secure --lockdown: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

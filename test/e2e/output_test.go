@@ -10,14 +10,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // -o name prints the names of what was applied or deleted, one per line, as
 // kubectl does, and nothing else on stdout.
 func TestOutputNameForSecureAndUnsecure(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	r := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "-o", "name")
 	if r.code != 0 {
 		t.Fatalf("secure -o name: exit %d\n%s", r.code, r.stderr)
@@ -90,7 +90,7 @@ func TestMissingPermissionsComeInAStableOrder(t *testing.T) {
 		first = opeaWith(t, kubeconfigFor(t, limitedUser), "unsecure", "-n", ns)
 		return strings.Contains(first.stderr, "you lack permissions it needs"), nil
 	})
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	want := `you lack permissions it needs: delete virtualservices.networking.istio.io "opea-ingress" in namespace ` + ns +
 		`; delete gateways.networking.istio.io "opea-ingress" in namespace ` + ns +
 		`; delete peerauthentications.security.istio.io "default" in namespace ` + ns +

@@ -12,8 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/objdiff"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
@@ -59,7 +59,7 @@ func writtenState(t *testing.T, ns string) map[string]map[string]interface{} {
 	t.Helper()
 	objs := objectsByDiffName(t, []objectsIn{{authorizationPolicyGVR, ns, ""}})
 	for _, gvr := range ourObjectGVRs {
-		for name, obj := range objectsByDiffName(t, []objectsIn{{gvr, "", desired.Selector(ns)}}) {
+		for name, obj := range objectsByDiffName(t, []objectsIn{{gvr, "", ownership.Selector(ns)}}) {
 			objs[name] = obj
 		}
 	}
@@ -113,7 +113,7 @@ func TestSecureDiff(t *testing.T) {
 	runCapturedAppPods(t, ns)
 	waitForNamespaceConfigMaps(t, ns)
 	host := ns + ".example.com"
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	gw := "istio-ingress" // the chart gateway's namespace, where the certificates go
 	secureArgs := []string{"secure", "-n", ns, "--host", host}
 
@@ -219,7 +219,7 @@ func TestSecureDiff(t *testing.T) {
 	// exactly what it showed.
 	shared := func() map[string]*unstructured.Unstructured {
 		return objectsByDiffName(t, []objectsIn{{gatewayGVR, ns, ""}, {virtualSvcGVR, ns, ""}, {peerAuthGVR, ns, ""}, {authorizationPolicyGVR, ns, ""},
-			{certificateGVR, gw, desired.Selector(ns)}, {issuerGVR, gw, desired.Selector(ns)}})
+			{certificateGVR, gw, ownership.Selector(ns)}, {issuerGVR, gw, ownership.Selector(ns)}})
 	}
 	beforeRun := shared()
 	if r := opea(t, append(secureArgs, "--host", "chat.example.com")...); r.code != 0 {

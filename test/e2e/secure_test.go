@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
@@ -64,7 +65,7 @@ func deleteOurGatewayObjects(t testing.TB, appNs string) {
 	dyn := adminDynamic(t)
 	for _, gvr := range []schema.GroupVersionResource{issuerGVR, certificateGVR, {Version: "v1", Resource: "secrets"}} {
 		_ = dyn.Resource(gvr).Namespace(gatewayNamespace).DeleteCollection(context.Background(), metav1.DeleteOptions{},
-			metav1.ListOptions{LabelSelector: desired.Selector(appNs)})
+			metav1.ListOptions{LabelSelector: ownership.Selector(appNs)})
 	}
 }
 
@@ -75,7 +76,7 @@ func ourObjects(t testing.TB, appNs string) map[string]string {
 	dyn := adminDynamic(t)
 	found := map[string]string{}
 	for _, gvr := range ourObjectGVRs {
-		list, err := dyn.Resource(gvr).List(context.Background(), metav1.ListOptions{LabelSelector: desired.Selector(appNs)})
+		list, err := dyn.Resource(gvr).List(context.Background(), metav1.ListOptions{LabelSelector: ownership.Selector(appNs)})
 		if err != nil {
 			t.Fatalf("listing %s: %v", gvr.Resource, err)
 		}
@@ -119,7 +120,7 @@ func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("secure: exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	wantLines := []string{
 		"namespace/" + ns + " serverside-applied",
 		"peerauthentication.security.istio.io/default serverside-applied",
@@ -147,7 +148,7 @@ func TestSecureCreatesEverythingForChatQnA(t *testing.T) {
 	if mode := nested(t, pa, "spec", "mtls", "mode"); mode != "STRICT" {
 		t.Errorf("PeerAuthentication mode = %v", mode)
 	}
-	if diff := cmp.Diff(desired.Labels(ns), pa.GetLabels()); diff != "" {
+	if diff := cmp.Diff(ownership.Labels(ns), pa.GetLabels()); diff != "" {
 		t.Errorf("PeerAuthentication labels (-want +got):\n%s", diff)
 	}
 
@@ -378,7 +379,7 @@ func TestSecureWithOtherHostsUpdatesInPlace(t *testing.T) {
 		t.Errorf("changing hosts changed the set of objects (-before +after):\n%s", diff)
 	}
 	wantHosts := []interface{}{"b.example.com", "*.apps.example.com"}
-	leaf := getObject(t, certificateGVR, gatewayNamespace, desired.NamesFor(ns).Certificate)
+	leaf := getObject(t, certificateGVR, gatewayNamespace, ownership.NamesFor(ns).Certificate)
 	if diff := cmp.Diff(wantHosts, nested(t, leaf, "spec", "dnsNames")); diff != "" {
 		t.Errorf("Certificate dnsNames (-want +got):\n%s", diff)
 	}
@@ -672,17 +673,17 @@ func TestSecureListsEveryMissingPermission(t *testing.T) {
 func TestSecureWaitsForTheCertificate(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
 	t.Cleanup(func() {
-		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), desired.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
+		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), ownership.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
 	})
 	timedOut := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--wait", "--timeout", "2s")
 	if timedOut.code != 124 {
 		t.Errorf("--wait with no issuance: exit %d, want 124\n%s", timedOut.code, timedOut.stderr)
 	}
-	if !strings.Contains(timedOut.stderr, "timed out after 2s waiting for certificate istio-ingress/"+desired.NamesFor(ns).Certificate) {
+	if !strings.Contains(timedOut.stderr, "timed out after 2s waiting for certificate istio-ingress/"+ownership.NamesFor(ns).Certificate) {
 		t.Errorf("timeout message: %s", timedOut.stderr)
 	}
 
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	done := make(chan opeaResult)
 	go func() {
 		done <- opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--wait", "--timeout", "60s")

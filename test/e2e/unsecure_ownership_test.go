@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // applyAs server-side applies obj as manager, the way a user's own tool does.
@@ -48,7 +48,7 @@ func withoutServerFields(obj *unstructured.Unstructured) map[string]interface{} 
 // user wrote them, and so does the Secret cert-manager wrote for them.
 func TestUnsecureKeepsAdoptedCertificateKinds(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	issuer := object("cert-manager.io/v1", "Issuer", gatewayNamespace, names.SelfSignedIssuer, map[string]interface{}{"selfSigned": map[string]interface{}{}})
 	cert := object("cert-manager.io/v1", "Certificate", gatewayNamespace, names.Certificate, map[string]interface{}{
 		"secretName": names.TLSSecret, "dnsNames": []interface{}{"mine.example.com"},
@@ -63,7 +63,7 @@ func TestUnsecureKeepsAdoptedCertificateKinds(t *testing.T) {
 		t.Fatalf("secure: exit %d\n%s", r.code, r.stderr)
 	}
 	for _, name := range []string{names.SelfSignedIssuer} {
-		if got := getObject(t, issuerGVR, gatewayNamespace, name).GetAnnotations()[desired.AdoptedAnnotation]; got != "true" {
+		if got := getObject(t, issuerGVR, gatewayNamespace, name).GetAnnotations()[ownership.AdoptedAnnotation]; got != "true" {
 			t.Errorf("issuer %s not marked adopted", name)
 		}
 	}
@@ -109,7 +109,7 @@ func TestUnsecureRemovesTheSecretsOfCertificatesAlreadyGone(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
 	waitForNamespaceConfigMaps(t, ns)
 	before := dumpNamespaces(t, ns, gatewayNamespace)
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
@@ -139,7 +139,7 @@ func TestUnsecureRemovesTheSecretsOfCertificatesAlreadyGone(t *testing.T) {
 // taken over: secure refuses, names it, and writes nothing.
 func TestSecureRefusesASecretOfTheUsersInTheWay(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	kube := adminKube(t)
 	for _, secret := range []string{names.TLSSecret, names.CASecret} {
 		if _, err := kube.CoreV1().Secrets(gatewayNamespace).Create(context.Background(), &corev1.Secret{
@@ -224,7 +224,7 @@ func TestUnsecureGivesBackWhatForceConflictsTook(t *testing.T) {
 	if got := nsAfter.Labels["istio.io/dataplane-mode"]; got != "none" {
 		t.Errorf("namespace label after unsecure: %q, want none", got)
 	}
-	if _, ok := nsAfter.Annotations[desired.TakeoversAnnotation]; ok {
+	if _, ok := nsAfter.Annotations[ownership.TakeoversAnnotation]; ok {
 		t.Errorf("the record of what was taken remains on the namespace")
 	}
 	if diff := cmp.Diff(paBefore, withoutServerFields(getObject(t, peerAuthGVR, ns, "default"))); diff != "" {

@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
 
 // dumpNamespaces reads every object of every listable namespaced resource in
@@ -76,7 +76,7 @@ func TestUnsecureRestoresTheClusterExactly(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
 	waitForNamespaceConfigMaps(t, ns)
 	before := dumpNamespaces(t, ns, gatewayNamespace)
-	app := securedApp{ns: ns, host: ns + ".example.com", names: desired.NamesFor(ns)}
+	app := securedApp{ns: ns, host: ns + ".example.com", names: ownership.NamesFor(ns)}
 	if r := opea(t, "secure", "-n", ns, "--host", app.host); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
@@ -125,7 +125,7 @@ func TestUnsecureLeavesWhatIsNotOurs(t *testing.T) {
 	ctx := context.Background()
 	ns := newChatQnA(t, "chatqna")
 	kube, dyn := adminKube(t), adminDynamic(t)
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	// The namespace was enrolled by someone else before secure.
 	patch := []byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":"ambient"}}}`)
 	if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json", patch, metav1.PatchOptions{FieldManager: "kubectl-label"}); err != nil {
@@ -256,7 +256,7 @@ func TestUnsecureListsEveryMissingPermissionAndDeletesNothing(t *testing.T) {
 		r = opeaWith(t, kubeconfigFor(t, limitedUser), "unsecure", "-n", ns)
 		return strings.Contains(r.stderr, "you lack permissions"), nil
 	})
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	for _, want := range []string{
 		fmt.Sprintf(`delete gateways.networking.istio.io "opea-ingress" in namespace %s`, ns),
 		fmt.Sprintf(`delete issuers.cert-manager.io %q in namespace istio-ingress`, names.SelfSignedIssuer),

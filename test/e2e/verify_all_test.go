@@ -21,7 +21,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/plugin"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 )
@@ -239,7 +239,7 @@ func TestVerifyAllRequestsDoNotGrowWithNamespacesOrPods(t *testing.T) {
 	// Secrets, in any namespace.
 	var want []string
 	for _, ns := range report.Namespaces {
-		want = append(want, "GET /api/v1/namespaces/"+gatewayNamespace+"/secrets/"+desired.NamesFor(ns.Namespace).TLSSecret)
+		want = append(want, "GET /api/v1/namespaces/"+gatewayNamespace+"/secrets/"+ownership.NamesFor(ns.Namespace).TLSSecret)
 	}
 	got := secretRequests(t, kubeconfig, cacheDir, "verify", "-A", "-l", selector, "-o", "json")
 	sort.Strings(want)

@@ -21,7 +21,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
@@ -33,14 +33,14 @@ var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io
 // capture of each pod, cert-manager's issued Secret and Ready conditions.
 type securedApp struct {
 	ns, host string
-	names    desired.Names
+	names    ownership.Names
 }
 
 func newSecuredApp(t *testing.T) securedApp {
 	t.Helper()
 	ctx := context.Background()
 	ns := newChatQnA(t, "chatqna")
-	app := securedApp{ns: ns, host: ns + ".example.com", names: desired.NamesFor(ns)}
+	app := securedApp{ns: ns, host: ns + ".example.com", names: ownership.NamesFor(ns)}
 	kube := adminKube(t)
 	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
@@ -590,7 +590,7 @@ func accessStrings(as []audit.Access) []string {
 func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
 	ctx := context.Background()
 	ns := newChatQnA(t, "chatqna")
-	names := desired.NamesFor(ns)
+	names := ownership.NamesFor(ns)
 	kube := adminKube(t)
 	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)

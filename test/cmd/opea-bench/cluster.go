@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
@@ -160,7 +160,7 @@ func (b *bench) secure(ctx context.Context, ns string) error {
 	if err := b.setupRun(ctx, "secure", "-n", ns, "--host", ns+".example.com"); err != nil {
 		return err
 	}
-	_, err := fixtures.SimulateCertManagerIssuance(ctx, b.kube, b.dyn, fixtures.GatewayNamespace, desired.NamesFor(ns).Certificate)
+	_, err := fixtures.SimulateCertManagerIssuance(ctx, b.kube, b.dyn, fixtures.GatewayNamespace, ownership.NamesFor(ns).Certificate)
 	return err
 }
 

@@ -26,7 +26,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/opea-project/kubectl-opea/pkg/desired"
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
@@ -112,7 +112,7 @@ func run(ctx context.Context, plugin string) (err error) {
 		return err
 	}
 
-	names := desired.NamesFor(appNamespace)
+	names := ownership.NamesFor(appNamespace)
 	step("[simulated] cert-manager issues certificate %s/%s (no cert-manager runs on the local control plane: the demo writes its Secret and Ready condition)",
 		fixtures.GatewayNamespace, names.Certificate)
 	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, fixtures.GatewayNamespace, names.Certificate); err != nil {
@@ -178,7 +178,7 @@ func gatewayAPIWithLockdown(ctx context.Context, kube kubernetes.Interface, dyn 
 	if err := kubectl("opea", "secure", "-n", appNamespace, "--host", host, "--gateway-api", "--gateway-service-type", "ClusterIP", "--lockdown"); err != nil {
 		return err
 	}
-	names := desired.NamesFor(appNamespace)
+	names := ownership.NamesFor(appNamespace)
 	step("[simulated] cert-manager issues certificate %s/%s", appNamespace, names.Certificate)
 	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, appNamespace, names.Certificate); err != nil {
 		return err
