@@ -170,7 +170,10 @@ func TestSecureDiff(t *testing.T) {
 	}
 
 	// Another host on the shared gateway: exactly the lines that add it.
-	other := opea(t, append(secureArgs, "--host", "chat.example.com", "--diff")...)
+	// A host of this namespace's own: another test's Gateway may serve one
+	// of a fixed name on the same gateway pods.
+	chat := "chat-" + ns + ".example.com"
+	other := opea(t, append(secureArgs, "--host", chat, "--diff")...)
 	if other.code != 1 {
 		t.Fatalf("--diff with another --host: exit %d, want 1\n%s%s", other.code, other.stdout, other.stderr)
 	}
@@ -185,7 +188,7 @@ func TestSecureDiff(t *testing.T) {
 	// The Certificate's dnsNames, the Gateway's HTTPS and HTTP servers and
 	// the VirtualService's hosts each gain the host, in the order the
 	// objects are applied.
-	wantLines := []string{"+  - chat.example.com", "+    - chat.example.com", "+    - chat.example.com", "+  - chat.example.com"}
+	wantLines := []string{"+  - " + chat, "+    - " + chat, "+    - " + chat, "+  - " + chat}
 	if d := cmp.Diff(wantLines, changedLines(other.stdout)); d != "" {
 		t.Errorf("changed lines with another --host (-want +got):\n%s\n%s", d, other.stdout)
 	}
@@ -222,7 +225,7 @@ func TestSecureDiff(t *testing.T) {
 			{certificateGVR, gw, ownership.Selector(ns)}, {issuerGVR, gw, ownership.Selector(ns)}})
 	}
 	beforeRun := shared()
-	if r := opea(t, append(secureArgs, "--host", "chat.example.com")...); r.code != 0 {
+	if r := opea(t, append(secureArgs, "--host", chat)...); r.code != 0 {
 		t.Fatalf("secure with another --host: exit %d\n%s", r.code, r.stderr)
 	}
 	assertDiffForetold(t, other.stdout, beforeRun, shared())
@@ -344,4 +347,40 @@ func TestSecureDiffOfAnAdoptedPolicy(t *testing.T) {
 		t.Fatalf("secure --lockdown=false: exit %d\n%s", r.code, r.stderr)
 	}
 	assertDiffForetold(t, off.stdout, before, policies())
+}
+
+// --diff of secure --gateway-api --http-redirect=false shows the Gateway's
+// HTTP listener going and the redirect HTTPRoute removed, and the run then
+// does exactly that.
+func TestSecureDiffOfTheRedirectRoute(t *testing.T) {
+	ns := newChatQnA(t, "chatqna")
+	secureArgs := []string{"secure", "-n", ns, "--host", ns + ".example.com", "--gateway-api", "--gateway-service-type", "ClusterIP"}
+	if r := opea(t, secureArgs...); r.code != 0 {
+		t.Fatalf("secure --gateway-api: exit %d\n%s", r.code, r.stderr)
+	}
+	ingress := func() map[string]*unstructured.Unstructured {
+		return objectsByDiffName(t, []objectsIn{{apiGatewayGVR, ns, ""}, {httpRouteGVR, ns, ""}})
+	}
+	before := ingress()
+	off := opea(t, append(secureArgs, "--http-redirect=false", "--diff")...)
+	if off.code != 1 {
+		t.Fatalf("--diff --http-redirect=false: exit %d\n%s%s", off.code, off.stdout, off.stderr)
+	}
+	route := "gateway.networking.k8s.io.v1.HTTPRoute." + ns + ".opea-ingress-redirect"
+	want := []string{"gateway.networking.k8s.io.v1.Gateway." + ns + ".opea-ingress", route}
+	if d := cmp.Diff(want, diffedObjects(t, off.stdout)); d != "" {
+		t.Errorf("objects of --diff --http-redirect=false (-want +got):\n%s\n%s", d, off.stdout)
+	}
+	if !strings.Contains(diffSections(off.stdout)[route], " +0,0 @@") {
+		t.Errorf("the redirect route is not shown as removed:\n%s", off.stdout)
+	}
+	if d := cmp.Diff(unwrittenAll(before), unwrittenAll(ingress())); d != "" {
+		t.Fatalf("--diff wrote (-before +after):\n%s", d)
+	}
+
+	before = ingress()
+	if r := opea(t, append(secureArgs, "--http-redirect=false")...); r.code != 0 {
+		t.Fatalf("secure --http-redirect=false: exit %d\n%s", r.code, r.stderr)
+	}
+	assertDiffForetold(t, off.stdout, before, ingress())
 }
