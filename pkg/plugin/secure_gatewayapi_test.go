@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -20,10 +19,7 @@ import (
 
 // withGatewayAPI serves the Gateway API in v1.
 func (c fakeCluster) withGatewayAPI() fakeCluster {
-	d := c.discovery()
-	d.Resources = append(d.Resources, &metav1.APIResourceList{GroupVersion: "gateway.networking.k8s.io/v1", APIResources: []metav1.APIResource{
-		{Name: "gatewayclasses"}, {Name: "gateways"}, {Name: "httproutes"},
-	}})
+	c.cluster().ServeGatewayAPI("v1")
 	return c
 }
 
@@ -192,7 +188,7 @@ func TestSecureGatewayAPIRefuses(t *testing.T) {
 // from and how to reach the gateway Istio deployed.
 func TestSecureNextStepsFitTheMode(t *testing.T) {
 	var out bytes.Buffer
-	o := &SecureOptions{namespace: "chatqna", IOStreams: genericiooptions.IOStreams{Out: &out}}
+	o := &SecureOptions{Request: secure.Request{Namespace: "chatqna"}, IOStreams: genericiooptions.IOStreams{Out: &out}}
 	o.printNextSteps(&secure.Plan{Params: desired.Params{Hosts: []string{"chatqna.example.com"}, GatewayNamespace: "chatqna",
 		GatewayAPIVersion: "v1", GatewayClass: "istio", Certificates: desired.OwnCA}})
 	want := `
