@@ -21,7 +21,7 @@ type credentialLookup struct {
 	missing []snapshot.TLSListener
 }
 
-// lookupCredentials looks the HTTPS servers' Secrets up once per view.
+// lookupCredentials looks the HTTPS servers' Secrets up once per checkView.
 func (v *checkView) lookupCredentials() *credentialLookup {
 	if v.lookup == nil {
 		found, missing := v.Credentials()
@@ -51,7 +51,7 @@ type credentialParsing struct {
 	err        error
 }
 
-// parseCredentials parses the found credentials once per view.
+// parseCredentials parses the found credentials once per checkView.
 func (v *checkView) parseCredentials() *credentialParsing {
 	if v.parsing != nil {
 		return v.parsing

@@ -15,7 +15,7 @@ type Requirement struct {
 	holds  func(*checkView) bool
 }
 
-// checkView is the view the checks run on, with what the requirements
+// checkView is the scope the checks run on, with what the requirements
 // derive from it: computed once, on first use, for every check that reads it.
 type checkView struct {
 	*snapshot.Scope

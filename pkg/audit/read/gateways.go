@@ -15,7 +15,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-// gatewaySide is what is read of one snapshot's gateways: the view of its
+// gatewaySide is what is read of one snapshot's gateways: the scope of its
 // routing, and the reader of its credentials.
 type gatewaySide struct {
 	v       *snapshot.Scope

@@ -110,7 +110,7 @@ func (a Access) scope() string {
 	return "\x00" + a.Namespace
 }
 
-// sortedAccesses returns as once each, cluster-wide requests first, then by
+// SortedAccesses returns as once each, cluster-wide requests first, then by
 // namespace, resource, verb and name.
 func SortedAccesses(as []Access) []Access {
 	seen := map[Access]bool{}
@@ -147,7 +147,7 @@ func AccessList(as []Access) string {
 	return strings.Join(parts, "; ")
 }
 
-// deny records that in could not be read: the API server refused a.
+// Deny records that in could not be read: the API server refused a.
 func (s *Snapshot) Deny(in Input, a Access) {
 	// The shared inputs are read concurrently.
 	s.locked(func() {
@@ -158,7 +158,7 @@ func (s *Snapshot) Deny(in Input, a Access) {
 	})
 }
 
-// inherit marks in unread when one of from is, with the same requests, and
+// Inherit marks in unread when one of from is, with the same requests, and
 // reports whether it did.
 func (s *Snapshot) Inherit(in Input, from ...Input) bool {
 	var denied []Access
@@ -220,7 +220,7 @@ var SubjectAccessReview = Access{Verb: "create", Group: "authorization.k8s.io", 
 // findingInputs are the inputs AppNamespaces looks for applications in.
 var findingInputs = []Input{InputServices, InputGateways, InputVirtualServices, InputGatewayAPIGateways, InputHTTPRoutes}
 
-// unsearched are the refused reads of the inputs applications are found in.
+// Unsearched are the refused reads of the inputs applications are found in.
 func (s *Snapshot) Unsearched() []Access {
 	var denied []Access
 	for _, in := range findingInputs {

@@ -10,11 +10,11 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-// credential is the Secret of one TLS listener, found where Istio reads it.
+// Credential is the Secret of one TLS listener, found where Istio reads it.
 type Credential struct {
 	TLSListener
 	Secret *Secret
-	// certPEM and keyPEM are the fields Istio would read, by its rules;
+	// CertPEM and keyPEM are the fields Istio would read, by its rules;
 	// keys names them, and problem says why there are none.
 	CertPEM, KeyPEM []byte
 	Keys            [2]string
@@ -22,7 +22,7 @@ type Credential struct {
 	CAPEM           []byte
 }
 
-// credentials finds each TLS listener's Secret where Istio reads it.
+// Credentials finds each TLS listener's Secret where Istio reads it.
 // missing lists the listeners whose Secret is absent there.
 func (v *Scope) Credentials() (found []Credential, missing []TLSListener) {
 	for _, t := range v.TLSListeners() {
@@ -44,7 +44,7 @@ func (v *Scope) Credentials() (found []Credential, missing []TLSListener) {
 	return found, missing
 }
 
-// parsed is a credential whose certificate and key parse.
+// Parsed is a credential whose certificate and key parse.
 type Parsed struct {
 	Credential
 	Chain []*x509.Certificate
@@ -89,7 +89,7 @@ func (c Credential) Parse() (Parsed, error) {
 
 func SecretRef(s *Secret) string { return Key(s.Namespace, s.Name) }
 
-// ref names c's Secret and, for a Gateway API listener, the listener:
+// Ref names c's Secret and, for a Gateway API listener, the listener:
 // several listeners may share a Secret, and their names say which to fix.
 func (c Credential) Ref() string {
 	if c.API != nil {

@@ -2,14 +2,14 @@ package snapshot
 
 import "fmt"
 
-// entryTarget is a Service port of the namespace that the application's
+// EntryTarget is a Service port of the namespace that the application's
 // ingress routes to.
 type EntryTarget struct {
 	Service Service
 	Port    ServicePort
 }
 
-// entryTargets are the Service ports the application's routes lead to (as
+// EntryTargets are the Service ports the application's routes lead to (as
 // --service and --port narrow them), once each. A route to a Service or
 // port that does not exist is the routing checks' finding.
 func (v *Scope) EntryTargets() []EntryTarget {

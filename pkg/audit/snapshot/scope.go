@@ -13,16 +13,18 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-// view is what the checks derive from a snapshot once: which routing objects
-// belong to the application.
+// Scope is what the application's routing makes of a snapshot: which
+// routing objects belong to the application. It is derived once per
+// snapshot (Snapshot.Scope) and shared by the reader, the probe and the
+// checks.
 type Scope struct {
 	s *Snapshot
-	// routes are the VirtualServices with a destination in the app namespace.
+	// Routes are the VirtualServices with a destination in the app namespace.
 	Routes []istio.VirtualService
-	// gateways are the existing Gateways those routes are bound to.
+	// Gateways are the existing Gateways those routes are bound to.
 	Gateways []istio.Gateway
 
-	// apiRoutes are the HTTPRoutes with a Service backendRef in the app
+	// APIRoutes are the HTTPRoutes with a Service backendRef in the app
 	// namespace; apiGateways the existing Gateway API Gateways they name as
 	// parents; apiListeners the listeners of those a parentRef of theirs
 	// attaches to (by Gateway, section name and port).
@@ -31,6 +33,7 @@ type Scope struct {
 	APIListeners []APIListener
 }
 
+// NewScope derives the scope of s; Snapshot.Scope is the one to use.
 func NewScope(s *Snapshot) *Scope {
 	v := &Scope{s: s}
 	seen := map[string]bool{}
@@ -92,7 +95,7 @@ func routesInto(vs istio.VirtualService, namespace string) bool {
 	return false
 }
 
-// destinationService resolves a destination host to a Service's namespace
+// DestinationService resolves a destination host to a Service's namespace
 // and name: "svc", "svc.ns", "svc.ns.svc" or "svc.ns.svc.cluster.local".
 // Other names (external hosts) resolve to no namespace.
 func DestinationService(vsNamespace, host string) (namespace, name string) {
@@ -108,7 +111,7 @@ func DestinationService(vsNamespace, host string) (namespace, name string) {
 	return "", host
 }
 
-// gatewayPods are the pods gw selects.
+// GatewayPods are the pods gw selects.
 // With PILOT_SCOPE_GATEWAY_TO_NAMESPACE=true, istiod lets a Gateway select
 // only gateway pods of its own namespace.
 func (v *Scope) GatewayPods(gw istio.Gateway) []Object {
@@ -129,7 +132,7 @@ func (v *Scope) gatewaysScopedToNamespace() bool {
 	return v.IstiodSetting("PILOT_SCOPE_GATEWAY_TO_NAMESPACE") == "true"
 }
 
-// gatewayPodNamespaces are the namespaces of the pods gw selects: where Istio
+// GatewayPodNamespaces are the namespaces of the pods gw selects: where Istio
 // reads its credentials.
 func (v *Scope) GatewayPodNamespaces(gw istio.Gateway) []string {
 	seen := map[string]bool{}
@@ -144,12 +147,13 @@ func (v *Scope) GatewayPodNamespaces(gw istio.Gateway) []string {
 	return out
 }
 
-// httpsServers are the servers of the app's Gateways that terminate TLS.
+// GatewayServer is one server of an Istio Gateway.
 type GatewayServer struct {
 	Gateway istio.Gateway
 	Server  istio.Server
 }
 
+// HTTPSServers are the servers of the app's Gateways that terminate TLS.
 func (v *Scope) HTTPSServers() []GatewayServer {
 	var out []GatewayServer
 	for _, gw := range v.Gateways {
@@ -162,15 +166,15 @@ func (v *Scope) HTTPSServers() []GatewayServer {
 	return out
 }
 
-// tlsListener is where the application's gateway terminates TLS with a
+// TLSListener is where the application's gateway terminates TLS with a
 // credential Secret: an HTTPS server of an Istio Gateway, or one
 // certificateRef of a Gateway API HTTPS listener.
 type TLSListener struct {
-	// server is set for an Istio Gateway's server, api for a Gateway API
+	// Server is set for an Istio Gateway's server, api for a Gateway API
 	// listener.
 	Server *GatewayServer
 	API    *APIListener
-	// secretName is the Secret's name, secretNamespaces where Istio reads
+	// SecretName is the Secret's name, secretNamespaces where Istio reads
 	// it, in order: the gateway pods' namespaces for an Istio Gateway, the
 	// certificateRef's namespace for the Gateway API.
 	SecretName       string
@@ -184,7 +188,7 @@ func (t TLSListener) String() string {
 	return fmt.Sprintf("Gateway %s port %d", Key(t.Server.Gateway.Namespace, t.Server.Gateway.Name), t.Server.Server.Port.Number)
 }
 
-// tlsListeners are the application's TLS listeners of both kinds.
+// TLSListeners are the application's TLS listeners of both kinds.
 func (v *Scope) TLSListeners() []TLSListener {
 	var out []TLSListener
 	for _, gs := range v.HTTPSServers() {
@@ -201,7 +205,7 @@ func (v *Scope) TLSListeners() []TLSListener {
 	return out
 }
 
-// sameGateway reports whether t and u belong to the same Gateway.
+// SameGateway reports whether t and u belong to the same Gateway.
 func (t TLSListener) SameGateway(u TLSListener) bool {
 	switch {
 	case t.API != nil && u.API != nil:
@@ -212,7 +216,7 @@ func (t TLSListener) SameGateway(u TLSListener) bool {
 	return false
 }
 
-// listenerHosts are the names clients use for t; empty means any name.
+// ListenerHosts are the names clients use for t; empty means any name.
 func (v *Scope) ListenerHosts(t TLSListener) []string {
 	if t.API != nil {
 		return v.APIClientHosts(*t.API)
@@ -220,7 +224,7 @@ func (v *Scope) ListenerHosts(t TLSListener) []string {
 	return v.ClientHosts(*t.Server)
 }
 
-// core is p as the Kubernetes API has it.
+// Core is p as the Kubernetes API has it.
 func (p ServicePort) Core() corev1.ServicePort {
 	target := intstr.FromInt32(p.Target)
 	if p.TargetName != "" {
@@ -237,7 +241,7 @@ func (svc Service) corePorts() []corev1.ServicePort {
 	return out
 }
 
-// podServices are the Services whose selector picks pod, in snapshot order.
+// PodServices are the Services whose selector picks pod, in snapshot order.
 func (v *Scope) PodServices(pod Object) []Service {
 	var out []Service
 	for _, svc := range v.s.Services {
@@ -260,12 +264,12 @@ func (v *Scope) translation(pod Object) []istio.ServiceTarget {
 	return out
 }
 
-// listenPort is the port gateway pod listens on for a Gateway server port.
+// ListenPort is the port gateway pod listens on for a Gateway server port.
 func (v *Scope) ListenPort(pod Object, number int32) int32 {
 	return istio.ResolveServerPort(v.translation(pod), number)
 }
 
-// forwarded reports the Service port of svc that sends traffic to port of
+// Forwarded reports the Service port of svc that sends traffic to port of
 // pod, if any.
 func Forwarded(svc Service, pod Object, port int32) (int32, bool) {
 	for _, t := range istio.ServiceTargets(svc.corePorts(), pod.ContainerPorts) {
@@ -276,7 +280,7 @@ func Forwarded(svc Service, pod Object, port int32) (int32, bool) {
 	return 0, false
 }
 
-// clientHosts are the names clients use for gs: its hosts without namespace
+// ClientHosts are the names clients use for gs: its hosts without namespace
 // prefix, where "*" stands for the hosts of the application's VirtualServices
 // it binds. Wildcards stay; an empty list means "any name".
 func (v *Scope) ClientHosts(gs GatewayServer) []string {
@@ -318,7 +322,7 @@ func bindsTo(vs istio.VirtualService, gw istio.Gateway) bool {
 	return false
 }
 
-// istiodSetting is istiod's environment variable name, "" when no istiod
+// IstiodSetting is istiod's environment variable name, "" when no istiod
 // sets it.
 func (v *Scope) IstiodSetting(name string) string {
 	for _, w := range v.s.Istiod {

@@ -8,7 +8,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 )
 
-// apiListener is one listener of a Gateway API Gateway.
+// APIListener is one listener of a Gateway API Gateway.
 type APIListener struct {
 	Gateway  gatewayapi.Gateway
 	Listener gatewayapi.Listener
@@ -18,7 +18,7 @@ func (l APIListener) String() string {
 	return fmt.Sprintf("Gateway %s listener %s", Key(l.Gateway.Namespace, l.Gateway.Name), l.Listener.Name)
 }
 
-// findGatewayAPIIngress fills the view's Gateway API part: the routes into
+// findGatewayAPIIngress fills the scope's Gateway API part: the routes into
 // the application namespace through a Gateway, their Gateways and the
 // listeners they attach to. A route whose parents are all Services (GAMMA)
 // routes inside the mesh and is no ingress.
@@ -94,7 +94,7 @@ func (v *Scope) takes(gw gatewayapi.Gateway, l gatewayapi.Listener, r gatewayapi
 	return false
 }
 
-// namespaceLabels knows the labels of the application namespace only.
+// NamespaceLabels knows the labels of the application namespace only.
 func (v *Scope) NamespaceLabels(ns string) (map[string]string, bool) {
 	if ns != v.s.Namespace || v.s.NamespaceLabels == nil {
 		return nil, false
@@ -102,7 +102,7 @@ func (v *Scope) NamespaceLabels(ns string) (map[string]string, bool) {
 	return v.s.NamespaceLabels, true
 }
 
-// secretRefs are the certificateRefs of l that name Secrets.
+// SecretRefs are the certificateRefs of l that name Secrets.
 func SecretRefs(l gatewayapi.Listener) []gatewayapi.SecretReference {
 	if l.TLS == nil {
 		return nil
@@ -116,7 +116,7 @@ func SecretRefs(l gatewayapi.Listener) []gatewayapi.SecretReference {
 	return out
 }
 
-// apiTLSListeners are the application's listeners that terminate TLS with
+// APITLSListeners are the application's listeners that terminate TLS with
 // a Secret.
 func (v *Scope) APITLSListeners() []APIListener {
 	var out []APIListener
@@ -128,7 +128,7 @@ func (v *Scope) APITLSListeners() []APIListener {
 	return out
 }
 
-// apiClientHosts are the names clients use for l: the hostnames its
+// APIClientHosts are the names clients use for l: the hostnames its
 // routes of the application serve on it, without "*"; empty means any name.
 func (v *Scope) APIClientHosts(l APIListener) []string {
 	seen := map[string]bool{}
@@ -144,7 +144,7 @@ func (v *Scope) APIClientHosts(l APIListener) []string {
 	return out
 }
 
-// plainListener is an HTTP listener of the application's Gateways, with
+// PlainListener is an HTTP listener of the application's Gateways, with
 // the routes attached to it: the application's (served in plaintext) and
 // those that only redirect.
 type PlainListener struct {
@@ -152,7 +152,7 @@ type PlainListener struct {
 	Served, Redirects []gatewayapi.HTTPRoute
 }
 
-// apiPlainListeners are the HTTP listeners of the application's Gateways.
+// APIPlainListeners are the HTTP listeners of the application's Gateways.
 func (v *Scope) APIPlainListeners() []PlainListener {
 	var out []PlainListener
 	for _, gw := range v.APIGateways {
@@ -172,7 +172,7 @@ func (v *Scope) APIPlainListeners() []PlainListener {
 	return out
 }
 
-// ingressInUse says which kinds of ingress the checks judge: those that
+// IngressInUse says which kinds of ingress the checks judge: those that
 // route to the application, and those that could not be read (their
 // checks are then unknown). With neither, the classic one, as before the
 // Gateway API was known.
@@ -182,7 +182,7 @@ func (v *Scope) IngressInUse() (classic, api bool) {
 	return classic || !api, api
 }
 
-// deployedGatewayPod reports whether p is a pod Istio deployed for a
+// DeployedGatewayPod reports whether p is a pod Istio deployed for a
 // Gateway API Gateway of its namespace: Istio runs those outside ztunnel on
 // purpose (istio.io/dataplane-mode=none in its kube-gateway template).
 func (v *Scope) DeployedGatewayPod(p Object) bool {
@@ -194,7 +194,7 @@ func (v *Scope) DeployedGatewayPod(p Object) bool {
 	return v.s.GatewayAPIGateway(p.Namespace, name) != nil || v.s.Unread[InputGatewayAPIGateways] != nil
 }
 
-// appPods are the namespace's pods but those Istio deploys for Gateways,
+// AppPods are the namespace's pods but those Istio deploys for Gateways,
 // and how many of those were left out.
 func (v *Scope) AppPods() (pods []Object, gateways int) {
 	for _, p := range v.s.Pods {
@@ -207,7 +207,7 @@ func (v *Scope) AppPods() (pods []Object, gateways int) {
 	return pods, gateways
 }
 
-// unidentifiedGateways say which of the application's Gateway API Gateways
+// UnidentifiedGateways say which of the application's Gateway API Gateways
 // are unmanaged (gatewayapi.Gateway.Managed): bound by spec.addresses to
 // proxies istiod did not deploy, whose identity verify cannot tell.
 func (v *Scope) UnidentifiedGateways() []string {

@@ -130,7 +130,7 @@ type Object struct {
 	ServiceAccount string
 }
 
-// serviceAccountKey is "namespace/serviceaccount" of a pod; a pod that
+// ServiceAccountKey is "namespace/serviceaccount" of a pod; a pod that
 // names none runs as "default".
 func (o Object) ServiceAccountKey() string {
 	if o.ServiceAccount == "" {
@@ -231,7 +231,7 @@ type HostProbe struct {
 	StatusErr string
 }
 
-// issuing is the cert-manager Certificate that writes Secret ns/name, or
+// Issuing is the cert-manager Certificate that writes Secret ns/name, or
 // nil: a Secret not found yet may only be waiting for it.
 func (s *Snapshot) Issuing(ns, name string) *Certificate {
 	for i := range s.Certificates {
@@ -260,7 +260,7 @@ func (s *Snapshot) PinScope() *Scope {
 	return s.scope
 }
 
-// forNamespace copies the shared inputs for namespace ns: the lists are
+// ForNamespace copies the shared inputs for namespace ns: the lists are
 // shared, read only; what each namespace adds to is its own.
 func (s *Snapshot) ForNamespace(ns string) *Snapshot {
 	out := *s
@@ -279,7 +279,7 @@ func (s *Snapshot) ForNamespace(ns string) *Snapshot {
 	return &out
 }
 
-// lockedDown reports whether kubectl opea secure --lockdown's policy
+// LockedDown reports whether kubectl opea secure --lockdown's policy
 // admitting the application's callers is in s's namespace.
 func (s *Snapshot) LockedDown() bool {
 	for _, p := range s.AuthorizationPolicies {
