@@ -234,7 +234,7 @@ spec:
   action: DENY
   rules:
   - to: [{operation: {paths: ["/admin"]}}]
-`), servedTLS: false, strict: true, failedID: ingressAdmittedID},
+`), servedTLS: true, strict: true, failedID: "authorization.ztunnel-accepted"},
 	{name: "AuthorizationPolicy with action CUSTOM", layout: fixtures.ChartGateway, objects: healthy(`
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
