@@ -235,6 +235,19 @@ spec:
   rules:
   - to: [{operation: {paths: ["/admin"]}}]
 `), servedTLS: true, strict: true, failedID: "authorization.ztunnel-accepted"},
+	// A policy of the root namespace without selector applies mesh-wide:
+	// istiod sends it with scope GLOBAL, the proto's default, so absent
+	// from what it prints.
+	{name: "root-namespace DENY (mesh-wide) of the gateway on the entry port", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: "mesh-deny-{{.NS}}", namespace: istio-system}
+spec:
+  action: DENY
+  rules:
+  - from: [{source: {principals: ["{{.GatewayPrincipal}}"]}}]
+    to: [{operation: {ports: ["80"]}}]
+`), servedTLS: false, strict: true, failedID: ingressAdmittedID},
 	{name: "AuthorizationPolicy with action CUSTOM", layout: fixtures.ChartGateway, objects: healthy(`
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
