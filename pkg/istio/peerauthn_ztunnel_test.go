@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// plaintextRefused reports which of the policies refuses a caller without
+// plaintextRefusedBy reports which of the policies refuses a caller without
 // a peer principal on port, "" when none does.
-func plaintextRefused(policies []AuthorizationPolicy, port int32) string {
+func plaintextRefusedBy(policies []AuthorizationPolicy, port int32) string {
 	for _, p := range policies {
 		if p.MatchesAtZtunnel(Caller{Port: port}) == Yes {
 			return p.Namespace + "/" + p.Name
@@ -84,10 +84,10 @@ func TestZtunnelPeerAuthentications(t *testing.T) {
 			if len(got) != c.policies {
 				t.Errorf("%d policies, want %d: %+v", len(got), c.policies, got)
 			}
-			if r := plaintextRefused(got, 80); r != c.on80 {
+			if r := plaintextRefusedBy(got, 80); r != c.on80 {
 				t.Errorf("plaintext on 80 refused by %q, want %q", r, c.on80)
 			}
-			if r := plaintextRefused(got, 9443); r != c.on9443 {
+			if r := plaintextRefusedBy(got, 9443); r != c.on9443 {
 				t.Errorf("plaintext on 9443 refused by %q, want %q", r, c.on9443)
 			}
 			// No policy derived from PeerAuthentications refuses a peer

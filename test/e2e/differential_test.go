@@ -300,6 +300,23 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: istio-system}
 spec: {mtls: {mode: STRICT}}
 `, strings.Replace(strictNamespace, "STRICT", "DISABLE", 1)}, "\n---\n"), servedTLS: true, strict: false},
+	// istiod drops the static STRICT policy for the entry pods' exception
+	// port, and its conversion, judging by the namespace policy (mode
+	// unset), yields none: they accept plaintext on every port.
+	{name: "mesh-wide STRICT, namespace PeerAuthentication with mode unset, a PERMISSIVE port for the entry pods", layout: fixtures.ChartGateway,
+		objects: strings.Join([]string{healthyGateway, healthyRoute, meshWideStrict, `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: "{{.NS}}"}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: nginx-metrics, namespace: "{{.NS}}"}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: chatqna-nginx}}
+  portLevelMtls: {"9090": {mode: PERMISSIVE}}
+`}, "\n---\n"), servedTLS: true, strict: false, failedID: "mtls.namespace-strict"},
 	{name: "workload PeerAuthentication PERMISSIVE for the entry pods", layout: fixtures.ChartGateway, objects: healthy(`
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
