@@ -89,7 +89,7 @@ func Remove(ctx context.Context, applier *apply.Applier, f *Found, report func(S
 func giveBackAndRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *unstructured.Unstructured, report func(Step)) (*unstructured.Unstructured, error) {
 	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation])
 	if err != nil {
-		return nil, desired.BadTakeoversRecord(obj, err)
+		return nil, apply.BadTakeoversRecord(obj, err)
 	}
 	byManager := map[string][]apply.FieldValue{}
 	var managers []string
@@ -215,7 +215,7 @@ func previewRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *
 	}
 	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation])
 	if err != nil {
-		return nil, desired.BadTakeoversRecord(obj, err)
+		return nil, apply.BadTakeoversRecord(obj, err)
 	}
 	after = after.DeepCopy()
 	for _, t := range takeovers {

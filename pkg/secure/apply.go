@@ -83,8 +83,8 @@ func prepare(ctx context.Context, applier *apply.Applier, plan *Plan, preview fu
 			return nil, err
 		}
 	}
-	desired.MarkAdopted(plan.Objects, checked)
-	if err := desired.RecordTakeovers(plan.Objects, checked); err != nil {
+	markAdopted(plan.Objects, checked)
+	if err := recordTakeovers(plan.Objects, checked); err != nil {
 		return nil, err
 	}
 	return checked, nil
