@@ -69,12 +69,16 @@ func EffectiveMode(pas []PeerAuthentication, rootNamespace, namespace string, po
 	}
 	enforced := ZtunnelPeerAuthentications(pas, rootNamespace, namespace, podLabels)
 	if !plaintextRefused(enforced, portNotIn(workload)) {
-		if eff.Mode == "STRICT" {
+		if eff.Mode == "STRICT" && workload != nil {
 			// Only a workload policy's port exceptions drop the STRICT
 			// policy (convertedSelectorPeerAuthentications).
 			eff.Note = fmt.Sprintf("%s sets STRICT, but istiod attaches no policy to the pod: the port exceptions of %s/%s replace the STRICT policy with one converted from it, and the conversion (convertPeerAuthentication), not seeing a STRICT parent, yields none: every port accepts plaintext",
 				eff.Source, workload.Namespace, workload.Name)
-			eff.Mode, eff.Source = "PERMISSIVE", workload.Namespace+"/"+workload.Name
+			eff.Source = workload.Namespace + "/" + workload.Name
+		}
+		// Plaintext is accepted, whatever the modes say.
+		if eff.Mode == "STRICT" {
+			eff.Mode = "PERMISSIVE"
 		}
 		return eff
 	}
