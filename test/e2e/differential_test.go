@@ -235,6 +235,19 @@ spec:
   action: DENY
   rules:
   - to: [{operation: {paths: ["/admin"]}}]
+`), servedTLS: true, strict: true, failedID: "authorization.ztunnel-accepted"},
+	// A policy of the root namespace without selector applies mesh-wide:
+	// istiod sends it with scope GLOBAL, the proto's default, so absent
+	// from what it prints.
+	{name: "root-namespace DENY (mesh-wide) of the gateway on the entry port", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: "mesh-deny-{{.NS}}", namespace: istio-system}
+spec:
+  action: DENY
+  rules:
+  - from: [{source: {principals: ["{{.GatewayPrincipal}}"]}}]
+    to: [{operation: {ports: ["80"]}}]
 `), servedTLS: false, strict: true, failedID: ingressAdmittedID},
 	{name: "AuthorizationPolicy with action CUSTOM", layout: fixtures.ChartGateway, objects: healthy(`
 apiVersion: security.istio.io/v1
@@ -288,6 +301,23 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: istio-system}
 spec: {mtls: {mode: STRICT}}
 `, strings.Replace(strictNamespace, "STRICT", "DISABLE", 1)}, "\n---\n"), servedTLS: true, strict: false},
+	// istiod drops the static STRICT policy for the entry pods' exception
+	// port, and its conversion, judging by the namespace policy (mode
+	// unset), yields none: they accept plaintext on every port.
+	{name: "mesh-wide STRICT, namespace PeerAuthentication with mode unset, a PERMISSIVE port for the entry pods", layout: fixtures.ChartGateway,
+		objects: strings.Join([]string{healthyGateway, healthyRoute, meshWideStrict, `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: "{{.NS}}"}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: nginx-metrics, namespace: "{{.NS}}"}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: chatqna-nginx}}
+  portLevelMtls: {"9090": {mode: PERMISSIVE}}
+`}, "\n---\n"), servedTLS: true, strict: false, failedID: "mtls.namespace-strict"},
 	{name: "workload PeerAuthentication PERMISSIVE for the entry pods", layout: fixtures.ChartGateway, objects: healthy(`
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication

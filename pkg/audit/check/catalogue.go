@@ -447,6 +447,9 @@ func checkStrict(v *checkView) Result {
 			if eff.Source != "" {
 				source = "set by " + eff.Source
 			}
+			if eff.Note != "" {
+				source = eff.Note
+			}
 			weak = append(weak, fmt.Sprintf("%s: %s (%s)", p.Name, eff.Mode, source))
 		}
 	}

@@ -120,7 +120,7 @@ func checkWaypointAdmitted(v *checkView) Result {
 			}
 			for _, port := range svc.Ports {
 				c.Port = entryPort(port, pod)
-				d := istio.Evaluate(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
+				d := istio.EvaluateAtZtunnel(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
 				if d.Admitted != istio.No {
 					continue
 				}
@@ -157,7 +157,7 @@ func portText(p int32) string {
 }
 
 // checkIngressAdmitted evaluates, for each entry pod and gateway, the
-// policies ztunnel applies to the pod, in ztunnel's order (istio.Evaluate).
+// policies ztunnel applies to the pod, in ztunnel's order (istio.EvaluateAtZtunnel).
 // The port is the Service port's target port: ztunnel authorizes the
 // connection to the pod.
 func checkIngressAdmitted(v *checkView) Result {
@@ -173,7 +173,7 @@ func checkIngressAdmitted(v *checkView) Result {
 		for _, pod := range v.entryPods(t.Service) {
 			for _, c := range callers {
 				c.Port = entryPort(t.Port, pod)
-				d := istio.Evaluate(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
+				d := istio.EvaluateAtZtunnel(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
 				applied = applied || len(d.Applied) > 0
 				switch d.Admitted {
 				case istio.No:
@@ -270,7 +270,11 @@ func (v *checkView) istiodWritesPolicyStatus() bool {
 // ZtunnelAccepted condition istiod writes. A CUSTOM or AUDIT action is not
 // converted (False, UnsupportedValue); HTTP fields are left out, the
 // policy accepted with a warning (True, UnsupportedValue): an ALLOW rule
-// with them never matches, a DENY rule is enforced without them.
+// with them never matches; in a DENY rule, an operation or source (or a
+// when condition) of HTTP fields alone becomes an empty match, which
+// ztunnel skips, so it denies nobody, while HTTP fields beside ports or
+// sources are dropped, so the rest denies more than written
+// (istio.AuthorizationPolicy.DenyHTTPAtZtunnel).
 func checkZtunnelAccepted(v *checkView) Result {
 	var fails, warns []string
 	judged, aside := 0, 0
@@ -293,7 +297,15 @@ func checkZtunnelAccepted(v *checkView) Result {
 			fails = append(fails, fmt.Sprintf("%s: ztunnel drops its ALLOW rules with HTTP fields (%s): what they admit is refused", name, fields))
 			continue
 		case action == "DENY" && fields != "":
-			warns = append(warns, fmt.Sprintf("%s: ztunnel enforces this DENY without its HTTP fields (%s): it denies more than written", name, fields))
+			// istiod's status says "more restrictive than requested"; that
+			// holds only where HTTP fields sit beside ports or sources.
+			skipped, widened := p.DenyHTTPAtZtunnel()
+			if skipped {
+				fails = append(fails, fmt.Sprintf("%s: ztunnel does not enforce what this DENY matches by HTTP fields alone (%s): istiod sends it as a match with no field, which ztunnel skips (istiod's ZtunnelAccepted says \"more restrictive than requested\": true only of HTTP fields beside ports or sources)", name, fields))
+			}
+			if widened {
+				warns = append(warns, fmt.Sprintf("%s: ztunnel enforces this DENY without its HTTP fields (%s) where they sit beside ports or sources: it denies more than written", name, fields))
+			}
 			continue
 		}
 		if !v.istiodWritesPolicyStatus() {

@@ -207,6 +207,29 @@ func TestIngressAdmittedUsesTheTrustDomainAndTargetPort(t *testing.T) {
 	}
 }
 
+// A DENY whose only operation is of paths reaches ztunnel as an empty
+// match, which ztunnel skips: it does not shut the gateway out (only a
+// waypoint could enforce it), and ztunnel-accepted says so. With a port
+// beside the paths, it denies that port whatever the path.
+func TestIngressAdmittedPastADenyOfPaths(t *testing.T) {
+	s := healthy(t)
+	paths := accepted("chatqna", "deny-admin", istio.AuthorizationPolicy{Action: "DENY",
+		Rules: []istio.AuthorizationRule{{To: []istio.RuleTo{{Operation: istio.Operation{Paths: []string{"/admin"}}}}}}})
+	s.AuthorizationPolicies = []istio.AuthorizationPolicy{paths}
+	o := outcomesByID(s)
+	if got := o["authorization.ingress-admitted"]; got.Status != Pass || got.Message != "no ALLOW policy applies to the entry pods and no DENY matches the ingress gateway" {
+		t.Errorf("ingress-admitted: %s %q", got.Status, got.Message)
+	}
+	if got := o["authorization.ztunnel-accepted"]; got.Status != Fail || !strings.Contains(got.Message, "chatqna/deny-admin: ztunnel does not enforce what this DENY matches by HTTP fields alone (paths)") {
+		t.Errorf("ztunnel-accepted: %s %q", got.Status, got.Message)
+	}
+	paths.Rules[0].To[0].Operation.Ports = []string{"80"}
+	s.AuthorizationPolicies = []istio.AuthorizationPolicy{paths}
+	if got := outcomesByID(s)["authorization.ingress-admitted"]; got.Status != Fail || !strings.Contains(got.Message, "DENY policy chatqna/deny-admin refuses the ingress gateway") {
+		t.Errorf("with port 80 beside the paths: %s %q", got.Status, got.Message)
+	}
+}
+
 // ZtunnelAccepted is judged for the policy's current generation, and as
 // istiod writes it; a policy bound to a waypoint is not ztunnel's.
 func TestZtunnelAccepted(t *testing.T) {
@@ -223,9 +246,14 @@ func TestZtunnelAccepted(t *testing.T) {
 			p.Conditions[0].Status, p.Conditions[0].Reason, p.Conditions[0].Message = "False", "UnsupportedValue", "not supported"
 		}, Fail, "ZtunnelAccepted is False (UnsupportedValue: not supported)"},
 		{"CUSTOM", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) { p.Action = "CUSTOM" }, Fail, "ztunnel does not enforce action CUSTOM"},
-		{"DENY with HTTP fields", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {
+		// The rule's only operation is of paths: istiod sends it as an
+		// empty match, ztunnel skips it, and the rule denies nobody.
+		{"DENY with an operation of HTTP fields only", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {
 			p.Rules[0].To = []istio.RuleTo{{Operation: istio.Operation{Paths: []string{"/admin"}}}}
-		}, Warn, "ztunnel enforces this DENY without its HTTP fields (paths)"},
+		}, Fail, "chatqna/d: ztunnel does not enforce what this DENY matches by HTTP fields alone (paths)"},
+		{"DENY with paths beside a port", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {
+			p.Rules[0].To = []istio.RuleTo{{Operation: istio.Operation{Ports: []string{"80"}, Paths: []string{"/admin"}}}}
+		}, Warn, "chatqna/d: ztunnel enforces this DENY without its HTTP fields (paths) where they sit beside ports or sources: it denies more than written"},
 		{"bound to a waypoint", func(p *istio.AuthorizationPolicy, s *snapshot.Snapshot) {
 			p.TargetRefs, p.Conditions = []istio.PolicyTargetReference{{Kind: "Service", Name: "chatqna-nginx"}}, nil
 		}, Pass, "1 bound to waypoints or dry run left out"},

@@ -75,6 +75,17 @@ var brokenCases = []brokenCase{
 		pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
 		s.PeerAuthentications = append(s.PeerAuthentications, pa)
 	}},
+	// istiod drops the STRICT policy for the workload policy's exception
+	// port, then converts none, since the namespace policy's mode is unset.
+	{"a PERMISSIVE port under a namespace policy with mode unset and a STRICT mesh", "mtls.namespace-strict", Fail,
+		"chatqna-1: PERMISSIVE (istio-system/default sets STRICT, but istiod attaches no policy to the pod: the port exceptions of chatqna/metrics", func(t *testing.T, s *snapshot.Snapshot) {
+			s.PeerAuthentications[0].MTLS = nil
+			pa := strict("chatqna")
+			pa.Name, pa.MTLS = "metrics", nil
+			pa.Selector = &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}}
+			pa.PortLevelMTLS = map[string]istio.MTLS{"9090": {Mode: "PERMISSIVE"}}
+			s.PeerAuthentications = append(s.PeerAuthentications, strict("istio-system"), pa)
+		}},
 	{"port-level hole", "mtls.no-permissive-ports", Fail, "chatqna-1 port 9090 PERMISSIVE", func(t *testing.T, s *snapshot.Snapshot) {
 		pa := strict("chatqna")
 		pa.Name = "metrics"
