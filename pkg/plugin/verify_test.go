@@ -10,10 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
-	"k8s.io/client-go/discovery"
-	fakediscovery "k8s.io/client-go/discovery/fake"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	metadatafake "k8s.io/client-go/metadata/fake"
@@ -22,6 +19,7 @@ import (
 	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 )
 
 // fakeCluster is what verify reads, as fakes that record every request.
@@ -31,64 +29,23 @@ type fakeCluster struct {
 	meta *metadatafake.FakeMetadataClient
 }
 
-// cachedDiscovery is the fake discovery client, as the cached one kubectl's
-// flags hand out.
-type cachedDiscovery struct{ *fakediscovery.FakeDiscovery }
-
-func (cachedDiscovery) Fresh() bool { return true }
-func (cachedDiscovery) Invalidate() {}
-
-type fakeGetter struct {
-	*clients.Fixed
-	disco discovery.CachedDiscoveryInterface
-}
-
-func (g fakeGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
-	return g.disco, nil
-}
-
 // newFakeCluster holds namespace chatqna and serves Istio's and
-// cert-manager's APIs, with no objects.
-func newFakeCluster() fakeCluster {
-	kube := kubefake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna"}})
-	disco := kube.Discovery().(*fakediscovery.FakeDiscovery)
-	resources := func(gv string, names ...string) *metav1.APIResourceList {
-		l := &metav1.APIResourceList{GroupVersion: gv}
-		for _, n := range names {
-			l.APIResources = append(l.APIResources, metav1.APIResource{Name: n})
-		}
-		return l
-	}
-	disco.Resources = []*metav1.APIResourceList{
-		resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
-		resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
-		resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
-	}
-	listKinds := map[schema.GroupVersionResource]string{
-		{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}: "AuthorizationPolicyList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:            "GatewayList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:     "VirtualServiceList",
-		{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}:    "DestinationRuleList",
-		{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}:   "PeerAuthenticationList",
-	}
-	metaScheme := metadatafake.NewTestScheme()
-	metaScheme.AddKnownTypeWithName(schema.GroupVersionKind{Version: "v1", Kind: "PodList"}, &metav1.PartialObjectMetadataList{})
-	return fakeCluster{
-		kube: kube,
-		dyn:  dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds),
-		meta: metadatafake.NewSimpleMetadataClient(metaScheme),
-	}
+// cert-manager's APIs, with no other objects. Unlike fakeClusterWith's, its
+// access reviews are not answered "allowed".
+func newFakeCluster(t *testing.T) fakeCluster {
+	t.Helper()
+	c := clientstest.New(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna"}})
+	return fakeCluster{kube: c.Kube, dyn: c.Dynamic, meta: c.Metadata}
 }
 
-func (c fakeCluster) clients(g genericclioptions.RESTClientGetter) clients.Getter {
-	return fakeGetter{
-		Fixed: &clients.Fixed{RESTClientGetter: g, KubernetesClient: c.kube, DynamicClient: c.dyn, MetadataClient: c.meta},
-		disco: cachedDiscovery{c.kube.Discovery().(*fakediscovery.FakeDiscovery)},
-	}
+// clients hands out c's clients, with flags answering the kubeconfig
+// questions; its signature is ClientsFunc's.
+func (c fakeCluster) clients(flags genericclioptions.RESTClientGetter) clients.Getter {
+	return c.cluster().Getter(flags)
 }
 
 func (c fakeCluster) requests() int {
-	return len(c.kube.Actions()) + len(c.dyn.Actions()) + len(c.meta.Actions())
+	return len(c.cluster().Requests())
 }
 
 // Nonsense in any of verify's flags is a usage error, exit 2, before
@@ -122,7 +79,7 @@ func TestVerifyRejectsNonsenseFlagsBeforeReadingAnything(t *testing.T) {
 		{[]string{"-n", "Not_A_Namespace"}, []string{`invalid namespace "Not_A_Namespace"`}},
 		{[]string{"--wait", "0", "--probe-address", "x", "-o", "xml"}, []string{"invalid --wait 0s", `invalid --probe-address "x"`, `unsupported output format "xml"`}},
 	} {
-		cluster := newFakeCluster()
+		cluster := newFakeCluster(t)
 		r := run(t, cluster.clients, append([]string{"verify", "-n", "chatqna"}, tc.args...)...)
 		if r.code != ExitUsage {
 			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, r.code, ExitUsage, r.err)
@@ -138,7 +95,7 @@ func TestVerifyRejectsNonsenseFlagsBeforeReadingAnything(t *testing.T) {
 	}
 
 	// The same fakes do get read when the flags make sense.
-	cluster := newFakeCluster()
+	cluster := newFakeCluster(t)
 	if r := run(t, cluster.clients, "verify", "-n", "chatqna", "--wait", "1ns", "--probe-address", "[::1]:8443", "--probe-http-address", "localhost:8080", "--service", "chatqna-nginx", "--port", "80"); r.code == ExitUsage || cluster.requests() == 0 {
 		t.Errorf("valid flags: exit %d, %d API requests\n%s", r.code, cluster.requests(), r.err)
 	}
@@ -148,7 +105,7 @@ func TestVerifyRejectsNonsenseFlagsBeforeReadingAnything(t *testing.T) {
 // that could run, the list of what it may not read, and exit code 3; the
 // API server's refusals are not dumped.
 func TestVerifyListsMissingPermissionsAndExitsThree(t *testing.T) {
-	cluster := newFakeCluster()
+	cluster := newFakeCluster(t)
 	refuse := func(a k8stesting.Action) (bool, runtime.Object, error) {
 		switch a.GetResource().Resource {
 		case "version", "group", "resource": // discovery is open to all
