@@ -2,15 +2,8 @@ package plugin
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -31,62 +24,17 @@ import (
 	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
+	"github.com/opea-project/kubectl-opea/test/testpki"
 )
 
-// gatewayCredential is what cert-manager wrote for the private CA secure
-// sets up: a CA, and a certificate for chatqna.example.com it signed, valid
-// 90 days from now. The key PEM only goes into Secrets.
-type gatewayCredential struct {
-	caPEM, caKeyPEM, certPEM, keyPEM []byte
-	leaf                             *x509.Certificate
-}
-
-func issueGatewayCredential(t *testing.T) gatewayCredential {
+// issueGatewayCredential is what cert-manager wrote for the private CA
+// secure sets up: a CA, and a certificate for chatqna.example.com it
+// signed, valid 90 days from now. The key PEM only goes into Secrets.
+func issueGatewayCredential(t *testing.T) testpki.Credential {
 	t.Helper()
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "OPEA chatqna ingress CA"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ca, err = x509.ParseCertificate(caDER); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "chatqna.example.com"}, DNSNames: []string{"chatqna.example.com"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM := func(k *ecdsa.PrivateKey) []byte {
-		b, err := x509.MarshalECPrivateKey(k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: b})
-	}
-	return gatewayCredential{
-		caPEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		caKeyPEM: keyPEM(caKey),
-		certPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		keyPEM:   keyPEM(key),
-		leaf:     leaf,
-	}
+	notBefore, notAfter := testpki.ValidFor(90 * 24 * time.Hour)
+	return testpki.MustIssue(t, testpki.Leaf{DNSNames: []string{"chatqna.example.com"}, CA: "OPEA chatqna ingress CA",
+		NotBefore: notBefore, NotAfter: notAfter})
 }
 
 // readyCondition is the Ready condition cert-manager sets on its
@@ -105,7 +53,7 @@ func readyCondition(u *unstructured.Unstructured, message string) {
 // Certificates Ready and its Secrets written; two ingress gateway pods of
 // ServiceAccount istio-ingress; istiod with its mesh ConfigMap, ztunnel and
 // istio-cni ready in ambient mode.
-func securedChatQnA(t *testing.T, cred gatewayCredential) []runtime.Object {
+func securedChatQnA(t *testing.T, cred testpki.Credential) []runtime.Object {
 	t.Helper()
 	objs := append(chatQnA(), ambientIstio()...)
 	objs = append(objs,
@@ -156,8 +104,8 @@ func securedChatQnA(t *testing.T, cred gatewayCredential) []runtime.Object {
 		}
 	}
 	return append(objs,
-		secret("opea-chatqna-ca", map[string][]byte{"tls.crt": cred.caPEM, "tls.key": cred.caKeyPEM, "ca.crt": cred.caPEM}),
-		secret("opea-chatqna-tls", map[string][]byte{"tls.crt": cred.certPEM, "tls.key": cred.keyPEM, "ca.crt": cred.caPEM}),
+		secret("opea-chatqna-ca", map[string][]byte{"tls.crt": cred.CAPEM, "tls.key": cred.CAKeyPEM, "ca.crt": cred.CAPEM}),
+		secret("opea-chatqna-tls", map[string][]byte{"tls.crt": cred.CertPEM, "tls.key": cred.KeyPEM, "ca.crt": cred.CAPEM}),
 	)
 }
 
@@ -222,9 +170,9 @@ func runVerify(t *testing.T, c fakeCluster, args ...string) result {
 // listener serving the Secret's certificate, whose GET / answers 200, and
 // a plain HTTP listener that redirects to https. It returns their
 // addresses.
-func liveGateway(t *testing.T, cred gatewayCredential) (httpsAddress, httpAddress string) {
+func liveGateway(t *testing.T, cred testpki.Credential) (httpsAddress, httpAddress string) {
 	t.Helper()
-	pair, err := tls.X509KeyPair(cred.certPEM, cred.keyPEM)
+	pair, err := tls.X509KeyPair(cred.CertPEM, cred.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +197,7 @@ type outcome struct {
 
 // securedOutcomes are the outcomes of every check on securedChatQnA,
 // probed at probeAddress.
-func securedOutcomes(cred gatewayCredential, probeAddress string) map[string]outcome {
+func securedOutcomes(cred testpki.Credential, probeAddress string) map[string]outcome {
 	ok := func(message string) outcome { return outcome{status: check.Pass, message: message} }
 	return map[string]outcome{
 		"cluster.api-reachable":       ok("Kubernetes v1.37.2"),
@@ -287,7 +235,7 @@ func securedOutcomes(cred gatewayCredential, probeAddress string) map[string]out
 		"certificate.secret-format":      ok("istio-ingress/opea-chatqna-tls: kubernetes.io/tls"),
 		"certificate.keypair":            ok("they parse and match"),
 		"certificate.sans":               ok("chatqna.example.com"),
-		"certificate.validity":           ok("until " + cred.leaf.NotAfter.UTC().Format("2006-01-02")),
+		"certificate.validity":           ok("until " + cred.Leaf.NotAfter.UTC().Format("2006-01-02")),
 		"certificate.chain":              ok("chains to ca.crt"),
 		"certificate.cert-manager-ready": ok("Certificate and issuer Ready"),
 
@@ -425,7 +373,7 @@ func TestVerifyWarnsOfACertificateExpiringSooner(t *testing.T) {
 	httpsAddress, httpAddress := liveGateway(t, cred)
 	args := []string{"--min-validity", "2400h", "--probe-address", httpsAddress, "--probe-http-address", httpAddress, "--probe-timeout", "30s"}
 	const hint = "renew the certificate soon, or have cert-manager renew it earlier (spec.renewBefore)"
-	message := "the certificate in istio-ingress/opea-chatqna-tls expires on " + cred.leaf.NotAfter.UTC().Format("2006-01-02") + ", in less than 2400h0m0s"
+	message := "the certificate in istio-ingress/opea-chatqna-tls expires on " + cred.Leaf.NotAfter.UTC().Format("2006-01-02") + ", in less than 2400h0m0s"
 
 	short := runVerify(t, c, append(args, "-o", "short")...)
 	want := result{out: `Certificate
