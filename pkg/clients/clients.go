@@ -140,36 +140,3 @@ func (g *lazyGetter) Metadata() (metadata.Interface, error) {
 	}
 	return g.metadata, nil
 }
-
-// Fixed is a Getter whose clients are supplied rather than built. Tests use it
-// to run a command against fake clientsets; the embedded RESTClientGetter
-// still answers namespace and kubeconfig questions. New tests use
-// clientstest.Cluster.Getter, its replacement out of production code; Fixed
-// goes once verify's command tests use that too.
-type Fixed struct {
-	genericclioptions.RESTClientGetter
-	KubernetesClient Kube
-	DynamicClient    dynamic.Interface
-	MetadataClient   metadata.Interface
-}
-
-func (f *Fixed) Kubernetes() (Kube, error) {
-	if f.KubernetesClient == nil {
-		return nil, fmt.Errorf("no Kubernetes client configured")
-	}
-	return f.KubernetesClient, nil
-}
-
-func (f *Fixed) Dynamic() (dynamic.Interface, error) {
-	if f.DynamicClient == nil {
-		return nil, fmt.Errorf("no dynamic client configured")
-	}
-	return f.DynamicClient, nil
-}
-
-func (f *Fixed) Metadata() (metadata.Interface, error) {
-	if f.MetadataClient == nil {
-		return nil, fmt.Errorf("no metadata client configured")
-	}
-	return f.MetadataClient, nil
-}
