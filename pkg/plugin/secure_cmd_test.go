@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	fakediscovery "k8s.io/client-go/discovery/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
@@ -38,11 +37,6 @@ func fakeClusterWith(t *testing.T, objs ...runtime.Object) fakeCluster {
 // the same discovery.
 func (c fakeCluster) cluster() *clientstest.Cluster {
 	return &clientstest.Cluster{Kube: c.kube, Dynamic: c.dyn, Metadata: c.meta}
-}
-
-// discovery is the fake discovery client of c, to change what it serves.
-func (c fakeCluster) discovery() *fakediscovery.FakeDiscovery {
-	return c.cluster().Discovery()
 }
 
 // withoutAPIGroups stops serving the API groups named.

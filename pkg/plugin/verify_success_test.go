@@ -119,7 +119,7 @@ func securedChatQnA(t *testing.T, cred testpki.Credential) []runtime.Object {
 func securedCluster(t *testing.T, objs []runtime.Object) fakeCluster {
 	t.Helper()
 	c := fakeClusterWith(t, objs...)
-	c.discovery().FakedServerVersion = &version.Info{Major: "1", Minor: "37", GitVersion: "v1.37.2"}
+	c.cluster().Discovery().FakedServerVersion = &version.Info{Major: "1", Minor: "37", GitVersion: "v1.37.2"}
 	c.kube.PrependReactor("list", "configmaps", func(a k8stesting.Action) (bool, runtime.Object, error) {
 		selector := a.(k8stesting.ListAction).GetListRestrictions().Fields
 		if selector == nil || selector.Empty() {
