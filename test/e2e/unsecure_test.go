@@ -317,12 +317,14 @@ func addedKeys(before, after map[string]map[string]interface{}) []string {
 
 // waitForNamespaceConfigMaps waits for the ConfigMaps that controllers put
 // into every new namespace, the kube-controller-manager's kube-root-ca.crt
-// and istiod's istio-ca-root-cert, so that a dump taken afterwards does not
+// and istiod's istio-ca-root-cert and istio-ca-crl (its namespace controller
+// writes the CRL one after the root, in the same reconcile, since
+// PILOT_ENABLE_CA_CRL is on by default), so that a dump taken afterwards does not
 // race with them.
 func waitForNamespaceConfigMaps(t *testing.T, ns string) {
 	t.Helper()
-	eventually(t, 30*time.Second, "ConfigMaps kube-root-ca.crt and istio-ca-root-cert in namespace "+ns, func() (bool, error) {
-		for _, name := range []string{"kube-root-ca.crt", "istio-ca-root-cert"} {
+	eventually(t, 30*time.Second, "ConfigMaps kube-root-ca.crt, istio-ca-root-cert and istio-ca-crl in namespace "+ns, func() (bool, error) {
+		for _, name := range []string{"kube-root-ca.crt", "istio-ca-root-cert", "istio-ca-crl"} {
 			if _, err := adminKube(t).CoreV1().ConfigMaps(ns).Get(context.Background(), name, metav1.GetOptions{}); err != nil {
 				return false, err
 			}
