@@ -113,6 +113,10 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 	if err := r.appObjects(ctx); err != nil {
 		return nil, err
 	}
+	// After the routes: while they go, the hosts still need a token.
+	if err := r.authObjects(ctx); err != nil {
+		return nil, err
+	}
 	if o.APIs.CertManager != "" {
 		if err := r.certificates(ctx); err != nil {
 			return nil, err
@@ -341,6 +345,13 @@ func findKinds(ctx context.Context, dyn dynamic.Interface, o Options, what strin
 			return nil, err
 		}
 	}
+	return r.done(what)
+}
+
+// done refuses when a read was forbidden, naming them all; else it adds
+// the field managers found and returns what r found, for the flag of
+// secure (what) that looked.
+func (r *finder) done(what string) (*Found, error) {
 	if len(r.missing) > 0 {
 		return nil, problems.New(
 			"you lack permissions to read what "+what+" must find: "+strings.Join(r.missing, "; "),

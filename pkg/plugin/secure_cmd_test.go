@@ -41,6 +41,7 @@ var dynamicResources = map[string]schema.GroupVersionResource{
 	"DestinationRule":                        {Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
 	"PeerAuthentication":                     {Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
 	"AuthorizationPolicy":                    {Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"},
+	"RequestAuthentication":                  {Group: "security.istio.io", Version: "v1", Resource: "requestauthentications"},
 	"Certificate":                            {Group: "cert-manager.io", Version: "v1", Resource: "certificates"},
 	"Issuer":                                 {Group: "cert-manager.io", Version: "v1", Resource: "issuers"},
 	"ClusterIssuer":                          {Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"},
