@@ -78,3 +78,17 @@ func TestFindAuthPoliciesNextToAGatewayAPIGateway(t *testing.T) {
 		}
 	}
 }
+
+// The policy of --auth next to a Gateway API Gateway is no lockdown: a
+// plain secure must not take it for one, nor --lockdown=false remove it.
+func TestFindLockdownLeavesTheAuthPolicy(t *testing.T) {
+	apis := discover.APIs{Security: "v1", AuthorizationPolicies: "v1", RequestAuthentications: "v1", GatewayAPI: "v1"}
+	found, err := FindLockdown(context.Background(), newClient(objects(one(namespace(app)), authPolicies(app, app)), nil),
+		Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: apis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found.Nothing() {
+		t.Errorf("FindLockdown found %v", summarize(found))
+	}
+}

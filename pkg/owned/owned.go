@@ -309,10 +309,20 @@ func sortLockdown(items []unstructured.Unstructured, names []string) {
 // kept with its fields released, as unsecure does.
 func FindLockdown(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
 	var kinds []appKind
+	lockdown := lockdownKind(ownership.NamesFor(o.AppNamespace), "")
 	if v := o.APIs.AuthorizationPolicies; v != "" {
 		kinds = append(kinds, lockdownKind(ownership.NamesFor(o.AppNamespace), v))
 	}
-	return findKinds(ctx, dyn, o, "--lockdown=false", kinds)
+	f, err := findKinds(ctx, dyn, o, "--lockdown=false", kinds)
+	if err != nil {
+		return nil, err
+	}
+	// Only the lockdown's: secure --auth with the Gateway API keeps its
+	// policy in the application namespace too.
+	other := func(u *unstructured.Unstructured) bool { return !slices.Contains(lockdown.ourNames, u.GetName()) }
+	f.Remove = slices.DeleteFunc(f.Remove, other)
+	f.Keep = slices.DeleteFunc(f.Keep, other)
+	return f, nil
 }
 
 // FindRedirectRoute finds secure's Gateway API redirect HTTPRoute for
