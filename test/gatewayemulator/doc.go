@@ -53,7 +53,19 @@
 //     header is removed before the app sees the request. A refusal is 401
 //     with the reason as the body, 403 for audiences.
 //     envoy.filters.http.rbac is evaluated for the caller: DENY rules, then
-//     ALLOW rules, shadow rules ignored, LOG rules pass. A caller without a
+//     ALLOW rules, LOG rules pass; shadow rules never change the answer,
+//     but write Envoy's dynamic metadata (<prefix>shadow_effective_policy_id
+//     and ...shadow_engine_result), where istiod's CUSTOM policies mark the
+//     requests ext_authz must check.
+//     envoy.filters.http.ext_authz as istiod writes it for an
+//     envoyExtAuthzHttp provider: enabled by filter_enabled_metadata, it
+//     asks the backend registered for the HTTP service's cluster (which
+//     needs endpoints, as a route's does) with the method, path_prefix +
+//     path, Authorization, Host, the allowed_headers and headers_to_add; a
+//     200 passes the request with the allowed upstream headers, another
+//     answer goes to the client as it is (a redirect is not followed) with
+//     the allowed client headers, and no answer is status_on_error (403)
+//     unless failure_mode_allow. A caller without a
 //     client certificate has no principal: authenticated and filter-state
 //     principals never match. Metadata matchers read the dynamic metadata
 //     (jwt_authn's payload: istiod's request principals match its iss and
@@ -92,7 +104,8 @@
 //
 // What it refuses (the request or the connection fails, never passes):
 // jwt_authn's remote_jwks, from_cookies, headers written from the token
-// and filter_state_rules; HTTP
+// and filter_state_rules; ext_authz's gRPC services, request bodies and
+// runtime fractions; HTTP
 // and network filters not listed above; RBAC conditions, matcher trees and
 // custom matchers; route matches on gRPC, runtime fractions, TLS context,
 // metadata or filter state; regex and template path rewrites, and prefix or

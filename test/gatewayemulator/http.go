@@ -24,6 +24,7 @@ const (
 	routerType    = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 	rbacType      = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
 	jwtAuthnType  = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
+	extAuthzType  = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"
 	faultType     = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
 	corsType      = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
 	grpcStatsType = "type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig"
@@ -42,9 +43,14 @@ type answer struct {
 	status   int
 	body     string
 	location string
+	// headers are more response headers (an authorization service's).
+	headers http.Header
 }
 
 func (a answer) write(w http.ResponseWriter) {
+	for name, values := range a.headers {
+		w.Header()[name] = values
+	}
 	if a.location != "" {
 		w.Header().Set("Location", a.location)
 	}
@@ -101,12 +107,24 @@ func (e *Emulator) handle(cfg *config, m *hcm.HttpConnectionManager, q *request)
 				return decision{local: &a}
 			}
 			_, denied, err := rbacDenies(&cfg, q)
+			if err == nil {
+				err = rbacShadow(&cfg, q)
+			}
 			if err != nil {
 				a := emulatorFailure("HTTP filter %s: %v", f.GetName(), err)
 				return decision{local: &a}
 			}
 			if denied {
 				return decision{local: &answer{status: http.StatusForbidden, body: "RBAC: access denied"}}
+			}
+		case extAuthzType:
+			refused, err := e.extAuthz(cfg, f.GetTypedConfig(), q)
+			if err != nil {
+				a := emulatorFailure("HTTP filter %s: %v", f.GetName(), err)
+				return decision{local: &a}
+			}
+			if refused != nil {
+				return decision{local: refused}
 			}
 		case jwtAuthnType:
 			refused, err := jwtAuthn(f.GetTypedConfig(), q, time.Now())

@@ -40,6 +40,40 @@ func rbacDenies(f *rbachttp.RBAC, q *request) (policy string, denied bool, err e
 	return "", false, refuse("RBAC action %s", rules.GetAction())
 }
 
+// rbacShadow evaluates the filter's shadow rules, which never change the
+// answer, for the dynamic metadata Envoy writes from them: under the
+// filter's name, <shadow_rules_stat_prefix>shadow_effective_policy_id (the
+// policy that matched, if one did) and ...shadow_engine_result (allowed
+// or denied). istiod's CUSTOM policies are shadow rules, and ext_authz
+// runs only when one matched.
+func rbacShadow(f *rbachttp.RBAC, q *request) error {
+	rules := f.GetShadowRules()
+	if rules == nil {
+		return nil
+	}
+	if f.GetShadowMatcher() != nil {
+		return refuse("the RBAC filter's shadow matcher tree")
+	}
+	matched, err := firstMatchingPolicy(rules, q)
+	if err != nil {
+		return fmt.Errorf("shadow rules: %w", err)
+	}
+	prefix := f.GetShadowRulesStatPrefix()
+	allowed := (rules.GetAction() == rbacv3.RBAC_ALLOW) == (matched != "")
+	if rules.GetAction() == rbacv3.RBAC_LOG {
+		allowed = true
+	}
+	result := "denied"
+	if allowed {
+		result = "allowed"
+	}
+	q.setMetadata(rbacFilterName, prefix+"shadow_engine_result", result)
+	if matched != "" {
+		q.setMetadata(rbacFilterName, prefix+"shadow_effective_policy_id", matched)
+	}
+	return nil
+}
+
 // firstMatchingPolicy is the name of the first policy, in name order, that
 // matches the request; "" when none does. Every policy is evaluated, so
 // that a policy the emulator cannot evaluate fails the request even when
