@@ -12,8 +12,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
@@ -352,5 +355,123 @@ func TestAuthJWTWithTheGatewayAPI(t *testing.T) {
 	// Gateway that owns them.
 	eventually(t, 60*time.Second, "the namespace to be as before secure", func() (bool, error) {
 		return cmp.Equal(before, dumpNamespaces(t, ns)), nil
+	})
+}
+
+// TestAuthExtAuthzOnTheClassicGateway: secure --auth ext-authz with a
+// provider the mesh config names, served by a loopback test server that
+// allows a request with the right header and denies the rest; istiod
+// turns the CUSTOM policy into the RBAC shadow rules and the ext_authz
+// filter the emulator runs.
+func TestAuthExtAuthzOnTheClassicGateway(t *testing.T) {
+	ctx := context.Background()
+	kube := adminKube(t)
+	layout := fixtures.ChartGateway
+	installLayout(t, layout)
+	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+		t.Fatal(err)
+	}
+	ns := newChatQnA(t, "chatqna")
+	runCapturedAppPods(t, ns)
+	host := ns + ".example.com"
+	names := ownership.NamesFor(ns)
+	t.Cleanup(func() {
+		_ = opea(t, "unsecure", "-n", ns)
+		for _, s := range []string{names.TLSSecret, names.CASecret} {
+			_ = kube.CoreV1().Secrets(layout.Namespace).Delete(context.Background(), s, metav1.DeleteOptions{})
+		}
+	})
+
+	// The authorization service: a Service of the namespace with
+	// endpoints, which istiod needs to resolve the provider; the emulator
+	// sends its checks to the loopback server standing in for it.
+	authz := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "authz"}, Spec: corev1.ServiceSpec{
+		Selector: map[string]string{"app.kubernetes.io/name": "chatqna-nginx"},
+		Ports:    []corev1.ServicePort{{Name: "http", Port: 8000, TargetPort: intstr.FromInt32(8000)}},
+	}}
+	if _, err := kube.CoreV1().Services(ns).Create(ctx, authz, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.SimulateEndpointSliceFor(ctx, kube, ns, "authz"); err != nil {
+		t.Fatal(err)
+	}
+	provider := "authz-" + ns
+	addExtensionProvider(t, provider, "authz."+ns+".svc.cluster.local", 8000)
+
+	r := opea(t, "secure", "-n", ns, "--host", host, "--auth", "ext-authz", "--auth-provider", provider)
+	if r.code != 0 {
+		t.Fatalf("secure --auth ext-authz: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if got, want := authObjects(t, layout.Namespace), []string{"authorizationpolicies/" + names.ExtAuthz}; !cmp.Equal(got, want) {
+		t.Errorf("policies in the gateway namespace: %v, want %v", got, want)
+	}
+	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
+		t.Fatal(err)
+	}
+	gw := emulateGateway(t, gatewayProxy(t, layout), ns)
+	if err := gw.Backend("authz."+ns+".svc.cluster.local", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Bearer let-me-in" {
+			return
+		}
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, "denied by authz")
+	})); err != nil {
+		t.Fatal(err)
+	}
+	roots := credentialRoots(t, layout.Namespace, names.TLSSecret)
+	waitGatewayServes(t, gw, func() error {
+		allowed, err := askWithToken(gw, layout.HTTPSTarget, host, "Bearer let-me-in", roots)
+		if err != nil {
+			return err
+		}
+		denied, err := askWithToken(gw, layout.HTTPSTarget, host, "", roots)
+		if err != nil {
+			return err
+		}
+		if allowed.status != http.StatusOK || allowed.body != appAnswer(ns) || denied.status != http.StatusForbidden || denied.body != "denied by authz" {
+			return fmt.Errorf("allowed: %d %q; denied: %d %q; want the app's answer and the service's 403", allowed.status, strings.TrimSpace(allowed.body), denied.status, denied.body)
+		}
+		return nil
+	})
+}
+
+// addExtensionProvider adds an envoyExtAuthzHttp provider to the mesh
+// config istiod reads (ConfigMap istio-system/istio), as a user would, and
+// puts the ConfigMap back when the test ends.
+func addExtensionProvider(t *testing.T, name, service string, port int) {
+	t.Helper()
+	ctx := context.Background()
+	cms := adminKube(t).CoreV1().ConfigMaps("istio-system")
+	cm, err := cms.Get(ctx, "istio", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	original := cm.Data["mesh"]
+	mesh := map[string]any{}
+	if err := yaml.Unmarshal([]byte(original), &mesh); err != nil {
+		t.Fatal(err)
+	}
+	providers, _ := mesh["extensionProviders"].([]any)
+	mesh["extensionProviders"] = append(providers, map[string]any{
+		"name": name, "envoyExtAuthzHttp": map[string]any{"service": service, "port": port, "includeRequestHeadersInCheck": []any{"authorization"}},
+	})
+	b, err := yaml.Marshal(mesh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm.Data["mesh"] = string(b)
+	if _, err := cms.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cm, err := cms.Get(context.Background(), "istio", metav1.GetOptions{})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cm.Data["mesh"] = original
+		if _, err := cms.Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+			t.Error(err)
+		}
 	})
 }
