@@ -34,9 +34,9 @@ func authKinds(o Options) []appKind {
 // application namespace. Only objects with secure's labels for this
 // application and the names --auth gives them: on a shared gateway the
 // policies of other applications carry other labels and names, and stay.
-func (r *finder) authObjects(ctx context.Context) error {
+func (r *finder) authObjects(ctx context.Context, namespaces []string) error {
 	for _, k := range authKinds(r.o) {
-		for _, ns := range r.authNamespaces() {
+		for _, ns := range namespaces {
 			items, err := r.list(ctx, k.gvr, ns, false)
 			if err != nil {
 				return err
@@ -77,12 +77,14 @@ func (f *Found) holds(gvr schema.GroupVersionResource, u *unstructured.Unstructu
 	return slices.ContainsFunc(f.Remove, same) || slices.ContainsFunc(f.Keep, same)
 }
 
-// FindAuth finds secure --auth's policies for o.AppNamespace, for a secure
-// run that keeps them (it reads their record) or removes them (--auth=none,
-// or another --auth mode).
+// FindAuth finds secure --auth's policies for o.AppNamespace in
+// o.GatewayNamespace, where the run's mode puts them (the gateway pods'
+// namespace, or the application's with the Gateway API), for a secure run
+// that keeps them (it reads their record) or removes them (--auth=none, or
+// another --auth mode).
 func FindAuth(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
 	r := &finder{dyn: dyn, o: o, f: &Found{Managers: []string{o.FieldManager}}}
-	if err := r.authObjects(ctx); err != nil {
+	if err := r.authObjects(ctx, []string{o.GatewayNamespace}); err != nil {
 		return nil, err
 	}
 	return r.done("--auth")

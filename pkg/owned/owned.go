@@ -114,7 +114,7 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 		return nil, err
 	}
 	// After the routes: while they go, the hosts still need a token.
-	if err := r.authObjects(ctx); err != nil {
+	if err := r.authObjects(ctx, r.authNamespaces()); err != nil {
 		return nil, err
 	}
 	if o.APIs.CertManager != "" {
