@@ -37,7 +37,7 @@ func TestFindAuthPoliciesOnASharedGateway(t *testing.T) {
 		one(object("security.istio.io/v1", "AuthorizationPolicy", "istio-ingress", "opea-chatqna-ext-authz")))
 	for _, gatewayNamespace := range []string{"istio-ingress", ""} {
 		for _, keepMTLS := range []bool{false, true} {
-			found, err := Find(context.Background(), newClient(objs, nil), Options{AppNamespace: app, GatewayNamespace: gatewayNamespace, KeepMTLS: keepMTLS, FieldManager: ownership.ManagedByValue, APIs: apis})
+			found, err := Find(context.Background(), newClient(t, objs, nil), Options{AppNamespace: app, GatewayNamespace: gatewayNamespace, KeepMTLS: keepMTLS, FieldManager: ownership.ManagedByValue, APIs: apis})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +52,7 @@ func TestFindAuthPoliciesOnASharedGateway(t *testing.T) {
 	}
 
 	// secure --auth=none finds the same two, and only them.
-	found, err := FindAuth(context.Background(), newClient(objs, nil), Options{AppNamespace: app, GatewayNamespace: "istio-ingress", FieldManager: ownership.ManagedByValue, APIs: apis})
+	found, err := FindAuth(context.Background(), newClient(t, objs, nil), Options{AppNamespace: app, GatewayNamespace: "istio-ingress", FieldManager: ownership.ManagedByValue, APIs: apis})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestFindAuthPoliciesNextToAGatewayAPIGateway(t *testing.T) {
 	apis := discover.APIs{Security: "v1", AuthorizationPolicies: "v1", RequestAuthentications: "v1", GatewayAPI: "v1"}
 	objs := objects(one(namespace(app)), authPolicies(app, app))
 	for _, keepMTLS := range []bool{false, true} {
-		found, err := Find(context.Background(), newClient(objs, nil), Options{AppNamespace: app, GatewayNamespace: app, KeepMTLS: keepMTLS, FieldManager: ownership.ManagedByValue, APIs: apis})
+		found, err := Find(context.Background(), newClient(t, objs, nil), Options{AppNamespace: app, GatewayNamespace: app, KeepMTLS: keepMTLS, FieldManager: ownership.ManagedByValue, APIs: apis})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +83,7 @@ func TestFindAuthPoliciesNextToAGatewayAPIGateway(t *testing.T) {
 // plain secure must not take it for one, nor --lockdown=false remove it.
 func TestFindLockdownLeavesTheAuthPolicy(t *testing.T) {
 	apis := discover.APIs{Security: "v1", AuthorizationPolicies: "v1", RequestAuthentications: "v1", GatewayAPI: "v1"}
-	found, err := FindLockdown(context.Background(), newClient(objects(one(namespace(app)), authPolicies(app, app)), nil),
+	found, err := FindLockdown(context.Background(), newClient(t, objects(one(namespace(app)), authPolicies(app, app)), nil),
 		Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: apis})
 	if err != nil {
 		t.Fatal(err)

@@ -17,9 +17,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -471,17 +471,16 @@ func observe(t *testing.T, expect bool, cond func(context.Context) (bool, error)
 	if expect {
 		window = 30 * time.Second
 	}
-	deadline := time.Now().Add(window)
 	var lastErr error
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := await.Until(context.Background(), window, 200*time.Millisecond, "istiod's answer", func(ctx context.Context) (bool, string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 		ok, err := cond(ctx)
-		cancel()
-		if err == nil && ok {
-			return true
-		}
 		lastErr = err
-		time.Sleep(200 * time.Millisecond)
+		return err == nil && ok, "", nil
+	})
+	if err == nil {
+		return true
 	}
 	if lastErr != nil {
 		t.Fatalf("asking istiod: %v", lastErr)
@@ -517,17 +516,12 @@ func renderObjects(t *testing.T, text string, data differentialData) []*unstruct
 }
 
 func deleteObjects(t *testing.T, objs []*unstructured.Unstructured) {
-	dyn := adminDynamic(t)
+	mapper := adminMapper(t)
 	for _, o := range objs {
-		gvr := map[string]string{"Gateway": "gateways", "Deployment": "deployments", "Service": "services", "ServiceAccount": "serviceaccounts", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications",
-			"HTTPRoute": "httproutes", "ReferenceGrant": "referencegrants", "GatewayClass": "gatewayclasses",
-			"AuthorizationPolicy": "authorizationpolicies"}[o.GetKind()]
-		gv := o.GroupVersionKind().GroupVersion()
-		var client dynamic.ResourceInterface = dyn.Resource(gv.WithResource(gvr))
-		if o.GetNamespace() != "" {
-			client = dyn.Resource(gv.WithResource(gvr)).Namespace(o.GetNamespace())
+		// Best effort, as the test ends: what cannot be found is gone.
+		if client, err := resourceOf(mapper, o); err == nil {
+			_ = client.Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
 		}
-		_ = client.Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
 	}
 }
 

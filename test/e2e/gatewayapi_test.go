@@ -161,15 +161,10 @@ func statusServesRoutesOf(t *testing.T, ns, gateway, routeNamespace string, rout
 // waitStatusServes waits until istiod's status says the app is served.
 func waitStatusServes(t *testing.T, ns, gateway string, routes ...string) {
 	t.Helper()
-	var last error
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if last = statusServes(t, ns, gateway, routes...); last == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("istiod's status: %v", last)
+	eventually(t, 30*time.Second, "istiod's status to say the app is served", func() (bool, error) {
+		err := statusServes(t, ns, gateway, routes...)
+		return err == nil, err
+	})
 }
 
 // ourGatewayAPIObjects are the resourceVersions of what secure wrote into
