@@ -174,11 +174,13 @@ func parseJWKS(data string) ([]jwk, error) {
 			}
 			x, err1 := base64.RawURLEncoding.DecodeString(k.X)
 			y, err2 := base64.RawURLEncoding.DecodeString(k.Y)
-			if err1 != nil || err2 != nil {
+			size := (curve.Params().BitSize + 7) / 8
+			if err1 != nil || err2 != nil || len(x) != size || len(y) != size {
 				continue
 			}
-			key := &ecdsa.PublicKey{Curve: curve, X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
-			if !curve.IsOnCurve(key.X, key.Y) {
+			// The uncompressed point; parsing checks that it is on the curve.
+			key, err := ecdsa.ParseUncompressedPublicKey(curve, append(append([]byte{4}, x...), y...))
+			if err != nil {
 				continue
 			}
 			pub = key

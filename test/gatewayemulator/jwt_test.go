@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 istiod writes request principals and claims as RBAC metadata matchers, which Envoy still honours.
+
 package gatewayemulator_test
 
 import (
@@ -47,7 +49,6 @@ func jwtFilter(t *testing.T, jwks string, audiences ...string) *hcm.HttpFilter {
 	})
 }
 
-//lint:ignore SA1019 istiod writes request principals and claims as metadata matchers
 func jwtClaim(claim string, value *matcher.ValueMatcher) *rbacv3.Principal {
 	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Metadata{Metadata: &matcher.MetadataMatcher{
 		Filter: "envoy.filters.http.jwt_authn",

@@ -50,9 +50,10 @@ func fixed(n *big.Int, size int) []byte {
 // kid "ec" (ES256).
 func (i *Issuer) JWKS() string {
 	e := big.NewInt(int64(i.rsa.E)).Bytes()
+	point, _ := i.ec.PublicKey.Bytes() // 0x04, x, y: 32 bytes each on P-256
 	set := map[string]any{"keys": []map[string]string{
 		{"kty": "RSA", "kid": "rsa", "alg": "RS256", "use": "sig", "n": b64(i.rsa.N.Bytes()), "e": b64(e)},
-		{"kty": "EC", "kid": "ec", "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64(fixed(i.ec.X, 32)), "y": b64(fixed(i.ec.Y, 32))},
+		{"kty": "EC", "kid": "ec", "alg": "ES256", "use": "sig", "crv": "P-256", "x": b64(point[1:33]), "y": b64(point[33:])},
 	}}
 	b, _ := json.Marshal(set)
 	return string(b)
