@@ -243,6 +243,10 @@ func TestAuthJWTOnTheClassicGateway(t *testing.T) {
 	if err := servedThrough(gw, layout, other, otherHost, otherRoots); err != nil {
 		t.Errorf("the other app on the gateway: %v", err)
 	}
+	// Plain HTTP for the hosts: the DENY comes before the redirect.
+	if got, err := askGateway(gw, layout.HTTPTarget, "http", host, nil); err != nil || got.status != http.StatusForbidden {
+		t.Errorf("GET http://%s/ without a token: %+v, %v; want 403 (docs/secure.md says so)", host, got, err)
+	}
 
 	// A plain rerun keeps the policies as they are.
 	kept := dumpNamespaces(t, ns, gatewayNamespace)
