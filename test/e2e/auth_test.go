@@ -7,11 +7,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/types/known/anypb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -22,6 +27,7 @@ import (
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/gatewayemulator"
 	"github.com/opea-project/kubectl-opea/test/jwtissuer"
+	"github.com/opea-project/kubectl-opea/test/xds"
 )
 
 // secure --auth through the running istiod and the gateway emulator: istiod
@@ -239,6 +245,7 @@ func TestAuthJWTOnTheClassicGateway(t *testing.T) {
 	otherRoots := credentialRoots(t, layout.Namespace, otherNames.TLSSecret)
 	rows := tokenRows(t, idp)
 	waitGatewayServes(t, gw, func() error { return checkRows(gw, layout.HTTPSTarget, ns, host, roots, rows) })
+	recordGateway(t, proxy, "secure-auth-jwt-classic")
 	// The other application on the same gateway: no token needed.
 	if err := servedThrough(gw, layout, other, otherHost, otherRoots); err != nil {
 		t.Errorf("the other app on the gateway: %v", err)
@@ -478,4 +485,34 @@ func addExtensionProvider(t *testing.T, name, service string, port int) {
 			t.Error(err)
 		}
 	})
+}
+
+// recordGateway writes what istiod sends proxy now, as the gateway
+// emulator's recorded tests read it (test/gatewayemulator/testdata/name),
+// when OPEA_RECORD_XDS names the emulator's testdata directory; otherwise
+// it does nothing.
+func recordGateway(t *testing.T, proxy xds.Proxy, name string) {
+	t.Helper()
+	dir := os.Getenv("OPEA_RECORD_XDS")
+	if dir == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	raw, err := xds.FetchGatewayWithClusters(ctx, cluster.Istio.XDS, proxy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for file, resources := range map[string][]*anypb.Any{"lds": raw.Listeners, "rds": raw.Routes, "cds": raw.Clusters, "eds": raw.Endpoints} {
+		b, err := prototext.MarshalOptions{Multiline: true}.Marshal(&discovery.DiscoveryResponse{Resources: resources})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name, file+".txtpb"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
