@@ -419,7 +419,8 @@ func TestAuthExtAuthzOnTheClassicGateway(t *testing.T) {
 	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
-	gw := emulateGateway(t, gatewayProxy(t, layout), ns)
+	proxy := gatewayProxy(t, layout)
+	gw := emulateGateway(t, proxy, ns)
 	if err := gw.Backend("authz."+ns+".svc.cluster.local", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "Bearer let-me-in" {
 			return
@@ -444,6 +445,7 @@ func TestAuthExtAuthzOnTheClassicGateway(t *testing.T) {
 		}
 		return nil
 	})
+	recordGateway(t, proxy, "secure-auth-ext-authz-classic")
 }
 
 // addExtensionProvider adds an envoyExtAuthzHttp provider to the mesh

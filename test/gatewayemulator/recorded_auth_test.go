@@ -75,27 +75,37 @@ func withJWKS(t *testing.T, listeners []*anypb.Any, jwks string) []*anypb.Any {
 	return out
 }
 
-func TestRecordedSecureAuthJWTClassic(t *testing.T) {
-	idp, err := jwtissuer.New(authIssuer)
-	if err != nil {
-		t.Fatal(err)
-	}
+// serveEditedRecording serves recording name as serveRecording does, its
+// listeners passed through edit.
+func serveEditedRecording(t *testing.T, name string, edit func([]*anypb.Any) []*anypb.Any) string {
+	t.Helper()
 	f, addr := startFakeADS(t)
 	for file, typ := range map[string]string{"lds": xds.ListenerType, "rds": xds.RouteConfigType, "cds": xds.ClusterType, "eds": xds.EndpointType} {
-		data, err := os.ReadFile(filepath.Join("testdata", "secure-auth-jwt-classic", file+".txtpb"))
+		data, err := os.ReadFile(filepath.Join("testdata", name, file+".txtpb"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var resp discovery.DiscoveryResponse
 		if err := prototext.Unmarshal(data, &resp); err != nil {
-			t.Fatalf("%s: %v", file, err)
+			t.Fatalf("%s/%s: %v", name, file, err)
 		}
 		resources := resp.GetResources()
 		if typ == xds.ListenerType {
-			resources = withJWKS(t, resources, idp.JWKS())
+			resources = edit(resources)
 		}
 		f.setAny(typ, resources)
 	}
+	return addr
+}
+
+func TestRecordedSecureAuthJWTClassic(t *testing.T) {
+	idp, err := jwtissuer.New(authIssuer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := serveEditedRecording(t, "secure-auth-jwt-classic", func(listeners []*anypb.Any) []*anypb.Any {
+		return withJWKS(t, listeners, idp.JWKS())
+	})
 	store := newCredentialStore(t, true)
 	host, otherHost := authNS+".example.com", otherAuthNS+".example.com"
 	store.issue(t, gatewayNS, "opea-"+authNS+"-tls", "tls.crt", "tls.key", host)
@@ -153,5 +163,35 @@ func TestRecordedSecureAuthJWTClassic(t *testing.T) {
 	// Plain HTTP for the host meets the DENY before the redirect.
 	if r := mustGet(t, e, 80, "http", host, "/", nil); r.status != http.StatusForbidden {
 		t.Errorf("plain HTTP without a token: %d %q, want 403", r.status, r.body)
+	}
+}
+
+// The recording secure-auth-ext-authz-classic: `kubectl opea secure -n
+// testauthextauthzontheclassicgateway-1 --host <ns>.example.com --auth
+// ext-authz --auth-provider authz-<ns>`, the provider an envoyExtAuthzHttp
+// entry of the mesh config for Service authz.<ns>:8000
+// (TestAuthExtAuthzOnTheClassicGateway with OPEA_RECORD_XDS set).
+func TestRecordedSecureAuthExtAuthzClassic(t *testing.T) {
+	const ns = "testauthextauthzontheclassicgateway-1"
+	addr := serveEditedRecording(t, "secure-auth-ext-authz-classic", func(l []*anypb.Any) []*anypb.Any { return l })
+	store := newCredentialStore(t, true)
+	host := ns + ".example.com"
+	store.issue(t, gatewayNS, "opea-"+ns+"-tls", "tls.crt", "tls.key", host)
+	e := start(t, addr, store)
+	if err := e.Backend("chatqna-nginx."+ns+".svc.cluster.local", app); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Backend("authz."+ns+".svc.cluster.local", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer let-me-in" {
+			w.WriteHeader(http.StatusUnauthorized)
+		}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustGet(t, e, 443, "https", host, "/", store.roots, "Authorization", "Bearer let-me-in"); r.status != http.StatusOK || !strings.HasPrefix(r.body, "ChatQnA at") {
+		t.Errorf("allowed by the service: %d %q, want the app's answer", r.status, r.body)
+	}
+	if r := mustGet(t, e, 443, "https", host, "/", store.roots); r.status != http.StatusUnauthorized {
+		t.Errorf("denied by the service: %d %q, want its 401", r.status, r.body)
 	}
 }
