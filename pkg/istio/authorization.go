@@ -220,26 +220,15 @@ var l4WhenKeys = map[string]bool{"source.ip": true, "source.namespace": true, "s
 // httpSources and the when keys outside l4WhenAttributes).
 func (r AuthorizationRule) HTTPFields() []string {
 	set := map[string]bool{}
-	add := func(name string, values []string) {
-		if len(values) > 0 {
-			set[name] = true
+	for _, to := range r.To {
+		for _, f := range to.Operation.httpFields() {
+			set[f] = true
 		}
 	}
-	for _, to := range r.To {
-		op := to.Operation
-		add("hosts", op.Hosts)
-		add("notHosts", op.NotHosts)
-		add("methods", op.Methods)
-		add("notMethods", op.NotMethods)
-		add("paths", op.Paths)
-		add("notPaths", op.NotPaths)
-	}
 	for _, from := range r.From {
-		src := from.Source
-		add("remoteIpBlocks", src.RemoteIPBlocks)
-		add("notRemoteIpBlocks", src.NotRemoteIPBlocks)
-		add("requestPrincipals", src.RequestPrincipals)
-		add("notRequestPrincipals", src.NotRequestPrincipals)
+		for _, f := range from.Source.httpFields() {
+			set[f] = true
+		}
 	}
 	for _, w := range r.When {
 		if !l4WhenKeys[w.Key] {
@@ -252,6 +241,35 @@ func (r AuthorizationRule) HTTPFields() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// namedField is a field of a policy, by the name istiod gives it.
+type namedField struct {
+	name   string
+	values []string
+}
+
+// namedFields names the fields that have values, in the order given.
+func namedFields(fields ...namedField) []string {
+	var out []string
+	for _, f := range fields {
+		if len(f.values) > 0 {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
+// httpFields are the fields of op istiod's httpOperations reports.
+func (op Operation) httpFields() []string {
+	return namedFields(namedField{"hosts", op.Hosts}, namedField{"notHosts", op.NotHosts}, namedField{"methods", op.Methods},
+		namedField{"notMethods", op.NotMethods}, namedField{"paths", op.Paths}, namedField{"notPaths", op.NotPaths})
+}
+
+// httpFields are the fields of s istiod's httpSources reports.
+func (s Source) httpFields() []string {
+	return namedFields(namedField{"remoteIpBlocks", s.RemoteIPBlocks}, namedField{"notRemoteIpBlocks", s.NotRemoteIPBlocks},
+		namedField{"requestPrincipals", s.RequestPrincipals}, namedField{"notRequestPrincipals", s.NotRequestPrincipals})
 }
 
 // HTTPFields are the HTTP fields of all p's rules, sorted, once each.
@@ -403,12 +421,29 @@ func qualify(accounts []string, ns string) []string {
 	return out
 }
 
+// l4 is the match istiod makes of op: its ports only.
+func (op Operation) l4() l4 {
+	return l4{ports: op.Ports, notPorts: op.NotPorts}
+}
+
+// l4 is the match istiod makes of s in a policy of namespace ns: its
+// addresses, namespaces, service accounts and principals only.
+func (s Source) l4(ns string) l4 {
+	return l4{
+		ips: s.IPBlocks, notIPs: s.NotIPBlocks,
+		namespaces: s.Namespaces, notNamespaces: s.NotNamespaces,
+		serviceAccounts: qualify(s.ServiceAccounts, ns), notServiceAccounts: qualify(s.NotServiceAccounts, ns),
+		principals: s.Principals, notPrincipals: s.NotPrincipals,
+	}
+}
+
 // ztunnelRule is a rule as handleRule (pilot/pkg/serviceregistry/ambient/
 // authorization.go) converts it: clauses AND-ed, each an OR of matches.
 // ok is false when istiod drops the rule: an ALLOW rule with any HTTP
 // field never matches ("L7 policies never match for ALLOW"). A DENY rule
-// keeps only its L4 fields, so it denies more than written ("For DENY they
-// will always match"): an HTTP when condition becomes a match of anyone.
+// keeps only its L4 fields: an operation, a source or a when condition
+// with only HTTP fields becomes a match with no field set, which ztunnel
+// skips (see MatchesAtZtunnel).
 func ztunnelRule(action, ns string, r AuthorizationRule) (clauses [][]l4, ok bool) {
 	if action == "ALLOW" && len(r.HTTPFields()) > 0 {
 		return nil, false
@@ -416,20 +451,14 @@ func ztunnelRule(action, ns string, r AuthorizationRule) (clauses [][]l4, ok boo
 	if len(r.To) > 0 {
 		var to []l4
 		for _, t := range r.To {
-			to = append(to, l4{ports: t.Operation.Ports, notPorts: t.Operation.NotPorts})
+			to = append(to, t.Operation.l4())
 		}
 		clauses = append(clauses, to)
 	}
 	if len(r.From) > 0 {
 		var from []l4
 		for _, f := range r.From {
-			s := f.Source
-			from = append(from, l4{
-				ips: s.IPBlocks, notIPs: s.NotIPBlocks,
-				namespaces: s.Namespaces, notNamespaces: s.NotNamespaces,
-				serviceAccounts: qualify(s.ServiceAccounts, ns), notServiceAccounts: qualify(s.NotServiceAccounts, ns),
-				principals: s.Principals, notPrincipals: s.NotPrincipals,
-			})
+			from = append(from, f.Source.l4(ns))
 		}
 		clauses = append(clauses, from)
 	}
@@ -452,29 +481,6 @@ func ztunnelRule(action, ns string, r AuthorizationRule) (clauses [][]l4, ok boo
 	return clauses, true
 }
 
-// Matches reports whether some rule of p, as ztunnel receives it, matches
-// c. A policy without rules, or whose rules istiod all dropped, matches
-// nothing; a rule without from, to and when matches anyone.
-func (p AuthorizationPolicy) Matches(c Caller) Match {
-	out := No
-	for _, r := range p.Rules {
-		clauses, ok := ztunnelRule(p.EffectiveAction(), p.Namespace, r)
-		if !ok {
-			continue
-		}
-		rule := Yes
-		for _, clause := range clauses {
-			some := No
-			for _, m := range clause {
-				some = or(some, m.matches(c))
-			}
-			rule = and(rule, some)
-		}
-		out = or(out, rule)
-	}
-	return out
-}
-
 // Decision is what ztunnel decides for a caller.
 type Decision struct {
 	// Admitted is Yes, No, or Undecided when it depends on what is not
@@ -488,36 +494,6 @@ type Decision struct {
 	Allow  *AuthorizationPolicy
 	// Applied are all the policies that apply.
 	Applied []AuthorizationPolicy
-}
-
-// Evaluate decides, as ztunnel does, whether c may connect to a workload
-// with podLabels in namespace, under root namespace root: CUSTOM and other
-// policies ztunnel does not enforce aside, any matching DENY refuses; then
-// with no ALLOW policy the caller is admitted, and with some, only when
-// one of them matches.
-func Evaluate(policies []AuthorizationPolicy, root, namespace string, podLabels map[string]string, c Caller) Decision {
-	d := Decision{Admitted: Yes}
-	denied := No
-	for i := range policies {
-		p := policies[i]
-		if !p.AppliesTo(root, namespace, podLabels) {
-			continue
-		}
-		d.Applied = append(d.Applied, p)
-		if p.EffectiveAction() == "ALLOW" {
-			d.Allows = append(d.Allows, p)
-			continue
-		}
-		if m := p.Matches(c); m > denied {
-			denied, d.Deny = m, &policies[i]
-		}
-	}
-	allowed := Yes
-	if len(d.Allows) > 0 {
-		allowed, d.Allow = bestMatch(d.Allows, func(p AuthorizationPolicy) Match { return p.Matches(c) })
-	}
-	d.Admitted = and(not(denied), allowed)
-	return d
 }
 
 // bestMatch is the most certain match among policies, and the policy that

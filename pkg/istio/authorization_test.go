@@ -88,10 +88,22 @@ spec: {rules: [{from: [{source: {namespaces: [istio-ingress]}}], to: [{operation
 spec: {rules: [{when: [{key: "request.headers[x-user]", values: [a]}]}]}`}, want: No},
 		{name: "its other rules still do", policies: []string{`metadata: {name: p}
 spec: {rules: [{to: [{operation: {paths: [/admin]}}]}, {from: [{source: {namespaces: [istio-ingress]}}]}]}`}, want: Yes, allow: "p"},
-		{name: "a DENY rule with HTTP fields denies without them", policies: []string{`metadata: {name: d}
-spec: {action: DENY, rules: [{from: [{source: {namespaces: [istio-ingress]}}], to: [{operation: {methods: [POST]}}]}]}`}, want: No, deny: "d"},
-		{name: "a DENY of only HTTP fields denies everyone", policies: []string{`metadata: {name: d}
-spec: {action: DENY, rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]}`}, want: No, deny: "d"},
+		{name: "a DENY rule with HTTP fields beside a port denies without them", policies: []string{`metadata: {name: d}
+spec: {action: DENY, rules: [{from: [{source: {namespaces: [istio-ingress]}}], to: [{operation: {ports: ["8080"], methods: [POST]}}]}]}`}, want: No, deny: "d"},
+		{name: "a DENY rule whose operation is only HTTP denies nobody", policies: []string{`metadata: {name: d}
+spec: {action: DENY, rules: [{from: [{source: {namespaces: [istio-ingress]}}], to: [{operation: {methods: [POST]}}]}]}`}, want: Yes},
+		// istiod sends an operation, source or when condition of HTTP
+		// fields only as a match with no field set; ztunnel skips it.
+		{name: "a DENY of only HTTP fields denies nobody", policies: []string{`metadata: {name: d}
+spec: {action: DENY, rules: [{from: [{source: {requestPrincipals: ["*"]}}]}]}`}, want: Yes},
+		{name: "a DENY of only paths denies nobody", policies: []string{`metadata: {name: d}
+spec: {action: DENY, rules: [{to: [{operation: {paths: [/admin]}}]}]}`}, want: Yes},
+		{name: "a DENY rule with an HTTP when denies nobody", policies: []string{`metadata: {name: d}
+spec: {action: DENY, rules: [{from: [{source: {namespaces: [istio-ingress]}}], when: [{key: "request.headers[x]", values: [a]}]}]}`}, want: Yes},
+		{name: "a DENY of a path or a port denies the port", policies: []string{`metadata: {name: d}
+spec: {action: DENY, rules: [{to: [{operation: {paths: [/admin]}}, {operation: {ports: ["8080"]}}]}]}`}, want: No, deny: "d"},
+		{name: "a DENY of a path or another port denies nobody here", policies: []string{`metadata: {name: d}
+spec: {action: DENY, rules: [{to: [{operation: {paths: [/admin]}}, {operation: {ports: ["9090"]}}]}]}`}, want: Yes},
 		{name: "DENY first", policies: []string{"metadata: {name: all}\nspec: {rules: [{}]}", `metadata: {name: d}
 spec: {action: DENY, rules: [{from: [{source: {namespaces: [istio-ingress]}}]}]}`}, want: No, deny: "d"},
 		{name: "a DENY of others", policies: []string{`metadata: {name: d}
@@ -126,7 +138,7 @@ spec: {targetRefs: [{kind: Service, group: "", name: chatqna-nginx}], rules: [{f
 			if tc.caller != nil {
 				c = *tc.caller
 			}
-			d := Evaluate(ps, "istio-system", "chatqna", nginx, c)
+			d := EvaluateAtZtunnel(ps, "istio-system", "chatqna", nginx, c)
 			if d.Admitted != tc.want {
 				t.Errorf("admitted %v, want %v", d.Admitted, tc.want)
 			}
@@ -172,5 +184,27 @@ status:
 	}
 	if p.Condition("WaypointAccepted") != nil {
 		t.Error("a condition istiod did not write")
+	}
+}
+
+// What ztunnel makes of a DENY's HTTP fields, for the ztunnel-accepted
+// check to say.
+func TestDenyHTTPAtZtunnel(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		spec             string
+		skipped, widened bool
+	}{
+		{"no HTTP field", `{action: DENY, rules: [{to: [{operation: {ports: ["80"]}}]}]}`, false, false},
+		{"only paths", `{action: DENY, rules: [{to: [{operation: {paths: [/admin]}}]}]}`, true, false},
+		{"paths on a port", `{action: DENY, rules: [{to: [{operation: {ports: ["80"], paths: [/admin]}}]}]}`, false, true},
+		{"an HTTP when beside a namespace", `{action: DENY, rules: [{from: [{source: {namespaces: [a]}}], when: [{key: "request.auth.claims[iss]", values: [x]}]}]}`, true, false},
+		{"a path or a port", `{action: DENY, rules: [{to: [{operation: {paths: [/admin]}}, {operation: {ports: ["80"]}}]}]}`, true, false},
+		{"both", `{action: DENY, rules: [{to: [{operation: {methods: [POST]}}]}, {from: [{source: {namespaces: [a], requestPrincipals: ["*"]}}]}]}`, true, true},
+	} {
+		p := policy(t, "metadata: {name: d}\nspec: "+tc.spec)
+		if skipped, widened := p.DenyHTTPAtZtunnel(); skipped != tc.skipped || widened != tc.widened {
+			t.Errorf("%s: skipped %v widened %v, want %v %v", tc.name, skipped, widened, tc.skipped, tc.widened)
+		}
 	}
 }

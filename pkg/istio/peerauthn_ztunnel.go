@@ -39,7 +39,7 @@ func StaticStrictPolicy(rootNamespace string) AuthorizationPolicy {
 // EffectiveMode's summary: where the two differ (a STRICT port under a
 // workload policy that is PERMISSIVE, an exception port under a
 // namespace policy whose mode is unset), what istiod sends is what
-// ztunnel enforces. A workload of the root namespace is not covered.
+// ztunnel enforces; EffectiveMode reads its answer from here.
 func ZtunnelPeerAuthentications(pas []PeerAuthentication, rootNamespace, namespace string, podLabels map[string]string) []AuthorizationPolicy {
 	mesh, ns, workload := fetchForWorkload(pas, rootNamespace, namespace, podLabels)
 	strict := false
@@ -92,9 +92,11 @@ func ZtunnelPeerAuthentications(pas []PeerAuthentication, rootNamespace, namespa
 
 // fetchForWorkload picks the oldest policy at each level as
 // fetchPeerAuthentications and convertedSelectorPeerAuthentications do: the
-// root namespace's without selector (mesh); the namespace's without
-// selector or with empty matchLabels (namespace); the namespace's whose
-// matchLabels are all on the pod (workload).
+// root namespace's without selector, and for a workload of the root
+// namespace itself also those with empty matchLabels (mesh); the
+// namespace's without selector or with empty matchLabels (namespace); the
+// namespace's whose matchLabels are all on the pod (workload). A workload
+// of the root namespace has no namespace or workload level.
 func fetchForWorkload(pas []PeerAuthentication, rootNamespace, namespace string, podLabels map[string]string) (mesh, ns, workload *PeerAuthentication) {
 	oldest := func(cur **PeerAuthentication, pa *PeerAuthentication) {
 		if *cur == nil || Older(*pa, **cur) {
@@ -104,7 +106,7 @@ func fetchForWorkload(pas []PeerAuthentication, rootNamespace, namespace string,
 	for i := range pas {
 		pa := &pas[i]
 		switch {
-		case pa.Namespace == rootNamespace && pa.Selector == nil:
+		case pa.Namespace == rootNamespace && (pa.Selector == nil || (namespace == rootNamespace && len(pa.MatchLabels()) == 0)):
 			oldest(&mesh, pa)
 		case pa.Namespace != namespace || pa.Namespace == rootNamespace:
 		case len(pa.MatchLabels()) == 0:

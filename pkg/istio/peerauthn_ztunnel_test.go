@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// plaintextRefused reports which of the policies refuses a caller without
+// plaintextRefusedBy reports which of the policies refuses a caller without
 // a peer principal on port, "" when none does.
-func plaintextRefused(policies []AuthorizationPolicy, port int32) string {
+func plaintextRefusedBy(policies []AuthorizationPolicy, port int32) string {
 	for _, p := range policies {
-		if p.Matches(Caller{Port: port}) == Yes {
+		if p.MatchesAtZtunnel(Caller{Port: port}) == Yes {
 			return p.Namespace + "/" + p.Name
 		}
 	}
@@ -84,16 +84,16 @@ func TestZtunnelPeerAuthentications(t *testing.T) {
 			if len(got) != c.policies {
 				t.Errorf("%d policies, want %d: %+v", len(got), c.policies, got)
 			}
-			if r := plaintextRefused(got, 80); r != c.on80 {
+			if r := plaintextRefusedBy(got, 80); r != c.on80 {
 				t.Errorf("plaintext on 80 refused by %q, want %q", r, c.on80)
 			}
-			if r := plaintextRefused(got, 9443); r != c.on9443 {
+			if r := plaintextRefusedBy(got, 9443); r != c.on9443 {
 				t.Errorf("plaintext on 9443 refused by %q, want %q", r, c.on9443)
 			}
 			// No policy derived from PeerAuthentications refuses a peer
 			// with a principal.
 			for _, p := range got {
-				if m := p.Matches(Caller{Principal: "cluster.local/ns/x/sa/y", Namespace: "x", ServiceAccount: "y", Port: 80}); m != No {
+				if m := p.MatchesAtZtunnel(Caller{Principal: "cluster.local/ns/x/sa/y", Namespace: "x", ServiceAccount: "y", Port: 80}); m != No {
 					t.Errorf("%s matches a mesh caller: %v", p.Name, m)
 				}
 			}
@@ -106,7 +106,7 @@ func TestStaticStrictPolicyDeniesOnlyPlaintext(t *testing.T) {
 	if p.Namespace != "mesh-root" || p.Name != StaticStrictPolicyName || p.EffectiveAction() != "DENY" {
 		t.Errorf("policy %+v", p)
 	}
-	if p.Matches(Caller{}) != Yes || p.Matches(Caller{Principal: "td/ns/a/sa/b"}) != No {
+	if p.MatchesAtZtunnel(Caller{}) != Yes || p.MatchesAtZtunnel(Caller{Principal: "td/ns/a/sa/b"}) != No {
 		t.Error("the static policy must match exactly the callers without a principal")
 	}
 }
@@ -182,10 +182,6 @@ func TestMatchesAtZtunnelSkipsEmptyMatches(t *testing.T) {
 		if got := tc.p.MatchesAtZtunnel(other); got != tc.port {
 			t.Errorf("%s on 8080: %v, want %v", tc.p.Name, got, tc.port)
 		}
-	}
-	// Matches, unchanged, reads the empty match as everyone.
-	if pathsOnly.Matches(c) != Yes {
-		t.Error("Matches changed")
 	}
 	d := EvaluateAtZtunnel([]AuthorizationPolicy{pathsOnly}, "istio-system", "app", nil, c)
 	if d.Admitted != Yes || len(d.Applied) != 1 {

@@ -1,12 +1,12 @@
 package istio
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
-
-	"k8s.io/apimachinery/pkg/labels"
 )
 
 // DefaultRootNamespace is Istio's meshConfig.rootNamespace unless changed.
@@ -20,6 +20,9 @@ type Effective struct {
 	// PortModes are the portLevelMtls exceptions of the workload policy that
 	// take effect: ports that accept plaintext although Mode is STRICT.
 	PortModes map[string]string
+	// Note, when set, says why Mode is not what the policies' modes make
+	// it: istiod's conversion for ztunnel departs from them.
+	Note string
 }
 
 // Older reports whether a takes precedence over b where several policies
@@ -50,37 +53,72 @@ func Older(a, b PeerAuthentication) bool {
 // (pilot/pkg/serviceregistry/ambient/workloads.go) takes a root-namespace
 // policy for another namespace's workload only when its selector is nil,
 // so "selector: {}" there applies to nothing.
+//
+// Whether plaintext is refused, and on which ports not, is then read from
+// what istiod sends ztunnel (ZtunnelPeerAuthentications), not from the
+// modes: where a workload policy's port exceptions make istiod drop the
+// STRICT policy yet its conversion yields none, the pod accepts plaintext
+// on every port (Note says so).
 func EffectiveMode(pas []PeerAuthentication, rootNamespace, namespace string, podLabels map[string]string) Effective {
-	var workload, ns, mesh *PeerAuthentication
-	oldest := func(cur **PeerAuthentication, pa *PeerAuthentication) {
-		if *cur == nil || Older(*pa, **cur) {
-			*cur = pa
-		}
-	}
-	for i := range pas {
-		pa := &pas[i]
-		sel := pa.MatchLabels()
-		switch {
-		case pa.Namespace == rootNamespace && namespace != rootNamespace && pa.Selector != nil:
-			// ignored for workloads outside the root namespace
-		case len(sel) == 0 && pa.Namespace == rootNamespace:
-			oldest(&mesh, pa)
-		case len(sel) == 0 && pa.Namespace == namespace:
-			oldest(&ns, pa)
-		case pa.Namespace == namespace && pa.Namespace != rootNamespace && labels.SelectorFromSet(sel).Matches(labels.Set(podLabels)):
-			oldest(&workload, pa)
-		}
-	}
+	mesh, ns, workload := fetchForWorkload(pas, rootNamespace, namespace, podLabels)
 	eff := Effective{Mode: "PERMISSIVE"}
 	for _, pa := range []*PeerAuthentication{mesh, ns, workload} {
 		if pa != nil && pa.Mode() != "" {
 			eff.Mode, eff.Source = pa.Mode(), pa.Namespace+"/"+pa.Name
 		}
 	}
-	if workload != nil && eff.Mode == "STRICT" {
-		eff.PortModes = portExceptions(*workload)
+	enforced := ZtunnelPeerAuthentications(pas, rootNamespace, namespace, podLabels)
+	if !plaintextRefused(enforced, portNotIn(workload)) {
+		if eff.Mode == "STRICT" && workload != nil {
+			// Only a workload policy's port exceptions drop the STRICT
+			// policy (convertedSelectorPeerAuthentications).
+			eff.Note = fmt.Sprintf("%s sets STRICT, but istiod attaches no policy to the pod: the port exceptions of %s/%s replace the STRICT policy with one converted from it, and the conversion (convertPeerAuthentication), not seeing a STRICT parent, yields none: every port accepts plaintext",
+				eff.Source, workload.Namespace, workload.Name)
+			eff.Source = workload.Namespace + "/" + workload.Name
+		}
+		// Plaintext is accepted, whatever the modes say.
+		if eff.Mode == "STRICT" {
+			eff.Mode = "PERMISSIVE"
+		}
+		return eff
+	}
+	eff.Mode = "STRICT"
+	if workload == nil {
+		return eff
+	}
+	for key, m := range workload.PortLevelMTLS {
+		if port, err := strconv.ParseUint(key, 10, 16); err == nil && !plaintextRefused(enforced, int32(port)) {
+			if eff.PortModes == nil {
+				eff.PortModes = map[string]string{}
+			}
+			eff.PortModes[key] = m.Mode
+		}
 	}
 	return eff
+}
+
+// plaintextRefused reports whether one of the DENY policies ztunnel
+// applies refuses a caller without a peer principal on port.
+func plaintextRefused(policies []AuthorizationPolicy, port int32) bool {
+	for _, p := range policies {
+		if p.MatchesAtZtunnel(Caller{Port: port}) == Yes {
+			return true
+		}
+	}
+	return false
+}
+
+// portNotIn is a port that w's portLevelMtls does not name (1 unless it
+// does): what istiod converts treats every such port alike.
+func portNotIn(w *PeerAuthentication) int32 {
+	port := int32(1)
+	for w != nil {
+		if _, named := w.PortLevelMTLS[strconv.Itoa(int(port))]; !named {
+			break
+		}
+		port++
+	}
+	return port
 }
 
 // portExceptions are the non-STRICT ports of the workload policy w, under an

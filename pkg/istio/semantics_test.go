@@ -91,6 +91,46 @@ func TestEffectivePortExceptions(t *testing.T) {
 	}
 }
 
+// Where istiod's conversion for ztunnel departs from the modes, EffectiveMode
+// follows the conversion: a workload policy with mode unset and a PERMISSIVE
+// port makes istiod drop the STRICT policy, and its conversion yields no
+// policy when it does not see a STRICT parent (a namespace policy with mode
+// unset under a STRICT mesh, or a STRICT namespace policy written with
+// "selector: {}"): the pod accepts plaintext on every port.
+func TestEffectiveModeFollowsWhatIstiodAttaches(t *testing.T) {
+	app := map[string]string{"app": "chatqna"}
+	permissivePort := pa("chatqna", "w", "", app, map[string]string{"9090": "PERMISSIVE"})
+	for _, tc := range []struct {
+		name   string
+		pas    []PeerAuthentication
+		want   Effective
+		noted  bool
+		strict bool
+	}{
+		{"mesh STRICT, namespace unset, workload unset with a PERMISSIVE port", []PeerAuthentication{pa("istio-system", "default", "STRICT", nil, nil), pa("chatqna", "default", "", nil, nil), permissivePort},
+			Effective{Mode: "PERMISSIVE", Source: "chatqna/w"}, true, false},
+		{"namespace STRICT with selector: {}, workload unset with a PERMISSIVE port", []PeerAuthentication{pa("chatqna", "default", "STRICT", map[string]string{}, nil), permissivePort},
+			Effective{Mode: "PERMISSIVE", Source: "chatqna/w"}, true, false},
+		// The same exception under a parent the conversion sees as STRICT.
+		{"mesh STRICT, no namespace policy", []PeerAuthentication{pa("istio-system", "default", "STRICT", nil, nil), permissivePort},
+			Effective{Mode: "STRICT", Source: "istio-system/default", PortModes: map[string]string{"9090": "PERMISSIVE"}}, false, true},
+		{"namespace STRICT", []PeerAuthentication{pa("chatqna", "default", "STRICT", nil, nil), permissivePort},
+			Effective{Mode: "STRICT", Source: "chatqna/default", PortModes: map[string]string{"9090": "PERMISSIVE"}}, false, true},
+	} {
+		got := EffectiveMode(tc.pas, "istio-system", "chatqna", app)
+		note := got.Note
+		got.Note = ""
+		if diff := cmp.Diff(tc.want, got); diff != "" || (note != "") != tc.noted {
+			t.Errorf("%s: note %q, (-want +got):\n%s", tc.name, note, diff)
+		}
+		// What ztunnel is sent agrees.
+		refused := plaintextRefused(ZtunnelPeerAuthentications(tc.pas, "istio-system", "chatqna", app), 80)
+		if refused != tc.strict {
+			t.Errorf("%s: ztunnel refuses plaintext on port 80: %v", tc.name, refused)
+		}
+	}
+}
+
 func TestResolveGatewayRef(t *testing.T) {
 	for _, tc := range []struct{ ref, ns, name string }{
 		{"opea-gateway", "chatqna", "opea-gateway"},

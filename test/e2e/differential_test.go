@@ -18,7 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
@@ -234,6 +235,19 @@ spec:
   action: DENY
   rules:
   - to: [{operation: {paths: ["/admin"]}}]
+`), servedTLS: true, strict: true, failedID: "authorization.ztunnel-accepted"},
+	// A policy of the root namespace without selector applies mesh-wide:
+	// istiod sends it with scope GLOBAL, the proto's default, so absent
+	// from what it prints.
+	{name: "root-namespace DENY (mesh-wide) of the gateway on the entry port", layout: fixtures.ChartGateway, objects: healthy(`
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: "mesh-deny-{{.NS}}", namespace: istio-system}
+spec:
+  action: DENY
+  rules:
+  - from: [{source: {principals: ["{{.GatewayPrincipal}}"]}}]
+    to: [{operation: {ports: ["80"]}}]
 `), servedTLS: false, strict: true, failedID: ingressAdmittedID},
 	{name: "AuthorizationPolicy with action CUSTOM", layout: fixtures.ChartGateway, objects: healthy(`
 apiVersion: security.istio.io/v1
@@ -287,6 +301,23 @@ kind: PeerAuthentication
 metadata: {name: default, namespace: istio-system}
 spec: {mtls: {mode: STRICT}}
 `, strings.Replace(strictNamespace, "STRICT", "DISABLE", 1)}, "\n---\n"), servedTLS: true, strict: false},
+	// istiod drops the static STRICT policy for the entry pods' exception
+	// port, and its conversion, judging by the namespace policy (mode
+	// unset), yields none: they accept plaintext on every port.
+	{name: "mesh-wide STRICT, namespace PeerAuthentication with mode unset, a PERMISSIVE port for the entry pods", layout: fixtures.ChartGateway,
+		objects: strings.Join([]string{healthyGateway, healthyRoute, meshWideStrict, `
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: "{{.NS}}"}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: nginx-metrics, namespace: "{{.NS}}"}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: chatqna-nginx}}
+  portLevelMtls: {"9090": {mode: PERMISSIVE}}
+`}, "\n---\n"), servedTLS: true, strict: false, failedID: "mtls.namespace-strict"},
 	{name: "workload PeerAuthentication PERMISSIVE for the entry pods", layout: fixtures.ChartGateway, objects: healthy(`
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
@@ -397,13 +428,13 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 	if r.code == 2 {
 		t.Fatalf("verify could not run: %s", r.stderr)
 	}
-	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryAuthorization, audit.CategoryMTLS)
-	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0 &&
+	row.verifyFailedIDs = failedIn(report, auditcheck.CategoryIngress, auditcheck.CategoryRouting, auditcheck.CategoryAuthorization, auditcheck.CategoryMTLS)
+	row.verifyTLS = len(failedIn(report, auditcheck.CategoryIngress, auditcheck.CategoryRouting)) == 0 &&
 		!contains(row.verifyFailedIDs, ingressAdmittedID) && !contains(row.verifyFailedIDs, gatewayAdmitsClientsID)
 	if c.failedID != "" && (r.code != 1 || !contains(row.verifyFailedIDs, c.failedID)) {
 		t.Errorf("verify exits %d failing %v, want exit 1 failing %s\n%s", r.code, row.verifyFailedIDs, c.failedID, describe(report))
 	}
-	row.verifyStrict = len(failedIn(report, audit.CategoryMTLS)) == 0
+	row.verifyStrict = len(failedIn(report, auditcheck.CategoryMTLS)) == 0
 
 	layout := c.layout
 	if c.httpsListener != 0 {
@@ -548,7 +579,7 @@ func createCredential(t *testing.T, ns, name string, typ corev1.SecretType, dnsN
 	t.Cleanup(func() { _ = kube.CoreV1().Secrets(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) })
 }
 
-func failedIn(report audit.Report, categories ...string) []string {
+func failedIn(report auditreport.Report, categories ...string) []string {
 	var ids []string
 	for _, c := range report.Categories {
 		for _, cat := range categories {
@@ -556,7 +587,7 @@ func failedIn(report audit.Report, categories ...string) []string {
 				continue
 			}
 			for _, check := range c.Checks {
-				if check.Result == audit.Fail {
+				if check.Result == auditcheck.Fail {
 					ids = append(ids, check.ID)
 				}
 			}

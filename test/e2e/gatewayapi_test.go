@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -261,16 +261,16 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	waitGatewayServes(t, emulator, func() error { return servedThrough(emulator, layout, ns, host, roots) })
 	report, r := verifyJSON(t, append([]string{"-n", ns}, probeFlags(t, emulator, layout)...)...)
 	if r.code != 0 {
-		t.Fatalf("verify: exit %d, failed %v\n%s%s", r.code, byStatus(report, audit.Fail), describe(report), r.stderr)
+		t.Fatalf("verify: exit %d, failed %v\n%s%s", r.code, byStatus(report, check.Fail), describe(report), r.stderr)
 	}
-	if !contains(byStatus(report, audit.Pass), "authorization.gateway-admits-clients") {
+	if !contains(byStatus(report, check.Pass), "authorization.gateway-admits-clients") {
 		t.Errorf("verify did not pass authorization.gateway-admits-clients\n%s", describe(report))
 	}
 
-	if warned := byStatus(report, audit.Warn); len(warned) > 0 {
+	if warned := byStatus(report, check.Warn); len(warned) > 0 {
 		t.Errorf("verify warns on the Gateway API install: %v\n%s", warned, describe(report))
 	}
-	passed := byStatus(report, audit.Pass)
+	passed := byStatus(report, check.Pass)
 	for _, id := range []string{"ingress.gateway-found", "enrolment.no-opt-out", "enrolment.pods-redirected", "certificate.sans", "probe.tls-handshake", "authorization.ingress-admitted", "authorization.lockdown-intact"} {
 		if !contains(passed, id) {
 			t.Errorf("verify did not pass %s on the Gateway API install; passed: %v", id, passed)
@@ -327,7 +327,7 @@ spec:
 		return nil
 	})
 	shutReport, r := verifyJSON(t, append([]string{"-n", ns}, probeFlags(t, emulator, layout)...)...)
-	failed := byStatus(shutReport, audit.Fail)
+	failed := byStatus(shutReport, check.Fail)
 	if r.code != 1 || !contains(failed, "authorization.gateway-admits-clients") || !contains(failed, "probe.https-route") ||
 		!strings.Contains(describe(shutReport), ns+"/own-namespace") {
 		t.Errorf("verify with a namespace-wide ALLOW shutting the gateway: exit %d, failed %v\n%s", r.code, failed, describe(shutReport))
@@ -426,7 +426,7 @@ func TestClassicAndGatewayAPIAppsCoexist(t *testing.T) {
 		if !found {
 			t.Errorf("verify -n %s ran no %s check:\n%s", c.ns, c.only, describe(report))
 		}
-		if failed := failedIn(report, audit.CategoryIngress, audit.CategoryRouting); len(failed) > 0 {
+		if failed := failedIn(report, check.CategoryIngress, check.CategoryRouting); len(failed) > 0 {
 			t.Errorf("verify -n %s fails %v", c.ns, failed)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -212,7 +212,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("verify: exit %d\n%s", r.code, describe(report))
 			}
-			if warned := byStatus(report, audit.Warn); len(warned) > 0 {
+			if warned := byStatus(report, auditcheck.Warn); len(warned) > 0 {
 				t.Errorf("verify warns on a healthy install: %v\n%s", warned, describe(report))
 			}
 

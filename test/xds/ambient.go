@@ -48,7 +48,8 @@ const (
 // AmbientState is istiod's ambient index, as ztunnel would receive it.
 type AmbientState struct {
 	Workloads []Workload `json:"workloads"`
-	Policies  []Policy   `json:"policies"`
+	// Policies are read as ZtunnelView reads them.
+	Policies []ZPolicy `json:"policies"`
 }
 
 // Workload is one workload (a pod, a WorkloadEntry, ...).
@@ -68,23 +69,6 @@ type Workload struct {
 
 // Ambient reports whether ztunnel would capture the workload.
 func (w Workload) Ambient() bool { return w.TunnelProtocol == tunnelProtocolHBONE }
-
-// Policy is one authorization policy sent to ztunnel.
-type Policy struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace"`
-	// Scope is "WORKLOAD_SELECTOR" (applies to the workloads that list it),
-	// "NAMESPACE" or "GLOBAL"; empty means the proto default
-	// WORKLOAD_SELECTOR.
-	Scope string `json:"scope"`
-	// Action is "ALLOW" (the proto default, shown empty) or "DENY".
-	Action string `json:"action"`
-	// Groups are the policy's rules as ztunnel receives them.
-	Groups []Group `json:"groups"`
-}
-
-// Key is how workloads refer to the policy.
-func (p Policy) Key() string { return p.Namespace + "/" + p.Name }
 
 // Ambient fetches istiod's ambient index from its debug HTTP address
 // (pilot-discovery --httpAddr, host:port).
@@ -125,7 +109,7 @@ func (s *AmbientState) WorkloadsIn(namespace string) []Workload {
 }
 
 // Policy returns the policy with key "<namespace>/<name>", or nil.
-func (s *AmbientState) Policy(key string) *Policy {
+func (s *AmbientState) Policy(key string) *ZPolicy {
 	for i := range s.Policies {
 		if s.Policies[i].Key() == key {
 			return &s.Policies[i]

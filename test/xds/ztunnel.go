@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// A second, fuller reading of /debug/ambientz: the Workload, Service and
+// A fuller reading of /debug/ambientz than AmbientState's: the Workload, Service and
 // Authorization resources istiod sends ztunnel, with what ztunnel needs to
 // decide a connection to a pod (the Services a workload serves and their
 // target ports, a Service's waypoint and the identity of the workloads
@@ -20,7 +20,8 @@ import (
 // src/state.rs, Authorization::matches in src/rbac.rs), written against the
 // proto (pkg/workloadapi/workload.proto and security/authorization.proto),
 // not against the project's model of Istio: it is what the model is
-// checked against.
+// checked against, and the only evaluator of this package
+// (AmbientState.Admits asks it too).
 
 // ZtunnelView is istiod's ambient index as ztunnel receives it.
 type ZtunnelView struct {
