@@ -646,6 +646,8 @@ func TestSecureListsEveryMissingPermission(t *testing.T) {
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"issuers"}, Verbs: write},
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"certificates"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+		// A plain secure keeps what an earlier secure --auth made on the gateway.
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"authorizationpolicies", "requestauthentications"}, Verbs: []string{"list"}},
 	}, gatewayNamespace)
 
 	limited := kubeconfigFor(t, limitedUser)

@@ -249,7 +249,7 @@ func TestUnsecureListsEveryMissingPermissionAndDeletesNothing(t *testing.T) {
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"issuers"}, Verbs: []string{"get", "list"}},
 		// unsecure looks for secure's Gateway API objects and lockdown too.
 		{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"gateways", "httproutes"}, Verbs: []string{"list"}},
-		{APIGroups: []string{"security.istio.io"}, Resources: []string{"authorizationpolicies"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"authorizationpolicies", "requestauthentications"}, Verbs: []string{"list"}},
 	})
 	var r opeaResult
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
