@@ -23,7 +23,11 @@ type Binaries struct {
 	Etcd                  string
 	KubeAPIServer         string
 	KubeControllerManager string
-	Kubectl               string
+	KubeScheduler         string
+	// Kwok stands in for the kubelet of the nodes it manages: it runs
+	// their pods through the stages of its own module (see kwok.go).
+	Kwok    string
+	Kubectl string
 	// Istiod is pilot-discovery, the istiod control plane.
 	Istiod string
 	// Istioctl renders Istio's install manifests (istioctl manifest generate).
@@ -58,7 +62,9 @@ var toolModules = []toolModule{
 	{dir: "test/tools", cache: "control-plane", binaries: []binary{
 		{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", kubernetes: true, expects: "about 10 minutes"},
 		{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", kubernetes: true, expects: "about 5 minutes"},
+		{name: "kube-scheduler", pkg: "k8s.io/kubernetes/cmd/kube-scheduler", kubernetes: true, expects: "about a minute"},
 		{name: "etcd", pkg: "go.etcd.io/etcd/server/v3", expects: "under a minute"},
+		{name: "kwok", pkg: "sigs.k8s.io/kwok/cmd/kwok", expects: "about a minute"},
 		{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", kubernetes: true, expects: "about 2 minutes"},
 	}},
 	{dir: "test/istiotools", cache: "istio", binaries: []binary{
@@ -230,6 +236,8 @@ func binariesFrom(paths map[string]string) Binaries {
 		Etcd:                  paths["etcd"],
 		KubeAPIServer:         paths["kube-apiserver"],
 		KubeControllerManager: paths["kube-controller-manager"],
+		KubeScheduler:         paths["kube-scheduler"],
+		Kwok:                  paths["kwok"],
 		Kubectl:               paths["kubectl"],
 		Istiod:                paths["pilot-discovery"],
 		Istioctl:              paths["istioctl"],
