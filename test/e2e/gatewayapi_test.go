@@ -192,7 +192,7 @@ func ourGatewayAPIObjects(t *testing.T, ns string) map[string]string {
 func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	ctx := context.Background()
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
@@ -223,7 +223,7 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 		t.Fatal(err)
 	}
 	layout := fixtures.DeployedGateway(ns, gatewayAPIName)
-	if err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout); err != nil {
+	if err := fixtures.WaitDeployedGatewayReady(ctx, kube, layout); err != nil {
 		t.Fatal(err)
 	}
 	// istiod took the Gateway: Accepted, Programmed with an address, the
@@ -404,7 +404,7 @@ func TestClassicAndGatewayAPIAppsCoexist(t *testing.T) {
 		t.Fatal(err)
 	}
 	layout := fixtures.DeployedGateway(apiNs, gatewayAPIName)
-	if err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout); err != nil {
+	if err := fixtures.WaitDeployedGatewayReady(ctx, kube, layout); err != nil {
 		t.Fatal(err)
 	}
 	waitStatusServes(t, apiNs, gatewayAPIName, "opea-ingress", "opea-ingress-redirect")

@@ -74,7 +74,7 @@ func TestLockdownOnRealIstio(t *testing.T) {
 	kube := adminKube(t)
 	layout := fixtures.ChartGateway
 	installLayout(t, layout)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")

@@ -42,7 +42,7 @@ func newSecuredApp(t *testing.T) securedApp {
 	ns := newChatQnA(t, "chatqna")
 	app := securedApp{ns: ns, host: ns + ".example.com", names: ownership.NamesFor(ns)}
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	if err := fixtures.CreateAppPods(ctx, kube, ns, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
@@ -71,16 +71,15 @@ func simulateIssuanceFor(t *testing.T, ns, name string) ([]byte, error) {
 
 // serve starts the gateway emulator, fed by istiod, once it serves the app
 // with the certificate the credential Secret holds now, and returns the
-// flags that point verify's live probe at it. The pods run with addresses
-// and the entry Service has endpoints, as the kubelet and the EndpointSlice
-// controller would have it.
+// flags that point verify's live probe at it. It waits for kwok to run the
+// pods with addresses and for the EndpointSlice controller to list them.
 func (a securedApp) serve(t *testing.T) []string {
 	t.Helper()
 	ctx, kube := context.Background(), adminKube(t)
-	if err := fixtures.SimulateKubeletReady(ctx, kube, a.ns, "", 3); err != nil {
+	if err := fixtures.WaitPodsReady(ctx, kube, a.ns, "", 3); err != nil {
 		t.Fatal(err)
 	}
-	simulateEntryEndpoints(t, a.ns)
+	waitEntryEndpoints(t, a.ns)
 	layout := fixtures.ChartGateway
 	gw := emulateGateway(t, gatewayProxy(t, layout), a.ns)
 	roots := credentialRoots(t, gatewayNamespace, a.names.TLSSecret)
@@ -402,7 +401,7 @@ func TestVerifyNamesTheDefectsOfTheManualProcedure(t *testing.T) {
 	kube := adminKube(t)
 	waitNamespaceGone(t, "chatqna")
 	newChatQnAIn(t, "chatqna", "chatqna")
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	if err := fixtures.CreateAppPods(ctx, kube, "chatqna", "chatqna-nginx", "chatqna-backend"); err != nil {
@@ -592,7 +591,7 @@ func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
 	names := ownership.NamesFor(ns)
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {

@@ -71,7 +71,7 @@ func newBench(ctx context.Context, cp *controlplane.ControlPlane, bins controlpl
 	if err := fixtures.ChartGateway.Install(ctx, cp.AdminConfig()); err != nil {
 		return nil, fmt.Errorf("installing the ingress gateway: %w", err)
 	}
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, b.kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, b.kube); err != nil {
 		return nil, err
 	}
 	if b.proxy, err = startProxy(cp.AdminConfig()); err != nil {

@@ -93,7 +93,7 @@ func run(ctx context.Context, plugin string) (err error) {
 
 	step("Creating what the cluster would hold: ChatQnA's Services in namespace %s, and an Istio ingress gateway in %s rendered from Istio's gateway chart",
 		appNamespace, fixtures.GatewayNamespace)
-	step("[simulated] the kubelet reports ChatQnA's pods, the gateway's and istiod's running, the DaemonSet controller ztunnel and istio-cni ready (istiod runs as a local process; no node runs here)")
+	step("The scheduler binds ChatQnA's pods, the gateway's, istiod's, ztunnel's and istio-cni's to the node kwok manages, and kwok runs them: Running and Ready, with addresses, without containers (istiod itself runs as a local process)")
 	if err := fixtures.StageChatQnA(ctx, cp.AdminConfig(), appNamespace); err != nil {
 		return err
 	}
@@ -129,8 +129,8 @@ func run(ctx context.Context, plugin string) (err error) {
 		return err
 	}
 
-	step("[simulated] the EndpointSlice controller writes the endpoints of %s/chatqna-nginx (istiod sends the gateway the endpoints of the Service it routes to)", appNamespace)
-	if err := fixtures.SimulateEndpointSliceFor(ctx, kube, appNamespace, "chatqna-nginx"); err != nil {
+	step("The EndpointSlice controller lists the pods of %s/chatqna-nginx (istiod sends the gateway the endpoints of the Service it routes to)", appNamespace)
+	if err := fixtures.WaitEndpointSlice(ctx, kube, appNamespace, "chatqna-nginx"); err != nil {
 		return err
 	}
 	gateway, err := emulateGateway(ctx, cp, kube, fixtures.ChartGateway, names.TLSSecret)
@@ -184,8 +184,8 @@ func gatewayAPIWithLockdown(ctx context.Context, kube kubernetes.Interface, dyn 
 		return err
 	}
 	layout := fixtures.DeployedGateway(appNamespace, names.Gateway)
-	step("[simulated] the kubelet runs the gateway istiod deployed (%s/%s), and the EndpointSlice controller writes its endpoints", appNamespace, layout.Service)
-	if err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout); err != nil {
+	step("kwok runs the pods of the gateway istiod deployed (%s/%s), and the EndpointSlice controller lists them", appNamespace, layout.Service)
+	if err := fixtures.WaitDeployedGatewayReady(ctx, kube, layout); err != nil {
 		return err
 	}
 	gateway, err := emulateGateway(ctx, cp, kube, layout, names.TLSSecret)

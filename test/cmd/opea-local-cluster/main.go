@@ -128,7 +128,7 @@ func stageApp(ctx context.Context, cp *controlplane.ControlPlane, app string, st
 		return err
 	}
 	fmt.Printf("Staging %s in namespace %s: its Services and pods, and an Istio ingress gateway in %s from Istio's gateway chart; "+
-		"the pods are reported running (no kubelet runs here)...\n", app, app, fixtures.GatewayNamespace)
+		"kwok runs the pods on the node it manages...\n", app, app, fixtures.GatewayNamespace)
 	if err := stage(ctx, cp.AdminConfig(), app); err != nil {
 		return fmt.Errorf("staging %s: %w", app, err)
 	}
