@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +33,9 @@ type Binaries struct {
 	// RenderChart renders the Helm charts embedded in Istio that istioctl
 	// has no component for, such as the gateway chart.
 	RenderChart string
+	// CertManagerControllers runs cert-manager's own controllers (see
+	// test/certmanagertools).
+	CertManagerControllers string
 }
 
 // binary names a program and the package its tools module builds it from.
@@ -55,9 +56,10 @@ type toolModule struct {
 	binaries []binary
 }
 
-// The Kubernetes programs and Istio's live in two modules: Istio pins its own
-// Kubernetes libraries, which k8s.io/kubernetes' staging replaces would
-// otherwise override.
+// The Kubernetes programs, Istio's and cert-manager's live in three modules:
+// Istio pins its own Kubernetes libraries, which k8s.io/kubernetes' staging
+// replaces would otherwise override, and cert-manager requires newer
+// releases of libraries kube-apiserver is built with.
 var toolModules = []toolModule{
 	{dir: "test/tools", cache: "control-plane", binaries: []binary{
 		{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", kubernetes: true, expects: "about 10 minutes"},
@@ -71,6 +73,9 @@ var toolModules = []toolModule{
 		{name: "pilot-discovery", pkg: "istio.io/istio/pilot/cmd/pilot-discovery", expects: "about 4 minutes"},
 		{name: "istioctl", pkg: "istio.io/istio/istioctl/cmd/istioctl", expects: "about 2 minutes"},
 		{name: "render-chart", pkg: "./render-chart", expects: "under a minute"},
+	}},
+	{dir: "test/certmanagertools", cache: "cert-manager", binaries: []binary{
+		{name: "cert-manager-controllers", pkg: "./cert-manager-controllers", expects: "about 4 minutes"},
 	}},
 }
 
@@ -90,8 +95,8 @@ func RepoRoot() string {
 }
 
 // cacheDir is where a module's binaries are kept: in the user's cache
-// (binaryCacheRoot), one folder per content of its go.mod and go.sum (and,
-// for Istio's, the render-chart source) and per Go release, as Go keeps its
+// (binaryCacheRoot), one folder per content of its go.mod and go.sum (and
+// the source of the programs it holds itself) and per Go release, as Go keeps its
 // own build cache. A version bump builds afresh and nothing else does: a
 // second clone of the repository, or a CI run in a fresh checkout, reuses
 // the binaries instead of linking them again.
@@ -99,11 +104,20 @@ func (m toolModule) cacheDir() (string, error) {
 	h := sha256.New()
 	h.Write([]byte(buildRecipe))
 	h.Write([]byte(runtime.Version()))
-	for _, f := range []string{"go.mod", "go.sum", "render-chart/main.go"} {
-		data, err := os.ReadFile(filepath.Join(RepoRoot(), m.dir, f))
-		if errors.Is(err, fs.ErrNotExist) && f == "render-chart/main.go" {
-			continue
+	files := []string{"go.mod", "go.sum"}
+	for _, b := range m.binaries {
+		if strings.HasPrefix(b.pkg, "./") {
+			sources, err := filepath.Glob(filepath.Join(RepoRoot(), m.dir, b.pkg, "*.go"))
+			if err != nil {
+				return "", err
+			}
+			for _, s := range sources {
+				files = append(files, filepath.Join(b.pkg, filepath.Base(s)))
+			}
 		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(RepoRoot(), m.dir, f))
 		if err != nil {
 			return "", fmt.Errorf("reading the tools module %s: %w", m.dir, err)
 		}
@@ -242,6 +256,8 @@ func binariesFrom(paths map[string]string) Binaries {
 		Istiod:                paths["pilot-discovery"],
 		Istioctl:              paths["istioctl"],
 		RenderChart:           paths["render-chart"],
+
+		CertManagerControllers: paths["cert-manager-controllers"],
 	}
 }
 
