@@ -3,7 +3,8 @@
 // kube-scheduler, built from Go modules (see test/tools), with the Istio,
 // Gateway API and cert-manager CRDs installed. One node is managed by kwok,
 // which runs its pods as a kubelet reports them (Running, Ready, with an
-// address) without running containers.
+// address) without running containers. cert-manager's own controllers issue
+// and renew certificates.
 package controlplane
 
 import (
@@ -66,7 +67,10 @@ type Options struct {
 	// Users that UserConfig can hand out.
 	Users []User
 	// SkipCRDs leaves the Istio, Gateway API and cert-manager CRDs out, for
-	// tests of what happens on a cluster without them (see InstallCRDs).
+	// tests of what happens on a cluster without them (see InstallCRDs), and
+	// with them cert-manager's controllers. Otherwise cert-manager's
+	// controllers run (test/certmanagertools): Certificates of a
+	// self-signed or CA Issuer are issued and renewed.
 	SkipCRDs bool
 	// Istio installs what `istioctl manifest generate --set profile=ambient`
 	// renders (less CRDs and webhooks) and runs istiod against the API
@@ -96,8 +100,8 @@ type ControlPlane struct {
 const AdminUser = "admin"
 
 // Start runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler
-// and kwok on free loopback ports, registers kwok's node, installs the CRDs
-// and returns once they are served and the node takes pods. On any
+// and kwok on free loopback ports, registers kwok's node, installs the CRDs,
+// runs cert-manager's controllers and returns once they all work. On any
 // error everything started so far is stopped again.
 func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	progress := opts.Progress
@@ -267,6 +271,17 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	step("node "+NodeName+" Ready (kwok)", t)
+
+	if !opts.SkipCRDs {
+		t = time.Now()
+		if err := cp.startCertManager(ctx, bins.CertManagerControllers, kubeconfig, opts.Detached); err != nil {
+			return nil, err
+		}
+		if err := cp.saveState(); err != nil {
+			return nil, err
+		}
+		step("cert-manager's controllers ready", t)
+	}
 
 	if opts.Istio {
 		t = time.Now()
