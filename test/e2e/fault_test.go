@@ -306,7 +306,7 @@ func (app *faultApp) dump() (stateDump, error) {
 }
 
 func (app *faultApp) issue() error {
-	return simulateSecureIssuance(context.Background(), app.env.kube, app.env.dyn, app.ns)
+	return waitSecureIssuance(context.Background(), app.env.kube, app.env.dyn, app.ns)
 }
 
 // mustEqual fails the test unless the namespaces hold want.

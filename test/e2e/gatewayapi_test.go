@@ -219,7 +219,7 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	if r := opea(t, secure...); r.code != 0 {
 		t.Fatalf("secure --gateway-api: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), ns, names.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), ns, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	layout := fixtures.DeployedGateway(ns, gatewayAPIName)
@@ -400,7 +400,7 @@ func TestClassicAndGatewayAPIAppsCoexist(t *testing.T) {
 	if r := opea(t, "secure", "-n", apiNs, "--host", apiHost, "--gateway-api", "--gateway-service-type", "ClusterIP"); r.code != 0 {
 		t.Fatalf("secure --gateway-api: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), apiNs, ownership.NamesFor(apiNs).Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), apiNs, ownership.NamesFor(apiNs).Certificate); err != nil {
 		t.Fatal(err)
 	}
 	layout := fixtures.DeployedGateway(apiNs, gatewayAPIName)

@@ -195,7 +195,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
+			if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
 				t.Fatal(err)
 			}
 

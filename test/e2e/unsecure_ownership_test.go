@@ -67,7 +67,7 @@ func TestUnsecureKeepsAdoptedCertificateKinds(t *testing.T) {
 			t.Errorf("issuer %s not marked adopted", name)
 		}
 	}
-	if _, err := simulateIssuanceFor(t, gatewayNamespace, names.Certificate); err != nil {
+	if _, err := waitIssuedFor(t, gatewayNamespace, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 
@@ -114,7 +114,7 @@ func TestUnsecureRemovesTheSecretsOfCertificatesAlreadyGone(t *testing.T) {
 		t.Fatalf("secure: %s", r.stderr)
 	}
 	for _, name := range []string{names.CACertificate, names.Certificate} {
-		if _, err := simulateIssuanceFor(t, gatewayNamespace, name); err != nil {
+		if _, err := waitIssuedFor(t, gatewayNamespace, name); err != nil {
 			t.Fatal(err)
 		}
 		if err := adminDynamic(t).Resource(certificateGVR).Namespace(gatewayNamespace).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {

@@ -9,7 +9,7 @@
 //	    against analyze -A.
 //
 // As everywhere on the local control plane, the pods run on kwok's node
-// and cert-manager's issuance of each certificate is simulated.
+// and cert-manager's controllers issue each certificate.
 //
 // Each tool runs as a subprocess, once to warm up and then -runs times,
 // alternating with the other so that drift of the machine hits both alike.

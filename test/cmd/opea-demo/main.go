@@ -5,9 +5,9 @@
 // istiod, creates what a cluster with ChatQnA and an Istio ingress gateway
 // holds, runs secure, verify and unsecure through kubectl, shows what
 // istiod renders, then does it again with a Gateway API Gateway and
-// --lockdown, stands in for the controllers that cannot run there (printed
-// as simulated) and for the gateways' Envoy (an emulator fed by istiod), and
-// stops everything again.
+// --lockdown, stands in for istio-cni (printed as simulated) and for the
+// gateways' Envoy (an emulator fed by istiod), and stops everything again.
+// The scheduler, kwok (for the kubelet) and cert-manager's controllers run.
 package main
 
 import (
@@ -113,9 +113,9 @@ func run(ctx context.Context, plugin string) (err error) {
 	}
 
 	names := ownership.NamesFor(appNamespace)
-	step("[simulated] cert-manager issues certificate %s/%s (no cert-manager runs on the local control plane: the demo writes its Secret and Ready condition)",
+	step("cert-manager's controllers issue certificate %s/%s: its CA from the self-signed Issuer, then the certificate from that CA, each through an approved CertificateRequest",
 		fixtures.GatewayNamespace, names.Certificate)
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, fixtures.GatewayNamespace, names.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, dyn, fixtures.GatewayNamespace, names.Certificate); err != nil {
 		return err
 	}
 
@@ -179,8 +179,8 @@ func gatewayAPIWithLockdown(ctx context.Context, kube kubernetes.Interface, dyn 
 		return err
 	}
 	names := ownership.NamesFor(appNamespace)
-	step("[simulated] cert-manager issues certificate %s/%s", appNamespace, names.Certificate)
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, appNamespace, names.Certificate); err != nil {
+	step("cert-manager's controllers issue certificate %s/%s", appNamespace, names.Certificate)
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, dyn, appNamespace, names.Certificate); err != nil {
 		return err
 	}
 	layout := fixtures.DeployedGateway(appNamespace, names.Gateway)
