@@ -173,6 +173,8 @@ func (d *stateDumper) dump(appNs string, others ...string) (stateDump, error) {
 	var mu sync.Mutex
 	add := func(resource string, u *unstructured.Unstructured) {
 		switch {
+		case nextPrivateKey(u):
+			return
 		case u.GetNamespace() == appNs:
 		case u.GetNamespace() == gatewayNamespace && !belongsToOther(u, others):
 		default:
@@ -190,6 +192,14 @@ func (d *stateDumper) dump(appNs string, others ...string) (stateDump, error) {
 
 	err = d.listAll(d.resources, metav1.ListOptions{}, add)
 	return out, err
+}
+
+// nextPrivateKey reports whether u is the Secret in which cert-manager's
+// key manager keeps the private key of an issuance under way, deleted once
+// the certificate is issued: cert-manager's working state, not the state a
+// run of the plugin leaves.
+func nextPrivateKey(u *unstructured.Unstructured) bool {
+	return u.GetKind() == "Secret" && u.GetLabels()["cert-manager.io/next-private-key"] == "true"
 }
 
 // listAll lists each of resources in every namespace, six at a time, and

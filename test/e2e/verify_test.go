@@ -57,8 +57,10 @@ func newSecuredApp(t *testing.T) securedApp {
 	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := waitIssuedFor(t, gatewayNamespace, app.names.Certificate); err != nil {
-		t.Fatal(err)
+	for _, cert := range []string{app.names.CACertificate, app.names.Certificate} {
+		if _, err := waitIssuedFor(t, gatewayNamespace, cert); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return app
 }

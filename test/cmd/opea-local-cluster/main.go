@@ -93,7 +93,7 @@ func up(ctx context.Context, dir, app, bin string) error {
 		return err
 	}
 
-	fmt.Println("Starting the local control plane (etcd, kube-apiserver, kube-controller-manager, Istio's ambient profile and istiod)...")
+	fmt.Println("Starting the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a node run by kwok, cert-manager's controllers, Istio's ambient profile and istiod)...")
 	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs, Detached: true, Istio: true, Progress: os.Stdout})
 	if err != nil {
 		return err
