@@ -11,6 +11,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/opea-project/kubectl-opea/pkg/ownership"
+	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 // Takeover is a field a forced apply took from another field manager, with
@@ -86,6 +89,21 @@ func DecodeTakeovers(s string) ([]Takeover, error) {
 		return nil, err
 	}
 	return ts, nil
+}
+
+// BadTakeoversRecord is the problem of an object whose takeovers
+// annotation (ownership.TakeoversAnnotation) is not what secure records
+// (err says why): secure and unsecure refuse to merge it or give its values
+// back, before writing anything.
+func BadTakeoversRecord(obj *unstructured.Unstructured, err error) error {
+	what := Ref(obj)
+	where := ""
+	if ns := obj.GetNamespace(); ns != "" {
+		where = " -n " + ns
+	}
+	return problems.New(
+		fmt.Sprintf("%s: annotation %s is not what kubectl opea secure records: %v", what, ownership.TakeoversAnnotation, err),
+		fmt.Sprintf("restore it as secure wrote it, or remove it (kubectl annotate %s%s %s-) if the fields it recorded need not be given back", what, where, ownership.TakeoversAnnotation))
 }
 
 // ValidateTakeovers checks takeovers as Takeovers and MergeTakeovers make

@@ -1,7 +1,8 @@
 // Package desired builds the objects `kubectl opea secure` wants in the
 // cluster, from the templates in manifests/ and the facts discovered about
-// the cluster. It also names and labels them, so that secure, verify and
-// unsecure agree on what "ours" means.
+// the cluster, named and labelled as pkg/ownership says. It only builds
+// them: what the cluster holds already (adoption, fields taken over) is the
+// concern of secure's Apply step.
 package desired
 
 import (
@@ -23,80 +24,12 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/opea-project/kubectl-opea/manifests"
-	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
-	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 // DataplaneModeLabel enrols a namespace or pod in Istio's ambient mode.
 const DataplaneModeLabel = istio.DataplaneModeLabel
-
-// MarkAdopted annotates each desired object whose existing twin was not
-// created by secure, or was already marked adopted. checked runs parallel to
-// objs. The namespace is not adopted: secure only sets one label on it.
-func MarkAdopted(objs []*unstructured.Unstructured, checked []apply.Checked) {
-	for i, obj := range objs {
-		ex := checked[i].Existing
-		if ex == nil || obj.GetKind() == "Namespace" {
-			continue
-		}
-		if !ownership.Managed(ex.GetLabels()) || ex.GetAnnotations()[ownership.AdoptedAnnotation] == "true" {
-			setAnnotation(obj, ownership.AdoptedAnnotation, "true")
-		}
-	}
-}
-
-// RecordTakeovers annotates the namespace and each adopted object with the
-// fields a forced apply takes from other managers (from checked, parallel
-// to objs), keeping what earlier runs recorded: the apply would otherwise
-// drop the annotation, and with it the values to give back. Run it after
-// MarkAdopted. Objects unsecure deletes need no record.
-func RecordTakeovers(objs []*unstructured.Unstructured, checked []apply.Checked) error {
-	for i, obj := range objs {
-		ex := checked[i].Existing
-		if ex == nil || (obj.GetKind() != "Namespace" && obj.GetAnnotations()[ownership.AdoptedAnnotation] != "true") {
-			continue
-		}
-		earlier, err := apply.DecodeTakeovers(ex.GetAnnotations()[ownership.TakeoversAnnotation])
-		if err != nil {
-			return BadTakeoversRecord(ex, err)
-		}
-		all := apply.MergeTakeovers(earlier, apply.Takeovers(obj, ex, checked[i].Conflicts))
-		if len(all) == 0 {
-			continue
-		}
-		value, err := apply.EncodeTakeovers(all)
-		if err != nil {
-			return err
-		}
-		setAnnotation(obj, ownership.TakeoversAnnotation, value)
-	}
-	return nil
-}
-
-// BadTakeoversRecord is the problem of an object whose TakeoversAnnotation
-// is not what secure records (err says why): secure and unsecure refuse to
-// merge it or give its values back, before writing anything.
-func BadTakeoversRecord(obj *unstructured.Unstructured, err error) error {
-	what := apply.Ref(obj)
-	where := ""
-	if ns := obj.GetNamespace(); ns != "" {
-		where = " -n " + ns
-	}
-	return problems.New(
-		fmt.Sprintf("%s: annotation %s is not what kubectl opea secure records: %v", what, ownership.TakeoversAnnotation, err),
-		fmt.Sprintf("restore it as secure wrote it, or remove it (kubectl annotate %s%s %s-) if the fields it recorded need not be given back", what, where, ownership.TakeoversAnnotation))
-}
-
-func setAnnotation(obj *unstructured.Unstructured, key, value string) {
-	ann := obj.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
-	}
-	ann[key] = value
-	obj.SetAnnotations(ann)
-}
 
 // CertificateSource says where the gateway's certificate comes from.
 type CertificateSource int

@@ -164,7 +164,7 @@ func checkTakeoverRecords(kept []*unstructured.Unstructured) error {
 			continue
 		}
 		if _, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation]); err != nil {
-			return desired.BadTakeoversRecord(obj, err)
+			return apply.BadTakeoversRecord(obj, err)
 		}
 	}
 	return nil

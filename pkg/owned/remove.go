@@ -8,6 +8,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
@@ -88,7 +89,7 @@ func Remove(ctx context.Context, applier *apply.Applier, f *Found, report func(S
 func giveBackAndRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *unstructured.Unstructured, report func(Step)) (*unstructured.Unstructured, error) {
 	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation])
 	if err != nil {
-		return nil, desired.BadTakeoversRecord(obj, err)
+		return nil, apply.BadTakeoversRecord(obj, err)
 	}
 	byManager := map[string][]apply.FieldValue{}
 	var managers []string
@@ -165,4 +166,65 @@ func (f *Found) OtherManagers() []string {
 		}
 	}
 	return out
+}
+
+// Change is one object Remove acts on, as it is and as Remove would leave
+// it: After is nil for an object deleted.
+type Change struct {
+	Before, After *unstructured.Unstructured
+}
+
+// Preview returns what Remove would do to each object, without doing it:
+// applier must send dry runs. The objects kept are asked of the server: a
+// dry run of the release by the first of secure's field managers that
+// holds fields there, with the values given back set over its answer (dry
+// runs do not build on each other, so a release by a second manager, left
+// by a secure run with another --field-manager, is not shown).
+func Preview(ctx context.Context, applier *apply.Applier, f *Found) ([]Change, error) {
+	if !applier.DryRun {
+		return nil, fmt.Errorf("owned.Preview needs a dry-run applier")
+	}
+	var out []Change
+	for _, obj := range f.Remove {
+		out = append(out, Change{Before: obj})
+	}
+	for _, obj := range f.ToRelease() {
+		after, err := previewRelease(ctx, applier, f, obj)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Change{Before: obj, After: after})
+	}
+	return out, nil
+}
+
+// previewRelease is obj as giveBackAndRelease would leave it, as Preview
+// says.
+func previewRelease(ctx context.Context, applier *apply.Applier, f *Found, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	after := obj
+	for _, m := range f.Managers {
+		if !slices.Contains(appliers(obj), m) || !f.mayRelease(obj, m) {
+			continue
+		}
+		released, err := applier.ReleaseAs(ctx, obj, m)
+		if err != nil {
+			return nil, err
+		}
+		after = released
+		break
+	}
+	takeovers, err := apply.DecodeTakeovers(obj.GetAnnotations()[ownership.TakeoversAnnotation])
+	if err != nil {
+		return nil, apply.BadTakeoversRecord(obj, err)
+	}
+	after = after.DeepCopy()
+	for _, t := range takeovers {
+		if !slices.ContainsFunc(f.Managers, func(m string) bool { return apply.Owns(obj, m, t.Path) }) {
+			continue // its owner set it again since: Remove leaves it
+		}
+		if err := unstructured.SetNestedField(after.Object, runtime.DeepCopyJSONValue(t.Value), t.Path...); err != nil {
+			return nil, fmt.Errorf("giving back %s of %s: %w", strings.Join(t.Path, "."), apply.Ref(obj), err)
+		}
+	}
+	return after, nil
 }

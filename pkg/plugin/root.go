@@ -293,8 +293,9 @@ func ExitCode(err error) int {
 }
 
 // PrintError writes err the way kubectl does: "error: <message>".
+// A --diff that found differences prints no error: its diff says so.
 func PrintError(w io.Writer, err error) {
-	if err != nil {
+	if err != nil && !errors.Is(err, errDifferences) {
 		fmt.Fprintf(w, "error: %v\n", err)
 	}
 }

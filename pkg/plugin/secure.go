@@ -59,7 +59,10 @@ Before writing anything it checks that the namespace, the entry Service, the
 ingress gateway (or the Gateway API and an accepted GatewayClass) and the
 Istio and cert-manager APIs exist, that you may make every change, and that
 no other tool owns what would change. Running it again changes nothing;
-running it with other hosts updates the objects in place.`
+running it with other hosts updates the objects in place. With --diff it
+checks the same, then prints what would change as kubectl diff does (the
+server's dry run of each apply against the live object, and what it would
+remove) and writes nothing.`
 
 const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
   kubectl opea secure -n chatqna --host chatqna.example.com
@@ -71,6 +74,10 @@ const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
 
   # See what would be applied, without applying it
   kubectl opea secure -n chatqna --host chatqna.example.com --dry-run=client -o yaml
+
+  # See what another host would change on the shared gateway, as kubectl
+  # diff shows it (exit code 1 when something would change)
+  kubectl opea secure -n chatqna --host chatqna.example.com --host chat.example.com --diff
 
   # Use an existing ACME ClusterIssuer and wait for the certificate
   kubectl opea secure -n chatqna --host chatqna.example.com \
@@ -90,52 +97,46 @@ const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
   # The Roles and ClusterRole to ask a cluster admin for
   kubectl opea secure --print-rbac -n chatqna --gateway-api --lockdown`
 
-// SecureOptions holds the flags and state of `kubectl opea secure`.
+// SecureOptions holds the flags and state of `kubectl opea secure`. The
+// flags that say what to do are bound to the embedded secure.Request, which
+// Complete finishes and Run hands to the planner.
 type SecureOptions struct {
-	Service          string
-	Port             int32
-	GatewayNamespace string
-	GatewaySelector  string
-	// GatewayAPI asks for a Gateway API Gateway of GatewayClass, whose
-	// Service Istio makes of GatewayServiceType, instead of the classic
-	// ingress gateway.
-	GatewayAPI         bool
-	GatewayClass       string
-	GatewayServiceType string
-	Hosts              []string
-	Enroll             bool
-	HTTPRedirect       bool
-	Issuer             string
-	IssuerKind         string
-	TLSSecret          string
-	DryRun             DryRunStrategy
-	PrintFlags         *genericclioptions.PrintFlags
-	FieldManager       string
-	ForceConflicts     bool
-	Wait               bool
-	Timeout            time.Duration
-	// Lockdown is --lockdown; LockdownGiven says whether it was given at
-	// all: without it, a lockdown in place stays.
-	Lockdown        bool
-	LockdownGiven   bool
-	AllowPrincipals []string
+	secure.Request
+
+	// GatewaySelectorFlag is --gateway-selector, which Complete parses
+	// into Request.GatewaySelector.
+	GatewaySelectorFlag string
+	// LockdownFlag is --lockdown, which Complete turns into
+	// Request.Lockdown: not given at all, a lockdown in place stays.
+	LockdownFlag   bool
+	DryRun         DryRunStrategy
+	PrintFlags     *genericclioptions.PrintFlags
+	ForceConflicts bool
+	Wait           bool
+	Timeout        time.Duration
 	// PrintRBAC prints the Roles and ClusterRole secure needs, and does
 	// nothing else.
 	PrintRBAC bool
+	// Diff prints what would change, as kubectl diff does, and writes
+	// nothing.
+	Diff bool
 
-	// Set by Complete.
-	namespace string
-	selector  map[string]string
-	clients   clients.Getter
+	// Set by Complete: what is wrong with --host and --gateway-selector,
+	// for Validate to report with the rest.
+	hostsErr    error
+	selectorErr error
 
+	clients clients.Getter
 	genericiooptions.IOStreams
 }
 
 // NewSecureOptions returns secure's options with the flags' defaults.
 func NewSecureOptions(getter clients.Getter, streams genericiooptions.IOStreams) *SecureOptions {
 	return &SecureOptions{
-		IOStreams: streams, clients: getter, PrintFlags: genericclioptions.NewPrintFlags(""),
-		Enroll: true, HTTPRedirect: true, IssuerKind: "Issuer", FieldManager: ownership.ManagedByValue, Timeout: 5 * time.Minute,
+		Request: secure.Request{
+			Enroll: true, HTTPRedirect: true, IssuerKind: "Issuer", FieldManager: ownership.ManagedByValue,
+		},
+		IOStreams: streams, clients: getter, PrintFlags: genericclioptions.NewPrintFlags(""), Timeout: 5 * time.Minute,
 	}
 }
 
@@ -149,24 +150,27 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		Example: secureExample,
 		Args:    appArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			o.LockdownGiven = cmd.Flags().Changed("lockdown")
+			if err := o.Complete(cmd); err != nil {
+				return err
+			}
 			if o.PrintRBAC {
 				return o.printRBAC(cmd)
-			}
-			if err := o.Complete(); err != nil {
-				return err
 			}
 			if err := o.Validate(); err != nil {
 				return usageError(cmd, err)
 			}
-			return o.Run(contextOf(cmd))
+			err := o.Run(contextOf(cmd))
+			if o.Diff {
+				return diffExit(err)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Service, "service", "", "Entry Service of the application (default: the one Service named <release>-nginx)")
 	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service (default: its only port, or the one named nginx or http)")
 	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the Istio ingress gateway pods (default: found by their labels)")
-	f.StringVar(&o.GatewaySelector, "gateway-selector", "", "Labels of the ingress gateway pods, e.g. istio=ingress (default: found)")
+	f.StringVar(&o.GatewaySelectorFlag, "gateway-selector", "", "Labels of the ingress gateway pods, e.g. istio=ingress (default: found)")
 	f.BoolVar(&o.GatewayAPI, "gateway-api", false, "Use the Kubernetes Gateway API: a Gateway in the application namespace, for which Istio deploys the gateway pods there")
 	f.StringVar(&o.GatewayClass, "gateway-class", "", "GatewayClass of the Gateway, with --gateway-api (default "+gatewayapi.IstioClass+")")
 	f.StringVar(&o.GatewayServiceType, "gateway-service-type", "", "Type of the Service Istio deploys for the Gateway, with --gateway-api: ClusterIP, NodePort or LoadBalancer (default: Istio's, LoadBalancer)")
@@ -182,25 +186,50 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.BoolVar(&o.ForceConflicts, "force-conflicts", false, "Take over fields that another field manager owns")
 	f.BoolVar(&o.Wait, "wait", false, "Wait until the certificate is issued (exit code 124 if --timeout passes first)")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
-	f.BoolVar(&o.Lockdown, "lockdown", false, "Deny by default: AuthorizationPolicies admitting to the application's pods only its own workloads, --allow-principal callers and the ingress gateway (not given: a lockdown in place stays; false: removes it)")
+	f.BoolVar(&o.LockdownFlag, "lockdown", false, "Deny by default: AuthorizationPolicies admitting to the application's pods only its own workloads, --allow-principal callers and the ingress gateway (not given: a lockdown in place stays; false: removes it)")
 	f.StringArrayVar(&o.AllowPrincipals, "allow-principal", nil, "With --lockdown, also admit this caller, as <trust domain>/ns/<namespace>/sa/<service account>; repeat for several")
+	f.BoolVar(&o.Diff, "diff", false, "Print what would change, as kubectl diff does: per object, a unified diff of the live object against the server's dry run of the apply (and removals); writes nothing. Exit code 0: no differences, 1: differences, 2 or 3: an error")
 	f.BoolVar(&o.PrintRBAC, "print-rbac", false, "Print the Roles and the ClusterRole that grant what secure needs with these flags, for a cluster admin to apply and bind; contacts no cluster")
 	_ = cmd.RegisterFlagCompletionFunc("issuer-kind", fixedCompletions("Issuer", "ClusterIssuer"))
 	_ = cmd.RegisterFlagCompletionFunc("gateway-service-type", fixedCompletions(gatewayServiceTypes...))
 	return cmd
 }
 
-// Complete resolves the namespace and the defaults that depend on flags.
-func (o *SecureOptions) Complete() error {
+// Complete finishes the request from the flags: the namespace, what
+// --lockdown asks (whether it was given at all), the defaults that depend
+// on other flags, the hosts in their canonical form and the parsed
+// --gateway-selector. What cannot be parsed is kept for Validate.
+func (o *SecureOptions) Complete(cmd *cobra.Command) error {
 	ns, err := namespaceOf(o.clients)
 	if err != nil {
 		return err
 	}
-	o.namespace = ns
+	o.Namespace = ns
+	o.Lockdown = lockdownChoice(cmd.Flags().Changed("lockdown"), o.LockdownFlag)
 	if o.GatewayAPI && o.GatewayClass == "" {
 		o.GatewayClass = gatewayapi.IstioClass
 	}
+	if len(o.Hosts) > 0 {
+		o.Hosts, o.hostsErr = desired.ValidateHosts(o.Hosts)
+	}
+	if o.GatewaySelectorFlag != "" {
+		o.GatewaySelector, o.selectorErr = parseLabelSet(o.GatewaySelectorFlag)
+	}
+	// A client-side dry run sends no request but reads.
+	o.NoPermissionCheck = o.DryRun == DryRunClient
 	return nil
+}
+
+// lockdownChoice is what --lockdown asks of the plan: given says whether
+// it was given at all, on its value.
+func lockdownChoice(given, on bool) secure.LockdownChoice {
+	switch {
+	case !given:
+		return secure.LockdownAsIs
+	case on:
+		return secure.LockdownOn
+	}
+	return secure.LockdownOff
 }
 
 // printSteps prints what removing the objects secure no longer wants did
@@ -221,19 +250,17 @@ func (o *SecureOptions) printSteps(steps []owned.Step) {
 // networking.istio.io/service-type annotation.
 var gatewayServiceTypes = []string{"ClusterIP", "NodePort", "LoadBalancer"}
 
-// Validate checks the flags on their own, before any API call.
+// Validate checks the flags on their own, before any API call, and
+// reports every problem at once; it changes nothing.
 func (o *SecureOptions) Validate() error {
 	var errs []string
-	if len(o.Hosts) == 0 {
+	switch {
+	case o.hostsErr != nil:
+		errs = append(errs, o.hostsErr.Error())
+	case len(o.Hosts) == 0:
 		// No default: the certificate is issued for the hosts, and only
 		// the user knows a name in a domain of theirs.
-		errs = append(errs, fmt.Sprintf("--host is required: the name clients use to reach the application, in a domain you control; e.g. kubectl opea secure -n %s --host %s.example.com", o.namespace, o.namespace))
-	} else {
-		hosts, err := desired.ValidateHosts(o.Hosts)
-		if err != nil {
-			errs = append(errs, err.Error())
-		}
-		o.Hosts = hosts
+		errs = append(errs, fmt.Sprintf("--host is required: the name clients use to reach the application, in a domain you control; e.g. kubectl opea secure -n %s --host %s.example.com", o.Namespace, o.Namespace))
 	}
 	if _, err := o.PrintFlags.ToPrinter(); err != nil {
 		errs = append(errs, outputFormatError(o.PrintFlags).Error())
@@ -247,17 +274,14 @@ func (o *SecureOptions) Validate() error {
 	if o.Wait && o.DryRun != DryRunNone {
 		errs = append(errs, "--wait waits for a certificate to be issued and cannot be used with --dry-run")
 	}
+	errs = append(errs, o.validateDiff()...)
 	if o.Port < 0 || o.Port > 65535 {
 		errs = append(errs, fmt.Sprintf("invalid --port %d", o.Port))
 	}
-	if o.GatewaySelector != "" {
-		set, err := parseLabelSet(o.GatewaySelector)
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("invalid --gateway-selector %q: %v", o.GatewaySelector, err))
-		}
-		o.selector = set
+	if o.selectorErr != nil {
+		errs = append(errs, fmt.Sprintf("invalid --gateway-selector %q: %v", o.GatewaySelectorFlag, o.selectorErr))
 	}
-	errs = append(errs, validateNamespace(o.namespace)...)
+	errs = append(errs, validateNamespace(o.Namespace)...)
 	errs = append(errs, validateFieldManager(o.FieldManager)...)
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Sprintf("invalid --timeout %s: give a duration above zero, e.g. 5m", o.Timeout))
@@ -284,7 +308,7 @@ func (o *SecureOptions) validateGatewayAPI() []string {
 		}
 		return errs
 	}
-	if o.GatewayNamespace != "" || o.GatewaySelector != "" {
+	if o.GatewayNamespace != "" || o.GatewaySelectorFlag != "" {
 		errs = append(errs, "--gateway-namespace and --gateway-selector name a classic Istio ingress gateway; with --gateway-api Istio deploys a gateway in the application namespace: leave them out")
 	}
 	if msgs := validation.IsDNS1123Subdomain(o.GatewayClass); len(msgs) > 0 {
@@ -305,7 +329,7 @@ func (o *SecureOptions) validateLockdown() []string {
 	if len(o.AllowPrincipals) == 0 {
 		return nil
 	}
-	if !o.Lockdown {
+	if !o.LockdownFlag {
 		return []string{"--allow-principal needs --lockdown: it admits a caller to a namespace the lockdown closes"}
 	}
 	var errs []string
@@ -317,33 +341,17 @@ func (o *SecureOptions) validateLockdown() []string {
 	return errs
 }
 
-// lockdown is what --lockdown asks of the plan.
-func (o *SecureOptions) lockdown() secure.LockdownChoice {
-	switch {
-	case !o.LockdownGiven:
-		return secure.LockdownAsIs
-	case o.Lockdown:
-		return secure.LockdownOn
-	}
-	return secure.LockdownOff
-}
-
 // Run checks every precondition, then applies.
 func (o *SecureOptions) Run(ctx context.Context) error {
 	interrupt := ctx.Done()
 	ctx, cancel := deadline(ctx, o.Timeout)
 	defer cancel()
-	plan, err := secure.NewPlan(ctx, o.clients, secure.Request{
-		Namespace: o.namespace, Service: o.Service, Port: o.Port,
-		GatewayNamespace: o.GatewayNamespace, GatewaySelector: o.selector,
-		GatewayAPI: o.GatewayAPI, GatewayClass: o.GatewayClass, GatewayServiceType: o.GatewayServiceType,
-		Hosts: o.Hosts, Enroll: o.Enroll, HTTPRedirect: o.HTTPRedirect,
-		Issuer: o.Issuer, IssuerKind: o.IssuerKind, TLSSecret: o.TLSSecret,
-		Lockdown: o.lockdown(), AllowPrincipals: o.AllowPrincipals, FieldManager: o.FieldManager,
-		NoPermissionCheck: o.DryRun == DryRunClient,
-	}, o.ErrOut)
+	plan, err := secure.NewPlan(ctx, o.clients, o.Request, o.ErrOut)
 	if err != nil {
 		return err
+	}
+	if o.Diff {
+		return o.printDiff(ctx, plan)
 	}
 	if o.DryRun == DryRunClient {
 		results := make([]apply.Result, len(plan.Objects))
@@ -398,11 +406,11 @@ func (o *SecureOptions) Run(ctx context.Context) error {
 			return err
 		}
 		left := timeLeft(ctx)
-		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", left, plan.Params.GatewayNamespace, ownership.NamesFor(o.namespace).Certificate)
+		fmt.Fprintf(o.ErrOut, "Waiting up to %s for certificate %s/%s to be issued...\n", left, plan.Params.GatewayNamespace, ownership.NamesFor(o.Namespace).Certificate)
 		if err := secure.WaitForCertificate(ctx, kube, dyn, plan, left); err != nil {
 			return interruptedWaiting(commandTimeout(err, o.Timeout), "every object is applied")
 		}
-		fmt.Fprintf(o.Out, "certificate.cert-manager.io/%s ready\n", ownership.NamesFor(o.namespace).Certificate)
+		fmt.Fprintf(o.Out, "certificate.cert-manager.io/%s ready\n", ownership.NamesFor(o.Namespace).Certificate)
 	}
 	if humanOutput(o.PrintFlags) && o.DryRun == DryRunNone {
 		o.printNextSteps(plan)

@@ -192,7 +192,7 @@ func TestSecureGatewayAPIRefuses(t *testing.T) {
 // from and how to reach the gateway Istio deployed.
 func TestSecureNextStepsFitTheMode(t *testing.T) {
 	var out bytes.Buffer
-	o := &SecureOptions{namespace: "chatqna", IOStreams: genericiooptions.IOStreams{Out: &out}}
+	o := &SecureOptions{Request: secure.Request{Namespace: "chatqna"}, IOStreams: genericiooptions.IOStreams{Out: &out}}
 	o.printNextSteps(&secure.Plan{Params: desired.Params{Hosts: []string{"chatqna.example.com"}, GatewayNamespace: "chatqna",
 		GatewayAPIVersion: "v1", GatewayClass: "istio", Certificates: desired.OwnCA}})
 	want := `

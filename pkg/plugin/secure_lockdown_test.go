@@ -118,7 +118,7 @@ func TestSecureLockdownFalseDryRun(t *testing.T) {
 // in the mesh's trust domain and with the callers admitted so far.
 func TestSecureNextStepsOfTheLockdown(t *testing.T) {
 	var out bytes.Buffer
-	o := &SecureOptions{namespace: "chatqna", IOStreams: genericiooptions.IOStreams{Out: &out}}
+	o := &SecureOptions{Request: secure.Request{Namespace: "chatqna"}, IOStreams: genericiooptions.IOStreams{Out: &out}}
 	o.printNextSteps(&secure.Plan{Params: desired.Params{Hosts: []string{"chatqna.example.com"}, GatewayNamespace: "istio-ingress", Certificates: desired.ExistingSecret,
 		Lockdown: &desired.Lockdown{TrustDomain: "corp.example", AllowPrincipals: []string{"corp.example/ns/tools/sa/probe"}}},
 		Gateway: discover.Gateway{Namespace: "istio-ingress", Service: "istio-ingress", Address: "203.0.113.7"}})

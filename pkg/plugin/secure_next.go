@@ -15,26 +15,26 @@ import (
 // printNextSteps tells the user how to check the result and call the
 // application with a client that validates the certificate.
 func (o *SecureOptions) printNextSteps(p *secure.Plan) {
-	host := istio.ExampleHost(p.Params.Hosts[0], o.namespace)
+	host := istio.ExampleHost(p.Params.Hosts[0], o.Namespace)
 	gatewayAPI := p.Params.GatewayAPIVersion != ""
 	address := p.Gateway.Address
 	if address == "" {
 		address = "<GATEWAY-ADDRESS>"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nNext:\n  # check that everything is in place and effective\n  kubectl opea verify -n %s\n", o.namespace)
+	fmt.Fprintf(&b, "\nNext:\n  # check that everything is in place and effective\n  kubectl opea verify -n %s\n", o.Namespace)
 	// Istio gives the Gateway its address once it has deployed the gateway.
-	names := ownership.NamesFor(o.namespace)
+	names := ownership.NamesFor(o.Namespace)
 	if gatewayAPI {
 		fmt.Fprintf(&b, "  # the gateway's address, once Istio has deployed it\n")
-		fmt.Fprintf(&b, "  kubectl get gateway.gateway.networking.k8s.io %s -n %s -o jsonpath='{.status.addresses[0].value}'\n", names.Gateway, o.namespace)
+		fmt.Fprintf(&b, "  kubectl get gateway.gateway.networking.k8s.io %s -n %s -o jsonpath='{.status.addresses[0].value}'\n", names.Gateway, o.Namespace)
 	}
 	switch p.Params.Certificates {
 	case desired.OwnCA:
 		// cert-manager's CA issuer puts its CA into every Secret it signs.
 		fmt.Fprintf(&b, "  # once the certificate is issued, give clients the application's CA (no curl -k)\n")
-		fmt.Fprintf(&b, "  kubectl get secret %s -n %s -o jsonpath='{.data.ca\\.crt}' | base64 -d > %s-ca.crt\n", names.TLSSecret, p.Params.GatewayNamespace, o.namespace)
-		fmt.Fprintf(&b, "  curl --cacert %s-ca.crt --resolve %s:443:%s https://%s/\n", o.namespace, host, address, host)
+		fmt.Fprintf(&b, "  kubectl get secret %s -n %s -o jsonpath='{.data.ca\\.crt}' | base64 -d > %s-ca.crt\n", names.TLSSecret, p.Params.GatewayNamespace, o.Namespace)
+		fmt.Fprintf(&b, "  curl --cacert %s-ca.crt --resolve %s:443:%s https://%s/\n", o.Namespace, host, address, host)
 	default:
 		fmt.Fprintf(&b, "  # call the application through the gateway, validating its certificate\n")
 		fmt.Fprintf(&b, "  curl --resolve %s:443:%s https://%s/\n", host, address, host)
@@ -43,7 +43,7 @@ func (o *SecureOptions) printNextSteps(p *secure.Plan) {
 	case gatewayAPI:
 		service := gatewayapi.DeploymentName(gatewayapi.Gateway{Name: names.Gateway, ClassName: p.Params.GatewayClass})
 		fmt.Fprintf(&b, "  # without an address reachable from here, forward a local port to the gateway Service Istio deployed:\n")
-		fmt.Fprintf(&b, "  #   kubectl port-forward -n %s svc/%s 8443:443   and --resolve %s:8443:127.0.0.1\n", o.namespace, service, host)
+		fmt.Fprintf(&b, "  #   kubectl port-forward -n %s svc/%s 8443:443   and --resolve %s:8443:127.0.0.1\n", o.Namespace, service, host)
 	case p.Gateway.Address == "":
 		fmt.Fprintf(&b, "  # the gateway Service %s/%s has no load balancer address: use its node port, or\n", p.Gateway.Namespace, p.Gateway.Service)
 		fmt.Fprintf(&b, "  #   kubectl port-forward -n %s svc/%s 8443:443   and --resolve %s:8443:127.0.0.1\n", p.Gateway.Namespace, p.Gateway.Service, host)
@@ -57,7 +57,7 @@ func (o *SecureOptions) printNextSteps(p *secure.Plan) {
 		fmt.Fprintf(&b, "  # only the application's own workloads, the ingress gateway and --allow-principal callers may call its pods;\n")
 		fmt.Fprintf(&b, "  # to admit another caller (e.g. a Prometheus), run secure again with the same flags and\n")
 		fmt.Fprintf(&b, "  #   --lockdown %s\n", strings.Join(flags, " "))
-		fmt.Fprintf(&b, "  # then check again with kubectl opea verify -n %s (--lockdown=false removes the lockdown)\n", o.namespace)
+		fmt.Fprintf(&b, "  # then check again with kubectl opea verify -n %s (--lockdown=false removes the lockdown)\n", o.Namespace)
 	}
 	fmt.Fprint(o.Out, b.String())
 }

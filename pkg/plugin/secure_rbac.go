@@ -13,11 +13,11 @@ import (
 
 // rbacFlags are the flags that change what secure needs; --print-rbac
 // ignores no other, but refuses those that print nothing else.
-var rbacIncompatible = []string{"dry-run", "output", "wait"}
+var rbacIncompatible = []string{"dry-run", "output", "wait", "diff"}
 
 // printRBAC prints the RBAC objects that grant what secure needs with the
-// flags given, from the same list its permission check asks about. It reads
-// the namespace from the kubeconfig, and contacts no cluster.
+// flags given, from the same list its permission check asks about. It takes
+// the namespace Complete read from the kubeconfig, and contacts no cluster.
 func (o *SecureOptions) printRBAC(cmd *cobra.Command) error {
 	var errs []string
 	for _, name := range rbacIncompatible {
@@ -25,10 +25,7 @@ func (o *SecureOptions) printRBAC(cmd *cobra.Command) error {
 			errs = append(errs, fmt.Sprintf("--print-rbac prints RBAC objects and nothing else: leave out --%s", name))
 		}
 	}
-	ns, err := namespaceOf(o.clients)
-	if err != nil {
-		return err
-	}
+	ns := o.Namespace
 	for flag, value := range map[string]string{"namespace": ns, "gateway-namespace": o.GatewayNamespace} {
 		if value == "" {
 			continue
@@ -48,7 +45,7 @@ func (o *SecureOptions) printRBAC(cmd *cobra.Command) error {
 	}
 	r := secure.PermissionRequest{
 		AppNamespace: ns, GatewayNamespace: o.GatewayNamespace, SearchGateway: !o.GatewayAPI && o.GatewayNamespace == "",
-		GatewayAPI: o.GatewayAPI, Lockdown: o.Lockdown, TLSSecret: o.TLSSecret != "",
+		GatewayAPI: o.GatewayAPI, Lockdown: o.Lockdown == secure.LockdownOn, TLSSecret: o.TLSSecret != "",
 		Issuer: o.Issuer != "", ClusterIssuer: o.Issuer != "" && o.IssuerKind == "ClusterIssuer",
 	}
 	note := ""

@@ -57,6 +57,7 @@ func TestSecurePrintRBACRejectsFlagsThatPrintSomethingElse(t *testing.T) {
 	}{
 		{[]string{"-o", "yaml"}, "leave out --output"},
 		{[]string{"--dry-run=server"}, "leave out --dry-run"},
+		{[]string{"--diff"}, "leave out --diff"},
 		{[]string{"--gateway-namespace", "Bad_NS"}, `invalid --gateway-namespace "Bad_NS"`},
 		{[]string{"--gateway-api", "--gateway-namespace", "gw"}, "--gateway-namespace names a classic Istio ingress gateway"},
 	} {

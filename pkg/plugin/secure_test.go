@@ -1,10 +1,13 @@
 package plugin
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
 // Bad flags are refused before any API call: the kubeconfig here names a
@@ -33,6 +36,9 @@ func TestSecureRejectsBadFlagsBeforeContactingTheCluster(t *testing.T) {
 		{[]string{"chatqna.example.com"}, []string{`kubectl opea secure takes no arguments, got "chatqna.example.com": did you mean kubectl opea secure --host chatqna.example.com?`}},
 		{[]string{"chatqna"}, []string{`kubectl opea secure takes no arguments, got "chatqna": did you mean kubectl opea secure -n chatqna?`}},
 		{[]string{"--host", "https://chatqna.example.com/"}, []string{`invalid --host "https://chatqna.example.com/": is a URL, not a host name: give the bare host name: chatqna.example.com`}},
+		{[]string{"--host", "a.example.com", "--diff", "--dry-run=server"}, []string{"--diff shows the server's dry run of every change as a diff and cannot be used with --dry-run"}},
+		{[]string{"--host", "a.example.com", "--diff", "-o", "yaml"}, []string{"--diff prints a diff and cannot be used with -o"}},
+		{[]string{"--host", "a.example.com", "--diff", "--wait"}, []string{"--diff writes nothing, so there is nothing to --wait for"}},
 		// Several problems are reported together.
 		{[]string{"--host", "*", "--port", "70000", "-o", "xml"}, []string{`invalid --host "*"`, "invalid --port 70000", `unsupported output format "xml"`}},
 	} {
@@ -74,6 +80,37 @@ func TestSecureRequiresHost(t *testing.T) {
 	}
 }
 
+// --diff exits as kubectl diff: 0 without differences, 1 with, and above 1
+// for an error, a failed precondition included; differences print no
+// error line.
+func TestSecureDiffExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		code int
+	}{
+		{"no differences", nil, 0},
+		{"differences", &ExitError{Code: ExitFailure, Err: errDifferences}, ExitFailure},
+		{"a precondition failed", problems.New("namespace \"chatqna\" does not exist", "check -n"), ExitIncomplete},
+		{"an error of exit code 1", &ExitError{Code: ExitFailure, Err: errors.New("failed")}, ExitIncomplete},
+		{"a usage error", &ExitError{Code: ExitUsage, Err: errors.New("bad")}, ExitUsage},
+		{"interrupted", &ExitError{Code: ExitInterrupted, Err: errors.New("interrupted")}, ExitInterrupted},
+	} {
+		if got := ExitCode(diffExit(tc.err)); got != tc.code {
+			t.Errorf("%s: exit %d, want %d", tc.name, got, tc.code)
+		}
+	}
+	var printed strings.Builder
+	PrintError(&printed, diffExit(&ExitError{Code: ExitFailure, Err: errDifferences}))
+	if printed.Len() != 0 {
+		t.Errorf("differences printed %q", printed.String())
+	}
+	PrintError(&printed, diffExit(errors.New("could not read")))
+	if printed.String() != "error: could not read\n" {
+		t.Errorf("an error printed %q", printed.String())
+	}
+}
+
 func TestUnsecureAndVersionRejectBadInputBeforeContactingTheCluster(t *testing.T) {
 	kubeconfig := writeKubeconfig(t)
 	for _, tc := range []struct {
@@ -99,7 +136,7 @@ func TestUnsecureAndVersionRejectBadInputBeforeContactingTheCluster(t *testing.T
 // pilot/pkg/model/credentials): a --tls-secret named istio-* is accepted.
 func TestSecureAcceptsATLSSecretNamedIstio(t *testing.T) {
 	o := NewSecureOptions(nil, genericiooptions.IOStreams{})
-	o.namespace, o.Hosts, o.TLSSecret = "chatqna", []string{"chatqna.example.com"}, "istio-gateway"
+	o.Namespace, o.Hosts, o.TLSSecret = "chatqna", []string{"chatqna.example.com"}, "istio-gateway"
 	if err := o.Validate(); err != nil {
 		t.Errorf("Validate: %v", err)
 	}

@@ -8,7 +8,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/cli-runtime/pkg/printers"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -38,7 +41,8 @@ names but without secure's labels are never touched. Each is listed with the
 reason.
 
 Before deleting anything it checks that you may read and delete all of it,
-and lists every missing permission at once. Interrupted (Ctrl-C lets the
+and lists every missing permission at once; --print-rbac prints them as RBAC
+objects. Interrupted (Ctrl-C lets the
 deletion in flight finish, lists what was done and exits 130), it can be run
 again: it removes what is left. Running it again when nothing is left
 reports nothing to do.`
@@ -50,27 +54,46 @@ const unsecureExample = `  # Take ChatQnA back out of the TLS gateway and STRICT
   kubectl opea unsecure -n chatqna --keep-mtls
 
   # See what would go
-  kubectl opea unsecure -n chatqna --dry-run=client`
+  kubectl opea unsecure -n chatqna --dry-run=client
 
-// UnsecureOptions holds the flags of `kubectl opea unsecure`.
+  # The Roles and ClusterRole to ask a cluster admin for
+  kubectl opea unsecure --print-rbac -n chatqna --gateway-namespace istio-ingress`
+
+// UnsecureOptions holds the flags and state of `kubectl opea unsecure`.
 type UnsecureOptions struct {
 	KeepMTLS         bool
 	GatewayNamespace string
 	DryRun           DryRunStrategy
-	// Output is "" (a line per step) or "name" (deleted objects' names).
-	Output       string
+	// PrintFlags hold -o: "" (a line per step) or "name" (the names of the
+	// deleted objects, as kubectl delete -o name prints them).
+	PrintFlags   *genericclioptions.PrintFlags
 	FieldManager string
 	Wait         bool
 	Timeout      time.Duration
+	// PrintRBAC prints the Roles and ClusterRole unsecure needs, and does
+	// nothing else.
+	PrintRBAC bool
 
+	// Set by Complete.
 	namespace string
-	clients   clients.Getter
+	// printName prints a deleted object's name for -o name; nil without.
+	printName printers.ResourcePrinterFunc
+
+	clients clients.Getter
 	genericiooptions.IOStreams
+}
+
+// NewUnsecureOptions returns unsecure's options with the flags' defaults.
+func NewUnsecureOptions(getter clients.Getter, streams genericiooptions.IOStreams) *UnsecureOptions {
+	return &UnsecureOptions{
+		IOStreams: streams, clients: getter, PrintFlags: genericclioptions.NewPrintFlags(string(apply.Deleted)),
+		FieldManager: ownership.ManagedByValue, Timeout: defaultTimeout,
+	}
 }
 
 // NewCmdUnsecure returns the `unsecure` command.
 func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &UnsecureOptions{IOStreams: streams, clients: getter}
+	o := NewUnsecureOptions(getter, streams)
 	cmd := &cobra.Command{
 		Use:     "unsecure",
 		Short:   "Remove exactly what secure applied for an OPEA application",
@@ -78,11 +101,12 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 		Example: unsecureExample,
 		Args:    appArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ns, err := namespaceOf(o.clients)
-			if err != nil {
+			if err := o.Complete(); err != nil {
 				return err
 			}
-			o.namespace = ns
+			if o.PrintRBAC {
+				return o.printRBAC(cmd)
+			}
 			if err := o.Validate(); err != nil {
 				return usageError(cmd, err)
 			}
@@ -93,20 +117,43 @@ func NewCmdUnsecure(getter clients.Getter, streams genericiooptions.IOStreams) *
 	f.BoolVar(&o.KeepMTLS, "keep-mtls", false, "Keep the PeerAuthentication, the lockdown's AuthorizationPolicies and the namespace's ambient label; remove only the ingress TLS")
 	f.StringVar(&o.GatewayNamespace, "gateway-namespace", "", "Namespace of the ingress gateway pods, where the certificates are (the application namespace after secure --gateway-api; default: search every namespace)")
 	addDryRunFlag(cmd, &o.DryRun, `"none" deletes; "server" sends every change with dryRun; "client" only lists what would go`)
-	f.StringVarP(&o.Output, "output", "o", "", "Output format: name (only the names of the deleted objects)")
-	f.StringVar(&o.FieldManager, "field-manager", ownership.ManagedByValue, "Field manager secure applied with")
+	// Only -o of the print flags, as kubectl delete has it.
+	f.StringVarP(o.PrintFlags.OutputFormat, "output", "o", "", "Output format: name (only the names of the deleted objects)")
+	f.StringVar(&o.FieldManager, "field-manager", o.FieldManager, "Field manager secure applied with")
 	f.BoolVar(&o.Wait, "wait", false, "Wait until the deleted objects are gone (exit code 124 if --timeout passes first)")
-	f.DurationVar(&o.Timeout, "timeout", defaultTimeout, timeoutUsage)
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
+	f.BoolVar(&o.PrintRBAC, "print-rbac", false, "Print the Roles and the ClusterRole that grant what unsecure needs with these flags, for a cluster admin to apply and bind; contacts no cluster")
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("name"))
 	return cmd
 }
 
+// Complete reads the namespace from -n or the kubeconfig, and makes the
+// printer of -o name.
+func (o *UnsecureOptions) Complete() error {
+	ns, err := namespaceOf(o.clients)
+	if err != nil {
+		return err
+	}
+	o.namespace = ns
+	if o.output() == "name" {
+		printer, err := o.PrintFlags.ToPrinter()
+		if err != nil {
+			return err
+		}
+		o.printName = printer.PrintObj
+	}
+	return nil
+}
+
+// output is -o's value.
+func (o *UnsecureOptions) output() string { return *o.PrintFlags.OutputFormat }
+
 // Validate checks the flags, all of them: it reports every problem at
-// once.
+// once, and changes nothing.
 func (o *UnsecureOptions) Validate() error {
 	var errs []string
-	if o.Output != "" && o.Output != "name" {
-		errs = append(errs, fmt.Sprintf("unsupported output format %q: use name", o.Output))
+	if out := o.output(); out != "" && out != "name" {
+		errs = append(errs, fmt.Sprintf("unsupported output format %q: use name", out))
 	}
 	if o.Wait && o.DryRun != DryRunNone {
 		errs = append(errs, "--wait cannot be used with --dry-run")
@@ -119,10 +166,31 @@ func (o *UnsecureOptions) Validate() error {
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
-	if err := apply.ValidateFieldManager(o.FieldManager); err != nil {
-		return fmt.Errorf("invalid --field-manager %v", err)
-	}
 	return nil
+}
+
+// reporter prints each step of removing found: a line per step, or with
+// -o name the name of each object deleted, through -o's printer.
+func (o *UnsecureOptions) reporter(found *owned.Found) func(owned.Step) {
+	if o.printName == nil {
+		return func(s owned.Step) { fmt.Fprintf(o.Out, "%s %s%s\n", s.Ref, s.What, o.DryRun.Suffix()) }
+	}
+	// Steps name objects; the printer takes them: those of one name, in
+	// the order they are deleted.
+	toDelete := map[string][]*unstructured.Unstructured{}
+	for _, obj := range found.Remove {
+		toDelete[apply.Ref(obj)] = append(toDelete[apply.Ref(obj)], obj)
+	}
+	return func(s owned.Step) {
+		objs := toDelete[s.Ref]
+		if s.What != string(apply.Deleted) || len(objs) == 0 {
+			return
+		}
+		toDelete[s.Ref] = objs[1:]
+		if err := o.printName(objs[0], o.Out); err != nil {
+			fmt.Fprintln(o.Out, s.Ref) // a name printer fails only without a kind
+		}
+	}
 }
 
 // Run finds secure's objects, checks permissions, then removes them.
@@ -146,6 +214,11 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if o.DryRun != DryRunClient {
+		if err := o.checkPermissions(ctx, apis); err != nil {
+			return err
+		}
+	}
 	found, err := owned.Find(ctx, dyn, owned.Options{AppNamespace: o.namespace, GatewayNamespace: o.GatewayNamespace,
 		KeepMTLS: o.KeepMTLS, FieldManager: o.FieldManager, APIs: apis})
 	if err != nil {
@@ -155,7 +228,7 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 		fmt.Fprintf(o.ErrOut, "Namespace %s does not exist: removing what kubectl opea secure left for it in the gateway namespace.\n", o.namespace)
 	}
 	notes := o.Out
-	if o.Output == "name" {
+	if o.printName != nil {
 		notes = o.ErrOut // stdout holds only names
 	}
 	for _, n := range found.LeftAlone {
@@ -174,13 +247,7 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	report := func(s owned.Step) {
-		if o.Output == "" {
-			fmt.Fprintf(o.Out, "%s %s%s\n", s.Ref, s.What, o.DryRun.Suffix())
-		} else if s.What == string(apply.Deleted) {
-			fmt.Fprintln(o.Out, s.Ref)
-		}
-	}
+	report := o.reporter(found)
 	if o.DryRun == DryRunClient {
 		for _, s := range found.Plan() {
 			report(s)
@@ -188,7 +255,7 @@ func (o *UnsecureOptions) Run(ctx context.Context) error {
 		return nil
 	}
 	if err := applier.CheckRemove(ctx, found.Remove, found.ToRelease()); err != nil {
-		return err
+		return o.withRBACFix(err, found)
 	}
 	applier.Stop = interrupt
 	writeCtx, cancelWrites := surviveInterrupt(ctx)

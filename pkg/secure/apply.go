@@ -42,12 +42,31 @@ func (e *PartialError) Unwrap() error { return e.Err }
 // removes those objects as unsecure does, telling report each step. A
 // write failing part-way, or the applier stopped, returns a *PartialError.
 func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(owned.Step), preview func([]*unstructured.Unstructured) error) ([]apply.Result, error) {
+	checked, err := prepare(ctx, applier, plan, preview)
+	if err != nil {
+		return nil, err
+	}
+	results, err := applier.Apply(ctx, plan.Objects, checked)
+	if err != nil {
+		return nil, &PartialError{Applied: results, Total: len(plan.Objects), Err: err}
+	}
+	// Removed last: until everything else is in place, the lockdown stays.
+	if unlock := plan.Unlock; unlock != nil {
+		if err := owned.Remove(ctx, applier, unlock, report); err != nil {
+			return nil, &PartialError{Applied: results, Total: len(plan.Objects), Err: err}
+		}
+	}
+	return results, nil
+}
+
+// prepare is what Apply does before its first write: the checks, the
+// preview, and the marks on the objects of what they adopt and take over.
+func prepare(ctx context.Context, applier *apply.Applier, plan *Plan, preview func([]*unstructured.Unstructured) error) ([]apply.Checked, error) {
 	checked, err := applier.Check(ctx, plan.Objects)
 	if err != nil {
 		return nil, err
 	}
-	unlock := plan.Unlock
-	if unlock != nil {
+	if unlock := plan.Unlock; unlock != nil {
 		if err := applier.CheckRemove(ctx, unlock.Remove, unlock.ToRelease()); err != nil {
 			return nil, err
 		}
@@ -64,21 +83,43 @@ func Apply(ctx context.Context, applier *apply.Applier, plan *Plan, report func(
 			return nil, err
 		}
 	}
-	desired.MarkAdopted(plan.Objects, checked)
-	if err := desired.RecordTakeovers(plan.Objects, checked); err != nil {
+	markAdopted(plan.Objects, checked)
+	if err := recordTakeovers(plan.Objects, checked); err != nil {
+		return nil, err
+	}
+	return checked, nil
+}
+
+// Preview returns what Apply would do, without writing: applier must send
+// dry runs. It checks what Apply checks, then returns every object of the
+// plan as it is (nil: absent) and as the server answers the dry run of its
+// apply, with the same field manager and --force-conflicts, marked as Apply
+// marks it; then each object plan.Unlock lists, as its removal would leave
+// it (owned.Preview).
+func Preview(ctx context.Context, applier *apply.Applier, plan *Plan) ([]owned.Change, error) {
+	if !applier.DryRun {
+		return nil, fmt.Errorf("secure.Preview needs a dry-run applier")
+	}
+	checked, err := prepare(ctx, applier, plan, nil)
+	if err != nil {
 		return nil, err
 	}
 	results, err := applier.Apply(ctx, plan.Objects, checked)
 	if err != nil {
-		return nil, &PartialError{Applied: results, Total: len(plan.Objects), Err: err}
+		return nil, err
 	}
-	// Removed last: until everything else is in place, the lockdown stays.
-	if unlock != nil {
-		if err := owned.Remove(ctx, applier, unlock, report); err != nil {
-			return nil, &PartialError{Applied: results, Total: len(plan.Objects), Err: err}
+	changes := make([]owned.Change, len(results))
+	for i, r := range results {
+		changes[i] = owned.Change{Before: checked[i].Existing, After: r.Object}
+	}
+	if plan.Unlock != nil {
+		removed, err := owned.Preview(ctx, applier, plan.Unlock)
+		if err != nil {
+			return nil, err
 		}
+		changes = append(changes, removed...)
 	}
-	return results, nil
+	return changes, nil
 }
 
 // WaitForCertificate waits until cert-manager reports the gateway's

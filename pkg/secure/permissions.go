@@ -3,6 +3,7 @@ package secure
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -182,12 +183,22 @@ func (p Permission) Namespace(r PermissionRequest) string {
 // accesses are the required permissions of r, one per verb and name, that
 // can be asked about: those in the gateway namespace wait until it is known.
 func accesses(r PermissionRequest) []audit.Access {
+	return accessesOf(Permissions(r), r.namespaceOf)
+}
+
+// namespaceOf is p.Namespace(r), as accessesOf and rbacOf take it.
+func (r PermissionRequest) namespaceOf(p Permission) string { return p.Namespace(r) }
+
+// accessesOf lists the required permissions of ps, one per verb and name,
+// each in the namespace namespaceOf gives it; those in the gateway
+// namespace wait while it is not known ("").
+func accessesOf(ps []Permission, namespaceOf func(Permission) string) []audit.Access {
 	var out []audit.Access
-	for _, p := range Permissions(r) {
+	for _, p := range ps {
 		if p.Optional {
 			continue
 		}
-		ns := p.Namespace(r)
+		ns := namespaceOf(p)
 		if p.Scope == InGatewayNamespace && ns == "" {
 			continue
 		}
@@ -209,7 +220,17 @@ func accesses(r PermissionRequest) []audit.Access {
 // lacks; it returns them all, sorted. A review that fails is an error: the
 // check cannot pass without an answer.
 func MissingPermissions(ctx context.Context, reviews authorizationclient.SelfSubjectAccessReviewInterface, r PermissionRequest) ([]string, error) {
-	all := accesses(r)
+	missing, err := refused(ctx, reviews, accesses(r))
+	if err != nil {
+		return nil, err
+	}
+	return accessStrings(missing), nil
+}
+
+// refused asks the API server, one SelfSubjectAccessReview each, a few at
+// a time, which of all the user may not make, in the order of all. A
+// review that fails is an error.
+func refused(ctx context.Context, reviews authorizationclient.SelfSubjectAccessReviewInterface, all []audit.Access) ([]audit.Access, error) {
 	allowed := make([]bool, len(all))
 	errs := make([]error, len(all))
 	var wg sync.WaitGroup
@@ -231,17 +252,28 @@ func MissingPermissions(ctx context.Context, reviews authorizationclient.SelfSub
 		}()
 	}
 	wg.Wait()
-	var missing []string
+	var missing []audit.Access
 	for i, a := range all {
 		if errs[i] != nil {
 			return nil, errs[i]
 		}
 		if !allowed[i] {
-			missing = append(missing, a.String())
+			missing = append(missing, a)
 		}
 	}
-	sort.Strings(missing)
 	return missing, nil
+}
+
+// accessStrings words as, sorted, once each.
+func accessStrings(as []audit.Access) []string {
+	var out []string
+	for _, a := range as {
+		if s := a.String(); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // PermissionsProblem reports the permissions of r the user lacks, all at

@@ -1,6 +1,7 @@
 // Package secure plans what `kubectl opea secure` applies: it reads the
-// cluster, checks every precondition (reporting all problems at once), and
-// builds the desired objects; then applies them, recording what it adopts
+// facts of the cluster once, checks every precondition on them (a table,
+// preconditions; all problems reported at once), and builds the desired
+// objects; then applies them, recording what it adopts
 // and takes over, and waits for the certificate. It prints nothing but
 // notices; the command prints the results.
 package secure
@@ -16,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -107,22 +109,57 @@ func NewPlan(ctx context.Context, c clients.Getter, req Request, notices io.Writ
 	return p.plan(ctx)
 }
 
-// planner carries the request and the clients through the checks.
+// planner carries the request and the clients through the checks, and
+// what they find for the plan.
 type planner struct {
 	Request
 	clients clients.Getter
+	kube    clients.Kube
 	notices io.Writer
 	// namespaceMissing: the application namespace does not exist.
 	namespaceMissing bool
+	planned          planned
 }
 
-// plan reads the cluster and builds the desired objects. Every problem it
-// can find is reported at once.
+// plan reads the facts of the cluster once, checks every precondition on
+// them, reporting every problem at once, and builds the desired objects.
 func (p *planner) plan(ctx context.Context) (*Plan, error) {
+	disco, err := p.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, found, err := p.gather(ctx, disco)
+	if err != nil {
+		return nil, err
+	}
+	if found = p.runPreconditions(ctx, f, preconditions, found); len(found) > 0 {
+		return nil, found
+	}
+	params := p.params(f)
+	objs, err := desired.Objects(params)
+	if err != nil {
+		return nil, err
+	}
+	// The one precondition on the objects themselves, checked once they
+	// are built. A Gateway API Gateway has gateway pods of its own: no
+	// other Gateway can take its hosts.
+	if !p.GatewayAPI {
+		if clashes := p.checkGatewayHosts(ctx, *f.gateway, params.NetworkingVersion, objs); len(clashes) > 0 {
+			return nil, clashes
+		}
+	}
+	return &Plan{Params: params, Gateway: *f.gateway, Objects: objs, Unlock: p.planned.unlock}, nil
+}
+
+// connect makes the clients, checks that the cluster answers and, unless
+// the request leaves it out, that the user holds every permission secure
+// needs.
+func (p *planner) connect(ctx context.Context) (discovery.CachedDiscoveryInterface, error) {
 	kube, err := p.clients.Kubernetes()
 	if err != nil {
 		return nil, err
 	}
+	p.kube = kube
 	disco, err := p.clients.ToDiscoveryClient()
 	if err != nil {
 		return nil, err
@@ -130,179 +167,48 @@ func (p *planner) plan(ctx context.Context) (*Plan, error) {
 	if _, err := disco.ServerVersion(); err != nil {
 		return nil, clients.Unreachable(clients.Host(p.clients), err)
 	}
-
 	if !p.NoPermissionCheck {
 		if err := p.checkPermissions(ctx, kube); err != nil {
 			return nil, err
 		}
 	}
+	return disco, nil
+}
 
-	var found problems.List
-	note := func(err error) bool {
-		if err == nil {
-			return false
-		}
-		var prob *problems.Problem
-		if errors.As(err, &prob) {
-			found = append(found, prob)
-			return true
-		}
-		found = append(found, problems.New(err.Error(), ""))
-		return true
-	}
-
+// params say what secure applies, from the request, the facts and what the
+// preconditions planned; every fact is known once they all held.
+func (p *planner) params(f *facts) desired.Params {
 	params := desired.Params{
-		AppNamespace: p.Namespace,
-		Hosts:        p.Hosts,
-		HTTPRedirect: p.HTTPRedirect,
-		Enroll:       p.Enroll,
+		AppNamespace:      p.Namespace,
+		Hosts:             p.Hosts,
+		HTTPRedirect:      p.HTTPRedirect,
+		Enroll:            p.Enroll,
+		Service:           f.entry.Service,
+		ServicePort:       f.entry.Port,
+		GatewayNamespace:  *f.certNamespace,
+		NetworkingVersion: f.apis.Networking,
+		SecurityVersion:   f.apis.Security,
+		Certificates:      p.certificateSource(),
+		Lockdown:          p.planned.lockdown,
 	}
-	nsOK := !note(p.checkNamespace(ctx, kube))
-	var entry discover.Entry
-	entryOK := false
-	if nsOK {
-		entry, err = discover.EntryService(ctx, kube, p.Namespace, p.Service, p.Port)
-		if entryOK = !note(unreadAsProblem(err, "the application's entry Service", p.entryRequest())); entryOK {
-			params.Service, params.ServicePort = entry.Service, entry.Port
-		}
-	}
-
-	// The disk cache may predate a fresh Istio, Gateway API or cert-manager
-	// install.
-	disco.Invalidate()
-	apis, apisErr := discover.ServedAPIs(disco)
-
-	// certNS is where the certificate and its Secret go: the namespace of
-	// the gateway pods; "" when it is not known.
-	var gw discover.Gateway
-	gwOK := false
-	certNS := ""
 	if p.GatewayAPI {
-		if nsOK {
-			certNS = p.Namespace
-		}
-		params.GatewayNamespace = p.Namespace
+		params.GatewayAPIVersion = f.apis.GatewayAPI
 		params.GatewayClass, params.GatewayServiceType = p.GatewayClass, p.GatewayServiceType
-		if apisErr == nil {
-			note(p.checkGatewayAPI(ctx, apis.GatewayAPI))
-		}
 	} else {
-		gwOK = !note(p.checkGatewayNamespace(ctx, kube))
-		if gwOK {
-			gw, err = discover.IngressGateway(ctx, kube, p.GatewayNamespace, p.GatewaySelector)
-			var none *discover.NoIngressGateway
-			if errors.As(err, &none) && apisErr == nil {
-				p.suggestGatewayAPI(ctx, apis.GatewayAPI, none.Problem)
-			}
-			gwOK = !note(unreadAsProblem(err, "the ingress gateway", p.gatewayRequest()))
-		}
-		if gwOK {
-			if err := p.checkGatewayPermissions(ctx, kube, gw.Namespace); err != nil {
-				return nil, err
-			}
-			certNS = gw.Namespace
-			params.GatewayNamespace, params.GatewaySelector = gw.Namespace, gw.Selector
-			// Server port numbers that istiod resolves to those pod ports.
-			params.HTTPSPort, params.HTTPPort = gw.ServerPort(gw.HTTPSPort), gw.ServerPort(gw.HTTPPort)
-			if p.HTTPRedirect && gw.HTTPPort == 0 {
-				fmt.Fprintf(p.notices, "The gateway Service %s/%s has no port 80: no HTTP redirect is configured.\n", gw.Namespace, gw.Service)
-				params.HTTPRedirect = false
-			}
-		}
+		gw := f.gateway
+		params.GatewaySelector = gw.Selector
+		// Server port numbers that istiod resolves to those pod ports.
+		params.HTTPSPort, params.HTTPPort = gw.ServerPort(gw.HTTPSPort), gw.ServerPort(gw.HTTPPort)
+		// Without port 80 there is nothing to redirect (a notice said so).
+		params.HTTPRedirect = p.HTTPRedirect && gw.HTTPPort != 0
 	}
-
-	if !note(apisErr) {
-		params.NetworkingVersion, params.SecurityVersion = apis.Networking, apis.Security
-		if p.GatewayAPI {
-			params.GatewayAPIVersion = apis.GatewayAPI
-			if apis.Security == "" {
-				note(problems.New(
-					"the Istio API security.istio.io is not served (Istio's CRDs are not installed)",
-					"install Istio in ambient mode: istioctl install --set profile=ambient (or the istio/base Helm chart)"))
-			}
-		} else if apis.Networking == "" || apis.Security == "" {
-			note(problems.New(
-				"the Istio APIs networking.istio.io and security.istio.io are not served (Istio's CRDs are not installed)",
-				"install Istio in ambient mode: istioctl install --set profile=ambient (or the istio/base Helm chart)"))
-		}
-		if p.TLSSecret == "" && apis.CertManager == "" {
-			note(problems.New(
-				"the cert-manager API cert-manager.io/v1 is not served (cert-manager is not installed)",
-				"install cert-manager (helm install cert-manager jetstack/cert-manager --set crds.enabled=true), or pass --tls-secret with an existing Secret"))
-		}
+	switch params.Certificates {
+	case desired.ExistingSecret:
+		params.TLSSecret = p.TLSSecret
+	case desired.ExistingIssuer:
+		params.IssuerName, params.IssuerKind = p.Issuer, p.IssuerKind
 	}
-
-	if nsOK && apis.Security != "" {
-		for _, err := range p.checkPeerAuthentications(ctx, apis.Security) {
-			note(err)
-		}
-	}
-	if nsOK && apisErr == nil {
-		note(p.checkOtherMode(ctx, apis))
-	}
-
-	var unlock *owned.Found
-	if nsOK && apisErr == nil && p.GatewayAPI && !params.HTTPRedirect {
-		found, err := p.staleRedirectRoute(ctx, apis)
-		if !note(err) && found != nil && !found.Nothing() {
-			unlock = found
-		}
-	}
-	if nsOK && apisErr == nil {
-		on, found, err := p.lockdownState(ctx, apis)
-		note(err)
-		switch {
-		case found == nil:
-		case unlock == nil:
-			unlock = found
-		default:
-			unlock.Merge(found)
-		}
-		if on && (gwOK || p.GatewayAPI) && entryOK {
-			lockdown, errs := p.lockdown(ctx, kube, apis, entry, gw)
-			for _, err := range errs {
-				note(err)
-			}
-			params.Lockdown = lockdown
-		}
-	}
-
-	switch {
-	case p.TLSSecret != "":
-		params.Certificates, params.TLSSecret = desired.ExistingSecret, p.TLSSecret
-		if certNS != "" {
-			note(p.checkTLSSecret(ctx, kube, certNS))
-		}
-	case p.Issuer != "":
-		params.Certificates, params.IssuerName, params.IssuerKind = desired.ExistingIssuer, p.Issuer, p.IssuerKind
-		if certNS != "" && apis.CertManager != "" {
-			for _, err := range p.checkIssuer(ctx, certNS) {
-				note(err)
-			}
-		}
-	default:
-		params.Certificates = desired.OwnCA
-	}
-	if certNS != "" && p.TLSSecret == "" && apis.CertManager != "" {
-		for _, err := range p.checkSecretsInTheWay(ctx, kube, certNS, params.Certificates) {
-			note(err)
-		}
-	}
-	if len(found) > 0 {
-		return nil, found
-	}
-	objs, err := desired.Objects(params)
-	if err != nil {
-		return nil, err
-	}
-	if !p.GatewayAPI {
-		// A Gateway API Gateway has gateway pods of its own: no other
-		// Gateway can take its hosts.
-		if problems := p.checkGatewayHosts(ctx, gw, params.NetworkingVersion, objs); len(problems) > 0 {
-			return nil, problems
-		}
-	}
-	return &Plan{Params: params, Gateway: gw, Objects: objs, Unlock: unlock}, nil
+	return params
 }
 
 // checkGatewayHosts refuses when istiod would drop a server of secure's
@@ -528,26 +434,6 @@ func (p *planner) checkGatewayNamespace(ctx context.Context, kube clients.Kube) 
 	case err != nil:
 		return couldNotCheck(fmt.Sprintf("that --gateway-namespace %s exists", p.GatewayNamespace),
 			fmt.Sprintf("get namespaces %q", p.GatewayNamespace), err)
-	}
-	return nil
-}
-
-func (p *planner) checkNamespace(ctx context.Context, kube clients.Kube) error {
-	ns, err := kube.CoreV1().Namespaces().Get(ctx, p.Namespace, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		p.namespaceMissing = true
-		return problems.New(fmt.Sprintf("namespace %q does not exist", p.Namespace), p.missingNamespaceFix(ctx))
-	}
-	if err != nil {
-		return couldNotCheck(fmt.Sprintf("that namespace %s exists", p.Namespace), fmt.Sprintf("get namespaces %q", p.Namespace), err)
-	}
-	if !p.Enroll {
-		return nil
-	}
-	if key, v, on := istio.SidecarInjection(ns.Labels); on {
-		return problems.New(
-			fmt.Sprintf("namespace %s uses Istio sidecar injection (%s=%s); ambient enrolment must not be mixed with it", p.Namespace, key, v),
-			fmt.Sprintf("remove it (kubectl label namespace %s %s-) and restart the pods, or keep sidecars with --enroll=false", p.Namespace, key))
 	}
 	return nil
 }

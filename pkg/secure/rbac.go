@@ -20,13 +20,18 @@ func RBACName(app string) string { return "kubectl-opea-secure-" + app }
 // ones included: a Role in each namespace, and a ClusterRole for the
 // cluster-scoped resources and the lists in every namespace.
 func RBAC(r PermissionRequest) (roles []*rbacv1.Role, clusterRole *rbacv1.ClusterRole) {
-	name := RBACName(r.AppNamespace)
+	return rbacOf(RBACName(r.AppNamespace), Permissions(r), r.namespaceOf)
+}
+
+// rbacOf returns the Roles and the ClusterRole, all named name, that grant
+// ps, each in the namespace namespaceOf gives it.
+func rbacOf(name string, ps []Permission, namespaceOf func(Permission) string) (roles []*rbacv1.Role, clusterRole *rbacv1.ClusterRole) {
 	byNamespace := map[string]*rbacv1.Role{}
 	var order []string
 	clusterRole = &rbacv1.ClusterRole{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "ClusterRole"}, ObjectMeta: metav1.ObjectMeta{Name: name}}
-	for _, p := range Permissions(r) {
+	for _, p := range ps {
 		rule := rbacv1.PolicyRule{APIGroups: []string{p.Group}, Resources: []string{p.Resource}, Verbs: slices.Clone(p.Verbs), ResourceNames: p.Names}
-		ns := p.Namespace(r)
+		ns := namespaceOf(p)
 		if p.Scope.clusterWide() {
 			clusterRole.Rules = addRule(clusterRole.Rules, rule)
 			continue
@@ -70,8 +75,15 @@ func addRule(rules []rbacv1.PolicyRule, rule rbacv1.PolicyRule) []rbacv1.PolicyR
 // "system:serviceaccount:NS:NAME".
 func PrintRBAC(w io.Writer, r PermissionRequest, note string) error {
 	roles, clusterRole := RBAC(r)
-	name := RBACName(r.AppNamespace)
-	fmt.Fprintf(w, "# What kubectl opea secure needs to secure namespace %s, from the list its own\n", r.AppNamespace)
+	what := fmt.Sprintf("What kubectl opea secure needs to secure namespace %s", r.AppNamespace)
+	return printRBAC(w, what, roles, clusterRole, note)
+}
+
+// printRBAC writes roles and clusterRole, all of one name, as a YAML stream
+// to apply, after comments that say what they grant and how to bind them.
+func printRBAC(w io.Writer, what string, roles []*rbacv1.Role, clusterRole *rbacv1.ClusterRole, note string) error {
+	name := clusterRole.Name
+	fmt.Fprintf(w, "# %s, from the list its own\n", what)
 	fmt.Fprintf(w, "# permission check uses. A cluster admin applies it and binds it to the user, e.g.:\n")
 	fmt.Fprintf(w, "#   kubectl apply -f this.yaml\n")
 	for _, role := range roles {
