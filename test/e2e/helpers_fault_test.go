@@ -348,6 +348,16 @@ func (s stateDump) missingFrom(other stateDump) []string {
 	return out
 }
 
+// settleIssuance waits for cert-manager to issue what secure asked for appNs:
+// until then its controllers write the status of secure's Certificates and
+// Issuers, and the Secrets appear.
+func settleIssuance(t testing.TB, appNs string) {
+	t.Helper()
+	if err := waitSecureIssuance(context.Background(), adminKube(t), adminDynamic(t), appNs); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitSecureIssuance waits for cert-manager's controllers to issue the two
 // Certificates secure makes for appNs: the CA's and the gateway's.
 func waitSecureIssuance(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, appNs string) error {

@@ -223,6 +223,7 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("first secure: exit %d: %s", r.code, r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	nsBefore, _ := adminKube(t).CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
 

@@ -288,6 +288,7 @@ func TestUnsecureNamesWrongNamespaces(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	other := newNamespace(t)
 	for _, tc := range []struct{ gatewayNamespace, want string }{

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
 // dumpNamespaces reads every object of every listable namespaced resource in
@@ -134,7 +135,14 @@ func TestUnsecureLeavesWhatIsNotOurs(t *testing.T) {
 	if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json", patch, metav1.PatchOptions{FieldManager: "kubectl-label"}); err != nil {
 		t.Fatal(err)
 	}
-	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
+	// Its issuer has no CA yet: cert-manager holds the certificate and never
+	// writes the Secret the user puts where it would.
+	held, err := fixtures.CreateHeldIssuer(ctx, dyn, gatewayNamespace, "held-"+ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Delete(context.Background(), kube, dyn) })
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--issuer", held.Name); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
 	// Users replace our Gateway and PeerAuthentication with their own of
@@ -241,6 +249,7 @@ func TestUnsecureListsEveryMissingPermissionAndDeletesNothing(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	// Everything but deleting Gateways and Issuers.
 	grantLimitedUser(t, "opea-unsecure-"+ns, "", []rbacv1.PolicyRule{
@@ -283,6 +292,7 @@ func TestUnsecureDryRunsDeleteNothing(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	for _, mode := range []string{"client", "server"} {
 		r := opea(t, "unsecure", "-n", ns, "--dry-run="+mode)
