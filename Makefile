@@ -12,7 +12,7 @@ PKG         := github.com/opea-project/kubectl-opea
 LDFLAGS     := -s -w -X $(PKG)/pkg/buildinfo.Version=$(VERSION) -X $(PKG)/pkg/buildinfo.Commit=$(COMMIT)
 LOCAL       := $(GO) run ./test/cmd/opea-local-cluster
 
-.PHONY: help build install control-plane demo test bench dist docs lint cluster-up cluster-down try clean
+.PHONY: help build install control-plane demo test unit bench dist docs lint cluster-up cluster-down try clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -36,6 +36,17 @@ control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-sche
 test: control-plane ## Run all tests: unit tests, tests against the local control plane, a short fuzz run
 	$(GO) test -count=1 -timeout 30m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2000x
+
+# Each package, followed by what its tests import. Those whose tests import
+# test/controlplane need the local control plane: the end-to-end tests start
+# one, krew/dist's take kubectl and krew from its cache. The others run
+# without it.
+TEST_IMPORTS  = $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./...
+CONTROL_PLANE = ' $(PKG)/test/controlplane( |$$)'
+
+unit: ## Run the unit and command tests: all but those that need the local control plane (make test runs every test)
+	@echo "not run (they need the local control plane):" $$($(TEST_IMPORTS) | grep -E $(CONTROL_PLANE) | cut -d' ' -f1 | sed 's|^$(PKG)/||')
+	$(GO) test -count=1 $$($(TEST_IMPORTS) | grep -v -E $(CONTROL_PLANE) | cut -d' ' -f1)
 
 bench: control-plane build ## Benchmarks against the local control plane: secure vs the manual procedure's kubectl apply; verify vs istioctl analyze, --help time, archive size
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 10x -benchmem ./test/e2e/

@@ -143,7 +143,9 @@ func (g *lazyGetter) Metadata() (metadata.Interface, error) {
 
 // Fixed is a Getter whose clients are supplied rather than built. Tests use it
 // to run a command against fake clientsets; the embedded RESTClientGetter
-// still answers namespace and kubeconfig questions.
+// still answers namespace and kubeconfig questions. New tests use
+// clientstest.Cluster.Getter, its replacement out of production code; Fixed
+// goes once verify's command tests use that too.
 type Fixed struct {
 	genericclioptions.RESTClientGetter
 	KubernetesClient Kube

@@ -31,3 +31,18 @@ func TestBinaryCarriesOnlyTheClientGroupsItCalls(t *testing.T) {
 		t.Errorf("the binary imports %d client packages beyond the four groups it calls, first %s: build clients with clients.NewKube, not kubernetes.NewForConfig", len(extra), extra[0])
 	}
 }
+
+// TestBinaryImportsNoTestHelpers keeps test code out of the plugin: the
+// fake cluster of package clientstest, and the fake clientsets it brings,
+// are for tests only.
+func TestBinaryImportsNoTestHelpers(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/opea-project/kubectl-opea/cmd/kubectl-opea").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "github.com/opea-project/kubectl-opea/pkg/clients/clientstest" || strings.HasSuffix(pkg, "/fake") {
+			t.Errorf("the plugin binary imports %s", pkg)
+		}
+	}
+}

@@ -11,21 +11,14 @@ import (
 	"k8s.io/client-go/discovery"
 
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/discover/served"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
-	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-// APIs records which versions of the APIs kubectl-opea writes are served.
-// An empty version means the API is not served at all.
-type APIs struct {
-	Networking  string // networking.istio.io: Gateway, VirtualService
-	Security    string // security.istio.io: PeerAuthentication
-	CertManager string // cert-manager.io: Issuer, Certificate
-	GatewayAPI  string // gateway.networking.k8s.io: GatewayClass, Gateway, HTTPRoute
-	// AuthorizationPolicies is the security.istio.io version serving
-	// AuthorizationPolicy (secure --lockdown); empty: not served.
-	AuthorizationPolicies string
-}
+// APIs records which versions of the APIs kubectl-opea writes are served:
+// served.APIs, in a package of its own that needs no client, so that what
+// is judged of a cluster can name it without the means to ask.
+type APIs = served.APIs
 
 // apiNeed is one API kubectl-opea uses.
 type apiNeed struct {
@@ -101,29 +94,4 @@ func failedNeededGroups(err error) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// IstioGateways is Istio's Gateway in the served networking.istio.io version.
-func (a APIs) IstioGateways() schema.GroupVersionResource { return istio.Gateways(a.Networking) }
-
-// VirtualServices is Istio's VirtualService in the served version.
-func (a APIs) VirtualServices() schema.GroupVersionResource {
-	return istio.VirtualServices(a.Networking)
-}
-
-// DestinationRules is Istio's DestinationRule in the served version.
-func (a APIs) DestinationRules() schema.GroupVersionResource {
-	return istio.DestinationRules(a.Networking)
-}
-
-// PeerAuthentications is Istio's PeerAuthentication in the served
-// security.istio.io version.
-func (a APIs) PeerAuthentications() schema.GroupVersionResource {
-	return istio.PeerAuthentications(a.Security)
-}
-
-// AuthorizationPolicyResource is Istio's AuthorizationPolicy in the version
-// serving it.
-func (a APIs) AuthorizationPolicyResource() schema.GroupVersionResource {
-	return istio.AuthorizationPolicies(a.AuthorizationPolicies)
 }

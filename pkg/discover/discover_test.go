@@ -3,6 +3,7 @@ package discover
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -16,9 +17,10 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/discovery"
 	fakediscovery "k8s.io/client-go/discovery/fake"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -69,7 +71,7 @@ func TestEntryService(t *testing.T) {
 		{name: "ambiguous ports", objects: []runtime.Object{ambiguous}, service: "odd", wantErr: "none is named nginx or http"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kube := kubefake.NewClientset(tc.objects...)
+			kube := clientstest.New(t, tc.objects...).Kube
 			got, err := EntryService(context.Background(), kube, "chatqna", tc.service, tc.port)
 			if tc.wantErr != "" {
 				assertProblem(t, err, tc.wantErr)
@@ -89,7 +91,7 @@ func TestEntryService(t *testing.T) {
 // selector and the port as declared, targetPort included.
 func TestEntryServiceSelectorAndTargetPort(t *testing.T) {
 	nginx := service("chatqna", "chatqna-nginx", map[string]string{"app": "nginx"}, port("nginx", 80, intstr.FromString("http")))
-	got, err := EntryService(context.Background(), kubefake.NewClientset(nginx), "chatqna", "", 0)
+	got, err := EntryService(context.Background(), clientstest.New(t, nginx).Kube, "chatqna", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +197,7 @@ func TestIngressGateway(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := IngressGateway(context.Background(), kubefake.NewClientset(tc.objects...), tc.namespace, tc.selector)
+			got, err := IngressGateway(context.Background(), clientstest.New(t, tc.objects...).Kube, tc.namespace, tc.selector)
 			if tc.wantErr != "" {
 				assertProblem(t, err, tc.wantErr)
 				return
@@ -211,43 +213,41 @@ func TestIngressGateway(t *testing.T) {
 }
 
 func TestServedAPIs(t *testing.T) {
-	resources := func(gv string, names ...string) *metav1.APIResourceList {
-		l := &metav1.APIResourceList{GroupVersion: gv}
+	resources := func(group, version string, names ...string) []schema.GroupVersionResource {
+		var out []schema.GroupVersionResource
 		for _, n := range names {
-			l.APIResources = append(l.APIResources, metav1.APIResource{Name: n})
+			out = append(out, schema.GroupVersionResource{Group: group, Version: version, Resource: n})
 		}
-		return l
+		return out
 	}
 	for _, tc := range []struct {
-		name  string
-		lists []*metav1.APIResourceList
-		want  APIs
+		name   string
+		served [][]schema.GroupVersionResource
+		want   APIs
 	}{
 		{
 			name: "current Istio and cert-manager",
-			lists: []*metav1.APIResourceList{
-				resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
-				resources("networking.istio.io/v1beta1", "gateways", "virtualservices"),
-				resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
-				resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
+			served: [][]schema.GroupVersionResource{
+				resources(clientstest.IstioNetworking, "v1", "gateways", "virtualservices", "destinationrules"),
+				resources(clientstest.IstioNetworking, "v1beta1", "gateways", "virtualservices"),
+				resources(clientstest.IstioSecurity, "v1", "peerauthentications", "authorizationpolicies"),
+				{certmanager.Issuers, certmanager.ClusterIssuers, certmanager.Certificates},
 			},
 			want: APIs{Networking: "v1", Security: "v1", CertManager: "v1", AuthorizationPolicies: "v1"},
 		},
 		{
 			name: "older Istio serves only v1beta1",
-			lists: []*metav1.APIResourceList{
-				resources("networking.istio.io/v1beta1", "gateways", "virtualservices"),
-				resources("security.istio.io/v1", "authorizationpolicies"),
-				resources("security.istio.io/v1beta1", "peerauthentications"),
+			served: [][]schema.GroupVersionResource{
+				resources(clientstest.IstioNetworking, "v1beta1", "gateways", "virtualservices"),
+				resources(clientstest.IstioSecurity, "v1", "authorizationpolicies"),
+				resources(clientstest.IstioSecurity, "v1beta1", "peerauthentications"),
 			},
 			want: APIs{Networking: "v1beta1", Security: "v1beta1", AuthorizationPolicies: "v1"},
 		},
-		{name: "nothing installed", lists: []*metav1.APIResourceList{resources("v1", "pods")}, want: APIs{}},
+		{name: "nothing installed", served: [][]schema.GroupVersionResource{{{Version: "v1", Resource: "pods"}}}, want: APIs{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			kube := kubefake.NewClientset()
-			disco := kube.Discovery().(*fakediscovery.FakeDiscovery)
-			disco.Resources = tc.lists
+			disco := clientstest.New(t).ServeOnly(slices.Concat(tc.served...)...).Discovery()
 			got, err := ServedAPIs(disco)
 			if err != nil {
 				t.Fatal(err)
@@ -273,8 +273,10 @@ func (d partialDiscovery) ServerGroupsAndResources() ([]*metav1.APIGroup, []*met
 // A group whose discovery failed is unknown, not absent: a check that its
 // objects do not exist would pass unread.
 func TestServedAPIsRefusesWhenANeededGroupFailed(t *testing.T) {
-	disco := partialDiscovery{FakeDiscovery: kubefake.NewClientset().Discovery().(*fakediscovery.FakeDiscovery)}
-	disco.Resources = []*metav1.APIResourceList{{GroupVersion: "networking.istio.io/v1", APIResources: []metav1.APIResource{{Name: "gateways"}, {Name: "virtualservices"}}}}
+	disco := partialDiscovery{FakeDiscovery: clientstest.New(t).ServeOnly(
+		schema.GroupVersionResource{Group: clientstest.IstioNetworking, Version: "v1", Resource: "gateways"},
+		schema.GroupVersionResource{Group: clientstest.IstioNetworking, Version: "v1", Resource: "virtualservices"},
+	).Discovery()}
 
 	disco.failed = map[schema.GroupVersion]error{{Group: "metrics.k8s.io", Version: "v1beta1"}: errors.New("503")}
 	got, err := ServedAPIs(disco)
@@ -290,7 +292,7 @@ func TestServedAPIsRefusesWhenANeededGroupFailed(t *testing.T) {
 }
 
 func TestIngressGatewayWithoutClusterWideListRights(t *testing.T) {
-	kube := kubefake.NewClientset()
+	kube := clientstest.New(t).Kube
 	kube.PrependReactor("list", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "apps", Resource: "deployments"}, "", errors.New("no"))
 	})

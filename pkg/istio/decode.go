@@ -26,3 +26,19 @@ func DecodeGateway(u *unstructured.Unstructured) (Gateway, error) {
 	gw.Namespace, gw.Name, gw.Labels, gw.CreationTimestamp = u.GetNamespace(), u.GetName(), u.GetLabels(), u.GetCreationTimestamp().Time
 	return gw, err
 }
+
+// DecodeDestinationRule reads a DestinationRule as the API returns it.
+func DecodeDestinationRule(u *unstructured.Unstructured) (DestinationRule, error) {
+	var dr DestinationRule
+	err := decodeSpec(u, &dr)
+	dr.Namespace, dr.Name = u.GetNamespace(), u.GetName()
+	return dr, err
+}
+
+// DecodeVirtualService reads a VirtualService as the API returns it.
+func DecodeVirtualService(u *unstructured.Unstructured) (VirtualService, error) {
+	var vs VirtualService
+	err := decodeSpec(u, &vs)
+	vs.Namespace, vs.Name = u.GetNamespace(), u.GetName()
+	return vs, err
+}

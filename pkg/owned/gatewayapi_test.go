@@ -110,7 +110,7 @@ func TestFindGatewayAPI(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := newClient(tc.objs, nil)
+			client := newClient(t, tc.objs, nil)
 			found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: tc.apis})
 			if err != nil {
 				t.Fatalf("Find: %v", err)
@@ -130,7 +130,7 @@ func TestFindGatewayAPI(t *testing.T) {
 // What unsecure would do (its dry run) names the Gateway API objects as
 // kubectl does, routes before their Gateway.
 func TestPlanGatewayAPI(t *testing.T) {
-	client := newClient(objects(one(namespace(app)), gatewayAPIRouting(nil)), nil)
+	client := newClient(t, objects(one(namespace(app)), gatewayAPIRouting(nil)), nil)
 	found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: ownership.ManagedByValue,
 		APIs: discover.APIs{Security: "v1", GatewayAPI: "v1"}})
 	if err != nil {

@@ -6,12 +6,11 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
@@ -87,7 +86,7 @@ func TestFindLockdownPolicies(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := newClient(tc.objs, nil)
+			client := newClient(t, tc.objs, nil)
 			found, err := Find(context.Background(), client, Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: tc.apis, KeepMTLS: tc.keepMTLS})
 			if err != nil {
 				t.Fatalf("Find: %v", err)
@@ -108,7 +107,7 @@ func TestFindLockdownPolicies(t *testing.T) {
 func TestFindLockdown(t *testing.T) {
 	objs := objects(one(namespace(app)), routing(nil),
 		lockdownPolicies(map[string][]option{"opea-allow-ingress": {adoptedObject}}), one(policy("team-allow")))
-	client := newClient(objs, nil)
+	client := newClient(t, objs, nil)
 	o := Options{AppNamespace: app, FieldManager: ownership.ManagedByValue, APIs: discover.APIs{Networking: "v1", Security: "v1", AuthorizationPolicies: "v1"}}
 	found, err := FindLockdown(context.Background(), client, o)
 	if err != nil {
@@ -120,9 +119,7 @@ func TestFindLockdown(t *testing.T) {
 	}
 
 	// Removing deletes only secure's own, and reports each as unsecure does.
-	mapper := meta.NewDefaultRESTMapper(nil)
-	mapper.Add(schema.GroupVersionKind{Group: "security.istio.io", Version: "v1", Kind: "AuthorizationPolicy"}, meta.RESTScopeNamespace)
-	applier := &apply.Applier{Dynamic: client, Mapper: mapper, FieldManager: ownership.ManagedByValue}
+	applier := &apply.Applier{Dynamic: client, Mapper: clientstest.Mapper(), FieldManager: ownership.ManagedByValue}
 	removeOnly := &Found{Remove: found.Remove, Managers: found.Managers}
 	var steps []Step
 	if err := Remove(context.Background(), applier, removeOnly, func(s Step) { steps = append(steps, s) }); err != nil {
@@ -148,7 +145,7 @@ func TestFindLockdown(t *testing.T) {
 	}
 
 	// Without the right to list them, the missing permission is named.
-	_, err = FindLockdown(context.Background(), newClient(objs, []forbid{{"list", "authorizationpolicies"}}), o)
+	_, err = FindLockdown(context.Background(), newClient(t, objs, []forbid{{"list", "authorizationpolicies"}}), o)
 	if err == nil || !strings.Contains(err.Error(), "list authorizationpolicies.security.istio.io in namespace chatqna") {
 		t.Errorf("FindLockdown = %v", err)
 	}

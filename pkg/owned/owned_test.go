@@ -18,9 +18,9 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/apply"
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
-	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
@@ -32,20 +32,6 @@ const (
 )
 
 var allAPIs = discover.APIs{Networking: "v1", Security: "v1", CertManager: "v1"}
-
-// listKinds are the list kinds of every resource Find may list.
-var listKinds = map[schema.GroupVersionResource]string{
-	namespacesGVR: "NamespaceList",
-	secretsGVR:    "SecretList",
-	{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}:          "GatewayList",
-	{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}:   "VirtualServiceList",
-	{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}: "PeerAuthenticationList",
-	authorizationPoliciesGVR:    "AuthorizationPolicyList",
-	certmanager.Certificates:    "CertificateList",
-	certmanager.Issuers:         "IssuerList",
-	gatewayapi.Gateways("v1"):   "GatewayList",
-	gatewayapi.HTTPRoutes("v1"): "HTTPRouteList",
-}
 
 var authorizationPoliciesGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"}
 
@@ -259,23 +245,17 @@ func summarize(f *Found) result {
 // forbid makes the fake refuse verb on resource.
 type forbid struct{ verb, resource string }
 
-func newClient(objs []*unstructured.Unstructured, forbidden []forbid) *dynamicfake.FakeDynamicClient {
-	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
-	// Added by resource: the tracker's guess from the kind would store
-	// Gateways as "gatewaies".
-	resources := map[string]schema.GroupVersionResource{}
-	for gvr, listKind := range listKinds {
-		resources[gvr.GroupVersion().WithKind(strings.TrimSuffix(listKind, "List")).String()] = gvr
-	}
+// newClient is the dynamic client of a fake cluster holding objs, refusing
+// what forbidden names.
+func newClient(t *testing.T, objs []*unstructured.Unstructured, forbidden []forbid) *dynamicfake.FakeDynamicClient {
+	t.Helper()
+	cluster := clientstest.New(t)
 	for _, o := range objs {
-		gvr, ok := resources[o.GroupVersionKind().String()]
-		if !ok {
-			panic("no resource for " + o.GroupVersionKind().String())
-		}
-		if err := client.Tracker().Create(gvr, o.DeepCopy(), o.GetNamespace()); err != nil {
-			panic(err)
+		if err := cluster.Add(o.DeepCopy()); err != nil {
+			t.Fatal(err)
 		}
 	}
+	client := cluster.Dynamic
 	for _, f := range forbidden {
 		client.PrependReactor(f.verb, f.resource, func(action k8stesting.Action) (bool, runtime.Object, error) {
 			gr := action.GetResource().GroupResource()
@@ -646,7 +626,7 @@ func TestFind(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			client := newClient(tc.objs, tc.forbidden)
+			client := newClient(t, tc.objs, tc.forbidden)
 			apis := allAPIs
 			if tc.apis != nil {
 				apis = *tc.apis
@@ -688,7 +668,7 @@ func TestFind(t *testing.T) {
 
 // A read that fails otherwise than by a refusal stops Find with the error.
 func TestFindStopsOnOtherErrors(t *testing.T) {
-	client := newClient(objects(one(namespace(app), namespace(gwNS)), chain(gwNS, nil)), nil)
+	client := newClient(t, objects(one(namespace(app), namespace(gwNS)), chain(gwNS, nil)), nil)
 	client.PrependReactor("list", "issuers", func(k8stesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewServiceUnavailable("etcd is down")
 	})
@@ -741,7 +721,7 @@ func TestFindRefusesWhatItCannotCheck(t *testing.T) {
 			wantFixStart: "check that the API server answers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client := newClient(objects(one(namespace(app), namespace(gwNS), namespace("ingress")), chain(gwNS, nil)), nil)
+			client := newClient(t, objects(one(namespace(app), namespace(gwNS), namespace("ingress")), chain(gwNS, nil)), nil)
 			client.PrependReactor(tc.verb, tc.res, tc.reaction)
 			_, err := Find(context.Background(), client, Options{AppNamespace: app, GatewayNamespace: "ingress", FieldManager: ownership.ManagedByValue, APIs: allAPIs})
 			var p *problems.Problem

@@ -14,12 +14,11 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/opea-project/kubectl-opea/pkg/buildinfo"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 )
 
 type result struct {
@@ -184,15 +183,12 @@ func TestCompletesKubeconfigNames(t *testing.T) {
 }
 
 func TestCompletesNamespacesFromCluster(t *testing.T) {
-	fake := kubefake.NewClientset(
+	cluster := clientstest.New(t,
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "codetrans"}},
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "istio-system"}},
 	)
-	withFake := func(g genericclioptions.RESTClientGetter) clients.Getter {
-		return &clients.Fixed{RESTClientGetter: g, KubernetesClient: fake}
-	}
-	r := run(t, withFake, "__complete", "version", "-n", "c")
+	r := run(t, cluster.Getter, "__complete", "version", "-n", "c")
 	if diff := cmp.Diff([]string{"chatqna", "codetrans"}, completionLines(r.out)); diff != "" {
 		t.Errorf("completing -n c (-want +got):\n%s", diff)
 	}

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"errors"
-	"path"
 	"slices"
 	"strings"
 	"testing"
@@ -10,125 +9,51 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	fakediscovery "k8s.io/client-go/discovery/fake"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
-	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 )
 
-// dynamicResources are the resources the commands read with the dynamic
-// client, by kind (by group/kind for the Gateway API's kinds, whose names
-// Istio's take): the fake cannot guess "gateways" from "Gateway".
-var dynamicResources = map[string]schema.GroupVersionResource{
-	"gateway.networking.k8s.io/GatewayClass": gatewayapi.GatewayClasses("v1"),
-	"gateway.networking.k8s.io/Gateway":      gatewayapi.Gateways("v1"),
-	"gateway.networking.k8s.io/HTTPRoute":    gatewayapi.HTTPRoutes("v1"),
-	"Namespace":                              {Version: "v1", Resource: "namespaces"},
-	"Secret":                                 {Version: "v1", Resource: "secrets"},
-	"Gateway":                                {Group: "networking.istio.io", Version: "v1", Resource: "gateways"},
-	"VirtualService":                         {Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"},
-	"DestinationRule":                        {Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"},
-	"PeerAuthentication":                     {Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"},
-	"AuthorizationPolicy":                    {Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"},
-	"Certificate":                            {Group: "cert-manager.io", Version: "v1", Resource: "certificates"},
-	"Issuer":                                 {Group: "cert-manager.io", Version: "v1", Resource: "issuers"},
-	"ClusterIssuer":                          {Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"},
-}
-
-// fakeClusterWith is newFakeCluster holding objs besides: typed objects in
-// the Kubernetes clientset (namespace chatqna replaced when given), the
-// unstructured ones in the dynamic client, which lists every resource of
-// dynamicResources, and pods as metadata in the metadata client. Nothing
-// of the setup is recorded as an action.
+// fakeClusterWith is a fake cluster holding namespace chatqna (replaced
+// when objs hold it) and objs, each where the API server keeps it (see
+// clientstest.Cluster.Add), and serving Istio's and cert-manager's APIs.
+// The user holds every permission secure checks for before reading: what a
+// missing one does is tested against the real API server. Nothing of the
+// setup is recorded as a request.
 func fakeClusterWith(t *testing.T, objs ...runtime.Object) fakeCluster {
 	t.Helper()
-	c := newFakeCluster()
-	// The user holds every permission secure checks for before reading:
-	// what a missing one does is tested against the real API server.
-	c.kube.PrependReactor("create", "selfsubjectaccessreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, &authorizationv1.SelfSubjectAccessReview{Status: authorizationv1.SubjectAccessReviewStatus{Allowed: true}}, nil
-	})
-	listKinds := map[schema.GroupVersionResource]string{}
-	for kind, gvr := range dynamicResources {
-		listKinds[gvr] = path.Base(kind) + "List"
-	}
-	c.dyn = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
-	metaScheme := metadatafake.NewTestScheme()
-	metaScheme.AddKnownTypeWithName(schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, &metav1.PartialObjectMetadata{})
-	metaScheme.AddKnownTypeWithName(schema.GroupVersionKind{Version: "v1", Kind: "PodList"}, &metav1.PartialObjectMetadataList{})
-	c.meta = metadatafake.NewSimpleMetadataClient(metaScheme)
-	for _, obj := range objs {
-		var err error
-		switch o := obj.(type) {
-		case *unstructured.Unstructured:
-			gvr, ok := dynamicResources[o.GroupVersionKind().Group+"/"+o.GetKind()]
-			if !ok {
-				gvr, ok = dynamicResources[o.GetKind()]
-			}
-			if !ok {
-				t.Fatalf("no resource for kind %q", o.GetKind())
-			}
-			err = c.dyn.Tracker().Create(gvr, o, o.GetNamespace())
-		case *metav1.PartialObjectMetadata:
-			err = c.meta.Tracker().Add(o)
-		case *corev1.Namespace:
-			err = c.kube.Tracker().Add(o)
-			if apierrors.IsAlreadyExists(err) {
-				err = c.kube.Tracker().Update(dynamicResources["Namespace"], o, "")
-			}
-		default:
-			err = c.kube.Tracker().Add(o)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return c
+	c := clientstest.New(t, append([]runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna"}}}, objs...)...)
+	c.AllowAccessReviews()
+	return fakeCluster{kube: c.Kube, dyn: c.Dynamic, meta: c.Metadata}
+}
+
+// cluster is c as clientstest's fake cluster: the same three clients over
+// the same discovery.
+func (c fakeCluster) cluster() *clientstest.Cluster {
+	return &clientstest.Cluster{Kube: c.kube, Dynamic: c.dyn, Metadata: c.meta}
 }
 
 // discovery is the fake discovery client of c, to change what it serves.
 func (c fakeCluster) discovery() *fakediscovery.FakeDiscovery {
-	return c.kube.Discovery().(*fakediscovery.FakeDiscovery)
+	return c.cluster().Discovery()
 }
 
 // withoutAPIGroups stops serving the API groups named.
 func (c fakeCluster) withoutAPIGroups(groups ...string) fakeCluster {
-	d := c.discovery()
-	var kept []*metav1.APIResourceList
-	for _, l := range d.Resources {
-		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
-		if !slices.Contains(groups, gv.Group) {
-			kept = append(kept, l)
-		}
-	}
-	d.Resources = kept
+	c.cluster().StopServing(groups...)
 	return c
 }
 
 // writes lists every request of the fakes that is not a read.
 func (c fakeCluster) writes() []string {
-	var out []string
-	for _, a := range slices.Concat(c.kube.Actions(), c.dyn.Actions(), c.meta.Actions()) {
-		switch {
-		case a.GetVerb() == "get" || a.GetVerb() == "list" || a.GetVerb() == "watch":
-			continue
-		case a.GetResource().Resource == "selfsubjectaccessreviews":
-			continue // secure's question whether it may, not a write
-		}
-		out = append(out, a.GetVerb()+" "+a.GetResource().GroupResource().String()+" in namespace "+a.GetNamespace())
-	}
-	return out
+	return c.cluster().Writes()
 }
 
 // runOn runs the command against c, with a kubeconfig whose server does
@@ -136,7 +61,7 @@ func (c fakeCluster) writes() []string {
 // It fails the test when the command wrote anything.
 func runOn(t *testing.T, c fakeCluster, args ...string) result {
 	t.Helper()
-	r := run(t, c.clients, append([]string{"--kubeconfig", writeKubeconfig(t)}, args...)...)
+	r := run(t, c.cluster().Getter, append([]string{"--kubeconfig", writeKubeconfig(t)}, args...)...)
 	if w := c.writes(); len(w) > 0 {
 		t.Errorf("%v wrote to the cluster: %v", args, w)
 	}

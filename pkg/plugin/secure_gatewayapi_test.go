@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -20,10 +19,7 @@ import (
 
 // withGatewayAPI serves the Gateway API in v1.
 func (c fakeCluster) withGatewayAPI() fakeCluster {
-	d := c.discovery()
-	d.Resources = append(d.Resources, &metav1.APIResourceList{GroupVersion: "gateway.networking.k8s.io/v1", APIResources: []metav1.APIResource{
-		{Name: "gatewayclasses"}, {Name: "gateways"}, {Name: "httproutes"},
-	}})
+	c.cluster().ServeGatewayAPI("v1")
 	return c
 }
 

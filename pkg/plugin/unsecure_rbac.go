@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/certmanager"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/owned"
@@ -75,7 +75,7 @@ func (o *UnsecureOptions) checkPermissions(ctx context.Context, apis discover.AP
 	if err != nil {
 		return err
 	}
-	reads := slices.ContainsFunc(missing, func(a audit.Access) bool { return a.Verb == "get" || a.Verb == "list" })
+	reads := slices.ContainsFunc(missing, func(a snapshot.Access) bool { return a.Verb == "get" || a.Verb == "list" })
 	if !reads {
 		return nil
 	}

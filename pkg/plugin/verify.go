@@ -18,6 +18,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
+	"github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
@@ -98,14 +101,25 @@ type VerifyOptions struct {
 	namespace string
 	// set are the flags given on the command line: a value given
 	// explicitly must make sense, even where the default means "none".
-	set     map[string]bool
-	clients clients.Getter
+	set map[string]bool
+	// selectorErr is why --selector does not parse, reported by Validate
+	// with the other flags' problems.
+	selectorErr error
+	clients     clients.Getter
 	genericiooptions.IOStreams
+}
+
+// NewVerifyOptions returns verify's options with the flags' defaults.
+func NewVerifyOptions(getter clients.Getter, streams genericiooptions.IOStreams) *VerifyOptions {
+	return &VerifyOptions{
+		IOStreams: streams, clients: getter,
+		Output: "table", Probe: true, MinValidity: 30 * 24 * time.Hour, ProbeTimeout: 5 * time.Second, Timeout: defaultTimeout,
+	}
 }
 
 // NewCmdVerify returns the `verify` command.
 func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *cobra.Command {
-	o := &VerifyOptions{IOStreams: streams, clients: getter}
+	o := NewVerifyOptions(getter, streams)
 	cmd := &cobra.Command{
 		Use:     "verify",
 		Short:   "Audit that an OPEA application's TLS ingress and STRICT mTLS are in place and effective",
@@ -123,24 +137,25 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&o.Output, "output", "o", "table", "Output format: table, short (warnings and failures only; with -A, a line per namespace), json or yaml (the same document)")
-	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", false, "Audit every namespace that holds an OPEA application, from one read of the cluster (-n is then ignored)")
-	f.StringVarP(&o.Selector, "selector", "l", "", "With -A, audit only the namespaces whose labels match this selector (e.g. team=rag,env!=dev)")
-	f.BoolVar(&o.Probe, "probe", true, "Run the live TLS probe when the gateway's address is known (--probe=false skips it); with -A, several gateways at once")
-	f.StringVar(&o.Service, "service", "", "Entry Service of the application that the ingress must route to (default: any Service in the namespace)")
-	f.Int32Var(&o.Port, "port", 0, "Port of the entry Service that the routes must use (default: any)")
-	f.DurationVar(&o.MinValidity, "min-validity", 30*24*time.Hour, "Warn when the certificate expires sooner than this")
-	f.StringVar(&o.ProbeAddress, "probe-address", "", "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
-	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", "", "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
-	f.DurationVar(&o.ProbeTimeout, "probe-timeout", 5*time.Second, "Timeout of the live probe: each host's, and all hosts' together")
+	f.StringVarP(&o.Output, "output", "o", o.Output, "Output format: table, short (warnings and failures only; with -A, a line per namespace), json or yaml (the same document)")
+	f.BoolVarP(&o.AllNamespaces, "all-namespaces", "A", o.AllNamespaces, "Audit every namespace that holds an OPEA application, from one read of the cluster (-n is then ignored)")
+	f.StringVarP(&o.Selector, "selector", "l", o.Selector, "With -A, audit only the namespaces whose labels match this selector (e.g. team=rag,env!=dev)")
+	f.BoolVar(&o.Probe, "probe", o.Probe, "Run the live TLS probe when the gateway's address is known (--probe=false skips it); with -A, several gateways at once")
+	f.StringVar(&o.Service, "service", o.Service, "Entry Service of the application that the ingress must route to (default: any Service in the namespace)")
+	f.Int32Var(&o.Port, "port", o.Port, "Port of the entry Service that the routes must use (default: any)")
+	f.DurationVar(&o.MinValidity, "min-validity", o.MinValidity, "Warn when the certificate expires sooner than this")
+	f.StringVar(&o.ProbeAddress, "probe-address", o.ProbeAddress, "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
+	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", o.ProbeHTTPAddress, "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
+	f.DurationVar(&o.ProbeTimeout, "probe-timeout", o.ProbeTimeout, "Timeout of the live probe: each host's, and all hosts' together")
 	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass (exit code 124 if --timeout passes first)")
 	f.Lookup("wait").NoOptDefVal = "true"
-	f.DurationVar(&o.Timeout, "timeout", defaultTimeout, timeoutUsage)
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json", "yaml"))
 	return cmd
 }
 
-// Complete resolves the namespace and notes which flags were given.
+// Complete resolves the namespace, notes which flags were given and parses
+// the selector; Validate reports what does not make sense.
 func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 	ns, err := namespaceOf(o.clients)
 	if err != nil {
@@ -149,6 +164,7 @@ func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 	o.namespace = ns
 	o.set = map[string]bool{}
 	cmd.Flags().Visit(func(f *pflag.Flag) { o.set[f.Name] = true })
+	_, o.selectorErr = labels.Parse(o.Selector)
 	if o.waitFor != nil {
 		fmt.Fprintf(o.ErrOut, "--wait DURATION is deprecated: use --wait --timeout %s\n", *o.waitFor)
 		if !o.set["timeout"] {
@@ -191,7 +207,7 @@ func (o *VerifyOptions) legacyWaitArgs(cmd *cobra.Command, args []string) error 
 }
 
 // Validate checks the flags, all of them: it reports every problem at
-// once, before anything is read or probed.
+// once, before anything is read or probed, and changes nothing.
 func (o *VerifyOptions) Validate() error {
 	var errs []string
 	switch o.Output {
@@ -251,8 +267,8 @@ func (o *VerifyOptions) Validate() error {
 // validateAllNamespaces checks the flags that go with --all-namespaces.
 func (o *VerifyOptions) validateAllNamespaces() []string {
 	var errs []string
-	if _, err := labels.Parse(o.Selector); err != nil {
-		errs = append(errs, fmt.Sprintf("invalid --selector %q: %v", o.Selector, err))
+	if o.selectorErr != nil {
+		errs = append(errs, fmt.Sprintf("invalid --selector %q: %v", o.Selector, o.selectorErr))
 	}
 	for _, flag := range []string{"probe-address", "probe-http-address"} {
 		if o.set[flag] {
@@ -286,8 +302,8 @@ func validateHostPort(address string) error {
 	return nil
 }
 
-// Run audits, renders the report and returns an error whose exit code is the
-// verdict.
+// Run audits, renders the report and returns the verdict's error, whose
+// exit code is the verdict's.
 func (o *VerifyOptions) Run(ctx context.Context) error {
 	ctx, cancel := deadline(ctx, o.Timeout)
 	defer cancel()
@@ -298,94 +314,89 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 	if o.AllNamespaces {
 		return o.runAll(ctx, c)
 	}
-	var (
-		outcomes  []audit.Outcome
-		forbidden []audit.Access
-	)
-	audit1 := func(ctx context.Context) (bool, string, error) {
-		snap, err := audit.Read(ctx, c, audit.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity})
+	result, err := o.audit(ctx, c)
+	var timeout *await.TimeoutError
+	if err != nil && !errors.As(err, &timeout) {
+		return o.couldNotRun(namespaceMissing(ctx, c, err))
+	}
+	if err := o.render(result); err != nil {
+		return err
+	}
+	if timeout != nil {
+		return timeout
+	}
+	return verdictError(result.Verdict(), result.Err())
+}
+
+// audit audits the namespace once or, with --wait, until no check fails.
+// Its result is the last audit's; when --wait ran out of time before one
+// finished, a result of no checks.
+func (o *VerifyOptions) audit(ctx context.Context, c read.Clients) (*audit.Result, error) {
+	result := &audit.Result{Namespace: o.namespace}
+	once := func(ctx context.Context) (bool, string, error) {
+		r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity},
+			probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout}, o.Probe)
+		var none *audit.NoApplicationError
+		if errors.As(err, &none) {
+			return false, "", noApplication(none.Namespace, none.Found)
+		}
 		if err != nil {
 			return false, "", err
 		}
-		if audit.HoldsNoApplication(snap) {
-			return false, "", noApplication(o.namespace, audit.AppNamespaces(snap))
-		}
-		snap.ProbeOff = !o.Probe
-		if o.Probe {
-			snap.Probe = audit.Probe(ctx, snap, audit.ProbeOptions{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout})
-		}
-		outcomes, forbidden = audit.Run(snap), snap.Forbidden()
-		failing := failingIDs(outcomes)
+		result = r
+		failing := r.FailedIDs()
 		if len(failing) > 0 && o.Wait {
 			fmt.Fprintf(o.ErrOut, "Waiting for %s...\n", strings.Join(failing, ", "))
 		}
 		return len(failing) == 0, strings.Join(failing, ", ") + " failing", nil
 	}
 	if !o.Wait {
-		_, _, err = audit1(ctx)
-	} else {
-		err = commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", audit1), o.Timeout)
+		_, _, err := once(ctx)
+		return result, err
 	}
-	var timeout *await.TimeoutError
-	if err != nil && !errors.As(err, &timeout) {
-		return o.couldNotRun(namespaceMissing(ctx, c, err))
-	}
-	if err := o.render(outcomes, forbidden); err != nil {
-		return err
-	}
-	summary := audit.Summarize(outcomes)
-	switch {
-	case timeout != nil:
-		return timeout
-	case summary.Failed > 0:
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%s failed", audit.Count(summary.Failed, "check"))}
-	case summary.Unknown > 0:
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%s could not run: you lack permissions to read what they need (listed in the report)", audit.Count(summary.Unknown, "check"))}
-	}
-	return nil
+	return result, commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", once), o.Timeout)
 }
 
-func (o *VerifyOptions) auditClients() (audit.Clients, error) {
+// verdictError is err, the verdict's, with the verdict's exit code; nil
+// when there is nothing to say.
+func verdictError(v audit.Verdict, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &ExitError{Code: v.ExitCode(), Err: err}
+}
+
+func (o *VerifyOptions) auditClients() (read.Clients, error) {
 	kube, err := o.clients.Kubernetes()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	dyn, err := o.clients.Dynamic()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	meta, err := o.clients.Metadata()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	disco, err := o.clients.ToDiscoveryClient()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	// A cached list of APIs could predate an Istio or cert-manager install.
 	disco.Invalidate()
-	return audit.Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, nil
-}
-
-func failingIDs(outcomes []audit.Outcome) []string {
-	var ids []string
-	for _, o := range outcomes {
-		if o.Status == audit.Fail {
-			ids = append(ids, o.ID)
-		}
-	}
-	return ids
+	return read.Clients{Kube: kube, Dynamic: dyn, Metadata: meta, Discovery: disco}, nil
 }
 
 // couldNotRun reports an audit that could not run: exit code 3, and for
 // -o json a document that says so, printed once the error is explained
 // (see reportsError).
 func (o *VerifyOptions) couldNotRun(err error) error {
-	var unreachable *audit.UnreachableError
+	var unreachable *read.UnreachableError
 	if errors.As(err, &unreachable) {
 		err = clients.Unreachable(clients.Host(o.clients), unreachable.Err)
 	}
-	return &ExitError{Code: ExitIncomplete, Err: &auditNotRun{err: err, o: o}}
+	return &ExitError{Code: audit.VerdictNotRun.ExitCode(), Err: &auditNotRun{err: err, o: o}}
 }
 
 // auditNotRun is the error of an audit that could not run.
@@ -403,17 +414,17 @@ func (e *auditNotRun) report(final error) {
 	o := e.o
 	switch {
 	case o.document() && o.AllNamespaces:
-		_ = o.renderDocument(audit.FleetReport{AllNamespaces: true, Selector: o.Selector, Namespaces: []audit.Report{}, Error: final.Error()})
+		_ = o.renderDocument(report.FleetNotRun(o.Selector, final))
 	case o.document():
-		_ = o.renderDocument(audit.Report{Namespace: o.namespace, Categories: []audit.ReportCategory{}, Error: final.Error()})
+		_ = o.renderDocument(report.NotRun(o.namespace, final))
 	}
 }
 
-func (o *VerifyOptions) render(outcomes []audit.Outcome, forbidden []audit.Access) error {
+func (o *VerifyOptions) render(r *audit.Result) error {
 	if o.document() {
-		return o.renderDocument(audit.NewReport(o.namespace, outcomes, forbidden))
+		return o.renderDocument(report.New(r))
 	}
-	return audit.RenderTable(o.Out, o.namespace, outcomes, forbidden, o.style(), o.Output == "short")
+	return report.Table(o.Out, r, o.style(), o.Output == "short")
 }
 
 // document reports whether -o asks for one document (json or yaml) rather
@@ -424,17 +435,17 @@ func (o *VerifyOptions) document() bool { return o.Output == "json" || o.Output 
 // names: YAML is the JSON document, converted.
 func (o *VerifyOptions) renderDocument(r any) error {
 	if o.Output == "yaml" {
-		return audit.RenderYAML(o.Out, r)
+		return report.YAML(o.Out, r)
 	}
-	return audit.RenderJSON(o.Out, r)
+	return report.JSON(o.Out, r)
 }
 
 // style puts glyphs and colour on a terminal only, and no colour when
 // NO_COLOR is set (https://no-color.org).
-func (o *VerifyOptions) style() audit.Style {
+func (o *VerifyOptions) style() report.Style {
 	f, ok := o.Out.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return audit.Style{}
+		return report.Style{}
 	}
-	return audit.Style{Glyphs: true, Colour: os.Getenv("NO_COLOR") == ""}
+	return report.Style{Glyphs: true, Colour: os.Getenv("NO_COLOR") == ""}
 }

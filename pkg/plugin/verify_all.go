@@ -7,33 +7,17 @@ import (
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
+	"github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 )
 
 // runAll audits every namespace holding an OPEA application (-A), renders
 // the summary and returns an error whose exit code is the verdict: 1 when
 // a namespace failed, 3 when one could not be fully verified.
-func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
-	var fleet *audit.FleetResult
-	read := audit.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity}
-	auditAll := func(ctx context.Context) (bool, string, error) {
-		var err error
-		fleet, err = audit.AuditAll(ctx, c, read, audit.ProbeOptions{Timeout: o.ProbeTimeout}, o.Probe)
-		if err != nil {
-			return false, "", err
-		}
-		failing := audit.FleetFailing(fleet.Namespaces)
-		if failing != "" && o.Wait {
-			fmt.Fprintf(o.ErrOut, "Waiting for %s...\n", failing)
-		}
-		return failing == "", failing + " failing", nil
-	}
-	var err error
-	if !o.Wait {
-		_, _, err = auditAll(ctx)
-	} else {
-		err = commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of every OPEA namespace to pass", auditAll), o.Timeout)
-	}
+func (o *VerifyOptions) runAll(ctx context.Context, c read.Clients) error {
+	fleet, err := o.auditAll(ctx, c)
 	var timeout *await.TimeoutError
 	if err != nil && (!errors.As(err, &timeout) || fleet == nil) {
 		// fleet is nil when the time ran out before one audit finished.
@@ -42,27 +26,33 @@ func (o *VerifyOptions) runAll(ctx context.Context, c audit.Clients) error {
 	if err := o.renderAll(fleet); err != nil {
 		return err
 	}
-	var failing, incomplete int
-	for _, r := range fleet.Namespaces {
-		switch r.Verdict() {
-		case audit.VerdictFailing:
-			failing++
-		case audit.VerdictIncomplete, audit.VerdictUnreadable:
-			incomplete++
-		}
-	}
-	of := audit.Count(len(fleet.Namespaces), "OPEA namespace")
-	switch {
-	case timeout != nil:
+	if timeout != nil {
 		return timeout
-	case failing > 0:
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%d of %s failed: %s", failing, of, audit.FleetFailing(fleet.Namespaces))}
-	case incomplete > 0:
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("%d of %s could not be fully verified: you lack permissions to read what they need (listed in the report)", incomplete, of)}
-	case len(fleet.Unsearched) > 0:
-		return &ExitError{Code: ExitIncomplete, Err: fmt.Errorf("could not look for OPEA applications everywhere: you may not %s", audit.AccessList(fleet.Unsearched))}
 	}
-	return nil
+	return verdictError(fleet.Verdict(), fleet.Err())
+}
+
+// auditAll audits every namespace once or, with --wait, until none fails.
+func (o *VerifyOptions) auditAll(ctx context.Context, c read.Clients) (*audit.FleetResult, error) {
+	var fleet *audit.FleetResult
+	once := func(ctx context.Context) (bool, string, error) {
+		var err error
+		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity},
+			probe.Options{Timeout: o.ProbeTimeout}, o.Probe)
+		if err != nil {
+			return false, "", err
+		}
+		failing := fleet.Failing()
+		if failing != "" && o.Wait {
+			fmt.Fprintf(o.ErrOut, "Waiting for %s...\n", failing)
+		}
+		return failing == "", failing + " failing", nil
+	}
+	if !o.Wait {
+		_, _, err := once(ctx)
+		return fleet, err
+	}
+	return fleet, commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of every OPEA namespace to pass", once), o.Timeout)
 }
 
 func (o *VerifyOptions) renderAll(fleet *audit.FleetResult) error {
@@ -79,9 +69,9 @@ func (o *VerifyOptions) renderAll(fleet *audit.FleetResult) error {
 	}
 	switch o.Output {
 	case "json", "yaml":
-		return o.renderDocument(audit.NewFleetReport(o.Selector, fleet))
+		return o.renderDocument(report.NewFleet(o.Selector, fleet))
 	case "short":
-		return audit.RenderFleetShort(o.Out, fleet)
+		return report.FleetShort(o.Out, fleet)
 	}
-	return audit.RenderFleetTable(o.Out, fleet, o.style())
+	return report.FleetTable(o.Out, fleet, o.style())
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +14,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 )
 
 // ambientIstio is Istio installed with the ambient profile and running:
@@ -188,18 +189,18 @@ func TestVerifyFailsWhereNothingIsSecured(t *testing.T) {
 			if js.code != ExitFailure || js.err != failed {
 				t.Errorf("-o json: exit %d, stderr %q; want %d, %q", js.code, js.err, ExitFailure, failed)
 			}
-			var report audit.Report
+			var report auditreport.Report
 			if err := json.Unmarshal([]byte(js.out), &report); err != nil {
 				t.Fatalf("-o json: %v\n%s", err, js.out)
 			}
 			var got []string
 			for _, category := range report.Categories {
 				for _, check := range category.Checks {
-					if check.Result != audit.Fail {
+					if check.Result != auditcheck.Fail {
 						continue
 					}
 					got = append(got, category.CategoryName+": "+check.ID)
-					if check.Message == "" || check.Hint == "" || check.Docs != audit.DocsURL+check.ID {
+					if check.Message == "" || check.Hint == "" || check.Docs != auditreport.DocsURL+check.ID {
 						t.Errorf("%s fails without a message, a fix or its docs: %+v", check.ID, check)
 					}
 				}

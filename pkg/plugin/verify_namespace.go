@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
@@ -16,7 +16,7 @@ import (
 // run: exit code 3, as for a namespace that does not exist.
 func noApplication(ns string, found []string) error {
 	fix := "no namespace holds one: install the application first"
-	if hint := audit.SuggestNamespace(ns, found); hint != "" {
+	if hint := read.SuggestNamespace(ns, found); hint != "" {
 		fix = hint + "; kubectl opea verify -A verifies them all"
 	}
 	return problems.New(fmt.Sprintf("namespace %q holds no OPEA application (no <release>-nginx Service, no ingress route into it)", ns),
@@ -26,13 +26,13 @@ func noApplication(ns string, found []string) error {
 // namespaceMissing adds to the error of a namespace that does not exist the
 // namespaces holding an OPEA application, when there are some; other
 // errors are returned as they are.
-func namespaceMissing(ctx context.Context, c audit.Clients, err error) error {
-	var missing *audit.NamespaceMissingError
+func namespaceMissing(ctx context.Context, c read.Clients, err error) error {
+	var missing *read.NamespaceMissingError
 	if !errors.As(err, &missing) {
 		return err
 	}
-	found, findErr := audit.FindAppNamespaces(ctx, c)
-	hint := audit.SuggestNamespace(missing.Namespace, found)
+	found, findErr := read.FindAppNamespaces(ctx, c)
+	hint := read.SuggestNamespace(missing.Namespace, found)
 	if findErr != nil || hint == "" {
 		return err
 	}

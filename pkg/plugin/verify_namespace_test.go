@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 )
 
 // A bare verify audits the context's namespace, here "default": when it
@@ -33,7 +33,7 @@ func TestVerifyNamespaceWithoutApplication(t *testing.T) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit 3, no report and:\n%s", table.code, table.out, table.err, noApp)
 	}
 	js := runOn(t, c, "verify", "--context", "prod-view", "-o", "json")
-	var report audit.Report
+	var report auditreport.Report
 	if err := json.Unmarshal([]byte(js.out), &report); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, js.out)
 	}

@@ -27,7 +27,8 @@ import (
 	"k8s.io/apimachinery/pkg/version"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 )
@@ -242,14 +243,14 @@ func liveGateway(t *testing.T, cred gatewayCredential) (httpsAddress, httpAddres
 
 // outcome is what a check is expected to report.
 type outcome struct {
-	status        audit.Status
+	status        check.Status
 	message, hint string
 }
 
 // securedOutcomes are the outcomes of every check on securedChatQnA,
 // probed at probeAddress.
 func securedOutcomes(cred gatewayCredential, probeAddress string) map[string]outcome {
-	ok := func(message string) outcome { return outcome{status: audit.Pass, message: message} }
+	ok := func(message string) outcome { return outcome{status: check.Pass, message: message} }
 	return map[string]outcome{
 		"cluster.api-reachable":       ok("Kubernetes v1.37.2"),
 		"cluster.istio-apis":          ok("networking.istio.io/v1, security.istio.io/v1"),
@@ -309,32 +310,32 @@ func securedOutcomes(cred gatewayCredential, probeAddress string) map[string]out
 // expectedJSON is the -o json document of a run of verify -n chatqna whose
 // checks report outcomes, one for every check of the catalogue that judges
 // an Istio Gateway's ingress: the Gateway API's are not run.
-func expectedJSON(t *testing.T, outcomes map[string]outcome, success bool, summary audit.Summary) string {
+func expectedJSON(t *testing.T, outcomes map[string]outcome, success bool, summary check.Summary) string {
 	t.Helper()
-	var catalogue []audit.Check
-	for _, c := range audit.Catalogue {
-		if c.Ingress != audit.GatewayAPIIngress {
+	var catalogue []check.Check
+	for _, c := range check.Catalogue {
+		if c.Ingress != check.GatewayAPIIngress {
 			catalogue = append(catalogue, c)
 		}
 	}
 	if len(outcomes) != len(catalogue) {
 		t.Fatalf("%d expected outcomes for %d checks", len(outcomes), len(catalogue))
 	}
-	report := audit.Report{Namespace: "chatqna", Success: success, Summary: summary}
+	report := auditreport.Report{Namespace: "chatqna", Success: success, Summary: summary}
 	for _, c := range catalogue {
 		o, found := outcomes[c.ID]
 		if !found {
 			t.Fatalf("no expected outcome for %s", c.ID)
 		}
 		if n := len(report.Categories); n == 0 || report.Categories[n-1].CategoryName != c.Category {
-			report.Categories = append(report.Categories, audit.ReportCategory{CategoryName: c.Category})
+			report.Categories = append(report.Categories, auditreport.ReportCategory{CategoryName: c.Category})
 		}
 		category := &report.Categories[len(report.Categories)-1]
-		category.Checks = append(category.Checks, audit.ReportCheck{ID: c.ID, Description: c.Description, Result: o.status,
-			Message: o.message, Hint: o.hint, Docs: audit.DocsURL + c.ID})
+		category.Checks = append(category.Checks, auditreport.ReportCheck{ID: c.ID, Description: c.Description, Result: o.status,
+			Message: o.message, Hint: o.hint, Docs: auditreport.DocsURL + c.ID})
 	}
 	var b bytes.Buffer
-	if err := audit.RenderJSON(&b, report); err != nil {
+	if err := auditreport.JSON(&b, report); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
@@ -346,7 +347,7 @@ func checkJSON(t *testing.T, r result, want string) {
 	if r.code != 0 || r.err != "" {
 		t.Errorf("-o json: exit %d, stderr %q; want 0 and nothing", r.code, r.err)
 	}
-	var report audit.Report
+	var report auditreport.Report
 	if err := json.Unmarshal([]byte(r.out), &report); err != nil {
 		t.Fatalf("-o json is not JSON: %v\n%s", err, r.out)
 	}
@@ -363,7 +364,7 @@ func checkJSON(t *testing.T, r result, want string) {
 func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 	cred := issueGatewayCredential(t)
 	c := securedCluster(t, securedChatQnA(t, cred))
-	const docs = "    see: " + audit.DocsURL
+	const docs = "    see: " + auditreport.DocsURL
 
 	t.Run("gateway probed", func(t *testing.T) {
 		httpsAddress, httpAddress := liveGateway(t, cred)
@@ -376,7 +377,7 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 		}
 
 		checkJSON(t, runVerify(t, c, append(probe, "-o", "json")...),
-			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, audit.Summary{Passed: 45}))
+			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, check.Summary{Passed: 45}))
 
 		table := runVerify(t, c, probe...)
 		if table.code != 0 || table.err != "" || strings.Count(table.out, "[ok]   ") != 45 ||
@@ -402,12 +403,12 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 
 		}
 
 		outcomes := securedOutcomes(cred, "")
-		outcomes["probe.tls-handshake"] = outcome{status: audit.Warn, message: "no address to probe: the gateway Service has no load balancer address", hint: hint}
-		outcomes["probe.served-certificate"] = outcome{status: audit.Skip, message: "no successful handshake"}
-		outcomes["probe.https-route"] = outcome{status: audit.Skip, message: "no successful handshake"}
-		outcomes["probe.http-redirect"] = outcome{status: audit.Skip, message: "no plain HTTP address to probe"}
+		outcomes["probe.tls-handshake"] = outcome{status: check.Warn, message: "no address to probe: the gateway Service has no load balancer address", hint: hint}
+		outcomes["probe.served-certificate"] = outcome{status: check.Skip, message: "no successful handshake"}
+		outcomes["probe.https-route"] = outcome{status: check.Skip, message: "no successful handshake"}
+		outcomes["probe.http-redirect"] = outcome{status: check.Skip, message: "no plain HTTP address to probe"}
 		checkJSON(t, runVerify(t, c, "-o", "json"),
-			expectedJSON(t, outcomes, true, audit.Summary{Passed: 41, Warnings: 1, Skipped: 3}))
+			expectedJSON(t, outcomes, true, check.Summary{Passed: 41, Warnings: 1, Skipped: 3}))
 
 		if table := runVerify(t, c); table.code != 0 || table.err != "" {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
@@ -432,7 +433,7 @@ func TestVerifyWarnsOfACertificateExpiringSooner(t *testing.T) {
 [warn] certificate valid now and for long enough  [certificate.validity]
     ` + message + `
     fix: ` + hint + `
-    see: ` + audit.DocsURL + `certificate.validity
+    see: ` + auditreport.DocsURL + `certificate.validity
 
 Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 warning, 0 failed, 0 skipped)
 `}
@@ -441,7 +442,7 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 
 	}
 
 	outcomes := securedOutcomes(cred, httpsAddress)
-	outcomes["certificate.validity"] = outcome{status: audit.Warn, message: message, hint: hint}
+	outcomes["certificate.validity"] = outcome{status: check.Warn, message: message, hint: hint}
 	checkJSON(t, runVerify(t, c, append(args, "-o", "json")...),
-		expectedJSON(t, outcomes, true, audit.Summary{Passed: 44, Warnings: 1}))
+		expectedJSON(t, outcomes, true, check.Summary{Passed: 44, Warnings: 1}))
 }

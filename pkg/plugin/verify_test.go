@@ -19,7 +19,8 @@ import (
 	metadatafake "k8s.io/client-go/metadata/fake"
 	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 )
 
@@ -178,7 +179,7 @@ func TestVerifyListsMissingPermissionsAndExitsThree(t *testing.T) {
 		"  list peerauthentications.security.istio.io in every namespace\n" +
 		"  list services in every namespace\n" +
 		"  list virtualservices.networking.istio.io in every namespace\n" +
-		"fix: " + audit.PermissionHint + "\n"
+		"fix: " + snapshot.PermissionHint + "\n"
 	if !strings.HasSuffix(table.out, wantEnd) {
 		t.Errorf("the report does not end with the missing permissions:\n%s\nwant the end:\n%s", table.out, wantEnd)
 	}
@@ -193,7 +194,7 @@ func TestVerifyListsMissingPermissionsAndExitsThree(t *testing.T) {
 	}
 
 	js := run(t, cluster.clients, "verify", "-n", "chatqna", "-o", "json")
-	var report audit.Report
+	var report auditreport.Report
 	if err := json.Unmarshal([]byte(js.out), &report); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, js.out)
 	}

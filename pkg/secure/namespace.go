@@ -3,7 +3,7 @@ package secure
 import (
 	"context"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 )
 
 // missingNamespaceFix is the fix for a -n that names no namespace, most
@@ -16,26 +16,26 @@ func (p *planner) missingNamespaceFix(ctx context.Context) string {
 	if err != nil {
 		return install
 	}
-	found, err := audit.FindAppNamespaces(ctx, c)
-	if hint := audit.SuggestNamespace(p.Namespace, found); err == nil && hint != "" {
+	found, err := read.FindAppNamespaces(ctx, c)
+	if hint := read.SuggestNamespace(p.Namespace, found); err == nil && hint != "" {
 		return hint
 	}
 	return install
 }
 
 // auditClients are the clients audit.FindAppNamespaces reads with.
-func (p *planner) auditClients() (audit.Clients, error) {
+func (p *planner) auditClients() (read.Clients, error) {
 	kube, err := p.clients.Kubernetes()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	dyn, err := p.clients.Dynamic()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
 	disco, err := p.clients.ToDiscoveryClient()
 	if err != nil {
-		return audit.Clients{}, err
+		return read.Clients{}, err
 	}
-	return audit.Clients{Kube: kube, Dynamic: dyn, Discovery: disco}, nil
+	return read.Clients{Kube: kube, Dynamic: dyn, Discovery: disco}, nil
 }

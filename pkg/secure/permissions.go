@@ -12,7 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
@@ -182,7 +182,7 @@ func (p Permission) Namespace(r PermissionRequest) string {
 
 // accesses are the required permissions of r, one per verb and name, that
 // can be asked about: those in the gateway namespace wait until it is known.
-func accesses(r PermissionRequest) []audit.Access {
+func accesses(r PermissionRequest) []snapshot.Access {
 	return accessesOf(Permissions(r), r.namespaceOf)
 }
 
@@ -192,8 +192,8 @@ func (r PermissionRequest) namespaceOf(p Permission) string { return p.Namespace
 // accessesOf lists the required permissions of ps, one per verb and name,
 // each in the namespace namespaceOf gives it; those in the gateway
 // namespace wait while it is not known ("").
-func accessesOf(ps []Permission, namespaceOf func(Permission) string) []audit.Access {
-	var out []audit.Access
+func accessesOf(ps []Permission, namespaceOf func(Permission) string) []snapshot.Access {
+	var out []snapshot.Access
 	for _, p := range ps {
 		if p.Optional {
 			continue
@@ -208,7 +208,7 @@ func accessesOf(ps []Permission, namespaceOf func(Permission) string) []audit.Ac
 		}
 		for _, verb := range p.Verbs {
 			for _, name := range names {
-				out = append(out, audit.Access{Verb: verb, Group: p.Group, Resource: p.Resource, Name: name, Namespace: ns, AllNamespaces: p.Scope == EveryNamespace})
+				out = append(out, snapshot.Access{Verb: verb, Group: p.Group, Resource: p.Resource, Name: name, Namespace: ns, AllNamespaces: p.Scope == EveryNamespace})
 			}
 		}
 	}
@@ -230,7 +230,7 @@ func MissingPermissions(ctx context.Context, reviews authorizationclient.SelfSub
 // refused asks the API server, one SelfSubjectAccessReview each, a few at
 // a time, which of all the user may not make, in the order of all. A
 // review that fails is an error.
-func refused(ctx context.Context, reviews authorizationclient.SelfSubjectAccessReviewInterface, all []audit.Access) ([]audit.Access, error) {
+func refused(ctx context.Context, reviews authorizationclient.SelfSubjectAccessReviewInterface, all []snapshot.Access) ([]snapshot.Access, error) {
 	allowed := make([]bool, len(all))
 	errs := make([]error, len(all))
 	var wg sync.WaitGroup
@@ -252,7 +252,7 @@ func refused(ctx context.Context, reviews authorizationclient.SelfSubjectAccessR
 		}()
 	}
 	wg.Wait()
-	var missing []audit.Access
+	var missing []snapshot.Access
 	for i, a := range all {
 		if errs[i] != nil {
 			return nil, errs[i]
@@ -265,7 +265,7 @@ func refused(ctx context.Context, reviews authorizationclient.SelfSubjectAccessR
 }
 
 // accessStrings words as, sorted, once each.
-func accessStrings(as []audit.Access) []string {
+func accessStrings(as []snapshot.Access) []string {
 	var out []string
 	for _, a := range as {
 		if s := a.String(); !slices.Contains(out, s) {

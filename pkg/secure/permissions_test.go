@@ -7,7 +7,7 @@ import (
 
 	rbacv1 "k8s.io/api/rbac/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 )
 
 var permissionRequests = map[string]PermissionRequest{
@@ -19,7 +19,7 @@ var permissionRequests = map[string]PermissionRequest{
 }
 
 // grants reports whether rules grant a, as the RBAC authorizer matches them.
-func grants(rules []rbacv1.PolicyRule, a audit.Access) bool {
+func grants(rules []rbacv1.PolicyRule, a snapshot.Access) bool {
 	for _, r := range rules {
 		if slices.Contains(r.APIGroups, a.Group) && slices.Contains(r.Resources, a.Resource) && slices.Contains(r.Verbs, a.Verb) &&
 			(len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, a.Name)) {

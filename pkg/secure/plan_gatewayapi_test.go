@@ -10,20 +10,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/discovery"
-	fakediscovery "k8s.io/client-go/discovery/fake"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	kubefake "k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 
-	"github.com/opea-project/kubectl-opea/pkg/certmanager"
-	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
@@ -31,93 +23,39 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
 
-// cachedDiscovery is the fake discovery client as kubectl's flags hand it
-// out, cached.
-type cachedDiscovery struct{ *fakediscovery.FakeDiscovery }
-
-func (cachedDiscovery) Fresh() bool { return true }
-func (cachedDiscovery) Invalidate() {}
-
-type fakeGetter struct {
-	*clients.Fixed
-	disco discovery.CachedDiscoveryInterface
-}
-
-func (g fakeGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
-	return g.disco, nil
-}
-
 // fakeCluster is a cluster with namespace chatqna and its entry Service
-// chatqna-nginx, serving Istio's and cert-manager's APIs, and the Gateway
-// API in gatewayAPI (none: not served). Typed objects go to the Kubernetes
-// clientset, unstructured ones (by resource) to the dynamic client.
-type fakeCluster struct {
-	kube *kubefake.Clientset
-	dyn  *dynamicfake.FakeDynamicClient
-}
+// chatqna-nginx, serving Istio's APIs (AuthorizationPolicy only after
+// servePolicies) and cert-manager's, and the Gateway API in gatewayAPI
+// (none: not served). Typed objects go to the Kubernetes clientset,
+// unstructured ones to the dynamic client.
+type fakeCluster struct{ *clientstest.Cluster }
 
-func newFakeCluster(t *testing.T, gatewayAPI string, typed []runtime.Object, objs map[schema.GroupVersionResource][]*unstructured.Unstructured) fakeCluster {
+func newFakeCluster(t *testing.T, gatewayAPI string, typed []runtime.Object, objs []*unstructured.Unstructured) fakeCluster {
 	t.Helper()
 	entry := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "chatqna-nginx"},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "nginx", Port: 80}}}}
-	kube := kubefake.NewClientset(append([]runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna"}}, entry}, typed...)...)
-	// The user holds every permission secure checks for before reading:
-	// what a missing one does is tested against the real API server.
-	kube.PrependReactor("create", "selfsubjectaccessreviews", func(k8stesting.Action) (bool, runtime.Object, error) {
-		return true, &authorizationv1.SelfSubjectAccessReview{Status: authorizationv1.SubjectAccessReviewStatus{Allowed: true}}, nil
-	})
-	served := func(gv string, names ...string) *metav1.APIResourceList {
-		l := &metav1.APIResourceList{GroupVersion: gv}
-		for _, n := range names {
-			l.APIResources = append(l.APIResources, metav1.APIResource{Name: n})
-		}
-		return l
-	}
-	disco := kube.Discovery().(*fakediscovery.FakeDiscovery)
-	disco.Resources = []*metav1.APIResourceList{
-		served("networking.istio.io/v1", "gateways", "virtualservices"),
-		served("security.istio.io/v1", "peerauthentications"),
-		served("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
-	}
+	c := clientstest.New(t, append([]runtime.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna"}}, entry}, typed...)...)
+	c.AllowAccessReviews().StopServingResources(authorizationPoliciesGVR)
 	if gatewayAPI != "" {
-		disco.Resources = append(disco.Resources, served(gatewayapi.Group+"/"+gatewayAPI, "gatewayclasses", "gateways", "httproutes"))
+		c.ServeGatewayAPI(gatewayAPI)
 	}
-	listKinds := map[schema.GroupVersionResource]string{
-		peerAuthenticationsGVR:   "PeerAuthenticationList",
-		gatewaysGVR:              "GatewayList",
-		certmanager.Issuers:      "IssuerList",
-		authorizationPoliciesGVR: "AuthorizationPolicyList",
-	}
-	for _, v := range gatewayapi.Versions {
-		listKinds[gatewayapi.HTTPRoutes(v)] = "HTTPRouteList"
-		listKinds[gatewayapi.Gateways(v)] = "GatewayList"
-	}
-	// Listed to name the namespaces holding an application.
-	listKinds[virtualServicesGVR] = "VirtualServiceList"
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
-	for gvr, list := range objs {
-		for _, u := range list {
-			if err := dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
-				t.Fatal(err)
-			}
+	for _, u := range objs {
+		if err := c.Add(u); err != nil {
+			t.Fatal(err)
 		}
 	}
-	return fakeCluster{kube: kube, dyn: dyn}
+	return fakeCluster{c}
 }
 
 func (c fakeCluster) plan(req Request) (*Plan, string, error) {
 	var notices bytes.Buffer
-	getter := fakeGetter{
-		Fixed: &clients.Fixed{KubernetesClient: c.kube, DynamicClient: c.dyn},
-		disco: cachedDiscovery{c.kube.Discovery().(*fakediscovery.FakeDiscovery)},
-	}
-	plan, err := NewPlan(context.Background(), getter, req, &notices)
+	plan, err := NewPlan(context.Background(), c.Getter(nil), req, &notices)
 	return plan, notices.String(), err
 }
 
 // readsDeployments reports whether the plan looked for a classic gateway.
 func (c fakeCluster) readsDeployments() bool {
-	for _, a := range c.kube.Actions() {
+	for _, a := range c.Kube.Actions() {
 		if a.GetResource().Resource == "deployments" {
 			return true
 		}
@@ -141,8 +79,12 @@ func accepted(status, reason, message string) interface{} {
 	return map[string]interface{}{"type": "Accepted", "status": status, "reason": reason, "message": message, "observedGeneration": int64(1)}
 }
 
-func classes(v string, objs ...*unstructured.Unstructured) map[schema.GroupVersionResource][]*unstructured.Unstructured {
-	return map[schema.GroupVersionResource][]*unstructured.Unstructured{gatewayapi.GatewayClasses(v): objs}
+// classes are GatewayClasses served in version v.
+func classes(v string, objs ...*unstructured.Unstructured) []*unstructured.Unstructured {
+	for _, u := range objs {
+		u.SetAPIVersion(gatewayapi.Group + "/" + v)
+	}
+	return objs
 }
 
 func gatewayAPIRequest() Request {
@@ -294,7 +236,7 @@ func TestGatewayAPIPlanRefuses(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var objs map[schema.GroupVersionResource][]*unstructured.Unstructured
+			var objs []*unstructured.Unstructured
 			if tc.served != "" {
 				objs = classes(tc.served, tc.classes...)
 			}
@@ -354,7 +296,7 @@ func TestClassicPlanSuggestsTheGatewayAPI(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var objs map[schema.GroupVersionResource][]*unstructured.Unstructured
+			var objs []*unstructured.Unstructured
 			if tc.served != "" {
 				objs = classes(tc.served, tc.classes...)
 			}
@@ -385,7 +327,7 @@ func TestGatewayAPIPlanMatchesDesired(t *testing.T) {
 	corp := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
 		"spec": map[string]interface{}{"ca": map[string]interface{}{"secretName": "corp"}}}}
 	corp.SetName("corp")
-	if err := c.dyn.Tracker().Create(certmanager.ClusterIssuers, corp, ""); err != nil {
+	if err := c.Add(corp); err != nil {
 		t.Fatal(err)
 	}
 	plan, _, err := c.plan(req)
@@ -426,7 +368,7 @@ func TestGatewayAPIPlanRemovesTheRedirectRouteNoLongerWanted(t *testing.T) {
 			toApp.SetName("opea-ingress")
 			toApp.SetLabels(ownership.Labels("chatqna"))
 			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
-			objs[gatewayapi.HTTPRoutes("v1")] = []*unstructured.Unstructured{route, toApp}
+			objs = append(objs, route, toApp)
 			c := newFakeCluster(t, "v1", nil, objs)
 			req := gatewayAPIRequest()
 			req.HTTPRedirect = false
@@ -454,17 +396,17 @@ func TestPlanRefusesTheOtherModesGateway(t *testing.T) {
 		u.SetLabels(ownership.Labels(app))
 		return u
 	}
-	istioGateway := func(app string) map[schema.GroupVersionResource][]*unstructured.Unstructured {
-		return map[schema.GroupVersionResource][]*unstructured.Unstructured{
-			gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
-			gatewaysGVR:                     {labelled(gatewayObject("chatqna", "opea-ingress", time.Hour, map[string]interface{}{"istio": "ingress"}, 443, "chatqna.example.com"), app)},
+	istioGateway := func(app string) []*unstructured.Unstructured {
+		return []*unstructured.Unstructured{
+			gatewayClass("istio", accepted("True", "Accepted", "")),
+			labelled(gatewayObject("chatqna", "opea-ingress", time.Hour, map[string]interface{}{"istio": "ingress"}, 443, "chatqna.example.com"), app),
 		}
 	}
-	apiGateway := func(app string) map[schema.GroupVersionResource][]*unstructured.Unstructured {
+	apiGateway := func(app string) []*unstructured.Unstructured {
 		u := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway"}}
 		u.SetNamespace("chatqna")
 		u.SetName("opea-ingress")
-		return map[schema.GroupVersionResource][]*unstructured.Unstructured{gatewayapi.Gateways("v1"): {labelled(u, app)}}
+		return []*unstructured.Unstructured{labelled(u, app)}
 	}
 	const (
 		classic = "namespace chatqna is secured through an Istio ingress gateway already (Gateway chatqna/opea-ingress of networking.istio.io, applied by secure without --gateway-api): both ingresses would serve the hosts\n" +
@@ -474,7 +416,7 @@ func TestPlanRefusesTheOtherModesGateway(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		gatewayAPI bool
-		objs       map[schema.GroupVersionResource][]*unstructured.Unstructured
+		objs       []*unstructured.Unstructured
 		want       string
 	}{
 		{name: "--gateway-api over the classic ingress", gatewayAPI: true, objs: istioGateway("chatqna"), want: classic},

@@ -15,7 +15,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	fakediscovery "k8s.io/client-go/discovery/fake"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/opea-project/kubectl-opea/pkg/desired"
@@ -29,12 +28,7 @@ var authorizationPoliciesGVR = schema.GroupVersionResource{Group: "security.isti
 
 // servePolicies makes c serve AuthorizationPolicy in security.istio.io/v1.
 func (c fakeCluster) servePolicies() fakeCluster {
-	disco := c.kube.Discovery().(*fakediscovery.FakeDiscovery)
-	for _, l := range disco.Resources {
-		if l.GroupVersion == "security.istio.io/v1" {
-			l.APIResources = append(l.APIResources, metav1.APIResource{Name: "authorizationpolicies"})
-		}
-	}
+	c.Serve(authorizationPoliciesGVR)
 	return c
 }
 
@@ -269,7 +263,7 @@ func TestLockdownPlanRefuses(t *testing.T) {
 				c = c.servePolicies()
 			}
 			for _, resource := range tc.forbidden {
-				c.kube.PrependReactor("*", resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
+				c.Kube.PrependReactor("*", resource, func(a k8stesting.Action) (bool, runtime.Object, error) {
 					return true, nil, apierrors.NewForbidden(a.GetResource().GroupResource(), "", errors.New("RBAC"))
 				})
 			}
@@ -290,13 +284,11 @@ func TestLockdownPlanRefuses(t *testing.T) {
 // Without --lockdown, a lockdown an earlier run made stays, with the
 // callers it admitted; --lockdown=false plans its removal.
 func TestLockdownFlagNotGivenOrFalse(t *testing.T) {
-	existing := map[schema.GroupVersionResource][]*unstructured.Unstructured{
-		gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
-		authorizationPoliciesGVR: {
-			lockdownPolicy("opea-allow-ingress", nil),
-			lockdownPolicy("opea-allow-app", map[string]string{ownership.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}),
-			lockdownPolicy("opea-deny-by-default", nil),
-		},
+	existing := []*unstructured.Unstructured{
+		gatewayClass("istio", accepted("True", "Accepted", "")),
+		lockdownPolicy("opea-allow-ingress", nil),
+		lockdownPolicy("opea-allow-app", map[string]string{ownership.AllowPrincipalsAnnotation: "cluster.local/ns/monitoring/sa/prometheus"}),
+		lockdownPolicy("opea-deny-by-default", nil),
 	}
 	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)))
 	t.Run("not given, policies in place: kept and rendered anew", func(t *testing.T) {
@@ -396,7 +388,7 @@ func TestLockdownRefusesADenyThatShutsTheGateway(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
-			objs[authorizationPoliciesGVR] = []*unstructured.Unstructured{tc.policy}
+			objs = append(objs, tc.policy)
 			typed := typed
 			if tc.mesh != "" {
 				typed = append(slices.Clone(typed), istiod("istio-system", ""), meshConfig(tc.mesh))
@@ -437,7 +429,7 @@ func TestLockdownAdmitsTheWaypointsServicesUse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := classes("v1", gatewayClass("istio", accepted("True", "Accepted", "")))
 			if tc.gateway {
-				objs[gatewayapi.Gateways("v1")] = []*unstructured.Unstructured{waypoint}
+				objs = append(objs, waypoint)
 			}
 			plan, _, err := newFakeCluster(t, "v1", typed, objs).servePolicies().plan(lockdownRequest(true))
 			if err != nil {
@@ -460,14 +452,12 @@ func TestLockdownAdmitsTheWaypointsServicesUse(t *testing.T) {
 // record, and --lockdown=false does not read it.
 func TestLockdownRecordedPrincipalsAreValidated(t *testing.T) {
 	typed := append(chatqnaPods(), entry(intstr.FromInt32(8080)))
-	withRecord := func(value string) map[schema.GroupVersionResource][]*unstructured.Unstructured {
-		return map[schema.GroupVersionResource][]*unstructured.Unstructured{
-			gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
-			authorizationPoliciesGVR: {
-				lockdownPolicy("opea-allow-ingress", nil),
-				lockdownPolicy("opea-allow-app", map[string]string{ownership.AllowPrincipalsAnnotation: value}),
-				lockdownPolicy("opea-deny-by-default", nil),
-			},
+	withRecord := func(value string) []*unstructured.Unstructured {
+		return []*unstructured.Unstructured{
+			gatewayClass("istio", accepted("True", "Accepted", "")),
+			lockdownPolicy("opea-allow-ingress", nil),
+			lockdownPolicy("opea-allow-app", map[string]string{ownership.AllowPrincipalsAnnotation: value}),
+			lockdownPolicy("opea-deny-by-default", nil),
 		}
 	}
 	for _, tc := range []struct {

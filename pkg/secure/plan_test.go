@@ -12,21 +12,11 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	kubefake "k8s.io/client-go/kubernetes/fake"
 
-	"github.com/opea-project/kubectl-opea/pkg/certmanager"
-	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/clients/clientstest"
 	"github.com/opea-project/kubectl-opea/pkg/desired"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
-)
-
-var (
-	peerAuthenticationsGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "peerauthentications"}
-	gatewaysGVR            = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "gateways"}
-	virtualServicesGVR     = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
 )
 
 // object is an Istio or cert-manager object as the API returns it.
@@ -46,28 +36,18 @@ func peerAuthentication(name string, age time.Duration, mode string, selector ma
 	return object("security.istio.io/v1", "PeerAuthentication", "chatqna", name, age, spec)
 }
 
-// secureWith returns a planner for namespace chatqna over a fake dynamic
-// client holding objs (keyed by resource: the fake would guess "gatewaies"
-// from the kind).
-func secureWith(t *testing.T, objs map[schema.GroupVersionResource][]*unstructured.Unstructured) (*planner, *bytes.Buffer) {
+// secureWith returns a planner for namespace chatqna over a fake cluster
+// holding typed and objs.
+func secureWith(t *testing.T, typed []runtime.Object, objs ...*unstructured.Unstructured) (*planner, *bytes.Buffer) {
 	t.Helper()
-	listKinds := map[schema.GroupVersionResource]string{
-		peerAuthenticationsGVR:     "PeerAuthenticationList",
-		gatewaysGVR:                "GatewayList",
-		virtualServicesGVR:         "VirtualServiceList",
-		certmanager.Issuers:        "IssuerList",
-		certmanager.ClusterIssuers: "ClusterIssuerList",
-	}
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
-	for gvr, list := range objs {
-		for _, u := range list {
-			if err := dyn.Tracker().Create(gvr, u, u.GetNamespace()); err != nil {
-				t.Fatal(err)
-			}
+	c := clientstest.New(t, typed...)
+	for _, u := range objs {
+		if err := c.Add(u); err != nil {
+			t.Fatal(err)
 		}
 	}
 	var errOut bytes.Buffer
-	return &planner{Request: Request{Namespace: "chatqna"}, clients: &clients.Fixed{DynamicClient: dyn}, notices: &errOut}, &errOut
+	return &planner{Request: Request{Namespace: "chatqna"}, clients: c.Getter(nil), notices: &errOut}, &errOut
 }
 
 // istiod keeps the oldest namespace-wide PeerAuthentication and lets
@@ -92,7 +72,7 @@ func TestSecureRefusesPeerAuthenticationsThatWouldWin(t *testing.T) {
 		{name: "a workload policy STRICT is fine", pas: []*unstructured.Unstructured{peerAuthentication("ui", time.Hour, "STRICT", app)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, _ := secureWith(t, map[schema.GroupVersionResource][]*unstructured.Unstructured{peerAuthenticationsGVR: tc.pas})
+			o, _ := secureWith(t, nil, tc.pas...)
 			errs := o.checkPeerAuthentications(context.Background(), "v1")
 			if len(errs) != len(tc.want) {
 				t.Fatalf("problems %v, want %d", errs, len(tc.want))
@@ -139,8 +119,7 @@ func TestSecureAcceptsAnUnsetPolicyUnderMeshWideStrict(t *testing.T) {
 			if tc.root != nil {
 				pas = append(pas, tc.root)
 			}
-			o, _ := secureWith(t, map[schema.GroupVersionResource][]*unstructured.Unstructured{peerAuthenticationsGVR: pas})
-			o.clients.(*clients.Fixed).KubernetesClient = kubefake.NewClientset(tc.kube...)
+			o, _ := secureWith(t, tc.kube, pas...)
 			errs := o.checkPeerAuthentications(context.Background(), "v1")
 			if refused := len(errs) > 0; refused != tc.refuse {
 				t.Fatalf("problems %v, want refused=%v", errs, tc.refuse)
@@ -191,7 +170,7 @@ func TestSecureRefusesAHostAnotherGatewayServes(t *testing.T) {
 			gatewayObject("chatqna", "opea-ingress", 2*time.Hour, ingress, 443, "*.intel.com"), gatewayObject("codetrans", "opea-ingress", time.Hour, ingress, 443, "*.intel.com")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o, _ := secureWith(t, map[schema.GroupVersionResource][]*unstructured.Unstructured{gatewaysGVR: tc.gateways})
+			o, _ := secureWith(t, nil, tc.gateways...)
 			got := o.checkGatewayHosts(context.Background(), gw, "v1", objs)
 			if tc.want == "" {
 				if len(got) > 0 {
@@ -220,7 +199,7 @@ func TestSecureAcceptsAGenericTLSSecret(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.secret.Namespace, tc.secret.Name = "istio-ingress", "mine"
 			o := &planner{Request: Request{TLSSecret: "mine"}}
-			err := o.checkTLSSecret(context.Background(), kubefake.NewClientset(tc.secret), "istio-ingress")
+			err := o.checkTLSSecret(context.Background(), clientstest.New(t, tc.secret).Kube, "istio-ingress")
 			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("checkTLSSecret = %v, want %q", err, tc.want)
 			}

@@ -69,8 +69,8 @@ func TestPlanRefusesWhenAPreconditionCannotBeRead(t *testing.T) {
 					}
 					return true, nil, fail(gr)
 				}
-				c.kube.PrependReactor(tc.verb, tc.resource, reactor)
-				c.dyn.PrependReactor(tc.verb, tc.resource, reactor)
+				c.Kube.PrependReactor(tc.verb, tc.resource, reactor)
+				c.Dynamic.PrependReactor(tc.verb, tc.resource, reactor)
 				plan, _, err := c.plan(req)
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
 					t.Fatalf("plan with the %s failing: %v\nwant a problem with %q", tc.resource, err, tc.want)

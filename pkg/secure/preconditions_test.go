@@ -11,14 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	fakediscovery "k8s.io/client-go/discovery/fake"
 
-	"github.com/opea-project/kubectl-opea/pkg/certmanager"
-	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
-	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
@@ -249,11 +244,8 @@ func healthyCluster(t *testing.T) fakeCluster {
 		lockdownPolicy(names.AllowApp, map[string]string{ownership.AllowPrincipalsAnnotation: "corp.example/ns/monitoring/sa/prometheus"}),
 		lockdownPolicy(names.AllowIngress, nil),
 	}
-	return newFakeCluster(t, "v1", typed, map[schema.GroupVersionResource][]*unstructured.Unstructured{
-		gatewayapi.GatewayClasses("v1"): {gatewayClass("istio", accepted("True", "Accepted", ""))},
-		certmanager.Issuers:             issuers,
-		authorizationPoliciesGVR:        policies,
-	}).servePolicies()
+	objs := append(append([]*unstructured.Unstructured{gatewayClass("istio", accepted("True", "Accepted", ""))}, issuers...), policies...)
+	return newFakeCluster(t, "v1", typed, objs).servePolicies()
 }
 
 // Every row, run on the facts it declares alone, reads no other: in either
@@ -276,10 +268,7 @@ func TestEveryPreconditionReadsOnlyTheFactsItDeclares(t *testing.T) {
 							req.TLSSecret = "my-tls"
 						}
 						c := healthyCluster(t)
-						p := &planner{Request: req, notices: &bytes.Buffer{}, clients: fakeGetter{
-							Fixed: &clients.Fixed{KubernetesClient: c.kube, DynamicClient: c.dyn},
-							disco: cachedDiscovery{c.kube.Discovery().(*fakediscovery.FakeDiscovery)},
-						}}
+						p := &planner{Request: req, notices: &bytes.Buffer{}, clients: c.Getter(nil)}
 						ctx := context.Background()
 						disco, err := p.connect(ctx)
 						if err != nil {

@@ -9,7 +9,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/problems"
 )
@@ -113,14 +113,14 @@ func (r UnsecureRequest) namespaceOf(p Permission) string {
 // MissingUnsecurePermissions asks the API server which of the required
 // permissions of r the user lacks, in the order of UnsecurePermissions;
 // those in a gateway namespace not known yet wait.
-func MissingUnsecurePermissions(ctx context.Context, reviews authorizationclient.SelfSubjectAccessReviewInterface, r UnsecureRequest) ([]audit.Access, error) {
+func MissingUnsecurePermissions(ctx context.Context, reviews authorizationclient.SelfSubjectAccessReviewInterface, r UnsecureRequest) ([]snapshot.Access, error) {
 	return refused(ctx, reviews, accessesOf(UnsecurePermissions(r), r.namespaceOf))
 }
 
 // UnsecurePermissionsProblem reports the permissions of r the user lacks,
 // all at once, with the command that prints the RBAC objects granting
 // them.
-func UnsecurePermissionsProblem(missing []audit.Access, r UnsecureRequest) error {
+func UnsecurePermissionsProblem(missing []snapshot.Access, r UnsecureRequest) error {
 	return problems.New(
 		"you lack permissions to read what unsecure must find, or to remove it: "+strings.Join(accessStrings(missing), "; "),
 		r.PermissionsFix())

@@ -1,20 +1,18 @@
 package controlplane
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/opea-project/kubectl-opea/test/testpki"
 )
 
 // pki is the key material one control plane needs, written under dir.
@@ -38,44 +36,14 @@ func newPKI(dir string) (*pki, error) {
 		serviceAcctPub: filepath.Join(dir, "sa.pub"),
 	}
 	now := time.Now()
-
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	caTemplate := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kubectl-opea local control plane CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(7 * 24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, err
-	}
-
-	servingKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	servingTemplate := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "kube-apiserver"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(7 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 0, 1)},
-		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
-	}
-	servingDER, err := x509.CreateCertificate(rand.Reader, servingTemplate, caCert, &servingKey.PublicKey, caKey)
+	serving, err := testpki.Issue(testpki.Leaf{
+		CA:         "kubectl-opea local control plane CA",
+		CommonName: "kube-apiserver",
+		IPs:        []net.IP{net.IPv4(127, 0, 0, 1), net.IPv4(10, 0, 0, 1)},
+		DNSNames:   []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+		NotBefore:  now.Add(-time.Hour),
+		NotAfter:   now.Add(7 * 24 * time.Hour),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -89,15 +57,11 @@ func newPKI(dir string) (*pki, error) {
 		return nil, err
 	}
 
-	p.caCertPEM = pemBlock("CERTIFICATE", caDER)
-	servingKeyDER, err := x509.MarshalECPrivateKey(servingKey)
-	if err != nil {
-		return nil, err
-	}
+	p.caCertPEM = serving.CAPEM
 	files := map[string][]byte{
 		p.caCert:         p.caCertPEM,
-		p.servingCert:    pemBlock("CERTIFICATE", servingDER),
-		p.servingKey:     pemBlock("EC PRIVATE KEY", servingKeyDER),
+		p.servingCert:    serving.CertPEM,
+		p.servingKey:     serving.KeyPEM,
 		p.serviceAcctKey: pemBlock("RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(saKey)),
 		p.serviceAcctPub: pemBlock("PUBLIC KEY", saPub),
 	}

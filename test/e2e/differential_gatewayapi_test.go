@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -410,10 +410,10 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 	if r.code == 2 {
 		t.Fatalf("verify could not run: %s", r.stderr)
 	}
-	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryGatewayAPI, audit.CategoryAuthorization, audit.CategoryMTLS)
-	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryGatewayAPI)) == 0 &&
+	row.verifyFailedIDs = failedIn(report, check.CategoryIngress, check.CategoryRouting, check.CategoryGatewayAPI, check.CategoryAuthorization, check.CategoryMTLS)
+	row.verifyTLS = len(failedIn(report, check.CategoryIngress, check.CategoryRouting, check.CategoryGatewayAPI)) == 0 &&
 		!contains(row.verifyFailedIDs, ingressAdmittedID) && !contains(row.verifyFailedIDs, gatewayAdmitsClientsID)
-	row.verifyStrict = len(failedIn(report, audit.CategoryMTLS)) == 0
+	row.verifyStrict = len(failedIn(report, check.CategoryMTLS)) == 0
 	if c.failedID != "" && (r.code != 1 || !contains(row.verifyFailedIDs, c.failedID)) {
 		t.Errorf("verify exits %d failing %v, want exit 1 failing %s\n%s", r.code, row.verifyFailedIDs, c.failedID, describe(report))
 	}

@@ -17,9 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/dynamic"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
+	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -397,13 +398,13 @@ func runDifferentialCase(t *testing.T, c differentialCase, proxy xds.Proxy) diff
 	if r.code == 2 {
 		t.Fatalf("verify could not run: %s", r.stderr)
 	}
-	row.verifyFailedIDs = failedIn(report, audit.CategoryIngress, audit.CategoryRouting, audit.CategoryAuthorization, audit.CategoryMTLS)
-	row.verifyTLS = len(failedIn(report, audit.CategoryIngress, audit.CategoryRouting)) == 0 &&
+	row.verifyFailedIDs = failedIn(report, auditcheck.CategoryIngress, auditcheck.CategoryRouting, auditcheck.CategoryAuthorization, auditcheck.CategoryMTLS)
+	row.verifyTLS = len(failedIn(report, auditcheck.CategoryIngress, auditcheck.CategoryRouting)) == 0 &&
 		!contains(row.verifyFailedIDs, ingressAdmittedID) && !contains(row.verifyFailedIDs, gatewayAdmitsClientsID)
 	if c.failedID != "" && (r.code != 1 || !contains(row.verifyFailedIDs, c.failedID)) {
 		t.Errorf("verify exits %d failing %v, want exit 1 failing %s\n%s", r.code, row.verifyFailedIDs, c.failedID, describe(report))
 	}
-	row.verifyStrict = len(failedIn(report, audit.CategoryMTLS)) == 0
+	row.verifyStrict = len(failedIn(report, auditcheck.CategoryMTLS)) == 0
 
 	layout := c.layout
 	if c.httpsListener != 0 {
@@ -471,17 +472,16 @@ func observe(t *testing.T, expect bool, cond func(context.Context) (bool, error)
 	if expect {
 		window = 30 * time.Second
 	}
-	deadline := time.Now().Add(window)
 	var lastErr error
-	for time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := await.Until(context.Background(), window, 200*time.Millisecond, "istiod's answer", func(ctx context.Context) (bool, string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 		ok, err := cond(ctx)
-		cancel()
-		if err == nil && ok {
-			return true
-		}
 		lastErr = err
-		time.Sleep(200 * time.Millisecond)
+		return err == nil && ok, "", nil
+	})
+	if err == nil {
+		return true
 	}
 	if lastErr != nil {
 		t.Fatalf("asking istiod: %v", lastErr)
@@ -517,17 +517,12 @@ func renderObjects(t *testing.T, text string, data differentialData) []*unstruct
 }
 
 func deleteObjects(t *testing.T, objs []*unstructured.Unstructured) {
-	dyn := adminDynamic(t)
+	mapper := adminMapper(t)
 	for _, o := range objs {
-		gvr := map[string]string{"Gateway": "gateways", "Deployment": "deployments", "Service": "services", "ServiceAccount": "serviceaccounts", "VirtualService": "virtualservices", "PeerAuthentication": "peerauthentications",
-			"HTTPRoute": "httproutes", "ReferenceGrant": "referencegrants", "GatewayClass": "gatewayclasses",
-			"AuthorizationPolicy": "authorizationpolicies"}[o.GetKind()]
-		gv := o.GroupVersionKind().GroupVersion()
-		var client dynamic.ResourceInterface = dyn.Resource(gv.WithResource(gvr))
-		if o.GetNamespace() != "" {
-			client = dyn.Resource(gv.WithResource(gvr)).Namespace(o.GetNamespace())
+		// Best effort, as the test ends: what cannot be found is gone.
+		if client, err := resourceOf(mapper, o); err == nil {
+			_ = client.Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
 		}
-		_ = client.Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
 	}
 }
 
@@ -554,7 +549,7 @@ func createCredential(t *testing.T, ns, name string, typ corev1.SecretType, dnsN
 	t.Cleanup(func() { _ = kube.CoreV1().Secrets(ns).Delete(context.Background(), name, metav1.DeleteOptions{}) })
 }
 
-func failedIn(report audit.Report, categories ...string) []string {
+func failedIn(report auditreport.Report, categories ...string) []string {
 	var ids []string
 	for _, c := range report.Categories {
 		for _, cat := range categories {
@@ -562,7 +557,7 @@ func failedIn(report audit.Report, categories ...string) []string {
 				continue
 			}
 			for _, check := range c.Checks {
-				if check.Result == audit.Fail {
+				if check.Result == auditcheck.Fail {
 					ids = append(ids, check.ID)
 				}
 			}

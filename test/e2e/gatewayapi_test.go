@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -161,15 +161,10 @@ func statusServesRoutesOf(t *testing.T, ns, gateway, routeNamespace string, rout
 // waitStatusServes waits until istiod's status says the app is served.
 func waitStatusServes(t *testing.T, ns, gateway string, routes ...string) {
 	t.Helper()
-	var last error
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if last = statusServes(t, ns, gateway, routes...); last == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("istiod's status: %v", last)
+	eventually(t, 30*time.Second, "istiod's status to say the app is served", func() (bool, error) {
+		err := statusServes(t, ns, gateway, routes...)
+		return err == nil, err
+	})
 }
 
 // ourGatewayAPIObjects are the resourceVersions of what secure wrote into
@@ -266,16 +261,16 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	waitGatewayServes(t, emulator, func() error { return servedThrough(emulator, layout, ns, host, roots) })
 	report, r := verifyJSON(t, append([]string{"-n", ns}, probeFlags(t, emulator, layout)...)...)
 	if r.code != 0 {
-		t.Fatalf("verify: exit %d, failed %v\n%s%s", r.code, byStatus(report, audit.Fail), describe(report), r.stderr)
+		t.Fatalf("verify: exit %d, failed %v\n%s%s", r.code, byStatus(report, check.Fail), describe(report), r.stderr)
 	}
-	if !contains(byStatus(report, audit.Pass), "authorization.gateway-admits-clients") {
+	if !contains(byStatus(report, check.Pass), "authorization.gateway-admits-clients") {
 		t.Errorf("verify did not pass authorization.gateway-admits-clients\n%s", describe(report))
 	}
 
-	if warned := byStatus(report, audit.Warn); len(warned) > 0 {
+	if warned := byStatus(report, check.Warn); len(warned) > 0 {
 		t.Errorf("verify warns on the Gateway API install: %v\n%s", warned, describe(report))
 	}
-	passed := byStatus(report, audit.Pass)
+	passed := byStatus(report, check.Pass)
 	for _, id := range []string{"ingress.gateway-found", "enrolment.no-opt-out", "enrolment.pods-redirected", "certificate.sans", "probe.tls-handshake", "authorization.ingress-admitted", "authorization.lockdown-intact"} {
 		if !contains(passed, id) {
 			t.Errorf("verify did not pass %s on the Gateway API install; passed: %v", id, passed)
@@ -332,7 +327,7 @@ spec:
 		return nil
 	})
 	shutReport, r := verifyJSON(t, append([]string{"-n", ns}, probeFlags(t, emulator, layout)...)...)
-	failed := byStatus(shutReport, audit.Fail)
+	failed := byStatus(shutReport, check.Fail)
 	if r.code != 1 || !contains(failed, "authorization.gateway-admits-clients") || !contains(failed, "probe.https-route") ||
 		!strings.Contains(describe(shutReport), ns+"/own-namespace") {
 		t.Errorf("verify with a namespace-wide ALLOW shutting the gateway: exit %d, failed %v\n%s", r.code, failed, describe(shutReport))
@@ -431,7 +426,7 @@ func TestClassicAndGatewayAPIAppsCoexist(t *testing.T) {
 		if !found {
 			t.Errorf("verify -n %s ran no %s check:\n%s", c.ns, c.only, describe(report))
 		}
-		if failed := failedIn(report, audit.CategoryIngress, audit.CategoryRouting); len(failed) > 0 {
+		if failed := failedIn(report, check.CategoryIngress, check.CategoryRouting); len(failed) > 0 {
 			t.Errorf("verify -n %s fails %v", c.ns, failed)
 		}
 	}

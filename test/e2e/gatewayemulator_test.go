@@ -12,6 +12,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/gatewayemulator"
 	"github.com/opea-project/kubectl-opea/test/xds"
@@ -134,20 +135,16 @@ func credentialRoots(t *testing.T, ns, name string) *x509.CertPool {
 // test with check's last complaint.
 func waitGatewayServes(t *testing.T, e *gatewayemulator.Emulator, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last error
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		last = e.Refresh(ctx)
-		cancel()
-		if last == nil {
-			if last = check(); last == nil {
-				return
-			}
+	err := await.Until(context.Background(), 30*time.Second, 200*time.Millisecond, "the gateway to serve", func(ctx context.Context) (bool, string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		err := e.Refresh(ctx)
+		if err == nil {
+			err = check()
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway, as istiod configures it: %v", last)
-		}
-		time.Sleep(200 * time.Millisecond)
+		return err == nil, fmt.Sprint(err), nil
+	})
+	if err != nil {
+		t.Fatalf("the gateway, as istiod configures it: %v", err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/faultproxy"
 )
@@ -108,7 +108,7 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 	t.Cleanup(func() {
 		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), ownership.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
 	})
-	lockdownIntact := func(t *testing.T) (audit.Status, string) {
+	lockdownIntact := func(t *testing.T) (check.Status, string) {
 		t.Helper()
 		report, _ := verifyJSON(t, "-n", ns)
 		for _, c := range report.Categories {
@@ -121,7 +121,7 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 		t.Fatalf("verify ran no authorization.lockdown-intact:\n%s", describe(report))
 		return "", ""
 	}
-	if status, message := lockdownIntact(t); status != audit.Pass {
+	if status, message := lockdownIntact(t); status != check.Pass {
 		t.Fatalf("authorization.lockdown-intact after secure --lockdown: %s %s", status, message)
 	}
 	allowApp := ownership.NamesFor(ns).AllowApp
@@ -148,7 +148,7 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 			t.Errorf("a plain secure wrote over a bad record (-before +after):\n%s", diff)
 		}
 		report, vr := verifyJSON(t, "-n", ns)
-		if failed := byStatus(report, audit.Fail); vr.code != 1 || !contains(failed, "authorization.lockdown-intact") {
+		if failed := byStatus(report, check.Fail); vr.code != 1 || !contains(failed, "authorization.lockdown-intact") {
 			t.Errorf("verify: exit %d, failed %v, want 1 and authorization.lockdown-intact", vr.code, failed)
 		}
 		// The fix: secure --lockdown with the callers meant rewrites the
@@ -156,14 +156,14 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 		if r := opea(t, "secure", "-n", ns, "--host", host, "--lockdown", "--force-conflicts", "--allow-principal", prometheus); r.code != 0 {
 			t.Fatalf("secure --lockdown again: exit %d\n%s", r.code, r.stderr)
 		}
-		if status, message := lockdownIntact(t); status != audit.Pass {
+		if status, message := lockdownIntact(t); status != check.Pass {
 			t.Errorf("authorization.lockdown-intact after secure --lockdown again: %s %s", status, message)
 		}
 	})
 
 	t.Run("the policy", func(t *testing.T) {
 		patch(t, `{"spec":{"rules":[{"from":[{"source":{"principals":["*"]}}]}]}}`)
-		if status, message := lockdownIntact(t); status != audit.Fail || !strings.Contains(message, "opea-allow-app admits principals with a wildcard (*)") {
+		if status, message := lockdownIntact(t); status != check.Fail || !strings.Contains(message, "opea-allow-app admits principals with a wildcard (*)") {
 			t.Errorf("authorization.lockdown-intact with principals [*]: %s %s", status, message)
 		}
 		// A plain secure renders what it wrote, from the valid record,
@@ -171,7 +171,7 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 		if r := opea(t, "secure", "-n", ns, "--host", host, "--force-conflicts"); r.code != 0 {
 			t.Fatalf("plain secure: exit %d\n%s", r.code, r.stderr)
 		}
-		if status, message := lockdownIntact(t); status != audit.Pass {
+		if status, message := lockdownIntact(t); status != check.Pass {
 			t.Errorf("authorization.lockdown-intact after a plain secure: %s %s", status, message)
 		}
 	})

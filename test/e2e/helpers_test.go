@@ -10,9 +10,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/restmapper"
 
+	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
@@ -63,20 +70,19 @@ func createNamespace(t testing.TB, name string) string {
 	return name
 }
 
-// eventually polls cond every 100ms until it holds or timeout passes.
+// eventually waits through await.Until, polling cond every 100ms until it
+// holds, and fails the test once timeout passes, with cond's last error.
+// An error from cond means "not yet": the cluster may answer otherwise on
+// the next call.
 func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var lastErr error
-	for time.Now().Before(deadline) {
+	err := await.Until(context.Background(), timeout, 100*time.Millisecond, what, func(context.Context) (bool, string, error) {
 		ok, err := cond()
-		if ok {
-			return
-		}
-		lastErr = err
-		time.Sleep(100 * time.Millisecond)
+		return ok, fmt.Sprintf("last error: %v", err), nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("timed out after %s waiting for %s (last error: %v)", timeout, what, lastErr)
 }
 
 // grantLimitedUser binds rules to the limited user, cluster-wide when
@@ -134,4 +140,34 @@ func runCapturedAppPods(t *testing.T, ns string) []string {
 	}
 	waitEntryEndpoints(t, ns)
 	return appPods
+}
+
+// adminMapper is a RESTMapper over the local control plane's discovery: the
+// resource of a kind is the one the API server serves it as, never a plural
+// guessed from the kind.
+func adminMapper(t testing.TB) meta.RESTMapper {
+	t.Helper()
+	disco, err := discovery.NewDiscoveryClientForConfig(cluster.AdminConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
+}
+
+// resourceOf is the dynamic client of obj's resource, as mapper maps its
+// kind, in obj's namespace when the resource lives in one.
+func resourceOf(mapper meta.RESTMapper, obj *unstructured.Unstructured) (dynamic.ResourceInterface, error) {
+	gvk := obj.GroupVersionKind()
+	m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cluster.AdminConfig())
+	if err != nil {
+		return nil, err
+	}
+	if m.Scope.Name() == meta.RESTScopeNameNamespace {
+		return dyn.Resource(m.Resource).Namespace(obj.GetNamespace()), nil
+	}
+	return dyn.Resource(m.Resource), nil
 }

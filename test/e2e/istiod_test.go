@@ -10,7 +10,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
@@ -41,14 +42,12 @@ func installLayout(t *testing.T, layout fixtures.GatewayLayout) {
 		policy := metav1.DeletePropagationForeground
 		_ = kube.AppsV1().Deployments(layout.Namespace).Delete(ctx, layout.Service, metav1.DeleteOptions{PropagationPolicy: &policy})
 		_ = kube.CoreV1().Services(layout.Namespace).Delete(ctx, layout.Service, metav1.DeleteOptions{})
-		// Wait until discovery no longer sees it.
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			if _, err := kube.AppsV1().Deployments(layout.Namespace).Get(ctx, layout.Service, metav1.GetOptions{}); err != nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		// Wait until discovery no longer sees it; a test after this one
+		// finds out if it never goes.
+		_ = await.Until(ctx, 30*time.Second, 100*time.Millisecond, "the Deployment to go", func(ctx context.Context) (bool, string, error) {
+			_, err := kube.AppsV1().Deployments(layout.Namespace).Get(ctx, layout.Service, metav1.GetOptions{})
+			return err != nil, "", nil
+		})
 	})
 }
 
@@ -213,7 +212,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("verify: exit %d\n%s", r.code, describe(report))
 			}
-			if warned := byStatus(report, audit.Warn); len(warned) > 0 {
+			if warned := byStatus(report, auditcheck.Warn); len(warned) > 0 {
 				t.Errorf("verify warns on a healthy install: %v\n%s", warned, describe(report))
 			}
 

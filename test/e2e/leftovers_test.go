@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 )
 
 // Deleting a namespace secured in the classic mode leaves secure's Issuers,
@@ -36,7 +36,7 @@ func TestVerifyAllNamesLeftoversOfADeletedNamespace(t *testing.T) {
 
 	r := opea(t, "verify", "-A", "-o", "json", "--probe=false")
 	report := fleetJSON(t, r)
-	var leftover *audit.Leftover
+	var leftover *read.Leftover
 	for i := range report.Leftovers {
 		switch report.Leftovers[i].Namespace {
 		case gone.ns:
@@ -49,7 +49,7 @@ func TestVerifyAllNamesLeftoversOfADeletedNamespace(t *testing.T) {
 		t.Fatalf("verify -A does not name what secure left for %s: leftovers %+v\n%s", gone.ns, report.Leftovers, r.stderr)
 	}
 	in := " in " + gatewayNamespace
-	want := audit.Leftover{
+	want := read.Leftover{
 		Namespace: gone.ns,
 		Objects: []string{
 			"certificate.cert-manager.io/" + gone.names.CACertificate + in, "certificate.cert-manager.io/" + gone.names.Certificate + in,

@@ -13,7 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	"github.com/opea-project/kubectl-opea/pkg/audit/check"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
@@ -159,7 +159,7 @@ spec:
 	if r.code != 0 {
 		t.Fatalf("verify: exit %d\n%s%s", r.code, describe(report), r.stderr)
 	}
-	passed := byStatus(report, audit.Pass)
+	passed := byStatus(report, check.Pass)
 	for _, id := range []string{"authorization.ingress-admitted", "authorization.ztunnel-accepted", "authorization.lockdown-intact"} {
 		if !contains(passed, id) {
 			t.Errorf("verify did not pass %s after secure --lockdown:\n%s", id, describe(report))
@@ -169,7 +169,7 @@ spec:
 	// A node port reaches the entry pods around the gateway: verify warns.
 	setServiceType(t, ns, "chatqna-nginx", corev1.ServiceTypeNodePort)
 	report, r = verifyJSON(t, append([]string{"-n", ns}, probe...)...)
-	if warned := byStatus(report, audit.Warn); r.code != 0 || !contains(warned, "authorization.no-bypass-service") {
+	if warned := byStatus(report, check.Warn); r.code != 0 || !contains(warned, "authorization.no-bypass-service") {
 		t.Errorf("verify with a NodePort entry Service: exit %d, warnings %v, want 0 and authorization.no-bypass-service", r.code, warned)
 	}
 	setServiceType(t, ns, "chatqna-nginx", corev1.ServiceTypeClusterIP)
@@ -200,7 +200,7 @@ spec:
 		t.Fatal(err)
 	}
 	report, r = verifyJSON(t, "-n", ns)
-	if failed := byStatus(report, audit.Fail); r.code != 1 || !contains(failed, "authorization.lockdown-intact") {
+	if failed := byStatus(report, check.Fail); r.code != 1 || !contains(failed, "authorization.lockdown-intact") {
 		t.Errorf("verify without opea-allow-app: exit %d, failed %v, want 1 and authorization.lockdown-intact", r.code, failed)
 	}
 	if r := opea(t, "unsecure", "-n", ns); r.code != 0 {

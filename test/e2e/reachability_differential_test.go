@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/reachability"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -420,18 +422,14 @@ func runWaypoint(ctx context.Context, t *testing.T, ns, name string) {
 // last complaint after timeout.
 func reachPoll(t *testing.T, timeout time.Duration, what string, check func(context.Context) error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := await.Until(context.Background(), timeout, 250*time.Millisecond, what, func(ctx context.Context) (bool, string, error) {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 		err := check(ctx)
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(250 * time.Millisecond)
+		return err == nil, fmt.Sprint(err), nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -450,12 +448,7 @@ func reachApply(ctx context.Context, t *testing.T, text, ns string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		dyn := adminDynamic(t)
-		for _, o := range objs {
-			gvr := o.GroupVersionKind().GroupVersion().WithResource(map[string]string{
-				"PeerAuthentication": "peerauthentications", "AuthorizationPolicy": "authorizationpolicies", "Gateway": "gateways"}[o.GetKind()])
-			_ = dyn.Resource(gvr).Namespace(o.GetNamespace()).Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
-		}
+		deleteObjects(t, objs)
 	})
 }
 
@@ -717,16 +710,18 @@ func TestReachabilityAgreesWithIstiod(t *testing.T) {
 				}
 				return reachSettled(v, in, c.waypoint)
 			})
-			deadline := time.Now().Add(20 * time.Second)
-			for {
+			// The differences left after 20s are the test's failures.
+			err = await.Until(ctx, 20*time.Second, 250*time.Millisecond, "ztunnel's view to match", func(ctx context.Context) (bool, string, error) {
 				v, err := xds.FetchZtunnelView(ctx, cluster.Istio.Debug)
 				if err != nil {
-					t.Fatal(err)
+					return false, "", err
 				}
-				if last = reachDifferences(v, ns, m); len(last) == 0 || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(250 * time.Millisecond)
+				last = reachDifferences(v, ns, m)
+				return len(last) == 0, "", nil
+			})
+			var timedOut *await.TimeoutError
+			if err != nil && !errors.As(err, &timedOut) {
+				t.Fatal(err)
 			}
 			for _, d := range last {
 				t.Error(d)

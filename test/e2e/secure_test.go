@@ -266,11 +266,14 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 	}
 	// Every printed object is exactly what the cluster holds: each field it
 	// sets has the value the live object has.
-	dyn := adminDynamic(t)
+	mapper := adminMapper(t)
 	for _, p := range printed {
-		gvr := schema.GroupVersionResource{Group: p.GroupVersionKind().Group, Version: p.GroupVersionKind().Version,
-			Resource: strings.ToLower(p.GetKind()) + "s"}
-		live, err := dyn.Resource(gvr).Namespace(p.GetNamespace()).Get(context.Background(), p.GetName(), metav1.GetOptions{})
+		resource, err := resourceOf(mapper, p)
+		if err != nil {
+			t.Errorf("printed %s %s is of no resource the cluster serves: %v", p.GetKind(), p.GetName(), err)
+			continue
+		}
+		live, err := resource.Get(context.Background(), p.GetName(), metav1.GetOptions{})
 		if err != nil {
 			t.Errorf("printed %s %s is not in the cluster: %v", p.GetKind(), p.GetName(), err)
 			continue

@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
@@ -19,8 +18,11 @@ import (
 // applyAs server-side applies obj as manager, the way a user's own tool does.
 func applyAs(t *testing.T, manager string, obj *unstructured.Unstructured) {
 	t.Helper()
-	gvr := map[string]schema.GroupVersionResource{"Issuer": issuerGVR, "Certificate": certificateGVR, "PeerAuthentication": peerAuthGVR}[obj.GetKind()]
-	if _, err := adminDynamic(t).Resource(gvr).Namespace(obj.GetNamespace()).Apply(context.Background(), obj.GetName(), obj, metav1.ApplyOptions{FieldManager: manager}); err != nil {
+	resource, err := resourceOf(adminMapper(t), obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := resource.Apply(context.Background(), obj.GetName(), obj, metav1.ApplyOptions{FieldManager: manager}); err != nil {
 		t.Fatalf("applying %s %s as %s: %v", obj.GetKind(), obj.GetName(), manager, err)
 	}
 }

@@ -334,17 +334,12 @@ func addedKeys(before, after map[string]map[string]interface{}) []string {
 // race with them.
 func waitForNamespaceConfigMaps(t *testing.T, ns string) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for _, name := range []string{"kube-root-ca.crt", "istio-ca-root-cert"} {
-		for {
-			_, err := adminKube(t).CoreV1().ConfigMaps(ns).Get(context.Background(), name, metav1.GetOptions{})
-			if err == nil {
-				break
+	eventually(t, 30*time.Second, "ConfigMaps kube-root-ca.crt and istio-ca-root-cert in namespace "+ns, func() (bool, error) {
+		for _, name := range []string{"kube-root-ca.crt", "istio-ca-root-cert"} {
+			if _, err := adminKube(t).CoreV1().ConfigMaps(ns).Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+				return false, err
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("ConfigMap %s/%s did not appear: %v", ns, name, err)
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
-	}
+		return true, nil
+	})
 }

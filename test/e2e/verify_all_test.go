@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/pkg/plugin"
@@ -39,9 +41,9 @@ func labelForFleet(t *testing.T, ns, id string) {
 	}
 }
 
-func fleetJSON(t *testing.T, r opeaResult) audit.FleetReport {
+func fleetJSON(t *testing.T, r opeaResult) auditreport.FleetReport {
 	t.Helper()
-	var report audit.FleetReport
+	var report auditreport.FleetReport
 	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
 		t.Fatalf("verify -A -o json is not JSON: %v\n%s\n%s", err, r.stdout, r.stderr)
 	}
@@ -49,7 +51,7 @@ func fleetJSON(t *testing.T, r opeaResult) audit.FleetReport {
 	return report
 }
 
-func verdicts(report audit.FleetReport) map[string]string {
+func verdicts(report auditreport.FleetReport) map[string]string {
 	out := map[string]string{}
 	for _, r := range report.Namespaces {
 		out[r.Namespace] = r.Verdict
@@ -57,11 +59,11 @@ func verdicts(report audit.FleetReport) map[string]string {
 	return out
 }
 
-func failedIDs(r audit.Report) []string {
+func failedIDs(r auditreport.Report) []string {
 	var ids []string
 	for _, c := range r.Categories {
 		for _, check := range c.Checks {
-			if check.Result == audit.Fail {
+			if check.Result == auditcheck.Fail {
 				ids = append(ids, check.ID)
 			}
 		}
@@ -97,11 +99,11 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 
 	r := opea(t, "verify", "-A", "-l", selector, "-o", "json")
 	report := fleetJSON(t, r)
-	want := map[string]string{healthy.ns: audit.VerdictSecured, broken.ns: audit.VerdictFailing, unsecured: audit.VerdictFailing}
+	want := map[string]string{healthy.ns: string(audit.VerdictSecured), broken.ns: string(audit.VerdictFailing), unsecured: string(audit.VerdictFailing)}
 	if diff := cmp.Diff(want, verdicts(report)); diff != "" {
 		t.Fatalf("verdicts (-want +got):\n%s%s", diff, r.stderr)
 	}
-	if r.code != 1 || report.Success || report.Summary != (audit.FleetSummary{Namespaces: 3, Secured: 1, Failing: 2}) {
+	if r.code != 1 || report.Success || report.Summary != (auditreport.FleetSummary{Namespaces: 3, Secured: 1, Failing: 2}) {
 		t.Errorf("exit %d, success %v, summary %+v; want 1, false, 1 secured and 2 failing", r.code, report.Success, report.Summary)
 	}
 	for _, ns := range report.Namespaces {
@@ -161,12 +163,12 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
 	})
 	limited := kubeconfigFor(t, limitedUser)
-	var limitedReport audit.FleetReport
+	var limitedReport auditreport.FleetReport
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
 		r = opeaWith(t, limited, "verify", "-A", "-l", selector, "-o", "json")
 		limitedReport = fleetJSON(t, r)
 		v := verdicts(limitedReport)
-		if v[broken.ns] != audit.VerdictFailing || v[healthy.ns] != audit.VerdictUnreadable {
+		if v[broken.ns] != string(audit.VerdictFailing) || v[healthy.ns] != string(audit.VerdictUnreadable) {
 			return false, fmt.Errorf("verdicts %v\n%s", v, r.stderr)
 		}
 		return true, nil

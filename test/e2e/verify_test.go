@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,9 +19,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
-	"github.com/opea-project/kubectl-opea/pkg/audit"
+	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
+	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
@@ -145,17 +146,17 @@ func matchesOutputSchema(t *testing.T, output string) {
 	}
 }
 
-func verifyJSON(t *testing.T, args ...string) (audit.Report, opeaResult) {
+func verifyJSON(t *testing.T, args ...string) (auditreport.Report, opeaResult) {
 	t.Helper()
 	r := opea(t, append([]string{"verify", "-o", "json"}, args...)...)
-	var report audit.Report
+	var report auditreport.Report
 	if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
 		t.Fatalf("verify -o json is not JSON: %v\n%s\n%s", err, r.stdout, r.stderr)
 	}
 	return report, r
 }
 
-func byStatus(report audit.Report, status audit.Status) []string {
+func byStatus(report auditreport.Report, status auditcheck.Status) []string {
 	var ids []string
 	for _, c := range report.Categories {
 		for _, check := range c.Checks {
@@ -168,11 +169,11 @@ func byStatus(report audit.Report, status audit.Status) []string {
 	return ids
 }
 
-func describe(report audit.Report) string {
+func describe(report auditreport.Report) string {
 	var b strings.Builder
 	for _, c := range report.Categories {
 		for _, check := range c.Checks {
-			if check.Result == audit.Fail || check.Result == audit.Warn {
+			if check.Result == auditcheck.Fail || check.Result == auditcheck.Warn {
 				fmt.Fprintf(&b, "  %s %s: %s\n", check.Result, check.ID, check.Message)
 			}
 		}
@@ -187,14 +188,14 @@ func TestVerifyPassesOnAHealthySetup(t *testing.T) {
 	if r.code != 0 || !report.Success {
 		t.Fatalf("verify on a healthy setup: exit %d\n%s%s", r.code, describe(report), r.stderr)
 	}
-	if failed, warned := byStatus(report, audit.Fail), byStatus(report, audit.Warn); len(failed)+len(warned) > 0 {
+	if failed, warned := byStatus(report, auditcheck.Fail), byStatus(report, auditcheck.Warn); len(failed)+len(warned) > 0 {
 		t.Errorf("failed %v, warned %v\n%s", failed, warned, describe(report))
 	}
 	// Every check ran: none is skipped on a healthy, probed setup.
-	if skipped := byStatus(report, audit.Skip); len(skipped) > 0 {
+	if skipped := byStatus(report, auditcheck.Skip); len(skipped) > 0 {
 		t.Errorf("skipped on a healthy setup: %v", skipped)
 	}
-	if got, want := len(byStatus(report, audit.Pass)), checksFor(audit.ClassicIngress); got != want {
+	if got, want := len(byStatus(report, auditcheck.Pass)), checksFor(auditcheck.ClassicIngress); got != want {
 		t.Errorf("%d checks passed, want all %d that judge a classic ingress", got, want)
 	}
 	matchesOutputSchema(t, r.stdout)
@@ -245,8 +246,8 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		id     string
-		status audit.Status // Fail unless set
-		probe  bool         // run the live probe through the gateway emulator
+		status auditcheck.Status // Fail unless set
+		probe  bool              // run the live probe through the gateway emulator
 		// ownSecret secures the app with a hand-made certificate of its own
 		// (--tls-secret) instead of cert-manager's: cert-manager would
 		// repair a Secret of its own that a case breaks.
@@ -317,7 +318,7 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 		{name: "expired certificate", id: "certificate.validity", ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
 			reissueByHand(t, app, []string{app.host}, -time.Hour)
 		}},
-		{name: "certificate expiring soon", id: "certificate.validity", status: audit.Warn, ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
+		{name: "certificate expiring soon", id: "certificate.validity", status: auditcheck.Warn, ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
 			reissueByHand(t, app, []string{app.host}, 5*24*time.Hour)
 		}},
 		{name: "cert-manager Certificate not Ready", id: "certificate.cert-manager-ready", breakIt: func(t *testing.T, app securedApp) {
@@ -378,7 +379,7 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "DestinationRule with TLS", id: "mtls.destinationrule-tls", status: audit.Warn, breakIt: func(t *testing.T, app securedApp) {
+		{name: "DestinationRule with TLS", id: "mtls.destinationrule-tls", status: auditcheck.Warn, breakIt: func(t *testing.T, app securedApp) {
 			applyObject(t, destinationRuleGVR, map[string]interface{}{"apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
 				"metadata": map[string]interface{}{"name": "backend", "namespace": app.ns},
 				"spec": map[string]interface{}{"host": "chatqna." + app.ns + ".svc.cluster.local",
@@ -417,17 +418,17 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 			report, r := verifyJSON(t, args...)
 			want := tc.status
 			if want == "" {
-				want = audit.Fail
+				want = auditcheck.Fail
 			}
 			wantCode := 1
-			if want == audit.Warn {
+			if want == auditcheck.Warn {
 				wantCode = 0
 			}
 			if r.code != wantCode || report.Success != (wantCode == 0) {
 				t.Errorf("exit %d (success %v), want %d", r.code, report.Success, wantCode)
 			}
-			failed := byStatus(report, audit.Fail)
-			if want == audit.Fail {
+			failed := byStatus(report, auditcheck.Fail)
+			if want == auditcheck.Fail {
 				if len(failed) != 1 || failed[0] != tc.id {
 					t.Errorf("failed checks %v, want exactly [%s]\n%s", failed, tc.id, describe(report))
 				}
@@ -435,7 +436,7 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				if len(failed) != 0 {
 					t.Errorf("failed checks %v, want none\n%s", failed, describe(report))
 				}
-				warned := byStatus(report, audit.Warn)
+				warned := byStatus(report, auditcheck.Warn)
 				found := false
 				for _, id := range warned {
 					found = found || id == tc.id
@@ -448,7 +449,7 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 			for _, output := range []string{"table", "short"} {
 				if other := opea(t, append([]string{"verify", "-o", output}, args...)...); other.code != r.code {
 					t.Errorf("-o %s exits %d, -o json %d", output, other.code, r.code)
-				} else if want == audit.Fail && !strings.Contains(other.stdout, "["+tc.id+"]") {
+				} else if want == auditcheck.Fail && !strings.Contains(other.stdout, "["+tc.id+"]") {
 					t.Errorf("-o %s does not name %s:\n%s", output, tc.id, other.stdout)
 				}
 			}
@@ -484,7 +485,7 @@ func TestVerifyNamesTheDefectsOfTheManualProcedure(t *testing.T) {
 	if r.code != 1 {
 		t.Errorf("exit %d, want 1", r.code)
 	}
-	failed := byStatus(report, audit.Fail)
+	failed := byStatus(report, auditcheck.Fail)
 	for _, want := range []string{"enrolment.namespace-label", "enrolment.pods-redirected"} {
 		found := false
 		for _, id := range failed {
@@ -494,7 +495,7 @@ func TestVerifyNamesTheDefectsOfTheManualProcedure(t *testing.T) {
 			t.Errorf("verify does not name the defect %s; failed: %v\n%s", want, failed, describe(report))
 		}
 	}
-	if passed := byStatus(report, audit.Pass); !contains(passed, "mtls.namespace-strict") || !contains(passed, "routing.gateway-ref") || !contains(passed, "certificate.sans") {
+	if passed := byStatus(report, auditcheck.Pass); !contains(passed, "mtls.namespace-strict") || !contains(passed, "routing.gateway-ref") || !contains(passed, "certificate.sans") {
 		t.Errorf("what the guide gets right should pass; passed: %v\n%s", passed, describe(report))
 	}
 	t.Logf("verify on the manual procedure:\n%s", describe(report))
@@ -502,10 +503,10 @@ func TestVerifyNamesTheDefectsOfTheManualProcedure(t *testing.T) {
 
 // checksFor is the number of checks verify runs on an app served through
 // one kind of ingress.
-func checksFor(kind audit.IngressKind) int {
+func checksFor(kind auditcheck.IngressKind) int {
 	n := 0
-	for _, c := range audit.Catalogue {
-		if c.Ingress == audit.AnyIngress || c.Ingress == kind {
+	for _, c := range auditcheck.Catalogue {
+		if c.Ingress == auditcheck.AnyIngress || c.Ingress == kind {
 			n++
 		}
 	}
@@ -542,7 +543,7 @@ func TestVerifyCouldNotRunExitsThree(t *testing.T) {
 			t.Errorf("-o %s, unreachable: exit %d, stderr %q", output, unreachable.code, unreachable.stderr)
 		}
 		if output == "json" {
-			var report audit.Report
+			var report auditreport.Report
 			if err := json.Unmarshal([]byte(unreachable.stdout), &report); err != nil || report.Error == "" || report.Success {
 				t.Errorf("-o json when the audit cannot run: %v %q", err, unreachable.stdout)
 			}
@@ -568,14 +569,14 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 		{APIGroups: []string{"*"}, Resources: []string{"*"}, Verbs: []string{"get", "list", "watch"}},
 	})
 	limited := kubeconfigFor(t, limitedUser)
-	podsRefused := audit.Access{Verb: "list", Resource: "pods", Namespace: app.ns}
+	podsRefused := snapshot.Access{Verb: "list", Resource: "pods", Namespace: app.ns}
 	var (
 		r      opeaResult
-		report audit.Report
+		report auditreport.Report
 	)
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
 		r = opeaWith(t, limited, "verify", "-n", app.ns, "-o", "json")
-		report = audit.Report{}
+		report = auditreport.Report{}
 		if err := json.Unmarshal([]byte(r.stdout), &report); err != nil {
 			return false, fmt.Errorf("%v: %s%s", err, r.stdout, r.stderr)
 		}
@@ -608,15 +609,15 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 	// Role lets the user read its labels.
 	wantRan := []string{"cluster.api-reachable", "cluster.cert-manager-api", "cluster.istio-apis",
 		"enrolment.namespace-label", "enrolment.no-opt-out", "enrolment.no-sidecar-injection", "enrolment.pods-redirected"}
-	if diff := cmp.Diff(wantRan, byStatus(report, audit.Pass)); diff != "" {
+	if diff := cmp.Diff(wantRan, byStatus(report, auditcheck.Pass)); diff != "" {
 		t.Errorf("checks that ran and passed (-want +got):\n%s", diff)
 	}
-	if unknown := byStatus(report, audit.Unknown); len(unknown)+len(wantRan) != len(audit.Catalogue) {
+	if unknown := byStatus(report, auditcheck.Unknown); len(unknown)+len(wantRan) != len(auditcheck.Catalogue) {
 		t.Errorf("unknown %v: every other check should be\n%s", unknown, describe(report))
 	}
 	for _, c := range report.Categories {
 		for _, check := range c.Checks {
-			if check.Result == audit.Unknown && !strings.HasPrefix(check.Message, "not run: you may not ") {
+			if check.Result == auditcheck.Unknown && !strings.HasPrefix(check.Message, "not run: you may not ") {
 				t.Errorf("%s: %q does not name what it may not read", check.ID, check.Message)
 			}
 		}
@@ -624,7 +625,7 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 	matchesOutputSchema(t, r.stdout)
 
 	table := opeaWith(t, limited, "verify", "-n", app.ns)
-	wantEnd := "\nyou lack permissions to read:\n  " + strings.Join(wantMissing, "\n  ") + "\nfix: " + audit.PermissionHint + "\n"
+	wantEnd := "\nyou lack permissions to read:\n  " + strings.Join(wantMissing, "\n  ") + "\nfix: " + snapshot.PermissionHint + "\n"
 	if table.code != 3 || !strings.HasSuffix(table.stdout, wantEnd) {
 		t.Errorf("table: exit %d, the report does not end with the missing permissions:\n%s", table.code, table.stdout)
 	}
@@ -638,7 +639,7 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 	}
 }
 
-func accessStrings(as []audit.Access) []string {
+func accessStrings(as []snapshot.Access) []string {
 	var out []string
 	for _, a := range as {
 		out = append(out, a.String())

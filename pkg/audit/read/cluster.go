@@ -1,0 +1,166 @@
+package read
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
+	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+)
+
+func readServices(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
+	services, err := kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if apierrors.IsForbidden(err) {
+		s.Deny(snapshot.InputServices, snapshot.Access{Verb: "list", Resource: "services", AllNamespaces: true})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listing Services: %w", err)
+	}
+	for _, svc := range services.Items {
+		out := snapshot.Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector, Type: string(svc.Spec.Type)}
+		for _, p := range svc.Spec.Ports {
+			sp := snapshot.ServicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
+			if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
+				sp.TargetName = p.TargetPort.StrVal
+			} else {
+				sp.Target, _ = istio.FindTargetPort(p, nil)
+			}
+			out.Ports = append(out.Ports, sp)
+		}
+		out.Address = istio.ServiceAddress(svc.Status)
+		s.Services = append(s.Services, out)
+	}
+	return nil
+}
+
+func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
+	istiod, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
+	switch {
+	case apierrors.IsForbidden(err):
+		s.Deny(snapshot.InputIstiod, snapshot.Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true})
+		// The mesh config is found through istiod.
+		s.Inherit(snapshot.InputMeshConfig, snapshot.InputIstiod)
+	case err != nil:
+		return fmt.Errorf("listing istiod: %w", err)
+	default:
+		for _, d := range istiod.Items {
+			desired := int32(1)
+			if d.Spec.Replicas != nil {
+				desired = *d.Spec.Replicas
+			}
+			env := map[string]string{}
+			if cs := d.Spec.Template.Spec.Containers; len(cs) > 0 {
+				for _, e := range cs[0].Env {
+					if e.ValueFrom == nil {
+						env[e.Name] = e.Value
+					}
+				}
+			}
+			s.Istiod = append(s.Istiod, snapshot.Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env})
+		}
+		if err := readMeshConfig(ctx, kube, istiod.Items, s); err != nil {
+			return err
+		}
+	}
+	daemonSets, err := kube.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		s.Deny(snapshot.InputDaemonSets, snapshot.Access{Verb: "list", Group: "apps", Resource: "daemonsets", AllNamespaces: true})
+	case err != nil:
+		return fmt.Errorf("listing DaemonSets: %w", err)
+	default:
+		for _, d := range daemonSets.Items {
+			switch {
+			case daemonSetLabelled(d, "app", "ztunnel"):
+				s.ZTunnel = append(s.ZTunnel, daemonSetWorkload(d))
+			case daemonSetLabelled(d, "k8s-app", "istio-cni-node"):
+				s.CNI = append(s.CNI, daemonSetWorkload(d))
+			}
+		}
+	}
+	configs, err := kube.CoreV1().ConfigMaps("").List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=istio-cni-config"})
+	switch {
+	case apierrors.IsForbidden(err):
+		s.Deny(snapshot.InputCNIConfig, snapshot.Access{Verb: "list", Resource: "configmaps", AllNamespaces: true})
+	case err != nil:
+		return fmt.Errorf("listing ConfigMap istio-cni-config: %w", err)
+	case len(configs.Items) > 0:
+		s.CNIConfig = configs.Items[0].Data
+		if s.CNIConfig == nil {
+			s.CNIConfig = map[string]string{}
+		}
+	}
+	return nil
+}
+
+// daemonSetLabelled reports whether d's pods carry key=value. Istio's charts
+// put app=ztunnel only on the pod selector and template (the DaemonSet object
+// has app.kubernetes.io/name=ztunnel, or no label at all before 1.23), while
+// k8s-app=istio-cni-node is on all three: look where both are.
+func daemonSetLabelled(d appsv1.DaemonSet, key, value string) bool {
+	if d.Spec.Selector != nil && d.Spec.Selector.MatchLabels[key] == value {
+		return true
+	}
+	return d.Spec.Template.Labels[key] == value || d.Labels[key] == value
+}
+
+// readMeshConfig reads meshConfig.rootNamespace and trustDomain from the
+// ConfigMap of the default revision's istiod, where istio.MeshConfigLocation
+// says (secure --lockdown finds it by the same rule): one call. Without it,
+// Istio's default stays.
+func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Deployment, s *snapshot.Snapshot) error {
+	refs := make([]istio.Istiod, 0, len(istiods))
+	for _, d := range istiods {
+		refs = append(refs, istio.Istiod{Namespace: d.Namespace, Labels: d.Labels})
+	}
+	ns, name, ok := istio.MeshConfigLocation(refs)
+	if !ok {
+		return nil
+	}
+	cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if apierrors.IsForbidden(err) {
+		s.Deny(snapshot.InputMeshConfig, snapshot.Access{Verb: "get", Resource: "configmaps", Name: name, Namespace: ns})
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading ConfigMap %s/%s: %w", ns, name, err)
+	}
+	mesh, err := istio.ParseMeshSettings(cm.Data[istio.MeshConfigKey])
+	if err != nil {
+		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", ns, name, err)
+	}
+	s.RootNamespace, s.TrustDomain = mesh.RootNamespace, mesh.TrustDomain
+	return nil
+}
+
+func daemonSetWorkload(d appsv1.DaemonSet) snapshot.Workload {
+	return snapshot.Workload{Namespace: d.Namespace, Name: d.Name, Desired: d.Status.DesiredNumberScheduled, Ready: d.Status.NumberReady}
+}
+
+// readClusterRBAC reads every ClusterRole and ClusterRoleBinding.
+func readClusterRBAC(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
+	rbac := kube.RbacV1()
+	clusterRoles, err := rbac.ClusterRoles().List(ctx, metav1.ListOptions{})
+	if no, err := refusedRBAC(s, err, "clusterroles", ""); err != nil {
+		return err
+	} else if !no {
+		s.ClusterRoles = clusterRoles.Items
+	}
+	clusterBindings, err := rbac.ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	if no, err := refusedRBAC(s, err, "clusterrolebindings", ""); err != nil {
+		return err
+	} else if !no {
+		s.ClusterRoleBindings = clusterBindings.Items
+	}
+	return nil
+}

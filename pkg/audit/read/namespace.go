@@ -1,0 +1,180 @@
+package read
+
+import (
+	"context"
+	"fmt"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
+	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/discover"
+)
+
+// readNamespace reads the labels of namespace ns into s.
+func (r *reader) readNamespace(ctx context.Context, s *snapshot.Snapshot, ns string) error {
+	got, err := r.c.Kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return &NamespaceMissingError{Namespace: ns}
+	case apierrors.IsForbidden(err):
+		// Whether it exists is unknown too: the pods' list is then empty.
+		s.Deny(snapshot.InputNamespace, snapshot.Access{Verb: "get", Resource: "namespaces", Name: ns})
+	case err != nil:
+		return err
+	default:
+		s.NamespaceLabels = got.Labels
+	}
+	return nil
+}
+
+// readPods reads the running pods of s's namespace, as metadata.
+func readPods(ctx context.Context, c Clients, s *snapshot.Snapshot) error {
+	// Completed pods are left out: istio-cni removes them from the mesh, and
+	// their redirection annotation with them.
+	pods, err := c.Metadata.Resource(podsGVR).Namespace(s.Namespace).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
+	switch {
+	case apierrors.IsForbidden(err):
+		s.Deny(snapshot.InputPods, snapshot.Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
+	case err != nil:
+		return fmt.Errorf("listing pods: %w", err)
+	default:
+		s.Pods = podObjects(pods.Items)[s.Namespace]
+	}
+	return nil
+}
+
+// readAppServiceAccounts reads the service accounts the pods of s's
+// namespace run as, as secure --lockdown reads them (every pod, whole: the
+// metadata lists lack the spec). One request, made only where the lockdown
+// is, so that verify judges its principals against what secure would
+// render.
+func readAppServiceAccounts(ctx context.Context, c Clients, s *snapshot.Snapshot) error {
+	pods, err := c.Kube.CoreV1().Pods(s.Namespace).List(ctx, metav1.ListOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		s.Deny(snapshot.InputPods, snapshot.Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
+	case err != nil:
+		return fmt.Errorf("listing the pods of namespace %s: %w", s.Namespace, err)
+	default:
+		s.AppServiceAccounts = discover.AppServiceAccounts(pods.Items)
+	}
+	return nil
+}
+
+// podObjects keeps the metadata the checks read of each pod not being
+// deleted, by namespace.
+func podObjects(items []metav1.PartialObjectMetadata) map[string][]snapshot.Object {
+	out := map[string][]snapshot.Object{}
+	for _, p := range items {
+		if p.DeletionTimestamp == nil {
+			out[p.Namespace] = append(out[p.Namespace], snapshot.Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
+		}
+	}
+	return out
+}
+
+// listNamespaces lists every namespace (matching the selector) with its
+// labels. Refused, each application namespace is read alone.
+func (r *reader) listNamespaces(ctx context.Context) func() error {
+	return func() error {
+		list, err := r.c.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: r.o.NamespaceSelector})
+		switch {
+		case apierrors.IsForbidden(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("listing namespaces: %w", err)
+		}
+		r.namespaceLabels = map[string]map[string]string{}
+		for _, ns := range list.Items {
+			labels := ns.Labels
+			if labels == nil {
+				labels = map[string]string{}
+			}
+			r.namespaceLabels[ns.Name] = labels
+		}
+		return nil
+	}
+}
+
+// listPods lists the running pods of every namespace, as metadata: one
+// request whatever their number. Refused, each application namespace's
+// are listed alone.
+func (r *reader) listPods(ctx context.Context) func() error {
+	return func() error {
+		pods, err := r.c.Metadata.Resource(podsGVR).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
+		switch {
+		case apierrors.IsForbidden(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("listing pods: %w", err)
+		}
+		r.pods = podObjects(pods.Items)
+		return nil
+	}
+}
+
+// listRoles lists the Roles and RoleBindings of every namespace. Either
+// refused, each application namespace's are listed alone.
+func (r *reader) listRoles(ctx context.Context) func() error {
+	return func() error {
+		rbac := r.c.Kube.RbacV1()
+		roles, err := rbac.Roles("").List(ctx, metav1.ListOptions{})
+		if apierrors.IsForbidden(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("listing roles: %w", err)
+		}
+		bindings, err := rbac.RoleBindings("").List(ctx, metav1.ListOptions{})
+		if apierrors.IsForbidden(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("listing rolebindings: %w", err)
+		}
+		r.roles, r.roleBindings = map[string][]rbacv1.Role{}, map[string][]rbacv1.RoleBinding{}
+		for _, role := range roles.Items {
+			r.roles[role.Namespace] = append(r.roles[role.Namespace], role)
+		}
+		for _, b := range bindings.Items {
+			r.roleBindings[b.Namespace] = append(r.roleBindings[b.Namespace], b)
+		}
+		return nil
+	}
+}
+
+// refusedRBAC reports whether the API server refused a list of RBAC
+// objects, and records it in s.
+func refusedRBAC(s *snapshot.Snapshot, err error, resource, ns string) (bool, error) {
+	if apierrors.IsForbidden(err) {
+		s.Deny(snapshot.InputRBAC, snapshot.Access{Verb: "list", Group: "rbac.authorization.k8s.io", Resource: resource, Namespace: ns})
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("listing %s: %w", resource, err)
+	}
+	return false, nil
+}
+
+// readNamespaceRBAC reads the Roles and RoleBindings of the application's
+// namespace: with the ClusterRoles and ClusterRoleBindings, they say who
+// may port-forward to its pods.
+func readNamespaceRBAC(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
+	rbac := kube.RbacV1()
+	roles, err := rbac.Roles(s.Namespace).List(ctx, metav1.ListOptions{})
+	if no, err := refusedRBAC(s, err, "roles", s.Namespace); err != nil {
+		return err
+	} else if !no {
+		s.Roles = roles.Items
+	}
+	bindings, err := rbac.RoleBindings(s.Namespace).List(ctx, metav1.ListOptions{})
+	if no, err := refusedRBAC(s, err, "rolebindings", s.Namespace); err != nil {
+		return err
+	} else if !no {
+		s.RoleBindings = bindings.Items
+	}
+	return nil
+}
