@@ -42,7 +42,7 @@ test: control-plane ## Run all tests: unit tests, tests against the local contro
 # one, krew/dist's take kubectl and krew from its cache. The others run
 # without it.
 TEST_IMPORTS  = $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./...
-CONTROL_PLANE = ' $(PKG)/test/controlplane( |$$)'
+CONTROL_PLANE = '(^| )$(PKG)/test/controlplane( |$$)'
 
 unit: ## Run the unit and command tests: all but those that need the local control plane (make test runs every test)
 	@echo "not run (they need the local control plane):" $$($(TEST_IMPORTS) | grep -E $(CONTROL_PLANE) | cut -d' ' -f1 | sed 's|^$(PKG)/||')
