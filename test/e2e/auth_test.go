@@ -183,7 +183,7 @@ func TestAuthJWTOnTheClassicGateway(t *testing.T) {
 	kube := adminKube(t)
 	layout := fixtures.ChartGateway
 	installLayout(t, layout)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
@@ -204,14 +204,14 @@ func TestAuthJWTOnTheClassicGateway(t *testing.T) {
 	if r := opea(t, "secure", "-n", other, "--host", otherHost); r.code != 0 {
 		t.Fatalf("secure -n %s: exit %d\n%s", other, r.code, r.stderr)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), layout.Namespace, otherNames.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), layout.Namespace, otherNames.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	before := dumpNamespaces(t, ns, gatewayNamespace)
 	if r := opea(t, "secure", "-n", ns, "--host", host); r.code != 0 {
 		t.Fatalf("secure: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	secured := dumpNamespaces(t, ns, gatewayNamespace)
@@ -307,7 +307,7 @@ func TestAuthJWTOnTheClassicGateway(t *testing.T) {
 func TestAuthJWTWithTheGatewayAPI(t *testing.T) {
 	ctx := context.Background()
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
@@ -321,11 +321,11 @@ func TestAuthJWTWithTheGatewayAPI(t *testing.T) {
 	if r := opea(t, secure...); r.code != 0 {
 		t.Fatalf("secure --gateway-api: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), ns, names.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), ns, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	layout := fixtures.DeployedGateway(ns, gatewayAPIName)
-	if err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout); err != nil {
+	if err := fixtures.WaitDeployedGatewayReady(ctx, kube, layout); err != nil {
 		t.Fatal(err)
 	}
 	secured := dumpNamespaces(t, ns)
@@ -379,7 +379,7 @@ func TestAuthExtAuthzOnTheClassicGateway(t *testing.T) {
 	kube := adminKube(t)
 	layout := fixtures.ChartGateway
 	installLayout(t, layout)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
@@ -403,7 +403,7 @@ func TestAuthExtAuthzOnTheClassicGateway(t *testing.T) {
 	if _, err := kube.CoreV1().Services(ns).Create(ctx, authz, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := fixtures.SimulateEndpointSliceFor(ctx, kube, ns, "authz"); err != nil {
+	if err := fixtures.WaitEndpointSlice(ctx, kube, ns, "authz"); err != nil {
 		t.Fatal(err)
 	}
 	provider := "authz-" + ns
@@ -416,7 +416,7 @@ func TestAuthExtAuthzOnTheClassicGateway(t *testing.T) {
 	if got, want := authObjects(t, layout.Namespace), []string{"authorizationpolicies/" + names.ExtAuthz}; !cmp.Equal(got, want) {
 		t.Errorf("policies in the gateway namespace: %v, want %v", got, want)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	proxy := gatewayProxy(t, layout)

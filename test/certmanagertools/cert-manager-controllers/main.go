@@ -83,10 +83,13 @@ func run(ctx context.Context, kubeconfig, clusterResourceNamespace string, worke
 		KubernetesAPIBurst: 100,
 		IssuerOptions:      controller.IssuerOptions{ClusterResourceNamespace: clusterResourceNamespace},
 		CertificateOptions: controller.CertificateOptions{
-			// cert-manager's defaults: after a failed request, wait an hour,
-			// doubling up to 32 hours.
-			CertificateRequestMinimumBackoffDuration: time.Hour,
-			CertificateRequestMaximumBackoffDuration: 32 * time.Hour,
+			// cert-manager's defaults wait an hour after a failed
+			// CertificateRequest, doubling up to 32 hours. The local
+			// control plane's fault tests cut connections on purpose, and
+			// a request failed by one would then hold the certificate far
+			// beyond any test: here the same doubling starts at a second.
+			CertificateRequestMinimumBackoffDuration: time.Second,
+			CertificateRequestMaximumBackoffDuration: 30 * time.Second,
 		},
 	})
 	if err != nil {
