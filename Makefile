@@ -30,7 +30,7 @@ install: build ## Install kubectl-opea and its completion shim into $(PREFIX)/bi
 	install -m 0755 $(BINDIR)/kubectl-opea $(BINDIR)/kubectl_complete-opea $(PREFIX)/bin/
 	@echo "Installed into $(PREFIX)/bin. With it on PATH, run: kubectl opea --help"
 
-control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl, istiod, istioctl and cert-manager-controllers once (about 22 minutes the first time)
+control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl, istiod, istioctl and cert-manager-controllers once (about 18 minutes of CPU time the first time)
 	@$(LOCAL) build
 
 test: control-plane ## Run all tests: unit tests, tests against the local control plane, a short fuzz run
