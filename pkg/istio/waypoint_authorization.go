@@ -40,30 +40,9 @@ func (p AuthorizationPolicy) AttachesToWaypoint(root string, wp Waypoint, svcNam
 // here, so rules on it are Undecided, as are ports when c.Port is 0. A
 // CUSTOM policy leaves the answer to its authorizer.
 func EvaluateAtWaypoint(policies []AuthorizationPolicy, root string, wp Waypoint, svcNamespace, svcName string, c Caller) Decision {
-	d := Decision{}
-	denied, custom := No, No
-	for i := range policies {
-		p := policies[i]
-		if !p.AttachesToWaypoint(root, wp, svcNamespace, svcName) {
-			continue
-		}
-		d.Applied = append(d.Applied, p)
-		switch p.EffectiveAction() {
-		case "ALLOW":
-			d.Allows = append(d.Allows, p)
-		case "DENY":
-			if m := p.MatchesAtWaypoint(c); m > denied {
-				denied, d.Deny = m, &policies[i]
-			}
-		case "CUSTOM":
-			custom = or(custom, p.MatchesAtWaypoint(c))
-		}
-	}
-	allowed := Yes
-	if len(d.Allows) > 0 {
-		allowed, d.Allow = bestMatch(d.Allows, func(p AuthorizationPolicy) Match { return p.MatchesAtWaypoint(c) })
-	}
-	d.Admitted = and(and(not(denied), allowed), not(and(custom, Undecided)))
+	d, _ := evaluateAtEnvoy(policies,
+		func(p AuthorizationPolicy) bool { return p.AttachesToWaypoint(root, wp, svcNamespace, svcName) },
+		func(p AuthorizationPolicy) Match { return p.MatchesAtWaypoint(c) })
 	return d
 }
 
