@@ -139,25 +139,35 @@ func evaluateAtEnvoy(policies []AuthorizationPolicy, attached func(Authorization
 // (pilot/pkg/security/authz/model): from, to and when AND-ed, each an OR
 // of its entries.
 func (p AuthorizationPolicy) matchesRequest(r ClientRequest) Match {
+	return p.rulesMatch(clientSourceMatches,
+		func(o Operation) Match { return operationMatches(o, r) },
+		func(c RuleCondition) Match { return conditionMatches(c, r) })
+}
+
+// rulesMatch is how Envoy's RBAC filter reads the rules istiod generates
+// from p: some rule matches, and in a rule from, to and when are AND-ed,
+// each an OR of its entries; a rule without any matches anyone. source,
+// operation and condition match one entry for the caller at hand.
+func (p AuthorizationPolicy) rulesMatch(source func(Source) Match, operation func(Operation) Match, condition func(RuleCondition) Match) Match {
 	out := No
 	for _, rule := range p.Rules {
 		m := Yes
 		if len(rule.From) > 0 {
 			some := No
 			for _, f := range rule.From {
-				some = or(some, clientSourceMatches(f.Source))
+				some = or(some, source(f.Source))
 			}
 			m = and(m, some)
 		}
 		if len(rule.To) > 0 {
 			some := No
 			for _, t := range rule.To {
-				some = or(some, operationMatches(t.Operation, r))
+				some = or(some, operation(t.Operation))
 			}
 			m = and(m, some)
 		}
 		for _, w := range rule.When {
-			m = and(m, conditionMatches(w, r))
+			m = and(m, condition(w))
 		}
 		out = or(out, m)
 	}

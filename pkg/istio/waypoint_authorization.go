@@ -50,29 +50,9 @@ func EvaluateAtWaypoint(policies []AuthorizationPolicy, root string, wp Waypoint
 // from, to and when AND-ed, each an OR of its entries; a rule without any
 // matches anyone.
 func (p AuthorizationPolicy) MatchesAtWaypoint(c Caller) Match {
-	out := No
-	for _, rule := range p.Rules {
-		m := Yes
-		if len(rule.From) > 0 {
-			some := No
-			for _, f := range rule.From {
-				some = or(some, meshSourceMatches(f.Source, p.Namespace, c))
-			}
-			m = and(m, some)
-		}
-		if len(rule.To) > 0 {
-			some := No
-			for _, t := range rule.To {
-				some = or(some, requestOperationMatches(t.Operation, c))
-			}
-			m = and(m, some)
-		}
-		for _, w := range rule.When {
-			m = and(m, meshConditionMatches(w, c))
-		}
-		out = or(out, m)
-	}
-	return out
+	return p.rulesMatch(func(s Source) Match { return meshSourceMatches(s, p.Namespace, c) },
+		func(o Operation) Match { return requestOperationMatches(o, c) },
+		func(w RuleCondition) Match { return meshConditionMatches(w, c) })
 }
 
 // meshSourceMatches matches a source against mesh caller c: its principal,
