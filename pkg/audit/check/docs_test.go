@@ -23,6 +23,12 @@ func TestEveryCheckHasADocsAnchor(t *testing.T) {
 		}
 		delete(anchors, c.ID)
 	}
+	for _, c := range FleetCatalogue {
+		if !anchors[c.ID] {
+			t.Errorf("docs/checks.md has no anchor for %s", c.ID)
+		}
+		delete(anchors, c.ID)
+	}
 	for id := range anchors {
 		t.Errorf("docs/checks.md documents %s, which is no check", id)
 	}
