@@ -107,6 +107,9 @@ func writeOutcomes(b *strings.Builder, outcomes []check.Outcome, st Style, short
 // Report is the JSON form of a verify run: a stable schema, documented in
 // docs/checks.md and docs/verify-output.schema.json.
 type Report struct {
+	// In an audit of several kube contexts (ContextsReport) only: the
+	// context the namespace is in.
+	Context    string           `json:"context,omitempty"`
 	Namespace  string           `json:"namespace"`
 	Success    bool             `json:"success"`
 	Summary    check.Summary    `json:"summary"`
