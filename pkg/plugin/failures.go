@@ -227,6 +227,11 @@ func (r *commandRun) explain(c *cobra.Command, args []string, run func(*cobra.Co
 	if errors.As(err, &timeout) {
 		return err
 	}
+	var contexts *contextsVerdict
+	if errors.As(err, &contexts) {
+		// Each context's trouble is explained in the report, per context.
+		return err
+	}
 	late := limit > 0 && time.Since(start) >= limit
 	var exitErr *ExitError
 	if errors.As(err, &exitErr) {

@@ -122,7 +122,7 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	registerKubeconfigCompletions(cmd, configFlags, getter)
 
 	cmd.AddCommand(NewCmdSecure(getter, streams))
-	cmd.AddCommand(NewCmdVerify(getter, streams))
+	cmd.AddCommand(NewCmdVerify(getter, contextClients(configFlags, newClients), streams))
 	cmd.AddCommand(NewCmdUnsecure(getter, streams))
 	cmd.AddCommand(NewCmdVersion(streams))
 	cmd.AddCommand(newCmdCompletion(streams))

@@ -52,6 +52,22 @@ with every namespace's report. A namespace whose pods you may not read is report
 as such, and so is a search for applications that refused reads left
 incomplete; the others are still audited.
 
+With --contexts (or --all-contexts), verify audits several kube contexts of the
+kubeconfig(s) kubectl reads (--kubeconfig, or every file of $KUBECONFIG) in one
+report: a CONTEXT column in the table, "context" on every namespace of -o json,
+a line per namespace prefixed with its context in -o short. --contexts takes
+names, /regular expressions/ (matching anywhere in the name) and ^ before
+either to leave contexts out, comma-separated and applied in order; with only
+exclusions it starts from every context. -A still means namespaces: every
+OPEA application of each context; without it, the namespace of -n in each
+context, or each context's own namespace. --parallel contexts are audited at
+once, each within --context-timeout; one that cannot be reached or read could
+not run (exit code 3 for it), says why, and never stops the others. The
+fleet check fleet.trust-root then compares the contexts of one mesh (the same
+meshId, else the same trust domain): the same root certificate and trust
+domain, or a warning with each root's SHA-256 fingerprint. The exit code is
+the worst of the contexts'.
+
 A read the API server refuses does not stop verify: every check whose inputs
 were read still runs, each check that needed a refused read is reported as
 unknown (?), naming it, and the report ends with the list of the permissions
@@ -76,6 +92,12 @@ const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   kubectl opea verify -A -o short
   kubectl opea verify -A -l team=rag
 
+  # Every OPEA application of dev, stage and the prod- clusters but prod-old
+  kubectl opea verify -A --contexts 'dev,stage,/^prod-/,^prod-old'
+
+  # Namespace chatqna in every context of the kubeconfig, two at a time
+  kubectl opea verify -n chatqna --all-contexts --parallel 2 --context-timeout 1m
+
   # Probe the gateway through a port-forward
   kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443 8080:80 &
   kubectl opea verify -n chatqna --probe-address 127.0.0.1:8443 --probe-http-address 127.0.0.1:8080`
@@ -94,6 +116,12 @@ type VerifyOptions struct {
 	ProbeTimeout     time.Duration
 	Wait             bool
 	Timeout          time.Duration
+	// Contexts and AllContexts choose the kube contexts to audit, Parallel
+	// how many at once, ContextTimeout how long each may take.
+	Contexts       string
+	AllContexts    bool
+	Parallel       int
+	ContextTimeout time.Duration
 
 	// waitFor is the duration of the older form --wait=DURATION.
 	waitFor *time.Duration
@@ -105,21 +133,28 @@ type VerifyOptions struct {
 	// selectorErr is why --selector does not parse, reported by Validate
 	// with the other flags' problems.
 	selectorErr error
+	// contexts are the kube contexts chosen by --contexts or
+	// --all-contexts; contextsErr why the choice is wrong, reported by
+	// Validate.
+	contexts    []string
+	contextsErr error
 	clients     clients.Getter
+	forContext  ContextClients
 	genericiooptions.IOStreams
 }
 
 // NewVerifyOptions returns verify's options with the flags' defaults.
-func NewVerifyOptions(getter clients.Getter, streams genericiooptions.IOStreams) *VerifyOptions {
+func NewVerifyOptions(getter clients.Getter, forContext ContextClients, streams genericiooptions.IOStreams) *VerifyOptions {
 	return &VerifyOptions{
-		IOStreams: streams, clients: getter,
+		IOStreams: streams, clients: getter, forContext: forContext,
 		Output: "table", Probe: true, MinValidity: 30 * 24 * time.Hour, ProbeTimeout: 5 * time.Second, Timeout: defaultTimeout,
+		Parallel: defaultParallel, ContextTimeout: defaultContextTimeout,
 	}
 }
 
 // NewCmdVerify returns the `verify` command.
-func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *cobra.Command {
-	o := NewVerifyOptions(getter, streams)
+func NewCmdVerify(getter clients.Getter, forContext ContextClients, streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewVerifyOptions(getter, forContext, streams)
 	cmd := &cobra.Command{
 		Use:     "verify",
 		Short:   "Audit that an OPEA application's TLS ingress and STRICT mTLS are in place and effective",
@@ -150,6 +185,7 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass (exit code 124 if --timeout passes first)")
 	f.Lookup("wait").NoOptDefVal = "true"
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
+	addContextsFlags(f, o)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json", "yaml"))
 	return cmd
 }
@@ -157,13 +193,20 @@ func NewCmdVerify(getter clients.Getter, streams genericiooptions.IOStreams) *co
 // Complete resolves the namespace, notes which flags were given and parses
 // the selector; Validate reports what does not make sense.
 func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
-	ns, err := namespaceOf(o.clients)
-	if err != nil {
-		return err
-	}
-	o.namespace = ns
 	o.set = map[string]bool{}
 	cmd.Flags().Visit(func(f *pflag.Flag) { o.set[f.Name] = true })
+	if o.manyContexts() {
+		// Each context has its namespace: -n, or the context's own.
+		if err := o.completeContexts(); err != nil {
+			return err
+		}
+	} else {
+		ns, err := namespaceOf(o.clients)
+		if err != nil {
+			return err
+		}
+		o.namespace = ns
+	}
 	_, o.selectorErr = labels.Parse(o.Selector)
 	if o.waitFor != nil {
 		fmt.Fprintf(o.ErrOut, "--wait DURATION is deprecated: use --wait --timeout %s\n", *o.waitFor)
@@ -215,11 +258,13 @@ func (o *VerifyOptions) Validate() error {
 	default:
 		errs = append(errs, fmt.Sprintf("unsupported output format %q: use table, short, json or yaml", o.Output))
 	}
-	if o.AllNamespaces {
+	switch {
+	case o.AllNamespaces:
 		errs = append(errs, o.validateAllNamespaces()...)
-	} else {
+	case !o.manyContexts():
 		errs = append(errs, validateNamespace(o.namespace)...)
 	}
+	errs = append(errs, o.validateContexts()...)
 	if o.set["selector"] && !o.AllNamespaces {
 		errs = append(errs, "--selector chooses namespaces: use it with --all-namespaces (-A)")
 	}
@@ -307,7 +352,10 @@ func validateHostPort(address string) error {
 func (o *VerifyOptions) Run(ctx context.Context) error {
 	ctx, cancel := deadline(ctx, o.Timeout)
 	defer cancel()
-	c, err := o.auditClients()
+	if o.manyContexts() {
+		return o.runContexts(ctx)
+	}
+	c, err := auditClients(o.clients)
 	if err != nil {
 		return o.couldNotRun(err)
 	}
@@ -366,20 +414,21 @@ func verdictError(v audit.Verdict, err error) error {
 	return &ExitError{Code: v.ExitCode(), Err: err}
 }
 
-func (o *VerifyOptions) auditClients() (read.Clients, error) {
-	kube, err := o.clients.Kubernetes()
+// auditClients are the clients the audit reads the cluster of getter with.
+func auditClients(getter clients.Getter) (read.Clients, error) {
+	kube, err := getter.Kubernetes()
 	if err != nil {
 		return read.Clients{}, err
 	}
-	dyn, err := o.clients.Dynamic()
+	dyn, err := getter.Dynamic()
 	if err != nil {
 		return read.Clients{}, err
 	}
-	meta, err := o.clients.Metadata()
+	meta, err := getter.Metadata()
 	if err != nil {
 		return read.Clients{}, err
 	}
-	disco, err := o.clients.ToDiscoveryClient()
+	disco, err := getter.ToDiscoveryClient()
 	if err != nil {
 		return read.Clients{}, err
 	}
