@@ -77,6 +77,11 @@ type Options struct {
 	// server. The pods of Istio's data plane (ztunnel, istio-cni, gateways)
 	// run on kwok's node, without their containers.
 	Istio bool
+	// APIServerOnly runs etcd and kube-apiserver only, with the CRDs unless
+	// SkipCRDs: no controller, scheduler, node, cert-manager or istiod. A
+	// cheap second cluster, for tests that write every object (and its
+	// status) themselves, such as the objects of another cluster.
+	APIServerOnly bool
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
 }
@@ -205,6 +210,24 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	step("kube-apiserver ready", t)
+
+	if opts.APIServerOnly {
+		if opts.Istio {
+			return nil, errors.New("options Istio and APIServerOnly exclude each other: istiod needs the controllers")
+		}
+		if err := cp.saveState(); err != nil {
+			return nil, err
+		}
+		if !opts.SkipCRDs {
+			t = time.Now()
+			if err := loadAndInstallCRDs(ctx, admin); err != nil {
+				return nil, err
+			}
+			step("CRDs served", t)
+		}
+		step("API server ready", startedAt)
+		return cp, nil
+	}
 
 	t = time.Now()
 	kubeconfig := filepath.Join(cp.dir, "admin.kubeconfig")
@@ -420,6 +443,16 @@ func Attach(dir string) (*ControlPlane, error) {
 		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dir, stateFile), err)
 	}
 	return &ControlPlane{Host: s.Host, Istio: s.Istio, CAData: s.CAData, tokens: s.Tokens, procs: s.Processes, dir: dir}, nil
+}
+
+// loadAndInstallCRDs installs the Istio, Gateway API and cert-manager CRDs
+// and waits for them to be served.
+func loadAndInstallCRDs(ctx context.Context, admin *rest.Config) error {
+	crds, err := LoadCRDs(ctx)
+	if err != nil {
+		return err
+	}
+	return InstallCRDs(ctx, admin, crds)
 }
 
 // Running reports whether any of the control plane's processes is alive.
