@@ -197,6 +197,9 @@ func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 	cmd.Flags().Visit(func(f *pflag.Flag) { o.set[f.Name] = true })
 	if o.manyContexts() {
 		// Each context has its namespace: -n, or the context's own.
+		if o.set["namespace"] {
+			o.namespace = cmd.Flags().Lookup("namespace").Value.String()
+		}
 		if err := o.completeContexts(); err != nil {
 			return err
 		}
@@ -261,7 +264,7 @@ func (o *VerifyOptions) Validate() error {
 	switch {
 	case o.AllNamespaces:
 		errs = append(errs, o.validateAllNamespaces()...)
-	case !o.manyContexts():
+	case !o.manyContexts() || o.set["namespace"]:
 		errs = append(errs, validateNamespace(o.namespace)...)
 	}
 	errs = append(errs, o.validateContexts()...)

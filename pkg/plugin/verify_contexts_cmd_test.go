@@ -141,6 +141,7 @@ func TestVerifyContextsUsageErrors(t *testing.T) {
 		{[]string{"--parallel", "2"}, "--parallel goes with --contexts or --all-contexts"},
 		{[]string{"--context-timeout", "1m"}, "--context-timeout goes with --contexts or --all-contexts"},
 		{[]string{"--all-contexts", "--wait"}, "--wait waits for one cluster: leave it out with --contexts or --all-contexts"},
+		{[]string{"--all-contexts", "-n", "Bad_NS"}, `invalid namespace "Bad_NS"`},
 		{[]string{"--all-contexts", "--probe-address", "127.0.0.1:8443"}, "--probe-address names one gateway: leave it out with --contexts or --all-contexts"},
 	} {
 		c := fakeClusterWith(t, chatQnANotSecured()...)
