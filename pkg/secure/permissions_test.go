@@ -34,25 +34,31 @@ func grants(rules []rbacv1.PolicyRule, a snapshot.Access) bool {
 func TestRBACGrantsWhatTheCheckAsks(t *testing.T) {
 	for name, r := range permissionRequests {
 		roles, clusterRole := RBAC(r)
-		asked := accesses(r)
-		if len(asked) == 0 {
-			t.Fatalf("%s: the check asks nothing", name)
-		}
-		for _, a := range asked {
-			granted := grants(clusterRole.Rules, a)
-			for _, role := range roles {
-				if role.Namespace == a.Namespace && !a.AllNamespaces {
-					granted = granted || grants(role.Rules, a)
-				}
-			}
-			if !granted {
-				t.Errorf("%s: the check asks to %s, which the printed RBAC does not grant", name, a)
-			}
-		}
+		assertPrintedRBACGrants(t, name, accesses(r), roles, clusterRole, "kubectl-opea-secure-chatqna")
+	}
+}
+
+// assertPrintedRBACGrants fails unless the printed Roles (each named
+// roleName, in a namespace) and ClusterRole grant every access asked.
+func assertPrintedRBACGrants(t *testing.T, name string, asked []snapshot.Access, roles []*rbacv1.Role, clusterRole *rbacv1.ClusterRole, roleName string) {
+	t.Helper()
+	if len(asked) == 0 {
+		t.Fatalf("%s: the check asks nothing", name)
+	}
+	for _, a := range asked {
+		granted := grants(clusterRole.Rules, a)
 		for _, role := range roles {
-			if role.Name != "kubectl-opea-secure-chatqna" || role.Namespace == "" {
-				t.Errorf("%s: Role %s/%s", name, role.Namespace, role.Name)
+			if role.Namespace == a.Namespace && !a.AllNamespaces {
+				granted = granted || grants(role.Rules, a)
 			}
+		}
+		if !granted {
+			t.Errorf("%s: the check asks to %s, which the printed RBAC does not grant", name, a)
+		}
+	}
+	for _, role := range roles {
+		if role.Name != roleName || role.Namespace == "" {
+			t.Errorf("%s: Role %s/%s", name, role.Namespace, role.Name)
 		}
 	}
 }

@@ -19,26 +19,7 @@ var unsecureRequests = map[string]UnsecureRequest{
 func TestUnsecureRBACGrantsWhatTheCheckAsks(t *testing.T) {
 	for name, r := range unsecureRequests {
 		roles, clusterRole := UnsecureRBAC(r)
-		asked := accessesOf(UnsecurePermissions(r), r.namespaceOf)
-		if len(asked) == 0 {
-			t.Fatalf("%s: the check asks nothing", name)
-		}
-		for _, a := range asked {
-			granted := grants(clusterRole.Rules, a)
-			for _, role := range roles {
-				if role.Namespace == a.Namespace && !a.AllNamespaces {
-					granted = granted || grants(role.Rules, a)
-				}
-			}
-			if !granted {
-				t.Errorf("%s: the check asks to %s, which the printed RBAC does not grant", name, a)
-			}
-		}
-		for _, role := range roles {
-			if role.Name != "kubectl-opea-unsecure-chatqna" || role.Namespace == "" {
-				t.Errorf("%s: Role %s/%s", name, role.Namespace, role.Name)
-			}
-		}
+		assertPrintedRBACGrants(t, name, accessesOf(UnsecurePermissions(r), r.namespaceOf), roles, clusterRole, "kubectl-opea-unsecure-chatqna")
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
@@ -14,30 +16,44 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
+// readServices reads every Service, in pages.
 func readServices(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
-	services, err := kube.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	list := func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return kube.CoreV1().Services("").List(ctx, opts)
+	}
+	err := eachItem(ctx, list, metav1.ListOptions{}, func(obj runtime.Object) error {
+		svc, ok := obj.(*corev1.Service)
+		if !ok {
+			return fmt.Errorf("got %T", obj)
+		}
+		s.Services = append(s.Services, serviceOf(svc))
+		return nil
+	})
 	if apierrors.IsForbidden(err) {
+		s.Services = nil
 		s.Deny(snapshot.InputServices, snapshot.Access{Verb: "list", Resource: "services", AllNamespaces: true})
 		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("listing Services: %w", err)
 	}
-	for _, svc := range services.Items {
-		out := snapshot.Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector, Type: string(svc.Spec.Type)}
-		for _, p := range svc.Spec.Ports {
-			sp := snapshot.ServicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
-			if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
-				sp.TargetName = p.TargetPort.StrVal
-			} else {
-				sp.Target, _ = istio.FindTargetPort(p, nil)
-			}
-			out.Ports = append(out.Ports, sp)
-		}
-		out.Address = istio.ServiceAddress(svc.Status)
-		s.Services = append(s.Services, out)
-	}
 	return nil
+}
+
+// serviceOf keeps what the checks read of svc.
+func serviceOf(svc *corev1.Service) snapshot.Service {
+	out := snapshot.Service{Namespace: svc.Namespace, Name: svc.Name, Labels: svc.Labels, Selector: svc.Spec.Selector, Type: string(svc.Spec.Type)}
+	for _, p := range svc.Spec.Ports {
+		sp := snapshot.ServicePort{Name: p.Name, Port: p.Port, Protocol: string(p.Protocol)}
+		if p.TargetPort.Type == intstr.String && p.TargetPort.StrVal != "" {
+			sp.TargetName = p.TargetPort.StrVal
+		} else {
+			sp.Target, _ = istio.FindTargetPort(p, nil)
+		}
+		out.Ports = append(out.Ports, sp)
+	}
+	out.Address = istio.ServiceAddress(svc.Status)
+	return out
 }
 
 func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {

@@ -3,10 +3,12 @@ package read
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -34,14 +36,14 @@ func (r *reader) readNamespace(ctx context.Context, s *snapshot.Snapshot, ns str
 func readPods(ctx context.Context, c Clients, s *snapshot.Snapshot) error {
 	// Completed pods are left out: istio-cni removes them from the mesh, and
 	// their redirection annotation with them.
-	pods, err := c.Metadata.Resource(podsGVR).Namespace(s.Namespace).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
+	pods, err := listPodMetadata(ctx, c, s.Namespace)
 	switch {
 	case apierrors.IsForbidden(err):
 		s.Deny(snapshot.InputPods, snapshot.Access{Verb: "list", Resource: "pods", Namespace: s.Namespace})
 	case err != nil:
 		return fmt.Errorf("listing pods: %w", err)
 	default:
-		s.Pods = podObjects(pods.Items)[s.Namespace]
+		s.Pods = pods[s.Namespace]
 	}
 	return nil
 }
@@ -64,16 +66,44 @@ func readAppServiceAccounts(ctx context.Context, c Clients, s *snapshot.Snapshot
 	return nil
 }
 
-// podObjects keeps the metadata the checks read of each pod not being
-// deleted, by namespace.
-func podObjects(items []metav1.PartialObjectMetadata) map[string][]snapshot.Object {
+// listPodMetadata lists the running pods of namespace ns (every namespace
+// when ""), as metadata, in pages, keeping of each pod not being deleted
+// what the checks read: its name, labels and Istio's annotations. The rest
+// (managedFields, other tools' annotations such as a last-applied
+// configuration) is what makes a large cluster's pod list heavy.
+func listPodMetadata(ctx context.Context, c Clients, ns string) (map[string][]snapshot.Object, error) {
 	out := map[string][]snapshot.Object{}
-	for _, p := range items {
+	list := func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
+		return c.Metadata.Resource(podsGVR).Namespace(ns).List(ctx, opts)
+	}
+	err := eachItem(ctx, list, metav1.ListOptions{FieldSelector: RunningPodsSelector}, func(obj runtime.Object) error {
+		p, ok := obj.(*metav1.PartialObjectMetadata)
+		if !ok {
+			return fmt.Errorf("listing pods: got %T", obj)
+		}
 		if p.DeletionTimestamp == nil {
-			out[p.Namespace] = append(out[p.Namespace], snapshot.Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations})
+			out[p.Namespace] = append(out[p.Namespace], snapshot.Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: istioAnnotations(p.Annotations)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// istioAnnotations are the annotations of Istio's domains (istio.io and its
+// subdomains, such as ambient.istio.io and sidecar.istio.io): the only ones
+// the checks read of a pod.
+func istioAnnotations(all map[string]string) map[string]string {
+	var kept map[string]string
+	for k, v := range all {
+		prefix, _, found := strings.Cut(k, "/")
+		if found && (prefix == "istio.io" || strings.HasSuffix(prefix, ".istio.io")) {
+			if kept == nil {
+				kept = map[string]string{}
+			}
+			kept[k] = v
 		}
 	}
-	return out
+	return kept
 }
 
 // listNamespaces lists every namespace (matching the selector) with its
@@ -104,14 +134,14 @@ func (r *reader) listNamespaces(ctx context.Context) func() error {
 // are listed alone.
 func (r *reader) listPods(ctx context.Context) func() error {
 	return func() error {
-		pods, err := r.c.Metadata.Resource(podsGVR).List(ctx, metav1.ListOptions{FieldSelector: RunningPodsSelector})
+		pods, err := listPodMetadata(ctx, r.c, "")
 		switch {
 		case apierrors.IsForbidden(err):
 			return nil
 		case err != nil:
 			return fmt.Errorf("listing pods: %w", err)
 		}
-		r.pods = podObjects(pods.Items)
+		r.pods = pods
 		return nil
 	}
 }

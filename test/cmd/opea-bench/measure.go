@@ -57,11 +57,17 @@ type scenarioResult struct {
 
 // runScenarios populates, measures and clears each scenario in turn.
 func (b *bench) runScenarios(ctx context.Context) ([]scenarioResult, error) {
-	a, err := b.scenarioA(ctx)
-	if err != nil {
-		return nil, err
+	var results []scenarioResult
+	if b.cfg.scenarios["a"] {
+		a, err := b.scenarioA(ctx)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, a)
 	}
-	results := []scenarioResult{a}
+	if !b.cfg.scenarios["b"] {
+		return results, nil
+	}
 	ok, err := b.verifyHasAllNamespaces(ctx)
 	if err != nil {
 		return nil, err
