@@ -186,6 +186,7 @@ func NewCmdVerify(getter clients.Getter, forContext ContextClients, streams gene
 	f.Lookup("wait").NoOptDefVal = "true"
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
 	addContextsFlags(f, o)
+	_ = cmd.RegisterFlagCompletionFunc("contexts", o.completeContextNames)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json", "yaml"))
 	return cmd
 }

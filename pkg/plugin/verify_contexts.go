@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
@@ -30,6 +32,31 @@ func addContextsFlags(f *pflag.FlagSet, o *VerifyOptions) {
 	f.BoolVar(&o.AllContexts, "all-contexts", o.AllContexts, "Audit every context of the kubeconfig, in one report")
 	f.IntVar(&o.Parallel, "parallel", o.Parallel, "With --contexts or --all-contexts, how many contexts to audit at once")
 	f.DurationVar(&o.ContextTimeout, "context-timeout", o.ContextTimeout, "With --contexts or --all-contexts, how long each context's audit may take; one that takes longer could not run")
+}
+
+// completeContextNames completes the entry being typed in --contexts with
+// the kubeconfig's context names, after the entries already given and a
+// leading ^ kept.
+func (o *VerifyOptions) completeContextNames(_ *cobra.Command, _ []string, typed string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	raw, err := o.clients.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	head, entry := "", typed
+	if i := strings.LastIndexByte(typed, ','); i >= 0 {
+		head, entry = typed[:i+1], typed[i+1:]
+	}
+	if strings.HasPrefix(entry, "^") {
+		head, entry = head+"^", entry[1:]
+	}
+	var out []cobra.Completion
+	for name := range raw.Contexts {
+		if strings.HasPrefix(name, entry) {
+			out = append(out, head+name)
+		}
+	}
+	sort.Strings(out)
+	return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
 }
 
 // manyContexts reports whether verify audits several kube contexts.

@@ -252,3 +252,20 @@ func TestVerifyContextsDocumentAndTrustRoot(t *testing.T) {
 		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
 	}
 }
+
+// --contexts completes the entry being typed with the kubeconfig's
+// contexts, keeping the entries before it and a leading ^.
+func TestVerifyContextsCompletion(t *testing.T) {
+	kubeconfig := fleetKubeconfig(t, sixContexts...)
+	for typed, want := range map[string][]string{
+		"":            {"dev", "lab", "prod-eu", "prod-old", "prod-us", "stage"},
+		"prod-":       {"prod-eu", "prod-old", "prod-us"},
+		"dev,st":      {"dev,stage"},
+		"dev,^prod-o": {"dev,^prod-old"},
+	} {
+		r := run(t, nil, "__complete", "--kubeconfig", kubeconfig, "verify", "--contexts", typed)
+		if diff := cmp.Diff(want, completionLines(r.out)); diff != "" {
+			t.Errorf("completing --contexts %q (-want +got):\n%s", typed, diff)
+		}
+	}
+}
