@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -267,5 +268,21 @@ func TestVerifyContextsCompletion(t *testing.T) {
 		if diff := cmp.Diff(want, completionLines(r.out)); diff != "" {
 			t.Errorf("completing --contexts %q (-want +got):\n%s", typed, diff)
 		}
+	}
+}
+
+// The contexts come from every file of $KUBECONFIG, as kubectl reads them;
+// a context whose cluster rejects the credentials could not run and says
+// so, as verify -n would.
+func TestVerifyContextsFromKUBECONFIGFiles(t *testing.T) {
+	rejecting := apiServerAnswering(t, func(w http.ResponseWriter, _ *http.Request) {
+		status(w, http.StatusUnauthorized, "Unauthorized")
+	})
+	t.Setenv("KUBECONFIG", fleetKubeconfig(t, "dev")+string(os.PathListSeparator)+rejecting)
+	clusters := map[string]fakeCluster{"dev": securedCluster(t, securedChatQnA(t, issueGatewayCredential(t)))}
+	r := run(t, fleetClients(clusters), "verify", "-A", "--probe=false", "-o", "short", "--contexts", "dev,test")
+	if r.code != ExitIncomplete || !strings.HasPrefix(r.out, "dev: chatqna: secured (") ||
+		!strings.Contains(r.out, "\ntest: could not run: the cluster rejected your credentials (401): ") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
 	}
 }

@@ -119,9 +119,14 @@ func writeContextFindings(b *strings.Builder, c audit.ContextResult, st Style) {
 	}
 }
 
-// withContext puts --context name into a kubectl opea command line.
-func withContext(command, name string) string {
-	return strings.Replace(command, "kubectl opea ", "kubectl opea --context "+name+" ", 1)
+// withContext puts --context name into the kubectl opea command that ends
+// text (the last one it holds).
+func withContext(text, name string) string {
+	i := strings.LastIndex(text, "kubectl opea ")
+	if i < 0 {
+		return text
+	}
+	return text[:i] + "kubectl opea --context " + name + " " + text[i+len("kubectl opea "):]
 }
 
 // writeContextsForbidden ends the report with every context's refused
@@ -163,7 +168,8 @@ func ContextsShort(w io.Writer, f *audit.ContextsResult) error {
 		}
 		for _, line := range strings.SplitAfter(lines.String(), "\n") {
 			if line != "" {
-				b.WriteString(c.Context + ": " + line)
+				// A leftover's fix runs in this context.
+				b.WriteString(c.Context + ": " + withContext(line, c.Context))
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/check"
+	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/test/testpki"
 )
@@ -105,5 +106,34 @@ func TestContextsTableAndShort(t *testing.T) {
 		if !strings.HasPrefix(lines[i], want[i]) {
 			t.Errorf("line %d: %q, want %q...", i, lines[i], want[i])
 		}
+	}
+}
+
+// A context where -A finds no application is a row of its own, not an
+// error; its leftovers name the context in their fix.
+func TestContextsWithoutApplication(t *testing.T) {
+	f := contextsFixture(t)
+	f.Contexts = append(f.Contexts, audit.ContextResult{Context: "empty", Fleet: &audit.FleetResult{
+		Leftovers: []read.Leftover{{Namespace: "gone", Objects: []string{"certificate.cert-manager.io/opea-gone-tls in istio-ingress"}, Fix: "kubectl opea unsecure -n gone"}}}})
+	var table, short bytes.Buffer
+	if err := ContextsTable(&table, f, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"\nempty     -           -               no application   -",
+		"\nin empty, kubectl opea secure left objects for namespaces that no longer exist (cert-manager keeps renewing their certificates):\n  gone: certificate.cert-manager.io/opea-gone-tls in istio-ingress\n    fix: kubectl opea --context empty unsecure -n gone\n",
+	} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("the table lacks %q:\n%s", want, table.String())
+		}
+	}
+	if err := ContextsShort(&short, f); err != nil {
+		t.Fatal(err)
+	}
+	if want := "\nempty: gone: deleted, but kubectl opea secure's 1 object remain: kubectl opea --context empty unsecure -n gone\n"; !strings.Contains(short.String(), want) {
+		t.Errorf("-o short lacks %q:\n%s", want, short.String())
+	}
+	if f.Verdict() != audit.VerdictFailing {
+		t.Errorf("verdict %s", f.Verdict())
 	}
 }
