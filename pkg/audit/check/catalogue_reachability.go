@@ -128,8 +128,20 @@ func rowName(r reachability.Row) string {
 	return name + " (" + strings.Join(ports, ", ") + ")"
 }
 
-// unjudged names the rows no running pod was found to serve: their
-// cells say nothing, and the checks do not count them as refusing.
+// judged counts the rows some running pod was found to serve; unjudged
+// names the others: their cells say nothing, and the checks do not count
+// them as refusing. A named target port resolves only through pods whose
+// ports were read (the entry pods'), so a backend's may be among them.
+func judged(rows []reachability.Row) int {
+	n := 0
+	for _, r := range rows {
+		if len(r.PodPorts) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func unjudged(rows []reachability.Row) string {
 	var out []string
 	for _, r := range rows {
@@ -140,7 +152,7 @@ func unjudged(rows []reachability.Row) string {
 	if len(out) == 0 {
 		return ""
 	}
-	return "; not judged, no running pod serves them: " + strings.Join(out, ", ")
+	return "; not judged, no running pod found to serve them: " + strings.Join(out, ", ")
 }
 
 // checkPlaintextRefused fails when some Service port of the application
@@ -163,7 +175,10 @@ func checkPlaintextRefused(v *checkView) Result {
 	if len(open) > 0 {
 		return fail(v.hintPlaintext(), "plaintext from outside the mesh is accepted at %s", strings.Join(open, ", "))
 	}
-	return pass("every port of the application refuses plaintext (%d ports)%s", len(m.Rows), unjudged(m.Rows))
+	if judged(m.Rows) == 0 {
+		return skip("no running pod found to serve any port of the application's Services")
+	}
+	return pass("every port of the application refuses plaintext (%d ports)%s", judged(m.Rows), unjudged(m.Rows))
 }
 
 // checkBackendsInternal warns when a backend, any Service port of the
@@ -179,12 +194,12 @@ func checkBackendsInternal(v *checkView) Result {
 		entry[t.Service.Name] = true
 	}
 	var open []string
-	backends := 0
+	var backends []reachability.Row
 	for _, r := range m.Rows {
 		if entry[r.Service] {
 			continue
 		}
-		backends++
+		backends = append(backends, r)
 		switch cellOf(m, r, reachability.ColumnOtherNamespace).Verdict {
 		case reachability.Allowed, reachability.Partly, reachability.Depends:
 			open = append(open, fmt.Sprintf("%s (decided by %s)", rowName(r), r.Decider))
@@ -194,7 +209,13 @@ func checkBackendsInternal(v *checkView) Result {
 	if len(open) > 0 {
 		return warn(v.hintBackends(), "a mesh workload of another namespace reaches %s", strings.Join(open, ", "))
 	}
-	return pass("no backend port is reachable from another namespace (%d ports)%s", backends, unjudged(m.Rows))
+	if len(backends) == 0 {
+		return pass("the application has no backend port: only its entry Services")
+	}
+	if judged(backends) == 0 {
+		return skip("no running pod found to serve a backend port")
+	}
+	return pass("no backend port is reachable from another namespace (%d ports)%s", judged(backends), unjudged(backends))
 }
 
 // modeSources names, for the pods of a cell that plaintext reaches with no
@@ -267,11 +288,11 @@ func checkEntryAdmitsGateway(v *checkView) Result {
 	case len(refused) > 0:
 		return fail(v.hintGateway(), "the ingress gateway is not admitted at %s", strings.Join(refused, ", "))
 	case len(admitted) == 0:
-		return skip("no running pod serves the entry ports %s", strings.Join(unjudgedRows, ", "))
+		return skip("no running pod found to serve the entry ports %s", strings.Join(unjudgedRows, ", "))
 	}
 	msg := "the ingress gateway reaches " + strings.Join(admitted, ", ")
 	if len(unjudgedRows) > 0 {
-		msg += "; not judged, no running pod serves them: " + strings.Join(unjudgedRows, ", ")
+		msg += "; not judged, no running pod found to serve them: " + strings.Join(unjudgedRows, ", ")
 	}
 	return pass("%s", msg)
 }

@@ -85,10 +85,12 @@ func TestReachabilityChecksPassUnderTheLockdown(t *testing.T) {
 // refusing.
 func TestReachabilityNamesPortsNoPodServes(t *testing.T) {
 	s := healthy(t)
+	backend(s)
+	s.AuthorizationPolicies, s.AppServiceAccounts = lockdown(), []string{"default"}
 	s.Services = append(s.Services, snapshot.Service{Namespace: "chatqna", Name: "chatqna-redis", Selector: map[string]string{"app": "redis"},
 		Ports: []snapshot.ServicePort{{Port: 6379, Target: 6379}}})
 	o := outcomesByID(s)["reachability.backends-internal"]
-	if o.Status != Pass || !strings.Contains(o.Message, "not judged, no running pod serves them: chatqna-redis:6379") {
+	if o.Status != Pass || !strings.Contains(o.Message, "(1 ports); not judged, no running pod found to serve them: chatqna-redis:6379") {
 		t.Errorf("backends-internal = %s %q", o.Status, o.Message)
 	}
 }
