@@ -30,7 +30,7 @@ install: build ## Install kubectl-opea and its completion shim into $(PREFIX)/bi
 	install -m 0755 $(BINDIR)/kubectl-opea $(BINDIR)/kubectl_complete-opea $(PREFIX)/bin/
 	@echo "Installed into $(PREFIX)/bin. With it on PATH, run: kubectl opea --help"
 
-control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kubectl, istiod and istioctl once (about 16 minutes the first time)
+control-plane: ## Build etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, kubectl, istiod, istioctl and cert-manager-controllers once (about 22 minutes the first time)
 	@$(LOCAL) build
 
 test: control-plane ## Run all tests: unit tests, tests against the local control plane, a short fuzz run
@@ -42,7 +42,7 @@ test: control-plane ## Run all tests: unit tests, tests against the local contro
 # one, krew/dist's take kubectl and krew from its cache. The others run
 # without it.
 TEST_IMPORTS  = $(GO) list -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./...
-CONTROL_PLANE = ' $(PKG)/test/controlplane( |$$)'
+CONTROL_PLANE = '(^| )$(PKG)/test/controlplane( |$$)'
 
 unit: ## Run the unit and command tests: all but those that need the local control plane (make test runs every test)
 	@echo "not run (they need the local control plane):" $$($(TEST_IMPORTS) | grep -E $(CONTROL_PLANE) | cut -d' ' -f1 | sed 's|^$(PKG)/||')
@@ -78,6 +78,7 @@ lint: ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l cmd pkg test krew manifests); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	cd test/istiotools && $(GO) vet ./render-chart
+	cd test/certmanagertools && $(GO) vet ./...
 	cd tools && $(GO) build -o ../$(BINDIR)/staticcheck honnef.co/go/tools/cmd/staticcheck
 	$(BINDIR)/staticcheck ./...
 

@@ -76,6 +76,9 @@ type Params struct {
 	// Lockdown, when set, adds the AuthorizationPolicies that admit only
 	// the application's own workloads and the ingress gateway.
 	Lockdown *Lockdown
+	// Auth, when set, adds the policies of secure --auth on the ingress
+	// gateway.
+	Auth *Auth
 }
 
 // Lockdown is what secure --lockdown's AuthorizationPolicies admit. Only
@@ -157,12 +160,19 @@ type templateData struct {
 	AppPrincipals   []string
 	EntryPorts      []string
 	AllowPrincipals string
+	// AuthHosts, AuthPrincipals, AuthClaims and AuthRecord are secure
+	// --auth's, as its policies hold them.
+	AuthHosts      []string
+	AuthPrincipals string
+	AuthClaims     []Claim
+	AuthRecord     string
 }
 
 // Objects renders the objects for p in the order they are applied: the
 // namespace label, mTLS, the certificate chain, then the Gateway and the
-// VirtualService or HTTPRoutes that depend on it, and last the lockdown's
-// AuthorizationPolicies, once the ingress they admit is in place.
+// VirtualService or HTTPRoutes that depend on it, the policies of --auth on
+// the gateway, and last the lockdown's AuthorizationPolicies, once the
+// ingress they admit is in place.
 func Objects(p Params) ([]*unstructured.Unstructured, error) {
 	if p.AppNamespace == "" || p.GatewayNamespace == "" || len(p.Hosts) == 0 || p.Service == "" {
 		return nil, errors.New("desired: application namespace, gateway namespace, hosts and service are required")
@@ -201,6 +211,12 @@ func Objects(p Params) ([]*unstructured.Unstructured, error) {
 	} else {
 		files = append(files, "gateway.yaml", "virtualservice.yaml")
 	}
+	if a := p.Auth; a != nil {
+		if err := authData(&data, p); err != nil {
+			return nil, err
+		}
+		files = append(files, "auth.yaml")
+	}
 	if l := p.Lockdown; l != nil {
 		if l.Version == "" || l.TrustDomain == "" || len(l.EntrySelector) == 0 || len(l.EntryPorts) == 0 || l.GatewayPrincipal == "" {
 			return nil, errors.New("desired: the lockdown needs a version, a trust domain, the entry workload's selector and ports, and the gateway's principal")
@@ -229,6 +245,36 @@ func Objects(p Params) ([]*unstructured.Unstructured, error) {
 		objs = append(objs, more...)
 	}
 	return objs, nil
+}
+
+// authData fills in what the --auth template needs, refusing settings the
+// flags would refuse.
+func authData(data *templateData, p Params) error {
+	a := p.Auth
+	if errs := a.Settings.Validate(); len(errs) > 0 {
+		return fmt.Errorf("desired: --auth: %s", strings.Join(errs, "; "))
+	}
+	if err := AuthHostsProblem(p.Hosts); err != nil {
+		return fmt.Errorf("desired: %w", err)
+	}
+	if a.PolicyVersion == "" || a.Namespace == "" || (a.Settings.Mode == AuthJWT && a.RequestAuthnVersion == "") {
+		return errors.New("desired: --auth needs the served security.istio.io versions and the namespace of its policies")
+	}
+	if p.GatewayAPIVersion == "" && len(a.Selector) == 0 {
+		return errors.New("desired: --auth on a classic gateway needs the gateway pods' selector")
+	}
+	if p.GatewayAPIVersion != "" && a.Namespace != p.AppNamespace {
+		return errors.New("desired: --auth with the Gateway API puts its policies next to the Gateway, in the application namespace")
+	}
+	data.AuthHosts = AuthHosts(p.Hosts)
+	// Only the issuer's tokens: another RequestAuthentication on a shared
+	// gateway validates tokens of other issuers, which must not pass here.
+	if a.Settings.Mode == AuthJWT {
+		data.AuthPrincipals = a.Settings.Issuer + "/*"
+		data.AuthClaims = a.Settings.ParsedClaims()
+	}
+	data.AuthRecord = a.Settings.Record()
+	return nil
 }
 
 // templates are parsed on first use, not at start-up: most runs of the

@@ -34,6 +34,7 @@ var apiNeeds = []apiNeed{
 	{"networking.istio.io", []string{"v1", "v1beta1"}, []string{"gateways", "virtualservices"}, func(a *APIs, v string) { a.Networking = v }},
 	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"peerauthentications"}, func(a *APIs, v string) { a.Security = v }},
 	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"authorizationpolicies"}, func(a *APIs, v string) { a.AuthorizationPolicies = v }},
+	{"security.istio.io", []string{"v1", "v1beta1"}, []string{"requestauthentications"}, func(a *APIs, v string) { a.RequestAuthentications = v }},
 	{certmanager.Group, []string{certmanager.Version}, []string{"issuers", "certificates"}, func(a *APIs, v string) { a.CertManager = v }},
 	{gatewayapi.Group, gatewayapi.Versions, []string{"gatewayclasses", "gateways", "httproutes"}, func(a *APIs, v string) { a.GatewayAPI = v }},
 }

@@ -22,6 +22,9 @@ type MeshConfig struct {
 	// settings are then Istio's defaults.
 	Namespace, Name string
 	Found           bool
+	// ExtensionProviders are the names of the mesh config's
+	// extensionProviders, which CUSTOM AuthorizationPolicies name.
+	ExtensionProviders []string
 }
 
 // Forbidden is a read the user may not make, said as a permission
@@ -67,5 +70,10 @@ func ReadMeshConfig(ctx context.Context, kube clients.Kube) (MeshConfig, error) 
 		return out, fmt.Errorf("ConfigMap %s/%s, key %s: %w", ns, name, istio.MeshConfigKey, err)
 	}
 	out.MeshSettings = settings
+	providers, err := istio.ExtensionProviderNames(cm.Data[istio.MeshConfigKey])
+	if err != nil {
+		return out, fmt.Errorf("ConfigMap %s/%s, key %s: %w", ns, name, istio.MeshConfigKey, err)
+	}
+	out.ExtensionProviders = providers
 	return out, nil
 }

@@ -113,6 +113,10 @@ func Find(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error)
 	if err := r.appObjects(ctx); err != nil {
 		return nil, err
 	}
+	// After the routes: while they go, the hosts still need a token.
+	if err := r.authObjects(ctx, r.authNamespaces()); err != nil {
+		return nil, err
+	}
 	if o.APIs.CertManager != "" {
 		if err := r.certificates(ctx); err != nil {
 			return nil, err
@@ -305,10 +309,20 @@ func sortLockdown(items []unstructured.Unstructured, names []string) {
 // kept with its fields released, as unsecure does.
 func FindLockdown(ctx context.Context, dyn dynamic.Interface, o Options) (*Found, error) {
 	var kinds []appKind
+	lockdown := lockdownKind(ownership.NamesFor(o.AppNamespace), "")
 	if v := o.APIs.AuthorizationPolicies; v != "" {
 		kinds = append(kinds, lockdownKind(ownership.NamesFor(o.AppNamespace), v))
 	}
-	return findKinds(ctx, dyn, o, "--lockdown=false", kinds)
+	f, err := findKinds(ctx, dyn, o, "--lockdown=false", kinds)
+	if err != nil {
+		return nil, err
+	}
+	// Only the lockdown's: secure --auth with the Gateway API keeps its
+	// policy in the application namespace too.
+	other := func(u *unstructured.Unstructured) bool { return !slices.Contains(lockdown.ourNames, u.GetName()) }
+	f.Remove = slices.DeleteFunc(f.Remove, other)
+	f.Keep = slices.DeleteFunc(f.Keep, other)
+	return f, nil
 }
 
 // FindRedirectRoute finds secure's Gateway API redirect HTTPRoute for
@@ -341,6 +355,13 @@ func findKinds(ctx context.Context, dyn dynamic.Interface, o Options, what strin
 			return nil, err
 		}
 	}
+	return r.done(what)
+}
+
+// done refuses when a read was forbidden, naming them all; else it adds
+// the field managers found and returns what r found, for the flag of
+// secure (what) that looked.
+func (r *finder) done(what string) (*Found, error) {
 	if len(r.missing) > 0 {
 		return nil, problems.New(
 			"you lack permissions to read what "+what+" must find: "+strings.Join(r.missing, "; "),

@@ -29,6 +29,10 @@ const (
 	// principals --allow-principal admitted, so that a later secure without
 	// --lockdown keeps admitting them.
 	AllowPrincipalsAnnotation = "opea.dev/allow-principals"
+	// AuthAnnotation records, on the AuthorizationPolicy of secure --auth,
+	// the settings it was made with (JSON), so that a later secure without
+	// --auth renders the same policies again.
+	AuthAnnotation = "opea.dev/auth"
 )
 
 // The names of the AuthorizationPolicies secure --lockdown writes in the
@@ -95,6 +99,14 @@ type Names struct {
 	AllowApp            string
 	AllowIngress        string
 	AllowGatewayClients string
+	// RequestAuthentication, RequireJWT and ExtAuthz are the policies of
+	// secure --auth on the ingress gateway: the JWT rules, the DENY of
+	// requests for the hosts without a valid token, and the CUSTOM policy
+	// of --auth ext-authz. They carry the application namespace in their
+	// names: on a shared gateway each application has its own.
+	RequestAuthentication string
+	RequireJWT            string
+	ExtAuthz              string
 }
 
 // NamesFor returns the names for the application in appNamespace.
@@ -116,6 +128,9 @@ func NamesFor(appNamespace string) Names {
 		AllowIngress:     AllowIngressPolicy,
 		// The gateway Istio deploys for the Gateway runs in the application
 		// namespace, where the namespace-wide policies would shut clients out.
-		AllowGatewayClients: AllowGatewayClientsPolicy,
+		AllowGatewayClients:   AllowGatewayClientsPolicy,
+		RequestAuthentication: prefix + "-jwt",
+		RequireJWT:            prefix + "-require-jwt",
+		ExtAuthz:              prefix + "-ext-authz",
 	}
 }

@@ -48,7 +48,8 @@ func TestAppNamespaceOnlyOfManagedObjects(t *testing.T) {
 func TestNamesInTheGatewayNamespaceCarryTheApplication(t *testing.T) {
 	a, b := NamesFor("a"), NamesFor("b")
 	for _, pair := range [][2]string{{a.CACertificate, b.CACertificate}, {a.CAIssuer, b.CAIssuer}, {a.SelfSignedIssuer, b.SelfSignedIssuer},
-		{a.Certificate, b.Certificate}, {a.TLSSecret, b.TLSSecret}, {a.CASecret, b.CASecret}} {
+		{a.Certificate, b.Certificate}, {a.TLSSecret, b.TLSSecret}, {a.CASecret, b.CASecret},
+		{a.RequestAuthentication, b.RequestAuthentication}, {a.RequireJWT, b.RequireJWT}, {a.ExtAuthz, b.ExtAuthz}} {
 		if pair[0] == pair[1] {
 			t.Errorf("two applications share the name %q in the gateway namespace", pair[0])
 		}

@@ -52,6 +52,15 @@ secure applies, with server-side apply (field manager kubectl-opea):
     pods run as), the callers named with --allow-principal, and the ingress
     gateway to the entry workload's port. They stay on later runs without
     --lockdown; --lockdown=false removes them.
+  - with --auth jwt (--jwt-issuer, --jwks-uri) or --auth ext-authz
+    (--auth-provider), authentication on the ingress gateway for the
+    application's hosts only: a RequestAuthentication and a DENY
+    AuthorizationPolicy refusing requests without a valid token of the
+    issuer (or lacking a --require-claim), or a CUSTOM AuthorizationPolicy
+    asking an extension provider of Istio's mesh config. In ambient mode
+    the gateway is where HTTP policy is enforced: the application's pods
+    have no sidecar. They stay on later runs without --auth; --auth=none
+    removes them.
 
 Before reading anything it checks that you have every permission it needs,
 and names all that you lack; --print-rbac prints them as RBAC objects.
@@ -94,6 +103,19 @@ const secureExample = `  # Secure ChatQnA in namespace chatqna for one host
   # Remove the lockdown again, keeping the rest
   kubectl opea secure -n chatqna --host chatqna.example.com --lockdown=false
 
+  # Require a token of a Keycloak realm, with audience chatqna and group
+  # opea-users, for the host (other applications on the gateway untouched)
+  kubectl opea secure -n chatqna --host chatqna.example.com --auth jwt \
+    --jwt-issuer https://idp.example.com/realms/opea \
+    --jwks-uri https://idp.example.com/realms/opea/protocol/openid-connect/certs \
+    --audience chatqna --require-claim groups=opea-users
+
+  # Ask oauth2-proxy, an extension provider of the mesh config, instead
+  kubectl opea secure -n chatqna --host chatqna.example.com --auth ext-authz --auth-provider oauth2-proxy
+
+  # Remove the authentication again, keeping the rest
+  kubectl opea secure -n chatqna --host chatqna.example.com --auth=none
+
   # The Roles and ClusterRole to ask a cluster admin for
   kubectl opea secure --print-rbac -n chatqna --gateway-api --lockdown`
 
@@ -108,7 +130,9 @@ type SecureOptions struct {
 	GatewaySelectorFlag string
 	// LockdownFlag is --lockdown, which Complete turns into
 	// Request.Lockdown: not given at all, a lockdown in place stays.
-	LockdownFlag   bool
+	LockdownFlag bool
+	// --auth and its settings are bound to Request.AuthSettings; Complete
+	// sets Request.AuthGiven.
 	DryRun         DryRunStrategy
 	PrintFlags     *genericclioptions.PrintFlags
 	ForceConflicts bool
@@ -188,6 +212,12 @@ func NewCmdSecure(getter clients.Getter, streams genericiooptions.IOStreams) *co
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
 	f.BoolVar(&o.LockdownFlag, "lockdown", false, "Deny by default: AuthorizationPolicies admitting to the application's pods only its own workloads, --allow-principal callers and the ingress gateway (not given: a lockdown in place stays; false: removes it)")
 	f.StringArrayVar(&o.AllowPrincipals, "allow-principal", nil, "With --lockdown, also admit this caller, as <trust domain>/ns/<namespace>/sa/<service account>; repeat for several")
+	f.StringVar(&o.AuthSettings.Mode, "auth", "", "Authentication on the ingress gateway for the hosts: jwt (a valid token of --jwt-issuer), ext-authz (ask --auth-provider), or none (remove it); not given: what an earlier --auth set up stays")
+	f.StringVar(&o.AuthSettings.Issuer, "jwt-issuer", "", "With --auth jwt, the issuer of the tokens (their iss claim), an https URL, e.g. https://idp.example.com/realms/opea")
+	f.StringVar(&o.AuthSettings.JWKSURI, "jwks-uri", "", "With --auth jwt, the https URL of the issuer's signing keys (JWKS), which istiod fetches")
+	f.StringArrayVar(&o.AuthSettings.Audiences, "audience", nil, "With --auth jwt, an audience the token must have (its aud claim); repeat for several (any of them)")
+	f.StringArrayVar(&o.AuthSettings.Claims, "require-claim", nil, "With --auth jwt, a claim the token must carry, as key=value (e.g. groups=opea-users; a list claim must contain the value); repeat for several (all of them)")
+	f.StringVar(&o.AuthSettings.Provider, "auth-provider", "", "With --auth ext-authz, the name of an extensionProviders entry of Istio's mesh config (e.g. oauth2-proxy)")
 	f.BoolVar(&o.Diff, "diff", false, "Print what would change, as kubectl diff does: per object, a unified diff of the live object against the server's dry run of the apply (and removals); writes nothing. Exit code 0: no differences, 1: differences, 2 or 3: an error")
 	f.BoolVar(&o.PrintRBAC, "print-rbac", false, "Print the Roles and the ClusterRole that grant what secure needs with these flags, for a cluster admin to apply and bind; contacts no cluster")
 	_ = cmd.RegisterFlagCompletionFunc("issuer-kind", fixedCompletions("Issuer", "ClusterIssuer"))
@@ -206,6 +236,7 @@ func (o *SecureOptions) Complete(cmd *cobra.Command) error {
 	}
 	o.Namespace = ns
 	o.Lockdown = lockdownChoice(cmd.Flags().Changed("lockdown"), o.LockdownFlag)
+	o.AuthGiven = cmd.Flags().Changed("auth")
 	if o.GatewayAPI && o.GatewayClass == "" {
 		o.GatewayClass = gatewayapi.IstioClass
 	}
@@ -288,6 +319,7 @@ func (o *SecureOptions) Validate() error {
 	}
 	errs = append(errs, o.validateGatewayAPI()...)
 	errs = append(errs, o.validateLockdown()...)
+	errs = append(errs, o.validateAuth()...)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
@@ -336,6 +368,30 @@ func (o *SecureOptions) validateLockdown() []string {
 	for _, p := range o.AllowPrincipals {
 		if _, _, _, err := istio.ParsePrincipal(p); err != nil {
 			errs = append(errs, "invalid --allow-principal "+err.Error())
+		}
+	}
+	return errs
+}
+
+// validateAuth checks --auth and its settings: the settings only with the
+// mode they belong to, none with --auth=none, and the hosts concrete.
+func (o *SecureOptions) validateAuth() []string {
+	s := o.AuthSettings
+	given := s.Issuer != "" || s.JWKSURI != "" || len(s.Audiences) > 0 || len(s.Claims) > 0 || s.Provider != ""
+	switch {
+	case !o.AuthGiven && given:
+		return []string{"--jwt-issuer, --jwks-uri, --audience, --require-claim and --auth-provider need --auth jwt or --auth ext-authz"}
+	case !o.AuthGiven:
+		return nil
+	case s.Mode == desired.AuthNone && given:
+		return []string{"--auth=none removes the authentication: leave out --jwt-issuer, --jwks-uri, --audience, --require-claim and --auth-provider"}
+	case s.Mode == desired.AuthNone:
+		return nil
+	}
+	errs := s.Validate()
+	if o.hostsErr == nil {
+		if err := desired.AuthHostsProblem(o.Hosts); err != nil {
+			errs = append(errs, err.Error())
 		}
 	}
 	return errs

@@ -48,6 +48,9 @@ func (o *SecureOptions) printNextSteps(p *secure.Plan) {
 		fmt.Fprintf(&b, "  # the gateway Service %s/%s has no load balancer address: use its node port, or\n", p.Gateway.Namespace, p.Gateway.Service)
 		fmt.Fprintf(&b, "  #   kubectl port-forward -n %s svc/%s 8443:443   and --resolve %s:8443:127.0.0.1\n", p.Gateway.Namespace, p.Gateway.Service, host)
 	}
+	if a := p.Params.Auth; a != nil {
+		printAuthNextSteps(&b, a.Settings, host)
+	}
 	if l := p.Params.Lockdown; l != nil {
 		// --lockdown restates the callers: those admitted so far are given again.
 		var flags []string
@@ -60,4 +63,34 @@ func (o *SecureOptions) printNextSteps(p *secure.Plan) {
 		fmt.Fprintf(&b, "  # then check again with kubectl opea verify -n %s (--lockdown=false removes the lockdown)\n", o.Namespace)
 	}
 	fmt.Fprint(o.Out, b.String())
+}
+
+// printAuthNextSteps says how to call the application now that the gateway
+// asks for a token (--auth jwt) or an extension provider's word (--auth
+// ext-authz). A token is never printed: it goes into a variable.
+func printAuthNextSteps(b *strings.Builder, s desired.AuthSettings, host string) {
+	if s.Mode == desired.AuthExtAuthz {
+		fmt.Fprintf(b, "  # requests for the hosts are sent to extension provider %s first, which allows or denies them\n", s.Provider)
+		fmt.Fprintf(b, "  # (oauth2-proxy redirects a browser to sign in); --auth=none removes the check\n")
+		return
+	}
+	issuer := strings.TrimSuffix(s.Issuer, "/")
+	fmt.Fprintf(b, "  # requests for the hosts need a token of %s: without one the gateway answers 403, with an invalid one 401.\n", s.Issuer)
+	fmt.Fprintf(b, "  # Get one from the issuer's token endpoint (token_endpoint in %s/.well-known/openid-configuration;\n", issuer)
+	fmt.Fprintf(b, "  # for Keycloak %s/protocol/openid-connect/token), e.g. for a client with a secret:\n", issuer)
+	fmt.Fprintf(b, "  #   TOKEN=$(curl -s -d grant_type=client_credentials -d client_id=<CLIENT> -d client_secret=<SECRET> <TOKEN-ENDPOINT> | jq -r .access_token)\n")
+	fmt.Fprintf(b, "  # and send it with each request:\n")
+	fmt.Fprintf(b, "  #   curl -H \"Authorization: Bearer $TOKEN\" ... https://%s/\n", host)
+	var needs []string
+	if len(s.Audiences) > 0 {
+		needs = append(needs, "audience "+strings.Join(s.Audiences, " or "))
+	}
+	if len(s.Claims) > 0 {
+		needs = append(needs, "claims "+strings.Join(s.Claims, ", "))
+	}
+	if len(needs) > 0 {
+		fmt.Fprintf(b, "  # the token must carry %s (--auth=none removes the requirement)\n", strings.Join(needs, " and "))
+		return
+	}
+	fmt.Fprintf(b, "  # (--auth=none removes the requirement)\n")
 }

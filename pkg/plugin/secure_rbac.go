@@ -48,6 +48,9 @@ func (o *SecureOptions) printRBAC(cmd *cobra.Command) error {
 		GatewayAPI: o.GatewayAPI, Lockdown: o.Lockdown == secure.LockdownOn, TLSSecret: o.TLSSecret != "",
 		Issuer: o.Issuer != "", ClusterIssuer: o.Issuer != "" && o.IssuerKind == "ClusterIssuer",
 	}
+	if cmd.Flags().Changed("auth") {
+		r.Auth = o.AuthSettings.Mode
+	}
 	note := ""
 	if r.SearchGateway {
 		r.GatewayNamespace = secure.DefaultGatewayNamespace

@@ -267,6 +267,8 @@ func TestUnsecureRefuses(t *testing.T) {
 			},
 			want: "you lack permissions to read what unsecure must find: " +
 				`get namespaces "chatqna"; ` +
+				"list authorizationpolicies.security.istio.io in every namespace; " +
+				"list requestauthentications.security.istio.io in every namespace; " +
 				"list certificates.cert-manager.io in every namespace; " +
 				"list issuers.cert-manager.io in every namespace; " +
 				"list secrets in every namespace" + lackRights,

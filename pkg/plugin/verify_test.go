@@ -61,7 +61,7 @@ func newFakeCluster() fakeCluster {
 	}
 	disco.Resources = []*metav1.APIResourceList{
 		resources("networking.istio.io/v1", "gateways", "virtualservices", "destinationrules"),
-		resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies"),
+		resources("security.istio.io/v1", "peerauthentications", "authorizationpolicies", "requestauthentications"),
 		resources("cert-manager.io/v1", "issuers", "clusterissuers", "certificates"),
 	}
 	listKinds := map[schema.GroupVersionResource]string{

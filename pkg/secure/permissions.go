@@ -72,6 +72,9 @@ type PermissionRequest struct {
 	TLSSecret        bool
 	Issuer           bool
 	ClusterIssuer    bool
+	// Auth is the mode --auth gives (jwt, ext-authz or none); empty when
+	// not given.
+	Auth string
 }
 
 const (
@@ -142,6 +145,7 @@ func Permissions(r PermissionRequest) []Permission {
 	if !r.TLSSecret {
 		ps = append(ps, Permission{Scope: InGatewayNamespace, Resource: "secrets", Verbs: []string{"get"}, Optional: true, Why: "check that no Secret of yours has the name of the certificate's Secret, and --wait for it"})
 	}
+	ps = append(ps, authPermissions(r)...)
 	if r.Lockdown {
 		ps = append(ps,
 			Permission{Scope: InAppNamespace, Group: istioSecurity, Resource: "authorizationpolicies", Verbs: append([]string{"delete"}, applyVerbs...), Why: "apply the lockdown's AuthorizationPolicies, and remove them with --lockdown=false"},
@@ -156,6 +160,31 @@ func Permissions(r PermissionRequest) []Permission {
 				Permission{Scope: InAppNamespace, Group: gatewayAPIGroup, Resource: "gateways", Verbs: []string{"get"}, Why: "read the service account of a waypoint the namespace's Services use"},
 			)
 		}
+	}
+	return ps
+}
+
+// authPermissions are what --auth takes on the ingress gateway: finding
+// the policies an earlier secure --auth made, on every run (a plain rerun
+// keeps them); with --auth, applying and removing them; with --auth
+// ext-authz, reading the mesh config's extension providers.
+func authPermissions(r PermissionRequest) []Permission {
+	ps := []Permission{
+		{Scope: InGatewayNamespace, Group: istioSecurity, Resource: "authorizationpolicies", Verbs: []string{"list"}, Why: "find the policies an earlier secure --auth made on the ingress gateway"},
+		{Scope: InGatewayNamespace, Group: istioSecurity, Resource: "requestauthentications", Verbs: []string{"list"}, Why: "find the policies an earlier secure --auth made on the ingress gateway"},
+	}
+	if r.Auth == "" {
+		return ps
+	}
+	ps = append(ps,
+		Permission{Scope: InGatewayNamespace, Group: istioSecurity, Resource: "authorizationpolicies", Verbs: append([]string{"delete"}, applyVerbs...), Why: "apply the AuthorizationPolicy of --auth on the ingress gateway, and remove it with --auth=none"},
+		Permission{Scope: InGatewayNamespace, Group: istioSecurity, Resource: "requestauthentications", Verbs: append([]string{"delete"}, applyVerbs...), Why: "apply the RequestAuthentication of --auth jwt, and remove it with --auth=none"},
+	)
+	if r.Auth == "ext-authz" {
+		ps = append(ps,
+			Permission{Scope: EveryNamespace, Group: "apps", Resource: "deployments", Verbs: []string{"list"}, Why: "find istiod, whose namespace holds the mesh config"},
+			Permission{Scope: InMeshRootNamespace, Resource: "configmaps", Verbs: []string{"get"}, Names: []string{istio.MeshConfigMap}, Why: "check that --auth-provider is an extension provider of the mesh config"},
+		)
 	}
 	return ps
 }
@@ -295,7 +324,16 @@ func (p *planner) permissionRequest() PermissionRequest {
 		SearchGateway: !p.GatewayAPI && p.GatewayNamespace == "", GatewayAPI: p.GatewayAPI,
 		Lockdown: p.Lockdown == LockdownOn, TLSSecret: p.TLSSecret != "",
 		Issuer: p.Issuer != "", ClusterIssuer: p.Issuer != "" && p.IssuerKind == "ClusterIssuer",
+		Auth: p.authFlag(),
 	}
+}
+
+// authFlag is the mode --auth gives, empty when it is not given.
+func (p *planner) authFlag() string {
+	if !p.AuthGiven {
+		return ""
+	}
+	return p.AuthSettings.Mode
 }
 
 // checkPermissions refuses, before anything is read, when the user lacks

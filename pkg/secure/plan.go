@@ -61,6 +61,11 @@ type Request struct {
 	// workloads, with LockdownOn.
 	Lockdown        LockdownChoice
 	AllowPrincipals []string
+	// AuthGiven says --auth was given, with AuthSettings (mode none
+	// removes what an earlier --auth made); not given, what an earlier
+	// secure --auth made stays, from the settings it recorded.
+	AuthGiven    bool
+	AuthSettings desired.AuthSettings
 	// FieldManager is the one secure applies with: with LockdownOff it
 	// releases adopted policies. Empty: kubectl-opea.
 	FieldManager string
@@ -190,6 +195,7 @@ func (p *planner) params(f *facts) desired.Params {
 		SecurityVersion:   f.apis.Security,
 		Certificates:      p.certificateSource(),
 		Lockdown:          p.planned.lockdown,
+		Auth:              authParams(p.planned.auth, *f.apis, *f.certNamespace, f.gateway.Selector),
 	}
 	if p.GatewayAPI {
 		params.GatewayAPIVersion = f.apis.GatewayAPI

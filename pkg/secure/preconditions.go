@@ -107,6 +107,31 @@ var preconditions = []precondition{
 		},
 	},
 	{
+		name:  "for the policies an earlier secure --auth made",
+		needs: []fact{factNamespace, factAPIs, factCertNamespace},
+		check: func(ctx context.Context, p *planner, f *facts) []error {
+			auth, found, err := p.authState(ctx, *f.apis, *f.certNamespace)
+			p.planned.auth = auth
+			p.planned.remove(found)
+			if err == nil && auth != nil {
+				if wildcard := desired.AuthHostsProblem(p.Hosts); wildcard != nil {
+					err = problems.New(wildcard.Error(), "pass concrete --host names (e.g. --host "+p.Namespace+".example.com), or remove --auth with --auth=none")
+				}
+			}
+			return []error{err}
+		},
+	},
+	{
+		name:  "that the --auth-provider is an extension provider of the mesh config",
+		needs: []fact{factAPIs},
+		check: func(ctx context.Context, p *planner, f *facts) []error {
+			if p.planned.auth == nil || p.planned.auth.Mode != desired.AuthExtAuthz {
+				return nil
+			}
+			return []error{p.checkAuthProvider(ctx, p.planned.auth.Provider)}
+		},
+	},
+	{
 		name:  "that the --tls-secret exists and holds a certificate",
 		needs: []fact{factCertNamespace},
 		check: func(ctx context.Context, p *planner, f *facts) []error {
@@ -180,6 +205,9 @@ type planned struct {
 	// what lockdown says.
 	lockdownOn bool
 	lockdown   *desired.Lockdown
+	// auth are the settings of the policies of --auth the plan holds; nil:
+	// none.
+	auth *desired.AuthSettings
 }
 
 // remove adds found, when it holds anything, to what this run removes.

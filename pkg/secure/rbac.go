@@ -136,6 +136,9 @@ func (r PermissionRequest) PrintRBACCommand() string {
 	if r.Lockdown {
 		cmd += " --lockdown"
 	}
+	if r.Auth != "" {
+		cmd += " --auth " + r.Auth
+	}
 	switch {
 	case r.TLSSecret:
 		cmd += " --tls-secret NAME"

@@ -34,7 +34,7 @@ type UnsecureRequest struct {
 
 // AllAPIs are the APIs --print-rbac grants for, not knowing which a
 // cluster serves: all of them.
-var AllAPIs = discover.APIs{Networking: "v1", Security: "v1", CertManager: "v1", GatewayAPI: "v1", AuthorizationPolicies: "v1"}
+var AllAPIs = discover.APIs{Networking: "v1", Security: "v1", CertManager: "v1", GatewayAPI: "v1", AuthorizationPolicies: "v1", RequestAuthentications: "v1"}
 
 // removeVerbs are what removing secure's objects of a kind takes: list to
 // find them, delete, patch to release the fields of one secure adopted,
@@ -76,6 +76,7 @@ func UnsecurePermissions(r UnsecureRequest) []Permission {
 	if !r.KeepMTLS && r.APIs.Security != "" {
 		ps = append(ps, Permission{Scope: InAppNamespace, Group: istioSecurity, Resource: "peerauthentications", Verbs: removeVerbs, Why: "remove PeerAuthentication default"})
 	}
+	ps = append(ps, authRemovePermissions(r)...)
 	if r.APIs.CertManager == "" {
 		return ps
 	}
@@ -94,6 +95,30 @@ func UnsecurePermissions(r UnsecureRequest) []Permission {
 		Permission{Scope: InGatewayNamespace, Group: certManager, Resource: "certificates", Verbs: []string{"get", "list", "delete", "patch"}, Why: "remove the Certificates"},
 		Permission{Scope: InGatewayNamespace, Group: certManager, Resource: "issuers", Verbs: removeVerbs, Why: "remove the Issuers"},
 		Permission{Scope: InGatewayNamespace, Resource: "secrets", Verbs: []string{"get", "list", "delete"}, Why: "remove the Secrets cert-manager wrote for the Certificates"})
+	return ps
+}
+
+// authRemovePermissions are what removing secure --auth's policies takes:
+// they are in the gateway pods' namespace (found in every namespace without
+// --gateway-namespace), or the application's with the Gateway API.
+func authRemovePermissions(r UnsecureRequest) []Permission {
+	var ps []Permission
+	for _, k := range []struct{ version, resource string }{
+		{r.APIs.AuthorizationPolicies, "authorizationpolicies"}, {r.APIs.RequestAuthentications, "requestauthentications"},
+	} {
+		if k.version == "" {
+			continue
+		}
+		why := "remove the policies of secure --auth on the ingress gateway"
+		if r.Search {
+			ps = append(ps, Permission{Scope: EveryNamespace, Group: istioSecurity, Resource: k.resource, Verbs: []string{"list"}, Why: "find the policies of secure --auth on the ingress gateway (pass --gateway-namespace to list in that namespace only)"})
+		}
+		ps = append(ps, Permission{Scope: InGatewayNamespace, Group: istioSecurity, Resource: k.resource, Verbs: r.removeVerbs(), Why: why})
+		if k.resource == "requestauthentications" || r.KeepMTLS {
+			// Without --keep-mtls the lockdown's permission covers them.
+			ps = append(ps, Permission{Scope: InAppNamespace, Group: istioSecurity, Resource: k.resource, Verbs: r.removeVerbs(), Why: why + " (--gateway-api)"})
+		}
+	}
 	return ps
 }
 

@@ -57,14 +57,20 @@ func TestUnsecurePermissionsFollowTheFlags(t *testing.T) {
 	}{
 		{"searched, every API",
 			[]string{"list secrets in every namespace", "delete secrets in namespace istio-ingress", `patch namespaces "chatqna"`,
+				"list requestauthentications.security.istio.io in every namespace", "delete requestauthentications.security.istio.io in namespace istio-ingress",
+				"list authorizationpolicies.security.istio.io in every namespace", "delete authorizationpolicies.security.istio.io in namespace istio-ingress",
 				"delete httproutes.gateway.networking.k8s.io in namespace chatqna", "delete authorizationpolicies.security.istio.io in namespace chatqna"},
 			[]string{"get virtualservices.networking.istio.io in namespace chatqna"}},
 		{"--gateway-namespace, --wait",
 			[]string{"list secrets in namespace gw", "get virtualservices.networking.istio.io in namespace chatqna", "get issuers.cert-manager.io in namespace gw"},
 			[]string{"list secrets in every namespace", `get namespaces "gw"`}},
+		// --keep-mtls keeps the lockdown, but removes the policies of
+		// --auth with the ingress they guard (next to a Gateway API Gateway,
+		// in the application namespace).
 		{"--keep-mtls, no cert-manager",
-			[]string{"delete gateways.networking.istio.io in namespace chatqna", `get namespaces "chatqna"`},
-			[]string{`patch namespaces "chatqna"`, "delete peerauthentications.security.istio.io in namespace chatqna", "delete authorizationpolicies.security.istio.io in namespace chatqna",
+			[]string{"delete gateways.networking.istio.io in namespace chatqna", `get namespaces "chatqna"`,
+				"delete authorizationpolicies.security.istio.io in namespace chatqna", "delete authorizationpolicies.security.istio.io in namespace gw"},
+			[]string{`patch namespaces "chatqna"`, "delete peerauthentications.security.istio.io in namespace chatqna",
 				"list certificates.cert-manager.io in namespace gw", "delete httproutes.gateway.networking.k8s.io in namespace chatqna"}},
 		{"gateway namespace not known",
 			[]string{"list certificates.cert-manager.io in every namespace"},

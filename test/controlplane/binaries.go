@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +21,11 @@ type Binaries struct {
 	Etcd                  string
 	KubeAPIServer         string
 	KubeControllerManager string
-	Kubectl               string
+	KubeScheduler         string
+	// Kwok stands in for the kubelet of the nodes it manages: it runs
+	// their pods through the stages of its own module (see kwok.go).
+	Kwok    string
+	Kubectl string
 	// Istiod is pilot-discovery, the istiod control plane.
 	Istiod string
 	// Istioctl renders Istio's install manifests (istioctl manifest generate).
@@ -31,6 +33,9 @@ type Binaries struct {
 	// RenderChart renders the Helm charts embedded in Istio that istioctl
 	// has no component for, such as the gateway chart.
 	RenderChart string
+	// CertManagerControllers runs cert-manager's own controllers (see
+	// test/certmanagertools).
+	CertManagerControllers string
 }
 
 // binary names a program and the package its tools module builds it from.
@@ -51,20 +56,26 @@ type toolModule struct {
 	binaries []binary
 }
 
-// The Kubernetes programs and Istio's live in two modules: Istio pins its own
-// Kubernetes libraries, which k8s.io/kubernetes' staging replaces would
-// otherwise override.
+// The Kubernetes programs, Istio's and cert-manager's live in three modules:
+// Istio pins its own Kubernetes libraries, which k8s.io/kubernetes' staging
+// replaces would otherwise override, and cert-manager requires newer
+// releases of libraries kube-apiserver is built with.
 var toolModules = []toolModule{
 	{dir: "test/tools", cache: "control-plane", binaries: []binary{
 		{name: "kube-apiserver", pkg: "k8s.io/kubernetes/cmd/kube-apiserver", kubernetes: true, expects: "about 10 minutes"},
 		{name: "kube-controller-manager", pkg: "k8s.io/kubernetes/cmd/kube-controller-manager", kubernetes: true, expects: "about 5 minutes"},
+		{name: "kube-scheduler", pkg: "k8s.io/kubernetes/cmd/kube-scheduler", kubernetes: true, expects: "about a minute"},
 		{name: "etcd", pkg: "go.etcd.io/etcd/server/v3", expects: "under a minute"},
+		{name: "kwok", pkg: "sigs.k8s.io/kwok/cmd/kwok", expects: "about a minute"},
 		{name: "kubectl", pkg: "k8s.io/kubernetes/cmd/kubectl", kubernetes: true, expects: "about 2 minutes"},
 	}},
 	{dir: "test/istiotools", cache: "istio", binaries: []binary{
 		{name: "pilot-discovery", pkg: "istio.io/istio/pilot/cmd/pilot-discovery", expects: "about 4 minutes"},
 		{name: "istioctl", pkg: "istio.io/istio/istioctl/cmd/istioctl", expects: "about 2 minutes"},
 		{name: "render-chart", pkg: "./render-chart", expects: "under a minute"},
+	}},
+	{dir: "test/certmanagertools", cache: "cert-manager", binaries: []binary{
+		{name: "cert-manager-controllers", pkg: "./cert-manager-controllers", expects: "about 4 minutes"},
 	}},
 }
 
@@ -84,8 +95,8 @@ func RepoRoot() string {
 }
 
 // cacheDir is where a module's binaries are kept: in the user's cache
-// (binaryCacheRoot), one folder per content of its go.mod and go.sum (and,
-// for Istio's, the render-chart source) and per Go release, as Go keeps its
+// (binaryCacheRoot), one folder per content of its go.mod and go.sum (and
+// the source of the programs it holds itself) and per Go release, as Go keeps its
 // own build cache. A version bump builds afresh and nothing else does: a
 // second clone of the repository, or a CI run in a fresh checkout, reuses
 // the binaries instead of linking them again.
@@ -93,11 +104,20 @@ func (m toolModule) cacheDir() (string, error) {
 	h := sha256.New()
 	h.Write([]byte(buildRecipe))
 	h.Write([]byte(runtime.Version()))
-	for _, f := range []string{"go.mod", "go.sum", "render-chart/main.go"} {
-		data, err := os.ReadFile(filepath.Join(RepoRoot(), m.dir, f))
-		if errors.Is(err, fs.ErrNotExist) && f == "render-chart/main.go" {
-			continue
+	files := []string{"go.mod", "go.sum"}
+	for _, b := range m.binaries {
+		if strings.HasPrefix(b.pkg, "./") {
+			sources, err := filepath.Glob(filepath.Join(RepoRoot(), m.dir, b.pkg, "*.go"))
+			if err != nil {
+				return "", err
+			}
+			for _, s := range sources {
+				files = append(files, filepath.Join(b.pkg, filepath.Base(s)))
+			}
 		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(RepoRoot(), m.dir, f))
 		if err != nil {
 			return "", fmt.Errorf("reading the tools module %s: %w", m.dir, err)
 		}
@@ -230,10 +250,14 @@ func binariesFrom(paths map[string]string) Binaries {
 		Etcd:                  paths["etcd"],
 		KubeAPIServer:         paths["kube-apiserver"],
 		KubeControllerManager: paths["kube-controller-manager"],
+		KubeScheduler:         paths["kube-scheduler"],
+		Kwok:                  paths["kwok"],
 		Kubectl:               paths["kubectl"],
 		Istiod:                paths["pilot-discovery"],
 		Istioctl:              paths["istioctl"],
 		RenderChart:           paths["render-chart"],
+
+		CertManagerControllers: paths["cert-manager-controllers"],
 	}
 }
 

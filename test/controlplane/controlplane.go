@@ -1,8 +1,10 @@
 // Package controlplane runs a real Kubernetes control plane on loopback for
-// tests and demos: etcd, kube-apiserver and kube-controller-manager, built
-// from Go modules (see test/tools), with the Istio, Gateway API and
-// cert-manager CRDs installed. No kubelet or scheduler runs: pods stay
-// Pending unless a test helper writes their status.
+// tests and demos: etcd, kube-apiserver, kube-controller-manager and
+// kube-scheduler, built from Go modules (see test/tools), with the Istio,
+// Gateway API and cert-manager CRDs installed. One node is managed by kwok,
+// which runs its pods as a kubelet reports them (Running, Ready, with an
+// address) without running containers. cert-manager's own controllers issue
+// and renew certificates.
 package controlplane
 
 import (
@@ -28,9 +30,11 @@ import (
 )
 
 // Controllers run by kube-controller-manager. Namespaces delete, ServiceAccounts
-// and their tokens appear, garbage collection cascades, and Deployments make
-// ReplicaSets and Pods. The node, daemonset and statefulset controllers stay
-// off: with no kubelet they would only rewrite statuses that tests set.
+// and their tokens appear, garbage collection cascades, Deployments make
+// ReplicaSets and Pods and DaemonSets a pod on the node, and Services get
+// EndpointSlices of their ready pods. The node lifecycle controller lifts
+// the not-ready taint the API server puts on a new node once kwok reports it
+// Ready, and would mark it NotReady if kwok stopped renewing its Lease.
 var Controllers = []string{
 	"namespace-controller",
 	"serviceaccount-controller",
@@ -39,6 +43,9 @@ var Controllers = []string{
 	"root-ca-certificate-publisher-controller",
 	"deployment-controller",
 	"replicaset-controller",
+	"daemonset-controller",
+	"endpointslice-controller",
+	"node-lifecycle-controller",
 }
 
 // User is an extra identity the API server accepts by bearer token. Its
@@ -60,12 +67,15 @@ type Options struct {
 	// Users that UserConfig can hand out.
 	Users []User
 	// SkipCRDs leaves the Istio, Gateway API and cert-manager CRDs out, for
-	// tests of what happens on a cluster without them (see InstallCRDs).
+	// tests of what happens on a cluster without them (see InstallCRDs), and
+	// with them cert-manager's controllers. Otherwise cert-manager's
+	// controllers run (test/certmanagertools): Certificates of a
+	// self-signed or CA Issuer are issued and renewed.
 	SkipCRDs bool
 	// Istio installs what `istioctl manifest generate --set profile=ambient`
 	// renders (less CRDs and webhooks) and runs istiod against the API
-	// server. Istio's data plane (ztunnel, istio-cni, gateways) does not run:
-	// test helpers write the status its controllers would.
+	// server. The pods of Istio's data plane (ztunnel, istio-cni, gateways)
+	// run on kwok's node, without their containers.
 	Istio bool
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
@@ -89,8 +99,9 @@ type ControlPlane struct {
 // AdminUser is the name of the cluster administrator (group system:masters).
 const AdminUser = "admin"
 
-// Start runs etcd, kube-apiserver and kube-controller-manager on free
-// loopback ports, installs the CRDs and returns once they are served. On any
+// Start runs etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+// and kwok on free loopback ports, registers kwok's node, installs the CRDs,
+// runs cert-manager's controllers and returns once they all work. On any
 // error everything started so far is stopped again.
 func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	progress := opts.Progress
@@ -210,6 +221,20 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}, opts.Detached); err != nil {
 		return nil, err
 	}
+	if err := cp.start(bins.KubeScheduler, "kube-scheduler", []string{
+		"--kubeconfig=" + kubeconfig,
+		"--leader-elect=false",
+		"--secure-port=0",
+	}, opts.Detached); err != nil {
+		return nil, err
+	}
+	kwokConfig, err := writeKwokConfig(ctx, cp.dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := cp.start(bins.Kwok, "kwok", kwokArgs(kubeconfig, kwokConfig), opts.Detached); err != nil {
+		return nil, err
+	}
 	if err := cp.saveState(); err != nil {
 		return nil, err
 	}
@@ -233,6 +258,30 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		return nil, err
 	}
 	step("kube-controller-manager ready", t)
+
+	t = time.Now()
+	kube, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return nil, err
+	}
+	if err := createNode(ctx, kube); err != nil {
+		return nil, fmt.Errorf("registering node %s: %w", NodeName, err)
+	}
+	if err := waitNodeSchedulable(ctx, admin); err != nil {
+		return nil, err
+	}
+	step("node "+NodeName+" Ready (kwok)", t)
+
+	if !opts.SkipCRDs {
+		t = time.Now()
+		if err := cp.startCertManager(ctx, bins.CertManagerControllers, kubeconfig, opts.Detached); err != nil {
+			return nil, err
+		}
+		if err := cp.saveState(); err != nil {
+			return nil, err
+		}
+		step("cert-manager's controllers ready", t)
+	}
 
 	if opts.Istio {
 		t = time.Now()
@@ -322,7 +371,7 @@ func (cp *ControlPlane) WriteKubeconfig(path, user string) error {
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
-// Stop ends the controller manager, the API server and etcd, in that order,
+// Stop ends the processes in the reverse order of their start, etcd last,
 // and removes the temporary folder if Start made it.
 func (cp *ControlPlane) Stop() error {
 	err := cp.stopProcesses()

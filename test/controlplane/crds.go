@@ -46,8 +46,14 @@ var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version:
 // the Go module proxy if needed. It runs in the repository root so that a
 // module named without a version resolves to the project's go.mod.
 func moduleDir(ctx context.Context, module string) (string, error) {
+	return moduleDirIn(ctx, RepoRoot(), module)
+}
+
+// moduleDirIn is moduleDir for the go.mod of the folder dir: a module named
+// without a version resolves to the version that go.mod selects.
+func moduleDirIn(ctx context.Context, dir, module string) (string, error) {
 	cmd := exec.CommandContext(ctx, "go", "mod", "download", "-json", module)
-	cmd.Dir = RepoRoot()
+	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

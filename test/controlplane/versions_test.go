@@ -36,13 +36,24 @@ func TestOperationsDocNamesTheVersionsTested(t *testing.T) {
 		t.Fatal(err)
 	}
 	for component, version := range map[string]string{
-		"Kubernetes":   requiredVersion(t, "test/tools", "k8s.io/kubernetes"),
-		"Istio":        "istio.io/istio " + requiredVersion(t, "test/istiotools", "istio.io/istio"),
-		"Gateway API":  strings.TrimPrefix(GatewayAPIModule, "sigs.k8s.io/gateway-api@") + " standard CRDs",
-		"cert-manager": strings.TrimPrefix(CertManagerModule, "github.com/cert-manager/cert-manager@") + " CRDs",
+		"Kubernetes":               requiredVersion(t, "test/tools", "k8s.io/kubernetes"),
+		"Istio":                    "istio.io/istio " + requiredVersion(t, "test/istiotools", "istio.io/istio"),
+		"Gateway API":              strings.TrimPrefix(GatewayAPIModule, "sigs.k8s.io/gateway-api@") + " standard CRDs",
+		"cert-manager":             strings.TrimPrefix(CertManagerModule, "github.com/cert-manager/cert-manager@") + " CRDs and controllers",
+		"cert-manager controllers": requiredVersion(t, "test/certmanagertools", "github.com/cert-manager/cert-manager"),
+		"kwok":                     "| kwok | " + requiredVersion(t, "test/tools", "sigs.k8s.io/kwok") + " |",
 	} {
 		if !strings.Contains(string(doc), version) {
 			t.Errorf("docs/operations.md does not say that %s %s is tested", component, version)
 		}
+	}
+}
+
+// The cert-manager controllers run are of the release whose CRDs are
+// installed.
+func TestCertManagerControllersMatchTheCRDs(t *testing.T) {
+	crds := strings.TrimPrefix(CertManagerModule, "github.com/cert-manager/cert-manager@")
+	if controllers := requiredVersion(t, "test/certmanagertools", "github.com/cert-manager/cert-manager"); controllers != crds {
+		t.Errorf("test/certmanagertools builds cert-manager %s, the CRDs are %s", controllers, crds)
 	}
 }

@@ -102,7 +102,7 @@ func TestBadInput(t *testing.T) {
 	if r := runPlugin(bin, "--kubeconfig", admin, "--cache-dir", cache, "secure", "-n", secured, "--host", secured+".example.com"); r.code != 0 {
 		t.Fatalf("securing %s: %s", secured, r)
 	}
-	if err := simulateSecureIssuance(ctx, kube, dyn, secured); err != nil {
+	if err := waitSecureIssuance(ctx, kube, dyn, secured); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -309,7 +309,7 @@ func TestBadInput(t *testing.T) {
 			// Put things back for the next case.
 			if ns == secured {
 				r := runPlugin(bin, "--kubeconfig", admin, "--cache-dir", cache, "secure", "-n", secured, "--host", secured+".example.com")
-				if err := simulateSecureIssuance(ctx, kube, dyn, secured); r.code != 0 || err != nil {
+				if err := waitSecureIssuance(ctx, kube, dyn, secured); r.code != 0 || err != nil {
 					t.Fatalf("securing %s again: %s %v", secured, r, err)
 				}
 			} else if r := runPlugin(bin, "--kubeconfig", admin, "--cache-dir", cache, "unsecure", "-n", ns); r.code != 0 {

@@ -37,8 +37,8 @@ func TestMakeClusterUpAndDownLeaveNothingBehind(t *testing.T) {
 		t.Fatalf("the kubeconfig written by cluster-up does not reach the cluster: %v", err)
 	}
 	running := processesMentioning(t, dir)
-	if len(running) != 4 {
-		t.Fatalf("after cluster-up, %d processes use %s, want etcd, kube-apiserver, kube-controller-manager and istiod: %v", len(running), dir, running)
+	if len(running) != 7 {
+		t.Fatalf("after cluster-up, %d processes use %s, want etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok, cert-manager-controllers and istiod: %v", len(running), dir, running)
 	}
 
 	if again := make("cluster-up"); !strings.Contains(again, "already running") {

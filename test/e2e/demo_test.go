@@ -20,7 +20,7 @@ func TestMakeDemoRunsToTheEnd(t *testing.T) {
 	for _, want := range []string{
 		"$ kubectl opea secure -n chatqna --host chatqna.example.com\n",
 		"gateway.networking.istio.io/opea-ingress serverside-applied\n",
-		"== [simulated] cert-manager issues certificate istio-ingress/opea-chatqna-tls",
+		"== cert-manager's controllers issue certificate istio-ingress/opea-chatqna-tls",
 		"istiod -> gateway istio-ingress: port 443, SNI chatqna.example.com, certificate kubernetes://opea-chatqna-tls, routed to outbound|80||chatqna-nginx.chatqna.svc.cluster.local\n",
 		"istiod -> gateway istio-ingress: port 80 redirects chatqna.example.com to HTTPS\n",
 		"istiod -> ztunnel: every pod of chatqna under istio-system/istio_converted_static_strict (STRICT mTLS)\n",

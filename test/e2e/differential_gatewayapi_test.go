@@ -372,8 +372,8 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 		acceptGatewayClassAsItsController(t, ns+"-other")
 	}
 
-	// istiod deploys a gateway for a Gateway of its class; stand in for the
-	// kubelet and the EndpointSlice controller once it has.
+	// istiod deploys a gateway for a Gateway of its class; kwok runs its
+	// pods and the EndpointSlice controller lists them.
 	layout := fixtures.DeployedGateway(data.GatewayNS, "app-gateway")
 	if c.deployment != "" {
 		layout.Service = c.deployment
@@ -387,7 +387,7 @@ func runGatewayAPIDifferentialCase(t *testing.T, c gatewayAPICase) differentialR
 		_, err := kube.AppsV1().Deployments(ns).Get(ctx, layout.Service, metav1.GetOptions{})
 		deployed = err == nil
 	} else {
-		err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout)
+		err := fixtures.WaitDeployedGatewayReady(ctx, kube, layout)
 		if deployed = err == nil; !deployed {
 			t.Log(err)
 		}

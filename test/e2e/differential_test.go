@@ -351,7 +351,7 @@ type differentialRow struct {
 func TestVerifyAgreesWithIstiod(t *testing.T) {
 	ctx := context.Background()
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	var rows []differentialRow

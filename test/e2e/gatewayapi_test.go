@@ -187,7 +187,7 @@ func ourGatewayAPIObjects(t *testing.T, ns string) map[string]string {
 func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	ctx := context.Background()
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
@@ -214,11 +214,11 @@ func TestGatewayAPISecureVerifyUnsecureOnRealIstio(t *testing.T) {
 	if r := opea(t, secure...); r.code != 0 {
 		t.Fatalf("secure --gateway-api: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), ns, names.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), ns, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	layout := fixtures.DeployedGateway(ns, gatewayAPIName)
-	if err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout); err != nil {
+	if err := fixtures.WaitDeployedGatewayReady(ctx, kube, layout); err != nil {
 		t.Fatal(err)
 	}
 	// istiod took the Gateway: Accepted, Programmed with an address, the
@@ -395,11 +395,11 @@ func TestClassicAndGatewayAPIAppsCoexist(t *testing.T) {
 	if r := opea(t, "secure", "-n", apiNs, "--host", apiHost, "--gateway-api", "--gateway-service-type", "ClusterIP"); r.code != 0 {
 		t.Fatalf("secure --gateway-api: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), apiNs, ownership.NamesFor(apiNs).Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), apiNs, ownership.NamesFor(apiNs).Certificate); err != nil {
 		t.Fatal(err)
 	}
 	layout := fixtures.DeployedGateway(apiNs, gatewayAPIName)
-	if err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout); err != nil {
+	if err := fixtures.WaitDeployedGatewayReady(ctx, kube, layout); err != nil {
 		t.Fatal(err)
 	}
 	waitStatusServes(t, apiNs, gatewayAPIName, "opea-ingress", "opea-ingress-redirect")

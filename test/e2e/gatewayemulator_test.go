@@ -30,12 +30,12 @@ func appAnswer(ns string) string { return "ChatQnA of " + ns + "\n" }
 // entryHost is the entry Service's host, as istiod names it in clusters.
 func entryHost(ns string) string { return "chatqna-nginx." + ns + ".svc.cluster.local" }
 
-// simulateEntryEndpoints writes the EndpointSlice of the entry Service
-// chatqna-nginx of ns (no EndpointSlice controller runs here): istiod sends
-// the gateway its endpoints from it. The pods must run with an address.
-func simulateEntryEndpoints(t *testing.T, ns string) {
+// waitEntryEndpoints waits for the EndpointSlice controller to list the
+// ready pods of the entry Service chatqna-nginx of ns: istiod sends the
+// gateway its endpoints from it.
+func waitEntryEndpoints(t *testing.T, ns string) {
 	t.Helper()
-	if err := fixtures.SimulateEndpointSliceFor(context.Background(), adminKube(t), ns, "chatqna-nginx"); err != nil {
+	if err := fixtures.WaitEndpointSlice(context.Background(), adminKube(t), ns, "chatqna-nginx"); err != nil {
 		t.Fatal(err)
 	}
 }

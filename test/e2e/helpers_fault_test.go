@@ -109,7 +109,7 @@ func apiServerAddress() string {
 // what is there: every object of every listable namespaced resource, with
 // kind, name, labels, annotations, owner references and content (spec, data,
 // ...), without what the server or a controller keeps (status, uid,
-// resourceVersion, managedFields, timestamps). Secrets that the simulated
+// resourceVersion, managedFields, timestamps). Secrets that
 // cert-manager wrote keep their keys, not their values, which are fresh
 // key material at each issuance.
 type stateDumper struct {
@@ -142,7 +142,11 @@ func newStateDumper(t testing.TB) *stateDumper {
 	for _, l := range lists {
 		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
 		for _, r := range l.APIResources {
-			if !slices.Contains(r.Verbs, "list") || r.Name == "events" || strings.Contains(r.Name, "/") {
+			// CertificateRequests are cert-manager's record of each
+			// issuance, one per Certificate revision, removed with their
+			// Certificate by the garbage collector: not the state a run
+			// of the plugin leaves.
+			if !slices.Contains(r.Verbs, "list") || r.Name == "events" || r.Name == "certificaterequests" || strings.Contains(r.Name, "/") {
 				continue
 			}
 			d.all = append(d.all, gv.WithResource(r.Name))
@@ -169,6 +173,8 @@ func (d *stateDumper) dump(appNs string, others ...string) (stateDump, error) {
 	var mu sync.Mutex
 	add := func(resource string, u *unstructured.Unstructured) {
 		switch {
+		case nextPrivateKey(u):
+			return
 		case u.GetNamespace() == appNs:
 		case u.GetNamespace() == gatewayNamespace && !belongsToOther(u, others):
 		default:
@@ -186,6 +192,14 @@ func (d *stateDumper) dump(appNs string, others ...string) (stateDump, error) {
 
 	err = d.listAll(d.resources, metav1.ListOptions{}, add)
 	return out, err
+}
+
+// nextPrivateKey reports whether u is the Secret in which cert-manager's
+// key manager keeps the private key of an issuance under way, deleted once
+// the certificate is issued: cert-manager's working state, not the state a
+// run of the plugin leaves.
+func nextPrivateKey(u *unstructured.Unstructured) bool {
+	return u.GetKind() == "Secret" && u.GetLabels()["cert-manager.io/next-private-key"] == "true"
 }
 
 // listAll lists each of resources in every namespace, six at a time, and
@@ -334,14 +348,22 @@ func (s stateDump) missingFrom(other stateDump) []string {
 	return out
 }
 
-// simulateSecureIssuance does what cert-manager would do for the two
-// Certificates secure makes for appNs: the CA's Secret and the gateway's
-// TLS Secret, each labelled as the Certificate's secretTemplate says, with
-// the Certificates and Issuers Ready.
-func simulateSecureIssuance(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, appNs string) error {
+// settleIssuance waits for cert-manager to issue what secure asked for appNs:
+// until then its controllers write the status of secure's Certificates and
+// Issuers, and the Secrets appear.
+func settleIssuance(t testing.TB, appNs string) {
+	t.Helper()
+	if err := waitSecureIssuance(context.Background(), adminKube(t), adminDynamic(t), appNs); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitSecureIssuance waits for cert-manager's controllers to issue the two
+// Certificates secure makes for appNs: the CA's and the gateway's.
+func waitSecureIssuance(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, appNs string) error {
 	names := ownership.NamesFor(appNs)
 	for _, cert := range []string{names.CACertificate, names.Certificate} {
-		if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, gatewayNamespace, cert); err != nil {
+		if _, err := fixtures.WaitCertificateIssued(ctx, kube, dyn, gatewayNamespace, cert); err != nil {
 			return err
 		}
 	}

@@ -122,23 +122,23 @@ func grantLimitedUser(t testing.TB, name, namespace string, rules []rbacv1.Polic
 // appPods are the ChatQnA pods the tests run in an app namespace.
 var appPods = []string{"chatqna-nginx", "chatqna-backend", "chatqna-ui"}
 
-// runCapturedAppPods creates appPods in ns and writes what the kubelet,
-// istio-cni and the EndpointSlice controller would: the pods running with
-// an address (istiod knows a workload only then), captured by ztunnel, and
-// the entry Service's endpoints.
+// runCapturedAppPods creates appPods in ns, waits for kwok to run them
+// (istiod knows a workload only once it has an address), writes what
+// istio-cni would (the pods captured by ztunnel), and waits for the entry
+// Service's endpoints.
 func runCapturedAppPods(t *testing.T, ns string) []string {
 	t.Helper()
 	ctx, kube := context.Background(), adminKube(t)
 	if err := fixtures.CreateAppPods(ctx, kube, ns, appPods...); err != nil {
 		t.Fatal(err)
 	}
-	if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(appPods)); err != nil {
+	if err := fixtures.WaitPodsReady(ctx, kube, ns, "", len(appPods)); err != nil {
 		t.Fatal(err)
 	}
 	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 		t.Fatal(err)
 	}
-	simulateEntryEndpoints(t, ns)
+	waitEntryEndpoints(t, ns)
 	return appPods
 }
 

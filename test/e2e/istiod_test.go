@@ -167,7 +167,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			ctx := context.Background()
 			kube := adminKube(t)
 			installLayout(t, layout)
-			if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+			if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 				t.Fatal(err)
 			}
 			ns := newChatQnA(t, "chatqna")
@@ -180,7 +180,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 				t.Fatal(err)
 			}
 			// istiod knows a workload only once it has an address.
-			if err := fixtures.SimulateKubeletReady(ctx, kube, ns, "", len(pods)); err != nil {
+			if err := fixtures.WaitPodsReady(ctx, kube, ns, "", len(pods)); err != nil {
 				t.Fatal(err)
 			}
 			host := ns + ".example.com"
@@ -194,7 +194,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 			if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
+			if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
 				t.Fatal(err)
 			}
 
@@ -204,7 +204,7 @@ func TestSecureVerifyUnsecureOnRealIstio(t *testing.T) {
 
 			// A client of the gateway gets the app's answer over TLS, and
 			// verify's live probe asks the same gateway.
-			simulateEntryEndpoints(t, ns)
+			waitEntryEndpoints(t, ns)
 			gw := emulateGateway(t, proxy, ns)
 			roots := credentialRoots(t, layout.Namespace, names.TLSSecret)
 			waitGatewayServes(t, gw, func() error { return servedThrough(gw, layout, ns, host, roots) })

@@ -21,7 +21,7 @@ func TestVerifyAllNamesLeftoversOfADeletedNamespace(t *testing.T) {
 	ctx := context.Background()
 	gone := newSecuredApp(t)
 	// Its CA's Secret too, as cert-manager writes it.
-	if _, err := simulateIssuanceFor(t, gatewayNamespace, gone.names.CACertificate); err != nil {
+	if _, err := waitIssuedFor(t, gatewayNamespace, gone.names.CACertificate); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -74,7 +74,7 @@ func TestLockdownOnRealIstio(t *testing.T) {
 	kube := adminKube(t)
 	layout := fixtures.ChartGateway
 	installLayout(t, layout)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
@@ -111,7 +111,7 @@ spec:
 			t.Errorf("secure --lockdown wrote no AuthorizationPolicy %s", name)
 		}
 	}
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), layout.Namespace, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "istiod to accept every policy for ztunnel", func() (bool, error) {

@@ -35,6 +35,7 @@ func TestOutputNameForSecureAndUnsecure(t *testing.T) {
 	if r.stdout != want {
 		t.Errorf("secure -o name:\n%s\nwant:\n%s", r.stdout, want)
 	}
+	settleIssuance(t, ns)
 	r = opea(t, "unsecure", "-n", ns, "-o", "name")
 	if r.code != 0 {
 		t.Fatalf("unsecure -o name: exit %d\n%s", r.code, r.stderr)
@@ -47,6 +48,8 @@ func TestOutputNameForSecureAndUnsecure(t *testing.T) {
 		"certificate.cert-manager.io/" + names.Certificate,
 		"issuer.cert-manager.io/" + names.CAIssuer,
 		"issuer.cert-manager.io/" + names.SelfSignedIssuer,
+		"secret/" + names.CASecret,
+		"secret/" + names.TLSSecret,
 	}, "\n") + "\n"
 	if r.stdout != want {
 		t.Errorf("unsecure -o name:\n%s\nwant:\n%s", r.stdout, want)
@@ -81,6 +84,7 @@ func TestMissingPermissionsComeInAStableOrder(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
+	settleIssuance(t, ns)
 	grantLimitedUser(t, "opea-order-"+ns, "", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "secrets"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"networking.istio.io", "security.istio.io", "cert-manager.io", "gateway.networking.k8s.io"}, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
@@ -98,6 +102,8 @@ func TestMissingPermissionsComeInAStableOrder(t *testing.T) {
 		`; delete certificates.cert-manager.io "` + names.Certificate + `" in namespace istio-ingress` +
 		`; delete issuers.cert-manager.io "` + names.CAIssuer + `" in namespace istio-ingress` +
 		`; delete issuers.cert-manager.io "` + names.SelfSignedIssuer + `" in namespace istio-ingress` +
+		`; delete secrets "` + names.CASecret + `" in namespace istio-ingress` +
+		`; delete secrets "` + names.TLSSecret + `" in namespace istio-ingress` +
 		`; patch namespaces "` + ns + `"`
 	if !strings.Contains(first.stderr, want) {
 		t.Errorf("stderr:\n%s\nwant:\n%s", first.stderr, want)

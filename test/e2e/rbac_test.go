@@ -54,7 +54,7 @@ func securedWithPrintedRBAC(t *testing.T, rbacFlags, secureFlags []string, lockd
 	kube := adminKube(t)
 	ns := newChatQnA(t, "chatqna")
 	if lockdown {
-		if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+		if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 			t.Fatal(err)
 		}
 		runCapturedAppPods(t, ns)

@@ -9,12 +9,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -24,6 +22,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 	"github.com/opea-project/kubectl-opea/pkg/reachability"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/xds"
 )
 
@@ -341,26 +340,24 @@ var reachApp = []struct {
 		[]corev1.ServicePort{{Name: "redis", Port: 6379, TargetPort: intstr.FromInt32(6379)}, {Name: "insight", Port: 8001, TargetPort: intstr.FromString("insight")}}},
 }
 
-// reachPodIPs hands out pod addresses of this test's own range: istiod
-// keys workloads by address.
-var reachPodIPs atomic.Int64
-
-// runReachPod marks pod running with an address and captured by ztunnel,
-// as the kubelet and istio-cni would (neither runs here).
+// runReachPod waits for kwok to run pod (Running, with an address: istiod
+// keys workloads by address) and marks it captured by ztunnel, as istio-cni
+// would (it does not run here).
 func runReachPod(ctx context.Context, t *testing.T, pod *corev1.Pod) {
 	t.Helper()
 	kube := adminKube(t)
-	n := reachPodIPs.Add(1)
-	ip := fmt.Sprintf("10.251.%d.%d", n/250, n%250+1)
-	pod.Status.Phase = corev1.PodRunning
-	pod.Status.PodIP, pod.Status.PodIPs, pod.Status.HostIP = ip, []corev1.PodIP{{IP: ip}}, "10.0.0.1"
-	now := metav1.Now()
-	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now}}
-	updated, err := kube.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if updated.Labels[istio.DataplaneModeLabel] == "none" {
+	reachPoll(t, 60*time.Second, "kwok to run pod "+pod.Namespace+"/"+pod.Name, func(ctx context.Context) error {
+		got, err := kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if got.Status.Phase != corev1.PodRunning || got.Status.PodIP == "" {
+			return fmt.Errorf("phase %q, address %q", got.Status.Phase, got.Status.PodIP)
+		}
+		*pod = *got
+		return nil
+	})
+	if pod.Labels[istio.DataplaneModeLabel] == "none" {
 		return
 	}
 	patch := []byte(`{"metadata":{"annotations":{"ambient.istio.io/redirection":"enabled"}}}`)
@@ -395,9 +392,9 @@ func createReachApp(ctx context.Context, t *testing.T, ns string) {
 	}
 }
 
-// runWaypoint stands in for the kubelet and the EndpointSlice controller
-// once istiod has deployed waypoint ns/name: its pods running, its
-// Service's endpoints.
+// runWaypoint waits for the waypoint istiod deploys as ns/name: its pods
+// run on kwok's node, captured as istio-cni would mark them, and its
+// Service's EndpointSlice lists them.
 func runWaypoint(ctx context.Context, t *testing.T, ns, name string) {
 	t.Helper()
 	kube := adminKube(t)
@@ -413,28 +410,10 @@ func runWaypoint(ctx context.Context, t *testing.T, ns, name string) {
 		pods = list.Items
 		return nil
 	})
-	slice := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name + "-reach", Labels: map[string]string{discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "opea-test-reachability"}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-	}
-	ready := true
 	for i := range pods {
 		runReachPod(ctx, t, &pods[i])
-		slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{pods[i].Status.PodIP}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
-			TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pods[i].Name, UID: pods[i].UID}})
 	}
-	svc, err := kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sp := range svc.Spec.Ports {
-		port, proto, portName := sp.TargetPort.IntVal, sp.Protocol, sp.Name
-		if port == 0 {
-			port = sp.Port
-		}
-		slice.Ports = append(slice.Ports, discoveryv1.EndpointPort{Name: &portName, Port: &port, Protocol: &proto})
-	}
-	if _, err := kube.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice, metav1.CreateOptions{}); err != nil {
+	if err := fixtures.WaitEndpointSlice(ctx, kube, ns, name); err != nil {
 		t.Fatal(err)
 	}
 }

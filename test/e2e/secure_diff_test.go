@@ -106,7 +106,7 @@ func unwrittenAll(objs map[string]*unstructured.Unstructured) map[string]map[str
 // lockdown's policies removed.
 func TestSecureDiff(t *testing.T) {
 	ctx := context.Background()
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, adminKube(t)); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, adminKube(t)); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")
@@ -304,7 +304,7 @@ func assertDiffForetold(t *testing.T, out string, before, after map[string]*unst
 // back; and the run then does exactly that.
 func TestSecureDiffOfAnAdoptedPolicy(t *testing.T) {
 	ctx := context.Background()
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, adminKube(t)); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, adminKube(t)); err != nil {
 		t.Fatal(err)
 	}
 	ns := newChatQnA(t, "chatqna")

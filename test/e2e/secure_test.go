@@ -223,6 +223,7 @@ func TestSecureIsIdempotentAndDryRunsWriteNothing(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("first secure: exit %d: %s", r.code, r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	nsBefore, _ := adminKube(t).CoreV1().Namespaces().Get(context.Background(), ns, metav1.GetOptions{})
 
@@ -646,6 +647,8 @@ func TestSecureListsEveryMissingPermission(t *testing.T) {
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"issuers"}, Verbs: write},
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"certificates"}, Verbs: []string{"get", "patch"}},
 		{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: []string{"get"}},
+		// A plain secure keeps what an earlier secure --auth made on the gateway.
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"authorizationpolicies", "requestauthentications"}, Verbs: []string{"list"}},
 	}, gatewayNamespace)
 
 	limited := kubeconfigFor(t, limitedUser)
@@ -675,10 +678,16 @@ func TestSecureListsEveryMissingPermission(t *testing.T) {
 
 func TestSecureWaitsForTheCertificate(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
+	// cert-manager holds the certificate until the issuer has its CA.
+	held, err := fixtures.CreateHeldIssuer(context.Background(), adminDynamic(t), gatewayNamespace, "held-"+ns)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), ownership.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
+		held.Delete(context.Background(), adminKube(t), adminDynamic(t))
 	})
-	timedOut := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--wait", "--timeout", "2s")
+	timedOut := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--issuer", held.Name, "--wait", "--timeout", "2s")
 	if timedOut.code != 124 {
 		t.Errorf("--wait with no issuance: exit %d, want 124\n%s", timedOut.code, timedOut.stderr)
 	}
@@ -689,10 +698,13 @@ func TestSecureWaitsForTheCertificate(t *testing.T) {
 	names := ownership.NamesFor(ns)
 	done := make(chan opeaResult)
 	go func() {
-		done <- opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--wait", "--timeout", "60s")
+		done <- opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--issuer", held.Name, "--wait", "--timeout", "60s")
 	}()
 	time.Sleep(1500 * time.Millisecond)
-	if _, err := fixtures.SimulateCertManagerIssuance(context.Background(), adminKube(t), adminDynamic(t), gatewayNamespace, names.Certificate); err != nil {
+	if err := held.Release(context.Background(), adminDynamic(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fixtures.WaitCertificateIssued(context.Background(), adminKube(t), adminDynamic(t), gatewayNamespace, names.Certificate); err != nil {
 		t.Error(err)
 	}
 	r := <-done

@@ -69,7 +69,7 @@ func TestUnsecureKeepsAdoptedCertificateKinds(t *testing.T) {
 			t.Errorf("issuer %s not marked adopted", name)
 		}
 	}
-	if _, err := simulateIssuanceFor(t, gatewayNamespace, names.Certificate); err != nil {
+	if _, err := waitIssuedFor(t, gatewayNamespace, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 
@@ -116,7 +116,7 @@ func TestUnsecureRemovesTheSecretsOfCertificatesAlreadyGone(t *testing.T) {
 		t.Fatalf("secure: %s", r.stderr)
 	}
 	for _, name := range []string{names.CACertificate, names.Certificate} {
-		if _, err := simulateIssuanceFor(t, gatewayNamespace, name); err != nil {
+		if _, err := waitIssuedFor(t, gatewayNamespace, name); err != nil {
 			t.Fatal(err)
 		}
 		if err := adminDynamic(t).Resource(certificateGVR).Namespace(gatewayNamespace).Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
@@ -290,6 +290,7 @@ func TestUnsecureNamesWrongNamespaces(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	other := newNamespace(t)
 	for _, tc := range []struct{ gatewayNamespace, want string }{

@@ -26,6 +26,7 @@ func TestUnsecurePrintedRBACIsWhatUnsecureNeeds(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: exit %d\n%s", r.code, r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	const account = "opea-operator"
 	if _, err := kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: account}}, metav1.CreateOptions{}); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
+	"github.com/opea-project/kubectl-opea/test/fixtures"
 )
 
 // dumpNamespaces reads every object of every listable namespaced resource in
@@ -54,7 +55,9 @@ func dumpNamespaces(t *testing.T, namespaces ...string) map[string]map[string]in
 	for _, l := range lists {
 		gv, _ := schema.ParseGroupVersion(l.GroupVersion)
 		for _, r := range l.APIResources {
-			if !contains(r.Verbs, "list") || r.Name == "events" || strings.Contains(r.Name, "/") {
+			// CertificateRequests, cert-manager's record of each issuance,
+			// go with their Certificate through the garbage collector.
+			if !contains(r.Verbs, "list") || r.Name == "events" || r.Name == "certificaterequests" || strings.Contains(r.Name, "/") {
 				continue
 			}
 			gvr := gv.WithResource(r.Name)
@@ -80,12 +83,13 @@ func TestUnsecureRestoresTheClusterExactly(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", app.host); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
-	// cert-manager's effect: the Secret it writes must go too.
-	if _, err := simulateIssuance(t, app); err != nil {
+	// cert-manager's effect: the Secrets it writes, the CA's and the
+	// gateway's, must go too.
+	if _, err := waitIssuance(t, app); err != nil {
 		t.Fatal(err)
 	}
-	if added := addedKeys(before, dumpNamespaces(t, ns, gatewayNamespace)); len(added) != objectsPerApp+1 {
-		t.Fatalf("secure added %d objects, want %d: %v", len(added), objectsPerApp+1, added)
+	if added := addedKeys(before, dumpNamespaces(t, ns, gatewayNamespace)); len(added) != objectsPerApp+2 {
+		t.Fatalf("secure added %d objects, want %d: %v", len(added), objectsPerApp+2, added)
 	}
 
 	r := opea(t, "unsecure", "-n", ns)
@@ -116,9 +120,9 @@ func TestUnsecureRestoresTheClusterExactly(t *testing.T) {
 	}
 }
 
-func simulateIssuance(t *testing.T, app securedApp) ([]byte, error) {
+func waitIssuance(t *testing.T, app securedApp) ([]byte, error) {
 	t.Helper()
-	return simulateIssuanceFor(t, gatewayNamespace, app.names.Certificate)
+	return waitIssuedFor(t, gatewayNamespace, app.names.Certificate)
 }
 
 func TestUnsecureLeavesWhatIsNotOurs(t *testing.T) {
@@ -131,7 +135,14 @@ func TestUnsecureLeavesWhatIsNotOurs(t *testing.T) {
 	if _, err := kube.CoreV1().Namespaces().Patch(ctx, ns, "application/merge-patch+json", patch, metav1.PatchOptions{FieldManager: "kubectl-label"}); err != nil {
 		t.Fatal(err)
 	}
-	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
+	// Its issuer has no CA yet: cert-manager holds the certificate and never
+	// writes the Secret the user puts where it would.
+	held, err := fixtures.CreateHeldIssuer(ctx, dyn, gatewayNamespace, "held-"+ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { held.Delete(context.Background(), kube, dyn) })
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--issuer", held.Name); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
 	// Users replace our Gateway and PeerAuthentication with their own of
@@ -238,6 +249,7 @@ func TestUnsecureListsEveryMissingPermissionAndDeletesNothing(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	// Everything but deleting Gateways and Issuers.
 	grantLimitedUser(t, "opea-unsecure-"+ns, "", []rbacv1.PolicyRule{
@@ -249,7 +261,7 @@ func TestUnsecureListsEveryMissingPermissionAndDeletesNothing(t *testing.T) {
 		{APIGroups: []string{"cert-manager.io"}, Resources: []string{"issuers"}, Verbs: []string{"get", "list"}},
 		// unsecure looks for secure's Gateway API objects and lockdown too.
 		{APIGroups: []string{"gateway.networking.k8s.io"}, Resources: []string{"gateways", "httproutes"}, Verbs: []string{"list"}},
-		{APIGroups: []string{"security.istio.io"}, Resources: []string{"authorizationpolicies"}, Verbs: []string{"list"}},
+		{APIGroups: []string{"security.istio.io"}, Resources: []string{"authorizationpolicies", "requestauthentications"}, Verbs: []string{"list"}},
 	})
 	var r opeaResult
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
@@ -280,6 +292,7 @@ func TestUnsecureDryRunsDeleteNothing(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
+	settleIssuance(t, ns)
 	before := ourObjects(t, ns)
 	for _, mode := range []string{"client", "server"} {
 		r := opea(t, "unsecure", "-n", ns, "--dry-run="+mode)
@@ -317,12 +330,14 @@ func addedKeys(before, after map[string]map[string]interface{}) []string {
 
 // waitForNamespaceConfigMaps waits for the ConfigMaps that controllers put
 // into every new namespace, the kube-controller-manager's kube-root-ca.crt
-// and istiod's istio-ca-root-cert, so that a dump taken afterwards does not
+// and istiod's istio-ca-root-cert and istio-ca-crl (its namespace controller
+// writes the CRL one after the root, in the same reconcile, since
+// PILOT_ENABLE_CA_CRL is on by default), so that a dump taken afterwards does not
 // race with them.
 func waitForNamespaceConfigMaps(t *testing.T, ns string) {
 	t.Helper()
-	eventually(t, 30*time.Second, "ConfigMaps kube-root-ca.crt and istio-ca-root-cert in namespace "+ns, func() (bool, error) {
-		for _, name := range []string{"kube-root-ca.crt", "istio-ca-root-cert"} {
+	eventually(t, 30*time.Second, "ConfigMaps kube-root-ca.crt, istio-ca-root-cert and istio-ca-crl in namespace "+ns, func() (bool, error) {
+		for _, name := range []string{"kube-root-ca.crt", "istio-ca-root-cert", "istio-ca-crl"} {
 			if _, err := adminKube(t).CoreV1().ConfigMaps(ns).Get(context.Background(), name, metav1.GetOptions{}); err != nil {
 				return false, err
 			}

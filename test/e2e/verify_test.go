@@ -29,9 +29,9 @@ import (
 
 var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
 
-// securedApp is a ChatQnA namespace that secure has secured, with every
-// controller effect simulated: Istio's ambient data plane ready, istio-cni's
-// capture of each pod, cert-manager's issued Secret and Ready conditions.
+// securedApp is a ChatQnA namespace that secure has secured: Istio's ambient
+// data plane and the pods ready on kwok's node, istio-cni's capture of each
+// pod simulated, the certificate issued by cert-manager.
 type securedApp struct {
 	ns, host string
 	names    ownership.Names
@@ -43,7 +43,7 @@ func newSecuredApp(t *testing.T) securedApp {
 	ns := newChatQnA(t, "chatqna")
 	app := securedApp{ns: ns, host: ns + ".example.com", names: ownership.NamesFor(ns)}
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	if err := fixtures.CreateAppPods(ctx, kube, ns, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
@@ -58,30 +58,69 @@ func newSecuredApp(t *testing.T) securedApp {
 	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := simulateIssuanceFor(t, gatewayNamespace, app.names.Certificate); err != nil {
+	for _, cert := range []string{app.names.CACertificate, app.names.Certificate} {
+		if _, err := waitIssuedFor(t, gatewayNamespace, cert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return app
+}
+
+// newSecuredAppWithOwnSecret is newSecuredApp secured with the user's own
+// certificate (secure --tls-secret), made by hand: cert-manager leaves that
+// Secret alone, so a test may break it as cert-manager never would (expired,
+// wrong SANs, a key missing) and the break stays.
+func newSecuredAppWithOwnSecret(t *testing.T) securedApp {
+	t.Helper()
+	ctx := context.Background()
+	ns := newChatQnA(t, "chatqna")
+	app := securedApp{ns: ns, host: ns + ".example.com", names: ownership.NamesFor(ns)}
+	app.names.TLSSecret = ns + "-own-tls"
+	kube := adminKube(t)
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.CreateAppPods(ctx, kube, ns, "chatqna-nginx", "chatqna-backend", "chatqna-ui"); err != nil {
+		t.Fatal(err)
+	}
+	ca, cert, key, err := fixtures.IssueTLS([]string{app.host}, 90*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: app.names.TLSSecret}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": cert, "tls.key": key, "ca.crt": ca}}
+	if _, err := kube.CoreV1().Secrets(gatewayNamespace).Create(ctx, own, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), app.names.TLSSecret, metav1.DeleteOptions{})
+	})
+	if r := opea(t, "secure", "-n", ns, "--host", app.host, "--tls-secret", app.names.TLSSecret); r.code != 0 {
+		t.Fatalf("secure --tls-secret: %s", r.stderr)
+	}
+	if err := fixtures.SimulateAmbientCapture(ctx, kube, ns, "enabled"); err != nil {
 		t.Fatal(err)
 	}
 	return app
 }
 
-// simulateIssuanceFor stands in for cert-manager issuing Certificate ns/name.
-func simulateIssuanceFor(t *testing.T, ns, name string) ([]byte, error) {
+// waitIssuedFor waits for cert-manager to issue Certificate ns/name.
+func waitIssuedFor(t *testing.T, ns, name string) ([]byte, error) {
 	t.Helper()
-	return fixtures.SimulateCertManagerIssuance(context.Background(), adminKube(t), adminDynamic(t), ns, name)
+	return fixtures.WaitCertificateIssued(context.Background(), adminKube(t), adminDynamic(t), ns, name)
 }
 
 // serve starts the gateway emulator, fed by istiod, once it serves the app
 // with the certificate the credential Secret holds now, and returns the
-// flags that point verify's live probe at it. The pods run with addresses
-// and the entry Service has endpoints, as the kubelet and the EndpointSlice
-// controller would have it.
+// flags that point verify's live probe at it. It waits for kwok to run the
+// pods with addresses and for the EndpointSlice controller to list them.
 func (a securedApp) serve(t *testing.T) []string {
 	t.Helper()
 	ctx, kube := context.Background(), adminKube(t)
-	if err := fixtures.SimulateKubeletReady(ctx, kube, a.ns, "", 3); err != nil {
+	if err := fixtures.WaitPodsReady(ctx, kube, a.ns, "", 3); err != nil {
 		t.Fatal(err)
 	}
-	simulateEntryEndpoints(t, a.ns)
+	waitEntryEndpoints(t, a.ns)
 	layout := fixtures.ChartGateway
 	gw := emulateGateway(t, gatewayProxy(t, layout), a.ns)
 	roots := credentialRoots(t, gatewayNamespace, a.names.TLSSecret)
@@ -186,7 +225,9 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reissue := func(t *testing.T, app securedApp, hosts []string, validity time.Duration) {
+	// reissueByHand replaces the certificate of the app's own Secret with
+	// one made by hand, such as cert-manager would never leave in place.
+	reissueByHand := func(t *testing.T, app securedApp, hosts []string, validity time.Duration) {
 		t.Helper()
 		ca, cert, key, err := fixtures.IssueTLS(hosts, validity)
 		if err != nil {
@@ -203,11 +244,15 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 	}
 
 	for _, tc := range []struct {
-		name    string
-		id      string
-		status  auditcheck.Status // Fail unless set
-		probe   bool              // run the live probe through the gateway emulator
-		breakIt func(t *testing.T, app securedApp)
+		name   string
+		id     string
+		status auditcheck.Status // Fail unless set
+		probe  bool              // run the live probe through the gateway emulator
+		// ownSecret secures the app with a hand-made certificate of its own
+		// (--tls-secret) instead of cert-manager's: cert-manager would
+		// repair a Secret of its own that a case breaks.
+		ownSecret bool
+		breakIt   func(t *testing.T, app securedApp)
 	}{
 		{name: "namespace not enrolled", id: "enrolment.namespace-label", breakIt: func(t *testing.T, app securedApp) {
 			patch := []byte(`{"metadata":{"labels":{"istio.io/dataplane-mode":null}}}`)
@@ -251,7 +296,7 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "Secret in the Gateway's namespace, not the pods'", id: "certificate.secret-present", breakIt: func(t *testing.T, app securedApp) {
+		{name: "Secret in the Gateway's namespace, not the pods'", id: "certificate.secret-present", ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
 			s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, app.names.TLSSecret, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
@@ -264,25 +309,36 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
-		{name: "Secret with an empty key", id: "certificate.secret-format", breakIt: func(t *testing.T, app securedApp) {
+		{name: "Secret with an empty key", id: "certificate.secret-format", ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
 			patchSecret(t, app, map[string][]byte{"tls.key": {}})
 		}},
-		{name: "SANs do not cover the host", id: "certificate.sans", breakIt: func(t *testing.T, app securedApp) {
-			reissue(t, app, []string{"other.example.com"}, 90*24*time.Hour)
+		{name: "SANs do not cover the host", id: "certificate.sans", ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
+			reissueByHand(t, app, []string{"other.example.com"}, 90*24*time.Hour)
 		}},
-		{name: "expired certificate", id: "certificate.validity", breakIt: func(t *testing.T, app securedApp) {
-			reissue(t, app, []string{app.host}, -time.Hour)
+		{name: "expired certificate", id: "certificate.validity", ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
+			reissueByHand(t, app, []string{app.host}, -time.Hour)
 		}},
-		{name: "certificate expiring soon", id: "certificate.validity", status: auditcheck.Warn, breakIt: func(t *testing.T, app securedApp) {
-			reissue(t, app, []string{app.host}, 5*24*time.Hour)
+		{name: "certificate expiring soon", id: "certificate.validity", status: auditcheck.Warn, ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
+			reissueByHand(t, app, []string{app.host}, 5*24*time.Hour)
 		}},
 		{name: "cert-manager Certificate not Ready", id: "certificate.cert-manager-ready", breakIt: func(t *testing.T, app securedApp) {
-			cert := getObject(t, certificateGVR, gatewayNamespace, app.names.Certificate)
-			_ = unstructured.SetNestedSlice(cert.Object, []interface{}{map[string]interface{}{"type": "Ready", "status": "False", "reason": "Failed",
-				"message": "simulated: the issuer refused the request", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}}, "status", "conditions")
-			if _, err := dyn.Resource(certificateGVR).Namespace(gatewayNamespace).UpdateStatus(ctx, cert, metav1.UpdateOptions{}); err != nil {
+			// Pointed at an issuer that does not exist, the Certificate
+			// no longer matches its Secret and cannot be issued again:
+			// cert-manager's readiness controller marks it not Ready.
+			patch := []byte(`{"spec":{"issuerRef":{"name":"no-such-issuer"}}}`)
+			if _, err := dyn.Resource(certificateGVR).Namespace(gatewayNamespace).Patch(ctx, app.names.Certificate, "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
 				t.Fatal(err)
 			}
+			eventually(t, 30*time.Second, "cert-manager to mark the Certificate not Ready", func() (bool, error) {
+				cert := getObject(t, certificateGVR, gatewayNamespace, app.names.Certificate)
+				conditions, _, _ := unstructured.NestedSlice(cert.Object, "status", "conditions")
+				for _, c := range conditions {
+					if c, _ := c.(map[string]interface{}); c["type"] == "Ready" {
+						return c["status"] == "False", nil
+					}
+				}
+				return false, nil
+			})
 		}},
 		{name: "VirtualService gateway reference without namespace across namespaces", id: "routing.gateway-ref", breakIt: func(t *testing.T, app securedApp) {
 			other := newNamespace(t)
@@ -348,7 +404,12 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			app := newSecuredApp(t)
+			var app securedApp
+			if tc.ownSecret {
+				app = newSecuredAppWithOwnSecret(t)
+			} else {
+				app = newSecuredApp(t)
+			}
 			args := []string{"-n", app.ns}
 			if tc.probe {
 				args = append(args, app.serve(t)...)
@@ -403,7 +464,7 @@ func TestVerifyNamesTheDefectsOfTheManualProcedure(t *testing.T) {
 	kube := adminKube(t)
 	waitNamespaceGone(t, "chatqna")
 	newChatQnAIn(t, "chatqna", "chatqna")
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	if err := fixtures.CreateAppPods(ctx, kube, "chatqna", "chatqna-nginx", "chatqna-backend"); err != nil {
@@ -416,7 +477,7 @@ func TestVerifyNamesTheDefectsOfTheManualProcedure(t *testing.T) {
 		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, "istio-gateway", metav1.DeleteOptions{})
 	})
 	applySeedManifests(t, ctxNamespace, "chatqna")
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, adminDynamic(t), gatewayNamespace, "istio-gateway"); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, adminDynamic(t), gatewayNamespace, "istio-gateway"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -593,14 +654,20 @@ func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
 	ns := newChatQnA(t, "chatqna")
 	names := ownership.NamesFor(ns)
 	kube := adminKube(t)
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
-	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com"); r.code != 0 {
+	// cert-manager holds the certificate until the issuer has its CA.
+	held, err := fixtures.CreateHeldIssuer(ctx, adminDynamic(t), gatewayNamespace, "held-"+ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, "secure", "-n", ns, "--host", ns+".example.com", "--issuer", held.Name); r.code != 0 {
 		t.Fatalf("secure: %s", r.stderr)
 	}
 	t.Cleanup(func() {
 		_ = kube.CoreV1().Secrets(gatewayNamespace).Delete(ctx, names.TLSSecret, metav1.DeleteOptions{})
+		held.Delete(ctx, kube, adminDynamic(t))
 	})
 	// No pods: nothing to capture; only the certificate is missing.
 	if r := opea(t, "verify", "-n", ns); r.code != 1 || !strings.Contains(r.stdout, "[certificate.secret-present]") {
@@ -616,7 +683,10 @@ func TestVerifyWaitsForACertificateBeingIssued(t *testing.T) {
 	// The older form still works, with a note.
 	go func() { done <- opea(t, "verify", "-n", ns, "--wait", "60s") }()
 	time.Sleep(3 * time.Second)
-	if _, err := simulateIssuanceFor(t, gatewayNamespace, names.Certificate); err != nil {
+	if err := held.Release(ctx, adminDynamic(t)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := waitIssuedFor(t, gatewayNamespace, names.Certificate); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {

@@ -38,11 +38,39 @@
 //     client certificate).
 //   - The HTTP connection manager (route configuration inline or by RDS
 //     name) and its http_filters, in order:
+//     envoy.filters.http.jwt_authn as istiod writes it for
+//     RequestAuthentications (pilot/pkg/security/authn/policy_applier.go):
+//     providers with issuer, audiences and the JWKS istiod fetched and
+//     inlined (local_jwks; RSA RS/PS 256-512 and EC P-256/P-384 keys,
+//     chosen by kid and alg), tokens from from_headers with their prefix
+//     and from_params, or Envoy's defaults (Authorization: Bearer, then
+//     access_token); exp and nbf with Envoy's 60s skew; rules by path, and
+//     requirements provider_name, provider_and_audiences, requires_any
+//     (failures aggregated as Envoy's AnyVerifier does), requires_all,
+//     allow_missing and allow_missing_or_failed; a verified payload goes to
+//     the dynamic metadata under payload_in_metadata (scope, permission and
+//     the normalize list split into lists), and without forward the token's
+//     header is removed before the app sees the request. A refusal is 401
+//     with the reason as the body, 403 for audiences.
 //     envoy.filters.http.rbac is evaluated for the caller: DENY rules, then
-//     ALLOW rules, shadow rules ignored, LOG rules pass. A caller without a
+//     ALLOW rules, LOG rules pass; shadow rules never change the answer,
+//     but write Envoy's dynamic metadata (<prefix>shadow_effective_policy_id
+//     and ...shadow_engine_result), where istiod's CUSTOM policies mark the
+//     requests ext_authz must check.
+//     envoy.filters.http.ext_authz as istiod writes it for an
+//     envoyExtAuthzHttp provider: enabled by filter_enabled_metadata, it
+//     asks the backend registered for the HTTP service's cluster (which
+//     needs endpoints, as a route's does) with the method, path_prefix +
+//     path, Authorization, Host, the allowed_headers and headers_to_add; a
+//     200 passes the request with the allowed upstream headers, another
+//     answer goes to the client as it is (a redirect is not followed) with
+//     the allowed client headers, and no answer is status_on_error (403)
+//     unless failure_mode_allow. A caller without a
 //     client certificate has no principal: authenticated and filter-state
-//     principals never match, and dynamic metadata such as a request
-//     principal is absent. A denial is "403 RBAC: access denied".
+//     principals never match. Metadata matchers read the dynamic metadata
+//     (jwt_authn's payload: istiod's request principals match its iss and
+//     sub, request.auth.claims its claims), absent without a valid token.
+//     A denial is "403 RBAC: access denied".
 //     Passed through, because they cannot change the answer to a request:
 //     envoy.filters.http.grpc_stats (counters); istio.stats (stats.PluginConfig,
 //     counters); istio.metadata_exchange (io.istio.http.peer_metadata.Config:
@@ -74,7 +102,10 @@
 //     otherwise "503 no healthy upstream". A cluster istiod did not send
 //     answers 503 too.
 //
-// What it refuses (the request or the connection fails, never passes): HTTP
+// What it refuses (the request or the connection fails, never passes):
+// jwt_authn's remote_jwks, from_cookies, headers written from the token
+// and filter_state_rules; ext_authz's gRPC services, request bodies and
+// runtime fractions; HTTP
 // and network filters not listed above; RBAC conditions, matcher trees and
 // custom matchers; route matches on gRPC, runtime fractions, TLS context,
 // metadata or filter state; regex and template path rewrites, and prefix or

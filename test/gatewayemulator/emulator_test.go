@@ -12,7 +12,7 @@ import (
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	route "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	fault "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/fault/v3"
-	jwt "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	lua "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/lua/v3"
 	rbachttp "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcm "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	matcher "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -71,11 +71,11 @@ func TestHealthyGatewayServesTheApp(t *testing.T) {
 	}
 }
 
-// A filter the emulator does not implement (here JWT authentication) fails
+// A filter the emulator does not implement (here a Lua script) fails
 // every request with a 500 naming it, on every path and host: never 200.
 func TestUnknownHTTPFilterNeverAnswers200(t *testing.T) {
 	f, addr := startFakeADS(t)
-	healthyGateway(t, f, istioHTTPFilters(t, httpFilter(t, "envoy.filters.http.jwt_authn", &jwt.JwtAuthentication{})))
+	healthyGateway(t, f, istioHTTPFilters(t, httpFilter(t, "envoy.filters.http.lua", &lua.Lua{})))
 	store := newCredentialStore(t, true)
 	store.issue(t, gatewayNS, "cred", "tls.crt", "tls.key", appHost)
 	e := start(t, addr, store)
@@ -88,7 +88,7 @@ func TestUnknownHTTPFilterNeverAnswers200(t *testing.T) {
 			scheme string
 		}{{443, "https"}, {80, "http"}} {
 			r := mustGet(t, e, c.port, c.scheme, appHost, path, store.roots)
-			if r.status != 500 || !strings.Contains(r.body, "envoy.filters.http.jwt_authn") {
+			if r.status != 500 || !strings.Contains(r.body, "envoy.filters.http.lua") {
 				t.Errorf("%s %s: %d %q, want 500 naming the filter", c.scheme, path, r.status, r.body)
 			}
 		}

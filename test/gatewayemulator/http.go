@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	udpatype "github.com/cncf/xds/go/udpa/type/v1"
 	xdstype "github.com/cncf/xds/go/xds/type/v3"
@@ -22,6 +23,8 @@ import (
 const (
 	routerType    = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 	rbacType      = "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC"
+	jwtAuthnType  = "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
+	extAuthzType  = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"
 	faultType     = "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
 	corsType      = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"
 	grpcStatsType = "type.googleapis.com/envoy.extensions.filters.http.grpc_stats.v3.FilterConfig"
@@ -40,9 +43,14 @@ type answer struct {
 	status   int
 	body     string
 	location string
+	// headers are more response headers (an authorization service's).
+	headers http.Header
 }
 
 func (a answer) write(w http.ResponseWriter) {
+	for name, values := range a.headers {
+		w.Header()[name] = values
+	}
 	if a.location != "" {
 		w.Header().Set("Location", a.location)
 	}
@@ -99,12 +107,33 @@ func (e *Emulator) handle(cfg *config, m *hcm.HttpConnectionManager, q *request)
 				return decision{local: &a}
 			}
 			_, denied, err := rbacDenies(&cfg, q)
+			if err == nil {
+				err = rbacShadow(&cfg, q)
+			}
 			if err != nil {
 				a := emulatorFailure("HTTP filter %s: %v", f.GetName(), err)
 				return decision{local: &a}
 			}
 			if denied {
 				return decision{local: &answer{status: http.StatusForbidden, body: "RBAC: access denied"}}
+			}
+		case extAuthzType:
+			refused, err := e.extAuthz(cfg, f.GetTypedConfig(), q)
+			if err != nil {
+				a := emulatorFailure("HTTP filter %s: %v", f.GetName(), err)
+				return decision{local: &a}
+			}
+			if refused != nil {
+				return decision{local: refused}
+			}
+		case jwtAuthnType:
+			refused, err := jwtAuthn(f.GetTypedConfig(), q, time.Now())
+			if err != nil {
+				a := emulatorFailure("HTTP filter %s: %v", f.GetName(), err)
+				return decision{local: &a}
+			}
+			if refused != nil {
+				return decision{local: refused}
 			}
 		case grpcStatsType, istioStatsType, peerMetadataType, alpnType:
 			// Counters, peer metadata, the upstream connection's ALPN:

@@ -37,6 +37,20 @@ type request struct {
 	// localIP is the gateway pod's address, the destination a real client
 	// connects to.
 	localIP string
+	// metadata is the dynamic metadata filters wrote for the request, by
+	// filter name then key: jwt_authn's verified payload.
+	metadata map[string]map[string]any
+}
+
+// setMetadata writes value under key in filter's dynamic metadata.
+func (q *request) setMetadata(filter, key string, value any) {
+	if q.metadata == nil {
+		q.metadata = map[string]map[string]any{}
+	}
+	if q.metadata[filter] == nil {
+		q.metadata[filter] = map[string]any{}
+	}
+	q.metadata[filter][key] = value
 }
 
 func newRequest(r *http.Request, tls bool, sni string, port uint32, remoteIP, localIP string) *request {

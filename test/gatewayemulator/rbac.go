@@ -40,6 +40,40 @@ func rbacDenies(f *rbachttp.RBAC, q *request) (policy string, denied bool, err e
 	return "", false, refuse("RBAC action %s", rules.GetAction())
 }
 
+// rbacShadow evaluates the filter's shadow rules, which never change the
+// answer, for the dynamic metadata Envoy writes from them: under the
+// filter's name, <shadow_rules_stat_prefix>shadow_effective_policy_id (the
+// policy that matched, if one did) and ...shadow_engine_result (allowed
+// or denied). istiod's CUSTOM policies are shadow rules, and ext_authz
+// runs only when one matched.
+func rbacShadow(f *rbachttp.RBAC, q *request) error {
+	rules := f.GetShadowRules()
+	if rules == nil {
+		return nil
+	}
+	if f.GetShadowMatcher() != nil {
+		return refuse("the RBAC filter's shadow matcher tree")
+	}
+	matched, err := firstMatchingPolicy(rules, q)
+	if err != nil {
+		return fmt.Errorf("shadow rules: %w", err)
+	}
+	prefix := f.GetShadowRulesStatPrefix()
+	allowed := (rules.GetAction() == rbacv3.RBAC_ALLOW) == (matched != "")
+	if rules.GetAction() == rbacv3.RBAC_LOG {
+		allowed = true
+	}
+	result := "denied"
+	if allowed {
+		result = "allowed"
+	}
+	q.setMetadata(rbacFilterName, prefix+"shadow_engine_result", result)
+	if matched != "" {
+		q.setMetadata(rbacFilterName, prefix+"shadow_effective_policy_id", matched)
+	}
+	return nil
+}
+
 // firstMatchingPolicy is the name of the first policy, in name order, that
 // matches the request; "" when none does. Every policy is evaluated, so
 // that a policy the emulator cannot evaluate fails the request even when
@@ -125,7 +159,7 @@ func permissionMatches(p *rbacv3.Permission, q *request) (bool, error) {
 	case *rbacv3.Permission_RequestedServerName:
 		return matchString(r.RequestedServerName, q.sni)
 	case *rbacv3.Permission_Metadata:
-		return matchAbsentMetadata(r.Metadata)
+		return matchMetadata(r.Metadata, q)
 	}
 	return false, refuse("RBAC permission %T", p.GetRule())
 }
@@ -157,9 +191,10 @@ func principalMatches(p *rbacv3.Principal, q *request) (bool, error) {
 		// absent key matches nothing.
 		return false, nil
 	case *rbacv3.Principal_Metadata:
-		// Dynamic metadata such as istio_authn's request.auth.principal:
-		// absent for a caller without a (request) principal.
-		return matchAbsentMetadata(id.Metadata)
+		// Dynamic metadata: jwt_authn's verified payload, where istiod's
+		// request principals (iss and sub) and request.auth.claims look;
+		// absent for a request without a valid token.
+		return matchMetadata(id.Metadata, q)
 	case *rbacv3.Principal_Header:
 		return matchHeader(id.Header, q)
 	case *rbacv3.Principal_UrlPath:
@@ -174,20 +209,94 @@ func principalMatches(p *rbacv3.Principal, q *request) (bool, error) {
 	return false, refuse("RBAC principal %T", p.GetIdentifier())
 }
 
-// matchAbsentMetadata is a metadata matcher applied to a value that is not
-// there: only a present_match of false matches it, then invert applies
-// (Envoy's MetadataMatcher and ValueMatcher).
-func matchAbsentMetadata(m *matcher.MetadataMatcher) (bool, error) {
-	ok := false
-	switch v := m.GetValue().GetMatchPattern().(type) {
-	case *matcher.ValueMatcher_PresentMatch:
-		ok = !v.PresentMatch
-	case *matcher.ValueMatcher_NullMatch_, *matcher.ValueMatcher_StringMatch, *matcher.ValueMatcher_BoolMatch,
-		*matcher.ValueMatcher_DoubleMatch, *matcher.ValueMatcher_ListMatch, *matcher.ValueMatcher_OrMatch:
-	default:
-		return false, refuse("metadata value matcher %T", v)
+// matchMetadata is Envoy's MetadataMatcher on the request's dynamic
+// metadata: the value at the path of keys under the filter's namespace
+// (absent when a key is missing or a step is not an object), matched by
+// the value matcher, then invert applied.
+func matchMetadata(m *matcher.MetadataMatcher, q *request) (bool, error) {
+	var value any = absent{}
+	if ns, ok := q.metadata[m.GetFilter()]; ok {
+		value = metadataAt(ns, m.GetPath())
+	}
+	ok, err := matchValue(m.GetValue(), value)
+	if err != nil {
+		return false, err
 	}
 	return ok != m.GetInvert(), nil
+}
+
+// absent is a metadata value that is not there (Envoy's Value with no
+// kind set).
+type absent struct{}
+
+func metadataAt(ns map[string]any, path []*matcher.MetadataMatcher_PathSegment) any {
+	var cur any = ns
+	for _, seg := range path {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return absent{}
+		}
+		if cur, ok = obj[seg.GetKey()]; !ok {
+			return absent{}
+		}
+	}
+	return cur
+}
+
+// matchValue is Envoy's ValueMatcher on a value decoded from JSON (string,
+// float64, bool, nil, []any, map[string]any) or absent.
+func matchValue(m *matcher.ValueMatcher, v any) (bool, error) {
+	_, isAbsent := v.(absent)
+	switch p := m.GetMatchPattern().(type) {
+	case *matcher.ValueMatcher_PresentMatch:
+		return !isAbsent == p.PresentMatch, nil
+	case *matcher.ValueMatcher_NullMatch_:
+		return v == nil, nil
+	case *matcher.ValueMatcher_StringMatch:
+		s, ok := v.(string)
+		if !ok {
+			return false, nil
+		}
+		return matchString(p.StringMatch, s)
+	case *matcher.ValueMatcher_BoolMatch:
+		b, ok := v.(bool)
+		return ok && b == p.BoolMatch, nil
+	case *matcher.ValueMatcher_DoubleMatch:
+		f, ok := v.(float64)
+		if !ok {
+			return false, nil
+		}
+		switch d := p.DoubleMatch.GetMatchPattern().(type) {
+		case *matcher.DoubleMatcher_Exact:
+			return f == d.Exact, nil
+		case *matcher.DoubleMatcher_Range:
+			return f >= d.Range.GetStart() && f < d.Range.GetEnd(), nil
+		}
+		return false, refuse("double matcher %T", p.DoubleMatch.GetMatchPattern())
+	case *matcher.ValueMatcher_ListMatch:
+		one, ok := p.ListMatch.GetMatchPattern().(*matcher.ListMatcher_OneOf)
+		if !ok {
+			return false, refuse("list matcher %T", p.ListMatch.GetMatchPattern())
+		}
+		list, isList := v.([]any)
+		if !isList {
+			return false, nil
+		}
+		for _, item := range list {
+			if ok, err := matchValue(one.OneOf, item); err != nil || ok {
+				return ok, err
+			}
+		}
+		return false, nil
+	case *matcher.ValueMatcher_OrMatch:
+		for _, sub := range p.OrMatch.GetValueMatchers() {
+			if ok, err := matchValue(sub, v); err != nil || ok {
+				return ok, err
+			}
+		}
+		return false, nil
+	}
+	return false, refuse("metadata value matcher %T", m.GetMatchPattern())
 }
 
 func inCIDR(r *core.CidrRange, ip string) (bool, error) {

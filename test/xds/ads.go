@@ -188,12 +188,20 @@ func fetchGateway(ctx context.Context, addr string, p Proxy, withClusters bool) 
 }
 
 // fetchClusters asks for every cluster (istiod sends a gateway all of them,
-// whatever names are asked), keeps those the routes name, then asks EDS
+// whatever names are asked), keeps those the routes and the ext_authz
+// filters name, then asks EDS
 // for the service names of the EDS ones.
 func fetchClusters(s *adsStream, raw *Raw) error {
 	wanted, err := routedClusters(raw.Routes)
 	if err != nil {
 		return err
+	}
+	called, err := filterClusters(raw.Listeners)
+	if err != nil {
+		return err
+	}
+	for c := range called {
+		wanted[c] = true
 	}
 	all, err := s.fetch(ClusterType, nil)
 	if err != nil {

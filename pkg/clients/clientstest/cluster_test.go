@@ -94,7 +94,7 @@ func TestDiscoveryServesWhatTheTestSays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (discover.APIs{Networking: "v1", Security: "v1", AuthorizationPolicies: "v1", CertManager: "v1"}); apis != want {
+	if want := (discover.APIs{Networking: "v1", Security: "v1", AuthorizationPolicies: "v1", RequestAuthentications: "v1", CertManager: "v1"}); apis != want {
 		t.Errorf("by default: %+v, want %+v", apis, want)
 	}
 	mapper, err := c.Getter(nil).ToRESTMapper()
@@ -107,7 +107,7 @@ func TestDiscoveryServesWhatTheTestSays(t *testing.T) {
 
 	c.ServeGatewayAPI("v1beta1").StopServing(clientstest.CertManager).
 		StopServingResources(schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "authorizationpolicies"})
-	if apis, _ = discover.ServedAPIs(c.Discovery()); apis != (discover.APIs{Networking: "v1", Security: "v1", GatewayAPI: "v1beta1"}) {
+	if apis, _ = discover.ServedAPIs(c.Discovery()); apis != (discover.APIs{Networking: "v1", Security: "v1", RequestAuthentications: "v1", GatewayAPI: "v1beta1"}) {
 		t.Errorf("after the changes: %+v", apis)
 	}
 	mapper, _ = c.Getter(nil).ToRESTMapper()

@@ -59,6 +59,8 @@ var Known = []Resource{
 	namespaced(gvr("security.istio.io", "v1", "authorizationpolicies"), "AuthorizationPolicy"),
 	namespaced(gvr("security.istio.io", "v1beta1", "peerauthentications"), "PeerAuthentication"),
 	namespaced(gvr("security.istio.io", "v1beta1", "authorizationpolicies"), "AuthorizationPolicy"),
+	namespaced(gvr("security.istio.io", "v1", "requestauthentications"), "RequestAuthentication"),
+	namespaced(gvr("security.istio.io", "v1beta1", "requestauthentications"), "RequestAuthentication"),
 
 	namespaced(certmanager.Issuers, "Issuer"),
 	clusterScoped(certmanager.ClusterIssuers, "ClusterIssuer"),
@@ -91,7 +93,7 @@ var DefaultServed = []schema.GroupVersionResource{
 	gvr("rbac.authorization.k8s.io", "v1", "clusterroles"), gvr("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
 	gvr("rbac.authorization.k8s.io", "v1", "roles"), gvr("rbac.authorization.k8s.io", "v1", "rolebindings"),
 	gvr(IstioNetworking, "v1", "gateways"), gvr(IstioNetworking, "v1", "virtualservices"), gvr(IstioNetworking, "v1", "destinationrules"),
-	gvr(IstioSecurity, "v1", "peerauthentications"), gvr(IstioSecurity, "v1", "authorizationpolicies"),
+	gvr(IstioSecurity, "v1", "peerauthentications"), gvr(IstioSecurity, "v1", "authorizationpolicies"), gvr(IstioSecurity, "v1", "requestauthentications"),
 	certmanager.Issuers, certmanager.ClusterIssuers, certmanager.Certificates,
 }
 

@@ -20,6 +20,9 @@ type APIs struct {
 	// AuthorizationPolicies is the security.istio.io version serving
 	// AuthorizationPolicy (secure --lockdown); empty: not served.
 	AuthorizationPolicies string
+	// RequestAuthentications is the security.istio.io version serving
+	// RequestAuthentication (secure --auth jwt); empty: not served.
+	RequestAuthentications string
 }
 
 // IstioGateways is Istio's Gateway in the served networking.istio.io version.

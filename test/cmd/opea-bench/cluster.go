@@ -71,7 +71,7 @@ func newBench(ctx context.Context, cp *controlplane.ControlPlane, bins controlpl
 	if err := fixtures.ChartGateway.Install(ctx, cp.AdminConfig()); err != nil {
 		return nil, fmt.Errorf("installing the ingress gateway: %w", err)
 	}
-	if err := fixtures.SimulateIstioDataPlaneReady(ctx, b.kube); err != nil {
+	if err := fixtures.WaitIstioDataPlaneReady(ctx, b.kube); err != nil {
 		return nil, err
 	}
 	if b.proxy, err = startProxy(cp.AdminConfig()); err != nil {
@@ -153,14 +153,13 @@ func (b *bench) createService(ctx context.Context, ns string, i int) error {
 	return err
 }
 
-// secure runs kubectl opea secure on ns, then does what cert-manager would
-// (none runs here): issues the certificate, so that both tools see a
-// credential Secret as on a real cluster.
+// secure runs kubectl opea secure on ns, then waits for cert-manager to
+// issue the certificate, so that both tools see a credential Secret.
 func (b *bench) secure(ctx context.Context, ns string) error {
 	if err := b.setupRun(ctx, "secure", "-n", ns, "--host", ns+".example.com"); err != nil {
 		return err
 	}
-	_, err := fixtures.SimulateCertManagerIssuance(ctx, b.kube, b.dyn, fixtures.GatewayNamespace, ownership.NamesFor(ns).Certificate)
+	_, err := fixtures.WaitCertificateIssued(ctx, b.kube, b.dyn, fixtures.GatewayNamespace, ownership.NamesFor(ns).Certificate)
 	return err
 }
 

@@ -8,8 +8,8 @@
 //	(b) 20 such namespaces of 50 pods and 100 Services each; verify -A
 //	    against analyze -A.
 //
-// As everywhere on the local control plane, pods stay Pending (no kubelet
-// runs) and cert-manager's issuance of each certificate is simulated.
+// As everywhere on the local control plane, the pods run on kwok's node
+// and cert-manager's controllers issue each certificate.
 //
 // Each tool runs as a subprocess, once to warm up and then -runs times,
 // alternating with the other so that drift of the machine hits both alike.

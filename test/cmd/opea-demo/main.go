@@ -5,9 +5,9 @@
 // istiod, creates what a cluster with ChatQnA and an Istio ingress gateway
 // holds, runs secure, verify and unsecure through kubectl, shows what
 // istiod renders, then does it again with a Gateway API Gateway and
-// --lockdown, stands in for the controllers that cannot run there (printed
-// as simulated) and for the gateways' Envoy (an emulator fed by istiod), and
-// stops everything again.
+// --lockdown, stands in for istio-cni (printed as simulated) and for the
+// gateways' Envoy (an emulator fed by istiod), and stops everything again.
+// The scheduler, kwok (for the kubelet) and cert-manager's controllers run.
 package main
 
 import (
@@ -93,7 +93,7 @@ func run(ctx context.Context, plugin string) (err error) {
 
 	step("Creating what the cluster would hold: ChatQnA's Services in namespace %s, and an Istio ingress gateway in %s rendered from Istio's gateway chart",
 		appNamespace, fixtures.GatewayNamespace)
-	step("[simulated] the kubelet reports ChatQnA's pods, the gateway's and istiod's running, the DaemonSet controller ztunnel and istio-cni ready (istiod runs as a local process; no node runs here)")
+	step("The scheduler binds ChatQnA's pods, the gateway's, istiod's, ztunnel's and istio-cni's to the node kwok manages, and kwok runs them: Running and Ready, with addresses, without containers (istiod itself runs as a local process)")
 	if err := fixtures.StageChatQnA(ctx, cp.AdminConfig(), appNamespace); err != nil {
 		return err
 	}
@@ -113,9 +113,9 @@ func run(ctx context.Context, plugin string) (err error) {
 	}
 
 	names := ownership.NamesFor(appNamespace)
-	step("[simulated] cert-manager issues certificate %s/%s (no cert-manager runs on the local control plane: the demo writes its Secret and Ready condition)",
+	step("cert-manager's controllers issue certificate %s/%s: its CA from the self-signed Issuer, then the certificate from that CA, each through an approved CertificateRequest",
 		fixtures.GatewayNamespace, names.Certificate)
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, fixtures.GatewayNamespace, names.Certificate); err != nil {
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, dyn, fixtures.GatewayNamespace, names.Certificate); err != nil {
 		return err
 	}
 
@@ -129,8 +129,8 @@ func run(ctx context.Context, plugin string) (err error) {
 		return err
 	}
 
-	step("[simulated] the EndpointSlice controller writes the endpoints of %s/chatqna-nginx (istiod sends the gateway the endpoints of the Service it routes to)", appNamespace)
-	if err := fixtures.SimulateEndpointSliceFor(ctx, kube, appNamespace, "chatqna-nginx"); err != nil {
+	step("The EndpointSlice controller lists the pods of %s/chatqna-nginx (istiod sends the gateway the endpoints of the Service it routes to)", appNamespace)
+	if err := fixtures.WaitEndpointSlice(ctx, kube, appNamespace, "chatqna-nginx"); err != nil {
 		return err
 	}
 	gateway, err := emulateGateway(ctx, cp, kube, fixtures.ChartGateway, names.TLSSecret)
@@ -179,13 +179,13 @@ func gatewayAPIWithLockdown(ctx context.Context, kube kubernetes.Interface, dyn 
 		return err
 	}
 	names := ownership.NamesFor(appNamespace)
-	step("[simulated] cert-manager issues certificate %s/%s", appNamespace, names.Certificate)
-	if _, err := fixtures.SimulateCertManagerIssuance(ctx, kube, dyn, appNamespace, names.Certificate); err != nil {
+	step("cert-manager's controllers issue certificate %s/%s", appNamespace, names.Certificate)
+	if _, err := fixtures.WaitCertificateIssued(ctx, kube, dyn, appNamespace, names.Certificate); err != nil {
 		return err
 	}
 	layout := fixtures.DeployedGateway(appNamespace, names.Gateway)
-	step("[simulated] the kubelet runs the gateway istiod deployed (%s/%s), and the EndpointSlice controller writes its endpoints", appNamespace, layout.Service)
-	if err := fixtures.SimulateDeployedGatewayReady(ctx, kube, layout); err != nil {
+	step("kwok runs the pods of the gateway istiod deployed (%s/%s), and the EndpointSlice controller lists them", appNamespace, layout.Service)
+	if err := fixtures.WaitDeployedGatewayReady(ctx, kube, layout); err != nil {
 		return err
 	}
 	gateway, err := emulateGateway(ctx, cp, kube, layout, names.TLSSecret)

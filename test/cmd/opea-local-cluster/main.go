@@ -93,7 +93,7 @@ func up(ctx context.Context, dir, app, bin string) error {
 		return err
 	}
 
-	fmt.Println("Starting the local control plane (etcd, kube-apiserver, kube-controller-manager, Istio's ambient profile and istiod)...")
+	fmt.Println("Starting the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a node run by kwok, cert-manager's controllers, Istio's ambient profile and istiod)...")
 	cp, err := controlplane.Start(ctx, controlplane.Options{Dir: abs, Detached: true, Istio: true, Progress: os.Stdout})
 	if err != nil {
 		return err
@@ -128,7 +128,7 @@ func stageApp(ctx context.Context, cp *controlplane.ControlPlane, app string, st
 		return err
 	}
 	fmt.Printf("Staging %s in namespace %s: its Services and pods, and an Istio ingress gateway in %s from Istio's gateway chart; "+
-		"the pods are reported running (no kubelet runs here)...\n", app, app, fixtures.GatewayNamespace)
+		"kwok runs the pods on the node it manages...\n", app, app, fixtures.GatewayNamespace)
 	if err := stage(ctx, cp.AdminConfig(), app); err != nil {
 		return fmt.Errorf("staging %s: %w", app, err)
 	}

@@ -1,0 +1,129 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// kwok runs the pods of the nodes it manages as a kubelet would report them:
+// bound pods become Running and Ready with an address from PodCIDR, deleted
+// ones go away, and each node's Lease is renewed so that the node lifecycle
+// controller keeps it Ready. It runs no containers.
+const (
+	// NodeName is the one node of the local control plane, managed by kwok.
+	NodeName = "kwok-node-0"
+	// PodCIDR is where kwok gives pods their addresses; apart from the
+	// Service range (10.0.0.0/16) so that istiod never confuses the two.
+	PodCIDR = "10.244.0.0/16"
+	// NodeIP is the node's InternalIP, the host address of its pods.
+	NodeIP = "10.128.0.1"
+
+	kwokNodeAnnotation = "kwok.x-k8s.io/node"
+	kwokModule         = "sigs.k8s.io/kwok"
+)
+
+// kwokStages are kwok's own default stages, as kwokctl configures a cluster
+// with them: a node becomes Ready and keeps its Lease renewed; a pod becomes
+// Ready, completes when its containers would, and is removed once deleted.
+var kwokStages = []string{
+	"kustomize/stage/node/fast/node-initialize.yaml",
+	"kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml",
+	"kustomize/stage/pod/fast/pod-ready.yaml",
+	"kustomize/stage/pod/fast/pod-complete.yaml",
+	"kustomize/stage/pod/fast/pod-delete.yaml",
+}
+
+// writeKwokConfig writes kwok's stages, read from the kwok module the tools
+// module builds kwok from, into one configuration file.
+func writeKwokConfig(ctx context.Context, dir string) (string, error) {
+	moduleDir, err := moduleDirIn(ctx, filepath.Join(RepoRoot(), "test", "tools"), kwokModule)
+	if err != nil {
+		return "", err
+	}
+	var config bytes.Buffer
+	for _, stage := range kwokStages {
+		data, err := os.ReadFile(filepath.Join(moduleDir, stage))
+		if err != nil {
+			return "", fmt.Errorf("reading kwok's stage: %w", err)
+		}
+		config.WriteString("---\n")
+		config.Write(data)
+	}
+	path := filepath.Join(dir, "kwok.yaml")
+	return path, os.WriteFile(path, config.Bytes(), 0o644)
+}
+
+// kwokArgs are kwok's flags: it manages the nodes annotated for it.
+func kwokArgs(kubeconfig, config string) []string {
+	return []string{
+		"--kubeconfig=" + kubeconfig,
+		"--config=" + config,
+		"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
+		"--cidr=" + PodCIDR,
+		"--node-ip=" + NodeIP,
+		// A lease, renewed by kwok, rather than status heartbeats: what
+		// kubelets do, and what kwokctl sets up.
+		"--node-lease-duration-seconds=" + strconv.Itoa(40),
+	}
+}
+
+// createNode registers the node kwok manages, labelled as a kubelet labels
+// its own node, so that DaemonSets with the usual node selectors place a pod
+// on it.
+func createNode(ctx context.Context, kube kubernetes.Interface) error {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
+		Name:        NodeName,
+		Annotations: map[string]string{kwokNodeAnnotation: "fake"},
+		Labels: map[string]string{
+			"kubernetes.io/hostname": NodeName,
+			"kubernetes.io/os":       "linux",
+			"kubernetes.io/arch":     "amd64",
+			"type":                   "kwok",
+		},
+	}}
+	_, err := kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	}
+	return err
+}
+
+// waitNodeSchedulable waits for kwok to report the node Ready and for the
+// node lifecycle controller to lift the not-ready taint the API server put
+// on it at creation: from then on the scheduler places pods there.
+func waitNodeSchedulable(ctx context.Context, cfg *rest.Config) error {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return poll(ctx, 100*time.Millisecond, func() (bool, error) {
+		node, err := kube.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, taint := range node.Spec.Taints {
+			if taint.Effect == corev1.TaintEffectNoSchedule || taint.Effect == corev1.TaintEffectNoExecute {
+				return false, nil
+			}
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return c.Status == corev1.ConditionTrue, nil
+			}
+		}
+		return false, nil
+	}, "kwok to report node "+NodeName+" Ready and untainted")
+}
