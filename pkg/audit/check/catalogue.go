@@ -139,6 +139,13 @@ var Catalogue = []Check{
 		Needs: needBypass, Run: checkNoBypassService},
 	{ID: "authorization.lockdown-intact", Category: CategoryAuthorization, Ingress: AnyIngress, Description: "secure's lockdown policies intact, where in place",
 		Needs: needLockdownIntact, Run: checkLockdownIntact},
+
+	{ID: "reachability.plaintext-refused", Category: CategoryReachability, Ingress: AnyIngress, Description: "every port of the application refuses plaintext from outside the mesh",
+		Needs: needReachability, Run: checkPlaintextRefused},
+	{ID: "reachability.entry-admits-gateway", Category: CategoryReachability, Ingress: AnyIngress, Description: "the ingress gateway reaches the entry ports",
+		Needs: needReachabilityGateway, Requires: requireEntryAndGateway, Run: checkEntryAdmitsGateway},
+	{ID: "reachability.backends-internal", Category: CategoryReachability, Ingress: AnyIngress, Description: "no backend port is reachable from another namespace",
+		Needs: needReachabilityBackends, Requires: requireEntry, Run: checkBackendsInternal},
 }
 
 // What the checks read. Each list is whole: a check of the gateway's pods
@@ -187,9 +194,15 @@ var (
 	// What secure would render: the waypoints the Services use, the trust
 	// domain. (Without the pods' service accounts, the check judges what it
 	// can.)
-	needLockdownIntact = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputNamespace, snapshot.InputServices, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig}
-	needRBAC           = []snapshot.Input{snapshot.InputRBAC}
-	needBypass         = []snapshot.Input{snapshot.InputServices, snapshot.InputPods}
+	// The reachability matrix: the namespace's Services and pods, and every
+	// policy that can apply; at the entry ports also who the gateway is.
+	needReachability        = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputServices, snapshot.InputPeerAuthentications, snapshot.InputAuthorizationPolicies, snapshot.InputMeshConfig, snapshot.InputGatewayAPIGateways}
+	needReachabilityGateway = append(append([]snapshot.Input(nil), needIngressAdmitted...), snapshot.InputPeerAuthentications, snapshot.InputNamespace)
+	// The backends are all but the entry Services the routes lead to.
+	needReachabilityBackends = append(append([]snapshot.Input(nil), needReachability...), snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes)
+	needLockdownIntact       = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputNamespace, snapshot.InputServices, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig}
+	needRBAC                 = []snapshot.Input{snapshot.InputRBAC}
+	needBypass               = []snapshot.Input{snapshot.InputServices, snapshot.InputPods}
 )
 
 // What the checks assume of what they read. Each list is whole and in

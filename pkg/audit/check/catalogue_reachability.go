@@ -1,0 +1,302 @@
+package check
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
+	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
+	"github.com/opea-project/kubectl-opea/pkg/reachability"
+)
+
+// ---- Reachability
+
+// ReachabilityInput is what pkg/reachability computes the application's
+// matrix from, built from the snapshot alone: the namespace's Services
+// and running pods (their ports where read), every PeerAuthentication and
+// AuthorizationPolicy, the gateway's identities and the application's
+// service accounts where known. extra are the principals that get a
+// column of their own.
+func ReachabilityInput(s *snapshot.Snapshot, extra []string) reachability.Input {
+	v := &checkView{Scope: s.Scope(), s: s}
+	return v.reachabilityInput(extra)
+}
+
+func (v *checkView) reachabilityInput(extra []string) reachability.Input {
+	s := v.s
+	in := reachability.Input{
+		Namespace:             s.Namespace,
+		RootNamespace:         s.RootNamespace,
+		TrustDomain:           s.TrustDomain,
+		NamespaceLabels:       s.NamespaceLabels,
+		PeerAuthentications:   s.PeerAuthentications,
+		AuthorizationPolicies: s.AuthorizationPolicies,
+		AppServiceAccounts:    s.AppServiceAccounts,
+		ExtraPrincipals:       extra,
+	}
+	for _, svc := range s.Services {
+		if svc.Namespace == s.Namespace && !v.gatewayService(svc) {
+			in.Services = append(in.Services, reachabilityService(svc))
+		}
+	}
+	pods, _ := v.AppPods()
+	for _, p := range pods {
+		sa := p.ServiceAccount
+		if sa == "" {
+			sa = "default"
+		}
+		in.Pods = append(in.Pods, reachability.Pod{Name: p.Name, Labels: p.Labels, ServiceAccount: sa, ContainerPorts: p.ContainerPorts})
+	}
+	for _, c := range v.gatewayCallers() {
+		in.GatewayPrincipals = append(in.GatewayPrincipals, c.Principal)
+	}
+	for _, gw := range s.GatewayAPIGateways {
+		in.Waypoints = append(in.Waypoints, reachability.WaypointGateway{Namespace: gw.Namespace, Name: gw.Name, Class: gw.ClassName, Annotations: gw.Annotations})
+	}
+	return in
+}
+
+// gatewayService reports whether svc is the Service of a Gateway API
+// Gateway's deployment (it selects by the Gateway's name, or the pods
+// Istio deployed for a Gateway of the namespace): the gateway's, not the
+// application's.
+func (v *checkView) gatewayService(svc snapshot.Service) bool {
+	if len(svc.Selector) == 0 {
+		return false
+	}
+	if _, ok := svc.Selector[gatewayapi.GatewayNameLabel]; ok {
+		return true
+	}
+	sel := labels.SelectorFromSet(svc.Selector)
+	for _, p := range v.s.Pods {
+		if p.Namespace == svc.Namespace && v.DeployedGatewayPod(p) && sel.Matches(labels.Set(p.Labels)) {
+			return true
+		}
+	}
+	return false
+}
+
+func reachabilityService(svc snapshot.Service) reachability.Service {
+	out := reachability.Service{Name: svc.Name, Labels: svc.Labels, Selector: svc.Selector}
+	for _, p := range svc.Ports {
+		target := intstr.FromInt32(p.Target)
+		if p.TargetName != "" {
+			target = intstr.FromString(p.TargetName)
+		}
+		out.Ports = append(out.Ports, corev1.ServicePort{Name: p.Name, Port: p.Port, TargetPort: target, Protocol: corev1.Protocol(p.Protocol)})
+	}
+	return out
+}
+
+// matrix is the application's reachability matrix. The input is the
+// snapshot's, so an error is a principal the snapshot holds that is no
+// principal: the checks say so rather than pass.
+func (v *checkView) matrix() (reachability.Matrix, error) {
+	return reachability.Compute(v.reachabilityInput(nil))
+}
+
+// cellOf is the cell of column key in row r.
+func cellOf(m reachability.Matrix, r reachability.Row, key string) reachability.Cell {
+	for i, c := range m.Columns {
+		if c.Key == key && i < len(r.Cells) {
+			return r.Cells[i]
+		}
+	}
+	return reachability.Cell{Verdict: reachability.Unknown}
+}
+
+// rowName is "service:port (pod port)" as the matrix's table shows it.
+func rowName(r reachability.Row) string {
+	name := fmt.Sprintf("%s:%d", r.Service, r.Port)
+	if len(r.PodPorts) == 1 && r.PodPorts[0] == r.Port {
+		return name
+	}
+	var ports []string
+	for _, p := range r.PodPorts {
+		ports = append(ports, fmt.Sprint(p))
+	}
+	if len(ports) == 0 {
+		return name
+	}
+	return name + " (" + strings.Join(ports, ", ") + ")"
+}
+
+// judged counts the rows some running pod was found to serve; unjudged
+// names the others: their cells say nothing, and the checks do not count
+// them as refusing. A named target port resolves only through pods whose
+// ports were read (the entry pods'), so a backend's may be among them.
+func judged(rows []reachability.Row) int {
+	n := 0
+	for _, r := range rows {
+		if len(r.PodPorts) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func unjudged(rows []reachability.Row) string {
+	var out []string
+	for _, r := range rows {
+		if len(r.PodPorts) == 0 {
+			out = append(out, rowName(r))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; not judged, no running pod found to serve them: " + strings.Join(out, ", ")
+}
+
+// checkPlaintextRefused fails when some Service port of the application
+// accepts plaintext, that is a caller outside the mesh, at a pod: the
+// policy that decides (a PeerAuthentication's port-level exception, or
+// the absence of STRICT) is named.
+func checkPlaintextRefused(v *checkView) Result {
+	m, err := v.matrix()
+	if err != nil {
+		return fail(v.hintPlaintext(), "could not compute who reaches the application: %v", err)
+	}
+	var open []string
+	for _, r := range m.Rows {
+		cell := cellOf(m, r, reachability.ColumnPlaintext)
+		switch cell.Verdict {
+		case reachability.Allowed, reachability.Partly, reachability.Depends:
+			open = append(open, fmt.Sprintf("%s (decided by %s%s)", rowName(r), r.PlaintextDecider, v.modeSources(cell)))
+		}
+	}
+	if len(open) > 0 {
+		return fail(v.hintPlaintext(), "plaintext from outside the mesh is accepted at %s", strings.Join(open, ", "))
+	}
+	if judged(m.Rows) == 0 {
+		return skip("no running pod found to serve any port of the application's Services")
+	}
+	return pass("every port of the application refuses plaintext (%d ports)%s", judged(m.Rows), unjudged(m.Rows))
+}
+
+// checkBackendsInternal warns when a backend, any Service port of the
+// application but the entry ports, admits a mesh workload of another
+// namespace.
+func checkBackendsInternal(v *checkView) Result {
+	m, err := v.matrix()
+	if err != nil {
+		return fail(v.hintBackends(), "could not compute who reaches the application: %v", err)
+	}
+	entry := map[string]bool{}
+	for _, t := range v.EntryTargets() {
+		entry[t.Service.Name] = true
+	}
+	var open []string
+	var backends []reachability.Row
+	for _, r := range m.Rows {
+		if entry[r.Service] {
+			continue
+		}
+		backends = append(backends, r)
+		switch cellOf(m, r, reachability.ColumnOtherNamespace).Verdict {
+		case reachability.Allowed, reachability.Partly, reachability.Depends:
+			open = append(open, fmt.Sprintf("%s (decided by %s)", rowName(r), r.Decider))
+		}
+	}
+	sort.Strings(open)
+	if len(open) > 0 {
+		return warn(v.hintBackends(), "a mesh workload of another namespace reaches %s", strings.Join(open, ", "))
+	}
+	if len(backends) == 0 {
+		return pass("the application has no backend port: only its entry Services")
+	}
+	if judged(backends) == 0 {
+		return skip("no running pod found to serve a backend port")
+	}
+	return pass("no backend port is reachable from another namespace (%d ports)%s", judged(backends), unjudged(backends))
+}
+
+// modeSources names, for the pods of a cell that plaintext reaches with no
+// STRICT policy deciding, the PeerAuthentication that sets their mode:
+// istiod sends ztunnel nothing for PERMISSIVE, so the matrix's decider
+// cannot name it.
+func (v *checkView) modeSources(cell reachability.Cell) string {
+	pods, _ := v.AppPods()
+	byName := map[string]snapshot.Object{}
+	for _, p := range pods {
+		byName[p.Name] = p
+	}
+	var out []string
+	for _, o := range cell.Outcomes {
+		p, ok := byName[o.Pod]
+		if o.Verdict == reachability.Refused || o.Decider != reachability.NoStrict || !ok {
+			continue
+		}
+		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
+		source := "no PeerAuthentication applies"
+		if eff.Source != "" {
+			source = "set by " + eff.Source
+		}
+		if s := fmt.Sprintf("%s: %s, %s", p.Name, eff.Mode, source); !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(out, "; ")
+}
+
+func (v *checkView) hintPlaintext() string {
+	return "set the named PeerAuthentications' mode (and portLevelMtls) to STRICT, or make the namespace STRICT: " + v.secureCommand()
+}
+
+func (v *checkView) hintBackends() string {
+	return "admit only the application's own callers to its backends: " + v.secureCommand("--lockdown")
+}
+
+// checkEntryAdmitsGateway passes when the ingress gateway reaches every
+// entry port, as the matrix has it: at every pod, through the Service's
+// waypoint where the ingress uses one.
+func checkEntryAdmitsGateway(v *checkView) Result {
+	m, err := v.matrix()
+	if err != nil {
+		return fail(v.hintGateway(), "could not compute who reaches the application: %v", err)
+	}
+	entry := map[string]bool{}
+	for _, t := range v.EntryTargets() {
+		entry[fmt.Sprintf("%s:%d", t.Service.Name, t.Port.Port)] = true
+	}
+	var admitted, refused, unjudgedRows []string
+	for _, r := range m.Rows {
+		if !entry[fmt.Sprintf("%s:%d", r.Service, r.Port)] {
+			continue
+		}
+		cell := cellOf(m, r, reachability.ColumnGateway)
+		switch cell.Verdict {
+		case reachability.Allowed:
+			admitted = append(admitted, fmt.Sprintf("%s (decided by %s)", rowName(r), cell.Decider))
+		case reachability.Unknown:
+			unjudgedRows = append(unjudgedRows, rowName(r))
+		default:
+			refused = append(refused, fmt.Sprintf("%s: %s (decided by %s)", rowName(r), cell.Verdict, cell.Decider))
+		}
+	}
+	switch {
+	case len(refused) > 0:
+		return fail(v.hintGateway(), "the ingress gateway is not admitted at %s", strings.Join(refused, ", "))
+	case len(admitted) == 0:
+		return skip("no running pod found to serve the entry ports %s", strings.Join(unjudgedRows, ", "))
+	}
+	msg := "the ingress gateway reaches " + strings.Join(admitted, ", ")
+	if len(unjudgedRows) > 0 {
+		msg += "; not judged, no running pod found to serve them: " + strings.Join(unjudgedRows, ", ")
+	}
+	return pass("%s", msg)
+}
+
+func (v *checkView) hintGateway() string {
+	return "admit the ingress gateway's principal to the entry pods: " + v.secureCommand("--lockdown")
+}
