@@ -178,7 +178,7 @@ func checkPlaintextRefused(v *checkView) Result {
 	if judged(m.Rows) == 0 {
 		return skip("no running pod found to serve any port of the application's Services")
 	}
-	return pass("every port of the application refuses plaintext (%d ports)%s", judged(m.Rows), unjudged(m.Rows))
+	return pass("every port of the application refuses plaintext (%s)%s", portCount(judged(m.Rows)), unjudged(m.Rows))
 }
 
 // checkBackendsInternal warns when a backend, any Service port of the
@@ -215,7 +215,7 @@ func checkBackendsInternal(v *checkView) Result {
 	if judged(backends) == 0 {
 		return skip("no running pod found to serve a backend port")
 	}
-	return pass("no backend port is reachable from another namespace (%d ports)%s", judged(backends), unjudged(backends))
+	return pass("no backend port is reachable from another namespace (%s)%s", portCount(judged(backends)), unjudged(backends))
 }
 
 // modeSources names, for the pods of a cell that plaintext reaches with no
@@ -299,4 +299,12 @@ func checkEntryAdmitsGateway(v *checkView) Result {
 
 func (v *checkView) hintGateway() string {
 	return "admit the ingress gateway's principal to the entry pods: " + v.secureCommand("--lockdown")
+}
+
+// portCount words a number of ports: "1 port", "9 ports".
+func portCount(n int) string {
+	if n == 1 {
+		return "1 port"
+	}
+	return fmt.Sprintf("%d ports", n)
 }

@@ -68,7 +68,7 @@ func TestReachabilityChecksPassUnderTheLockdown(t *testing.T) {
 	for id, want := range map[string]string{
 		"reachability.plaintext-refused":    "every port of the application refuses plaintext (2 ports)",
 		"reachability.entry-admits-gateway": "the ingress gateway reaches chatqna-nginx:80 (decided by chatqna/opea-allow-ingress)",
-		"reachability.backends-internal":    "no backend port is reachable from another namespace (1 ports)",
+		"reachability.backends-internal":    "no backend port is reachable from another namespace (1 port)",
 	} {
 		if o := outcomes[id]; o.Status != Pass || o.Message != want {
 			t.Errorf("%s = %s %q, want success %q", id, o.Status, o.Message, want)
@@ -90,7 +90,7 @@ func TestReachabilityNamesPortsNoPodServes(t *testing.T) {
 	s.Services = append(s.Services, snapshot.Service{Namespace: "chatqna", Name: "chatqna-redis", Selector: map[string]string{"app": "redis"},
 		Ports: []snapshot.ServicePort{{Port: 6379, Target: 6379}}})
 	o := outcomesByID(s)["reachability.backends-internal"]
-	if o.Status != Pass || !strings.Contains(o.Message, "(1 ports); not judged, no running pod found to serve them: chatqna-redis:6379") {
+	if o.Status != Pass || !strings.Contains(o.Message, "(1 port); not judged, no running pod found to serve them: chatqna-redis:6379") {
 		t.Errorf("backends-internal = %s %q", o.Status, o.Message)
 	}
 }
