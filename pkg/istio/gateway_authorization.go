@@ -92,11 +92,25 @@ type GatewayDecision struct {
 // rules matches nothing. A matching CUSTOM policy leaves it to the external
 // authorizer; AUDIT decides nothing.
 func EvaluateAtGateway(policies []AuthorizationPolicy, root string, proxy GatewayProxy, r ClientRequest) GatewayDecision {
-	d := GatewayDecision{}
+	d, custom := evaluateAtEnvoy(policies,
+		func(p AuthorizationPolicy) bool { return p.AttachesToGateway(root, proxy) },
+		func(p AuthorizationPolicy) Match { return p.matchesRequest(r) })
+	return GatewayDecision{Admitted: d.Admitted, Deny: d.Deny, Allows: d.Allows, Allow: d.Allow, Custom: custom, Applied: d.Applied}
+}
+
+// evaluateAtEnvoy decides as an Envoy's RBAC filters do (the gateway's, a
+// waypoint's), over the policies attached to it: a matching DENY refuses;
+// then, with ALLOW policies attached, only what one of them matches
+// passes; a matching CUSTOM policy leaves it to the external authorizer
+// (which may refuse what it is asked about); AUDIT decides nothing. It
+// returns the CUSTOM policies attached too.
+func evaluateAtEnvoy(policies []AuthorizationPolicy, attached func(AuthorizationPolicy) bool, matches func(AuthorizationPolicy) Match) (Decision, []AuthorizationPolicy) {
+	d := Decision{}
+	var customs []AuthorizationPolicy
 	denied, custom := No, No
 	for i := range policies {
 		p := policies[i]
-		if !p.AttachesToGateway(root, proxy) {
+		if !attached(p) {
 			continue
 		}
 		d.Applied = append(d.Applied, p)
@@ -104,21 +118,20 @@ func EvaluateAtGateway(policies []AuthorizationPolicy, root string, proxy Gatewa
 		case "ALLOW":
 			d.Allows = append(d.Allows, p)
 		case "DENY":
-			if m := p.matchesRequest(r); m > denied {
+			if m := matches(p); m > denied {
 				denied, d.Deny = m, &policies[i]
 			}
 		case "CUSTOM":
-			d.Custom = append(d.Custom, p)
-			custom = or(custom, p.matchesRequest(r))
+			customs = append(customs, p)
+			custom = or(custom, matches(p))
 		}
 	}
 	allowed := Yes
 	if len(d.Allows) > 0 {
-		allowed, d.Allow = bestMatch(d.Allows, func(p AuthorizationPolicy) Match { return p.matchesRequest(r) })
+		allowed, d.Allow = bestMatch(d.Allows, matches)
 	}
-	// An external authorizer may refuse what it is asked about.
 	d.Admitted = and(and(not(denied), allowed), not(and(custom, Undecided)))
-	return d
+	return d, customs
 }
 
 // matchesRequest reports whether some rule of p matches r, as Envoy's RBAC
@@ -126,25 +139,35 @@ func EvaluateAtGateway(policies []AuthorizationPolicy, root string, proxy Gatewa
 // (pilot/pkg/security/authz/model): from, to and when AND-ed, each an OR
 // of its entries.
 func (p AuthorizationPolicy) matchesRequest(r ClientRequest) Match {
+	return p.rulesMatch(clientSourceMatches,
+		func(o Operation) Match { return operationMatches(o, r) },
+		func(c RuleCondition) Match { return conditionMatches(c, r) })
+}
+
+// rulesMatch is how Envoy's RBAC filter reads the rules istiod generates
+// from p: some rule matches, and in a rule from, to and when are AND-ed,
+// each an OR of its entries; a rule without any matches anyone. source,
+// operation and condition match one entry for the caller at hand.
+func (p AuthorizationPolicy) rulesMatch(source func(Source) Match, operation func(Operation) Match, condition func(RuleCondition) Match) Match {
 	out := No
 	for _, rule := range p.Rules {
 		m := Yes
 		if len(rule.From) > 0 {
 			some := No
 			for _, f := range rule.From {
-				some = or(some, clientSourceMatches(f.Source))
+				some = or(some, source(f.Source))
 			}
 			m = and(m, some)
 		}
 		if len(rule.To) > 0 {
 			some := No
 			for _, t := range rule.To {
-				some = or(some, operationMatches(t.Operation, r))
+				some = or(some, operation(t.Operation))
 			}
 			m = and(m, some)
 		}
 		for _, w := range rule.When {
-			m = and(m, conditionMatches(w, r))
+			m = and(m, condition(w))
 		}
 		out = or(out, m)
 	}

@@ -40,30 +40,9 @@ func (p AuthorizationPolicy) AttachesToWaypoint(root string, wp Waypoint, svcNam
 // here, so rules on it are Undecided, as are ports when c.Port is 0. A
 // CUSTOM policy leaves the answer to its authorizer.
 func EvaluateAtWaypoint(policies []AuthorizationPolicy, root string, wp Waypoint, svcNamespace, svcName string, c Caller) Decision {
-	d := Decision{}
-	denied, custom := No, No
-	for i := range policies {
-		p := policies[i]
-		if !p.AttachesToWaypoint(root, wp, svcNamespace, svcName) {
-			continue
-		}
-		d.Applied = append(d.Applied, p)
-		switch p.EffectiveAction() {
-		case "ALLOW":
-			d.Allows = append(d.Allows, p)
-		case "DENY":
-			if m := p.MatchesAtWaypoint(c); m > denied {
-				denied, d.Deny = m, &policies[i]
-			}
-		case "CUSTOM":
-			custom = or(custom, p.MatchesAtWaypoint(c))
-		}
-	}
-	allowed := Yes
-	if len(d.Allows) > 0 {
-		allowed, d.Allow = bestMatch(d.Allows, func(p AuthorizationPolicy) Match { return p.MatchesAtWaypoint(c) })
-	}
-	d.Admitted = and(and(not(denied), allowed), not(and(custom, Undecided)))
+	d, _ := evaluateAtEnvoy(policies,
+		func(p AuthorizationPolicy) bool { return p.AttachesToWaypoint(root, wp, svcNamespace, svcName) },
+		func(p AuthorizationPolicy) Match { return p.MatchesAtWaypoint(c) })
 	return d
 }
 
@@ -71,29 +50,9 @@ func EvaluateAtWaypoint(policies []AuthorizationPolicy, root string, wp Waypoint
 // from, to and when AND-ed, each an OR of its entries; a rule without any
 // matches anyone.
 func (p AuthorizationPolicy) MatchesAtWaypoint(c Caller) Match {
-	out := No
-	for _, rule := range p.Rules {
-		m := Yes
-		if len(rule.From) > 0 {
-			some := No
-			for _, f := range rule.From {
-				some = or(some, meshSourceMatches(f.Source, p.Namespace, c))
-			}
-			m = and(m, some)
-		}
-		if len(rule.To) > 0 {
-			some := No
-			for _, t := range rule.To {
-				some = or(some, requestOperationMatches(t.Operation, c))
-			}
-			m = and(m, some)
-		}
-		for _, w := range rule.When {
-			m = and(m, meshConditionMatches(w, c))
-		}
-		out = or(out, m)
-	}
-	return out
+	return p.rulesMatch(func(s Source) Match { return meshSourceMatches(s, p.Namespace, c) },
+		func(o Operation) Match { return requestOperationMatches(o, c) },
+		func(w RuleCondition) Match { return meshConditionMatches(w, c) })
 }
 
 // meshSourceMatches matches a source against mesh caller c: its principal,

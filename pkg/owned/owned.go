@@ -390,12 +390,11 @@ func (f *Found) Merge(other *Found) {
 // Certificate names is found through it too.
 func (r *finder) certificates(ctx context.Context) error {
 	gwns := r.o.GatewayNamespace
-	certGVR, issuerGVR := certmanager.Certificates, certmanager.Issuers
-	certs, err := r.list(ctx, certGVR, gwns, false)
+	certs, err := r.list(ctx, certmanager.Certificates, gwns, false)
 	if err != nil {
 		return err
 	}
-	issuers, err := r.list(ctx, issuerGVR, gwns, false)
+	issuers, err := r.list(ctx, certmanager.Issuers, gwns, false)
 	if err != nil {
 		return err
 	}
@@ -404,38 +403,56 @@ func (r *finder) certificates(ctx context.Context) error {
 		return err
 	}
 
-	keptCerts := map[string]bool{} // namespace/name
-	var removeCerts []*unstructured.Unstructured
-	for i := range certs {
-		cert := &certs[i]
-		if !r.ours(cert) {
-			continue
-		}
-		if adopted(cert) {
-			r.f.Keep = append(r.f.Keep, cert)
-			keptCerts[cert.GetNamespace()+"/"+cert.GetName()] = true
-			continue
-		}
-		removeCerts = append(removeCerts, cert)
-	}
+	removeCerts, keptCerts := r.sortOurs(certs)
 	r.f.Remove = append(r.f.Remove, removeCerts...)
-	for i := range issuers {
-		issuer := &issuers[i]
+	removeIssuers, _ := r.sortOurs(issuers)
+	r.f.Remove = append(r.f.Remove, removeIssuers...)
+
+	secrets, seen, err := r.labelledSecrets(ctx, labelled, removeCerts, keptCerts)
+	if err != nil {
+		return err
+	}
+	earlier, err := r.unlabelledSecrets(ctx, removeCerts, seen)
+	if err != nil {
+		return err
+	}
+	secrets = append(secrets, earlier...)
+	sort.Slice(secrets, func(i, j int) bool {
+		return secrets[i].GetNamespace()+"/"+secrets[i].GetName() < secrets[j].GetNamespace()+"/"+secrets[j].GetName()
+	})
+	r.f.Remove = append(r.f.Remove, secrets...)
+	return nil
+}
+
+// sortOurs picks secure's objects out of items: those to remove, and those
+// it keeps because they were adopted (added to r.f.Keep, and returned by
+// namespace/name).
+func (r *finder) sortOurs(items []unstructured.Unstructured) (remove []*unstructured.Unstructured, kept map[string]bool) {
+	kept = map[string]bool{}
+	for i := range items {
+		obj := &items[i]
 		switch {
-		case !r.ours(issuer):
-		case adopted(issuer):
-			r.f.Keep = append(r.f.Keep, issuer)
+		case !r.ours(obj):
+		case adopted(obj):
+			r.f.Keep = append(r.f.Keep, obj)
+			kept[obj.GetNamespace()+"/"+obj.GetName()] = true
 		default:
-			r.f.Remove = append(r.f.Remove, issuer)
+			remove = append(remove, obj)
 		}
 	}
+	return remove, kept
+}
 
+// labelledSecrets are the Secrets among labelled, which carry secure's
+// labels, that go with the Certificates removed: a Secret of an adopted
+// Certificate stays with it. seen holds every labelled Secret by
+// namespace/name.
+func (r *finder) labelledSecrets(ctx context.Context, labelled []unstructured.Unstructured, removeCerts []*unstructured.Unstructured, keptCerts map[string]bool) (secrets []*unstructured.Unstructured, seen map[string]bool, err error) {
 	removing := map[string]bool{}
 	for _, cert := range removeCerts {
 		removing[cert.GetNamespace()+"/"+cert.GetName()] = true
 	}
-	var secrets []*unstructured.Unstructured
-	seen := map[string]bool{}
+	seen = map[string]bool{}
 	for i := range labelled {
 		s := &labelled[i]
 		seen[s.GetNamespace()+"/"+s.GetName()] = true
@@ -451,20 +468,27 @@ func (r *finder) certificates(ctx context.Context) error {
 			// Its Certificate is gone, or no longer secure's (an adopted one
 			// whose labels an earlier unsecure released): the Secret goes only
 			// in the first case.
-			_, err := r.dyn.Resource(certGVR).Namespace(s.GetNamespace()).Get(ctx, certName, metav1.GetOptions{})
+			_, err := r.dyn.Resource(certmanager.Certificates).Namespace(s.GetNamespace()).Get(ctx, certName, metav1.GetOptions{})
 			switch {
 			case apierrors.IsNotFound(err):
 			case r.forbidden(err, fmt.Sprintf("get certificates.cert-manager.io %q in namespace %s", certName, s.GetNamespace())):
 				continue
 			case err != nil:
-				return fmt.Errorf("reading Certificate %s: %w", owner, err)
+				return nil, nil, fmt.Errorf("reading Certificate %s: %w", owner, err)
 			default:
 				continue
 			}
 		}
 		secrets = append(secrets, s)
 	}
-	// Secrets issued before Certificates labelled them.
+	return secrets, seen, nil
+}
+
+// unlabelledSecrets are the Secrets of the Certificates removed that were
+// issued before Certificates labelled them (not in seen): each only if
+// cert-manager wrote it for that Certificate.
+func (r *finder) unlabelledSecrets(ctx context.Context, removeCerts []*unstructured.Unstructured, seen map[string]bool) ([]*unstructured.Unstructured, error) {
+	var secrets []*unstructured.Unstructured
 	for _, cert := range removeCerts {
 		secretName, _, _ := unstructured.NestedString(cert.Object, "spec", "secretName")
 		if secretName == "" || seen[cert.GetNamespace()+"/"+secretName] {
@@ -477,7 +501,7 @@ func (r *finder) certificates(ctx context.Context) error {
 		case r.forbidden(err, fmt.Sprintf("get secrets %q in namespace %s", secretName, cert.GetNamespace())):
 			continue
 		case err != nil:
-			return fmt.Errorf("reading Secret %s/%s: %w", cert.GetNamespace(), secretName, err)
+			return nil, fmt.Errorf("reading Secret %s/%s: %w", cert.GetNamespace(), secretName, err)
 		}
 		// Only the Secret cert-manager wrote for this Certificate.
 		if secret.GetAnnotations()[certmanager.CertificateNameAnnotation] == cert.GetName() {
@@ -487,11 +511,7 @@ func (r *finder) certificates(ctx context.Context) error {
 				"not written by cert-manager for certificate " + cert.GetName()})
 		}
 	}
-	sort.Slice(secrets, func(i, j int) bool {
-		return secrets[i].GetNamespace()+"/"+secrets[i].GetName() < secrets[j].GetNamespace()+"/"+secrets[j].GetName()
-	})
-	r.f.Remove = append(r.f.Remove, secrets...)
-	return nil
+	return secrets, nil
 }
 
 // findManagers adds the field managers whose apply owns secure's label on

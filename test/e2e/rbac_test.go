@@ -86,20 +86,7 @@ func securedWithPrintedRBAC(t *testing.T, rbacFlags, secureFlags []string, lockd
 	}
 	assertNothingWritten(t, ns)
 
-	printed := opea(t, append([]string{"secure", "--print-rbac", "-n", ns}, rbacFlags...)...)
-	if printed.code != 0 {
-		t.Fatalf("--print-rbac: exit %d\n%s", printed.code, printed.stderr)
-	}
-	bins, err := controlplane.EnsureBinaries(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply := exec.Command(bins.Kubectl, "--kubeconfig", kubeconfigFor(t, controlplane.AdminUser), "apply", "-f", "-")
-	apply.Stdin = strings.NewReader(printed.stdout)
-	if out, err := apply.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply of --print-rbac's output: %v\n%s", err, out)
-	}
-	bindPrintedRBAC(t, printed.stdout, ns, account)
+	applyPrintedRBAC(ctx, t, append([]string{"secure", "--print-rbac", "-n", ns}, rbacFlags...), ns, account)
 
 	var secured opeaResult
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {
@@ -150,4 +137,25 @@ func bindPrintedRBAC(t *testing.T, printed, ns, account string) {
 			_ = kube.RbacV1().Roles(role.Namespace).Delete(ctx, role.Name, metav1.DeleteOptions{})
 		})
 	}
+}
+
+// applyPrintedRBAC runs a --print-rbac command, applies what it prints with
+// kubectl as the admin, and binds it to ServiceAccount account as the
+// printed rolebinding lines say.
+func applyPrintedRBAC(ctx context.Context, t *testing.T, printRBAC []string, ns, account string) {
+	t.Helper()
+	printed := opea(t, printRBAC...)
+	if printed.code != 0 {
+		t.Fatalf("--print-rbac: exit %d\n%s", printed.code, printed.stderr)
+	}
+	bins, err := controlplane.EnsureBinaries(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := exec.Command(bins.Kubectl, "--kubeconfig", kubeconfigFor(t, controlplane.AdminUser), "apply", "-f", "-")
+	apply.Stdin = strings.NewReader(printed.stdout)
+	if out, err := apply.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply of --print-rbac's output: %v\n%s", err, out)
+	}
+	bindPrintedRBAC(t, printed.stdout, ns, account)
 }

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -10,8 +9,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"github.com/opea-project/kubectl-opea/test/controlplane"
 )
 
 // A fresh ServiceAccount may not unsecure an application: unsecure names
@@ -56,20 +53,7 @@ func TestUnsecurePrintedRBACIsWhatUnsecureNeeds(t *testing.T) {
 		t.Errorf("objects changed although permissions were missing (-before +after):\n%s", d)
 	}
 
-	printed := opea(t, "unsecure", "--print-rbac", "-n", ns)
-	if printed.code != 0 {
-		t.Fatalf("--print-rbac: exit %d\n%s", printed.code, printed.stderr)
-	}
-	bins, err := controlplane.EnsureBinaries(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	apply := exec.Command(bins.Kubectl, "--kubeconfig", kubeconfigFor(t, controlplane.AdminUser), "apply", "-f", "-")
-	apply.Stdin = strings.NewReader(printed.stdout)
-	if out, err := apply.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply of --print-rbac's output: %v\n%s", err, out)
-	}
-	bindPrintedRBAC(t, printed.stdout, ns, account)
+	applyPrintedRBAC(ctx, t, []string{"unsecure", "--print-rbac", "-n", ns}, ns, account)
 
 	var removed opeaResult
 	eventually(t, 10*time.Second, "RBAC to take effect", func() (bool, error) {

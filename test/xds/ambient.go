@@ -73,28 +73,36 @@ func (w Workload) Ambient() bool { return w.TunnelProtocol == tunnelProtocolHBON
 // Ambient fetches istiod's ambient index from its debug HTTP address
 // (pilot-discovery --httpAddr, host:port).
 func Ambient(ctx context.Context, debugAddr string) (*AmbientState, error) {
+	var st AmbientState
+	if err := fetchAmbientz(ctx, debugAddr, &st); err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// fetchAmbientz reads istiod's /debug/ambientz on its debug address into v.
+func fetchAmbientz(ctx context.Context, debugAddr string, v any) error {
 	url := "http://" + debugAddr + ambientzPath
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("xds: %w", err)
+		return fmt.Errorf("xds: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDebugBytes))
 	if err != nil {
-		return nil, fmt.Errorf("xds: reading %s: %w", url, err)
+		return fmt.Errorf("xds: reading %s: %w", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("xds: GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("xds: GET %s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
-	var st AmbientState
-	if err := json.Unmarshal(body, &st); err != nil {
-		return nil, fmt.Errorf("xds: decoding %s: %w", url, err)
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("xds: decoding %s: %w", url, err)
 	}
-	return &st, nil
+	return nil
 }
 
 // WorkloadsIn returns the workloads of namespace.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -139,26 +137,9 @@ type ZAnyValue = json.RawMessage
 
 // FetchZtunnelView reads istiod's /debug/ambientz on its debug address.
 func FetchZtunnelView(ctx context.Context, debugAddr string) (*ZtunnelView, error) {
-	url := "http://" + debugAddr + ambientzPath
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("xds: %w", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDebugBytes))
-	if err != nil {
-		return nil, fmt.Errorf("xds: reading %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("xds: GET %s: %s", url, resp.Status)
-	}
 	var v ZtunnelView
-	if err := json.Unmarshal(body, &v); err != nil {
-		return nil, fmt.Errorf("xds: decoding %s: %w", url, err)
+	if err := fetchAmbientz(ctx, debugAddr, &v); err != nil {
+		return nil, err
 	}
 	return &v, nil
 }
