@@ -191,18 +191,20 @@ var (
 	needZtunnelAccepted  = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputIstiod}
 	needWaypointIngress  = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways, snapshot.InputServices, snapshot.InputNamespace}
 	needWaypointAdmitted = []snapshot.Input{snapshot.InputNamespace, snapshot.InputServices, snapshot.InputPods, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig, snapshot.InputAuthorizationPolicies}
+	// The reachability matrix: the namespace's Services, its pods and the
+	// pod ports their EndpointSlices resolve named targetPorts to, and
+	// every policy that can apply; at the entry ports also who the gateway
+	// is.
+	needReachability        = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputEndpointSlices, snapshot.InputServices, snapshot.InputPeerAuthentications, snapshot.InputAuthorizationPolicies, snapshot.InputMeshConfig, snapshot.InputGatewayAPIGateways}
+	needReachabilityGateway = append(append([]snapshot.Input(nil), needIngressAdmitted...), snapshot.InputPeerAuthentications, snapshot.InputNamespace, snapshot.InputEndpointSlices)
+	// The backends are all but the entry Services the routes lead to.
+	needReachabilityBackends = append(append([]snapshot.Input(nil), needReachability...), snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes)
 	// What secure would render: the waypoints the Services use, the trust
 	// domain. (Without the pods' service accounts, the check judges what it
 	// can.)
-	// The reachability matrix: the namespace's Services and pods, and every
-	// policy that can apply; at the entry ports also who the gateway is.
-	needReachability        = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputServices, snapshot.InputPeerAuthentications, snapshot.InputAuthorizationPolicies, snapshot.InputMeshConfig, snapshot.InputGatewayAPIGateways}
-	needReachabilityGateway = append(append([]snapshot.Input(nil), needIngressAdmitted...), snapshot.InputPeerAuthentications, snapshot.InputNamespace)
-	// The backends are all but the entry Services the routes lead to.
-	needReachabilityBackends = append(append([]snapshot.Input(nil), needReachability...), snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes)
-	needLockdownIntact       = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputNamespace, snapshot.InputServices, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig}
-	needRBAC                 = []snapshot.Input{snapshot.InputRBAC}
-	needBypass               = []snapshot.Input{snapshot.InputServices, snapshot.InputPods}
+	needLockdownIntact = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputNamespace, snapshot.InputServices, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig}
+	needRBAC           = []snapshot.Input{snapshot.InputRBAC}
+	needBypass         = []snapshot.Input{snapshot.InputServices, snapshot.InputPods}
 )
 
 // What the checks assume of what they read. Each list is whole and in

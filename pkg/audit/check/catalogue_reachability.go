@@ -29,6 +29,12 @@ func ReachabilityInput(s *snapshot.Snapshot, extra []string) reachability.Input 
 	return v.reachabilityInput(extra)
 }
 
+// ReachabilityMatrix is the matrix of s's application, with a column for
+// each of extra's principals: what verify --reachability prints.
+func ReachabilityMatrix(s *snapshot.Snapshot, extra []string) (reachability.Matrix, error) {
+	return reachability.Compute(ReachabilityInput(s, extra))
+}
+
 func (v *checkView) reachabilityInput(extra []string) reachability.Input {
 	s := v.s
 	in := reachability.Input{
@@ -130,8 +136,8 @@ func rowName(r reachability.Row) string {
 
 // judged counts the rows some running pod was found to serve; unjudged
 // names the others: their cells say nothing, and the checks do not count
-// them as refusing. A named target port resolves only through pods whose
-// ports were read (the entry pods'), so a backend's may be among them.
+// them as refusing. A named target port resolves through the namespace's
+// EndpointSlices, so a pod they do not list yet is among them.
 func judged(rows []reachability.Row) int {
 	n := 0
 	for _, r := range rows {
@@ -156,29 +162,66 @@ func unjudged(rows []reachability.Row) string {
 }
 
 // checkPlaintextRefused fails when some Service port of the application
-// accepts plaintext, that is a caller outside the mesh, at a pod: the
-// policy that decides (a PeerAuthentication's port-level exception, or
-// the absence of STRICT) is named.
+// accepts plaintext, that is a caller outside the mesh, at a pod whose
+// workload is STRICT: a port-level exception (portLevelMtls, as istiod
+// converts it) opens it, and the policy that decides is named. A port open
+// because its pods' workload is not STRICT at all is
+// mtls.namespace-strict's finding, named once, there: such ports are
+// listed but not failed again.
 func checkPlaintextRefused(v *checkView) Result {
 	m, err := v.matrix()
 	if err != nil {
 		return fail(v.hintPlaintext(), "could not compute who reaches the application: %v", err)
 	}
-	var open []string
+	var open, notStrict []string
 	for _, r := range m.Rows {
 		cell := cellOf(m, r, reachability.ColumnPlaintext)
 		switch cell.Verdict {
 		case reachability.Allowed, reachability.Partly, reachability.Depends:
+			if v.openByWorkloadMode(cell) {
+				notStrict = append(notStrict, rowName(r))
+				continue
+			}
 			open = append(open, fmt.Sprintf("%s (decided by %s%s)", rowName(r), r.PlaintextDecider, v.modeSources(cell)))
 		}
 	}
-	if len(open) > 0 {
-		return fail(v.hintPlaintext(), "plaintext from outside the mesh is accepted at %s", strings.Join(open, ", "))
-	}
-	if judged(m.Rows) == 0 {
+	switch {
+	case len(open) > 0:
+		return fail(v.hintPlaintext(), "plaintext from outside the mesh is accepted at %s%s", strings.Join(open, ", "), notStrictNote(notStrict))
+	case len(notStrict) > 0:
+		return skip("plaintext reaches %s, served by workloads that are not STRICT: mtls.namespace-strict names them and their policies", strings.Join(notStrict, ", "))
+	case judged(m.Rows) == 0:
 		return skip("no running pod found to serve any port of the application's Services")
 	}
 	return pass("every port of the application refuses plaintext (%s)%s", portCount(judged(m.Rows)), unjudged(m.Rows))
+}
+
+// openByWorkloadMode reports whether every pod at which plaintext is not
+// refused in cell runs a workload whose effective mode is not STRICT:
+// mtls.namespace-strict reports those pods.
+func (v *checkView) openByWorkloadMode(cell reachability.Cell) bool {
+	pods, _ := v.AppPods()
+	labelsOf := map[string]map[string]string{}
+	for _, p := range pods {
+		labelsOf[p.Name] = p.Labels
+	}
+	for _, o := range cell.Outcomes {
+		if o.Verdict == reachability.Refused {
+			continue
+		}
+		podLabels, ok := labelsOf[o.Pod]
+		if !ok || istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, podLabels).Mode == "STRICT" {
+			return false
+		}
+	}
+	return true
+}
+
+func notStrictNote(rows []string) string {
+	if len(rows) == 0 {
+		return ""
+	}
+	return "; and at " + strings.Join(rows, ", ") + ", whose workloads are not STRICT (mtls.namespace-strict)"
 }
 
 // checkBackendsInternal warns when a backend, any Service port of the

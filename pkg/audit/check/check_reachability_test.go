@@ -10,12 +10,12 @@ import (
 
 // The Reachability checks restate, port by port from the matrix, what an
 // mTLS or Authorization check finds: a defect one of those reports is
-// reported by its Reachability twin too, and no other.
+// reported by its Reachability twin too, and no other. A workload that is
+// not STRICT at all is mtls.namespace-strict's alone.
 var restatements = map[string][]string{
-	"mtls.namespace-strict":             {"reachability.plaintext-refused"},
 	"mtls.no-permissive-ports":          {"reachability.plaintext-refused"},
 	"authorization.ingress-admitted":    {"reachability.entry-admits-gateway"},
-	"reachability.plaintext-refused":    {"mtls.namespace-strict", "mtls.no-permissive-ports"},
+	"reachability.plaintext-refused":    {"mtls.no-permissive-ports"},
 	"reachability.entry-admits-gateway": {"authorization.ingress-admitted"},
 }
 
@@ -37,10 +37,6 @@ func backend(s *snapshot.Snapshot) {
 }
 
 var reachabilityBrokenCases = []brokenCase{
-	{"a PERMISSIVE namespace policy lets plaintext in", "reachability.plaintext-refused", Fail,
-		"plaintext from outside the mesh is accepted at chatqna-nginx:80 (decided by (no STRICT PeerAuthentication: PERMISSIVE); chatqna-nginx-1: PERMISSIVE, set by chatqna/default)", func(t *testing.T, s *snapshot.Snapshot) {
-			s.PeerAuthentications[0].MTLS = &istio.MTLS{Mode: "PERMISSIVE"}
-		}},
 	{"a port-level PERMISSIVE at the entry pod's port", "reachability.plaintext-refused", Fail,
 		"plaintext from outside the mesh is accepted at chatqna-nginx:80 (decided by chatqna/" + istio.ConvertedPeerAuthenticationPrefix + "nginx-plain)", func(t *testing.T, s *snapshot.Snapshot) {
 			s.PeerAuthentications = append(s.PeerAuthentications, istio.PeerAuthentication{Namespace: "chatqna", Name: "nginx-plain",
@@ -92,5 +88,32 @@ func TestReachabilityNamesPortsNoPodServes(t *testing.T) {
 	o := outcomesByID(s)["reachability.backends-internal"]
 	if o.Status != Pass || !strings.Contains(o.Message, "(1 port); not judged, no running pod found to serve them: chatqna-redis:6379") {
 		t.Errorf("backends-internal = %s %q", o.Status, o.Message)
+	}
+}
+
+// A namespace that is not STRICT fails once, at mtls.namespace-strict:
+// the ports it opens are listed by reachability.plaintext-refused, which
+// is skipped, not failed a second time for the same cause.
+func TestPlaintextOfAWorkloadNotStrictFailsOnce(t *testing.T) {
+	s := healthy(t)
+	backend(s)
+	s.PeerAuthentications[0].MTLS = &istio.MTLS{Mode: "PERMISSIVE"}
+	outcomes := outcomesByID(s)
+	if o := outcomes["mtls.namespace-strict"]; o.Status != Fail {
+		t.Errorf("mtls.namespace-strict = %s %q, want a failure", o.Status, o.Message)
+	}
+	want := "plaintext reaches chatqna-nginx:80, chatqna-tgi:80 (8080), served by workloads that are not STRICT: mtls.namespace-strict names them and their policies"
+	if o := outcomes["reachability.plaintext-refused"]; o.Status != Skip || o.Message != want {
+		t.Errorf("reachability.plaintext-refused = %s %q, want skipped %q", o.Status, o.Message, want)
+	}
+	// A port-level exception under a STRICT workload is the port's own:
+	// it fails, and the ports of the workload not STRICT are named with it.
+	s.PeerAuthentications = append(s.PeerAuthentications, istio.PeerAuthentication{Namespace: "chatqna", Name: "nginx-plain",
+		Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "nginx"}},
+		MTLS:     &istio.MTLS{Mode: "STRICT"}, PortLevelMTLS: map[string]istio.MTLS{"80": {Mode: "PERMISSIVE"}}})
+	o := outcomesByID(s)["reachability.plaintext-refused"]
+	if o.Status != Fail || !strings.Contains(o.Message, "accepted at chatqna-nginx:80 (decided by chatqna/"+istio.ConvertedPeerAuthenticationPrefix+"nginx-plain)") ||
+		!strings.HasSuffix(o.Message, "; and at chatqna-tgi:80 (8080), whose workloads are not STRICT (mtls.namespace-strict)") {
+		t.Errorf("reachability.plaintext-refused = %s %q", o.Status, o.Message)
 	}
 }

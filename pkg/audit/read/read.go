@@ -164,7 +164,8 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 
 // reader reads the inputs of one audit: those shared by every namespace into
 // base, once; in an audit of all namespaces, the namespaced ones (namespace
-// labels, pods, Roles and RoleBindings) across all namespaces too.
+// labels, pods, EndpointSlices, Roles and RoleBindings) across all
+// namespaces too.
 type reader struct {
 	c     Clients
 	o     ReadOptions
@@ -178,6 +179,7 @@ type reader struct {
 	pods            map[string][]snapshot.Object
 	roles           map[string][]rbacv1.Role
 	roleBindings    map[string][]rbacv1.RoleBinding
+	endpointSlices  map[string][]snapshot.EndpointSlice
 }
 
 // readCluster reads the inputs every namespace shares. The lists are
@@ -217,7 +219,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		func() error { return readClusterRBAC(ctx, c.Kube, s) },
 	}
 	if r.o.AllNamespaces {
-		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx))
+		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx))
 	}
 	return concurrently(reads)
 }
@@ -258,6 +260,14 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*snapshot.Snapshot
 	} else if err := readPods(ctx, r.c, s); err != nil {
 		return nil, err
 	}
+	endpoints := r.endpointSlices[ns]
+	if r.endpointSlices == nil {
+		var err error
+		if endpoints, err = readEndpointSlices(ctx, r.c.Kube, s); err != nil {
+			return nil, err
+		}
+	}
+	s.ResolveNamedPorts(endpoints)
 	if s.LockedDown() {
 		if err := readAppServiceAccounts(ctx, r.c, s); err != nil {
 			return nil, err

@@ -26,7 +26,7 @@ const goldenDir = "../testdata/golden"
 // allInputs are every input of a snapshot.
 var allInputs = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputIstiod, snapshot.InputMeshConfig, snapshot.InputDaemonSets, snapshot.InputCNIConfig,
 	snapshot.InputPeerAuthentications, snapshot.InputDestinationRules, snapshot.InputGateways, snapshot.InputVirtualServices, snapshot.InputServices,
-	snapshot.InputGatewayPods, snapshot.InputSecrets, snapshot.InputSecretAccess, snapshot.InputCertificates, snapshot.InputAuthorizationPolicies, snapshot.InputRBAC}
+	snapshot.InputGatewayPods, snapshot.InputSecrets, snapshot.InputSecretAccess, snapshot.InputCertificates, snapshot.InputAuthorizationPolicies, snapshot.InputEndpointSlices, snapshot.InputRBAC}
 
 // goldenSnapshots are the snapshots the tests build, and variants that
 // give every verdict: secured, failing, incomplete.

@@ -124,7 +124,9 @@ type Object struct {
 	Labels      map[string]string
 	Annotations map[string]string
 	// ContainerPorts are the ports a gateway pod's containers declare, where
-	// a named targetPort resolves; nil for the application's pods.
+	// a named targetPort resolves; for the application's pods, the named
+	// ports their EndpointSlices resolve (ResolveNamedPorts), nil when none
+	// is known.
 	ContainerPorts []istio.ContainerPort
 	// ServiceAccount is a gateway pod's; "" for the application's pods.
 	ServiceAccount string
