@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -306,8 +307,51 @@ func checkJSON(t *testing.T, r result, want string) {
 	if err := json.Unmarshal([]byte(r.out), &report); err != nil {
 		t.Fatalf("-o json is not JSON: %v\n%s", err, r.out)
 	}
-	if diff := cmp.Diff(want, r.out); diff != "" {
+	// The reachability document is the matrix's, judged on its own below
+	// and in verify_reachability_test.go; the rest is compared whole.
+	reach := report.Reachability
+	report.Reachability = nil
+	var b bytes.Buffer
+	if err := auditreport.JSON(&b, report); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("-o json (-want +got):\n%s", diff)
+	}
+	checkSecuredReachability(t, reach)
+}
+
+// checkSecuredReachability judges the reachability document of the
+// secured ChatQnA, whose pods no Service selects: a row for each port of
+// the application's Services (not the gateway's), every cell unknown for
+// want of a pod, the gateway column calling as the gateway pods' identity.
+func checkSecuredReachability(t *testing.T, doc *auditreport.ReachabilityDocument) {
+	t.Helper()
+	if doc == nil {
+		t.Fatal("-o json has no reachability document")
+	}
+	var keys []string
+	for _, c := range doc.Columns {
+		keys = append(keys, c.Key)
+	}
+	if diff := cmp.Diff([]string{"plaintext", "gateway", "app", "other-namespace"}, keys); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+	if len(doc.Columns) == 4 && !cmp.Equal(doc.Columns[1].Callers, []string{"cluster.local/ns/istio-ingress/sa/istio-ingress"}) {
+		t.Errorf("gateway callers %v", doc.Columns[1].Callers)
+	}
+	var rows []string
+	for _, r := range doc.Rows {
+		rows = append(rows, fmt.Sprintf("%s:%d", r.Service, r.Port))
+		for _, c := range r.Cells {
+			if c.Verdict != "unknown" || c.DecidedBy != "(no pod serves this port)" {
+				t.Errorf("%s:%d %s: %s by %q, want unknown: no pod", r.Service, r.Port, c.Column, c.Verdict, c.DecidedBy)
+			}
+		}
+	}
+	want := []string{"chatqna:8888", "chatqna-nginx:80", "chatqna-retriever-usvc:7000", "chatqna-tei:80", "chatqna-ui:5173"}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
 	}
 }
 

@@ -197,6 +197,9 @@ var (
 	// is.
 	needReachability        = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputEndpointSlices, snapshot.InputServices, snapshot.InputPeerAuthentications, snapshot.InputAuthorizationPolicies, snapshot.InputMeshConfig, snapshot.InputGatewayAPIGateways}
 	needReachabilityGateway = append(append([]snapshot.Input(nil), needIngressAdmitted...), snapshot.InputPeerAuthentications, snapshot.InputNamespace, snapshot.InputEndpointSlices)
+	// ReachabilityInputs are what the whole matrix is computed from: every
+	// column's, the gateway's included.
+	ReachabilityInputs = append(append([]snapshot.Input(nil), needReachability...), needReachabilityGateway...)
 	// The backends are all but the entry Services the routes lead to.
 	needReachabilityBackends = append(append([]snapshot.Input(nil), needReachability...), snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes)
 	// What secure would render: the waypoints the Services use, the trust

@@ -46,6 +46,12 @@ type ReadOptions struct {
 	EntryService      string
 	EntryPort         int32
 	MinValidity       time.Duration
+	// AppServiceAccounts reads the service accounts of the application's
+	// pods (one list of its pods, whole) even where secure's lockdown is
+	// not: the reachability matrix's APP column calls as them.
+	AppServiceAccounts bool
+	// ExtraPrincipals each get a column of the reachability matrix.
+	ExtraPrincipals []string
 }
 
 // UnreachableError means the API server did not answer: the audit cannot run.
@@ -186,13 +192,15 @@ type reader struct {
 // independent of each other: they are sent concurrently.
 func (r *reader) readCluster(ctx context.Context) error {
 	s := &snapshot.Snapshot{
-		Namespace:     r.o.Namespace,
-		EntryService:  r.o.EntryService,
-		EntryPort:     r.o.EntryPort,
-		MinValidity:   r.o.MinValidity,
-		Now:           time.Now(),
-		RootNamespace: istio.DefaultRootNamespace,
-		TrustDomain:   istio.DefaultTrustDomain,
+		Namespace:    r.o.Namespace,
+		EntryService: r.o.EntryService,
+		EntryPort:    r.o.EntryPort,
+		MinValidity:  r.o.MinValidity,
+		// The flag's values, not the caller's slice.
+		ExtraPrincipals: append([]string(nil), r.o.ExtraPrincipals...),
+		Now:             time.Now(),
+		RootNamespace:   istio.DefaultRootNamespace,
+		TrustDomain:     istio.DefaultTrustDomain,
 	}
 	s.Guard()
 	r.base = s
@@ -268,7 +276,7 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*snapshot.Snapshot
 		}
 	}
 	s.ResolveNamedPorts(endpoints)
-	if s.LockedDown() {
+	if s.LockedDown() || r.o.AppServiceAccounts {
 		if err := readAppServiceAccounts(ctx, r.c, s); err != nil {
 			return nil, err
 		}

@@ -129,12 +129,12 @@ func TestGoldenReports(t *testing.T) {
 		golden(t, name+".terminal", func(w *bytes.Buffer) error {
 			return Table(w, &audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}, Style{Glyphs: true, Colour: true}, false)
 		})
-		golden(t, name+".json", func(w *bytes.Buffer) error {
-			return JSON(w, New(&audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}))
-		})
-		golden(t, name+".yaml", func(w *bytes.Buffer) error {
-			return YAML(w, New(&audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}))
-		})
+		// The documents and the matrix are the judged namespace's, its
+		// reachability matrix with them.
+		judged := audit.Judge(s)
+		golden(t, name+".json", func(w *bytes.Buffer) error { return JSON(w, New(&judged)) })
+		golden(t, name+".yaml", func(w *bytes.Buffer) error { return YAML(w, New(&judged)) })
+		golden(t, name+".reachability", func(w *bytes.Buffer) error { return ReachabilityTable(w, &judged) })
 	}
 }
 

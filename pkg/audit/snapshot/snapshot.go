@@ -39,9 +39,14 @@ type Snapshot struct {
 	Pods            []Object
 	// AppServiceAccounts are the service accounts the application's pods
 	// run as (discover.AppServiceAccounts), read only where kubectl opea
-	// secure --lockdown's policies are: the principals its opea-allow-app
-	// must admit. nil: not read.
+	// secure --lockdown's policies are (the principals its opea-allow-app
+	// must admit) or where the reachability matrix is printed (the APP
+	// column's callers). nil: not read.
 	AppServiceAccounts []string
+	// ExtraPrincipals are the callers given with verify --as-principal:
+	// each gets a column of the reachability matrix. The checks do not
+	// read them.
+	ExtraPrincipals []string
 
 	RootNamespace string
 	// TrustDomain is meshConfig.trustDomain: the first part of every
