@@ -169,6 +169,18 @@ func byStatus(report auditreport.Report, status auditcheck.Status) []string {
 	return ids
 }
 
+// resultOf is check id's outcome in report.
+func resultOf(report auditreport.Report, id string) auditreport.ReportCheck {
+	for _, c := range report.Categories {
+		for _, check := range c.Checks {
+			if check.ID == id {
+				return check
+			}
+		}
+	}
+	return auditreport.ReportCheck{}
+}
+
 func describe(report auditreport.Report) string {
 	var b strings.Builder
 	for _, c := range report.Categories {
@@ -472,6 +484,14 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				t.Errorf("exit %d (success %v), want %d", r.code, report.Success, wantCode)
 			}
 			failed := byStatus(report, auditcheck.Fail)
+			// A namespace not STRICT is one cause, one failure: the ports it
+			// opens are listed by reachability.plaintext-refused, skipped.
+			if tc.id == "mtls.namespace-strict" {
+				if got := resultOf(report, "reachability.plaintext-refused"); got.Result != auditcheck.Skip || !strings.Contains(got.Message, "chatqna-nginx:80") ||
+					!strings.HasSuffix(got.Message, "mtls.namespace-strict names them and their policies") {
+					t.Errorf("reachability.plaintext-refused: %s %q, want skipped, naming the entry port and mtls.namespace-strict", got.Result, got.Message)
+				}
+			}
 			if want == auditcheck.Fail {
 				if len(failed) != 1 || failed[0] != tc.id {
 					t.Errorf("failed checks %v, want exactly [%s]\n%s", failed, tc.id, describe(report))
