@@ -255,6 +255,19 @@ func TestVerifyPassesOnAHealthySetup(t *testing.T) {
 	if vllm == nil || len(vllm.PodPorts) != 1 || vllm.PodPorts[0] != 2080 {
 		t.Errorf("reachability of chatqna-vllm: %+v, want port 80 at pod port 2080", vllm)
 	}
+	// The matrix as a table: under the lockdown, the model server refuses
+	// plaintext, the gateway and other namespaces, and admits the app.
+	matrix := opea(t, "verify", "-n", app.ns, "--probe=false", "--reachability")
+	t.Logf("verify --reachability:\n%s", matrix.stdout)
+	var row []string
+	for _, line := range strings.Split(matrix.stdout, "\n") {
+		if strings.HasPrefix(line, "chatqna-vllm:80 (2080) ") {
+			row = strings.Fields(line)
+		}
+	}
+	if matrix.code != 0 || len(row) < 6 || !cmp.Equal(row[2:6], []string{"refused", "refused", "allowed", "refused"}) {
+		t.Errorf("verify --reachability: exit %d, chatqna-vllm's row %q, want refused, refused, allowed, refused:\n%s%s", matrix.code, row, matrix.stdout, matrix.stderr)
+	}
 
 	table := opea(t, append([]string{"verify", "-n", app.ns}, probe...)...)
 	if table.code != 0 || !strings.Contains(table.stdout, "Verdict: "+app.ns+" is secured") || !strings.Contains(table.stdout, "[ok]   TLS handshake validates for every host") {
