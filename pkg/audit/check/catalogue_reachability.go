@@ -20,10 +20,10 @@ import (
 
 // ReachabilityInput is what pkg/reachability computes the application's
 // matrix from, built from the snapshot alone: the namespace's Services
-// and running pods (their ports where read), every PeerAuthentication and
-// AuthorizationPolicy, the gateway's identities and the application's
-// service accounts where known. extra are the principals that get a
-// column of their own.
+// and running pods (the named ports their EndpointSlices resolve), every
+// PeerAuthentication and AuthorizationPolicy, the gateway's identities and
+// the application's service accounts where known. extra are the
+// principals that get a column of their own.
 func ReachabilityInput(s *snapshot.Snapshot, extra []string) reachability.Input {
 	v := &checkView{Scope: s.Scope(), s: s}
 	return v.reachabilityInput(extra)
