@@ -26,12 +26,15 @@ type Result struct {
 	// Unreadable are the refused reads of the namespace's pods: what is
 	// judged of the application rests on the cluster-wide inputs only.
 	Unreadable []snapshot.Access
+	// Reachability is who ztunnel lets into the application's pods, port
+	// by port.
+	Reachability Reachability
 }
 
 // Judge runs the checks on s, read and probed.
 func Judge(s *snapshot.Snapshot) Result {
 	return Result{Namespace: s.Namespace, Entry: read.Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
-		Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods])}
+		Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods]), Reachability: reachabilityOf(s)}
 }
 
 // Verdict is the namespace's.

@@ -9,7 +9,7 @@ import (
 // TestBinaryCarriesOnlyTheClientGroupsItCalls guards the binary's size: the
 // full clientset (k8s.io/client-go/kubernetes) brings the typed clients and
 // apply configurations of every API group, most of what the binary once
-// weighed, for the four groups kubectl-opea calls.
+// weighed, for the five groups kubectl-opea calls.
 func TestBinaryCarriesOnlyTheClientGroupsItCalls(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "github.com/opea-project/kubectl-opea/cmd/kubectl-opea").Output()
 	if err != nil {
@@ -20,6 +20,7 @@ func TestBinaryCarriesOnlyTheClientGroupsItCalls(t *testing.T) {
 		"k8s.io/client-go/kubernetes/typed/apps/v1":          true,
 		"k8s.io/client-go/kubernetes/typed/rbac/v1":          true,
 		"k8s.io/client-go/kubernetes/typed/authorization/v1": true,
+		"k8s.io/client-go/kubernetes/typed/discovery/v1":     true,
 	}
 	var extra []string
 	for _, pkg := range strings.Fields(string(out)) {
@@ -28,7 +29,7 @@ func TestBinaryCarriesOnlyTheClientGroupsItCalls(t *testing.T) {
 		}
 	}
 	if len(extra) > 0 {
-		t.Errorf("the binary imports %d client packages beyond the four groups it calls, first %s: build clients with clients.NewKube, not kubernetes.NewForConfig", len(extra), extra[0])
+		t.Errorf("the binary imports %d client packages beyond the five groups it calls, first %s: build clients with clients.NewKube, not kubernetes.NewForConfig", len(extra), extra[0])
 	}
 }
 

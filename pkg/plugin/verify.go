@@ -23,6 +23,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/await"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 const verifyLong = `Prove that an OPEA application's TLS ingress and STRICT mTLS are in place and
@@ -68,6 +69,14 @@ meshId, else the same trust domain): the same root certificate and trust
 domain, or a warning with each root's SHA-256 fingerprint. The exit code is
 the worst of the contexts'.
 
+--reachability prints, instead of the checks, the matrix of who ztunnel lets
+into the application's pods: one row per port of every Service of the
+namespace (resolved to the pods' ports through its EndpointSlices), one
+column per kind of caller (plaintext from outside the mesh, the ingress
+gateway, the application's own service accounts, a mesh workload of another
+namespace, and each --as-principal), and the policies that decide. -o json
+and -o yaml carry the same matrix in each namespace's reachability document.
+
 A read the API server refuses does not stop verify: every check whose inputs
 were read still runs, each check that needed a refused read is reported as
 unknown (?), naming it, and the report ends with the list of the permissions
@@ -98,6 +107,12 @@ const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   # Namespace chatqna in every context of the kubeconfig, two at a time
   kubectl opea verify -n chatqna --all-contexts --parallel 2 --context-timeout 1m
 
+  # Who ztunnel lets into each port of the application, and which policy decides
+  kubectl opea verify -n chatqna --reachability
+
+  # The same with a column for a caller of your own
+  kubectl opea verify -n chatqna --reachability --as-principal cluster.local/ns/monitoring/sa/prometheus
+
   # Probe the gateway through a port-forward
   kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443 8080:80 &
   kubectl opea verify -n chatqna --probe-address 127.0.0.1:8443 --probe-http-address 127.0.0.1:8080`
@@ -122,6 +137,11 @@ type VerifyOptions struct {
 	AllContexts    bool
 	Parallel       int
 	ContextTimeout time.Duration
+
+	// Reachability prints the reachability matrix instead of the checks.
+	Reachability bool
+	// AsPrincipals each get a column of the matrix.
+	AsPrincipals []string
 
 	// waitFor is the duration of the older form --wait=DURATION.
 	waitFor *time.Duration
@@ -186,6 +206,8 @@ func NewCmdVerify(getter clients.Getter, forContext ContextClients, streams gene
 	f.Lookup("wait").NoOptDefVal = "true"
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
 	addContextsFlags(f, o)
+	f.BoolVar(&o.Reachability, "reachability", o.Reachability, "Print the matrix of who ztunnel lets into each port of the application, and the policy that decides, instead of the checks (the exit code is still the checks' verdict)")
+	f.StringArrayVar(&o.AsPrincipals, "as-principal", nil, "Add a column to the reachability matrix for this caller, as <trust domain>/ns/<namespace>/sa/<service account>; repeat for several (with --reachability, or -o json or yaml)")
 	_ = cmd.RegisterFlagCompletionFunc("contexts", o.completeContextNames)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json", "yaml"))
 	return cmd
@@ -301,6 +323,7 @@ func (o *VerifyOptions) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, o.validateReachability()...)
 	if !o.Probe && o.ProbeAddress != "" {
 		errs = append(errs, "--probe=false skips the probe --probe-address points: give one or the other")
 	}
@@ -311,6 +334,37 @@ func (o *VerifyOptions) Validate() error {
 		return errors.New(strings.Join(errs, "\n"))
 	}
 	return nil
+}
+
+// validateReachability checks --reachability and --as-principal: the
+// matrix is a table of one namespace, or part of the json and yaml
+// documents; each principal is one a policy could name.
+func (o *VerifyOptions) validateReachability() []string {
+	var errs []string
+	if o.Reachability {
+		if o.set["output"] && o.Output != "table" {
+			errs = append(errs, fmt.Sprintf("--reachability prints a table: leave out -o %s (-o json and -o yaml carry the matrix in each namespace's reachability document)", o.Output))
+		}
+		if o.AllNamespaces {
+			errs = append(errs, "--reachability prints one namespace's matrix: name it with -n, or use -A with -o json or yaml, whose documents carry each namespace's")
+		}
+		if o.manyContexts() {
+			errs = append(errs, "--reachability prints the matrix of one cluster's namespace: name the context with --context, or use -o json or yaml with --contexts, whose documents carry each namespace's")
+		}
+	}
+	if len(o.AsPrincipals) > 0 && !o.Reachability && !o.document() {
+		errs = append(errs, "--as-principal adds a column to the reachability matrix: use it with --reachability, or with -o json or yaml")
+	}
+	seen := map[string]bool{}
+	for _, p := range o.AsPrincipals {
+		if _, _, _, err := istio.ParsePrincipal(p); err != nil {
+			errs = append(errs, fmt.Sprintf("invalid --as-principal: %v", err))
+		} else if seen[p] {
+			errs = append(errs, fmt.Sprintf("--as-principal %s is given twice: name each caller once", p))
+		}
+		seen[p] = true
+	}
+	return errs
 }
 
 // validateAllNamespaces checks the flags that go with --all-namespaces.
@@ -386,7 +440,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 func (o *VerifyOptions) audit(ctx context.Context, c read.Clients) (*audit.Result, error) {
 	result := &audit.Result{Namespace: o.namespace}
 	once := func(ctx context.Context) (bool, string, error) {
-		r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity},
+		r, err := audit.Audit(ctx, c, o.readOptions(),
 			probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout}, o.Probe)
 		var none *audit.NoApplicationError
 		if errors.As(err, &none) {
@@ -407,6 +461,13 @@ func (o *VerifyOptions) audit(ctx context.Context, c read.Clients) (*audit.Resul
 		return result, err
 	}
 	return result, commandTimeout(await.Until(ctx, timeLeft(ctx), 2*time.Second, "every check of namespace "+o.namespace+" to pass", once), o.Timeout)
+}
+
+// readOptions say what to read: with --reachability, the service
+// accounts of the application's pods too, the APP column's callers.
+func (o *VerifyOptions) readOptions() read.ReadOptions {
+	return read.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity,
+		AppServiceAccounts: o.Reachability, ExtraPrincipals: o.AsPrincipals}
 }
 
 // verdictError is err, the verdict's, with the verdict's exit code; nil
@@ -476,6 +537,9 @@ func (e *auditNotRun) report(final error) {
 func (o *VerifyOptions) render(r *audit.Result) error {
 	if o.document() {
 		return o.renderDocument(report.New(r))
+	}
+	if o.Reachability {
+		return report.ReachabilityTable(o.Out, r)
 	}
 	return report.Table(o.Out, r, o.style(), o.Output == "short")
 }

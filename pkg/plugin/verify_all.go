@@ -37,7 +37,7 @@ func (o *VerifyOptions) auditAll(ctx context.Context, c read.Clients) (*audit.Fl
 	var fleet *audit.FleetResult
 	once := func(ctx context.Context) (bool, string, error) {
 		var err error
-		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity},
+		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity, ExtraPrincipals: o.AsPrincipals},
 			probe.Options{Timeout: o.ProbeTimeout}, o.Probe)
 		if err != nil {
 			return false, "", err

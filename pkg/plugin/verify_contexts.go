@@ -176,7 +176,7 @@ func (o *VerifyOptions) auditOneContext(ctx context.Context, getter clients.Gett
 	}
 	var fleet *audit.FleetResult
 	if o.AllNamespaces {
-		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity},
+		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity, ExtraPrincipals: o.AsPrincipals},
 			probe.Options{Timeout: o.ProbeTimeout}, o.Probe)
 	} else {
 		fleet, err = o.auditContextNamespace(ctx, c, getter)
@@ -198,7 +198,7 @@ func (o *VerifyOptions) auditContextNamespace(ctx context.Context, c read.Client
 	if msgs := validateNamespace(ns); len(msgs) > 0 {
 		return nil, errors.New(msgs[0])
 	}
-	r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: ns, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity},
+	r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: ns, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity, ExtraPrincipals: o.AsPrincipals},
 		probe.Options{Timeout: o.ProbeTimeout}, o.Probe)
 	var none *audit.NoApplicationError
 	if errors.As(err, &none) {

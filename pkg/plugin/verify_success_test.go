@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -199,6 +200,7 @@ type outcome struct {
 // probed at probeAddress.
 func securedOutcomes(cred testpki.Credential, probeAddress string) map[string]outcome {
 	ok := func(message string) outcome { return outcome{status: check.Pass, message: message} }
+	skipped := func(message string) outcome { return outcome{status: check.Skip, message: message} }
 	return map[string]outcome{
 		"cluster.api-reachable":       ok("Kubernetes v1.37.2"),
 		"cluster.istio-apis":          ok("networking.istio.io/v1, security.istio.io/v1"),
@@ -252,6 +254,12 @@ func securedOutcomes(cred testpki.Credential, probeAddress string) map[string]ou
 		"authorization.port-forward":           ok("no one but the cluster's admins (subjects bound to ClusterRole cluster-admin, left out) may port-forward to the pods of chatqna"),
 		"authorization.no-bypass-service":      ok("no NodePort or LoadBalancer Service selects the application's pods"),
 		"authorization.lockdown-intact":        ok("not locked down: no AuthorizationPolicy of kubectl opea secure --lockdown"),
+
+		// The fake cluster's application pods carry none of the labels
+		// its Services select: no port is served, none judged.
+		"reachability.plaintext-refused":    skipped("no running pod found to serve any port of the application's Services"),
+		"reachability.entry-admits-gateway": skipped("no running pod found to serve the entry ports chatqna-nginx:80"),
+		"reachability.backends-internal":    skipped("no running pod found to serve a backend port"),
 	}
 }
 
@@ -299,8 +307,51 @@ func checkJSON(t *testing.T, r result, want string) {
 	if err := json.Unmarshal([]byte(r.out), &report); err != nil {
 		t.Fatalf("-o json is not JSON: %v\n%s", err, r.out)
 	}
-	if diff := cmp.Diff(want, r.out); diff != "" {
+	// The reachability document is the matrix's, judged on its own below
+	// and in verify_reachability_test.go; the rest is compared whole.
+	reach := report.Reachability
+	report.Reachability = nil
+	var b bytes.Buffer
+	if err := auditreport.JSON(&b, report); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("-o json (-want +got):\n%s", diff)
+	}
+	checkSecuredReachability(t, reach)
+}
+
+// checkSecuredReachability judges the reachability document of the
+// secured ChatQnA, whose pods no Service selects: a row for each port of
+// the application's Services (not the gateway's), every cell unknown for
+// want of a pod, the gateway column calling as the gateway pods' identity.
+func checkSecuredReachability(t *testing.T, doc *auditreport.ReachabilityDocument) {
+	t.Helper()
+	if doc == nil {
+		t.Fatal("-o json has no reachability document")
+	}
+	var keys []string
+	for _, c := range doc.Columns {
+		keys = append(keys, c.Key)
+	}
+	if diff := cmp.Diff([]string{"plaintext", "gateway", "app", "other-namespace"}, keys); diff != "" {
+		t.Errorf("columns (-want +got):\n%s", diff)
+	}
+	if len(doc.Columns) == 4 && !cmp.Equal(doc.Columns[1].Callers, []string{"cluster.local/ns/istio-ingress/sa/istio-ingress"}) {
+		t.Errorf("gateway callers %v", doc.Columns[1].Callers)
+	}
+	var rows []string
+	for _, r := range doc.Rows {
+		rows = append(rows, fmt.Sprintf("%s:%d", r.Service, r.Port))
+		for _, c := range r.Cells {
+			if c.Verdict != "unknown" || c.DecidedBy != "(no pod serves this port)" {
+				t.Errorf("%s:%d %s: %s by %q, want unknown: no pod", r.Service, r.Port, c.Column, c.Verdict, c.DecidedBy)
+			}
+		}
+	}
+	want := []string{"chatqna:8888", "chatqna-nginx:80", "chatqna-retriever-usvc:7000", "chatqna-tei:80", "chatqna-ui:5173"}
+	if diff := cmp.Diff(want, rows); diff != "" {
+		t.Errorf("rows (-want +got):\n%s", diff)
 	}
 }
 
@@ -319,17 +370,17 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 		probe := []string{"--probe-address", httpsAddress, "--probe-http-address", httpAddress, "--probe-timeout", "30s"}
 
 		short := runVerify(t, c, append(probe, "-o", "short")...)
-		want := result{out: "Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (45 passed, 0 warnings, 0 failed, 0 skipped)\n"}
+		want := result{out: "Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (45 passed, 0 warnings, 0 failed, 3 skipped)\n"}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
 		}
 
 		checkJSON(t, runVerify(t, c, append(probe, "-o", "json")...),
-			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, check.Summary{Passed: 45}))
+			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, check.Summary{Passed: 45, Skipped: 3}))
 
 		table := runVerify(t, c, probe...)
 		if table.code != 0 || table.err != "" || strings.Count(table.out, "[ok]   ") != 45 ||
-			!strings.HasSuffix(table.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (45 passed, 0 warnings, 0 failed, 0 skipped)\n") {
+			!strings.HasSuffix(table.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (45 passed, 0 warnings, 0 failed, 3 skipped)\n") {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
 		}
 	})
@@ -344,7 +395,7 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
     fix: ` + hint + `
 ` + docs + `probe.tls-handshake
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 warning, 0 failed, 3 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 warning, 0 failed, 6 skipped)
 `}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
@@ -356,7 +407,7 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 
 		outcomes["probe.https-route"] = outcome{status: check.Skip, message: "no successful handshake"}
 		outcomes["probe.http-redirect"] = outcome{status: check.Skip, message: "no plain HTTP address to probe"}
 		checkJSON(t, runVerify(t, c, "-o", "json"),
-			expectedJSON(t, outcomes, true, check.Summary{Passed: 41, Warnings: 1, Skipped: 3}))
+			expectedJSON(t, outcomes, true, check.Summary{Passed: 41, Warnings: 1, Skipped: 6}))
 
 		if table := runVerify(t, c); table.code != 0 || table.err != "" {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
@@ -383,7 +434,7 @@ func TestVerifyWarnsOfACertificateExpiringSooner(t *testing.T) {
     fix: ` + hint + `
     see: ` + auditreport.DocsURL + `certificate.validity
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 warning, 0 failed, 0 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 warning, 0 failed, 3 skipped)
 `}
 	if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 		t.Errorf("-o short (-want +got):\n%s", diff)
@@ -392,5 +443,5 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 
 	outcomes := securedOutcomes(cred, httpsAddress)
 	outcomes["certificate.validity"] = outcome{status: check.Warn, message: message, hint: hint}
 	checkJSON(t, runVerify(t, c, append(args, "-o", "json")...),
-		expectedJSON(t, outcomes, true, check.Summary{Passed: 44, Warnings: 1}))
+		expectedJSON(t, outcomes, true, check.Summary{Passed: 44, Warnings: 1, Skipped: 3}))
 }

@@ -77,6 +77,14 @@ func TestVerifyRejectsNonsenseFlagsBeforeReadingAnything(t *testing.T) {
 		{[]string{"--service", ""}, []string{`invalid --service ""`}},
 		{[]string{"-o", "yml"}, []string{`unsupported output format "yml": use table, short, json or yaml`}},
 		{[]string{"-n", "Not_A_Namespace"}, []string{`invalid namespace "Not_A_Namespace"`}},
+		{[]string{"--reachability", "--as-principal", "prometheus"}, []string{`invalid --as-principal: "prometheus" is not of the form <trust domain>/ns/<namespace>/sa/<service account>`}},
+		{[]string{"--reachability", "--as-principal", "cluster.local/ns/monitoring/sa/*"}, []string{"has a wildcard"}},
+		{[]string{"--reachability", "--as-principal", "spiffe://cluster.local/ns/monitoring/sa/prometheus"}, []string{`invalid --as-principal: "spiffe://cluster.local/ns/monitoring/sa/prometheus" is not of the form`}},
+		{[]string{"--reachability", "--as-principal", "cluster.local/ns/a/sa/b", "--as-principal", "cluster.local/ns/a/sa/b"}, []string{"--as-principal cluster.local/ns/a/sa/b is given twice"}},
+		{[]string{"--as-principal", "cluster.local/ns/a/sa/b"}, []string{"--as-principal adds a column to the reachability matrix: use it with --reachability, or with -o json or yaml"}},
+		{[]string{"--reachability", "-o", "json"}, []string{"--reachability prints a table: leave out -o json"}},
+		{[]string{"--reachability", "-o", "short"}, []string{"--reachability prints a table: leave out -o short"}},
+		{[]string{"--reachability", "-A"}, []string{"--reachability prints one namespace's matrix"}},
 		{[]string{"--wait", "0", "--probe-address", "x", "-o", "xml"}, []string{"invalid --wait 0s", `invalid --probe-address "x"`, `unsupported output format "xml"`}},
 	} {
 		cluster := newFakeCluster(t)

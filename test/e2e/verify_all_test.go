@@ -144,8 +144,8 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 	}
 
 	// The limited user reads the cluster-wide inputs, and the namespaced ones
-	// (pods, Roles, RoleBindings) of two namespaces only: not the healthy
-	// one's.
+	// (pods, EndpointSlices, Roles, RoleBindings) of two namespaces only:
+	// not the healthy one's.
 	grantLimitedUser(t, "opea-fleet-"+fleet, "", []rbacv1.PolicyRule{
 		{APIGroups: []string{""}, Resources: []string{"namespaces", "services", "configmaps"}, Verbs: []string{"get", "list"}},
 		{APIGroups: []string{"apps"}, Resources: []string{"deployments", "daemonsets"}, Verbs: []string{"list"}},
@@ -156,6 +156,7 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 	for _, ns := range []string{broken.ns, unsecured} {
 		grantLimitedUser(t, "opea-fleet-reader", ns, []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list"}},
+			{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: []string{"list"}},
 			{APIGroups: []string{"rbac.authorization.k8s.io"}, Resources: []string{"roles", "rolebindings"}, Verbs: []string{"list"}},
 		})
 	}

@@ -169,6 +169,18 @@ func byStatus(report auditreport.Report, status auditcheck.Status) []string {
 	return ids
 }
 
+// resultOf is check id's outcome in report.
+func resultOf(report auditreport.Report, id string) auditreport.ReportCheck {
+	for _, c := range report.Categories {
+		for _, check := range c.Checks {
+			if check.ID == id {
+				return check
+			}
+		}
+	}
+	return auditreport.ReportCheck{}
+}
+
 func describe(report auditreport.Report) string {
 	var b strings.Builder
 	for _, c := range report.Categories {
@@ -181,8 +193,41 @@ func describe(report auditreport.Report) string {
 	return b.String()
 }
 
+// runModelServer runs, behind ChatQnA's Service chatqna-vllm, a model
+// server whose Service names its targetPort ("http", port 2080 in the
+// pod): verify reads pods as metadata, and learns the pod port from the
+// EndpointSlice kube-controller-manager writes. It waits for that slice.
+func runModelServer(t *testing.T, ns string) {
+	t.Helper()
+	ctx, kube := context.Background(), adminKube(t)
+	labels := map[string]string{"app.kubernetes.io/name": "chatqna-vllm", "app.kubernetes.io/instance": "chatqna"}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "chatqna-vllm", Labels: labels},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "vllm", Image: "opea/vllm", Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 2080}}}}}}
+	if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	patch := []byte(`{"spec":{"ports":[{"name":"vllm","port":80,"targetPort":"http"}]}}`)
+	if _, err := kube.CoreV1().Services(ns).Patch(ctx, "chatqna-vllm", "application/merge-patch+json", patch, metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fixtures.WaitEndpointSlice(ctx, kube, ns, "chatqna-vllm"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A healthy setup is secured with the lockdown, its model server behind
+// a named targetPort: every check runs and passes, the Reachability
+// checks judging the backend at the pod port its EndpointSlice names.
 func TestVerifyPassesOnAHealthySetup(t *testing.T) {
 	app := newSecuredApp(t)
+	runModelServer(t, app.ns)
+	ctx := context.Background()
+	if err := fixtures.SimulateAmbientCapture(ctx, adminKube(t), app.ns, "enabled"); err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, "secure", "-n", app.ns, "--host", app.host, "--lockdown"); r.code != 0 {
+		t.Fatalf("secure --lockdown: %s", r.stderr)
+	}
 	probe := app.serve(t)
 	report, r := verifyJSON(t, append([]string{"-n", app.ns}, probe...)...)
 	if r.code != 0 || !report.Success {
@@ -199,6 +244,30 @@ func TestVerifyPassesOnAHealthySetup(t *testing.T) {
 		t.Errorf("%d checks passed, want all %d that judge a classic ingress", got, want)
 	}
 	matchesOutputSchema(t, r.stdout)
+	var vllm *auditreport.ReachabilityRow
+	if report.Reachability != nil {
+		for i, row := range report.Reachability.Rows {
+			if row.Service == "chatqna-vllm" {
+				vllm = &report.Reachability.Rows[i]
+			}
+		}
+	}
+	if vllm == nil || len(vllm.PodPorts) != 1 || vllm.PodPorts[0] != 2080 {
+		t.Errorf("reachability of chatqna-vllm: %+v, want port 80 at pod port 2080", vllm)
+	}
+	// The matrix as a table: under the lockdown, the model server refuses
+	// plaintext, the gateway and other namespaces, and admits the app.
+	matrix := opea(t, "verify", "-n", app.ns, "--probe=false", "--reachability")
+	t.Logf("verify --reachability:\n%s", matrix.stdout)
+	var row []string
+	for _, line := range strings.Split(matrix.stdout, "\n") {
+		if strings.HasPrefix(line, "chatqna-vllm:80 (2080) ") {
+			row = strings.Fields(line)
+		}
+	}
+	if matrix.code != 0 || len(row) < 6 || !cmp.Equal(row[2:6], []string{"refused", "refused", "allowed", "refused"}) {
+		t.Errorf("verify --reachability: exit %d, chatqna-vllm's row %q, want refused, refused, allowed, refused:\n%s%s", matrix.code, row, matrix.stdout, matrix.stderr)
+	}
 
 	table := opea(t, append([]string{"verify", "-n", app.ns}, probe...)...)
 	if table.code != 0 || !strings.Contains(table.stdout, "Verdict: "+app.ns+" is secured") || !strings.Contains(table.stdout, "[ok]   TLS handshake validates for every host") {
@@ -428,6 +497,14 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				t.Errorf("exit %d (success %v), want %d", r.code, report.Success, wantCode)
 			}
 			failed := byStatus(report, auditcheck.Fail)
+			// A namespace not STRICT is one cause, one failure: the ports it
+			// opens are listed by reachability.plaintext-refused, skipped.
+			if tc.id == "mtls.namespace-strict" {
+				if got := resultOf(report, "reachability.plaintext-refused"); got.Result != auditcheck.Skip || !strings.Contains(got.Message, "chatqna-nginx:80") ||
+					!strings.HasSuffix(got.Message, "mtls.namespace-strict names them and their policies") {
+					t.Errorf("reachability.plaintext-refused: %s %q, want skipped, naming the entry port and mtls.namespace-strict", got.Result, got.Message)
+				}
+			}
 			if want == auditcheck.Fail {
 				if len(failed) != 1 || failed[0] != tc.id {
 					t.Errorf("failed checks %v, want exactly [%s]\n%s", failed, tc.id, describe(report))

@@ -139,6 +139,13 @@ var Catalogue = []Check{
 		Needs: needBypass, Run: checkNoBypassService},
 	{ID: "authorization.lockdown-intact", Category: CategoryAuthorization, Ingress: AnyIngress, Description: "secure's lockdown policies intact, where in place",
 		Needs: needLockdownIntact, Run: checkLockdownIntact},
+
+	{ID: "reachability.plaintext-refused", Category: CategoryReachability, Ingress: AnyIngress, Description: "every port of the application refuses plaintext from outside the mesh",
+		Needs: needReachability, Run: checkPlaintextRefused},
+	{ID: "reachability.entry-admits-gateway", Category: CategoryReachability, Ingress: AnyIngress, Description: "the ingress gateway reaches the entry ports",
+		Needs: needReachabilityGateway, Requires: requireEntryAndGateway, Run: checkEntryAdmitsGateway},
+	{ID: "reachability.backends-internal", Category: CategoryReachability, Ingress: AnyIngress, Description: "no backend port is reachable from another namespace",
+		Needs: needReachabilityBackends, Requires: requireEntry, Run: checkBackendsInternal},
 }
 
 // What the checks read. Each list is whole: a check of the gateway's pods
@@ -184,6 +191,17 @@ var (
 	needZtunnelAccepted  = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputIstiod}
 	needWaypointIngress  = []snapshot.Input{snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes, snapshot.InputGatewayAPIGateways, snapshot.InputServices, snapshot.InputNamespace}
 	needWaypointAdmitted = []snapshot.Input{snapshot.InputNamespace, snapshot.InputServices, snapshot.InputPods, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig, snapshot.InputAuthorizationPolicies}
+	// The reachability matrix: the namespace's Services, its pods and the
+	// pod ports their EndpointSlices resolve named targetPorts to, and
+	// every policy that can apply; at the entry ports also who the gateway
+	// is.
+	needReachability        = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputEndpointSlices, snapshot.InputServices, snapshot.InputPeerAuthentications, snapshot.InputAuthorizationPolicies, snapshot.InputMeshConfig, snapshot.InputGatewayAPIGateways}
+	needReachabilityGateway = append(append([]snapshot.Input(nil), needIngressAdmitted...), snapshot.InputPeerAuthentications, snapshot.InputNamespace, snapshot.InputEndpointSlices)
+	// ReachabilityInputs are what the whole matrix is computed from: every
+	// column's, the gateway's included.
+	ReachabilityInputs = append(append([]snapshot.Input(nil), needReachability...), needReachabilityGateway...)
+	// The backends are all but the entry Services the routes lead to.
+	needReachabilityBackends = append(append([]snapshot.Input(nil), needReachability...), snapshot.InputVirtualServices, snapshot.InputGateways, snapshot.InputHTTPRoutes)
 	// What secure would render: the waypoints the Services use, the trust
 	// domain. (Without the pods' service accounts, the check judges what it
 	// can.)

@@ -94,6 +94,9 @@ const (
 	// CategoryAuthorization judges who may reach the application, not
 	// only that what reaches it is encrypted.
 	CategoryAuthorization = "Authorization"
+	// CategoryReachability judges, port by port, who ztunnel lets into
+	// the application's pods (pkg/reachability's matrix).
+	CategoryReachability = "Reachability"
 )
 
 // Outcome is one check's result, with the check.

@@ -6,13 +6,9 @@ import (
 	"maps"
 	"slices"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
-	"github.com/opea-project/kubectl-opea/pkg/clients"
-	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // gatewaySide is what is read of one snapshot's gateways: the scope of its
@@ -38,9 +34,6 @@ func (r *reader) readGatewaySides(ctx context.Context, snapshots []*snapshot.Sna
 		v := s.PinScope()
 		istioSecrets, err := readIstioGatewayPods(ctx, r.c, r.cache, v)
 		if err != nil {
-			return err
-		}
-		if err := readNamedEntryPorts(ctx, r.c.Kube, v); err != nil {
 			return err
 		}
 		sides[i] = gatewaySide{v: v, istioSecrets: istioSecrets,
@@ -148,32 +141,4 @@ func readIstioGatewayPods(ctx context.Context, c Clients, cache *readCache, v *s
 		return false, nil
 	}
 	return true, readSecretAccess(ctx, c.Kube, cache, v, s)
-}
-
-// readNamedEntryPorts reads the container ports of one entry pod per entry
-// Service port whose targetPort is a name: pods are listed as metadata, and
-// ztunnel authorizes the port number the name resolves to in the pod. A pod
-// that may not be read leaves the port undecided, as before.
-func readNamedEntryPorts(ctx context.Context, kube clients.Kube, v *snapshot.Scope) error {
-	for _, t := range v.EntryTargets() {
-		if t.Port.TargetName == "" {
-			continue
-		}
-		for i := range v.Snapshot().Pods {
-			pod := &v.Snapshot().Pods[i]
-			if len(t.Service.Selector) == 0 || pod.ContainerPorts != nil || !labels.SelectorFromSet(t.Service.Selector).Matches(labels.Set(pod.Labels)) {
-				continue
-			}
-			full, err := kube.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-			switch {
-			case apierrors.IsForbidden(err) || apierrors.IsNotFound(err):
-			case err != nil:
-				return fmt.Errorf("reading pod %s/%s for the port its Service names: %w", pod.Namespace, pod.Name, err)
-			default:
-				pod.ContainerPorts = istio.ContainerPorts(full.Spec)
-			}
-			break
-		}
-	}
-	return nil
 }

@@ -46,6 +46,12 @@ type ReadOptions struct {
 	EntryService      string
 	EntryPort         int32
 	MinValidity       time.Duration
+	// AppServiceAccounts reads the service accounts of the application's
+	// pods (one list of its pods, whole) even where secure's lockdown is
+	// not: the reachability matrix's APP column calls as them.
+	AppServiceAccounts bool
+	// ExtraPrincipals each get a column of the reachability matrix.
+	ExtraPrincipals []string
 }
 
 // UnreachableError means the API server did not answer: the audit cannot run.
@@ -164,7 +170,8 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 
 // reader reads the inputs of one audit: those shared by every namespace into
 // base, once; in an audit of all namespaces, the namespaced ones (namespace
-// labels, pods, Roles and RoleBindings) across all namespaces too.
+// labels, pods, EndpointSlices, Roles and RoleBindings) across all
+// namespaces too.
 type reader struct {
 	c     Clients
 	o     ReadOptions
@@ -178,19 +185,22 @@ type reader struct {
 	pods            map[string][]snapshot.Object
 	roles           map[string][]rbacv1.Role
 	roleBindings    map[string][]rbacv1.RoleBinding
+	endpointSlices  map[string][]snapshot.EndpointSlice
 }
 
 // readCluster reads the inputs every namespace shares. The lists are
 // independent of each other: they are sent concurrently.
 func (r *reader) readCluster(ctx context.Context) error {
 	s := &snapshot.Snapshot{
-		Namespace:     r.o.Namespace,
-		EntryService:  r.o.EntryService,
-		EntryPort:     r.o.EntryPort,
-		MinValidity:   r.o.MinValidity,
-		Now:           time.Now(),
-		RootNamespace: istio.DefaultRootNamespace,
-		TrustDomain:   istio.DefaultTrustDomain,
+		Namespace:    r.o.Namespace,
+		EntryService: r.o.EntryService,
+		EntryPort:    r.o.EntryPort,
+		MinValidity:  r.o.MinValidity,
+		// The flag's values, not the caller's slice.
+		ExtraPrincipals: append([]string(nil), r.o.ExtraPrincipals...),
+		Now:             time.Now(),
+		RootNamespace:   istio.DefaultRootNamespace,
+		TrustDomain:     istio.DefaultTrustDomain,
 	}
 	s.Guard()
 	r.base = s
@@ -217,7 +227,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		func() error { return readClusterRBAC(ctx, c.Kube, s) },
 	}
 	if r.o.AllNamespaces {
-		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx))
+		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx))
 	}
 	return concurrently(reads)
 }
@@ -258,7 +268,15 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*snapshot.Snapshot
 	} else if err := readPods(ctx, r.c, s); err != nil {
 		return nil, err
 	}
-	if s.LockedDown() {
+	endpoints := r.endpointSlices[ns]
+	if r.endpointSlices == nil {
+		var err error
+		if endpoints, err = readEndpointSlices(ctx, r.c.Kube, s); err != nil {
+			return nil, err
+		}
+	}
+	s.ResolveNamedPorts(endpoints)
+	if s.LockedDown() || r.o.AppServiceAccounts {
 		if err := readAppServiceAccounts(ctx, r.c, s); err != nil {
 			return nil, err
 		}

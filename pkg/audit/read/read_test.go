@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -499,7 +500,7 @@ func TestReadAllListsNamespacedInputsOnce(t *testing.T) {
 	if n := count(meta.Actions(), "list", "pods"); n != 1 {
 		t.Errorf("pods listed %d times, want once", n)
 	}
-	for _, resource := range []string{"namespaces", "roles", "rolebindings", "services"} {
+	for _, resource := range []string{"namespaces", "roles", "rolebindings", "services", "endpointslices"} {
 		if n := count(kube.Actions(), "list", resource); n != 1 {
 			t.Errorf("%s listed %d times, want once", resource, n)
 		}
@@ -593,5 +594,64 @@ func TestReadAllLeftoversNotWithASelector(t *testing.T) {
 	}
 	if fleet.Leftovers != nil {
 		t.Errorf("leftovers %v with a selector, want none", fleet.Leftovers)
+	}
+}
+
+// The application's pods are read as metadata: a named targetPort resolves
+// through the namespace's EndpointSlices, one list, as kube-controller-
+// manager resolved it, without a read per pod. Refused, the checks that
+// need the pod ports cannot run: they say so, and none passes.
+func TestReadResolvesNamedTargetPortsFromEndpointSlices(t *testing.T) {
+	selector := map[string]string{"app": "tgi"}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "chatqna-tgi"},
+		Spec: corev1.ServiceSpec{Selector: selector, Ports: []corev1.ServicePort{{Name: "web", Port: 80, TargetPort: intstr.FromString("http")}}}}
+	pod := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "tgi-1", Labels: selector}}
+	name, port, tcp := "web", int32(8080), corev1.ProtocolTCP
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: "chatqna", Name: "chatqna-tgi-x1", Labels: map[string]string{discoveryv1.LabelServiceName: "chatqna-tgi"}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &name, Port: &port, Protocol: &tcp}},
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.7"}, TargetRef: &corev1.ObjectReference{Kind: "Pod", Namespace: "chatqna", Name: "tgi-1"}}},
+	}
+	c := cluster{Kube: []runtime.Object{svc, slice}, Pods: []runtime.Object{pod}}
+	clients, kube, _ := c.Clients(t)
+	s, err := read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Pods) != 1 {
+		t.Fatalf("pods %+v", s.Pods)
+	}
+	if diff := cmp.Diff([]istio.ContainerPort{{Name: "http", Protocol: "TCP", Number: 8080}}, s.Pods[0].ContainerPorts); diff != "" {
+		t.Errorf("pod ports (-want +got):\n%s", diff)
+	}
+	m, err := check.ReachabilityMatrix(s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Rows) != 1 || len(m.Rows[0].PodPorts) != 1 || m.Rows[0].PodPorts[0] != 8080 {
+		t.Errorf("rows %+v, want chatqna-tgi:80 at pod port 8080", m.Rows)
+	}
+	for _, a := range kube.Actions() {
+		if a.GetVerb() == "get" && a.GetResource().Resource == "pods" {
+			t.Errorf("pod read one by one: %v", a)
+		}
+	}
+
+	clients, kube, _ = c.Clients(t)
+	forbid(&kube.Fake, func(a k8stesting.Action) bool { return a.GetResource().Resource == "endpointslices" })
+	s, err = read.Read(context.Background(), clients, read.ReadOptions{Namespace: "chatqna"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []snapshot.Access{{Verb: "list", Group: "discovery.k8s.io", Resource: "endpointslices", Namespace: "chatqna"}}
+	if diff := cmp.Diff(want, s.Unread[snapshot.InputEndpointSlices]); diff != "" {
+		t.Errorf("refused requests (-want +got):\n%s", diff)
+	}
+	for id, o := range outcomesByID(s) {
+		if strings.HasPrefix(id, "reachability.") && (o.Status != check.Unknown || !strings.Contains(o.Message, "list endpointslices.discovery.k8s.io in namespace chatqna")) {
+			t.Errorf("%s = %s %q, want not run for lack of the EndpointSlices", id, o.Status, o.Message)
+		}
 	}
 }

@@ -26,7 +26,7 @@ const goldenDir = "../testdata/golden"
 // allInputs are every input of a snapshot.
 var allInputs = []snapshot.Input{snapshot.InputNamespace, snapshot.InputPods, snapshot.InputIstiod, snapshot.InputMeshConfig, snapshot.InputDaemonSets, snapshot.InputCNIConfig,
 	snapshot.InputPeerAuthentications, snapshot.InputDestinationRules, snapshot.InputGateways, snapshot.InputVirtualServices, snapshot.InputServices,
-	snapshot.InputGatewayPods, snapshot.InputSecrets, snapshot.InputSecretAccess, snapshot.InputCertificates, snapshot.InputAuthorizationPolicies, snapshot.InputRBAC}
+	snapshot.InputGatewayPods, snapshot.InputSecrets, snapshot.InputSecretAccess, snapshot.InputCertificates, snapshot.InputAuthorizationPolicies, snapshot.InputEndpointSlices, snapshot.InputRBAC}
 
 // goldenSnapshots are the snapshots the tests build, and variants that
 // give every verdict: secured, failing, incomplete.
@@ -129,12 +129,12 @@ func TestGoldenReports(t *testing.T) {
 		golden(t, name+".terminal", func(w *bytes.Buffer) error {
 			return Table(w, &audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}, Style{Glyphs: true, Colour: true}, false)
 		})
-		golden(t, name+".json", func(w *bytes.Buffer) error {
-			return JSON(w, New(&audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}))
-		})
-		golden(t, name+".yaml", func(w *bytes.Buffer) error {
-			return YAML(w, New(&audit.Result{Namespace: s.Namespace, Outcomes: outcomes, Forbidden: forbidden}))
-		})
+		// The documents and the matrix are the judged namespace's, its
+		// reachability matrix with them.
+		judged := audit.Judge(s)
+		golden(t, name+".json", func(w *bytes.Buffer) error { return JSON(w, New(&judged)) })
+		golden(t, name+".yaml", func(w *bytes.Buffer) error { return YAML(w, New(&judged)) })
+		golden(t, name+".reachability", func(w *bytes.Buffer) error { return ReachabilityTable(w, &judged) })
 	}
 }
 

@@ -126,6 +126,10 @@ type Report struct {
 	EntryService string            `json:"entryService,omitempty"`
 	Verdict      string            `json:"verdict,omitempty"`
 	Unreadable   []snapshot.Access `json:"unreadable,omitempty"`
+
+	// Reachability is who ztunnel lets into the application's pods, port
+	// by port; absent when the audit could not run.
+	Reachability *ReachabilityDocument `json:"reachability,omitempty"`
 }
 
 // ReportCategory is one category of checks.
@@ -148,7 +152,7 @@ type ReportCheck struct {
 // server refused. Success is what exit code 0 means: the verdict's.
 func New(res *audit.Result) Report {
 	r := Report{Namespace: res.Namespace, Success: res.Verdict().Success(), Summary: check.Summarize(res.Outcomes), Categories: []ReportCategory{},
-		MissingPermissions: res.Forbidden}
+		MissingPermissions: res.Forbidden, Reachability: reachabilityDocument(res.Reachability)}
 	for _, o := range res.Outcomes {
 		if len(r.Categories) == 0 || r.Categories[len(r.Categories)-1].CategoryName != o.Category {
 			r.Categories = append(r.Categories, ReportCategory{CategoryName: o.Category})

@@ -57,6 +57,10 @@ const (
 	// InputAuthorizationPolicies are the AuthorizationPolicies of every
 	// namespace.
 	InputAuthorizationPolicies Input = "authorizationpolicies"
+	// InputEndpointSlices are the EndpointSlices of the application
+	// namespace: the pod port each named targetPort resolves to, as
+	// istiod and ztunnel see it.
+	InputEndpointSlices Input = "endpointslices"
 	// InputRBAC are the Roles and RoleBindings of the application
 	// namespace, and every ClusterRole and ClusterRoleBinding.
 	InputRBAC Input = "rbac"

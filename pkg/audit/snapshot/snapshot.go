@@ -39,9 +39,14 @@ type Snapshot struct {
 	Pods            []Object
 	// AppServiceAccounts are the service accounts the application's pods
 	// run as (discover.AppServiceAccounts), read only where kubectl opea
-	// secure --lockdown's policies are: the principals its opea-allow-app
-	// must admit. nil: not read.
+	// secure --lockdown's policies are (the principals its opea-allow-app
+	// must admit) or where the reachability matrix is printed (the APP
+	// column's callers). nil: not read.
 	AppServiceAccounts []string
+	// ExtraPrincipals are the callers given with verify --as-principal:
+	// each gets a column of the reachability matrix. The checks do not
+	// read them.
+	ExtraPrincipals []string
 
 	RootNamespace string
 	// TrustDomain is meshConfig.trustDomain: the first part of every
@@ -124,7 +129,9 @@ type Object struct {
 	Labels      map[string]string
 	Annotations map[string]string
 	// ContainerPorts are the ports a gateway pod's containers declare, where
-	// a named targetPort resolves; nil for the application's pods.
+	// a named targetPort resolves; for the application's pods, the named
+	// ports their EndpointSlices resolve (ResolveNamedPorts), nil when none
+	// is known.
 	ContainerPorts []istio.ContainerPort
 	// ServiceAccount is a gateway pod's; "" for the application's pods.
 	ServiceAccount string
