@@ -1,6 +1,7 @@
 package check
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -251,7 +252,7 @@ func TestGenericSecretsPass(t *testing.T) {
 }
 
 func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
-	for _, tc := range append(brokenCases, authorizationBrokenCases...) {
+	for _, tc := range slices.Concat(brokenCases, authorizationBrokenCases, pitfallBrokenCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := healthy(t)
 			tc.breakIt(t, s)
@@ -277,7 +278,7 @@ func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
 // before any check runs.
 func TestEveryCheckHasABrokenCase(t *testing.T) {
 	covered := map[string]bool{"cluster.api-reachable": true}
-	for _, tc := range append(append(brokenCases, apiBrokenCases...), authorizationBrokenCases...) {
+	for _, tc := range slices.Concat(brokenCases, apiBrokenCases, authorizationBrokenCases, pitfallBrokenCases) {
 		covered[tc.id] = true
 	}
 	seen := map[string]bool{}
