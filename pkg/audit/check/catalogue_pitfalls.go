@@ -24,7 +24,8 @@ var (
 	needPrincipals      = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputServiceAccounts, snapshot.InputMeshConfig, snapshot.InputIstiod, snapshot.InputPods}
 	needL7Policies      = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputRequestAuthentications, snapshot.InputMeshConfig, snapshot.InputIstiod,
 		snapshot.InputPods, snapshot.InputServices, snapshot.InputNamespace, snapshot.InputGatewayAPIGateways}
-	needWaypoints = []snapshot.Input{snapshot.InputNamespace, snapshot.InputServices, snapshot.InputPods, snapshot.InputGatewayAPIGateways}
+	needWaypoints = []snapshot.Input{snapshot.InputNamespace, snapshot.InputServices, snapshot.InputPods, snapshot.InputGatewayAPIGateways,
+		snapshot.InputAuthorizationPolicies, snapshot.InputRequestAuthentications, snapshot.InputMeshConfig, snapshot.InputIstiod}
 )
 
 // pitfallChecks are the catalogue's rows of the category, in report order.
@@ -480,8 +481,8 @@ func waypointTakes(gwLabels map[string]string, traffic string) bool {
 // (UnsupportedTrafficType), and traffic to the pod's own address bypasses
 // it (istio/istio#57764).
 func checkWaypointsExist(v *checkView) Result {
-	var problems, bound []string
-	hint := ""
+	var problems, bound, bypassed []string
+	hint, bypassHint := "", ""
 	for _, svc := range v.s.Services {
 		if svc.Namespace != v.s.Namespace {
 			continue
@@ -502,6 +503,13 @@ func checkWaypointsExist(v *checkView) Result {
 			}
 		default:
 			bound = append(bound, fmt.Sprintf("Service %s through %s", svc.Name, snapshot.Key(wp.Namespace, wp.Name)))
+			if b := v.waypointBypass(svc, wp); b != "" {
+				bypassed = append(bypassed, b)
+				if bypassHint == "" {
+					bypassHint = fmt.Sprintf(`admit only the waypoint at the pods: an ALLOW policy selecting them with {from: [{source: {principals: ["%s"]}}]}; or label the pods %s=%s and the waypoint %s=all`,
+						v.waypointCaller(wp).Principal, istio.UseWaypointLabel, wp.Name, waypointForLabel)
+				}
+			}
 		}
 	}
 	pods, _ := v.AppPods()
@@ -526,6 +534,10 @@ func checkWaypointsExist(v *checkView) Result {
 	if len(problems) > 0 {
 		sort.Strings(problems)
 		return fail(hint, "%s", strings.Join(compact(problems), "; "))
+	}
+	if len(bypassed) > 0 {
+		sort.Strings(bypassed)
+		return warn(bypassHint, "%s", strings.Join(bypassed, "; "))
 	}
 	if len(bound) == 0 {
 		return pass("no Service or pod of the namespace names a waypoint")
@@ -591,3 +603,80 @@ func (v *checkView) fencedPods() Result {
 	return pass("partly locked down by per-workload DENY fences %s: %s fenced; not fenced: %s",
 		strings.Join(sortedKeys(by), ", "), podNames(fenced), podNames(open))
 }
+
+// boundToWaypoint names the policies bound by targetRefs to Service svc or
+// to its waypoint wp: what the waypoint enforces for the Service.
+func (v *checkView) boundToWaypoint(svc snapshot.Service, wp istio.Waypoint) []string {
+	binds := func(ns string, refs []istio.PolicyTargetReference) bool {
+		for _, r := range refs {
+			if (r.Kind == "Service" && ns == svc.Namespace && r.Name == svc.Name) || (r.Kind == "Gateway" && ns == wp.Namespace && r.Name == wp.Name) {
+				return true
+			}
+		}
+		return false
+	}
+	var out []string
+	for _, p := range v.s.AuthorizationPolicies {
+		refs := p.TargetRefs
+		if p.TargetRef != nil {
+			refs = append(refs, *p.TargetRef)
+		}
+		if binds(p.Namespace, refs) {
+			out = append(out, "AuthorizationPolicy "+snapshot.Key(p.Namespace, p.Name))
+		}
+	}
+	for _, r := range v.s.RequestAuthentications {
+		refs := r.TargetRefs
+		if r.TargetRef != nil {
+			refs = append(refs, *r.TargetRef)
+		}
+		if binds(r.Namespace, refs) {
+			out = append(out, "RequestAuthentication "+snapshot.Key(r.Namespace, r.Name))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// waypointBypass says how the policies a waypoint enforces for Service svc
+// are bypassed, "" when they are not: a waypoint of Service traffic sees
+// only connections addressed to the Service, and a caller that connects to
+// a pod's own address (a pod IP, a headless lookup, a scrape) reaches the
+// pod through ztunnel alone (istio/istio#57764). They are bypassed where
+// ztunnel at a pod behind the Service, not itself bound to the waypoint,
+// admits another caller than the waypoint: one of the application's
+// namespace or of another.
+func (v *checkView) waypointBypass(svc snapshot.Service, wp istio.Waypoint) string {
+	policies := v.boundToWaypoint(svc, wp)
+	if len(policies) == 0 || len(svc.Selector) == 0 {
+		return ""
+	}
+	gw := v.s.GatewayAPIGateway(wp.Namespace, wp.Name)
+	others := []istio.Caller{
+		{Principal: istio.Principal(v.trustDomain(), v.s.Namespace, "default"), Namespace: v.s.Namespace, ServiceAccount: "default"},
+		{Principal: istio.Principal(v.trustDomain(), otherNamespace, "default"), Namespace: otherNamespace, ServiceAccount: "default"},
+	}
+	pods, _ := v.AppPods()
+	for _, pod := range pods {
+		if !labels.SelectorFromSet(svc.Selector).Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		if pod.Labels[istio.UseWaypointLabel] == wp.Name && gw != nil && waypointTakes(gw.Labels, "workload") {
+			continue // its own address goes through the waypoint too
+		}
+		for _, port := range svc.Ports {
+			for _, c := range others {
+				c.Port = entryPort(port, pod)
+				d := istio.EvaluateAtZtunnel(v.s.AuthorizationPolicies, v.rootNamespace(), v.s.Namespace, pod.Labels, c)
+				if d.Admitted != istio.No {
+					return fmt.Sprintf("%s bound to waypoint %s for Service %s see only connections addressed to the Service: ztunnel at pod %s admits %s on %s straight to the pod's address, past the waypoint",
+						strings.Join(policies, ", "), snapshot.Key(wp.Namespace, wp.Name), svc.Name, pod.Name, c.Principal, portText(c.Port))
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// otherNamespace stands for a mesh workload of another namespace.
+const otherNamespace = "elsewhere"

@@ -45,6 +45,16 @@ func megaservice(labels map[string]string) snapshot.Service {
 		Selector: map[string]string{"app.kubernetes.io/name": "chatqna"}, Ports: []snapshot.ServicePort{{Name: "http", Port: 8888, Target: 8888}}}
 }
 
+// waypointPolicy sends the megaservice's traffic through a waypoint that
+// enforces an HTTP policy bound to the Service.
+func waypointPolicy(s *snapshot.Snapshot) {
+	s.Services = append(s.Services, megaservice(map[string]string{istio.UseWaypointLabel: "waypoint"}))
+	s.GatewayAPIGateways = append(s.GatewayAPIGateways, waypointGateway("chatqna", "waypoint", ""))
+	s.AuthorizationPolicies = []istio.AuthorizationPolicy{{Namespace: "chatqna", Name: "get-only",
+		TargetRefs: []istio.PolicyTargetReference{{Kind: "Service", Name: "chatqna"}},
+		Rules:      []istio.AuthorizationRule{{To: []istio.RuleTo{{Operation: istio.Operation{Methods: []string{"GET"}}}}}}}}
+}
+
 // opeaAuthAddOn is OPEA's authN-authZ add-on (GenAIInfra, helm-chart-based)
 // applied to the namespace: a RequestAuthentication with a Keycloak issuer
 // and an ALLOW on the token's claims, both selecting the megaservice's pods.
@@ -111,6 +121,11 @@ var pitfallBrokenCases = []brokenCase{
 			s.Pods[1].Labels[istio.UseWaypointLabel] = "waypoint"
 			s.GatewayAPIGateways = append(s.GatewayAPIGateways, waypointGateway("chatqna", "waypoint", ""))
 		}},
+	{"a waypoint's policy that callers of the pods' addresses bypass", "pitfalls.waypoint-exists", Warn,
+		"AuthorizationPolicy chatqna/get-only bound to waypoint chatqna/waypoint for Service chatqna see only connections addressed to the Service: ztunnel at pod chatqna-1 admits cluster.local/ns/chatqna/sa/default on port 8888 straight to the pod's address, past the waypoint",
+		func(t *testing.T, s *snapshot.Snapshot) {
+			waypointPolicy(s)
+		}},
 	{"a pod asking for a sidecar in an ambient namespace", "enrolment.no-opt-out", Fail,
 		"pods ask for a sidecar (sidecar.istio.io/inject=true) in ambient mode",
 		func(t *testing.T, s *snapshot.Snapshot) {
@@ -165,6 +180,18 @@ func TestPitfallsHealthyTwinsPass(t *testing.T) {
 		{"a pod using a waypoint for all traffic", "pitfalls.waypoint-exists", "the waypoints exist and take the traffic: pod chatqna-1 through chatqna/waypoint", func(s *snapshot.Snapshot) {
 			s.Pods[1].Labels[istio.UseWaypointLabel] = "waypoint"
 			s.GatewayAPIGateways = append(s.GatewayAPIGateways, waypointGateway("chatqna", "waypoint", "all"))
+		}},
+		{"a waypoint's policy, and ztunnel admitting only the waypoint at the pods", "pitfalls.waypoint-exists", "the waypoints exist and take the traffic: Service chatqna through chatqna/waypoint", func(s *snapshot.Snapshot) {
+			waypointPolicy(s)
+			s.ServiceAccounts = append(s.ServiceAccounts, "waypoint")
+			s.AuthorizationPolicies = append(s.AuthorizationPolicies, accepted("chatqna", "waypoint-only", istio.AuthorizationPolicy{
+				Selector: &istio.WorkloadSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "chatqna"}},
+				Rules:    []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{Principals: []string{"cluster.local/ns/chatqna/sa/waypoint"}}}}}}}))
+		}},
+		{"a waypoint's policy, and the pods bound to the waypoint too", "pitfalls.waypoint-exists", "pod chatqna-1 through chatqna/waypoint", func(s *snapshot.Snapshot) {
+			waypointPolicy(s)
+			s.GatewayAPIGateways[0].Labels = map[string]string{waypointForLabel: "all"}
+			s.Pods[1].Labels[istio.UseWaypointLabel] = "waypoint"
 		}},
 		{"Enterprise-RAG's per-workload fences", "authorization.lockdown-intact",
 			"locked down by per-workload DENY fences (notPrincipals: every caller but those listed is denied): chatqna/chatqna-fence, chatqna/nginx-fence fence all 2 pods", func(s *snapshot.Snapshot) {
