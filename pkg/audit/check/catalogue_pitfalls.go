@@ -239,7 +239,11 @@ func checkPrincipalsExist(v *checkView) Result {
 		sort.Strings(missing)
 		return warn(hint, "policies name service accounts that do not exist, and match no caller by them: %s%s", strings.Join(missing, "; "), notJudged)
 	}
-	return pass("every service account the policies name in namespace %s exists (%d accounts there)%s", v.s.Namespace, len(v.s.ServiceAccounts), notJudged)
+	accounts := fmt.Sprintf("%d accounts", len(v.s.ServiceAccounts))
+	if len(v.s.ServiceAccounts) == 1 {
+		accounts = "1 account"
+	}
+	return pass("every service account the policies name in namespace %s exists (%s there)%s", v.s.Namespace, accounts, notJudged)
 }
 
 // ---- Gateway pods on the host network
