@@ -34,9 +34,11 @@ APIs; the ambient data plane (istiod, ztunnel, istio-cni); the namespace's and
 pods' enrolment; the effective mTLS mode of every workload; the ingress that
 routes to the application, found whatever its kind (an Istio Gateway and
 VirtualService, or a Gateway API Gateway and HTTPRoute, judged by the status
-istiod writes on them); the credential Secret and its certificate; and, when
+istiod writes on them); the credential Secret and its certificate; when
 an address is known, a live TLS probe that validates the certificate as a
-client would. Each check passes (√), warns (‼) or fails (×);
+client would; and the ambient pitfalls (NetworkPolicies that refuse HBONE,
+policies naming missing service accounts or needing an Envoy the pods lack,
+waypoints that do not exist). Each check passes (√), warns (‼) or fails (×);
 a failure says why, what to run, and links to docs/checks.md.
 
 With --all-namespaces (-A), verify audits every namespace that holds an OPEA

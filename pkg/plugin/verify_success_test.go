@@ -260,6 +260,11 @@ func securedOutcomes(cred testpki.Credential, probeAddress string) map[string]ou
 		"reachability.plaintext-refused":    skipped("no running pod found to serve any port of the application's Services"),
 		"reachability.entry-admits-gateway": skipped("no running pod found to serve the entry ports chatqna-nginx:80"),
 		"reachability.backends-internal":    skipped("no running pod found to serve a backend port"),
+		"pitfalls.networkpolicy-admits-hbone": ok("no NetworkPolicy in namespace chatqna"),
+		"pitfalls.principals-exist":           ok("every service account the policies name in namespace chatqna exists (0 accounts there)"),
+		"pitfalls.gateway-host-network":       ok("no gateway pod of the application's Gateways on the host network"),
+		"pitfalls.l7-policy-enforced":         ok("no RequestAuthentication, and no AuthorizationPolicy with HTTP fields or CUSTOM, selects the application's pods"),
+		"pitfalls.waypoint-exists":            ok("no Service or pod of the namespace names a waypoint"),
 	}
 }
 
@@ -370,17 +375,17 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 		probe := []string{"--probe-address", httpsAddress, "--probe-http-address", httpAddress, "--probe-timeout", "30s"}
 
 		short := runVerify(t, c, append(probe, "-o", "short")...)
-		want := result{out: "Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (45 passed, 0 warnings, 0 failed, 3 skipped)\n"}
+		want := result{out: "Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (50 passed, 0 warnings, 0 failed, 3 skipped)\n"}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
 		}
 
 		checkJSON(t, runVerify(t, c, append(probe, "-o", "json")...),
-			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, check.Summary{Passed: 45, Skipped: 3}))
+			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, check.Summary{Passed: 50, Skipped: 3}))
 
 		table := runVerify(t, c, probe...)
-		if table.code != 0 || table.err != "" || strings.Count(table.out, "[ok]   ") != 45 ||
-			!strings.HasSuffix(table.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (45 passed, 0 warnings, 0 failed, 3 skipped)\n") {
+		if table.code != 0 || table.err != "" || strings.Count(table.out, "[ok]   ") != 50 ||
+			!strings.HasSuffix(table.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (50 passed, 0 warnings, 0 failed, 3 skipped)\n") {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
 		}
 	})
@@ -395,7 +400,7 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
     fix: ` + hint + `
 ` + docs + `probe.tls-handshake
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 warning, 0 failed, 6 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (46 passed, 1 warning, 0 failed, 6 skipped)
 `}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
@@ -407,7 +412,7 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 
 		outcomes["probe.https-route"] = outcome{status: check.Skip, message: "no successful handshake"}
 		outcomes["probe.http-redirect"] = outcome{status: check.Skip, message: "no plain HTTP address to probe"}
 		checkJSON(t, runVerify(t, c, "-o", "json"),
-			expectedJSON(t, outcomes, true, check.Summary{Passed: 41, Warnings: 1, Skipped: 6}))
+			expectedJSON(t, outcomes, true, check.Summary{Passed: 46, Warnings: 1, Skipped: 6}))
 
 		if table := runVerify(t, c); table.code != 0 || table.err != "" {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
@@ -434,7 +439,7 @@ func TestVerifyWarnsOfACertificateExpiringSooner(t *testing.T) {
     fix: ` + hint + `
     see: ` + auditreport.DocsURL + `certificate.validity
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 warning, 0 failed, 3 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (49 passed, 1 warning, 0 failed, 3 skipped)
 `}
 	if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 		t.Errorf("-o short (-want +got):\n%s", diff)
@@ -443,5 +448,5 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (44 passed, 1 
 	outcomes := securedOutcomes(cred, httpsAddress)
 	outcomes["certificate.validity"] = outcome{status: check.Warn, message: message, hint: hint}
 	checkJSON(t, runVerify(t, c, append(args, "-o", "json")...),
-		expectedJSON(t, outcomes, true, check.Summary{Passed: 44, Warnings: 1, Skipped: 3}))
+		expectedJSON(t, outcomes, true, check.Summary{Passed: 49, Warnings: 1, Skipped: 3}))
 }

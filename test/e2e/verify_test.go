@@ -676,6 +676,7 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 		"list httproutes.gateway.networking.k8s.io in every namespace",
 		"list peerauthentications.security.istio.io in every namespace",
 		"list referencegrants.gateway.networking.k8s.io in every namespace",
+		"list requestauthentications.security.istio.io in every namespace",
 		"list services in every namespace",
 		"list virtualservices.networking.istio.io in every namespace",
 	}

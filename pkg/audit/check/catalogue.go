@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -12,11 +13,23 @@ import (
 const (
 	redirectionAnnotation = istio.RedirectionAnnotation
 	sidecarStatus         = "sidecar.istio.io/status"
+	// sidecarInject=true on a pod turns on injection for it, whatever its
+	// namespace's labels (as a label; the annotation is its older form).
+	sidecarInject = "sidecar.istio.io/inject"
 )
 
+// sidecarRequested reports whether pod asks the injector for a sidecar.
+func sidecarRequested(pod snapshot.Object) bool {
+	return pod.Labels[sidecarInject] == "true" || pod.Annotations[sidecarInject] == "true"
+}
+
 // Catalogue is every check verify runs, in report order. A new check is one
-// row here, one function, and one anchor in docs/checks.md.
-var Catalogue = []Check{
+// row here (or in a category's own list, appended here), one function, and
+// one anchor in docs/checks.md.
+var Catalogue = slices.Concat(coreChecks, pitfallChecks)
+
+// coreChecks are the catalogue's rows up to the ambient pitfalls.
+var coreChecks = []Check{
 	{ID: "cluster.api-reachable", Category: CategoryCluster, Ingress: AnyIngress, Description: "Kubernetes API reachable",
 		Run: checkAPIReachable},
 	{ID: "cluster.istio-apis", Category: CategoryCluster, Ingress: AnyIngress, Description: "Istio networking and security APIs served",
@@ -389,13 +402,16 @@ func leftOut(gateways int) string {
 
 func checkNoOptOut(v *checkView) Result {
 	pods, gateways := v.AppPods()
-	var optedOut, sidecars []snapshot.Object
+	var optedOut, sidecars, injecting []snapshot.Object
 	for _, p := range pods {
 		if p.Labels[istio.DataplaneModeLabel] == "none" {
 			optedOut = append(optedOut, p)
 		}
-		if p.Annotations[sidecarStatus] != "" {
+		switch {
+		case p.Annotations[sidecarStatus] != "":
 			sidecars = append(sidecars, p)
+		case sidecarRequested(p):
+			injecting = append(injecting, p)
 		}
 	}
 	switch {
@@ -404,6 +420,9 @@ func checkNoOptOut(v *checkView) Result {
 			"pods opted out with %s=none: %s", istio.DataplaneModeLabel, podNames(optedOut))
 	case len(sidecars) > 0:
 		return fail("disable sidecar injection for these workloads and restart them", "pods run an Istio sidecar: %s", podNames(sidecars))
+	case len(injecting) > 0:
+		return fail(fmt.Sprintf("remove %s from the pods' template (kubectl label pod -n %s %s %s-, then the Deployment's)", sidecarInject, v.s.Namespace, injecting[0].Name, sidecarInject),
+			"pods ask for a sidecar (%s=true) in ambient mode: once injected, it takes their traffic and ztunnel leaves them to it (Kiali's KIA1311-KIA1316): %s", sidecarInject, podNames(injecting))
 	}
 	return pass("%d pods, none opted out%s", len(pods), leftOut(gateways))
 }
@@ -485,19 +504,44 @@ func checkStrict(v *checkView) Result {
 	return pass("STRICT for %d workloads", len(v.workloads()))
 }
 
+// carveOuts are the ports where a plaintext exception to STRICT serves
+// callers that cannot be in the mesh, as Enterprise-RAG writes them: the
+// kube-apiserver calling an admission webhook, and clients reaching an
+// ingress that runs in the mesh.
+var carveOuts = map[string]string{
+	"9443": "a webhook's port: the kube-apiserver calls it without mTLS",
+	"443":  "an in-mesh ingress's port: clients outside the mesh connect there",
+	"8443": "an in-mesh ingress's port: clients outside the mesh connect there",
+}
+
 func checkPortLevel(v *checkView) Result {
-	var holes []string
+	var holes, carved []string
 	for _, p := range v.workloads() {
 		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
 		for port, mode := range eff.PortModes {
-			if mode == "PERMISSIVE" || mode == "DISABLE" {
-				holes = append(holes, fmt.Sprintf("%s port %s %s (%s)", p.Name, port, mode, eff.Source))
+			if mode != "PERMISSIVE" && mode != "DISABLE" {
+				continue
+			}
+			hole := fmt.Sprintf("%s port %s %s (%s)", p.Name, port, mode, eff.Source)
+			if why, ok := carveOuts[port]; ok {
+				carved = append(carved, hole+": "+why)
+			} else {
+				holes = append(holes, hole)
 			}
 		}
 	}
-	if len(holes) > 0 {
-		sort.Strings(holes)
-		return fail("remove the portLevelMtls entries, or set them to STRICT", "plaintext allowed on: %s", strings.Join(holes, "; "))
+	sort.Strings(holes)
+	sort.Strings(carved)
+	switch {
+	case len(holes) > 0:
+		also := ""
+		if len(carved) > 0 {
+			also = "; and on the carve-outs " + strings.Join(carved, "; ")
+		}
+		return fail("remove the portLevelMtls entries, or set them to STRICT", "plaintext allowed on: %s%s", strings.Join(holes, "; "), also)
+	case len(carved) > 0:
+		return warn(fmt.Sprintf("keep each carve-out only while a caller outside the mesh needs it (kubectl get peerauthentication -n %s -o yaml)", v.s.Namespace),
+			"plaintext allowed only on carve-outs for callers outside the mesh: %s", strings.Join(carved, "; "))
 	}
 	return pass("no PERMISSIVE or DISABLE portLevelMtls")
 }

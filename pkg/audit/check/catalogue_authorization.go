@@ -533,7 +533,7 @@ func checkLockdownIntact(v *checkView) Result {
 		some = some || ok
 	}
 	if !some {
-		return pass("not locked down: no AuthorizationPolicy of kubectl opea secure --lockdown")
+		return v.fencedPods()
 	}
 	var problems []string
 	for _, name := range lockdown {

@@ -70,6 +70,7 @@ var authorizationBrokenCases = []brokenCase{
 				Rules:    []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{Principals: []string{"cluster.local/ns/chatqna/sa/default"}}}}}}})}
 			s.Services = append(s.Services, snapshot.Service{Namespace: "chatqna", Name: "chatqna", Labels: map[string]string{istio.UseWaypointLabel: "waypoint"},
 				Selector: map[string]string{"app.kubernetes.io/name": "chatqna"}, Ports: []snapshot.ServicePort{{Name: "http", Port: 8888, Target: 8888}}})
+			s.GatewayAPIGateways = append(s.GatewayAPIGateways, waypointGateway("chatqna", "waypoint", ""))
 		}},
 	{"an ALLOW with HTTP fields", "authorization.ztunnel-accepted", Fail, "chatqna/get-only: ztunnel drops its ALLOW rules with HTTP fields (methods)",
 		func(t *testing.T, s *snapshot.Snapshot) {
@@ -85,7 +86,10 @@ var authorizationBrokenCases = []brokenCase{
 			s.AuthorizationPolicies = []istio.AuthorizationPolicy{p}
 		}},
 	{"the namespace's waypoint without ingress", "authorization.waypoint-ingress", Warn, "Service chatqna/chatqna-nginx uses waypoint chatqna/waypoint, but without istio.io/ingress-use-waypoint=true",
-		func(t *testing.T, s *snapshot.Snapshot) { s.NamespaceLabels[istio.UseWaypointLabel] = "waypoint" }},
+		func(t *testing.T, s *snapshot.Snapshot) {
+			s.NamespaceLabels[istio.UseWaypointLabel] = "waypoint"
+			s.GatewayAPIGateways = append(s.GatewayAPIGateways, waypointGateway("chatqna", "waypoint", ""))
+		}},
 	{"a developer may port-forward", "authorization.port-forward", Warn, "User alice (RoleBinding dev, ClusterRole edit)",
 		func(t *testing.T, s *snapshot.Snapshot) {
 			s.ClusterRoles = append(s.ClusterRoles, rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "edit"},

@@ -19,6 +19,24 @@ var restatements = map[string][]string{
 	"reachability.entry-admits-gateway": {"authorization.ingress-admitted"},
 }
 
+// opensABackend are the setups that put a Service of the application's in
+// front of a running pod with no AuthorizationPolicy keeping other
+// namespaces out (the waypoint cases need one): reachability.backends-internal
+// rightly warns of it, beside the check the setup is about.
+var opensABackend = map[string]bool{
+	"a Service naming a waypoint that does not exist":                          true,
+	"a waypoint's policy that callers of the pods' addresses bypass":           true,
+	"a Service using a waypoint that exists":                                   true,
+	"a waypoint's policy, and ztunnel admitting only the waypoint at the pods": true,
+	"a waypoint's policy, and the pods bound to the waypoint too":              true,
+}
+
+// alsoNoticed reports whether check id's outcome o is expected beside the
+// finding of setup name, whose check is broken.
+func alsoNoticed(name, broken, id string, o Result) bool {
+	return restates(id, broken) || (opensABackend[name] && id == "reachability.backends-internal" && o.Status == Warn)
+}
+
 // restates reports whether check id may notice the defect of check broken.
 func restates(id, broken string) bool {
 	for _, r := range restatements[broken] {

@@ -95,7 +95,7 @@ func (c *readCache) podsOf(ctx context.Context, kube clients.Kube, selector stri
 
 func gatewayPod(p corev1.Pod) snapshot.Object {
 	return snapshot.Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: p.Annotations,
-		ContainerPorts: istio.ContainerPorts(p.Spec), ServiceAccount: p.Spec.ServiceAccountName}
+		ContainerPorts: istio.ContainerPorts(p.Spec), ServiceAccount: p.Spec.ServiceAccountName, HostNetwork: p.Spec.HostNetwork}
 }
 
 // mayListSecrets asks, once per ServiceAccount "namespace/name", whether

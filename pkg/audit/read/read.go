@@ -225,6 +225,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		func() error { return readGatewayAPI(ctx, c.Dynamic, s) },
 		func() error { return readServices(ctx, c.Kube, s) },
 		func() error { return readClusterRBAC(ctx, c.Kube, s) },
+		func() error { return readRequestAuthentications(ctx, c.Dynamic, s) },
 	}
 	if r.o.AllNamespaces {
 		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx))
@@ -284,6 +285,9 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*snapshot.Snapshot
 	if r.roles != nil {
 		s.Roles, s.RoleBindings = r.roles[ns], r.roleBindings[ns]
 	} else if err := readNamespaceRBAC(ctx, r.c.Kube, s); err != nil {
+		return nil, err
+	}
+	if err := readAmbientPitfalls(ctx, r.c, s); err != nil {
 		return nil, err
 	}
 	return s, nil

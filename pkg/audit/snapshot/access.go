@@ -64,6 +64,15 @@ const (
 	// InputRBAC are the Roles and RoleBindings of the application
 	// namespace, and every ClusterRole and ClusterRoleBinding.
 	InputRBAC Input = "rbac"
+	// InputNetworkPolicies are the NetworkPolicies of the application
+	// namespace.
+	InputNetworkPolicies Input = "networkpolicies"
+	// InputServiceAccounts are the ServiceAccounts of the application
+	// namespace.
+	InputServiceAccounts Input = "serviceaccounts"
+	// InputRequestAuthentications are the RequestAuthentications of every
+	// namespace.
+	InputRequestAuthentications Input = "requestauthentications"
 )
 
 // ProbeInputs are what the live probe reads: it finds the gateway's

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 
 	"github.com/opea-project/kubectl-opea/pkg/discover/served"
@@ -104,6 +105,15 @@ type Snapshot struct {
 	ClusterRoles        []rbacv1.ClusterRole
 	ClusterRoleBindings []rbacv1.ClusterRoleBinding
 
+	// NetworkPolicies are the application namespace's: whether they let
+	// HBONE (TCP 15008) reach its pods.
+	NetworkPolicies []networkingv1.NetworkPolicy
+	// ServiceAccounts are the names of the application namespace's
+	// ServiceAccounts: whom the principals of its policies may name.
+	ServiceAccounts []string
+	// RequestAuthentications are those of every namespace.
+	RequestAuthentications []istio.RequestAuthentication
+
 	// Probe is the live TLS probe's findings; nil when none ran.
 	Probe *ProbeReport
 	// ProbeOff says the probe was not asked for (--probe=false): its
@@ -135,6 +145,9 @@ type Object struct {
 	ContainerPorts []istio.ContainerPort
 	// ServiceAccount is a gateway pod's; "" for the application's pods.
 	ServiceAccount string
+	// HostNetwork is a gateway pod's spec.hostNetwork; false for the
+	// application's pods.
+	HostNetwork bool
 }
 
 // ServiceAccountKey is "namespace/serviceaccount" of a pod; a pod that

@@ -49,6 +49,7 @@ var Known = []Resource{
 	clusterScoped(gvr("rbac.authorization.k8s.io", "v1", "clusterrolebindings"), "ClusterRoleBinding"),
 	namespaced(gvr("rbac.authorization.k8s.io", "v1", "roles"), "Role"),
 	namespaced(gvr("rbac.authorization.k8s.io", "v1", "rolebindings"), "RoleBinding"),
+	namespaced(gvr("networking.k8s.io", "v1", "networkpolicies"), "NetworkPolicy"),
 
 	namespaced(gvr("networking.istio.io", "v1", "gateways"), "Gateway"),
 	namespaced(gvr("networking.istio.io", "v1", "virtualservices"), "VirtualService"),
@@ -92,6 +93,7 @@ var DefaultServed = []schema.GroupVersionResource{
 	gvr("apps", "v1", "deployments"), gvr("apps", "v1", "daemonsets"),
 	gvr("rbac.authorization.k8s.io", "v1", "clusterroles"), gvr("rbac.authorization.k8s.io", "v1", "clusterrolebindings"),
 	gvr("rbac.authorization.k8s.io", "v1", "roles"), gvr("rbac.authorization.k8s.io", "v1", "rolebindings"),
+	gvr("networking.k8s.io", "v1", "networkpolicies"),
 	gvr(IstioNetworking, "v1", "gateways"), gvr(IstioNetworking, "v1", "virtualservices"), gvr(IstioNetworking, "v1", "destinationrules"),
 	gvr(IstioSecurity, "v1", "peerauthentications"), gvr(IstioSecurity, "v1", "authorizationpolicies"), gvr(IstioSecurity, "v1", "requestauthentications"),
 	certmanager.Issuers, certmanager.ClusterIssuers, certmanager.Certificates,
