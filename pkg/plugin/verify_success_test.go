@@ -257,9 +257,9 @@ func securedOutcomes(cred testpki.Credential, probeAddress string) map[string]ou
 
 		// The fake cluster's application pods carry none of the labels
 		// its Services select: no port is served, none judged.
-		"reachability.plaintext-refused":    skipped("no running pod found to serve any port of the application's Services"),
-		"reachability.entry-admits-gateway": skipped("no running pod found to serve the entry ports chatqna-nginx:80"),
-		"reachability.backends-internal":    skipped("no running pod found to serve a backend port"),
+		"reachability.plaintext-refused":      skipped("no running pod found to serve any port of the application's Services"),
+		"reachability.entry-admits-gateway":   skipped("no running pod found to serve the entry ports chatqna-nginx:80"),
+		"reachability.backends-internal":      skipped("no running pod found to serve a backend port"),
 		"pitfalls.networkpolicy-admits-hbone": ok("no NetworkPolicy in namespace chatqna"),
 		"pitfalls.principals-exist":           ok("every service account the policies name in namespace chatqna exists (0 accounts there)"),
 		"pitfalls.gateway-host-network":       ok("no gateway pod of the application's Gateways on the host network"),
