@@ -256,7 +256,7 @@ Ingress gateway
     fix: kubectl opea secure -n chatqna --host <host> (an Istio Gateway), or kubectl opea secure -n chatqna --host <host> --gateway-api (a Gateway API Gateway)
 ` + docs + `ingress.gateway-found
 
-Verdict: chatqna is NOT secured as intended (18 passed, 0 warnings, 4 failed, 23 skipped)
+Verdict: chatqna is NOT secured as intended (18 passed, 0 warnings, 4 failed, 24 skipped)
 `,
 		err:  "error: 4 checks failed\n",
 		code: ExitFailure,

@@ -134,6 +134,7 @@ func TestVerifyListsMissingPermissionsAndExitsThree(t *testing.T) {
 		"  list gateways.networking.istio.io in every namespace\n" +
 		"  get namespaces \"chatqna\"\n" +
 		"  list peerauthentications.security.istio.io in every namespace\n" +
+		"  list requestauthentications.security.istio.io in every namespace\n" +
 		"  list services in every namespace\n" +
 		"  list virtualservices.networking.istio.io in every namespace\n" +
 		"fix: " + snapshot.PermissionHint + "\n"
@@ -155,7 +156,7 @@ func TestVerifyListsMissingPermissionsAndExitsThree(t *testing.T) {
 	if err := json.Unmarshal([]byte(js.out), &report); err != nil {
 		t.Fatalf("-o json: %v\n%s", err, js.out)
 	}
-	if js.code != ExitIncomplete || report.Success || report.Summary.Unknown == 0 || len(report.MissingPermissions) != 12 {
+	if js.code != ExitIncomplete || report.Success || report.Summary.Unknown == 0 || len(report.MissingPermissions) != 13 {
 		t.Errorf("-o json: exit %d, success %v, summary %+v, %d missing permissions", js.code, report.Success, report.Summary, len(report.MissingPermissions))
 	}
 }

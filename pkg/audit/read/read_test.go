@@ -226,6 +226,7 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 		all("list", "networking.istio.io", "gateways"),
 		{Verb: "get", Resource: "namespaces", Name: "chatqna"},
 		all("list", "security.istio.io", "peerauthentications"),
+		all("list", "security.istio.io", "requestauthentications"),
 		all("list", "", "services"),
 		all("list", "networking.istio.io", "virtualservices"),
 	}
@@ -238,7 +239,7 @@ func TestReadCollectsEveryForbiddenRead(t *testing.T) {
 	}
 	sort.Strings(unread)
 	wantUnread := []string{"authorizationpolicies", "certificates", "daemonsets", "destinationrules", "gateway pods", "gateways", "istio-cni config", "istiod",
-		"mesh config", "namespace", "peerauthentications", "rbac", "secret access", "secrets", "services", "virtualservices"}
+		"mesh config", "namespace", "peerauthentications", "rbac", "requestauthentications", "secret access", "secrets", "services", "virtualservices"}
 	if diff := cmp.Diff(wantUnread, unread); diff != "" {
 		t.Errorf("unread inputs (-want +got):\n%s", diff)
 	}

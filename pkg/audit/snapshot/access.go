@@ -57,6 +57,9 @@ const (
 	// InputAuthorizationPolicies are the AuthorizationPolicies of every
 	// namespace.
 	InputAuthorizationPolicies Input = "authorizationpolicies"
+	// InputRequestAuthentications are the RequestAuthentications of every
+	// namespace.
+	InputRequestAuthentications Input = "requestauthentications"
 	// InputRBAC are the Roles and RoleBindings of the application
 	// namespace, and every ClusterRole and ClusterRoleBinding.
 	InputRBAC Input = "rbac"
