@@ -77,6 +77,11 @@ type Options struct {
 	// server. The pods of Istio's data plane (ztunnel, istio-cni, gateways)
 	// run on kwok's node, without their containers.
 	Istio bool
+	// IstiodRoots are PEM CA certificates istiod trusts besides the
+	// system's when it fetches a JWKS over https (a test IdP's): written
+	// to a folder that SSL_CERT_DIR names in istiod's environment, next
+	// to the system's /etc/ssl/certs.
+	IstiodRoots []byte
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
 }
@@ -285,7 +290,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 
 	if opts.Istio {
 		t = time.Now()
-		if err := cp.installIstio(ctx, bins, opts.Detached); err != nil {
+		if err := cp.installIstio(ctx, bins, opts.Detached, opts.IstiodRoots); err != nil {
 			return nil, err
 		}
 		if err := cp.saveState(); err != nil {
