@@ -369,6 +369,16 @@ func TestAuthJWTWithTheGatewayAPI(t *testing.T) {
 	roots := credentialRoots(t, ns, names.TLSSecret)
 	rows := tokenRows(t, idp)
 	waitGatewayServes(t, gw, func() error { return checkRows(gw, layout.HTTPSTarget, ns, host, roots, rows) })
+	// verify finds the policies bound to the Gateway by targetRefs.
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(rows[len(rows)-1].authorization), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, append([]string{"verify", "-n", ns, "--probe-token-file", tokenFile}, probeFlags(t, gw, layout)...)...); r.code != 0 ||
+		!strings.Contains(r.stdout, "[ok]   the authentication policies bind the application's gateways (AuthorizationPolicy "+ns+"/"+names.RequireJWT+", RequestAuthentication "+ns+"/"+names.RequestAuthentication+" bind Gateway "+ns+"/") ||
+		!strings.Contains(r.stdout, "[ok]   a request with --probe-token-file's token reaches the application (GET / with the token answered 200)") {
+		t.Errorf("verify --probe-token-file with the Gateway API: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 
 	if r := opea(t, append(secure, "--auth=none")...); r.code != 0 {
 		t.Fatalf("secure --gateway-api --auth=none: exit %d\n%s", r.code, r.stderr)
