@@ -572,7 +572,7 @@ func checkAuthProbeAnonymous(v *checkView) Result {
 		case h.Status == 401 || h.Status == 403:
 			statuses = append(statuses, fmt.Sprintf("%s: %d", h.Host, h.Status))
 		case redirectsAway(h):
-			statuses = append(statuses, fmt.Sprintf("%s: %d to sign in at %s", h.Host, h.Status, hostOf(h.Location)))
+			statuses = append(statuses, fmt.Sprintf("%s: %d to sign in at %s", h.Host, h.Status, signIn(h)))
 		case h.Status >= 200 && h.Status < 400:
 			return fail("see authentication.hosts-covered and authentication.policies-attached: the policies do not reach this request",
 				"%s: the application is open to callers without a token", what)
@@ -588,14 +588,30 @@ func checkAuthProbeAnonymous(v *checkView) Result {
 	return pass("refused: %s", strings.Join(statuses, ", "))
 }
 
-// redirectsAway reports whether h is a redirect to another host: a
-// sign-in page, not the application's own redirect.
+// redirectsAway reports whether h is a redirect to a sign-in page: on
+// another host (the IdP's), or to oauth2-proxy's own paths (/oauth2/...)
+// where it shares the application's host; not the application's own
+// redirect.
 func redirectsAway(h snapshot.HostProbe) bool {
 	if h.Status < 300 || h.Status >= 400 || h.Location == "" {
 		return false
 	}
+	u, err := url.Parse(h.Location)
+	if err != nil {
+		return false
+	}
 	to := hostOf(h.Location)
-	return to != "" && !strings.EqualFold(to, h.Host)
+	return (to != "" && !strings.EqualFold(to, h.Host)) || strings.HasPrefix(u.Path, "/oauth2/")
+}
+
+// signIn names where a sign-in redirect leads: its host, or its path on
+// the application's host.
+func signIn(h snapshot.HostProbe) string {
+	if to := hostOf(h.Location); to != "" && !strings.EqualFold(to, h.Host) {
+		return to
+	}
+	u, _ := url.Parse(h.Location)
+	return u.Path
 }
 
 // hostOf is the host name of an absolute URL, "" for a relative one.

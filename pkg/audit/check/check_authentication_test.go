@@ -246,3 +246,21 @@ func TestJWTRuleProblems(t *testing.T) {
 		}
 	}
 }
+
+// A redirect to sign in is a refusal; the application's own redirect is
+// not.
+func TestRedirectsToSignIn(t *testing.T) {
+	for location, want := range map[string]bool{
+		"https://idp.example.com/realms/opea/protocol/openid-connect/auth?client_id=chatqna": true,
+		"https://chatqna.example.com/oauth2/start?rd=%2F":                                    true,
+		"/oauth2/sign_in":                   true,
+		"https://chatqna.example.com/ui/":   false,
+		"/ui/":                              false,
+		"https://CHATQNA.example.com:443/x": false,
+	} {
+		h := snapshot.HostProbe{Host: "chatqna.example.com", Status: 302, Location: location}
+		if got := redirectsAway(h); got != want {
+			t.Errorf("%s: sign-in %v, want %v", location, got, want)
+		}
+	}
+}
