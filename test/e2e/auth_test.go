@@ -581,6 +581,16 @@ func verifyAuthenticated(t *testing.T, gw *gatewayemulator.Emulator, layout fixt
 			t.Errorf("verify lacks %q:\n%s", want, r.stdout)
 		}
 	}
+	// What authentication.hosts-covered judges, asked of the gateway as
+	// istiod configures it: the Host header with the port needs the token
+	// too.
+	withPort := host + ":443"
+	if err := checkRows(gw, layout.HTTPSTarget, ns, withPort, roots, []tokenRow{
+		{name: "Host " + withPort + " without a token", status: http.StatusForbidden},
+		{name: "Host " + withPort + " with a valid token", authorization: authorization, status: http.StatusOK, app: true},
+	}); err != nil {
+		t.Errorf("the gateway: %v", err)
+	}
 	if js := opea(t, append([]string{"verify", "-n", ns, "-o", "json", "--probe-token-file", tokenFile}, probe...)...); js.code != 0 || printed(js) {
 		t.Errorf("verify -o json --probe-token-file: exit %d, token printed %v\n%s%s", js.code, printed(js), js.stdout, js.stderr)
 	}

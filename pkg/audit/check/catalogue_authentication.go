@@ -146,7 +146,11 @@ func (v *checkView) rerunAuth(ra istio.RequestAuthentication) string {
 		return v.secureCommand("--auth jwt --jwt-issuer <issuer> --jwks-uri <jwks-uri>")
 	}
 	r := ra.JWTRules[0]
-	extra := []string{"--auth jwt", "--jwt-issuer " + r.Issuer, "--jwks-uri " + r.JWKSURI}
+	jwks := r.JWKSURI
+	if jwks == "" {
+		jwks = "<jwks-uri>"
+	}
+	extra := []string{"--auth jwt", "--jwt-issuer " + r.Issuer, "--jwks-uri " + jwks}
 	for _, aud := range r.Audiences {
 		extra = append(extra, "--audience "+aud)
 	}
@@ -164,13 +168,8 @@ func checkAuthConfigured(v *checkView) Result {
 		return skip("no authentication at the gateway for the application's hosts: whoever reaches the gateway reaches the application (kubectl opea secure --auth jwt|ext-authz adds it)")
 	}
 	names := ownership.NamesFor(v.s.Namespace)
-	var requireJWT *istio.AuthorizationPolicy
-	for i := range a.ours {
-		if a.ours[i].Name == names.RequireJWT {
-			requireJWT = &a.ours[i]
-		}
-	}
-	if len(a.oursRA) > 0 && requireJWT == nil {
+	requiresJWT := slices.ContainsFunc(a.ours, func(p istio.AuthorizationPolicy) bool { return p.Name == names.RequireJWT })
+	if len(a.oursRA) > 0 && !requiresJWT {
 		ra := a.oursRA[0]
 		return fail(v.rerunAuth(ra),
 			"RequestAuthentication %s of kubectl opea secure --auth jwt is in place without its AuthorizationPolicy %s: it turns away invalid tokens only, and requests without a token reach the application",
@@ -182,7 +181,7 @@ func checkAuthConfigured(v *checkView) Result {
 			parts = append(parts, "kubectl opea secure --auth "+mode)
 		}
 	}
-	policies := a.policies
+	policies := slices.Clone(a.policies)
 	for _, p := range a.ours {
 		if !containsPolicy(policies, p) {
 			policies = append(policies, p)
