@@ -476,6 +476,26 @@ func TestAuthExtAuthzOnTheClassicGateway(t *testing.T) {
 		return nil
 	})
 	recordGateway(t, proxy, "secure-auth-ext-authz-classic")
+
+	// verify: the provider is in the mesh config, a request without the
+	// header is refused, one with it gets in.
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("let-me-in\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = opea(t, append([]string{"verify", "-n", ns, "--probe-token-file", tokenFile}, probeFlags(t, gw, layout)...)...)
+	for _, want := range []string{
+		"[ok]   CUSTOM policies name an extension provider of the mesh config (" + layout.Namespace + "/" + names.ExtAuthz + ": " + provider + ", in ConfigMap istio-system/istio, key mesh)",
+		"[ok]   the gateway turns away a request without a token (refused: " + host + ": 403)",
+		"[ok]   a request with --probe-token-file's token reaches the application (GET / with the token answered 200)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("verify lacks %q", want)
+		}
+	}
+	if r.code != 0 || strings.Contains(r.stdout+r.stderr, "let-me-in") {
+		t.Errorf("verify --probe-token-file after secure --auth ext-authz: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // addExtensionProvider adds an envoyExtAuthzHttp provider to the mesh
