@@ -94,12 +94,14 @@ func Audit(ctx context.Context, c read.Clients, o read.ReadOptions, p probe.Opti
 	return &r, nil
 }
 
-// probeGateway records in s the live probe of its gateway, or that none
-// was asked for.
+// probeGateway records in s the live probe of its gateway and the keys
+// of the RequestAuthentications that may bind it, or that none was asked
+// for.
 func probeGateway(ctx context.Context, s *snapshot.Snapshot, p probe.Options, probing bool) {
 	s.ProbeOff = !probing
 	if probing {
 		s.Probe = probe.Probe(ctx, s, p)
+		s.JWKS = probe.FetchKeys(ctx, s, p)
 	}
 }
 

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // The modes of secure --auth.
@@ -138,28 +138,10 @@ func urlProblems(flag, v string) []string {
 	if v == "" {
 		return []string{fmt.Sprintf("--auth jwt needs %s URL", flag)}
 	}
-	u, err := url.Parse(v)
-	switch {
-	case err != nil:
-		return []string{fmt.Sprintf("invalid %s %q: %v", flag, v, err)}
-	case u.Host == "" || u.Hostname() == "":
-		return []string{fmt.Sprintf("invalid %s %q: give an absolute URL, https://host/path", flag, v)}
-	case u.User != nil || u.Fragment != "" || strings.ContainsAny(v, " \t\n"):
-		return []string{fmt.Sprintf("invalid %s %q: no user info, fragment or spaces", flag, v)}
-	case u.Scheme == "https":
-		return nil
-	case u.Scheme == "http" && loopback(u.Hostname()):
-		return nil
+	if p := istio.URLProblem(v); p != "" {
+		return []string{fmt.Sprintf("invalid %s %q: %s", flag, v, p)}
 	}
-	return []string{fmt.Sprintf("invalid %s %q: must be an https URL (plain http only for a loopback host)", flag, v)}
-}
-
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return nil
 }
 
 // Record is s as recorded on the AuthorizationPolicy.

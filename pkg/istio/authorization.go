@@ -28,6 +28,14 @@ type AuthorizationPolicy struct {
 	// Action is ALLOW (also when empty), DENY, AUDIT or CUSTOM.
 	Action string              `json:"action,omitempty"`
 	Rules  []AuthorizationRule `json:"rules,omitempty"`
+	// Provider is a CUSTOM policy's extension provider.
+	Provider *ExtensionProviderRef `json:"provider,omitempty"`
+}
+
+// ExtensionProviderRef names an extensionProviders entry of the mesh
+// config.
+type ExtensionProviderRef struct {
+	Name string `json:"name,omitempty"`
 }
 
 // PolicyTargetReference names the object a policy is bound to.

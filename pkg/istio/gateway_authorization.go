@@ -31,20 +31,40 @@ type GatewayProxy struct {
 // Gateway attaches; other gateways ignore it. Dry-run policies are
 // attached as shadow rules, which decide nothing, so they are left out.
 func (p AuthorizationPolicy) AttachesToGateway(root string, proxy GatewayProxy) bool {
-	if p.DryRun() || (p.Namespace != root && p.Namespace != proxy.Namespace) {
+	if p.DryRun() {
 		return false
 	}
-	refs := p.TargetRefs
-	if len(refs) == 0 && p.TargetRef != nil {
-		refs = []PolicyTargetReference{*p.TargetRef}
+	return attachesToGateway(policyTarget{p.Namespace, p.Selector, p.TargetRef, p.TargetRefs}, root, proxy)
+}
+
+// policyTarget is what binds a policy to workloads or gateways: its
+// namespace, selector and targetRefs. AuthorizationPolicies and
+// RequestAuthentications are bound alike (ShouldAttachPolicy in
+// pilot/pkg/model/policyattachment.go).
+type policyTarget struct {
+	namespace  string
+	selector   *WorkloadSelector
+	targetRef  *PolicyTargetReference
+	targetRefs []PolicyTargetReference
+}
+
+// attachesToGateway reports whether istiod sends a policy bound by t to
+// proxy's Envoy.
+func attachesToGateway(t policyTarget, root string, proxy GatewayProxy) bool {
+	if t.namespace != root && t.namespace != proxy.Namespace {
+		return false
+	}
+	refs := t.targetRefs
+	if len(refs) == 0 && t.targetRef != nil {
+		refs = []PolicyTargetReference{*t.targetRef}
 	}
 	if len(refs) == 0 {
-		if p.Selector == nil {
+		if t.selector == nil {
 			return true
 		}
-		return labels.SelectorFromSet(p.Selector.MatchLabels).Matches(labels.Set(proxy.Labels))
+		return labels.SelectorFromSet(t.selector.MatchLabels).Matches(labels.Set(proxy.Labels))
 	}
-	if proxy.GatewayName == "" || p.Namespace != proxy.Namespace {
+	if proxy.GatewayName == "" || t.namespace != proxy.Namespace {
 		return false
 	}
 	for _, r := range refs {
@@ -79,8 +99,10 @@ type GatewayDecision struct {
 	Allows []AuthorizationPolicy
 	Allow  *AuthorizationPolicy
 	// Custom are the CUSTOM policies attached: an external authorizer
-	// decides requests they match.
-	Custom []AuthorizationPolicy
+	// decides requests they match. AsksCustom is whether one of them
+	// matches the request.
+	Custom     []AuthorizationPolicy
+	AsksCustom Match
 	// Applied are all the policies attached.
 	Applied []AuthorizationPolicy
 }
@@ -92,10 +114,10 @@ type GatewayDecision struct {
 // rules matches nothing. A matching CUSTOM policy leaves it to the external
 // authorizer; AUDIT decides nothing.
 func EvaluateAtGateway(policies []AuthorizationPolicy, root string, proxy GatewayProxy, r ClientRequest) GatewayDecision {
-	d, custom := evaluateAtEnvoy(policies,
+	d, custom, asked := evaluateAtEnvoy(policies,
 		func(p AuthorizationPolicy) bool { return p.AttachesToGateway(root, proxy) },
 		func(p AuthorizationPolicy) Match { return p.matchesRequest(r) })
-	return GatewayDecision{Admitted: d.Admitted, Deny: d.Deny, Allows: d.Allows, Allow: d.Allow, Custom: custom, Applied: d.Applied}
+	return GatewayDecision{Admitted: d.Admitted, Deny: d.Deny, Allows: d.Allows, Allow: d.Allow, Custom: custom, AsksCustom: asked, Applied: d.Applied}
 }
 
 // evaluateAtEnvoy decides as an Envoy's RBAC filters do (the gateway's, a
@@ -103,8 +125,8 @@ func EvaluateAtGateway(policies []AuthorizationPolicy, root string, proxy Gatewa
 // then, with ALLOW policies attached, only what one of them matches
 // passes; a matching CUSTOM policy leaves it to the external authorizer
 // (which may refuse what it is asked about); AUDIT decides nothing. It
-// returns the CUSTOM policies attached too.
-func evaluateAtEnvoy(policies []AuthorizationPolicy, attached func(AuthorizationPolicy) bool, matches func(AuthorizationPolicy) Match) (Decision, []AuthorizationPolicy) {
+// returns the CUSTOM policies attached too, and whether one matches.
+func evaluateAtEnvoy(policies []AuthorizationPolicy, attached func(AuthorizationPolicy) bool, matches func(AuthorizationPolicy) Match) (Decision, []AuthorizationPolicy, Match) {
 	d := Decision{}
 	var customs []AuthorizationPolicy
 	denied, custom := No, No
@@ -131,7 +153,7 @@ func evaluateAtEnvoy(policies []AuthorizationPolicy, attached func(Authorization
 		allowed, d.Allow = bestMatch(d.Allows, matches)
 	}
 	d.Admitted = and(and(not(denied), allowed), not(and(custom, Undecided)))
-	return d, customs
+	return d, customs, custom
 }
 
 // matchesRequest reports whether some rule of p matches r, as Envoy's RBAC
@@ -239,4 +261,13 @@ func conditionMatches(c RuleCondition, r ClientRequest) Match {
 		value = func(string) Match { return Undecided }
 	}
 	return and(field(c.Values, value, false), field(c.NotValues, value, true))
+}
+
+// ConcernsRequest reports whether some rule of p is about what r asks for:
+// its to operations match r, whoever sends it and whatever its when
+// conditions. A rule without to concerns every request.
+func (p AuthorizationPolicy) ConcernsRequest(r ClientRequest) Match {
+	return p.rulesMatch(func(Source) Match { return Yes },
+		func(o Operation) Match { return operationMatches(o, r) },
+		func(RuleCondition) Match { return Yes })
 }

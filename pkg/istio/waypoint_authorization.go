@@ -40,7 +40,7 @@ func (p AuthorizationPolicy) AttachesToWaypoint(root string, wp Waypoint, svcNam
 // here, so rules on it are Undecided, as are ports when c.Port is 0. A
 // CUSTOM policy leaves the answer to its authorizer.
 func EvaluateAtWaypoint(policies []AuthorizationPolicy, root string, wp Waypoint, svcNamespace, svcName string, c Caller) Decision {
-	d, _ := evaluateAtEnvoy(policies,
+	d, _, _ := evaluateAtEnvoy(policies,
 		func(p AuthorizationPolicy) bool { return p.AttachesToWaypoint(root, wp, svcNamespace, svcName) },
 		func(p AuthorizationPolicy) Match { return p.MatchesAtWaypoint(c) })
 	return d

@@ -131,8 +131,11 @@ type VerifyOptions struct {
 	ProbeAddress     string
 	ProbeHTTPAddress string
 	ProbeTimeout     time.Duration
-	Wait             bool
-	Timeout          time.Duration
+	// ProbeTokenFile holds a bearer token the probe sends to reach the
+	// application through the gateway's authentication.
+	ProbeTokenFile string
+	Wait           bool
+	Timeout        time.Duration
 	// Contexts and AllContexts choose the kube contexts to audit, Parallel
 	// how many at once, ContextTimeout how long each may take.
 	Contexts       string
@@ -160,8 +163,12 @@ type VerifyOptions struct {
 	// Validate.
 	contexts    []string
 	contextsErr error
-	clients     clients.Getter
-	forContext  ContextClients
+	// token is --probe-token-file's content, tokenErr why it could not be
+	// read. The token is a secret: never printed.
+	token      string
+	tokenErr   error
+	clients    clients.Getter
+	forContext ContextClients
 	genericiooptions.IOStreams
 }
 
@@ -204,6 +211,7 @@ func NewCmdVerify(getter clients.Getter, forContext ContextClients, streams gene
 	f.StringVar(&o.ProbeAddress, "probe-address", o.ProbeAddress, "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
 	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", o.ProbeHTTPAddress, "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", o.ProbeTimeout, "Timeout of the live probe: each host's, and all hosts' together")
+	f.StringVar(&o.ProbeTokenFile, "probe-token-file", o.ProbeTokenFile, "File holding a token (a JWT, with or without \"Bearer \") the probe sends over HTTPS to check that a caller with it reaches an application behind secure --auth; never printed")
 	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass (exit code 124 if --timeout passes first)")
 	f.Lookup("wait").NoOptDefVal = "true"
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
@@ -236,6 +244,9 @@ func (o *VerifyOptions) Complete(cmd *cobra.Command) error {
 		o.namespace = ns
 	}
 	_, o.selectorErr = labels.Parse(o.Selector)
+	if o.set["probe-token-file"] {
+		o.token, o.tokenErr = readToken(o.ProbeTokenFile)
+	}
 	if o.waitFor != nil {
 		fmt.Fprintf(o.ErrOut, "--wait DURATION is deprecated: use --wait --timeout %s\n", *o.waitFor)
 		if !o.set["timeout"] {
@@ -332,6 +343,12 @@ func (o *VerifyOptions) Validate() error {
 	if o.ProbeHTTPAddress != "" && o.ProbeAddress == "" {
 		errs = append(errs, "--probe-http-address needs --probe-address")
 	}
+	if o.tokenErr != nil {
+		errs = append(errs, o.tokenErr.Error())
+	}
+	if !o.Probe && o.set["probe-token-file"] {
+		errs = append(errs, "--probe=false skips the probe that sends --probe-token-file's token: give one or the other")
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}
@@ -375,6 +392,9 @@ func (o *VerifyOptions) validateAllNamespaces() []string {
 	if o.selectorErr != nil {
 		errs = append(errs, fmt.Sprintf("invalid --selector %q: %v", o.Selector, o.selectorErr))
 	}
+	if o.set["probe-token-file"] {
+		errs = append(errs, "--probe-token-file holds one application's token: leave it out with --all-namespaces, and verify that application with -n")
+	}
 	for _, flag := range []string{"probe-address", "probe-http-address"} {
 		if o.set[flag] {
 			errs = append(errs, fmt.Sprintf("--%s names one gateway: leave it out with --all-namespaces, where each namespace's gateway is probed at its own address", flag))
@@ -386,6 +406,37 @@ func (o *VerifyOptions) validateAllNamespaces() []string {
 		}
 	}
 	return errs
+}
+
+// readToken reads a bearer token from file: one line, "Bearer " in front
+// of it or not. Its errors name the file, never what it holds.
+func readToken(file string) (string, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("could not read --probe-token-file %q: %v", file, errors.Unwrap(err))
+	}
+	token := strings.TrimSpace(string(b))
+	if t, ok := strings.CutPrefix(token, "Bearer "); ok {
+		token = strings.TrimSpace(t)
+	}
+	switch {
+	case token == "":
+		return "", fmt.Errorf("invalid --probe-token-file %q: it is empty; put the token (e.g. a JWT from your IdP) in it", file)
+	case strings.ContainsAny(token, " \t\r\n") || !isPrintable(token):
+		return "", fmt.Errorf("invalid --probe-token-file %q: it must hold one token, without spaces or line breaks inside", file)
+	}
+	return token, nil
+}
+
+// isPrintable reports whether s is printable ASCII, as an HTTP header
+// value must be.
+func isPrintable(s string) bool {
+	for _, c := range s {
+		if c < '!' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 // validateHostPort accepts HOST:PORT, where HOST is an IP address or a DNS
@@ -443,7 +494,7 @@ func (o *VerifyOptions) audit(ctx context.Context, c read.Clients) (*audit.Resul
 	result := &audit.Result{Namespace: o.namespace}
 	once := func(ctx context.Context) (bool, string, error) {
 		r, err := audit.Audit(ctx, c, o.readOptions(),
-			probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout}, o.Probe)
+			probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout, Token: o.token}, o.Probe)
 		var none *audit.NoApplicationError
 		if errors.As(err, &none) {
 			return false, "", noApplication(none.Namespace, none.Found)

@@ -256,7 +256,7 @@ Ingress gateway
     fix: kubectl opea secure -n chatqna --host <host> (an Istio Gateway), or kubectl opea secure -n chatqna --host <host> --gateway-api (a Gateway API Gateway)
 ` + docs + `ingress.gateway-found
 
-Verdict: chatqna is NOT secured as intended (22 passed, 0 warnings, 4 failed, 27 skipped)
+Verdict: chatqna is NOT secured as intended (22 passed, 0 warnings, 4 failed, 28 skipped)
 `,
 		err:  "error: 4 checks failed\n",
 		code: ExitFailure,

@@ -132,6 +132,9 @@ func (o *VerifyOptions) validateContexts() []string {
 			errs = append(errs, fmt.Sprintf("--%s names one gateway: leave it out with --contexts or --all-contexts, where each cluster's gateway is probed at its own address", flag))
 		}
 	}
+	if o.set["probe-token-file"] && !o.AllNamespaces {
+		errs = append(errs, "--probe-token-file holds a token of one cluster's application: leave it out with --contexts or --all-contexts, and verify that application with --context")
+	}
 	return errs
 }
 

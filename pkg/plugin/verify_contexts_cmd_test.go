@@ -144,6 +144,7 @@ func TestVerifyContextsUsageErrors(t *testing.T) {
 		{[]string{"--all-contexts", "--wait"}, "--wait waits for one cluster: leave it out with --contexts or --all-contexts"},
 		{[]string{"--all-contexts", "-n", "Bad_NS"}, `invalid namespace "Bad_NS"`},
 		{[]string{"--all-contexts", "--probe-address", "127.0.0.1:8443"}, "--probe-address names one gateway: leave it out with --contexts or --all-contexts"},
+		{[]string{"--contexts", "dev", "-n", "chatqna", "--probe-token-file", "/dev/null"}, "--probe-token-file holds a token of one cluster's application: leave it out with --contexts or --all-contexts"},
 		{[]string{"--contexts", "dev", "-n", "chatqna", "--reachability"}, "--reachability prints the matrix of one cluster's namespace: name the context with --context"},
 	} {
 		c := fakeClusterWith(t, chatQnANotSecured()...)

@@ -82,6 +82,11 @@ type Options struct {
 	// cheap second cluster, for tests that write every object (and its
 	// status) themselves, such as the objects of another cluster.
 	APIServerOnly bool
+	// IstiodRoots are PEM CA certificates istiod trusts besides the
+	// system's when it fetches a JWKS over https (a test IdP's): written
+	// to a folder that SSL_CERT_DIR names in istiod's environment, next
+	// to the system's /etc/ssl/certs.
+	IstiodRoots []byte
 	// Progress receives one line per step; nil discards.
 	Progress io.Writer
 }
@@ -308,7 +313,7 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 
 	if opts.Istio {
 		t = time.Now()
-		if err := cp.installIstio(ctx, bins, opts.Detached); err != nil {
+		if err := cp.installIstio(ctx, bins, opts.Detached, opts.IstiodRoots); err != nil {
 			return nil, err
 		}
 		if err := cp.saveState(); err != nil {

@@ -164,7 +164,7 @@ func ApplyManifests(ctx context.Context, cfg *rest.Config, objs []*unstructured.
 // installIstio applies the ambient profile istioctl renders and starts
 // istiod as a process with the arguments and environment of the istiod
 // Deployment in it. It returns once istiod reports ready.
-func (cp *ControlPlane) installIstio(ctx context.Context, bins Binaries, detached bool) error {
+func (cp *ControlPlane) installIstio(ctx context.Context, bins Binaries, detached bool, roots []byte) error {
 	objs, err := RenderAmbientProfile(ctx, bins.Istioctl)
 	if err != nil {
 		return err
@@ -185,14 +185,14 @@ func (cp *ControlPlane) installIstio(ctx context.Context, bins Binaries, detache
 	if istiod == nil {
 		return errors.New("istioctl rendered no istiod Deployment")
 	}
-	return cp.startIstiod(ctx, bins.Istiod, istiod, detached)
+	return cp.startIstiod(ctx, bins.Istiod, istiod, detached, roots)
 }
 
 // startIstiod runs pilot-discovery as the rendered Deployment's container
 // would: its arguments and environment, its ServiceAccount's rights (a token
 // for istio-system/istiod, so the chart's RBAC is what istiod may do), but
 // every listener on a free loopback port.
-func (cp *ControlPlane) startIstiod(ctx context.Context, bin string, d *appsv1.Deployment, detached bool) error {
+func (cp *ControlPlane) startIstiod(ctx context.Context, bin string, d *appsv1.Deployment, detached bool, roots []byte) error {
 	if len(d.Spec.Template.Spec.Containers) == 0 {
 		return errors.New("the rendered istiod Deployment has no container")
 	}
@@ -231,10 +231,27 @@ func (cp *ControlPlane) startIstiod(ctx context.Context, bin string, d *appsv1.D
 	if err != nil {
 		return err
 	}
+	if len(roots) > 0 {
+		dir, err := writeRoots(cp.dir, roots)
+		if err != nil {
+			return err
+		}
+		env = append(env, "SSL_CERT_DIR="+dir+":/etc/ssl/certs")
+	}
 	if err := cp.startWithEnv(bin, "istiod", args, env, detached); err != nil {
 		return err
 	}
 	return waitHTTP(ctx, &http.Client{Timeout: time.Second}, "http://"+cp.Istio.Debug+"/ready", "istiod")
+}
+
+// writeRoots writes roots into a folder of their own under dir, as Go's
+// crypto/x509 reads a folder SSL_CERT_DIR names, and returns it.
+func writeRoots(dir string, roots []byte) (string, error) {
+	folder := filepath.Join(dir, "istiod-roots")
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return "", err
+	}
+	return folder, os.WriteFile(filepath.Join(folder, "roots.pem"), roots, 0o644)
 }
 
 // istiodEnv turns the container's environment into a process environment:

@@ -27,6 +27,7 @@ import (
 	"github.com/opea-project/kubectl-opea/test/fixtures"
 	"github.com/opea-project/kubectl-opea/test/gatewayemulator"
 	"github.com/opea-project/kubectl-opea/test/jwtissuer"
+	"github.com/opea-project/kubectl-opea/test/testpki"
 	"github.com/opea-project/kubectl-opea/test/xds"
 )
 
@@ -37,26 +38,26 @@ import (
 
 var requestAuthenticationGVR = schema.GroupVersionResource{Group: "security.istio.io", Version: "v1", Resource: "requestauthentications"}
 
-// serveJWKS serves jwks on loopback, as an IdP publishes its keys, and
-// returns the URL istiod fetches. Plain HTTP: istiod (started by the test
-// control plane) trusts only the system's CAs for https, and secure takes
-// http for a loopback host.
+// serveJWKS serves jwks over HTTPS on loopback, as an IdP publishes its
+// keys, with the certificate istiod trusts (idpTLS), and returns the URL
+// istiod fetches.
 func serveJWKS(t *testing.T, jwks string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return serveJWKSWith(t, jwks, idpTLS)
+}
+
+// serveJWKSWith serves jwks over HTTPS with cred's certificate.
+func serveJWKSWith(t *testing.T, jwks string, cred testpki.Credential) string {
+	t.Helper()
+	srv, err := jwtissuer.ServeJWKS(jwks, cred.CertPEM, cred.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, jwks)
-	})}
-	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + l.Addr().String() + "/protocol/openid-connect/certs"
+	return srv.URL
 }
 
-// unreachableURL is a loopback URL nothing listens on.
+// unreachableURL is a loopback https URL nothing listens on.
 func unreachableURL(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -65,7 +66,7 @@ func unreachableURL(t *testing.T) string {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	return "http://" + addr + "/certs"
+	return "https://" + addr + "/certs"
 }
 
 // askWithToken sends GET https://host/ to the emulator's listener for
@@ -255,6 +256,13 @@ func TestAuthJWTOnTheClassicGateway(t *testing.T) {
 		t.Errorf("GET http://%s/ without a token: %+v, %v; want 403 (docs/secure.md says so)", host, got, err)
 	}
 
+	verifyAuthenticated(t, gw, layout, ns, other, host, roots, rows[len(rows)-2].authorization)
+	// Restored for what follows, as verify's fix says.
+	if r := opea(t, append([]string{"secure", "-n", ns, "--host", host}, jwtFlags(idp, jwks)...)...); r.code != 0 {
+		t.Fatalf("secure --auth jwt to restore the policy: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	waitGatewayServes(t, gw, func() error { return checkRows(gw, layout.HTTPSTarget, ns, host, roots, rows[:1]) })
+
 	// A plain rerun keeps the policies as they are.
 	kept := dumpNamespaces(t, ns, gatewayNamespace)
 	if r := opea(t, "secure", "-n", ns, "--host", host); r.code != 0 || !strings.Contains(r.stderr, "Keeping --auth jwt") {
@@ -263,6 +271,18 @@ func TestAuthJWTOnTheClassicGateway(t *testing.T) {
 	if diff := cmp.Diff(kept, dumpNamespaces(t, ns, gatewayNamespace)); diff != "" {
 		t.Errorf("a plain secure changed the namespaces (-before +after):\n%s", diff)
 	}
+
+	// A JWKS served with a certificate istiod does not trust: istiod
+	// cannot fetch it, and serves a key that fits no token.
+	untrusted := serveJWKSWith(t, idp.JWKS(), testpki.MustIssue(t, testpki.Leaf{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}))
+	if r := opea(t, append([]string{"secure", "-n", ns, "--host", host}, jwtFlags(idp, untrusted)...)...); r.code != 0 {
+		t.Fatalf("secure --auth jwt with a JWKS istiod does not trust: exit %d\n%s", r.code, r.stderr)
+	}
+	waitGatewayServes(t, gw, func() error {
+		return checkRows(gw, layout.HTTPSTarget, ns, host, roots, []tokenRow{
+			{name: "valid token, JWKS certificate not trusted by istiod", authorization: rows[len(rows)-2].authorization, status: http.StatusUnauthorized},
+		})
+	})
 
 	// A JWKS istiod cannot fetch: istiod serves a key that fits no token.
 	unreachable := unreachableURL(t)
@@ -349,6 +369,16 @@ func TestAuthJWTWithTheGatewayAPI(t *testing.T) {
 	roots := credentialRoots(t, ns, names.TLSSecret)
 	rows := tokenRows(t, idp)
 	waitGatewayServes(t, gw, func() error { return checkRows(gw, layout.HTTPSTarget, ns, host, roots, rows) })
+	// verify finds the policies bound to the Gateway by targetRefs.
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(rows[len(rows)-1].authorization), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := opea(t, append([]string{"verify", "-n", ns, "--probe-token-file", tokenFile}, probeFlags(t, gw, layout)...)...); r.code != 0 ||
+		!strings.Contains(r.stdout, "[ok]   the authentication policies bind the application's gateways (AuthorizationPolicy "+ns+"/"+names.RequireJWT+", RequestAuthentication "+ns+"/"+names.RequestAuthentication+" bind Gateway "+ns+"/") ||
+		!strings.Contains(r.stdout, "[ok]   a request with --probe-token-file's token reaches the application (GET / with the token answered 200)") {
+		t.Errorf("verify --probe-token-file with the Gateway API: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 
 	if r := opea(t, append(secure, "--auth=none")...); r.code != 0 {
 		t.Fatalf("secure --gateway-api --auth=none: exit %d\n%s", r.code, r.stderr)
@@ -446,6 +476,26 @@ func TestAuthExtAuthzOnTheClassicGateway(t *testing.T) {
 		return nil
 	})
 	recordGateway(t, proxy, "secure-auth-ext-authz-classic")
+
+	// verify: the provider is in the mesh config, a request without the
+	// header is refused, one with it gets in.
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("let-me-in\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = opea(t, append([]string{"verify", "-n", ns, "--probe-token-file", tokenFile}, probeFlags(t, gw, layout)...)...)
+	for _, want := range []string{
+		"[ok]   CUSTOM policies name an extension provider of the mesh config (" + layout.Namespace + "/" + names.ExtAuthz + ": " + provider + ", in ConfigMap istio-system/istio, key mesh)",
+		"[ok]   the gateway turns away a request without a token (refused: " + host + ": 403)",
+		"[ok]   a request with --probe-token-file's token reaches the application (GET / with the token answered 200)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("verify lacks %q", want)
+		}
+	}
+	if r.code != 0 || strings.Contains(r.stdout+r.stderr, "let-me-in") {
+		t.Errorf("verify --probe-token-file after secure --auth ext-authz: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
 }
 
 // addExtensionProvider adds an envoyExtAuthzHttp provider to the mesh
@@ -516,5 +566,79 @@ func recordGateway(t *testing.T, proxy xds.Proxy, name string) {
 		if err := os.WriteFile(filepath.Join(dir, name, file+".txtpb"), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// verifyAuthenticated: after secure --auth jwt for ns on the shared
+// gateway, verify with a valid token passes, its Authentication checks
+// among the rest, and prints the token nowhere; verify of the other
+// application on the gateway passes without one; with the
+// AuthorizationPolicy deleted by hand (the gateway then serves ns without
+// a token), verify fails, exit code 1.
+func verifyAuthenticated(t *testing.T, gw *gatewayemulator.Emulator, layout fixtures.GatewayLayout, ns, other, host string, roots *x509.CertPool, authorization string) {
+	t.Helper()
+	token := strings.TrimPrefix(authorization, "Bearer ")
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte(authorization+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	probe := probeFlags(t, gw, layout)
+	printed := func(r opeaResult) bool { return strings.Contains(r.stdout+r.stderr, token) }
+
+	r := opea(t, append([]string{"verify", "-n", ns, "--probe-token-file", tokenFile}, probe...)...)
+	if r.code != 0 || printed(r) {
+		t.Errorf("verify --probe-token-file after secure --auth jwt: exit %d, token printed %v\n%s%s", r.code, printed(r), r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"[ok]   the gateway requires a token or an authorizer's consent for the application's hosts (kubectl opea secure --auth jwt;",
+		"[ok]   the authentication policies bind the application's gateways (",
+		"[ok]   every form of every host needs credentials, with and without the port (requests without credentials refused for " + host + ", " + host + ":443",
+		"[ok]   each issuer's keys answer from here (2 keys at https://127.0.0.1:",
+		"[ok]   the gateway turns away a request without a token (refused: " + host + ": 403)",
+		"[ok]   a request with --probe-token-file's token reaches the application (GET / with the token answered 200)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("verify lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// What authentication.hosts-covered judges, asked of the gateway as
+	// istiod configures it: the Host header with the port needs the token
+	// too.
+	withPort := host + ":443"
+	if err := checkRows(gw, layout.HTTPSTarget, ns, withPort, roots, []tokenRow{
+		{name: "Host " + withPort + " without a token", status: http.StatusForbidden},
+		{name: "Host " + withPort + " with a valid token", authorization: authorization, status: http.StatusOK, app: true},
+	}); err != nil {
+		t.Errorf("the gateway: %v", err)
+	}
+	if js := opea(t, append([]string{"verify", "-n", ns, "-o", "json", "--probe-token-file", tokenFile}, probe...)...); js.code != 0 || printed(js) {
+		t.Errorf("verify -o json --probe-token-file: exit %d, token printed %v\n%s%s", js.code, printed(js), js.stdout, js.stderr)
+	}
+
+	// The other application: no token, no Authentication checks but the one
+	// that says there is none.
+	if r := opea(t, append([]string{"verify", "-n", other}, probe...)...); r.code != 0 ||
+		!strings.Contains(r.stdout, "[ok]   HTTPS request reaches the application (GET / answered 200)") ||
+		!strings.Contains(r.stdout, "[skip] the gateway requires a token or an authorizer's consent for the application's hosts (no authentication at the gateway") {
+		t.Errorf("verify -n %s, the other application on the gateway: exit %d\n%s%s", other, r.code, r.stdout, r.stderr)
+	}
+
+	// The AuthorizationPolicy deleted by hand: the application is open.
+	names := ownership.NamesFor(ns)
+	if err := adminDynamic(t).Resource(authorizationPolicyGVR).Namespace(layout.Namespace).Delete(context.Background(), names.RequireJWT, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitGatewayServes(t, gw, func() error {
+		got, err := askWithToken(gw, layout.HTTPSTarget, host, "", roots)
+		if err == nil && got.body != appAnswer(ns) {
+			err = fmt.Errorf("without a token: %d %q", got.status, got.body)
+		}
+		return err
+	})
+	r = opea(t, append([]string{"verify", "-n", ns, "--probe-token-file", tokenFile}, probe...)...)
+	if r.code != 1 || printed(r) ||
+		!strings.Contains(r.stdout, "[FAIL] the gateway requires a token or an authorizer's consent for the application's hosts  [authentication.configured]") ||
+		!strings.Contains(r.stdout, "without a token answered 200: the application is open to callers without a token") {
+		t.Errorf("verify with the AuthorizationPolicy deleted: exit %d, token printed %v\n%s%s", r.code, printed(r), r.stdout, r.stderr)
 	}
 }

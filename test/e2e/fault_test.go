@@ -33,6 +33,9 @@ import (
 // the same states.
 
 const (
+	// authJWTObjects are what secure --auth jwt adds: a
+	// RequestAuthentication and an AuthorizationPolicy.
+	authJWTObjects = 2
 	// faultWorkers run cases side by side, each on a namespace of its own:
 	// a stalled case mostly waits for its request timeout.
 	faultWorkers = 6
@@ -246,8 +249,8 @@ func (app *faultApp) prepare(t *testing.T, measure bool) (secureTrace, unsecureT
 	if app.ref, err = app.dump(); err != nil {
 		t.Fatal(err)
 	}
-	if added := len(app.ref) - len(app.pre); added != objectsPerApp+2 {
-		t.Errorf("secure and issuance added %d objects, want %d (secure's, and cert-manager's two Secrets): %v", added, objectsPerApp+2, addedKeys(app.pre, app.ref))
+	if added := len(app.ref) - len(app.pre); added != objectsPerApp+authJWTObjects+2 {
+		t.Errorf("secure and issuance added %d objects, want %d (secure's, its two --auth policies, and cert-manager's two Secrets): %v", added, objectsPerApp+authJWTObjects+2, addedKeys(app.pre, app.ref))
 	}
 	if measure {
 		r, p := app.throughProxy(faultproxy.Plan{}, app.unsecure())
@@ -262,8 +265,14 @@ func (app *faultApp) prepare(t *testing.T, measure bool) (secureTrace, unsecureT
 	return secureTrace, unsecureTrace
 }
 
+// secure is the suite's secure, with --auth jwt: its runs also write a
+// RequestAuthentication and an AuthorizationPolicy on the shared gateway,
+// which a fault may interrupt, and unsecure removes them. Nothing listens
+// at the JWKS URI: istiod's fetch fails at once, which the suite does not
+// look at.
 func (app *faultApp) secure() []string {
-	return []string{"secure", "-n", app.ns, "--host", app.host}
+	return []string{"secure", "-n", app.ns, "--host", app.host,
+		"--auth", "jwt", "--jwt-issuer", "https://idp-" + app.ns + ".example.com/realms/opea", "--jwks-uri", "https://127.0.0.1:1/certs"}
 }
 
 func (app *faultApp) unsecure() []string {

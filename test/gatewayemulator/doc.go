@@ -87,7 +87,8 @@
 //     with a body naming the filter: never the app's answer.
 //   - Routing: the virtual host by the Host header (an exact domain, then the
 //     longest "*.suffix", then the longest "prefix*" such as istiod's
-//     "host:*", then "*"; case-insensitive; strip_any_host_port honoured),
+//     "host:*", then "*"; case-insensitive; strip_any_host_port and the
+//     route configuration's ignore_port_in_host_matching honoured),
 //     require_tls (a 301 to https for a plain request), route matches
 //     (prefix, path, safe_regex, path_separated_prefix, case_sensitive,
 //     headers, query_parameters), and the actions redirect (scheme, host,

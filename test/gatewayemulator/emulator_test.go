@@ -410,6 +410,28 @@ func TestRoutingByVirtualHostAndRouteMatch(t *testing.T) {
 	}
 }
 
+// With ignore_port_in_host_matching (istiod sets it on a gateway's
+// routes), a Host with a port chooses the virtual host of its name;
+// without, it chooses none.
+func TestIgnorePortInHostMatching(t *testing.T) {
+	for _, ignore := range []bool{true, false} {
+		f, addr := startFakeADS(t)
+		f.set(xds.ListenerType, listenerOn(80, &listener.FilterChain{Filters: hcmFilter(t, "http.80", istioHTTPFilters(t))}))
+		f.set(xds.RouteConfigType, &route.RouteConfiguration{Name: "http.80", IgnorePortInHostMatching: ignore, VirtualHosts: []*route.VirtualHost{
+			vhost("app", []string{"app.example.com"}, &route.Route{Match: &route.RouteMatch{PathSpecifier: &route.RouteMatch_Prefix{Prefix: "/"}},
+				Action: &route.Route_DirectResponse{DirectResponse: &route.DirectResponseAction{Status: 201}}}),
+		}})
+		e := start(t, addr, newCredentialStore(t, true))
+		want := map[bool]int{true: 201, false: 404}[ignore]
+		if r := mustGet(t, e, 80, "http", "app.example.com:443", "/", nil); r.status != want {
+			t.Errorf("ignore_port_in_host_matching %v: Host app.example.com:443 answered %d, want %d", ignore, r.status, want)
+		}
+		if r := mustGet(t, e, 80, "http", "app.example.com", "/", nil); r.status != 201 {
+			t.Errorf("ignore_port_in_host_matching %v: Host app.example.com answered %d, want 201", ignore, r.status)
+		}
+	}
+}
+
 // Redirects carry Envoy's Location: scheme, host, port, path, query, code.
 func TestRedirectAndDirectResponse(t *testing.T) {
 	f, addr := startFakeADS(t)

@@ -84,7 +84,10 @@ func (e *Emulator) handle(cfg *config, m *hcm.HttpConnectionManager, q *request)
 		return decision{local: &a}
 	}
 	host := q.r.Host
-	if m.GetStripAnyHostPort() {
+	// istiod sets ignore_port_in_host_matching on the gateway's routes: a
+	// Host with a port chooses the virtual host of the name alone (the
+	// filters still see the Host as sent).
+	if m.GetStripAnyHostPort() || rc.GetIgnorePortInHostMatching() {
 		host = stripPort(host)
 	}
 	vh := chooseVirtualHost(rc.GetVirtualHosts(), host)

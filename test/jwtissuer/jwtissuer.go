@@ -1,6 +1,7 @@
 // Package jwtissuer is a token issuer for tests: RSA (RS256) and ECDSA
-// (ES256) signing keys, their JWKS as an IdP publishes it, and signed
-// tokens with the claims a test asks for. Test code only.
+// (ES256) signing keys, their JWKS as an IdP publishes it (over HTTPS on
+// loopback: ServeJWKS), and signed tokens with the claims a test asks
+// for. Test code only.
 package jwtissuer
 
 import (
@@ -10,11 +11,16 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
+	"net"
+	"net/http"
 	"strings"
+	"time"
 )
 
 // Issuer signs tokens with its keys.
@@ -99,3 +105,38 @@ func Tamper(token string, claims map[string]any) string {
 	payload, _ := json.Marshal(claims)
 	return parts[0] + "." + b64(payload) + "." + parts[2]
 }
+
+// Server publishes an issuer's JWKS over HTTPS on loopback, as an IdP
+// does.
+type Server struct {
+	// URL is the JWKS URI: https://127.0.0.1:<port>/protocol/openid-connect/certs.
+	URL string
+	srv *http.Server
+}
+
+// ServeJWKS serves jwks on a free loopback port over HTTPS with the
+// serving certificate and key (PEM; e.g. from package testpki), which must
+// hold IP 127.0.0.1. Every path answers with the key set.
+func ServeJWKS(jwks string, certPEM, keyPEM []byte) (*Server, error) {
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("the serving certificate: %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{
+		ReadHeaderTimeout: 5 * time.Second,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, jwks)
+		}),
+	}
+	go func() { _ = srv.ServeTLS(l, "", "") }()
+	return &Server{URL: "https://" + l.Addr().String() + "/protocol/openid-connect/certs", srv: srv}, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() error { return s.srv.Close() }

@@ -132,7 +132,7 @@ var coreChecks = []Check{
 	{ID: "probe.served-certificate", Category: CategoryProbe, Ingress: AnyIngress, Description: "gateway serves the Secret's certificate",
 		Needs: needProbe, Requires: requireServedCert, Run: checkProbeServedCert},
 	{ID: "probe.https-route", Category: CategoryProbe, Ingress: AnyIngress, Description: "HTTPS request reaches the application",
-		Needs: needProbe, Requires: requireHandshakes, Run: checkProbeRoute},
+		Needs: needProbe, Requires: requireHandshakesOpen, Run: checkProbeRoute},
 	{ID: "probe.http-redirect", Category: CategoryProbe, Ingress: AnyIngress, Description: "plain HTTP answers with a redirect to HTTPS",
 		Needs: needProbe, Requires: requireHTTPProbe, Run: checkProbeRedirect},
 
@@ -159,6 +159,23 @@ var coreChecks = []Check{
 		Needs: needReachabilityGateway, Requires: requireEntryAndGateway, Run: checkEntryAdmitsGateway},
 	{ID: "reachability.backends-internal", Category: CategoryReachability, Ingress: AnyIngress, Description: "no backend port is reachable from another namespace",
 		Needs: needReachabilityBackends, Requires: requireEntry, Run: checkBackendsInternal},
+
+	{ID: "authentication.configured", Category: CategoryAuthentication, Ingress: AnyIngress, Description: "the gateway requires a token or an authorizer's consent for the application's hosts",
+		Needs: needAuthentication, Requires: requireGatewayIdentified, Run: checkAuthConfigured},
+	{ID: "authentication.policies-attached", Category: CategoryAuthentication, Ingress: AnyIngress, Description: "the authentication policies bind the application's gateways",
+		Needs: needAuthentication, Requires: requireGatewayIdentified, ReportedOnly: &authenticationConfigured, Run: checkAuthAttached},
+	{ID: "authentication.hosts-covered", Category: CategoryAuthentication, Ingress: AnyIngress, Description: "every form of every host needs credentials, with and without the port",
+		Needs: needAuthentication, Requires: requireCredentialPolicies, ReportedOnly: &authenticationConfigured, Run: checkAuthHostsCovered},
+	{ID: "authentication.jwt-rules", Category: CategoryAuthentication, Ingress: AnyIngress, Description: "issuers and JWKS URIs well formed, and the ones the policies admit",
+		Needs: needAuthentication, Requires: requireTokens, ReportedOnly: &authenticationConfigured, Run: checkAuthJWTRules},
+	{ID: "authentication.jwks-reachable", Category: CategoryAuthentication, Ingress: AnyIngress, Description: "each issuer's keys answer from here",
+		Needs: needAuthentication, Requires: requireTokens, ReportedOnly: &authenticationConfigured, Run: checkAuthJWKS},
+	{ID: "authentication.provider-exists", Category: CategoryAuthentication, Ingress: AnyIngress, Description: "CUSTOM policies name an extension provider of the mesh config",
+		Needs: needAuthentication, Requires: requireGatewayIdentified, ReportedOnly: &authenticationConfigured, Run: checkAuthProvider},
+	{ID: "authentication.probe-without-token", Category: CategoryAuthentication, Ingress: AnyIngress, Description: "the gateway turns away a request without a token",
+		Needs: needAuthProbe, Requires: requireHandshakes, ReportedOnly: &authenticationConfigured, Run: checkAuthProbeAnonymous},
+	{ID: "authentication.probe-with-token", Category: CategoryAuthentication, Ingress: AnyIngress, Description: "a request with --probe-token-file's token reaches the application",
+		Needs: needAuthProbe, Requires: requireHandshakes, ReportedOnly: &authenticationConfigured, Run: checkAuthProbeToken},
 }
 
 // What the checks read. Each list is whole: a check of the gateway's pods
@@ -220,6 +237,11 @@ var (
 	// can.)
 	needLockdownIntact = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputNamespace, snapshot.InputServices, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig}
 	needRBAC           = []snapshot.Input{snapshot.InputRBAC}
+	// The gateway's pods or Gateway, its listeners and hosts, the policies
+	// of its namespace and the root namespace, and the mesh config's
+	// extension providers.
+	needAuthentication = append(append([]snapshot.Input{}, needGatewayAuthorization...), snapshot.InputRequestAuthentications)
+	needAuthProbe      = append(append([]snapshot.Input{}, snapshot.ProbeInputs...), needAuthentication...)
 	needBypass         = []snapshot.Input{snapshot.InputServices, snapshot.InputPods}
 )
 
@@ -238,8 +260,10 @@ var (
 	requireCertManager = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent, certManagerManaged}
 	requireProbeHTTPS  = []Requirement{httpsServerToProbe}
 	requireHandshakes  = []Requirement{handshakesSucceeded}
-	requireServedCert  = []Requirement{handshakesSucceeded, secretCertificateUsable}
-	requireHTTPProbe   = []Requirement{httpProbeAddress}
+	// Behind authentication, the application's answer needs a token.
+	requireHandshakesOpen = []Requirement{handshakesSucceeded, noAuthentication}
+	requireServedCert     = []Requirement{handshakesSucceeded, secretCertificateUsable}
+	requireHTTPProbe      = []Requirement{httpProbeAddress}
 
 	requireAPIGateways      = []Requirement{apiGatewaysRoute}
 	requireAPIClass         = []Requirement{apiGatewaysRoute, apiClassAccepted}
@@ -252,9 +276,11 @@ var (
 	// one, there is none to judge.
 	requireAPIGranted = []Requirement{apiGatewaysRoute, apiClassAccepted, apiRoutesAttach, apiHTTPSListener, apiRefsGranted}
 
-	requireEntry             = []Requirement{entryRouted}
-	requireEntryAndGateway   = []Requirement{entryRouted, gatewayIdentified}
-	requireGatewayIdentified = []Requirement{gatewayIdentified}
+	requireEntry              = []Requirement{entryRouted}
+	requireEntryAndGateway    = []Requirement{entryRouted, gatewayIdentified}
+	requireGatewayIdentified  = []Requirement{gatewayIdentified}
+	requireTokens             = []Requirement{gatewayIdentified, requestAuthentications}
+	requireCredentialPolicies = []Requirement{gatewayIdentified, credentialPolicies}
 )
 
 // ---- Cluster

@@ -100,11 +100,14 @@ func (v *checkView) deployedGatewayProxy(gw gatewayapi.Gateway) istio.GatewayPro
 // the gateway's own Envoy (istio.EvaluateAtGateway). A client outside the
 // mesh has no principal: a namespace-wide ALLOW of mesh identities in the
 // namespace of a gateway Istio deployed there shuts every client out, on
-// every port.
+// every port. Policies that decide by the caller's credentials (a token,
+// an external authorizer) are left to the Authentication checks: a client
+// with them is the one to admit.
 func checkGatewayAdmitsClients(v *checkView) Result {
 	var undecided, admitted []string
+	policies := withoutCredentialPolicies(v.s.AuthorizationPolicies)
 	for _, r := range v.clientRequests() {
-		d := istio.EvaluateAtGateway(v.s.AuthorizationPolicies, v.rootNamespace(), r.proxy, r.req)
+		d := istio.EvaluateAtGateway(policies, v.rootNamespace(), r.proxy, r.req)
 		host := r.req.Host
 		if host == "" {
 			host = "any host"
@@ -144,4 +147,16 @@ func gatewayRefuses(d istio.GatewayDecision, r gatewayRequest, where string) Res
 			r.proxy.Namespace, r.proxy.GatewayName)
 	}
 	return fail(fix, "the gateway answers clients 403 (RBAC: access denied): ALLOW policies %s apply to the gateway itself and none admits a client without a mesh identity (%s)", policyNames(d.Allows), where)
+}
+
+// withoutCredentialPolicies are ps but those that decide by the caller's
+// credentials (istio.RequiresCredentials).
+func withoutCredentialPolicies(ps []istio.AuthorizationPolicy) []istio.AuthorizationPolicy {
+	out := make([]istio.AuthorizationPolicy, 0, len(ps))
+	for _, p := range ps {
+		if !p.RequiresCredentials() {
+			out = append(out, p)
+		}
+	}
+	return out
 }

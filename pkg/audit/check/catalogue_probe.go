@@ -184,6 +184,12 @@ func checkProbeRedirect(v *checkView) Result {
 		if strings.HasPrefix(p.RedirectLocation, "https://") {
 			return pass("%d to %s", p.RedirectStatus, p.RedirectLocation)
 		}
+	case 401, 403:
+		// The gateway's authentication comes before the redirect; the
+		// probe never sends a token over plain HTTP.
+		if v.authenticationConfigured() {
+			return pass("%d: requests without a token are refused before the redirect to HTTPS", p.RedirectStatus)
+		}
 	}
 	hint := "set tls.httpsRedirect: true on the Gateway's HTTP server"
 	if len(v.HTTPSServers()) == 0 {

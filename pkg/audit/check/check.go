@@ -77,7 +77,12 @@ type Check struct {
 	// Needs are read: the first that does not hold skips the check with its
 	// reason, so Run may assume them all.
 	Requires []Requirement
-	Run      func(*checkView) Result
+	// ReportedOnly, when set, is a precondition under which alone the
+	// check is run and reported: the Authentication checks are only where
+	// there is authentication (authentication.configured says so either
+	// way).
+	ReportedOnly *Requirement
+	Run          func(*checkView) Result
 }
 
 // Categories in the order they are reported.
@@ -97,6 +102,9 @@ const (
 	// CategoryReachability judges, port by port, who ztunnel lets into
 	// the application's pods (pkg/reachability's matrix).
 	CategoryReachability = "Reachability"
+	// CategoryAuthentication judges the token (or external authorizer) the
+	// gateway requires of callers.
+	CategoryAuthentication = "Authentication"
 )
 
 // Outcome is one check's result, with the check.
@@ -113,6 +121,9 @@ func Run(s *snapshot.Snapshot) []Outcome {
 	out := make([]Outcome, 0, len(Catalogue))
 	for _, c := range Catalogue {
 		if (c.Ingress == ClassicIngress && !classic) || (c.Ingress == GatewayAPIIngress && !api) {
+			continue
+		}
+		if c.ReportedOnly != nil && !c.ReportedOnly.holds(v) {
 			continue
 		}
 		r, ok := v.missing(c.Needs...)

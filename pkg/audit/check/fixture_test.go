@@ -18,4 +18,6 @@ var (
 	legacyGateway     = fixture.LegacyGateway
 	setHosts          = fixture.SetHosts
 	accepted          = fixture.Accepted
+	withJWT           = fixture.WithJWT
+	withExtAuthz      = fixture.WithExtAuthz
 )

@@ -101,6 +101,21 @@ var (
 		holds: func(v *checkView) bool { return len(v.EntryTargets()) > 0 }}
 	gatewayIdentified = Requirement{Name: "gatewayIdentified", Reason: "no gateway pod serves the application's Gateways",
 		holds: func(v *checkView) bool { return len(v.gatewayCallers()) > 0 || len(v.UnidentifiedGateways()) > 0 }}
+	// The Authentication checks are reported only where the application's
+	// hosts need credentials; the probe's check of the application's
+	// answer then leaves it to them. Either way, what could not be read
+	// is judged: the checks are reported Unknown, the answer is judged
+	// without.
+	authenticationConfigured = Requirement{Name: "authenticationConfigured", Reason: "no authentication at the gateway for the application's hosts",
+		holds: func(v *checkView) bool { return v.authenticationConfigured() }}
+	noAuthentication = Requirement{Name: "noAuthentication", Reason: "requests for the hosts need a token or an authorizer's consent: authentication.probe-without-token and authentication.probe-with-token judge the gateway's answers",
+		holds: func(v *checkView) bool {
+			return len(v.s.Refused(needAuthentication...)) > 0 || !v.authentication().configured()
+		}}
+	credentialPolicies = Requirement{Name: "credentialPolicies", Reason: "no AuthorizationPolicy requires credentials for the application's hosts",
+		holds: func(v *checkView) bool { return len(v.authentication().policies) > 0 }}
+	requestAuthentications = Requirement{Name: "requestAuthentications", Reason: "no RequestAuthentication on the application's gateways: tokens are left to the external authorizer",
+		holds: func(v *checkView) bool { return len(v.authentication().ras) > 0 }}
 	apiRefsGranted = Requirement{Name: "apiRefsGranted", Reason: "a certificateRef to another namespace is not granted",
 		holds: func(v *checkView) bool { p, _ := v.grantProblem(); return p == "" }}
 )

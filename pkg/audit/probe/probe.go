@@ -31,6 +31,10 @@ type Options struct {
 	// Timeout bounds each host's probe, and the whole probe: hosts still
 	// waiting for their turn when it has passed are reported timed out.
 	Timeout time.Duration
+	// Token, when set, is sent as a bearer token in a second GET / of each
+	// host, over TLS only (never to the plain HTTP listener). It is a
+	// secret: it goes into no report, message or error.
+	Token string
 }
 
 // probeWorkers is how many hosts are probed at once.
@@ -51,7 +55,7 @@ func Probe(ctx context.Context, s *snapshot.Snapshot, o Options) *snapshot.Probe
 	if len(v.TLSListeners()) == 0 {
 		return nil
 	}
-	report := &snapshot.ProbeReport{Address: o.Address, HTTPAddress: o.HTTPAddress}
+	report := &snapshot.ProbeReport{Address: o.Address, HTTPAddress: o.HTTPAddress, Token: o.Token != ""}
 	if report.Address == "" {
 		report.Guessed = true
 		report.Address, report.HTTPAddress = GuessAddresses(v)
@@ -72,7 +76,7 @@ func Probe(ctx context.Context, s *snapshot.Snapshot, o Options) *snapshot.Probe
 	var tasks []func(context.Context)
 	for i, host := range hosts {
 		tasks = append(tasks, func(ctx context.Context) {
-			report.Hosts[i] = probeHost(ctx, report.Address, host, roots, o.Timeout)
+			report.Hosts[i] = probeHost(ctx, report.Address, host, roots, o)
 		})
 	}
 	if report.HTTPAddress != "" && len(hosts) > 0 {
@@ -208,7 +212,8 @@ func guessClassicAddresses(v *snapshot.Scope) (https, plain string) {
 	return https, plain
 }
 
-func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, timeout time.Duration) snapshot.HostProbe {
+func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, o Options) snapshot.HostProbe {
+	timeout := o.Timeout
 	hp := snapshot.HostProbe{Host: host}
 	if ctx.Err() != nil {
 		hp.TimedOut = true
@@ -250,22 +255,34 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()
+	hp.Status, hp.Body, hp.Location, hp.StatusErr, hp.TimedOut = get(ctx, client, urlHost, "", timeout)
+	if o.Token != "" && hp.StatusErr == "" {
+		hp.TokenStatus, hp.TokenBody, _, hp.TokenErr, hp.TimedOut = get(ctx, client, urlHost, o.Token, timeout)
+	}
+	return hp
+}
+
+// get sends GET https://urlHost/ through client, with token as a bearer
+// token when it is not empty, and returns the answer's status, the first
+// line of its body and its Location, or why there was none. The error
+// never holds the token: net/http names the URL, not the headers.
+func get(ctx context.Context, client *http.Client, urlHost, token string, timeout time.Duration) (status int, body, location, failure string, late bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, (&url.URL{Scheme: "https", Host: urlHost, Path: "/"}).String(), nil)
 	if err != nil {
-		hp.StatusErr = err.Error()
-		return hp
+		return 0, "", "", err.Error(), false
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		hp.StatusErr = err.Error()
-		if hp.TimedOut = timedOut(ctx, err); hp.TimedOut {
-			hp.StatusErr = fmt.Sprintf("no HTTP answer within %s", timeout)
+		if timedOut(ctx, err) {
+			return 0, "", "", fmt.Sprintf("no HTTP answer within %s", timeout), true
 		}
-		return hp
+		return 0, "", "", err.Error(), false
 	}
-	hp.Status, hp.Body = resp.StatusCode, firstLine(resp.Body)
-	resp.Body.Close()
-	return hp
+	defer resp.Body.Close()
+	return resp.StatusCode, firstLine(resp.Body), resp.Header.Get("Location"), "", false
 }
 
 // firstLine is the first line of what r holds in its first bytes, as a

@@ -280,7 +280,7 @@ func TestProbeFailsAnswersThatAreNotTheApplications(t *testing.T) {
 	}{
 		{200, "ChatQnA\n", check.Pass, "GET / answered 200"},
 		{302, "", check.Pass, "GET / answered 302"},
-		{403, "RBAC: access denied", check.Fail, `answered 403 ("RBAC: access denied"): the gateway's own authorization refuses clients: DENY policy istio-ingress/require-jwt matches`},
+		{403, "RBAC: access denied", check.Fail, `answered 403 ("RBAC: access denied"): the gateway's own authorization refuses clients: DENY policy istio-ingress/no-root matches`},
 		{401, "Jwt is missing", check.Fail, `answered 401 ("Jwt is missing"): the gateway wants credentials`},
 		{503, "upstream connect error or disconnect/reset before headers. reset reason: connection termination\nmore", check.Fail,
 			`answered 503 ("upstream connect error or disconnect/reset before headers. reset reason: connection termination"): the gateway could not get the application's answer`},
@@ -298,8 +298,10 @@ func TestProbeFailsAnswersThatAreNotTheApplications(t *testing.T) {
 			s := healthy(t)
 			useCertificate(s, c)
 			withHosts(s, "chatqna.example.com")
-			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "require-jwt", istio.AuthorizationPolicy{Action: "DENY",
-				Rules: []istio.AuthorizationRule{{From: []istio.RuleFrom{{Source: istio.Source{NotRequestPrincipals: []string{"*"}}}}}}})}
+			// A DENY by path: one of requests without a token would leave
+			// the answer to the Authentication checks.
+			s.AuthorizationPolicies = []istio.AuthorizationPolicy{accepted("istio-ingress", "no-root", istio.AuthorizationPolicy{Action: "DENY",
+				Rules: []istio.AuthorizationRule{{To: []istio.RuleTo{{Operation: istio.Operation{Paths: []string{"/"}}}}}}})}
 			s.Probe = Probe(context.Background(), s, Options{Address: srv.Listener.Addr().String(), Timeout: 10 * time.Second})
 			o := outcomesByID(s)["probe.https-route"]
 			if o.Status != tc.want || !strings.Contains(o.Message, tc.says) {

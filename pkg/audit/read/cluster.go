@@ -127,10 +127,11 @@ func daemonSetLabelled(d appsv1.DaemonSet, key, value string) bool {
 	return d.Spec.Template.Labels[key] == value || d.Labels[key] == value
 }
 
-// readMeshConfig reads meshConfig.rootNamespace and trustDomain from the
-// ConfigMap of the default revision's istiod, where istio.MeshConfigLocation
-// says (secure --lockdown finds it by the same rule): one call. Without it,
-// Istio's default stays.
+// readMeshConfig reads meshConfig.rootNamespace, trustDomain and the
+// names of the extensionProviders from the ConfigMap of the default
+// revision's istiod, where istio.MeshConfigLocation says (secure --lockdown
+// finds it by the same rule): one call. Without it, Istio's default stays,
+// and there is no provider.
 func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Deployment, s *snapshot.Snapshot) error {
 	refs := make([]istio.Istiod, 0, len(istiods))
 	for _, d := range istiods {
@@ -140,6 +141,7 @@ func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Dep
 	if !ok {
 		return nil
 	}
+	s.MeshConfig = snapshot.Key(ns, name)
 	cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -156,6 +158,11 @@ func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Dep
 		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", ns, name, err)
 	}
 	s.RootNamespace, s.TrustDomain = mesh.RootNamespace, mesh.TrustDomain
+	providers, err := istio.ExtensionProviderNames(cm.Data[istio.MeshConfigKey])
+	if err != nil {
+		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", ns, name, err)
+	}
+	s.ExtensionProviders = providers
 	return nil
 }
 

@@ -31,6 +31,11 @@ func readIstioConfig(ctx context.Context, dyn dynamic.Interface, s *snapshot.Sna
 	}
 	s.AuthorizationPolicies, err = listObjects(ctx, dyn, s, snapshot.InputAuthorizationPolicies,
 		istio.AuthorizationPolicies(s.APIs.Security), istio.DecodeAuthorizationPolicy)
+	if err != nil || s.APIs.RequestAuthentications == "" {
+		return err
+	}
+	s.RequestAuthentications, err = listServed(ctx, dyn, s, snapshot.InputRequestAuthentications,
+		istio.RequestAuthentications(s.APIs.RequestAuthentications), istio.DecodeRequestAuthentication)
 	return err
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
-	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 var networkPoliciesGVR = schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"}
@@ -61,18 +60,6 @@ func readServiceAccounts(ctx context.Context, kube clients.Kube, s *snapshot.Sna
 		s.ServiceAccounts = names
 	}
 	return nil
-}
-
-// readRequestAuthentications lists the RequestAuthentications of every
-// namespace, once for all the namespaces audited.
-func readRequestAuthentications(ctx context.Context, dyn dynamic.Interface, s *snapshot.Snapshot) error {
-	if s.APIs.Security == "" {
-		return nil // reported by cluster.istio-apis
-	}
-	var err error
-	s.RequestAuthentications, err = listObjects(ctx, dyn, s, snapshot.InputRequestAuthentications,
-		istio.RequestAuthentications(s.APIs.Security), istio.DecodeRequestAuthentication)
-	return err
 }
 
 // readAmbientPitfalls reads what the ambient pitfalls' checks need of s's

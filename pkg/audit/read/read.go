@@ -225,7 +225,6 @@ func (r *reader) readCluster(ctx context.Context) error {
 		func() error { return readGatewayAPI(ctx, c.Dynamic, s) },
 		func() error { return readServices(ctx, c.Kube, s) },
 		func() error { return readClusterRBAC(ctx, c.Kube, s) },
-		func() error { return readRequestAuthentications(ctx, c.Dynamic, s) },
 	}
 	if r.o.AllNamespaces {
 		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx))

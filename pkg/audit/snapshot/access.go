@@ -61,6 +61,9 @@ const (
 	// namespace: the pod port each named targetPort resolves to, as
 	// istiod and ztunnel see it.
 	InputEndpointSlices Input = "endpointslices"
+	// InputRequestAuthentications are the RequestAuthentications of every
+	// namespace.
+	InputRequestAuthentications Input = "requestauthentications"
 	// InputRBAC are the Roles and RoleBindings of the application
 	// namespace, and every ClusterRole and ClusterRoleBinding.
 	InputRBAC Input = "rbac"
@@ -70,9 +73,6 @@ const (
 	// InputServiceAccounts are the ServiceAccounts of the application
 	// namespace.
 	InputServiceAccounts Input = "serviceaccounts"
-	// InputRequestAuthentications are the RequestAuthentications of every
-	// namespace.
-	InputRequestAuthentications Input = "requestauthentications"
 )
 
 // ProbeInputs are what the live probe reads: it finds the gateway's

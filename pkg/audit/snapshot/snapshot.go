@@ -67,6 +67,14 @@ type Snapshot struct {
 	// AuthorizationPolicies are those of every namespace, with the
 	// conditions istiod writes on them.
 	AuthorizationPolicies []istio.AuthorizationPolicy
+	// RequestAuthentications are those of every namespace (when Istio
+	// serves them).
+	RequestAuthentications []istio.RequestAuthentication
+	// ExtensionProviders are the names of the mesh config's
+	// extensionProviders, what a CUSTOM policy may name; MeshConfig is
+	// the ConfigMap that holds it ("namespace/name"), "" without istiod.
+	ExtensionProviders []string
+	MeshConfig         string
 
 	// The Gateway API's objects, read when gateway.networking.k8s.io is
 	// served (APIs.GatewayAPI): every GatewayClass, and the Gateways,
@@ -111,11 +119,13 @@ type Snapshot struct {
 	// ServiceAccounts are the names of the application namespace's
 	// ServiceAccounts: whom the principals of its policies may name.
 	ServiceAccounts []string
-	// RequestAuthentications are those of every namespace.
-	RequestAuthentications []istio.RequestAuthentication
 
 	// Probe is the live TLS probe's findings; nil when none ran.
 	Probe *ProbeReport
+	// JWKS are the JSON Web Key Sets of the RequestAuthentications on the
+	// application's gateway, fetched from here with the probe, keyed by
+	// URL; nil when none was fetched.
+	JWKS map[string]JWKSFetch
 	// ProbeOff says the probe was not asked for (--probe=false): its
 	// checks are skipped rather than warning that there was no address.
 	ProbeOff bool
@@ -230,6 +240,18 @@ type ProbeReport struct {
 	RedirectStatus   int
 	RedirectLocation string
 	RedirectErr      string
+	// Token says GET / was sent a second time, with a bearer token.
+	Token bool
+}
+
+// JWKSFetch is what one JWKS URL answered from here.
+type JWKSFetch struct {
+	// Keys is how many keys it holds; Err why none could be read.
+	Keys int
+	Err  string
+	// Via is the OpenID discovery document that named the URL, when the
+	// rule gave only its issuer.
+	Via string
 }
 
 // HostProbe is the probe of one host name (SNI).
@@ -249,6 +271,14 @@ type HostProbe struct {
 	Status    int
 	Body      string
 	StatusErr string
+	// Location is the Location header of a redirect.
+	Location string
+	// TokenStatus, TokenBody and TokenErr are the answer to GET / with the
+	// token of --probe-token-file, when one was given (ProbeReport.Token);
+	// the token itself is never kept.
+	TokenStatus int
+	TokenBody   string
+	TokenErr    string
 }
 
 // Issuing is the cert-manager Certificate that writes Secret ns/name, or
