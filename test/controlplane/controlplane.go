@@ -146,7 +146,8 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	// etcd's client and peer ports, the API server's, kwok's kubelet API.
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -192,6 +193,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--authorization-mode=RBAC",
 		"--token-auth-file=" + tokenFile,
 		"--cert-dir=" + filepath.Join(cp.dir, "apiserver-certs"),
+		// kwok serves the node's kubelet API on loopback, named by the
+		// node's InternalDNS address (createNode).
+		"--kubelet-preferred-address-types=InternalDNS",
 	}, opts.Detached); err != nil {
 		return nil, err
 	}
@@ -232,7 +236,14 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cp.start(bins.Kwok, "kwok", kwokArgs(kubeconfig, kwokConfig), opts.Detached); err != nil {
+	kwokCRDs, err := loadKwokCRDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := InstallCRDs(ctx, admin, kwokCRDs); err != nil {
+		return nil, err
+	}
+	if err := cp.start(bins.Kwok, "kwok", kwokArgs(kubeconfig, kwokConfig, ports[3]), opts.Detached); err != nil {
 		return nil, err
 	}
 	if err := cp.saveState(); err != nil {
