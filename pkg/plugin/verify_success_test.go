@@ -307,8 +307,9 @@ func checkJSON(t *testing.T, r result, want string) {
 // On a cluster where ChatQnA is secured as secure leaves it, verify exits 0
 // in every output format. With the gateway reachable, every check passes;
 // with no address to probe (the gateway Service has no load balancer
-// address, and no --probe-address), the probe warns, as documented, and the
-// checks of what it would have seen are skipped: still exit 0.
+// address, no --probe-address, and --probe-via address rules out a
+// port-forward), the probe warns, as documented, and the checks of what it
+// would have seen are skipped: still exit 0.
 func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 	cred := issueGatewayCredential(t)
 	c := securedCluster(t, securedChatQnA(t, cred))
@@ -336,7 +337,7 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 
 	t.Run("no address to probe", func(t *testing.T) {
 		const hint = "pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443)"
-		short := runVerify(t, c, "-o", "short")
+		short := runVerify(t, c, "-o", "short", "--probe-via", "address")
 		want := result{out: `Live TLS probe
 --------------
 [warn] TLS handshake validates for every host  [probe.tls-handshake]
@@ -355,10 +356,10 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (41 passed, 1 
 		outcomes["probe.served-certificate"] = outcome{status: check.Skip, message: "no successful handshake"}
 		outcomes["probe.https-route"] = outcome{status: check.Skip, message: "no successful handshake"}
 		outcomes["probe.http-redirect"] = outcome{status: check.Skip, message: "no plain HTTP address to probe"}
-		checkJSON(t, runVerify(t, c, "-o", "json"),
+		checkJSON(t, runVerify(t, c, "-o", "json", "--probe-via", "address"),
 			expectedJSON(t, outcomes, true, check.Summary{Passed: 41, Warnings: 1, Skipped: 3}))
 
-		if table := runVerify(t, c); table.code != 0 || table.err != "" {
+		if table := runVerify(t, c, "--probe-via", "address"); table.code != 0 || table.err != "" {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
 		}
 	})

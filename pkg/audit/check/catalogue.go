@@ -206,9 +206,9 @@ var (
 	requireParsed      = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent, credentialsReadable, credentialsUsable}
 	requireCertManager = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent, certManagerManaged}
 	requireProbeHTTPS  = []Requirement{httpsServerToProbe}
-	requireHandshakes  = []Requirement{handshakesSucceeded}
-	requireServedCert  = []Requirement{handshakesSucceeded, secretCertificateUsable}
-	requireHTTPProbe   = []Requirement{httpProbeAddress}
+	requireHandshakes  = []Requirement{probeReachedGateway, handshakesSucceeded}
+	requireServedCert  = []Requirement{probeReachedGateway, handshakesSucceeded, secretCertificateUsable}
+	requireHTTPProbe   = []Requirement{probeReachedGateway, httpProbeAddress}
 
 	requireAPIGateways      = []Requirement{apiGatewaysRoute}
 	requireAPIClass         = []Requirement{apiGatewaysRoute, apiClassAccepted}

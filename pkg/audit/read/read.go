@@ -46,6 +46,8 @@ type ReadOptions struct {
 	EntryService      string
 	EntryPort         int32
 	MinValidity       time.Duration
+	// WarnExpiry is how long before the mesh root expires verify warns.
+	WarnExpiry time.Duration
 }
 
 // UnreachableError means the API server did not answer: the audit cannot run.
@@ -188,6 +190,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		EntryService:  r.o.EntryService,
 		EntryPort:     r.o.EntryPort,
 		MinValidity:   r.o.MinValidity,
+		WarnExpiry:    r.o.WarnExpiry,
 		Now:           time.Now(),
 		RootNamespace: istio.DefaultRootNamespace,
 		TrustDomain:   istio.DefaultTrustDomain,

@@ -31,6 +31,8 @@ type Snapshot struct {
 	EntryPort    int32
 	Now          time.Time
 	MinValidity  time.Duration
+	// WarnExpiry is how long before the mesh root expires it warns.
+	WarnExpiry time.Duration
 
 	ServerVersion string
 	APIs          served.APIs
@@ -198,8 +200,18 @@ type Certificate struct {
 
 // ProbeReport is what the live TLS probe saw.
 type ProbeReport struct {
-	// Address is host:port of the HTTPS listener probed.
+	// Address is host:port of the HTTPS listener probed; through a
+	// port-forward, the pod's port and Via.
 	Address string
+	// Via is "port-forward to <namespace>/<pod>" when the probe went
+	// through a port-forward to that gateway pod, "" when it connected to
+	// Address itself.
+	Via string
+	// Skipped says why the probe did not run although it could have: the
+	// user may not port-forward to the gateway pods.
+	Skipped string
+	// ForwardErr says why the port-forward failed: nothing was probed.
+	ForwardErr string
 	// Guessed is true when the address came from the gateway Service, not
 	// from --probe-address: a failure to connect then only warns.
 	Guessed bool
@@ -212,11 +224,31 @@ type ProbeReport struct {
 	RedirectErr      string
 }
 
+// Unprobed says why the probe checked nothing, "" when it ran: it was
+// skipped, or its port-forward failed, whole or for a host.
+func (p *ProbeReport) Unprobed() string {
+	if p.Skipped != "" {
+		return p.Skipped
+	}
+	if p.ForwardErr != "" {
+		return p.ForwardErr
+	}
+	for _, h := range p.Hosts {
+		if h.ForwardErr != "" {
+			return h.ForwardErr
+		}
+	}
+	return ""
+}
+
 // HostProbe is the probe of one host name (SNI).
 type HostProbe struct {
 	Host string
 	// ConnectErr is set when no TCP connection could be made.
 	ConnectErr string
+	// ForwardErr is set when the port-forward did not carry the
+	// connection: the gateway was not reached.
+	ForwardErr string
 	// HandshakeErr is set when TLS failed, including certificate validation.
 	HandshakeErr string
 	// TimedOut is set when the host's probe ran out of time: no connection,
