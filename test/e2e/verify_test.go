@@ -25,6 +25,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
+	"github.com/opea-project/kubectl-opea/test/gatewayemulator"
 )
 
 var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
@@ -116,6 +117,13 @@ func waitIssuedFor(t *testing.T, ns, name string) ([]byte, error) {
 // pods with addresses and for the EndpointSlice controller to list them.
 func (a securedApp) serve(t *testing.T) []string {
 	t.Helper()
+	return probeFlags(t, a.emulate(t), fixtures.ChartGateway)
+}
+
+// emulate is serve's gateway emulator, serving the app as istiod
+// configures the gateway of layout fixtures.ChartGateway.
+func (a securedApp) emulate(t *testing.T) *gatewayemulator.Emulator {
+	t.Helper()
 	ctx, kube := context.Background(), adminKube(t)
 	if err := fixtures.WaitPodsReady(ctx, kube, a.ns, "", 3); err != nil {
 		t.Fatal(err)
@@ -125,7 +133,7 @@ func (a securedApp) serve(t *testing.T) []string {
 	gw := emulateGateway(t, gatewayProxy(t, layout), a.ns)
 	roots := credentialRoots(t, gatewayNamespace, a.names.TLSSecret)
 	waitGatewayServes(t, gw, func() error { return servedThrough(gw, layout, a.ns, a.host, roots) })
-	return probeFlags(t, gw, layout)
+	return gw
 }
 
 // verifyJSON runs verify -o json and returns the report and exit code.

@@ -200,7 +200,7 @@ func checkProbeRedirect(v *checkView) Result {
 	switch p.RedirectStatus {
 	case 301, 302, 307, 308:
 		if strings.HasPrefix(p.RedirectLocation, "https://") {
-			return pass("%d to %s", p.RedirectStatus, p.RedirectLocation)
+			return pass("%d to %s%s", p.RedirectStatus, p.RedirectLocation, viaLabel(p))
 		}
 	}
 	hint := "set tls.httpsRedirect: true on the Gateway's HTTP server"
