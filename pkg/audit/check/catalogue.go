@@ -113,11 +113,19 @@ var Catalogue = []Check{
 		Needs: needCredentials, Requires: requireParsed, Run: checkChain},
 	{ID: "certificate.cert-manager-ready", Category: CategoryCertificate, Ingress: AnyIngress, Description: "cert-manager Certificate and issuer Ready",
 		Needs: needCertManager, Requires: requireCertManager, Run: checkCertManagerReady},
+	{ID: "certificate.renewal", Category: CategoryCertificate, Ingress: AnyIngress, Description: "cert-manager renews the certificate on time",
+		Needs: needCertManager, Requires: requireCertManager, Run: checkCertificateRenewal},
+	{ID: "certificate.served-current", Category: CategoryCertificate, Ingress: AnyIngress, Description: "gateway serves the latest issue of the certificate",
+		Needs: needProbe, Requires: requireServedCert, Run: checkServedCurrent},
+	{ID: "certificate.mesh-root-expiry", Category: CategoryCertificate, Ingress: AnyIngress, Description: "mesh root certificate valid for long enough",
+		Needs: needMeshRoot, Run: checkMeshRootExpiry},
+	{ID: "certificate.mesh-root-single", Category: CategoryCertificate, Ingress: AnyIngress, Description: "mesh root bundle holds one root",
+		Needs: needMeshRoot, Requires: requireMeshRoot, Run: checkMeshRootSingle},
 
 	{ID: "probe.tls-handshake", Category: CategoryProbe, Ingress: AnyIngress, Description: "TLS handshake validates for every host",
 		Needs: needProbe, Requires: requireProbeHTTPS, Run: checkProbeHandshake},
 	{ID: "probe.served-certificate", Category: CategoryProbe, Ingress: AnyIngress, Description: "gateway serves the Secret's certificate",
-		Needs: needProbe, Requires: requireServedCert, Run: checkProbeServedCert},
+		Needs: needProbe, Requires: requireServedNotStale, Run: checkProbeServedCert},
 	{ID: "probe.https-route", Category: CategoryProbe, Ingress: AnyIngress, Description: "HTTPS request reaches the application",
 		Needs: needProbe, Requires: requireHandshakes, Run: checkProbeRoute},
 	{ID: "probe.http-redirect", Category: CategoryProbe, Ingress: AnyIngress, Description: "plain HTTP answers with a redirect to HTTPS",
@@ -189,6 +197,7 @@ var (
 	// can.)
 	needLockdownIntact = []snapshot.Input{snapshot.InputAuthorizationPolicies, snapshot.InputNamespace, snapshot.InputServices, snapshot.InputGatewayAPIGateways, snapshot.InputMeshConfig}
 	needRBAC           = []snapshot.Input{snapshot.InputRBAC}
+	needMeshRoot       = []snapshot.Input{snapshot.InputMeshRoot}
 	needBypass         = []snapshot.Input{snapshot.InputServices, snapshot.InputPods}
 )
 
@@ -209,6 +218,9 @@ var (
 	requireHandshakes  = []Requirement{probeReachedGateway, handshakesSucceeded}
 	requireServedCert  = []Requirement{probeReachedGateway, handshakesSucceeded, secretCertificateUsable}
 	requireHTTPProbe   = []Requirement{probeReachedGateway, httpProbeAddress}
+	// A stale certificate is certificate.served-current's finding.
+	requireServedNotStale = []Requirement{probeReachedGateway, handshakesSucceeded, secretCertificateUsable, servedNotStale}
+	requireMeshRoot       = []Requirement{meshRootFound}
 
 	requireAPIGateways      = []Requirement{apiGatewaysRoute}
 	requireAPIClass         = []Requirement{apiGatewaysRoute, apiClassAccepted}

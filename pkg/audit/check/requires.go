@@ -81,6 +81,10 @@ var (
 	// as the probe names them.
 	secretCertificateUsable = Requirement{Name: "secretCertificateUsable", Reason: "the Secret's certificate is not usable",
 		holds: func(v *checkView) bool { return credentialsPresent.holds(v) && v.parseCredentials().bad == nil }}
+	servedNotStale = Requirement{Name: "servedNotStale", Reason: "the gateway serves an earlier issue of the Secret's certificate: see certificate.served-current",
+		holds: func(v *checkView) bool { _, _, stale := v.staleHost(); return !stale }}
+	meshRootFound = Requirement{Name: "meshRootFound", Reason: "no ConfigMap istio-ca-root-cert in the namespace: see certificate.mesh-root-expiry",
+		holds: func(v *checkView) bool { return v.s.MeshRoot.Found }}
 	httpProbeAddress = Requirement{Name: "httpProbeAddress", Reason: "no plain HTTP address to probe",
 		holds: func(v *checkView) bool { return v.s.Probe != nil && v.s.Probe.HTTPAddress != "" }}
 

@@ -35,6 +35,8 @@ var requirementBreaks = map[string]func(t *testing.T, s *snapshot.Snapshot){
 	"probeReachedGateway": func(t *testing.T, s *snapshot.Snapshot) {
 		s.Probe.Skipped = "you may not create pods/portforward in namespace istio-ingress"
 	},
+	"servedNotStale":    earlierServed,
+	"meshRootFound":     func(t *testing.T, s *snapshot.Snapshot) { s.MeshRoot = snapshot.MeshRoot{} },
 	"httpProbeAddress":  func(t *testing.T, s *snapshot.Snapshot) { s.Probe.HTTPAddress = "" },
 	"entryRouted":       func(t *testing.T, s *snapshot.Snapshot) { s.Services = s.Services[1:] },
 	"gatewayIdentified": func(t *testing.T, s *snapshot.Snapshot) { s.GatewayPods = nil },

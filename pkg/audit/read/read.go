@@ -180,6 +180,7 @@ type reader struct {
 	pods            map[string][]snapshot.Object
 	roles           map[string][]rbacv1.Role
 	roleBindings    map[string][]rbacv1.RoleBinding
+	meshRoots       map[string]snapshot.MeshRoot
 }
 
 // readCluster reads the inputs every namespace shares. The lists are
@@ -220,7 +221,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		func() error { return readClusterRBAC(ctx, c.Kube, s) },
 	}
 	if r.o.AllNamespaces {
-		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx))
+		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listMeshRoots(ctx))
 	}
 	return concurrently(reads)
 }
@@ -269,6 +270,9 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*snapshot.Snapshot
 	if r.roles != nil {
 		s.Roles, s.RoleBindings = r.roles[ns], r.roleBindings[ns]
 	} else if err := readNamespaceRBAC(ctx, r.c.Kube, s); err != nil {
+		return nil, err
+	}
+	if err := r.readMeshRoot(ctx, s); err != nil {
 		return nil, err
 	}
 	return s, nil

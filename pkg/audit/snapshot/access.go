@@ -60,6 +60,9 @@ const (
 	// InputRBAC are the Roles and RoleBindings of the application
 	// namespace, and every ClusterRole and ClusterRoleBinding.
 	InputRBAC Input = "rbac"
+	// InputMeshRoot is ConfigMap istio-ca-root-cert of the application
+	// namespace.
+	InputMeshRoot Input = "mesh root"
 )
 
 // ProbeInputs are what the live probe reads: it finds the gateway's

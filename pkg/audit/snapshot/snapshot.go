@@ -84,6 +84,8 @@ type Snapshot struct {
 	// ref's namespace (the Gateway's by default).
 	Secrets      map[string]*Secret
 	Certificates []Certificate
+	// MeshRoot is the application namespace's copy of the mesh root.
+	MeshRoot MeshRoot
 	// SecretAccess says, per gateway ServiceAccount "namespace/name",
 	// whether it may list Secrets in its namespace: istiod serves a
 	// gateway credential only then. Missing: the question could not be
@@ -196,7 +198,42 @@ type Certificate struct {
 	IssuerName string
 	Ready      bool
 	Message    string
+	// The status of its issuance: when the certificate in the Secret was
+	// issued and expires, when cert-manager renews it, and how many times
+	// it has issued it (zero values: not set).
+	NotBefore, NotAfter, RenewalTime time.Time
+	Revision                         int64
+	// Issuing is the Issuing condition, nil when absent: True while an
+	// issuance is in progress, False with reason Failed when the last one
+	// failed.
+	Issuing *Condition
+	// LastFailureTime is when the last issuance failed; cert-manager clears
+	// it once an issuance succeeds. FailedAttempts counts the failures in a
+	// row.
+	LastFailureTime time.Time
+	FailedAttempts  int64
 }
+
+// Condition is a status condition of a cert-manager resource.
+type Condition struct {
+	Status, Reason, Message string
+	LastTransitionTime      time.Time
+}
+
+// MeshRoot is ConfigMap istio-ca-root-cert of the application namespace,
+// where istiod publishes the mesh's root certificates (root-cert.pem).
+type MeshRoot struct {
+	// Found is false when the namespace has no such ConfigMap.
+	Found bool
+	PEM   []byte
+}
+
+// MeshRootConfigMap is the ConfigMap istiod writes the mesh root into, in
+// every namespace, and its key.
+const (
+	MeshRootConfigMap = "istio-ca-root-cert"
+	MeshRootKey       = "root-cert.pem"
+)
 
 // ProbeReport is what the live TLS probe saw.
 type ProbeReport struct {
