@@ -615,7 +615,8 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 	}
 	// RBAC authorizes getting namespace X as a request in namespace X: the
 	// Role lets the user read its labels.
-	wantRan := []string{"cluster.api-reachable", "cluster.cert-manager-api", "cluster.istio-apis",
+	// The mesh root is read in the application's namespace.
+	wantRan := []string{"certificate.mesh-root-expiry", "certificate.mesh-root-single", "cluster.api-reachable", "cluster.cert-manager-api", "cluster.istio-apis",
 		"enrolment.namespace-label", "enrolment.no-opt-out", "enrolment.no-sidecar-injection", "enrolment.pods-redirected"}
 	if diff := cmp.Diff(wantRan, byStatus(report, auditcheck.Pass)); diff != "" {
 		t.Errorf("checks that ran and passed (-want +got):\n%s", diff)
