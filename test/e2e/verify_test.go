@@ -393,14 +393,15 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				"spec": map[string]interface{}{"host": "chatqna." + app.ns + ".svc.cluster.local",
 					"trafficPolicy": map[string]interface{}{"tls": map[string]interface{}{"mode": "ISTIO_MUTUAL"}}}})
 		}},
-		{name: "probe served another certificate", id: "probe.served-certificate", probe: true, breakIt: func(t *testing.T, app securedApp) {
+		{name: "probe served another certificate", id: "probe.served-certificate", probe: true, ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
 			// The listener keeps serving the old certificate; the Secret
-			// now holds a new one from the same CA.
+			// now holds another one, for one more name: not a later issue
+			// of the served one (certificate.served-current's finding).
 			s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, app.names.TLSSecret, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ca, cert, key, err := fixtures.IssueTLS([]string{app.host}, 90*24*time.Hour)
+			ca, cert, key, err := fixtures.IssueTLS([]string{app.host, "www." + app.host}, 90*24*time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -409,6 +410,24 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 			if _, err := kube.CoreV1().Secrets(gatewayNamespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 				t.Fatal(err)
 			}
+		}},
+		{name: "gateway serves the certificate from before a renewal", id: "certificate.served-current", probe: true, breakIt: func(t *testing.T, app securedApp) {
+			// cert-manager renews the certificate (as cmctl renew asks); the
+			// listener keeps the one it loaded.
+			before, err := dyn.Resource(fixtures.CertificateGVR).Namespace(gatewayNamespace).Get(ctx, app.names.Certificate, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			revision, _, _ := unstructured.NestedInt64(before.Object, "status", "revision")
+			renewNow(t, app.names.Certificate)
+			eventually(t, time.Minute, "cert-manager to renew the certificate", func() (bool, error) {
+				u, err := dyn.Resource(fixtures.CertificateGVR).Namespace(gatewayNamespace).Get(ctx, app.names.Certificate, metav1.GetOptions{})
+				if err != nil {
+					return false, err
+				}
+				now, _, _ := unstructured.NestedInt64(u.Object, "status", "revision")
+				return now > revision && certificateReady(u), fmt.Errorf("revision %d", now)
+			})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -185,10 +185,11 @@ func (v *checkView) renewalProblem(cert snapshot.Certificate) (Result, bool) {
 }
 
 // earlierIssue reports whether served is an earlier issue of current: a
-// certificate for the same names, issued before it. A gateway serves one
-// when it has not loaded the Secret cert-manager renewed.
+// certificate for the same names, not issued after it (certificates count
+// time in seconds: two issues can share one). A gateway serves one when it
+// has not loaded the Secret cert-manager renewed.
 func earlierIssue(served, current *x509.Certificate) bool {
-	if bytes.Equal(served.Raw, current.Raw) || !served.NotBefore.Before(current.NotBefore) {
+	if bytes.Equal(served.Raw, current.Raw) || served.NotBefore.After(current.NotBefore) {
 		return false
 	}
 	a, b := slices.Clone(served.DNSNames), slices.Clone(current.DNSNames)

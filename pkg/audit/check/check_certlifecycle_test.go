@@ -55,6 +55,11 @@ var certLifecycleBrokenCases = []brokenCase{
 		c.Issuing = &snapshot.Condition{Status: "True", Reason: "Renewing", Message: "Renewing certificate as renewal was scheduled at 2026-11-27 10:00:00 +0000 UTC", LastTransitionTime: now.Add(-2 * time.Hour)}
 	}},
 	{"gateway serves the certificate from before the renewal", "certificate.served-current", Fail, "the gateway has not loaded it", earlierServed},
+	// Certificates count time in seconds: a renewal right after issuance
+	// has the same notBefore.
+	{"gateway serves an issue of the same second", "certificate.served-current", Fail, "the gateway has not loaded it", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Probe.Hosts[0].Served = issue(t, []string{"chatqna.example.com"}, now.Add(-24*time.Hour), now.Add(89*day)).Leaf
+	}},
 }
 
 // Each broken case of the lifecycle has a healthy twin, one step away,
