@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 
 	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
 	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
@@ -252,27 +253,32 @@ var certificateRequests = schema.GroupVersionResource{Group: "cert-manager.io", 
 
 // renewNow asks cert-manager to renew Certificate name of the gateway
 // namespace at once, as cmctl renew does: the Issuing condition set True.
+// cert-manager writes the status too: a conflict is retried.
 func renewNow(t *testing.T, name string) {
 	t.Helper()
 	ctx := context.Background()
 	certs := adminDynamic(t).Resource(fixtures.CertificateGVR).Namespace(gatewayNamespace)
-	u, err := certs.Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-	var kept []interface{}
-	for _, c := range conds {
-		if m, _ := c.(map[string]interface{}); m["type"] != "Issuing" {
-			kept = append(kept, c)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		u, err := certs.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
 		}
-	}
-	kept = append(kept, map[string]interface{}{"type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
-		"message": "Certificate re-issuance manually triggered", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)})
-	if err := unstructured.SetNestedSlice(u.Object, kept, "status", "conditions"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := certs.UpdateStatus(ctx, u, metav1.UpdateOptions{}); err != nil {
+		conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+		var kept []interface{}
+		for _, c := range conds {
+			if m, _ := c.(map[string]interface{}); m["type"] != "Issuing" {
+				kept = append(kept, c)
+			}
+		}
+		kept = append(kept, map[string]interface{}{"type": "Issuing", "status": "True", "reason": "ManuallyTriggered",
+			"message": "Certificate re-issuance manually triggered", "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)})
+		if err := unstructured.SetNestedSlice(u.Object, kept, "status", "conditions"); err != nil {
+			return err
+		}
+		_, err = certs.UpdateStatus(ctx, u, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }
