@@ -3,8 +3,9 @@
 // kube-scheduler, built from Go modules (see test/tools), with the Istio,
 // Gateway API and cert-manager CRDs installed. One node is managed by kwok,
 // which runs its pods as a kubelet reports them (Running, Ready, with an
-// address) without running containers. cert-manager's own controllers issue
-// and renew certificates.
+// address) without running containers, and serves the node's kubelet API so
+// that port-forwards through the API server reach what ForwardPodPorts
+// names. cert-manager's own controllers issue and renew certificates.
 package controlplane
 
 import (
