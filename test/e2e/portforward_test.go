@@ -25,7 +25,8 @@ import (
 // sends what the port-forward carries to the gateway emulator (a
 // ClusterPortForward), which serves what istiod configures the gateway with.
 // A user who may read everything but not port-forward gets the probe skipped
-// with that reason, and verify still passes.
+// with that reason, and verify still passes. A port-forward that kwok does
+// not carry is a could-not-check, never a pass.
 func TestVerifyProbesThroughAPortForward(t *testing.T) {
 	ctx, kube := context.Background(), adminKube(t)
 	layout := fixtures.ChartGateway
@@ -100,6 +101,25 @@ func TestVerifyProbesThroughAPortForward(t *testing.T) {
 		// Asked for, the port-forward is refused the same way: a skip, not a failure.
 		if forced, r := verifyJSON(t, "-n", app.ns, "--as", as, "--probe-via", "port-forward"); r.code != 0 || checkOf(forced, "probe.tls-handshake").Result != auditcheck.Skip {
 			t.Errorf("--probe-via port-forward: exit %d, %+v", r.code, checkOf(forced, "probe.tls-handshake"))
+		}
+	})
+
+	t.Run("could not check where kwok carries no port-forward", func(t *testing.T) {
+		stop()
+		var report auditreport.Report
+		eventually(t, 30*time.Second, "kwok to drop the ClusterPortForward", func() (bool, error) {
+			report, _ = verifyJSON(t, "-n", app.ns)
+			c := checkOf(report, "probe.tls-handshake")
+			return c.Result == auditcheck.Warn, fmt.Errorf("%s: %s", c.Result, c.Message)
+		})
+		c := checkOf(report, "probe.tls-handshake")
+		if !strings.Contains(c.Message, "could not check, the probe did not reach the gateway ("+via+")") || !strings.Contains(c.Message, "the port-forward failed") {
+			t.Errorf("probe.tls-handshake: %q, want the failed port-forward named", c.Message)
+		}
+		for _, id := range []string{"probe.served-certificate", "probe.https-route", "probe.http-redirect", "certificate.served-current"} {
+			if c := checkOf(report, id); c.Result != auditcheck.Skip {
+				t.Errorf("%s: %s %q, want skipped: nothing was probed", id, c.Result, c.Message)
+			}
 		}
 	})
 }
