@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,12 +35,21 @@ APIs; the ambient data plane (istiod, ztunnel, istio-cni); the namespace's and
 pods' enrolment; the effective mTLS mode of every workload; the ingress that
 routes to the application, found whatever its kind (an Istio Gateway and
 VirtualService, or a Gateway API Gateway and HTTPRoute, judged by the status
-istiod writes on them); the credential Secret and its certificate; when
-an address is known, a live TLS probe that validates the certificate as a
-client would; and the ambient pitfalls (NetworkPolicies that refuse HBONE,
-policies naming missing service accounts or needing an Envoy the pods lack,
-waypoints that do not exist). Each check passes (√), warns (‼) or fails (×);
-a failure says why, what to run, and links to docs/checks.md.
+istiod writes on them); the credential Secret and its certificate, and
+their renewal; the mesh root in the namespace's istio-ca-root-cert; a live
+TLS probe that validates the certificate as a client would; and the ambient
+pitfalls (NetworkPolicies that refuse HBONE, policies naming missing service
+accounts or needing an Envoy the pods lack, waypoints that do not exist).
+Each check passes (√), warns (‼) or fails (×); a failure says why, what to
+run, and links to docs/checks.md.
+
+The probe connects to --probe-address, else to the load balancer address of
+the gateway Service (or the Gateway API Gateway's status address), else,
+as on kind or minikube, through a port-forward to a ready gateway pod via
+the API server, as kubectl port-forward does (--probe-via chooses). A
+port-forward does not pass through the gateway Service or a load balancer,
+and needs create pods/portforward in the gateway's namespace: without it the
+probe is skipped, saying so.
 
 With --all-namespaces (-A), verify audits every namespace that holds an OPEA
 application: one where kubectl opea secure wrote objects, one with an OPEA
@@ -115,7 +125,10 @@ const verifyExample = `  # Audit the ChatQnA application in namespace chatqna
   # The same with a column for a caller of your own
   kubectl opea verify -n chatqna --reachability --as-principal cluster.local/ns/monitoring/sa/prometheus
 
-  # Probe the gateway through a port-forward
+  # Probe the gateway through a port-forward to one of its pods
+  kubectl opea verify -n chatqna --probe-via port-forward
+
+  # Probe the gateway at an address of your own
   kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443 8080:80 &
   kubectl opea verify -n chatqna --probe-address 127.0.0.1:8443 --probe-http-address 127.0.0.1:8080`
 
@@ -130,10 +143,12 @@ type VerifyOptions struct {
 	MinValidity      time.Duration
 	ProbeAddress     string
 	ProbeHTTPAddress string
+	ProbeVia         string
 	ProbeTimeout     time.Duration
 	// ProbeTokenFile holds a bearer token the probe sends to reach the
 	// application through the gateway's authentication.
 	ProbeTokenFile string
+	WarnExpiry     time.Duration
 	Wait           bool
 	Timeout        time.Duration
 	// Contexts and AllContexts choose the kube contexts to audit, Parallel
@@ -176,7 +191,8 @@ type VerifyOptions struct {
 func NewVerifyOptions(getter clients.Getter, forContext ContextClients, streams genericiooptions.IOStreams) *VerifyOptions {
 	return &VerifyOptions{
 		IOStreams: streams, clients: getter, forContext: forContext,
-		Output: "table", Probe: true, MinValidity: 30 * 24 * time.Hour, ProbeTimeout: 5 * time.Second, Timeout: defaultTimeout,
+		Output: "table", Probe: true, MinValidity: 30 * 24 * time.Hour, ProbeVia: probe.ViaAuto, ProbeTimeout: 5 * time.Second,
+		WarnExpiry: 30 * 24 * time.Hour, Timeout: defaultTimeout,
 		Parallel: defaultParallel, ContextTimeout: defaultContextTimeout,
 	}
 }
@@ -210,8 +226,10 @@ func NewCmdVerify(getter clients.Getter, forContext ContextClients, streams gene
 	f.DurationVar(&o.MinValidity, "min-validity", o.MinValidity, "Warn when the certificate expires sooner than this")
 	f.StringVar(&o.ProbeAddress, "probe-address", o.ProbeAddress, "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
 	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", o.ProbeHTTPAddress, "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
+	f.StringVar(&o.ProbeVia, "probe-via", o.ProbeVia, "How the probe reaches the gateway: auto (--probe-address, else the load balancer address, else a port-forward to a gateway pod), address (never a port-forward) or port-forward")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", o.ProbeTimeout, "Timeout of the live probe: each host's, and all hosts' together")
 	f.StringVar(&o.ProbeTokenFile, "probe-token-file", o.ProbeTokenFile, "File holding a token (a JWT, with or without \"Bearer \") the probe sends over HTTPS to check that a caller with it reaches an application behind secure --auth; never printed")
+	f.DurationVar(&o.WarnExpiry, "warn-expiry", o.WarnExpiry, "Warn when the mesh root certificate (istio-ca-root-cert) expires sooner than this")
 	f.Var(waitValue{o}, "wait", "Re-run failing checks until they pass (exit code 124 if --timeout passes first)")
 	f.Lookup("wait").NoOptDefVal = "true"
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, timeoutUsage)
@@ -220,6 +238,7 @@ func NewCmdVerify(getter clients.Getter, forContext ContextClients, streams gene
 	f.StringArrayVar(&o.AsPrincipals, "as-principal", nil, "Add a column to the reachability matrix for this caller, as <trust domain>/ns/<namespace>/sa/<service account>; repeat for several (with --reachability, or -o json or yaml)")
 	_ = cmd.RegisterFlagCompletionFunc("contexts", o.completeContextNames)
 	_ = cmd.RegisterFlagCompletionFunc("output", fixedCompletions("table", "short", "json", "yaml"))
+	_ = cmd.RegisterFlagCompletionFunc("probe-via", fixedCompletions(probe.ViaValues...))
 	return cmd
 }
 
@@ -340,6 +359,10 @@ func (o *VerifyOptions) Validate() error {
 	if !o.Probe && o.ProbeAddress != "" {
 		errs = append(errs, "--probe=false skips the probe --probe-address points: give one or the other")
 	}
+	errs = append(errs, o.validateProbeVia()...)
+	if o.WarnExpiry < 0 {
+		errs = append(errs, fmt.Sprintf("invalid --warn-expiry %s: it must not be negative", o.WarnExpiry))
+	}
 	if o.ProbeHTTPAddress != "" && o.ProbeAddress == "" {
 		errs = append(errs, "--probe-http-address needs --probe-address")
 	}
@@ -382,6 +405,22 @@ func (o *VerifyOptions) validateReachability() []string {
 			errs = append(errs, fmt.Sprintf("--as-principal %s is given twice: name each caller once", p))
 		}
 		seen[p] = true
+	}
+	return errs
+}
+
+// validateProbeVia checks --probe-via, and that it goes with the other
+// probe flags.
+func (o *VerifyOptions) validateProbeVia() []string {
+	if !slices.Contains(probe.ViaValues, o.ProbeVia) {
+		return []string{fmt.Sprintf("invalid --probe-via %q: use %s", o.ProbeVia, strings.Join(probe.ViaValues, ", "))}
+	}
+	var errs []string
+	if o.ProbeVia == probe.ViaPortForward && o.ProbeAddress != "" {
+		errs = append(errs, "--probe-via port-forward probes a gateway pod, not --probe-address: give one or the other")
+	}
+	if !o.Probe && o.set["probe-via"] {
+		errs = append(errs, "--probe=false skips the probe --probe-via chooses the way of: give one or the other")
 	}
 	return errs
 }
@@ -493,8 +532,7 @@ func (o *VerifyOptions) Run(ctx context.Context) error {
 func (o *VerifyOptions) audit(ctx context.Context, c read.Clients) (*audit.Result, error) {
 	result := &audit.Result{Namespace: o.namespace}
 	once := func(ctx context.Context) (bool, string, error) {
-		r, err := audit.Audit(ctx, c, o.readOptions(),
-			probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Timeout: o.ProbeTimeout, Token: o.token}, o.Probe)
+		r, err := audit.Audit(ctx, c, o.readOptions(), o.probeOptions(o.clients, c), o.Probe)
 		var none *audit.NoApplicationError
 		if errors.As(err, &none) {
 			return false, "", noApplication(none.Namespace, none.Found)
@@ -520,7 +558,7 @@ func (o *VerifyOptions) audit(ctx context.Context, c read.Clients) (*audit.Resul
 // accounts of the application's pods too, the APP column's callers.
 func (o *VerifyOptions) readOptions() read.ReadOptions {
 	return read.ReadOptions{Namespace: o.namespace, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity,
-		AppServiceAccounts: o.Reachability, ExtraPrincipals: o.AsPrincipals}
+		WarnExpiry: o.WarnExpiry, AppServiceAccounts: o.Reachability, ExtraPrincipals: o.AsPrincipals}
 }
 
 // verdictError is err, the verdict's, with the verdict's exit code; nil
@@ -530,6 +568,16 @@ func verdictError(v audit.Verdict, err error) error {
 		return nil
 	}
 	return &ExitError{Code: v.ExitCode(), Err: err}
+}
+
+// probeOptions are the probe's flags, with the port-forwards it may open
+// as the user getter's credentials name.
+func (o *VerifyOptions) probeOptions(getter clients.Getter, c read.Clients) probe.Options {
+	p := probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Via: o.ProbeVia, Timeout: o.ProbeTimeout, Token: o.token}
+	if cfg, err := getter.ToRESTConfig(); err == nil {
+		p.Forwarder = probe.PodForwarder{Config: cfg, Kube: c.Kube}
+	}
+	return p
 }
 
 // auditClients are the clients the audit reads the cluster of getter with.

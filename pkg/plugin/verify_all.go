@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
-	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
 	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/await"
@@ -37,8 +36,8 @@ func (o *VerifyOptions) auditAll(ctx context.Context, c read.Clients) (*audit.Fl
 	var fleet *audit.FleetResult
 	once := func(ctx context.Context) (bool, string, error) {
 		var err error
-		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity, ExtraPrincipals: o.AsPrincipals},
-			probe.Options{Timeout: o.ProbeTimeout}, o.Probe)
+		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity, WarnExpiry: o.WarnExpiry, ExtraPrincipals: o.AsPrincipals},
+			o.probeOptions(o.clients, c), o.Probe)
 		if err != nil {
 			return false, "", err
 		}

@@ -86,7 +86,7 @@ func TestVerifyAllNamespacesWaitTimesOut(t *testing.T) {
 func TestVerifyProbeOffSkipsTheProbe(t *testing.T) {
 	c := securedCluster(t, securedChatQnA(t, issueGatewayCredential(t)))
 	for _, args := range [][]string{{}, {"-A"}} {
-		on := runVerify(t, c, append(args, "-o", "json", "--probe=true")...)
+		on := runVerify(t, c, append(args, "-o", "json", "--probe=true", "--probe-via", "address")...)
 		off := runVerify(t, c, append(args, "-o", "json", "--probe=false")...)
 		if !strings.Contains(off.out, "the live probe was turned off (--probe=false)") || !strings.Contains(on.out, "no address to probe") {
 			t.Errorf("%v: the probe's check does not say it was turned off with --probe=false only:\n%s", args, off.out)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,10 +17,25 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	auditcheck "github.com/opea-project/kubectl-opea/pkg/audit/check"
 	auditreport "github.com/opea-project/kubectl-opea/pkg/audit/report"
+	"github.com/opea-project/kubectl-opea/test/testpki"
 )
 
 // ambientIstio is Istio installed with the ambient profile and running:
 // istiod, ztunnel and istio-cni ready on three nodes.
+// meshRoot is the root certificate istiod publishes in every namespace,
+// valid until meshRootExpiry (testpki's CA outlives its leaf by an hour).
+var (
+	meshRootExpiry = time.Date(2035, 12, 31, 13, 0, 0, 0, time.UTC)
+	meshRoot       = func() []byte {
+		cred, err := testpki.Issue(testpki.Leaf{CA: "cluster.local", DNSNames: []string{"unused.example.com"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: meshRootExpiry.Add(-time.Hour)})
+		if err != nil {
+			panic(err)
+		}
+		return cred.CAPEM
+	}()
+)
+
 func ambientIstio() []runtime.Object {
 	one := int32(1)
 	daemonSet := func(name string, labels map[string]string) *appsv1.DaemonSet {
@@ -50,6 +66,11 @@ func ambientIstio() []runtime.Object {
 		daemonSet("istio-cni-node", map[string]string{"k8s-app": "istio-cni-node"}),
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio-cni-config"}, Data: map[string]string{"AMBIENT_ENABLED": "true"}},
 	}
+}
+
+// meshRootConfigMap is the root istiod publishes in namespace chatqna.
+func meshRootConfigMap() *corev1.ConfigMap {
+	return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "chatqna", Name: "istio-ca-root-cert"}, Data: map[string]string{"root-cert.pem": string(meshRoot)}}
 }
 
 // chatQnAPods are the running pods of ChatQnA, as metadata.
@@ -256,7 +277,14 @@ Ingress gateway
     fix: kubectl opea secure -n chatqna --host <host> (an Istio Gateway), or kubectl opea secure -n chatqna --host <host> --gateway-api (a Gateway API Gateway)
 ` + docs + `ingress.gateway-found
 
-Verdict: chatqna is NOT secured as intended (22 passed, 0 warnings, 4 failed, 28 skipped)
+Certificate
+-----------
+[warn] mesh root certificate valid for long enough  [certificate.mesh-root-expiry]
+    no ConfigMap istio-ca-root-cert in namespace chatqna: istiod publishes the mesh root in every namespace it serves
+    fix: check that istiod runs and watches this namespace: kubectl logs -n istio-system -l app=istiod
+` + docs + `certificate.mesh-root-expiry
+
+Verdict: chatqna is NOT secured as intended (22 passed, 1 warning, 4 failed, 31 skipped)
 `,
 		err:  "error: 4 checks failed\n",
 		code: ExitFailure,

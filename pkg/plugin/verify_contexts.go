@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit"
-	"github.com/opea-project/kubectl-opea/pkg/audit/probe"
 	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/report"
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
@@ -179,8 +178,8 @@ func (o *VerifyOptions) auditOneContext(ctx context.Context, getter clients.Gett
 	}
 	var fleet *audit.FleetResult
 	if o.AllNamespaces {
-		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity, ExtraPrincipals: o.AsPrincipals},
-			probe.Options{Timeout: o.ProbeTimeout}, o.Probe)
+		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity, WarnExpiry: o.WarnExpiry, ExtraPrincipals: o.AsPrincipals},
+			o.probeOptions(getter, c), o.Probe)
 	} else {
 		fleet, err = o.auditContextNamespace(ctx, c, getter)
 	}
@@ -201,8 +200,8 @@ func (o *VerifyOptions) auditContextNamespace(ctx context.Context, c read.Client
 	if msgs := validateNamespace(ns); len(msgs) > 0 {
 		return nil, errors.New(msgs[0])
 	}
-	r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: ns, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity, ExtraPrincipals: o.AsPrincipals},
-		probe.Options{Timeout: o.ProbeTimeout}, o.Probe)
+	r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: ns, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity, WarnExpiry: o.WarnExpiry, ExtraPrincipals: o.AsPrincipals},
+		o.probeOptions(getter, c), o.Probe)
 	var none *audit.NoApplicationError
 	if errors.As(err, &none) {
 		return nil, noApplication(none.Namespace, none.Found)

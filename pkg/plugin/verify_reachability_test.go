@@ -68,7 +68,7 @@ chatqna-vllm:80 (2080)                refused    allowed  allowed      allowed  
 	if r.code != 0 || !strings.HasPrefix(r.out, want) {
 		t.Errorf("exit %d, stderr %q; want 0 and the matrix:\n%s\ngot:\n%s", r.code, r.err, want, r.out)
 	}
-	if !strings.HasSuffix(r.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (48 passed, 1 warning, 0 failed, 5 skipped)\n") {
+	if !strings.HasSuffix(r.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (51 passed, 1 warning, 0 failed, 6 skipped)\n") {
 		t.Errorf("the matrix does not end with the verdict:\n%s", r.out)
 	}
 

@@ -46,6 +46,28 @@ func readyCondition(u *unstructured.Unstructured, message string) {
 	}, "status", "conditions")
 }
 
+// issuedStatus is the status cert-manager writes beside Ready on a
+// Certificate it issued as cred, to be renewed 30 days before it expires.
+func issuedStatus(u *unstructured.Unstructured, cred testpki.Credential) {
+	status := map[string]interface{}{
+		"notBefore":   cred.Leaf.NotBefore.UTC().Format(time.RFC3339),
+		"notAfter":    cred.Leaf.NotAfter.UTC().Format(time.RFC3339),
+		"renewalTime": renewalTime(cred).Format(time.RFC3339),
+		"revision":    int64(1),
+	}
+	for k, v := range status {
+		_ = unstructured.SetNestedField(u.Object, v, "status", k)
+	}
+}
+
+// renewalTime is when cert-manager renews cred, as issuedStatus says.
+func renewalTime(cred testpki.Credential) time.Time {
+	return cred.Leaf.NotAfter.UTC().Add(-30 * 24 * time.Hour).Truncate(time.Second)
+}
+
+// minute is t as verify's messages give it.
+func minute(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST") }
+
 // securedChatQnA is ChatQnA after kubectl opea secure -n chatqna --host
 // chatqna.example.com, once the controllers have acted: the namespace
 // enrolled and every pod captured by ztunnel; secure's objects (STRICT
@@ -57,7 +79,7 @@ func readyCondition(u *unstructured.Unstructured, message string) {
 func securedChatQnA(t *testing.T, cred testpki.Credential) []runtime.Object {
 	t.Helper()
 	objs := append(chatQnA(), ambientIstio()...)
-	objs = append(objs,
+	objs = append(objs, meshRootConfigMap(),
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chatqna", Labels: map[string]string{"istio.io/dataplane-mode": "ambient"}}},
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "istio-system", Name: "istio", Labels: map[string]string{"istio.io/rev": "default"}},
 			Data: map[string]string{"mesh": "rootNamespace: istio-system\ntrustDomain: cluster.local\n"}},
@@ -90,6 +112,9 @@ func securedChatQnA(t *testing.T, cred testpki.Credential) []runtime.Object {
 		switch u.GetKind() {
 		case "Certificate":
 			readyCondition(u, "Certificate is up to date and has not expired")
+			if u.GetName() == "opea-chatqna-tls" {
+				issuedStatus(u, cred)
+			}
 		case "Issuer":
 			readyCondition(u, "Signing CA verified")
 		}
@@ -240,6 +265,11 @@ func securedOutcomes(cred testpki.Credential, probeAddress string) map[string]ou
 		"certificate.validity":           ok("until " + cred.Leaf.NotAfter.UTC().Format("2006-01-02")),
 		"certificate.chain":              ok("chains to ca.crt"),
 		"certificate.cert-manager-ready": ok("Certificate and issuer Ready"),
+		"certificate.renewal": ok(fmt.Sprintf("Certificate istio-ingress/opea-chatqna-tls renews at %s (revision 1, issued %s)",
+			minute(renewalTime(cred)), minute(cred.Leaf.NotBefore))),
+		"certificate.served-current":   ok("the gateway serves the certificate issued " + minute(cred.Leaf.NotBefore) + ", the latest in istio-ingress/opea-chatqna-tls"),
+		"certificate.mesh-root-expiry": ok(`"CN=cluster.local" until ` + meshRootExpiry.Format("2006-01-02")),
+		"certificate.mesh-root-single": ok(`one root, "CN=cluster.local"`),
 
 		"probe.tls-handshake":      ok(probeAddress + " validated for chatqna.example.com"),
 		"probe.served-certificate": ok("the served certificate is the Secret's"),
@@ -368,8 +398,9 @@ func checkSecuredReachability(t *testing.T, doc *auditreport.ReachabilityDocumen
 // On a cluster where ChatQnA is secured as secure leaves it, verify exits 0
 // in every output format. With the gateway reachable, every check passes;
 // with no address to probe (the gateway Service has no load balancer
-// address, and no --probe-address), the probe warns, as documented, and the
-// checks of what it would have seen are skipped: still exit 0.
+// address, no --probe-address, and --probe-via address rules out a
+// port-forward), the probe warns, as documented, and the checks of what it
+// would have seen are skipped: still exit 0.
 func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 	cred := issueGatewayCredential(t)
 	c := securedCluster(t, securedChatQnA(t, cred))
@@ -380,24 +411,24 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
 		probe := []string{"--probe-address", httpsAddress, "--probe-http-address", httpAddress, "--probe-timeout", "30s"}
 
 		short := runVerify(t, c, append(probe, "-o", "short")...)
-		want := result{out: "Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (50 passed, 0 warnings, 0 failed, 4 skipped)\n"}
+		want := result{out: "Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (54 passed, 0 warnings, 0 failed, 4 skipped)\n"}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
 		}
 
 		checkJSON(t, runVerify(t, c, append(probe, "-o", "json")...),
-			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, check.Summary{Passed: 50, Skipped: 4}))
+			expectedJSON(t, securedOutcomes(cred, httpsAddress), true, check.Summary{Passed: 54, Skipped: 4}))
 
 		table := runVerify(t, c, probe...)
-		if table.code != 0 || table.err != "" || strings.Count(table.out, "[ok]   ") != 50 ||
-			!strings.HasSuffix(table.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (50 passed, 0 warnings, 0 failed, 4 skipped)\n") {
+		if table.code != 0 || table.err != "" || strings.Count(table.out, "[ok]   ") != 54 ||
+			!strings.HasSuffix(table.out, "\nVerdict: chatqna is secured: TLS ingress and STRICT mTLS in place (54 passed, 0 warnings, 0 failed, 4 skipped)\n") {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
 		}
 	})
 
 	t.Run("no address to probe", func(t *testing.T) {
 		const hint = "pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after kubectl port-forward -n istio-ingress svc/istio-ingress 8443:443)"
-		short := runVerify(t, c, "-o", "short")
+		short := runVerify(t, c, "-o", "short", "--probe-via", "address")
 		want := result{out: `Live TLS probe
 --------------
 [warn] TLS handshake validates for every host  [probe.tls-handshake]
@@ -405,7 +436,7 @@ func TestVerifySucceedsOnASecuredChatQnA(t *testing.T) {
     fix: ` + hint + `
 ` + docs + `probe.tls-handshake
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (46 passed, 1 warning, 0 failed, 7 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (49 passed, 1 warning, 0 failed, 8 skipped)
 `}
 		if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 			t.Errorf("-o short (-want +got):\n%s", diff)
@@ -416,10 +447,11 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (46 passed, 1 
 		outcomes["probe.served-certificate"] = outcome{status: check.Skip, message: "no successful handshake"}
 		outcomes["probe.https-route"] = outcome{status: check.Skip, message: "no successful handshake"}
 		outcomes["probe.http-redirect"] = outcome{status: check.Skip, message: "no plain HTTP address to probe"}
-		checkJSON(t, runVerify(t, c, "-o", "json"),
-			expectedJSON(t, outcomes, true, check.Summary{Passed: 46, Warnings: 1, Skipped: 7}))
+		outcomes["certificate.served-current"] = outcome{status: check.Skip, message: "no successful handshake"}
+		checkJSON(t, runVerify(t, c, "-o", "json", "--probe-via", "address"),
+			expectedJSON(t, outcomes, true, check.Summary{Passed: 49, Warnings: 1, Skipped: 8}))
 
-		if table := runVerify(t, c); table.code != 0 || table.err != "" {
+		if table := runVerify(t, c, "--probe-via", "address"); table.code != 0 || table.err != "" {
 			t.Errorf("-o table: exit %d, stderr %q:\n%s", table.code, table.err, table.out)
 		}
 	})
@@ -444,7 +476,7 @@ func TestVerifyWarnsOfACertificateExpiringSooner(t *testing.T) {
     fix: ` + hint + `
     see: ` + auditreport.DocsURL + `certificate.validity
 
-Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (49 passed, 1 warning, 0 failed, 4 skipped)
+Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (53 passed, 1 warning, 0 failed, 4 skipped)
 `}
 	if diff := cmp.Diff(want, short, cmp.AllowUnexported(result{})); diff != "" {
 		t.Errorf("-o short (-want +got):\n%s", diff)
@@ -453,5 +485,5 @@ Verdict: chatqna is secured: TLS ingress and STRICT mTLS in place (49 passed, 1 
 	outcomes := securedOutcomes(cred, httpsAddress)
 	outcomes["certificate.validity"] = outcome{status: check.Warn, message: message, hint: hint}
 	checkJSON(t, runVerify(t, c, append(args, "-o", "json")...),
-		expectedJSON(t, outcomes, true, check.Summary{Passed: 49, Warnings: 1, Skipped: 4}))
+		expectedJSON(t, outcomes, true, check.Summary{Passed: 53, Warnings: 1, Skipped: 4}))
 }

@@ -3,8 +3,9 @@
 // kube-scheduler, built from Go modules (see test/tools), with the Istio,
 // Gateway API and cert-manager CRDs installed. One node is managed by kwok,
 // which runs its pods as a kubelet reports them (Running, Ready, with an
-// address) without running containers. cert-manager's own controllers issue
-// and renew certificates.
+// address) without running containers, and serves the node's kubelet API so
+// that port-forwards through the API server reach what ForwardPodPorts
+// names. cert-manager's own controllers issue and renew certificates.
 package controlplane
 
 import (
@@ -156,7 +157,8 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	// etcd's client and peer ports, the API server's, kwok's kubelet API.
+	ports, err := freePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -202,6 +204,9 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--authorization-mode=RBAC",
 		"--token-auth-file=" + tokenFile,
 		"--cert-dir=" + filepath.Join(cp.dir, "apiserver-certs"),
+		// kwok serves the node's kubelet API on loopback, named by the
+		// node's InternalDNS address (createNode).
+		"--kubelet-preferred-address-types=InternalDNS",
 	}, opts.Detached); err != nil {
 		return nil, err
 	}
@@ -260,7 +265,14 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := cp.start(bins.Kwok, "kwok", kwokArgs(kubeconfig, kwokConfig), opts.Detached); err != nil {
+	kwokCRDs, err := loadKwokCRDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := InstallCRDs(ctx, admin, kwokCRDs); err != nil {
+		return nil, err
+	}
+	if err := cp.start(bins.Kwok, "kwok", kwokArgs(kubeconfig, kwokConfig, ports[3]), opts.Detached); err != nil {
 		return nil, err
 	}
 	if err := cp.saveState(); err != nil {

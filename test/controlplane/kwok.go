@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 )
@@ -31,7 +32,17 @@ const (
 
 	kwokNodeAnnotation = "kwok.x-k8s.io/node"
 	kwokModule         = "sigs.k8s.io/kwok"
+
+	// kubeletHost is the node's InternalDNS name: kwok serves the node's
+	// kubelet API (port-forward) on loopback, and the API server reaches
+	// kubelets by that name (--kubelet-preferred-address-types).
+	kubeletHost = "localhost"
 )
+
+// kwokCRDFiles are the CRDs of kwok's own module that the control plane
+// installs before kwok starts: with them, a test tells kwok where to send
+// the port-forwards of a pod (ClusterPortForward, see ForwardPodPorts).
+var kwokCRDFiles = []string{"kustomize/crd/bases/kwok.x-k8s.io_clusterportforwards.yaml"}
 
 // kwokStages are kwok's own default stages, as kwokctl configures a cluster
 // with them: a node becomes Ready and keeps its Lease renewed; a pod becomes
@@ -64,11 +75,34 @@ func writeKwokConfig(ctx context.Context, dir string) (string, error) {
 	return path, os.WriteFile(path, config.Bytes(), 0o644)
 }
 
-// kwokArgs are kwok's flags: it manages the nodes annotated for it.
-func kwokArgs(kubeconfig, config string) []string {
+// loadKwokCRDs reads kwokCRDFiles from the kwok module the tools module
+// builds kwok from.
+func loadKwokCRDs(ctx context.Context) ([]*unstructured.Unstructured, error) {
+	moduleDir, err := moduleDirIn(ctx, filepath.Join(RepoRoot(), "test", "tools"), kwokModule)
+	if err != nil {
+		return nil, err
+	}
+	var crds []*unstructured.Unstructured
+	for _, f := range kwokCRDFiles {
+		objs, err := readCRDFile(filepath.Join(moduleDir, f))
+		if err != nil {
+			return nil, err
+		}
+		crds = append(crds, objs...)
+	}
+	return crds, nil
+}
+
+// kwokArgs are kwok's flags: it manages the nodes annotated for it, and
+// serves their kubelet API on loopback port kubeletPort, where
+// ClusterPortForwards say where each pod's ports go.
+func kwokArgs(kubeconfig, config string, kubeletPort int) []string {
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--config=" + config,
+		"--server-address=127.0.0.1:" + strconv.Itoa(kubeletPort),
+		"--node-port=" + strconv.Itoa(kubeletPort),
+		"--enable-crds=ClusterPortForward",
 		"--manage-nodes-with-annotation-selector=" + kwokNodeAnnotation + "=fake",
 		"--cidr=" + PodCIDR,
 		"--node-ip=" + NodeIP,
@@ -80,7 +114,8 @@ func kwokArgs(kubeconfig, config string) []string {
 
 // createNode registers the node kwok manages, labelled as a kubelet labels
 // its own node, so that DaemonSets with the usual node selectors place a pod
-// on it.
+// on it. Its addresses are set at once, as a kubelet registers them: kwok
+// keeps them, and the API server reaches kwok by the InternalDNS name.
 func createNode(ctx context.Context, kube kubernetes.Interface) error {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{
 		Name:        NodeName,
@@ -91,7 +126,11 @@ func createNode(ctx context.Context, kube kubernetes.Interface) error {
 			"kubernetes.io/arch":     "amd64",
 			"type":                   "kwok",
 		},
-	}}
+	}, Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: NodeIP},
+		{Type: corev1.NodeHostName, Address: NodeName},
+		{Type: corev1.NodeInternalDNS, Address: kubeletHost},
+	}}}
 	_, err := kube.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		return nil

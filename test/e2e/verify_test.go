@@ -25,6 +25,7 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
 	"github.com/opea-project/kubectl-opea/test/fixtures"
+	"github.com/opea-project/kubectl-opea/test/gatewayemulator"
 )
 
 var destinationRuleGVR = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "destinationrules"}
@@ -116,6 +117,13 @@ func waitIssuedFor(t *testing.T, ns, name string) ([]byte, error) {
 // pods with addresses and for the EndpointSlice controller to list them.
 func (a securedApp) serve(t *testing.T) []string {
 	t.Helper()
+	return probeFlags(t, a.emulate(t), fixtures.ChartGateway)
+}
+
+// emulate is serve's gateway emulator, serving the app as istiod
+// configures the gateway of layout fixtures.ChartGateway.
+func (a securedApp) emulate(t *testing.T) *gatewayemulator.Emulator {
+	t.Helper()
 	ctx, kube := context.Background(), adminKube(t)
 	if err := fixtures.WaitPodsReady(ctx, kube, a.ns, "", 3); err != nil {
 		t.Fatal(err)
@@ -125,7 +133,7 @@ func (a securedApp) serve(t *testing.T) []string {
 	gw := emulateGateway(t, gatewayProxy(t, layout), a.ns)
 	roots := credentialRoots(t, gatewayNamespace, a.names.TLSSecret)
 	waitGatewayServes(t, gw, func() error { return servedThrough(gw, layout, a.ns, a.host, roots) })
-	return probeFlags(t, gw, layout)
+	return gw
 }
 
 // verifyJSON runs verify -o json and returns the report and exit code.
@@ -455,14 +463,15 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 				"spec": map[string]interface{}{"host": "chatqna." + app.ns + ".svc.cluster.local",
 					"trafficPolicy": map[string]interface{}{"tls": map[string]interface{}{"mode": "ISTIO_MUTUAL"}}}})
 		}},
-		{name: "probe served another certificate", id: "probe.served-certificate", probe: true, breakIt: func(t *testing.T, app securedApp) {
+		{name: "probe served another certificate", id: "probe.served-certificate", probe: true, ownSecret: true, breakIt: func(t *testing.T, app securedApp) {
 			// The listener keeps serving the old certificate; the Secret
-			// now holds a new one from the same CA.
+			// now holds another one, for one more name: not a later issue
+			// of the served one (certificate.served-current's finding).
 			s, err := kube.CoreV1().Secrets(gatewayNamespace).Get(ctx, app.names.TLSSecret, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ca, cert, key, err := fixtures.IssueTLS([]string{app.host}, 90*24*time.Hour)
+			ca, cert, key, err := fixtures.IssueTLS([]string{app.host, "www." + app.host}, 90*24*time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -471,6 +480,24 @@ func TestVerifyNamesEachBrokenSetup(t *testing.T) {
 			if _, err := kube.CoreV1().Secrets(gatewayNamespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 				t.Fatal(err)
 			}
+		}},
+		{name: "gateway serves the certificate from before a renewal", id: "certificate.served-current", probe: true, breakIt: func(t *testing.T, app securedApp) {
+			// cert-manager renews the certificate (as cmctl renew asks); the
+			// listener keeps the one it loaded.
+			before, err := dyn.Resource(fixtures.CertificateGVR).Namespace(gatewayNamespace).Get(ctx, app.names.Certificate, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			revision, _, _ := unstructured.NestedInt64(before.Object, "status", "revision")
+			renewNow(t, app.names.Certificate)
+			eventually(t, time.Minute, "cert-manager to renew the certificate", func() (bool, error) {
+				u, err := dyn.Resource(fixtures.CertificateGVR).Namespace(gatewayNamespace).Get(ctx, app.names.Certificate, metav1.GetOptions{})
+				if err != nil {
+					return false, err
+				}
+				now, _, _ := unstructured.NestedInt64(u.Object, "status", "revision")
+				return now > revision && certificateReady(u), fmt.Errorf("revision %d", now)
+			})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -691,7 +718,8 @@ func TestVerifyNamespaceScopedUserGetsEveryCheckItCan(t *testing.T) {
 	}
 	// RBAC authorizes getting namespace X as a request in namespace X: the
 	// Role lets the user read its labels.
-	wantRan := []string{"cluster.api-reachable", "cluster.cert-manager-api", "cluster.istio-apis",
+	// The mesh root is read in the application's namespace.
+	wantRan := []string{"certificate.mesh-root-expiry", "certificate.mesh-root-single", "cluster.api-reachable", "cluster.cert-manager-api", "cluster.istio-apis",
 		"enrolment.namespace-label", "enrolment.no-opt-out", "enrolment.no-sidecar-injection", "enrolment.pods-redirected"}
 	if diff := cmp.Diff(wantRan, byStatus(report, auditcheck.Pass)); diff != "" {
 		t.Errorf("checks that ran and passed (-want +got):\n%s", diff)

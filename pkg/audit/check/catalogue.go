@@ -126,11 +126,19 @@ var coreChecks = []Check{
 		Needs: needCredentials, Requires: requireParsed, Run: checkChain},
 	{ID: "certificate.cert-manager-ready", Category: CategoryCertificate, Ingress: AnyIngress, Description: "cert-manager Certificate and issuer Ready",
 		Needs: needCertManager, Requires: requireCertManager, Run: checkCertManagerReady},
+	{ID: "certificate.renewal", Category: CategoryCertificate, Ingress: AnyIngress, Description: "cert-manager renews the certificate on time",
+		Needs: needCertManager, Requires: requireCertManager, Run: checkCertificateRenewal},
+	{ID: "certificate.served-current", Category: CategoryCertificate, Ingress: AnyIngress, Description: "gateway serves the latest issue of the certificate",
+		Needs: needProbe, Requires: requireServedCert, Run: checkServedCurrent},
+	{ID: "certificate.mesh-root-expiry", Category: CategoryCertificate, Ingress: AnyIngress, Description: "mesh root certificate valid for long enough",
+		Needs: needMeshRoot, Run: checkMeshRootExpiry},
+	{ID: "certificate.mesh-root-single", Category: CategoryCertificate, Ingress: AnyIngress, Description: "mesh root bundle holds one root",
+		Needs: needMeshRoot, Requires: requireMeshRoot, Run: checkMeshRootSingle},
 
 	{ID: "probe.tls-handshake", Category: CategoryProbe, Ingress: AnyIngress, Description: "TLS handshake validates for every host",
 		Needs: needProbe, Requires: requireProbeHTTPS, Run: checkProbeHandshake},
 	{ID: "probe.served-certificate", Category: CategoryProbe, Ingress: AnyIngress, Description: "gateway serves the Secret's certificate",
-		Needs: needProbe, Requires: requireServedCert, Run: checkProbeServedCert},
+		Needs: needProbe, Requires: requireServedNotStale, Run: checkProbeServedCert},
 	{ID: "probe.https-route", Category: CategoryProbe, Ingress: AnyIngress, Description: "HTTPS request reaches the application",
 		Needs: needProbe, Requires: requireHandshakesOpen, Run: checkProbeRoute},
 	{ID: "probe.http-redirect", Category: CategoryProbe, Ingress: AnyIngress, Description: "plain HTTP answers with a redirect to HTTPS",
@@ -242,6 +250,7 @@ var (
 	// extension providers.
 	needAuthentication = append(append([]snapshot.Input{}, needGatewayAuthorization...), snapshot.InputRequestAuthentications)
 	needAuthProbe      = append(append([]snapshot.Input{}, snapshot.ProbeInputs...), needAuthentication...)
+	needMeshRoot       = []snapshot.Input{snapshot.InputMeshRoot}
 	needBypass         = []snapshot.Input{snapshot.InputServices, snapshot.InputPods}
 )
 
@@ -259,11 +268,14 @@ var (
 	requireParsed      = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent, credentialsReadable, credentialsUsable}
 	requireCertManager = []Requirement{httpsServer, listenerRefsResolved, credentialsPresent, certManagerManaged}
 	requireProbeHTTPS  = []Requirement{httpsServerToProbe}
-	requireHandshakes  = []Requirement{handshakesSucceeded}
+	requireHandshakes  = []Requirement{probeReachedGateway, handshakesSucceeded}
 	// Behind authentication, the application's answer needs a token.
-	requireHandshakesOpen = []Requirement{handshakesSucceeded, noAuthentication}
-	requireServedCert     = []Requirement{handshakesSucceeded, secretCertificateUsable}
-	requireHTTPProbe      = []Requirement{httpProbeAddress}
+	requireHandshakesOpen = []Requirement{probeReachedGateway, handshakesSucceeded, noAuthentication}
+	requireServedCert     = []Requirement{probeReachedGateway, handshakesSucceeded, secretCertificateUsable}
+	requireHTTPProbe      = []Requirement{probeReachedGateway, httpProbeAddress}
+	// A stale certificate is certificate.served-current's finding.
+	requireServedNotStale = []Requirement{probeReachedGateway, handshakesSucceeded, secretCertificateUsable, servedNotStale}
+	requireMeshRoot       = []Requirement{meshRootFound}
 
 	requireAPIGateways      = []Requirement{apiGatewaysRoute}
 	requireAPIClass         = []Requirement{apiGatewaysRoute, apiClassAccepted}

@@ -27,6 +27,13 @@ func checkProbeHandshake(v *checkView) Result {
 		return warn(fmt.Sprintf("pass --probe-address HOST:PORT of the gateway's HTTPS listener (e.g. after %s)", v.portForwardHint()),
 			"no address to probe: %s", what)
 	}
+	if p.Skipped != "" {
+		return skip("not probed: %s (with no load balancer address to probe, verify probes through a port-forward to a gateway pod)", p.Skipped)
+	}
+	if failure := p.Unprobed(); failure != "" {
+		return warn(fmt.Sprintf("try the same by hand (%s), or pass --probe-address HOST:PORT that reaches the gateway", v.portForwardHint()),
+			"could not check, the probe did not reach the gateway%s: %s", viaLabel(p), failure)
+	}
 	var late []string
 	for _, h := range p.Hosts {
 		switch {
@@ -53,7 +60,18 @@ func checkProbeHandshake(v *checkView) Result {
 	for _, h := range p.Hosts {
 		hosts = append(hosts, h.Host)
 	}
+	if p.Via != "" {
+		return pass("%s validated for %s; through a port-forward, the path does not cover the gateway Service and its load balancer", p.Address, strings.Join(hosts, ", "))
+	}
 	return pass("%s validated for %s", p.Address, strings.Join(hosts, ", "))
+}
+
+// viaLabel names the port-forward the probe went through, if any.
+func viaLabel(p *snapshot.ProbeReport) string {
+	if p == nil || p.Via == "" {
+		return ""
+	}
+	return " (via " + p.Via + ")"
 }
 
 // firstTimeout is the error of the first host whose probe timed out before
@@ -104,20 +122,20 @@ func checkProbeServedCert(v *checkView) Result {
 				"for %s the gateway serves a certificate (serial %s) that is not the one in %s", h.Host, h.Served.SerialNumber, snapshot.SecretRef(ps[0].Secret))
 		}
 	}
-	return pass("the served certificate is the Secret's")
+	return pass("the served certificate is the Secret's%s", viaLabel(v.s.Probe))
 }
 
 func checkProbeRoute(v *checkView) Result {
 	hosts := v.s.Probe.Hosts
 	for _, h := range hosts {
 		if h.StatusErr != "" {
-			return fail("check the gateway's logs: "+v.gatewayLogsHint(), "GET https://%s/ failed: %s", h.Host, h.StatusErr)
+			return fail("check the gateway's logs: "+v.gatewayLogsHint(), "GET https://%s/%s failed: %s", h.Host, viaLabel(v.s.Probe), h.StatusErr)
 		}
 		if h.Status >= 400 {
 			return v.notTheApplication(h)
 		}
 	}
-	return pass("GET / answered %d", hosts[0].Status)
+	return pass("GET / answered %d%s", hosts[0].Status, viaLabel(v.s.Probe))
 }
 
 // notTheApplication fails an answer of the gateway that is not the
@@ -126,7 +144,7 @@ func checkProbeRoute(v *checkView) Result {
 // when it cannot reach the application (ztunnel at the entry pods refused
 // it, or no endpoint is ready).
 func (v *checkView) notTheApplication(h snapshot.HostProbe) Result {
-	what := fmt.Sprintf("GET https://%s/ answered %d", h.Host, h.Status)
+	what := fmt.Sprintf("GET https://%s/%s answered %d", h.Host, viaLabel(v.s.Probe), h.Status)
 	if h.Body != "" {
 		what += fmt.Sprintf(" (%q)", h.Body)
 	}
@@ -182,7 +200,7 @@ func checkProbeRedirect(v *checkView) Result {
 	switch p.RedirectStatus {
 	case 301, 302, 307, 308:
 		if strings.HasPrefix(p.RedirectLocation, "https://") {
-			return pass("%d to %s", p.RedirectStatus, p.RedirectLocation)
+			return pass("%d to %s%s", p.RedirectStatus, p.RedirectLocation, viaLabel(p))
 		}
 	case 401, 403:
 		// The gateway's authentication comes before the redirect; the

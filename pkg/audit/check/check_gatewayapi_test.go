@@ -202,7 +202,7 @@ var apiBrokenCases = []brokenCase{
 		s.Pods[1].Labels["istio.io/dataplane-mode"] = "none"
 	}},
 	{"certificate expired", "certificate.validity", Fail, "the certificate in chatqna/opea-chatqna-tls of Gateway chatqna/opea-ingress listener https-chatqna expired", func(t *testing.T, s *snapshot.Snapshot) {
-		s.Now = now.Add(100 * 24 * time.Hour)
+		s.Now, s.Certificates[0].RenewalTime = now.Add(100*24*time.Hour), now.Add(101*24*time.Hour)
 	}},
 	{"SANs miss the host", "certificate.sans", Fail, "not for host chatqna.example.com", func(t *testing.T, s *snapshot.Snapshot) {
 		c := issue(t, []string{"other.example.com"}, now.Add(-time.Hour), now.Add(90*24*time.Hour))

@@ -209,8 +209,14 @@ var brokenCases = []brokenCase{
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data = map[string][]byte{"tls.crt": c.CertPEM, "tls.key": c.KeyPEM, "ca.crt": c.CAPEM}
 		s.Probe.Hosts[0].Served = c.Leaf
 	}},
-	{"expired", "certificate.validity", Fail, "expired on", func(t *testing.T, s *snapshot.Snapshot) { s.Now = now.Add(100 * 24 * time.Hour) }},
-	{"expiring soon", "certificate.validity", Warn, "in less than 720h0m0s", func(t *testing.T, s *snapshot.Snapshot) { s.Now = now.Add(80 * 24 * time.Hour) }},
+	// Days later: cert-manager renews shortly before expiry (renewBefore
+	// shorter than --min-validity), so no renewal is due yet.
+	{"expired", "certificate.validity", Fail, "expired on", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Now, s.Certificates[0].RenewalTime = now.Add(100*24*time.Hour), now.Add(101*24*time.Hour)
+	}},
+	{"expiring soon", "certificate.validity", Warn, "in less than 720h0m0s", func(t *testing.T, s *snapshot.Snapshot) {
+		s.Now, s.Certificates[0].RenewalTime = now.Add(80*24*time.Hour), now.Add(85*24*time.Hour)
+	}},
 	{"ca.crt of another CA", "certificate.chain", Fail, "does not chain to its ca.crt", func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["ca.crt"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).CAPEM
 	}},
@@ -260,7 +266,7 @@ func TestGenericSecretsPass(t *testing.T) {
 }
 
 func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
-	for _, tc := range slices.Concat(brokenCases, authorizationBrokenCases, reachabilityBrokenCases, pitfallBrokenCases, authenticationBrokenCases) {
+	for _, tc := range slices.Concat(brokenCases, authorizationBrokenCases, reachabilityBrokenCases, pitfallBrokenCases, authenticationBrokenCases, certLifecycleBrokenCases) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := healthy(t)
 			tc.breakIt(t, s)
@@ -286,7 +292,7 @@ func TestEachCheckOnItsBrokenSnapshot(t *testing.T) {
 // before any check runs.
 func TestEveryCheckHasABrokenCase(t *testing.T) {
 	covered := map[string]bool{"cluster.api-reachable": true}
-	for _, tc := range slices.Concat(brokenCases, apiBrokenCases, authorizationBrokenCases, reachabilityBrokenCases, pitfallBrokenCases, authenticationBrokenCases) {
+	for _, tc := range slices.Concat(brokenCases, apiBrokenCases, authorizationBrokenCases, reachabilityBrokenCases, pitfallBrokenCases, authenticationBrokenCases, certLifecycleBrokenCases) {
 		covered[tc.id] = true
 	}
 	seen := map[string]bool{}

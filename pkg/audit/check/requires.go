@@ -13,6 +13,8 @@ type Requirement struct {
 	Name   string
 	Reason string
 	holds  func(*checkView) bool
+	// why, when set, says more than Reason of why it does not hold.
+	why func(*checkView) string
 }
 
 // checkView is the scope the checks run on, with what the requirements
@@ -29,7 +31,11 @@ type checkView struct {
 func (v *checkView) unmet(reqs []Requirement) (r Result, ok bool) {
 	for _, req := range reqs {
 		if !req.holds(v) {
-			return Result{Status: Skip, Message: req.Reason}, false
+			reason := req.Reason
+			if req.why != nil {
+				reason = req.why(v)
+			}
+			return Result{Status: Skip, Message: reason}, false
 		}
 	}
 	return Result{}, true
@@ -64,12 +70,21 @@ var (
 
 	httpsServerToProbe = Requirement{Name: "httpsServerToProbe", Reason: "no HTTPS server to probe",
 		holds: func(v *checkView) bool { return len(v.TLSListeners()) > 0 }}
+	// probeReachedGateway: the probe, if any ran, was not skipped and its
+	// port-forward carried it.
+	probeReachedGateway = Requirement{Name: "probeReachedGateway", Reason: "the probe did not reach the gateway",
+		holds: func(v *checkView) bool { return v.s.Probe == nil || v.s.Probe.Unprobed() == "" },
+		why:   func(v *checkView) string { return "not probed: " + v.s.Probe.Unprobed() }}
 	handshakesSucceeded = Requirement{Name: "handshakesSucceeded", Reason: "no successful handshake",
 		holds: func(v *checkView) bool { return handshakesSucceed(v.s.Probe) }}
 	// secretCertificateUsable is credentialsPresent and credentialsUsable,
 	// as the probe names them.
 	secretCertificateUsable = Requirement{Name: "secretCertificateUsable", Reason: "the Secret's certificate is not usable",
 		holds: func(v *checkView) bool { return credentialsPresent.holds(v) && v.parseCredentials().bad == nil }}
+	servedNotStale = Requirement{Name: "servedNotStale", Reason: "the gateway serves an earlier issue of the Secret's certificate: see certificate.served-current",
+		holds: func(v *checkView) bool { _, _, stale := v.staleHost(); return !stale }}
+	meshRootFound = Requirement{Name: "meshRootFound", Reason: "no ConfigMap istio-ca-root-cert in the namespace: see certificate.mesh-root-expiry",
+		holds: func(v *checkView) bool { return v.s.MeshRoot.Found }}
 	httpProbeAddress = Requirement{Name: "httpProbeAddress", Reason: "no plain HTTP address to probe",
 		holds: func(v *checkView) bool { return v.s.Probe != nil && v.s.Probe.HTTPAddress != "" }}
 

@@ -32,6 +32,11 @@ var requirementBreaks = map[string]func(t *testing.T, s *snapshot.Snapshot){
 	"secretCertificateUsable": func(t *testing.T, s *snapshot.Snapshot) {
 		s.Secrets["istio-ingress/opea-chatqna-tls"].Data["tls.key"] = issue(t, []string{"x.example.com"}, now, now.Add(time.Hour)).KeyPEM
 	},
+	"probeReachedGateway": func(t *testing.T, s *snapshot.Snapshot) {
+		s.Probe.Skipped = "you may not create pods/portforward in namespace istio-ingress"
+	},
+	"servedNotStale":    earlierServed,
+	"meshRootFound":     func(t *testing.T, s *snapshot.Snapshot) { s.MeshRoot = snapshot.MeshRoot{} },
 	"httpProbeAddress":  func(t *testing.T, s *snapshot.Snapshot) { s.Probe.HTTPAddress = "" },
 	"entryRouted":       func(t *testing.T, s *snapshot.Snapshot) { s.Services = s.Services[1:] },
 	"gatewayIdentified": func(t *testing.T, s *snapshot.Snapshot) { s.GatewayPods = nil },
@@ -118,10 +123,14 @@ func TestEveryRequirementSkipsItsChecks(t *testing.T) {
 			}
 			s := healthy(t)
 			breakIt(t, s)
+			reason := req.Reason
+			if req.why != nil {
+				reason = req.why(&checkView{Scope: s.Scope(), s: s})
+			}
 			var skipped, reported []string
 			for _, o := range Run(s) {
 				reported = append(reported, o.ID)
-				if o.Status == Skip && o.Message == req.Reason {
+				if o.Status == Skip && o.Message == reason {
 					skipped = append(skipped, o.ID)
 				}
 			}

@@ -23,13 +23,19 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
-// Options say where the gateway listens. Empty addresses are guessed
-// from the gateway Service's load balancer address.
+// Options say where the gateway listens and how to reach it.
 type Options struct {
 	Address     string // host:port of the HTTPS listener
 	HTTPAddress string // host:port of the plain HTTP listener
+	// Via is how the probe reaches the gateway when Address is empty:
+	// ViaAuto, ViaAddress or ViaPortForward ("" is ViaAuto).
+	Via string
+	// Forwarder opens port-forwards to the gateway pods; nil, the probe
+	// never port-forwards.
+	Forwarder Forwarder
 	// Timeout bounds each host's probe, and the whole probe: hosts still
 	// waiting for their turn when it has passed are reported timed out.
+	// Opening a port-forward has a time of its own, as long.
 	Timeout time.Duration
 	// Token, when set, is sent as a bearer token in a second GET / of each
 	// host, over TLS only (never to the plain HTTP listener). It is a
@@ -37,16 +43,43 @@ type Options struct {
 	Token string
 }
 
+// The ways the probe reaches the gateway (verify --probe-via).
+const (
+	// ViaAuto: the address given, else the load balancer address of the
+	// gateway Service (or the Gateway API Gateway's status address),
+	// else a port-forward to a gateway pod.
+	ViaAuto = "auto"
+	// ViaAddress: the address given or found, never a port-forward.
+	ViaAddress = "address"
+	// ViaPortForward: always a port-forward to a gateway pod.
+	ViaPortForward = "port-forward"
+)
+
+// ViaValues are the values of Options.Via, as --probe-via takes them.
+var ViaValues = []string{ViaAuto, ViaAddress, ViaPortForward}
+
 // probeWorkers is how many hosts are probed at once.
 const probeWorkers = 8
+
+// dialFunc opens a connection to one of the gateway's listeners.
+type dialFunc func(ctx context.Context) (net.Conn, error)
+
+// dialAddress dials address over TCP.
+func dialAddress(address string) dialFunc {
+	return func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", address)
+	}
+}
 
 // Probe connects to the gateway as a client would: for every HTTPS host of
 // the application, a TLS handshake with SNI that validates the certificate
 // (against the Secret's ca.crt, or the system roots), then GET /; and a plain
 // HTTP request that should be redirected. Hosts are probed concurrently, at
 // most probeWorkers at once, and all within one deadline of o.Timeout;
-// results are in the order of the hosts. It returns nil when there is no
-// address to probe, or when what it needs could not be read.
+// results are in the order of the hosts. It reaches the gateway at the
+// address given or found, or else (o.Via) through a port-forward to one of
+// its pods. It returns nil when there is no way to the gateway, or when
+// what it needs could not be read.
 func Probe(ctx context.Context, s *snapshot.Snapshot, o Options) *snapshot.ProbeReport {
 	if len(s.Refused(snapshot.ProbeInputs...)) > 0 {
 		return nil
@@ -55,17 +88,32 @@ func Probe(ctx context.Context, s *snapshot.Snapshot, o Options) *snapshot.Probe
 	if len(v.TLSListeners()) == 0 {
 		return nil
 	}
-	report := &snapshot.ProbeReport{Address: o.Address, HTTPAddress: o.HTTPAddress, Token: o.Token != ""}
-	if report.Address == "" {
-		report.Guessed = true
-		report.Address, report.HTTPAddress = GuessAddresses(v)
-		if report.Address == "" {
-			return nil
-		}
-	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
+	report := &snapshot.ProbeReport{Address: o.Address, HTTPAddress: o.HTTPAddress, Token: o.Token != ""}
+	if report.Address == "" && o.Via != ViaPortForward {
+		report.Guessed = true
+		report.Address, report.HTTPAddress = GuessAddresses(v)
+	}
+	if report.Address != "" {
+		var plain dialFunc
+		if report.HTTPAddress != "" {
+			plain = dialAddress(report.HTTPAddress)
+		}
+		probeListeners(ctx, v, report, dialAddress(report.Address), plain, o)
+		return report
+	}
+	if o.Via == ViaAddress || o.Forwarder == nil {
+		return nil
+	}
+	return probeThroughPortForward(ctx, v, o)
+}
+
+// probeListeners probes every host through https, and the redirect
+// through plain when there is one, into report.
+func probeListeners(ctx context.Context, v *snapshot.Scope, report *snapshot.ProbeReport, https, plain dialFunc, o Options) {
+	timeout := o.Timeout
 	var roots *x509.CertPool // nil: the system roots
 	if creds, _ := v.Credentials(); len(creds) > 0 && len(creds[0].CAPEM) > 0 {
 		roots = x509.NewCertPool()
@@ -76,16 +124,15 @@ func Probe(ctx context.Context, s *snapshot.Snapshot, o Options) *snapshot.Probe
 	var tasks []func(context.Context)
 	for i, host := range hosts {
 		tasks = append(tasks, func(ctx context.Context) {
-			report.Hosts[i] = probeHost(ctx, report.Address, host, roots, o)
+			report.Hosts[i] = probeHost(ctx, https, host, roots, o)
 		})
 	}
-	if report.HTTPAddress != "" && len(hosts) > 0 {
-		tasks = append(tasks, func(ctx context.Context) { probeRedirect(ctx, report, hosts[0], o.Timeout) })
+	if plain != nil && len(hosts) > 0 {
+		tasks = append(tasks, func(ctx context.Context) { probeRedirect(ctx, report, plain, hosts[0], timeout) })
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	workers.Run(ctx, probeWorkers, tasks)
-	return report
 }
 
 // probeTarget is how the probe names host: serverName goes into the TLS
@@ -212,7 +259,7 @@ func guessClassicAddresses(v *snapshot.Scope) (https, plain string) {
 	return https, plain
 }
 
-func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, o Options) snapshot.HostProbe {
+func probeHost(ctx context.Context, dial dialFunc, host string, roots *x509.CertPool, o Options) snapshot.HostProbe {
 	timeout := o.Timeout
 	hp := snapshot.HostProbe{Host: host}
 	if ctx.Err() != nil {
@@ -223,8 +270,10 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	serverName, urlHost := probeTarget(host)
-	dialer := &net.Dialer{}
-	conn, err := dialer.DialContext(ctx, "tcp", address)
+	conn, err := dial(ctx)
+	if forwardFailed(&hp.ForwardErr, err) {
+		return hp
+	}
 	if err != nil {
 		hp.ConnectErr = err.Error()
 		if hp.TimedOut = timedOut(ctx, err); hp.TimedOut {
@@ -236,6 +285,9 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 	tlsConn := tls.Client(conn, cfg)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		conn.Close()
+		if forwardFailed(&hp.ForwardErr, err) {
+			return hp
+		}
 		hp.HandshakeErr = err.Error()
 		if hp.TimedOut = timedOut(ctx, err); hp.TimedOut {
 			hp.HandshakeErr = fmt.Sprintf("no TLS answer within %s: the listener accepted the connection but did not complete the handshake", timeout)
@@ -248,16 +300,16 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 	client := &http.Client{
 		Transport: &http.Transport{
 			TLSClientConfig: cfg,
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return dialer.DialContext(ctx, network, address)
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dial(ctx)
 			},
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()
-	hp.Status, hp.Body, hp.Location, hp.StatusErr, hp.TimedOut = get(ctx, client, urlHost, "", timeout)
-	if o.Token != "" && hp.StatusErr == "" {
-		hp.TokenStatus, hp.TokenBody, _, hp.TokenErr, hp.TimedOut = get(ctx, client, urlHost, o.Token, timeout)
+	hp.Status, hp.Body, hp.Location, hp.StatusErr, hp.TimedOut = get(ctx, client, urlHost, "", timeout, &hp.ForwardErr)
+	if o.Token != "" && hp.StatusErr == "" && hp.ForwardErr == "" {
+		hp.TokenStatus, hp.TokenBody, _, hp.TokenErr, hp.TimedOut = get(ctx, client, urlHost, o.Token, timeout, &hp.ForwardErr)
 	}
 	return hp
 }
@@ -265,8 +317,10 @@ func probeHost(ctx context.Context, address, host string, roots *x509.CertPool, 
 // get sends GET https://urlHost/ through client, with token as a bearer
 // token when it is not empty, and returns the answer's status, the first
 // line of its body and its Location, or why there was none. The error
-// never holds the token: net/http names the URL, not the headers.
-func get(ctx context.Context, client *http.Client, urlHost, token string, timeout time.Duration) (status int, body, location, failure string, late bool) {
+// never holds the token: net/http names the URL, not the headers. A
+// failure of the port-forward goes into forward instead: the gateway was
+// then not reached.
+func get(ctx context.Context, client *http.Client, urlHost, token string, timeout time.Duration, forward *string) (status int, body, location, failure string, late bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, (&url.URL{Scheme: "https", Host: urlHost, Path: "/"}).String(), nil)
 	if err != nil {
 		return 0, "", "", err.Error(), false
@@ -275,6 +329,9 @@ func get(ctx context.Context, client *http.Client, urlHost, token string, timeou
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
+	if forwardFailed(forward, err) {
+		return 0, "", "", "", false
+	}
 	if err != nil {
 		if timedOut(ctx, err) {
 			return 0, "", "", fmt.Sprintf("no HTTP answer within %s", timeout), true
@@ -301,7 +358,7 @@ func firstLine(r io.Reader) string {
 	}, strings.TrimSpace(line))
 }
 
-func probeRedirect(ctx context.Context, r *snapshot.ProbeReport, host string, timeout time.Duration) {
+func probeRedirect(ctx context.Context, r *snapshot.ProbeReport, dial dialFunc, host string, timeout time.Duration) {
 	if ctx.Err() != nil {
 		r.RedirectErr = fmt.Sprintf("not probed: the probe's deadline (--probe-timeout %s) passed before its turn", timeout)
 		return
@@ -309,10 +366,9 @@ func probeRedirect(ctx context.Context, r *snapshot.ProbeReport, host string, ti
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	_, urlHost := probeTarget(host)
-	dialer := &net.Dialer{}
 	client := &http.Client{
-		Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return dialer.DialContext(ctx, network, r.HTTPAddress)
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dial(ctx)
 		}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -323,6 +379,11 @@ func probeRedirect(ctx context.Context, r *snapshot.ProbeReport, host string, ti
 		return
 	}
 	resp, err := client.Do(req)
+	var forward *ForwardError
+	if errors.As(err, &forward) {
+		r.ForwardErr = forward.Error()
+		return
+	}
 	if err != nil {
 		r.RedirectErr = err.Error()
 		if timedOut(ctx, err) {
@@ -332,4 +393,16 @@ func probeRedirect(ctx context.Context, r *snapshot.ProbeReport, host string, ti
 	}
 	resp.Body.Close()
 	r.RedirectStatus, r.RedirectLocation = resp.StatusCode, resp.Header.Get("Location")
+}
+
+// forwardFailed records in into a failure of the port-forward that err
+// is, and reports whether it was one: the gateway was then not reached,
+// and err says nothing of it.
+func forwardFailed(into *string, err error) bool {
+	var forward *ForwardError
+	if errors.As(err, &forward) {
+		*into = forward.Error()
+		return true
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package read
 import (
 	"context"
 	"fmt"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -61,7 +62,45 @@ func certificateOf(u *unstructured.Unstructured) snapshot.Certificate {
 	cert.SecretName, _, _ = unstructured.NestedString(u.Object, "spec", "secretName")
 	cert.IssuerName, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "name")
 	cert.IssuerKind, _, _ = unstructured.NestedString(u.Object, "spec", "issuerRef", "kind")
+	cert.NotBefore = statusTime(u, "notBefore")
+	cert.NotAfter = statusTime(u, "notAfter")
+	cert.RenewalTime = statusTime(u, "renewalTime")
+	cert.LastFailureTime = statusTime(u, "lastFailureTime")
+	cert.Revision, _, _ = unstructured.NestedInt64(u.Object, "status", "revision")
+	cert.FailedAttempts, _, _ = unstructured.NestedInt64(u.Object, "status", "failedIssuanceAttempts")
+	cert.Issuing = condition(u, "Issuing")
 	return cert
+}
+
+// statusTime is the RFC 3339 time of u's status field, zero when it is
+// absent or not a time.
+func statusTime(u *unstructured.Unstructured, field string) time.Time {
+	value, _, _ := unstructured.NestedString(u.Object, "status", field)
+	t, err := time.Parse(time.RFC3339, value)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// condition is u's status condition of type kind, nil when it has none.
+func condition(u *unstructured.Unstructured, kind string) *snapshot.Condition {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]interface{})
+		if m["type"] != kind {
+			continue
+		}
+		out := &snapshot.Condition{}
+		out.Status, _ = m["status"].(string)
+		out.Reason, _ = m["reason"].(string)
+		out.Message, _ = m["message"].(string)
+		if at, ok := m["lastTransitionTime"].(string); ok {
+			out.LastTransitionTime, _ = time.Parse(time.RFC3339, at)
+		}
+		return out
+	}
+	return nil
 }
 
 // certManagerIn reads the Certificates and Issuers of namespace ns; "" is

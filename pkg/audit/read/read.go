@@ -52,6 +52,8 @@ type ReadOptions struct {
 	AppServiceAccounts bool
 	// ExtraPrincipals each get a column of the reachability matrix.
 	ExtraPrincipals []string
+	// WarnExpiry is how long before the mesh root expires verify warns.
+	WarnExpiry time.Duration
 }
 
 // UnreachableError means the API server did not answer: the audit cannot run.
@@ -186,6 +188,7 @@ type reader struct {
 	roles           map[string][]rbacv1.Role
 	roleBindings    map[string][]rbacv1.RoleBinding
 	endpointSlices  map[string][]snapshot.EndpointSlice
+	meshRoots       map[string]snapshot.MeshRoot
 }
 
 // readCluster reads the inputs every namespace shares. The lists are
@@ -196,6 +199,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		EntryService: r.o.EntryService,
 		EntryPort:    r.o.EntryPort,
 		MinValidity:  r.o.MinValidity,
+		WarnExpiry:   r.o.WarnExpiry,
 		// The flag's values, not the caller's slice.
 		ExtraPrincipals: append([]string(nil), r.o.ExtraPrincipals...),
 		Now:             time.Now(),
@@ -227,7 +231,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		func() error { return readClusterRBAC(ctx, c.Kube, s) },
 	}
 	if r.o.AllNamespaces {
-		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx))
+		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx), r.listMeshRoots(ctx))
 	}
 	return concurrently(reads)
 }
@@ -284,6 +288,9 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*snapshot.Snapshot
 	if r.roles != nil {
 		s.Roles, s.RoleBindings = r.roles[ns], r.roleBindings[ns]
 	} else if err := readNamespaceRBAC(ctx, r.c.Kube, s); err != nil {
+		return nil, err
+	}
+	if err := r.readMeshRoot(ctx, s); err != nil {
 		return nil, err
 	}
 	if err := readAmbientPitfalls(ctx, r.c, s); err != nil {

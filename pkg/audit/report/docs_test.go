@@ -68,7 +68,7 @@ func TestTableAndShortOutput(t *testing.T) {
 	for _, want := range []string{
 		"Cluster\n-------\n[ok]   Kubernetes API reachable (Kubernetes v1.37.2)\n",
 		"[FAIL] namespace enrolled in ambient mode  [enrolment.namespace-label]\n    namespace chatqna lacks istio.io/dataplane-mode=ambient: its pods are not in the mesh\n    fix: kubectl label namespace chatqna istio.io/dataplane-mode=ambient\n    see: " + DocsURL + "enrolment.namespace-label\n",
-		"Verdict: chatqna is NOT secured as intended (52 passed, 0 warnings, 1 failed, 1 skipped)\n",
+		"Verdict: chatqna is NOT secured as intended (56 passed, 0 warnings, 1 failed, 1 skipped)\n",
 	} {
 		if !bytes.Contains(table.Bytes(), []byte(want)) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
@@ -78,7 +78,7 @@ func TestTableAndShortOutput(t *testing.T) {
 		"    namespace chatqna lacks istio.io/dataplane-mode=ambient: its pods are not in the mesh\n" +
 		"    fix: kubectl label namespace chatqna istio.io/dataplane-mode=ambient\n" +
 		"    see: " + DocsURL + "enrolment.namespace-label\n\n" +
-		"Verdict: chatqna is NOT secured as intended (52 passed, 0 warnings, 1 failed, 1 skipped)\n"
+		"Verdict: chatqna is NOT secured as intended (56 passed, 0 warnings, 1 failed, 1 skipped)\n"
 	if short.String() != wantShort {
 		t.Errorf("short output:\n%s\nwant:\n%s", short.String(), wantShort)
 	}

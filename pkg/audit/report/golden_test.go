@@ -57,6 +57,15 @@ func goldenSnapshots(t *testing.T) map[string]*snapshot.Snapshot {
 	noAddress := healthy(t)
 	noAddress.Probe = nil
 	out["probe-no-address"] = noAddress
+	// No address: through a port-forward to a gateway pod, and without the
+	// permission to port-forward.
+	forwarded := healthy(t)
+	forwarded.Probe.Via = "port-forward to istio-ingress/istio-ingress-abc"
+	forwarded.Probe.Address, forwarded.Probe.HTTPAddress = "port 443 via "+forwarded.Probe.Via, "port 80 via "+forwarded.Probe.Via
+	out["probe-port-forward"] = forwarded
+	refused := healthy(t)
+	refused.Probe = &snapshot.ProbeReport{Via: "port-forward to istio-ingress/istio-ingress-abc", Skipped: "you may not create pods/portforward in namespace istio-ingress"}
+	out["probe-port-forward-refused"] = refused
 
 	failing := healthy(t)
 	failing.NamespaceLabels = map[string]string{}

@@ -73,6 +73,9 @@ const (
 	// InputServiceAccounts are the ServiceAccounts of the application
 	// namespace.
 	InputServiceAccounts Input = "serviceaccounts"
+	// InputMeshRoot is ConfigMap istio-ca-root-cert of the application
+	// namespace.
+	InputMeshRoot Input = "mesh root"
 )
 
 // ProbeInputs are what the live probe reads: it finds the gateway's

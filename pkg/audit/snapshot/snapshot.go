@@ -32,6 +32,8 @@ type Snapshot struct {
 	EntryPort    int32
 	Now          time.Time
 	MinValidity  time.Duration
+	// WarnExpiry is how long before the mesh root expires it warns.
+	WarnExpiry time.Duration
 
 	ServerVersion string
 	APIs          served.APIs
@@ -96,6 +98,8 @@ type Snapshot struct {
 	// ref's namespace (the Gateway's by default).
 	Secrets      map[string]*Secret
 	Certificates []Certificate
+	// MeshRoot is the application namespace's copy of the mesh root.
+	MeshRoot MeshRoot
 	// SecretAccess says, per gateway ServiceAccount "namespace/name",
 	// whether it may list Secrets in its namespace: istiod serves a
 	// gateway credential only then. Missing: the question could not be
@@ -224,12 +228,57 @@ type Certificate struct {
 	IssuerName string
 	Ready      bool
 	Message    string
+	// The status of its issuance: when the certificate in the Secret was
+	// issued and expires, when cert-manager renews it, and how many times
+	// it has issued it (zero values: not set).
+	NotBefore, NotAfter, RenewalTime time.Time
+	Revision                         int64
+	// Issuing is the Issuing condition, nil when absent: True while an
+	// issuance is in progress, False with reason Failed when the last one
+	// failed.
+	Issuing *Condition
+	// LastFailureTime is when the last issuance failed; cert-manager clears
+	// it once an issuance succeeds. FailedAttempts counts the failures in a
+	// row.
+	LastFailureTime time.Time
+	FailedAttempts  int64
 }
+
+// Condition is a status condition of a cert-manager resource.
+type Condition struct {
+	Status, Reason, Message string
+	LastTransitionTime      time.Time
+}
+
+// MeshRoot is ConfigMap istio-ca-root-cert of the application namespace,
+// where istiod publishes the mesh's root certificates (root-cert.pem).
+type MeshRoot struct {
+	// Found is false when the namespace has no such ConfigMap.
+	Found bool
+	PEM   []byte
+}
+
+// MeshRootConfigMap is the ConfigMap istiod writes the mesh root into, in
+// every namespace, and its key.
+const (
+	MeshRootConfigMap = "istio-ca-root-cert"
+	MeshRootKey       = "root-cert.pem"
+)
 
 // ProbeReport is what the live TLS probe saw.
 type ProbeReport struct {
-	// Address is host:port of the HTTPS listener probed.
+	// Address is host:port of the HTTPS listener probed; through a
+	// port-forward, the pod's port and Via.
 	Address string
+	// Via is "port-forward to <namespace>/<pod>" when the probe went
+	// through a port-forward to that gateway pod, "" when it connected to
+	// Address itself.
+	Via string
+	// Skipped says why the probe did not run although it could have: the
+	// user may not port-forward to the gateway pods.
+	Skipped string
+	// ForwardErr says why the port-forward failed: nothing was probed.
+	ForwardErr string
 	// Guessed is true when the address came from the gateway Service, not
 	// from --probe-address: a failure to connect then only warns.
 	Guessed bool
@@ -254,11 +303,31 @@ type JWKSFetch struct {
 	Via string
 }
 
+// Unprobed says why the probe checked nothing, "" when it ran: it was
+// skipped, or its port-forward failed, whole or for a host.
+func (p *ProbeReport) Unprobed() string {
+	if p.Skipped != "" {
+		return p.Skipped
+	}
+	if p.ForwardErr != "" {
+		return p.ForwardErr
+	}
+	for _, h := range p.Hosts {
+		if h.ForwardErr != "" {
+			return h.ForwardErr
+		}
+	}
+	return ""
+}
+
 // HostProbe is the probe of one host name (SNI).
 type HostProbe struct {
 	Host string
 	// ConnectErr is set when no TCP connection could be made.
 	ConnectErr string
+	// ForwardErr is set when the port-forward did not carry the
+	// connection: the gateway was not reached.
+	ForwardErr string
 	// HandshakeErr is set when TLS failed, including certificate validation.
 	HandshakeErr string
 	// TimedOut is set when the host's probe ran out of time: no connection,
