@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"sort"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
@@ -30,16 +32,22 @@ func readNetworkPolicies(ctx context.Context, dyn dynamic.Interface, s *snapshot
 	case err != nil:
 		return fmt.Errorf("listing the NetworkPolicies of namespace %s: %w", s.Namespace, err)
 	}
-	policies := make([]networkingv1.NetworkPolicy, 0, len(list.Items))
-	for _, item := range list.Items {
+	byNamespace, err := networkPolicies(list.Items)
+	s.NetworkPolicies = byNamespace[s.Namespace]
+	return err
+}
+
+// networkPolicies decodes listed NetworkPolicies, by namespace.
+func networkPolicies(items []unstructured.Unstructured) (map[string][]networkingv1.NetworkPolicy, error) {
+	out := map[string][]networkingv1.NetworkPolicy{}
+	for _, item := range items {
 		var np networkingv1.NetworkPolicy
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(item.Object, &np); err != nil {
-			return fmt.Errorf("reading networkpolicies %s: %w", snapshot.Key(item.GetNamespace(), item.GetName()), err)
+			return nil, fmt.Errorf("reading networkpolicies %s: %w", snapshot.Key(item.GetNamespace(), item.GetName()), err)
 		}
-		policies = append(policies, np)
+		out[np.Namespace] = append(out[np.Namespace], np)
 	}
-	s.NetworkPolicies = policies
-	return nil
+	return out, nil
 }
 
 // readServiceAccounts lists the names of the ServiceAccounts of s's
@@ -52,21 +60,63 @@ func readServiceAccounts(ctx context.Context, kube clients.Kube, s *snapshot.Sna
 	case err != nil:
 		return fmt.Errorf("listing the ServiceAccounts of namespace %s: %w", s.Namespace, err)
 	default:
-		names := make([]string, 0, len(list.Items))
-		for _, sa := range list.Items {
-			names = append(names, sa.Name)
-		}
-		sort.Strings(names)
-		s.ServiceAccounts = names
+		s.ServiceAccounts = serviceAccountNames(list.Items)[s.Namespace]
 	}
 	return nil
 }
 
-// readAmbientPitfalls reads what the ambient pitfalls' checks need of s's
+// serviceAccountNames are the names of listed ServiceAccounts, sorted, by
 // namespace.
-func readAmbientPitfalls(ctx context.Context, c Clients, s *snapshot.Snapshot) error {
-	if err := readNetworkPolicies(ctx, c.Dynamic, s); err != nil {
+func serviceAccountNames(items []corev1.ServiceAccount) map[string][]string {
+	out := map[string][]string{}
+	for _, sa := range items {
+		out[sa.Namespace] = append(out[sa.Namespace], sa.Name)
+	}
+	for _, names := range out {
+		sort.Strings(names)
+	}
+	return out
+}
+
+// listPitfallInputs lists the NetworkPolicies and ServiceAccounts of every
+// namespace: one request each, whatever the number of namespaces. Either
+// refused, each application namespace's are listed alone.
+func (r *reader) listPitfallInputs(ctx context.Context) func() error {
+	return func() error {
+		policies, err := r.c.Dynamic.Resource(networkPoliciesGVR).List(ctx, metav1.ListOptions{})
+		switch {
+		case apierrors.IsForbidden(err):
+		case err != nil:
+			return fmt.Errorf("listing networkpolicies: %w", err)
+		default:
+			if r.networkPolicies, err = networkPolicies(policies.Items); err != nil {
+				return err
+			}
+		}
+		accounts, err := r.c.Kube.CoreV1().ServiceAccounts("").List(ctx, metav1.ListOptions{})
+		switch {
+		case apierrors.IsForbidden(err):
+			return nil
+		case err != nil:
+			return fmt.Errorf("listing serviceaccounts: %w", err)
+		}
+		r.serviceAccounts = serviceAccountNames(accounts.Items)
+		return nil
+	}
+}
+
+// readAmbientPitfalls reads what the ambient pitfalls' checks need of s's
+// namespace: from the lists of every namespace when they were made, else
+// its own.
+func (r *reader) readAmbientPitfalls(ctx context.Context, s *snapshot.Snapshot) error {
+	if r.networkPolicies != nil {
+		s.NetworkPolicies = r.networkPolicies[s.Namespace]
+	} else if err := readNetworkPolicies(ctx, r.c.Dynamic, s); err != nil {
 		return err
 	}
-	return readServiceAccounts(ctx, c.Kube, s)
+	if r.serviceAccounts != nil {
+		s.ServiceAccounts = r.serviceAccounts[s.Namespace]
+		return nil
+	}
+	return readServiceAccounts(ctx, r.c.Kube, s)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -189,6 +190,8 @@ type reader struct {
 	roleBindings    map[string][]rbacv1.RoleBinding
 	endpointSlices  map[string][]snapshot.EndpointSlice
 	meshRoots       map[string]snapshot.MeshRoot
+	networkPolicies map[string][]networkingv1.NetworkPolicy
+	serviceAccounts map[string][]string
 }
 
 // readCluster reads the inputs every namespace shares. The lists are
@@ -231,7 +234,7 @@ func (r *reader) readCluster(ctx context.Context) error {
 		func() error { return readClusterRBAC(ctx, c.Kube, s) },
 	}
 	if r.o.AllNamespaces {
-		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx), r.listMeshRoots(ctx))
+		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx), r.listMeshRoots(ctx), r.listPitfallInputs(ctx))
 	}
 	return concurrently(reads)
 }
@@ -293,7 +296,7 @@ func (r *reader) snapshotFor(ctx context.Context, ns string) (*snapshot.Snapshot
 	if err := r.readMeshRoot(ctx, s); err != nil {
 		return nil, err
 	}
-	if err := readAmbientPitfalls(ctx, r.c, s); err != nil {
+	if err := r.readAmbientPitfalls(ctx, s); err != nil {
 		return nil, err
 	}
 	return s, nil
