@@ -98,13 +98,16 @@ func TestCertManagerIssuesAndRenews(t *testing.T) {
 	if webRequests == 0 {
 		t.Error("no CertificateRequest for Certificate web")
 	}
-	cert, err := dyn.Resource(certificateGVR).Namespace(ns).Get(ctx, "web", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if revision, _, _ := unstructured.NestedInt64(cert.Object, "status", "revision"); revision < 2 {
-		t.Errorf("Certificate web is at revision %d after a renewal, want 2 or more", revision)
-	}
+	// The issuing controller writes the Secret before the Certificate's
+	// status: the revision follows the new certificate, soon.
+	waitUntil(ctx, t, "Certificate web's status to record the renewal (revision 2 or more)", func() bool {
+		cert, err := dyn.Resource(certificateGVR).Namespace(ns).Get(ctx, "web", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		revision, _, _ := unstructured.NestedInt64(cert.Object, "status", "revision")
+		return revision >= 2
+	})
 	events, err := kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=web,involvedObject.kind=Certificate"})
 	if err != nil {
 		t.Fatal(err)
