@@ -49,7 +49,9 @@ as on kind or minikube, through a port-forward to a ready gateway pod via
 the API server, as kubectl port-forward does (--probe-via chooses). A
 port-forward does not pass through the gateway Service or a load balancer,
 and needs create pods/portforward in the gateway's namespace: without it the
-probe is skipped, saying so.
+probe is skipped, saying so. With -A, verify port-forwards only with
+--probe-via port-forward, so that its requests do not grow with the
+namespaces.
 
 With --all-namespaces (-A), verify audits every namespace that holds an OPEA
 application: one where kubectl opea secure wrote objects, one with an OPEA
@@ -226,7 +228,7 @@ func NewCmdVerify(getter clients.Getter, forContext ContextClients, streams gene
 	f.DurationVar(&o.MinValidity, "min-validity", o.MinValidity, "Warn when the certificate expires sooner than this")
 	f.StringVar(&o.ProbeAddress, "probe-address", o.ProbeAddress, "HOST:PORT of the gateway's HTTPS listener to probe (default: the gateway Service's load balancer address, or a Gateway API Gateway's status address)")
 	f.StringVar(&o.ProbeHTTPAddress, "probe-http-address", o.ProbeHTTPAddress, "HOST:PORT of the gateway's plain HTTP listener, to check the redirect")
-	f.StringVar(&o.ProbeVia, "probe-via", o.ProbeVia, "How the probe reaches the gateway: auto (--probe-address, else the load balancer address, else a port-forward to a gateway pod), address (never a port-forward) or port-forward")
+	f.StringVar(&o.ProbeVia, "probe-via", o.ProbeVia, "How the probe reaches the gateway: auto (--probe-address, else the load balancer address, else a port-forward to a gateway pod; with -A, never a port-forward), address (never a port-forward) or port-forward")
 	f.DurationVar(&o.ProbeTimeout, "probe-timeout", o.ProbeTimeout, "Timeout of the live probe: each host's, and all hosts' together")
 	f.StringVar(&o.ProbeTokenFile, "probe-token-file", o.ProbeTokenFile, "File holding a token (a JWT, with or without \"Bearer \") the probe sends over HTTPS to check that a caller with it reaches an application behind secure --auth; never printed")
 	f.DurationVar(&o.WarnExpiry, "warn-expiry", o.WarnExpiry, "Warn when the mesh root certificate (istio-ca-root-cert) expires sooner than this")
@@ -574,6 +576,11 @@ func verdictError(v audit.Verdict, err error) error {
 // as the user getter's credentials name.
 func (o *VerifyOptions) probeOptions(getter clients.Getter, c read.Clients) probe.Options {
 	p := probe.Options{Address: o.ProbeAddress, HTTPAddress: o.ProbeHTTPAddress, Via: o.ProbeVia, Timeout: o.ProbeTimeout, Token: o.token}
+	if o.AllNamespaces && !o.set["probe-via"] {
+		// A port-forward for each application would make the requests
+		// grow with the namespaces: -A forwards only when asked to.
+		p.Via = probe.ViaAddress
+	}
 	if cfg, err := getter.ToRESTConfig(); err == nil {
 		p.Forwarder = probe.PodForwarder{Config: cfg, Kube: c.Kube}
 	}
