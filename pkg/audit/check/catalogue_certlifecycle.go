@@ -3,7 +3,6 @@ package check
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,22 +25,9 @@ func dateTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 MST"
 // meshRoots are the certificates of the namespace's istio-ca-root-cert, in
 // order; err says why there are none.
 func (v *checkView) meshRoots() ([]*x509.Certificate, error) {
-	var roots []*x509.Certificate
-	rest := v.s.MeshRoot.PEM
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("a certificate of %s does not parse: %w", snapshot.MeshRootKey, err)
-		}
-		roots = append(roots, c)
+	roots, err := snapshot.Certificates(v.s.MeshRoot.PEM)
+	if err != nil {
+		return nil, fmt.Errorf("a certificate of %s does not parse: %w", snapshot.MeshRootKey, err)
 	}
 	if len(roots) == 0 {
 		return nil, fmt.Errorf("%s holds no PEM certificate", snapshot.MeshRootKey)

@@ -2,9 +2,7 @@ package check
 
 import (
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"sort"
 	"strings"
@@ -156,21 +154,13 @@ func contextNames(g []ContextMesh) string {
 // hex, joined by "+" (a bundle holds several roots while one is rotated);
 // what is no certificate says so.
 func rootFingerprint(bundle string) string {
+	roots, err := snapshot.Certificates([]byte(bundle))
+	if err != nil {
+		return "(a certificate in " + istio.RootCertKey + " does not parse)"
+	}
 	var prints []string
-	rest := []byte(bundle)
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			continue
-		}
-		sum := sha256.Sum256(block.Bytes)
+	for _, root := range roots {
+		sum := sha256.Sum256(root.Raw)
 		prints = append(prints, hex.EncodeToString(sum[:]))
 	}
 	if len(prints) == 0 {

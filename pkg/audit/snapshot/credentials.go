@@ -53,21 +53,9 @@ type Parsed struct {
 
 func (c Credential) Parse() (Parsed, error) {
 	p := Parsed{Credential: c}
-	rest := c.CertPEM
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return p, fmt.Errorf("the certificate does not parse: %w", err)
-		}
-		p.Chain = append(p.Chain, cert)
+	var err error
+	if p.Chain, err = Certificates(c.CertPEM); err != nil {
+		return p, fmt.Errorf("the certificate does not parse: %w", err)
 	}
 	if len(p.Chain) == 0 {
 		return p, errors.New("the certificate field holds no PEM certificate")
@@ -76,7 +64,6 @@ func (c Credential) Parse() (Parsed, error) {
 	if block == nil {
 		return p, errors.New("the key field holds no PEM key")
 	}
-	var err error
 	if p.Key, err = x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
 		if p.Key, err = x509.ParseECPrivateKey(block.Bytes); err != nil {
 			if p.Key, err = x509.ParsePKCS1PrivateKey(block.Bytes); err != nil {
@@ -96,4 +83,27 @@ func (c Credential) Ref() string {
 		return SecretRef(c.Secret) + " of " + c.API.String()
 	}
 	return SecretRef(c.Secret)
+}
+
+// Certificates are the certificates of the PEM bundle, in order: its
+// CERTIFICATE blocks, other blocks left out. One that does not parse is an
+// error.
+func Certificates(bundle []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := bundle
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return out, nil
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cert)
+	}
 }
