@@ -39,10 +39,10 @@ func buildLauncher(ctx context.Context, dir string) (*launcher, error) {
 
 // run runs bin with args and returns its exit code and usage. An exit code
 // other than 0 is no error here: the tool's check judges it.
-func (l *launcher) run(ctx context.Context, stdout, stderr io.Writer, bin string, args ...string) (int, usage, error) {
+func (l *launcher) run(ctx context.Context, stdout, stderr io.Writer, env []string, bin string, args ...string) (int, usage, error) {
 	_ = os.Remove(l.report)
 	cmd := exec.CommandContext(ctx, l.bin, append([]string{l.report, bin}, args...)...)
-	cmd.Env = toolEnv()
+	cmd.Env = append(toolEnv(), env...)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	err := cmd.Run()
 	if ctx.Err() != nil {
@@ -72,6 +72,6 @@ func (l *launcher) floor(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, u, err := l.run(ctx, io.Discard, io.Discard, noop)
+	_, u, err := l.run(ctx, io.Discard, io.Discard, nil, noop)
 	return u.rssKiB, err
 }

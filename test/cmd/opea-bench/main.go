@@ -6,7 +6,9 @@
 //	(a) one namespace: ChatQnA's Services, 1,000 pods and 200 more Services,
 //	    secured by kubectl opea secure; verify -n NS against analyze -n NS;
 //	(b) 20 such namespaces of 50 pods and 100 Services each; verify -A
-//	    against analyze -A.
+//	    against analyze -A;
+//	(c) (b)'s cluster as three kube contexts: verify -A --contexts against
+//	    analyze -A once per context.
 //
 // `make bench-large` runs scenario (b) alone at 200 namespaces of 500 pods
 // and 10 Services each: 100,000 pods and 2,000 Services.
@@ -86,7 +88,7 @@ func parseFlags() config {
 	flag.IntVar(&cfg.b.namespaces, "b-namespaces", 20, "namespaces of scenario (b)")
 	flag.IntVar(&cfg.b.pods, "b-pods", 50, "pods of each namespace of scenario (b)")
 	flag.IntVar(&cfg.b.services, "b-services", 100, "Services of each namespace of scenario (b), besides ChatQnA's")
-	scenarios := flag.String("scenarios", "a,b", "the scenarios to run, comma-separated")
+	scenarios := flag.String("scenarios", "a,b,c", "the scenarios to run, comma-separated")
 	flag.Parse()
 	cfg.a.namespaces = 1
 	if cfg.runs < 1 || cfg.helpRuns < 1 {
@@ -94,10 +96,13 @@ func parseFlags() config {
 	}
 	cfg.scenarios = map[string]bool{}
 	for _, s := range strings.Split(*scenarios, ",") {
-		if s != "a" && s != "b" {
-			badFlags(fmt.Sprintf("-scenarios: unknown scenario %q (there are a and b)", s))
+		if s != "a" && s != "b" && s != "c" {
+			badFlags(fmt.Sprintf("-scenarios: unknown scenario %q (there are a, b and c)", s))
 		}
 		cfg.scenarios[s] = true
+	}
+	if cfg.scenarios["c"] && !cfg.scenarios["b"] {
+		badFlags("-scenarios: c measures scenario b's cluster: give b with it")
 	}
 	return cfg
 }

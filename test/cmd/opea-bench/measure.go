@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,9 +25,11 @@ const analyzeFoundIssues = 79
 // tool is one command to measure: a binary, its arguments, and how to tell a
 // run that did its job from one that did not.
 type tool struct {
-	name  string
-	bin   string
-	args  []string
+	name string
+	bin  string
+	args []string
+	// env is added to the run's environment.
+	env   []string
 	check func(code int, stdout, stderr []byte) error
 }
 
@@ -49,7 +52,9 @@ type measurement struct {
 
 // scenarioResult is one scenario's numbers for both tools.
 type scenarioResult struct {
-	name    string
+	name string
+	// pods are the pods of the cluster (of each context) measured.
+	pods    int
 	skipped string // why the scenario did not run, when it did not
 	verify  measurement
 	analyze measurement
@@ -80,7 +85,46 @@ func (b *bench) runScenarios(ctx context.Context) ([]scenarioResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(results, bRes), nil
+	results = append(results, bRes)
+	if !b.cfg.scenarios["c"] {
+		return results, nil
+	}
+	cRes, err := b.scenarioC(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(results, cRes), nil
+}
+
+// fleetContexts are scenario (c)'s kube contexts.
+var fleetContexts = []string{"bench-1", "bench-2", "bench-3"}
+
+// scenarioC is scenario (b)'s cluster as three kube contexts: one
+// verify -A --contexts against istioctl analyze -A once per context, as
+// istioctl has no way to analyze several contexts in one run. The three
+// contexts reach the same cluster through the proxy, so that each tool
+// reads what three clusters like (b)'s would hold, and the scenario needs
+// no more API servers.
+func (b *bench) scenarioC(ctx context.Context) (scenarioResult, error) {
+	name := fmt.Sprintf("(c) -A, %d contexts: %d namespaces × %d pods each", len(fleetContexts), b.cfg.b.namespaces, b.cfg.b.pods)
+	progress("scenario %s", name)
+	kubeconfig := filepath.Join(b.work, "fleet.kubeconfig")
+	if err := b.proxy.writeKubeconfigWithContexts(kubeconfig, fleetContexts...); err != nil {
+		return scenarioResult{}, err
+	}
+	verify := tool{name: "kubectl-opea verify", bin: b.plugin,
+		args:  []string{"--kubeconfig", kubeconfig, "--cache-dir", b.cacheDir, "verify", "-A", "--contexts", strings.Join(fleetContexts, ","), "-o", "json"},
+		check: checkAllNamespacesReport(len(fleetContexts) * b.cfg.b.namespaces)}
+	// One shell runs istioctl once per context, as a user would; its peak
+	// RSS is that of the largest of them.
+	script := `for c in "$@"; do "$ISTIOCTL" analyze --kubeconfig "$KUBECONFIG_FILE" --context "$c" -A --color=false; code=$?; [ $code -eq 0 ] || [ $code -eq ` + strconv.Itoa(analyzeFoundIssues) + ` ] || exit $code; done`
+	analyze := tool{name: "istioctl analyze", bin: "/bin/sh",
+		args:  append([]string{"-c", script, "sh"}, fleetContexts...),
+		env:   []string{"ISTIOCTL=" + b.bins.Istioctl, "KUBECONFIG_FILE=" + kubeconfig},
+		check: checkAnalysis}
+	res, err := b.compare(ctx, name, verify, analyze)
+	res.pods = b.cfg.b.namespaces * b.cfg.b.pods
+	return res, err
 }
 
 // scenarioA is one large namespace: verify -n against analyze -n.
@@ -95,6 +139,7 @@ func (b *bench) scenarioA(ctx context.Context) (scenarioResult, error) {
 	if err != nil {
 		return scenarioResult{}, err
 	}
+	res.pods = b.cfg.a.pods
 	// Scenario (b)'s -A is to see its own namespaces only.
 	progress("removing scenario (a)'s namespace")
 	return res, b.tearDown(ctx, []string{ns})
@@ -115,7 +160,9 @@ func (b *bench) scenarioB(ctx context.Context) (scenarioResult, error) {
 	if err := b.populate(ctx, namespaces, b.cfg.b); err != nil {
 		return scenarioResult{}, err
 	}
-	return b.compare(ctx, name, b.verifyTool(checkAllNamespacesReport(len(namespaces)), "-A"), b.analyzeTool("-A"))
+	res, err := b.compare(ctx, name, b.verifyTool(checkAllNamespacesReport(len(namespaces)), "-A"), b.analyzeTool("-A"))
+	res.pods = b.cfg.b.namespaces * b.cfg.b.pods
+	return res, err
 }
 
 // verifyHasAllNamespaces reports whether the plugin measured knows
@@ -234,7 +281,7 @@ func (b *bench) compare(ctx context.Context, name string, verify, analyze tool) 
 func (b *bench) runTool(ctx context.Context, t tool) (sample, error) {
 	b.proxy.reset()
 	var stdout, stderr bytes.Buffer
-	code, u, err := b.launcher.run(ctx, &stdout, &stderr, t.bin, t.args...)
+	code, u, err := b.launcher.run(ctx, &stdout, &stderr, t.env, t.bin, t.args...)
 	if ctx.Err() != nil {
 		return sample{}, ctx.Err()
 	}

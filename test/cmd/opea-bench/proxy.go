@@ -134,11 +134,19 @@ func (p *countingProxy) close() { _ = p.server.Close() }
 // writeKubeconfig writes a kubeconfig that points at the proxy and holds no
 // credentials.
 func (p *countingProxy) writeKubeconfig(path string) error {
+	return p.writeKubeconfigWithContexts(path, "bench")
+}
+
+// writeKubeconfigWithContexts is writeKubeconfig with a context of each
+// name, all of the one cluster behind the proxy; the first is the current.
+func (p *countingProxy) writeKubeconfigWithContexts(path string, contexts ...string) error {
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["bench"] = &clientcmdapi.Cluster{Server: "https://" + p.addr, CertificateAuthorityData: p.caPEM}
 	cfg.AuthInfos["bench"] = &clientcmdapi.AuthInfo{}
-	cfg.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench", Namespace: "default"}
-	cfg.CurrentContext = "bench"
+	for _, name := range contexts {
+		cfg.Contexts[name] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench", Namespace: "default"}
+	}
+	cfg.CurrentContext = contexts[0]
 	return clientcmd.WriteToFile(*cfg, path)
 }
 
