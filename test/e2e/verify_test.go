@@ -221,6 +221,22 @@ func runModelServer(t *testing.T, ns string) {
 	if err := fixtures.WaitEndpointSlice(ctx, kube, ns, "chatqna-vllm"); err != nil {
 		t.Fatal(err)
 	}
+	// The slice may list the pod under the Service's former targetPort
+	// (80) for a while: kube-controller-manager rewrites it after the patch.
+	eventually(t, 30*time.Second, "the EndpointSlice of chatqna-vllm to name pod port 2080", func() (bool, error) {
+		slices, err := kube.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=chatqna-vllm"})
+		if err != nil {
+			return false, err
+		}
+		for _, s := range slices.Items {
+			for _, p := range s.Ports {
+				if p.Name != nil && *p.Name == "vllm" && p.Port != nil && *p.Port == 2080 && len(s.Endpoints) > 0 {
+					return true, nil
+				}
+			}
+		}
+		return false, nil
+	})
 }
 
 // A healthy setup is secured with the lockdown, its model server behind
