@@ -36,6 +36,20 @@ func TestKwokRunsThePodsOfADeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	const ns = "default"
+	// kwok v0.8.0 makes a CIDR's address pool on its first use with a load
+	// and a store, not LoadOrStore: two pods started at once on a fresh
+	// node can then get the same address. One pod first makes the pool.
+	first := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "first"}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "first", Image: "first"}}}}
+	if _, err := kube.CoreV1().Pods(ns).Create(ctx, first, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(ctx, t, "pod first to get an address", func() bool {
+		p, err := kube.CoreV1().Pods(ns).Get(ctx, "first", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Status.PodIP != ""
+	})
 	labels := map[string]string{"app": "web"}
 	replicas := int32(2)
 	deploy := &appsv1.Deployment{
