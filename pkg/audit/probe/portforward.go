@@ -223,15 +223,30 @@ func (c *forwardedConn) setFailure(message string) {
 
 func (c *forwardedConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
-	if err != nil && errors.Is(err, io.EOF) {
-		c.mu.Lock()
-		failure := c.failure
-		c.mu.Unlock()
-		if failure != "" {
-			return n, &ForwardError{Err: fmt.Errorf("port %d: %s", c.port, failure)}
-		}
+	return n, c.forwardFailure(err)
+}
+
+// Write is Read's twin: once the node has closed the stream, a write (a
+// TLS ClientHello, a request) ends with the pipe closed, and the node's
+// reason is the error to report.
+func (c *forwardedConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	return n, c.forwardFailure(err)
+}
+
+// forwardFailure is err, or the failure the node reported when err is the
+// end of the stream it closed.
+func (c *forwardedConn) forwardFailure(err error) error {
+	if err == nil || !(errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe)) {
+		return err
 	}
-	return n, err
+	c.mu.Lock()
+	failure := c.failure
+	c.mu.Unlock()
+	if failure != "" {
+		return &ForwardError{Err: fmt.Errorf("port %d: %s", c.port, failure)}
+	}
+	return err
 }
 
 // forwardTarget is the gateway pod to port-forward to, found by selector
