@@ -55,9 +55,26 @@ var kwokStages = []string{
 	"kustomize/stage/pod/fast/pod-delete.yaml",
 }
 
+// kwokUnthrottled gives kwok's pod stages 16 workers rather than 4: a
+// stage's status patch waits on the API server, so more of them in flight
+// keep kwok's node up with kube-scheduler's bindings. A configuration file
+// is not defaulted as kwok defaults its flags: the rest are kwok's
+// defaults, written out.
+const kwokUnthrottled = `apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokConfiguration
+options:
+  podPlayStageParallelism: 16
+  nodePlayStageParallelism: 4
+  nodeLeaseParallelism: 4
+  podsOnNodeSyncParallelism: 1
+  enableDebuggingHandlers: true
+  enablePodsOnNodeSyncListPager: true
+`
+
 // writeKwokConfig writes kwok's stages, read from the kwok module the tools
-// module builds kwok from, into one configuration file.
-func writeKwokConfig(ctx context.Context, dir string) (string, error) {
+// module builds kwok from, into one configuration file, with
+// kwokUnthrottled when unthrottled.
+func writeKwokConfig(ctx context.Context, dir string, unthrottled bool) (string, error) {
 	moduleDir, err := moduleDirIn(ctx, filepath.Join(RepoRoot(), "test", "tools"), kwokModule)
 	if err != nil {
 		return "", err
@@ -70,6 +87,9 @@ func writeKwokConfig(ctx context.Context, dir string) (string, error) {
 		}
 		config.WriteString("---\n")
 		config.Write(data)
+	}
+	if unthrottled {
+		config.WriteString("---\n" + kwokUnthrottled)
 	}
 	path := filepath.Join(dir, "kwok.yaml")
 	return path, os.WriteFile(path, config.Bytes(), 0o644)
@@ -91,6 +111,15 @@ func loadKwokCRDs(ctx context.Context) ([]*unstructured.Unstructured, error) {
 		crds = append(crds, objs...)
 	}
 	return crds, nil
+}
+
+// unthrottled are the flags that lift a controller's client rate limit
+// when opts.Unthrottled, kwokctl's values.
+func unthrottled(opts Options) []string {
+	if !opts.Unthrottled {
+		return nil
+	}
+	return []string{"--kube-api-qps=5000", "--kube-api-burst=10000"}
 }
 
 // kwokArgs are kwok's flags: it manages the nodes annotated for it, and

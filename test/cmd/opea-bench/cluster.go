@@ -10,10 +10,12 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 
 	"github.com/opea-project/kubectl-opea/pkg/ownership"
 	"github.com/opea-project/kubectl-opea/test/controlplane"
@@ -35,6 +37,7 @@ type bench struct {
 	launcher *launcher
 	kube     kubernetes.Interface
 	dyn      dynamic.Interface
+	meta     metadata.Interface
 	proxy    *countingProxy
 	timeout  time.Duration
 
@@ -62,6 +65,9 @@ func newBench(ctx context.Context, cp *controlplane.ControlPlane, bins controlpl
 		return nil, err
 	}
 	if b.dyn, err = dynamic.NewForConfig(cp.AdminConfig()); err != nil {
+		return nil, err
+	}
+	if b.meta, err = metadata.NewForConfig(cp.AdminConfig()); err != nil {
 		return nil, err
 	}
 	if err := cp.WriteKubeconfig(b.adminKubeconfig, controlplane.AdminUser); err != nil {
@@ -119,8 +125,53 @@ func (b *bench) populate(ctx context.Context, namespaces []string, size scenario
 	if err := parallel(ctx, secureWorkers, tasks); err != nil {
 		return err
 	}
+	if err := b.waitPodsRunning(ctx); err != nil {
+		return err
+	}
 	progress("populated and secured %d namespace(s) in %s", len(namespaces), time.Since(start).Round(time.Second))
 	return nil
+}
+
+// waitPodsRunning waits for kwok to report every pod of the cluster
+// Running: verify reads running pods only, istioctl analyze every pod, so
+// both are measured on the cluster as it will stay.
+func (b *bench) waitPodsRunning(ctx context.Context) error {
+	lastReport := time.Now()
+	return poll(ctx, time.Hour, "every pod to be Running", func() (bool, error) {
+		notRunning, err := b.countPods(ctx, "status.phase!=Running")
+		if err != nil || notRunning == 0 {
+			return notRunning == 0, err
+		}
+		if time.Since(lastReport) > time.Minute {
+			progress("%d pods not Running yet", notRunning)
+			lastReport = time.Now()
+		}
+		// Counting is a list: at most one every few seconds.
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(5 * time.Second):
+			return false, nil
+		}
+	})
+}
+
+// countPods counts the pods of every namespace that fieldSelector selects,
+// listing them in pages of names only.
+func (b *bench) countPods(ctx context.Context, fieldSelector string) (int, error) {
+	count := 0
+	opts := metav1.ListOptions{FieldSelector: fieldSelector, Limit: 5000}
+	for {
+		page, err := b.meta.Resource(corev1.SchemeGroupVersion.WithResource("pods")).Namespace("").List(ctx, opts)
+		if err != nil {
+			return 0, err
+		}
+		count += len(page.Items)
+		if page.Continue == "" {
+			return count, nil
+		}
+		opts.Continue = page.Continue
+	}
 }
 
 // createAppNamespace creates ns with ChatQnA's Services and waits for its

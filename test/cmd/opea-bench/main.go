@@ -53,6 +53,9 @@ type config struct {
 	runs     int
 	helpRuns int
 	kinds    int
+	// hold keeps the control plane running after the report, until
+	// interrupted, for looking at (or profiling against) the cluster.
+	hold bool
 	// scenarios are the scenarios to run, by letter.
 	scenarios map[string]bool
 	a         scenarioSize
@@ -88,6 +91,7 @@ func parseFlags() config {
 	flag.IntVar(&cfg.b.namespaces, "b-namespaces", 20, "namespaces of scenario (b)")
 	flag.IntVar(&cfg.b.pods, "b-pods", 50, "pods of each namespace of scenario (b)")
 	flag.IntVar(&cfg.b.services, "b-services", 100, "Services of each namespace of scenario (b), besides ChatQnA's")
+	flag.BoolVar(&cfg.hold, "hold", false, "after the report, keep the cluster running until interrupted and print how to reach it")
 	scenarios := flag.String("scenarios", "a,b,c", "the scenarios to run, comma-separated")
 	flag.Parse()
 	cfg.a.namespaces = 1
@@ -158,7 +162,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 
 	progress("starting a local control plane with Istio")
-	cp, err := controlplane.Start(ctx, controlplane.Options{Istio: true, Progress: os.Stderr})
+	// Unthrottled: populating is not what is measured, and 100,000 pods
+	// would otherwise take over an hour.
+	cp, err := controlplane.Start(ctx, controlplane.Options{Istio: true, Unthrottled: true, Progress: os.Stderr})
 	if err != nil {
 		return err
 	}
@@ -177,5 +183,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	rep.machine = describeMachine()
 	rep.print(os.Stdout)
 	progress("done in %s", time.Since(start).Round(time.Second))
+	if cfg.hold {
+		progress("holding the cluster until interrupted: --kubeconfig %s (admin, straight to the API server) or %s (through the counting proxy)", b.adminKubeconfig, b.toolKubeconfig)
+		<-ctx.Done()
+	}
 	return nil
 }
