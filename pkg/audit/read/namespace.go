@@ -73,6 +73,7 @@ func readAppServiceAccounts(ctx context.Context, c Clients, s *snapshot.Snapshot
 // configuration) is what makes a large cluster's pod list heavy.
 func listPodMetadata(ctx context.Context, c Clients, ns string) (map[string][]snapshot.Object, error) {
 	out := map[string][]snapshot.Object{}
+	shared := newSharedStrings()
 	list := func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return c.Metadata.Resource(podsGVR).Namespace(ns).List(ctx, opts)
 	}
@@ -82,7 +83,9 @@ func listPodMetadata(ctx context.Context, c Clients, ns string) (map[string][]sn
 			return fmt.Errorf("listing pods: got %T", obj)
 		}
 		if p.DeletionTimestamp == nil {
-			out[p.Namespace] = append(out[p.Namespace], snapshot.Object{Namespace: p.Namespace, Name: p.Name, Labels: p.Labels, Annotations: istioAnnotations(p.Annotations)})
+			pod := snapshot.Object{Namespace: shared.string(p.Namespace), Name: p.Name,
+				Labels: shared.labels(p.Labels), Annotations: shared.labels(istioAnnotations(p.Annotations))}
+			out[pod.Namespace] = append(out[pod.Namespace], pod)
 		}
 		return nil
 	})
