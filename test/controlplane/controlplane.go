@@ -318,6 +318,14 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}
 	step("node "+NodeName+" Ready (kwok)", t)
 
+	// Before anything runs pods concurrently (Istio's DaemonSets, a test's
+	// Deployment): see makeAddressPool.
+	t = time.Now()
+	if err := makeAddressPool(ctx, kube); err != nil {
+		return nil, fmt.Errorf("making kwok's address pool: %w", err)
+	}
+	step("kwok's address pool made", t)
+
 	if !opts.SkipCRDs {
 		t = time.Now()
 		if err := cp.startCertManager(ctx, bins.CertManagerControllers, kubeconfig, opts.Detached); err != nil {

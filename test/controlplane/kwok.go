@@ -195,3 +195,54 @@ func waitNodeSchedulable(ctx context.Context, cfg *rest.Config) error {
 		return false, nil
 	}, "kwok to report node "+NodeName+" Ready and untainted")
 }
+
+// addressPoolPod is the pod that makes kwok's address pool (makeAddressPool).
+const addressPoolPod = "kwok-address-pool"
+
+// makeAddressPool runs one pod on kwok's node until kwok gives it an
+// address, then deletes it, so that the pods tests start concurrently all
+// find the node's address pool made. kwok v0.8.0 makes a pool when a pod
+// of a CIDR first needs an address (PodController.ipPool, called by the
+// PodIPsWith of the pod-ready stage): it looks the CIDR up and, missing,
+// stores a new pool, a load then a store rather than a LoadOrStore. Two
+// pods that both come first each make a pool, and both pools hand out the
+// CIDR's first address. Pools are kept for kwok's lifetime: a deleted
+// pod's address goes back into the same pool (recyclingPodIP) and nothing
+// removes a pool. Pools are keyed by CIDR, not by node: kwok-node-0 has no
+// PodCIDR of its own, so its pods use kwok's --cidr, and so does this one.
+func makeAddressPool(ctx context.Context, kube kubernetes.Interface) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	pods := kube.CoreV1().Pods(metav1.NamespaceDefault)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: addressPoolPod},
+		Spec: corev1.PodSpec{
+			// Bound at once: the scheduler has nothing to choose.
+			NodeName:   NodeName,
+			Containers: []corev1.Container{{Name: addressPoolPod, Image: addressPoolPod}},
+		},
+	}
+	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating pod %s: %w", addressPoolPod, err)
+	}
+	err := poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		p, err := pods.Get(ctx, addressPoolPod, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "", nil
+	}, "kwok to run pod "+addressPoolPod+" with an address")
+	if err != nil {
+		return err
+	}
+	if err := pods.Delete(ctx, addressPoolPod, *metav1.NewDeleteOptions(0)); err != nil {
+		return fmt.Errorf("deleting pod %s: %w", addressPoolPod, err)
+	}
+	return poll(ctx, 50*time.Millisecond, func() (bool, error) {
+		_, err := pods.Get(ctx, addressPoolPod, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	}, "pod "+addressPoolPod+" to be gone")
+}
