@@ -2,6 +2,7 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -24,9 +25,25 @@ type fakeForwarder struct {
 	refuse           string // MayForward's answer
 	openErr, dialErr error
 	ports            map[int32]string
+	// httpsDials, when above 0, is how many dials to port 443 the
+	// port-forward carries: the ones after fail as a broken port-forward.
+	httpsDials int
 
 	mu    sync.Mutex
 	calls []string
+	dials map[int32]int
+}
+
+// dialBreaks counts a dial to port and reports whether the port-forward
+// breaks it.
+func (f *fakeForwarder) dialBreaks(port int32) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dials == nil {
+		f.dials = map[int32]int{}
+	}
+	f.dials[port]++
+	return port == 443 && f.httpsDials > 0 && f.dials[port] > f.httpsDials
 }
 
 func (f *fakeForwarder) record(call string) {
@@ -58,6 +75,9 @@ type fakeTunnel struct{ f *fakeForwarder }
 func (t fakeTunnel) Dial(ctx context.Context, port int32) (net.Conn, error) {
 	if t.f.dialErr != nil {
 		return nil, &ForwardError{Err: t.f.dialErr}
+	}
+	if t.f.dialBreaks(port) {
+		return nil, &ForwardError{Err: errors.New("the node closed the stream")}
 	}
 	return (&net.Dialer{}).DialContext(ctx, "tcp", t.f.ports[port])
 }
@@ -143,4 +163,58 @@ func TestProbeThroughAPortForwardThatCannotRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A port-forward that breaks after the handshake, at the GET or at the GET
+// with the token, is recorded as the port-forward's failure: the gateway's
+// answer is then unknown, never an HTTP failure of the gateway.
+func TestProbeThroughAPortForwardThatBreaksBeforeAnAnswer(t *testing.T) {
+	c := issue(t, []string{"chatqna.example.com"}, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+	ports := forwardedGateway(t, c)
+	// Each GET dials anew: the GET with the token meets the broken
+	// port-forward, not a connection the first GET left open.
+	ports[443] = gatewayWithoutKeepAlives(t, c)
+	s := healthy(t)
+	useCertificate(s, c)
+	s.Probe = nil
+	const broken = "the port-forward failed: the node closed the stream"
+	for _, tc := range []struct {
+		name       string
+		httpsDials int
+		status     int
+	}{
+		{"at the GET", 1, 0},
+		{"at the GET with the token", 2, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeForwarder{pod: "istio-ingress-abc", ports: ports, httpsDials: tc.httpsDials}
+			report := Probe(context.Background(), s, Options{Forwarder: f, Timeout: 5 * time.Second, Token: "a-token"})
+			if report == nil || len(report.Hosts) != 1 {
+				t.Fatalf("probe: %+v", report)
+			}
+			h := report.Hosts[0]
+			if h.Served == nil || h.Status != tc.status || h.ForwardErr != broken {
+				t.Errorf("served %v, status %d, port-forward failure %q; want a certificate, %d, %q", h.Served != nil, h.Status, h.ForwardErr, tc.status, broken)
+			}
+			if h.StatusErr != "" || h.TokenStatus != 0 || h.TokenErr != "" || h.TimedOut {
+				t.Errorf("an answer or failure of the gateway recorded: status error %q, token status %d, token error %q, timed out %v", h.StatusErr, h.TokenStatus, h.TokenErr, h.TimedOut)
+			}
+		})
+	}
+}
+
+// gatewayWithoutKeepAlives serves c over TLS and answers 200, closing the
+// connection after each answer. It returns its address.
+func gatewayWithoutKeepAlives(t *testing.T, c issued) string {
+	t.Helper()
+	cert, err := tls.X509KeyPair(c.CertPEM, c.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.Config.SetKeepAlivesEnabled(false)
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
 }

@@ -307,39 +307,55 @@ func probeHost(ctx context.Context, dial dialFunc, host string, roots *x509.Cert
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	defer client.CloseIdleConnections()
-	hp.Status, hp.Body, hp.Location, hp.StatusErr, hp.TimedOut = get(ctx, client, urlHost, "", timeout, &hp.ForwardErr)
+	anonymous := get(ctx, client, urlHost, "", timeout)
+	hp.Status, hp.Body, hp.Location = anonymous.status, anonymous.body, anonymous.location
+	hp.StatusErr, hp.ForwardErr, hp.TimedOut = anonymous.failure, anonymous.forwardErr, anonymous.late
 	if o.Token != "" && hp.StatusErr == "" && hp.ForwardErr == "" {
-		hp.TokenStatus, hp.TokenBody, _, hp.TokenErr, hp.TimedOut = get(ctx, client, urlHost, o.Token, timeout, &hp.ForwardErr)
+		withToken := get(ctx, client, urlHost, o.Token, timeout)
+		hp.TokenStatus, hp.TokenBody = withToken.status, withToken.body
+		hp.TokenErr, hp.ForwardErr, hp.TimedOut = withToken.failure, withToken.forwardErr, withToken.late
 	}
 	return hp
 }
 
+// answer is what one GET through the gateway came to: the status, the
+// first line of the body and the Location of the gateway's answer; or why
+// there was none (failure, with late when the timeout passed first); or,
+// when the gateway was not reached because the port-forward failed, that
+// failure (forwardErr) alone.
+type answer struct {
+	status     int
+	body       string
+	location   string
+	failure    string
+	late       bool
+	forwardErr string
+}
+
 // get sends GET https://urlHost/ through client, with token as a bearer
-// token when it is not empty, and returns the answer's status, the first
-// line of its body and its Location, or why there was none. The error
-// never holds the token: net/http names the URL, not the headers. A
-// failure of the port-forward goes into forward instead: the gateway was
-// then not reached.
-func get(ctx context.Context, client *http.Client, urlHost, token string, timeout time.Duration, forward *string) (status int, body, location, failure string, late bool) {
+// token when it is not empty. The failure never holds the token: net/http
+// names the URL, not the headers.
+func get(ctx context.Context, client *http.Client, urlHost, token string, timeout time.Duration) answer {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, (&url.URL{Scheme: "https", Host: urlHost, Path: "/"}).String(), nil)
 	if err != nil {
-		return 0, "", "", err.Error(), false
+		return answer{failure: err.Error()}
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
-	if forwardFailed(forward, err) {
-		return 0, "", "", "", false
+	var forward *ForwardError
+	if errors.As(err, &forward) {
+		return answer{forwardErr: forward.Error()}
 	}
 	if err != nil {
 		if timedOut(ctx, err) {
-			return 0, "", "", fmt.Sprintf("no HTTP answer within %s", timeout), true
+			return answer{failure: fmt.Sprintf("no HTTP answer within %s", timeout), late: true}
 		}
-		return 0, "", "", err.Error(), false
+		return answer{failure: err.Error()}
 	}
 	defer resp.Body.Close()
-	return resp.StatusCode, firstLine(resp.Body), resp.Header.Get("Location"), "", false
+	return answer{status: resp.StatusCode, body: firstLine(resp.Body), location: resp.Header.Get("Location")}
 }
 
 // firstLine is the first line of what r holds in its first bytes, as a
