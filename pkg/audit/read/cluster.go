@@ -152,14 +152,17 @@ func istiodWorkload(d appsv1.Deployment) snapshot.Workload {
 	return snapshot.Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env}
 }
 
-// readMeshSettings reads meshConfig.rootNamespace, trustDomain and the
-// names of the extensionProviders from the mesh config found.
+// readMeshSettings reads meshConfig.rootNamespace, trustDomain, the mesh
+// ID and the names of the extensionProviders from the mesh config found.
 func readMeshSettings(src discover.MeshConfigSource, s *snapshot.Snapshot) error {
 	mesh, err := istio.ParseMeshSettings(src.YAML)
 	if err != nil {
 		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", src.Namespace, src.Name, err)
 	}
 	s.RootNamespace, s.TrustDomain = mesh.RootNamespace, mesh.TrustDomain
+	if s.MeshID, err = istio.MeshID(src.YAML); err != nil {
+		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", src.Namespace, src.Name, err)
+	}
 	if s.ExtensionProviders, err = istio.ExtensionProviderNames(src.YAML); err != nil {
 		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", src.Namespace, src.Name, err)
 	}
