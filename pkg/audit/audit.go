@@ -29,12 +29,15 @@ type Result struct {
 	// Reachability is who ztunnel lets into the application's pods, port
 	// by port.
 	Reachability Reachability
+	// Mesh names the cluster's mesh, when the read was asked to
+	// (read.ReadOptions.MeshIdentity).
+	Mesh snapshot.MeshIdentity
 }
 
 // Judge runs the checks on s, read and probed.
 func Judge(s *snapshot.Snapshot) Result {
 	return Result{Namespace: s.Namespace, Entry: read.Entry(s), Outcomes: check.Run(s), Forbidden: s.Forbidden(),
-		Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods]), Reachability: reachabilityOf(s)}
+		Unreadable: snapshot.SortedAccesses(s.Unread[snapshot.InputPods]), Reachability: reachabilityOf(s), Mesh: s.Mesh}
 }
 
 // Verdict is the namespace's.
@@ -114,6 +117,9 @@ type FleetResult struct {
 	// Leftovers are secure's objects for namespaces that no longer exist:
 	// a warning, which does not change the verdict.
 	Leftovers []read.Leftover
+	// Mesh names the cluster's mesh, when the read was asked to
+	// (read.ReadOptions.MeshIdentity): for the fleet checks.
+	Mesh snapshot.MeshIdentity
 }
 
 // AuditAll audits every namespace holding an OPEA application from one read
@@ -130,7 +136,7 @@ func AuditAll(ctx context.Context, c read.Clients, o read.ReadOptions, p probe.O
 		tasks[i] = func(ctx context.Context) { probeGateway(ctx, s, p, probing) }
 	}
 	workers.Run(ctx, fleetProbeWorkers, tasks)
-	result := &FleetResult{Namespaces: make([]Result, len(snapshots)), Unsearched: fleet.Unsearched, Leftovers: fleet.Leftovers}
+	result := &FleetResult{Namespaces: make([]Result, len(snapshots)), Unsearched: fleet.Unsearched, Leftovers: fleet.Leftovers, Mesh: fleet.Mesh}
 	for i, s := range snapshots {
 		result.Namespaces[i] = Judge(s)
 	}

@@ -16,11 +16,10 @@ import (
 type ContextResult struct {
 	Context string
 	// Fleet is the audit of the context's namespaces: every one holding an
-	// OPEA application (-A), or the one namespace named. nil when the audit
-	// could not run.
+	// OPEA application (-A), or the one namespace named, and what names
+	// the context's mesh (Fleet.Mesh), for the fleet checks. nil when the
+	// audit could not run.
 	Fleet *FleetResult
-	// Mesh is what names the context's mesh, for the fleet checks.
-	Mesh snapshot.MeshIdentity
 	// Err says why the audit could not run: the cluster unreachable, too
 	// slow, refusing the credentials, the namespace missing.
 	Err error
@@ -66,7 +65,7 @@ func AuditContexts(ctx context.Context, names []string, parallel int, timeout ti
 	var meshes []check.ContextMesh
 	for _, r := range results {
 		if r.Err == nil {
-			meshes = append(meshes, check.ContextMesh{Context: r.Context, MeshIdentity: r.Mesh})
+			meshes = append(meshes, check.ContextMesh{Context: r.Context, MeshIdentity: r.Fleet.Mesh})
 		}
 	}
 	return &ContextsResult{Contexts: results, Checks: check.RunFleet(meshes)}

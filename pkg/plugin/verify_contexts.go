@@ -14,7 +14,6 @@ import (
 	"github.com/opea-project/kubectl-opea/pkg/audit"
 	"github.com/opea-project/kubectl-opea/pkg/audit/read"
 	"github.com/opea-project/kubectl-opea/pkg/audit/report"
-	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
 	"github.com/opea-project/kubectl-opea/pkg/kubecontext"
 )
@@ -159,35 +158,28 @@ func (e *contextsVerdict) Error() string { return e.err.Error() }
 func (e *contextsVerdict) Unwrap() error { return e.err }
 
 // auditContext audits one context: every namespace holding an OPEA
-// application with -A, else the namespace of -n or the context's own; then
-// reads what names its mesh. What stops it is the context's "could not
-// run", never the others'.
+// application with -A, else the namespace of -n or the context's own, and
+// names its mesh from the same reads. What stops it is the context's
+// "could not run", never the others'.
 func (o *VerifyOptions) auditContext(ctx context.Context, name string) audit.ContextResult {
 	getter := o.forContext(name, o.ContextTimeout)
-	fleet, mesh, err := o.auditOneContext(ctx, getter)
+	fleet, err := o.auditOneContext(ctx, getter)
 	if err != nil {
 		return audit.ContextResult{Err: o.contextError(ctx, getter, err)}
 	}
-	return audit.ContextResult{Fleet: fleet, Mesh: mesh}
+	return audit.ContextResult{Fleet: fleet}
 }
 
-func (o *VerifyOptions) auditOneContext(ctx context.Context, getter clients.Getter) (*audit.FleetResult, snapshot.MeshIdentity, error) {
+func (o *VerifyOptions) auditOneContext(ctx context.Context, getter clients.Getter) (*audit.FleetResult, error) {
 	c, err := auditClients(getter)
 	if err != nil {
-		return nil, snapshot.MeshIdentity{}, err
+		return nil, err
 	}
-	var fleet *audit.FleetResult
 	if o.AllNamespaces {
-		fleet, err = audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity, WarnExpiry: o.WarnExpiry, ExtraPrincipals: o.AsPrincipals},
+		return audit.AuditAll(ctx, c, read.ReadOptions{AllNamespaces: true, NamespaceSelector: o.Selector, MinValidity: o.MinValidity, WarnExpiry: o.WarnExpiry, ExtraPrincipals: o.AsPrincipals, MeshIdentity: true},
 			o.probeOptions(getter, c), o.Probe)
-	} else {
-		fleet, err = o.auditContextNamespace(ctx, c, getter)
 	}
-	if err != nil {
-		return nil, snapshot.MeshIdentity{}, err
-	}
-	mesh, err := read.ReadMeshIdentity(ctx, c.Kube)
-	return fleet, mesh, err
+	return o.auditContextNamespace(ctx, c, getter)
 }
 
 // auditContextNamespace audits the namespace of -n, or the context's own,
@@ -200,7 +192,7 @@ func (o *VerifyOptions) auditContextNamespace(ctx context.Context, c read.Client
 	if msgs := validateNamespace(ns); len(msgs) > 0 {
 		return nil, errors.New(msgs[0])
 	}
-	r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: ns, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity, WarnExpiry: o.WarnExpiry, ExtraPrincipals: o.AsPrincipals},
+	r, err := audit.Audit(ctx, c, read.ReadOptions{Namespace: ns, EntryService: o.Service, EntryPort: o.Port, MinValidity: o.MinValidity, WarnExpiry: o.WarnExpiry, ExtraPrincipals: o.AsPrincipals, MeshIdentity: true},
 		o.probeOptions(getter, c), o.Probe)
 	var none *audit.NoApplicationError
 	if errors.As(err, &none) {
@@ -209,7 +201,7 @@ func (o *VerifyOptions) auditContextNamespace(ctx context.Context, c read.Client
 	if err != nil {
 		return nil, namespaceMissing(ctx, c, err)
 	}
-	return &audit.FleetResult{Namespaces: []audit.Result{*r}}, nil
+	return &audit.FleetResult{Namespaces: []audit.Result{*r}, Mesh: r.Mesh}, nil
 }
 
 // contextError explains why a context could not be audited: the cluster

@@ -53,8 +53,16 @@ func runCounting(b testing.TB, kubeconfig, cacheDir string, args ...string) int6
 
 func runCountingExpect(b testing.TB, kubeconfig, cacheDir string, mustSucceed bool, args ...string) int64 {
 	var count atomic.Int64
+	// The root command's flags are built first. verify --contexts builds
+	// each context's clients from a copy of them that chains their
+	// WrapConfigFn, which counts already: wrapping the copy too would count
+	// each of its requests twice.
+	var rootWrapped atomic.Bool
 	withCounter := func(g genericclioptions.RESTClientGetter) clients.Getter {
 		flags := g.(*genericclioptions.ConfigFlags)
+		if !rootWrapped.CompareAndSwap(false, true) {
+			return clients.New(flags)
+		}
 		wrapped := flags.WrapConfigFn
 		flags.WrapConfigFn = func(cfg *rest.Config) *rest.Config {
 			if wrapped != nil {

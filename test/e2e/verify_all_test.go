@@ -207,14 +207,17 @@ func TestVerifyAllNamespacesAuditsEachOPEAApplication(t *testing.T) {
 // namespace as with 3: its lists span every namespace, and pods are read as
 // metadata in one list. Each secured namespace has its own credential
 // (opea-<ns>-tls), which verify reads by name and lists in no namespace:
-// three more namespaces, three more GETs.
+// three more namespaces, three more GETs. verify --contexts names each
+// context's mesh from its audit's own reads: no request more with -A, whose
+// lists hold istiod, its mesh config and every namespace's root; one more
+// with -n, the GET of the root in istiod's namespace.
 func TestVerifyAllRequestsDoNotGrowWithNamespacesOrPods(t *testing.T) {
 	fleet := "requests"
 	selector := fleetLabel + "=" + fleet
 	kubeconfig := kubeconfigFor(t, controlplane.AdminUser)
 	cacheDir := t.TempDir()
-	count := func() int64 {
-		return runCounting(t, kubeconfig, cacheDir, "verify", "-A", "-l", selector, "-o", "json")
+	count := func(args ...string) int64 {
+		return runCounting(t, kubeconfig, cacheDir, append([]string{"verify", "-A", "-l", selector, "-o", "json"}, args...)...)
 	}
 
 	first := newSecuredApp(t)
@@ -230,6 +233,16 @@ func TestVerifyAllRequestsDoNotGrowWithNamespacesOrPods(t *testing.T) {
 	if credentials := int64(3); four != one+credentials || morePods != four {
 		t.Errorf("verify -A sent %d requests for 1 namespace, %d for 4, %d with 200 more pods: want %d, %d and %d (one GET per further credential Secret)",
 			one, four, morePods, one, one+credentials, one+credentials)
+	}
+	allContexts := count("--all-contexts")
+	namespace := runCounting(t, kubeconfig, cacheDir, "verify", "-n", first.ns, "-o", "json")
+	namespaceContexts := runCounting(t, kubeconfig, cacheDir, "verify", "-n", first.ns, "-o", "json", "--all-contexts")
+	t.Logf("API requests of the kubeconfig's one context: verify -A %d, with --all-contexts %d; verify -n %d, with --all-contexts %d", morePods, allContexts, namespace, namespaceContexts)
+	if allContexts != morePods {
+		t.Errorf("verify -A --all-contexts sent %d requests, verify -A %d: want as many", allContexts, morePods)
+	}
+	if namespaceContexts != namespace+1 {
+		t.Errorf("verify -n --all-contexts sent %d requests, verify -n %d: want one more (the root in istiod's namespace)", namespaceContexts, namespace)
 	}
 	// The audit did see them: four namespaces, 203 pods in the first.
 	r := opea(t, "verify", "-A", "-l", selector, "-o", "json")

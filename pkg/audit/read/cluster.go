@@ -13,6 +13,7 @@ import (
 
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
+	"github.com/opea-project/kubectl-opea/pkg/discover"
 	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
@@ -56,34 +57,11 @@ func serviceOf(svc *corev1.Service) snapshot.Service {
 	return out
 }
 
+// readIstioInfrastructure reads istiod and its mesh config, ztunnel and
+// istio-cni's DaemonSets, and istio-cni's ConfigMap.
 func readIstioInfrastructure(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
-	istiod, err := kube.AppsV1().Deployments("").List(ctx, metav1.ListOptions{LabelSelector: "app=istiod"})
-	switch {
-	case apierrors.IsForbidden(err):
-		s.Deny(snapshot.InputIstiod, snapshot.Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true})
-		// The mesh config is found through istiod.
-		s.Inherit(snapshot.InputMeshConfig, snapshot.InputIstiod)
-	case err != nil:
-		return fmt.Errorf("listing istiod: %w", err)
-	default:
-		for _, d := range istiod.Items {
-			desired := int32(1)
-			if d.Spec.Replicas != nil {
-				desired = *d.Spec.Replicas
-			}
-			env := map[string]string{}
-			if cs := d.Spec.Template.Spec.Containers; len(cs) > 0 {
-				for _, e := range cs[0].Env {
-					if e.ValueFrom == nil {
-						env[e.Name] = e.Value
-					}
-				}
-			}
-			s.Istiod = append(s.Istiod, snapshot.Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env})
-		}
-		if err := readMeshConfig(ctx, kube, istiod.Items, s); err != nil {
-			return err
-		}
+	if err := readIstiod(ctx, kube, s); err != nil {
+		return err
 	}
 	daemonSets, err := kube.AppsV1().DaemonSets("").List(ctx, metav1.ListOptions{})
 	switch {
@@ -127,42 +105,67 @@ func daemonSetLabelled(d appsv1.DaemonSet, key, value string) bool {
 	return d.Spec.Template.Labels[key] == value || d.Labels[key] == value
 }
 
-// readMeshConfig reads meshConfig.rootNamespace, trustDomain and the
-// names of the extensionProviders from the ConfigMap of the default
-// revision's istiod, where istio.MeshConfigLocation says (secure --lockdown
-// finds it by the same rule): one call. Without it, Istio's default stays,
-// and there is no provider.
-func readMeshConfig(ctx context.Context, kube clients.Kube, istiods []appsv1.Deployment, s *snapshot.Snapshot) error {
-	refs := make([]istio.Istiod, 0, len(istiods))
-	for _, d := range istiods {
-		refs = append(refs, istio.Istiod{Namespace: d.Namespace, Labels: d.Labels})
+// readIstiod reads istiod's Deployments and the mesh config of the default
+// revision, found as secure --lockdown finds it (discover.FindMeshConfig):
+// two calls. Without a mesh config, Istio's defaults stay, and there is no
+// provider.
+func readIstiod(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) error {
+	src, err := discover.FindMeshConfig(ctx, kube)
+	switch {
+	case apierrors.IsForbidden(err) && src.Namespace == "":
+		s.Deny(snapshot.InputIstiod, snapshot.Access{Verb: "list", Group: "apps", Resource: "deployments", AllNamespaces: true})
+		// The mesh config is found through istiod.
+		s.Inherit(snapshot.InputMeshConfig, snapshot.InputIstiod)
+		return nil
+	case apierrors.IsForbidden(err):
+		s.Deny(snapshot.InputMeshConfig, snapshot.Access{Verb: "get", Resource: "configmaps", Name: src.Name, Namespace: src.Namespace})
+	case err != nil:
+		return err
 	}
-	ns, name, ok := istio.MeshConfigLocation(refs)
-	if !ok {
+	for _, d := range src.Istiods {
+		s.Istiod = append(s.Istiod, istiodWorkload(d))
+	}
+	if src.Namespace != "" {
+		s.MeshConfig = snapshot.Key(src.Namespace, src.Name)
+	}
+	if !src.Found {
 		return nil
 	}
-	s.MeshConfig = snapshot.Key(ns, name)
-	cm, err := kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
+	return readMeshSettings(src, s)
+}
+
+// istiodWorkload keeps what the checks read of istiod's Deployment d: its
+// replicas and the literal environment of its first container.
+func istiodWorkload(d appsv1.Deployment) snapshot.Workload {
+	desired := int32(1)
+	if d.Spec.Replicas != nil {
+		desired = *d.Spec.Replicas
 	}
-	if apierrors.IsForbidden(err) {
-		s.Deny(snapshot.InputMeshConfig, snapshot.Access{Verb: "get", Resource: "configmaps", Name: name, Namespace: ns})
-		return nil
+	env := map[string]string{}
+	if cs := d.Spec.Template.Spec.Containers; len(cs) > 0 {
+		for _, e := range cs[0].Env {
+			if e.ValueFrom == nil {
+				env[e.Name] = e.Value
+			}
+		}
 	}
+	return snapshot.Workload{Namespace: d.Namespace, Name: d.Name, Desired: desired, Ready: d.Status.ReadyReplicas, Env: env}
+}
+
+// readMeshSettings reads meshConfig.rootNamespace, trustDomain, the mesh
+// ID and the names of the extensionProviders from the mesh config found.
+func readMeshSettings(src discover.MeshConfigSource, s *snapshot.Snapshot) error {
+	mesh, err := istio.ParseMeshSettings(src.YAML)
 	if err != nil {
-		return fmt.Errorf("reading ConfigMap %s/%s: %w", ns, name, err)
-	}
-	mesh, err := istio.ParseMeshSettings(cm.Data[istio.MeshConfigKey])
-	if err != nil {
-		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", ns, name, err)
+		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", src.Namespace, src.Name, err)
 	}
 	s.RootNamespace, s.TrustDomain = mesh.RootNamespace, mesh.TrustDomain
-	providers, err := istio.ExtensionProviderNames(cm.Data[istio.MeshConfigKey])
-	if err != nil {
-		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", ns, name, err)
+	if s.MeshID, err = istio.MeshID(src.YAML); err != nil {
+		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", src.Namespace, src.Name, err)
 	}
-	s.ExtensionProviders = providers
+	if s.ExtensionProviders, err = istio.ExtensionProviderNames(src.YAML); err != nil {
+		return fmt.Errorf("reading the mesh config in ConfigMap %s/%s: %w", src.Namespace, src.Name, err)
+	}
 	return nil
 }
 

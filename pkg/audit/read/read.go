@@ -55,6 +55,12 @@ type ReadOptions struct {
 	ExtraPrincipals []string
 	// WarnExpiry is how long before the mesh root expires verify warns.
 	WarnExpiry time.Duration
+	// MeshIdentity names the cluster's mesh in Snapshot.Mesh and
+	// Fleet.Mesh, for the fleet checks of verify --contexts: from the reads
+	// of istiod and its mesh config the audit makes anyway, and the root
+	// istiod publishes in its namespace (from the list of every
+	// namespace's roots with AllNamespaces, else one more call).
+	MeshIdentity bool
 }
 
 // UnreachableError means the API server did not answer: the audit cannot run.
@@ -106,6 +112,8 @@ type Fleet struct {
 	Unsearched []snapshot.Access
 	// Leftovers are secure's objects for namespaces that no longer exist.
 	Leftovers []Leftover
+	// Mesh names the cluster's mesh, with ReadOptions.MeshIdentity.
+	Mesh snapshot.MeshIdentity
 }
 
 // ReadAll takes one snapshot per namespace holding an OPEA application, from
@@ -128,7 +136,7 @@ func ReadAll(ctx context.Context, c Clients, o ReadOptions) (*Fleet, error) {
 			return nil, fmt.Errorf("invalid --selector %q: %w", o.NamespaceSelector, err)
 		}
 	}
-	fleet := &Fleet{Unsearched: r.base.Unsearched()}
+	fleet := &Fleet{Unsearched: r.base.Unsearched(), Mesh: r.base.Mesh}
 	var found []*snapshot.Snapshot
 	for _, ns := range r.appNamespaces() {
 		s, err := r.snapshotFor(ctx, ns)
@@ -236,7 +244,14 @@ func (r *reader) readCluster(ctx context.Context) error {
 	if r.o.AllNamespaces {
 		reads = append(reads, r.listNamespaces(ctx), r.listPods(ctx), r.listRoles(ctx), r.listEndpointSlices(ctx), r.listMeshRoots(ctx), r.listPitfallInputs(ctx))
 	}
-	return concurrently(reads)
+	if err := concurrently(reads); err != nil {
+		return err
+	}
+	if r.o.MeshIdentity {
+		// After the reads it is made of.
+		return r.readMeshIdentity(ctx)
+	}
+	return nil
 }
 
 // concurrently runs reads at once and returns their errors, joined.

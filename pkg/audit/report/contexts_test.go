@@ -26,9 +26,9 @@ func contextsFixture(t *testing.T) *audit.ContextsResult {
 	mesh := snapshot.MeshIdentity{Istiod: true, IstiodNamespace: "istio-system", TrustDomain: "cluster.local", RootCert: string(root)}
 	return &audit.ContextsResult{
 		Contexts: []audit.ContextResult{
-			{Context: "dev", Fleet: &audit.FleetResult{Namespaces: []audit.Result{secured}}, Mesh: mesh},
+			{Context: "dev", Fleet: &audit.FleetResult{Namespaces: []audit.Result{secured}, Mesh: mesh}},
 			{Context: "down", Err: errors.New("cannot reach the cluster at https://127.0.0.1:1: connection refused\n  fix: check --kubeconfig and --context, then 'kubectl cluster-info'")},
-			{Context: "stage", Fleet: &audit.FleetResult{Namespaces: []audit.Result{secured, failing}}, Mesh: mesh},
+			{Context: "stage", Fleet: &audit.FleetResult{Namespaces: []audit.Result{secured, failing}, Mesh: mesh}},
 		},
 		Checks: check.RunFleet([]check.ContextMesh{{Context: "dev", MeshIdentity: mesh}, {Context: "stage", MeshIdentity: mesh}}),
 	}

@@ -1,7 +1,8 @@
 package snapshot
 
-// MeshIdentity is what tells one cluster's mesh from another's: read once
-// per kube context for the fleet checks of verify --contexts.
+// MeshIdentity is what tells one cluster's mesh from another's, for the
+// fleet checks of verify --contexts: named from the audit's own reads of
+// istiod, its mesh config and the roots istiod publishes (Snapshot.Mesh).
 type MeshIdentity struct {
 	// Istiod says an istiod Deployment was found: a cluster without one is
 	// in no mesh, and is compared with no other.

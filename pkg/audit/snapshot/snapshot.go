@@ -55,9 +55,11 @@ type Snapshot struct {
 	// TrustDomain is meshConfig.trustDomain: the first part of every
 	// principal AuthorizationPolicies name.
 	TrustDomain string
-	Istiod      []Workload
-	ZTunnel     []Workload
-	CNI         []Workload
+	// MeshID is the mesh config's defaultConfig.meshId, "" when unset.
+	MeshID  string
+	Istiod  []Workload
+	ZTunnel []Workload
+	CNI     []Workload
 	// CNIConfig is the data of ConfigMap istio-cni-config, nil if absent.
 	CNIConfig map[string]string
 
@@ -100,6 +102,10 @@ type Snapshot struct {
 	Certificates []Certificate
 	// MeshRoot is the application namespace's copy of the mesh root.
 	MeshRoot MeshRoot
+	// Mesh names the cluster's mesh, for the fleet checks of verify
+	// --contexts: read only when asked for (read.ReadOptions.MeshIdentity),
+	// zero otherwise. No check of the namespace reads it.
+	Mesh MeshIdentity
 	// SecretAccess says, per gateway ServiceAccount "namespace/name",
 	// whether it may list Secrets in its namespace: istiod serves a
 	// gateway credential only then. Missing: the question could not be
