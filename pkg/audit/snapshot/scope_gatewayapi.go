@@ -195,14 +195,23 @@ func (v *Scope) DeployedGatewayPod(p Object) bool {
 }
 
 // AppPods are the namespace's pods but those Istio deploys for Gateways,
-// and how many of those were left out.
+// and how many of those were left out. The pods are the snapshot's own
+// where none is left out (the checks call this a dozen times per
+// namespace, and read what it returns); an append to them copies.
 func (v *Scope) AppPods() (pods []Object, gateways int) {
 	for _, p := range v.s.Pods {
 		if v.DeployedGatewayPod(p) {
 			gateways++
-			continue
 		}
-		pods = append(pods, p)
+	}
+	if gateways == 0 {
+		return v.s.Pods[:len(v.s.Pods):len(v.s.Pods)], 0
+	}
+	pods = make([]Object, 0, len(v.s.Pods)-gateways)
+	for _, p := range v.s.Pods {
+		if !v.DeployedGatewayPod(p) {
+			pods = append(pods, p)
+		}
 	}
 	return pods, gateways
 }
