@@ -22,7 +22,7 @@ func readServices(ctx context.Context, kube clients.Kube, s *snapshot.Snapshot) 
 	list := func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return kube.CoreV1().Services("").List(ctx, opts)
 	}
-	err := eachItem(ctx, list, metav1.ListOptions{}, func(obj runtime.Object) error {
+	err := eachItem(ctx, list, nil, metav1.ListOptions{}, func(obj runtime.Object) error {
 		svc, ok := obj.(*corev1.Service)
 		if !ok {
 			return fmt.Errorf("got %T", obj)

@@ -9,6 +9,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/util/watchlist"
 
 	"github.com/opea-project/kubectl-opea/pkg/audit/snapshot"
 	"github.com/opea-project/kubectl-opea/pkg/clients"
@@ -67,7 +69,7 @@ func readAppServiceAccounts(ctx context.Context, c Clients, s *snapshot.Snapshot
 }
 
 // listPodMetadata lists the running pods of namespace ns (every namespace
-// when ""), as metadata, in pages, keeping of each pod not being deleted
+// when ""), as metadata, streamed or in pages (eachItem), keeping of each pod not being deleted
 // what the checks read: its name, labels and Istio's annotations. The rest
 // (managedFields, other tools' annotations such as a last-applied
 // configuration) is what makes a large cluster's pod list heavy.
@@ -77,7 +79,15 @@ func listPodMetadata(ctx context.Context, c Clients, ns string) (map[string][]sn
 	list := func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return c.Metadata.Resource(podsGVR).Namespace(ns).List(ctx, opts)
 	}
-	err := eachItem(ctx, list, metav1.ListOptions{FieldSelector: RunningPodsSelector}, func(obj runtime.Object) error {
+	var start watchFunc
+	// client-go's fakes say they cannot stream: their watches send no
+	// bookmark.
+	if !watchlist.DoesClientNotSupportWatchListSemantics(c.Metadata) {
+		start = func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+			return c.Metadata.Resource(podsGVR).Namespace(ns).Watch(ctx, opts)
+		}
+	}
+	err := eachItem(ctx, list, start, metav1.ListOptions{FieldSelector: RunningPodsSelector}, func(obj runtime.Object) error {
 		p, ok := obj.(*metav1.PartialObjectMetadata)
 		if !ok {
 			return fmt.Errorf("listing pods: got %T", obj)

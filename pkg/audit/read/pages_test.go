@@ -45,7 +45,7 @@ func (p *pagedPods) list(_ context.Context, opts metav1.ListOptions) (runtime.Ob
 func TestEachItemListsInPages(t *testing.T) {
 	pods := &pagedPods{n: 2*pageSize + 7}
 	var names []string
-	err := eachItem(context.Background(), pods.list, metav1.ListOptions{FieldSelector: RunningPodsSelector}, func(obj runtime.Object) error {
+	err := eachItem(context.Background(), pods.list, nil, metav1.ListOptions{FieldSelector: RunningPodsSelector}, func(obj runtime.Object) error {
 		names = append(names, obj.(*metav1.PartialObjectMetadata).Name)
 		return nil
 	})
@@ -70,7 +70,7 @@ func TestEachItemListsInPages(t *testing.T) {
 func TestEachItemKeepsARefusalRecognisable(t *testing.T) {
 	forbidden := apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", fmt.Errorf("no"))
 	list := func(context.Context, metav1.ListOptions) (runtime.Object, error) { return nil, forbidden }
-	err := eachItem(context.Background(), list, metav1.ListOptions{}, func(runtime.Object) error {
+	err := eachItem(context.Background(), list, nil, metav1.ListOptions{}, func(runtime.Object) error {
 		t.Error("an item of a refused list")
 		return nil
 	})
