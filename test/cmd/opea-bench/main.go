@@ -29,7 +29,12 @@
 // peak memory is 0.50x or less. The numbers are reported, never asserted:
 // the command fails only when a tool run fails.
 //
-//	go run ./test/cmd/opea-bench -plugin bin/kubectl-opea [-runs 5]
+// Setting up is not measured: the control plane runs unthrottled
+// (controlplane.Options.Unthrottled) and each scenario is measured once kwok
+// reports every pod Running. -hold keeps the cluster after the report, for
+// a closer look (a profile of either tool against it), until interrupted.
+//
+//	go run ./test/cmd/opea-bench -plugin bin/kubectl-opea [-runs 5] [-hold]
 package main
 
 import (
