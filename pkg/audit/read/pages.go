@@ -60,8 +60,8 @@ const initialEventsEnd = "k8s.io/initial-events-end"
 // that first sends every item there is (sendInitialEvents), then a bookmark
 // saying so, as client-go's informers read them. The API server streams the
 // items from its watch cache one at a time, where a page is built whole
-// first: at 100,000 pods it took half the time, and a tenth of the
-// memory on both sides. streamed is false, with no error, when the stream
+// first: at 100,000 pods the stream took 1.5 to 2.4 s where 21 pages of
+// 5,000 took 3.4 to 3.9 s, and the reader half the memory. streamed is false, with no error, when the stream
 // could not start (an API server without the WatchList feature refuses
 // the request; a user may list but not watch): the caller then lists.
 // Once an item has arrived, a failure is an error. A deadline or an
