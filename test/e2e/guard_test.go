@@ -31,6 +31,9 @@ func TestModeGuardRefusesWhenTheOtherModeCannotBeRead(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", host); r.code != 0 {
 		t.Fatalf("secure (classic): exit %d\n%s", r.code, r.stderr)
 	}
+	// The namespaces are compared before and after: cert-manager's
+	// controllers must be done issuing what secure asked for first.
+	settleIssuance(t, ns)
 	t.Cleanup(func() {
 		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), ownership.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
 	})
@@ -105,6 +108,7 @@ func TestLockdownRecordEditedToAWildcard(t *testing.T) {
 	if r := opea(t, "secure", "-n", ns, "--host", host, "--lockdown", "--allow-principal", prometheus); r.code != 0 {
 		t.Fatalf("secure --lockdown: exit %d\n%s", r.code, r.stderr)
 	}
+	settleIssuance(t, ns)
 	t.Cleanup(func() {
 		_ = adminKube(t).CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), ownership.NamesFor(ns).TLSSecret, metav1.DeleteOptions{})
 	})
