@@ -534,10 +534,22 @@ func freePorts(n int) ([]int, error) {
 }
 
 func waitHTTP(ctx context.Context, client *http.Client, url, what string) error {
+	return waitHTTPWhile(ctx, client, url, what, nil)
+}
+
+// errExited is waitHTTPWhile's error when the process it watches ends.
+var errExited = errors.New("the process exited")
+
+// waitHTTPWhile waits, up to a minute, for url to answer 200; when p is
+// not nil and ends first, it stops with errExited.
+func waitHTTPWhile(ctx context.Context, client *http.Client, url, what string, p *process) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var last string
 	err := poll(ctx, 100*time.Millisecond, func() (bool, error) {
+		if p != nil && p.exited() {
+			return false, errExited
+		}
 		resp, err := client.Get(url)
 		if err != nil {
 			last = err.Error()
@@ -548,10 +560,10 @@ func waitHTTP(ctx context.Context, client *http.Client, url, what string) error 
 		last = fmt.Sprintf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
 		return resp.StatusCode == http.StatusOK, nil
 	}, what+" at "+url)
-	if err != nil {
+	if err != nil && !errors.Is(err, errExited) {
 		return fmt.Errorf("%w (last answer: %s)", err, last)
 	}
-	return nil
+	return err
 }
 
 // waitDefaultServiceAccount waits for the ServiceAccount controller to create

@@ -202,6 +202,48 @@ func (cp *ControlPlane) startIstiod(ctx context.Context, bin string, d *appsv1.D
 	if err := cp.writeServiceAccountKubeconfig(ctx, d.Namespace, sa, kubeconfig); err != nil {
 		return err
 	}
+	env, err := istiodEnv(c.Env, d)
+	if err != nil {
+		return err
+	}
+	if len(roots) > 0 {
+		dir, err := writeRoots(cp.dir, roots)
+		if err != nil {
+			return err
+		}
+		env = append(env, "SSL_CERT_DIR="+dir+":/etc/ssl/certs")
+	}
+	// istiod binds the five ports freePorts picked for it; another program
+	// can take one in between (the tests start several control planes at
+	// once), and istiod then exits. Fresh ports are tried then.
+	for attempt := 1; ; attempt++ {
+		err := cp.runIstiod(ctx, bin, c.Args, kubeconfig, env, detached)
+		var exited *exitedError
+		if err == nil || !errors.As(err, &exited) || attempt == istiodAttempts {
+			return err
+		}
+	}
+}
+
+// istiodAttempts is how many times startIstiod starts istiod when it exits
+// before it is ready.
+const istiodAttempts = 3
+
+// exitedError says a process ended before it was ready, with the end of
+// its log.
+type exitedError struct {
+	name, logTail string
+}
+
+func (e *exitedError) Error() string {
+	return fmt.Sprintf("%s exited before it was ready; the end of its log:\n%s", e.name, e.logTail)
+}
+
+// runIstiod starts istiod once, with the rendered arguments but the
+// listener addresses, on free loopback ports, and waits for it to report
+// ready. An istiod that exits first is an *exitedError, and is no longer
+// one of the control plane's processes.
+func (cp *ControlPlane) runIstiod(ctx context.Context, bin string, rendered []string, kubeconfig string, env []string, detached bool) error {
 	ports, err := freePorts(5)
 	if err != nil {
 		return err
@@ -211,7 +253,7 @@ func (cp *ControlPlane) startIstiod(ctx context.Context, bin string, d *appsv1.D
 
 	// The rendered arguments, less the listener addresses set here.
 	args := []string{}
-	for _, a := range c.Args {
+	for _, a := range rendered {
 		if strings.HasPrefix(a, "--monitoringAddr") || strings.HasPrefix(a, "--grpcAddr") || strings.HasPrefix(a, "--httpAddr") {
 			continue
 		}
@@ -227,21 +269,29 @@ func (cp *ControlPlane) startIstiod(ctx context.Context, bin string, d *appsv1.D
 		// ControlZ's introspection page: any free port, not its fixed 9876.
 		"--ctrlz_port=0",
 	)
-	env, err := istiodEnv(c.Env, d)
-	if err != nil {
-		return err
-	}
-	if len(roots) > 0 {
-		dir, err := writeRoots(cp.dir, roots)
-		if err != nil {
-			return err
-		}
-		env = append(env, "SSL_CERT_DIR="+dir+":/etc/ssl/certs")
-	}
 	if err := cp.startWithEnv(bin, "istiod", args, env, detached); err != nil {
 		return err
 	}
-	return waitHTTP(ctx, &http.Client{Timeout: time.Second}, "http://"+cp.Istio.Debug+"/ready", "istiod")
+	p := cp.procs[len(cp.procs)-1]
+	err = waitHTTPWhile(ctx, &http.Client{Timeout: time.Second}, "http://"+cp.Istio.Debug+"/ready", "istiod", p)
+	if errors.Is(err, errExited) {
+		cp.procs = cp.procs[:len(cp.procs)-1]
+		return &exitedError{name: "istiod", logTail: logTail(filepath.Join(cp.dir, "istiod.log"), 20)}
+	}
+	return err
+}
+
+// logTail is the last n lines of the log at path ("" when unreadable).
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // writeRoots writes roots into a folder of their own under dir, as Go's
