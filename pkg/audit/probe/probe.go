@@ -271,7 +271,7 @@ func probeHost(ctx context.Context, dial dialFunc, host string, roots *x509.Cert
 	defer cancel()
 	serverName, urlHost := probeTarget(host)
 	conn, err := dial(ctx)
-	if forwardFailed(&hp.ForwardErr, err) {
+	if hp.ForwardErr = forwardFailureOf(err); hp.ForwardErr != "" {
 		return hp
 	}
 	if err != nil {
@@ -285,7 +285,7 @@ func probeHost(ctx context.Context, dial dialFunc, host string, roots *x509.Cert
 	tlsConn := tls.Client(conn, cfg)
 	if err := tlsConn.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		if forwardFailed(&hp.ForwardErr, err) {
+		if hp.ForwardErr = forwardFailureOf(err); hp.ForwardErr != "" {
 			return hp
 		}
 		hp.HandshakeErr = err.Error()
@@ -344,9 +344,8 @@ func get(ctx context.Context, client *http.Client, urlHost, token string, timeou
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := client.Do(req)
-	var forward *ForwardError
-	if errors.As(err, &forward) {
-		return answer{forwardErr: forward.Error()}
+	if forwardErr := forwardFailureOf(err); forwardErr != "" {
+		return answer{forwardErr: forwardErr}
 	}
 	if err != nil {
 		if timedOut(ctx, err) {
@@ -395,9 +394,7 @@ func probeRedirect(ctx context.Context, r *snapshot.ProbeReport, dial dialFunc, 
 		return
 	}
 	resp, err := client.Do(req)
-	var forward *ForwardError
-	if errors.As(err, &forward) {
-		r.ForwardErr = forward.Error()
+	if r.ForwardErr = forwardFailureOf(err); r.ForwardErr != "" {
 		return
 	}
 	if err != nil {
@@ -411,14 +408,13 @@ func probeRedirect(ctx context.Context, r *snapshot.ProbeReport, dial dialFunc, 
 	r.RedirectStatus, r.RedirectLocation = resp.StatusCode, resp.Header.Get("Location")
 }
 
-// forwardFailed records in into a failure of the port-forward that err
-// is, and reports whether it was one: the gateway was then not reached,
-// and err says nothing of it.
-func forwardFailed(into *string, err error) bool {
+// forwardFailureOf is the failure of the port-forward that err is, ""
+// when it is none: the gateway was then not reached, and err says nothing
+// of it.
+func forwardFailureOf(err error) string {
 	var forward *ForwardError
 	if errors.As(err, &forward) {
-		*into = forward.Error()
-		return true
+		return forward.Error()
 	}
-	return false
+	return ""
 }
