@@ -352,18 +352,19 @@ func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 }
 
 func (cp *ControlPlane) start(bin, name string, args []string, detached bool) error {
-	return cp.startWithEnv(bin, name, args, nil, detached)
+	_, err := cp.startWithEnv(bin, name, args, nil, detached)
+	return err
 }
 
 // startWithEnv starts a program with env as its whole environment (nil: this
-// process's).
-func (cp *ControlPlane) startWithEnv(bin, name string, args, env []string, detached bool) error {
+// process's), one of the control plane's processes from then on.
+func (cp *ControlPlane) startWithEnv(bin, name string, args, env []string, detached bool) (*process, error) {
 	p, err := startProcess(cp.dir, name, bin, args, env, detached)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cp.procs = append(cp.procs, p)
-	return nil
+	return p, nil
 }
 
 func (cp *ControlPlane) writeTokens(users []User) (string, error) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -269,13 +270,13 @@ func (cp *ControlPlane) runIstiod(ctx context.Context, bin string, rendered []st
 		// ControlZ's introspection page: any free port, not its fixed 9876.
 		"--ctrlz_port=0",
 	)
-	if err := cp.startWithEnv(bin, "istiod", args, env, detached); err != nil {
+	p, err := cp.startWithEnv(bin, "istiod", args, env, detached)
+	if err != nil {
 		return err
 	}
-	p := cp.procs[len(cp.procs)-1]
 	err = waitHTTPWhile(ctx, &http.Client{Timeout: time.Second}, "http://"+cp.Istio.Debug+"/ready", "istiod", p)
 	if errors.Is(err, errExited) {
-		cp.procs = cp.procs[:len(cp.procs)-1]
+		cp.procs = slices.DeleteFunc(cp.procs, func(q *process) bool { return q == p })
 		return &exitedError{name: "istiod", logTail: logTail(filepath.Join(cp.dir, "istiod.log"), 20)}
 	}
 	return err

@@ -137,7 +137,8 @@ func (b *bench) populate(ctx context.Context, namespaces []string, size scenario
 // both are measured on the cluster as it will stay.
 func (b *bench) waitPodsRunning(ctx context.Context) error {
 	lastReport := time.Now()
-	return poll(ctx, time.Hour, "every pod to be Running", func() (bool, error) {
+	// Counting is a list: one every few seconds.
+	return pollEvery(ctx, 5*time.Second, time.Hour, "every pod to be Running", func() (bool, error) {
 		notRunning, err := b.countPods(ctx, "status.phase!=Running")
 		if err != nil || notRunning == 0 {
 			return notRunning == 0, err
@@ -146,13 +147,7 @@ func (b *bench) waitPodsRunning(ctx context.Context) error {
 			progress("%d pods not Running yet", notRunning)
 			lastReport = time.Now()
 		}
-		// Counting is a list: at most one every few seconds.
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(5 * time.Second):
-			return false, nil
-		}
+		return false, nil
 	})
 }
 
@@ -296,6 +291,12 @@ feed:
 
 // poll calls cond every 100ms until it holds, fails, or timeout passes.
 func poll(ctx context.Context, timeout time.Duration, what string, cond func() (bool, error)) error {
+	return pollEvery(ctx, 100*time.Millisecond, timeout, what, cond)
+}
+
+// pollEvery calls cond every interval until it holds, fails, or timeout
+// passes.
+func pollEvery(ctx context.Context, interval, timeout time.Duration, what string, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, err := cond()
@@ -308,7 +309,7 @@ func poll(ctx context.Context, timeout time.Duration, what string, cond func() (
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(interval):
 		}
 	}
 }
