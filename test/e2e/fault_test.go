@@ -151,6 +151,15 @@ func seedGatewayUserObjects(t *testing.T, env *faultEnv) {
 			_ = env.dyn.Resource(gvr).Namespace(gatewayNamespace).Delete(context.Background(), obj.GetName(), metav1.DeleteOptions{})
 		})
 	}
+	// cert-manager does not own the Secret it issues into: it goes with
+	// the test too. The apps' "before" pictures include it, so it must be
+	// issued before the first is taken.
+	t.Cleanup(func() {
+		_ = env.kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), "user-portal-"+suffix+"-tls", metav1.DeleteOptions{})
+	})
+	if _, err := fixtures.WaitCertificateIssued(ctx, env.kube, env.dyn, gatewayNamespace, cert.GetName()); err != nil {
+		t.Fatal(err)
+	}
 	_, certPEM, keyPEM, err := fixtures.IssueTLS([]string{"*.apps.example.com"}, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
