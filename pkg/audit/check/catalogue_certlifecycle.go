@@ -127,10 +127,17 @@ func checkCertificateRenewal(v *checkView) Result {
 		}
 	}
 	cert := certs[0]
-	if cert.RenewalTime.IsZero() {
-		return pass("Certificate %s issued, revision %d; no renewal time set", snapshot.Key(cert.Namespace, cert.Name), cert.Revision)
+	// cert-manager counts its own issuances: a Certificate created over a
+	// valid Secret of its name takes that certificate as it is, Ready at
+	// revision 0, and renews it like any other.
+	issued := fmt.Sprintf("revision %d", cert.Revision)
+	if cert.Revision == 0 {
+		issued = "its Secret's certificate taken as found, not issued by cert-manager for it yet"
 	}
-	return pass("Certificate %s renews at %s (revision %d, issued %s)", snapshot.Key(cert.Namespace, cert.Name), dateTime(cert.RenewalTime), cert.Revision, dateTime(cert.NotBefore))
+	if cert.RenewalTime.IsZero() {
+		return pass("Certificate %s issued, %s; no renewal time set", snapshot.Key(cert.Namespace, cert.Name), issued)
+	}
+	return pass("Certificate %s renews at %s (%s, issued %s)", snapshot.Key(cert.Namespace, cert.Name), dateTime(cert.RenewalTime), issued, dateTime(cert.NotBefore))
 }
 
 // renewalProblem judges one Certificate's renewal: a failed issuance fails

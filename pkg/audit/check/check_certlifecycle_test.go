@@ -99,6 +99,21 @@ func TestCertificateLifecycleHealthyTwins(t *testing.T) {
 	}
 }
 
+// A Certificate created over a valid Secret of its name is Ready without an
+// issuance: the renewal check passes and says so instead of "revision 0".
+func TestCertificateRenewalOfATakenOverSecret(t *testing.T) {
+	s := healthy(t)
+	s.Certificates[0].Revision = 0
+	got := outcomesByID(s)["certificate.renewal"]
+	if got.Status != Pass || !strings.Contains(got.Message, "taken as found, not issued by cert-manager for it yet") || strings.Contains(got.Message, "revision 0") {
+		t.Errorf("certificate.renewal: %s %q, want a pass that says the certificate was taken as found", got.Status, got.Message)
+	}
+	s.Certificates[0].Revision = 3
+	if got := outcomesByID(s)["certificate.renewal"]; !strings.Contains(got.Message, "(revision 3, issued ") {
+		t.Errorf("certificate.renewal at revision 3: %q", got.Message)
+	}
+}
+
 // A stale certificate is reported once, by certificate.served-current:
 // probe.served-certificate, which compares the same two certificates, is
 // skipped pointing to it.
