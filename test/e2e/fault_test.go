@@ -139,6 +139,12 @@ func seedGatewayUserObjects(t *testing.T, env *faultEnv) {
 		"spec": map[string]interface{}{"secretName": "user-portal-" + suffix + "-tls", "dnsNames": []interface{}{"portal.example.com"},
 			"issuerRef": map[string]interface{}{"name": "user-staging-" + suffix, "kind": "Issuer"}},
 	}}
+	// cert-manager does not own the Secret it issues into: it goes with
+	// the test too, after the Certificate (cleanups run last first), so
+	// that cert-manager does not issue it again.
+	t.Cleanup(func() {
+		_ = env.kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), "user-portal-"+suffix+"-tls", metav1.DeleteOptions{})
+	})
 	for _, obj := range []*unstructured.Unstructured{issuer, cert} {
 		gvr := issuerGVR
 		if obj.GetKind() == "Certificate" {
@@ -151,12 +157,8 @@ func seedGatewayUserObjects(t *testing.T, env *faultEnv) {
 			_ = env.dyn.Resource(gvr).Namespace(gatewayNamespace).Delete(context.Background(), obj.GetName(), metav1.DeleteOptions{})
 		})
 	}
-	// cert-manager does not own the Secret it issues into: it goes with
-	// the test too. The apps' "before" pictures include it, so it must be
-	// issued before the first is taken.
-	t.Cleanup(func() {
-		_ = env.kube.CoreV1().Secrets(gatewayNamespace).Delete(context.Background(), "user-portal-"+suffix+"-tls", metav1.DeleteOptions{})
-	})
+	// The apps' "before" pictures include the Secret cert-manager issues
+	// for the user's Certificate: it must be there before the first.
 	if _, err := fixtures.WaitCertificateIssued(ctx, env.kube, env.dyn, gatewayNamespace, cert.GetName()); err != nil {
 		t.Fatal(err)
 	}
