@@ -130,14 +130,15 @@ func checkCertificateRenewal(v *checkView) Result {
 	// cert-manager counts its own issuances: a Certificate created over a
 	// valid Secret of its name takes that certificate as it is, Ready at
 	// revision 0, and renews it like any other.
-	issued := fmt.Sprintf("revision %d", cert.Revision)
+	ref := snapshot.Key(cert.Namespace, cert.Name)
+	issued, revision := fmt.Sprintf("issued, revision %d", cert.Revision), fmt.Sprintf("revision %d", cert.Revision)
 	if cert.Revision == 0 {
-		issued = "its Secret's certificate taken as found, not issued by cert-manager for it yet"
+		issued, revision = "took over an existing Secret, no issuance of its own yet", "took over an existing Secret"
 	}
 	if cert.RenewalTime.IsZero() {
-		return pass("Certificate %s issued, %s; no renewal time set", snapshot.Key(cert.Namespace, cert.Name), issued)
+		return pass("Certificate %s %s; no renewal time set", ref, issued)
 	}
-	return pass("Certificate %s renews at %s (%s, issued %s)", snapshot.Key(cert.Namespace, cert.Name), dateTime(cert.RenewalTime), issued, dateTime(cert.NotBefore))
+	return pass("Certificate %s renews at %s (%s, issued %s)", ref, dateTime(cert.RenewalTime), revision, dateTime(cert.NotBefore))
 }
 
 // renewalProblem judges one Certificate's renewal: a failed issuance fails

@@ -102,15 +102,25 @@ func TestCertificateLifecycleHealthyTwins(t *testing.T) {
 // A Certificate created over a valid Secret of its name is Ready without an
 // issuance: the renewal check passes and says so instead of "revision 0".
 func TestCertificateRenewalOfATakenOverSecret(t *testing.T) {
-	s := healthy(t)
-	s.Certificates[0].Revision = 0
-	got := outcomesByID(s)["certificate.renewal"]
-	if got.Status != Pass || !strings.Contains(got.Message, "taken as found, not issued by cert-manager for it yet") || strings.Contains(got.Message, "revision 0") {
-		t.Errorf("certificate.renewal: %s %q, want a pass that says the certificate was taken as found", got.Status, got.Message)
-	}
-	s.Certificates[0].Revision = 3
-	if got := outcomesByID(s)["certificate.renewal"]; !strings.Contains(got.Message, "(revision 3, issued ") {
-		t.Errorf("certificate.renewal at revision 3: %q", got.Message)
+	for _, tc := range []struct {
+		name     string
+		revision int64
+		renewal  time.Time
+		want     string
+	}{
+		{"taken over, renewal set", 0, now.Add(30 * day), "renews at 2026-12-27 12:00 UTC (took over an existing Secret, issued "},
+		{"taken over, no renewal time", 0, time.Time{}, "took over an existing Secret, no issuance of its own yet; no renewal time set"},
+		{"issued, renewal set", 3, now.Add(30 * day), "renews at 2026-12-27 12:00 UTC (revision 3, issued "},
+		{"issued, no renewal time", 3, time.Time{}, "issued, revision 3; no renewal time set"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := healthy(t)
+			s.Certificates[0].Revision, s.Certificates[0].RenewalTime = tc.revision, tc.renewal
+			got := outcomesByID(s)["certificate.renewal"]
+			if got.Status != Pass || !strings.Contains(got.Message, tc.want) || strings.Contains(got.Message, "revision 0") {
+				t.Errorf("certificate.renewal: %s %q, want a pass saying %q", got.Status, got.Message, tc.want)
+			}
+		})
 	}
 }
 
