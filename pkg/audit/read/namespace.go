@@ -71,9 +71,9 @@ func readAppServiceAccounts(ctx context.Context, c Clients, s *snapshot.Snapshot
 // listPodMetadata lists the running pods of namespace ns (every namespace
 // when ""), as metadata, streamed or in pages (eachItem), keeping of each
 // pod not being deleted what the checks read: its name, labels and Istio's
-// annotations (sharedStrings). The rest
-// (managedFields, other tools' annotations such as a last-applied
-// configuration) is what makes a large cluster's pod list heavy.
+// annotations (sharedStrings). The rest (managedFields, other tools'
+// annotations such as a last-applied configuration) is what makes a large
+// cluster's pod list heavy.
 func listPodMetadata(ctx context.Context, c Clients, ns string) (map[string][]snapshot.Object, error) {
 	out := map[string][]snapshot.Object{}
 	shared := newSharedStrings()

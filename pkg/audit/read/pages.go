@@ -61,9 +61,10 @@ const initialEventsEnd = "k8s.io/initial-events-end"
 // saying so, as client-go's informers read them. The API server streams the
 // items from its watch cache one at a time, where a page is built whole
 // first: at 100,000 pods the stream took 1.5 to 2.4 s where 21 pages of
-// 5,000 took 3.4 to 3.9 s, and the reader half the memory. streamed is false, with no error, when the stream
-// could not start (an API server without the WatchList feature refuses
-// the request; a user may list but not watch): the caller then lists.
+// 5,000 took 3.4 to 3.9 s, and the reader half the memory. streamed is
+// false, with no error, when the stream could not start (an API server
+// without the WatchList feature refuses the request; a user may list but
+// not watch): the caller then lists.
 // Once an item has arrived, a failure is an error. A deadline or an
 // interrupt is an error either way.
 func streamItems(ctx context.Context, start watchFunc, opts metav1.ListOptions, each func(runtime.Object) error) (streamed bool, err error) {
